@@ -1,0 +1,297 @@
+//! Configuration from environment variables, validated once at cold start.
+//!
+//! Every error names the variable that is missing or malformed. Parsing takes a
+//! lookup function, so tests pass a map instead of touching the process environment.
+
+use crate::domain::create::{CreateLimits, Currency};
+use crate::fintoc::{RecipientAccount, RetryPolicy};
+use crate::secrets::SecretSource;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// Fintoc's production API.
+pub const DEFAULT_FINTOC_BASE_URL: &str = "https://api.fintoc.com";
+
+/// A configuration error naming its variable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("configuration error in {variable}: {problem}")]
+pub struct ConfigError {
+    /// The environment variable at fault.
+    pub variable: String,
+    /// What is wrong with it (never its value when it is a secret).
+    pub problem: String,
+}
+
+fn err(variable: &str, problem: impl Into<String>) -> ConfigError {
+    ConfigError {
+        variable: variable.to_string(),
+        problem: problem.into(),
+    }
+}
+
+/// Reads variables through `lookup`, treating empty values as unset.
+pub struct Env<F: Fn(&str) -> Option<String>>(pub F);
+
+impl<F: Fn(&str) -> Option<String>> Env<F> {
+    /// The trimmed value, if set and not empty.
+    pub fn get(&self, name: &str) -> Option<String> {
+        (self.0)(name)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    }
+
+    /// A required value.
+    pub fn required(&self, name: &str) -> Result<String, ConfigError> {
+        self.get(name).ok_or_else(|| err(name, "is required but not set"))
+    }
+
+    /// An optional number with a default, within bounds.
+    pub fn number(&self, name: &str, default: u64, min: u64, max: u64) -> Result<u64, ConfigError> {
+        match self.get(name) {
+            None => Ok(default),
+            Some(v) => match v.parse::<u64>() {
+                Ok(n) if (min..=max).contains(&n) => Ok(n),
+                _ => Err(err(name, format!("must be an integer from {min} to {max}"))),
+            },
+        }
+    }
+}
+
+/// Where the DynamoDB table is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableConfig {
+    /// `TABLE_NAME`.
+    pub table_name: String,
+    /// `DYNAMODB_ENDPOINT`: DynamoDB Local's URL in local runs.
+    pub endpoint: Option<String>,
+}
+
+impl TableConfig {
+    /// Reads `TABLE_NAME` and `DYNAMODB_ENDPOINT`.
+    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+        let table_name = env.required("TABLE_NAME")?;
+        let valid = (3..=255).contains(&table_name.len())
+            && table_name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c));
+        if !valid {
+            return Err(err("TABLE_NAME", "must be 3-255 characters of a-z, A-Z, 0-9, _ - ."));
+        }
+        let endpoint = env.get("DYNAMODB_ENDPOINT");
+        if let Some(e) = &endpoint {
+            if !(e.starts_with("http://") || e.starts_with("https://")) {
+                return Err(err("DYNAMODB_ENDPOINT", "must be an http:// or https:// URL"));
+            }
+        }
+        Ok(Self { table_name, endpoint })
+    }
+}
+
+/// Everything the create-intent function needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreateIntentConfig {
+    /// The table.
+    pub table: TableConfig,
+    /// `FINTOC_BASE_URL` (default Fintoc's production API).
+    pub fintoc_base_url: String,
+    /// `FINTOC_API_VERSION`: optional `YYYY-MM-DD` sent as `Fintoc-Version`.
+    pub fintoc_api_version: Option<String>,
+    /// Where the Fintoc secret key comes from.
+    pub secret_key_source: SecretSource,
+    /// `RECIPIENT_*`: the account that receives payments, if the merchant sets one.
+    pub recipient: Option<RecipientAccount>,
+    /// `ALLOWED_CURRENCIES`, `MAX_AMOUNT_CLP`, `MAX_AMOUNT_MXN`.
+    pub limits: CreateLimits,
+    /// `FINTOC_TIMEOUT_MS`, `FINTOC_MAX_RETRIES`, `FINTOC_RETRY_BASE_MS`.
+    pub retry: RetryPolicy,
+    /// `IDEMPOTENCY_LEASE_SECONDS`: how long an in-flight request holds its key.
+    pub lease: Duration,
+    /// `IDEMPOTENCY_TTL_SECONDS`: how long a completed response is replayed.
+    pub record_ttl: Duration,
+    /// `IDEMPOTENCY_NAMESPACE`: separates deployments sharing a Fintoc account.
+    pub idempotency_namespace: String,
+    /// `WIDGET_TOKEN_TTL_SECONDS`: lifetime of a widget token (default 600).
+    pub widget_token_ttl: Duration,
+}
+
+impl CreateIntentConfig {
+    /// Reads the process environment.
+    pub fn from_process_env() -> Result<Self, ConfigError> {
+        Self::from_env(&Env(|name| std::env::var(name).ok()))
+    }
+
+    /// Reads and validates every variable.
+    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+        let table = TableConfig::from_env(env)?;
+        let fintoc_base_url = env
+            .get("FINTOC_BASE_URL")
+            .unwrap_or_else(|| DEFAULT_FINTOC_BASE_URL.to_string());
+        if !(fintoc_base_url.starts_with("https://") || fintoc_base_url.starts_with("http://")) {
+            return Err(err("FINTOC_BASE_URL", "must be an https:// URL (http:// only for the local simulator)"));
+        }
+        let fintoc_api_version = env.get("FINTOC_API_VERSION");
+        if let Some(v) = &fintoc_api_version {
+            let b = v.as_bytes();
+            let shaped = b.len() == 10
+                && b[4] == b'-'
+                && b[7] == b'-'
+                && b.iter().enumerate().all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
+            if !shaped {
+                return Err(err("FINTOC_API_VERSION", "must be a date like 2023-11-15"));
+            }
+        }
+        let secret_key_source = SecretSource::from_env(
+            env,
+            "FINTOC_SECRET_KEY",
+            "FINTOC_SECRET_KEY_SECRET_ID",
+            "FINTOC_SECRET_KEY_PARAMETER",
+        )?;
+        Ok(Self {
+            table,
+            fintoc_base_url,
+            fintoc_api_version,
+            secret_key_source,
+            recipient: recipient_from_env(env)?,
+            limits: limits_from_env(env)?,
+            retry: RetryPolicy {
+                max_retries: env.number("FINTOC_MAX_RETRIES", 2, 0, 5)? as u32,
+                base_delay: Duration::from_millis(env.number("FINTOC_RETRY_BASE_MS", 250, 1, 5_000)?),
+                max_delay: Duration::from_secs(4),
+                attempt_timeout: Duration::from_millis(env.number("FINTOC_TIMEOUT_MS", 8_000, 100, 25_000)?),
+            },
+            lease: Duration::from_secs(env.number("IDEMPOTENCY_LEASE_SECONDS", 40, 1, 900)?),
+            record_ttl: Duration::from_secs(env.number("IDEMPOTENCY_TTL_SECONDS", 86_400, 60, 30 * 86_400)?),
+            idempotency_namespace: env.get("IDEMPOTENCY_NAMESPACE").unwrap_or_default(),
+            widget_token_ttl: Duration::from_secs(env.number("WIDGET_TOKEN_TTL_SECONDS", 600, 1, 86_400)?),
+        })
+    }
+}
+
+const RECIPIENT_VARS: [&str; 4] = [
+    "RECIPIENT_HOLDER_ID",
+    "RECIPIENT_ACCOUNT_NUMBER",
+    "RECIPIENT_ACCOUNT_TYPE",
+    "RECIPIENT_INSTITUTION_ID",
+];
+
+fn recipient_from_env<F: Fn(&str) -> Option<String>>(
+    env: &Env<F>,
+) -> Result<Option<RecipientAccount>, ConfigError> {
+    let values: Vec<Option<String>> = RECIPIENT_VARS.iter().map(|v| env.get(v)).collect();
+    if values.iter().all(Option::is_none) {
+        return Ok(None);
+    }
+    if let Some(i) = values.iter().position(Option::is_none) {
+        return Err(err(
+            RECIPIENT_VARS[i],
+            "is required when any RECIPIENT_* variable is set (set all four or none)",
+        ));
+    }
+    let mut values = values.into_iter().map(Option::unwrap_or_default);
+    let mut next = || values.next().unwrap_or_default();
+    Ok(Some(RecipientAccount {
+        holder_id: next(),
+        number: next(),
+        account_type: next(),
+        institution_id: next(),
+    }))
+}
+
+fn limits_from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<CreateLimits, ConfigError> {
+    let defaults = CreateLimits::default();
+    let allowed_currencies = match env.get("ALLOWED_CURRENCIES") {
+        None => defaults.allowed_currencies,
+        Some(list) => {
+            let mut out = Vec::new();
+            for code in list.split(',').map(str::trim).filter(|c| !c.is_empty()) {
+                let currency = Currency::parse(code)
+                    .ok_or_else(|| err("ALLOWED_CURRENCIES", format!("unknown currency {code:?}; use CLP and/or MXN")))?;
+                if !out.contains(&currency) {
+                    out.push(currency);
+                }
+            }
+            if out.is_empty() {
+                return Err(err("ALLOWED_CURRENCIES", "must list at least one of CLP, MXN"));
+            }
+            out
+        }
+    };
+    let mut max_amounts = BTreeMap::new();
+    for (currency, var) in [(Currency::Clp, "MAX_AMOUNT_CLP"), (Currency::Mxn, "MAX_AMOUNT_MXN")] {
+        let default = defaults.max_amounts[&currency];
+        max_amounts.insert(currency, env.number(var, default, 1, 1_000_000_000_000)?);
+    }
+    Ok(CreateLimits {
+        allowed_currencies,
+        max_amounts,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn parse(vars: &[(&str, &str)]) -> Result<CreateIntentConfig, ConfigError> {
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        CreateIntentConfig::from_env(&Env(move |k| map.get(k).cloned()))
+    }
+
+    const BASE: [(&str, &str); 2] = [("TABLE_NAME", "payments"), ("FINTOC_SECRET_KEY", "sk_test_x")];
+
+    #[test]
+    fn minimal_config_has_sensible_defaults() {
+        let c = parse(&BASE).unwrap();
+        assert_eq!(c.fintoc_base_url, DEFAULT_FINTOC_BASE_URL);
+        assert_eq!(c.recipient, None);
+        assert_eq!(c.widget_token_ttl, Duration::from_secs(600));
+        assert_eq!(c.limits, CreateLimits::default());
+        assert!(c.lease > c.retry.attempt_timeout);
+    }
+
+    #[test]
+    fn errors_name_the_variable() {
+        assert_eq!(parse(&[("FINTOC_SECRET_KEY", "sk_test_x")]).unwrap_err().variable, "TABLE_NAME");
+        assert_eq!(parse(&[("TABLE_NAME", "payments")]).unwrap_err().variable, "FINTOC_SECRET_KEY");
+        let mut vars = BASE.to_vec();
+        vars.push(("MAX_AMOUNT_CLP", "lots"));
+        assert_eq!(parse(&vars).unwrap_err().variable, "MAX_AMOUNT_CLP");
+        let mut vars = BASE.to_vec();
+        vars.push(("ALLOWED_CURRENCIES", "CLP,USD"));
+        assert_eq!(parse(&vars).unwrap_err().variable, "ALLOWED_CURRENCIES");
+        let mut vars = BASE.to_vec();
+        vars.push(("FINTOC_API_VERSION", "latest"));
+        assert_eq!(parse(&vars).unwrap_err().variable, "FINTOC_API_VERSION");
+        let mut vars = BASE.to_vec();
+        vars.push(("RECIPIENT_HOLDER_ID", "76.123.456-7"));
+        assert_eq!(parse(&vars).unwrap_err().variable, "RECIPIENT_ACCOUNT_NUMBER");
+    }
+
+    #[test]
+    fn secret_key_error_does_not_echo_the_key() {
+        let e = parse(&[
+            ("TABLE_NAME", "payments"),
+            ("FINTOC_SECRET_KEY", "sk_live_supersecret"),
+            ("FINTOC_SECRET_KEY_PARAMETER", "/x"),
+        ])
+        .unwrap_err();
+        assert!(!e.to_string().contains("supersecret"));
+    }
+
+    #[test]
+    fn reads_recipient_and_limits() {
+        let mut vars = BASE.to_vec();
+        vars.extend([
+            ("RECIPIENT_HOLDER_ID", "771433855"),
+            ("RECIPIENT_ACCOUNT_NUMBER", "123456"),
+            ("RECIPIENT_ACCOUNT_TYPE", "checking_account"),
+            ("RECIPIENT_INSTITUTION_ID", "cl_banco_de_chile"),
+            ("ALLOWED_CURRENCIES", "clp"),
+            ("MAX_AMOUNT_CLP", "1000"),
+        ]);
+        let c = parse(&vars).unwrap();
+        assert_eq!(c.recipient.unwrap().institution_id, "cl_banco_de_chile");
+        assert_eq!(c.limits.allowed_currencies, vec![Currency::Clp]);
+        assert_eq!(c.limits.max_amounts[&Currency::Clp], 1000);
+    }
+}

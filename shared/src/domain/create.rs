@@ -1,0 +1,483 @@
+//! Validation of `POST /payment-intents`: pure, so every rule is unit-tested.
+
+use crate::error::ApiError;
+use serde::Serialize;
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+
+/// Largest accepted request body.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+/// Most metadata entries accepted.
+pub const MAX_METADATA_ENTRIES: usize = 20;
+/// Longest metadata key, in characters.
+pub const MAX_METADATA_KEY_CHARS: usize = 40;
+/// Longest metadata value, in characters.
+pub const MAX_METADATA_VALUE_CHARS: usize = 500;
+/// Longest `order_id`, in characters.
+pub const MAX_ORDER_ID_CHARS: usize = 255;
+/// Longest `Idempotency-Key`.
+pub const MAX_IDEMPOTENCY_KEY_CHARS: usize = 255;
+
+/// Currencies Fintoc Payment Intents support.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub enum Currency {
+    /// Chilean peso (no decimals).
+    #[serde(rename = "CLP")]
+    Clp,
+    /// Mexican peso (amounts in centavos).
+    #[serde(rename = "MXN")]
+    Mxn,
+}
+
+impl Currency {
+    /// Parses a currency code in any case.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.to_ascii_uppercase().as_str() {
+            "CLP" => Some(Self::Clp),
+            "MXN" => Some(Self::Mxn),
+            _ => None,
+        }
+    }
+
+    /// The uppercase ISO code.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Clp => "CLP",
+            Self::Mxn => "MXN",
+        }
+    }
+}
+
+/// Limits set by the merchant's configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreateLimits {
+    /// Currencies this deployment accepts.
+    pub allowed_currencies: Vec<Currency>,
+    /// Largest amount per currency, in minor units.
+    pub max_amounts: BTreeMap<Currency, u64>,
+}
+
+impl Default for CreateLimits {
+    fn default() -> Self {
+        Self {
+            allowed_currencies: vec![Currency::Clp, Currency::Mxn],
+            max_amounts: BTreeMap::from([(Currency::Clp, 5_000_000), (Currency::Mxn, 10_000_000)]),
+        }
+    }
+}
+
+/// A validated create request, in canonical form.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CreateIntentRequest {
+    /// Amount in minor units, > 0.
+    pub amount: u64,
+    /// Currency.
+    pub currency: Currency,
+    /// Payer's email.
+    pub customer_email: Option<String>,
+    /// Flat string map, sorted by key.
+    pub metadata: BTreeMap<String, String>,
+    /// The merchant's own order id.
+    pub order_id: Option<String>,
+}
+
+impl CreateIntentRequest {
+    /// SHA-256 (hex) of the canonical JSON of the request: equal for requests that
+    /// mean the same thing, whatever their key order, whitespace or currency case.
+    pub fn fingerprint(&self) -> String {
+        let canonical = serde_json::to_vec(self).expect("request serializes");
+        hex::encode(Sha256::digest(canonical))
+    }
+}
+
+/// A validated `Idempotency-Key` header value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    /// Validates a header value: 1–255 visible ASCII characters.
+    pub fn parse(value: Option<&str>) -> Result<Self, ApiError> {
+        let value = value.ok_or_else(|| {
+            ApiError::invalid_request(
+                400,
+                "missing_idempotency_key",
+                "The Idempotency-Key header is required: send a unique value per payment and reuse it on retries.",
+            )
+        })?;
+        let valid = !value.is_empty()
+            && value.len() <= MAX_IDEMPOTENCY_KEY_CHARS
+            && value.bytes().all(|b| b.is_ascii_graphic());
+        if !valid {
+            return Err(ApiError::invalid_request(
+                400,
+                "invalid_idempotency_key",
+                "The Idempotency-Key header must be 1 to 255 visible ASCII characters (no spaces).",
+            ));
+        }
+        Ok(Self(value.to_string()))
+    }
+
+    /// The key as sent by the client.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Checks the `Content-Type` header: JSON only.
+pub fn check_content_type(content_type: Option<&str>) -> Result<(), ApiError> {
+    let is_json = content_type
+        .and_then(|ct| ct.split(';').next())
+        .map(|mime| mime.trim().eq_ignore_ascii_case("application/json"))
+        .unwrap_or(false);
+    if is_json {
+        Ok(())
+    } else {
+        Err(ApiError::invalid_request(
+            415,
+            "unsupported_media_type",
+            "Send the body as JSON with Content-Type: application/json.",
+        ))
+    }
+}
+
+const KNOWN_FIELDS: [&str; 5] = ["amount", "currency", "customer_email", "metadata", "order_id"];
+
+/// Validates the body of `POST /payment-intents` against the rules and the limits.
+///
+/// 400 for malformed input, 413 for an oversized body, 415 for a non-JSON content
+/// type, 422 for a well-formed request that the configured limits refuse.
+pub fn parse_create_request(
+    content_type: Option<&str>,
+    body: &[u8],
+    limits: &CreateLimits,
+) -> Result<CreateIntentRequest, ApiError> {
+    if body.len() > MAX_BODY_BYTES {
+        return Err(ApiError::invalid_request(
+            413,
+            "body_too_large",
+            format!("The request body must be at most {MAX_BODY_BYTES} bytes."),
+        ));
+    }
+    check_content_type(content_type)?;
+    let value: Value = serde_json::from_slice(body).map_err(|e| {
+        ApiError::invalid_request(400, "invalid_json", format!("The body is not valid JSON: {e}."))
+    })?;
+    let Value::Object(obj) = value else {
+        return Err(ApiError::invalid_request(
+            400,
+            "invalid_json",
+            "The body must be a JSON object.",
+        ));
+    };
+    for field in obj.keys() {
+        if field == "recipient_account" {
+            return Err(ApiError::invalid_param(
+                "forbidden_field",
+                field,
+                "recipient_account cannot be set by a request: the recipient is fixed by the merchant's configuration.",
+            ));
+        }
+        if !KNOWN_FIELDS.contains(&field.as_str()) {
+            return Err(ApiError::invalid_param(
+                "unknown_field",
+                field,
+                format!("Unknown field `{field}`. Accepted fields: {}.", KNOWN_FIELDS.join(", ")),
+            ));
+        }
+    }
+
+    let amount = parse_amount(obj.get("amount"))?;
+    let currency = parse_currency(obj.get("currency"))?;
+    let customer_email = parse_email(obj.get("customer_email"))?;
+    let metadata = parse_metadata(obj.get("metadata"))?;
+    let order_id = parse_order_id(obj.get("order_id"))?;
+
+    if !limits.allowed_currencies.contains(&currency) {
+        return Err(ApiError::invalid_request(
+            422,
+            "currency_not_allowed",
+            format!("This merchant does not accept {}.", currency.code()),
+        )
+        .with_param("currency"));
+    }
+    if let Some(max) = limits.max_amounts.get(&currency) {
+        if amount > *max {
+            return Err(ApiError::invalid_request(
+                422,
+                "amount_too_large",
+                format!("amount must be at most {max} for {}.", currency.code()),
+            )
+            .with_param("amount"));
+        }
+    }
+    Ok(CreateIntentRequest {
+        amount,
+        currency,
+        customer_email,
+        metadata,
+        order_id,
+    })
+}
+
+fn missing(field: &str) -> ApiError {
+    ApiError::invalid_param("missing_field", field, format!("`{field}` is required."))
+}
+
+fn parse_amount(value: Option<&Value>) -> Result<u64, ApiError> {
+    let invalid = || {
+        ApiError::invalid_param(
+            "invalid_amount",
+            "amount",
+            "amount must be a positive integer in minor units (a JSON number, e.g. 10000).",
+        )
+    };
+    match value {
+        None | Some(Value::Null) => Err(missing("amount")),
+        Some(Value::Number(n)) => match n.as_u64() {
+            Some(a) if a > 0 => Ok(a),
+            _ => Err(invalid()),
+        },
+        Some(_) => Err(invalid()),
+    }
+}
+
+fn parse_currency(value: Option<&Value>) -> Result<Currency, ApiError> {
+    match value {
+        None | Some(Value::Null) => Err(missing("currency")),
+        Some(Value::String(s)) => Currency::parse(s).ok_or_else(|| {
+            ApiError::invalid_param(
+                "invalid_currency",
+                "currency",
+                "currency must be CLP or MXN.",
+            )
+        }),
+        Some(_) => Err(ApiError::invalid_param(
+            "invalid_currency",
+            "currency",
+            "currency must be a string: CLP or MXN.",
+        )),
+    }
+}
+
+fn parse_email(value: Option<&Value>) -> Result<Option<String>, ApiError> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => {
+            let plausible = s.len() <= 254
+                && !s.chars().any(|c| c.is_whitespace() || c.is_control())
+                && matches!(s.split_once('@'), Some((local, domain)) if !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.') && !domain.contains('@'));
+            if plausible {
+                Ok(Some(s.clone()))
+            } else {
+                Err(ApiError::invalid_param(
+                    "invalid_customer_email",
+                    "customer_email",
+                    "customer_email must be an email address.",
+                ))
+            }
+        }
+        Some(_) => Err(ApiError::invalid_param(
+            "invalid_customer_email",
+            "customer_email",
+            "customer_email must be a string.",
+        )),
+    }
+}
+
+fn parse_metadata(value: Option<&Value>) -> Result<BTreeMap<String, String>, ApiError> {
+    let obj: &Map<String, Value> = match value {
+        None | Some(Value::Null) => return Ok(BTreeMap::new()),
+        Some(Value::Object(obj)) => obj,
+        Some(_) => {
+            return Err(ApiError::invalid_param(
+                "invalid_metadata",
+                "metadata",
+                "metadata must be an object of string values.",
+            ))
+        }
+    };
+    if obj.len() > MAX_METADATA_ENTRIES {
+        return Err(ApiError::invalid_param(
+            "invalid_metadata",
+            "metadata",
+            format!("metadata may have at most {MAX_METADATA_ENTRIES} entries."),
+        ));
+    }
+    let mut out = BTreeMap::new();
+    for (k, v) in obj {
+        let param = format!("metadata[{k}]");
+        if k.is_empty() || k.chars().count() > MAX_METADATA_KEY_CHARS {
+            return Err(ApiError::invalid_param(
+                "invalid_metadata",
+                &param,
+                format!("metadata keys must be 1 to {MAX_METADATA_KEY_CHARS} characters."),
+            ));
+        }
+        let Value::String(v) = v else {
+            return Err(ApiError::invalid_param(
+                "invalid_metadata",
+                &param,
+                "metadata values must be strings (no nested objects, numbers or null).",
+            ));
+        };
+        if v.chars().count() > MAX_METADATA_VALUE_CHARS {
+            return Err(ApiError::invalid_param(
+                "invalid_metadata",
+                &param,
+                format!("metadata values must be at most {MAX_METADATA_VALUE_CHARS} characters."),
+            ));
+        }
+        out.insert(k.clone(), v.clone());
+    }
+    Ok(out)
+}
+
+fn parse_order_id(value: Option<&Value>) -> Result<Option<String>, ApiError> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s))
+            if !s.is_empty()
+                && s.chars().count() <= MAX_ORDER_ID_CHARS
+                && !s.chars().any(char::is_control) =>
+        {
+            Ok(Some(s.clone()))
+        }
+        Some(_) => Err(ApiError::invalid_param(
+            "invalid_order_id",
+            "order_id",
+            format!("order_id must be a string of 1 to {MAX_ORDER_ID_CHARS} characters."),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const JSON: Option<&str> = Some("application/json");
+
+    fn parse(body: &str) -> Result<CreateIntentRequest, ApiError> {
+        parse_create_request(JSON, body.as_bytes(), &CreateLimits::default())
+    }
+
+    fn code(body: &str) -> (u16, String, Option<String>) {
+        let e = parse(body).unwrap_err();
+        (e.status, e.code, e.param)
+    }
+
+    #[test]
+    fn accepts_a_full_request_and_uppercases_currency() {
+        let r = parse(r#"{"amount":1000,"currency":"clp","customer_email":"a@b.cl","metadata":{"x":"1"},"order_id":"o-1"}"#).unwrap();
+        assert_eq!(r.amount, 1000);
+        assert_eq!(r.currency, Currency::Clp);
+        assert_eq!(r.currency.code(), "CLP");
+        assert_eq!(r.metadata.get("x").map(String::as_str), Some("1"));
+        assert_eq!(r.order_id.as_deref(), Some("o-1"));
+    }
+
+    #[test]
+    fn rejects_bad_amounts() {
+        for body in [
+            r#"{"amount":"1000","currency":"CLP"}"#,
+            r#"{"amount":10.5,"currency":"CLP"}"#,
+            r#"{"amount":-5,"currency":"CLP"}"#,
+            r#"{"amount":0,"currency":"CLP"}"#,
+            r#"{"amount":1e3,"currency":"CLP"}"#,
+            r#"{"amount":true,"currency":"CLP"}"#,
+        ] {
+            assert_eq!(code(body), (400, "invalid_amount".into(), Some("amount".into())), "{body}");
+        }
+        assert_eq!(code(r#"{"currency":"CLP"}"#).1, "missing_field");
+        assert_eq!(code(r#"{"amount":null,"currency":"CLP"}"#).1, "missing_field");
+    }
+
+    #[test]
+    fn rejects_bad_currency() {
+        assert_eq!(code(r#"{"amount":1}"#), (400, "missing_field".into(), Some("currency".into())));
+        assert_eq!(code(r#"{"amount":1,"currency":"USD"}"#).1, "invalid_currency");
+        assert_eq!(code(r#"{"amount":1,"currency":5}"#).1, "invalid_currency");
+    }
+
+    #[test]
+    fn recipient_and_unknown_fields_are_named() {
+        let (status, code_, param) =
+            code(r#"{"amount":1,"currency":"CLP","recipient_account":{"number":"1"}}"#);
+        assert_eq!((status, code_.as_str(), param.as_deref()), (400, "forbidden_field", Some("recipient_account")));
+        let e = parse(r#"{"amount":1,"currency":"CLP","amout":2}"#).unwrap_err();
+        assert_eq!(e.code, "unknown_field");
+        assert!(e.message.contains("amout"));
+    }
+
+    #[test]
+    fn rejects_non_json_and_non_objects() {
+        assert_eq!(code("amount=1").1, "invalid_json");
+        assert_eq!(code("[1]").1, "invalid_json");
+        assert_eq!(code("").1, "invalid_json");
+    }
+
+    #[test]
+    fn rejects_wrong_content_type_and_large_bodies() {
+        let limits = CreateLimits::default();
+        let body = br#"{"amount":1,"currency":"CLP"}"#;
+        assert_eq!(parse_create_request(Some("text/plain"), body, &limits).unwrap_err().status, 415);
+        assert_eq!(parse_create_request(None, body, &limits).unwrap_err().status, 415);
+        assert!(parse_create_request(Some("application/json; charset=utf-8"), body, &limits).is_ok());
+        let big = format!(r#"{{"amount":1,"currency":"CLP","order_id":"{}"}}"#, "x".repeat(MAX_BODY_BYTES));
+        assert_eq!(parse_create_request(JSON, big.as_bytes(), &limits).unwrap_err().status, 413);
+    }
+
+    #[test]
+    fn metadata_must_be_flat_and_bounded() {
+        assert_eq!(code(r#"{"amount":1,"currency":"CLP","metadata":{"a":{"b":"c"}}}"#).2.as_deref(), Some("metadata[a]"));
+        assert_eq!(code(r#"{"amount":1,"currency":"CLP","metadata":{"a":1}}"#).1, "invalid_metadata");
+        assert_eq!(code(r#"{"amount":1,"currency":"CLP","metadata":"x"}"#).1, "invalid_metadata");
+        let many: Map<String, Value> = (0..=MAX_METADATA_ENTRIES).map(|i| (format!("k{i}"), Value::String("v".into()))).collect();
+        let body = serde_json::json!({"amount":1,"currency":"CLP","metadata":many}).to_string();
+        assert_eq!(code(&body).1, "invalid_metadata");
+        let long_value = serde_json::json!({"amount":1,"currency":"CLP","metadata":{"k":"v".repeat(MAX_METADATA_VALUE_CHARS + 1)}}).to_string();
+        assert_eq!(code(&long_value).1, "invalid_metadata");
+        let long_key = serde_json::json!({"amount":1,"currency":"CLP","metadata":{"k".repeat(MAX_METADATA_KEY_CHARS + 1):"v"}}).to_string();
+        assert_eq!(code(&long_key).1, "invalid_metadata");
+    }
+
+    #[test]
+    fn validates_email_and_order_id() {
+        assert_eq!(code(r#"{"amount":1,"currency":"CLP","customer_email":"nope"}"#).1, "invalid_customer_email");
+        assert_eq!(code(r#"{"amount":1,"currency":"CLP","customer_email":3}"#).1, "invalid_customer_email");
+        assert_eq!(code(r#"{"amount":1,"currency":"CLP","order_id":""}"#).1, "invalid_order_id");
+        assert_eq!(code(r#"{"amount":1,"currency":"CLP","order_id":7}"#).1, "invalid_order_id");
+    }
+
+    #[test]
+    fn limits_answer_422() {
+        let limits = CreateLimits {
+            allowed_currencies: vec![Currency::Clp],
+            max_amounts: BTreeMap::from([(Currency::Clp, 1000)]),
+        };
+        let e = parse_create_request(JSON, br#"{"amount":1001,"currency":"CLP"}"#, &limits).unwrap_err();
+        assert_eq!((e.status, e.code.as_str()), (422, "amount_too_large"));
+        assert!(parse_create_request(JSON, br#"{"amount":1000,"currency":"CLP"}"#, &limits).is_ok());
+        let e = parse_create_request(JSON, br#"{"amount":1,"currency":"MXN"}"#, &limits).unwrap_err();
+        assert_eq!((e.status, e.code.as_str()), (422, "currency_not_allowed"));
+    }
+
+    #[test]
+    fn fingerprint_is_canonical() {
+        let a = parse(r#"{"amount":1000,"currency":"clp","metadata":{"b":"2","a":"1"}}"#).unwrap();
+        let b = parse(r#"{ "metadata":{"a":"1","b":"2"}, "currency":"CLP", "amount":1000 }"#).unwrap();
+        let c = parse(r#"{"amount":1001,"currency":"CLP","metadata":{"a":"1","b":"2"}}"#).unwrap();
+        assert_eq!(a.fingerprint(), b.fingerprint());
+        assert_ne!(a.fingerprint(), c.fingerprint());
+    }
+
+    #[test]
+    fn idempotency_key_rules() {
+        assert_eq!(IdempotencyKey::parse(None).unwrap_err().code, "missing_idempotency_key");
+        for bad in ["", "has space", "tab\t", "ñ", &"k".repeat(256)] {
+            assert_eq!(IdempotencyKey::parse(Some(bad)).unwrap_err().code, "invalid_idempotency_key", "{bad:?}");
+        }
+        assert_eq!(IdempotencyKey::parse(Some(&"k".repeat(255))).unwrap().as_str().len(), 255);
+        assert!(IdempotencyKey::parse(Some("order-42:attempt/1")).is_ok());
+    }
+}

@@ -1,0 +1,195 @@
+//! Payment Intent statuses and the intent as this backend stores and shows it.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// A Fintoc Payment Intent status. Unknown values are kept, not rejected: Fintoc may
+/// add statuses, and such a value is treated as not final.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum IntentStatus {
+    /// Just created; the payer has not started.
+    Created,
+    /// The payer is in the widget.
+    InProgress,
+    /// Submitted to the bank; may still succeed or fail.
+    Pending,
+    /// Waiting for an action of the payer.
+    RequiresAction,
+    /// Final: paid.
+    Succeeded,
+    /// Final: a bank or Fintoc problem, not paid.
+    Failed,
+    /// Final: the payer rejected (e.g. the bank's MFA), not paid.
+    Rejected,
+    /// Final: expired before being paid.
+    Expired,
+    /// A status this version does not know; never final.
+    Other(String),
+}
+
+impl IntentStatus {
+    /// Parses Fintoc's lowercase status name; never fails.
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "created" => Self::Created,
+            "in_progress" => Self::InProgress,
+            "pending" => Self::Pending,
+            "requires_action" => Self::RequiresAction,
+            "succeeded" => Self::Succeeded,
+            "failed" => Self::Failed,
+            "rejected" => Self::Rejected,
+            "expired" => Self::Expired,
+            other => Self::Other(other.to_string()),
+        }
+    }
+
+    /// Fintoc's name of the status.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Created => "created",
+            Self::InProgress => "in_progress",
+            Self::Pending => "pending",
+            Self::RequiresAction => "requires_action",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+            Self::Rejected => "rejected",
+            Self::Expired => "expired",
+            Self::Other(s) => s,
+        }
+    }
+
+    /// Final statuses are never left.
+    pub fn is_final(&self) -> bool {
+        matches!(
+            self,
+            Self::Succeeded | Self::Failed | Self::Rejected | Self::Expired
+        )
+    }
+}
+
+impl Serialize for IntentStatus {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for IntentStatus {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Ok(Self::parse(&s))
+    }
+}
+
+/// A payment intent as stored by this backend (the merchant-facing view of it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredIntent {
+    /// Fintoc's id (`pi_...`).
+    pub id: String,
+    /// Current status.
+    pub status: IntentStatus,
+    /// Amount in minor units.
+    pub amount: u64,
+    /// Uppercase ISO currency code.
+    pub currency: String,
+    /// The merchant's order id, if given.
+    pub order_id: Option<String>,
+    /// Merchant metadata.
+    pub metadata: BTreeMap<String, String>,
+    /// Payer's email, if given (never returned by GET).
+    pub customer_email: Option<String>,
+    /// Fintoc's `mode` (`live` | `test`).
+    pub mode: Option<String>,
+    /// Why a failed/rejected/expired intent ended so.
+    pub error_reason: Option<String>,
+    /// Creation time (RFC 3339).
+    pub created_at: String,
+    /// Last change (RFC 3339).
+    pub updated_at: String,
+}
+
+/// The JSON answered by `GET /payment-intents/{id}`: never the widget token or any
+/// account number.
+#[derive(Debug, Serialize)]
+pub struct IntentView<'a> {
+    /// Fintoc's id.
+    pub id: &'a str,
+    /// Current status.
+    pub status: &'a str,
+    /// Amount in minor units.
+    pub amount: u64,
+    /// Currency.
+    pub currency: &'a str,
+    /// Merchant order id.
+    pub order_id: Option<&'a str>,
+    /// Merchant metadata.
+    pub metadata: &'a BTreeMap<String, String>,
+    /// Failure reason of a final, unpaid intent.
+    pub error_reason: Option<&'a str>,
+    /// Creation time.
+    pub created_at: &'a str,
+    /// Last change.
+    pub updated_at: &'a str,
+}
+
+impl StoredIntent {
+    /// The public view of this intent.
+    pub fn view(&self) -> IntentView<'_> {
+        IntentView {
+            id: &self.id,
+            status: self.status.as_str(),
+            amount: self.amount,
+            currency: &self.currency,
+            order_id: self.order_id.as_deref(),
+            metadata: &self.metadata,
+            error_reason: self.error_reason.as_deref(),
+            created_at: &self.created_at,
+            updated_at: &self.updated_at,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn final_statuses() {
+        for s in ["succeeded", "failed", "rejected", "expired"] {
+            assert!(IntentStatus::parse(s).is_final(), "{s}");
+        }
+        for s in ["created", "in_progress", "pending", "requires_action", "on_hold"] {
+            assert!(!IntentStatus::parse(s).is_final(), "{s}");
+        }
+    }
+
+    #[test]
+    fn unknown_status_round_trips() {
+        let s: IntentStatus = serde_json::from_str("\"on_hold\"").unwrap();
+        assert_eq!(s, IntentStatus::Other("on_hold".into()));
+        assert_eq!(serde_json::to_string(&s).unwrap(), "\"on_hold\"");
+        for known in ["created", "in_progress", "pending", "requires_action", "succeeded"] {
+            assert_eq!(IntentStatus::parse(known).as_str(), known);
+        }
+    }
+
+    #[test]
+    fn view_hides_email() {
+        let intent = StoredIntent {
+            id: "pi_1".into(),
+            status: IntentStatus::Created,
+            amount: 100,
+            currency: "CLP".into(),
+            order_id: None,
+            metadata: BTreeMap::new(),
+            customer_email: Some("a@b.cl".into()),
+            mode: Some("test".into()),
+            error_reason: None,
+            created_at: "t".into(),
+            updated_at: "t".into(),
+        };
+        let json = serde_json::to_value(intent.view()).unwrap();
+        assert!(json.get("customer_email").is_none());
+        assert!(json.get("widget_token").is_none());
+        assert_eq!(json["status"], "created");
+    }
+}

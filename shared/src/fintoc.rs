@@ -1,0 +1,392 @@
+//! The only module that talks to Fintoc's REST API.
+
+use crate::domain::create::Currency;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::time::Duration;
+
+/// The account that receives the money; set by configuration, never by a request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RecipientAccount {
+    /// RUT / RFC of the account holder.
+    pub holder_id: String,
+    /// Account number.
+    pub number: String,
+    /// Account type, e.g. `checking_account`.
+    #[serde(rename = "type")]
+    pub account_type: String,
+    /// Fintoc institution id, e.g. `cl_banco_de_chile`.
+    pub institution_id: String,
+}
+
+/// Body of `POST /v1/payment_intents`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CreatePaymentIntent {
+    /// Minor units.
+    pub amount: u64,
+    /// Currency.
+    pub currency: Currency,
+    /// Payer's email.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub customer_email: Option<String>,
+    /// String map, sent as is.
+    pub metadata: BTreeMap<String, String>,
+    /// The configured recipient, when the merchant uses direct payments.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recipient_account: Option<RecipientAccount>,
+}
+
+/// A Payment Intent as Fintoc returns it, read leniently: unknown fields ignored,
+/// nullable fields optional.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct FintocPaymentIntent {
+    /// `pi_...`; never parsed.
+    pub id: String,
+    /// Status string (see `IntentStatus`).
+    pub status: String,
+    /// Minor units.
+    pub amount: u64,
+    /// Currency code.
+    pub currency: String,
+    /// Only in the create response.
+    #[serde(default)]
+    pub widget_token: Option<String>,
+    /// `live` | `test`.
+    #[serde(default)]
+    pub mode: Option<String>,
+    /// ISO 8601.
+    #[serde(default)]
+    pub created_at: Option<String>,
+    /// Why it failed, when it did.
+    #[serde(default)]
+    pub error_reason: Option<String>,
+}
+
+/// Why a call to Fintoc did not produce an intent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FintocError {
+    /// Fintoc refused the request (a 4xx other than auth, 404 and 429); not retried.
+    #[error("Fintoc rejected the request ({status} {code}): {message}")]
+    Rejected {
+        /// Fintoc's HTTP status.
+        status: u16,
+        /// Fintoc's `error.type`.
+        error_type: String,
+        /// Fintoc's `error.code`.
+        code: String,
+        /// Fintoc's `error.message`.
+        message: String,
+        /// Fintoc's `error.param`.
+        param: Option<String>,
+    },
+    /// 401/403 (or 404 on our own endpoint): this deployment's configuration is wrong.
+    #[error("Fintoc refused this backend's configuration (HTTP {status})")]
+    Configuration {
+        /// Fintoc's HTTP status.
+        status: u16,
+    },
+    /// 429 or 5xx, still failing after the retries.
+    #[error("Fintoc unavailable (HTTP {status}) after {attempts} attempts")]
+    Unavailable {
+        /// Last HTTP status.
+        status: u16,
+        /// Attempts made.
+        attempts: u32,
+    },
+    /// Timeouts or dropped connections, still failing after the retries.
+    #[error("Fintoc did not answer ({detail}) after {attempts} attempts")]
+    NoAnswer {
+        /// True when the last failure was a timeout.
+        timed_out: bool,
+        /// What happened (no secrets).
+        detail: String,
+        /// Attempts made.
+        attempts: u32,
+    },
+    /// A 2xx whose body is not a Payment Intent.
+    #[error("Fintoc answered an unreadable body: {0}")]
+    InvalidResponse(String),
+}
+
+/// The Fintoc operations this product needs.
+pub trait FintocApi: Send + Sync {
+    /// Creates a Payment Intent, sending `idempotency_key` on every attempt.
+    fn create_payment_intent(
+        &self,
+        request: &CreatePaymentIntent,
+        idempotency_key: &str,
+    ) -> impl Future<Output = Result<FintocPaymentIntent, FintocError>> + Send;
+}
+
+/// A secret that never shows in `Debug` output or logs.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretString(String);
+
+impl SecretString {
+    /// Wraps a secret.
+    pub fn new(secret: impl Into<String>) -> Self {
+        Self(secret.into())
+    }
+    /// The secret itself; use only where it is sent.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for SecretString {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretString(***)")
+    }
+}
+
+/// Retry behaviour for calls to Fintoc.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Retries after the first attempt.
+    pub max_retries: u32,
+    /// First backoff; doubles per retry.
+    pub base_delay: Duration,
+    /// Largest backoff (also caps a `Retry-After` from Fintoc).
+    pub max_delay: Duration,
+    /// Timeout of each attempt.
+    pub attempt_timeout: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_retries: 2,
+            base_delay: Duration::from_millis(250),
+            max_delay: Duration::from_secs(4),
+            attempt_timeout: Duration::from_secs(8),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Backoff before retry number `retry` (0-based): exponential with full jitter
+    /// on top, capped. `retry_after` from a 429 is honoured up to the cap.
+    pub fn delay(&self, retry: u32, retry_after: Option<Duration>, jitter: f64) -> Duration {
+        let exp = self
+            .base_delay
+            .saturating_mul(2u32.saturating_pow(retry.min(16)));
+        let base = retry_after.unwrap_or(exp).max(exp).min(self.max_delay);
+        let jitter = self.base_delay.mul_f64(jitter.clamp(0.0, 1.0));
+        (base + jitter).min(self.max_delay.max(self.base_delay))
+    }
+}
+
+/// Fintoc over HTTPS with `reqwest`; built once at init and shared.
+#[derive(Debug, Clone)]
+pub struct FintocHttpClient {
+    http: reqwest::Client,
+    base_url: String,
+    secret_key: SecretString,
+    api_version: Option<String>,
+    retry: RetryPolicy,
+}
+
+impl FintocHttpClient {
+    /// A client for `base_url` (e.g. `https://api.fintoc.com`).
+    pub fn new(
+        base_url: &str,
+        secret_key: SecretString,
+        api_version: Option<String>,
+        retry: RetryPolicy,
+    ) -> Result<Self, reqwest::Error> {
+        let http = reqwest::Client::builder()
+            .timeout(retry.attempt_timeout)
+            .connect_timeout(retry.attempt_timeout.min(Duration::from_secs(3)))
+            .pool_idle_timeout(Duration::from_secs(50))
+            .user_agent(concat!("fintoc-payment-intents-lambda/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Self {
+            http,
+            base_url: base_url.trim_end_matches('/').to_string(),
+            secret_key,
+            api_version,
+            retry,
+        })
+    }
+
+    async fn attempt(
+        &self,
+        request: &CreatePaymentIntent,
+        idempotency_key: &str,
+    ) -> Result<(u16, Option<Duration>, Vec<u8>), reqwest::Error> {
+        let mut builder = self
+            .http
+            .post(format!("{}/v1/payment_intents", self.base_url))
+            .header("Authorization", self.secret_key.expose())
+            .header("Idempotency-Key", idempotency_key)
+            .json(request);
+        if let Some(version) = &self.api_version {
+            builder = builder.header("Fintoc-Version", version);
+        }
+        let response = builder.send().await?;
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let body = response.bytes().await?;
+        Ok((status, retry_after, body.to_vec()))
+    }
+}
+
+#[derive(Deserialize)]
+struct ErrorEnvelope {
+    error: ErrorBody,
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    #[serde(rename = "type", default)]
+    error_type: Option<String>,
+    #[serde(default)]
+    code: Option<String>,
+    #[serde(default)]
+    message: Option<String>,
+    #[serde(default)]
+    param: Option<String>,
+}
+
+/// What to do with one HTTP answer from Fintoc.
+#[derive(Debug, PartialEq, Eq)]
+enum Verdict {
+    Done(Result<FintocPaymentIntent, FintocError>),
+    Retry,
+}
+
+fn judge(status: u16, body: &[u8]) -> Verdict {
+    match status {
+        200..=299 => Verdict::Done(
+            serde_json::from_slice::<FintocPaymentIntent>(body)
+                .map_err(|e| FintocError::InvalidResponse(e.to_string())),
+        ),
+        429 | 500..=599 => Verdict::Retry,
+        401 | 403 | 404 | 405 | 406 => Verdict::Done(Err(FintocError::Configuration { status })),
+        _ => {
+            let error = serde_json::from_slice::<ErrorEnvelope>(body).ok().map(|e| e.error);
+            let field = |f: fn(&ErrorBody) -> &Option<String>| error.as_ref().and_then(|e| f(e).clone());
+            Verdict::Done(Err(FintocError::Rejected {
+                status,
+                error_type: field(|e| &e.error_type).unwrap_or_else(|| "invalid_request_error".into()),
+                code: field(|e| &e.code).unwrap_or_else(|| "fintoc_rejected".into()),
+                message: field(|e| &e.message)
+                    .unwrap_or_else(|| format!("Fintoc rejected the payment intent (HTTP {status}).")),
+                param: field(|e| &e.param),
+            }))
+        }
+    }
+}
+
+impl FintocApi for FintocHttpClient {
+    async fn create_payment_intent(
+        &self,
+        request: &CreatePaymentIntent,
+        idempotency_key: &str,
+    ) -> Result<FintocPaymentIntent, FintocError> {
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let (failure, retry_after) = match self.attempt(request, idempotency_key).await {
+                Ok((status, retry_after, body)) => match judge(status, &body) {
+                    Verdict::Done(result) => return result,
+                    Verdict::Retry => (
+                        FintocError::Unavailable { status, attempts },
+                        retry_after.filter(|_| status == 429),
+                    ),
+                },
+                Err(e) => (
+                    FintocError::NoAnswer {
+                        timed_out: e.is_timeout(),
+                        detail: describe_transport_error(&e),
+                        attempts,
+                    },
+                    None,
+                ),
+            };
+            if attempts > self.retry.max_retries {
+                tracing::warn!(error = %failure, "giving up on Fintoc");
+                return Err(failure);
+            }
+            let delay = self.retry.delay(attempts - 1, retry_after, fastrand::f64());
+            tracing::info!(error = %failure, delay_ms = delay.as_millis() as u64, "retrying Fintoc with the same idempotency key");
+            tokio::time::sleep(delay).await;
+        }
+    }
+}
+
+fn describe_transport_error(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        "timeout".into()
+    } else if e.is_connect() {
+        "connection failed".into()
+    } else {
+        "connection dropped".into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn judges_statuses() {
+        let ok = br#"{"id":"pi_1","status":"created","amount":5,"currency":"CLP","widget_token":"w","extra":{"x":1},"metadata":null}"#;
+        match judge(201, ok) {
+            Verdict::Done(Ok(pi)) => {
+                assert_eq!(pi.id, "pi_1");
+                assert_eq!(pi.widget_token.as_deref(), Some("w"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(judge(500, b""), Verdict::Retry);
+        assert_eq!(judge(503, b""), Verdict::Retry);
+        assert_eq!(judge(429, b""), Verdict::Retry);
+        assert_eq!(judge(401, b"{}"), Verdict::Done(Err(FintocError::Configuration { status: 401 })));
+        assert_eq!(judge(403, b"{}"), Verdict::Done(Err(FintocError::Configuration { status: 403 })));
+        assert!(matches!(judge(200, b"nope"), Verdict::Done(Err(FintocError::InvalidResponse(_)))));
+    }
+
+    #[test]
+    fn rejection_carries_fintoc_code_and_message() {
+        let body = br#"{"error":{"type":"invalid_request_error","code":"invalid_recipient","message":"bad account","param":"recipient_account","doc_url":"x"}}"#;
+        match judge(400, body) {
+            Verdict::Done(Err(FintocError::Rejected { status, code, message, param, .. })) => {
+                assert_eq!((status, code.as_str(), message.as_str()), (400, "invalid_recipient", "bad account"));
+                assert_eq!(param.as_deref(), Some("recipient_account"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(judge(422, b"<html>"), Verdict::Done(Err(FintocError::Rejected { status: 422, .. }))));
+    }
+
+    #[test]
+    fn backoff_grows_is_capped_and_honours_retry_after() {
+        let p = RetryPolicy {
+            max_retries: 5,
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(1),
+            attempt_timeout: Duration::from_secs(1),
+        };
+        assert_eq!(p.delay(0, None, 0.0), Duration::from_millis(100));
+        assert_eq!(p.delay(2, None, 0.0), Duration::from_millis(400));
+        assert_eq!(p.delay(2, None, 1.0), Duration::from_millis(500));
+        assert_eq!(p.delay(10, None, 0.5), Duration::from_secs(1));
+        assert_eq!(p.delay(0, Some(Duration::from_millis(700)), 0.0), Duration::from_millis(700));
+        assert_eq!(p.delay(0, Some(Duration::from_secs(30)), 0.0), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn secret_is_not_debug_printed() {
+        let s = SecretString::new("sk_live_abc");
+        assert!(!format!("{s:?}").contains("abc"));
+        let client = FintocHttpClient::new("http://x/", s, None, RetryPolicy::default()).unwrap();
+        assert!(!format!("{client:?}").contains("sk_live_abc"));
+    }
+}

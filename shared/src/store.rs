@@ -1,0 +1,481 @@
+//! The only module that talks to DynamoDB.
+//!
+//! One table, one string partition key `pk`, two kinds of items (layout in
+//! `docs/storage.md`):
+//!
+//! - `IDEMPOTENCY#<client key>`: the idempotency record of a create request;
+//! - `INTENT#<fintoc id>`: the payment intent as this backend knows it.
+//!
+//! Every state change is a conditional write. Expiry is decided by comparing
+//! timestamps in conditions; the TTL attribute only collects garbage.
+
+use crate::domain::idempotency::{
+    classify_conflict, AcquireOutcome, IdempotencyRecord, RecordStatus, StoredResponse,
+};
+use crate::domain::intent::{IntentStatus, StoredIntent};
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
+    ReturnValuesOnConditionCheckFailure, ScalarAttributeType, StreamSpecification,
+    StreamViewType, TimeToLiveSpecification,
+};
+use aws_sdk_dynamodb::Client;
+use serde::Deserialize;
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+
+/// Name of the partition key attribute.
+pub const PARTITION_KEY: &str = "pk";
+/// Name of the TTL attribute (Unix seconds).
+pub const TTL_ATTRIBUTE: &str = "expires_at";
+
+/// A storage failure. Every variant is answered as a retryable 5xx.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// DynamoDB could not be reached or refused the call (throttling, outage, ...).
+    #[error("DynamoDB unavailable: {0}")]
+    Unavailable(String),
+    /// An item that does not have the expected shape.
+    #[error("stored item is malformed: {0}")]
+    Malformed(String),
+    /// A write that contradicts what is stored (e.g. one id with two amounts).
+    #[error("stored item conflicts: {0}")]
+    Conflict(String),
+}
+
+/// Idempotency records of create requests.
+pub trait IdempotencyStore: Send + Sync {
+    /// Takes the key for this request, or says why it cannot (replay, in progress,
+    /// mismatch). One conditional write; a conflict costs no extra read.
+    fn acquire(
+        &self,
+        key: &str,
+        request_hash: &str,
+        now_ms: i64,
+        lease_expires_at_ms: i64,
+        expires_at_s: i64,
+    ) -> impl Future<Output = Result<AcquireOutcome, StoreError>> + Send;
+
+    /// Stores the response to replay. Returns `false` when the lease was lost (the
+    /// record was taken over or released meanwhile); nothing is written then.
+    fn complete(
+        &self,
+        key: &str,
+        lease_id: &str,
+        response: &StoredResponse,
+        intent_id: Option<&str>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Deletes the record if this lease still holds it, so the client can retry.
+    fn release(
+        &self,
+        key: &str,
+        lease_id: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// Payment intents.
+pub trait IntentStore: Send + Sync {
+    /// Records an intent just created at Fintoc. Merges with an item a webhook may
+    /// already have written: never moves its status, version or timestamps.
+    fn save_created(
+        &self,
+        intent: &StoredIntent,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Reads an intent (strongly consistent).
+    fn get_intent(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<StoredIntent>, StoreError>> + Send;
+}
+
+/// DynamoDB implementation of the store traits; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoStore {
+    /// A store on `table`.
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    /// The table name.
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+}
+
+fn idempotency_pk(key: &str) -> AttributeValue {
+    AttributeValue::S(format!("IDEMPOTENCY#{key}"))
+}
+
+fn intent_pk(id: &str) -> AttributeValue {
+    AttributeValue::S(format!("INTENT#{id}"))
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn unavailable<E, R>(e: SdkError<E, R>) -> StoreError
+where
+    E: std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    StoreError::Unavailable(aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string())
+}
+
+#[derive(Deserialize)]
+struct IdempotencyItem {
+    status: RecordStatus,
+    request_hash: String,
+    lease_expires_at_ms: i64,
+    expires_at: i64,
+    #[serde(default)]
+    response_status: Option<u16>,
+    #[serde(default)]
+    response_body: Option<String>,
+}
+
+impl From<IdempotencyItem> for IdempotencyRecord {
+    fn from(item: IdempotencyItem) -> Self {
+        let response = match (item.response_status, item.response_body) {
+            (Some(status), Some(body)) => Some(StoredResponse { status, body }),
+            _ => None,
+        };
+        Self {
+            status: item.status,
+            request_hash: item.request_hash,
+            lease_expires_at_ms: item.lease_expires_at_ms,
+            expires_at: item.expires_at,
+            response,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct IntentItem {
+    id: String,
+    status: String,
+    amount: u64,
+    currency: String,
+    #[serde(default)]
+    order_id: Option<String>,
+    #[serde(default)]
+    metadata: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    customer_email: Option<String>,
+    #[serde(default)]
+    mode: Option<String>,
+    #[serde(default)]
+    error_reason: Option<String>,
+    created_at: String,
+    updated_at: String,
+}
+
+impl From<IntentItem> for StoredIntent {
+    fn from(item: IntentItem) -> Self {
+        Self {
+            id: item.id,
+            status: IntentStatus::parse(&item.status),
+            amount: item.amount,
+            currency: item.currency,
+            order_id: item.order_id,
+            metadata: item.metadata.unwrap_or_default(),
+            customer_email: item.customer_email,
+            mode: item.mode,
+            error_reason: item.error_reason,
+            created_at: item.created_at,
+            updated_at: item.updated_at,
+        }
+    }
+}
+
+impl IdempotencyStore for DynamoStore {
+    async fn acquire(
+        &self,
+        key: &str,
+        request_hash: &str,
+        now_ms: i64,
+        lease_expires_at_ms: i64,
+        expires_at_s: i64,
+    ) -> Result<AcquireOutcome, StoreError> {
+        let lease_id = uuid::Uuid::new_v4().to_string();
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item(PARTITION_KEY, idempotency_pk(key))
+            .item("entity", s("idempotency"))
+            .item("status", s("IN_PROGRESS"))
+            .item("request_hash", s(request_hash))
+            .item("lease_id", s(&lease_id))
+            .item("lease_expires_at_ms", n(lease_expires_at_ms))
+            .item(TTL_ATTRIBUTE, n(expires_at_s))
+            .item("created_at_ms", n(now_ms))
+            // Same rule as `domain::idempotency::can_take_over`.
+            .condition_expression(
+                "attribute_not_exists(#pk) OR #exp < :now_s OR \
+                 (#status = :in_progress AND #lease < :now_ms AND #hash = :hash)",
+            )
+            .expression_attribute_names("#pk", PARTITION_KEY)
+            .expression_attribute_names("#exp", TTL_ATTRIBUTE)
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#lease", "lease_expires_at_ms")
+            .expression_attribute_names("#hash", "request_hash")
+            .expression_attribute_values(":now_s", n(now_ms.div_euclid(1000)))
+            .expression_attribute_values(":now_ms", n(now_ms))
+            .expression_attribute_values(":in_progress", s("IN_PROGRESS"))
+            .expression_attribute_values(":hash", s(request_hash))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(AcquireOutcome::Acquired { lease_id }),
+            Err(err) => {
+                let old = match err.as_service_error() {
+                    Some(e) if e.is_conditional_check_failed_exception() => {
+                        if let aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(c) = e {
+                            c.item().cloned()
+                        } else {
+                            None
+                        }
+                    }
+                    _ => return Err(unavailable(err)),
+                };
+                let old = old.ok_or_else(|| {
+                    StoreError::Malformed("conditional check failed without the old item".into())
+                })?;
+                let item: IdempotencyItem = serde_dynamo::from_item(old)
+                    .map_err(|e| StoreError::Malformed(format!("idempotency record: {e}")))?;
+                Ok(classify_conflict(&item.into(), request_hash, now_ms))
+            }
+        }
+    }
+
+    async fn complete(
+        &self,
+        key: &str,
+        lease_id: &str,
+        response: &StoredResponse,
+        intent_id: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PARTITION_KEY, idempotency_pk(key))
+            .update_expression(if intent_id.is_some() {
+                "SET #status = :completed, response_status = :rs, response_body = :rb, intent_id = :iid"
+            } else {
+                "SET #status = :completed, response_status = :rs, response_body = :rb"
+            })
+            .condition_expression("lease_id = :lease AND #status = :in_progress")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":completed", s("COMPLETED"))
+            .expression_attribute_values(":in_progress", s("IN_PROGRESS"))
+            .expression_attribute_values(":lease", s(lease_id))
+            .expression_attribute_values(":rs", n(response.status))
+            .expression_attribute_values(":rb", s(&response.body));
+        if let Some(id) = intent_id {
+            update = update.expression_attribute_values(":iid", s(id));
+        }
+        match update.send().await {
+            Ok(_) => Ok(true),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(err) => Err(unavailable(err)),
+        }
+    }
+
+    async fn release(&self, key: &str, lease_id: &str) -> Result<(), StoreError> {
+        match self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key(PARTITION_KEY, idempotency_pk(key))
+            .condition_expression("lease_id = :lease AND #status = :in_progress")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":lease", s(lease_id))
+            .expression_attribute_values(":in_progress", s("IN_PROGRESS"))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(err) => Err(unavailable(err)),
+        }
+    }
+}
+
+impl IntentStore for DynamoStore {
+    async fn save_created(&self, intent: &StoredIntent) -> Result<(), StoreError> {
+        let metadata: HashMap<String, AttributeValue> = intent
+            .metadata
+            .iter()
+            .map(|(k, v)| (k.clone(), s(v)))
+            .collect();
+        let mut sets = vec![
+            "#entity = :entity",
+            "#id = :id",
+            "#amount = :amount",
+            "#currency = :currency",
+            "#metadata = :metadata",
+            "#status = if_not_exists(#status, :status)",
+            "#version = if_not_exists(#version, :zero)",
+            "#created_at = if_not_exists(#created_at, :created_at)",
+            "#updated_at = if_not_exists(#updated_at, :updated_at)",
+        ];
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PARTITION_KEY, intent_pk(&intent.id))
+            .condition_expression("attribute_not_exists(#pk) OR (#amount = :amount AND #currency = :currency)")
+            .expression_attribute_names("#pk", PARTITION_KEY)
+            .expression_attribute_names("#entity", "entity")
+            .expression_attribute_names("#id", "id")
+            .expression_attribute_names("#amount", "amount")
+            .expression_attribute_names("#currency", "currency")
+            .expression_attribute_names("#metadata", "metadata")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#version", "version")
+            .expression_attribute_names("#created_at", "created_at")
+            .expression_attribute_names("#updated_at", "updated_at")
+            .expression_attribute_values(":entity", s("intent"))
+            .expression_attribute_values(":id", s(&intent.id))
+            .expression_attribute_values(":amount", n(intent.amount))
+            .expression_attribute_values(":currency", s(&intent.currency))
+            .expression_attribute_values(":metadata", AttributeValue::M(metadata))
+            .expression_attribute_values(":status", s(intent.status.as_str()))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":created_at", s(&intent.created_at))
+            .expression_attribute_values(":updated_at", s(&intent.updated_at));
+        let optional = [
+            ("order_id", intent.order_id.as_deref()),
+            ("customer_email", intent.customer_email.as_deref()),
+            ("mode", intent.mode.as_deref()),
+        ];
+        let mut optional_sets = Vec::new();
+        for (name, value) in optional {
+            if let Some(value) = value {
+                optional_sets.push(format!("#{name} = if_not_exists(#{name}, :{name})"));
+                update = update
+                    .expression_attribute_names(format!("#{name}"), name)
+                    .expression_attribute_values(format!(":{name}"), s(value));
+            }
+        }
+        let expression = format!(
+            "SET {}",
+            sets.drain(..)
+                .map(str::to_string)
+                .chain(optional_sets)
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        match update.update_expression(expression).send().await {
+            Ok(_) => Ok(()),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Err(StoreError::Conflict(format!(
+                    "intent {} is stored with another amount or currency",
+                    intent.id
+                )))
+            }
+            Err(err) => Err(unavailable(err)),
+        }
+    }
+
+    async fn get_intent(&self, id: &str) -> Result<Option<StoredIntent>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PARTITION_KEY, intent_pk(id))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        match output.item {
+            None => Ok(None),
+            Some(item) => {
+                let item: IntentItem = serde_dynamo::from_item(item)
+                    .map_err(|e| StoreError::Malformed(format!("intent {id}: {e}")))?;
+                Ok(Some(item.into()))
+            }
+        }
+    }
+}
+
+/// Creates the table with the definition the SAM template uses: on-demand, string
+/// key `pk`, stream of new and old images, TTL on `expires_at`. For DynamoDB Local
+/// and tests; in AWS the template creates it.
+pub async fn create_table(client: &Client, table: &str) -> Result<(), StoreError> {
+    client
+        .create_table()
+        .table_name(table)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name(PARTITION_KEY)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .map_err(|e| StoreError::Malformed(e.to_string()))?,
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name(PARTITION_KEY)
+                .key_type(KeyType::Hash)
+                .build()
+                .map_err(|e| StoreError::Malformed(e.to_string()))?,
+        )
+        .billing_mode(BillingMode::PayPerRequest)
+        .stream_specification(
+            StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(StreamViewType::NewAndOldImages)
+                .build()
+                .map_err(|e| StoreError::Malformed(e.to_string()))?,
+        )
+        .send()
+        .await
+        .map_err(unavailable)?;
+    client
+        .update_time_to_live()
+        .table_name(table)
+        .time_to_live_specification(
+            TimeToLiveSpecification::builder()
+                .attribute_name(TTL_ATTRIBUTE)
+                .enabled(true)
+                .build()
+                .map_err(|e| StoreError::Malformed(e.to_string()))?,
+        )
+        .send()
+        .await
+        .map_err(unavailable)?;
+    Ok(())
+}
