@@ -78,14 +78,26 @@ mod tests {
 
     #[test]
     fn formats_with_milliseconds() {
-        assert_eq!(format_rfc3339_ms(1_743_890_251_000), "2025-04-05T21:57:31.000Z");
-        assert_eq!(format_rfc3339_ms(1_743_890_251_834), "2025-04-05T21:57:31.834Z");
+        assert_eq!(
+            format_rfc3339_ms(1_743_890_251_000),
+            "2025-04-05T21:57:31.000Z"
+        );
+        assert_eq!(
+            format_rfc3339_ms(1_743_890_251_834),
+            "2025-04-05T21:57:31.834Z"
+        );
     }
 
     #[test]
     fn parses_with_and_without_fraction() {
-        assert_eq!(parse_rfc3339_ms("2025-04-05T21:57:17Z"), Some(1_743_890_237_000));
-        assert_eq!(parse_rfc3339_ms("2025-04-05T21:57:31.834Z"), Some(1_743_890_251_834));
+        assert_eq!(
+            parse_rfc3339_ms("2025-04-05T21:57:17Z"),
+            Some(1_743_890_237_000)
+        );
+        assert_eq!(
+            parse_rfc3339_ms("2025-04-05T21:57:31.834Z"),
+            Some(1_743_890_251_834)
+        );
         assert_eq!(parse_rfc3339_ms("yesterday"), None);
     }
 

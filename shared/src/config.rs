@@ -42,7 +42,8 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
 
     /// A required value.
     pub fn required(&self, name: &str) -> Result<String, ConfigError> {
-        self.get(name).ok_or_else(|| err(name, "is required but not set"))
+        self.get(name)
+            .ok_or_else(|| err(name, "is required but not set"))
     }
 
     /// An optional number with a default, within bounds.
@@ -75,15 +76,24 @@ impl TableConfig {
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c));
         if !valid {
-            return Err(err("TABLE_NAME", "must be 3-255 characters of a-z, A-Z, 0-9, _ - ."));
+            return Err(err(
+                "TABLE_NAME",
+                "must be 3-255 characters of a-z, A-Z, 0-9, _ - .",
+            ));
         }
         let endpoint = env.get("DYNAMODB_ENDPOINT");
         if let Some(e) = &endpoint {
             if !(e.starts_with("http://") || e.starts_with("https://")) {
-                return Err(err("DYNAMODB_ENDPOINT", "must be an http:// or https:// URL"));
+                return Err(err(
+                    "DYNAMODB_ENDPOINT",
+                    "must be an http:// or https:// URL",
+                ));
             }
         }
-        Ok(Self { table_name, endpoint })
+        Ok(Self {
+            table_name,
+            endpoint,
+        })
     }
 }
 
@@ -127,7 +137,10 @@ impl CreateIntentConfig {
             .get("FINTOC_BASE_URL")
             .unwrap_or_else(|| DEFAULT_FINTOC_BASE_URL.to_string());
         if !(fintoc_base_url.starts_with("https://") || fintoc_base_url.starts_with("http://")) {
-            return Err(err("FINTOC_BASE_URL", "must be an https:// URL (http:// only for the local simulator)"));
+            return Err(err(
+                "FINTOC_BASE_URL",
+                "must be an https:// URL (http:// only for the local simulator)",
+            ));
         }
         let fintoc_api_version = env.get("FINTOC_API_VERSION");
         if let Some(v) = &fintoc_api_version {
@@ -135,7 +148,9 @@ impl CreateIntentConfig {
             let shaped = b.len() == 10
                 && b[4] == b'-'
                 && b[7] == b'-'
-                && b.iter().enumerate().all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
+                && b.iter()
+                    .enumerate()
+                    .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
             if !shaped {
                 return Err(err("FINTOC_API_VERSION", "must be a date like 2023-11-15"));
             }
@@ -155,14 +170,34 @@ impl CreateIntentConfig {
             limits: limits_from_env(env)?,
             retry: RetryPolicy {
                 max_retries: env.number("FINTOC_MAX_RETRIES", 2, 0, 5)? as u32,
-                base_delay: Duration::from_millis(env.number("FINTOC_RETRY_BASE_MS", 250, 1, 5_000)?),
+                base_delay: Duration::from_millis(env.number(
+                    "FINTOC_RETRY_BASE_MS",
+                    250,
+                    1,
+                    5_000,
+                )?),
                 max_delay: Duration::from_secs(4),
-                attempt_timeout: Duration::from_millis(env.number("FINTOC_TIMEOUT_MS", 8_000, 100, 25_000)?),
+                attempt_timeout: Duration::from_millis(env.number(
+                    "FINTOC_TIMEOUT_MS",
+                    8_000,
+                    100,
+                    25_000,
+                )?),
             },
             lease: Duration::from_secs(env.number("IDEMPOTENCY_LEASE_SECONDS", 40, 1, 900)?),
-            record_ttl: Duration::from_secs(env.number("IDEMPOTENCY_TTL_SECONDS", 86_400, 60, 30 * 86_400)?),
+            record_ttl: Duration::from_secs(env.number(
+                "IDEMPOTENCY_TTL_SECONDS",
+                86_400,
+                60,
+                30 * 86_400,
+            )?),
             idempotency_namespace: env.get("IDEMPOTENCY_NAMESPACE").unwrap_or_default(),
-            widget_token_ttl: Duration::from_secs(env.number("WIDGET_TOKEN_TTL_SECONDS", 600, 1, 86_400)?),
+            widget_token_ttl: Duration::from_secs(env.number(
+                "WIDGET_TOKEN_TTL_SECONDS",
+                600,
+                1,
+                86_400,
+            )?),
         })
     }
 }
@@ -197,27 +232,39 @@ fn recipient_from_env<F: Fn(&str) -> Option<String>>(
     }))
 }
 
-fn limits_from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<CreateLimits, ConfigError> {
+fn limits_from_env<F: Fn(&str) -> Option<String>>(
+    env: &Env<F>,
+) -> Result<CreateLimits, ConfigError> {
     let defaults = CreateLimits::default();
     let allowed_currencies = match env.get("ALLOWED_CURRENCIES") {
         None => defaults.allowed_currencies,
         Some(list) => {
             let mut out = Vec::new();
             for code in list.split(',').map(str::trim).filter(|c| !c.is_empty()) {
-                let currency = Currency::parse(code)
-                    .ok_or_else(|| err("ALLOWED_CURRENCIES", format!("unknown currency {code:?}; use CLP and/or MXN")))?;
+                let currency = Currency::parse(code).ok_or_else(|| {
+                    err(
+                        "ALLOWED_CURRENCIES",
+                        format!("unknown currency {code:?}; use CLP and/or MXN"),
+                    )
+                })?;
                 if !out.contains(&currency) {
                     out.push(currency);
                 }
             }
             if out.is_empty() {
-                return Err(err("ALLOWED_CURRENCIES", "must list at least one of CLP, MXN"));
+                return Err(err(
+                    "ALLOWED_CURRENCIES",
+                    "must list at least one of CLP, MXN",
+                ));
             }
             out
         }
     };
     let mut max_amounts = BTreeMap::new();
-    for (currency, var) in [(Currency::Clp, "MAX_AMOUNT_CLP"), (Currency::Mxn, "MAX_AMOUNT_MXN")] {
+    for (currency, var) in [
+        (Currency::Clp, "MAX_AMOUNT_CLP"),
+        (Currency::Mxn, "MAX_AMOUNT_MXN"),
+    ] {
         let default = defaults.max_amounts[&currency];
         max_amounts.insert(currency, env.number(var, default, 1, 1_000_000_000_000)?);
     }
@@ -233,11 +280,17 @@ mod tests {
     use std::collections::HashMap;
 
     fn parse(vars: &[(&str, &str)]) -> Result<CreateIntentConfig, ConfigError> {
-        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         CreateIntentConfig::from_env(&Env(move |k| map.get(k).cloned()))
     }
 
-    const BASE: [(&str, &str); 2] = [("TABLE_NAME", "payments"), ("FINTOC_SECRET_KEY", "sk_test_x")];
+    const BASE: [(&str, &str); 2] = [
+        ("TABLE_NAME", "payments"),
+        ("FINTOC_SECRET_KEY", "sk_test_x"),
+    ];
 
     #[test]
     fn minimal_config_has_sensible_defaults() {
@@ -251,8 +304,16 @@ mod tests {
 
     #[test]
     fn errors_name_the_variable() {
-        assert_eq!(parse(&[("FINTOC_SECRET_KEY", "sk_test_x")]).unwrap_err().variable, "TABLE_NAME");
-        assert_eq!(parse(&[("TABLE_NAME", "payments")]).unwrap_err().variable, "FINTOC_SECRET_KEY");
+        assert_eq!(
+            parse(&[("FINTOC_SECRET_KEY", "sk_test_x")])
+                .unwrap_err()
+                .variable,
+            "TABLE_NAME"
+        );
+        assert_eq!(
+            parse(&[("TABLE_NAME", "payments")]).unwrap_err().variable,
+            "FINTOC_SECRET_KEY"
+        );
         let mut vars = BASE.to_vec();
         vars.push(("MAX_AMOUNT_CLP", "lots"));
         assert_eq!(parse(&vars).unwrap_err().variable, "MAX_AMOUNT_CLP");
@@ -264,7 +325,10 @@ mod tests {
         assert_eq!(parse(&vars).unwrap_err().variable, "FINTOC_API_VERSION");
         let mut vars = BASE.to_vec();
         vars.push(("RECIPIENT_HOLDER_ID", "76.123.456-7"));
-        assert_eq!(parse(&vars).unwrap_err().variable, "RECIPIENT_ACCOUNT_NUMBER");
+        assert_eq!(
+            parse(&vars).unwrap_err().variable,
+            "RECIPIENT_ACCOUNT_NUMBER"
+        );
     }
 
     #[test]

@@ -199,7 +199,10 @@ impl FintocHttpClient {
             .timeout(retry.attempt_timeout)
             .connect_timeout(retry.attempt_timeout.min(Duration::from_secs(3)))
             .pool_idle_timeout(Duration::from_secs(50))
-            .user_agent(concat!("fintoc-payment-intents-lambda/", env!("CARGO_PKG_VERSION")))
+            .user_agent(concat!(
+                "fintoc-payment-intents-lambda/",
+                env!("CARGO_PKG_VERSION")
+            ))
             .build()?;
         Ok(Self {
             http,
@@ -270,14 +273,19 @@ fn judge(status: u16, body: &[u8]) -> Verdict {
         429 | 500..=599 => Verdict::Retry,
         401 | 403 | 404 | 405 | 406 => Verdict::Done(Err(FintocError::Configuration { status })),
         _ => {
-            let error = serde_json::from_slice::<ErrorEnvelope>(body).ok().map(|e| e.error);
-            let field = |f: fn(&ErrorBody) -> &Option<String>| error.as_ref().and_then(|e| f(e).clone());
+            let error = serde_json::from_slice::<ErrorEnvelope>(body)
+                .ok()
+                .map(|e| e.error);
+            let field =
+                |f: fn(&ErrorBody) -> &Option<String>| error.as_ref().and_then(|e| f(e).clone());
             Verdict::Done(Err(FintocError::Rejected {
                 status,
-                error_type: field(|e| &e.error_type).unwrap_or_else(|| "invalid_request_error".into()),
+                error_type: field(|e| &e.error_type)
+                    .unwrap_or_else(|| "invalid_request_error".into()),
                 code: field(|e| &e.code).unwrap_or_else(|| "fintoc_rejected".into()),
-                message: field(|e| &e.message)
-                    .unwrap_or_else(|| format!("Fintoc rejected the payment intent (HTTP {status}).")),
+                message: field(|e| &e.message).unwrap_or_else(|| {
+                    format!("Fintoc rejected the payment intent (HTTP {status}).")
+                }),
                 param: field(|e| &e.param),
             }))
         }
@@ -348,22 +356,43 @@ mod tests {
         assert_eq!(judge(500, b""), Verdict::Retry);
         assert_eq!(judge(503, b""), Verdict::Retry);
         assert_eq!(judge(429, b""), Verdict::Retry);
-        assert_eq!(judge(401, b"{}"), Verdict::Done(Err(FintocError::Configuration { status: 401 })));
-        assert_eq!(judge(403, b"{}"), Verdict::Done(Err(FintocError::Configuration { status: 403 })));
-        assert!(matches!(judge(200, b"nope"), Verdict::Done(Err(FintocError::InvalidResponse(_)))));
+        assert_eq!(
+            judge(401, b"{}"),
+            Verdict::Done(Err(FintocError::Configuration { status: 401 }))
+        );
+        assert_eq!(
+            judge(403, b"{}"),
+            Verdict::Done(Err(FintocError::Configuration { status: 403 }))
+        );
+        assert!(matches!(
+            judge(200, b"nope"),
+            Verdict::Done(Err(FintocError::InvalidResponse(_)))
+        ));
     }
 
     #[test]
     fn rejection_carries_fintoc_code_and_message() {
         let body = br#"{"error":{"type":"invalid_request_error","code":"invalid_recipient","message":"bad account","param":"recipient_account","doc_url":"x"}}"#;
         match judge(400, body) {
-            Verdict::Done(Err(FintocError::Rejected { status, code, message, param, .. })) => {
-                assert_eq!((status, code.as_str(), message.as_str()), (400, "invalid_recipient", "bad account"));
+            Verdict::Done(Err(FintocError::Rejected {
+                status,
+                code,
+                message,
+                param,
+                ..
+            })) => {
+                assert_eq!(
+                    (status, code.as_str(), message.as_str()),
+                    (400, "invalid_recipient", "bad account")
+                );
                 assert_eq!(param.as_deref(), Some("recipient_account"));
             }
             other => panic!("{other:?}"),
         }
-        assert!(matches!(judge(422, b"<html>"), Verdict::Done(Err(FintocError::Rejected { status: 422, .. }))));
+        assert!(matches!(
+            judge(422, b"<html>"),
+            Verdict::Done(Err(FintocError::Rejected { status: 422, .. }))
+        ));
     }
 
     #[test]
@@ -378,8 +407,14 @@ mod tests {
         assert_eq!(p.delay(2, None, 0.0), Duration::from_millis(400));
         assert_eq!(p.delay(2, None, 1.0), Duration::from_millis(500));
         assert_eq!(p.delay(10, None, 0.5), Duration::from_secs(1));
-        assert_eq!(p.delay(0, Some(Duration::from_millis(700)), 0.0), Duration::from_millis(700));
-        assert_eq!(p.delay(0, Some(Duration::from_secs(30)), 0.0), Duration::from_secs(1));
+        assert_eq!(
+            p.delay(0, Some(Duration::from_millis(700)), 0.0),
+            Duration::from_millis(700)
+        );
+        assert_eq!(
+            p.delay(0, Some(Duration::from_secs(30)), 0.0),
+            Duration::from_secs(1)
+        );
     }
 
     #[test]

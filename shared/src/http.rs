@@ -30,9 +30,10 @@ pub fn reply_response(reply: Reply) -> Response<Body> {
 pub fn error_response(error: &ApiError) -> Response<Body> {
     let mut response = json_response(error.status, error.body());
     if let Some(secs) = error.retry_after_secs {
-        response
-            .headers_mut()
-            .insert(RETRY_AFTER, secs.to_string().parse().expect("digits are a valid header"));
+        response.headers_mut().insert(
+            RETRY_AFTER,
+            secs.to_string().parse().expect("digits are a valid header"),
+        );
     }
     response
 }

@@ -10,6 +10,7 @@
 //! - [`service`]: the create / get use cases that combine them;
 //! - [`config`] and [`secrets`]: configuration read and validated once at cold start.
 
+pub mod aws;
 pub mod clock;
 pub mod config;
 pub mod domain;

@@ -63,7 +63,12 @@ impl SecretSource {
                 .secret_id(id)
                 .send()
                 .await
-                .map_err(|e| format!("reading secret {id} from Secrets Manager: {}", aws_sdk_secretsmanager::error::DisplayErrorContext(e)))?
+                .map_err(|e| {
+                    format!(
+                        "reading secret {id} from Secrets Manager: {}",
+                        aws_sdk_secretsmanager::error::DisplayErrorContext(e)
+                    )
+                })?
                 .secret_string
                 .ok_or_else(|| format!("secret {id} has no SecretString"))?,
             Self::Parameter(name) => aws_sdk_ssm::Client::new(sdk)
@@ -72,7 +77,12 @@ impl SecretSource {
                 .with_decryption(true)
                 .send()
                 .await
-                .map_err(|e| format!("reading parameter {name} from SSM: {}", aws_sdk_ssm::error::DisplayErrorContext(e)))?
+                .map_err(|e| {
+                    format!(
+                        "reading parameter {name} from SSM: {}",
+                        aws_sdk_ssm::error::DisplayErrorContext(e)
+                    )
+                })?
                 .parameter
                 .and_then(|p| p.value)
                 .ok_or_else(|| format!("parameter {name} has no value"))?,

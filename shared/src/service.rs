@@ -3,11 +3,15 @@
 
 use crate::clock::{format_rfc3339_ms, parse_rfc3339_ms, Clock};
 use crate::config::CreateIntentConfig;
-use crate::domain::create::{parse_create_request, CreateIntentRequest, CreateLimits, IdempotencyKey};
+use crate::domain::create::{
+    parse_create_request, CreateIntentRequest, CreateLimits, IdempotencyKey,
+};
 use crate::domain::idempotency::{derive_fintoc_key, AcquireOutcome, StoredResponse};
 use crate::domain::intent::{IntentStatus, StoredIntent};
 use crate::error::ApiError;
-use crate::fintoc::{CreatePaymentIntent, FintocApi, FintocError, FintocPaymentIntent, RecipientAccount};
+use crate::fintoc::{
+    CreatePaymentIntent, FintocApi, FintocError, FintocPaymentIntent, RecipientAccount,
+};
 use crate::store::{IdempotencyStore, IntentStore, StoreError};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -107,7 +111,11 @@ fn store_error(e: StoreError) -> ApiError {
         }
         StoreError::Malformed(_) | StoreError::Conflict(_) => {
             tracing::error!(error = %e, "stored data needs a human");
-            ApiError::dependency(500, "storage_inconsistent", "Stored payment data is inconsistent; the operator has been alerted.")
+            ApiError::dependency(
+                500,
+                "storage_inconsistent",
+                "Stored payment data is inconsistent; the operator has been alerted.",
+            )
         }
     }
 }
@@ -196,7 +204,10 @@ where
         let now = self.clock.now_ms();
         let lease_until = {
             let configured = now + self.settings.lease.as_millis() as i64;
-            input.deadline_ms.filter(|d| *d > now).map_or(configured, |d| d.min(configured))
+            input
+                .deadline_ms
+                .filter(|d| *d > now)
+                .map_or(configured, |d| d.min(configured))
         };
         let expires_at = (now + self.settings.record_ttl.as_millis() as i64).div_euclid(1000);
         let outcome = self
@@ -207,7 +218,11 @@ where
         let lease_id = match outcome {
             AcquireOutcome::Acquired { lease_id } => lease_id,
             AcquireOutcome::Replay(response) => {
-                tracing::info!(idempotency_key = key.as_str(), status = response.status, "replaying stored response");
+                tracing::info!(
+                    idempotency_key = key.as_str(),
+                    status = response.status,
+                    "replaying stored response"
+                );
                 return Ok(Reply {
                     status: response.status,
                     body: response.body,
@@ -257,7 +272,12 @@ where
                     status: err.status,
                     body: err.body(),
                 };
-                if !matches!(self.store.complete(key.as_str(), &lease_id, &response, None).await, Ok(true)) {
+                if !matches!(
+                    self.store
+                        .complete(key.as_str(), &lease_id, &response, None)
+                        .await,
+                    Ok(true)
+                ) {
                     self.release(&key, &lease_id).await;
                 }
                 Err(err)
@@ -306,13 +326,18 @@ where
             .create_payment_intent(&fintoc_request, &fintoc_key)
             .await
             .map_err(Failure::Fintoc)?;
-        if pi.amount != request.amount || !pi.currency.eq_ignore_ascii_case(request.currency.code()) {
+        if pi.amount != request.amount || !pi.currency.eq_ignore_ascii_case(request.currency.code())
+        {
             tracing::error!(intent_id = %pi.id, "Fintoc answered an intent with another amount or currency");
             return Err(Failure::Fintoc(FintocError::InvalidResponse(
                 "amount or currency differ from the request".into(),
             )));
         }
-        let created_ms = pi.created_at.as_deref().and_then(parse_rfc3339_ms).unwrap_or(now);
+        let created_ms = pi
+            .created_at
+            .as_deref()
+            .and_then(parse_rfc3339_ms)
+            .unwrap_or(now);
         let created_at = format_rfc3339_ms(created_ms);
         let intent = StoredIntent {
             id: pi.id.clone(),
@@ -327,7 +352,10 @@ where
             created_at: created_at.clone(),
             updated_at: format_rfc3339_ms(now),
         };
-        self.store.save_created(&intent).await.map_err(Failure::Store)?;
+        self.store
+            .save_created(&intent)
+            .await
+            .map_err(Failure::Store)?;
         tracing::info!(intent_id = %intent.id, idempotency_key = key.as_str(), amount = intent.amount, currency = %intent.currency, "payment intent created");
         let body = CreatedBody {
             id: &intent.id,
@@ -352,7 +380,11 @@ where
             || id.chars().count() > MAX_INTENT_ID_CHARS
             || id.chars().any(|c| c.is_control() || c.is_whitespace())
         {
-            return Err(ApiError::invalid_param("invalid_id", "id", "The payment intent id is malformed."));
+            return Err(ApiError::invalid_param(
+                "invalid_id",
+                "id",
+                "The payment intent id is malformed.",
+            ));
         }
         let intent = self.store.get_intent(id).await.map_err(store_error)?;
         match intent {

@@ -16,8 +16,8 @@ use crate::domain::intent::{IntentStatus, StoredIntent};
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
-    ReturnValuesOnConditionCheckFailure, ScalarAttributeType, StreamSpecification,
-    StreamViewType, TimeToLiveSpecification,
+    ReturnValuesOnConditionCheckFailure, ScalarAttributeType, StreamSpecification, StreamViewType,
+    TimeToLiveSpecification,
 };
 use aws_sdk_dynamodb::Client;
 use serde::Deserialize;
@@ -353,7 +353,9 @@ impl IntentStore for DynamoStore {
             .update_item()
             .table_name(&self.table)
             .key(PARTITION_KEY, intent_pk(&intent.id))
-            .condition_expression("attribute_not_exists(#pk) OR (#amount = :amount AND #currency = :currency)")
+            .condition_expression(
+                "attribute_not_exists(#pk) OR (#amount = :amount AND #currency = :currency)",
+            )
             .expression_attribute_names("#pk", PARTITION_KEY)
             .expression_attribute_names("#entity", "entity")
             .expression_attribute_names("#id", "id")

@@ -141,7 +141,13 @@ pub fn check_content_type(content_type: Option<&str>) -> Result<(), ApiError> {
     }
 }
 
-const KNOWN_FIELDS: [&str; 5] = ["amount", "currency", "customer_email", "metadata", "order_id"];
+const KNOWN_FIELDS: [&str; 5] = [
+    "amount",
+    "currency",
+    "customer_email",
+    "metadata",
+    "order_id",
+];
 
 /// Validates the body of `POST /payment-intents` against the rules and the limits.
 ///
@@ -161,7 +167,11 @@ pub fn parse_create_request(
     }
     check_content_type(content_type)?;
     let value: Value = serde_json::from_slice(body).map_err(|e| {
-        ApiError::invalid_request(400, "invalid_json", format!("The body is not valid JSON: {e}."))
+        ApiError::invalid_request(
+            400,
+            "invalid_json",
+            format!("The body is not valid JSON: {e}."),
+        )
     })?;
     let Value::Object(obj) = value else {
         return Err(ApiError::invalid_request(
@@ -182,7 +192,10 @@ pub fn parse_create_request(
             return Err(ApiError::invalid_param(
                 "unknown_field",
                 field,
-                format!("Unknown field `{field}`. Accepted fields: {}.", KNOWN_FIELDS.join(", ")),
+                format!(
+                    "Unknown field `{field}`. Accepted fields: {}.",
+                    KNOWN_FIELDS.join(", ")
+                ),
             ));
         }
     }
@@ -386,16 +399,29 @@ mod tests {
             r#"{"amount":1e3,"currency":"CLP"}"#,
             r#"{"amount":true,"currency":"CLP"}"#,
         ] {
-            assert_eq!(code(body), (400, "invalid_amount".into(), Some("amount".into())), "{body}");
+            assert_eq!(
+                code(body),
+                (400, "invalid_amount".into(), Some("amount".into())),
+                "{body}"
+            );
         }
         assert_eq!(code(r#"{"currency":"CLP"}"#).1, "missing_field");
-        assert_eq!(code(r#"{"amount":null,"currency":"CLP"}"#).1, "missing_field");
+        assert_eq!(
+            code(r#"{"amount":null,"currency":"CLP"}"#).1,
+            "missing_field"
+        );
     }
 
     #[test]
     fn rejects_bad_currency() {
-        assert_eq!(code(r#"{"amount":1}"#), (400, "missing_field".into(), Some("currency".into())));
-        assert_eq!(code(r#"{"amount":1,"currency":"USD"}"#).1, "invalid_currency");
+        assert_eq!(
+            code(r#"{"amount":1}"#),
+            (400, "missing_field".into(), Some("currency".into()))
+        );
+        assert_eq!(
+            code(r#"{"amount":1,"currency":"USD"}"#).1,
+            "invalid_currency"
+        );
         assert_eq!(code(r#"{"amount":1,"currency":5}"#).1, "invalid_currency");
     }
 
@@ -403,7 +429,10 @@ mod tests {
     fn recipient_and_unknown_fields_are_named() {
         let (status, code_, param) =
             code(r#"{"amount":1,"currency":"CLP","recipient_account":{"number":"1"}}"#);
-        assert_eq!((status, code_.as_str(), param.as_deref()), (400, "forbidden_field", Some("recipient_account")));
+        assert_eq!(
+            (status, code_.as_str(), param.as_deref()),
+            (400, "forbidden_field", Some("recipient_account"))
+        );
         let e = parse(r#"{"amount":1,"currency":"CLP","amout":2}"#).unwrap_err();
         assert_eq!(e.code, "unknown_field");
         assert!(e.message.contains("amout"));
@@ -420,19 +449,52 @@ mod tests {
     fn rejects_wrong_content_type_and_large_bodies() {
         let limits = CreateLimits::default();
         let body = br#"{"amount":1,"currency":"CLP"}"#;
-        assert_eq!(parse_create_request(Some("text/plain"), body, &limits).unwrap_err().status, 415);
-        assert_eq!(parse_create_request(None, body, &limits).unwrap_err().status, 415);
-        assert!(parse_create_request(Some("application/json; charset=utf-8"), body, &limits).is_ok());
-        let big = format!(r#"{{"amount":1,"currency":"CLP","order_id":"{}"}}"#, "x".repeat(MAX_BODY_BYTES));
-        assert_eq!(parse_create_request(JSON, big.as_bytes(), &limits).unwrap_err().status, 413);
+        assert_eq!(
+            parse_create_request(Some("text/plain"), body, &limits)
+                .unwrap_err()
+                .status,
+            415
+        );
+        assert_eq!(
+            parse_create_request(None, body, &limits)
+                .unwrap_err()
+                .status,
+            415
+        );
+        assert!(
+            parse_create_request(Some("application/json; charset=utf-8"), body, &limits).is_ok()
+        );
+        let big = format!(
+            r#"{{"amount":1,"currency":"CLP","order_id":"{}"}}"#,
+            "x".repeat(MAX_BODY_BYTES)
+        );
+        assert_eq!(
+            parse_create_request(JSON, big.as_bytes(), &limits)
+                .unwrap_err()
+                .status,
+            413
+        );
     }
 
     #[test]
     fn metadata_must_be_flat_and_bounded() {
-        assert_eq!(code(r#"{"amount":1,"currency":"CLP","metadata":{"a":{"b":"c"}}}"#).2.as_deref(), Some("metadata[a]"));
-        assert_eq!(code(r#"{"amount":1,"currency":"CLP","metadata":{"a":1}}"#).1, "invalid_metadata");
-        assert_eq!(code(r#"{"amount":1,"currency":"CLP","metadata":"x"}"#).1, "invalid_metadata");
-        let many: Map<String, Value> = (0..=MAX_METADATA_ENTRIES).map(|i| (format!("k{i}"), Value::String("v".into()))).collect();
+        assert_eq!(
+            code(r#"{"amount":1,"currency":"CLP","metadata":{"a":{"b":"c"}}}"#)
+                .2
+                .as_deref(),
+            Some("metadata[a]")
+        );
+        assert_eq!(
+            code(r#"{"amount":1,"currency":"CLP","metadata":{"a":1}}"#).1,
+            "invalid_metadata"
+        );
+        assert_eq!(
+            code(r#"{"amount":1,"currency":"CLP","metadata":"x"}"#).1,
+            "invalid_metadata"
+        );
+        let many: Map<String, Value> = (0..=MAX_METADATA_ENTRIES)
+            .map(|i| (format!("k{i}"), Value::String("v".into())))
+            .collect();
         let body = serde_json::json!({"amount":1,"currency":"CLP","metadata":many}).to_string();
         assert_eq!(code(&body).1, "invalid_metadata");
         let long_value = serde_json::json!({"amount":1,"currency":"CLP","metadata":{"k":"v".repeat(MAX_METADATA_VALUE_CHARS + 1)}}).to_string();
@@ -443,10 +505,22 @@ mod tests {
 
     #[test]
     fn validates_email_and_order_id() {
-        assert_eq!(code(r#"{"amount":1,"currency":"CLP","customer_email":"nope"}"#).1, "invalid_customer_email");
-        assert_eq!(code(r#"{"amount":1,"currency":"CLP","customer_email":3}"#).1, "invalid_customer_email");
-        assert_eq!(code(r#"{"amount":1,"currency":"CLP","order_id":""}"#).1, "invalid_order_id");
-        assert_eq!(code(r#"{"amount":1,"currency":"CLP","order_id":7}"#).1, "invalid_order_id");
+        assert_eq!(
+            code(r#"{"amount":1,"currency":"CLP","customer_email":"nope"}"#).1,
+            "invalid_customer_email"
+        );
+        assert_eq!(
+            code(r#"{"amount":1,"currency":"CLP","customer_email":3}"#).1,
+            "invalid_customer_email"
+        );
+        assert_eq!(
+            code(r#"{"amount":1,"currency":"CLP","order_id":""}"#).1,
+            "invalid_order_id"
+        );
+        assert_eq!(
+            code(r#"{"amount":1,"currency":"CLP","order_id":7}"#).1,
+            "invalid_order_id"
+        );
     }
 
     #[test]
@@ -455,17 +529,22 @@ mod tests {
             allowed_currencies: vec![Currency::Clp],
             max_amounts: BTreeMap::from([(Currency::Clp, 1000)]),
         };
-        let e = parse_create_request(JSON, br#"{"amount":1001,"currency":"CLP"}"#, &limits).unwrap_err();
+        let e = parse_create_request(JSON, br#"{"amount":1001,"currency":"CLP"}"#, &limits)
+            .unwrap_err();
         assert_eq!((e.status, e.code.as_str()), (422, "amount_too_large"));
-        assert!(parse_create_request(JSON, br#"{"amount":1000,"currency":"CLP"}"#, &limits).is_ok());
-        let e = parse_create_request(JSON, br#"{"amount":1,"currency":"MXN"}"#, &limits).unwrap_err();
+        assert!(
+            parse_create_request(JSON, br#"{"amount":1000,"currency":"CLP"}"#, &limits).is_ok()
+        );
+        let e =
+            parse_create_request(JSON, br#"{"amount":1,"currency":"MXN"}"#, &limits).unwrap_err();
         assert_eq!((e.status, e.code.as_str()), (422, "currency_not_allowed"));
     }
 
     #[test]
     fn fingerprint_is_canonical() {
         let a = parse(r#"{"amount":1000,"currency":"clp","metadata":{"b":"2","a":"1"}}"#).unwrap();
-        let b = parse(r#"{ "metadata":{"a":"1","b":"2"}, "currency":"CLP", "amount":1000 }"#).unwrap();
+        let b =
+            parse(r#"{ "metadata":{"a":"1","b":"2"}, "currency":"CLP", "amount":1000 }"#).unwrap();
         let c = parse(r#"{"amount":1001,"currency":"CLP","metadata":{"a":"1","b":"2"}}"#).unwrap();
         assert_eq!(a.fingerprint(), b.fingerprint());
         assert_ne!(a.fingerprint(), c.fingerprint());
@@ -473,11 +552,24 @@ mod tests {
 
     #[test]
     fn idempotency_key_rules() {
-        assert_eq!(IdempotencyKey::parse(None).unwrap_err().code, "missing_idempotency_key");
+        assert_eq!(
+            IdempotencyKey::parse(None).unwrap_err().code,
+            "missing_idempotency_key"
+        );
         for bad in ["", "has space", "tab\t", "ñ", &"k".repeat(256)] {
-            assert_eq!(IdempotencyKey::parse(Some(bad)).unwrap_err().code, "invalid_idempotency_key", "{bad:?}");
+            assert_eq!(
+                IdempotencyKey::parse(Some(bad)).unwrap_err().code,
+                "invalid_idempotency_key",
+                "{bad:?}"
+            );
         }
-        assert_eq!(IdempotencyKey::parse(Some(&"k".repeat(255))).unwrap().as_str().len(), 255);
+        assert_eq!(
+            IdempotencyKey::parse(Some(&"k".repeat(255)))
+                .unwrap()
+                .as_str()
+                .len(),
+            255
+        );
         assert!(IdempotencyKey::parse(Some("order-42:attempt/1")).is_ok());
     }
 }

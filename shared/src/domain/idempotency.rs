@@ -108,7 +108,12 @@ pub fn derive_fintoc_key(namespace: &str, client_key: &str) -> String {
 mod tests {
     use super::*;
 
-    fn record(status: RecordStatus, hash: &str, lease_ms: i64, expires_s: i64) -> IdempotencyRecord {
+    fn record(
+        status: RecordStatus,
+        hash: &str,
+        lease_ms: i64,
+        expires_s: i64,
+    ) -> IdempotencyRecord {
         IdempotencyRecord {
             status,
             request_hash: hash.into(),
@@ -124,16 +129,24 @@ mod tests {
     #[test]
     fn completed_same_request_replays() {
         let r = record(RecordStatus::Completed, "h", 0, 10_000);
-        assert!(matches!(classify_conflict(&r, "h", 5_000), AcquireOutcome::Replay(s) if s.status == 201));
+        assert!(
+            matches!(classify_conflict(&r, "h", 5_000), AcquireOutcome::Replay(s) if s.status == 201)
+        );
         assert!(!can_take_over(&r, "h", 5_000));
     }
 
     #[test]
     fn different_request_is_a_mismatch() {
         let r = record(RecordStatus::Completed, "h", 0, 10_000);
-        assert_eq!(classify_conflict(&r, "other", 5_000), AcquireOutcome::Mismatch);
+        assert_eq!(
+            classify_conflict(&r, "other", 5_000),
+            AcquireOutcome::Mismatch
+        );
         let r = record(RecordStatus::InProgress, "h", 9_000, 10_000);
-        assert_eq!(classify_conflict(&r, "other", 5_000), AcquireOutcome::Mismatch);
+        assert_eq!(
+            classify_conflict(&r, "other", 5_000),
+            AcquireOutcome::Mismatch
+        );
     }
 
     #[test]
@@ -141,7 +154,9 @@ mod tests {
         let r = record(RecordStatus::InProgress, "h", 7_500, 10_000);
         assert_eq!(
             classify_conflict(&r, "h", 5_000),
-            AcquireOutcome::InProgress { retry_after_secs: 3 }
+            AcquireOutcome::InProgress {
+                retry_after_secs: 3
+            }
         );
         assert!(!can_take_over(&r, "h", 5_000));
     }

@@ -157,7 +157,13 @@ mod tests {
         for s in ["succeeded", "failed", "rejected", "expired"] {
             assert!(IntentStatus::parse(s).is_final(), "{s}");
         }
-        for s in ["created", "in_progress", "pending", "requires_action", "on_hold"] {
+        for s in [
+            "created",
+            "in_progress",
+            "pending",
+            "requires_action",
+            "on_hold",
+        ] {
             assert!(!IntentStatus::parse(s).is_final(), "{s}");
         }
     }
@@ -167,7 +173,13 @@ mod tests {
         let s: IntentStatus = serde_json::from_str("\"on_hold\"").unwrap();
         assert_eq!(s, IntentStatus::Other("on_hold".into()));
         assert_eq!(serde_json::to_string(&s).unwrap(), "\"on_hold\"");
-        for known in ["created", "in_progress", "pending", "requires_action", "succeeded"] {
+        for known in [
+            "created",
+            "in_progress",
+            "pending",
+            "requires_action",
+            "succeeded",
+        ] {
             assert_eq!(IntentStatus::parse(known).as_str(), known);
         }
     }

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The project's test command (`make test`): formatting, lints, unit tests and the
+# integration tests against DynamoDB Local and the Fintoc simulator. Starts and
+# stops what it needs by itself.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$ROOT"
+
+export DDB_NAME=test DDB_PORT="${DDB_TEST_PORT:-8766}"
+trap 'scripts/dynamodb-local.sh stop' EXIT
+scripts/dynamodb-local.sh start
+export DYNAMODB_ENDPOINT="http://127.0.0.1:$DDB_PORT"
+
+say "cargo fmt --check"
+cargo fmt --all -- --check
+say "cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+say "cargo test (unit + integration, DynamoDB Local at $DYNAMODB_ENDPOINT)"
+cargo test --workspace --locked

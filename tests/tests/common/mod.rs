@@ -1,0 +1,343 @@
+//! Test harness: DynamoDB Local (started by `scripts/test.sh`), the Fintoc simulator
+//! in process, and the create-intent handler called with real `lambda_http` requests.
+#![allow(dead_code)]
+
+use aws_sdk_dynamodb::config::{Credentials, Region};
+use fintoc_sim::{Simulator, SimulatorConfig, DEFAULT_SECRET_KEY};
+use lambda_http::{Body, Response};
+use serde_json::{json, Value};
+use shared::clock::ManualClock;
+use shared::domain::create::CreateLimits;
+use shared::domain::idempotency::{AcquireOutcome, StoredResponse};
+use shared::domain::intent::StoredIntent;
+use shared::fintoc::{FintocHttpClient, RecipientAccount, RetryPolicy, SecretString};
+use shared::service::{PaymentIntentService, ServiceSettings};
+use shared::store::{DynamoStore, IdempotencyStore, IntentStore, StoreError};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// 2026-01-01T00:00:00Z: tests run on a manual clock.
+pub const T0_MS: i64 = 1_767_225_600_000;
+
+/// DynamoDB Local's URL, from `scripts/test.sh`.
+pub fn endpoint() -> String {
+    std::env::var("DYNAMODB_ENDPOINT").expect(
+        "DYNAMODB_ENDPOINT is not set: run the tests with `make test`, which starts DynamoDB Local",
+    )
+}
+
+/// A DynamoDB client for `endpoint` with dummy credentials.
+pub fn dynamodb_at(endpoint: &str) -> aws_sdk_dynamodb::Client {
+    let config = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("local", "local", None, None, "tests"))
+        .endpoint_url(endpoint)
+        .build();
+    aws_sdk_dynamodb::Client::from_conf(config)
+}
+
+/// A new, empty table on DynamoDB Local with the product's definition.
+pub async fn fresh_table() -> (aws_sdk_dynamodb::Client, String) {
+    let client = dynamodb_at(&endpoint());
+    let name = format!("test-{}", uuid::Uuid::new_v4());
+    shared::store::create_table(&client, &name)
+        .await
+        .expect("create table on DynamoDB Local");
+    (client, name)
+}
+
+/// Every item in a table.
+pub async fn scan_all(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+) -> Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+    client
+        .scan()
+        .table_name(table)
+        .consistent_read(true)
+        .send()
+        .await
+        .expect("scan")
+        .items
+        .unwrap_or_default()
+}
+
+/// A store that can be told to fail, wrapping the real DynamoDB store.
+#[derive(Clone)]
+pub struct FaultyStore {
+    pub inner: DynamoStore,
+    pub fail_saves: Arc<AtomicU32>,
+    pub fail_completes: Arc<AtomicU32>,
+}
+
+fn take(counter: &AtomicU32) -> bool {
+    counter
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok()
+}
+
+impl IdempotencyStore for FaultyStore {
+    async fn acquire(
+        &self,
+        key: &str,
+        hash: &str,
+        now: i64,
+        lease: i64,
+        exp: i64,
+    ) -> Result<AcquireOutcome, StoreError> {
+        self.inner.acquire(key, hash, now, lease, exp).await
+    }
+    async fn complete(
+        &self,
+        key: &str,
+        lease_id: &str,
+        response: &StoredResponse,
+        intent_id: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        if take(&self.fail_completes) {
+            return Err(StoreError::Unavailable("injected failure".into()));
+        }
+        self.inner
+            .complete(key, lease_id, response, intent_id)
+            .await
+    }
+    async fn release(&self, key: &str, lease_id: &str) -> Result<(), StoreError> {
+        self.inner.release(key, lease_id).await
+    }
+}
+
+impl IntentStore for FaultyStore {
+    async fn save_created(&self, intent: &StoredIntent) -> Result<(), StoreError> {
+        if take(&self.fail_saves) {
+            return Err(StoreError::Unavailable("injected failure".into()));
+        }
+        self.inner.save_created(intent).await
+    }
+    async fn get_intent(&self, id: &str) -> Result<Option<StoredIntent>, StoreError> {
+        self.inner.get_intent(id).await
+    }
+}
+
+pub type TestService = PaymentIntentService<FaultyStore, FintocHttpClient, ManualClock>;
+
+/// Everything one test needs, isolated in its own table and simulator.
+pub struct Harness {
+    pub sim: Simulator,
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub table: String,
+    pub store: FaultyStore,
+    pub clock: ManualClock,
+    pub settings: ServiceSettings,
+    pub service: Arc<TestService>,
+}
+
+pub fn recipient() -> RecipientAccount {
+    RecipientAccount {
+        holder_id: "771433855".into(),
+        number: "123456789".into(),
+        account_type: "checking_account".into(),
+        institution_id: "cl_banco_de_chile".into(),
+    }
+}
+
+pub fn fast_retries() -> RetryPolicy {
+    RetryPolicy {
+        max_retries: 2,
+        base_delay: Duration::from_millis(5),
+        max_delay: Duration::from_millis(50),
+        attempt_timeout: Duration::from_millis(400),
+    }
+}
+
+pub fn fintoc_client(sim: &Simulator, key: &str) -> FintocHttpClient {
+    FintocHttpClient::new(
+        &sim.base_url(),
+        SecretString::new(key),
+        None,
+        fast_retries(),
+    )
+    .unwrap()
+}
+
+impl Harness {
+    pub async fn new() -> Self {
+        Self::with(recipient(), DEFAULT_SECRET_KEY).await
+    }
+
+    pub async fn with(recipient: RecipientAccount, secret_key: &str) -> Self {
+        let sim = Simulator::start(SimulatorConfig::default()).await.unwrap();
+        let (dynamodb, table) = fresh_table().await;
+        let store = FaultyStore {
+            inner: DynamoStore::new(dynamodb.clone(), &table),
+            fail_saves: Arc::default(),
+            fail_completes: Arc::default(),
+        };
+        let clock = ManualClock::new(T0_MS);
+        let settings = ServiceSettings {
+            limits: CreateLimits::default(),
+            recipient: Some(recipient),
+            idempotency_namespace: "tests".into(),
+            lease: Duration::from_secs(30),
+            record_ttl: Duration::from_secs(86_400),
+            widget_token_ttl: Duration::from_secs(600),
+        };
+        let service = Arc::new(PaymentIntentService::new(
+            store.clone(),
+            fintoc_client(&sim, secret_key),
+            clock.clone(),
+            settings.clone(),
+        ));
+        Self {
+            sim,
+            dynamodb,
+            table,
+            store,
+            clock,
+            settings,
+            service,
+        }
+    }
+
+    pub async fn call(&self, request: lambda_http::Request) -> Answer {
+        Answer::from(create_intent::handle(self.service.as_ref(), request).await)
+    }
+
+    pub async fn post(&self, key: Option<&str>, body: &str) -> Answer {
+        self.call(post_request(key, body)).await
+    }
+
+    pub async fn get(&self, id: &str) -> Answer {
+        self.call(get_request(id)).await
+    }
+
+    pub async fn item_count(&self) -> usize {
+        scan_all(&self.dynamodb, &self.table).await.len()
+    }
+}
+
+/// A response, read.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: lambda_http::http::HeaderMap,
+    pub json: Value,
+}
+
+impl Answer {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// `error.code`, asserting the error envelope is complete.
+    pub fn error_code(&self) -> &str {
+        let error = &self.json["error"];
+        assert!(
+            error["type"].is_string(),
+            "error.type missing in {}",
+            self.json
+        );
+        assert!(
+            error["message"].is_string(),
+            "error.message missing in {}",
+            self.json
+        );
+        error["code"]
+            .as_str()
+            .unwrap_or_else(|| panic!("error.code missing in {}", self.json))
+    }
+}
+
+impl From<Response<Body>> for Answer {
+    fn from(response: Response<Body>) -> Self {
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        assert_eq!(
+            headers.get("content-type").and_then(|v| v.to_str().ok()),
+            Some("application/json"),
+            "every answer is JSON"
+        );
+        let json = serde_json::from_slice(response.body().as_ref()).expect("JSON body");
+        Self {
+            status,
+            headers,
+            json,
+        }
+    }
+}
+
+/// An API Gateway HTTP API (payload v2) event, parsed by lambda_http as the runtime
+/// would parse it.
+pub fn http_event(
+    method: &str,
+    path: &str,
+    route: &str,
+    headers: Value,
+    body: Option<&str>,
+    path_parameters: Option<Value>,
+) -> lambda_http::Request {
+    let mut event = json!({
+        "version": "2.0",
+        "routeKey": route,
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": headers,
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "local",
+            "domainName": "localhost",
+            "domainPrefix": "localhost",
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "tests"},
+            "requestId": uuid::Uuid::new_v4().to_string(),
+            "routeKey": route,
+            "stage": "$default",
+            "time": "01/Jan/2026:00:00:00 +0000",
+            "timeEpoch": T0_MS
+        },
+        "isBase64Encoded": false
+    });
+    if let Some(body) = body {
+        event["body"] = json!(body);
+    }
+    if let Some(p) = path_parameters {
+        event["pathParameters"] = p;
+    }
+    lambda_http::request::from_str(&event.to_string()).expect("valid HTTP API v2 event")
+}
+
+pub fn post_request(key: Option<&str>, body: &str) -> lambda_http::Request {
+    post_with_headers(key, "application/json", body)
+}
+
+pub fn post_with_headers(
+    key: Option<&str>,
+    content_type: &str,
+    body: &str,
+) -> lambda_http::Request {
+    let mut headers = json!({"content-type": content_type});
+    if let Some(key) = key {
+        headers["idempotency-key"] = json!(key);
+    }
+    http_event(
+        "POST",
+        "/payment-intents",
+        "POST /payment-intents",
+        headers,
+        Some(body),
+        None,
+    )
+}
+
+pub fn get_request(id: &str) -> lambda_http::Request {
+    http_event(
+        "GET",
+        &format!("/payment-intents/{id}"),
+        "GET /payment-intents/{id}",
+        json!({}),
+        None,
+        Some(json!({"id": id})),
+    )
+}
+
+pub const BODY: &str = r#"{"amount": 15000, "currency": "clp", "customer_email": "payer@example.cl", "metadata": {"cart": "c-1"}, "order_id": "order-1"}"#;

@@ -1,0 +1,490 @@
+//! create-intent through real lambda_http requests, on DynamoDB Local and the Fintoc
+//! simulator.
+
+mod common;
+
+use common::*;
+use fintoc_sim::Fault;
+use futures::future::join_all;
+use serde_json::json;
+use shared::domain::idempotency::{derive_fintoc_key, AcquireOutcome};
+use shared::fintoc::{CreatePaymentIntent, FintocApi};
+use shared::store::IdempotencyStore;
+use std::sync::atomic::Ordering;
+
+#[tokio::test]
+async fn creates_an_intent_and_reads_it_back() {
+    let h = Harness::new().await;
+    let created = h.post(Some("key-1"), BODY).await;
+    assert_eq!(created.status, 201, "{}", created.json);
+    let body = &created.json;
+    let id = body["id"].as_str().unwrap();
+    assert!(id.starts_with("pi_"));
+    assert_eq!(body["status"], "created");
+    assert_eq!(body["amount"], 15000);
+    assert_eq!(body["currency"], "CLP");
+    assert_eq!(body["order_id"], "order-1");
+    assert_eq!(body["metadata"], json!({"cart": "c-1"}));
+    assert!(body["widget_token"].as_str().is_some_and(|t| !t.is_empty()));
+    let created_ms = shared::clock::parse_rfc3339_ms(body["created_at"].as_str().unwrap()).unwrap();
+    let expires_ms =
+        shared::clock::parse_rfc3339_ms(body["widget_token_expires_at"].as_str().unwrap()).unwrap();
+    assert_eq!(expires_ms - created_ms, 600_000);
+    assert!(created.header("idempotent-replayed").is_none());
+
+    // Fintoc received the configured recipient, never anything from the request.
+    let at_fintoc = h.sim.intent(id).unwrap();
+    assert_eq!(at_fintoc["recipient_account"]["number"], "123456789");
+    assert_eq!(at_fintoc["metadata"]["order_id"], "order-1");
+    assert_eq!(at_fintoc["widget_token"], serde_json::Value::Null);
+    assert_eq!(h.sim.intents_created(), 1);
+
+    let got = h.get(id).await;
+    assert_eq!(got.status, 200);
+    let mut keys: Vec<&str> = got
+        .json
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        [
+            "amount",
+            "created_at",
+            "currency",
+            "error_reason",
+            "id",
+            "metadata",
+            "order_id",
+            "status",
+            "updated_at"
+        ]
+    );
+    assert_eq!(got.json["status"], "created");
+    assert_eq!(got.json["amount"], 15000);
+    assert_eq!(got.json["order_id"], "order-1");
+    assert!(
+        !got.json.to_string().contains("123456789"),
+        "no account number in GET"
+    );
+}
+
+#[tokio::test]
+async fn same_key_same_request_replays_without_calling_fintoc() {
+    let h = Harness::new().await;
+    let first = h.post(Some("key-replay"), BODY).await;
+    assert_eq!(first.status, 201);
+    // Same meaning, different spelling: key order, whitespace, currency case.
+    let same = r#"{"order_id":"order-1","metadata":{"cart":"c-1"},"customer_email":"payer@example.cl","currency":"CLP","amount":15000}"#;
+    let second = h.post(Some("key-replay"), same).await;
+    assert_eq!(second.status, 201);
+    assert_eq!(second.json, first.json, "same id and widget token");
+    assert_eq!(second.header("idempotent-replayed"), Some("true"));
+    assert_eq!(h.sim.api_requests(), 1, "no second call to Fintoc");
+    assert_eq!(h.sim.intents_created(), 1);
+}
+
+#[tokio::test]
+async fn same_key_different_request_is_422() {
+    let h = Harness::new().await;
+    assert_eq!(h.post(Some("key-x"), BODY).await.status, 201);
+    let other = h
+        .post(Some("key-x"), r#"{"amount": 15001, "currency": "CLP"}"#)
+        .await;
+    assert_eq!(other.status, 422);
+    assert_eq!(other.error_code(), "idempotency_key_reused");
+    assert_eq!(h.sim.intents_created(), 1);
+}
+
+#[tokio::test]
+async fn fifty_concurrent_requests_with_one_key_create_one_intent() {
+    let h = Harness::new().await;
+    let answers = join_all((0..50).map(|_| h.post(Some("key-concurrent"), BODY))).await;
+    assert_eq!(h.sim.intents_created(), 1);
+    let mut ids = std::collections::HashSet::new();
+    for a in &answers {
+        match a.status {
+            201 => {
+                ids.insert(a.json["id"].as_str().unwrap().to_string());
+            }
+            409 => {
+                assert_eq!(a.error_code(), "request_in_progress");
+                assert!(a.header("retry-after").unwrap().parse::<u64>().unwrap() >= 1);
+            }
+            other => panic!("unexpected {other}: {}", a.json),
+        }
+    }
+    assert_eq!(ids.len(), 1, "every 201 is the same intent");
+    // Once the first finished, a retry is a replay.
+    let later = h.post(Some("key-concurrent"), BODY).await;
+    assert_eq!(later.status, 201);
+    assert!(ids.contains(later.json["id"].as_str().unwrap()));
+}
+
+#[tokio::test]
+async fn fintoc_500_twice_then_success_is_one_201_and_one_intent() {
+    let h = Harness::new().await;
+    h.sim.push_fault(Fault::Status { status: 500 });
+    h.sim.push_fault(Fault::Status { status: 500 });
+    let a = h.post(Some("key-500"), BODY).await;
+    assert_eq!(a.status, 201, "{}", a.json);
+    assert_eq!(h.sim.api_requests(), 3);
+    assert_eq!(h.sim.intents_created(), 1);
+}
+
+#[tokio::test]
+async fn rate_limit_then_success() {
+    let h = Harness::new().await;
+    h.sim.push_fault(Fault::RateLimit {
+        retry_after_secs: 0,
+    });
+    let a = h.post(Some("key-429"), BODY).await;
+    assert_eq!(a.status, 201);
+    assert_eq!(h.sim.intents_created(), 1);
+}
+
+#[tokio::test]
+async fn fintoc_down_after_retries_is_502_and_the_key_is_released() {
+    let h = Harness::new().await;
+    for _ in 0..3 {
+        h.sim.push_fault(Fault::Status { status: 503 });
+    }
+    let a = h.post(Some("key-down"), BODY).await;
+    assert_eq!(a.status, 502);
+    assert_eq!(a.json["error"]["type"], "api_error");
+    assert_eq!(a.error_code(), "fintoc_unavailable");
+    assert_eq!(h.item_count().await, 0, "record released, nothing stored");
+    let retry = h.post(Some("key-down"), BODY).await;
+    assert_eq!(retry.status, 201, "the client's retry runs at once");
+    assert_eq!(h.sim.intents_created(), 1);
+}
+
+#[tokio::test]
+async fn dropped_connection_after_fintoc_created_is_retried_into_the_same_intent() {
+    let h = Harness::new().await;
+    h.sim.push_fault(Fault::Drop);
+    let a = h.post(Some("key-drop"), BODY).await;
+    assert_eq!(a.status, 201, "{}", a.json);
+    assert_eq!(h.sim.api_requests(), 2);
+    assert_eq!(
+        h.sim.intents_created(),
+        1,
+        "the retry was answered by Fintoc's idempotency"
+    );
+}
+
+#[tokio::test]
+async fn timeouts_are_504_then_the_retry_gets_the_intent_fintoc_already_made() {
+    let h = Harness::new().await;
+    for _ in 0..3 {
+        h.sim.push_fault(Fault::Latency { ms: 1_500 });
+    }
+    let a = h.post(Some("key-slow"), BODY).await;
+    assert_eq!(a.status, 504, "{}", a.json);
+    assert_eq!(a.error_code(), "fintoc_timeout");
+    assert_eq!(h.item_count().await, 0);
+    let retry = h.post(Some("key-slow"), BODY).await;
+    assert_eq!(retry.status, 201);
+    assert_eq!(h.sim.intents_created(), 1);
+}
+
+#[tokio::test]
+async fn dynamodb_write_after_fintoc_fails_then_retry_returns_the_same_intent() {
+    let h = Harness::new().await;
+    h.store.fail_saves.store(1, Ordering::SeqCst);
+    let a = h.post(Some("key-lost-write"), BODY).await;
+    assert_eq!(a.status, 503);
+    assert_eq!(a.error_code(), "storage_unavailable");
+    assert_eq!(a.header("retry-after"), Some("1"));
+    assert_eq!(h.sim.intents_created(), 1);
+
+    let retry = h.post(Some("key-lost-write"), BODY).await;
+    assert_eq!(retry.status, 201);
+    assert_eq!(h.sim.intents_created(), 1, "no duplicate at Fintoc");
+    let id = retry.json["id"].as_str().unwrap();
+    assert!(h.sim.intent(id).is_some());
+    assert_eq!(h.get(id).await.status, 200);
+}
+
+#[tokio::test]
+async fn completion_failure_releases_and_the_retry_completes() {
+    let h = Harness::new().await;
+    h.store.fail_completes.store(1, Ordering::SeqCst);
+    let a = h.post(Some("key-complete"), BODY).await;
+    assert_eq!(a.status, 503);
+    let retry = h.post(Some("key-complete"), BODY).await;
+    assert_eq!(retry.status, 201);
+    let replay = h.post(Some("key-complete"), BODY).await;
+    assert_eq!(replay.header("idempotent-replayed"), Some("true"));
+    assert_eq!(replay.json["id"], retry.json["id"]);
+    assert_eq!(h.sim.intents_created(), 1);
+}
+
+#[tokio::test]
+async fn a_crashed_attempt_blocks_until_its_lease_expires_then_is_taken_over() {
+    let h = Harness::new().await;
+    let request = shared::domain::create::parse_create_request(
+        Some("application/json"),
+        BODY.as_bytes(),
+        &h.settings.limits,
+    )
+    .unwrap();
+    // A first invocation took the key and reached Fintoc, then died.
+    let lease_until = T0_MS + 30_000;
+    let taken = h
+        .store
+        .acquire(
+            "key-crash",
+            &request.fingerprint(),
+            T0_MS,
+            lease_until,
+            T0_MS / 1000 + 86_400,
+        )
+        .await
+        .unwrap();
+    assert!(matches!(taken, AcquireOutcome::Acquired { .. }));
+    let fintoc = fintoc_client(&h.sim, fintoc_sim::DEFAULT_SECRET_KEY);
+    let mut metadata = request.metadata.clone();
+    metadata.insert("order_id".into(), "order-1".into());
+    let first = fintoc
+        .create_payment_intent(
+            &CreatePaymentIntent {
+                amount: request.amount,
+                currency: request.currency,
+                customer_email: request.customer_email.clone(),
+                metadata,
+                recipient_account: Some(recipient()),
+            },
+            &derive_fintoc_key("tests", "key-crash"),
+        )
+        .await
+        .unwrap();
+
+    h.clock.advance_ms(10_000);
+    let blocked = h.post(Some("key-crash"), BODY).await;
+    assert_eq!(blocked.status, 409);
+    assert_eq!(blocked.header("retry-after"), Some("20"));
+
+    h.clock.advance_ms(20_001);
+    let taken_over = h.post(Some("key-crash"), BODY).await;
+    assert_eq!(taken_over.status, 201, "{}", taken_over.json);
+    assert_eq!(taken_over.json["id"], first.id.as_str());
+    assert_eq!(h.sim.intents_created(), 1);
+}
+
+#[tokio::test]
+async fn a_different_request_cannot_take_over_an_expired_lease() {
+    let h = Harness::new().await;
+    h.store
+        .acquire(
+            "key-crash-2",
+            "some-other-hash",
+            T0_MS,
+            T0_MS + 1_000,
+            T0_MS / 1000 + 86_400,
+        )
+        .await
+        .unwrap();
+    h.clock.advance_ms(5_000);
+    let a = h.post(Some("key-crash-2"), BODY).await;
+    assert_eq!(a.status, 422);
+    assert_eq!(h.sim.api_requests(), 0);
+}
+
+#[tokio::test]
+async fn an_expired_record_no_longer_replays() {
+    let h = Harness::new().await;
+    let first = h.post(Some("key-old"), BODY).await;
+    assert_eq!(first.status, 201);
+    h.clock.advance_ms(86_400_000 + 1_000);
+    let other = h
+        .post(Some("key-old"), r#"{"amount": 999, "currency": "CLP"}"#)
+        .await;
+    // Our record expired, so the request runs; Fintoc still knows the key and refuses
+    // different parameters, which is passed on.
+    assert_eq!(other.status, 400, "{}", other.json);
+    assert_eq!(other.error_code(), "idempotency_key_reused");
+}
+
+#[tokio::test]
+async fn wrong_fintoc_key_is_502_without_leaking_it() {
+    let h = Harness::with(recipient(), "sk_test_wrong_and_secret").await;
+    let a = h.post(Some("key-auth"), BODY).await;
+    assert_eq!(a.status, 502);
+    assert_eq!(a.error_code(), "fintoc_configuration_error");
+    assert!(!a.json.to_string().contains("wrong_and_secret"));
+    assert_eq!(h.item_count().await, 0, "record released");
+    assert_eq!(h.sim.intents_created(), 0);
+}
+
+#[tokio::test]
+async fn fintoc_validation_errors_carry_fintocs_code_and_are_replayed() {
+    let mut bad = recipient();
+    bad.institution_id = "zz_unknown_bank".into();
+    let h = Harness::with(bad, fintoc_sim::DEFAULT_SECRET_KEY).await;
+    let a = h.post(Some("key-fintoc-400"), BODY).await;
+    assert_eq!(a.status, 400, "{}", a.json);
+    assert_eq!(a.error_code(), "invalid_institution");
+    assert!(a.json["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("zz_unknown_bank"));
+    assert_eq!(
+        a.json["error"]["param"],
+        "recipient_account[institution_id]"
+    );
+    let again = h.post(Some("key-fintoc-400"), BODY).await;
+    assert_eq!(again.status, 400);
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_eq!(h.sim.api_requests(), 1);
+}
+
+#[tokio::test]
+async fn bad_input_is_a_4xx_envelope_and_nothing_is_written() {
+    let h = Harness::new().await;
+    let huge = format!(
+        r#"{{"amount":1,"currency":"CLP","order_id":"{}"}}"#,
+        "x".repeat(17 * 1024)
+    );
+    let cases: Vec<(lambda_http::Request, u16, &str)> = vec![
+        (post_request(None, BODY), 400, "missing_idempotency_key"),
+        (
+            post_request(Some("has space"), BODY),
+            400,
+            "invalid_idempotency_key",
+        ),
+        (
+            post_request(Some(&"k".repeat(256)), BODY),
+            400,
+            "invalid_idempotency_key",
+        ),
+        (post_request(Some("k1"), "not json"), 400, "invalid_json"),
+        (
+            post_request(Some("k2"), r#"{"amount":"1000","currency":"CLP"}"#),
+            400,
+            "invalid_amount",
+        ),
+        (
+            post_request(Some("k3"), r#"{"amount":10.5,"currency":"CLP"}"#),
+            400,
+            "invalid_amount",
+        ),
+        (
+            post_request(Some("k4"), r#"{"amount":-1,"currency":"CLP"}"#),
+            400,
+            "invalid_amount",
+        ),
+        (
+            post_request(Some("k5"), r#"{"amount":0,"currency":"CLP"}"#),
+            400,
+            "invalid_amount",
+        ),
+        (
+            post_request(Some("k6"), r#"{"currency":"CLP"}"#),
+            400,
+            "missing_field",
+        ),
+        (
+            post_request(Some("k7"), r#"{"amount":1}"#),
+            400,
+            "missing_field",
+        ),
+        (
+            post_request(
+                Some("k8"),
+                r#"{"amount":1,"currency":"CLP","recipient_account":{"number":"1"}}"#,
+            ),
+            400,
+            "forbidden_field",
+        ),
+        (
+            post_request(
+                Some("k9"),
+                r#"{"amount":1,"currency":"CLP","surprise":true}"#,
+            ),
+            400,
+            "unknown_field",
+        ),
+        (post_request(Some("k10"), &huge), 413, "body_too_large"),
+        (
+            post_with_headers(Some("k11"), "text/plain", BODY),
+            415,
+            "unsupported_media_type",
+        ),
+        (
+            post_request(Some("k12"), r#"{"amount":5000001,"currency":"CLP"}"#),
+            422,
+            "amount_too_large",
+        ),
+        (
+            post_request(Some("k13"), r#"{"amount":1,"currency":"USD"}"#),
+            400,
+            "invalid_currency",
+        ),
+    ];
+    for (request, status, code) in cases {
+        let a = h.call(request).await;
+        assert_eq!((a.status, a.error_code()), (status, code), "{}", a.json);
+    }
+    assert_eq!(h.item_count().await, 0, "nothing written");
+    assert_eq!(h.sim.api_requests(), 0, "Fintoc never called");
+}
+
+#[tokio::test]
+async fn routes_methods_and_unknown_ids() {
+    let h = Harness::new().await;
+    let missing = h.get("pi_doesnotexist").await;
+    assert_eq!(
+        (missing.status, missing.error_code()),
+        (404, "resource_not_found")
+    );
+    let delete = h
+        .call(http_event(
+            "DELETE",
+            "/payment-intents",
+            "DELETE /payment-intents",
+            json!({}),
+            None,
+            None,
+        ))
+        .await;
+    assert_eq!(
+        (delete.status, delete.error_code()),
+        (405, "method_not_allowed")
+    );
+    let other = h
+        .call(http_event(
+            "GET",
+            "/elsewhere",
+            "$default",
+            json!({}),
+            None,
+            None,
+        ))
+        .await;
+    assert_eq!((other.status, other.error_code()), (404, "route_not_found"));
+}
+
+#[tokio::test]
+async fn dynamodb_unavailable_is_a_retryable_503_before_any_fintoc_call() {
+    let h = Harness::new().await;
+    let down = shared::store::DynamoStore::new(dynamodb_at("http://127.0.0.1:9"), &h.table);
+    let service = shared::service::PaymentIntentService::new(
+        down,
+        fintoc_client(&h.sim, fintoc_sim::DEFAULT_SECRET_KEY),
+        h.clock.clone(),
+        h.settings.clone(),
+    );
+    let a = Answer::from(
+        create_intent::handle(&service, post_request(Some("key-ddb-down"), BODY)).await,
+    );
+    assert_eq!(a.status, 503);
+    assert_eq!(a.error_code(), "storage_unavailable");
+    assert!(a.header("retry-after").is_some());
+    assert_eq!(h.sim.api_requests(), 0);
+    let g = Answer::from(create_intent::handle(&service, get_request("pi_x")).await);
+    assert_eq!(g.status, 503);
+}
