@@ -202,6 +202,50 @@ impl CreateIntentConfig {
     }
 }
 
+/// Everything the webhook function needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookConfig {
+    /// The table.
+    pub table: TableConfig,
+    /// Where the webhook secret(s) come from. The value may hold two secrets
+    /// separated by a comma while one is being rotated.
+    pub secret_source: SecretSource,
+    /// `WEBHOOK_TOLERANCE_SECONDS` (default 300).
+    pub tolerance_secs: u64,
+}
+
+impl WebhookConfig {
+    /// Reads the process environment.
+    pub fn from_process_env() -> Result<Self, ConfigError> {
+        Self::from_env(&Env(|name| std::env::var(name).ok()))
+    }
+
+    /// Reads and validates every variable.
+    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+        Ok(Self {
+            table: TableConfig::from_env(env)?,
+            secret_source: SecretSource::from_env(
+                env,
+                "WEBHOOK_SECRET",
+                "WEBHOOK_SECRET_SECRET_ID",
+                "WEBHOOK_SECRET_PARAMETER",
+            )?,
+            tolerance_secs: env.number("WEBHOOK_TOLERANCE_SECONDS", 300, 1, 3_600)?,
+        })
+    }
+}
+
+/// Splits a secret value holding one or more comma-separated secrets (rotation).
+pub fn split_secrets(value: &crate::fintoc::SecretString) -> Vec<crate::fintoc::SecretString> {
+    value
+        .expose()
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(crate::fintoc::SecretString::new)
+        .collect()
+}
+
 const RECIPIENT_VARS: [&str; 4] = [
     "RECIPIENT_HOLDER_ID",
     "RECIPIENT_ACCOUNT_NUMBER",
@@ -340,6 +384,29 @@ mod tests {
         ])
         .unwrap_err();
         assert!(!e.to_string().contains("supersecret"));
+    }
+
+    #[test]
+    fn webhook_config_and_rotation() {
+        let map: HashMap<String, String> = [
+            ("TABLE_NAME", "payments"),
+            ("WEBHOOK_SECRET", "whsec_new, whsec_old"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let c = WebhookConfig::from_env(&Env(move |k| map.get(k).cloned())).unwrap();
+        assert_eq!(c.tolerance_secs, 300);
+        let SecretSource::Value(v) = c.secret_source else {
+            panic!()
+        };
+        let secrets = split_secrets(&v);
+        assert_eq!(secrets.len(), 2);
+        assert_eq!(secrets[1].expose(), "whsec_old");
+        let none: HashMap<String, String> =
+            HashMap::from([("TABLE_NAME".into(), "payments".into())]);
+        let e = WebhookConfig::from_env(&Env(move |k| none.get(k).cloned())).unwrap_err();
+        assert_eq!(e.variable, "WEBHOOK_SECRET");
     }
 
     #[test]

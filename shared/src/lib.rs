@@ -20,3 +20,4 @@ pub mod http;
 pub mod secrets;
 pub mod service;
 pub mod store;
+pub mod webhook;

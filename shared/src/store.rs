@@ -13,6 +13,8 @@ use crate::domain::idempotency::{
     classify_conflict, AcquireOutcome, IdempotencyRecord, RecordStatus, StoredResponse,
 };
 use crate::domain::intent::{IntentStatus, StoredIntent};
+use crate::domain::transition::{Effect, IntentState};
+use crate::webhook::event::IntentData;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
@@ -480,4 +482,235 @@ pub async fn create_table(client: &Client, table: &str) -> Result<(), StoreError
         .await
         .map_err(unavailable)?;
     Ok(())
+}
+
+/// A webhook write, decided by `domain::transition::decide`.
+#[derive(Debug, Clone)]
+pub struct EventWrite<'a> {
+    /// The event's id.
+    pub event_id: &'a str,
+    /// The event's type.
+    pub event_type: &'a str,
+    /// When Fintoc created the event.
+    pub event_created_at: Option<&'a str>,
+    /// The intent in the event's `data`.
+    pub intent: &'a IntentData,
+    /// The status the event claims.
+    pub claimed: &'a IntentStatus,
+    /// What to do.
+    pub effect: &'a Effect,
+    /// The version read; `None` when the intent is unknown (create it).
+    pub expected_version: Option<u64>,
+    /// Now, RFC 3339.
+    pub now: &'a str,
+}
+
+/// The result of a conditional webhook write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteResult {
+    /// Written.
+    Written,
+    /// Someone else wrote first: the state now stored (from `ALL_OLD`, no extra read).
+    Conflict(Option<IntentState>),
+}
+
+/// Webhook-side access to intents.
+pub trait EventStore: Send + Sync {
+    /// The state decisions need (strongly consistent read).
+    fn intent_state(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<IntentState>, StoreError>> + Send;
+
+    /// One conditional `UpdateItem` holding both the transition and the event id.
+    fn write_event(
+        &self,
+        write: &EventWrite<'_>,
+    ) -> impl Future<Output = Result<WriteResult, StoreError>> + Send;
+}
+
+fn intent_state_from_item(
+    item: &HashMap<String, AttributeValue>,
+) -> Result<IntentState, StoreError> {
+    let status = match item.get("status") {
+        Some(AttributeValue::S(s)) => IntentStatus::parse(s),
+        _ => return Err(StoreError::Malformed("intent without status".into())),
+    };
+    let applied_event_ids = match item.get("applied_event_ids") {
+        Some(AttributeValue::Ss(ids)) => ids.iter().cloned().collect(),
+        _ => Default::default(),
+    };
+    let version = match item.get("version") {
+        Some(AttributeValue::N(n)) => n
+            .parse()
+            .map_err(|_| StoreError::Malformed("intent version is not a number".into()))?,
+        _ => 0,
+    };
+    Ok(IntentState {
+        status,
+        applied_event_ids,
+        version,
+    })
+}
+
+/// Collects `SET` clauses with their names and values.
+#[derive(Default)]
+struct SetClauses {
+    clauses: Vec<String>,
+    names: HashMap<String, String>,
+    values: HashMap<String, AttributeValue>,
+}
+
+impl SetClauses {
+    fn set(&mut self, attribute: &str, value: AttributeValue) {
+        self.clauses.push(format!("#{attribute} = :{attribute}"));
+        self.names
+            .insert(format!("#{attribute}"), attribute.to_string());
+        self.values.insert(format!(":{attribute}"), value);
+    }
+
+    fn set_opt(&mut self, attribute: &str, value: Option<&str>) {
+        if let Some(v) = value {
+            self.set(attribute, s(v));
+        }
+    }
+
+    fn append(&mut self, attribute: &str, entry: AttributeValue) {
+        self.clauses.push(format!(
+            "#{attribute} = list_append(if_not_exists(#{attribute}, :empty_list), :{attribute})"
+        ));
+        self.names
+            .insert(format!("#{attribute}"), attribute.to_string());
+        self.values
+            .insert(format!(":{attribute}"), AttributeValue::L(vec![entry]));
+        self.values
+            .insert(":empty_list".into(), AttributeValue::L(vec![]));
+    }
+}
+
+fn outcome_fields(sets: &mut SetClauses, w: &EventWrite<'_>) {
+    let pi = w.intent;
+    sets.set_opt("error_reason", pi.error_reason.as_deref());
+    sets.set_opt("transaction_date", pi.transaction_date.as_deref());
+    sets.set_opt("reference_id", pi.reference_id.as_deref());
+    if let Some(sender) = pi.sender_account() {
+        let mut m = HashMap::new();
+        for (k, v) in [
+            ("institution_id", sender.institution_id),
+            ("holder_id", sender.holder_id),
+            ("number_last4", sender.number_last4),
+            ("type", sender.account_type),
+        ] {
+            if let Some(v) = v {
+                m.insert(k.to_string(), s(v));
+            }
+        }
+        sets.set("sender_account", AttributeValue::M(m));
+    }
+    sets.set("outcome_event_id", s(w.event_id));
+    sets.set_opt("outcome_event_created_at", w.event_created_at);
+    sets.set("finalized_at", s(w.now));
+}
+
+fn event_note(w: &EventWrite<'_>) -> AttributeValue {
+    let mut m = HashMap::from([
+        ("event_id".to_string(), s(w.event_id)),
+        ("event_type".to_string(), s(w.event_type)),
+        ("claimed_status".to_string(), s(w.claimed.as_str())),
+        ("received_at".to_string(), s(w.now)),
+    ]);
+    if let Some(reason) = &w.intent.error_reason {
+        m.insert("error_reason".into(), s(reason));
+    }
+    AttributeValue::M(m)
+}
+
+impl EventStore for DynamoStore {
+    async fn intent_state(&self, id: &str) -> Result<Option<IntentState>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PARTITION_KEY, intent_pk(id))
+            .consistent_read(true)
+            .projection_expression("#status, applied_event_ids, version")
+            .expression_attribute_names("#status", "status")
+            .send()
+            .await
+            .map_err(unavailable)?;
+        output.item.as_ref().map(intent_state_from_item).transpose()
+    }
+
+    async fn write_event(&self, w: &EventWrite<'_>) -> Result<WriteResult, StoreError> {
+        let mut sets = SetClauses::default();
+        sets.set("updated_at", s(w.now));
+        sets.set("version", n(w.expected_version.map_or(1, |v| v + 1)));
+        match w.effect {
+            Effect::Duplicate => return Ok(WriteResult::Written),
+            Effect::Create { status } => {
+                let pi = w.intent;
+                sets.set("entity", s("intent"));
+                sets.set("id", s(&pi.id));
+                sets.set("status", s(status.as_str()));
+                sets.set("amount", n(pi.amount.unwrap_or(0)));
+                sets.set(
+                    "currency",
+                    s(pi.currency.clone().unwrap_or_default().to_ascii_uppercase()),
+                );
+                let metadata = pi.metadata.iter().map(|(k, v)| (k.clone(), s(v))).collect();
+                sets.set("metadata", AttributeValue::M(metadata));
+                sets.set_opt("order_id", pi.metadata.get("order_id").map(String::as_str));
+                sets.set_opt("mode", pi.mode.as_deref());
+                sets.set_opt("customer_email", pi.customer_email.as_deref());
+                sets.set("created_at", s(pi.created_at.as_deref().unwrap_or(w.now)));
+                sets.set("created_by", s("webhook"));
+                if status.is_final() {
+                    outcome_fields(&mut sets, w);
+                }
+            }
+            Effect::Transition { to, .. } => {
+                sets.set("status", s(to.as_str()));
+                if to.is_final() {
+                    outcome_fields(&mut sets, w);
+                }
+            }
+            Effect::SameStatus => {}
+            Effect::ConflictingFinal { .. } => sets.append("anomalies", event_note(w)),
+            Effect::Late { .. } => sets.append("late_events", event_note(w)),
+        }
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PARTITION_KEY, intent_pk(&w.intent.id))
+            .update_expression(format!(
+                "SET {} ADD applied_event_ids :event_ids",
+                sets.clauses.join(", ")
+            ))
+            .set_expression_attribute_names(Some(sets.names))
+            .set_expression_attribute_values(Some(sets.values))
+            .expression_attribute_values(
+                ":event_ids",
+                AttributeValue::Ss(vec![w.event_id.to_string()]),
+            )
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        update = match w.expected_version {
+            None => update
+                .condition_expression("attribute_not_exists(#pk)")
+                .expression_attribute_names("#pk", PARTITION_KEY),
+            Some(v) => update
+                .condition_expression("#version = :expected_version")
+                .expression_attribute_values(":expected_version", n(v)),
+        };
+        match update.send().await {
+            Ok(_) => Ok(WriteResult::Written),
+            Err(err) => match err.as_service_error() {
+                Some(aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(c)) => {
+                    let state = c.item().map(intent_state_from_item).transpose()?;
+                    Ok(WriteResult::Conflict(state))
+                }
+                _ => Err(unavailable(err)),
+            },
+        }
+    }
 }

@@ -3,3 +3,4 @@
 pub mod create;
 pub mod idempotency;
 pub mod intent;
+pub mod transition;

@@ -1,0 +1,72 @@
+//! The webhook Lambda: `POST /webhooks/fintoc` behind an API Gateway HTTP API
+//! (payload v2), with no API authorizer — the signature is the authentication.
+//!
+//! Thin by design: route, take the `Fintoc-Signature` header and the raw body bytes
+//! (lambda_http has already base64-decoded them when `isBase64Encoded` is set), call
+//! [`shared::webhook::service::WebhookService`], map its answer to HTTP.
+
+use lambda_http::http::Method;
+use lambda_http::{Body, Request, Response};
+use shared::clock::{Clock, SystemClock};
+use shared::config::{split_secrets, WebhookConfig};
+use shared::error::ApiError;
+use shared::http::{error_response, to_response};
+use shared::store::{DynamoStore, EventStore};
+use shared::webhook::service::{Delivery, WebhookService, WebhookSettings};
+
+/// The service as deployed.
+pub type DeployedService = WebhookService<DynamoStore, SystemClock>;
+
+/// Builds every client once, at cold start, and reads the webhook secret(s).
+pub async fn init(config: &WebhookConfig) -> Result<DeployedService, lambda_http::Error> {
+    let sdk = shared::aws::load_sdk_config().await;
+    let secret = config
+        .secret_source
+        .resolve(&sdk)
+        .await
+        .map_err(|e| format!("loading the webhook secret: {e}"))?;
+    let secrets = split_secrets(&secret);
+    if secrets.is_empty() {
+        return Err("the webhook secret is empty".into());
+    }
+    let dynamodb = shared::aws::dynamodb_client(&sdk, config.table.endpoint.as_deref());
+    Ok(WebhookService::new(
+        DynamoStore::new(dynamodb, &config.table.table_name),
+        SystemClock,
+        WebhookSettings {
+            secrets,
+            tolerance_secs: config.tolerance_secs,
+        },
+    ))
+}
+
+/// Handles one HTTP request. Never fails: every problem is an HTTP answer.
+pub async fn handle<S: EventStore, C: Clock>(
+    service: &WebhookService<S, C>,
+    request: Request,
+) -> Response<Body> {
+    let path = request.uri().path().trim_end_matches('/');
+    if !path.ends_with("/webhooks/fintoc") {
+        return error_response(&ApiError::invalid_request(
+            404,
+            "route_not_found",
+            format!("No route for {path}."),
+        ));
+    }
+    if request.method() != Method::POST {
+        return error_response(&ApiError::invalid_request(
+            405,
+            "method_not_allowed",
+            format!("{} is not allowed on {path}.", request.method()),
+        ));
+    }
+    let signature = request
+        .headers()
+        .get("fintoc-signature")
+        .and_then(|v| v.to_str().ok());
+    let delivery = Delivery {
+        signature,
+        body: request.body().as_ref(),
+    };
+    to_response(service.receive(delivery).await)
+}
