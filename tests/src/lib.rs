@@ -45,6 +45,15 @@ Control API (not part of Fintoc's API; for tests and local development):
                         and drop do the work, then answer late / close the
                         connection without answering.
   DELETE /_sim/faults   clear queued faults
+  POST   /_sim/webhook  register the webhook endpoint: {\"url\": \"...\", \"secret\": \"whsec_...\"}
+  POST   /_sim/payment_intents/{id}/finish
+                        finish an intent and deliver its signed events:
+                        {\"outcome\": \"succeeded\" | \"failed\" | \"rejected\" | \"expired\",
+                         \"via_pending\": false, \"duplicate\": false,
+                         \"out_of_order\": false, \"error_reason\": null}
+                        Delivery retries non-2xx answers and timeouts with
+                        exponential backoff, like Fintoc.
+  GET    /_sim/deliveries  every delivery: event id, type, attempts, last status
   POST   /_sim/reset    forget every intent, idempotency key, fault and counter";
 
 const DOC_URL: &str = "https://docs.fintoc.com/reference/errors";
@@ -80,6 +89,10 @@ pub struct SimulatorConfig {
     pub addr: SocketAddr,
     /// Secret keys accepted in `Authorization` (`sk_test_...` / `sk_live_...`).
     pub secret_keys: Vec<String>,
+    /// Where signed webhook events go, if anywhere.
+    pub webhook: Option<WebhookEndpoint>,
+    /// Delivery retry behaviour.
+    pub delivery: DeliveryPolicy,
 }
 
 impl Default for SimulatorConfig {
@@ -87,8 +100,93 @@ impl Default for SimulatorConfig {
         Self {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             secret_keys: vec![DEFAULT_SECRET_KEY.to_string()],
+            webhook: None,
+            delivery: DeliveryPolicy::default(),
         }
     }
+}
+
+/// A webhook endpoint registered with the simulator.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct WebhookEndpoint {
+    /// URL that receives the POSTs.
+    pub url: String,
+    /// Signing secret (`whsec_...`), used whole as the HMAC key.
+    pub secret: String,
+}
+
+/// Fintoc's delivery behaviour: any non-2xx or a timeout is retried with
+/// exponential backoff (3 s, 6 s, 12 s, ... by default, 17 retries).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryPolicy {
+    /// First retry delay; doubles each time.
+    pub base_delay: Duration,
+    /// Largest delay.
+    pub max_delay: Duration,
+    /// Retries after the first attempt.
+    pub max_retries: u32,
+    /// Timeout of one attempt.
+    pub timeout: Duration,
+}
+
+impl Default for DeliveryPolicy {
+    fn default() -> Self {
+        Self {
+            base_delay: Duration::from_secs(3),
+            max_delay: Duration::from_secs(3600),
+            max_retries: 17,
+            timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// How to finish an intent through [`Simulator::finish`] or the control API.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Finish {
+    /// `succeeded`, `failed`, `rejected` or `expired`.
+    pub outcome: String,
+    /// Send a `payment_intent.pending` event first.
+    #[serde(default)]
+    pub via_pending: bool,
+    /// Deliver every event twice.
+    #[serde(default)]
+    pub duplicate: bool,
+    /// Deliver the events in reverse order (final before pending).
+    #[serde(default)]
+    pub out_of_order: bool,
+    /// Override the `error_reason` of an unpaid outcome.
+    #[serde(default)]
+    pub error_reason: Option<String>,
+}
+
+impl Finish {
+    /// A plain outcome, delivered once, in order.
+    pub fn outcome(outcome: &str) -> Self {
+        Self {
+            outcome: outcome.to_string(),
+            via_pending: false,
+            duplicate: false,
+            out_of_order: false,
+            error_reason: None,
+        }
+    }
+}
+
+/// One webhook delivery job and how it went.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DeliveryRecord {
+    /// The event's id.
+    pub event_id: String,
+    /// The event's type.
+    pub event_type: String,
+    /// Attempts made so far.
+    pub attempts: u32,
+    /// HTTP status of the last attempt (None: no answer).
+    pub last_status: Option<u16>,
+    /// Answered 2xx.
+    pub delivered: bool,
+    /// No more attempts will be made.
+    pub settled: bool,
 }
 
 /// The secret key the simulator accepts unless told otherwise.
@@ -102,6 +200,8 @@ struct IdempotentAnswer {
 
 #[derive(Default)]
 struct Inner {
+    webhook: Option<WebhookEndpoint>,
+    deliveries: Vec<DeliveryRecord>,
     intents: HashMap<String, Value>,
     order: Vec<String>,
     idempotency: HashMap<(String, String), IdempotentAnswer>,
@@ -112,6 +212,9 @@ struct Inner {
 
 struct State {
     secret_keys: Vec<String>,
+    delivery: DeliveryPolicy,
+    http: reqwest::Client,
+    settled: tokio::sync::Notify,
     inner: Mutex<Inner>,
 }
 
@@ -142,7 +245,16 @@ impl Simulator {
         let addr = listener.local_addr()?;
         let state = Arc::new(State {
             secret_keys: config.secret_keys,
-            inner: Mutex::new(Inner::default()),
+            http: reqwest::Client::builder()
+                .timeout(config.delivery.timeout)
+                .build()
+                .map_err(std::io::Error::other)?,
+            delivery: config.delivery,
+            settled: tokio::sync::Notify::new(),
+            inner: Mutex::new(Inner {
+                webhook: config.webhook,
+                ..Inner::default()
+            }),
         });
         let accept_state = state.clone();
         tokio::spawn(async move {
@@ -194,6 +306,215 @@ impl Simulator {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.state.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Registers (or replaces) the webhook endpoint.
+    pub fn set_webhook(&self, endpoint: WebhookEndpoint) {
+        self.lock().webhook = Some(endpoint);
+    }
+
+    /// Finishes an intent: updates it and delivers its signed events in the background.
+    /// Returns the event ids (one per event, before duplication).
+    pub fn finish(&self, id: &str, finish: &Finish) -> Result<Vec<String>, String> {
+        finish_intent(&self.state, id, finish)
+    }
+
+    /// Every delivery job so far.
+    pub fn deliveries(&self) -> Vec<DeliveryRecord> {
+        self.lock().deliveries.clone()
+    }
+
+    /// Waits until at least `count` delivery jobs are settled (delivered or given up).
+    pub async fn wait_settled(&self, count: usize) -> Vec<DeliveryRecord> {
+        loop {
+            let notified = self.state.settled.notified();
+            {
+                let inner = self.lock();
+                if inner.deliveries.iter().filter(|d| d.settled).count() >= count {
+                    return inner.deliveries.clone();
+                }
+            }
+            notified.await;
+        }
+    }
+}
+
+/// `t=<now>,v1=<hex>` for `body`, signed the way Fintoc signs.
+pub fn sign(secret: &str, timestamp: i64, body: &[u8]) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
+    mac.update(timestamp.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    format!(
+        "t={timestamp},v1={}",
+        hex::encode(mac.finalize().into_bytes())
+    )
+}
+
+fn unix_now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+/// Signs `body` with the current time and POSTs it to `url` once.
+pub async fn send_signed(url: &str, secret: &str, body: &[u8]) -> Result<(u16, String), String> {
+    let response = reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/json")
+        .header("fintoc-signature", sign(secret, unix_now(), body))
+        .body(body.to_vec())
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = response.status().as_u16();
+    Ok((status, response.text().await.unwrap_or_default()))
+}
+
+fn default_error_reason(outcome: &str) -> Option<&'static str> {
+    match outcome {
+        "failed" => Some("insufficient_funds"),
+        "rejected" => Some("mfa_invalid_authorization"),
+        "expired" => Some("manually_expired"),
+        _ => None,
+    }
+}
+
+fn finish_intent(state: &Arc<State>, id: &str, finish: &Finish) -> Result<Vec<String>, String> {
+    if !matches!(
+        finish.outcome.as_str(),
+        "succeeded" | "failed" | "rejected" | "expired"
+    ) {
+        return Err(format!(
+            "outcome must be succeeded, failed, rejected or expired, not {:?}",
+            finish.outcome
+        ));
+    }
+    let mut events = Vec::new();
+    {
+        let mut inner = state.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let webhook = inner
+            .webhook
+            .clone()
+            .ok_or("no webhook endpoint is configured")?;
+        let pi = inner
+            .intents
+            .get_mut(id)
+            .ok_or_else(|| format!("no such payment_intent: {id}"))?;
+        let status = pi["status"].as_str().unwrap_or_default().to_string();
+        if matches!(
+            status.as_str(),
+            "succeeded" | "failed" | "rejected" | "expired"
+        ) {
+            return Err(format!("payment intent {id} is already {status}"));
+        }
+        let mode = pi["mode"].clone();
+        let sender = json!({
+            "holder_id": "183917137",
+            "institution_id": if pi["currency"] == "MXN" { "mx_stp" } else { "cl_banco_estado" },
+            "number": format!("0000{}", 10_000_000 + fastrand::u32(..89_999_999)),
+            "type": "checking_account",
+        });
+        let mut statuses = Vec::new();
+        if finish.via_pending {
+            statuses.push("pending".to_string());
+        }
+        statuses.push(finish.outcome.clone());
+        for status in statuses {
+            pi["status"] = json!(status);
+            pi["sender_account"] = sender.clone();
+            if status == "succeeded" {
+                pi["transaction_date"] = json!(now_rfc3339());
+                pi["reference_id"] =
+                    json!(format!("{}", 100_000_000 + fastrand::u32(..899_999_999)));
+            }
+            if status != "pending" && status != "succeeded" {
+                let reason = finish
+                    .error_reason
+                    .clone()
+                    .or(default_error_reason(&status).map(str::to_string));
+                pi["error_reason"] = json!(reason);
+            }
+            let event = json!({
+                "id": format!("evt_{}", random_token(16)),
+                "object": "event",
+                "type": format!("payment_intent.{status}"),
+                "mode": mode,
+                "created_at": now_rfc3339(),
+                "data": pi.clone(),
+            });
+            events.push(event);
+        }
+        let mut order: Vec<&Value> = events.iter().collect();
+        if finish.out_of_order {
+            order.reverse();
+        }
+        let copies = if finish.duplicate { 2 } else { 1 };
+        let mut jobs = Vec::new();
+        for event in order {
+            for _ in 0..copies {
+                let index = inner.deliveries.len();
+                inner.deliveries.push(DeliveryRecord {
+                    event_id: event["id"].as_str().unwrap_or_default().to_string(),
+                    event_type: event["type"].as_str().unwrap_or_default().to_string(),
+                    attempts: 0,
+                    last_status: None,
+                    delivered: false,
+                    settled: false,
+                });
+                jobs.push((index, event.to_string()));
+            }
+        }
+        let state = state.clone();
+        tokio::spawn(async move {
+            // Deliveries of one finish go out one after the other, in the chosen order.
+            for (index, body) in jobs {
+                deliver(&state, &webhook, index, body).await;
+            }
+        });
+    }
+    Ok(events
+        .iter()
+        .map(|e| e["id"].as_str().unwrap_or_default().to_string())
+        .collect())
+}
+
+async fn deliver(state: &State, webhook: &WebhookEndpoint, index: usize, body: String) {
+    let policy = &state.delivery;
+    let mut attempt = 0u32;
+    loop {
+        attempt += 1;
+        let result = state
+            .http
+            .post(&webhook.url)
+            .header("content-type", "application/json")
+            .header(
+                "fintoc-signature",
+                sign(&webhook.secret, unix_now(), body.as_bytes()),
+            )
+            .body(body.clone())
+            .send()
+            .await;
+        let status = result.as_ref().ok().map(|r| r.status().as_u16());
+        let delivered = status.is_some_and(|s| (200..300).contains(&s));
+        let settled = delivered || attempt > policy.max_retries;
+        {
+            let mut inner = state.inner.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(record) = inner.deliveries.get_mut(index) {
+                record.attempts = attempt;
+                record.last_status = status;
+                record.delivered = delivered;
+                record.settled = settled;
+            }
+        }
+        if settled {
+            state.settled.notify_waiters();
+            return;
+        }
+        let delay = policy
+            .base_delay
+            .saturating_mul(2u32.saturating_pow(attempt - 1))
+            .min(policy.max_delay);
+        tokio::time::sleep(delay).await;
     }
 }
 
@@ -297,7 +618,7 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<HttpRespons
     }
 }
 
-fn control_api(state: &State, method: &Method, path: &str, body: &[u8]) -> HttpResponse {
+fn control_api(state: &Arc<State>, method: &Method, path: &str, body: &[u8]) -> HttpResponse {
     let mut inner = state.inner.lock().unwrap_or_else(|e| e.into_inner());
     match (method, path) {
         (&Method::GET, "/health") => json_response(200, &json!({"ok": true})),
@@ -328,12 +649,53 @@ fn control_api(state: &State, method: &Method, path: &str, body: &[u8]) -> HttpR
                 ),
             }
         }
+        (&Method::GET, "/deliveries") => json_response(200, &json!(inner.deliveries)),
+        (&Method::POST, "/webhook") => match serde_json::from_slice::<WebhookEndpoint>(body) {
+            Ok(endpoint) => {
+                inner.webhook = Some(endpoint);
+                json_response(200, &json!({"ok": true}))
+            }
+            Err(e) => error(
+                400,
+                "invalid_request_error",
+                "invalid_webhook",
+                &e.to_string(),
+                None,
+            ),
+        },
+        (&Method::POST, p) if p.starts_with("/payment_intents/") && p.ends_with("/finish") => {
+            let id = p
+                .trim_start_matches("/payment_intents/")
+                .trim_end_matches("/finish")
+                .to_string();
+            let finish = match serde_json::from_slice::<Finish>(body) {
+                Ok(f) => f,
+                Err(e) => {
+                    return error(
+                        400,
+                        "invalid_request_error",
+                        "invalid_finish",
+                        &e.to_string(),
+                        None,
+                    )
+                }
+            };
+            drop(inner);
+            match finish_intent(state, &id, &finish) {
+                Ok(ids) => json_response(202, &json!({"event_ids": ids})),
+                Err(e) => error(400, "invalid_request_error", "cannot_finish", &e, None),
+            }
+        }
         (&Method::DELETE, "/faults") => {
             inner.faults.clear();
             json_response(200, &json!({"faults_pending": 0}))
         }
         (&Method::POST, "/reset") => {
-            *inner = Inner::default();
+            let webhook = inner.webhook.take();
+            *inner = Inner {
+                webhook,
+                ..Inner::default()
+            };
             json_response(200, &json!({"ok": true}))
         }
         _ => error(

@@ -167,7 +167,17 @@ impl Harness {
     }
 
     pub async fn with(recipient: RecipientAccount, secret_key: &str) -> Self {
-        let sim = Simulator::start(SimulatorConfig::default()).await.unwrap();
+        let sim = Simulator::start(SimulatorConfig {
+            delivery: fintoc_sim::DeliveryPolicy {
+                base_delay: Duration::from_millis(10),
+                max_delay: Duration::from_millis(100),
+                max_retries: 5,
+                timeout: Duration::from_secs(5),
+            },
+            ..SimulatorConfig::default()
+        })
+        .await
+        .unwrap();
         let (dynamodb, table) = fresh_table().await;
         let store = FaultyStore {
             inner: DynamoStore::new(dynamodb.clone(), &table),
@@ -341,3 +351,163 @@ pub fn get_request(id: &str) -> lambda_http::Request {
 }
 
 pub const BODY: &str = r#"{"amount": 15000, "currency": "clp", "customer_email": "payer@example.cl", "metadata": {"cart": "c-1"}, "order_id": "order-1"}"#;
+
+// ---------------------------------------------------------------------------
+// Webhook side.
+
+pub const WEBHOOK_SECRET: &str = "whsec_test_local";
+
+pub type TestWebhookService<C> = shared::webhook::service::WebhookService<DynamoStore, C>;
+
+pub fn webhook_service<C: shared::clock::Clock>(
+    store: DynamoStore,
+    clock: C,
+    secrets: &[&str],
+) -> TestWebhookService<C> {
+    shared::webhook::service::WebhookService::new(
+        store,
+        clock,
+        shared::webhook::service::WebhookSettings {
+            secrets: secrets.iter().map(|s| SecretString::new(*s)).collect(),
+            tolerance_secs: 300,
+        },
+    )
+}
+
+/// A webhook delivery as API Gateway (HTTP API v2) hands it to the function. The
+/// body is sent base64-encoded, as API Gateway does for some content types, so the
+/// handler must verify the decoded bytes.
+pub fn webhook_request(
+    body: &[u8],
+    signature: Option<&str>,
+    base64_body: bool,
+) -> lambda_http::Request {
+    use base64::Engine;
+    let mut headers = json!({"content-type": "application/json"});
+    if let Some(sig) = signature {
+        headers["fintoc-signature"] = json!(sig);
+    }
+    let (body, encoded) = if base64_body {
+        (base64::engine::general_purpose::STANDARD.encode(body), true)
+    } else {
+        (String::from_utf8(body.to_vec()).expect("utf-8 body"), false)
+    };
+    let mut event = json!({
+        "version": "2.0",
+        "routeKey": "POST /webhooks/fintoc",
+        "rawPath": "/webhooks/fintoc",
+        "rawQueryString": "",
+        "headers": headers,
+        "requestContext": {
+            "accountId": "123456789012", "apiId": "local", "domainName": "localhost", "domainPrefix": "localhost",
+            "http": {"method": "POST", "path": "/webhooks/fintoc", "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "Fintoc"},
+            "requestId": uuid::Uuid::new_v4().to_string(), "routeKey": "POST /webhooks/fintoc", "stage": "$default",
+            "time": "01/Jan/2026:00:00:00 +0000", "timeEpoch": T0_MS
+        },
+        "body": body,
+        "isBase64Encoded": encoded
+    });
+    if !encoded {
+        event["isBase64Encoded"] = json!(false);
+    }
+    lambda_http::request::from_str(&event.to_string()).expect("valid HTTP API v2 event")
+}
+
+pub async fn deliver<C: shared::clock::Clock>(
+    service: &TestWebhookService<C>,
+    body: &[u8],
+    signature: Option<&str>,
+) -> Answer {
+    Answer::from(webhook::handle(service, webhook_request(body, signature, false)).await)
+}
+
+/// A Fintoc-shaped event for intent `pi` claiming `status`.
+pub fn event_body(event_id: &str, pi: &str, status: &str) -> String {
+    json!({
+        "id": event_id,
+        "object": "event",
+        "type": format!("payment_intent.{status}"),
+        "mode": "test",
+        "created_at": "2026-01-01T00:00:00Z",
+        "data": {
+            "id": pi, "object": "payment_intent", "amount": 15000, "currency": "CLP", "status": status,
+            "mode": "test", "metadata": {"order_id": format!("order-{pi}")}, "created_at": "2026-01-01T00:00:00Z",
+            "error_reason": if matches!(status, "failed" | "rejected" | "expired") { json!("insufficient_funds") } else { json!(null) },
+            "sender_account": {"holder_id": "183917137", "institution_id": "cl_banco_estado", "number": "000012345678", "type": "checking_account"},
+            "transaction_date": if status == "succeeded" { json!("2026-01-01T00:00:05Z") } else { json!(null) },
+            "reference_id": if status == "succeeded" { json!("987654") } else { json!(null) },
+            "widget_token": null
+        }
+    })
+    .to_string()
+}
+
+pub fn signed(body: &str, now_ms: i64) -> String {
+    fintoc_sim::sign(WEBHOOK_SECRET, now_ms / 1000, body.as_bytes())
+}
+
+/// Serves a webhook service over HTTP on loopback, the way API Gateway would call
+/// the function: each request becomes an HTTP API v2 event for `webhook::handle`.
+/// The first `fail_first` requests are answered 500 without reaching the function.
+pub async fn serve_webhook<C: shared::clock::Clock + 'static>(
+    service: Arc<TestWebhookService<C>>,
+    fail_first: Arc<AtomicU32>,
+) -> String {
+    use http_body_util::BodyExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/webhooks/fintoc", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let service = service.clone();
+            let fail_first = fail_first.clone();
+            tokio::spawn(async move {
+                let handler = hyper::service::service_fn(
+                    move |req: hyper::Request<hyper::body::Incoming>| {
+                        let service = service.clone();
+                        let fail_first = fail_first.clone();
+                        async move {
+                            let signature = req
+                                .headers()
+                                .get("fintoc-signature")
+                                .and_then(|v| v.to_str().ok())
+                                .map(str::to_string);
+                            let body = req
+                                .into_body()
+                                .collect()
+                                .await
+                                .map(|b| b.to_bytes())
+                                .unwrap_or_default();
+                            let (status, text) = if take(&fail_first) {
+                                (500, "{\"error\":\"injected\"}".to_string())
+                            } else {
+                                let response = webhook::handle(
+                                    service.as_ref(),
+                                    webhook_request(&body, signature.as_deref(), true),
+                                )
+                                .await;
+                                let status = response.status().as_u16();
+                                (
+                                    status,
+                                    String::from_utf8_lossy(response.body().as_ref()).to_string(),
+                                )
+                            };
+                            Ok::<_, std::convert::Infallible>(
+                                hyper::Response::builder()
+                                    .status(status)
+                                    .body(http_body_util::Full::new(bytes::Bytes::from(text)))
+                                    .unwrap(),
+                            )
+                        }
+                    },
+                );
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), handler)
+                    .await;
+            });
+        }
+    });
+    url
+}

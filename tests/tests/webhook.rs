@@ -1,0 +1,538 @@
+//! The webhook function through real lambda_http requests, on DynamoDB Local.
+
+mod common;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use common::*;
+use futures::stream::{self, StreamExt};
+use shared::clock::{ManualClock, SystemClock};
+use shared::domain::intent::{IntentStatus, StoredIntent};
+use shared::store::{DynamoStore, IntentStore};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::AtomicU32;
+use std::sync::Arc;
+
+struct Setup {
+    dynamodb: aws_sdk_dynamodb::Client,
+    table: String,
+    store: DynamoStore,
+    clock: ManualClock,
+    service: Arc<TestWebhookService<ManualClock>>,
+}
+
+async fn setup() -> Setup {
+    let (dynamodb, table) = fresh_table().await;
+    let store = DynamoStore::new(dynamodb.clone(), &table);
+    let clock = ManualClock::new(T0_MS);
+    let service = Arc::new(webhook_service(
+        store.clone(),
+        clock.clone(),
+        &[WEBHOOK_SECRET],
+    ));
+    Setup {
+        dynamodb,
+        table,
+        store,
+        clock,
+        service,
+    }
+}
+
+impl Setup {
+    async fn send(&self, body: &str) -> Answer {
+        deliver(
+            self.service.as_ref(),
+            body.as_bytes(),
+            Some(&signed(body, self.clock.now())),
+        )
+        .await
+    }
+
+    async fn item(&self, pi: &str) -> HashMap<String, AttributeValue> {
+        self.dynamodb
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(format!("INTENT#{pi}")))
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap()
+            .item
+            .unwrap_or_else(|| panic!("no item for {pi}"))
+    }
+
+    async fn status(&self, pi: &str) -> String {
+        self.item(pi).await["status"].as_s().unwrap().clone()
+    }
+
+    async fn items(&self) -> usize {
+        scan_all(&self.dynamodb, &self.table).await.len()
+    }
+
+    async fn pre_create(&self, pi: &str) {
+        self.store
+            .save_created(&StoredIntent {
+                id: pi.into(),
+                status: IntentStatus::Created,
+                amount: 15000,
+                currency: "CLP".into(),
+                order_id: Some(format!("order-{pi}")),
+                metadata: BTreeMap::new(),
+                customer_email: None,
+                mode: Some("test".into()),
+                error_reason: None,
+                created_at: "2026-01-01T00:00:00.000Z".into(),
+                updated_at: "2026-01-01T00:00:00.000Z".into(),
+            })
+            .await
+            .unwrap();
+    }
+}
+
+trait Now {
+    fn now(&self) -> i64;
+}
+
+impl Now for ManualClock {
+    fn now(&self) -> i64 {
+        shared::clock::Clock::now_ms(self)
+    }
+}
+
+const VECTOR_HEADER: &str =
+    "t=1743890251,v1=11b98dd8f5500109246aa4d9875fad2e97d462560b012a5f50ff924411de0b0f";
+
+fn vector_payload() -> Vec<u8> {
+    std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/tests/data/fintoc-signature-vector.payload.json"
+    ))
+    .unwrap()
+}
+
+#[tokio::test]
+async fn official_vector_is_accepted_and_records_an_unknown_intent() {
+    let (dynamodb, table) = fresh_table().await;
+    let store = DynamoStore::new(dynamodb.clone(), &table);
+    let service = webhook_service(
+        store,
+        ManualClock::new(1_743_890_251_000),
+        &["whsec_test_secret"],
+    );
+    for base64_body in [true, false] {
+        let a = Answer::from(
+            webhook::handle(
+                &service,
+                webhook_request(&vector_payload(), Some(VECTOR_HEADER), base64_body),
+            )
+            .await,
+        );
+        assert_eq!(a.status, 200, "{}", a.json);
+    }
+    let items = scan_all(&dynamodb, &table).await;
+    assert_eq!(items.len(), 1);
+    let item = &items[0];
+    assert_eq!(item["status"].as_s().unwrap(), "succeeded");
+    assert_eq!(item["amount"].as_n().unwrap(), "1");
+    assert_eq!(item["currency"].as_s().unwrap(), "MXN");
+    assert_eq!(item["created_by"].as_s().unwrap(), "webhook");
+    assert_eq!(
+        item["outcome_event_id"].as_s().unwrap(),
+        "evt_2AaZeLCz0GjOW5zj"
+    );
+    let sender = item["sender_account"].as_m().unwrap();
+    assert_eq!(sender["number_last4"].as_s().unwrap(), "3279");
+    assert!(
+        !format!("{item:?}").contains("501514890244223279"),
+        "full account number never stored"
+    );
+    assert_eq!(item["applied_event_ids"].as_ss().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn every_bad_signature_is_400_with_nothing_written() {
+    let (dynamodb, table) = fresh_table().await;
+    let store = DynamoStore::new(dynamodb.clone(), &table);
+    let at = |ms: i64| webhook_service(store.clone(), ManualClock::new(ms), &["whsec_test_secret"]);
+    let ok_time = 1_743_890_251_000;
+    let body = vector_payload();
+    let mut changed = body.clone();
+    changed[50] ^= 1;
+    let upper = VECTOR_HEADER.replace("11b98dd8f5", "11B98DD8F5");
+    type Case<'a> = (
+        TestWebhookService<ManualClock>,
+        Vec<u8>,
+        Option<&'a str>,
+        &'a str,
+    );
+    let cases: Vec<Case> = vec![
+        (
+            webhook_service(store.clone(), ManualClock::new(ok_time), &["whsec_wrong"]),
+            body.clone(),
+            Some(VECTOR_HEADER),
+            "signature_mismatch",
+        ),
+        (
+            at(ok_time),
+            changed,
+            Some(VECTOR_HEADER),
+            "signature_mismatch",
+        ),
+        (
+            at(ok_time),
+            body.clone(),
+            Some(&upper),
+            "signature_mismatch",
+        ),
+        (at(ok_time), body.clone(), None, "missing_signature"),
+        (
+            at(ok_time),
+            body.clone(),
+            Some("t=1743890251"),
+            "malformed_signature",
+        ),
+        (
+            at(ok_time),
+            body.clone(),
+            Some("v1=abc"),
+            "malformed_signature",
+        ),
+        (
+            at(ok_time + 301_000),
+            body.clone(),
+            Some(VECTOR_HEADER),
+            "signature_timestamp_out_of_tolerance",
+        ),
+        (
+            at(ok_time - 301_000),
+            body.clone(),
+            Some(VECTOR_HEADER),
+            "signature_timestamp_out_of_tolerance",
+        ),
+    ];
+    for (service, body, header, code) in cases {
+        let a = Answer::from(webhook::handle(&service, webhook_request(&body, header, true)).await);
+        assert_eq!((a.status, a.error_code()), (400, code), "{}", a.json);
+    }
+    assert_eq!(
+        scan_all(&dynamodb, &table).await.len(),
+        0,
+        "no write of any kind"
+    );
+}
+
+#[tokio::test]
+async fn rotation_accepts_the_old_and_the_new_secret() {
+    let s = setup().await;
+    let service = webhook_service(
+        s.store.clone(),
+        s.clock.clone(),
+        &["whsec_new", WEBHOOK_SECRET],
+    );
+    let body = event_body("evt_rot", "pi_rot", "succeeded");
+    let old = deliver(
+        &service,
+        body.as_bytes(),
+        Some(&signed(&body, s.clock.now())),
+    )
+    .await;
+    assert_eq!(old.status, 200);
+    let body2 = event_body("evt_rot2", "pi_rot2", "succeeded");
+    let new = deliver(
+        &service,
+        body2.as_bytes(),
+        Some(&fintoc_sim::sign(
+            "whsec_new",
+            s.clock.now() / 1000,
+            body2.as_bytes(),
+        )),
+    )
+    .await;
+    assert_eq!(new.status, 200);
+}
+
+#[tokio::test]
+async fn a_hundred_concurrent_deliveries_of_one_event_make_one_transition() {
+    let s = setup().await;
+    s.pre_create("pi_hot").await;
+    let body = event_body("evt_hot", "pi_hot", "succeeded");
+    let header = signed(&body, s.clock.now());
+    let answers = futures::future::join_all(
+        (0..100).map(|_| deliver(s.service.as_ref(), body.as_bytes(), Some(&header))),
+    )
+    .await;
+    let mut outcomes: HashMap<String, usize> = HashMap::new();
+    for a in &answers {
+        assert_eq!(a.status, 200, "{}", a.json);
+        *outcomes
+            .entry(a.json["outcome"].as_str().unwrap().to_string())
+            .or_default() += 1;
+    }
+    assert_eq!(outcomes.get("applied"), Some(&1), "{outcomes:?}");
+    assert_eq!(outcomes.get("duplicate"), Some(&99), "{outcomes:?}");
+    let item = s.item("pi_hot").await;
+    assert_eq!(item["status"].as_s().unwrap(), "succeeded");
+    assert_eq!(item["version"].as_n().unwrap(), "1");
+    assert_eq!(
+        item["order_id"].as_s().unwrap(),
+        "order-pi_hot",
+        "create's fields kept"
+    );
+}
+
+#[tokio::test]
+async fn shuffled_duplicated_concurrent_stream_ends_in_the_expected_states() {
+    let s = setup().await;
+    let finals = ["succeeded", "failed", "rejected", "expired"];
+    let mut expected = HashMap::new();
+    let mut deliveries = Vec::new();
+    let mut rng = fastrand::Rng::with_seed(7);
+    for i in 0..200 {
+        let pi = format!("pi_stream_{i}");
+        if i % 2 == 0 {
+            s.pre_create(&pi).await; // half known, half created from events
+        }
+        let outcome = finals[i % 4];
+        expected.insert(pi.clone(), outcome);
+        let mut events = vec![event_body(&format!("evt_{i}_final"), &pi, outcome)];
+        if i % 3 != 0 {
+            events.push(event_body(&format!("evt_{i}_pending"), &pi, "pending"));
+        }
+        for e in events {
+            if rng.f64() < 0.3 {
+                deliveries.push(e.clone());
+            }
+            deliveries.push(e);
+        }
+    }
+    rng.shuffle(&mut deliveries);
+    let total = deliveries.len();
+    let service = s.service.clone();
+    let now = s.clock.now();
+    let answers: Vec<Answer> =
+        stream::iter(deliveries)
+            .map(|body| {
+                let service = service.clone();
+                async move {
+                    deliver(service.as_ref(), body.as_bytes(), Some(&signed(&body, now))).await
+                }
+            })
+            .buffer_unordered(32)
+            .collect()
+            .await;
+    assert_eq!(answers.len(), total);
+    let mut final_applications = 0;
+    for a in &answers {
+        assert_eq!(a.status, 200, "{}", a.json);
+        let outcome = a.json["outcome"].as_str().unwrap();
+        let event_id = a.json["event_id"].as_str().unwrap();
+        if event_id.ends_with("_final") && matches!(outcome, "applied" | "created") {
+            final_applications += 1;
+        }
+    }
+    assert_eq!(final_applications, 200, "every final applied exactly once");
+    let items = scan_all(&s.dynamodb, &s.table).await;
+    assert_eq!(items.len(), 200, "zero lost");
+    for item in items {
+        let id = item["id"].as_s().unwrap();
+        assert_eq!(
+            item["status"].as_s().unwrap(),
+            expected[id.as_str()],
+            "{id}"
+        );
+        assert!(!item.contains_key("anomalies"), "{id}");
+    }
+}
+
+#[tokio::test]
+async fn conflicting_final_is_kept_as_an_anomaly_and_late_pending_is_noted() {
+    let s = setup().await;
+    s.pre_create("pi_c").await;
+    assert_eq!(
+        s.send(&event_body("evt_ok", "pi_c", "succeeded"))
+            .await
+            .json["outcome"],
+        "applied"
+    );
+    let conflict = s.send(&event_body("evt_bad", "pi_c", "failed")).await;
+    assert_eq!(
+        (conflict.status, conflict.json["outcome"].as_str()),
+        (200, Some("anomaly"))
+    );
+    let late = s.send(&event_body("evt_late", "pi_c", "pending")).await;
+    assert_eq!(late.json["outcome"], "late");
+    let item = s.item("pi_c").await;
+    assert_eq!(item["status"].as_s().unwrap(), "succeeded");
+    assert_eq!(item["outcome_event_id"].as_s().unwrap(), "evt_ok");
+    let anomalies = item["anomalies"].as_l().unwrap();
+    assert_eq!(anomalies.len(), 1);
+    assert_eq!(
+        anomalies[0].as_m().unwrap()["claimed_status"]
+            .as_s()
+            .unwrap(),
+        "failed"
+    );
+    assert_eq!(item["late_events"].as_l().unwrap().len(), 1);
+    assert!(
+        !item.contains_key("error_reason"),
+        "the failed event's reason is not applied"
+    );
+}
+
+#[tokio::test]
+async fn outcome_details_are_stored_for_the_merchant() {
+    let s = setup().await;
+    s.pre_create("pi_d").await;
+    s.send(&event_body("evt_p", "pi_d", "pending")).await;
+    assert_eq!(s.status("pi_d").await, "pending");
+    s.send(&event_body("evt_f", "pi_d", "rejected")).await;
+    let item = s.item("pi_d").await;
+    assert_eq!(item["status"].as_s().unwrap(), "rejected");
+    assert_eq!(item["error_reason"].as_s().unwrap(), "insufficient_funds");
+    assert_eq!(
+        item["sender_account"].as_m().unwrap()["number_last4"]
+            .as_s()
+            .unwrap(),
+        "5678"
+    );
+    assert_eq!(
+        item["outcome_event_created_at"].as_s().unwrap(),
+        "2026-01-01T00:00:00Z"
+    );
+    assert_eq!(item["version"].as_n().unwrap(), "2");
+}
+
+#[tokio::test]
+async fn other_and_unknown_event_types_are_acknowledged_and_ignored() {
+    let s = setup().await;
+    for body in [
+        r#"{"id":"evt_l","type":"link.created","data":{"id":"link_1"}}"#.to_string(),
+        event_body("evt_u", "pi_u", "succeeded")
+            .replace("payment_intent.succeeded", "payment_intent.teleported"),
+    ] {
+        let a = s.send(&body).await;
+        assert_eq!(
+            (a.status, a.json["outcome"].as_str()),
+            (200, Some("ignored"))
+        );
+    }
+    assert_eq!(s.items().await, 0);
+}
+
+#[tokio::test]
+async fn malformed_events_are_400() {
+    let s = setup().await;
+    for body in [
+        "not json",
+        r#"{"type":"payment_intent.succeeded","data":{}}"#,
+        r#"{"id":"e","data":{}}"#,
+        r#"{"id":"e","type":"payment_intent.succeeded"}"#,
+        r#"{"id":"e","type":"payment_intent.succeeded","data":{"status":"succeeded"}}"#,
+    ] {
+        let a = s.send(body).await;
+        assert_eq!((a.status, a.error_code()), (400, "invalid_event"), "{body}");
+    }
+    assert_eq!(s.items().await, 0);
+}
+
+#[tokio::test]
+async fn dynamodb_unavailable_is_503_then_the_retry_applies_once() {
+    let s = setup().await;
+    s.pre_create("pi_r").await;
+    let down = webhook_service(
+        DynamoStore::new(dynamodb_at("http://127.0.0.1:9"), &s.table),
+        s.clock.clone(),
+        &[WEBHOOK_SECRET],
+    );
+    let body = event_body("evt_r", "pi_r", "succeeded");
+    let header = signed(&body, s.clock.now());
+    let a = deliver(&down, body.as_bytes(), Some(&header)).await;
+    assert_eq!((a.status, a.error_code()), (503, "storage_unavailable"));
+    assert_eq!(s.status("pi_r").await, "created");
+    let retry = s.send(&body).await;
+    assert_eq!(retry.json["outcome"], "applied");
+    let again = s.send(&body).await;
+    assert_eq!(again.json["outcome"], "duplicate");
+    assert_eq!(s.item("pi_r").await["version"].as_n().unwrap(), "1");
+}
+
+#[tokio::test]
+async fn routes_and_methods() {
+    let s = setup().await;
+    let get = Answer::from(
+        webhook::handle(
+            s.service.as_ref(),
+            http_event(
+                "GET",
+                "/webhooks/fintoc",
+                "GET /webhooks/fintoc",
+                serde_json::json!({}),
+                None,
+                None,
+            ),
+        )
+        .await,
+    );
+    assert_eq!(get.status, 405);
+    let other = Answer::from(
+        webhook::handle(
+            s.service.as_ref(),
+            http_event(
+                "POST",
+                "/nope",
+                "$default",
+                serde_json::json!({}),
+                Some("{}"),
+                None,
+            ),
+        )
+        .await,
+    );
+    assert_eq!(other.status, 404);
+}
+
+/// The whole flow: create through the create-intent handler, pay through the
+/// simulator, which signs and delivers the events (with a forced 5xx first, a
+/// pending event, duplicates and reversed order), then read the outcome with GET.
+#[tokio::test]
+async fn create_then_simulator_delivery_then_get_shows_the_final_status() {
+    let h = Harness::new().await;
+    let webhook = Arc::new(webhook_service(
+        h.store.inner.clone(),
+        SystemClock,
+        &[WEBHOOK_SECRET],
+    ));
+    let fail_first = Arc::new(AtomicU32::new(1));
+    let url = serve_webhook(webhook, fail_first).await;
+    h.sim.set_webhook(fintoc_sim::WebhookEndpoint {
+        url,
+        secret: WEBHOOK_SECRET.into(),
+    });
+
+    for (key, outcome) in [
+        ("flow-ok", "succeeded"),
+        ("flow-rejected", "rejected"),
+        ("flow-failed", "failed"),
+    ] {
+        let created = h.post(Some(key), BODY).await;
+        assert_eq!(created.status, 201);
+        let id = created.json["id"].as_str().unwrap().to_string();
+        let settled_before = h.sim.deliveries().len();
+        let finish = fintoc_sim::Finish {
+            via_pending: true,
+            duplicate: true,
+            out_of_order: true,
+            ..fintoc_sim::Finish::outcome(outcome)
+        };
+        h.sim.finish(&id, &finish).unwrap();
+        let deliveries = h.sim.wait_settled(settled_before + 4).await;
+        assert!(deliveries.iter().all(|d| d.delivered), "{deliveries:?}");
+        let got = h.get(&id).await;
+        assert_eq!(got.json["status"], outcome, "{}", got.json);
+        if outcome != "succeeded" {
+            assert!(got.json["error_reason"].is_string());
+        }
+    }
+    let deliveries = h.sim.deliveries();
+    assert_eq!(deliveries[0].attempts, 2, "the forced 5xx was retried");
+}
