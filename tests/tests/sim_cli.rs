@@ -9,16 +9,33 @@ fn help_documents_the_simulator_and_its_control_api() {
     let out = Command::new(BIN).arg("--help").output().unwrap();
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
-    for needle in ["--port", "--webhook-url", "/_sim/faults", "/_sim/payment_intents/{id}/finish", "fintoc-sim send"] {
+    for needle in [
+        "--port",
+        "--webhook-url",
+        "/_sim/faults",
+        "/_sim/payment_intents/{id}/finish",
+        "fintoc-sim send",
+    ] {
         assert!(text.contains(needle), "--help lacks {needle}");
     }
 }
 
 #[test]
 fn sign_reproduces_the_official_test_vector() {
-    let file = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/tests/data/fintoc-signature-vector.payload.json");
+    let file = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/tests/data/fintoc-signature-vector.payload.json"
+    );
     let out = Command::new(BIN)
-        .args(["sign", "--secret", "whsec_test_secret", "--timestamp", "1743890251", "--file", file])
+        .args([
+            "sign",
+            "--secret",
+            "whsec_test_secret",
+            "--timestamp",
+            "1743890251",
+            "--file",
+            file,
+        ])
         .output()
         .unwrap();
     assert!(out.status.success());
