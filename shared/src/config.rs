@@ -108,6 +108,8 @@ pub struct CreateIntentConfig {
     pub fintoc_api_version: Option<String>,
     /// Where the Fintoc secret key comes from.
     pub secret_key_source: SecretSource,
+    /// `FINTOC_MODE` (`live` | `test`): when set, the secret key must be of that mode.
+    pub mode: Option<String>,
     /// `RECIPIENT_*`: the account that receives payments, if the merchant sets one.
     pub recipient: Option<RecipientAccount>,
     /// `ALLOWED_CURRENCIES`, `MAX_AMOUNT_CLP`, `MAX_AMOUNT_MXN`.
@@ -161,8 +163,13 @@ impl CreateIntentConfig {
             "FINTOC_SECRET_KEY_SECRET_ID",
             "FINTOC_SECRET_KEY_PARAMETER",
         )?;
+        let mode = env.get("FINTOC_MODE");
+        if mode.as_deref().is_some_and(|m| m != "live" && m != "test") {
+            return Err(err("FINTOC_MODE", "must be live or test"));
+        }
         Ok(Self {
             table,
+            mode,
             fintoc_base_url,
             fintoc_api_version,
             secret_key_source,
@@ -244,6 +251,20 @@ pub fn split_secrets(value: &crate::fintoc::SecretString) -> Vec<crate::fintoc::
         .filter(|s| !s.is_empty())
         .map(crate::fintoc::SecretString::new)
         .collect()
+}
+
+impl CreateIntentConfig {
+    /// Refuses a secret key of the wrong mode (a test key on a live stack, or the
+    /// reverse). The error never contains the key.
+    pub fn check_key_mode(&self, key: &crate::fintoc::SecretString) -> Result<(), ConfigError> {
+        match &self.mode {
+            Some(mode) if !key.expose().starts_with(&format!("sk_{mode}_")) => Err(err(
+                "FINTOC_MODE",
+                format!("is {mode} but the configured Fintoc secret key is not an sk_{mode}_ key"),
+            )),
+            _ => Ok(()),
+        }
+    }
 }
 
 const RECIPIENT_VARS: [&str; 4] = [
@@ -384,6 +405,25 @@ mod tests {
         ])
         .unwrap_err();
         assert!(!e.to_string().contains("supersecret"));
+    }
+
+    #[test]
+    fn key_mode_is_checked_without_echoing_the_key() {
+        let mut vars = BASE.to_vec();
+        vars.push(("FINTOC_MODE", "live"));
+        let c = parse(&vars).unwrap();
+        let e = c
+            .check_key_mode(&crate::fintoc::SecretString::new("sk_test_abcdef"))
+            .unwrap_err();
+        assert_eq!(e.variable, "FINTOC_MODE");
+        assert!(!e.to_string().contains("abcdef"));
+        assert!(c
+            .check_key_mode(&crate::fintoc::SecretString::new("sk_live_abcdef"))
+            .is_ok());
+        vars.push(("FINTOC_MODE", "prod"));
+        let mut bad = BASE.to_vec();
+        bad.push(("FINTOC_MODE", "prod"));
+        assert_eq!(parse(&bad).unwrap_err().variable, "FINTOC_MODE");
     }
 
     #[test]

@@ -436,6 +436,18 @@ impl IntentStore for DynamoStore {
     }
 }
 
+/// The table's definition in CloudFormation's terms, as `template.yaml` must
+/// declare it (checked in CI by `scripts/check-template.sh`).
+pub fn table_definition() -> serde_json::Value {
+    serde_json::json!({
+        "BillingMode": "PAY_PER_REQUEST",
+        "AttributeDefinitions": [{"AttributeName": PARTITION_KEY, "AttributeType": "S"}],
+        "KeySchema": [{"AttributeName": PARTITION_KEY, "KeyType": "HASH"}],
+        "TimeToLiveSpecification": {"AttributeName": TTL_ATTRIBUTE, "Enabled": true},
+        "StreamSpecification": {"StreamViewType": "NEW_AND_OLD_IMAGES"},
+    })
+}
+
 /// Creates the table with the definition the SAM template uses: on-demand, string
 /// key `pk`, stream of new and old images, TTL on `expires_at`. For DynamoDB Local
 /// and tests; in AWS the template creates it.

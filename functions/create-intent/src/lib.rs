@@ -26,6 +26,7 @@ pub async fn init(config: &CreateIntentConfig) -> Result<DeployedService, lambda
         .resolve(&sdk)
         .await
         .map_err(|e| format!("loading the Fintoc secret key: {e}"))?;
+    config.check_key_mode(&secret_key)?;
     let dynamodb = shared::aws::dynamodb_client(&sdk, config.table.endpoint.as_deref());
     let store = DynamoStore::new(dynamodb, &config.table.table_name);
     let fintoc = FintocHttpClient::new(
