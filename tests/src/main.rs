@@ -19,6 +19,9 @@ USAGE:
     fintoc-sim send --url URL --secret S --file F
                                            sign F with the current time and POST it to URL
                                            (like `stripe trigger`: debug a deployed webhook)
+    fintoc-sim resign-event --secret S [--timestamp T] FILE...
+                                           re-sign API Gateway event files (events/webhook-*.json)
+                                           in place, so they pass the 300 s tolerance window
 
 SERVE OPTIONS:
     --host HOST                 address to listen on (default 127.0.0.1; keep it on loopback)
@@ -172,6 +175,37 @@ async fn main() {
                 .timestamp
                 .unwrap_or_else(|| time::OffsetDateTime::now_utc().unix_timestamp());
             println!("{}", sign(&a.secret, t, &a.body));
+        }
+        Some("resign-event") => {
+            let mut secret = None;
+            let mut timestamp = None;
+            let mut files = Vec::new();
+            while let Some(arg) = args.0.next() {
+                match arg.as_str() {
+                    "--secret" => {
+                        secret = Some(args.value(&arg).unwrap_or_else(|e| usage_error(e)))
+                    }
+                    "--timestamp" => {
+                        let t = args.value(&arg).unwrap_or_else(|e| usage_error(e));
+                        timestamp = Some(
+                            t.parse::<i64>()
+                                .unwrap_or_else(|e| usage_error(format!("--timestamp: {e}"))),
+                        );
+                    }
+                    _ => files.push(std::path::PathBuf::from(arg)),
+                }
+            }
+            let secret = secret.unwrap_or_else(|| usage_error("--secret is required".into()));
+            if files.is_empty() {
+                usage_error("name at least one event file".into());
+            }
+            let t = timestamp.unwrap_or_else(fintoc_sim::unix_now);
+            for file in files {
+                match fintoc_sim::resign_event_file(&file, &secret, t) {
+                    Ok(header) => println!("{}: {header}", file.display()),
+                    Err(e) => fail(e, 1),
+                }
+            }
         }
         Some("send") => {
             let a = parse_signing(args).unwrap_or_else(|e| usage_error(e));

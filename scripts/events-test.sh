@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Invokes every file in events/ against both functions running under
+# `cargo lambda watch`, with DynamoDB Local and the Fintoc simulator behind them, and
+# checks the status each file is meant to produce (events/manifest.json).
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$ROOT"
+scripts/install-tools.sh --lambda
+export PATH="$ROOT/.tools/lambda-venv/bin:$PATH"
+
+ddb_port="${EVENTS_DDB_PORT:-8768}" sim_port="${EVENTS_SIM_PORT:-4011}" invoke_port="${EVENTS_INVOKE_PORT:-9011}"
+secret="whsec_events_local"
+work="$(mktemp -d)"
+sim_pid="$LOCAL_DIR/events-sim.pid" watch_pid="$LOCAL_DIR/events-watch.pid"
+cleanup() {
+  stop_pidfile "$watch_pid" "cargo lambda watch"
+  stop_pidfile "$sim_pid" "fintoc-sim"
+  DDB_NAME=events DDB_PORT="$ddb_port" scripts/dynamodb-local.sh stop
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+DDB_NAME=events DDB_PORT="$ddb_port" scripts/dynamodb-local.sh start
+say "building the simulator and both functions"
+cargo build --locked -p fintoc-sim --bins -p create-intent -p webhook
+table="events-$(date +%s)"
+target/debug/local-table --endpoint "http://127.0.0.1:$ddb_port" --table "$table"
+
+setsid -f sh -c 'echo $$ >"$1"; shift; exec "$@"' sh "$sim_pid" \
+  target/debug/fintoc-sim --port "$sim_port" </dev/null >"$LOCAL_DIR/events-sim.log" 2>&1
+wait_http "http://127.0.0.1:$sim_port/_sim/health" 30 || die "fintoc-sim did not start"
+
+cat >"$work/env" <<ENV
+TABLE_NAME=$table
+DYNAMODB_ENDPOINT=http://127.0.0.1:$ddb_port
+FINTOC_BASE_URL=http://127.0.0.1:$sim_port
+FINTOC_SECRET_KEY=sk_test_simulator
+WEBHOOK_SECRET=$secret
+RECIPIENT_HOLDER_ID=771433855
+RECIPIENT_ACCOUNT_NUMBER=123456789
+RECIPIENT_ACCOUNT_TYPE=checking_account
+RECIPIENT_INSTITUTION_ID=cl_banco_de_chile
+AWS_ACCESS_KEY_ID=local
+AWS_SECRET_ACCESS_KEY=local
+AWS_REGION=us-east-1
+ENV
+say "starting cargo lambda watch on 127.0.0.1:$invoke_port"
+setsid -f sh -c 'echo $$ >"$1"; shift; exec "$@"' sh "$watch_pid" \
+  cargo lambda watch --ignore-changes --invoke-address 127.0.0.1 --invoke-port "$invoke_port" \
+  --env-file "$work/env" </dev/null >"$LOCAL_DIR/events-watch.log" 2>&1
+deadline=$((SECONDS + 120))
+until (exec 3<>"/dev/tcp/127.0.0.1/$invoke_port") 2>/dev/null; do
+  ((SECONDS < deadline)) || { cat "$LOCAL_DIR/events-watch.log" >&2; die "cargo lambda watch did not start"; }
+  sleep 0.5
+done
+
+cp events/*.json "$work/"
+target/debug/fintoc-sim resign-event --secret "$secret" "$work"/webhook-{succeeded,duplicate,failed,rejected}.json >/dev/null
+target/debug/fintoc-sim resign-event --secret "whsec_not_the_real_secret" "$work/webhook-bad-signature.json" >/dev/null
+say "invoking every events/ file"
+python3 scripts/check_events.py "$work" "$invoke_port"
