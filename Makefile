@@ -1,11 +1,26 @@
 # One entry point for the project's commands. `make help` lists them.
-.PHONY: help test ddb-up ddb-down sim build fmt
+.PHONY: help test events-test template-check sam-build deploy resign-events ddb-up ddb-down sim build fmt
 
 help: ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 test: ## run every check and test (starts and stops DynamoDB Local itself)
 	scripts/test.sh
+
+events-test: ## invoke every events/ file under cargo lambda watch and check its status
+	scripts/events-test.sh
+
+template-check: ## sam validate --lint, cfn-lint, table check (no build)
+	SKIP_SAM_BUILD=1 scripts/check-template.sh
+
+sam-build: ## template checks + sam build of both functions
+	scripts/check-template.sh
+
+deploy: ## sam build + sam deploy --guided (needs AWS credentials)
+	scripts/install-tools.sh --sam --lambda && export PATH="$(CURDIR)/.tools/lambda-venv/bin:$(CURDIR)/.tools/sam-venv/bin:$$PATH" && sam build --beta-features --no-cached && sam deploy --guided
+
+resign-events: ## re-sign events/webhook-*.json with WEBHOOK_SECRET (default: whsec_events_local) and the current time
+	cargo run -q -p fintoc-sim -- resign-event --secret "$${WEBHOOK_SECRET:-whsec_events_local}" events/webhook-succeeded.json events/webhook-duplicate.json events/webhook-failed.json events/webhook-rejected.json
 
 ddb-up: ## start DynamoDB Local for development on 127.0.0.1:8000
 	scripts/dynamodb-local.sh start

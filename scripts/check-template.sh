@@ -4,7 +4,8 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
 scripts/install-tools.sh --sam --lambda
-export PATH="$ROOT/.tools/sam-venv/bin:$ROOT/.tools/lambda-venv/bin:$PATH"
+# lambda-venv first: cargo-lambda finds zig through that venv's python3 (PyPI ziglang).
+export PATH="$ROOT/.tools/lambda-venv/bin:$ROOT/.tools/sam-venv/bin:$PATH"
 export SAM_CLI_TELEMETRY=0 SAM_CLI_BETA_RUST_CARGO_LAMBDA=1
 
 say "sam validate --lint"
@@ -13,10 +14,18 @@ say "cfn-lint"
 cfn-lint template.yaml
 say "table definition: template.yaml vs the code"
 definition="$(cargo run -q --locked -p fintoc-sim --bin local-table -- --print-definition)"
-python scripts/check_template_table.py template.yaml "$definition"
+"$ROOT/.tools/sam-venv/bin/python" scripts/check_template_table.py template.yaml "$definition"
 if [[ "${SKIP_SAM_BUILD:-0}" != 1 ]]; then
-  say "sam build (release, $(uname -m) host → arm64 via cargo-lambda/zig)"
-  sam build --beta-features --region us-east-1
+  # The template defaults to arm64. Cross-compiling needs Rust's aarch64 standard
+  # library; where rustup cannot install it (machines without internet), build the
+  # x86_64 variant of the same template instead.
+  arch=arm64
+  if ! rustup target list --installed 2>/dev/null | grep -q '^aarch64-unknown-linux-gnu$'; then
+    arch=x86_64
+    say "aarch64-unknown-linux-gnu is not installed (rustup target add aarch64-unknown-linux-gnu); building Architecture=x86_64"
+  fi
+  say "sam build (release, Architecture=$arch, via cargo-lambda + zig)"
+  sam build --beta-features --no-cached --region us-east-1 --parameter-overrides "Architecture=$arch"
   for fn in CreateIntentFunction WebhookFunction; do
     [[ -x ".aws-sam/build/$fn/bootstrap" ]] || die "sam build produced no bootstrap for $fn"
     say "$fn: $(du -h ".aws-sam/build/$fn/bootstrap" | cut -f1) bootstrap"

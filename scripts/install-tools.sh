@@ -40,7 +40,15 @@ venv() {
 for arg in "$@"; do
   case "$arg" in
     --lambda) venv lambda-venv "cargo-lambda==$CARGO_LAMBDA_VERSION" ;;
-    --sam) venv sam-venv "aws-sam-cli==$SAM_CLI_VERSION" ;;
+    --sam)
+      venv sam-venv "aws-sam-cli==$SAM_CLI_VERSION"
+      # arm64 Lambda builds cross-compile: they need Rust's aarch64 standard library.
+      if command -v rustup >/dev/null && ! rustup target list --installed | grep -q '^aarch64-unknown-linux-gnu$'; then
+        say "adding Rust target aarch64-unknown-linux-gnu (for arm64 Lambda builds)"
+        timeout 600 rustup target add aarch64-unknown-linux-gnu \
+          || say "could not add aarch64-unknown-linux-gnu: template builds fall back to x86_64"
+      fi
+      ;;
     *) die "unknown option $arg" ;;
   esac
 done
