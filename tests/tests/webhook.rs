@@ -436,6 +436,18 @@ async fn malformed_events_are_400() {
 }
 
 #[tokio::test]
+async fn oversized_bodies_are_413_before_any_work() {
+    let s = setup().await;
+    let huge = format!(
+        r#"{{"id":"e","type":"payment_intent.succeeded","data":{{"id":"pi_x","pad":"{}"}}}}"#,
+        "x".repeat(300 * 1024)
+    );
+    let a = s.send(&huge).await;
+    assert_eq!((a.status, a.error_code()), (413, "body_too_large"));
+    assert_eq!(s.items().await, 0);
+}
+
+#[tokio::test]
 async fn dynamodb_unavailable_is_503_then_the_retry_applies_once() {
     let s = setup().await;
     s.pre_create("pi_r").await;

@@ -10,6 +10,9 @@ use crate::webhook::event::{Event, EventKind};
 use crate::webhook::signature::verify;
 use serde_json::json;
 
+/// Largest webhook body accepted; Fintoc's events are a few KiB.
+pub const MAX_WEBHOOK_BODY_BYTES: usize = 256 * 1024;
+
 /// Most write attempts for one event when other deliveries of the same intent race it.
 const MAX_WRITE_ATTEMPTS: usize = 8;
 
@@ -60,6 +63,13 @@ impl<S: EventStore, C: Clock> WebhookService<S, C> {
     /// Verifies and records one delivery. 400 (nothing written) for a bad signature or
     /// a body that is not an event; 503 when storage fails, so Fintoc retries.
     pub async fn receive(&self, delivery: Delivery<'_>) -> Result<Reply, ApiError> {
+        if delivery.body.len() > MAX_WEBHOOK_BODY_BYTES {
+            return Err(ApiError::invalid_request(
+                413,
+                "body_too_large",
+                format!("Webhook bodies must be at most {MAX_WEBHOOK_BODY_BYTES} bytes."),
+            ));
+        }
         let now_ms = self.clock.now_ms();
         if let Err(e) = verify(
             delivery.signature,
