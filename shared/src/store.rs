@@ -246,14 +246,9 @@ impl IdempotencyStore for DynamoStore {
         match result {
             Ok(_) => Ok(AcquireOutcome::Acquired { lease_id }),
             Err(err) => {
+                use aws_sdk_dynamodb::operation::put_item::PutItemError;
                 let old = match err.as_service_error() {
-                    Some(e) if e.is_conditional_check_failed_exception() => {
-                        if let aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(c) = e {
-                            c.item().cloned()
-                        } else {
-                            None
-                        }
-                    }
+                    Some(PutItemError::ConditionalCheckFailedException(c)) => c.item().cloned(),
                     _ => return Err(unavailable(err)),
                 };
                 let old = old.ok_or_else(|| {
