@@ -170,7 +170,9 @@ impl From<IdempotencyItem> for IdempotencyRecord {
 struct IntentItem {
     id: String,
     status: String,
+    #[serde(default)]
     amount: u64,
+    #[serde(default)]
     currency: String,
     #[serde(default)]
     order_id: Option<String>,
@@ -351,7 +353,8 @@ impl IntentStore for DynamoStore {
             .table_name(&self.table)
             .key(PARTITION_KEY, intent_pk(&intent.id))
             .condition_expression(
-                "attribute_not_exists(#pk) OR (#amount = :amount AND #currency = :currency)",
+                "attribute_not_exists(#pk) OR ((attribute_not_exists(#amount) OR #amount = :amount) \
+                 AND (attribute_not_exists(#currency) OR #currency = :currency))",
             )
             .expression_attribute_names("#pk", PARTITION_KEY)
             .expression_attribute_names("#entity", "entity")
@@ -659,11 +662,14 @@ impl EventStore for DynamoStore {
                 sets.set("entity", s("intent"));
                 sets.set("id", s(&pi.id));
                 sets.set("status", s(status.as_str()));
-                sets.set("amount", n(pi.amount.unwrap_or(0)));
-                sets.set(
-                    "currency",
-                    s(pi.currency.clone().unwrap_or_default().to_ascii_uppercase()),
-                );
+                // Never invent an amount or currency: create-intent fills them in
+                // later if the event lacks them.
+                if let Some(amount) = pi.amount {
+                    sets.set("amount", n(amount));
+                }
+                if let Some(currency) = &pi.currency {
+                    sets.set("currency", s(currency.to_ascii_uppercase()));
+                }
                 let metadata = pi.metadata.iter().map(|(k, v)| (k.clone(), s(v))).collect();
                 sets.set("metadata", AttributeValue::M(metadata));
                 sets.set_opt("order_id", pi.metadata.get("order_id").map(String::as_str));

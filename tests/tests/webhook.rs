@@ -403,6 +403,22 @@ async fn outcome_details_are_stored_for_the_merchant() {
 }
 
 #[tokio::test]
+async fn an_event_without_amount_never_blocks_the_create_write() {
+    let s = setup().await;
+    let mut event: serde_json::Value =
+        serde_json::from_str(&event_body("evt_na", "pi_na", "succeeded")).unwrap();
+    event["data"].as_object_mut().unwrap().remove("amount");
+    event["data"].as_object_mut().unwrap().remove("currency");
+    assert_eq!(s.send(&event.to_string()).await.json["outcome"], "created");
+    // create-intent's write lands afterwards and completes the record.
+    s.pre_create("pi_na").await;
+    let item = s.item("pi_na").await;
+    assert_eq!(item["amount"].as_n().unwrap(), "15000");
+    assert_eq!(item["currency"].as_s().unwrap(), "CLP");
+    assert_eq!(item["status"].as_s().unwrap(), "succeeded");
+}
+
+#[tokio::test]
 async fn other_and_unknown_event_types_are_acknowledged_and_ignored() {
     let s = setup().await;
     for body in [
