@@ -2,7 +2,7 @@
 .PHONY: help test events-test template-check sam-build deploy resign-events ddb-up ddb-down sim build fmt
 
 help: ## list the commands
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 
 test: ## run every check and test (starts and stops DynamoDB Local itself)
 	scripts/test.sh
