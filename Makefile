@@ -1,11 +1,26 @@
 # One entry point for the project's commands. `make help` lists them.
-.PHONY: help test events-test template-check sam-build deploy resign-events ddb-up ddb-down sim build fmt
+.PHONY: help demo up down status test stack-test events-test template-check sam-build deploy resign-events ddb-up ddb-down sim build fmt
 
 help: ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 
-test: ## run every check and test (starts and stops DynamoDB Local itself)
+demo: up ## start the local stack (if needed) and walk through a payment, step by step
+	@python3 scripts/demo.py
+
+up: ## start DynamoDB Local, the Fintoc simulator, both functions and the checkout page
+	scripts/stack.sh up
+
+down: ## stop everything `make up` started
+	scripts/stack.sh down
+
+status: ## what the local stack runs, and its endpoints
+	scripts/stack.sh status
+
+test: ## run every check and test (starts and stops what it needs itself)
 	scripts/test.sh
+
+stack-test: ## on a test stack: the guided tour and the browser test of the checkout page
+	scripts/stack-test.sh
 
 events-test: ## invoke every events/ file under cargo lambda watch and check its status
 	scripts/events-test.sh

