@@ -177,6 +177,14 @@ impl RetryPolicy {
     }
 }
 
+/// A `reqwest` client builder on the process's one TLS stack (rustls with aws-lc-rs,
+/// shared with the AWS SDK). Every HTTP client of the project starts here.
+pub fn http_client_builder() -> reqwest::ClientBuilder {
+    // Installing twice is harmless: the first provider stays.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    reqwest::Client::builder()
+}
+
 /// Fintoc over HTTPS with `reqwest`; built once at init and shared.
 #[derive(Debug, Clone)]
 pub struct FintocHttpClient {
@@ -195,7 +203,7 @@ impl FintocHttpClient {
         api_version: Option<String>,
         retry: RetryPolicy,
     ) -> Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder()
+        let http = http_client_builder()
             .timeout(retry.attempt_timeout)
             .connect_timeout(retry.attempt_timeout.min(Duration::from_secs(3)))
             .pool_idle_timeout(Duration::from_secs(50))

@@ -21,10 +21,13 @@ use aws_sdk_dynamodb::types::{
     ReturnValuesOnConditionCheckFailure, ScalarAttributeType, StreamSpecification, StreamViewType,
     TimeToLiveSpecification,
 };
+use aws_sdk_dynamodb::types::{ConsumedCapacity, ReturnConsumedCapacity};
 use aws_sdk_dynamodb::Client;
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
 
 /// Name of the partition key attribute.
 pub const PARTITION_KEY: &str = "pk";
@@ -97,6 +100,7 @@ pub trait IntentStore: Send + Sync {
 pub struct DynamoStore {
     client: Client,
     table: String,
+    usage: Arc<UsageMeter>,
 }
 
 impl DynamoStore {
@@ -105,6 +109,7 @@ impl DynamoStore {
         Self {
             client,
             table: table.into(),
+            usage: Arc::default(),
         }
     }
 
@@ -112,6 +117,86 @@ impl DynamoStore {
     pub fn table(&self) -> &str {
         &self.table
     }
+
+    /// The DynamoDB requests this store made and the capacity DynamoDB reported for
+    /// them (every request asks for `ReturnConsumedCapacity=TOTAL`).
+    pub fn usage(&self) -> Usage {
+        self.usage.snapshot()
+    }
+}
+
+/// Counts of DynamoDB requests and consumed capacity units.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+pub struct Usage {
+    /// GetItem requests.
+    pub read_requests: u64,
+    /// PutItem, UpdateItem and DeleteItem requests, conditional failures included.
+    pub write_requests: u64,
+    /// Read capacity units DynamoDB reported.
+    pub read_units: f64,
+    /// Write capacity units DynamoDB reported (a failed condition reports none,
+    /// though DynamoDB bills it as a write of the item's size).
+    pub write_units: f64,
+    /// Writes refused by their condition.
+    pub failed_conditions: u64,
+}
+
+impl std::ops::Sub for Usage {
+    type Output = Usage;
+    fn sub(self, o: Usage) -> Usage {
+        Usage {
+            read_requests: self.read_requests - o.read_requests,
+            write_requests: self.write_requests - o.write_requests,
+            read_units: self.read_units - o.read_units,
+            write_units: self.write_units - o.write_units,
+            failed_conditions: self.failed_conditions - o.failed_conditions,
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct UsageMeter {
+    read_requests: AtomicU64,
+    write_requests: AtomicU64,
+    /// Thousandths of a unit, to stay in atomics.
+    read_milli_units: AtomicU64,
+    write_milli_units: AtomicU64,
+    failed_conditions: AtomicU64,
+}
+
+impl UsageMeter {
+    fn read(&self, capacity: Option<&ConsumedCapacity>) {
+        self.read_requests.fetch_add(1, Relaxed);
+        self.read_milli_units
+            .fetch_add(milli_units(capacity), Relaxed);
+    }
+
+    fn write(&self, capacity: Option<&ConsumedCapacity>) {
+        self.write_requests.fetch_add(1, Relaxed);
+        self.write_milli_units
+            .fetch_add(milli_units(capacity), Relaxed);
+    }
+
+    fn failed_write(&self) {
+        self.write(None);
+        self.failed_conditions.fetch_add(1, Relaxed);
+    }
+
+    fn snapshot(&self) -> Usage {
+        Usage {
+            read_requests: self.read_requests.load(Relaxed),
+            write_requests: self.write_requests.load(Relaxed),
+            read_units: self.read_milli_units.load(Relaxed) as f64 / 1000.0,
+            write_units: self.write_milli_units.load(Relaxed) as f64 / 1000.0,
+            failed_conditions: self.failed_conditions.load(Relaxed),
+        }
+    }
+}
+
+fn milli_units(capacity: Option<&ConsumedCapacity>) -> u64 {
+    capacity
+        .and_then(ConsumedCapacity::capacity_units)
+        .map_or(0, |u| (u * 1000.0).round() as u64)
 }
 
 fn idempotency_pk(key: &str) -> AttributeValue {
@@ -243,14 +328,21 @@ impl IdempotencyStore for DynamoStore {
             .expression_attribute_values(":in_progress", s("IN_PROGRESS"))
             .expression_attribute_values(":hash", s(request_hash))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await;
         match result {
-            Ok(_) => Ok(AcquireOutcome::Acquired { lease_id }),
+            Ok(out) => {
+                self.usage.write(out.consumed_capacity());
+                Ok(AcquireOutcome::Acquired { lease_id })
+            }
             Err(err) => {
                 use aws_sdk_dynamodb::operation::put_item::PutItemError;
                 let old = match err.as_service_error() {
-                    Some(PutItemError::ConditionalCheckFailedException(c)) => c.item().cloned(),
+                    Some(PutItemError::ConditionalCheckFailedException(c)) => {
+                        self.usage.failed_write();
+                        c.item().cloned()
+                    }
                     _ => return Err(unavailable(err)),
                 };
                 let old = old.ok_or_else(|| {
@@ -290,13 +382,21 @@ impl IdempotencyStore for DynamoStore {
         if let Some(id) = intent_id {
             update = update.expression_attribute_values(":iid", s(id));
         }
-        match update.send().await {
-            Ok(_) => Ok(true),
+        match update
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await
+        {
+            Ok(out) => {
+                self.usage.write(out.consumed_capacity());
+                Ok(true)
+            }
             Err(err)
                 if err
                     .as_service_error()
                     .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
             {
+                self.usage.failed_write();
                 Ok(false)
             }
             Err(err) => Err(unavailable(err)),
@@ -313,15 +413,20 @@ impl IdempotencyStore for DynamoStore {
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":lease", s(lease_id))
             .expression_attribute_values(":in_progress", s("IN_PROGRESS"))
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await
         {
-            Ok(_) => Ok(()),
+            Ok(out) => {
+                self.usage.write(out.consumed_capacity());
+                Ok(())
+            }
             Err(err)
                 if err
                     .as_service_error()
                     .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
             {
+                self.usage.failed_write();
                 Ok(())
             }
             Err(err) => Err(unavailable(err)),
@@ -397,13 +502,22 @@ impl IntentStore for DynamoStore {
                 .collect::<Vec<_>>()
                 .join(", ")
         );
-        match update.update_expression(expression).send().await {
-            Ok(_) => Ok(()),
+        match update
+            .update_expression(expression)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await
+        {
+            Ok(out) => {
+                self.usage.write(out.consumed_capacity());
+                Ok(())
+            }
             Err(err)
                 if err
                     .as_service_error()
                     .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
             {
+                self.usage.failed_write();
                 Err(StoreError::Conflict(format!(
                     "intent {} is stored with another amount or currency",
                     intent.id
@@ -420,9 +534,11 @@ impl IntentStore for DynamoStore {
             .table_name(&self.table)
             .key(PARTITION_KEY, intent_pk(id))
             .consistent_read(true)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await
             .map_err(unavailable)?;
+        self.usage.read(output.consumed_capacity());
         match output.item {
             None => Ok(None),
             Some(item) => {
@@ -636,18 +752,25 @@ fn event_note(w: &EventWrite<'_>) -> AttributeValue {
 }
 
 impl EventStore for DynamoStore {
+    /// An eventually consistent read (half the price of a consistent one). A stale
+    /// answer is safe: the write that follows is conditioned on the version read (or
+    /// on the item's absence), so it fails and the event is decided again on the
+    /// current item that the failed write returns; and event ids are only ever
+    /// added, so a stale read never makes a new event look like a duplicate.
     async fn intent_state(&self, id: &str) -> Result<Option<IntentState>, StoreError> {
         let output = self
             .client
             .get_item()
             .table_name(&self.table)
             .key(PARTITION_KEY, intent_pk(id))
-            .consistent_read(true)
+            .consistent_read(false)
             .projection_expression("#status, applied_event_ids, version")
             .expression_attribute_names("#status", "status")
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await
             .map_err(unavailable)?;
+        self.usage.read(output.consumed_capacity());
         output.item.as_ref().map(intent_state_from_item).transpose()
     }
 
@@ -715,10 +838,18 @@ impl EventStore for DynamoStore {
                 .condition_expression("#version = :expected_version")
                 .expression_attribute_values(":expected_version", n(v)),
         };
-        match update.send().await {
-            Ok(_) => Ok(WriteResult::Written),
+        match update
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await
+        {
+            Ok(out) => {
+                self.usage.write(out.consumed_capacity());
+                Ok(WriteResult::Written)
+            }
             Err(err) => match err.as_service_error() {
                 Some(aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(c)) => {
+                    self.usage.failed_write();
                     let state = c.item().map(intent_state_from_item).transpose()?;
                     Ok(WriteResult::Conflict(state))
                 }

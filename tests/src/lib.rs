@@ -259,7 +259,7 @@ impl Simulator {
         let addr = listener.local_addr()?;
         let state = Arc::new(State {
             secret_keys: config.secret_keys,
-            http: reqwest::Client::builder()
+            http: shared::fintoc::http_client_builder()
                 .timeout(config.delivery.timeout)
                 .build()
                 .map_err(std::io::Error::other)?,
@@ -409,7 +409,9 @@ pub fn unix_now() -> i64 {
 
 /// Signs `body` with the current time and POSTs it to `url` once.
 pub async fn send_signed(url: &str, secret: &str, body: &[u8]) -> Result<(u16, String), String> {
-    let response = reqwest::Client::new()
+    let response = shared::fintoc::http_client_builder()
+        .build()
+        .map_err(|e| e.to_string())?
         .post(url)
         .header("content-type", "application/json")
         .header("fintoc-signature", sign(secret, unix_now(), body))

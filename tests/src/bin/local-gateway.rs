@@ -120,7 +120,7 @@ async fn main() {
         functions_url: options.functions_url,
         checkout_dir: options.checkout_dir,
         page_config,
-        http: reqwest::Client::builder()
+        http: shared::fintoc::http_client_builder()
             .timeout(Duration::from_secs(120))
             .build()
             .expect("HTTP client"),
