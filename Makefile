@@ -1,5 +1,5 @@
 # One entry point for the project's commands. `make help` lists them.
-.PHONY: help demo up down status test stack-test events-test template-check sam-build deploy resign-events ddb-up ddb-down sim build fmt
+.PHONY: help demo up down status test bench bench-smoke stack-test events-test template-check sam-build deploy resign-events ddb-up ddb-down sim build fmt
 
 help: ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -18,6 +18,12 @@ status: ## what the local stack runs, and its endpoints
 
 test: ## run every check and test (starts and stops what it needs itself)
 	scripts/test.sh
+
+bench: ## benchmarks (size, cold start, CPU, DynamoDB cost, load) -> docs/performance.md
+	scripts/bench.sh
+
+bench-smoke: ## the benchmarks' harnesses on tiny runs, checking invariants only (part of make test)
+	BENCH_SMOKE=1 scripts/bench.sh
 
 stack-test: ## on a test stack: the guided tour and the browser test of the checkout page
 	scripts/stack-test.sh

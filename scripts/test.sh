@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The project's test command (`make test`): formatting, lints, unit tests, the
 # integration tests against DynamoDB Local and the Fintoc simulator, every events/
-# file under `cargo lambda watch`, the whole local stack (the guided tour and the
-# checkout page in headless Chromium), and the SAM template checks and build. Starts and
+# file under `cargo lambda watch`, a smoke run of the benchmarks, the whole local
+# stack (the guided tour and the checkout page in headless Chromium), and the SAM
+# template checks and build. Starts and
 # stops what it needs by itself; installs its tools into the project directory.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
@@ -19,6 +20,8 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 say "cargo test (unit + integration, DynamoDB Local at $DYNAMODB_ENDPOINT)"
 cargo test --workspace --locked
 scripts/dynamodb-local.sh stop
+say "benchmark smoke: every harness on tiny runs, invariants only (no timing)"
+BENCH_SMOKE=1 scripts/bench.sh
 say "the local stack: guided tour + browser test of the checkout page"
 scripts/stack-test.sh
 say "events/ under cargo lambda watch"

@@ -493,7 +493,7 @@ impl Fleet {
 }
 
 /// Sends every event through the fleet, `concurrency` at a time, retrying 5xx and
-/// errors like Fintoc (up to 5 times). Returns each event's final answer and latency.
+/// errors like Fintoc or a merchant's backend (up to 8 times, with backoff). Returns each event's final answer and latency.
 async fn drive(
     api: Arc<RuntimeApi>,
     events: Vec<(usize, Vec<u8>)>,
@@ -515,7 +515,9 @@ async fn drive(
                     let outcome = api.invoke(event.clone()).await;
                     durations.push(ms(outcome.duration));
                     let (status, body) = http_answer(&outcome);
-                    if (status >= 500 || status == 0 || status == 409) && attempt < 5 {
+                    if (status >= 500 || status == 0 || status == 409) && attempt < 8 {
+                        // Back off like a client would (10 ms, 20 ms, ... 1.28 s).
+                        tokio::time::sleep(Duration::from_millis(10 << attempt)).await;
                         attempt += 1;
                         retries += 1;
                         continue;

@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# The benchmarks (`make bench`): size, cold start, hot-path CPU, DynamoDB cost and
+# load, written to docs/performance.md with the commands, machine and date.
+#
+#   scripts/bench.sh              full run (release builds for arm64 and x86_64; ~15 min on 2 cores)
+#   BENCH_SMOKE=1 scripts/bench.sh  CI smoke: debug binaries, tiny runs, every invariant
+#                                 checked, no timing asserted, docs/performance.md untouched
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$ROOT"
+
+smoke="${BENCH_SMOKE:-0}"
+results="$ROOT/target/bench/results"
+rm -rf "$results" && mkdir -p "$results"
+scripts/install-tools.sh --lambda
+export PATH="$ROOT/.tools/lambda-venv/bin:$PATH"
+
+export DDB_NAME=bench DDB_PORT="${BENCH_DDB_PORT:-8772}"
+trap 'scripts/dynamodb-local.sh stop' EXIT
+scripts/dynamodb-local.sh start
+ddb="http://127.0.0.1:$DDB_PORT"
+
+say "building the bench harness (lambda-bench)"
+cargo build --locked -q -p fintoc-sim --bin lambda-bench
+bench=target/debug/lambda-bench
+
+if [[ "$smoke" == 1 ]]; then
+  cargo build --locked -q -p create-intent -p webhook
+  create_bin=target/debug/create-intent webhook_bin=target/debug/webhook
+  runs=2 intents=40 keys=20 repeats=3 concurrency=8
+  say "hot-path benches, once each (cargo test --benches)"
+  cargo test --locked -q -p shared --benches
+else
+  for arch in x86_64 arm64; do
+    flag="--$arch"; [[ "$arch" == x86_64 ]] && flag="--x86-64"
+    say "release build ($arch): cargo lambda build --release $flag"
+    if ! cargo lambda build --locked --release "$flag" -p create-intent -p webhook \
+        --lambda-dir "target/bench/$arch"; then
+      say "the $arch build failed (is the Rust target installed?); its sizes are left out"
+    fi
+  done
+  python3 - "$results/sizes.json" <<'PY'
+import json, os, sys, zipfile, io
+sizes = {}
+for arch in ("arm64", "x86_64"):
+    for fn in ("create-intent", "webhook"):
+        path = f"target/bench/{arch}/{fn}/bootstrap"
+        if not os.path.exists(path):
+            continue
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+            z.write(path, "bootstrap")
+        sizes.setdefault(fn, {})[arch] = {"bootstrap_bytes": os.path.getsize(path), "zip_bytes": len(buf.getvalue())}
+json.dump(sizes, open(sys.argv[1], "w"), indent=2)
+PY
+  create_bin=target/bench/x86_64/create-intent/bootstrap webhook_bin=target/bench/x86_64/webhook/bootstrap
+  runs="${BENCH_RUNS:-20}" intents=2000 keys=1000 repeats=3 concurrency=32
+  say "hot-path benches (criterion): cargo bench -p shared --bench hot_path"
+  rm -rf target/criterion
+  cargo bench --locked -q -p shared --bench hot_path -- --noplot 2>&1 | grep -E "time:|^[a-z]" || true
+  python3 - "$results/hot_path.json" <<'PY'
+import glob, json, sys
+out = {}
+for estimates in glob.glob("target/criterion/*/new/estimates.json"):
+    meta = json.load(open(estimates.replace("estimates.json", "benchmark.json")))
+    e = json.load(open(estimates))
+    out[meta["full_id"]] = {
+        "median_ns": e["median"]["point_estimate"],
+        "median_ci_ns": [e["median"]["confidence_interval"]["lower_bound"], e["median"]["confidence_interval"]["upper_bound"]],
+        "mean_ns": e["mean"]["point_estimate"],
+        "std_dev_ns": e["std_dev"]["point_estimate"],
+    }
+json.dump(out, open(sys.argv[1], "w"), indent=2)
+PY
+fi
+
+for fn in create-intent webhook; do
+  bin="$create_bin"; [[ "$fn" == webhook ]] && bin="$webhook_bin"
+  say "cold start of $fn ($runs runs)"
+  "$bench" cold-start --function "$fn" --bootstrap "$bin" --dynamodb "$ddb" --runs "$runs" \
+    --out "$results/cold_start_$fn.json" >/dev/null
+done
+
+say "DynamoDB requests and capacity per operation (test on DynamoDB Local)"
+COST_REPORT="$results/dynamodb_cost.json" DYNAMODB_ENDPOINT="$ddb" \
+  cargo test --locked -q -p fintoc-sim --test dynamodb_cost >/dev/null
+
+say "load: webhook deliveries over $intents intents, 30 % duplicates, shuffled, $concurrency concurrent"
+"$bench" load-webhook --bootstrap "$webhook_bin" --dynamodb "$ddb" --intents "$intents" \
+  --concurrency "$concurrency" --out "$results/load_webhook.json" >/dev/null
+say "load: creates, $keys keys x $repeats, shuffled, $concurrency concurrent"
+"$bench" load-create --bootstrap "$create_bin" --dynamodb "$ddb" --keys "$keys" --repeats "$repeats" \
+  --concurrency "$concurrency" --out "$results/load_create.json" >/dev/null
+
+if [[ "$smoke" == 1 ]]; then
+  say "bench smoke passed: every harness ran and every invariant held (figures in ${results#"$ROOT"/}/)"
+else
+  python3 scripts/bench_report.py "$results" >docs/performance.md
+  say "wrote docs/performance.md"
+fi

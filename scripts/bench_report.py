@@ -1,0 +1,249 @@
+#!/usr/bin/env python3
+"""Writes docs/performance.md from the JSON results of scripts/bench.sh.
+
+usage: scripts/bench_report.py RESULTS_DIR > docs/performance.md
+"""
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+
+results = sys.argv[1]
+
+
+def load(name):
+    path = os.path.join(results, name)
+    return json.load(open(path)) if os.path.exists(path) else None
+
+
+def sh(*cmd):
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip()
+    except Exception:
+        return "?"
+
+
+def cpu_model():
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "?"
+
+
+def mem_gib():
+    try:
+        for line in open("/proc/meminfo"):
+            if line.startswith("MemTotal"):
+                return f"{int(line.split()[1]) / 1024 / 1024:.0f} GiB"
+    except OSError:
+        pass
+    return "?"
+
+
+def mb(n):
+    return f"{n / 1_000_000:.2f} MB"
+
+
+def spread(s, unit="ms"):
+    return f"{s['p50']:.1f} {unit} (min {s['min']:.1f}, p90 {s['p90']:.1f}, max {s['max']:.1f}; n={s['n']})"
+
+
+def mark(ok):
+    return "met" if ok else "**not met**"
+
+
+sizes = load("sizes.json") or {}
+hot = load("hot_path.json") or {}
+cold = {fn: load(f"cold_start_{fn}.json") for fn in ("create-intent", "webhook")}
+cost = load("dynamodb_cost.json") or {}
+lw = load("load_webhook.json")
+lc = load("load_create.json")
+
+out = []
+w = out.append
+w("# Performance")
+w("")
+w("Every figure below comes from `make bench` (`scripts/bench.sh`), which rebuilds the")
+w("functions, runs each benchmark and rewrites this file. Medians with spreads from")
+w("repeated runs; nothing here is a single run unless it says so.")
+w("")
+w(f"- Date: {datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}")
+w(f"- Commit: `{sh('git', 'rev-parse', '--short', 'HEAD')}`")
+w(f"- Machine: {cpu_model()}, {os.cpu_count()} cores, {mem_gib()}, Linux {platform.release()}")
+w(f"- Toolchain: {sh('rustc', '--version')}; cargo-lambda {sh('cargo', 'lambda', '--version').split()[-1]}")
+w("- Release profile: `lto = true`, `codegen-units = 1`, `panic = \"abort\"`, `strip = true`, `opt-level = 3`.")
+w("- DynamoDB: DynamoDB Local (in memory) on loopback; Fintoc: the simulator, in process of the harness.")
+w("")
+
+# Summary.
+w("## Targets")
+w("")
+w("| target | measured | |")
+w("|---|---|---|")
+for fn in ("create-intent", "webhook"):
+    c = cold.get(fn)
+    if c:
+        w(f"| init ≤ 10 ms ({fn}) | {c['init_ms']['p50']:.1f} ms median | {mark(c['init_ms']['p50'] <= 10)} |")
+for fn, arches in sorted(sizes.items()):
+    for arch, s in sorted(arches.items()):
+        w(f"| ≤ 4 MB zipped ({fn}, {arch}) | {mb(s['zip_bytes'])} | {mark(s['zip_bytes'] <= 4_000_000)} |")
+webhook_path = next((v for k, v in hot.items() if k.startswith("webhook: verify + parse")), None)
+if webhook_path:
+    us = webhook_path["median_ns"] / 1000
+    w(f"| ≤ 20 µs per webhook event, no I/O | {us:.1f} µs median | {mark(us <= 20)} |")
+if cost:
+    ne, du, cr = cost["webhook_new_event"], cost["webhook_duplicate"], cost["create"]
+    w(f"| 1 write per new webhook event | {ne['write_requests']} write (+ {ne['read_requests']} read) | {mark(ne['write_requests'] <= 1)} |")
+    dup_requests = du["read_requests"] + du["write_requests"]
+    w(f"| ≤ 1 request per duplicate delivery | {dup_requests} | {mark(dup_requests <= 1)} |")
+    w(f"| ≤ 2 writes per create | {cr['write_requests']} writes | {mark(cr['write_requests'] <= 2)} — see [below](#why-a-create-costs-3-writes) |")
+if lw:
+    rss = lw["fleet"]["peak_rss_mib"]["max"]
+    w(f"| peak RSS ≤ 40 MB under load (webhook) | {rss:.1f} MiB (largest of {lw['fleet']['processes']} processes) | {mark(rss * 1.048576 <= 40)} |")
+    inv = lw["invariants"]
+    ok = not any(inv.values())
+    w(f"| load invariants (webhook) | {inv['events_lost']} lost, {inv['events_applied_twice']} applied twice, {inv['intents_in_wrong_state']} in a wrong state | {mark(ok)} |")
+if lc:
+    rss = lc["fleet"]["peak_rss_mib"]["max"]
+    w(f"| peak RSS ≤ 40 MB under load (create-intent) | {rss:.1f} MiB | {mark(rss * 1.048576 <= 40)} |")
+    inv = lc["invariants"]
+    w(f"| load invariants (create) | {inv['keys_with_two_intents']} keys with two intents, {inv['intents_created_at_fintoc']} intents at Fintoc for {lc['keys']} keys | {mark(inv['keys_with_two_intents'] == 0 and inv['intents_created_at_fintoc'] == lc['keys'])} |")
+w("")
+
+w("## 1. Cold start")
+w("")
+w("`lambda-bench cold-start --function F --bootstrap target/bench/x86_64/F/bootstrap --runs N`:")
+w("each run starts the release `bootstrap` (x86_64, built by `cargo lambda build")
+w("--release --x86-64`) under a Runtime API stub, configured from the environment as")
+w("in Lambda (table, endpoint, Fintoc key, webhook secret, recipient). *Init* is the")
+w("time from spawning the process to its first `GET /runtime/invocation/next`: the")
+w("AWS SDK config, the DynamoDB and HTTP clients, the configuration check. *First")
+w("response* adds the first invocation: a create (DynamoDB conditional put, Fintoc")
+w("call, two writes) or a signed webhook event (read + write), each on fresh")
+w("connections.")
+w("")
+w("| function | init | first response | first invocation | RSS after it |")
+w("|---|---|---|---|---|")
+for fn, c in cold.items():
+    if c:
+        w(f"| {fn} | {spread(c['init_ms'])} | {spread(c['first_response_ms'])} | {spread(c['first_invocation_duration_ms'])} | {c['rss_after_first_mib']['p50']:.1f} MiB |")
+w("")
+w("For scale: Rust's hello world initialises in about 14 ms on arm64 Lambda in the")
+w("public lambda-perf benchmark (Go ≈ 42 ms, Python ≈ 81 ms, Node ≈ 124 ms, Java ≈")
+w("250 ms). Lambda's init also includes loading the code package, so a local init")
+w("is a floor, not a forecast.")
+w("")
+
+w("## 2. Size")
+w("")
+w("`cargo lambda build --release --arm64|--x86-64 -p create-intent -p webhook`; zip =")
+w("the `bootstrap` alone, deflated as `sam build`/`cargo lambda deploy` package it.")
+w("")
+w("| function | arch | bootstrap | zipped |")
+w("|---|---|---|---|")
+for fn, arches in sorted(sizes.items()):
+    for arch, s in sorted(arches.items()):
+        w(f"| {fn} | {arch} | {mb(s['bootstrap_bytes'])} | {mb(s['zip_bytes'])} |")
+w("")
+
+w("## 3. Hot-path CPU")
+w("")
+w("`cargo bench -p shared --bench hot_path` (criterion; `shared/benches/hot_path.rs`),")
+w("release profile, on the machine above. Median with its 95 % confidence interval.")
+w("")
+w("| bench | median | 95 % CI of the median | std dev |")
+w("|---|---|---|---|")
+for name, e in sorted(hot.items()):
+    lo, hi = e["median_ci_ns"]
+    w(f"| {name} | {e['median_ns'] / 1000:.2f} µs | {lo / 1000:.2f}–{hi / 1000:.2f} µs | {e['std_dev_ns'] / 1000:.2f} µs |")
+w("")
+w("The webhook figure is signature verification (HMAC-SHA256 over a ≈1.3 KB event,")
+w("constant-time compare), envelope and intent parsing, and the transition decision;")
+w("what remains of an invocation is I/O (one read, one write).")
+w("")
+
+w("## 4. DynamoDB cost")
+w("")
+w("`tests/tests/dynamodb_cost.rs` on DynamoDB Local: every request asks for")
+w("`ReturnConsumedCapacity=TOTAL` and the store counts requests and the units DynamoDB")
+w("reports (`DynamoStore::usage`). The test pins the request counts.")
+w("")
+w("| operation | reads | writes | read units | write units | failed conditions |")
+w("|---|---|---|---|---|---|")
+labels = {
+    "create": "create (new key)",
+    "replayed_create": "replayed create (same key, same body)",
+    "get": "GET /payment-intents/{id}",
+    "webhook_new_event": "webhook, new event",
+    "webhook_duplicate": "webhook, duplicate delivery",
+}
+for key, label in labels.items():
+    u = cost.get(key)
+    if u:
+        w(f"| {label} | {u['read_requests']} | {u['write_requests']} | {u['read_units']} | {u['write_units']} | {u['failed_conditions']} |")
+w("")
+w("A write refused by its condition reports no capacity, but DynamoDB bills it as a")
+w("write of the item's size (1 WRU here): a replayed create costs 1 WRU, and nothing")
+w("else. On-demand pricing (us-east-1, 2026: $0.625 per million WRU, $0.125 per")
+w("million RRU) puts a paid payment — create (3 WRU) + 2 events (2 × (0.5 RRU + 1")
+w("WRU)) + a GET or two (1 RRU each) — at about 5 WRU + 3 RRU ≈ $0.0000035.")
+w("")
+w("### Why a create costs 3 writes")
+w("")
+w("Take the key (conditional put), write the intent Fintoc returned (`INTENT#id`),")
+w("complete the key with the response. The intent id is known only after Fintoc")
+w("answers, so the first write cannot carry it; the last two could be one")
+w("`TransactWriteItems` request — 2 write *requests* — but a transaction bills 2 WRU")
+w("per item: 1 + 4 = 5 WRU instead of 3, and DynamoDB's transactions add latency.")
+w("Folding the intent into the idempotency record would leave the webhook (which")
+w("knows only the intent id) without a key to find it. So the target of ≤ 2 writes is")
+w("not met on purpose: 3 plain writes are the cheapest correct design.")
+w("")
+
+w("## 5. Load")
+w("")
+w("`lambda-bench load-webhook` / `load-create`: one function process per concurrent")
+w("invocation (as Lambda runs one invocation per execution environment), all polling")
+w("one Runtime API stub; each client sends its next event when the last one is")
+w("answered and retries a 5xx/409 like Fintoc or a merchant backend would. Latency is")
+w("from queueing the event to its response; *invocation duration* is what Lambda")
+w("bills (from handing the event out to the response). Peak RSS is each process's")
+w("`VmHWM`; CPU from `/proc/<pid>/stat`. DynamoDB Local (Java) runs on the same 2")
+w("cores, so throughput here is a floor.")
+w("")
+if lw:
+    inv = lw["invariants"]
+    w(f"**Webhook**: {lw['deliveries']} deliveries over {lw['intents']} intents ({lw['distinct_events']} distinct events: per intent 3 `pending` and 4 of its outcome, 70 % succeeded / 30 % failed or rejected; {lw['duplicate_share'] * 100:.0f} % of deliveries are repeats), shuffled, {lw['concurrency']} concurrent.")
+    w("")
+    w(f"- Throughput: {lw['throughput_per_s']:.0f} deliveries/s ({lw['elapsed_s']:.1f} s)")
+    w(f"- Latency: {spread(lw['latency_ms'])}")
+    w(f"- Invocation duration: {spread(lw['invocation_duration_ms'])}")
+    w(f"- Retried invocations (5xx after concurrent writes to one intent): {lw['retried_invocations']}")
+    w(f"- Peak RSS per process: {spread(lw['fleet']['peak_rss_mib'], 'MiB')}")
+    w(f"- CPU per invocation: {lw['fleet']['cpu_ms_per_invocation']:.2f} ms (all processes' user + system time / invocations)")
+    w(f"- Invariants (read back from the table): {inv['deliveries_not_acknowledged']} deliveries not acknowledged, {inv['intents_in_wrong_state']} intents in a wrong final state, {inv['events_lost']} events lost, {inv['events_applied_twice']} applied twice (each write bumps the item's version: version = distinct events).")
+    w("")
+if lc:
+    inv = lc["invariants"]
+    w(f"**Create**: {lc['requests']} requests for {lc['keys']} idempotency keys ({lc['repeats_per_key']} each), shuffled, {lc['concurrency']} concurrent.")
+    w("")
+    w(f"- Throughput: {lc['throughput_per_s']:.0f} requests/s ({lc['elapsed_s']:.1f} s)")
+    w(f"- Latency: {spread(lc['latency_ms'])}")
+    w(f"- Invocation duration: {spread(lc['invocation_duration_ms'])}")
+    w(f"- Retried invocations (409 while the same key was in flight): {lc['retried_invocations']}")
+    w(f"- Peak RSS per process: {spread(lc['fleet']['peak_rss_mib'], 'MiB')}")
+    w(f"- CPU per invocation: {lc['fleet']['cpu_ms_per_invocation']:.2f} ms")
+    w(f"- Invariants: {inv['intents_created_at_fintoc']} intents created at Fintoc and {inv['intents_stored']} stored for {lc['keys']} keys; {inv['keys_with_two_intents']} keys answered with two different intents; {inv['requests_not_answered_201']} requests without a 201 in the end.")
+    w("")
+
+notes = os.path.join(os.path.dirname(__file__), "..", "docs", "performance-changes.md")
+if os.path.exists(notes):
+    w(open(notes).read().rstrip())
+    w("")
+
+print("\n".join(out))
