@@ -34,7 +34,7 @@ venv() {
   say "installing $spec into .tools/$1"
   rm -rf "$dir"
   python3 -m venv "$dir"
-  "$dir/bin/pip" install --quiet --disable-pip-version-check "$spec"
+  "$dir/bin/pip" install --disable-pip-version-check --progress-bar off "$spec" >&2
   echo "$spec" >"$dir/.installed"
 }
 

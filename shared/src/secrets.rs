@@ -9,7 +9,8 @@ use crate::fintoc::SecretString;
 pub enum SecretSource {
     /// The value itself, from an environment variable (local development).
     Value(SecretString),
-    /// A Secrets Manager secret id or ARN whose `SecretString` is the value.
+    /// A Secrets Manager secret id or ARN whose `SecretString` is the value (needs
+    /// the `secrets-manager` feature).
     SecretsManager(String),
     /// An SSM parameter name (SecureString), read with decryption.
     Parameter(String),
@@ -39,7 +40,18 @@ impl SecretSource {
             .collect();
         match found.as_slice() {
             [(var, v)] if *var == value_var => Ok(Self::Value(SecretString::new(v.clone()))),
-            [(var, v)] if *var == secret_id_var => Ok(Self::SecretsManager(v.clone())),
+            [(var, v)] if *var == secret_id_var => {
+                if cfg!(feature = "secrets-manager") {
+                    Ok(Self::SecretsManager(v.clone()))
+                } else {
+                    Err(ConfigError {
+                        variable: secret_id_var.to_string(),
+                        problem: format!(
+                            "this build has no Secrets Manager support: use {parameter_var} (SSM SecureString), or rebuild with `--features shared/secrets-manager`"
+                        ),
+                    })
+                }
+            }
             [(_, v)] => Ok(Self::Parameter(v.clone())),
             [] => Err(ConfigError {
                 variable: value_var.to_string(),
@@ -58,6 +70,13 @@ impl SecretSource {
     pub async fn resolve(&self, sdk: &aws_config::SdkConfig) -> Result<SecretString, String> {
         let value = match self {
             Self::Value(v) => return Ok(v.clone()),
+            #[cfg(not(feature = "secrets-manager"))]
+            Self::SecretsManager(id) => {
+                return Err(format!(
+                    "secret {id}: this build has no Secrets Manager support"
+                ))
+            }
+            #[cfg(feature = "secrets-manager")]
             Self::SecretsManager(id) => aws_sdk_secretsmanager::Client::new(sdk)
                 .get_secret_value()
                 .secret_id(id)
@@ -88,5 +107,42 @@ impl SecretSource {
                 .ok_or_else(|| format!("parameter {name} has no value"))?,
         };
         Ok(SecretString::new(value.trim().to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn source(var: &str) -> Result<SecretSource, ConfigError> {
+        let env = Env(|name: &str| (name == var).then(|| "value".to_string()));
+        SecretSource::from_env(&env, "KEY", "KEY_SECRET_ID", "KEY_PARAMETER")
+    }
+
+    #[test]
+    fn each_variable_selects_its_source() {
+        assert_eq!(
+            source("KEY").unwrap(),
+            SecretSource::Value(SecretString::new("value"))
+        );
+        assert_eq!(
+            source("KEY_PARAMETER").unwrap(),
+            SecretSource::Parameter("value".into())
+        );
+    }
+
+    #[test]
+    fn a_secrets_manager_id_needs_the_feature() {
+        let result = source("KEY_SECRET_ID");
+        if cfg!(feature = "secrets-manager") {
+            assert_eq!(
+                result.unwrap(),
+                SecretSource::SecretsManager("value".into())
+            );
+        } else {
+            let e = result.unwrap_err();
+            assert_eq!(e.variable, "KEY_SECRET_ID");
+            assert!(e.problem.contains("KEY_PARAMETER"), "{}", e.problem);
+        }
     }
 }
