@@ -76,7 +76,7 @@ w(f"- Date: {datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:
 w(f"- Commit: `{sh('git', 'rev-parse', '--short', 'HEAD')}`")
 w(f"- Machine: {cpu_model()}, {os.cpu_count()} cores, {mem_gib()}, Linux {platform.release()}")
 w(f"- Toolchain: {sh('rustc', '--version')}; cargo-lambda {sh('cargo', 'lambda', '--version').split()[-1]}")
-w("- Release profile: `lto = true`, `codegen-units = 1`, `panic = \"abort\"`, `strip = true`, `opt-level = 3`.")
+w("- Release profile: `lto = true`, `codegen-units = 1`, `panic = \"abort\"`, `strip = true`, `opt-level = \"s\"`; aws-lc built without jitter entropy (`.cargo/config.toml`).")
 w("- DynamoDB: DynamoDB Local (in memory) on loopback; Fintoc: the simulator, in process of the harness.")
 w("")
 

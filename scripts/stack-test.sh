@@ -1,16 +1,36 @@
 #!/usr/bin/env bash
 # Tests on the whole local stack: brings up a stack named "test" (its own ports, so a
-# development stack can keep running), runs the guided tour (scripts/demo.py, which
-# checks every step) and the browser test of the checkout page (headless Debian
-# Chromium via playwright-core), then brings the stack down.
+# development stack can keep running), checks that a second `up` only reports the
+# running stack, runs the guided tour (scripts/demo.py, which checks every step) and
+# the browser test of the checkout page (headless Debian Chromium via
+# playwright-core), then brings the stack down and checks that every process it
+# started is gone and every port is free.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
 scripts/install-tools.sh --browser
 export STACK_NAME=test
 export STACK_ENV="$LOCAL_DIR/stack-test.env"
-trap 'scripts/stack.sh down' EXIT
+trap 'scripts/stack.sh down >/dev/null 2>&1 || true' EXIT
 scripts/stack.sh up
+
+say "a second 'up' while the stack runs"
+again="$(scripts/stack.sh up 2>&1)" || die "a second 'up' failed: $again"
+grep -q "already running" <<<"$again" || die "a second 'up' did not report the running stack: $again"
+
 say "the guided tour (make demo) on the test stack"
 NO_COLOR=1 python3 scripts/demo.py
 say "browser test of the checkout page"
 node --test tests/browser/
+
+say "'down' stops everything and frees the ports"
+pids="$(cat "$LOCAL_DIR"/stack-test/*.pid "$LOCAL_DIR"/dynamodb-stack-test.pid)"
+ports="$(sed -n 's#^\(API_URL\|FINTOC_SIM_URL\|FUNCTIONS_URL\|DYNAMODB_ENDPOINT\)=http://127.0.0.1:##p' "$STACK_ENV")"
+scripts/stack.sh down
+for pid in $pids; do
+  ! kill -0 "$pid" 2>/dev/null || die "process $pid is still running after 'down'"
+done
+for port in $ports; do
+  ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || die "port $port is still open after 'down'"
+done
+[[ ! -f "$STACK_ENV" ]] || die "$STACK_ENV is left behind"
+say "stack test passed: up, up again, tour, browser, down"
