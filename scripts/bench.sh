@@ -84,6 +84,13 @@ say "DynamoDB requests and capacity per operation (test on DynamoDB Local)"
 COST_REPORT="$results/dynamodb_cost.json" DYNAMODB_ENDPOINT="$ddb" \
   cargo test --locked -q -p fintoc-sim --test dynamodb_cost >/dev/null
 
+if [[ "$smoke" != 1 ]]; then
+  say "unloaded latency: one invocation at a time (200 intents of webhooks, 200 creates)"
+  "$bench" load-webhook --bootstrap "$webhook_bin" --dynamodb "$ddb" --intents 200 \
+    --concurrency 1 --out "$results/serial_webhook.json" >/dev/null
+  "$bench" load-create --bootstrap "$create_bin" --dynamodb "$ddb" --keys 200 --repeats 1 \
+    --concurrency 1 --out "$results/serial_create.json" >/dev/null
+fi
 say "load: webhook deliveries over $intents intents, 30 % duplicates, shuffled, $concurrency concurrent"
 "$bench" load-webhook --bootstrap "$webhook_bin" --dynamodb "$ddb" --intents "$intents" \
   --concurrency "$concurrency" --out "$results/load_webhook.json" >/dev/null

@@ -62,6 +62,8 @@ hot = load("hot_path.json") or {}
 cold = {fn: load(f"cold_start_{fn}.json") for fn in ("create-intent", "webhook")}
 cost = load("dynamodb_cost.json") or {}
 lw = load("load_webhook.json")
+sw = load("serial_webhook.json")
+sc = load("serial_create.json")
 lc = load("load_create.json")
 
 out = []
@@ -75,7 +77,7 @@ w("")
 w(f"- Date: {datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}")
 w(f"- Commit: `{sh('git', 'rev-parse', '--short', 'HEAD')}`")
 w(f"- Machine: {cpu_model()}, {os.cpu_count()} cores, {mem_gib()}, Linux {platform.release()}")
-w(f"- Toolchain: {sh('rustc', '--version')}; cargo-lambda {sh('cargo', 'lambda', '--version').split()[-1]}")
+w(f"- Toolchain: {sh('rustc', '--version')}; cargo-lambda {(sh('cargo', 'lambda', '--version').split() + ['?', '?'])[1]}")
 w("- Release profile: `lto = true`, `codegen-units = 1`, `panic = \"abort\"`, `strip = true`, `opt-level = \"s\"`; aws-lc built without jitter entropy (`.cargo/config.toml`).")
 w("- DynamoDB: DynamoDB Local (in memory) on loopback; Fintoc: the simulator, in process of the harness.")
 w("")
@@ -189,9 +191,10 @@ for key, label in labels.items():
 w("")
 w("A write refused by its condition reports no capacity, but DynamoDB bills it as a")
 w("write of the item's size (1 WRU here): a replayed create costs 1 WRU, and nothing")
-w("else. On-demand pricing (us-east-1, 2026: $0.625 per million WRU, $0.125 per")
-w("million RRU) puts a paid payment — create (3 WRU) + 2 events (2 × (0.5 RRU + 1")
-w("WRU)) + a GET or two (1 RRU each) — at about 5 WRU + 3 RRU ≈ $0.0000035.")
+w("else. At DynamoDB's on-demand list prices in us-east-1 (since November 2024: $0.625")
+w("per million WRU, $0.125 per million RRU), a paid payment — a create (3 WRU), two")
+w("events (2 × (0.5 RRU + 1 WRU)) and two GETs (1 RRU each) — costs about 5 WRU + 3 RRU")
+w("≈ $0.0000035 of DynamoDB.")
 w("")
 w("### Why a create costs 3 writes")
 w("")
@@ -216,6 +219,20 @@ w("bills (from handing the event out to the response). Peak RSS is each process'
 w("`VmHWM`; CPU from `/proc/<pid>/stat`. DynamoDB Local (Java) runs on the same 2")
 w("cores, so throughput here is a floor.")
 w("")
+if sw and sc:
+    w("**One invocation at a time** (`--concurrency 1`; no queueing, so this is the latency of")
+    w("the function itself against DynamoDB Local on loopback):")
+    w("")
+    w("| | invocations | invocation duration | CPU per invocation |")
+    w("|---|---|---|---|")
+    w(f"| webhook | {sw['deliveries']} | {spread(sw['invocation_duration_ms'])} | {sw['fleet']['cpu_ms_per_invocation']:.2f} ms |")
+    w(f"| create-intent | {sc['requests']} | {spread(sc['invocation_duration_ms'])} | {sc['fleet']['cpu_ms_per_invocation']:.2f} ms |")
+    w("")
+    w("Under load (below), the latencies grow because DynamoDB Local, a Java process on")
+    w("the same two cores, saturates first (`top` shows it at ≈ 150 % CPU during the")
+    w("create run, the functions at a few % each): the functions' own CPU per invocation")
+    w("stays at the figures above.")
+    w("")
 if lw:
     inv = lw["invariants"]
     w(f"**Webhook**: {lw['deliveries']} deliveries over {lw['intents']} intents ({lw['distinct_events']} distinct events: per intent 3 `pending` and 4 of its outcome, 70 % succeeded / 30 % failed or rejected; {lw['duplicate_share'] * 100:.0f} % of deliveries are repeats), shuffled, {lw['concurrency']} concurrent.")

@@ -29,20 +29,7 @@ setsid -f sh -c 'echo $$ >"$1"; shift; exec "$@"' sh "$sim_pid" \
   target/debug/fintoc-sim --port "$sim_port" </dev/null >"$LOCAL_DIR/events-sim.log" 2>&1
 wait_http "http://127.0.0.1:$sim_port/_sim/health" 30 || die "fintoc-sim did not start"
 
-cat >"$work/env" <<ENV
-TABLE_NAME=$table
-DYNAMODB_ENDPOINT=http://127.0.0.1:$ddb_port
-FINTOC_BASE_URL=http://127.0.0.1:$sim_port
-FINTOC_SECRET_KEY=sk_test_simulator
-WEBHOOK_SECRET=$secret
-RECIPIENT_HOLDER_ID=771433855
-RECIPIENT_ACCOUNT_NUMBER=123456789
-RECIPIENT_ACCOUNT_TYPE=checking_account
-RECIPIENT_INSTITUTION_ID=cl_banco_de_chile
-AWS_ACCESS_KEY_ID=local
-AWS_SECRET_ACCESS_KEY=local
-AWS_REGION=us-east-1
-ENV
+write_functions_env "$work/env" "$table" "http://127.0.0.1:$ddb_port" "http://127.0.0.1:$sim_port" "$secret"
 say "starting cargo lambda watch on 127.0.0.1:$invoke_port"
 setsid -f sh -c 'echo $$ >"$1"; shift; exec "$@"' sh "$watch_pid" \
   cargo lambda watch --ignore-changes --invoke-address 127.0.0.1 --invoke-port "$invoke_port" \

@@ -21,6 +21,26 @@ wait_http() {
   done
 }
 
+# write_functions_env FILE TABLE DYNAMODB_URL FINTOC_URL WEBHOOK_SECRET: the env file
+# both functions run with locally (`cargo lambda watch --env-file`): configuration
+# from the environment, as in Lambda, pointed at the local parts.
+write_functions_env() {
+  cat >"$1" <<ENV
+TABLE_NAME=$2
+DYNAMODB_ENDPOINT=$3
+FINTOC_BASE_URL=$4
+FINTOC_SECRET_KEY=sk_test_simulator
+WEBHOOK_SECRET=$5
+RECIPIENT_HOLDER_ID=771433855
+RECIPIENT_ACCOUNT_NUMBER=123456789
+RECIPIENT_ACCOUNT_TYPE=checking_account
+RECIPIENT_INSTITUTION_ID=cl_banco_de_chile
+AWS_ACCESS_KEY_ID=local
+AWS_SECRET_ACCESS_KEY=local
+AWS_REGION=us-east-1
+ENV
+}
+
 # stop_pidfile PIDFILE NAME: stops the process (and its group) named by PIDFILE.
 stop_pidfile() {
   local file="$1" name="$2"

@@ -95,21 +95,7 @@ up() {
     --webhook-retry-base-ms 1000
   wait_http "$sim/_sim/health" 30 || fail_up "the simulator did not start"
 
-  cat >"$run_dir/functions.env" <<ENV
-TABLE_NAME=$table
-DYNAMODB_ENDPOINT=http://127.0.0.1:$ddb_port
-FINTOC_BASE_URL=$sim
-FINTOC_SECRET_KEY=sk_test_simulator
-WEBHOOK_SECRET=$webhook_secret
-RECIPIENT_HOLDER_ID=771433855
-RECIPIENT_ACCOUNT_NUMBER=123456789
-RECIPIENT_ACCOUNT_TYPE=checking_account
-RECIPIENT_INSTITUTION_ID=cl_banco_de_chile
-AWS_ACCESS_KEY_ID=local
-AWS_SECRET_ACCESS_KEY=local
-AWS_REGION=us-east-1
-RUST_LOG=info
-ENV
+  write_functions_env "$run_dir/functions.env" "$table" "http://127.0.0.1:$ddb_port" "$sim" "$webhook_secret"
   say "starting both functions under cargo lambda watch at http://127.0.0.1:$lambda_port"
   start_bg "$watch_pid" "$run_dir/functions.log" cargo lambda watch --invoke-address 127.0.0.1 \
     --invoke-port "$lambda_port" --env-file "$run_dir/functions.env"

@@ -552,6 +552,44 @@ fn fleet_report(usage: &[(f64, f64)], invocations: usize) -> Value {
     })
 }
 
+/// One load run: a fleet of `concurrency` processes driven with `events`.
+struct LoadRun {
+    answers: Vec<(usize, u16, Value)>,
+    figures: Value,
+}
+
+impl LoadRun {
+    async fn execute(setup: &Setup, events: Vec<(usize, Vec<u8>)>, concurrency: usize) -> Self {
+        let count = events.len();
+        let fleet = Fleet::start(setup, concurrency).await;
+        let started = Instant::now();
+        let (answers, latencies, durations, retries) =
+            drive(fleet.api.clone(), events, concurrency).await;
+        let elapsed = started.elapsed();
+        let usage = fleet.usage();
+        drop(fleet);
+        let figures = json!({
+            "concurrency": concurrency,
+            "elapsed_s": (elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
+            "throughput_per_s": (count as f64 / elapsed.as_secs_f64()).round(),
+            "latency_ms": summary(latencies),
+            "invocation_duration_ms": summary(durations),
+            "retried_invocations": retries,
+            "fleet": fleet_report(&usage, count + retries as usize),
+        });
+        Self { answers, figures }
+    }
+
+    /// The run's figures with `extra` fields added.
+    fn report(&self, extra: Value) -> Value {
+        let mut report = self.figures.clone();
+        if let (Some(report), Value::Object(extra)) = (report.as_object_mut(), extra) {
+            report.extend(extra);
+        }
+        report
+    }
+}
+
 async fn load_webhook(
     setup: &Setup,
     intents: usize,
@@ -591,13 +629,8 @@ async fn load_webhook(
         })
         .collect();
 
-    let fleet = Fleet::start(setup, concurrency).await;
-    let started = Instant::now();
-    let (answers, latencies, durations, retries) =
-        drive(fleet.api.clone(), events, concurrency).await;
-    let elapsed = started.elapsed();
-    let usage = fleet.usage();
-    drop(fleet);
+    let run = LoadRun::execute(setup, events, concurrency).await;
+    let answers = &run.answers;
 
     // Invariants, on the table itself.
     let refused = answers.iter().filter(|(_, s, _)| *s != 200).count();
@@ -618,25 +651,18 @@ async fn load_webhook(
         // Every write increments the version: more writes than events = applied twice.
         applied_twice += (*version as usize).saturating_sub(7);
     }
-    let report = json!({
+    let report = run.report(json!({
         "deliveries": deliveries.len(),
         "intents": intents,
         "distinct_events": unique.len(),
         "duplicate_share": ((deliveries.len() - unique.len()) as f64 / deliveries.len() as f64 * 1000.0).round() / 1000.0,
-        "concurrency": concurrency,
-        "elapsed_s": (elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
-        "throughput_per_s": (deliveries.len() as f64 / elapsed.as_secs_f64()).round(),
-        "latency_ms": summary(latencies),
-        "invocation_duration_ms": summary(durations),
-        "retried_invocations": retries,
-        "fleet": fleet_report(&usage, deliveries.len() + retries as usize),
         "invariants": {
             "deliveries_not_acknowledged": refused,
             "intents_in_wrong_state": wrong_status,
             "events_lost": lost_events,
             "events_applied_twice": applied_twice,
         },
-    });
+    }));
     if refused + wrong_status + lost_events + applied_twice > 0 {
         return Err(format!("invariants broken: {report:#}"));
     }
@@ -705,17 +731,12 @@ async fn load_create(
         .collect();
     fastrand::shuffle(&mut events);
     let requests = events.len();
-    let fleet = Fleet::start(setup, concurrency).await;
-    let started = Instant::now();
-    let (answers, latencies, durations, retries) =
-        drive(fleet.api.clone(), events, concurrency).await;
-    let elapsed = started.elapsed();
-    let usage = fleet.usage();
-    drop(fleet);
+    let run = LoadRun::execute(setup, events, concurrency).await;
+    let answers = &run.answers;
 
     let mut ids: HashMap<usize, Vec<String>> = HashMap::new();
     let mut not_created = 0;
-    for (key, status, body) in &answers {
+    for (key, status, body) in answers {
         match (status, body["id"].as_str()) {
             (201, Some(id)) => ids.entry(*key).or_default().push(id.to_string()),
             _ => not_created += 1,
@@ -730,17 +751,10 @@ async fn load_create(
     let stored = scan_intents(&dynamodb_client(&setup.dynamodb), &setup.table)
         .await?
         .len();
-    let report = json!({
+    let report = run.report(json!({
         "requests": requests,
         "keys": keys,
         "repeats_per_key": repeats,
-        "concurrency": concurrency,
-        "elapsed_s": (elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
-        "throughput_per_s": (requests as f64 / elapsed.as_secs_f64()).round(),
-        "latency_ms": summary(latencies),
-        "invocation_duration_ms": summary(durations),
-        "retried_invocations": retries,
-        "fleet": fleet_report(&usage, requests + retries as usize),
         "invariants": {
             "requests_not_answered_201": not_created,
             "keys_with_two_intents": keys_with_two_intents,
@@ -748,7 +762,7 @@ async fn load_create(
             "intents_created_at_fintoc": intents_at_fintoc,
             "intents_stored": stored,
         },
-    });
+    }));
     if not_created + keys_with_two_intents + keys_without_intent > 0
         || intents_at_fintoc != keys as u64
         || stored != keys
