@@ -18,6 +18,9 @@ export DDB_NAME=bench DDB_PORT="${BENCH_DDB_PORT:-8772}"
 trap 'scripts/dynamodb-local.sh stop' EXIT
 scripts/dynamodb-local.sh start
 ddb="http://127.0.0.1:$DDB_PORT"
+ddb_pid="$(cat "$LOCAL_DIR/dynamodb-bench.pid")"
+# ddb_cpu_ms: CPU time DynamoDB Local (Java) has used so far (USER_HZ = 100).
+ddb_cpu_ms() { awk '{print ($14 + $15) * 10}' "/proc/$ddb_pid/stat"; }
 
 say "building the bench harness (lambda-bench)"
 cargo build --locked -q -p fintoc-sim --bin lambda-bench
@@ -92,11 +95,15 @@ if [[ "$smoke" != 1 ]]; then
     --concurrency 1 --out "$results/serial_create.json" >/dev/null
 fi
 say "load: webhook deliveries over $intents intents, 30 % duplicates, shuffled, $concurrency concurrent"
+cpu_before="$(ddb_cpu_ms)"
 "$bench" load-webhook --bootstrap "$webhook_bin" --dynamodb "$ddb" --intents "$intents" \
   --concurrency "$concurrency" --out "$results/load_webhook.json" >/dev/null
+echo "{\"dynamodb_local_cpu_ms\": $(($(ddb_cpu_ms) - cpu_before))}" >"$results/ddb_cpu_webhook.json"
 say "load: creates, $keys keys x $repeats, shuffled, $concurrency concurrent"
+cpu_before="$(ddb_cpu_ms)"
 "$bench" load-create --bootstrap "$create_bin" --dynamodb "$ddb" --keys "$keys" --repeats "$repeats" \
   --concurrency "$concurrency" --out "$results/load_create.json" >/dev/null
+echo "{\"dynamodb_local_cpu_ms\": $(($(ddb_cpu_ms) - cpu_before))}" >"$results/ddb_cpu_create.json"
 
 if [[ "$smoke" == 1 ]]; then
   say "bench smoke passed: every harness ran and every invariant held (figures in ${results#"$ROOT"/}/)"

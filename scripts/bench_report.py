@@ -64,6 +64,15 @@ cost = load("dynamodb_cost.json") or {}
 lw = load("load_webhook.json")
 sw = load("serial_webhook.json")
 sc = load("serial_create.json")
+ddb_w = load("ddb_cpu_webhook.json")
+ddb_c = load("ddb_cpu_create.json")
+
+
+def ddb_share(run, cpu):
+    if not (run and cpu):
+        return ""
+    seconds = cpu["dynamodb_local_cpu_ms"] / 1000
+    return f"- DynamoDB Local's CPU during the run: {seconds:.1f} s, {seconds / run['elapsed_s'] * 100:.0f} % of one core on average (2 cores in all)"
 lc = load("load_create.json")
 
 out = []
@@ -228,10 +237,9 @@ if sw and sc:
     w(f"| webhook | {sw['deliveries']} | {spread(sw['invocation_duration_ms'])} | {sw['fleet']['cpu_ms_per_invocation']:.2f} ms |")
     w(f"| create-intent | {sc['requests']} | {spread(sc['invocation_duration_ms'])} | {sc['fleet']['cpu_ms_per_invocation']:.2f} ms |")
     w("")
-    w("Under load (below), the latencies grow because DynamoDB Local, a Java process on")
-    w("the same two cores, saturates first (`top` shows it at ≈ 150 % CPU during the")
-    w("create run, the functions at a few % each): the functions' own CPU per invocation")
-    w("stays at the figures above.")
+    w("Under load (below), latencies grow because DynamoDB Local, a Java process on the")
+    w("same two cores, saturates first — its CPU time during each run is reported next to")
+    w("the functions' own, which stays near the figures above.")
     w("")
 if lw:
     inv = lw["invariants"]
@@ -243,6 +251,8 @@ if lw:
     w(f"- Retried invocations (5xx after concurrent writes to one intent): {lw['retried_invocations']}")
     w(f"- Peak RSS per process: {spread(lw['fleet']['peak_rss_mib'], 'MiB')}")
     w(f"- CPU per invocation: {lw['fleet']['cpu_ms_per_invocation']:.2f} ms (all processes' user + system time / invocations)")
+    if ddb_share(lw, ddb_w):
+        w(ddb_share(lw, ddb_w))
     w(f"- Invariants (read back from the table): {inv['deliveries_not_acknowledged']} deliveries not acknowledged, {inv['intents_in_wrong_state']} intents in a wrong final state, {inv['events_lost']} events lost, {inv['events_applied_twice']} applied twice (each write bumps the item's version: version = distinct events).")
     w("")
 if lc:
@@ -255,6 +265,8 @@ if lc:
     w(f"- Retried invocations (409 while the same key was in flight): {lc['retried_invocations']}")
     w(f"- Peak RSS per process: {spread(lc['fleet']['peak_rss_mib'], 'MiB')}")
     w(f"- CPU per invocation: {lc['fleet']['cpu_ms_per_invocation']:.2f} ms")
+    if ddb_share(lc, ddb_c):
+        w(ddb_share(lc, ddb_c))
     w(f"- Invariants: {inv['intents_created_at_fintoc']} intents created at Fintoc and {inv['intents_stored']} stored for {lc['keys']} keys; {inv['keys_with_two_intents']} keys answered with two different intents; {inv['requests_not_answered_201']} requests without a 201 in the end.")
     w("")
 
