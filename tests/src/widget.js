@@ -64,11 +64,11 @@
       var message = el("p", { "data-role": "message", style: "min-height:1.2em;color:#b91c1c;margin:0 0 8px" });
       var buttons = el("div", { style: "display:grid;gap:8px" });
       [["Pay", "succeeded", "#2563eb"], ["Reject", "rejected", "#64748b"], ["Fail", "failed", "#64748b"]].forEach(function (b) {
-        var button = el("button", { type: "button", "data-outcome": b[1], style: "padding:10px;border:0;border-radius:8px;color:#fff;background:" + b[2] + ";cursor:pointer" }, b[0]);
+        var button = el("button", { type: "button", "data-outcome": b[1], style: "padding:10px;border:0;border-radius:8px;color:#fff;font:inherit;background:" + b[2] + ";cursor:pointer" }, b[0]);
         button.addEventListener("click", function () { finish(b[1], buttons, message); });
         buttons.appendChild(button);
       });
-      var close = el("button", { type: "button", "data-outcome": "exit", style: "padding:10px;border:1px solid #cbd5e1;border-radius:8px;background:#fff;cursor:pointer" }, "Close");
+      var close = el("button", { type: "button", "data-outcome": "exit", style: "padding:10px;border:1px solid #cbd5e1;border-radius:8px;background:#fff;color:#0f172a;font:inherit;cursor:pointer" }, "Close");
       close.addEventListener("click", function () { destroy(); emit("on_exit"); if (typeof options.onExit === "function") options.onExit(); });
       buttons.appendChild(close);
       card.appendChild(message);
