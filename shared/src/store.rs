@@ -15,7 +15,7 @@ use crate::domain::idempotency::{
 use crate::domain::intent::{IntentStatus, StoredIntent};
 use crate::domain::transition::{Effect, IntentState};
 use crate::webhook::event::IntentData;
-use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
     ReturnValuesOnConditionCheckFailure, ScalarAttributeType, StreamSpecification, StreamViewType,
@@ -215,6 +215,11 @@ fn n(v: impl ToString) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
 
+/// The write was refused by its condition expression (any operation's error type).
+fn failed_condition<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool {
+    err.as_service_error().and_then(|e| e.code()) == Some("ConditionalCheckFailedException")
+}
+
 fn unavailable<E, R>(e: SdkError<E, R>) -> StoreError
 where
     E: std::error::Error + Send + Sync + 'static,
@@ -391,11 +396,7 @@ impl IdempotencyStore for DynamoStore {
                 self.usage.write(out.consumed_capacity());
                 Ok(true)
             }
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
+            Err(err) if failed_condition(&err) => {
                 self.usage.failed_write();
                 Ok(false)
             }
@@ -421,11 +422,7 @@ impl IdempotencyStore for DynamoStore {
                 self.usage.write(out.consumed_capacity());
                 Ok(())
             }
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
+            Err(err) if failed_condition(&err) => {
                 self.usage.failed_write();
                 Ok(())
             }
@@ -512,11 +509,7 @@ impl IntentStore for DynamoStore {
                 self.usage.write(out.consumed_capacity());
                 Ok(())
             }
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
+            Err(err) if failed_condition(&err) => {
                 self.usage.failed_write();
                 Err(StoreError::Conflict(format!(
                     "intent {} is stored with another amount or currency",
