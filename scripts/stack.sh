@@ -142,9 +142,12 @@ status() {
     if pid_alive "${entry#*:}"; then state="running (pid $(cat "${entry#*:}"))"; else state="stopped"; fi
     echo "${entry%%:*}: $state"
   done
-  echo "DynamoDB Local: $(scripts/dynamodb-local.sh status 2>/dev/null || echo stopped)"
-  [[ -f "$env_file" ]] && cat "$env_file"
-  any_running
+  echo "DynamoDB Local: $(scripts/dynamodb-local.sh status 2>/dev/null || true)"
+  if [[ -f "$env_file" ]]; then
+    cat "$env_file"
+  elif ! any_running; then
+    echo "the $name stack is not running: make up"
+  fi
 }
 
 case "${1:-}" in
