@@ -23,7 +23,7 @@ ddb_pid="$(cat "$LOCAL_DIR/dynamodb-bench.pid")"
 ddb_cpu_ms() { awk '{print ($14 + $15) * 10}' "/proc/$ddb_pid/stat"; }
 
 say "building the bench harness (lambda-bench)"
-cargo build --locked -q -p fintoc-sim --bin lambda-bench
+cargo build --locked -q -p lambda-bench
 bench=target/debug/lambda-bench
 
 if [[ "$smoke" == 1 ]]; then
@@ -85,7 +85,7 @@ done
 
 say "DynamoDB requests and capacity per operation (test on DynamoDB Local)"
 COST_REPORT="$results/dynamodb_cost.json" DYNAMODB_ENDPOINT="$ddb" \
-  cargo test --locked -q -p fintoc-sim --test dynamodb_cost >/dev/null
+  cargo test --locked -q -p integration-tests --test integration dynamodb_cost >/dev/null
 
 if [[ "$smoke" != 1 ]]; then
   say "unloaded latency: one invocation at a time (200 intents of webhooks, 200 creates)"

@@ -13,7 +13,7 @@ sam validate --lint --region us-east-1
 say "cfn-lint"
 cfn-lint template.yaml
 say "table definition: template.yaml vs the code"
-definition="$(cargo run -q --locked -p fintoc-sim --bin local-table -- --print-definition)"
+definition="$(cargo run -q --locked -p local-table -- --print-definition)"
 "$ROOT/.tools/sam-venv/bin/python" scripts/check_template_table.py template.yaml "$definition"
 if [[ "${SKIP_SAM_BUILD:-0}" != 1 ]]; then
   # The template defaults to arm64. Cross-compiling needs Rust's aarch64 standard

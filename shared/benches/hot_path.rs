@@ -2,14 +2,14 @@
 //! --benches` runs each once as a smoke test).
 //!
 //! - webhook: verify the `Fintoc-Signature` of a typical event (≈1.3 KB), parse the
-//!   envelope and the payment intent, decide the transition against the stored state;
+//!   envelope and the payment intent, plan the write (decision + patch) against the stored state;
 //! - create: content type, body validation, the request fingerprint.
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use shared::domain::create::{check_content_type, parse_create_request, CreateLimits};
 use shared::domain::intent::IntentStatus;
-use shared::domain::transition::{decide, IntentState};
-use shared::fintoc::SecretString;
+use shared::domain::transition::{plan_write, EventRef, IntentState};
+use shared::secrets::SecretString;
 use shared::webhook::event::{Event, EventKind};
 use shared::webhook::signature::{compute_signature, verify};
 use std::collections::BTreeSet;
@@ -47,9 +47,19 @@ fn webhook_hot_path(header: &str, body: &[u8], secrets: &[SecretString], state: 
     let EventKind::PaymentIntent(claimed) = event.kind() else {
         panic!("a payment_intent event")
     };
-    let intent = event.payment_intent().expect("intent data");
-    black_box(&intent);
-    black_box(decide(Some(state), &event.id, &claimed));
+    let report = event.intent_report().expect("intent data");
+    let event_ref = EventRef {
+        id: &event.id,
+        event_type: &event.event_type,
+        created_at: event.created_at.as_deref(),
+    };
+    black_box(plan_write(
+        Some(state),
+        &event_ref,
+        &claimed,
+        &report,
+        "2026-01-01T00:00:00.000Z",
+    ));
 }
 
 fn benches(c: &mut Criterion) {
@@ -63,7 +73,7 @@ fn benches(c: &mut Criterion) {
         applied_event_ids: BTreeSet::from(["evt_a".to_string(), "evt_b".to_string()]),
         version: 2,
     };
-    c.bench_function("webhook: verify + parse + decide", |b| {
+    c.bench_function("webhook: verify + parse + plan write", |b| {
         b.iter(|| webhook_hot_path(black_box(&header), black_box(&body), &secrets, &state))
     });
     c.bench_function("webhook: verify only", |b| {

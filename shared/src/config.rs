@@ -3,9 +3,10 @@
 //! Every error names the variable that is missing or malformed. Parsing takes a
 //! lookup function, so tests pass a map instead of touching the process environment.
 
+use crate::app::create_intent::CreateIntentSettings;
 use crate::domain::create::{CreateLimits, Currency};
 use crate::fintoc::{RecipientAccount, RetryPolicy};
-use crate::secrets::SecretSource;
+use crate::secrets::{SecretSource, SecretString};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -157,7 +158,7 @@ impl CreateIntentConfig {
                 return Err(err("FINTOC_API_VERSION", "must be a date like 2023-11-15"));
             }
         }
-        let secret_key_source = SecretSource::from_env(
+        let secret_key_source = secret_source(
             env,
             "FINTOC_SECRET_KEY",
             "FINTOC_SECRET_KEY_SECRET_ID",
@@ -231,7 +232,7 @@ impl WebhookConfig {
     pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
         Ok(Self {
             table: TableConfig::from_env(env)?,
-            secret_source: SecretSource::from_env(
+            secret_source: secret_source(
                 env,
                 "WEBHOOK_SECRET",
                 "WEBHOOK_SECRET_SECRET_ID",
@@ -242,21 +243,61 @@ impl WebhookConfig {
     }
 }
 
-/// Splits a secret value holding one or more comma-separated secrets (rotation).
-pub fn split_secrets(value: &crate::fintoc::SecretString) -> Vec<crate::fintoc::SecretString> {
-    value
-        .expose()
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(crate::fintoc::SecretString::new)
-        .collect()
+/// Where a secret comes from: exactly one of the three variables must be set.
+pub fn secret_source<F: Fn(&str) -> Option<String>>(
+    env: &Env<F>,
+    value_var: &str,
+    secret_id_var: &str,
+    parameter_var: &str,
+) -> Result<SecretSource, ConfigError> {
+    let found: Vec<(&str, String)> = [value_var, secret_id_var, parameter_var]
+        .into_iter()
+        .filter_map(|var| env.get(var).map(|v| (var, v)))
+        .collect();
+    match found.as_slice() {
+        [(var, v)] if *var == value_var => Ok(SecretSource::Value(SecretString::new(v.clone()))),
+        [(var, v)] if *var == secret_id_var => {
+            if cfg!(feature = "secrets-manager") {
+                Ok(SecretSource::SecretsManager(v.clone()))
+            } else {
+                Err(ConfigError {
+                    variable: secret_id_var.to_string(),
+                    problem: format!(
+                        "this build has no Secrets Manager support: use {parameter_var} (SSM SecureString), or rebuild with `--features shared/secrets-manager`"
+                    ),
+                })
+            }
+        }
+        [(_, v)] => Ok(SecretSource::Parameter(v.clone())),
+        [] => Err(ConfigError {
+            variable: value_var.to_string(),
+            problem: format!(
+                "no secret configured: set {secret_id_var} (Secrets Manager) or {parameter_var} (SSM SecureString) in AWS, or {value_var} locally"
+            ),
+        }),
+        _ => Err(ConfigError {
+            variable: value_var.to_string(),
+            problem: format!("set only one of {value_var}, {secret_id_var}, {parameter_var}"),
+        }),
+    }
 }
 
 impl CreateIntentConfig {
+    /// The settings of the create use case.
+    pub fn create_settings(&self) -> CreateIntentSettings {
+        CreateIntentSettings {
+            limits: self.limits.clone(),
+            recipient: self.recipient.clone(),
+            idempotency_namespace: self.idempotency_namespace.clone(),
+            lease: self.lease,
+            record_ttl: self.record_ttl,
+            widget_token_ttl: self.widget_token_ttl,
+        }
+    }
+
     /// Refuses a secret key of the wrong mode (a test key on a live stack, or the
     /// reverse). The error never contains the key.
-    pub fn check_key_mode(&self, key: &crate::fintoc::SecretString) -> Result<(), ConfigError> {
+    pub fn check_key_mode(&self, key: &SecretString) -> Result<(), ConfigError> {
         match &self.mode {
             Some(mode) if !key.expose().starts_with(&format!("sk_{mode}_")) => Err(err(
                 "FINTOC_MODE",
@@ -413,12 +454,12 @@ mod tests {
         vars.push(("FINTOC_MODE", "live"));
         let c = parse(&vars).unwrap();
         let e = c
-            .check_key_mode(&crate::fintoc::SecretString::new("sk_test_abcdef"))
+            .check_key_mode(&SecretString::new("sk_test_abcdef"))
             .unwrap_err();
         assert_eq!(e.variable, "FINTOC_MODE");
         assert!(!e.to_string().contains("abcdef"));
         assert!(c
-            .check_key_mode(&crate::fintoc::SecretString::new("sk_live_abcdef"))
+            .check_key_mode(&SecretString::new("sk_live_abcdef"))
             .is_ok());
         vars.push(("FINTOC_MODE", "prod"));
         let mut bad = BASE.to_vec();
@@ -440,13 +481,45 @@ mod tests {
         let SecretSource::Value(v) = c.secret_source else {
             panic!()
         };
-        let secrets = split_secrets(&v);
+        let secrets = crate::secrets::split_secrets(&v);
         assert_eq!(secrets.len(), 2);
         assert_eq!(secrets[1].expose(), "whsec_old");
         let none: HashMap<String, String> =
             HashMap::from([("TABLE_NAME".into(), "payments".into())]);
         let e = WebhookConfig::from_env(&Env(move |k| none.get(k).cloned())).unwrap_err();
         assert_eq!(e.variable, "WEBHOOK_SECRET");
+    }
+
+    fn source(var: &str) -> Result<SecretSource, ConfigError> {
+        let env = Env(|name: &str| (name == var).then(|| "value".to_string()));
+        secret_source(&env, "KEY", "KEY_SECRET_ID", "KEY_PARAMETER")
+    }
+
+    #[test]
+    fn each_variable_selects_its_source() {
+        assert_eq!(
+            source("KEY").unwrap(),
+            SecretSource::Value(SecretString::new("value"))
+        );
+        assert_eq!(
+            source("KEY_PARAMETER").unwrap(),
+            SecretSource::Parameter("value".into())
+        );
+    }
+
+    #[test]
+    fn a_secrets_manager_id_needs_the_feature() {
+        let result = source("KEY_SECRET_ID");
+        if cfg!(feature = "secrets-manager") {
+            assert_eq!(
+                result.unwrap(),
+                SecretSource::SecretsManager("value".into())
+            );
+        } else {
+            let e = result.unwrap_err();
+            assert_eq!(e.variable, "KEY_SECRET_ID");
+            assert!(e.problem.contains("KEY_PARAMETER"), "{}", e.problem);
+        }
     }
 
     #[test]

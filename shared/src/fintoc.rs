@@ -1,6 +1,8 @@
 //! The only module that talks to Fintoc's REST API.
 
 use crate::domain::create::Currency;
+use crate::domain::idempotency::FintocKey;
+use crate::secrets::SecretString;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -115,29 +117,8 @@ pub trait FintocApi: Send + Sync {
     fn create_payment_intent(
         &self,
         request: &CreatePaymentIntent,
-        idempotency_key: &str,
+        idempotency_key: &FintocKey,
     ) -> impl Future<Output = Result<FintocPaymentIntent, FintocError>> + Send;
-}
-
-/// A secret that never shows in `Debug` output or logs.
-#[derive(Clone, PartialEq, Eq)]
-pub struct SecretString(String);
-
-impl SecretString {
-    /// Wraps a secret.
-    pub fn new(secret: impl Into<String>) -> Self {
-        Self(secret.into())
-    }
-    /// The secret itself; use only where it is sent.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for SecretString {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SecretString(***)")
-    }
 }
 
 /// Retry behaviour for calls to Fintoc.
@@ -224,13 +205,13 @@ impl FintocHttpClient {
     async fn attempt(
         &self,
         request: &CreatePaymentIntent,
-        idempotency_key: &str,
+        idempotency_key: &FintocKey,
     ) -> Result<(u16, Option<Duration>, Vec<u8>), reqwest::Error> {
         let mut builder = self
             .http
             .post(format!("{}/v1/payment_intents", self.base_url))
             .header("Authorization", self.secret_key.expose())
-            .header("Idempotency-Key", idempotency_key)
+            .header("Idempotency-Key", idempotency_key.as_str())
             .json(request);
         if let Some(version) = &self.api_version {
             builder = builder.header("Fintoc-Version", version);
@@ -304,7 +285,7 @@ impl FintocApi for FintocHttpClient {
     async fn create_payment_intent(
         &self,
         request: &CreatePaymentIntent,
-        idempotency_key: &str,
+        idempotency_key: &FintocKey,
     ) -> Result<FintocPaymentIntent, FintocError> {
         let mut attempts = 0;
         loop {
@@ -426,9 +407,8 @@ mod tests {
     }
 
     #[test]
-    fn secret_is_not_debug_printed() {
+    fn the_client_never_debug_prints_its_key() {
         let s = SecretString::new("sk_live_abc");
-        assert!(!format!("{s:?}").contains("abc"));
         let client = FintocHttpClient::new("http://x/", s, None, RetryPolicy::default()).unwrap();
         assert!(!format!("{client:?}").contains("sk_live_abc"));
     }

@@ -1,23 +1,26 @@
 //! Shared library of the Fintoc Payment Intents merchant backend.
 //!
 //! The Lambda handlers in `functions/` stay thin: they parse the HTTP request, call
-//! [`service::PaymentIntentService`] and map its answer to HTTP. Everything that
-//! decides something lives here:
+//! a use case in [`app`] and render its answer with [`http`]. Layers, from the
+//! bottom (see `ARCHITECTURE.md`):
 //!
-//! - [`domain`]: pure rules (validation, intent statuses, idempotency decisions);
-//! - [`store`]: the only module that talks to DynamoDB, behind small traits;
-//! - [`fintoc`]: the only module that talks to Fintoc, behind a small trait;
-//! - [`service`]: the create / get use cases that combine them;
-//! - [`config`] and [`secrets`]: configuration read and validated once at cold start.
+//! - [`domain`]: pure rules (validation, statuses, idempotency decisions, what each
+//!   event writes); no I/O, no HTTP;
+//! - [`store`]: the only module that talks to DynamoDB, behind small ports;
+//! - [`fintoc`]: the only module that talks to Fintoc, behind a small port;
+//! - [`webhook`]: Fintoc's webhooks on the wire (signature, event parsing);
+//! - [`http`]: the HTTP contract (replies, the error envelope, status mapping);
+//! - [`app`]: the use cases that combine them;
+//! - [`config`], [`secrets`], [`aws`], [`clock`]: what the functions are built from
+//!   at cold start.
 
+pub mod app;
 pub mod aws;
 pub mod clock;
 pub mod config;
 pub mod domain;
-pub mod error;
 pub mod fintoc;
 pub mod http;
 pub mod secrets;
-pub mod service;
 pub mod store;
 pub mod webhook;

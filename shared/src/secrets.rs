@@ -1,8 +1,38 @@
-//! Secrets, read once at init: from AWS Secrets Manager or SSM Parameter Store
-//! (SecureString) in AWS, or from an environment variable locally.
+//! Secrets: a string type that never shows in logs, and where a secret comes from
+//! (AWS Secrets Manager or SSM Parameter Store in AWS, an environment variable
+//! locally), read once at init.
 
-use crate::config::{ConfigError, Env};
-use crate::fintoc::SecretString;
+/// A secret that never shows in `Debug` output or logs.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretString(String);
+
+impl SecretString {
+    /// Wraps a secret.
+    pub fn new(secret: impl Into<String>) -> Self {
+        Self(secret.into())
+    }
+    /// The secret itself; use only where it is sent.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for SecretString {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretString(***)")
+    }
+}
+
+/// Splits a secret value holding one or more comma-separated secrets (rotation).
+pub fn split_secrets(value: &SecretString) -> Vec<SecretString> {
+    value
+        .expose()
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(SecretString::new)
+        .collect()
+}
 
 /// Where one secret comes from.
 #[derive(Clone, PartialEq, Eq)]
@@ -27,45 +57,6 @@ impl std::fmt::Debug for SecretSource {
 }
 
 impl SecretSource {
-    /// Exactly one of the three variables must be set.
-    pub fn from_env<F: Fn(&str) -> Option<String>>(
-        env: &Env<F>,
-        value_var: &str,
-        secret_id_var: &str,
-        parameter_var: &str,
-    ) -> Result<Self, ConfigError> {
-        let found: Vec<(&str, String)> = [value_var, secret_id_var, parameter_var]
-            .into_iter()
-            .filter_map(|var| env.get(var).map(|v| (var, v)))
-            .collect();
-        match found.as_slice() {
-            [(var, v)] if *var == value_var => Ok(Self::Value(SecretString::new(v.clone()))),
-            [(var, v)] if *var == secret_id_var => {
-                if cfg!(feature = "secrets-manager") {
-                    Ok(Self::SecretsManager(v.clone()))
-                } else {
-                    Err(ConfigError {
-                        variable: secret_id_var.to_string(),
-                        problem: format!(
-                            "this build has no Secrets Manager support: use {parameter_var} (SSM SecureString), or rebuild with `--features shared/secrets-manager`"
-                        ),
-                    })
-                }
-            }
-            [(_, v)] => Ok(Self::Parameter(v.clone())),
-            [] => Err(ConfigError {
-                variable: value_var.to_string(),
-                problem: format!(
-                    "no secret configured: set {secret_id_var} (Secrets Manager) or {parameter_var} (SSM SecureString) in AWS, or {value_var} locally"
-                ),
-            }),
-            _ => Err(ConfigError {
-                variable: value_var.to_string(),
-                problem: format!("set only one of {value_var}, {secret_id_var}, {parameter_var}"),
-            }),
-        }
-    }
-
     /// Fetches the secret. Called once per cold start.
     pub async fn resolve(&self, sdk: &aws_config::SdkConfig) -> Result<SecretString, String> {
         let value = match self {
@@ -114,35 +105,18 @@ impl SecretSource {
 mod tests {
     use super::*;
 
-    fn source(var: &str) -> Result<SecretSource, ConfigError> {
-        let env = Env(|name: &str| (name == var).then(|| "value".to_string()));
-        SecretSource::from_env(&env, "KEY", "KEY_SECRET_ID", "KEY_PARAMETER")
+    #[test]
+    fn secret_is_not_debug_printed() {
+        let s = SecretString::new("sk_live_abc");
+        assert!(!format!("{s:?}").contains("abc"));
+        let source = SecretSource::Value(s);
+        assert!(!format!("{source:?}").contains("abc"));
     }
 
     #[test]
-    fn each_variable_selects_its_source() {
-        assert_eq!(
-            source("KEY").unwrap(),
-            SecretSource::Value(SecretString::new("value"))
-        );
-        assert_eq!(
-            source("KEY_PARAMETER").unwrap(),
-            SecretSource::Parameter("value".into())
-        );
-    }
-
-    #[test]
-    fn a_secrets_manager_id_needs_the_feature() {
-        let result = source("KEY_SECRET_ID");
-        if cfg!(feature = "secrets-manager") {
-            assert_eq!(
-                result.unwrap(),
-                SecretSource::SecretsManager("value".into())
-            );
-        } else {
-            let e = result.unwrap_err();
-            assert_eq!(e.variable, "KEY_SECRET_ID");
-            assert!(e.problem.contains("KEY_PARAMETER"), "{}", e.problem);
-        }
+    fn rotation_value_splits_on_commas() {
+        let secrets = split_secrets(&SecretString::new("whsec_new, whsec_old,"));
+        assert_eq!(secrets.len(), 2);
+        assert_eq!(secrets[1].expose(), "whsec_old");
     }
 }

@@ -2,7 +2,7 @@
 //! panic, whatever bytes arrive, and verification only accepts what was signed.
 
 use proptest::prelude::*;
-use shared::fintoc::SecretString;
+use shared::secrets::SecretString;
 use shared::webhook::event::Event;
 use shared::webhook::signature::{compute_signature, parse_header, verify};
 
@@ -66,8 +66,8 @@ proptest! {
     fn envelope_parser_never_panics(body in json_like()) {
         if let Ok(event) = Event::parse(&body) {
             let _ = event.kind();
-            if let Ok(pi) = event.payment_intent() {
-                let _ = pi.sender_account();
+            if let Ok(pi) = event.intent_report() {
+                let _ = pi.sender_account.map(|a| a.masked());
             }
         }
     }

@@ -2,16 +2,15 @@
 //! behind an API Gateway HTTP API (payload v2).
 //!
 //! Thin by design: route, pull headers and body out of the request, call
-//! [`shared::service::PaymentIntentService`], map its answer to HTTP.
+//! [`shared::app::create_intent::PaymentIntentService`], map its answer to HTTP.
 
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, RequestExt, Response};
+use shared::app::create_intent::{CreateInput, PaymentIntentService};
 use shared::clock::{Clock, SystemClock};
 use shared::config::CreateIntentConfig;
-use shared::error::ApiError;
 use shared::fintoc::{FintocApi, FintocHttpClient};
-use shared::http::{error_response, to_response};
-use shared::service::{CreateInput, PaymentIntentService, ServiceSettings};
+use shared::http::{error_response, to_response, ApiError};
 use shared::store::{DynamoStore, IdempotencyStore, IntentStore};
 
 /// The service as deployed.
@@ -39,7 +38,7 @@ pub async fn init(config: &CreateIntentConfig) -> Result<DeployedService, lambda
         store,
         fintoc,
         SystemClock,
-        ServiceSettings::from(config),
+        config.create_settings(),
     ))
 }
 
@@ -80,15 +79,10 @@ where
             to_response(service.create(input).await)
         }
         (&Method::GET, false, Some(id)) => to_response(service.get(&id).await),
-        (_, true, _) | (_, false, Some(_)) => error_response(&ApiError::invalid_request(
-            405,
-            "method_not_allowed",
-            format!("{} is not allowed on {path}.", request.method()),
+        (_, true, _) | (_, false, Some(_)) => error_response(&ApiError::method_not_allowed(
+            request.method().as_str(),
+            &path,
         )),
-        _ => error_response(&ApiError::invalid_request(
-            404,
-            "route_not_found",
-            format!("No route for {} {path}.", request.method()),
-        )),
+        _ => error_response(&ApiError::route_not_found(request.method().as_str(), &path)),
     }
 }

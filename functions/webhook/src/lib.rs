@@ -3,16 +3,16 @@
 //!
 //! Thin by design: route, take the `Fintoc-Signature` header and the raw body bytes
 //! (lambda_http has already base64-decoded them when `isBase64Encoded` is set), call
-//! [`shared::webhook::service::WebhookService`], map its answer to HTTP.
+//! [`shared::app::receive_webhook::WebhookService`], map its answer to HTTP.
 
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
+use shared::app::receive_webhook::{Delivery, WebhookService, WebhookSettings};
 use shared::clock::{Clock, SystemClock};
-use shared::config::{split_secrets, WebhookConfig};
-use shared::error::ApiError;
-use shared::http::{error_response, to_response};
+use shared::config::WebhookConfig;
+use shared::http::{error_response, to_response, ApiError};
+use shared::secrets::split_secrets;
 use shared::store::{DynamoStore, EventStore};
-use shared::webhook::service::{Delivery, WebhookService, WebhookSettings};
 
 /// The service as deployed.
 pub type DeployedService = WebhookService<DynamoStore, SystemClock>;
@@ -47,17 +47,12 @@ pub async fn handle<S: EventStore, C: Clock>(
 ) -> Response<Body> {
     let path = request.uri().path().trim_end_matches('/');
     if !path.ends_with("/webhooks/fintoc") {
-        return error_response(&ApiError::invalid_request(
-            404,
-            "route_not_found",
-            format!("No route for {path}."),
-        ));
+        return error_response(&ApiError::route_not_found(request.method().as_str(), path));
     }
     if request.method() != Method::POST {
-        return error_response(&ApiError::invalid_request(
-            405,
-            "method_not_allowed",
-            format!("{} is not allowed on {path}.", request.method()),
+        return error_response(&ApiError::method_not_allowed(
+            request.method().as_str(),
+            path,
         ));
     }
     let signature = request

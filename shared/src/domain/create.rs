@@ -1,6 +1,6 @@
-//! Validation of `POST /payment-intents`: pure, so every rule is unit-tested.
+//! Validation of a create request (`POST /payment-intents`): pure, so every rule is
+//! unit-tested. Refusals are [`InputError`]s; the HTTP edge gives them a status.
 
-use crate::error::ApiError;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
@@ -16,8 +16,58 @@ pub const MAX_METADATA_KEY_CHARS: usize = 40;
 pub const MAX_METADATA_VALUE_CHARS: usize = 500;
 /// Longest `order_id`, in characters.
 pub const MAX_ORDER_ID_CHARS: usize = 255;
-/// Longest `Idempotency-Key`.
-pub const MAX_IDEMPOTENCY_KEY_CHARS: usize = 255;
+
+/// What kind of refusal an [`InputError`] is; the HTTP edge maps each to a status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputErrorKind {
+    /// The request is malformed: a field is missing, of the wrong type or invalid.
+    Malformed,
+    /// The body is larger than accepted.
+    TooLarge,
+    /// The body is not JSON.
+    UnsupportedMediaType,
+    /// Well-formed, but this merchant's limits refuse it.
+    OverLimit,
+    /// The resource asked for does not exist.
+    NotFound,
+}
+
+/// Why a request was refused before anything was written or sent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct InputError {
+    /// What kind of refusal.
+    pub kind: InputErrorKind,
+    /// Stable machine-readable code, e.g. `invalid_amount`.
+    pub code: &'static str,
+    /// Human-readable explanation.
+    pub message: String,
+    /// The request field at fault, when there is one.
+    pub param: Option<String>,
+}
+
+impl InputError {
+    /// A refusal of `kind` that names no field.
+    pub fn new(kind: InputErrorKind, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            code,
+            message: message.into(),
+            param: None,
+        }
+    }
+
+    /// A malformed request field.
+    pub fn invalid_param(code: &'static str, param: &str, message: impl Into<String>) -> Self {
+        Self::new(InputErrorKind::Malformed, code, message).with_param(param)
+    }
+
+    /// Names the field at fault.
+    pub fn with_param(mut self, param: impl Into<String>) -> Self {
+        self.param = Some(param.into());
+        self
+    }
+}
 
 /// Currencies Fintoc Payment Intents support.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -91,41 +141,8 @@ impl CreateIntentRequest {
     }
 }
 
-/// A validated `Idempotency-Key` header value.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IdempotencyKey(String);
-
-impl IdempotencyKey {
-    /// Validates a header value: 1–255 visible ASCII characters.
-    pub fn parse(value: Option<&str>) -> Result<Self, ApiError> {
-        let value = value.ok_or_else(|| {
-            ApiError::invalid_request(
-                400,
-                "missing_idempotency_key",
-                "The Idempotency-Key header is required: send a unique value per payment and reuse it on retries.",
-            )
-        })?;
-        let valid = !value.is_empty()
-            && value.len() <= MAX_IDEMPOTENCY_KEY_CHARS
-            && value.bytes().all(|b| b.is_ascii_graphic());
-        if !valid {
-            return Err(ApiError::invalid_request(
-                400,
-                "invalid_idempotency_key",
-                "The Idempotency-Key header must be 1 to 255 visible ASCII characters (no spaces).",
-            ));
-        }
-        Ok(Self(value.to_string()))
-    }
-
-    /// The key as sent by the client.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
 /// Checks the `Content-Type` header: JSON only.
-pub fn check_content_type(content_type: Option<&str>) -> Result<(), ApiError> {
+pub fn check_content_type(content_type: Option<&str>) -> Result<(), InputError> {
     let is_json = content_type
         .and_then(|ct| ct.split(';').next())
         .map(|mime| mime.trim().eq_ignore_ascii_case("application/json"))
@@ -133,8 +150,8 @@ pub fn check_content_type(content_type: Option<&str>) -> Result<(), ApiError> {
     if is_json {
         Ok(())
     } else {
-        Err(ApiError::invalid_request(
-            415,
+        Err(InputError::new(
+            InputErrorKind::UnsupportedMediaType,
             "unsupported_media_type",
             "Send the body as JSON with Content-Type: application/json.",
         ))
@@ -151,45 +168,45 @@ const KNOWN_FIELDS: [&str; 5] = [
 
 /// Validates the body of `POST /payment-intents` against the rules and the limits.
 ///
-/// 400 for malformed input, 413 for an oversized body, 415 for a non-JSON content
-/// type, 422 for a well-formed request that the configured limits refuse.
+/// Refuses malformed input, an oversized body, a non-JSON content type, and a
+/// well-formed request that the configured limits refuse, each with its kind.
 pub fn parse_create_request(
     content_type: Option<&str>,
     body: &[u8],
     limits: &CreateLimits,
-) -> Result<CreateIntentRequest, ApiError> {
+) -> Result<CreateIntentRequest, InputError> {
     if body.len() > MAX_BODY_BYTES {
-        return Err(ApiError::invalid_request(
-            413,
+        return Err(InputError::new(
+            InputErrorKind::TooLarge,
             "body_too_large",
             format!("The request body must be at most {MAX_BODY_BYTES} bytes."),
         ));
     }
     check_content_type(content_type)?;
     let value: Value = serde_json::from_slice(body).map_err(|e| {
-        ApiError::invalid_request(
-            400,
+        InputError::new(
+            InputErrorKind::Malformed,
             "invalid_json",
             format!("The body is not valid JSON: {e}."),
         )
     })?;
     let Value::Object(obj) = value else {
-        return Err(ApiError::invalid_request(
-            400,
+        return Err(InputError::new(
+            InputErrorKind::Malformed,
             "invalid_json",
             "The body must be a JSON object.",
         ));
     };
     for field in obj.keys() {
         if field == "recipient_account" {
-            return Err(ApiError::invalid_param(
+            return Err(InputError::invalid_param(
                 "forbidden_field",
                 field,
                 "recipient_account cannot be set by a request: the recipient is fixed by the merchant's configuration.",
             ));
         }
         if !KNOWN_FIELDS.contains(&field.as_str()) {
-            return Err(ApiError::invalid_param(
+            return Err(InputError::invalid_param(
                 "unknown_field",
                 field,
                 format!(
@@ -207,8 +224,8 @@ pub fn parse_create_request(
     let order_id = parse_order_id(obj.get("order_id"))?;
 
     if !limits.allowed_currencies.contains(&currency) {
-        return Err(ApiError::invalid_request(
-            422,
+        return Err(InputError::new(
+            InputErrorKind::OverLimit,
             "currency_not_allowed",
             format!("This merchant does not accept {}.", currency.code()),
         )
@@ -216,8 +233,8 @@ pub fn parse_create_request(
     }
     if let Some(max) = limits.max_amounts.get(&currency) {
         if amount > *max {
-            return Err(ApiError::invalid_request(
-                422,
+            return Err(InputError::new(
+                InputErrorKind::OverLimit,
                 "amount_too_large",
                 format!("amount must be at most {max} for {}.", currency.code()),
             )
@@ -233,13 +250,13 @@ pub fn parse_create_request(
     })
 }
 
-fn missing(field: &str) -> ApiError {
-    ApiError::invalid_param("missing_field", field, format!("`{field}` is required."))
+fn missing(field: &str) -> InputError {
+    InputError::invalid_param("missing_field", field, format!("`{field}` is required."))
 }
 
-fn parse_amount(value: Option<&Value>) -> Result<u64, ApiError> {
+fn parse_amount(value: Option<&Value>) -> Result<u64, InputError> {
     let invalid = || {
-        ApiError::invalid_param(
+        InputError::invalid_param(
             "invalid_amount",
             "amount",
             "amount must be a positive integer in minor units (a JSON number, e.g. 10000).",
@@ -255,17 +272,17 @@ fn parse_amount(value: Option<&Value>) -> Result<u64, ApiError> {
     }
 }
 
-fn parse_currency(value: Option<&Value>) -> Result<Currency, ApiError> {
+fn parse_currency(value: Option<&Value>) -> Result<Currency, InputError> {
     match value {
         None | Some(Value::Null) => Err(missing("currency")),
         Some(Value::String(s)) => Currency::parse(s).ok_or_else(|| {
-            ApiError::invalid_param(
+            InputError::invalid_param(
                 "invalid_currency",
                 "currency",
                 "currency must be CLP or MXN.",
             )
         }),
-        Some(_) => Err(ApiError::invalid_param(
+        Some(_) => Err(InputError::invalid_param(
             "invalid_currency",
             "currency",
             "currency must be a string: CLP or MXN.",
@@ -273,7 +290,7 @@ fn parse_currency(value: Option<&Value>) -> Result<Currency, ApiError> {
     }
 }
 
-fn parse_email(value: Option<&Value>) -> Result<Option<String>, ApiError> {
+fn parse_email(value: Option<&Value>) -> Result<Option<String>, InputError> {
     match value {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => {
@@ -283,14 +300,14 @@ fn parse_email(value: Option<&Value>) -> Result<Option<String>, ApiError> {
             if plausible {
                 Ok(Some(s.clone()))
             } else {
-                Err(ApiError::invalid_param(
+                Err(InputError::invalid_param(
                     "invalid_customer_email",
                     "customer_email",
                     "customer_email must be an email address.",
                 ))
             }
         }
-        Some(_) => Err(ApiError::invalid_param(
+        Some(_) => Err(InputError::invalid_param(
             "invalid_customer_email",
             "customer_email",
             "customer_email must be a string.",
@@ -298,12 +315,12 @@ fn parse_email(value: Option<&Value>) -> Result<Option<String>, ApiError> {
     }
 }
 
-fn parse_metadata(value: Option<&Value>) -> Result<BTreeMap<String, String>, ApiError> {
+fn parse_metadata(value: Option<&Value>) -> Result<BTreeMap<String, String>, InputError> {
     let obj: &Map<String, Value> = match value {
         None | Some(Value::Null) => return Ok(BTreeMap::new()),
         Some(Value::Object(obj)) => obj,
         Some(_) => {
-            return Err(ApiError::invalid_param(
+            return Err(InputError::invalid_param(
                 "invalid_metadata",
                 "metadata",
                 "metadata must be an object of string values.",
@@ -311,7 +328,7 @@ fn parse_metadata(value: Option<&Value>) -> Result<BTreeMap<String, String>, Api
         }
     };
     if obj.len() > MAX_METADATA_ENTRIES {
-        return Err(ApiError::invalid_param(
+        return Err(InputError::invalid_param(
             "invalid_metadata",
             "metadata",
             format!("metadata may have at most {MAX_METADATA_ENTRIES} entries."),
@@ -321,21 +338,21 @@ fn parse_metadata(value: Option<&Value>) -> Result<BTreeMap<String, String>, Api
     for (k, v) in obj {
         let param = format!("metadata[{k}]");
         if k.is_empty() || k.chars().count() > MAX_METADATA_KEY_CHARS {
-            return Err(ApiError::invalid_param(
+            return Err(InputError::invalid_param(
                 "invalid_metadata",
                 &param,
                 format!("metadata keys must be 1 to {MAX_METADATA_KEY_CHARS} characters."),
             ));
         }
         let Value::String(v) = v else {
-            return Err(ApiError::invalid_param(
+            return Err(InputError::invalid_param(
                 "invalid_metadata",
                 &param,
                 "metadata values must be strings (no nested objects, numbers or null).",
             ));
         };
         if v.chars().count() > MAX_METADATA_VALUE_CHARS {
-            return Err(ApiError::invalid_param(
+            return Err(InputError::invalid_param(
                 "invalid_metadata",
                 &param,
                 format!("metadata values must be at most {MAX_METADATA_VALUE_CHARS} characters."),
@@ -346,7 +363,7 @@ fn parse_metadata(value: Option<&Value>) -> Result<BTreeMap<String, String>, Api
     Ok(out)
 }
 
-fn parse_order_id(value: Option<&Value>) -> Result<Option<String>, ApiError> {
+fn parse_order_id(value: Option<&Value>) -> Result<Option<String>, InputError> {
     match value {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s))
@@ -356,7 +373,7 @@ fn parse_order_id(value: Option<&Value>) -> Result<Option<String>, ApiError> {
         {
             Ok(Some(s.clone()))
         }
-        Some(_) => Err(ApiError::invalid_param(
+        Some(_) => Err(InputError::invalid_param(
             "invalid_order_id",
             "order_id",
             format!("order_id must be a string of 1 to {MAX_ORDER_ID_CHARS} characters."),
@@ -367,16 +384,17 @@ fn parse_order_id(value: Option<&Value>) -> Result<Option<String>, ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use InputErrorKind::*;
 
     const JSON: Option<&str> = Some("application/json");
 
-    fn parse(body: &str) -> Result<CreateIntentRequest, ApiError> {
+    fn parse(body: &str) -> Result<CreateIntentRequest, InputError> {
         parse_create_request(JSON, body.as_bytes(), &CreateLimits::default())
     }
 
-    fn code(body: &str) -> (u16, String, Option<String>) {
+    fn code(body: &str) -> (InputErrorKind, String, Option<String>) {
         let e = parse(body).unwrap_err();
-        (e.status, e.code, e.param)
+        (e.kind, e.code.to_string(), e.param)
     }
 
     #[test]
@@ -401,7 +419,7 @@ mod tests {
         ] {
             assert_eq!(
                 code(body),
-                (400, "invalid_amount".into(), Some("amount".into())),
+                (Malformed, "invalid_amount".into(), Some("amount".into())),
                 "{body}"
             );
         }
@@ -416,7 +434,7 @@ mod tests {
     fn rejects_bad_currency() {
         assert_eq!(
             code(r#"{"amount":1}"#),
-            (400, "missing_field".into(), Some("currency".into()))
+            (Malformed, "missing_field".into(), Some("currency".into()))
         );
         assert_eq!(
             code(r#"{"amount":1,"currency":"USD"}"#).1,
@@ -431,7 +449,7 @@ mod tests {
             code(r#"{"amount":1,"currency":"CLP","recipient_account":{"number":"1"}}"#);
         assert_eq!(
             (status, code_.as_str(), param.as_deref()),
-            (400, "forbidden_field", Some("recipient_account"))
+            (Malformed, "forbidden_field", Some("recipient_account"))
         );
         let e = parse(r#"{"amount":1,"currency":"CLP","amout":2}"#).unwrap_err();
         assert_eq!(e.code, "unknown_field");
@@ -452,14 +470,12 @@ mod tests {
         assert_eq!(
             parse_create_request(Some("text/plain"), body, &limits)
                 .unwrap_err()
-                .status,
-            415
+                .kind,
+            UnsupportedMediaType
         );
         assert_eq!(
-            parse_create_request(None, body, &limits)
-                .unwrap_err()
-                .status,
-            415
+            parse_create_request(None, body, &limits).unwrap_err().kind,
+            UnsupportedMediaType
         );
         assert!(
             parse_create_request(Some("application/json; charset=utf-8"), body, &limits).is_ok()
@@ -471,8 +487,8 @@ mod tests {
         assert_eq!(
             parse_create_request(JSON, big.as_bytes(), &limits)
                 .unwrap_err()
-                .status,
-            413
+                .kind,
+            TooLarge
         );
     }
 
@@ -531,13 +547,13 @@ mod tests {
         };
         let e = parse_create_request(JSON, br#"{"amount":1001,"currency":"CLP"}"#, &limits)
             .unwrap_err();
-        assert_eq!((e.status, e.code.as_str()), (422, "amount_too_large"));
+        assert_eq!((e.kind, e.code), (OverLimit, "amount_too_large"));
         assert!(
             parse_create_request(JSON, br#"{"amount":1000,"currency":"CLP"}"#, &limits).is_ok()
         );
         let e =
             parse_create_request(JSON, br#"{"amount":1,"currency":"MXN"}"#, &limits).unwrap_err();
-        assert_eq!((e.status, e.code.as_str()), (422, "currency_not_allowed"));
+        assert_eq!((e.kind, e.code), (OverLimit, "currency_not_allowed"));
     }
 
     #[test]
@@ -548,28 +564,5 @@ mod tests {
         let c = parse(r#"{"amount":1001,"currency":"CLP","metadata":{"a":"1","b":"2"}}"#).unwrap();
         assert_eq!(a.fingerprint(), b.fingerprint());
         assert_ne!(a.fingerprint(), c.fingerprint());
-    }
-
-    #[test]
-    fn idempotency_key_rules() {
-        assert_eq!(
-            IdempotencyKey::parse(None).unwrap_err().code,
-            "missing_idempotency_key"
-        );
-        for bad in ["", "has space", "tab\t", "ñ", &"k".repeat(256)] {
-            assert_eq!(
-                IdempotencyKey::parse(Some(bad)).unwrap_err().code,
-                "invalid_idempotency_key",
-                "{bad:?}"
-            );
-        }
-        assert_eq!(
-            IdempotencyKey::parse(Some(&"k".repeat(255)))
-                .unwrap()
-                .as_str()
-                .len(),
-            255
-        );
-        assert!(IdempotencyKey::parse(Some("order-42:attempt/1")).is_ok());
     }
 }

@@ -2,10 +2,112 @@
 //!
 //! A record per client key is taken with one conditional write (a *lease*), then
 //! completed with the response to replay, or released so the client can retry. This
-//! module holds the pure decisions; `store` holds the DynamoDB expressions.
+//! module holds the keys, the requests the store port takes, and the pure decisions;
+//! `store` renders them as DynamoDB conditions, and the in-memory store applies them.
+//!
+//! Every time here is Unix milliseconds.
 
+use super::create::{InputError, InputErrorKind};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+
+/// Longest `Idempotency-Key`.
+pub const MAX_IDEMPOTENCY_KEY_CHARS: usize = 255;
+
+/// A validated `Idempotency-Key` header value: the *client's* key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    /// Validates a header value: 1–255 visible ASCII characters.
+    pub fn parse(value: Option<&str>) -> Result<Self, InputError> {
+        let value = value.ok_or_else(|| {
+            InputError::new(
+                InputErrorKind::Malformed,
+                "missing_idempotency_key",
+                "The Idempotency-Key header is required: send a unique value per payment and reuse it on retries.",
+            )
+        })?;
+        let valid = !value.is_empty()
+            && value.len() <= MAX_IDEMPOTENCY_KEY_CHARS
+            && value.bytes().all(|b| b.is_ascii_graphic());
+        if !valid {
+            return Err(InputError::new(
+                InputErrorKind::Malformed,
+                "invalid_idempotency_key",
+                "The Idempotency-Key header must be 1 to 255 visible ASCII characters (no spaces).",
+            ));
+        }
+        Ok(Self(value.to_string()))
+    }
+
+    /// The key as sent by the client.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The `Idempotency-Key` sent to Fintoc, derived from a client key by
+/// [`derive_fintoc_key`]; a distinct type so the two cannot be swapped.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct FintocKey(String);
+
+impl FintocKey {
+    /// The key as sent to Fintoc (64 lowercase hex characters).
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The token that proves a request holds an idempotency record's lease.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct LeaseId(String);
+
+impl LeaseId {
+    /// A new random lease id.
+    pub fn random() -> Self {
+        Self(uuid::Uuid::new_v4().to_string())
+    }
+
+    /// A lease id read back from storage.
+    pub fn from_stored(id: impl Into<String>) -> Self {
+        Self(id.into())
+    }
+
+    /// The id as stored.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A request to take a client key (the store port's argument).
+#[derive(Debug, Clone, Copy)]
+pub struct AcquireRequest<'a> {
+    /// The client's key.
+    pub key: &'a IdempotencyKey,
+    /// Fingerprint of the request body.
+    pub request_hash: &'a str,
+    /// Now.
+    pub now_ms: i64,
+    /// Until when the lease holds.
+    pub lease_expires_at_ms: i64,
+    /// Until when the record counts (its response is replayed). Stored in whole
+    /// seconds, as the TTL attribute keeps it: the fraction is dropped.
+    pub expires_at_ms: i64,
+}
+
+/// A request to complete a record with the response to replay.
+#[derive(Debug, Clone, Copy)]
+pub struct CompleteRequest<'a> {
+    /// The client's key.
+    pub key: &'a IdempotencyKey,
+    /// The lease this request holds.
+    pub lease_id: &'a LeaseId,
+    /// What retries get.
+    pub response: &'a StoredResponse,
+    /// The intent created, when one was.
+    pub intent_id: Option<&'a str>,
+}
 
 /// Where a record stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,8 +138,8 @@ pub struct IdempotencyRecord {
     pub request_hash: String,
     /// Unix ms after which an in-progress lease may be taken over.
     pub lease_expires_at_ms: i64,
-    /// Unix seconds after which the record no longer counts (also the TTL).
-    pub expires_at: i64,
+    /// When the record stops counting, in whole seconds (the TTL attribute).
+    pub expires_at_ms: i64,
     /// The response, once completed.
     pub response: Option<StoredResponse>,
 }
@@ -48,7 +150,7 @@ pub enum AcquireOutcome {
     /// This request holds the lease identified by the token.
     Acquired {
         /// Token proving ownership to complete or release the record.
-        lease_id: String,
+        lease_id: LeaseId,
     },
     /// A completed record: answer its response again.
     Replay(StoredResponse),
@@ -61,10 +163,12 @@ pub enum AcquireOutcome {
     Mismatch,
 }
 
-/// Whether an existing record lets a new request take the key, as the DynamoDB
-/// condition in `store` decides it. Kept here so the rule is unit-tested.
+/// Whether an existing record lets a new request take the key: the record has
+/// expired, or it is an abandoned lease of the same request. The in-memory store
+/// applies this function; the DynamoDB store renders it as its `PutItem` condition;
+/// the store contract suite checks that both agree.
 pub fn can_take_over(existing: &IdempotencyRecord, request_hash: &str, now_ms: i64) -> bool {
-    existing.expires_at * 1000 < now_ms
+    existing.expires_at_ms < now_ms
         || (existing.status == RecordStatus::InProgress
             && existing.lease_expires_at_ms < now_ms
             && existing.request_hash == request_hash)
@@ -95,13 +199,14 @@ pub fn classify_conflict(
 /// retry of one logical request, by any instance and at any time, sends the same key
 /// and Fintoc creates at most one intent. The namespace separates deployments that
 /// share a Fintoc account.
-pub fn derive_fintoc_key(namespace: &str, client_key: &str) -> String {
+pub fn derive_fintoc_key(namespace: &str, client_key: &IdempotencyKey) -> FintocKey {
+    let client_key = client_key.as_str();
     let mut hasher = Sha256::new();
     hasher.update(b"fintoc-payment-intents/v1\0");
     hasher.update(namespace.as_bytes());
     hasher.update(b"\0");
     hasher.update(client_key.as_bytes());
-    hex::encode(hasher.finalize())
+    FintocKey(hex::encode(hasher.finalize()))
 }
 
 #[cfg(test)]
@@ -118,7 +223,7 @@ mod tests {
             status,
             request_hash: hash.into(),
             lease_expires_at_ms: lease_ms,
-            expires_at: expires_s,
+            expires_at_ms: expires_s * 1000,
             response: (status == RecordStatus::Completed).then(|| StoredResponse {
                 status: 201,
                 body: "{}".into(),
@@ -177,10 +282,34 @@ mod tests {
 
     #[test]
     fn fintoc_key_is_deterministic_and_scoped() {
-        let a = derive_fintoc_key("", "order-1");
-        assert_eq!(a, derive_fintoc_key("", "order-1"));
-        assert_ne!(a, derive_fintoc_key("", "order-2"));
-        assert_ne!(a, derive_fintoc_key("shop-b", "order-1"));
-        assert_eq!(a.len(), 64);
+        let key = |k: &str| IdempotencyKey::parse(Some(k)).unwrap();
+        let a = derive_fintoc_key("", &key("order-1"));
+        assert_eq!(a, derive_fintoc_key("", &key("order-1")));
+        assert_ne!(a, derive_fintoc_key("", &key("order-2")));
+        assert_ne!(a, derive_fintoc_key("shop-b", &key("order-1")));
+        assert_eq!(a.as_str().len(), 64);
+    }
+
+    #[test]
+    fn idempotency_key_rules() {
+        assert_eq!(
+            IdempotencyKey::parse(None).unwrap_err().code,
+            "missing_idempotency_key"
+        );
+        for bad in ["", "has space", "tab\t", "ñ", &"k".repeat(256)] {
+            assert_eq!(
+                IdempotencyKey::parse(Some(bad)).unwrap_err().code,
+                "invalid_idempotency_key",
+                "{bad:?}"
+            );
+        }
+        assert_eq!(
+            IdempotencyKey::parse(Some(&"k".repeat(255)))
+                .unwrap()
+                .as_str()
+                .len(),
+            255
+        );
+        assert!(IdempotencyKey::parse(Some("order-42:attempt/1")).is_ok());
     }
 }

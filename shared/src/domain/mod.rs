@@ -1,6 +1,7 @@
-//! Pure domain rules: no I/O, fully unit-tested.
+//! Pure domain rules: no I/O and no HTTP, fully unit-tested.
 
 pub mod create;
 pub mod idempotency;
 pub mod intent;
+pub mod report;
 pub mod transition;

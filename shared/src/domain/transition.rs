@@ -6,9 +6,14 @@
 //! - a final status (`succeeded`, `failed`, `rejected`, `expired`) is never left: a
 //!   conflicting final event is kept as an anomaly, a late non-final one is noted;
 //! - an intent the table does not know is created from the event.
+//!
+//! [`decide`] names the effect; [`plan_write`] turns it into the [`IntentPatch`] that
+//! one conditional write applies: every field an event writes is chosen here, and
+//! the store only renders the patch.
 
 use super::intent::IntentStatus;
-use std::collections::BTreeSet;
+use super::report::{IntentReport, MaskedAccount};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// What a webhook needs to know of a stored intent.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,10 +128,298 @@ pub fn decide(current: Option<&IntentState>, event_id: &str, claimed: &IntentSta
     }
 }
 
+/// The event being applied, as the decision needs it.
+#[derive(Debug, Clone, Copy)]
+pub struct EventRef<'a> {
+    /// `evt_...`: recorded so a redelivery is a duplicate.
+    pub id: &'a str,
+    /// e.g. `payment_intent.succeeded`.
+    pub event_type: &'a str,
+    /// When Fintoc created the event.
+    pub created_at: Option<&'a str>,
+}
+
+/// What the stored item must look like for a patch to apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteGuard {
+    /// No item yet (the intent is created from the event).
+    Absent,
+    /// The item still has the version the decision was made on.
+    Version(u64),
+}
+
+/// The fields of an intent created from an event (it was unknown here).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreatedFromEvent {
+    /// Minor units, only when the event says (never invented).
+    pub amount: Option<u64>,
+    /// Uppercase currency, only when the event says.
+    pub currency: Option<String>,
+    /// The event's metadata.
+    pub metadata: BTreeMap<String, String>,
+    /// `metadata.order_id`, when present.
+    pub order_id: Option<String>,
+    /// `live` | `test`.
+    pub mode: Option<String>,
+    /// Payer's email.
+    pub customer_email: Option<String>,
+    /// The intent's creation time, or now.
+    pub created_at: String,
+}
+
+/// How a final status was reached, stored with it for the merchant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// Why an unpaid intent ended so.
+    pub error_reason: Option<String>,
+    /// The bank's operation date.
+    pub transaction_date: Option<String>,
+    /// The bank's operation number.
+    pub reference_id: Option<String>,
+    /// The payer's account, masked.
+    pub sender_account: Option<MaskedAccount>,
+    /// The event that decided it.
+    pub event_id: String,
+    /// When Fintoc created that event.
+    pub event_created_at: Option<String>,
+    /// When this backend recorded it.
+    pub finalized_at: String,
+}
+
+/// Which list of notes an event is kept in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoteList {
+    /// `anomalies`: a final event contradicting the final status; a human must look.
+    Anomalies,
+    /// `late_events`: a non-final event older than the current status.
+    LateEvents,
+}
+
+/// An event kept on the intent without changing its status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventNote {
+    /// The list it goes to.
+    pub list: NoteList,
+    /// The event's id.
+    pub event_id: String,
+    /// The event's type.
+    pub event_type: String,
+    /// The status the event claimed.
+    pub claimed_status: IntentStatus,
+    /// When it was received.
+    pub received_at: String,
+    /// The reason the event carried, if any.
+    pub error_reason: Option<String>,
+}
+
+/// Everything one event writes to one intent, in one conditional write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IntentPatch {
+    /// The intent written.
+    pub intent_id: String,
+    /// The condition of the write.
+    pub guard: WriteGuard,
+    /// The version after the write.
+    pub version: u64,
+    /// Now (RFC 3339), as `updated_at`.
+    pub updated_at: String,
+    /// The event id added to the applied set.
+    pub event_id: String,
+    /// The new status, when it changes (or is set at creation).
+    pub status: Option<IntentStatus>,
+    /// The intent's fields, when it is created from the event.
+    pub created: Option<CreatedFromEvent>,
+    /// The outcome, when the status becomes final.
+    pub outcome: Option<Outcome>,
+    /// A note, for an anomaly or a late event.
+    pub note: Option<EventNote>,
+}
+
+/// What `created_by` says of an intent created from an event.
+pub const CREATED_BY_WEBHOOK: &str = "webhook";
+
+fn outcome(event: &EventRef<'_>, report: &IntentReport, now: &str) -> Outcome {
+    Outcome {
+        error_reason: report.error_reason.clone(),
+        transaction_date: report.transaction_date.clone(),
+        reference_id: report.reference_id.clone(),
+        sender_account: report.sender_account.as_ref().map(|a| a.masked()),
+        event_id: event.id.to_string(),
+        event_created_at: event.created_at.map(str::to_string),
+        finalized_at: now.to_string(),
+    }
+}
+
+fn note(
+    list: NoteList,
+    event: &EventRef<'_>,
+    claimed: &IntentStatus,
+    report: &IntentReport,
+    now: &str,
+) -> EventNote {
+    EventNote {
+        list,
+        event_id: event.id.to_string(),
+        event_type: event.event_type.to_string(),
+        claimed_status: claimed.clone(),
+        received_at: now.to_string(),
+        error_reason: report.error_reason.clone(),
+    }
+}
+
+/// Decides what event `event`, claiming `claimed` about `report`'s intent, does to
+/// `current`, and the patch that writes it (`None` for a duplicate: nothing to write).
+pub fn plan_write(
+    current: Option<&IntentState>,
+    event: &EventRef<'_>,
+    claimed: &IntentStatus,
+    report: &IntentReport,
+    now: &str,
+) -> (Effect, Option<IntentPatch>) {
+    let effect = decide(current, event.id, claimed);
+    let mut patch = IntentPatch {
+        intent_id: report.id.clone(),
+        guard: current.map_or(WriteGuard::Absent, |s| WriteGuard::Version(s.version)),
+        version: current.map_or(1, |s| s.version + 1),
+        updated_at: now.to_string(),
+        event_id: event.id.to_string(),
+        status: None,
+        created: None,
+        outcome: None,
+        note: None,
+    };
+    match &effect {
+        Effect::Duplicate => return (effect, None),
+        Effect::Create { status } => {
+            patch.status = Some(status.clone());
+            patch.created = Some(CreatedFromEvent {
+                amount: report.amount,
+                currency: report.currency.as_ref().map(|c| c.to_ascii_uppercase()),
+                metadata: report.metadata.clone(),
+                order_id: report.metadata.get("order_id").cloned(),
+                mode: report.mode.clone(),
+                customer_email: report.customer_email.clone(),
+                created_at: report.created_at.clone().unwrap_or_else(|| now.to_string()),
+            });
+            if status.is_final() {
+                patch.outcome = Some(outcome(event, report, now));
+            }
+        }
+        Effect::Transition { to, .. } => {
+            patch.status = Some(to.clone());
+            if to.is_final() {
+                patch.outcome = Some(outcome(event, report, now));
+            }
+        }
+        Effect::SameStatus => {}
+        Effect::ConflictingFinal { .. } => {
+            patch.note = Some(note(NoteList::Anomalies, event, claimed, report, now));
+        }
+        Effect::Late { .. } => {
+            patch.note = Some(note(NoteList::LateEvents, event, claimed, report, now));
+        }
+    }
+    (effect, Some(patch))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::report::SenderAccount;
     use IntentStatus::*;
+
+    const EVENT: EventRef<'static> = EventRef {
+        id: "evt_1",
+        event_type: "payment_intent.succeeded",
+        created_at: Some("2026-01-01T00:00:00Z"),
+    };
+
+    fn report() -> IntentReport {
+        IntentReport {
+            id: "pi_1".into(),
+            amount: Some(100),
+            currency: Some("clp".into()),
+            metadata: BTreeMap::from([("order_id".to_string(), "o-1".to_string())]),
+            error_reason: Some("insufficient_funds".into()),
+            sender_account: Some(SenderAccount {
+                number: Some("000012345678".into()),
+                ..SenderAccount::default()
+            }),
+            ..IntentReport::default()
+        }
+    }
+
+    #[test]
+    fn a_duplicate_writes_nothing() {
+        let s = state(Pending, &["evt_1"]);
+        let (effect, patch) = plan_write(Some(&s), &EVENT, &Succeeded, &report(), "now");
+        assert_eq!(effect, Effect::Duplicate);
+        assert_eq!(patch, None);
+    }
+
+    #[test]
+    fn an_unknown_intent_is_created_with_its_outcome_and_a_masked_account() {
+        let (effect, patch) = plan_write(None, &EVENT, &Succeeded, &report(), "now");
+        assert_eq!(effect, Effect::Create { status: Succeeded });
+        let patch = patch.unwrap();
+        assert_eq!(patch.guard, WriteGuard::Absent);
+        assert_eq!(patch.version, 1);
+        let created = patch.created.unwrap();
+        assert_eq!(created.currency.as_deref(), Some("CLP"));
+        assert_eq!(created.order_id.as_deref(), Some("o-1"));
+        assert_eq!(created.created_at, "now");
+        let outcome = patch.outcome.unwrap();
+        let account = outcome.sender_account.unwrap();
+        assert_eq!(account.number_last4.as_deref(), Some("5678"));
+        assert_eq!(outcome.event_id, "evt_1");
+    }
+
+    #[test]
+    fn an_event_without_amount_never_invents_one() {
+        let report = IntentReport {
+            amount: None,
+            currency: None,
+            ..report()
+        };
+        let (_, patch) = plan_write(None, &EVENT, &Pending, &report, "now");
+        let patch = patch.unwrap();
+        let created = patch.created.unwrap();
+        assert_eq!((created.amount, created.currency), (None, None));
+        assert_eq!(patch.outcome, None, "pending is not an outcome");
+    }
+
+    #[test]
+    fn a_transition_is_guarded_by_the_version_read() {
+        let s = state(Pending, &[]);
+        let (_, patch) = plan_write(Some(&s), &EVENT, &Failed, &report(), "now");
+        let patch = patch.unwrap();
+        assert_eq!(patch.guard, WriteGuard::Version(1));
+        assert_eq!(patch.version, 2);
+        assert_eq!(patch.status, Some(Failed));
+        assert_eq!(
+            patch.outcome.unwrap().error_reason.as_deref(),
+            Some("insufficient_funds")
+        );
+        assert_eq!(patch.created, None);
+    }
+
+    #[test]
+    fn conflicts_and_late_events_are_notes_and_keep_the_status() {
+        let s = state(Succeeded, &[]);
+        let (_, patch) = plan_write(Some(&s), &EVENT, &Failed, &report(), "now");
+        let patch = patch.unwrap();
+        assert_eq!(patch.status, None);
+        assert_eq!(patch.outcome, None);
+        assert_eq!(patch.note.unwrap().list, NoteList::Anomalies);
+        let (_, patch) = plan_write(Some(&s), &EVENT, &Pending, &report(), "now");
+        let note = patch.unwrap().note.unwrap();
+        assert_eq!(note.list, NoteList::LateEvents);
+        assert_eq!(note.claimed_status, Pending);
+        let (_, patch) = plan_write(Some(&s), &EVENT, &Succeeded, &report(), "now");
+        let patch = patch.unwrap();
+        assert_eq!((patch.status, patch.note), (None, None));
+        assert_eq!(patch.event_id, "evt_1", "the id is still recorded");
+    }
 
     fn state(status: IntentStatus, applied: &[&str]) -> IntentState {
         IntentState {

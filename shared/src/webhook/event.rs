@@ -1,9 +1,11 @@
 //! Lenient parsing of Fintoc's event envelope:
 //! `{"id": "evt_...", "type": "payment_intent.succeeded", "mode", "created_at", "data": {<the intent>}}`.
 //!
-//! Unknown fields are ignored, nullable fields optional, unknown statuses kept.
+//! Unknown fields are ignored, nullable fields optional, unknown statuses kept. The
+//! intent in `data` becomes the domain's [`IntentReport`].
 
 use crate::domain::intent::IntentStatus;
+use crate::domain::report::{IntentReport, SenderAccount};
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -88,23 +90,12 @@ impl Event {
         }
     }
 
-    /// The payment intent in `data`.
-    pub fn payment_intent(&self) -> Result<IntentData, EventError> {
-        IntentData::deserialize(&self.data).map_err(|_| EventError::Missing("data.id"))
+    /// The payment intent in `data`, as the domain reads it.
+    pub fn intent_report(&self) -> Result<IntentReport, EventError> {
+        IntentData::deserialize(&self.data)
+            .map(IntentData::into_report)
+            .map_err(|_| EventError::Missing("data.id"))
     }
-}
-
-/// The sender's account as stored: never the full number.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct SenderAccount {
-    /// Bank, e.g. `cl_banco_de_chile`.
-    pub institution_id: Option<String>,
-    /// Holder's RUT / RFC.
-    pub holder_id: Option<String>,
-    /// Last 4 characters of the account number.
-    pub number_last4: Option<String>,
-    /// Account type.
-    pub account_type: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -120,40 +111,40 @@ struct RawSender {
 }
 
 /// The payment intent inside an event, read leniently.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct IntentData {
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+struct IntentData {
     /// `pi_...`.
-    pub id: String,
+    id: String,
     /// Status (unknown ones tolerated).
     #[serde(default)]
-    pub status: Option<String>,
+    status: Option<String>,
     /// Minor units.
     #[serde(default)]
-    pub amount: Option<u64>,
+    amount: Option<u64>,
     /// Currency.
     #[serde(default)]
-    pub currency: Option<String>,
+    currency: Option<String>,
     /// Reason of a failure.
     #[serde(default)]
-    pub error_reason: Option<String>,
+    error_reason: Option<String>,
     /// Bank's operation date.
     #[serde(default)]
-    pub transaction_date: Option<String>,
+    transaction_date: Option<String>,
     /// Bank's operation number.
     #[serde(default)]
-    pub reference_id: Option<String>,
+    reference_id: Option<String>,
     /// `live` | `test`.
     #[serde(default)]
-    pub mode: Option<String>,
+    mode: Option<String>,
     /// Creation time.
     #[serde(default)]
-    pub created_at: Option<String>,
+    created_at: Option<String>,
     /// Metadata (nullable; non-string values dropped).
     #[serde(default, deserialize_with = "lenient_metadata")]
-    pub metadata: BTreeMap<String, String>,
+    metadata: BTreeMap<String, String>,
     /// Payer's email.
     #[serde(default)]
-    pub customer_email: Option<String>,
+    customer_email: Option<String>,
     #[serde(default, rename = "sender_account")]
     sender: Option<Value>,
 }
@@ -172,18 +163,30 @@ fn lenient_metadata<'de, D: serde::Deserializer<'de>>(
 }
 
 impl IntentData {
-    /// The sender account, masked to the last 4 characters of its number.
-    pub fn sender_account(&self) -> Option<SenderAccount> {
-        let raw: RawSender = serde_json::from_value(self.sender.clone()?).ok()?;
-        Some(SenderAccount {
-            institution_id: raw.institution_id,
-            holder_id: raw.holder_id,
-            number_last4: raw.number.map(|n| {
-                let chars: Vec<char> = n.chars().collect();
-                chars[chars.len().saturating_sub(4)..].iter().collect()
-            }),
-            account_type: raw.account_type,
-        })
+    fn into_report(self) -> IntentReport {
+        let sender_account = self
+            .sender
+            .and_then(|v| serde_json::from_value::<RawSender>(v).ok())
+            .map(|raw| SenderAccount {
+                institution_id: raw.institution_id,
+                holder_id: raw.holder_id,
+                number: raw.number,
+                account_type: raw.account_type,
+            });
+        IntentReport {
+            id: self.id,
+            status: self.status.as_deref().map(IntentStatus::parse),
+            amount: self.amount,
+            currency: self.currency,
+            error_reason: self.error_reason,
+            transaction_date: self.transaction_date,
+            reference_id: self.reference_id,
+            mode: self.mode,
+            created_at: self.created_at,
+            metadata: self.metadata,
+            customer_email: self.customer_email,
+            sender_account,
+        }
     }
 }
 
@@ -207,11 +210,11 @@ mod tests {
             event.kind(),
             EventKind::PaymentIntent(IntentStatus::Succeeded)
         );
-        let pi = event.payment_intent().unwrap();
+        let pi = event.intent_report().unwrap();
         assert_eq!(pi.id, "pi_2vKOKniSGXRhXTKrJ67VXZxGCVt");
         assert_eq!(pi.amount, Some(1));
         assert_eq!(pi.currency.as_deref(), Some("MXN"));
-        let sender = pi.sender_account().unwrap();
+        let sender = pi.sender_account.unwrap().masked();
         assert_eq!(sender.number_last4.as_deref(), Some("3279"));
         assert_eq!(sender.institution_id.as_deref(), Some("mx_stp"));
         assert_eq!(sender.holder_id.as_deref(), Some("mfiu593501oe4"));
@@ -221,10 +224,13 @@ mod tests {
     fn lenient_about_unknowns_and_nulls() {
         let body = br#"{"id":"evt_1","type":"payment_intent.succeeded","new_field":{"x":1},"data":{"id":"pi_1","status":"some_new_status","metadata":null,"sender_account":null,"amount":5,"currency":"CLP","brand_new":[1]}}"#;
         let event = Event::parse(body).unwrap();
-        let pi = event.payment_intent().unwrap();
-        assert_eq!(pi.status.as_deref(), Some("some_new_status"));
+        let pi = event.intent_report().unwrap();
+        assert_eq!(
+            pi.status,
+            Some(IntentStatus::Other("some_new_status".into()))
+        );
         assert!(pi.metadata.is_empty());
-        assert_eq!(pi.sender_account(), None);
+        assert_eq!(pi.sender_account, None);
     }
 
     #[test]
@@ -271,6 +277,6 @@ mod tests {
         );
         let no_pi_id =
             Event::parse(br#"{"id":"e","type":"payment_intent.succeeded","data":{}}"#).unwrap();
-        assert!(no_pi_id.payment_intent().is_err());
+        assert!(no_pi_id.intent_report().is_err());
     }
 }

@@ -1,5 +1,4 @@
-//! Fintoc webhooks: signature verification and lenient event parsing.
+//! Fintoc webhooks on the wire: signature verification and lenient event parsing.
 
 pub mod event;
-pub mod service;
 pub mod signature;

@@ -6,7 +6,7 @@
 //! `<t as sent>.<raw body bytes>`, compared in constant time; `|now - t|` must be
 //! within the tolerance.
 
-use crate::fintoc::SecretString;
+use crate::secrets::SecretString;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;

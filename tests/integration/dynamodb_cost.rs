@@ -4,9 +4,7 @@
 //! Set `COST_REPORT=path.json` to keep the figures (`make bench` does, for
 //! docs/performance.md).
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::json;
 use shared::clock::Clock;
 use shared::store::{DynamoStore, Usage};

@@ -1,9 +1,33 @@
-//! Mapping use-case answers to `lambda_http` responses.
+//! The HTTP contract at the edge: the replies and the error envelope the use cases
+//! answer with, and their rendering as `lambda_http` responses.
 
-use crate::error::ApiError;
-use crate::service::Reply;
+pub mod error;
+
+pub use error::ApiError;
 use lambda_http::http::header::{CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER};
 use lambda_http::{Body, Response};
+
+/// A successful answer: status and JSON body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    /// HTTP status.
+    pub status: u16,
+    /// JSON body.
+    pub body: String,
+    /// True when this is a stored response answered again.
+    pub replayed: bool,
+}
+
+impl Reply {
+    /// A first-time answer.
+    pub fn new(status: u16, body: String) -> Self {
+        Self {
+            status,
+            body,
+            replayed: false,
+        }
+    }
+}
 
 /// A JSON response that no cache keeps.
 pub fn json_response(status: u16, body: String) -> Response<Body> {

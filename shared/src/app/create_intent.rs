@@ -1,17 +1,19 @@
-//! The use cases behind the HTTP API: create a payment intent exactly once per
-//! idempotency key, and read one back.
+//! The payment-intent use cases: create one exactly once per idempotency key, and
+//! read one back.
 
 use crate::clock::{format_rfc3339_ms, parse_rfc3339_ms, Clock};
-use crate::config::CreateIntentConfig;
 use crate::domain::create::{
-    parse_create_request, CreateIntentRequest, CreateLimits, IdempotencyKey,
+    parse_create_request, CreateIntentRequest, CreateLimits, InputError, InputErrorKind,
 };
-use crate::domain::idempotency::{derive_fintoc_key, AcquireOutcome, StoredResponse};
+use crate::domain::idempotency::{
+    derive_fintoc_key, AcquireOutcome, AcquireRequest, CompleteRequest, IdempotencyKey, LeaseId,
+    StoredResponse,
+};
 use crate::domain::intent::{IntentStatus, StoredIntent};
-use crate::error::ApiError;
 use crate::fintoc::{
     CreatePaymentIntent, FintocApi, FintocError, FintocPaymentIntent, RecipientAccount,
 };
+use crate::http::{ApiError, Reply};
 use crate::store::{IdempotencyStore, IntentStore, StoreError};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -20,9 +22,9 @@ use std::time::Duration;
 /// Longest intent id accepted by `GET`.
 pub const MAX_INTENT_ID_CHARS: usize = 255;
 
-/// The parts of the configuration the use cases need.
+/// What the create use case needs of the configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ServiceSettings {
+pub struct CreateIntentSettings {
     /// Currency and amount limits.
     pub limits: CreateLimits,
     /// The configured recipient account.
@@ -37,19 +39,6 @@ pub struct ServiceSettings {
     pub widget_token_ttl: Duration,
 }
 
-impl From<&CreateIntentConfig> for ServiceSettings {
-    fn from(c: &CreateIntentConfig) -> Self {
-        Self {
-            limits: c.limits.clone(),
-            recipient: c.recipient.clone(),
-            idempotency_namespace: c.idempotency_namespace.clone(),
-            lease: c.lease,
-            record_ttl: c.record_ttl,
-            widget_token_ttl: c.widget_token_ttl,
-        }
-    }
-}
-
 /// A create request as the handler received it.
 #[derive(Debug, Clone, Copy)]
 pub struct CreateInput<'a> {
@@ -62,17 +51,6 @@ pub struct CreateInput<'a> {
     /// The Lambda invocation deadline (Unix ms), when known: the lease never
     /// outlives the invocation that holds it.
     pub deadline_ms: Option<i64>,
-}
-
-/// A successful answer: status and JSON body.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reply {
-    /// HTTP status.
-    pub status: u16,
-    /// JSON body.
-    pub body: String,
-    /// True when this is a stored response answered again.
-    pub replayed: bool,
 }
 
 /// What `POST /payment-intents` answers with 201.
@@ -95,83 +73,23 @@ pub struct PaymentIntentService<S, F, C> {
     store: S,
     fintoc: F,
     clock: C,
-    settings: ServiceSettings,
+    settings: CreateIntentSettings,
 }
 
 fn store_error(e: StoreError) -> ApiError {
     match e {
-        StoreError::Unavailable(_) => {
-            tracing::error!(error = %e, "DynamoDB call failed");
-            ApiError::dependency(
-                503,
-                "storage_unavailable",
-                "The payment store is temporarily unavailable. Retry with the same Idempotency-Key.",
-            )
-            .with_retry_after(1)
+        StoreError::Unavailable { .. } => {
+            tracing::error!(error = %e.detail(), "DynamoDB call failed")
         }
         StoreError::Malformed(_) | StoreError::Conflict(_) => {
-            tracing::error!(error = %e, "stored data needs a human");
-            ApiError::dependency(
-                500,
-                "storage_inconsistent",
-                "Stored payment data is inconsistent; the operator has been alerted.",
-            )
+            tracing::error!(error = %e.detail(), "stored data needs a human")
         }
     }
+    ApiError::storage(&e)
 }
 
 fn fintoc_error(e: &FintocError) -> ApiError {
-    match e {
-        FintocError::Rejected {
-            status,
-            error_type,
-            code,
-            message,
-            param,
-        } => {
-            let status = if matches!(status, 400 | 402 | 409 | 422) { *status } else { 400 };
-            let error_type: &'static str = match error_type.as_str() {
-                "invalid_request_error" => "invalid_request_error",
-                "institution_error" => "institution_error",
-                "link_error" => "link_error",
-                _ => "fintoc_error",
-            };
-            let mut err = ApiError::new(status, error_type, code.clone(), format!("Fintoc: {message}"));
-            err.param = param.clone();
-            err
-        }
-        FintocError::Configuration { status } => ApiError::dependency(
-            502,
-            "fintoc_configuration_error",
-            format!("Fintoc refused this backend's credentials or endpoint (HTTP {status}). The operator must check the Fintoc secret key and base URL."),
-        ),
-        FintocError::Unavailable { status: 429, .. } => ApiError::dependency(
-            503,
-            "fintoc_rate_limited",
-            "Fintoc is rate limiting this account. Retry with the same Idempotency-Key.",
-        )
-        .with_retry_after(2),
-        FintocError::Unavailable { status, .. } => ApiError::dependency(
-            502,
-            "fintoc_unavailable",
-            format!("Fintoc is unavailable (HTTP {status}). Retry with the same Idempotency-Key."),
-        ),
-        FintocError::NoAnswer { timed_out: true, .. } => ApiError::dependency(
-            504,
-            "fintoc_timeout",
-            "Fintoc did not answer in time. Retry with the same Idempotency-Key: no duplicate payment can be created.",
-        ),
-        FintocError::NoAnswer { .. } => ApiError::dependency(
-            502,
-            "fintoc_unreachable",
-            "Fintoc could not be reached. Retry with the same Idempotency-Key.",
-        ),
-        FintocError::InvalidResponse(_) => ApiError::dependency(
-            502,
-            "fintoc_invalid_response",
-            "Fintoc answered something unexpected. Retry with the same Idempotency-Key.",
-        ),
-    }
+    ApiError::from(e)
 }
 
 impl<S, F, C> PaymentIntentService<S, F, C>
@@ -181,7 +99,7 @@ where
     C: Clock,
 {
     /// A service over its dependencies.
-    pub fn new(store: S, fintoc: F, clock: C, settings: ServiceSettings) -> Self {
+    pub fn new(store: S, fintoc: F, clock: C, settings: CreateIntentSettings) -> Self {
         Self {
             store,
             fintoc,
@@ -200,6 +118,7 @@ where
     pub async fn create(&self, input: CreateInput<'_>) -> Result<Reply, ApiError> {
         let key = IdempotencyKey::parse(input.idempotency_key)?;
         let request = parse_create_request(input.content_type, input.body, &self.settings.limits)?;
+
         let hash = request.fingerprint();
         let now = self.clock.now_ms();
         let lease_until = {
@@ -209,10 +128,15 @@ where
                 .filter(|d| *d > now)
                 .map_or(configured, |d| d.min(configured))
         };
-        let expires_at = (now + self.settings.record_ttl.as_millis() as i64).div_euclid(1000);
         let outcome = self
             .store
-            .acquire(key.as_str(), &hash, now, lease_until, expires_at)
+            .acquire(&AcquireRequest {
+                key: &key,
+                request_hash: &hash,
+                now_ms: now,
+                lease_expires_at_ms: lease_until,
+                expires_at_ms: now + self.settings.record_ttl.as_millis() as i64,
+            })
             .await
             .map_err(store_error)?;
         let lease_id = match outcome {
@@ -230,27 +154,20 @@ where
                 });
             }
             AcquireOutcome::InProgress { retry_after_secs } => {
-                return Err(ApiError::new(
-                    409,
-                    "idempotency_error",
-                    "request_in_progress",
-                    "A request with this Idempotency-Key is still being processed. Retry later.",
-                )
-                .with_retry_after(retry_after_secs));
+                return Err(ApiError::request_in_progress(retry_after_secs));
             }
-            AcquireOutcome::Mismatch => {
-                return Err(ApiError::new(
-                    422,
-                    "idempotency_error",
-                    "idempotency_key_reused",
-                    "This Idempotency-Key was already used with a different request. Use a new key for a new payment.",
-                ));
-            }
+            AcquireOutcome::Mismatch => return Err(ApiError::idempotency_key_reused()),
         };
 
         match self.create_at_fintoc_and_store(&key, &request, now).await {
             Ok(response) => {
-                match self.store.complete(key.as_str(), &lease_id, &response.0, Some(&response.1)).await {
+                let completion = CompleteRequest {
+                    key: &key,
+                    lease_id: &lease_id,
+                    response: &response.0,
+                    intent_id: Some(&response.1),
+                };
+                match self.store.complete(&completion).await {
                     Ok(true) => {}
                     Ok(false) => tracing::warn!(idempotency_key = key.as_str(), "lease was taken over before completion; the same Fintoc intent is answered"),
                     Err(e) => {
@@ -258,11 +175,7 @@ where
                         return Err(store_error(e));
                     }
                 }
-                Ok(Reply {
-                    status: response.0.status,
-                    body: response.0.body,
-                    replayed: false,
-                })
+                Ok(Reply::new(response.0.status, response.0.body))
             }
             Err(Failure::Fintoc(e @ FintocError::Rejected { .. })) => {
                 // Fintoc keeps this answer for its key too: replay it from here.
@@ -272,12 +185,13 @@ where
                     status: err.status,
                     body: err.body(),
                 };
-                if !matches!(
-                    self.store
-                        .complete(key.as_str(), &lease_id, &response, None)
-                        .await,
-                    Ok(true)
-                ) {
+                let completion = CompleteRequest {
+                    key: &key,
+                    lease_id: &lease_id,
+                    response: &response,
+                    intent_id: None,
+                };
+                if !matches!(self.store.complete(&completion).await, Ok(true)) {
                     self.release(&key, &lease_id).await;
                 }
                 Err(err)
@@ -294,10 +208,10 @@ where
         }
     }
 
-    async fn release(&self, key: &IdempotencyKey, lease_id: &str) {
-        if let Err(e) = self.store.release(key.as_str(), lease_id).await {
+    async fn release(&self, key: &IdempotencyKey, lease_id: &LeaseId) {
+        if let Err(e) = self.store.release(key, lease_id).await {
             // The lease expires by itself; the client's retry then takes over.
-            tracing::warn!(idempotency_key = key.as_str(), error = %e, "could not release the idempotency record");
+            tracing::warn!(idempotency_key = key.as_str(), error = %e.detail(), "could not release the idempotency record");
         }
     }
 
@@ -320,7 +234,7 @@ where
             metadata: fintoc_metadata,
             recipient_account: self.settings.recipient.clone(),
         };
-        let fintoc_key = derive_fintoc_key(&self.settings.idempotency_namespace, key.as_str());
+        let fintoc_key = derive_fintoc_key(&self.settings.idempotency_namespace, key);
         let pi: FintocPaymentIntent = self
             .fintoc
             .create_payment_intent(&fintoc_request, &fintoc_key)
@@ -380,25 +294,26 @@ where
             || id.chars().count() > MAX_INTENT_ID_CHARS
             || id.chars().any(|c| c.is_control() || c.is_whitespace())
         {
-            return Err(ApiError::invalid_param(
+            return Err(InputError::invalid_param(
                 "invalid_id",
                 "id",
                 "The payment intent id is malformed.",
-            ));
+            )
+            .into());
         }
         let intent = self.store.get_intent(id).await.map_err(store_error)?;
         match intent {
-            Some(intent) => Ok(Reply {
-                status: 200,
-                body: serde_json::to_string(&intent.view()).expect("view serializes"),
-                replayed: false,
-            }),
-            None => Err(ApiError::invalid_request(
-                404,
+            Some(intent) => Ok(Reply::new(
+                200,
+                serde_json::to_string(&intent.view()).expect("view serializes"),
+            )),
+            None => Err(InputError::new(
+                InputErrorKind::NotFound,
                 "resource_not_found",
                 format!("No payment intent with id {id}."),
             )
-            .with_param("id")),
+            .with_param("id")
+            .into()),
         }
     }
 }

@@ -2,9 +2,7 @@
 //! on DynamoDB Local and the simulator, checked against `events/manifest.json`.
 //! `scripts/events-test.sh` runs the same files under `cargo lambda watch`.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 use std::sync::Arc;
 

@@ -1,17 +1,21 @@
 //! Test harness: DynamoDB Local (started by `scripts/test.sh`), the Fintoc simulator
-//! in process, and the create-intent handler called with real `lambda_http` requests.
+//! in process, and the functions' handlers called with real `lambda_http` requests.
 #![allow(dead_code)]
 
 use aws_sdk_dynamodb::config::{Credentials, Region};
 use fintoc_sim::{Simulator, SimulatorConfig, DEFAULT_SECRET_KEY};
 use lambda_http::{Body, Response};
 use serde_json::{json, Value};
+use shared::app::create_intent::{CreateIntentSettings, PaymentIntentService};
+use shared::app::receive_webhook::{WebhookService, WebhookSettings};
 use shared::clock::ManualClock;
 use shared::domain::create::CreateLimits;
-use shared::domain::idempotency::{AcquireOutcome, StoredResponse};
+use shared::domain::idempotency::{
+    AcquireOutcome, AcquireRequest, CompleteRequest, IdempotencyKey, LeaseId,
+};
 use shared::domain::intent::StoredIntent;
-use shared::fintoc::{FintocHttpClient, RecipientAccount, RetryPolicy, SecretString};
-use shared::service::{PaymentIntentService, ServiceSettings};
+use shared::fintoc::{FintocHttpClient, RecipientAccount, RetryPolicy};
+use shared::secrets::SecretString;
 use shared::store::{DynamoStore, IdempotencyStore, IntentStore, StoreError};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
@@ -79,31 +83,16 @@ fn take(counter: &AtomicU32) -> bool {
 }
 
 impl IdempotencyStore for FaultyStore {
-    async fn acquire(
-        &self,
-        key: &str,
-        hash: &str,
-        now: i64,
-        lease: i64,
-        exp: i64,
-    ) -> Result<AcquireOutcome, StoreError> {
-        self.inner.acquire(key, hash, now, lease, exp).await
+    async fn acquire(&self, request: &AcquireRequest<'_>) -> Result<AcquireOutcome, StoreError> {
+        self.inner.acquire(request).await
     }
-    async fn complete(
-        &self,
-        key: &str,
-        lease_id: &str,
-        response: &StoredResponse,
-        intent_id: Option<&str>,
-    ) -> Result<bool, StoreError> {
+    async fn complete(&self, request: &CompleteRequest<'_>) -> Result<bool, StoreError> {
         if take(&self.fail_completes) {
-            return Err(StoreError::Unavailable("injected failure".into()));
+            return Err(StoreError::unavailable("complete", "injected failure"));
         }
-        self.inner
-            .complete(key, lease_id, response, intent_id)
-            .await
+        self.inner.complete(request).await
     }
-    async fn release(&self, key: &str, lease_id: &str) -> Result<(), StoreError> {
+    async fn release(&self, key: &IdempotencyKey, lease_id: &LeaseId) -> Result<(), StoreError> {
         self.inner.release(key, lease_id).await
     }
 }
@@ -111,7 +100,7 @@ impl IdempotencyStore for FaultyStore {
 impl IntentStore for FaultyStore {
     async fn save_created(&self, intent: &StoredIntent) -> Result<(), StoreError> {
         if take(&self.fail_saves) {
-            return Err(StoreError::Unavailable("injected failure".into()));
+            return Err(StoreError::unavailable("save_created", "injected failure"));
         }
         self.inner.save_created(intent).await
     }
@@ -129,7 +118,7 @@ pub struct Harness {
     pub table: String,
     pub store: FaultyStore,
     pub clock: ManualClock,
-    pub settings: ServiceSettings,
+    pub settings: CreateIntentSettings,
     pub service: Arc<TestService>,
 }
 
@@ -185,7 +174,7 @@ impl Harness {
             fail_completes: Arc::default(),
         };
         let clock = ManualClock::new(T0_MS);
-        let settings = ServiceSettings {
+        let settings = CreateIntentSettings {
             limits: CreateLimits::default(),
             recipient: Some(recipient),
             idempotency_namespace: "tests".into(),
@@ -357,17 +346,17 @@ pub const BODY: &str = r#"{"amount": 15000, "currency": "clp", "customer_email":
 
 pub const WEBHOOK_SECRET: &str = "whsec_test_local";
 
-pub type TestWebhookService<C> = shared::webhook::service::WebhookService<DynamoStore, C>;
+pub type TestWebhookService<C> = WebhookService<DynamoStore, C>;
 
 pub fn webhook_service<C: shared::clock::Clock>(
     store: DynamoStore,
     clock: C,
     secrets: &[&str],
 ) -> TestWebhookService<C> {
-    shared::webhook::service::WebhookService::new(
+    WebhookService::new(
         store,
         clock,
-        shared::webhook::service::WebhookSettings {
+        WebhookSettings {
             secrets: secrets.iter().map(|s| SecretString::new(*s)).collect(),
             tolerance_secs: 300,
         },

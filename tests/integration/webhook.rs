@@ -1,9 +1,7 @@
 //! The webhook function through real lambda_http requests, on DynamoDB Local.
 
-mod common;
-
+use crate::common::*;
 use aws_sdk_dynamodb::types::AttributeValue;
-use common::*;
 use futures::stream::{self, StreamExt};
 use shared::clock::{ManualClock, SystemClock};
 use shared::domain::intent::{IntentStatus, StoredIntent};

@@ -1,11 +1,12 @@
-//! Receiving one webhook delivery: verify, parse, apply exactly once.
+//! The webhook use case: verify a delivery, parse it, and apply its event exactly
+//! once through the domain's patch and one conditional write.
 
 use crate::clock::{format_rfc3339_ms, Clock};
-use crate::domain::transition::{decide, Effect};
-use crate::error::ApiError;
-use crate::fintoc::SecretString;
-use crate::service::Reply;
-use crate::store::{EventStore, EventWrite, StoreError, WriteResult};
+use crate::domain::create::{InputError, InputErrorKind};
+use crate::domain::transition::{plan_write, Effect, EventRef};
+use crate::http::{ApiError, Reply};
+use crate::secrets::SecretString;
+use crate::store::{EventStore, StoreError, WriteResult};
 use crate::webhook::event::{Event, EventKind};
 use crate::webhook::signature::verify;
 use serde_json::json;
@@ -43,11 +44,10 @@ pub struct WebhookService<S, C> {
 }
 
 fn accepted(outcome: &str, event_id: &str) -> Reply {
-    Reply {
-        status: 200,
-        body: json!({"received": true, "event_id": event_id, "outcome": outcome}).to_string(),
-        replayed: false,
-    }
+    Reply::new(
+        200,
+        json!({"received": true, "event_id": event_id, "outcome": outcome}).to_string(),
+    )
 }
 
 impl<S: EventStore, C: Clock> WebhookService<S, C> {
@@ -64,31 +64,23 @@ impl<S: EventStore, C: Clock> WebhookService<S, C> {
     /// a body that is not an event; 503 when storage fails, so Fintoc retries.
     pub async fn receive(&self, delivery: Delivery<'_>) -> Result<Reply, ApiError> {
         if delivery.body.len() > MAX_WEBHOOK_BODY_BYTES {
-            return Err(ApiError::invalid_request(
-                413,
+            return Err(InputError::new(
+                InputErrorKind::TooLarge,
                 "body_too_large",
                 format!("Webhook bodies must be at most {MAX_WEBHOOK_BODY_BYTES} bytes."),
-            ));
+            )
+            .into());
         }
         let now_ms = self.clock.now_ms();
-        if let Err(e) = verify(
+        verify(
             delivery.signature,
             delivery.body,
             &self.settings.secrets,
             now_ms.div_euclid(1000),
             self.settings.tolerance_secs,
-        ) {
-            tracing::warn!(reason = e.code(), "webhook signature refused");
-            return Err(ApiError::new(
-                400,
-                "signature_error",
-                e.code(),
-                format!("Webhook refused: {e}."),
-            ));
-        }
-        let event = Event::parse(delivery.body).map_err(|e| {
-            ApiError::invalid_request(400, "invalid_event", format!("Webhook refused: {e}."))
-        })?;
+        )
+        .inspect_err(|e| tracing::warn!(reason = e.code(), "webhook signature refused"))?;
+        let event = Event::parse(delivery.body)?;
         let claimed = match event.kind() {
             EventKind::Other => {
                 tracing::info!(event_id = %event.id, event_type = %event.event_type, "ignoring event type");
@@ -100,48 +92,37 @@ impl<S: EventStore, C: Clock> WebhookService<S, C> {
             }
             EventKind::PaymentIntent(status) => status,
         };
-        let intent = event.payment_intent().map_err(|e| {
-            ApiError::invalid_request(400, "invalid_event", format!("Webhook refused: {e}."))
-        })?;
+        let report = event.intent_report()?;
+        let event_ref = EventRef {
+            id: &event.id,
+            event_type: &event.event_type,
+            created_at: event.created_at.as_deref(),
+        };
         let now = format_rfc3339_ms(now_ms);
         let mut state = self
             .store
-            .intent_state(&intent.id)
+            .intent_state(&report.id)
             .await
             .map_err(storage_error)?;
         for _ in 0..MAX_WRITE_ATTEMPTS {
-            let effect = decide(state.as_ref(), &event.id, &claimed);
-            if effect == Effect::Duplicate {
-                tracing::info!(event_id = %event.id, intent_id = %intent.id, "duplicate delivery");
+            let (effect, patch) = plan_write(state.as_ref(), &event_ref, &claimed, &report, &now);
+            let Some(patch) = patch else {
+                tracing::info!(event_id = %event.id, intent_id = %report.id, "duplicate delivery");
                 return Ok(accepted(effect.name(), &event.id));
-            }
-            let write = EventWrite {
-                event_id: &event.id,
-                event_type: &event.event_type,
-                event_created_at: event.created_at.as_deref(),
-                intent: &intent,
-                claimed: &claimed,
-                effect: &effect,
-                expected_version: state.as_ref().map(|s| s.version),
-                now: &now,
             };
-            match self
-                .store
-                .write_event(&write)
-                .await
-                .map_err(storage_error)?
-            {
+            match self.store.apply(&patch).await.map_err(storage_error)? {
                 WriteResult::Written => {
-                    log_effect(&effect, &event.id, &intent.id);
+                    log_effect(&effect, &event.id, &report.id);
                     return Ok(accepted(effect.name(), &event.id));
                 }
                 WriteResult::Conflict(current) => state = current,
             }
         }
-        Err(storage_error(StoreError::Unavailable(format!(
-            "intent {} kept changing during {MAX_WRITE_ATTEMPTS} attempts",
-            intent.id
-        ))))
+        tracing::error!(
+            intent_id = %report.id,
+            "intent kept changing during {MAX_WRITE_ATTEMPTS} attempts; Fintoc will retry"
+        );
+        Err(ApiError::event_not_recorded())
     }
 }
 
@@ -162,11 +143,6 @@ fn log_effect(effect: &Effect, event_id: &str, intent_id: &str) {
 }
 
 fn storage_error(e: StoreError) -> ApiError {
-    tracing::error!(error = %e, "webhook storage failed; Fintoc will retry");
-    ApiError::dependency(
-        503,
-        "storage_unavailable",
-        "The event could not be recorded; it will be retried.",
-    )
-    .with_retry_after(1)
+    tracing::error!(error = %e.detail(), "webhook storage failed; Fintoc will retry");
+    ApiError::event_not_recorded()
 }

@@ -1,13 +1,13 @@
 //! create-intent through real lambda_http requests, on DynamoDB Local and the Fintoc
 //! simulator.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use fintoc_sim::Fault;
 use futures::future::join_all;
 use serde_json::json;
-use shared::domain::idempotency::{derive_fintoc_key, AcquireOutcome};
+use shared::domain::idempotency::{
+    derive_fintoc_key, AcquireOutcome, AcquireRequest, IdempotencyKey,
+};
 use shared::fintoc::{CreatePaymentIntent, FintocApi};
 use shared::store::IdempotencyStore;
 use std::sync::atomic::Ordering;
@@ -233,16 +233,16 @@ async fn a_crashed_attempt_blocks_until_its_lease_expires_then_is_taken_over() {
     )
     .unwrap();
     // A first invocation took the key and reached Fintoc, then died.
-    let lease_until = T0_MS + 30_000;
+    let key = IdempotencyKey::parse(Some("key-crash")).unwrap();
     let taken = h
         .store
-        .acquire(
-            "key-crash",
-            &request.fingerprint(),
-            T0_MS,
-            lease_until,
-            T0_MS / 1000 + 86_400,
-        )
+        .acquire(&AcquireRequest {
+            key: &key,
+            request_hash: &request.fingerprint(),
+            now_ms: T0_MS,
+            lease_expires_at_ms: T0_MS + 30_000,
+            expires_at_ms: T0_MS + 86_400_000,
+        })
         .await
         .unwrap();
     assert!(matches!(taken, AcquireOutcome::Acquired { .. }));
@@ -258,7 +258,7 @@ async fn a_crashed_attempt_blocks_until_its_lease_expires_then_is_taken_over() {
                 metadata,
                 recipient_account: Some(recipient()),
             },
-            &derive_fintoc_key("tests", "key-crash"),
+            &derive_fintoc_key("tests", &key),
         )
         .await
         .unwrap();
@@ -279,13 +279,13 @@ async fn a_crashed_attempt_blocks_until_its_lease_expires_then_is_taken_over() {
 async fn a_different_request_cannot_take_over_an_expired_lease() {
     let h = Harness::new().await;
     h.store
-        .acquire(
-            "key-crash-2",
-            "some-other-hash",
-            T0_MS,
-            T0_MS + 1_000,
-            T0_MS / 1000 + 86_400,
-        )
+        .acquire(&AcquireRequest {
+            key: &IdempotencyKey::parse(Some("key-crash-2")).unwrap(),
+            request_hash: "some-other-hash",
+            now_ms: T0_MS,
+            lease_expires_at_ms: T0_MS + 1_000,
+            expires_at_ms: T0_MS + 86_400_000,
+        })
         .await
         .unwrap();
     h.clock.advance_ms(5_000);
@@ -472,7 +472,7 @@ async fn routes_methods_and_unknown_ids() {
 async fn dynamodb_unavailable_is_a_retryable_503_before_any_fintoc_call() {
     let h = Harness::new().await;
     let down = shared::store::DynamoStore::new(dynamodb_at("http://127.0.0.1:9"), &h.table);
-    let service = shared::service::PaymentIntentService::new(
+    let service = shared::app::create_intent::PaymentIntentService::new(
         down,
         fintoc_client(&h.sim, fintoc_sim::DEFAULT_SECRET_KEY),
         h.clock.clone(),

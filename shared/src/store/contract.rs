@@ -1,0 +1,428 @@
+//! The store contract: every storage rule written once, run against the in-memory
+//! store (`cargo test -p shared`) and against DynamoDB Local (the integration
+//! tests), through [`crate::store_contract_tests!`]. Feature `contract-tests`.
+
+use super::{EventStore, IdempotencyStore, IntentStore, StoreError, WriteResult};
+use crate::domain::idempotency::{
+    AcquireOutcome, AcquireRequest, CompleteRequest, IdempotencyKey, LeaseId, StoredResponse,
+};
+use crate::domain::intent::{IntentStatus, StoredIntent};
+use crate::domain::report::IntentReport;
+use crate::domain::transition::{plan_write, Effect, EventRef, IntentState};
+use std::collections::BTreeMap;
+
+/// Every port; what the contract is checked on.
+pub trait Stores: IdempotencyStore + IntentStore + EventStore {}
+impl<T: IdempotencyStore + IntentStore + EventStore> Stores for T {}
+
+/// Writes one `#[tokio::test]` per contract rule, each on a store made by `$make`
+/// (an expression evaluating to a future of the store).
+#[macro_export]
+macro_rules! store_contract_tests {
+    ($make:expr) => {
+        $crate::store_contract_tests!(@rules $make;
+            a_free_key_is_acquired,
+            a_held_key_is_in_progress_or_a_mismatch,
+            a_completed_key_replays_its_response_to_the_same_request_only,
+            only_the_lease_holder_completes_or_releases,
+            an_abandoned_lease_is_taken_over_only_by_the_same_request,
+            a_record_is_free_from_the_first_millisecond_after_its_expiry,
+            save_created_merges_and_never_moves_a_status,
+            save_created_refuses_another_amount_or_currency,
+            an_unknown_intent_is_created_by_exactly_one_event,
+            a_stale_version_conflicts_and_returns_the_current_state,
+            an_outcome_is_read_back_with_the_intent,
+            unknown_intents_read_as_none
+        );
+    };
+    (@rules $make:expr; $($rule:ident),+) => {
+        $(
+            #[tokio::test]
+            async fn $rule() {
+                $crate::store::contract::$rule($make.await).await;
+            }
+        )+
+    };
+}
+
+/// 2026-01-01T00:00:00Z.
+const T0: i64 = 1_767_225_600_000;
+
+fn key(k: &str) -> IdempotencyKey {
+    IdempotencyKey::parse(Some(k)).expect("valid key")
+}
+
+async fn acquire<S: Stores>(
+    store: &S,
+    k: &IdempotencyKey,
+    hash: &str,
+    now_ms: i64,
+    lease_ms: i64,
+    expires_ms: i64,
+) -> AcquireOutcome {
+    store
+        .acquire(&AcquireRequest {
+            key: k,
+            request_hash: hash,
+            now_ms,
+            lease_expires_at_ms: lease_ms,
+            expires_at_ms: expires_ms,
+        })
+        .await
+        .expect("acquire")
+}
+
+fn lease(outcome: AcquireOutcome) -> LeaseId {
+    match outcome {
+        AcquireOutcome::Acquired { lease_id } => lease_id,
+        other => panic!("expected the lease, got {other:?}"),
+    }
+}
+
+async fn complete<S: Stores>(store: &S, k: &IdempotencyKey, lease_id: &LeaseId) -> bool {
+    store
+        .complete(&CompleteRequest {
+            key: k,
+            lease_id,
+            response: &response(),
+            intent_id: Some("pi_1"),
+        })
+        .await
+        .expect("complete")
+}
+
+fn response() -> StoredResponse {
+    StoredResponse {
+        status: 201,
+        body: r#"{"id":"pi_1"}"#.into(),
+    }
+}
+
+fn intent(id: &str, amount: u64, status: IntentStatus) -> StoredIntent {
+    StoredIntent {
+        id: id.into(),
+        status,
+        amount,
+        currency: "CLP".into(),
+        order_id: Some("order-1".into()),
+        metadata: BTreeMap::from([("cart".to_string(), "c-1".to_string())]),
+        customer_email: Some("payer@example.cl".into()),
+        mode: Some("test".into()),
+        error_reason: None,
+        created_at: "2026-01-01T00:00:00.000Z".into(),
+        updated_at: "2026-01-01T00:00:00.000Z".into(),
+    }
+}
+
+fn report(id: &str) -> IntentReport {
+    IntentReport {
+        id: id.into(),
+        amount: Some(100),
+        currency: Some("CLP".into()),
+        error_reason: Some("insufficient_funds".into()),
+        ..IntentReport::default()
+    }
+}
+
+/// Decides `event_id` claiming `claimed` on the stored state and applies the patch.
+async fn send_event<S: Stores>(
+    store: &S,
+    id: &str,
+    event_id: &str,
+    claimed: IntentStatus,
+) -> (Effect, Option<WriteResult>) {
+    let state = store.intent_state(id).await.expect("intent_state");
+    let event = EventRef {
+        id: event_id,
+        event_type: "payment_intent.x",
+        created_at: None,
+    };
+    let (effect, patch) = plan_write(state.as_ref(), &event, &claimed, &report(id), "now");
+    let result = match patch {
+        Some(p) => Some(store.apply(&p).await.expect("apply")),
+        None => None,
+    };
+    (effect, result)
+}
+
+/// A key nobody holds is acquired.
+pub async fn a_free_key_is_acquired<S: Stores>(store: S) {
+    let k = key("free");
+    lease(acquire(&store, &k, "h", T0, T0 + 30_000, T0 + 86_400_000).await);
+}
+
+/// While a lease holds: the same request is told to retry later, another is a mismatch.
+pub async fn a_held_key_is_in_progress_or_a_mismatch<S: Stores>(store: S) {
+    let k = key("held");
+    lease(acquire(&store, &k, "h", T0, T0 + 30_000, T0 + 86_400_000).await);
+    assert_eq!(
+        acquire(&store, &k, "h", T0 + 27_500, T0 + 60_000, T0 + 86_400_000).await,
+        AcquireOutcome::InProgress {
+            retry_after_secs: 3
+        }
+    );
+    assert_eq!(
+        acquire(&store, &k, "other", T0 + 1, T0 + 60_000, T0 + 86_400_000).await,
+        AcquireOutcome::Mismatch
+    );
+}
+
+/// A completed record replays its response to the same request; another request
+/// is a mismatch.
+pub async fn a_completed_key_replays_its_response_to_the_same_request_only<S: Stores>(store: S) {
+    let k = key("done");
+    let lease_id = lease(acquire(&store, &k, "h", T0, T0 + 30_000, T0 + 86_400_000).await);
+    assert!(complete(&store, &k, &lease_id).await);
+    assert_eq!(
+        acquire(&store, &k, "h", T0 + 60_000, T0 + 90_000, T0 + 86_400_000).await,
+        AcquireOutcome::Replay(response())
+    );
+    assert_eq!(
+        acquire(
+            &store,
+            &k,
+            "other",
+            T0 + 60_000,
+            T0 + 90_000,
+            T0 + 86_400_000
+        )
+        .await,
+        AcquireOutcome::Mismatch
+    );
+    assert!(
+        !complete(&store, &k, &lease_id).await,
+        "a completed record is not completed twice"
+    );
+    store.release(&k, &lease_id).await.expect("release");
+    assert_eq!(
+        acquire(&store, &k, "h", T0 + 60_000, T0 + 90_000, T0 + 86_400_000).await,
+        AcquireOutcome::Replay(response()),
+        "a completed record is never released"
+    );
+    assert!(
+        !complete(&store, &key("never-taken"), &lease_id).await,
+        "a missing record is not completed"
+    );
+}
+
+/// Complete and release need the lease; a released key is free again.
+pub async fn only_the_lease_holder_completes_or_releases<S: Stores>(store: S) {
+    let k = key("lease");
+    let lease_id = lease(acquire(&store, &k, "h", T0, T0 + 30_000, T0 + 86_400_000).await);
+    let stranger = LeaseId::from_stored("not-the-lease");
+    assert!(!complete(&store, &k, &stranger).await);
+    store.release(&k, &stranger).await.expect("release");
+    assert!(
+        matches!(
+            acquire(&store, &k, "h", T0 + 1, T0 + 30_000, T0 + 86_400_000).await,
+            AcquireOutcome::InProgress { .. }
+        ),
+        "a stranger's release leaves the record"
+    );
+    store.release(&k, &lease_id).await.expect("release");
+    lease(acquire(&store, &k, "other", T0 + 2, T0 + 30_000, T0 + 86_400_000).await);
+}
+
+/// After its lease expires, a record is taken over by the same request only, and
+/// the old holder can no longer complete it.
+pub async fn an_abandoned_lease_is_taken_over_only_by_the_same_request<S: Stores>(store: S) {
+    let k = key("abandoned");
+    let old = lease(acquire(&store, &k, "h", T0, T0 + 30_000, T0 + 86_400_000).await);
+    assert_eq!(
+        acquire(
+            &store,
+            &k,
+            "other",
+            T0 + 30_001,
+            T0 + 60_000,
+            T0 + 86_400_000
+        )
+        .await,
+        AcquireOutcome::Mismatch
+    );
+    assert!(
+        matches!(
+            acquire(&store, &k, "h", T0 + 30_000, T0 + 60_000, T0 + 86_400_000).await,
+            AcquireOutcome::InProgress { .. }
+        ),
+        "a lease holds until its last millisecond"
+    );
+    let new = lease(acquire(&store, &k, "h", T0 + 30_001, T0 + 60_000, T0 + 86_400_000).await);
+    assert_ne!(old, new);
+    assert!(!complete(&store, &k, &old).await, "the old lease is lost");
+    assert!(complete(&store, &k, &new).await);
+}
+
+/// A record counts until its expiry (kept in whole seconds) and is free from the
+/// next millisecond, for any request, whatever the TTL sweeper has done.
+pub async fn a_record_is_free_from_the_first_millisecond_after_its_expiry<S: Stores>(store: S) {
+    let k = key("expiring");
+    // Asked to expire at T0 + 10.5 s: kept as T0 + 10 s.
+    let lease_id = lease(acquire(&store, &k, "h", T0, T0 + 5_000, T0 + 10_500).await);
+    assert!(complete(&store, &k, &lease_id).await);
+    assert_eq!(
+        acquire(&store, &k, "h", T0 + 10_000, T0 + 20_000, T0 + 99_000).await,
+        AcquireOutcome::Replay(response()),
+        "at its expiry the record still counts"
+    );
+    lease(acquire(&store, &k, "other", T0 + 10_001, T0 + 20_000, T0 + 99_000).await);
+}
+
+/// Creating merges with what a webhook wrote first: status, version and times stay.
+pub async fn save_created_merges_and_never_moves_a_status<S: Stores>(store: S) {
+    let (effect, _) = send_event(&store, "pi_merge", "evt_1", IntentStatus::Succeeded).await;
+    assert_eq!(
+        effect,
+        Effect::Create {
+            status: IntentStatus::Succeeded
+        }
+    );
+    store
+        .save_created(&intent("pi_merge", 100, IntentStatus::Created))
+        .await
+        .expect("save_created");
+    let read = store.get_intent("pi_merge").await.unwrap().unwrap();
+    assert_eq!(read.status, IntentStatus::Succeeded);
+    assert_eq!(read.order_id.as_deref(), Some("order-1"));
+    assert_eq!(read.amount, 100);
+    let state = store.intent_state("pi_merge").await.unwrap().unwrap();
+    assert_eq!(state.version, 1, "the version is the webhook's");
+    store
+        .save_created(&intent("pi_merge", 100, IntentStatus::Created))
+        .await
+        .expect("saving again is harmless");
+}
+
+/// One id never holds two amounts or currencies.
+pub async fn save_created_refuses_another_amount_or_currency<S: Stores>(store: S) {
+    store
+        .save_created(&intent("pi_amount", 100, IntentStatus::Created))
+        .await
+        .unwrap();
+    let refused = store
+        .save_created(&intent("pi_amount", 101, IntentStatus::Created))
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::Conflict(_))),
+        "{refused:?}"
+    );
+    let mut other_currency = intent("pi_amount", 100, IntentStatus::Created);
+    other_currency.currency = "MXN".into();
+    let refused = store.save_created(&other_currency).await;
+    assert!(
+        matches!(refused, Err(StoreError::Conflict(_))),
+        "{refused:?}"
+    );
+    assert_eq!(
+        store.get_intent("pi_amount").await.unwrap().unwrap().amount,
+        100
+    );
+}
+
+/// Two events racing to create an unknown intent: one creates it, the other's
+/// write fails and returns the state, on which it is decided again.
+pub async fn an_unknown_intent_is_created_by_exactly_one_event<S: Stores>(store: S) {
+    let event = |id| EventRef {
+        id,
+        event_type: "payment_intent.succeeded",
+        created_at: None,
+    };
+    let (_, first) = plan_write(
+        None,
+        &event("evt_a"),
+        &IntentStatus::Succeeded,
+        &report("pi_race"),
+        "now",
+    );
+    let (_, second) = plan_write(
+        None,
+        &event("evt_b"),
+        &IntentStatus::Succeeded,
+        &report("pi_race"),
+        "now",
+    );
+    assert_eq!(
+        store.apply(&first.unwrap()).await.unwrap(),
+        WriteResult::Written
+    );
+    let WriteResult::Conflict(Some(state)) = store.apply(&second.unwrap()).await.unwrap() else {
+        panic!("the second create must conflict and return the stored state");
+    };
+    assert_eq!(state.status, IntentStatus::Succeeded);
+    assert_eq!(state.version, 1);
+    let (effect, patch) = plan_write(
+        Some(&state),
+        &event("evt_a"),
+        &IntentStatus::Succeeded,
+        &report("pi_race"),
+        "now",
+    );
+    assert_eq!(
+        (effect, patch),
+        (Effect::Duplicate, None),
+        "re-decided on the returned item"
+    );
+}
+
+/// A write decided on an old version fails and returns the current state.
+pub async fn a_stale_version_conflicts_and_returns_the_current_state<S: Stores>(store: S) {
+    store
+        .save_created(&intent("pi_stale", 100, IntentStatus::Created))
+        .await
+        .unwrap();
+    let stale = store.intent_state("pi_stale").await.unwrap().unwrap();
+    assert_eq!(stale.version, 0);
+    let (_, result) = send_event(&store, "pi_stale", "evt_pending", IntentStatus::Pending).await;
+    assert_eq!(result, Some(WriteResult::Written));
+    let event = EventRef {
+        id: "evt_final",
+        event_type: "payment_intent.failed",
+        created_at: None,
+    };
+    let (_, patch) = plan_write(
+        Some(&stale),
+        &event,
+        &IntentStatus::Failed,
+        &report("pi_stale"),
+        "now",
+    );
+    let expected = IntentState {
+        status: IntentStatus::Pending,
+        applied_event_ids: ["evt_pending".to_string()].into(),
+        version: 1,
+    };
+    assert_eq!(
+        store.apply(&patch.unwrap()).await.unwrap(),
+        WriteResult::Conflict(Some(expected))
+    );
+    let (effect, result) = send_event(&store, "pi_stale", "evt_final", IntentStatus::Failed).await;
+    assert!(matches!(effect, Effect::Transition { .. }));
+    assert_eq!(result, Some(WriteResult::Written));
+}
+
+/// A final outcome's status and reason are what the API reads back.
+pub async fn an_outcome_is_read_back_with_the_intent<S: Stores>(store: S) {
+    store
+        .save_created(&intent("pi_out", 100, IntentStatus::Created))
+        .await
+        .unwrap();
+    send_event(&store, "pi_out", "evt_f", IntentStatus::Failed).await;
+    let (effect, _) = send_event(&store, "pi_out", "evt_s", IntentStatus::Succeeded).await;
+    assert!(matches!(effect, Effect::ConflictingFinal { .. }));
+    let read = store.get_intent("pi_out").await.unwrap().unwrap();
+    assert_eq!(
+        read.status,
+        IntentStatus::Failed,
+        "a final status is never left"
+    );
+    assert_eq!(read.error_reason.as_deref(), Some("insufficient_funds"));
+    let state = store.intent_state("pi_out").await.unwrap().unwrap();
+    assert_eq!(state.version, 2);
+    assert_eq!(state.applied_event_ids.len(), 2);
+}
+
+/// Nothing stored reads as nothing.
+pub async fn unknown_intents_read_as_none<S: Stores>(store: S) {
+    assert!(store.get_intent("pi_none").await.unwrap().is_none());
+    assert!(store.intent_state("pi_none").await.unwrap().is_none());
+}

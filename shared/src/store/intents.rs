@@ -1,0 +1,220 @@
+//! Payment intents in DynamoDB: `INTENT#<fintoc id>` items, merged in by the create
+//! use case, changed by event patches, read by the API.
+
+use super::expr::Expr;
+use super::{
+    failed_condition, n, patch, s, unavailable, DynamoStore, EventStore, IntentStore, StoreError,
+    WriteResult, PARTITION_KEY,
+};
+use crate::domain::intent::{IntentStatus, StoredIntent};
+use crate::domain::transition::{IntentPatch, IntentState};
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ReturnConsumedCapacity, ReturnValuesOnConditionCheckFailure,
+};
+use serde::Deserialize;
+use std::collections::{BTreeMap, HashMap};
+
+fn intent_pk(id: &str) -> AttributeValue {
+    s(format!("INTENT#{id}"))
+}
+
+#[derive(Deserialize)]
+struct IntentItem {
+    id: String,
+    status: String,
+    #[serde(default)]
+    amount: u64,
+    #[serde(default)]
+    currency: String,
+    #[serde(default)]
+    order_id: Option<String>,
+    #[serde(default)]
+    metadata: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    customer_email: Option<String>,
+    #[serde(default)]
+    mode: Option<String>,
+    #[serde(default)]
+    error_reason: Option<String>,
+    created_at: String,
+    updated_at: String,
+}
+
+impl From<IntentItem> for StoredIntent {
+    fn from(item: IntentItem) -> Self {
+        Self {
+            id: item.id,
+            status: IntentStatus::parse(&item.status),
+            amount: item.amount,
+            currency: item.currency,
+            order_id: item.order_id,
+            metadata: item.metadata.unwrap_or_default(),
+            customer_email: item.customer_email,
+            mode: item.mode,
+            error_reason: item.error_reason,
+            created_at: item.created_at,
+            updated_at: item.updated_at,
+        }
+    }
+}
+
+fn intent_state_from_item(
+    item: &HashMap<String, AttributeValue>,
+) -> Result<IntentState, StoreError> {
+    let status = match item.get("status") {
+        Some(AttributeValue::S(s)) => IntentStatus::parse(s),
+        _ => return Err(StoreError::Malformed("intent without status".into())),
+    };
+    let applied_event_ids = match item.get("applied_event_ids") {
+        Some(AttributeValue::Ss(ids)) => ids.iter().cloned().collect(),
+        _ => Default::default(),
+    };
+    let version = match item.get("version") {
+        Some(AttributeValue::N(n)) => n
+            .parse()
+            .map_err(|_| StoreError::Malformed("intent version is not a number".into()))?,
+        _ => 0,
+    };
+    Ok(IntentState {
+        status,
+        applied_event_ids,
+        version,
+    })
+}
+
+impl IntentStore for DynamoStore {
+    async fn save_created(&self, intent: &StoredIntent) -> Result<(), StoreError> {
+        let metadata = intent
+            .metadata
+            .iter()
+            .map(|(k, v)| (k.clone(), s(v)))
+            .collect();
+        let mut expr = Expr::default();
+        expr.set("entity", s("intent"))
+            .set("id", s(&intent.id))
+            .set("amount", n(intent.amount))
+            .set("currency", s(&intent.currency))
+            .set("metadata", AttributeValue::M(metadata))
+            .set_if_absent("status", s(intent.status.as_str()))
+            .set_if_absent("version", n(0))
+            .set_if_absent("created_at", s(&intent.created_at))
+            .set_if_absent("updated_at", s(&intent.updated_at));
+        for (attr, value) in [
+            ("order_id", &intent.order_id),
+            ("customer_email", &intent.customer_email),
+            ("mode", &intent.mode),
+        ] {
+            if let Some(value) = value {
+                expr.set_if_absent(attr, s(value));
+            }
+        }
+        let (pk, amount, currency) = (
+            expr.name(PARTITION_KEY),
+            expr.name("amount"),
+            expr.name("currency"),
+        );
+        expr.condition(format!(
+            "attribute_not_exists({pk}) OR ((attribute_not_exists({amount}) OR {amount} = :amount) \
+             AND (attribute_not_exists({currency}) OR {currency} = :currency))"
+        ));
+        let update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PARTITION_KEY, intent_pk(&intent.id));
+        match expr
+            .apply_to_update(update)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await
+        {
+            Ok(out) => {
+                self.usage.write(out.consumed_capacity());
+                Ok(())
+            }
+            Err(err) if failed_condition(&err) => {
+                self.usage.failed_write();
+                Err(StoreError::Conflict(format!(
+                    "intent {} is stored with another amount or currency",
+                    intent.id
+                )))
+            }
+            Err(err) => Err(unavailable("save_created")(err)),
+        }
+    }
+
+    async fn get_intent(&self, id: &str) -> Result<Option<StoredIntent>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PARTITION_KEY, intent_pk(id))
+            .consistent_read(true)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await
+            .map_err(unavailable("get_intent"))?;
+        self.usage.read(output.consumed_capacity());
+        match output.item {
+            None => Ok(None),
+            Some(item) => {
+                let item: IntentItem = serde_dynamo::from_item(item)
+                    .map_err(|e| StoreError::Malformed(format!("intent {id}: {e}")))?;
+                Ok(Some(item.into()))
+            }
+        }
+    }
+}
+
+impl EventStore for DynamoStore {
+    /// An eventually consistent read (half the price of a consistent one). A stale
+    /// answer is safe: the write that follows is conditioned on the version read (or
+    /// on the item's absence), so it fails and the event is decided again on the
+    /// current item that the failed write returns; and event ids are only ever
+    /// added, so a stale read never makes a new event look like a duplicate.
+    async fn intent_state(&self, id: &str) -> Result<Option<IntentState>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PARTITION_KEY, intent_pk(id))
+            .consistent_read(false)
+            .projection_expression("#status, applied_event_ids, version")
+            .expression_attribute_names("#status", "status")
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await
+            .map_err(unavailable("intent_state"))?;
+        self.usage.read(output.consumed_capacity());
+        output.item.as_ref().map(intent_state_from_item).transpose()
+    }
+
+    async fn apply(&self, intent_patch: &IntentPatch) -> Result<WriteResult, StoreError> {
+        let update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PARTITION_KEY, intent_pk(&intent_patch.intent_id));
+        match patch::render(intent_patch)
+            .apply_to_update(update)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await
+        {
+            Ok(out) => {
+                self.usage.write(out.consumed_capacity());
+                Ok(WriteResult::Written)
+            }
+            Err(err) => match err.as_service_error() {
+                Some(UpdateItemError::ConditionalCheckFailedException(c)) => {
+                    self.usage.failed_write();
+                    let state = c.item().map(intent_state_from_item).transpose()?;
+                    Ok(WriteResult::Conflict(state))
+                }
+                _ => Err(unavailable("apply")(err)),
+            },
+        }
+    }
+}

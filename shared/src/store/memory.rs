@@ -1,0 +1,307 @@
+//! An in-memory implementation of the store ports, applying the same rules as the
+//! DynamoDB store (the contract suite checks both): for unit tests of the use cases,
+//! with failures that can be injected per operation.
+
+use super::{EventStore, IdempotencyStore, IntentStore, StoreError, WriteResult};
+use crate::domain::idempotency::{
+    can_take_over, classify_conflict, AcquireOutcome, AcquireRequest, CompleteRequest,
+    IdempotencyKey, IdempotencyRecord, LeaseId, RecordStatus,
+};
+use crate::domain::intent::{IntentStatus, StoredIntent};
+use crate::domain::transition::{
+    EventNote, IntentPatch, IntentState, NoteList, Outcome, WriteGuard,
+};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// A store operation, to inject failures into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Operation {
+    /// [`IdempotencyStore::acquire`].
+    Acquire,
+    /// [`IdempotencyStore::complete`].
+    Complete,
+    /// [`IdempotencyStore::release`].
+    Release,
+    /// [`IntentStore::save_created`].
+    SaveCreated,
+    /// [`IntentStore::get_intent`].
+    GetIntent,
+    /// [`EventStore::intent_state`].
+    IntentState,
+    /// [`EventStore::apply`].
+    Apply,
+}
+
+/// An idempotency record as kept in memory.
+#[derive(Debug, Clone)]
+struct MemoryRecord {
+    record: IdempotencyRecord,
+    lease_id: LeaseId,
+    intent_id: Option<String>,
+}
+
+/// An intent as kept in memory: what the DynamoDB item holds, typed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MemoryIntent {
+    /// Current status.
+    pub status: Option<IntentStatus>,
+    /// Minor units, once known.
+    pub amount: Option<u64>,
+    /// Currency, once known.
+    pub currency: Option<String>,
+    /// Merchant order id.
+    pub order_id: Option<String>,
+    /// Metadata.
+    pub metadata: BTreeMap<String, String>,
+    /// Payer's email.
+    pub customer_email: Option<String>,
+    /// `live` | `test`.
+    pub mode: Option<String>,
+    /// Creation time.
+    pub created_at: Option<String>,
+    /// Last change.
+    pub updated_at: Option<String>,
+    /// `webhook` when an event created it.
+    pub created_by: Option<String>,
+    /// Write version.
+    pub version: u64,
+    /// Event ids applied.
+    pub applied_event_ids: BTreeSet<String>,
+    /// How the final status was reached.
+    pub outcome: Option<Outcome>,
+    /// Conflicting final events.
+    pub anomalies: Vec<EventNote>,
+    /// Late non-final events.
+    pub late_events: Vec<EventNote>,
+}
+
+impl MemoryIntent {
+    fn state(&self) -> Option<IntentState> {
+        Some(IntentState {
+            status: self.status.clone()?,
+            applied_event_ids: self.applied_event_ids.clone(),
+            version: self.version,
+        })
+    }
+}
+
+#[derive(Debug, Default)]
+struct Tables {
+    records: HashMap<IdempotencyKey, MemoryRecord>,
+    intents: HashMap<String, MemoryIntent>,
+    failures: HashMap<Operation, u32>,
+}
+
+/// The store ports in memory; clones share the same data.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryStore(Arc<Mutex<Tables>>);
+
+impl MemoryStore {
+    fn lock(&self) -> MutexGuard<'_, Tables> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The next `times` calls of `operation` fail as if DynamoDB were unavailable,
+    /// before doing anything.
+    pub fn fail_next(&self, operation: Operation, times: u32) {
+        *self.lock().failures.entry(operation).or_default() += times;
+    }
+
+    /// The intent as stored, with every attribute.
+    pub fn intent(&self, id: &str) -> Option<MemoryIntent> {
+        self.lock().intents.get(id).cloned()
+    }
+
+    /// How many idempotency records and intents are stored.
+    pub fn item_count(&self) -> usize {
+        let tables = self.lock();
+        tables.records.len() + tables.intents.len()
+    }
+
+    /// Takes the lock, failing when a failure is queued for `operation`.
+    fn begin(&self, operation: Operation) -> Result<MutexGuard<'_, Tables>, StoreError> {
+        let mut tables = self.lock();
+        if let Some(left) = tables.failures.get_mut(&operation).filter(|n| **n > 0) {
+            *left -= 1;
+            return Err(StoreError::unavailable(
+                "memory",
+                format!("injected failure of {operation:?}"),
+            ));
+        }
+        Ok(tables)
+    }
+}
+
+impl IdempotencyStore for MemoryStore {
+    async fn acquire(&self, request: &AcquireRequest<'_>) -> Result<AcquireOutcome, StoreError> {
+        let mut tables = self.begin(Operation::Acquire)?;
+        if let Some(existing) = tables.records.get(request.key) {
+            if !can_take_over(&existing.record, request.request_hash, request.now_ms) {
+                return Ok(classify_conflict(
+                    &existing.record,
+                    request.request_hash,
+                    request.now_ms,
+                ));
+            }
+        }
+        let lease_id = LeaseId::random();
+        tables.records.insert(
+            request.key.clone(),
+            MemoryRecord {
+                record: IdempotencyRecord {
+                    status: RecordStatus::InProgress,
+                    request_hash: request.request_hash.to_string(),
+                    lease_expires_at_ms: request.lease_expires_at_ms,
+                    // Whole seconds, as the TTL attribute keeps it.
+                    expires_at_ms: request.expires_at_ms.div_euclid(1000) * 1000,
+                    response: None,
+                },
+                lease_id: lease_id.clone(),
+                intent_id: None,
+            },
+        );
+        Ok(AcquireOutcome::Acquired { lease_id })
+    }
+
+    async fn complete(&self, request: &CompleteRequest<'_>) -> Result<bool, StoreError> {
+        let mut tables = self.begin(Operation::Complete)?;
+        match tables.records.get_mut(request.key) {
+            Some(held)
+                if held.lease_id == *request.lease_id
+                    && held.record.status == RecordStatus::InProgress =>
+            {
+                held.record.status = RecordStatus::Completed;
+                held.record.response = Some(request.response.clone());
+                held.intent_id = request.intent_id.map(str::to_string);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn release(&self, key: &IdempotencyKey, lease_id: &LeaseId) -> Result<(), StoreError> {
+        let mut tables = self.begin(Operation::Release)?;
+        let held = tables.records.get(key).is_some_and(|r| {
+            r.lease_id == *lease_id && r.record.status == RecordStatus::InProgress
+        });
+        if held {
+            tables.records.remove(key);
+        }
+        Ok(())
+    }
+}
+
+impl IntentStore for MemoryStore {
+    async fn save_created(&self, intent: &StoredIntent) -> Result<(), StoreError> {
+        let mut tables = self.begin(Operation::SaveCreated)?;
+        let item = tables.intents.entry(intent.id.clone()).or_default();
+        let conflicts = item.amount.is_some_and(|a| a != intent.amount)
+            || item
+                .currency
+                .as_ref()
+                .is_some_and(|c| *c != intent.currency);
+        if conflicts {
+            return Err(StoreError::Conflict(format!(
+                "intent {} is stored with another amount or currency",
+                intent.id
+            )));
+        }
+        item.amount = Some(intent.amount);
+        item.currency = Some(intent.currency.clone());
+        item.metadata = intent.metadata.clone();
+        item.status.get_or_insert_with(|| intent.status.clone());
+        item.created_at
+            .get_or_insert_with(|| intent.created_at.clone());
+        item.updated_at
+            .get_or_insert_with(|| intent.updated_at.clone());
+        for (field, value) in [
+            (&mut item.order_id, &intent.order_id),
+            (&mut item.customer_email, &intent.customer_email),
+            (&mut item.mode, &intent.mode),
+        ] {
+            if field.is_none() {
+                field.clone_from(value);
+            }
+        }
+        Ok(())
+    }
+
+    async fn get_intent(&self, id: &str) -> Result<Option<StoredIntent>, StoreError> {
+        let tables = self.begin(Operation::GetIntent)?;
+        let Some(item) = tables.intents.get(id) else {
+            return Ok(None);
+        };
+        let missing = |what: &str| StoreError::Malformed(format!("intent {id}: no {what}"));
+        Ok(Some(StoredIntent {
+            id: id.to_string(),
+            status: item.status.clone().ok_or_else(|| missing("status"))?,
+            amount: item.amount.unwrap_or_default(),
+            currency: item.currency.clone().unwrap_or_default(),
+            order_id: item.order_id.clone(),
+            metadata: item.metadata.clone(),
+            customer_email: item.customer_email.clone(),
+            mode: item.mode.clone(),
+            error_reason: item.outcome.as_ref().and_then(|o| o.error_reason.clone()),
+            created_at: item
+                .created_at
+                .clone()
+                .ok_or_else(|| missing("created_at"))?,
+            updated_at: item
+                .updated_at
+                .clone()
+                .ok_or_else(|| missing("updated_at"))?,
+        }))
+    }
+}
+
+impl EventStore for MemoryStore {
+    async fn intent_state(&self, id: &str) -> Result<Option<IntentState>, StoreError> {
+        let tables = self.begin(Operation::IntentState)?;
+        Ok(tables.intents.get(id).and_then(MemoryIntent::state))
+    }
+
+    async fn apply(&self, patch: &IntentPatch) -> Result<WriteResult, StoreError> {
+        let mut tables = self.begin(Operation::Apply)?;
+        let current = tables.intents.get(&patch.intent_id);
+        let guard_holds = match patch.guard {
+            WriteGuard::Absent => current.is_none(),
+            WriteGuard::Version(v) => current.is_some_and(|c| c.version == v),
+        };
+        if !guard_holds {
+            return Ok(WriteResult::Conflict(current.and_then(MemoryIntent::state)));
+        }
+        let item = tables.intents.entry(patch.intent_id.clone()).or_default();
+        item.updated_at = Some(patch.updated_at.clone());
+        item.version = patch.version;
+        if let Some(c) = &patch.created {
+            item.amount = c.amount.or(item.amount);
+            item.currency = c.currency.clone().or(item.currency.take());
+            item.metadata = c.metadata.clone();
+            item.order_id = c.order_id.clone().or(item.order_id.take());
+            item.mode = c.mode.clone().or(item.mode.take());
+            item.customer_email = c.customer_email.clone().or(item.customer_email.take());
+            item.created_at = Some(c.created_at.clone());
+            item.created_by = Some(crate::domain::transition::CREATED_BY_WEBHOOK.to_string());
+        }
+        if let Some(status) = &patch.status {
+            item.status = Some(status.clone());
+        }
+        if let Some(outcome) = &patch.outcome {
+            item.outcome = Some(outcome.clone());
+        }
+        if let Some(note) = &patch.note {
+            match note.list {
+                NoteList::Anomalies => item.anomalies.push(note.clone()),
+                NoteList::LateEvents => item.late_events.push(note.clone()),
+            }
+        }
+        item.applied_event_ids.insert(patch.event_id.clone());
+        Ok(WriteResult::Written)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    crate::store_contract_tests!(async { super::MemoryStore::default() });
+}

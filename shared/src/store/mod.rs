@@ -1,0 +1,203 @@
+//! Storage ports and their DynamoDB implementation: the only module that talks to
+//! DynamoDB.
+//!
+//! One table, one string partition key `pk`, two kinds of items (layout in
+//! `docs/storage.md`):
+//!
+//! - `IDEMPOTENCY#<client key>`: the idempotency record of a create request
+//!   ([`idempotency`]);
+//! - `INTENT#<fintoc id>`: the payment intent as this backend knows it
+//!   ([`intents`], with event patches rendered by [`patch`]).
+//!
+//! Every state change is one conditional write. Expiry is decided by comparing
+//! timestamps in conditions; the TTL attribute only collects garbage. The same
+//! ports are implemented in memory by [`memory::MemoryStore`], and one contract
+//! suite (`contract`, feature `contract-tests`) checks both against the same rules.
+
+mod expr;
+pub mod idempotency;
+pub mod intents;
+pub mod memory;
+mod patch;
+pub mod table;
+pub mod usage;
+
+#[cfg(any(test, feature = "contract-tests"))]
+pub mod contract;
+
+use crate::domain::idempotency::{
+    AcquireOutcome, AcquireRequest, CompleteRequest, IdempotencyKey, LeaseId,
+};
+use crate::domain::intent::StoredIntent;
+use crate::domain::transition::{IntentPatch, IntentState};
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::Client;
+use std::future::Future;
+use std::sync::Arc;
+pub use table::{create_table, table_definition, PARTITION_KEY, TTL_ATTRIBUTE};
+pub use usage::Usage;
+
+/// Any error, boxed, kept as the source of a [`StoreError`].
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A storage failure.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// DynamoDB could not be reached or refused the call (throttling, outage, ...).
+    #[error("DynamoDB unavailable during {operation}")]
+    Unavailable {
+        /// The store operation that failed.
+        operation: &'static str,
+        /// What the SDK reported.
+        #[source]
+        source: BoxError,
+    },
+    /// An item that does not have the expected shape.
+    #[error("stored item is malformed: {0}")]
+    Malformed(String),
+    /// A write that contradicts what is stored (e.g. one id with two amounts).
+    #[error("stored item conflicts: {0}")]
+    Conflict(String),
+}
+
+impl StoreError {
+    /// An unavailable store, keeping what caused it.
+    pub fn unavailable(operation: &'static str, source: impl Into<BoxError>) -> Self {
+        Self::Unavailable {
+            operation,
+            source: source.into(),
+        }
+    }
+
+    /// The error with its whole chain of causes, for logs.
+    pub fn detail(&self) -> String {
+        let mut text = self.to_string();
+        let mut cause = std::error::Error::source(self);
+        while let Some(e) = cause {
+            text.push_str(": ");
+            text.push_str(&e.to_string());
+            cause = e.source();
+        }
+        text
+    }
+}
+
+/// Idempotency records of create requests.
+pub trait IdempotencyStore: Send + Sync {
+    /// Takes the key for this request, or says why it cannot (replay, in progress,
+    /// mismatch). One conditional write; a conflict costs no extra read.
+    fn acquire(
+        &self,
+        request: &AcquireRequest<'_>,
+    ) -> impl Future<Output = Result<AcquireOutcome, StoreError>> + Send;
+
+    /// Stores the response to replay. Returns `false` when the lease was lost (the
+    /// record was taken over or released meanwhile); nothing is written then.
+    fn complete(
+        &self,
+        request: &CompleteRequest<'_>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Deletes the record if this lease still holds it, so the client can retry.
+    fn release(
+        &self,
+        key: &IdempotencyKey,
+        lease_id: &LeaseId,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// Payment intents as the API reads and creates them.
+pub trait IntentStore: Send + Sync {
+    /// Records an intent just created at Fintoc. Merges with an item a webhook may
+    /// already have written: never moves its status, version or timestamps; refuses
+    /// another amount or currency for the same id ([`StoreError::Conflict`]).
+    fn save_created(
+        &self,
+        intent: &StoredIntent,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Reads an intent (strongly consistent).
+    fn get_intent(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<StoredIntent>, StoreError>> + Send;
+}
+
+/// The result of applying an [`IntentPatch`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteResult {
+    /// Written.
+    Written,
+    /// The guard failed: the state now stored (from `ALL_OLD`, no extra read), to
+    /// decide again on.
+    Conflict(Option<IntentState>),
+}
+
+/// Payment intents as events change them.
+pub trait EventStore: Send + Sync {
+    /// The state decisions need (may be stale: every write is guarded).
+    fn intent_state(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<IntentState>, StoreError>> + Send;
+
+    /// Applies a patch in one conditional write, the event id included.
+    fn apply(
+        &self,
+        patch: &IntentPatch,
+    ) -> impl Future<Output = Result<WriteResult, StoreError>> + Send;
+}
+
+/// DynamoDB implementation of the store ports; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+    usage: Arc<usage::UsageMeter>,
+}
+
+impl DynamoStore {
+    /// A store on `table`.
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+            usage: Arc::default(),
+        }
+    }
+
+    /// The table name.
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// The DynamoDB requests this store made and the capacity DynamoDB reported for
+    /// them (every request asks for `ReturnConsumedCapacity=TOTAL`).
+    pub fn usage(&self) -> Usage {
+        self.usage.snapshot()
+    }
+}
+
+pub(crate) fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+pub(crate) fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+/// The write was refused by its condition expression (any operation's error type).
+pub(crate) fn failed_condition<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool {
+    err.as_service_error().and_then(|e| e.code()) == Some("ConditionalCheckFailedException")
+}
+
+pub(crate) fn unavailable<E, R>(
+    operation: &'static str,
+) -> impl FnOnce(SdkError<E, R>) -> StoreError
+where
+    E: std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    move |e| StoreError::unavailable(operation, e)
+}

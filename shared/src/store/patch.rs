@@ -1,0 +1,102 @@
+//! Rendering an [`IntentPatch`] (decided in `domain::transition`) as one conditional
+//! `UpdateItem`: each field of the patch becomes a `SET`, the event id an `ADD`, the
+//! guard the condition. Nothing here decides what is written.
+
+use super::expr::Expr;
+use super::{n, s, PARTITION_KEY};
+use crate::domain::report::MaskedAccount;
+use crate::domain::transition::{
+    EventNote, IntentPatch, NoteList, Outcome, WriteGuard, CREATED_BY_WEBHOOK,
+};
+use aws_sdk_dynamodb::types::AttributeValue;
+use std::collections::HashMap;
+
+fn map<'a>(entries: impl IntoIterator<Item = (&'a str, Option<&'a str>)>) -> AttributeValue {
+    AttributeValue::M(
+        entries
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|v| (k.to_string(), s(v))))
+            .collect::<HashMap<_, _>>(),
+    )
+}
+
+fn account(a: &MaskedAccount) -> AttributeValue {
+    map([
+        ("institution_id", a.institution_id.as_deref()),
+        ("holder_id", a.holder_id.as_deref()),
+        ("number_last4", a.number_last4.as_deref()),
+        ("type", a.account_type.as_deref()),
+    ])
+}
+
+fn note(note: &EventNote) -> AttributeValue {
+    map([
+        ("event_id", Some(note.event_id.as_str())),
+        ("event_type", Some(note.event_type.as_str())),
+        ("claimed_status", Some(note.claimed_status.as_str())),
+        ("received_at", Some(note.received_at.as_str())),
+        ("error_reason", note.error_reason.as_deref()),
+    ])
+}
+
+fn outcome(expr: &mut Expr, o: &Outcome) {
+    expr.set_some("error_reason", o.error_reason.as_deref().map(s))
+        .set_some("transaction_date", o.transaction_date.as_deref().map(s))
+        .set_some("reference_id", o.reference_id.as_deref().map(s))
+        .set_some("sender_account", o.sender_account.as_ref().map(account))
+        .set("outcome_event_id", s(&o.event_id))
+        .set_some(
+            "outcome_event_created_at",
+            o.event_created_at.as_deref().map(s),
+        )
+        .set("finalized_at", s(&o.finalized_at));
+}
+
+/// The update, condition, names and values of `patch`.
+pub(crate) fn render(patch: &IntentPatch) -> Expr {
+    let mut expr = Expr::default();
+    expr.set("updated_at", s(&patch.updated_at))
+        .set("version", n(patch.version));
+    if let Some(c) = &patch.created {
+        let metadata = c.metadata.iter().map(|(k, v)| (k.clone(), s(v))).collect();
+        expr.set("entity", s("intent"))
+            .set("id", s(&patch.intent_id))
+            .set_some("amount", c.amount.map(n))
+            .set_some("currency", c.currency.as_deref().map(s))
+            .set("metadata", AttributeValue::M(metadata))
+            .set_some("order_id", c.order_id.as_deref().map(s))
+            .set_some("mode", c.mode.as_deref().map(s))
+            .set_some("customer_email", c.customer_email.as_deref().map(s))
+            .set("created_at", s(&c.created_at))
+            .set("created_by", s(CREATED_BY_WEBHOOK));
+    }
+    if let Some(status) = &patch.status {
+        expr.set("status", s(status.as_str()));
+    }
+    if let Some(o) = &patch.outcome {
+        outcome(&mut expr, o);
+    }
+    if let Some(n) = &patch.note {
+        let list = match n.list {
+            NoteList::Anomalies => "anomalies",
+            NoteList::LateEvents => "late_events",
+        };
+        expr.append(list, note(n));
+    }
+    expr.add(
+        "applied_event_ids",
+        AttributeValue::Ss(vec![patch.event_id.clone()]),
+    );
+    match patch.guard {
+        WriteGuard::Absent => {
+            let pk = expr.name(PARTITION_KEY);
+            expr.condition(format!("attribute_not_exists({pk})"));
+        }
+        WriteGuard::Version(v) => {
+            let version = expr.name("version");
+            let expected = expr.value("expected_version", n(v));
+            expr.condition(format!("{version} = {expected}"));
+        }
+    }
+    expr
+}

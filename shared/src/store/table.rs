@@ -1,0 +1,78 @@
+//! The table's one definition: created from it on DynamoDB Local (tests, the local
+//! table tool) and checked against `template.yaml` in CI.
+
+use super::{BoxError, StoreError};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    StreamSpecification, StreamViewType, TimeToLiveSpecification,
+};
+use aws_sdk_dynamodb::Client;
+
+/// Name of the partition key attribute.
+pub const PARTITION_KEY: &str = "pk";
+/// Name of the TTL attribute (Unix seconds).
+pub const TTL_ATTRIBUTE: &str = "expires_at";
+
+fn malformed(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Malformed(e.to_string())
+}
+
+/// The table's definition in CloudFormation's terms, as `template.yaml` must
+/// declare it (checked in CI by `scripts/check-template.sh`).
+pub fn table_definition() -> serde_json::Value {
+    serde_json::json!({
+        "BillingMode": "PAY_PER_REQUEST",
+        "AttributeDefinitions": [{"AttributeName": PARTITION_KEY, "AttributeType": "S"}],
+        "KeySchema": [{"AttributeName": PARTITION_KEY, "KeyType": "HASH"}],
+        "TimeToLiveSpecification": {"AttributeName": TTL_ATTRIBUTE, "Enabled": true},
+        "StreamSpecification": {"StreamViewType": "NEW_AND_OLD_IMAGES"},
+    })
+}
+
+/// Creates the table with the definition the SAM template uses: on-demand, string
+/// key `pk`, stream of new and old images, TTL on `expires_at`. For DynamoDB Local
+/// and tests; in AWS the template creates it.
+pub async fn create_table(client: &Client, table: &str) -> Result<(), StoreError> {
+    client
+        .create_table()
+        .table_name(table)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name(PARTITION_KEY)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .map_err(malformed)?,
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name(PARTITION_KEY)
+                .key_type(KeyType::Hash)
+                .build()
+                .map_err(malformed)?,
+        )
+        .billing_mode(BillingMode::PayPerRequest)
+        .stream_specification(
+            StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(StreamViewType::NewAndOldImages)
+                .build()
+                .map_err(malformed)?,
+        )
+        .send()
+        .await
+        .map_err(|e| StoreError::unavailable("create_table", BoxError::from(e)))?;
+    client
+        .update_time_to_live()
+        .table_name(table)
+        .time_to_live_specification(
+            TimeToLiveSpecification::builder()
+                .attribute_name(TTL_ATTRIBUTE)
+                .enabled(true)
+                .build()
+                .map_err(malformed)?,
+        )
+        .send()
+        .await
+        .map_err(|e| StoreError::unavailable("create_table", BoxError::from(e)))?;
+    Ok(())
+}

@@ -1,0 +1,10 @@
+//! The integration tests, as one test binary (one link of the AWS SDK): the two
+//! functions through real `lambda_http` requests, on DynamoDB Local (started by
+//! `scripts/test.sh`) and the Fintoc simulator in process.
+
+mod common;
+mod create_intent;
+mod dynamodb_cost;
+mod events;
+mod store;
+mod webhook;
