@@ -24,7 +24,7 @@ fn help_documents_the_simulator_and_its_control_api() {
 fn sign_reproduces_the_official_test_vector() {
     let file = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../shared/tests/data/fintoc-signature-vector.payload.json"
+        "/../../shared/tests/data/fintoc-signature-vector.payload.json"
     );
     let out = Command::new(BIN)
         .args([
@@ -59,7 +59,7 @@ fn resign_event_rewrites_only_the_signature_header() {
     let file = dir.join("webhook-succeeded.json");
     let original = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../events/webhook-succeeded.json"
+        "/../../events/webhook-succeeded.json"
     ))
     .unwrap();
     std::fs::write(&file, &original).unwrap();
