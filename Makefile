@@ -1,5 +1,5 @@
 # One entry point for the project's commands. `make help` lists them.
-.PHONY: help demo up down status test bench bench-smoke stack-test events-test template-check sam-build deploy resign-events ddb-up ddb-down sim build fmt
+.PHONY: help demo up down status check test bench bench-smoke stack-test events-test template-check sam-build deploy resign-events ddb-up ddb-down sim build fmt
 
 help: ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -15,6 +15,9 @@ down: ## stop everything `make up` started
 
 status: ## what the local stack runs, and its endpoints
 	scripts/stack.sh status
+
+check: ## fast tier: fmt, clippy, unit tests, in-memory store contract (Rust alone, no JVM/npm/apt)
+	scripts/check.sh
 
 test: ## run every check and test (starts and stops what it needs itself)
 	scripts/test.sh
