@@ -146,3 +146,212 @@ fn storage_error(e: StoreError) -> ApiError {
     tracing::error!(error = %e.detail(), "webhook storage failed; Fintoc will retry");
     ApiError::event_not_recorded()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::domain::intent::IntentStatus;
+    use crate::domain::transition::{IntentPatch, IntentState};
+    use crate::store::memory::{MemoryStore, Operation};
+    use crate::webhook::signature::compute_signature;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::Arc;
+
+    const T0: i64 = 1_767_225_600_000;
+    const SECRET: &str = "whsec_unit";
+
+    fn event(event_id: &str, status: &str) -> String {
+        json!({
+            "id": event_id, "type": format!("payment_intent.{status}"), "mode": "test",
+            "data": {"id": "pi_1", "status": status, "amount": 100, "currency": "CLP",
+                     "sender_account": {"number": "000012345678"}}
+        })
+        .to_string()
+    }
+
+    fn service<S: EventStore>(store: S) -> WebhookService<S, ManualClock> {
+        WebhookService::new(
+            store,
+            ManualClock::new(T0),
+            WebhookSettings {
+                secrets: vec![SecretString::new(SECRET)],
+                tolerance_secs: 300,
+            },
+        )
+    }
+
+    async fn deliver<S: EventStore>(
+        service: &WebhookService<S, ManualClock>,
+        body: &str,
+    ) -> Result<Reply, ApiError> {
+        let t = (T0 / 1000).to_string();
+        let header = format!(
+            "t={t},v1={}",
+            hex::encode(compute_signature(SECRET, &t, body.as_bytes()))
+        );
+        service
+            .receive(Delivery {
+                signature: Some(&header),
+                body: body.as_bytes(),
+            })
+            .await
+    }
+
+    fn outcome(reply: &Reply) -> String {
+        let body: serde_json::Value = serde_json::from_str(&reply.body).unwrap();
+        body["outcome"].as_str().unwrap().to_string()
+    }
+
+    #[tokio::test]
+    async fn an_event_is_applied_once_with_a_masked_account() {
+        let store = MemoryStore::default();
+        let s = service(store.clone());
+        assert_eq!(
+            outcome(&deliver(&s, &event("evt_1", "succeeded")).await.unwrap()),
+            "created"
+        );
+        assert_eq!(
+            outcome(&deliver(&s, &event("evt_1", "succeeded")).await.unwrap()),
+            "duplicate"
+        );
+        let intent = store.intent("pi_1").unwrap();
+        assert_eq!(intent.status, Some(IntentStatus::Succeeded));
+        assert_eq!(intent.version, 1);
+        let account = intent.outcome.unwrap().sender_account.unwrap();
+        assert_eq!(account.number_last4.as_deref(), Some("5678"));
+    }
+
+    #[tokio::test]
+    async fn refusals_are_4xx_and_write_nothing() {
+        let store = MemoryStore::default();
+        let s = service(store.clone());
+        let body = event("evt_1", "succeeded");
+        let e = s
+            .receive(Delivery {
+                signature: Some("t=1,v1=00"),
+                body: body.as_bytes(),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!((e.status, e.error_type), (400, "signature_error"));
+        let e = deliver(&s, "not json").await.unwrap_err();
+        assert_eq!((e.status, e.code.as_str()), (400, "invalid_event"));
+        let e = deliver(
+            &s,
+            r#"{"id":"e","type":"payment_intent.succeeded","data":{}}"#,
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(e.code, "invalid_event");
+        let big = "x".repeat(MAX_WEBHOOK_BODY_BYTES + 1);
+        assert_eq!(deliver(&s, &big).await.unwrap_err().status, 413);
+        assert_eq!(store.item_count(), 0);
+    }
+
+    #[tokio::test]
+    async fn other_and_unknown_types_are_acknowledged_without_a_write() {
+        let store = MemoryStore::default();
+        let s = service(store.clone());
+        for t in ["link.created", "payment_intent.teleported"] {
+            let body = json!({"id": "e", "type": t, "data": {"id": "pi_1"}}).to_string();
+            assert_eq!(outcome(&deliver(&s, &body).await.unwrap()), "ignored");
+        }
+        assert_eq!(store.item_count(), 0);
+    }
+
+    #[tokio::test]
+    async fn storage_failures_are_503_so_fintoc_retries() {
+        for operation in [Operation::IntentState, Operation::Apply] {
+            let store = MemoryStore::default();
+            let s = service(store.clone());
+            store.fail_next(operation, 1);
+            let e = deliver(&s, &event("evt_1", "failed")).await.unwrap_err();
+            assert_eq!(
+                (e.status, e.code.as_str()),
+                (503, "storage_unavailable"),
+                "{operation:?}"
+            );
+            assert_eq!(store.item_count(), 0);
+            assert_eq!(
+                outcome(&deliver(&s, &event("evt_1", "failed")).await.unwrap()),
+                "created"
+            );
+        }
+    }
+
+    /// Reads that miss the first write (a stale replica), or writes that always lose.
+    #[derive(Clone)]
+    struct Racing {
+        inner: MemoryStore,
+        stale_reads: Arc<AtomicU32>,
+        always_conflict: bool,
+    }
+
+    impl EventStore for Racing {
+        async fn intent_state(&self, id: &str) -> Result<Option<IntentState>, StoreError> {
+            let stale = self
+                .stale_reads
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok();
+            if stale {
+                return Ok(None);
+            }
+            self.inner.intent_state(id).await
+        }
+        async fn apply(&self, patch: &IntentPatch) -> Result<WriteResult, StoreError> {
+            if self.always_conflict {
+                return Ok(WriteResult::Conflict(
+                    self.inner.intent_state(&patch.intent_id).await?,
+                ));
+            }
+            self.inner.apply(patch).await
+        }
+    }
+
+    #[tokio::test]
+    async fn a_lost_race_is_decided_again_on_the_returned_state() {
+        let inner = MemoryStore::default();
+        let plain = service(inner.clone());
+        deliver(&plain, &event("evt_p", "pending")).await.unwrap();
+        let racing = service(Racing {
+            inner: inner.clone(),
+            stale_reads: Arc::new(AtomicU32::new(1)),
+            always_conflict: false,
+        });
+        let reply = deliver(&racing, &event("evt_s", "succeeded"))
+            .await
+            .unwrap();
+        assert_eq!(
+            outcome(&reply),
+            "applied",
+            "the create lost; the transition won"
+        );
+        let intent = inner.intent("pi_1").unwrap();
+        assert_eq!(
+            (intent.status, intent.version),
+            (Some(IntentStatus::Succeeded), 2)
+        );
+    }
+
+    #[tokio::test]
+    async fn an_intent_that_keeps_changing_is_503_after_bounded_attempts() {
+        let inner = MemoryStore::default();
+        deliver(&service(inner.clone()), &event("evt_p", "pending"))
+            .await
+            .unwrap();
+        let racing = service(Racing {
+            inner: inner.clone(),
+            stale_reads: Arc::default(),
+            always_conflict: true,
+        });
+        let e = deliver(&racing, &event("evt_s", "succeeded"))
+            .await
+            .unwrap_err();
+        assert_eq!(e.status, 503);
+        assert_eq!(
+            inner.intent("pi_1").unwrap().status,
+            Some(IntentStatus::Pending)
+        );
+    }
+}

@@ -113,6 +113,12 @@ impl MemoryStore {
         self.lock().intents.get(id).cloned()
     }
 
+    /// Forgets every idempotency record, as if each had been taken over or swept:
+    /// the lease a request holds is lost.
+    pub fn forget_idempotency_records(&self) {
+        self.lock().records.clear();
+    }
+
     /// How many idempotency records and intents are stored.
     pub fn item_count(&self) -> usize {
         let tables = self.lock();
