@@ -102,6 +102,7 @@ fn parse_serve(mut args: Args) -> Result<SimulatorConfig, String> {
         secret_keys: keys,
         webhook,
         delivery,
+        ..SimulatorConfig::default()
     })
 }
 

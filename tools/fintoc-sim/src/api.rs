@@ -1,0 +1,364 @@
+//! Fintoc's API as the simulator serves it: raw-key authentication, payment intents
+//! (create with `Idempotency-Key`, get, list, expire) and Fintoc's error envelope.
+
+use crate::responses::{error, error_body, json_response, HttpResponse};
+use crate::state::{random_token, IdempotentAnswer, Inner, SimAccount, SimIntent, State};
+use http::Method;
+use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
+use shared::domain::intent::IntentStatus;
+use std::collections::{BTreeMap, HashMap};
+
+fn mask_key(key: &str) -> String {
+    let tail: String = key
+        .chars()
+        .rev()
+        .take(4)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    let prefix = if key.starts_with("sk_live_") {
+        "sk_live_"
+    } else if key.starts_with("sk_test_") {
+        "sk_test_"
+    } else {
+        ""
+    };
+    format!("{prefix}****{tail}")
+}
+
+/// Answers one request to Fintoc's API (`/v1/...`), authentication first.
+pub(crate) fn api(
+    state: &State,
+    method: &Method,
+    path: &str,
+    query: &str,
+    auth: Option<&str>,
+    idempotency_key: Option<&str>,
+    body: &[u8],
+) -> HttpResponse {
+    let Some(key) = auth.filter(|k| state.secret_keys.iter().any(|s| s == k)) else {
+        let message = match auth {
+            None => {
+                "No API key provided. Send your secret key in the Authorization header.".to_string()
+            }
+            Some(k) => format!("Invalid API Key provided: {}", mask_key(k)),
+        };
+        return error(
+            401,
+            "authentication_error",
+            "invalid_api_key",
+            &message,
+            None,
+        );
+    };
+    let mode = if key.starts_with("sk_live_") {
+        "live"
+    } else {
+        "test"
+    };
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let mut inner = state.lock();
+    match (method, segments.as_slice()) {
+        (&Method::POST, ["v1", "payment_intents"]) => {
+            let now = state.now_rfc3339();
+            create_with_idempotency(&mut inner, key, mode, &now, idempotency_key, body)
+        }
+        (&Method::GET, ["v1", "payment_intents"]) => list(&inner, query),
+        (&Method::GET, ["v1", "payment_intents", id]) => match inner.intents.get(*id) {
+            Some(pi) => json_response(200, &pi.to_json()),
+            None => not_found(id),
+        },
+        (&Method::POST, ["v1", "payment_intents", id, "expire"]) => {
+            let Some(pi) = inner.intents.get_mut(*id) else {
+                return not_found(id);
+            };
+            if pi.status.is_final() {
+                return error(
+                    400,
+                    "invalid_request_error",
+                    "payment_intent_not_expirable",
+                    &format!("Payment intent {id} is already {}.", pi.status.as_str()),
+                    None,
+                );
+            }
+            pi.status = IntentStatus::Expired;
+            pi.error_reason = Some("manually_expired".into());
+            json_response(200, &pi.to_json())
+        }
+        (_, ["v1", "payment_intents", ..]) => error(
+            405,
+            "invalid_request_error",
+            "method_not_allowed",
+            "Method not allowed.",
+            None,
+        ),
+        _ => error(
+            404,
+            "invalid_request_error",
+            "resource_missing",
+            "Unrecognized request URL.",
+            None,
+        ),
+    }
+}
+
+fn not_found(id: &str) -> HttpResponse {
+    error(
+        404,
+        "invalid_request_error",
+        "resource_missing",
+        &format!("No such payment_intent: {id}"),
+        Some("id"),
+    )
+}
+
+fn list(inner: &Inner, query: &str) -> HttpResponse {
+    let params: HashMap<&str, &str> = query.split('&').filter_map(|p| p.split_once('=')).collect();
+    let per_page = params
+        .get("per_page")
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(30)
+        .clamp(1, 300);
+    let page = params
+        .get("page")
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(1)
+        .max(1);
+    let status = params.get("status");
+    let items: Vec<&SimIntent> = inner
+        .order
+        .iter()
+        .rev()
+        .filter_map(|id| inner.intents.get(id))
+        .filter(|pi| status.is_none_or(|s| pi.status.as_str() == *s))
+        .collect();
+    let page_items: Vec<Value> = items
+        .iter()
+        .skip((page - 1) * per_page)
+        .take(per_page)
+        .map(|pi| pi.to_json())
+        .collect();
+    let mut response = json_response(200, &json!(page_items));
+    if items.len() > page * per_page {
+        let link = format!(
+            "</v1/payment_intents?page={}&per_page={per_page}>; rel=\"next\"",
+            page + 1
+        );
+        response
+            .headers_mut()
+            .insert("link", link.parse().expect("valid header"));
+    }
+    response
+}
+
+fn create_with_idempotency(
+    inner: &mut Inner,
+    api_key: &str,
+    mode: &'static str,
+    now: &str,
+    idempotency_key: Option<&str>,
+    body: &[u8],
+) -> HttpResponse {
+    let parsed: Result<Value, _> = serde_json::from_slice(body);
+    let params_hash = match &parsed {
+        Ok(v) => hex::encode(Sha256::digest(v.to_string())),
+        Err(_) => hex::encode(Sha256::digest(body)),
+    };
+    if let Some(key) = idempotency_key {
+        if key.is_empty() || key.len() > 255 {
+            return error(
+                400,
+                "invalid_request_error",
+                "invalid_idempotency_key",
+                "Idempotency-Key must be 1 to 255 characters.",
+                None,
+            );
+        }
+        if let Some(stored) = inner
+            .idempotency
+            .get(&(api_key.to_string(), key.to_string()))
+        {
+            if stored.params_hash != params_hash {
+                return error(400, "invalid_request_error", "idempotency_key_reused",
+                    "Keys for idempotent requests can only be used with the same parameters they were first used with.", None);
+            }
+            let mut response = json_response(stored.status, &stored.body);
+            response
+                .headers_mut()
+                .insert("idempotent-replayed", "true".parse().expect("valid"));
+            return response;
+        }
+    }
+    let (status, body) = match parsed {
+        Ok(Value::Object(params)) => create(inner, mode, now, &params),
+        _ => (
+            400,
+            error_body(
+                "invalid_request_error",
+                "invalid_json",
+                "The request body is not a JSON object.",
+                None,
+            ),
+        ),
+    };
+    if let Some(key) = idempotency_key {
+        inner.idempotency.insert(
+            (api_key.to_string(), key.to_string()),
+            IdempotentAnswer {
+                params_hash,
+                status,
+                body: body.clone(),
+            },
+        );
+    }
+    json_response(status, &body)
+}
+
+fn invalid(code: &str, param: &str, message: &str) -> (u16, Value) {
+    (
+        400,
+        error_body("invalid_request_error", code, message, Some(param)),
+    )
+}
+
+fn create(
+    inner: &mut Inner,
+    mode: &'static str,
+    now: &str,
+    params: &Map<String, Value>,
+) -> (u16, Value) {
+    let amount = match params.get("amount") {
+        None | Some(Value::Null) => {
+            return invalid(
+                "missing_parameter",
+                "amount",
+                "Missing required param: amount.",
+            )
+        }
+        Some(v) => match v.as_u64() {
+            Some(a) if a > 0 && v.is_u64() => a,
+            _ => {
+                return invalid(
+                    "invalid_amount",
+                    "amount",
+                    "amount must be a positive integer.",
+                )
+            }
+        },
+    };
+    let currency = match params.get("currency").and_then(Value::as_str) {
+        Some(c @ ("CLP" | "MXN")) => c,
+        None => {
+            return invalid(
+                "missing_parameter",
+                "currency",
+                "Missing required param: currency.",
+            )
+        }
+        Some(_) => {
+            return invalid(
+                "invalid_currency",
+                "currency",
+                "currency must be CLP or MXN.",
+            )
+        }
+    };
+    let metadata: BTreeMap<String, String> = match params.get("metadata") {
+        None | Some(Value::Null) => BTreeMap::new(),
+        Some(Value::Object(m)) if m.values().all(Value::is_string) => m
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+            .collect(),
+        Some(_) => {
+            return invalid(
+                "invalid_metadata",
+                "metadata",
+                "metadata must be a map of strings.",
+            )
+        }
+    };
+    let customer_email = match params.get("customer_email") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(e)) if e.contains('@') => Some(e.clone()),
+        Some(_) => {
+            return invalid(
+                "invalid_customer_email",
+                "customer_email",
+                "customer_email is invalid.",
+            )
+        }
+    };
+    let recipient_account = match params.get("recipient_account") {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(r)) => {
+            for field in ["holder_id", "number", "type", "institution_id"] {
+                let present = r
+                    .get(field)
+                    .and_then(Value::as_str)
+                    .is_some_and(|s| !s.is_empty());
+                if !present {
+                    let param = format!("recipient_account[{field}]");
+                    return invalid(
+                        "missing_parameter",
+                        &param,
+                        &format!("Missing required param: {param}."),
+                    );
+                }
+            }
+            let institution = r["institution_id"].as_str().unwrap_or_default();
+            if !(institution.starts_with("cl_") || institution.starts_with("mx_")) {
+                return invalid(
+                    "invalid_institution",
+                    "recipient_account[institution_id]",
+                    &format!("No such institution: {institution}."),
+                );
+            }
+            let field = |f: &str| r[f].as_str().unwrap_or_default().to_string();
+            Some(SimAccount {
+                holder_id: field("holder_id"),
+                number: field("number"),
+                account_type: field("type"),
+                institution_id: field("institution_id"),
+            })
+        }
+        Some(_) => {
+            return invalid(
+                "invalid_recipient_account",
+                "recipient_account",
+                "recipient_account must be an object.",
+            )
+        }
+    };
+    let id = format!("pi_{}", random_token(27));
+    let widget_token = format!("{id}_sec_{}", random_token(24));
+    let intent = SimIntent {
+        id: id.clone(),
+        object: "payment_intent",
+        amount,
+        currency: currency.to_string(),
+        status: IntentStatus::Created,
+        widget_token: None,
+        metadata,
+        customer_email,
+        error_reason: None,
+        expires_at: None,
+        created_at: now.to_string(),
+        transaction_date: None,
+        reference_id: None,
+        mode,
+        payment_type: "bank_transfer",
+        payment_type_options: BTreeMap::new(),
+        recipient_account,
+        sender_account: None,
+        business_profile: None,
+    };
+    inner.intents.insert(id.clone(), intent.clone());
+    inner.widget_tokens.insert(widget_token.clone(), id.clone());
+    inner.order.push(id);
+    inner.intents_created += 1;
+    let mut response = intent.to_json();
+    response["widget_token"] = json!(widget_token);
+    (201, response)
+}

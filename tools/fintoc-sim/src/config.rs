@@ -1,0 +1,139 @@
+//! The simulator's settings: where it listens, the keys it accepts, where and how it
+//! delivers webhooks, its clock, and the faults and outcomes tests ask for.
+
+use serde::Deserialize;
+use shared::clock::{Clock, SystemClock};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The secret key the simulator accepts unless told otherwise.
+pub const DEFAULT_SECRET_KEY: &str = "sk_test_simulator";
+
+/// A fault applied to the next API request.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Fault {
+    /// Answer this status (5xx) with Fintoc's `api_error` envelope; nothing is done.
+    Status {
+        /// HTTP status to answer.
+        status: u16,
+    },
+    /// Answer 429 with `Retry-After`; nothing is done.
+    RateLimit {
+        /// Value of `Retry-After`.
+        #[serde(default)]
+        retry_after_secs: u64,
+    },
+    /// Do the work, then wait this long before answering.
+    Latency {
+        /// Delay in milliseconds.
+        ms: u64,
+    },
+    /// Do the work, then close the connection without answering.
+    Drop,
+}
+
+/// Simulator settings.
+#[derive(Clone)]
+pub struct SimulatorConfig {
+    /// Address to listen on; port 0 picks a free one.
+    pub addr: SocketAddr,
+    /// Secret keys accepted in `Authorization` (`sk_test_...` / `sk_live_...`).
+    pub secret_keys: Vec<String>,
+    /// Where signed webhook events go, if anywhere.
+    pub webhook: Option<WebhookEndpoint>,
+    /// Delivery retry behaviour.
+    pub delivery: DeliveryPolicy,
+    /// The time of `created_at`, `transaction_date` and signatures; tests move it.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for SimulatorConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimulatorConfig")
+            .field("addr", &self.addr)
+            .field("secret_keys", &self.secret_keys.len())
+            .field("webhook", &self.webhook.as_ref().map(|w| &w.url))
+            .field("delivery", &self.delivery)
+            .finish()
+    }
+}
+
+impl Default for SimulatorConfig {
+    fn default() -> Self {
+        Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            secret_keys: vec![DEFAULT_SECRET_KEY.to_string()],
+            webhook: None,
+            delivery: DeliveryPolicy::default(),
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+/// A webhook endpoint registered with the simulator.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct WebhookEndpoint {
+    /// URL that receives the POSTs.
+    pub url: String,
+    /// Signing secret (`whsec_...`), used whole as the HMAC key.
+    pub secret: String,
+}
+
+/// Fintoc's delivery behaviour: any non-2xx or a timeout is retried with
+/// exponential backoff (3 s, 6 s, 12 s, ... by default, 17 retries).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryPolicy {
+    /// First retry delay; doubles each time.
+    pub base_delay: Duration,
+    /// Largest delay.
+    pub max_delay: Duration,
+    /// Retries after the first attempt.
+    pub max_retries: u32,
+    /// Timeout of one attempt.
+    pub timeout: Duration,
+}
+
+impl Default for DeliveryPolicy {
+    fn default() -> Self {
+        Self {
+            base_delay: Duration::from_secs(3),
+            max_delay: Duration::from_secs(3600),
+            max_retries: 17,
+            timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// How to finish an intent through [`crate::Simulator::finish`] or the control API.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Finish {
+    /// `succeeded`, `failed`, `rejected` or `expired`.
+    pub outcome: String,
+    /// Send a `payment_intent.pending` event first.
+    #[serde(default)]
+    pub via_pending: bool,
+    /// Deliver every event twice.
+    #[serde(default)]
+    pub duplicate: bool,
+    /// Deliver the events in reverse order (final before pending).
+    #[serde(default)]
+    pub out_of_order: bool,
+    /// Override the `error_reason` of an unpaid outcome.
+    #[serde(default)]
+    pub error_reason: Option<String>,
+}
+
+impl Finish {
+    /// A plain outcome, delivered once, in order.
+    pub fn outcome(outcome: &str) -> Self {
+        Self {
+            outcome: outcome.to_string(),
+            via_pending: false,
+            duplicate: false,
+            out_of_order: false,
+            error_reason: None,
+        }
+    }
+}

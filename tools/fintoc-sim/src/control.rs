@@ -1,0 +1,141 @@
+//! The control API (`/_sim/...`), not part of Fintoc's: health, stats, fault
+//! injection, webhook registration, finishing intents, deliveries, reset.
+
+use crate::config::{Fault, Finish, WebhookEndpoint};
+use crate::delivery::finish_intent;
+use crate::responses::{error, json_response, HttpResponse};
+use crate::state::{Inner, State};
+use http::Method;
+use serde::Deserialize;
+use serde_json::json;
+use std::sync::Arc;
+
+/// Documentation of the control API, printed by `fintoc-sim --help`.
+pub const CONTROL_API: &str = "\
+Control API (not part of Fintoc's API; for tests and local development):
+  GET    /_sim/health   200 {\"ok\": true}
+  GET    /_sim/stats    {\"intents_created\", \"api_requests\", \"faults_pending\"}
+  POST   /_sim/faults   queue faults for the next API requests, in order:
+                        {\"faults\": [{\"type\": \"status\", \"status\": 500},
+                                    {\"type\": \"rate_limit\", \"retry_after_secs\": 1},
+                                    {\"type\": \"latency\", \"ms\": 3000},
+                                    {\"type\": \"drop\"}]}
+                        status/rate_limit answer before doing anything; latency
+                        and drop do the work, then answer late / close the
+                        connection without answering.
+  DELETE /_sim/faults   clear queued faults
+  POST   /_sim/webhook  register the webhook endpoint: {\"url\": \"...\", \"secret\": \"whsec_...\"}
+  POST   /_sim/payment_intents/{id}/finish
+                        finish an intent and deliver its signed events:
+                        {\"outcome\": \"succeeded\" | \"failed\" | \"rejected\" | \"expired\",
+                         \"via_pending\": false, \"duplicate\": false,
+                         \"out_of_order\": false, \"error_reason\": null}
+                        Delivery retries non-2xx answers and timeouts with
+                        exponential backoff, like Fintoc.
+  GET    /_sim/deliveries  every delivery: event id, type, attempts, last status
+  POST   /_sim/reset    forget every intent, idempotency key, fault and counter
+
+Widget stand-in (what the checkout page loads instead of https://js.fintoc.com/v1/):
+  GET    /widget/v1/    a script defining `Fintoc.create({holderType, product,
+                        publicKey, widgetToken, onSuccess, onExit, onEvent})`,
+                        whose dialog has Pay / Reject / Fail / Close buttons
+  POST   /_sim/widget/session   {\"widget_token\"} -> the intent's id, amount, currency
+  POST   /_sim/widget/complete  {\"widget_token\", \"outcome\"}: what the buttons call;
+                        finishes the intent like /_sim/payment_intents/{id}/finish
+  (both answer any origin: the page is served from another port)";
+
+/// Answers one request to the control API (`/_sim/...`).
+pub(crate) fn control_api(
+    state: &Arc<State>,
+    method: &Method,
+    path: &str,
+    body: &[u8],
+) -> HttpResponse {
+    let mut inner = state.lock();
+    match (method, path) {
+        (&Method::GET, "/health") => json_response(200, &json!({"ok": true})),
+        (&Method::GET, "/stats") => json_response(
+            200,
+            &json!({
+                "intents_created": inner.intents_created,
+                "api_requests": inner.api_requests,
+                "faults_pending": inner.faults.len(),
+            }),
+        ),
+        (&Method::POST, "/faults") => {
+            #[derive(Deserialize)]
+            struct Faults {
+                faults: Vec<Fault>,
+            }
+            match serde_json::from_slice::<Faults>(body) {
+                Ok(f) => {
+                    inner.faults.extend(f.faults);
+                    json_response(200, &json!({"faults_pending": inner.faults.len()}))
+                }
+                Err(e) => error(
+                    400,
+                    "invalid_request_error",
+                    "invalid_faults",
+                    &e.to_string(),
+                    Some("faults"),
+                ),
+            }
+        }
+        (&Method::GET, "/deliveries") => json_response(200, &json!(inner.deliveries)),
+        (&Method::POST, "/webhook") => match serde_json::from_slice::<WebhookEndpoint>(body) {
+            Ok(endpoint) => {
+                inner.webhook = Some(endpoint);
+                json_response(200, &json!({"ok": true}))
+            }
+            Err(e) => error(
+                400,
+                "invalid_request_error",
+                "invalid_webhook",
+                &e.to_string(),
+                None,
+            ),
+        },
+        (&Method::POST, p) if p.starts_with("/payment_intents/") && p.ends_with("/finish") => {
+            let id = p
+                .trim_start_matches("/payment_intents/")
+                .trim_end_matches("/finish")
+                .to_string();
+            let finish = match serde_json::from_slice::<Finish>(body) {
+                Ok(f) => f,
+                Err(e) => {
+                    return error(
+                        400,
+                        "invalid_request_error",
+                        "invalid_finish",
+                        &e.to_string(),
+                        None,
+                    )
+                }
+            };
+            drop(inner);
+            match finish_intent(state, &id, &finish) {
+                Ok(ids) => json_response(202, &json!({"event_ids": ids})),
+                Err(e) => error(400, "invalid_request_error", "cannot_finish", &e, None),
+            }
+        }
+        (&Method::DELETE, "/faults") => {
+            inner.faults.clear();
+            json_response(200, &json!({"faults_pending": 0}))
+        }
+        (&Method::POST, "/reset") => {
+            let webhook = inner.webhook.take();
+            *inner = Inner {
+                webhook,
+                ..Inner::default()
+            };
+            json_response(200, &json!({"ok": true}))
+        }
+        _ => error(
+            404,
+            "invalid_request_error",
+            "resource_missing",
+            "Unknown control endpoint.",
+            None,
+        ),
+    }
+}

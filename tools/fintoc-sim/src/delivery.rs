@@ -1,0 +1,163 @@
+//! Finishing an intent and delivering its signed events to the registered endpoint,
+//! retried with exponential backoff like Fintoc.
+
+use crate::config::{Finish, WebhookEndpoint};
+use crate::signing::sign;
+use crate::state::{random_token, DeliveryRecord, SimAccount, State};
+use serde_json::{json, Value};
+use shared::domain::intent::IntentStatus;
+use std::sync::Arc;
+
+fn default_error_reason(outcome: &str) -> Option<&'static str> {
+    match outcome {
+        "failed" => Some("insufficient_funds"),
+        "rejected" => Some("mfa_invalid_authorization"),
+        "expired" => Some("manually_expired"),
+        _ => None,
+    }
+}
+
+pub(crate) fn finish_intent(
+    state: &Arc<State>,
+    id: &str,
+    finish: &Finish,
+) -> Result<Vec<String>, String> {
+    if !matches!(
+        finish.outcome.as_str(),
+        "succeeded" | "failed" | "rejected" | "expired"
+    ) {
+        return Err(format!(
+            "outcome must be succeeded, failed, rejected or expired, not {:?}",
+            finish.outcome
+        ));
+    }
+    let mut events = Vec::new();
+    {
+        let mut inner = state.lock();
+        let webhook = inner
+            .webhook
+            .clone()
+            .ok_or("no webhook endpoint is configured")?;
+        let now = state.now_rfc3339();
+        let pi = inner
+            .intents
+            .get_mut(id)
+            .ok_or_else(|| format!("no such payment_intent: {id}"))?;
+        if pi.status.is_final() {
+            return Err(format!(
+                "payment intent {id} is already {}",
+                pi.status.as_str()
+            ));
+        }
+        let sender = SimAccount {
+            holder_id: "183917137".into(),
+            institution_id: if pi.currency == "MXN" {
+                "mx_stp"
+            } else {
+                "cl_banco_estado"
+            }
+            .into(),
+            number: format!("0000{}", 10_000_000 + fastrand::u32(..89_999_999)),
+            account_type: "checking_account".into(),
+        };
+        let mut statuses = Vec::new();
+        if finish.via_pending {
+            statuses.push("pending".to_string());
+        }
+        statuses.push(finish.outcome.clone());
+        for status in statuses {
+            pi.status = IntentStatus::parse(&status);
+            pi.sender_account = Some(sender.clone());
+            if status == "succeeded" {
+                pi.transaction_date = Some(now.clone());
+                pi.reference_id = Some(format!("{}", 100_000_000 + fastrand::u32(..899_999_999)));
+            }
+            if status != "pending" && status != "succeeded" {
+                pi.error_reason = finish
+                    .error_reason
+                    .clone()
+                    .or(default_error_reason(&status).map(str::to_string));
+            }
+            let event = json!({
+                "id": format!("evt_{}", random_token(16)),
+                "object": "event",
+                "type": format!("payment_intent.{status}"),
+                "mode": pi.mode,
+                "created_at": now,
+                "data": pi.to_json(),
+            });
+            events.push(event);
+        }
+        let mut order: Vec<&Value> = events.iter().collect();
+        if finish.out_of_order {
+            order.reverse();
+        }
+        let copies = if finish.duplicate { 2 } else { 1 };
+        let mut jobs = Vec::new();
+        for event in order {
+            for _ in 0..copies {
+                let index = inner.deliveries.len();
+                inner.deliveries.push(DeliveryRecord {
+                    event_id: event["id"].as_str().unwrap_or_default().to_string(),
+                    event_type: event["type"].as_str().unwrap_or_default().to_string(),
+                    attempts: 0,
+                    last_status: None,
+                    delivered: false,
+                    settled: false,
+                });
+                jobs.push((index, event.to_string()));
+            }
+        }
+        let state = state.clone();
+        tokio::spawn(async move {
+            // Deliveries of one finish go out one after the other, in the chosen order.
+            for (index, body) in jobs {
+                deliver(&state, &webhook, index, body).await;
+            }
+        });
+    }
+    Ok(events
+        .iter()
+        .map(|e| e["id"].as_str().unwrap_or_default().to_string())
+        .collect())
+}
+
+async fn deliver(state: &State, webhook: &WebhookEndpoint, index: usize, body: String) {
+    let policy = &state.delivery;
+    let mut attempt = 0u32;
+    loop {
+        attempt += 1;
+        let result = state
+            .http
+            .post(&webhook.url)
+            .header("content-type", "application/json")
+            .header(
+                "fintoc-signature",
+                sign(&webhook.secret, state.now_secs(), body.as_bytes()),
+            )
+            .body(body.clone())
+            .send()
+            .await;
+        let status = result.as_ref().ok().map(|r| r.status().as_u16());
+        let delivered = status.is_some_and(|s| (200..300).contains(&s));
+        let settled = delivered || attempt > policy.max_retries;
+        {
+            let mut inner = state.lock();
+            if let Some(record) = inner.deliveries.get_mut(index) {
+                record.attempts = attempt;
+                record.last_status = status;
+                record.delivered = delivered;
+                record.settled = settled;
+            }
+        }
+        if settled {
+            state.settled.notify_waiters();
+            return;
+        }
+        let delay = policy
+            .base_delay
+            .saturating_mul(2u32.saturating_pow(attempt - 1))
+            .min(policy.max_delay);
+        tokio::time::sleep(delay).await;
+    }
+}

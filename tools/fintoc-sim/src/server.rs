@@ -1,0 +1,237 @@
+//! The simulator's server: binding, the [`Simulator`] handle tests and the CLI
+//! hold, and the routing of each request (with queued faults) to the Fintoc API,
+//! the control API or the widget stand-in.
+
+use crate::api::api;
+use crate::config::{Fault, Finish, SimulatorConfig, WebhookEndpoint};
+use crate::control::control_api;
+use crate::delivery::finish_intent;
+use crate::responses::{error, HttpResponse};
+use crate::state::{DeliveryRecord, Inner, SimIntent, State};
+use crate::widget::{widget_api, WIDGET_SCRIPT};
+use bytes::Bytes;
+use http::{Method, Request, Response};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use serde_json::Value;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+/// A running simulator; it serves until the process (or runtime) ends.
+#[derive(Clone)]
+pub struct Simulator {
+    addr: SocketAddr,
+    state: Arc<State>,
+}
+
+#[derive(Debug)]
+struct DropConnection;
+
+impl std::fmt::Display for DropConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection dropped on purpose (fault injection)")
+    }
+}
+
+impl std::error::Error for DropConnection {}
+
+impl Simulator {
+    /// Binds and starts serving in the background.
+    pub async fn start(config: SimulatorConfig) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(config.addr).await?;
+        let addr = listener.local_addr()?;
+        let state = Arc::new(State {
+            secret_keys: config.secret_keys,
+            clock: config.clock,
+            http: shared::fintoc::http_client_builder()
+                .timeout(config.delivery.timeout)
+                .build()
+                .map_err(std::io::Error::other)?,
+            delivery: config.delivery,
+            settled: tokio::sync::Notify::new(),
+            inner: Mutex::new(Inner {
+                webhook: config.webhook,
+                ..Inner::default()
+            }),
+        });
+        let accept_state = state.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let state = accept_state.clone();
+                tokio::spawn(async move {
+                    let service = service_fn(move |req| handle(state.clone(), req));
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Ok(Self { addr, state })
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Base URL to use as `FINTOC_BASE_URL`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Queues a fault for the next API request.
+    pub fn push_fault(&self, fault: Fault) {
+        self.lock().faults.push_back(fault);
+    }
+
+    /// How many payment intents were created (replays do not count).
+    pub fn intents_created(&self) -> u64 {
+        self.lock().intents_created
+    }
+
+    /// How many API requests arrived (control API excluded).
+    pub fn api_requests(&self) -> u64 {
+        self.lock().api_requests
+    }
+
+    /// A stored intent as `GET /v1/payment_intents/{id}` would show it.
+    pub fn intent(&self, id: &str) -> Option<Value> {
+        self.lock().intents.get(id).map(SimIntent::to_json)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.state.lock()
+    }
+
+    /// Registers (or replaces) the webhook endpoint.
+    pub fn set_webhook(&self, endpoint: WebhookEndpoint) {
+        self.lock().webhook = Some(endpoint);
+    }
+
+    /// Finishes an intent: updates it and delivers its signed events in the background.
+    /// Returns the event ids (one per event, before duplication).
+    pub fn finish(&self, id: &str, finish: &Finish) -> Result<Vec<String>, String> {
+        finish_intent(&self.state, id, finish)
+    }
+
+    /// Every delivery job so far.
+    pub fn deliveries(&self) -> Vec<DeliveryRecord> {
+        self.lock().deliveries.clone()
+    }
+
+    /// Waits until at least `count` delivery jobs are settled (delivered or given up).
+    pub async fn wait_settled(&self, count: usize) -> Vec<DeliveryRecord> {
+        loop {
+            let notified = self.state.settled.notified();
+            {
+                let inner = self.lock();
+                if inner.deliveries.iter().filter(|d| d.settled).count() >= count {
+                    return inner.deliveries.clone();
+                }
+            }
+            notified.await;
+        }
+    }
+}
+
+async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<HttpResponse, DropConnection> {
+    let method = req.method().clone();
+    let path = req.uri().path().trim_end_matches('/').to_string();
+    let query = req.uri().query().unwrap_or("").to_string();
+    let auth = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let idempotency_key = req
+        .headers()
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let body = match req.into_body().collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(_) => return Err(DropConnection),
+    };
+    if method == Method::GET && path == "/widget/v1" {
+        return Ok(Response::builder()
+            .header("content-type", "application/javascript; charset=utf-8")
+            .header("cache-control", "no-store")
+            .body(Full::new(Bytes::from_static(WIDGET_SCRIPT.as_bytes())))
+            .expect("valid response"));
+    }
+    if let Some(widget) = path.strip_prefix("/_sim/widget") {
+        let mut response = if method == Method::OPTIONS {
+            Response::builder()
+                .status(204)
+                .header("access-control-allow-methods", "POST")
+                .header("access-control-allow-headers", "content-type")
+                .body(Full::new(Bytes::new()))
+                .expect("valid response")
+        } else {
+            widget_api(&state, &method, widget, &body)
+        };
+        response
+            .headers_mut()
+            .insert("access-control-allow-origin", "*".parse().expect("ascii"));
+        return Ok(response);
+    }
+    if let Some(control) = path.strip_prefix("/_sim") {
+        return Ok(control_api(&state, &method, control, &body));
+    }
+
+    let fault = {
+        let mut inner = state.lock();
+        inner.api_requests += 1;
+        inner.faults.pop_front()
+    };
+    match fault {
+        Some(Fault::Status { status }) => {
+            return Ok(error(
+                status,
+                "api_error",
+                "internal_server_error",
+                "Simulated server error.",
+                None,
+            ))
+        }
+        Some(Fault::RateLimit { retry_after_secs }) => {
+            let mut response = error(
+                429,
+                "api_error",
+                "rate_limit_exceeded",
+                "Too many requests.",
+                None,
+            );
+            response.headers_mut().insert(
+                "retry-after",
+                retry_after_secs.to_string().parse().expect("digits"),
+            );
+            return Ok(response);
+        }
+        _ => {}
+    }
+    let response = api(
+        &state,
+        &method,
+        &path,
+        &query,
+        auth.as_deref(),
+        idempotency_key.as_deref(),
+        &body,
+    );
+    match fault {
+        Some(Fault::Latency { ms }) => {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            Ok(response)
+        }
+        Some(Fault::Drop) => Err(DropConnection),
+        _ => Ok(response),
+    }
+}

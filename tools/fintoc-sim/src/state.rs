@@ -1,0 +1,150 @@
+//! The simulator's state, typed: the payment intents as Fintoc's API shows them, the
+//! idempotency keys, widget tokens, queued faults and webhook deliveries.
+
+use crate::config::{DeliveryPolicy, Fault, WebhookEndpoint};
+use serde::Serialize;
+use serde_json::Value;
+use shared::clock::{format_rfc3339_ms, Clock};
+use shared::domain::intent::IntentStatus;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// An account as Fintoc shows it on a payment intent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SimAccount {
+    /// RUT / RFC of the holder.
+    pub holder_id: String,
+    /// Account number (the simulator's own, made up).
+    pub number: String,
+    /// Account type.
+    #[serde(rename = "type")]
+    pub account_type: String,
+    /// Institution id.
+    pub institution_id: String,
+}
+
+/// A payment intent as `GET /v1/payment_intents/{id}` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SimIntent {
+    /// `pi_...`.
+    pub id: String,
+    /// Always `payment_intent`.
+    pub object: &'static str,
+    /// Minor units.
+    pub amount: u64,
+    /// `CLP` | `MXN`.
+    pub currency: String,
+    /// Status.
+    pub status: IntentStatus,
+    /// Only in the create response; `null` otherwise.
+    pub widget_token: Option<String>,
+    /// String metadata.
+    pub metadata: BTreeMap<String, String>,
+    /// Payer's email.
+    pub customer_email: Option<String>,
+    /// Why an unpaid intent ended so.
+    pub error_reason: Option<String>,
+    /// Always `null` here.
+    pub expires_at: Option<String>,
+    /// Creation time (RFC 3339).
+    pub created_at: String,
+    /// The bank's operation date, once paid.
+    pub transaction_date: Option<String>,
+    /// The bank's operation number, once paid.
+    pub reference_id: Option<String>,
+    /// `live` | `test`, from the key that created it.
+    pub mode: &'static str,
+    /// Always `bank_transfer`.
+    pub payment_type: &'static str,
+    /// Always empty.
+    pub payment_type_options: BTreeMap<String, String>,
+    /// The recipient sent at creation.
+    pub recipient_account: Option<SimAccount>,
+    /// The payer's account, once the payer acted.
+    pub sender_account: Option<SimAccount>,
+    /// Always `null` here.
+    pub business_profile: Option<String>,
+}
+
+impl SimIntent {
+    /// The JSON Fintoc answers for it.
+    pub fn to_json(&self) -> Value {
+        serde_json::to_value(self).expect("an intent serializes")
+    }
+}
+
+/// One webhook delivery job and how it went.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeliveryRecord {
+    /// The event's id.
+    pub event_id: String,
+    /// The event's type.
+    pub event_type: String,
+    /// Attempts made so far.
+    pub attempts: u32,
+    /// HTTP status of the last attempt (None: no answer).
+    pub last_status: Option<u16>,
+    /// Answered 2xx.
+    pub delivered: bool,
+    /// No more attempts will be made.
+    pub settled: bool,
+}
+
+/// The first answer to an idempotent POST, replayed to its retries.
+pub(crate) struct IdempotentAnswer {
+    pub params_hash: String,
+    pub status: u16,
+    pub body: Value,
+}
+
+/// What the simulator remembers.
+#[derive(Default)]
+pub(crate) struct Inner {
+    pub webhook: Option<WebhookEndpoint>,
+    pub deliveries: Vec<DeliveryRecord>,
+    pub intents: HashMap<String, SimIntent>,
+    /// Ids in creation order, for listing.
+    pub order: Vec<String>,
+    /// (api key, idempotency key) -> first answer.
+    pub idempotency: HashMap<(String, String), IdempotentAnswer>,
+    /// widget_token -> payment intent id.
+    pub widget_tokens: HashMap<String, String>,
+    pub intents_created: u64,
+    pub api_requests: u64,
+    pub faults: VecDeque<Fault>,
+}
+
+/// Everything the server's handlers share.
+pub(crate) struct State {
+    pub secret_keys: Vec<String>,
+    pub delivery: DeliveryPolicy,
+    pub http: reqwest::Client,
+    pub clock: Arc<dyn Clock>,
+    pub settled: tokio::sync::Notify,
+    pub inner: Mutex<Inner>,
+}
+
+impl State {
+    /// The state, even after a panic elsewhere.
+    pub fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Now, RFC 3339, from the simulator's clock.
+    pub fn now_rfc3339(&self) -> String {
+        format_rfc3339_ms(self.clock.now_ms())
+    }
+
+    /// Now, Unix seconds, from the simulator's clock.
+    pub fn now_secs(&self) -> i64 {
+        self.clock.now_ms().div_euclid(1000)
+    }
+}
+
+/// A random token of `len` letters and digits.
+pub(crate) fn random_token(len: usize) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    (0..len)
+        .map(|_| ALPHABET[fastrand::usize(..ALPHABET.len())] as char)
+        .collect()
+}
