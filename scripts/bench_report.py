@@ -180,7 +180,7 @@ w("")
 
 w("## 4. DynamoDB cost")
 w("")
-w("`tests/tests/dynamodb_cost.rs` on DynamoDB Local: every request asks for")
+w("`tests/integration/dynamodb_cost.rs` on DynamoDB Local: every request asks for")
 w("`ReturnConsumedCapacity=TOTAL` and the store counts requests and the units DynamoDB")
 w("reports (`DynamoStore::usage`). The test pins the request counts.")
 w("")
