@@ -1,0 +1,320 @@
+//! Load runs: a fleet of processes driven concurrently, then every invariant checked
+//! on the table and the simulator (nothing lost, nothing applied twice).
+
+use crate::events::{create_event, http_answer, uuid_like, webhook_body, webhook_event};
+use crate::runtime_api::RuntimeApi;
+use crate::setup::{dynamodb_client, process_usage, Setup};
+use crate::stats::{ms, summary};
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub(crate) struct Fleet {
+    pub(crate) api: Arc<RuntimeApi>,
+    pub(crate) children: Vec<tokio::process::Child>,
+}
+
+impl Fleet {
+    pub(crate) async fn start(setup: &Setup, instances: usize) -> Fleet {
+        let api = RuntimeApi::start().await;
+        let children = (0..instances).map(|_| setup.spawn(&api)).collect();
+        Fleet { api, children }
+    }
+
+    /// Peak RSS (MiB) and CPU milliseconds of each process.
+    pub(crate) fn usage(&self) -> Vec<(f64, f64)> {
+        self.children
+            .iter()
+            .filter_map(|c| c.id())
+            .map(|pid| {
+                let (kib, cpu_ms) = process_usage(pid);
+                (kib as f64 / 1024.0, cpu_ms)
+            })
+            .collect()
+    }
+}
+
+/// Sends every event through the fleet, `concurrency` at a time, retrying 5xx and
+/// errors like Fintoc or a merchant's backend (up to 8 times, with backoff). Returns each event's final answer and latency.
+pub(crate) async fn drive(
+    api: Arc<RuntimeApi>,
+    events: Vec<(usize, Vec<u8>)>,
+    concurrency: usize,
+) -> (Vec<(usize, u16, Value)>, Vec<f64>, Vec<f64>, u64) {
+    let queue = Arc::new(Mutex::new(events));
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let (api, queue) = (api.clone(), queue.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut answers = Vec::new();
+            let (mut latencies, mut durations, mut retries) = (Vec::new(), Vec::new(), 0u64);
+            loop {
+                let next = queue.lock().unwrap().pop();
+                let Some((tag, event)) = next else { break };
+                let started = Instant::now();
+                let mut attempt = 0;
+                loop {
+                    let outcome = api.invoke(event.clone()).await;
+                    durations.push(ms(outcome.duration));
+                    let (status, body) = http_answer(&outcome);
+                    if (status >= 500 || status == 0 || status == 409) && attempt < 8 {
+                        // Back off like a client would (10 ms, 20 ms, ... 1.28 s).
+                        tokio::time::sleep(Duration::from_millis(10 << attempt)).await;
+                        attempt += 1;
+                        retries += 1;
+                        continue;
+                    }
+                    latencies.push(ms(started.elapsed()));
+                    answers.push((tag, status, body));
+                    break;
+                }
+            }
+            (answers, latencies, durations, retries)
+        }));
+    }
+    let (mut answers, mut latencies, mut durations, mut retries) =
+        (Vec::new(), Vec::new(), Vec::new(), 0);
+    for task in tasks {
+        let (a, l, d, r) = task.await.expect("driver task");
+        answers.extend(a);
+        latencies.extend(l);
+        durations.extend(d);
+        retries += r;
+    }
+    (answers, latencies, durations, retries)
+}
+
+pub(crate) fn fleet_report(usage: &[(f64, f64)], invocations: usize) -> Value {
+    let cpu_total: f64 = usage.iter().map(|u| u.1).sum();
+    json!({
+        "processes": usage.len(),
+        "peak_rss_mib": summary(usage.iter().map(|u| u.0).collect()),
+        "cpu_ms_total": cpu_total,
+        "cpu_ms_per_invocation": (cpu_total / invocations.max(1) as f64 * 1000.0).round() / 1000.0,
+    })
+}
+
+/// One load run: a fleet of `concurrency` processes driven with `events`.
+pub(crate) struct LoadRun {
+    pub(crate) answers: Vec<(usize, u16, Value)>,
+    pub(crate) figures: Value,
+}
+
+impl LoadRun {
+    pub(crate) async fn execute(
+        setup: &Setup,
+        events: Vec<(usize, Vec<u8>)>,
+        concurrency: usize,
+    ) -> Self {
+        let count = events.len();
+        let fleet = Fleet::start(setup, concurrency).await;
+        let started = Instant::now();
+        let (answers, latencies, durations, retries) =
+            drive(fleet.api.clone(), events, concurrency).await;
+        let elapsed = started.elapsed();
+        let usage = fleet.usage();
+        drop(fleet);
+        let figures = json!({
+            "concurrency": concurrency,
+            "elapsed_s": (elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
+            "throughput_per_s": (count as f64 / elapsed.as_secs_f64()).round(),
+            "latency_ms": summary(latencies),
+            "invocation_duration_ms": summary(durations),
+            "retried_invocations": retries,
+            "fleet": fleet_report(&usage, count + retries as usize),
+        });
+        Self { answers, figures }
+    }
+
+    /// The run's figures with `extra` fields added.
+    pub(crate) fn report(&self, extra: Value) -> Value {
+        let mut report = self.figures.clone();
+        if let (Some(report), Value::Object(extra)) = (report.as_object_mut(), extra) {
+            report.extend(extra);
+        }
+        report
+    }
+}
+
+pub(crate) async fn load_webhook(
+    setup: &Setup,
+    intents: usize,
+    concurrency: usize,
+    duplicate_share: f64,
+) -> Result<Value, String> {
+    const OUTCOMES: [&str; 3] = ["succeeded", "failed", "rejected"];
+    // Per intent: 7 distinct events (3 pending, 4 with its outcome); then 30 % of all
+    // deliveries are repeats of some of them; everything shuffled.
+    let mut unique = Vec::new();
+    let mut expected = BTreeMap::new();
+    for i in 0..intents {
+        let intent = format!("pi_load_{i:05}_{}", &uuid_like()[..8]);
+        let outcome = OUTCOMES[i % 10 % 3];
+        let outcome = if i % 10 < 7 { "succeeded" } else { outcome };
+        for e in 0..7 {
+            let status = if e < 3 { "pending" } else { outcome };
+            unique.push((
+                intent.clone(),
+                format!("evt_{i:05}_{e}_{}", &uuid_like()[..6]),
+                status,
+            ));
+        }
+        expected.insert(intent, outcome);
+    }
+    let total = (unique.len() as f64 / (1.0 - duplicate_share)).round() as usize;
+    let mut deliveries: Vec<usize> = (0..unique.len()).collect();
+    while deliveries.len() < total {
+        deliveries.push(fastrand::usize(..unique.len()));
+    }
+    fastrand::shuffle(&mut deliveries);
+    let events: Vec<(usize, Vec<u8>)> = deliveries
+        .iter()
+        .map(|&u| {
+            let (intent, event_id, status) = &unique[u];
+            (u, webhook_event(&webhook_body(event_id, intent, status)))
+        })
+        .collect();
+
+    let run = LoadRun::execute(setup, events, concurrency).await;
+    let answers = &run.answers;
+
+    // Invariants, on the table itself.
+    let refused = answers.iter().filter(|(_, s, _)| *s != 200).count();
+    let items = scan_intents(&dynamodb_client(&setup.dynamodb), &setup.table).await?;
+    let mut wrong_status = 0;
+    let mut lost_events = 0;
+    let mut applied_twice = 0;
+    for (intent, outcome) in &expected {
+        let Some((status, event_ids, version)) = items.get(intent) else {
+            wrong_status += 1;
+            lost_events += 7;
+            continue;
+        };
+        if status != outcome {
+            wrong_status += 1;
+        }
+        lost_events += 7usize.saturating_sub(event_ids.len());
+        // Every write increments the version: more writes than events = applied twice.
+        applied_twice += (*version as usize).saturating_sub(7);
+    }
+    let report = run.report(json!({
+        "deliveries": deliveries.len(),
+        "intents": intents,
+        "distinct_events": unique.len(),
+        "duplicate_share": ((deliveries.len() - unique.len()) as f64 / deliveries.len() as f64 * 1000.0).round() / 1000.0,
+        "invariants": {
+            "deliveries_not_acknowledged": refused,
+            "intents_in_wrong_state": wrong_status,
+            "events_lost": lost_events,
+            "events_applied_twice": applied_twice,
+        },
+    }));
+    if refused + wrong_status + lost_events + applied_twice > 0 {
+        return Err(format!("invariants broken: {report:#}"));
+    }
+    Ok(report)
+}
+
+/// `INTENT#` items: status, applied event ids, version.
+pub(crate) async fn scan_intents(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+) -> Result<HashMap<String, (String, Vec<String>, u64)>, String> {
+    let mut items = HashMap::new();
+    let mut start = None;
+    loop {
+        let page = client
+            .scan()
+            .table_name(table)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| format!("scan: {e}"))?;
+        for item in page.items() {
+            let text = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
+            let Some(pk) = text("pk") else { continue };
+            let Some(id) = pk.strip_prefix("INTENT#") else {
+                continue;
+            };
+            let ids = item
+                .get("applied_event_ids")
+                .and_then(|v| v.as_ss().ok())
+                .cloned()
+                .unwrap_or_default();
+            let version = item
+                .get("version")
+                .and_then(|v| v.as_n().ok())
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0);
+            items.insert(
+                id.to_string(),
+                (text("status").unwrap_or_default(), ids, version),
+            );
+        }
+        match page.last_evaluated_key() {
+            Some(k) => start = Some(k.clone()),
+            None => return Ok(items),
+        }
+    }
+}
+
+pub(crate) async fn load_create(
+    setup: &Setup,
+    keys: usize,
+    repeats: usize,
+    concurrency: usize,
+) -> Result<Value, String> {
+    let run = &uuid_like()[..8];
+    let mut events: Vec<(usize, Vec<u8>)> = (0..keys)
+        .flat_map(|k| {
+            (0..repeats).map(move |_| {
+                (
+                    k,
+                    create_event(&format!("load-{run}-{k:05}"), 1000 + k as u64),
+                )
+            })
+        })
+        .collect();
+    fastrand::shuffle(&mut events);
+    let requests = events.len();
+    let run = LoadRun::execute(setup, events, concurrency).await;
+    let answers = &run.answers;
+
+    let mut ids: HashMap<usize, Vec<String>> = HashMap::new();
+    let mut not_created = 0;
+    for (key, status, body) in answers {
+        match (status, body["id"].as_str()) {
+            (201, Some(id)) => ids.entry(*key).or_default().push(id.to_string()),
+            _ => not_created += 1,
+        }
+    }
+    let keys_with_two_intents = ids
+        .values()
+        .filter(|v| v.iter().any(|id| id != &v[0]))
+        .count();
+    let keys_without_intent = keys - ids.len();
+    let intents_at_fintoc = setup.sim.intents_created();
+    let stored = scan_intents(&dynamodb_client(&setup.dynamodb), &setup.table)
+        .await?
+        .len();
+    let report = run.report(json!({
+        "requests": requests,
+        "keys": keys,
+        "repeats_per_key": repeats,
+        "invariants": {
+            "requests_not_answered_201": not_created,
+            "keys_with_two_intents": keys_with_two_intents,
+            "keys_without_intent": keys_without_intent,
+            "intents_created_at_fintoc": intents_at_fintoc,
+            "intents_stored": stored,
+        },
+    }));
+    if not_created + keys_with_two_intents + keys_without_intent > 0
+        || intents_at_fintoc != keys as u64
+        || stored != keys
+    {
+        return Err(format!("invariants broken: {report:#}"));
+    }
+    Ok(report)
+}

@@ -1,0 +1,99 @@
+//! The functions' processes: a table and a simulator per run, each binary started
+//! against a Runtime API with the configuration Lambda would give it, and its usage read
+//! from `/proc`.
+
+use crate::runtime_api::RuntimeApi;
+use crate::WEBHOOK_SECRET;
+use fintoc_sim::{Simulator, SimulatorConfig, DEFAULT_SECRET_KEY};
+use std::process::Stdio;
+
+pub(crate) struct Setup {
+    pub(crate) function: String,
+    pub(crate) bootstrap: String,
+    pub(crate) dynamodb: String,
+    pub(crate) table: String,
+    pub(crate) sim: Simulator,
+}
+
+impl Setup {
+    pub(crate) async fn new(function: &str, bootstrap: &str, dynamodb: &str) -> Self {
+        let sim = Simulator::start(SimulatorConfig::default())
+            .await
+            .expect("simulator");
+        let table = format!(
+            "bench-{function}-{}",
+            time::OffsetDateTime::now_utc().unix_timestamp_nanos()
+        );
+        shared::store::create_table(&dynamodb_client(dynamodb), &table)
+            .await
+            .expect("create the table on DynamoDB Local");
+        Self {
+            function: function.to_string(),
+            bootstrap: bootstrap.to_string(),
+            dynamodb: dynamodb.to_string(),
+            table,
+            sim,
+        }
+    }
+
+    /// Starts the function's binary against `api`, configured from the environment.
+    pub(crate) fn spawn(&self, api: &RuntimeApi) -> tokio::process::Child {
+        let mut command = tokio::process::Command::new(&self.bootstrap);
+        command
+            .env_clear()
+            .env("AWS_LAMBDA_RUNTIME_API", api.addr.to_string())
+            .env("AWS_LAMBDA_FUNCTION_NAME", &self.function)
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
+            .env("AWS_LAMBDA_LOG_GROUP_NAME", "bench")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "local")
+            .env("AWS_SECRET_ACCESS_KEY", "local")
+            .env("TABLE_NAME", &self.table)
+            .env("DYNAMODB_ENDPOINT", &self.dynamodb)
+            .env("FINTOC_BASE_URL", format!("http://{}", self.sim.addr()))
+            .env("FINTOC_SECRET_KEY", DEFAULT_SECRET_KEY)
+            .env("WEBHOOK_SECRET", WEBHOOK_SECRET)
+            .env("RECIPIENT_HOLDER_ID", "771433855")
+            .env("RECIPIENT_ACCOUNT_NUMBER", "123456789")
+            .env("RECIPIENT_ACCOUNT_TYPE", "checking_account")
+            .env("RECIPIENT_INSTITUTION_ID", "cl_banco_de_chile")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true);
+        command.spawn().expect("start the function binary")
+    }
+}
+
+pub(crate) fn dynamodb_client(endpoint: &str) -> aws_sdk_dynamodb::Client {
+    use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+    let config = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("local", "local", None, None, "bench"))
+        .endpoint_url(endpoint)
+        .build();
+    aws_sdk_dynamodb::Client::from_conf(config)
+}
+
+/// Peak resident memory (VmHWM) and CPU time of a running process, from /proc.
+pub(crate) fn process_usage(pid: u32) -> (u64, f64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let hwm_kib = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0);
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name: utime and stime are the 12th and 13th.
+    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks: u64 = [11, 12]
+        .iter()
+        .filter_map(|i| fields.get(*i).and_then(|f| f.parse::<u64>().ok()))
+        .sum();
+    // USER_HZ is 100 on Linux.
+    (hwm_kib, ticks as f64 * 10.0)
+}
