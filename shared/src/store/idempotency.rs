@@ -2,7 +2,7 @@
 //! conditional `PutItem` (the lease), completed or released under that lease.
 
 use super::expr::Expr;
-use super::{failed_condition, n, s, unavailable, DynamoStore, IdempotencyStore, StoreError};
+use super::{n, s, unavailable, DynamoStore, IdempotencyStore, StoreError};
 use super::{PARTITION_KEY, TTL_ATTRIBUTE};
 use crate::domain::idempotency::{
     classify_conflict, AcquireOutcome, AcquireRequest, CompleteRequest, IdempotencyKey,
@@ -137,22 +137,13 @@ impl IdempotencyStore for DynamoStore {
             .update_item()
             .table_name(&self.table)
             .key(PARTITION_KEY, idempotency_pk(request.key));
-        match expr
+        let result = expr
             .apply_to_update(update)
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await
-        {
-            Ok(out) => {
-                self.usage.write(out.consumed_capacity());
-                Ok(true)
-            }
-            Err(err) if failed_condition(&err) => {
-                self.usage.failed_write();
-                Ok(false)
-            }
-            Err(err) => Err(unavailable("complete")(err)),
-        }
+            .map(|out| out.consumed_capacity);
+        self.settle_write("complete", result)
     }
 
     async fn release(&self, key: &IdempotencyKey, lease_id: &LeaseId) -> Result<(), StoreError> {
@@ -163,21 +154,13 @@ impl IdempotencyStore for DynamoStore {
             .delete_item()
             .table_name(&self.table)
             .key(PARTITION_KEY, idempotency_pk(key));
-        match expr
+        let result = expr
             .apply_to_delete(delete)
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await
-        {
-            Ok(out) => {
-                self.usage.write(out.consumed_capacity());
-                Ok(())
-            }
-            Err(err) if failed_condition(&err) => {
-                self.usage.failed_write();
-                Ok(())
-            }
-            Err(err) => Err(unavailable("release")(err)),
-        }
+            .map(|out| out.consumed_capacity);
+        // Refused: the lease is no longer ours (completed, taken over); nothing to do.
+        self.settle_write("release", result).map(|_| ())
     }
 }

@@ -3,8 +3,8 @@
 
 use super::expr::Expr;
 use super::{
-    failed_condition, n, patch, s, unavailable, DynamoStore, EventStore, IntentStore, StoreError,
-    WriteResult, PARTITION_KEY,
+    n, patch, s, unavailable, DynamoStore, EventStore, IntentStore, StoreError, WriteResult,
+    PARTITION_KEY,
 };
 use crate::domain::intent::{IntentStatus, StoredIntent};
 use crate::domain::transition::{IntentPatch, IntentState};
@@ -123,24 +123,19 @@ impl IntentStore for DynamoStore {
             .update_item()
             .table_name(&self.table)
             .key(PARTITION_KEY, intent_pk(&intent.id));
-        match expr
+        let result = expr
             .apply_to_update(update)
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await
-        {
-            Ok(out) => {
-                self.usage.write(out.consumed_capacity());
-                Ok(())
-            }
-            Err(err) if failed_condition(&err) => {
-                self.usage.failed_write();
-                Err(StoreError::Conflict(format!(
-                    "intent {} is stored with another amount or currency",
-                    intent.id
-                )))
-            }
-            Err(err) => Err(unavailable("save_created")(err)),
+            .map(|out| out.consumed_capacity);
+        if self.settle_write("save_created", result)? {
+            Ok(())
+        } else {
+            Err(StoreError::Conflict(format!(
+                "intent {} is stored with another amount or currency",
+                intent.id
+            )))
         }
     }
 

@@ -31,7 +31,7 @@ use crate::domain::idempotency::{
 use crate::domain::intent::StoredIntent;
 use crate::domain::transition::{IntentPatch, IntentState};
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, ConsumedCapacity};
 use aws_sdk_dynamodb::Client;
 use std::future::Future;
 use std::sync::Arc;
@@ -176,6 +176,30 @@ impl DynamoStore {
     /// them (every request asks for `ReturnConsumedCapacity=TOTAL`).
     pub fn usage(&self) -> Usage {
         self.usage.snapshot()
+    }
+
+    /// Meters a conditional write and says how it went: `Ok(true)` written,
+    /// `Ok(false)` refused by its condition, an error when DynamoDB failed.
+    pub(crate) fn settle_write<E, R>(
+        &self,
+        operation: &'static str,
+        result: Result<Option<ConsumedCapacity>, SdkError<E, R>>,
+    ) -> Result<bool, StoreError>
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+        R: std::fmt::Debug + Send + Sync + 'static,
+    {
+        match result {
+            Ok(capacity) => {
+                self.usage.write(capacity.as_ref());
+                Ok(true)
+            }
+            Err(err) if failed_condition(&err) => {
+                self.usage.failed_write();
+                Ok(false)
+            }
+            Err(err) => Err(unavailable(operation)(err)),
+        }
     }
 }
 
