@@ -68,7 +68,9 @@ pub struct FintocPaymentIntent {
 /// Why a call to Fintoc did not produce an intent.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FintocError {
-    /// Fintoc refused the request (a 4xx other than auth, 404 and 429); not retried.
+    /// Fintoc refused the request for good: a validation error (400, 402 or 422 of
+    /// type `invalid_request_error`), which it answers the same to every retry of the
+    /// same key. The only Fintoc answer recorded for replay.
     #[error("Fintoc rejected the request ({status} {code}): {message}")]
     Rejected {
         /// Fintoc's HTTP status.
@@ -88,7 +90,15 @@ pub enum FintocError {
         /// Fintoc's HTTP status.
         status: u16,
     },
-    /// 429 or 5xx, still failing after the retries.
+    /// An answer that is neither a success, a validation error, a configuration
+    /// problem nor retryable (e.g. another 4xx, or an `api_error` with a 4xx): not
+    /// recorded, so a retry asks Fintoc again.
+    #[error("Fintoc answered HTTP {status} unexpectedly")]
+    Unexpected {
+        /// Fintoc's HTTP status.
+        status: u16,
+    },
+    /// 408, 409, 423, 425, 429 or 5xx, still failing after the retries.
     #[error("Fintoc unavailable (HTTP {status}) after {attempts} attempts")]
     Unavailable {
         /// Last HTTP status.
@@ -259,18 +269,26 @@ fn judge(status: u16, body: &[u8]) -> Verdict {
             serde_json::from_slice::<FintocPaymentIntent>(body)
                 .map_err(|e| FintocError::InvalidResponse(e.to_string())),
         ),
-        429 | 500..=599 => Verdict::Retry,
+        // Timeouts, conflicts, locks, "too early", rate limits and server errors may
+        // pass on a retry with the same idempotency key.
+        408 | 409 | 423 | 425 | 429 | 500..=599 => Verdict::Retry,
         401 | 403 | 404 | 405 | 406 => Verdict::Done(Err(FintocError::Configuration { status })),
         _ => {
             let error = serde_json::from_slice::<ErrorEnvelope>(body)
                 .ok()
                 .map(|e| e.error);
+            let deterministic = matches!(status, 400 | 402 | 422)
+                && error
+                    .as_ref()
+                    .is_some_and(|e| e.error_type.as_deref() == Some("invalid_request_error"));
+            if !deterministic {
+                return Verdict::Done(Err(FintocError::Unexpected { status }));
+            }
             let field =
                 |f: fn(&ErrorBody) -> &Option<String>| error.as_ref().and_then(|e| f(e).clone());
             Verdict::Done(Err(FintocError::Rejected {
                 status,
-                error_type: field(|e| &e.error_type)
-                    .unwrap_or_else(|| "invalid_request_error".into()),
+                error_type: "invalid_request_error".into(),
                 code: field(|e| &e.code).unwrap_or_else(|| "fintoc_rejected".into()),
                 message: field(|e| &e.message).unwrap_or_else(|| {
                     format!("Fintoc rejected the payment intent (HTTP {status}).")
@@ -379,9 +397,32 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(matches!(
-            judge(422, b"<html>"),
+            judge(
+                422,
+                br#"{"error":{"type":"invalid_request_error","code":"x"}}"#
+            ),
             Verdict::Done(Err(FintocError::Rejected { status: 422, .. }))
         ));
+    }
+
+    #[test]
+    fn only_validation_errors_are_final_refusals() {
+        for status in [408, 409, 423, 425] {
+            assert_eq!(judge(status, b"{}"), Verdict::Retry, "{status}");
+        }
+        let api_error = br#"{"error":{"type":"api_error","code":"x","message":"m"}}"#;
+        for (status, body) in [
+            (400, &api_error[..]),
+            (422, b"<html>"),
+            (410, br#"{"error":{"type":"invalid_request_error"}}"#),
+            (418, b""),
+        ] {
+            assert_eq!(
+                judge(status, body),
+                Verdict::Done(Err(FintocError::Unexpected { status })),
+                "{status}"
+            );
+        }
     }
 
     #[test]

@@ -343,6 +343,25 @@ async fn fintoc_validation_errors_carry_fintocs_code_and_are_replayed() {
 }
 
 #[tokio::test]
+async fn transient_fintoc_refusals_are_never_stored_and_the_retry_asks_fintoc_again() {
+    for status in [408, 409, 423, 425] {
+        let h = Harness::new().await;
+        for _ in 0..3 {
+            h.sim.push_fault(Fault::Status { status });
+        }
+        let key = format!("key-transient-{status}");
+        let a = h.post(Some(&key), BODY).await;
+        assert_eq!(a.status, 502, "{status}: {}", a.json);
+        assert_eq!(a.error_code(), "fintoc_unavailable");
+        assert_eq!(h.sim.api_requests(), 3, "{status} is retried like a 5xx");
+        let again = h.post(Some(&key), BODY).await;
+        assert_eq!(again.status, 201, "{status}: not replayed: {}", again.json);
+        assert_eq!(again.header("idempotent-replayed"), None);
+        assert_eq!(h.sim.intents_created(), 1);
+    }
+}
+
+#[tokio::test]
 async fn bad_input_is_a_4xx_envelope_and_nothing_is_written() {
     let h = Harness::new().await;
     let huge = format!(

@@ -236,6 +236,11 @@ impl From<&FintocError> for ApiError {
                 "fintoc_unreachable",
                 "Fintoc could not be reached. Retry with the same Idempotency-Key.",
             ),
+            FintocError::Unexpected { status } => Self::dependency(
+                502,
+                "fintoc_unexpected_answer",
+                format!("Fintoc answered HTTP {status} unexpectedly. Retry with the same Idempotency-Key."),
+            ),
             FintocError::InvalidResponse(_) => Self::dependency(
                 502,
                 "fintoc_invalid_response",
