@@ -443,11 +443,49 @@ async fn bad_input_is_a_4xx_envelope_and_nothing_is_written() {
             400,
             "invalid_currency",
         ),
+        (
+            post_request(
+                Some("k14"),
+                r#"{"amount":5000001,"currency":"CLP","amount":7}"#,
+            ),
+            400,
+            "duplicate_key",
+        ),
+        (
+            post_request(
+                Some("k15"),
+                r#"{"amount":7,"currency":"CLP","metadata":{"a":"1","a":"2"}}"#,
+            ),
+            400,
+            "duplicate_key",
+        ),
+        (
+            post_request(
+                Some("k16"),
+                r#"{"amount":7,"currency":"CLP","order_id":"o-1","metadata":{"order_id":"o-2"}}"#,
+            ),
+            400,
+            "reserved_metadata_key",
+        ),
     ];
     for (request, status, code) in cases {
         let a = h.call(request).await;
         assert_eq!((a.status, a.error_code()), (status, code), "{}", a.json);
     }
+    // Input is echoed short: a 12 kB field name comes back cut.
+    let long_name = "n".repeat(12 * 1024);
+    let a = h
+        .post(
+            Some("k17"),
+            &format!(r#"{{"amount":1,"currency":"CLP","{long_name}":1}}"#),
+        )
+        .await;
+    assert_eq!(a.error_code(), "unknown_field");
+    assert!(
+        a.json.to_string().len() < 1024,
+        "{}",
+        a.json.to_string().len()
+    );
     assert_eq!(h.item_count().await, 0, "nothing written");
     assert_eq!(h.sim.api_requests(), 0, "Fintoc never called");
 }

@@ -4,6 +4,7 @@
 use crate::clock::{format_rfc3339_ms, parse_rfc3339_ms, Clock};
 use crate::domain::create::{
     parse_create_request, CreateIntentRequest, CreateLimits, InputError, InputErrorKind,
+    ORDER_ID_METADATA_KEY,
 };
 use crate::domain::idempotency::{
     derive_fintoc_key, AcquireOutcome, AcquireRequest, CompleteRequest, IdempotencyKey, LeaseId,
@@ -223,9 +224,7 @@ where
     ) -> Result<(StoredResponse, String), Failure> {
         let mut fintoc_metadata = request.metadata.clone();
         if let Some(order_id) = &request.order_id {
-            fintoc_metadata
-                .entry("order_id".to_string())
-                .or_insert_with(|| order_id.clone());
+            fintoc_metadata.insert(ORDER_ID_METADATA_KEY.to_string(), order_id.clone());
         }
         let fintoc_request = CreatePaymentIntent {
             amount: request.amount,

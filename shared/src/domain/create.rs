@@ -183,13 +183,7 @@ pub fn parse_create_request(
         ));
     }
     check_content_type(content_type)?;
-    let value: Value = serde_json::from_slice(body).map_err(|e| {
-        InputError::new(
-            InputErrorKind::Malformed,
-            "invalid_json",
-            format!("The body is not valid JSON: {e}."),
-        )
-    })?;
+    let value = parse_json_without_duplicate_keys(body)?;
     let Value::Object(obj) = value else {
         return Err(InputError::new(
             InputErrorKind::Malformed,
@@ -198,6 +192,7 @@ pub fn parse_create_request(
         ));
     };
     for field in obj.keys() {
+        let field = &echo(field);
         if field == "recipient_account" {
             return Err(InputError::invalid_param(
                 "forbidden_field",
@@ -222,6 +217,13 @@ pub fn parse_create_request(
     let customer_email = parse_email(obj.get("customer_email"))?;
     let metadata = parse_metadata(obj.get("metadata"))?;
     let order_id = parse_order_id(obj.get("order_id"))?;
+    if metadata.contains_key(ORDER_ID_METADATA_KEY) {
+        return Err(InputError::invalid_param(
+            "reserved_metadata_key",
+            "metadata[order_id]",
+            "metadata.order_id is reserved: send the order id as `order_id`, and it is passed to Fintoc's metadata for you.",
+        ));
+    }
 
     if !limits.allowed_currencies.contains(&currency) {
         return Err(InputError::new(
@@ -248,6 +250,114 @@ pub fn parse_create_request(
         metadata,
         order_id,
     })
+}
+
+/// The metadata key under which the order id travels to Fintoc: set from
+/// `order_id` only, never by a request's metadata.
+pub const ORDER_ID_METADATA_KEY: &str = "order_id";
+
+/// Longest piece of a request echoed back in an error (a field name, a metadata key).
+pub const MAX_ECHO_CHARS: usize = 64;
+
+/// `text` as it may be echoed in an error: at most [`MAX_ECHO_CHARS`] characters.
+pub fn echo(text: &str) -> String {
+    if text.chars().count() <= MAX_ECHO_CHARS {
+        text.to_string()
+    } else {
+        let cut: String = text.chars().take(MAX_ECHO_CHARS).collect();
+        format!("{cut}…")
+    }
+}
+
+/// Parses JSON, refusing an object that repeats a key at any depth (serde_json
+/// would keep the last one silently, so `{"amount": 5000001, "amount": 7}` could
+/// pass a check on one value and charge another). Hand-written: serde_json offers
+/// no such mode, and a visitor is a few lines.
+pub fn parse_json_without_duplicate_keys(body: &[u8]) -> Result<Value, InputError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    let parsed = serde::de::DeserializeSeed::deserialize(UniqueKeys, &mut deserializer)
+        .and_then(|value| deserializer.end().map(|()| value));
+    parsed.map_err(|e| {
+        let duplicate = e.to_string().starts_with(DUPLICATE_KEY);
+        InputError::new(
+            InputErrorKind::Malformed,
+            if duplicate {
+                "duplicate_key"
+            } else {
+                "invalid_json"
+            },
+            if duplicate {
+                format!("The body repeats a key: {}.", echo(&e.to_string()))
+            } else {
+                format!("The body is not valid JSON: {e}.")
+            },
+        )
+    })
+}
+
+const DUPLICATE_KEY: &str = "duplicate key";
+
+/// A JSON value whose objects have unique keys.
+struct UniqueKeys;
+
+impl<'de> serde::de::DeserializeSeed<'de> for UniqueKeys {
+    type Value = Value;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for UniqueKeys {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_string()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element_seed(UniqueKeys)? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut object = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if object.contains_key(&key) {
+                return Err(serde::de::Error::custom(format!(
+                    "{DUPLICATE_KEY} `{}`",
+                    echo(&key)
+                )));
+            }
+            let value = map.next_value_seed(UniqueKeys)?;
+            object.insert(key, value);
+        }
+        Ok(Value::Object(object))
+    }
 }
 
 fn missing(field: &str) -> InputError {
@@ -336,7 +446,7 @@ fn parse_metadata(value: Option<&Value>) -> Result<BTreeMap<String, String>, Inp
     }
     let mut out = BTreeMap::new();
     for (k, v) in obj {
-        let param = format!("metadata[{k}]");
+        let param = format!("metadata[{}]", echo(k));
         if k.is_empty() || k.chars().count() > MAX_METADATA_KEY_CHARS {
             return Err(InputError::invalid_param(
                 "invalid_metadata",
@@ -554,6 +664,41 @@ mod tests {
         let e =
             parse_create_request(JSON, br#"{"amount":1,"currency":"MXN"}"#, &limits).unwrap_err();
         assert_eq!((e.kind, e.code), (OverLimit, "currency_not_allowed"));
+    }
+
+    #[test]
+    fn repeated_keys_are_refused_at_any_depth() {
+        for body in [
+            r#"{"amount":5000001,"currency":"CLP","amount":7}"#,
+            r#"{"amount":7,"currency":"CLP","metadata":{"a":"1","a":"2"}}"#,
+        ] {
+            assert_eq!(code(body).1, "duplicate_key", "{body}");
+        }
+        assert_eq!(
+            parse_json_without_duplicate_keys(br#"{"a":[{"b":1},{"b":2}],"c":null}"#).unwrap(),
+            serde_json::json!({"a":[{"b":1},{"b":2}],"c":null})
+        );
+        assert_eq!(code(r#"{"amount":1,"currency":"CLP"} x"#).1, "invalid_json");
+    }
+
+    #[test]
+    fn metadata_order_id_is_reserved() {
+        let e =
+            parse(r#"{"amount":1,"currency":"CLP","metadata":{"order_id":"o-2"}}"#).unwrap_err();
+        assert_eq!(e.code, "reserved_metadata_key");
+    }
+
+    #[test]
+    fn echoed_input_is_cut() {
+        let long = "k".repeat(10_000);
+        let e = parse(&format!(r#"{{"amount":1,"currency":"CLP","{long}":1}}"#)).unwrap_err();
+        assert!(e.message.len() < 400, "{}", e.message.len());
+        assert!(e.param.unwrap().chars().count() <= MAX_ECHO_CHARS + 1);
+        let e = parse(&format!(
+            r#"{{"amount":1,"currency":"CLP","metadata":{{"{long}":"v"}}}}"#
+        ))
+        .unwrap_err();
+        assert!(e.param.unwrap().len() < 100);
     }
 
     #[test]
