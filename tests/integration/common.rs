@@ -276,6 +276,19 @@ pub fn http_event(
     body: Option<&str>,
     path_parameters: Option<Value>,
 ) -> lambda_http::Request {
+    let event = http_event_json(method, path, route, headers, body, path_parameters);
+    lambda_http::request::from_str(&event).expect("valid HTTP API v2 event")
+}
+
+/// The JSON of an HTTP API v2 event.
+pub fn http_event_json(
+    method: &str,
+    path: &str,
+    route: &str,
+    headers: Value,
+    body: Option<&str>,
+    path_parameters: Option<Value>,
+) -> String {
     let mut event = json!({
         "version": "2.0",
         "routeKey": route,
@@ -302,11 +315,28 @@ pub fn http_event(
     if let Some(p) = path_parameters {
         event["pathParameters"] = p;
     }
-    lambda_http::request::from_str(&event.to_string()).expect("valid HTTP API v2 event")
+    event.to_string()
 }
 
 pub fn post_request(key: Option<&str>, body: &str) -> lambda_http::Request {
     post_with_headers(key, "application/json", body)
+}
+
+/// A create request signed by the IAM principal `user_arn` (API Gateway's IAM
+/// authorizer puts it in the request context).
+pub fn post_as(user_arn: &str, key: &str, body: &str) -> lambda_http::Request {
+    let mut event: Value = serde_json::from_str(&http_event_json(
+        "POST",
+        "/payment-intents",
+        "POST /payment-intents",
+        json!({"content-type": "application/json", "idempotency-key": key}),
+        Some(body),
+        None,
+    ))
+    .unwrap();
+    event["requestContext"]["authorizer"] =
+        json!({"iam": {"userArn": user_arn, "accountId": "123456789012", "callerId": "AIDA"}});
+    lambda_http::request::from_str(&event.to_string()).expect("valid HTTP API v2 event")
 }
 
 pub fn post_with_headers(

@@ -6,7 +6,7 @@ use fintoc_sim::Fault;
 use futures::future::join_all;
 use serde_json::json;
 use shared::domain::idempotency::{
-    derive_fintoc_key, AcquireOutcome, AcquireRequest, IdempotencyKey,
+    derive_fintoc_key, AcquireOutcome, AcquireRequest, CallerId, IdempotencyKey,
 };
 use shared::fintoc::{CreatePaymentIntent, FintocApi};
 use shared::store::IdempotencyStore;
@@ -233,7 +233,7 @@ async fn a_crashed_attempt_blocks_until_its_lease_expires_then_is_taken_over() {
     )
     .unwrap();
     // A first invocation took the key and reached Fintoc, then died.
-    let key = IdempotencyKey::parse(Some("key-crash")).unwrap();
+    let key = IdempotencyKey::parse(&CallerId::anonymous(), Some("key-crash")).unwrap();
     let taken = h
         .store
         .acquire(&AcquireRequest {
@@ -280,7 +280,7 @@ async fn a_different_request_cannot_take_over_an_expired_lease() {
     let h = Harness::new().await;
     h.store
         .acquire(&AcquireRequest {
-            key: &IdempotencyKey::parse(Some("key-crash-2")).unwrap(),
+            key: &IdempotencyKey::parse(&CallerId::anonymous(), Some("key-crash-2")).unwrap(),
             request_hash: "some-other-hash",
             now_ms: T0_MS,
             lease_expires_at_ms: T0_MS + 1_000,
@@ -359,6 +359,67 @@ async fn transient_fintoc_refusals_are_never_stored_and_the_retry_asks_fintoc_ag
         assert_eq!(again.header("idempotent-replayed"), None);
         assert_eq!(h.sim.intents_created(), 1);
     }
+}
+
+#[tokio::test]
+async fn idempotency_keys_are_scoped_to_their_caller() {
+    let h = Harness::new().await;
+    let alice = "arn:aws:iam::123456789012:role/shop-a";
+    let mallory = "arn:aws:iam::123456789012:role/other";
+    // Mallory squats a guessable key with another body first: Alice is not blocked.
+    let squat = h
+        .call(post_as(
+            mallory,
+            "order-1001",
+            r#"{"amount": 1, "currency": "CLP"}"#,
+        ))
+        .await;
+    assert_eq!(squat.status, 201);
+    let a = h.call(post_as(alice, "order-1001", BODY)).await;
+    assert_eq!(a.status, 201, "{}", a.json);
+    assert_eq!(a.header("idempotent-replayed"), None);
+    // Mallory, knowing Alice's key and body, gets an intent of her own, never
+    // Alice's replay (nor its widget token).
+    let m = h.call(post_as(mallory, "order-1001-b", BODY)).await;
+    let m2 = h.call(post_as(mallory, "order-1001", BODY)).await;
+    assert_eq!(
+        m2.status, 422,
+        "Mallory's own key, another body: {}",
+        m2.json
+    );
+    assert_ne!(m.json["id"], a.json["id"]);
+    let again = h.call(post_as(alice, "order-1001", BODY)).await;
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_eq!(again.json["id"], a.json["id"]);
+    assert_eq!(h.sim.intents_created(), 3);
+}
+
+#[test]
+fn the_caller_is_read_from_the_authorizer_context() {
+    use shared::domain::idempotency::CallerId;
+    assert_eq!(
+        create_intent::caller(&post_as("arn:aws:iam::1:role/r", "k", BODY)),
+        CallerId::iam("arn:aws:iam::1:role/r")
+    );
+    let mut event: serde_json::Value = serde_json::from_str(&http_event_json(
+        "POST",
+        "/payment-intents",
+        "POST /payment-intents",
+        json!({"content-type": "application/json"}),
+        Some(BODY),
+        None,
+    ))
+    .unwrap();
+    event["requestContext"]["authorizer"] = json!({"jwt": {"claims": {"sub": "merchant-server", "iss": "https://idp"}, "scopes": null}});
+    let jwt = lambda_http::request::from_str(&event.to_string()).unwrap();
+    assert_eq!(
+        create_intent::caller(&jwt),
+        CallerId::jwt("https://idp", "merchant-server")
+    );
+    assert_eq!(
+        create_intent::caller(&post_request(Some("k"), BODY)),
+        CallerId::anonymous()
+    );
 }
 
 #[tokio::test]

@@ -2,7 +2,7 @@
 //! in-memory store is held to), and what only DynamoDB has (TTL, written items).
 
 use crate::common::*;
-use shared::domain::idempotency::{AcquireOutcome, AcquireRequest, IdempotencyKey};
+use shared::domain::idempotency::{AcquireOutcome, AcquireRequest, CallerId, IdempotencyKey};
 use shared::domain::intent::{IntentStatus, StoredIntent};
 use shared::store::{DynamoStore, IdempotencyStore, IntentStore, StoreError};
 use std::collections::BTreeMap;
@@ -56,7 +56,7 @@ async fn refused_writes_leave_the_table_as_it_was() {
         store.save_created(&other).await,
         Err(StoreError::Conflict(_))
     ));
-    let key = IdempotencyKey::parse(Some("k")).unwrap();
+    let key = IdempotencyKey::parse(&CallerId::anonymous(), Some("k")).unwrap();
     let request = |hash| AcquireRequest {
         key: &key,
         request_hash: hash,

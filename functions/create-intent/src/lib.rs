@@ -5,10 +5,12 @@
 //! [`shared::app::create_intent::PaymentIntentService`], map its answer to HTTP.
 
 use lambda_http::http::Method;
+use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use shared::app::create_intent::{CreateInput, PaymentIntentService};
 use shared::clock::{Clock, SystemClock};
 use shared::config::CreateIntentConfig;
+use shared::domain::idempotency::CallerId;
 use shared::fintoc::{FintocApi, FintocHttpClient};
 use shared::http::{error_response, to_response, ApiError};
 use shared::store::{DynamoStore, IdempotencyStore, IntentStore};
@@ -42,6 +44,28 @@ pub async fn init(config: &CreateIntentConfig) -> Result<DeployedService, lambda
     ))
 }
 
+/// Who is calling, from the authorizer API Gateway ran: the IAM principal, else the
+/// JWT's issuer and subject, else anonymous (no authorizer, as in the local stack).
+pub fn caller(request: &Request) -> CallerId {
+    let authorizer = match request.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.authorizer.as_ref(),
+        _ => None,
+    };
+    let Some(authorizer) = authorizer else {
+        return CallerId::anonymous();
+    };
+    if let Some(arn) = authorizer.iam.as_ref().and_then(|i| i.user_arn.as_deref()) {
+        return CallerId::iam(arn);
+    }
+    if let Some(jwt) = &authorizer.jwt {
+        if let Some(subject) = jwt.claims.get("sub") {
+            let issuer = jwt.claims.get("iss").map_or("", String::as_str);
+            return CallerId::jwt(issuer, subject);
+        }
+    }
+    CallerId::anonymous()
+}
+
 /// Handles one HTTP request. Never fails: every problem is an HTTP answer.
 pub async fn handle<S, F, C>(
     service: &PaymentIntentService<S, F, C>,
@@ -70,7 +94,9 @@ where
                 .lambda_context_ref()
                 .map(|c| c.deadline as i64)
                 .filter(|d| *d > 0);
+            let caller = caller(&request);
             let input = CreateInput {
+                caller: &caller,
                 idempotency_key: header("idempotency-key"),
                 content_type: header("content-type"),
                 body: request.body().as_ref(),

@@ -7,8 +7,8 @@ use crate::domain::create::{
     ORDER_ID_METADATA_KEY,
 };
 use crate::domain::idempotency::{
-    derive_fintoc_key, AcquireOutcome, AcquireRequest, CompleteRequest, IdempotencyKey, LeaseId,
-    StoredResponse,
+    derive_fintoc_key, AcquireOutcome, AcquireRequest, CallerId, CompleteRequest, IdempotencyKey,
+    LeaseId, StoredResponse,
 };
 use crate::domain::intent::{IntentStatus, StoredIntent};
 use crate::fintoc::{
@@ -43,6 +43,8 @@ pub struct CreateIntentSettings {
 /// A create request as the handler received it.
 #[derive(Debug, Clone, Copy)]
 pub struct CreateInput<'a> {
+    /// Who is calling, as API Gateway authenticated it.
+    pub caller: &'a CallerId,
     /// The `Idempotency-Key` header.
     pub idempotency_key: Option<&'a str>,
     /// The `Content-Type` header.
@@ -117,7 +119,7 @@ where
     /// `POST /payment-intents`: validates, takes the idempotency key, creates the
     /// intent at Fintoc with a derived key, stores it, and records the response.
     pub async fn create(&self, input: CreateInput<'_>) -> Result<Reply, ApiError> {
-        let key = IdempotencyKey::parse(input.idempotency_key)?;
+        let key = IdempotencyKey::parse(input.caller, input.idempotency_key)?;
         let request = parse_create_request(input.content_type, input.body, &self.settings.limits)?;
 
         let hash = request.fingerprint();
@@ -425,6 +427,7 @@ mod tests {
         async fn post(&self, key: &str, body: &str) -> Result<Reply, ApiError> {
             self.service
                 .create(CreateInput {
+                    caller: &CallerId::anonymous(),
                     idempotency_key: Some(key),
                     content_type: Some("application/json"),
                     body: body.as_bytes(),
@@ -465,6 +468,7 @@ mod tests {
         let e = s
             .service
             .create(CreateInput {
+                caller: &CallerId::anonymous(),
                 idempotency_key: None,
                 content_type: Some("application/json"),
                 body: BODY.as_bytes(),
@@ -488,7 +492,7 @@ mod tests {
             .unwrap_err();
         assert_eq!((e.status, e.code.as_str()), (422, "idempotency_key_reused"));
         // A lease held by another request (taken, never finished).
-        let key = IdempotencyKey::parse(Some("held")).unwrap();
+        let key = IdempotencyKey::parse(&CallerId::anonymous(), Some("held")).unwrap();
         let hash = parse_create_request(
             Some("application/json"),
             BODY.as_bytes(),

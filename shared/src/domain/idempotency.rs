@@ -14,13 +14,45 @@ use sha2::{Digest, Sha256};
 /// Longest `Idempotency-Key`.
 pub const MAX_IDEMPOTENCY_KEY_CHARS: usize = 255;
 
-/// A validated `Idempotency-Key` header value: the *client's* key.
+/// Who is calling the API, as API Gateway authenticated it (the IAM principal, or a
+/// JWT's issuer and subject); a fixed identity when the route has no authorizer.
+/// Idempotency keys are scoped to it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct IdempotencyKey(String);
+pub struct CallerId(String);
+
+impl CallerId {
+    /// The caller of a route without an authorizer (and of the local stack).
+    pub fn anonymous() -> Self {
+        Self("anonymous".into())
+    }
+
+    /// An IAM principal, by its ARN.
+    pub fn iam(user_arn: &str) -> Self {
+        Self(format!("iam:{user_arn}"))
+    }
+
+    /// A JWT's subject, qualified by its issuer.
+    pub fn jwt(issuer: &str, subject: &str) -> Self {
+        Self(format!("jwt:{issuer}|{subject}"))
+    }
+
+    /// The identity as a string.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A validated `Idempotency-Key` header value: the *client's* key, scoped to the
+/// caller that sent it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct IdempotencyKey {
+    caller: CallerId,
+    key: String,
+}
 
 impl IdempotencyKey {
-    /// Validates a header value: 1–255 visible ASCII characters.
-    pub fn parse(value: Option<&str>) -> Result<Self, InputError> {
+    /// Validates a header value of `caller`: 1–255 visible ASCII characters.
+    pub fn parse(caller: &CallerId, value: Option<&str>) -> Result<Self, InputError> {
         let value = value.ok_or_else(|| {
             InputError::new(
                 InputErrorKind::Malformed,
@@ -38,12 +70,27 @@ impl IdempotencyKey {
                 "The Idempotency-Key header must be 1 to 255 visible ASCII characters (no spaces).",
             ));
         }
-        Ok(Self(value.to_string()))
+        Ok(Self {
+            caller: caller.clone(),
+            key: value.to_string(),
+        })
     }
 
     /// The key as sent by the client.
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.key
+    }
+
+    /// The caller it belongs to.
+    pub fn caller(&self) -> &CallerId {
+        &self.caller
+    }
+
+    /// The record's identity: a digest of the caller (16 hex characters), `:`, the
+    /// key. Two callers never share a record, whatever key they choose.
+    pub fn record_id(&self) -> String {
+        let digest = Sha256::digest(self.caller.as_str().as_bytes());
+        format!("{}:{}", &hex::encode(digest)[..16], self.key)
     }
 }
 
@@ -198,14 +245,15 @@ pub fn classify_conflict(
 /// The `Idempotency-Key` sent to Fintoc for a client key: deterministic, so every
 /// retry of one logical request, by any instance and at any time, sends the same key
 /// and Fintoc creates at most one intent. The namespace separates deployments that
-/// share a Fintoc account.
+/// share a Fintoc account; the caller separates callers of one deployment.
 pub fn derive_fintoc_key(namespace: &str, client_key: &IdempotencyKey) -> FintocKey {
-    let client_key = client_key.as_str();
     let mut hasher = Sha256::new();
-    hasher.update(b"fintoc-payment-intents/v1\0");
+    hasher.update(b"fintoc-payment-intents/v2\0");
     hasher.update(namespace.as_bytes());
     hasher.update(b"\0");
-    hasher.update(client_key.as_bytes());
+    hasher.update(client_key.caller().as_str().as_bytes());
+    hasher.update(b"\0");
+    hasher.update(client_key.as_str().as_bytes());
     FintocKey(hex::encode(hasher.finalize()))
 }
 
@@ -282,34 +330,50 @@ mod tests {
 
     #[test]
     fn fintoc_key_is_deterministic_and_scoped() {
-        let key = |k: &str| IdempotencyKey::parse(Some(k)).unwrap();
+        let key = |k: &str| IdempotencyKey::parse(&CallerId::anonymous(), Some(k)).unwrap();
         let a = derive_fintoc_key("", &key("order-1"));
         assert_eq!(a, derive_fintoc_key("", &key("order-1")));
         assert_ne!(a, derive_fintoc_key("", &key("order-2")));
         assert_ne!(a, derive_fintoc_key("shop-b", &key("order-1")));
+        let other_caller = IdempotencyKey::parse(&CallerId::iam("arn:x"), Some("order-1")).unwrap();
+        assert_ne!(a, derive_fintoc_key("", &other_caller));
         assert_eq!(a.as_str().len(), 64);
+    }
+
+    #[test]
+    fn records_are_scoped_to_the_caller() {
+        let alice = IdempotencyKey::parse(&CallerId::iam("arn:a"), Some("k")).unwrap();
+        let bob = IdempotencyKey::parse(&CallerId::jwt("iss", "a"), Some("k")).unwrap();
+        assert_ne!(alice.record_id(), bob.record_id());
+        assert_ne!(alice, bob);
+        assert!(alice.record_id().ends_with(":k"));
+        assert_eq!(alice.as_str(), "k");
     }
 
     #[test]
     fn idempotency_key_rules() {
         assert_eq!(
-            IdempotencyKey::parse(None).unwrap_err().code,
+            IdempotencyKey::parse(&CallerId::anonymous(), None)
+                .unwrap_err()
+                .code,
             "missing_idempotency_key"
         );
         for bad in ["", "has space", "tab\t", "ñ", &"k".repeat(256)] {
             assert_eq!(
-                IdempotencyKey::parse(Some(bad)).unwrap_err().code,
+                IdempotencyKey::parse(&CallerId::anonymous(), Some(bad))
+                    .unwrap_err()
+                    .code,
                 "invalid_idempotency_key",
                 "{bad:?}"
             );
         }
         assert_eq!(
-            IdempotencyKey::parse(Some(&"k".repeat(255)))
+            IdempotencyKey::parse(&CallerId::anonymous(), Some(&"k".repeat(255)))
                 .unwrap()
                 .as_str()
                 .len(),
             255
         );
-        assert!(IdempotencyKey::parse(Some("order-42:attempt/1")).is_ok());
+        assert!(IdempotencyKey::parse(&CallerId::anonymous(), Some("order-42:attempt/1")).is_ok());
     }
 }

@@ -4,7 +4,8 @@
 
 use super::{EventStore, IdempotencyStore, IntentStore, StoreError, WriteResult};
 use crate::domain::idempotency::{
-    AcquireOutcome, AcquireRequest, CompleteRequest, IdempotencyKey, LeaseId, StoredResponse,
+    AcquireOutcome, AcquireRequest, CallerId, CompleteRequest, IdempotencyKey, LeaseId,
+    StoredResponse,
 };
 use crate::domain::intent::{IntentStatus, StoredIntent};
 use crate::domain::report::IntentReport;
@@ -27,6 +28,7 @@ macro_rules! store_contract_tests {
             only_the_lease_holder_completes_or_releases,
             an_abandoned_lease_is_taken_over_only_by_the_same_request,
             a_record_is_free_from_the_first_millisecond_after_its_expiry,
+            two_callers_never_share_a_record,
             save_created_merges_and_never_moves_a_status,
             save_created_refuses_another_amount_or_currency,
             an_unknown_intent_is_created_by_exactly_one_event,
@@ -49,7 +51,7 @@ macro_rules! store_contract_tests {
 const T0: i64 = 1_767_225_600_000;
 
 fn key(k: &str) -> IdempotencyKey {
-    IdempotencyKey::parse(Some(k)).expect("valid key")
+    IdempotencyKey::parse(&CallerId::anonymous(), Some(k)).expect("valid key")
 }
 
 async fn acquire<S: Stores>(
@@ -266,6 +268,15 @@ pub async fn a_record_is_free_from_the_first_millisecond_after_its_expiry<S: Sto
         "at its expiry the record still counts"
     );
     lease(acquire(&store, &k, "other", T0 + 10_001, T0 + 20_000, T0 + 99_000).await);
+}
+
+/// The same key of two callers is two records.
+pub async fn two_callers_never_share_a_record<S: Stores>(store: S) {
+    let alice = IdempotencyKey::parse(&CallerId::iam("arn:alice"), Some("k")).unwrap();
+    let bob = IdempotencyKey::parse(&CallerId::iam("arn:bob"), Some("k")).unwrap();
+    let lease_id = lease(acquire(&store, &alice, "h", T0, T0 + 30_000, T0 + 86_400_000).await);
+    assert!(complete(&store, &alice, &lease_id).await);
+    lease(acquire(&store, &bob, "other", T0 + 1, T0 + 30_000, T0 + 86_400_000).await);
 }
 
 /// Creating merges with what a webhook wrote first: status, version and times stay.

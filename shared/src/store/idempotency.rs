@@ -18,7 +18,7 @@ const IN_PROGRESS: &str = "IN_PROGRESS";
 const COMPLETED: &str = "COMPLETED";
 
 fn idempotency_pk(key: &IdempotencyKey) -> AttributeValue {
-    s(format!("IDEMPOTENCY#{}", key.as_str()))
+    s(format!("IDEMPOTENCY#{}", key.record_id()))
 }
 
 /// The record as stored; `expires_at` is the TTL attribute, in seconds.
