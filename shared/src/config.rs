@@ -5,6 +5,7 @@
 
 use crate::app::create_intent::CreateIntentSettings;
 use crate::domain::create::{CreateLimits, Currency};
+use crate::domain::deployment::{Deployment, DEFAULT_DEPLOYMENT_TAG};
 use crate::fintoc::{RecipientAccount, RetryPolicy};
 use crate::secrets::{SecretSource, SecretString};
 use std::collections::BTreeMap;
@@ -57,6 +58,38 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
             },
         }
     }
+}
+
+/// `DEPLOYMENT_TAG` (default `default`): 1–64 characters of `A-Z a-z 0-9 _ - .`.
+fn deployment_tag_from_env<F: Fn(&str) -> Option<String>>(
+    env: &Env<F>,
+) -> Result<String, ConfigError> {
+    let tag = env
+        .get("DEPLOYMENT_TAG")
+        .unwrap_or_else(|| DEFAULT_DEPLOYMENT_TAG.to_string());
+    let valid = (1..=64).contains(&tag.len())
+        && tag
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c));
+    if valid {
+        Ok(tag)
+    } else {
+        Err(err(
+            "DEPLOYMENT_TAG",
+            "must be 1-64 characters of a-z, A-Z, 0-9, _ - .",
+        ))
+    }
+}
+
+/// `FINTOC_MODE`: `live`, `test` or unset.
+fn mode_from_env<F: Fn(&str) -> Option<String>>(
+    env: &Env<F>,
+) -> Result<Option<String>, ConfigError> {
+    let mode = env.get("FINTOC_MODE");
+    if mode.as_deref().is_some_and(|m| m != "live" && m != "test") {
+        return Err(err("FINTOC_MODE", "must be live or test"));
+    }
+    Ok(mode)
 }
 
 /// Where the DynamoDB table is.
@@ -125,6 +158,8 @@ pub struct CreateIntentConfig {
     pub idempotency_namespace: String,
     /// `WIDGET_TOKEN_TTL_SECONDS`: lifetime of a widget token (default 600).
     pub widget_token_ttl: Duration,
+    /// `DEPLOYMENT_TAG`: written into every intent's Fintoc metadata.
+    pub deployment_tag: String,
 }
 
 impl CreateIntentConfig {
@@ -164,11 +199,9 @@ impl CreateIntentConfig {
             "FINTOC_SECRET_KEY_SECRET_ID",
             "FINTOC_SECRET_KEY_PARAMETER",
         )?;
-        let mode = env.get("FINTOC_MODE");
-        if mode.as_deref().is_some_and(|m| m != "live" && m != "test") {
-            return Err(err("FINTOC_MODE", "must be live or test"));
-        }
+        let mode = mode_from_env(env)?;
         Ok(Self {
+            deployment_tag: deployment_tag_from_env(env)?,
             table,
             mode,
             fintoc_base_url,
@@ -220,6 +253,8 @@ pub struct WebhookConfig {
     pub secret_source: SecretSource,
     /// `WEBHOOK_TOLERANCE_SECONDS` (default 300).
     pub tolerance_secs: u64,
+    /// `DEPLOYMENT_TAG` and `FINTOC_MODE`: which events are this deployment's.
+    pub deployment: Deployment,
 }
 
 impl WebhookConfig {
@@ -239,6 +274,10 @@ impl WebhookConfig {
                 "WEBHOOK_SECRET_PARAMETER",
             )?,
             tolerance_secs: env.number("WEBHOOK_TOLERANCE_SECONDS", 300, 1, 3_600)?,
+            deployment: Deployment {
+                tag: deployment_tag_from_env(env)?,
+                mode: mode_from_env(env)?,
+            },
         })
     }
 }
@@ -292,6 +331,7 @@ impl CreateIntentConfig {
             lease: self.lease,
             record_ttl: self.record_ttl,
             widget_token_ttl: self.widget_token_ttl,
+            deployment_tag: self.deployment_tag.clone(),
         }
     }
 
@@ -478,6 +518,8 @@ mod tests {
         .collect();
         let c = WebhookConfig::from_env(&Env(move |k| map.get(k).cloned())).unwrap();
         assert_eq!(c.tolerance_secs, 300);
+        assert_eq!(c.deployment.tag, "default");
+        assert_eq!(c.deployment.mode, None);
         let SecretSource::Value(v) = c.secret_source else {
             panic!()
         };
@@ -520,6 +562,34 @@ mod tests {
             assert_eq!(e.variable, "KEY_SECRET_ID");
             assert!(e.problem.contains("KEY_PARAMETER"), "{}", e.problem);
         }
+    }
+
+    #[test]
+    fn deployment_tag_and_mode_are_read_and_checked() {
+        let mut vars = BASE.to_vec();
+        vars.extend([("DEPLOYMENT_TAG", "shop-a.prod"), ("FINTOC_MODE", "test")]);
+        let c = parse(&vars).unwrap();
+        assert_eq!(c.create_settings().deployment_tag, "shop-a.prod");
+        let mut bad = BASE.to_vec();
+        bad.push(("DEPLOYMENT_TAG", "shop a"));
+        assert_eq!(parse(&bad).unwrap_err().variable, "DEPLOYMENT_TAG");
+        let map: HashMap<String, String> = [
+            ("TABLE_NAME", "payments"),
+            ("WEBHOOK_SECRET", "whsec_x"),
+            ("DEPLOYMENT_TAG", "shop-a"),
+            ("FINTOC_MODE", "live"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let w = WebhookConfig::from_env(&Env(move |k| map.get(k).cloned())).unwrap();
+        assert_eq!(
+            w.deployment,
+            Deployment {
+                tag: "shop-a".into(),
+                mode: Some("live".into())
+            }
+        );
     }
 
     #[test]

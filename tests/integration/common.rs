@@ -10,6 +10,7 @@ use shared::app::create_intent::{CreateIntentSettings, PaymentIntentService};
 use shared::app::receive_webhook::{WebhookService, WebhookSettings};
 use shared::clock::ManualClock;
 use shared::domain::create::CreateLimits;
+use shared::domain::deployment::Deployment;
 use shared::domain::idempotency::{
     AcquireOutcome, AcquireRequest, CompleteRequest, IdempotencyKey, LeaseId,
 };
@@ -181,6 +182,7 @@ impl Harness {
             lease: Duration::from_secs(30),
             record_ttl: Duration::from_secs(86_400),
             widget_token_ttl: Duration::from_secs(600),
+            deployment_tag: DEPLOYMENT_TAG.into(),
         };
         let service = Arc::new(PaymentIntentService::new(
             store.clone(),
@@ -378,10 +380,30 @@ pub const WEBHOOK_SECRET: &str = "whsec_test_local";
 
 pub type TestWebhookService<C> = WebhookService<DynamoStore, C>;
 
+/// The deployment tag of the tests' functions, carried by their events.
+pub const DEPLOYMENT_TAG: &str = "tests";
+
+/// The tests' deployment: its tag, any mode.
+pub fn deployment() -> Deployment {
+    Deployment {
+        tag: DEPLOYMENT_TAG.into(),
+        mode: None,
+    }
+}
+
 pub fn webhook_service<C: shared::clock::Clock>(
     store: DynamoStore,
     clock: C,
     secrets: &[&str],
+) -> TestWebhookService<C> {
+    webhook_service_for(store, clock, secrets, deployment())
+}
+
+pub fn webhook_service_for<C: shared::clock::Clock>(
+    store: DynamoStore,
+    clock: C,
+    secrets: &[&str],
+    deployment: Deployment,
 ) -> TestWebhookService<C> {
     WebhookService::new(
         store,
@@ -389,6 +411,7 @@ pub fn webhook_service<C: shared::clock::Clock>(
         WebhookSettings {
             secrets: secrets.iter().map(|s| SecretString::new(*s)).collect(),
             tolerance_secs: 300,
+            deployment,
         },
     )
 }
@@ -450,7 +473,7 @@ pub fn event_body(event_id: &str, pi: &str, status: &str) -> String {
         "created_at": "2026-01-01T00:00:00Z",
         "data": {
             "id": pi, "object": "payment_intent", "amount": 15000, "currency": "CLP", "status": status,
-            "mode": "test", "metadata": {"order_id": format!("order-{pi}")}, "created_at": "2026-01-01T00:00:00Z",
+            "mode": "test", "metadata": {"order_id": format!("order-{pi}"), "deployment_tag": DEPLOYMENT_TAG}, "created_at": "2026-01-01T00:00:00Z",
             "error_reason": if matches!(status, "failed" | "rejected" | "expired") { json!("insufficient_funds") } else { json!(null) },
             "sender_account": {"holder_id": "183917137", "institution_id": "cl_banco_estado", "number": "000012345678", "type": "checking_account"},
             "transaction_date": if status == "succeeded" { json!("2026-01-01T00:00:05Z") } else { json!(null) },

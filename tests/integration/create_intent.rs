@@ -249,6 +249,7 @@ async fn a_crashed_attempt_blocks_until_its_lease_expires_then_is_taken_over() {
     let fintoc = fintoc_client(&h.sim, fintoc_sim::DEFAULT_SECRET_KEY);
     let mut metadata = request.metadata.clone();
     metadata.insert("order_id".into(), "order-1".into());
+    metadata.insert("deployment_tag".into(), DEPLOYMENT_TAG.into());
     let first = fintoc
         .create_payment_intent(
             &CreatePaymentIntent {

@@ -11,10 +11,15 @@ const EVENTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../events");
 #[tokio::test]
 async fn every_event_file_produces_its_manifest_status() {
     let h = Harness::new().await;
-    let webhook = Arc::new(webhook_service(
+    // The tag the events' intents carry, as `scripts/lib.sh` configures the functions.
+    let webhook = Arc::new(webhook_service_for(
         h.store.inner.clone(),
         h.clock.clone(),
         &[WEBHOOK_SECRET],
+        shared::domain::deployment::Deployment {
+            tag: "local".into(),
+            mode: None,
+        },
     ));
     let manifest: Value =
         serde_json::from_str(&std::fs::read_to_string(format!("{EVENTS}/manifest.json")).unwrap())

@@ -3,7 +3,9 @@
 use crate::common::*;
 use aws_sdk_dynamodb::types::AttributeValue;
 use futures::stream::{self, StreamExt};
+use serde_json::json;
 use shared::clock::{ManualClock, SystemClock};
+use shared::domain::deployment::Deployment;
 use shared::domain::intent::{IntentStatus, StoredIntent};
 use shared::store::{DynamoStore, IntentStore};
 use std::collections::{BTreeMap, HashMap};
@@ -109,31 +111,65 @@ fn vector_payload() -> Vec<u8> {
 }
 
 #[tokio::test]
-async fn official_vector_is_accepted_and_records_an_unknown_intent() {
+async fn official_vector_is_kept_apart_while_unknown_and_applied_once_its_intent_is_ours() {
     let (dynamodb, table) = fresh_table().await;
     let store = DynamoStore::new(dynamodb.clone(), &table);
     let service = webhook_service(
-        store,
+        store.clone(),
         ManualClock::new(1_743_890_251_000),
         &["whsec_test_secret"],
     );
-    for base64_body in [true, false] {
-        let a = Answer::from(
-            webhook::handle(
-                &service,
-                webhook_request(&vector_payload(), Some(VECTOR_HEADER), base64_body),
-            )
-            .await,
+    let deliver_vector = || async {
+        let mut answers = Vec::new();
+        for base64_body in [true, false] {
+            answers.push(Answer::from(
+                webhook::handle(
+                    &service,
+                    webhook_request(&vector_payload(), Some(VECTOR_HEADER), base64_body),
+                )
+                .await,
+            ));
+        }
+        answers
+    };
+    // Untagged and unknown here: acknowledged, kept apart, never an intent.
+    for a in deliver_vector().await {
+        assert_eq!(
+            (a.status, &a.json["outcome"]),
+            (200, &json!("kept_apart")),
+            "{}",
+            a.json
         );
-        assert_eq!(a.status, 200, "{}", a.json);
     }
     let items = scan_all(&dynamodb, &table).await;
     assert_eq!(items.len(), 1);
-    let item = &items[0];
+    assert_eq!(items[0]["entity"].as_s().unwrap(), "foreign_event");
+    assert_eq!(items[0]["reason"].as_s().unwrap(), "untagged");
+    // Once the intent is this deployment's (create recorded it), the event applies.
+    store
+        .save_created(&StoredIntent {
+            id: "pi_2vKOKniSGXRhXTKrJ67VXZxGCVt".into(),
+            status: IntentStatus::Created,
+            amount: 1,
+            currency: "MXN".into(),
+            order_id: Some("order-vector".into()),
+            metadata: BTreeMap::new(),
+            customer_email: None,
+            mode: Some("live".into()),
+            error_reason: None,
+            created_at: "2025-04-05T21:57:00.000Z".into(),
+            updated_at: "2025-04-05T21:57:00.000Z".into(),
+        })
+        .await
+        .unwrap();
+    let outcomes: Vec<_> = deliver_vector()
+        .await
+        .into_iter()
+        .map(|a| a.json["outcome"].clone())
+        .collect();
+    assert_eq!(outcomes, [json!("applied"), json!("duplicate")]);
+    let item = intent_item(&dynamodb, &table, "pi_2vKOKniSGXRhXTKrJ67VXZxGCVt").await;
     assert_eq!(item["status"].as_s().unwrap(), "succeeded");
-    assert_eq!(item["amount"].as_n().unwrap(), "1");
-    assert_eq!(item["currency"].as_s().unwrap(), "MXN");
-    assert_eq!(item["created_by"].as_s().unwrap(), "webhook");
     assert_eq!(
         item["outcome_event_id"].as_s().unwrap(),
         "evt_2AaZeLCz0GjOW5zj"
@@ -145,6 +181,77 @@ async fn official_vector_is_accepted_and_records_an_unknown_intent() {
         "full account number never stored"
     );
     assert_eq!(item["applied_event_ids"].as_ss().unwrap().len(), 1);
+}
+
+async fn intent_item(
+    dynamodb: &aws_sdk_dynamodb::Client,
+    table: &str,
+    pi: &str,
+) -> HashMap<String, AttributeValue> {
+    dynamodb
+        .get_item()
+        .table_name(table)
+        .key("pk", AttributeValue::S(format!("INTENT#{pi}")))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap_or_else(|| panic!("no item for {pi}"))
+}
+
+#[tokio::test]
+async fn another_deployments_payment_never_becomes_an_intent_here() {
+    let h = Harness::new().await;
+    let service = webhook_service(h.store.inner.clone(), h.clock.clone(), &[WEBHOOK_SECRET]);
+    // Shop B's payment for *its* order-1001, on a shared Fintoc account.
+    let body = event_body("evt_shop_b", "pi_shop_b", "succeeded").replace(
+        &format!("\"deployment_tag\":\"{DEPLOYMENT_TAG}\""),
+        "\"deployment_tag\":\"shop-b\"",
+    );
+    assert!(body.contains("shop-b"));
+    let a = deliver(&service, body.as_bytes(), Some(&signed(&body, T0_MS))).await;
+    assert_eq!(
+        (a.status, &a.json["outcome"]),
+        (200, &json!("kept_apart")),
+        "{}",
+        a.json
+    );
+    let get = h.get("pi_shop_b").await;
+    assert_eq!(get.status, 404, "{}", get.json);
+    let items = scan_all(&h.dynamodb, &h.table).await;
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["entity"].as_s().unwrap(), "foreign_event");
+    assert_eq!(items[0]["reason"].as_s().unwrap(), "other_deployment");
+    // This deployment's own tag on an intent its table lacks: recorded, as before.
+    let ours = event_body("evt_ours", "pi_ours", "succeeded");
+    let a = deliver(&service, ours.as_bytes(), Some(&signed(&ours, T0_MS))).await;
+    assert_eq!(a.json["outcome"], "created");
+    assert_eq!(h.get("pi_ours").await.status, 200);
+}
+
+#[tokio::test]
+async fn an_event_of_the_other_mode_is_kept_apart_and_changes_nothing() {
+    let s = setup().await;
+    s.pre_create("pi_mode").await;
+    let live = webhook_service_for(
+        s.store.clone(),
+        s.clock.clone(),
+        &[WEBHOOK_SECRET],
+        Deployment {
+            tag: DEPLOYMENT_TAG.into(),
+            mode: Some("live".into()),
+        },
+    );
+    let body = event_body("evt_test_mode", "pi_mode", "succeeded");
+    let a = deliver(&live, body.as_bytes(), Some(&signed(&body, s.clock.now()))).await;
+    assert_eq!(
+        (a.status, &a.json["outcome"]),
+        (200, &json!("kept_apart")),
+        "{}",
+        a.json
+    );
+    assert_eq!(s.status("pi_mode").await, "created");
 }
 
 #[tokio::test]

@@ -36,6 +36,7 @@ pub async fn init(config: &WebhookConfig) -> Result<DeployedService, lambda_http
         WebhookSettings {
             secrets,
             tolerance_secs: config.tolerance_secs,
+            deployment: config.deployment.clone(),
         },
     ))
 }

@@ -6,6 +6,7 @@ use crate::domain::create::{
     parse_create_request, CreateIntentRequest, CreateLimits, InputError, InputErrorKind,
     ORDER_ID_METADATA_KEY,
 };
+use crate::domain::deployment::DEPLOYMENT_TAG_METADATA_KEY;
 use crate::domain::idempotency::{
     derive_fintoc_key, AcquireOutcome, AcquireRequest, CallerId, CompleteRequest, IdempotencyKey,
     LeaseId, StoredResponse,
@@ -38,6 +39,8 @@ pub struct CreateIntentSettings {
     pub record_ttl: Duration,
     /// Widget token lifetime, from the intent's creation.
     pub widget_token_ttl: Duration,
+    /// This deployment's tag, written into every intent's Fintoc metadata.
+    pub deployment_tag: String,
 }
 
 /// A create request as the handler received it.
@@ -228,6 +231,10 @@ where
         if let Some(order_id) = &request.order_id {
             fintoc_metadata.insert(ORDER_ID_METADATA_KEY.to_string(), order_id.clone());
         }
+        fintoc_metadata.insert(
+            DEPLOYMENT_TAG_METADATA_KEY.to_string(),
+            self.settings.deployment_tag.clone(),
+        );
         let fintoc_request = CreatePaymentIntent {
             amount: request.amount,
             currency: request.currency,
@@ -343,6 +350,7 @@ mod tests {
         failures: Arc<Mutex<VecDeque<FintocError>>>,
         created: Arc<Mutex<HashMap<FintocKey, FintocPaymentIntent>>>,
         calls: Arc<Mutex<Vec<FintocKey>>>,
+        sent: Arc<Mutex<Vec<CreatePaymentIntent>>>,
         answer_amount: Arc<Mutex<Option<u64>>>,
         during_call: Option<MemoryStore>,
     }
@@ -363,6 +371,7 @@ mod tests {
             key: &FintocKey,
         ) -> Result<FintocPaymentIntent, FintocError> {
             self.calls.lock().unwrap().push(key.clone());
+            self.sent.lock().unwrap().push(request.clone());
             if let Some(store) = &self.during_call {
                 store.forget_idempotency_records();
             }
@@ -402,6 +411,7 @@ mod tests {
             lease: Duration::from_secs(30),
             record_ttl: Duration::from_secs(86_400),
             widget_token_ttl: Duration::from_secs(600),
+            deployment_tag: "unit".into(),
         }
     }
 
@@ -455,6 +465,9 @@ mod tests {
         assert_eq!(s.fintoc.calls(), 1);
         let stored = s.store.intent(&id_of(&first)).unwrap();
         assert_eq!(stored.order_id.as_deref(), Some("order-1"));
+        let sent = s.fintoc.sent.lock().unwrap()[0].clone();
+        assert_eq!(sent.metadata["deployment_tag"], "unit", "tagged at Fintoc");
+        assert_eq!(sent.metadata["order_id"], "order-1");
     }
 
     #[tokio::test]

@@ -3,6 +3,7 @@
 
 use crate::clock::{format_rfc3339_ms, Clock};
 use crate::domain::create::{InputError, InputErrorKind};
+use crate::domain::deployment::{Deployment, ForeignEvent, DEPLOYMENT_TAG_METADATA_KEY};
 use crate::domain::transition::{plan_write, Effect, EventRef};
 use crate::http::{ApiError, Reply};
 use crate::secrets::SecretString;
@@ -24,6 +25,8 @@ pub struct WebhookSettings {
     pub secrets: Vec<SecretString>,
     /// Largest accepted `|now - t|`, in seconds.
     pub tolerance_secs: u64,
+    /// Which events are this deployment's.
+    pub deployment: Deployment,
 }
 
 /// A delivery as the handler received it.
@@ -104,6 +107,30 @@ impl<S: EventStore, C: Clock> WebhookService<S, C> {
             .intent_state(&report.id)
             .await
             .map_err(storage_error)?;
+        let origin =
+            self.settings
+                .deployment
+                .check(event.mode.as_deref(), &report, state.is_some());
+        if let Err(reason) = origin {
+            let foreign = ForeignEvent {
+                event_id: event.id.clone(),
+                event_type: event.event_type.clone(),
+                intent_id: report.id.clone(),
+                reason,
+                mode: event.mode.clone().or(report.mode.clone()),
+                tag: report.metadata.get(DEPLOYMENT_TAG_METADATA_KEY).cloned(),
+                received_at_ms: now_ms,
+            };
+            self.store
+                .keep_apart(&foreign)
+                .await
+                .map_err(storage_error)?;
+            tracing::warn!(
+                event_id = %event.id, intent_id = %report.id, reason = reason.as_str(),
+                "event kept apart: not this deployment's; a human should look at it"
+            );
+            return Ok(accepted("kept_apart", &event.id));
+        }
         for _ in 0..MAX_WRITE_ATTEMPTS {
             let (effect, patch) = plan_write(state.as_ref(), &event_ref, &claimed, &report, &now);
             let Some(patch) = patch else {
@@ -165,6 +192,7 @@ mod tests {
         json!({
             "id": event_id, "type": format!("payment_intent.{status}"), "mode": "test",
             "data": {"id": "pi_1", "status": status, "amount": 100, "currency": "CLP",
+                     "metadata": {"deployment_tag": "unit"},
                      "sender_account": {"number": "000012345678"}}
         })
         .to_string()
@@ -177,6 +205,10 @@ mod tests {
             WebhookSettings {
                 secrets: vec![SecretString::new(SECRET)],
                 tolerance_secs: 300,
+                deployment: Deployment {
+                    tag: "unit".into(),
+                    mode: Some("test".into()),
+                },
             },
         )
     }
@@ -220,6 +252,44 @@ mod tests {
         assert_eq!(intent.version, 1);
         let account = intent.outcome.unwrap().sender_account.unwrap();
         assert_eq!(account.number_last4.as_deref(), Some("5678"));
+    }
+
+    #[tokio::test]
+    async fn foreign_untagged_and_wrong_mode_events_are_kept_apart() {
+        let store = MemoryStore::default();
+        let s = service(store.clone());
+        let with = |id: &str, mode: &str, metadata: serde_json::Value| {
+            json!({"id": id, "type": "payment_intent.succeeded", "mode": mode,
+                   "data": {"id": "pi_x", "status": "succeeded", "metadata": metadata}})
+            .to_string()
+        };
+        for (id, body, reason) in [
+            (
+                "evt_b",
+                with("evt_b", "test", json!({"deployment_tag": "shop-b"})),
+                "other_deployment",
+            ),
+            ("evt_u", with("evt_u", "test", json!({})), "untagged"),
+            (
+                "evt_m",
+                with("evt_m", "live", json!({"deployment_tag": "unit"})),
+                "mode_mismatch",
+            ),
+        ] {
+            let reply = deliver(&s, &body).await.unwrap();
+            assert_eq!(
+                (reply.status, outcome(&reply)),
+                (200, "kept_apart".into()),
+                "{id}"
+            );
+            assert_eq!(store.foreign_event(id).unwrap().reason.as_str(), reason);
+        }
+        assert!(store.intent("pi_x").is_none(), "never stored as an intent");
+        store.fail_next(Operation::KeepApart, 1);
+        let e = deliver(&s, &with("evt_z", "live", json!({})))
+            .await
+            .unwrap_err();
+        assert_eq!(e.status, 503, "Fintoc retries until it is kept");
     }
 
     #[tokio::test]
@@ -306,6 +376,9 @@ mod tests {
                 ));
             }
             self.inner.apply(patch).await
+        }
+        async fn keep_apart(&self, event: &ForeignEvent) -> Result<(), StoreError> {
+            self.inner.keep_apart(event).await
         }
     }
 

@@ -1,6 +1,7 @@
 //! Validation of a create request (`POST /payment-intents`): pure, so every rule is
 //! unit-tested. Refusals are [`InputError`]s; the HTTP edge gives them a status.
 
+use super::deployment::DEPLOYMENT_TAG_METADATA_KEY;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
@@ -222,6 +223,13 @@ pub fn parse_create_request(
             "reserved_metadata_key",
             "metadata[order_id]",
             "metadata.order_id is reserved: send the order id as `order_id`, and it is passed to Fintoc's metadata for you.",
+        ));
+    }
+    if metadata.contains_key(DEPLOYMENT_TAG_METADATA_KEY) {
+        return Err(InputError::invalid_param(
+            "reserved_metadata_key",
+            "metadata[deployment_tag]",
+            "metadata.deployment_tag is reserved: this backend sets it.",
         ));
     }
 

@@ -1,6 +1,7 @@
 //! Pure domain rules: no I/O and no HTTP, fully unit-tested.
 
 pub mod create;
+pub mod deployment;
 pub mod idempotency;
 pub mod intent;
 pub mod report;

@@ -3,6 +3,7 @@
 //! tests), through [`crate::store_contract_tests!`]. Feature `contract-tests`.
 
 use super::{EventStore, IdempotencyStore, IntentStore, StoreError, WriteResult};
+use crate::domain::deployment::{ForeignEvent, ForeignReason};
 use crate::domain::idempotency::{
     AcquireOutcome, AcquireRequest, CallerId, CompleteRequest, IdempotencyKey, LeaseId,
     StoredResponse,
@@ -34,7 +35,8 @@ macro_rules! store_contract_tests {
             an_unknown_intent_is_created_by_exactly_one_event,
             a_stale_version_conflicts_and_returns_the_current_state,
             an_outcome_is_read_back_with_the_intent,
-            unknown_intents_read_as_none
+            unknown_intents_read_as_none,
+            a_foreign_event_is_kept_once_and_is_never_an_intent
         );
     };
     (@rules $make:expr; $($rule:ident),+) => {
@@ -436,4 +438,24 @@ pub async fn an_outcome_is_read_back_with_the_intent<S: Stores>(store: S) {
 pub async fn unknown_intents_read_as_none<S: Stores>(store: S) {
     assert!(store.get_intent("pi_none").await.unwrap().is_none());
     assert!(store.intent_state("pi_none").await.unwrap().is_none());
+}
+
+/// An event kept apart is kept once, and no intent appears for it.
+pub async fn a_foreign_event_is_kept_once_and_is_never_an_intent<S: Stores>(store: S) {
+    let event = ForeignEvent {
+        event_id: "evt_foreign".into(),
+        event_type: "payment_intent.succeeded".into(),
+        intent_id: "pi_foreign".into(),
+        reason: ForeignReason::OtherDeployment,
+        mode: Some("live".into()),
+        tag: Some("shop-b".into()),
+        received_at_ms: T0,
+    };
+    store.keep_apart(&event).await.expect("keep_apart");
+    store
+        .keep_apart(&event)
+        .await
+        .expect("a redelivery is kept apart again without error");
+    assert!(store.get_intent("pi_foreign").await.unwrap().is_none());
+    assert!(store.intent_state("pi_foreign").await.unwrap().is_none());
 }

@@ -6,6 +6,7 @@ use super::{
     n, patch, s, unavailable, DynamoStore, EventStore, IntentStore, StoreError, WriteResult,
     PARTITION_KEY,
 };
+use crate::domain::deployment::ForeignEvent;
 use crate::domain::intent::{IntentStatus, StoredIntent};
 use crate::domain::transition::{IntentPatch, IntentState};
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
@@ -211,5 +212,9 @@ impl EventStore for DynamoStore {
                 _ => Err(unavailable("apply")(err)),
             },
         }
+    }
+
+    async fn keep_apart(&self, event: &ForeignEvent) -> Result<(), StoreError> {
+        self.put_foreign_event(event).await
     }
 }

@@ -3,6 +3,7 @@
 //! with failures that can be injected per operation.
 
 use super::{EventStore, IdempotencyStore, IntentStore, StoreError, WriteResult};
+use crate::domain::deployment::ForeignEvent;
 use crate::domain::idempotency::{
     can_take_over, classify_conflict, AcquireOutcome, AcquireRequest, CompleteRequest,
     IdempotencyKey, IdempotencyRecord, LeaseId, RecordStatus,
@@ -31,6 +32,8 @@ pub enum Operation {
     IntentState,
     /// [`EventStore::apply`].
     Apply,
+    /// [`EventStore::keep_apart`].
+    KeepApart,
 }
 
 /// An idempotency record as kept in memory.
@@ -90,6 +93,7 @@ impl MemoryIntent {
 struct Tables {
     records: HashMap<IdempotencyKey, MemoryRecord>,
     intents: HashMap<String, MemoryIntent>,
+    foreign_events: HashMap<String, ForeignEvent>,
     failures: HashMap<Operation, u32>,
 }
 
@@ -119,10 +123,15 @@ impl MemoryStore {
         self.lock().records.clear();
     }
 
-    /// How many idempotency records and intents are stored.
+    /// How many idempotency records, intents and foreign events are stored.
     pub fn item_count(&self) -> usize {
         let tables = self.lock();
-        tables.records.len() + tables.intents.len()
+        tables.records.len() + tables.intents.len() + tables.foreign_events.len()
+    }
+
+    /// An event kept apart, by its id.
+    pub fn foreign_event(&self, event_id: &str) -> Option<ForeignEvent> {
+        self.lock().foreign_events.get(event_id).cloned()
     }
 
     /// Takes the lock, failing when a failure is queued for `operation`.
@@ -304,6 +313,15 @@ impl EventStore for MemoryStore {
         }
         item.applied_event_ids.insert(patch.event_id.clone());
         Ok(WriteResult::Written)
+    }
+
+    async fn keep_apart(&self, event: &ForeignEvent) -> Result<(), StoreError> {
+        let mut tables = self.begin(Operation::KeepApart)?;
+        tables
+            .foreign_events
+            .entry(event.event_id.clone())
+            .or_insert_with(|| event.clone());
+        Ok(())
     }
 }
 

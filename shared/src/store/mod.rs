@@ -1,13 +1,15 @@
 //! Storage ports and their DynamoDB implementation: the only module that talks to
 //! DynamoDB.
 //!
-//! One table, one string partition key `pk`, two kinds of items (layout in
+//! One table, one string partition key `pk`, three kinds of items (layout in
 //! `docs/storage.md`):
 //!
 //! - `IDEMPOTENCY#<client key>`: the idempotency record of a create request
 //!   ([`idempotency`]);
 //! - `INTENT#<fintoc id>`: the payment intent as this backend knows it
-//!   ([`intents`], with event patches rendered by [`patch`]).
+//!   ([`intents`], with event patches rendered by [`patch`]);
+//! - `FOREIGN_EVENT#<event id>`: an event kept apart, not this deployment's
+//!   ([`foreign_events`]).
 //!
 //! Every state change is one conditional write. Expiry is decided by comparing
 //! timestamps in conditions; the TTL attribute only collects garbage. The same
@@ -15,6 +17,7 @@
 //! suite (`contract`, feature `contract-tests`) checks both against the same rules.
 
 mod expr;
+pub mod foreign_events;
 pub mod idempotency;
 pub mod intents;
 pub mod memory;
@@ -25,6 +28,7 @@ pub mod usage;
 #[cfg(any(test, feature = "contract-tests"))]
 pub mod contract;
 
+use crate::domain::deployment::ForeignEvent;
 use crate::domain::idempotency::{
     AcquireOutcome, AcquireRequest, CompleteRequest, IdempotencyKey, LeaseId,
 };
@@ -147,6 +151,12 @@ pub trait EventStore: Send + Sync {
         &self,
         patch: &IntentPatch,
     ) -> impl Future<Output = Result<WriteResult, StoreError>> + Send;
+
+    /// Keeps an event that is not this deployment's apart from the intents, once.
+    fn keep_apart(
+        &self,
+        event: &ForeignEvent,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 /// DynamoDB implementation of the store ports; cheap to clone.

@@ -2,7 +2,7 @@
 //! create and signed webhook deliveries, and reading a function's answer.
 
 use crate::runtime_api::Outcome;
-use crate::WEBHOOK_SECRET;
+use crate::{DEPLOYMENT_TAG, WEBHOOK_SECRET};
 use serde_json::{json, Value};
 
 pub(crate) fn http_event(method: &str, path: &str, headers: Value, body: &str) -> Vec<u8> {
@@ -48,7 +48,7 @@ pub(crate) fn webhook_body(event_id: &str, intent_id: &str, status: &str) -> Str
         "mode": "test", "created_at": "2026-01-01T00:00:05.000Z",
         "data": {
             "id": intent_id, "object": "payment_intent", "amount": 15000, "currency": "CLP",
-            "status": status, "mode": "test", "metadata": {"order_id": format!("order-{intent_id}")},
+            "status": status, "mode": "test", "metadata": {"order_id": format!("order-{intent_id}"), "deployment_tag": DEPLOYMENT_TAG},
             "error_reason": if matches!(status, "failed" | "rejected") { json!("insufficient_funds") } else { json!(null) },
             "created_at": "2026-01-01T00:00:00.000Z",
             "sender_account": {"holder_id": "183917137", "institution_id": "cl_banco_estado",

@@ -27,6 +27,10 @@ use load::{load_create, load_webhook};
 use setup::Setup;
 use std::collections::HashMap;
 
+/// The deployment tag the benchmarked functions are configured with (and the
+/// webhook events carry).
+const DEPLOYMENT_TAG: &str = "bench";
+
 /// The webhook secret the benchmarked webhook function is configured with.
 const WEBHOOK_SECRET: &str = "whsec_bench_local";
 

@@ -3,7 +3,7 @@
 //! from `/proc`.
 
 use crate::runtime_api::RuntimeApi;
-use crate::WEBHOOK_SECRET;
+use crate::{DEPLOYMENT_TAG, WEBHOOK_SECRET};
 use fintoc_sim::{Simulator, SimulatorConfig, DEFAULT_SECRET_KEY};
 use std::process::Stdio;
 
@@ -55,6 +55,7 @@ impl Setup {
             .env("FINTOC_BASE_URL", format!("http://{}", self.sim.addr()))
             .env("FINTOC_SECRET_KEY", DEFAULT_SECRET_KEY)
             .env("WEBHOOK_SECRET", WEBHOOK_SECRET)
+            .env("DEPLOYMENT_TAG", DEPLOYMENT_TAG)
             .env("RECIPIENT_HOLDER_ID", "771433855")
             .env("RECIPIENT_ACCOUNT_NUMBER", "123456789")
             .env("RECIPIENT_ACCOUNT_TYPE", "checking_account")
