@@ -43,8 +43,8 @@ sam-build: ## template checks + sam build of both functions
 deploy: ## sam build + sam deploy --guided (needs AWS credentials)
 	scripts/install-tools.sh --sam --lambda && export PATH="$(CURDIR)/.tools/lambda-venv/bin:$(CURDIR)/.tools/sam-venv/bin:$$PATH" && sam build --beta-features --no-cached && sam deploy --guided
 
-resign-events: ## re-sign events/webhook-*.json with WEBHOOK_SECRET (default: whsec_events_local) and the current time
-	cargo run -q -p fintoc-sim -- resign-event --secret "$${WEBHOOK_SECRET:-whsec_events_local}" events/webhook-succeeded.json events/webhook-duplicate.json events/webhook-failed.json events/webhook-rejected.json
+resign-events: ## re-sign events/webhook-*.json with WEBHOOK_SECRET (default: whsec_events_local_3d9f7a1c5e8b2046) and the current time
+	cargo run -q -p fintoc-sim -- resign-event --secret "$${WEBHOOK_SECRET:-whsec_events_local_3d9f7a1c5e8b2046}" events/webhook-succeeded.json events/webhook-duplicate.json events/webhook-failed.json events/webhook-rejected.json
 
 ddb-up: ## start DynamoDB Local for development on 127.0.0.1:8000
 	scripts/dynamodb-local.sh start

@@ -8,7 +8,7 @@ scripts/install-tools.sh --lambda
 export PATH="$ROOT/.tools/lambda-venv/bin:$PATH"
 
 ddb_port="${EVENTS_DDB_PORT:-8768}" sim_port="${EVENTS_SIM_PORT:-4011}" invoke_port="${EVENTS_INVOKE_PORT:-9011}"
-secret="whsec_events_local"
+secret="whsec_events_local_3d9f7a1c5e8b2046"
 work="$(mktemp -d)"
 sim_pid="$LOCAL_DIR/events-sim.pid" watch_pid="$LOCAL_DIR/events-watch.pid"
 cleanup() {

@@ -25,7 +25,7 @@ else
 fi
 run_dir="$LOCAL_DIR/stack-$name"
 table="payment-intents"
-webhook_secret="whsec_local_stack"
+webhook_secret="whsec_local_stack_8c41e7b95f2a03d6"
 sim_pid="$run_dir/simulator.pid" watch_pid="$run_dir/functions.pid" gateway_pid="$run_dir/gateway.pid"
 export DDB_NAME="stack-$name" DDB_PORT="$ddb_port"
 

@@ -669,3 +669,34 @@ async fn create_then_simulator_delivery_then_get_shows_the_final_status() {
     let deliveries = h.sim.deliveries();
     assert_eq!(deliveries[0].attempts, 2, "the forced 5xx was retried");
 }
+
+#[tokio::test]
+async fn a_placeholder_or_weak_webhook_secret_is_refused_at_cold_start() {
+    use shared::config::{Env, WebhookConfig};
+    for secret in [
+        "whsec_...",
+        "whsec_test_secret",
+        "whsec_abc",
+        "not-a-whsec-secret-at-all-0123456789",
+    ] {
+        let config = WebhookConfig::from_env(&Env(|name: &str| match name {
+            "TABLE_NAME" => Some("payments".to_string()),
+            "WEBHOOK_SECRET" => Some(format!("whsec_kQ3v9XzR1pL7mN2bT8cW4yH6,{secret}")),
+            _ => None,
+        }))
+        .unwrap();
+        let error = webhook::init(&config)
+            .await
+            .expect_err("refused")
+            .to_string();
+        assert!(error.contains("webhook secret #2"), "{error}");
+        assert!(!error.contains(secret), "never echoes the secret: {error}");
+    }
+    let good = WebhookConfig::from_env(&Env(|name: &str| match name {
+        "TABLE_NAME" => Some("payments".to_string()),
+        "WEBHOOK_SECRET" => Some("whsec_kQ3v9XzR1pL7mN2bT8cW4yH6".to_string()),
+        _ => None,
+    }))
+    .unwrap();
+    assert!(webhook::init(&good).await.is_ok());
+}

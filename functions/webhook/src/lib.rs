@@ -13,6 +13,7 @@ use shared::config::WebhookConfig;
 use shared::http::{error_response, to_response, ApiError};
 use shared::secrets::split_secrets;
 use shared::store::{DynamoStore, EventStore};
+use shared::webhook::signature::check_secret_strength;
 
 /// The service as deployed.
 pub type DeployedService = WebhookService<DynamoStore, SystemClock>;
@@ -28,6 +29,10 @@ pub async fn init(config: &WebhookConfig) -> Result<DeployedService, lambda_http
     let secrets = split_secrets(&secret);
     if secrets.is_empty() {
         return Err("the webhook secret is empty".into());
+    }
+    for (i, secret) in secrets.iter().enumerate() {
+        check_secret_strength(secret)
+            .map_err(|e| format!("webhook secret #{} is refused: {e}", i + 1))?;
     }
     let dynamodb = shared::aws::dynamodb_client(&sdk, config.table.endpoint.as_deref());
     Ok(WebhookService::new(

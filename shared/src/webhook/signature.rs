@@ -14,6 +14,47 @@ use subtle::ConstantTimeEq;
 /// Fintoc's default tolerance.
 pub const DEFAULT_TOLERANCE_SECS: u64 = 300;
 
+/// Shortest random part accepted after `whsec_`.
+pub const MIN_SECRET_RANDOM_CHARS: usize = 24;
+
+/// Secrets that are documentation, not secrets: the README's placeholder and the
+/// secret of Fintoc's published test vector.
+const KNOWN_PLACEHOLDERS: [&str; 2] = ["whsec_...", "whsec_test_secret"];
+
+/// Why a configured webhook secret is refused at cold start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum WeakSecret {
+    /// No `whsec_` prefix: not a Fintoc webhook secret.
+    #[error("it does not start with whsec_ (copy the whole secret from Fintoc's dashboard)")]
+    NoPrefix,
+    /// A placeholder or published example.
+    #[error("it is a placeholder or a published example, not the endpoint's secret")]
+    Placeholder,
+    /// Too short or too repetitive to be random.
+    #[error("it is too short or too repetitive to be a random secret (at least {MIN_SECRET_RANDOM_CHARS} characters after whsec_, mostly distinct)")]
+    TooWeak,
+}
+
+/// Refuses a secret that cannot be the endpoint's real one. The error never
+/// contains the secret.
+pub fn check_secret_strength(secret: &SecretString) -> Result<(), WeakSecret> {
+    let value = secret.expose();
+    if KNOWN_PLACEHOLDERS.contains(&value)
+        || value.contains("...")
+        || value.contains('<')
+        || value.to_ascii_lowercase().contains("placeholder")
+        || value.to_ascii_lowercase().contains("changeme")
+    {
+        return Err(WeakSecret::Placeholder);
+    }
+    let random = value.strip_prefix("whsec_").ok_or(WeakSecret::NoPrefix)?;
+    let distinct: std::collections::BTreeSet<char> = random.chars().collect();
+    if random.chars().count() < MIN_SECRET_RANDOM_CHARS || distinct.len() < 10 {
+        return Err(WeakSecret::TooWeak);
+    }
+    Ok(())
+}
+
 /// Why a signature was refused. Each is answered with a 400 and nothing written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum SignatureError {
@@ -150,6 +191,29 @@ pub fn verify(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn weak_and_placeholder_secrets_are_refused() {
+        let check = |s: &str| check_secret_strength(&SecretString::new(s));
+        assert_eq!(check("whsec_..."), Err(WeakSecret::Placeholder));
+        assert_eq!(check("whsec_test_secret"), Err(WeakSecret::Placeholder));
+        assert_eq!(
+            check("<whsec from the dashboard>"),
+            Err(WeakSecret::Placeholder)
+        );
+        assert_eq!(
+            check("sk_live_0123456789abcdefghijklmnop"),
+            Err(WeakSecret::NoPrefix)
+        );
+        assert_eq!(check("whsec_short"), Err(WeakSecret::TooWeak));
+        assert_eq!(
+            check(&format!("whsec_{}", "a".repeat(40))),
+            Err(WeakSecret::TooWeak)
+        );
+        assert_eq!(check("whsec_kQ3v9XzR1pL7mN2bT8cW4yH6"), Ok(()));
+        let e = check("whsec_zq9").unwrap_err().to_string();
+        assert!(!e.contains("zq9"), "never echoes the secret: {e}");
+    }
 
     const VECTOR_SECRET: &str = "whsec_test_secret";
     const VECTOR_HEADER: &str =
