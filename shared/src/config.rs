@@ -11,6 +11,9 @@ use crate::secrets::{SecretSource, SecretString};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+/// The longest a Lambda invocation can run.
+pub const MAX_INVOCATION: Duration = Duration::from_secs(900);
+
 /// Fintoc's production API.
 pub const DEFAULT_FINTOC_BASE_URL: &str = "https://api.fintoc.com";
 
@@ -200,6 +203,20 @@ impl CreateIntentConfig {
             "FINTOC_SECRET_KEY_PARAMETER",
         )?;
         let mode = mode_from_env(env)?;
+        let lease = Duration::from_secs(env.number("IDEMPOTENCY_LEASE_SECONDS", 40, 1, 900)?);
+        let record_ttl =
+            Duration::from_secs(env.number("IDEMPOTENCY_TTL_SECONDS", 86_400, 60, 30 * 86_400)?);
+        // A record must outlive any request that could still be running on it: its
+        // lease, or at most the longest Lambda invocation.
+        if record_ttl <= lease + MAX_INVOCATION {
+            return Err(err(
+                "IDEMPOTENCY_TTL_SECONDS",
+                format!(
+                    "must be more than IDEMPOTENCY_LEASE_SECONDS + {} s (the longest Lambda invocation)",
+                    MAX_INVOCATION.as_secs()
+                ),
+            ));
+        }
         Ok(Self {
             deployment_tag: deployment_tag_from_env(env)?,
             table,
@@ -225,13 +242,8 @@ impl CreateIntentConfig {
                     25_000,
                 )?),
             },
-            lease: Duration::from_secs(env.number("IDEMPOTENCY_LEASE_SECONDS", 40, 1, 900)?),
-            record_ttl: Duration::from_secs(env.number(
-                "IDEMPOTENCY_TTL_SECONDS",
-                86_400,
-                60,
-                30 * 86_400,
-            )?),
+            lease,
+            record_ttl,
             idempotency_namespace: env.get("IDEMPOTENCY_NAMESPACE").unwrap_or_default(),
             widget_token_ttl: Duration::from_secs(env.number(
                 "WIDGET_TOKEN_TTL_SECONDS",
@@ -562,6 +574,25 @@ mod tests {
             assert_eq!(e.variable, "KEY_SECRET_ID");
             assert!(e.problem.contains("KEY_PARAMETER"), "{}", e.problem);
         }
+    }
+
+    #[test]
+    fn the_record_ttl_must_outlive_the_lease_and_an_invocation() {
+        let mut vars = BASE.to_vec();
+        vars.extend([
+            ("IDEMPOTENCY_LEASE_SECONDS", "40"),
+            ("IDEMPOTENCY_TTL_SECONDS", "900"),
+        ]);
+        assert_eq!(
+            parse(&vars).unwrap_err().variable,
+            "IDEMPOTENCY_TTL_SECONDS"
+        );
+        let mut vars = BASE.to_vec();
+        vars.extend([
+            ("IDEMPOTENCY_LEASE_SECONDS", "40"),
+            ("IDEMPOTENCY_TTL_SECONDS", "941"),
+        ]);
+        assert!(parse(&vars).is_ok());
     }
 
     #[test]

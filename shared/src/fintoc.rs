@@ -123,11 +123,14 @@ pub enum FintocError {
 
 /// The Fintoc operations this product needs.
 pub trait FintocApi: Send + Sync {
-    /// Creates a Payment Intent, sending `idempotency_key` on every attempt.
+    /// Creates a Payment Intent, sending `idempotency_key` on every attempt, and
+    /// giving up in time to answer within `budget` (the time left in the
+    /// invocation, when known).
     fn create_payment_intent(
         &self,
         request: &CreatePaymentIntent,
         idempotency_key: &FintocKey,
+        budget: Option<Duration>,
     ) -> impl Future<Output = Result<FintocPaymentIntent, FintocError>> + Send;
 }
 
@@ -155,7 +158,26 @@ impl Default for RetryPolicy {
     }
 }
 
+/// The shortest attempt worth starting: less time than this left in the budget
+/// and the client gives up instead.
+pub const MIN_USEFUL_ATTEMPT: Duration = Duration::from_millis(1_000);
+
 impl RetryPolicy {
+    /// The timeout of an attempt started `elapsed` into a call with `budget`: the
+    /// configured one, cut to what is left; `None` when too little is left to try.
+    pub fn attempt_timeout_within(
+        &self,
+        elapsed: Duration,
+        budget: Option<Duration>,
+    ) -> Option<Duration> {
+        let Some(budget) = budget else {
+            return Some(self.attempt_timeout);
+        };
+        let left = budget.checked_sub(elapsed)?;
+        let needed = MIN_USEFUL_ATTEMPT.min(self.attempt_timeout);
+        (left >= needed).then(|| self.attempt_timeout.min(left))
+    }
+
     /// Backoff before retry number `retry` (0-based): exponential with full jitter
     /// on top, capped. `retry_after` from a 429 is honoured up to the cap.
     pub fn delay(&self, retry: u32, retry_after: Option<Duration>, jitter: f64) -> Duration {
@@ -216,10 +238,12 @@ impl FintocHttpClient {
         &self,
         request: &CreatePaymentIntent,
         idempotency_key: &FintocKey,
+        timeout: Duration,
     ) -> Result<(u16, Option<Duration>, Vec<u8>), reqwest::Error> {
         let mut builder = self
             .http
             .post(format!("{}/v1/payment_intents", self.base_url))
+            .timeout(timeout)
             .header("Authorization", self.secret_key.expose())
             .header("Idempotency-Key", idempotency_key.as_str())
             .json(request);
@@ -304,11 +328,18 @@ impl FintocApi for FintocHttpClient {
         &self,
         request: &CreatePaymentIntent,
         idempotency_key: &FintocKey,
+        budget: Option<Duration>,
     ) -> Result<FintocPaymentIntent, FintocError> {
+        let started = std::time::Instant::now();
         let mut attempts = 0;
         loop {
             attempts += 1;
-            let (failure, retry_after) = match self.attempt(request, idempotency_key).await {
+            let timeout = self
+                .retry
+                .attempt_timeout_within(started.elapsed(), budget)
+                .unwrap_or(MIN_USEFUL_ATTEMPT);
+            let (failure, retry_after) = match self.attempt(request, idempotency_key, timeout).await
+            {
                 Ok((status, retry_after, body)) => match judge(status, &body) {
                     Verdict::Done(result) => return result,
                     Verdict::Retry => (
@@ -330,6 +361,15 @@ impl FintocApi for FintocHttpClient {
                 return Err(failure);
             }
             let delay = self.retry.delay(attempts - 1, retry_after, fastrand::f64());
+            let next_start = started.elapsed() + delay;
+            if self
+                .retry
+                .attempt_timeout_within(next_start, budget)
+                .is_none()
+            {
+                tracing::warn!(error = %failure, "giving up on Fintoc: no time left in the invocation for another attempt");
+                return Err(failure);
+            }
             tracing::info!(error = %failure, delay_ms = delay.as_millis() as u64, "retrying Fintoc with the same idempotency key");
             tokio::time::sleep(delay).await;
         }
@@ -445,6 +485,26 @@ mod tests {
             p.delay(0, Some(Duration::from_secs(30)), 0.0),
             Duration::from_secs(1)
         );
+    }
+
+    #[test]
+    fn attempts_fit_in_the_invocations_budget() {
+        let p = RetryPolicy {
+            max_retries: 5,
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(4),
+            attempt_timeout: Duration::from_secs(8),
+        };
+        let s = Duration::from_secs;
+        assert_eq!(p.attempt_timeout_within(s(0), None), Some(s(8)));
+        assert_eq!(p.attempt_timeout_within(s(0), Some(s(20))), Some(s(8)));
+        assert_eq!(p.attempt_timeout_within(s(15), Some(s(20))), Some(s(5)));
+        assert_eq!(
+            p.attempt_timeout_within(Duration::from_millis(19_500), Some(s(20))),
+            None,
+            "half a second left: no attempt"
+        );
+        assert_eq!(p.attempt_timeout_within(s(21), Some(s(20))), None);
     }
 
     #[test]

@@ -260,6 +260,7 @@ async fn a_crashed_attempt_blocks_until_its_lease_expires_then_is_taken_over() {
                 recipient_account: Some(recipient()),
             },
             &derive_fintoc_key("tests", &key),
+            None,
         )
         .await
         .unwrap();

@@ -21,6 +21,9 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+/// Time kept, before the invocation's deadline, to record what Fintoc answered.
+const STORAGE_RESERVE_MS: i64 = 2_000;
+
 /// Longest intent id accepted by `GET`.
 pub const MAX_INTENT_ID_CHARS: usize = 255;
 
@@ -165,7 +168,10 @@ where
             AcquireOutcome::Mismatch => return Err(ApiError::idempotency_key_reused()),
         };
 
-        match self.create_at_fintoc_and_store(&key, &request, now).await {
+        match self
+            .create_at_fintoc_and_store(&key, &request, now, input.deadline_ms)
+            .await
+        {
             Ok(response) => {
                 let completion = CompleteRequest {
                     key: &key,
@@ -226,6 +232,7 @@ where
         key: &IdempotencyKey,
         request: &CreateIntentRequest,
         now: i64,
+        deadline_ms: Option<i64>,
     ) -> Result<(StoredResponse, String), Failure> {
         let mut fintoc_metadata = request.metadata.clone();
         if let Some(order_id) = &request.order_id {
@@ -243,9 +250,12 @@ where
             recipient_account: self.settings.recipient.clone(),
         };
         let fintoc_key = derive_fintoc_key(&self.settings.idempotency_namespace, key);
+        // Keep time, after Fintoc answers, to record the intent and the response.
+        let budget = deadline_ms
+            .map(|d| Duration::from_millis((d - now - STORAGE_RESERVE_MS).max(0) as u64));
         let pi: FintocPaymentIntent = self
             .fintoc
-            .create_payment_intent(&fintoc_request, &fintoc_key)
+            .create_payment_intent(&fintoc_request, &fintoc_key, budget)
             .await
             .map_err(Failure::Fintoc)?;
         if pi.amount != request.amount || !pi.currency.eq_ignore_ascii_case(request.currency.code())
@@ -351,6 +361,7 @@ mod tests {
         created: Arc<Mutex<HashMap<FintocKey, FintocPaymentIntent>>>,
         calls: Arc<Mutex<Vec<FintocKey>>>,
         sent: Arc<Mutex<Vec<CreatePaymentIntent>>>,
+        budget: Arc<Mutex<Option<Duration>>>,
         answer_amount: Arc<Mutex<Option<u64>>>,
         during_call: Option<MemoryStore>,
     }
@@ -369,7 +380,9 @@ mod tests {
             &self,
             request: &CreatePaymentIntent,
             key: &FintocKey,
+            budget: Option<Duration>,
         ) -> Result<FintocPaymentIntent, FintocError> {
+            *self.budget.lock().unwrap() = budget;
             self.calls.lock().unwrap().push(key.clone());
             self.sent.lock().unwrap().push(request.clone());
             if let Some(store) = &self.during_call {
@@ -703,6 +716,25 @@ mod tests {
         let reply = s.post("k", BODY).await.unwrap();
         assert_eq!(reply.status, 201);
         assert!(s.store.intent(&id_of(&reply)).is_some());
+    }
+
+    #[tokio::test]
+    async fn fintoc_gets_the_invocations_time_left_minus_the_storage_reserve() {
+        let s = setup();
+        s.service
+            .create(CreateInput {
+                caller: &CallerId::anonymous(),
+                idempotency_key: Some("k"),
+                content_type: Some("application/json"),
+                body: BODY.as_bytes(),
+                deadline_ms: Some(T0 + 25_000),
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            *s.fintoc.budget.lock().unwrap(),
+            Some(Duration::from_secs(23))
+        );
     }
 
     #[tokio::test]
