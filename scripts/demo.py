@@ -102,7 +102,7 @@ def wait_for_deliveries(sim, event_ids, seconds=60):
 
 
 def create(api, key, amount, order_id):
-    body = {"amount": amount, "currency": "CLP", "metadata": {"order_id": order_id}}
+    body = {"amount": amount, "currency": "CLP", "order_id": order_id}
     status, headers, intent = call("merchant backend", "POST", f"{api}/payment-intents", body,
                                    {"Idempotency-Key": key})
     expect(status == 201 and intent["status"] == "created", f"intent {intent.get('id')} created, status created")
