@@ -436,7 +436,20 @@ async fn shuffled_duplicated_concurrent_stream_ends_in_the_expected_states() {
         }
     }
     assert_eq!(final_applications, 200, "every final applied exactly once");
-    let items = scan_all(&s.dynamodb, &s.table).await;
+    let all = scan_all(&s.dynamodb, &s.table).await;
+    let paid_orders = all
+        .iter()
+        .filter(|i| i["entity"].as_s().unwrap() == "order" && i["state"].as_s().unwrap() == "paid")
+        .count();
+    assert_eq!(
+        paid_orders,
+        expected.values().filter(|o| **o == "succeeded").count(),
+        "one paid order per succeeded intent"
+    );
+    let items: Vec<_> = all
+        .into_iter()
+        .filter(|i| i["entity"].as_s().unwrap() == "intent")
+        .collect();
     assert_eq!(items.len(), 200, "zero lost");
     for item in items {
         let id = item["id"].as_s().unwrap();

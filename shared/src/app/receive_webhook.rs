@@ -142,6 +142,15 @@ impl<S: EventStore, C: Clock> WebhookService<S, C> {
                     log_effect(&effect, &event.id, &report.id);
                     return Ok(accepted(effect.name(), &event.id));
                 }
+                WriteResult::WrittenOrderRefused => {
+                    log_effect(&effect, &event.id, &report.id);
+                    tracing::error!(
+                        event_id = %event.id, intent_id = %report.id,
+                        order_id = patch.order.as_ref().map_or("", |o| o.order_id.as_str()),
+                        "ANOMALY: a payment its order did not take (paid already, or by another intent); kept on the order — a human must check it and refund"
+                    );
+                    return Ok(accepted(effect.name(), &event.id));
+                }
                 WriteResult::Conflict(current) => state = current,
             }
         }

@@ -4,5 +4,6 @@ pub mod create;
 pub mod deployment;
 pub mod idempotency;
 pub mod intent;
+pub mod order;
 pub mod report;
 pub mod transition;

@@ -12,6 +12,7 @@
 //! the store only renders the patch.
 
 use super::intent::IntentStatus;
+use super::order::{OrderOutcome, OrderPatch};
 use super::report::{IntentReport, MaskedAccount};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -233,6 +234,9 @@ pub struct IntentPatch {
     pub outcome: Option<Outcome>,
     /// A note, for an anomaly or a late event.
     pub note: Option<EventNote>,
+    /// What the outcome does to the intent's order, when it is final and the
+    /// intent names its order.
+    pub order: Option<OrderPatch>,
 }
 
 /// What `created_by` says of an intent created from an event.
@@ -287,6 +291,7 @@ pub fn plan_write(
         created: None,
         outcome: None,
         note: None,
+        order: None,
     };
     match &effect {
         Effect::Duplicate => return (effect, None),
@@ -318,6 +323,18 @@ pub fn plan_write(
         Effect::Late { .. } => {
             patch.note = Some(note(NoteList::LateEvents, event, claimed, report, now));
         }
+    }
+    if let (Some(status), Some(_)) = (&patch.status, &patch.outcome) {
+        patch.order = report.metadata.get("order_id").map(|order_id| OrderPatch {
+            order_id: order_id.clone(),
+            intent_id: report.id.clone(),
+            outcome: if *status == IntentStatus::Succeeded {
+                OrderOutcome::Paid
+            } else {
+                OrderOutcome::Closed
+            },
+            at: now.to_string(),
+        });
     }
     (effect, Some(patch))
 }
@@ -401,6 +418,30 @@ mod tests {
             Some("insufficient_funds")
         );
         assert_eq!(patch.created, None);
+    }
+
+    #[test]
+    fn a_final_outcome_pays_or_closes_its_order() {
+        let s = state(Pending, &[]);
+        let (_, patch) = plan_write(Some(&s), &EVENT, &Succeeded, &report(), "now");
+        let order = patch.unwrap().order.unwrap();
+        assert_eq!(
+            (order.order_id.as_str(), order.outcome),
+            ("o-1", OrderOutcome::Paid)
+        );
+        let (_, patch) = plan_write(Some(&s), &EVENT, &Expired, &report(), "now");
+        assert_eq!(patch.unwrap().order.unwrap().outcome, OrderOutcome::Closed);
+        let (_, patch) = plan_write(Some(&s), &EVENT, &Pending, &report(), "now");
+        assert_eq!(patch.unwrap().order, None, "not final");
+        let done = state(Succeeded, &[]);
+        let (_, patch) = plan_write(Some(&done), &EVENT, &Failed, &report(), "now");
+        assert_eq!(patch.unwrap().order, None, "an anomaly changes no order");
+        let no_order = IntentReport {
+            metadata: BTreeMap::new(),
+            ..report()
+        };
+        let (_, patch) = plan_write(Some(&s), &EVENT, &Succeeded, &no_order, "now");
+        assert_eq!(patch.unwrap().order, None);
     }
 
     #[test]

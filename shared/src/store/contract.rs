@@ -2,20 +2,21 @@
 //! store (`cargo test -p shared`) and against DynamoDB Local (the integration
 //! tests), through [`crate::store_contract_tests!`]. Feature `contract-tests`.
 
-use super::{EventStore, IdempotencyStore, IntentStore, StoreError, WriteResult};
+use super::{EventStore, IdempotencyStore, IntentStore, OrderStore, StoreError, WriteResult};
 use crate::domain::deployment::{ForeignEvent, ForeignReason};
 use crate::domain::idempotency::{
     AcquireOutcome, AcquireRequest, CallerId, CompleteRequest, IdempotencyKey, LeaseId,
     StoredResponse,
 };
 use crate::domain::intent::{IntentStatus, StoredIntent};
+use crate::domain::order::{OpenRequest, ReserveOutcome, ReserveRequest};
 use crate::domain::report::IntentReport;
 use crate::domain::transition::{plan_write, Effect, EventRef, IntentState};
 use std::collections::BTreeMap;
 
 /// Every port; what the contract is checked on.
-pub trait Stores: IdempotencyStore + IntentStore + EventStore {}
-impl<T: IdempotencyStore + IntentStore + EventStore> Stores for T {}
+pub trait Stores: IdempotencyStore + IntentStore + EventStore + OrderStore {}
+impl<T: IdempotencyStore + IntentStore + EventStore + OrderStore> Stores for T {}
 
 /// Writes one `#[tokio::test]` per contract rule, each on a store made by `$make`
 /// (an expression evaluating to a future of the store).
@@ -36,7 +37,10 @@ macro_rules! store_contract_tests {
             a_stale_version_conflicts_and_returns_the_current_state,
             an_outcome_is_read_back_with_the_intent,
             unknown_intents_read_as_none,
-            a_foreign_event_is_kept_once_and_is_never_an_intent
+            a_foreign_event_is_kept_once_and_is_never_an_intent,
+            an_order_is_reserved_once_and_opened_by_its_holder,
+            a_lapsed_reservation_is_taken_over,
+            an_orders_intent_closes_or_pays_it_and_a_paid_order_stays_paid
         );
     };
     (@rules $make:expr; $($rule:ident),+) => {
@@ -458,4 +462,164 @@ pub async fn a_foreign_event_is_kept_once_and_is_never_an_intent<S: Stores>(stor
         .expect("a redelivery is kept apart again without error");
     assert!(store.get_intent("pi_foreign").await.unwrap().is_none());
     assert!(store.intent_state("pi_foreign").await.unwrap().is_none());
+}
+
+async fn reserve<S: Stores>(store: &S, order: &str, holder: &str, now_ms: i64) -> ReserveOutcome {
+    store
+        .reserve_order(&ReserveRequest {
+            order_id: order,
+            holder,
+            now_ms,
+            reserved_until_ms: now_ms + 30_000,
+        })
+        .await
+        .expect("reserve_order")
+}
+
+async fn open<S: Stores>(store: &S, order: &str, holder: &str, intent: &str) -> bool {
+    store
+        .open_order(&OpenRequest {
+            order_id: order,
+            holder,
+            intent_id: intent,
+        })
+        .await
+        .expect("open_order")
+}
+
+/// An event about an intent of `order` (its metadata names the order).
+async fn order_event<S: Stores>(
+    store: &S,
+    intent: &str,
+    order: &str,
+    event_id: &str,
+    claimed: IntentStatus,
+) -> Option<WriteResult> {
+    let state = store.intent_state(intent).await.expect("intent_state");
+    let mut report = report(intent);
+    report.metadata.insert("order_id".into(), order.into());
+    let event = EventRef {
+        id: event_id,
+        event_type: "payment_intent.x",
+        created_at: None,
+    };
+    let (_, patch) = plan_write(state.as_ref(), &event, &claimed, &report, "now");
+    match patch {
+        Some(p) => Some(store.apply(&p).await.expect("apply")),
+        None => None,
+    }
+}
+
+/// One create holds an order; only it opens it; a retry of it may reserve again.
+pub async fn an_order_is_reserved_once_and_opened_by_its_holder<S: Stores>(store: S) {
+    assert_eq!(
+        reserve(&store, "o-1", "h1", T0).await,
+        ReserveOutcome::Reserved
+    );
+    assert_eq!(
+        reserve(&store, "o-1", "h2", T0 + 27_500).await,
+        ReserveOutcome::Busy {
+            intent_id: None,
+            retry_after_secs: Some(3)
+        }
+    );
+    assert!(
+        !open(&store, "o-1", "h2", "pi_x").await,
+        "not its reservation"
+    );
+    assert!(open(&store, "o-1", "h1", "pi_1").await);
+    assert_eq!(
+        reserve(&store, "o-1", "h2", T0 + 90_000).await,
+        ReserveOutcome::Busy {
+            intent_id: Some("pi_1".into()),
+            retry_after_secs: None
+        },
+        "an open intent holds the order, whatever the time"
+    );
+    assert_eq!(
+        reserve(&store, "o-1", "h1", T0 + 1).await,
+        ReserveOutcome::Reserved,
+        "a retry"
+    );
+    assert!(open(&store, "o-1", "h1", "pi_1").await);
+}
+
+/// A reservation whose create died lapses with its lease.
+pub async fn a_lapsed_reservation_is_taken_over<S: Stores>(store: S) {
+    assert_eq!(
+        reserve(&store, "o-2", "h1", T0).await,
+        ReserveOutcome::Reserved
+    );
+    assert!(matches!(
+        reserve(&store, "o-2", "h2", T0 + 30_000).await,
+        ReserveOutcome::Busy { .. }
+    ));
+    assert_eq!(
+        reserve(&store, "o-2", "h2", T0 + 30_001).await,
+        ReserveOutcome::Reserved
+    );
+    assert!(
+        !open(&store, "o-2", "h1", "pi_old").await,
+        "the lapsed create lost it"
+    );
+    assert!(open(&store, "o-2", "h2", "pi_new").await);
+}
+
+/// An unpaid outcome closes the order (a new create may reserve it); a payment
+/// pays it once, forever: a second payment is refused and kept as an anomaly.
+pub async fn an_orders_intent_closes_or_pays_it_and_a_paid_order_stays_paid<S: Stores>(store: S) {
+    assert_eq!(
+        reserve(&store, "o-3", "h1", T0).await,
+        ReserveOutcome::Reserved
+    );
+    store
+        .save_created(&intent("pi_1", 100, IntentStatus::Created))
+        .await
+        .unwrap();
+    assert!(open(&store, "o-3", "h1", "pi_1").await);
+    assert_eq!(
+        order_event(&store, "pi_1", "o-3", "evt_1", IntentStatus::Failed).await,
+        Some(WriteResult::Written)
+    );
+    assert_eq!(
+        reserve(&store, "o-3", "h2", T0 + 1).await,
+        ReserveOutcome::Reserved,
+        "closed"
+    );
+    store
+        .save_created(&intent("pi_2", 100, IntentStatus::Created))
+        .await
+        .unwrap();
+    assert!(open(&store, "o-3", "h2", "pi_2").await);
+    assert_eq!(
+        order_event(&store, "pi_2", "o-3", "evt_2", IntentStatus::Succeeded).await,
+        Some(WriteResult::Written)
+    );
+    let paid = ReserveOutcome::AlreadyPaid {
+        intent_id: Some("pi_2".into()),
+    };
+    assert_eq!(reserve(&store, "o-3", "h3", T0 + 2).await, paid);
+    assert_eq!(
+        reserve(&store, "o-3", "h2", T0 + 2).await,
+        paid,
+        "not even its holder"
+    );
+    // Another intent of the order succeeding (it should never happen): recorded on
+    // the intent, refused by the order.
+    assert_eq!(
+        order_event(&store, "pi_3", "o-3", "evt_3", IntentStatus::Succeeded).await,
+        Some(WriteResult::WrittenOrderRefused)
+    );
+    assert_eq!(
+        store.get_intent("pi_3").await.unwrap().unwrap().status,
+        IntentStatus::Succeeded
+    );
+    assert_eq!(reserve(&store, "o-3", "h4", T0 + 3).await, paid);
+    // A late unpaid outcome of the first intent changes nothing.
+    assert_eq!(
+        order_event(&store, "pi_1", "o-3", "evt_1b", IntentStatus::Expired).await,
+        Some(WriteResult::Written),
+        "an anomaly on pi_1 itself, no order change"
+    );
+    assert_eq!(reserve(&store, "o-3", "h5", T0 + 4).await, paid);
 }

@@ -117,6 +117,31 @@ impl Expr {
             .set_expression_attribute_values(values)
     }
 
+    /// The update, condition, names and values as one item of a transaction.
+    pub fn into_transact_update(
+        self,
+        table: &str,
+        key: (&str, AttributeValue),
+    ) -> Result<aws_sdk_dynamodb::types::TransactWriteItem, aws_sdk_dynamodb::error::BuildError>
+    {
+        let update = self.update_expression();
+        let (condition, names, values) = self.parts();
+        let update = aws_sdk_dynamodb::types::Update::builder()
+            .table_name(table)
+            .key(key.0, key.1)
+            .set_update_expression(update)
+            .set_condition_expression(condition)
+            .set_expression_attribute_names(names)
+            .set_expression_attribute_values(values)
+            .return_values_on_condition_check_failure(
+                aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure::AllOld,
+            )
+            .build()?;
+        Ok(aws_sdk_dynamodb::types::TransactWriteItem::builder()
+            .update(update)
+            .build())
+    }
+
     /// Applies the condition, names and values to a `PutItem`.
     pub fn apply_to_put(self, builder: PutItemFluentBuilder) -> PutItemFluentBuilder {
         debug_assert!(self.update_expression().is_none(), "PutItem has no update");

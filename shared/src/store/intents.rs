@@ -2,14 +2,18 @@
 //! use case, changed by event patches, read by the API.
 
 use super::expr::Expr;
+use super::orders::order_pk;
 use super::{
     n, patch, s, unavailable, DynamoStore, EventStore, IntentStore, StoreError, WriteResult,
     PARTITION_KEY,
 };
 use crate::domain::deployment::ForeignEvent;
 use crate::domain::intent::{IntentStatus, StoredIntent};
+use crate::domain::order::OrderOutcome;
 use crate::domain::transition::{IntentPatch, IntentState};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::TransactWriteItem;
 use aws_sdk_dynamodb::types::{
     AttributeValue, ReturnConsumedCapacity, ReturnValuesOnConditionCheckFailure,
 };
@@ -163,30 +167,13 @@ impl IntentStore for DynamoStore {
     }
 }
 
-impl EventStore for DynamoStore {
-    /// An eventually consistent read (half the price of a consistent one). A stale
-    /// answer is safe: the write that follows is conditioned on the version read (or
-    /// on the item's absence), so it fails and the event is decided again on the
-    /// current item that the failed write returns; and event ids are only ever
-    /// added, so a stale read never makes a new event look like a duplicate.
-    async fn intent_state(&self, id: &str) -> Result<Option<IntentState>, StoreError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(PARTITION_KEY, intent_pk(id))
-            .consistent_read(false)
-            .projection_expression("#status, applied_event_ids, version")
-            .expression_attribute_names("#status", "status")
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
-            .await
-            .map_err(unavailable("intent_state"))?;
-        self.usage.read(output.consumed_capacity());
-        output.item.as_ref().map(intent_state_from_item).transpose()
-    }
+/// For each item of a refused transaction: `Some(old item)` when its condition
+/// failed (the item, when DynamoDB returned it).
+type Refusals = Vec<Option<Option<HashMap<String, AttributeValue>>>>;
 
-    async fn apply(&self, intent_patch: &IntentPatch) -> Result<WriteResult, StoreError> {
+impl DynamoStore {
+    /// The intent's patch alone, in one conditional `UpdateItem`.
+    async fn apply_intent(&self, intent_patch: &IntentPatch) -> Result<WriteResult, StoreError> {
         let update = self
             .client
             .update_item()
@@ -211,6 +198,137 @@ impl EventStore for DynamoStore {
                 }
                 _ => Err(unavailable("apply")(err)),
             },
+        }
+    }
+
+    /// A refused intent write: the state to decide again on, from the returned item,
+    /// or read when DynamoDB returned none.
+    async fn conflict(
+        &self,
+        intent_id: &str,
+        old: Option<&HashMap<String, AttributeValue>>,
+    ) -> Result<WriteResult, StoreError> {
+        let state = match old {
+            Some(item) => Some(intent_state_from_item(item)?),
+            None => self.intent_state(intent_id).await?,
+        };
+        Ok(WriteResult::Conflict(state))
+    }
+
+    /// One `TransactWriteItems`: `None` when written, else what each item's
+    /// condition said. Any other cancellation (a conflicting transaction,
+    /// throttling) is a retryable failure.
+    async fn transact(
+        &self,
+        items: Vec<TransactWriteItem>,
+    ) -> Result<Option<Refusals>, StoreError> {
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await;
+        match result {
+            Ok(out) => {
+                self.usage.write(out.consumed_capacity().first());
+                Ok(None)
+            }
+            Err(err) => match err.as_service_error() {
+                Some(TransactWriteItemsError::TransactionCanceledException(c)) => {
+                    let reasons = c.cancellation_reasons();
+                    let only_conditions = reasons.iter().all(|r| {
+                        matches!(r.code(), None | Some("None" | "ConditionalCheckFailed"))
+                    });
+                    if !only_conditions {
+                        return Err(unavailable("apply")(err));
+                    }
+                    self.usage.failed_write();
+                    Ok(Some(
+                        reasons
+                            .iter()
+                            .map(|r| {
+                                (r.code() == Some("ConditionalCheckFailed"))
+                                    .then(|| r.item().cloned())
+                            })
+                            .collect(),
+                    ))
+                }
+                _ => Err(unavailable("apply")(err)),
+            },
+        }
+    }
+}
+
+impl EventStore for DynamoStore {
+    /// An eventually consistent read (half the price of a consistent one). A stale
+    /// answer is safe: the write that follows is conditioned on the version read (or
+    /// on the item's absence), so it fails and the event is decided again on the
+    /// current item that the failed write returns; and event ids are only ever
+    /// added, so a stale read never makes a new event look like a duplicate.
+    async fn intent_state(&self, id: &str) -> Result<Option<IntentState>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PARTITION_KEY, intent_pk(id))
+            .consistent_read(false)
+            .projection_expression("#status, applied_event_ids, version")
+            .expression_attribute_names("#status", "status")
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await
+            .map_err(unavailable("intent_state"))?;
+        self.usage.read(output.consumed_capacity());
+        output.item.as_ref().map(intent_state_from_item).transpose()
+    }
+
+    /// One `UpdateItem`; with the order's part, one `TransactWriteItems` of both.
+    async fn apply(&self, intent_patch: &IntentPatch) -> Result<WriteResult, StoreError> {
+        let Some(order) = &intent_patch.order else {
+            return self.apply_intent(intent_patch).await;
+        };
+        let intent_key = (PARTITION_KEY, intent_pk(&intent_patch.intent_id));
+        let order_key = (PARTITION_KEY, order_pk(&order.order_id));
+        let build = |e: aws_sdk_dynamodb::error::BuildError| StoreError::Malformed(e.to_string());
+        let both = vec![
+            patch::render(intent_patch)
+                .into_transact_update(&self.table, intent_key.clone())
+                .map_err(build)?,
+            patch::render_order(order)
+                .into_transact_update(&self.table, order_key.clone())
+                .map_err(build)?,
+        ];
+        let refused = match self.transact(both).await? {
+            None => return Ok(WriteResult::Written),
+            Some(refused) => refused,
+        };
+        if let Some(old) = &refused[0] {
+            return self.conflict(&intent_patch.intent_id, old.as_ref()).await;
+        }
+        match order.outcome {
+            // The order has moved on (another intent is its current one): nothing
+            // to close.
+            OrderOutcome::Closed => self.apply_intent(intent_patch).await,
+            // A payment the order cannot take: the intent still records it, and the
+            // order keeps it as an anomaly — never a second `paid`.
+            OrderOutcome::Paid => {
+                let with_anomaly = vec![
+                    patch::render(intent_patch)
+                        .into_transact_update(&self.table, intent_key)
+                        .map_err(build)?,
+                    patch::render_order_anomaly(order)
+                        .into_transact_update(&self.table, order_key)
+                        .map_err(build)?,
+                ];
+                match self.transact(with_anomaly).await? {
+                    None => Ok(WriteResult::WrittenOrderRefused),
+                    Some(refused) => {
+                        let old = refused[0].clone().flatten();
+                        self.conflict(&intent_patch.intent_id, old.as_ref()).await
+                    }
+                }
+            }
         }
     }
 

@@ -2,13 +2,17 @@
 //! DynamoDB store (the contract suite checks both): for unit tests of the use cases,
 //! with failures that can be injected per operation.
 
-use super::{EventStore, IdempotencyStore, IntentStore, StoreError, WriteResult};
+use super::{EventStore, IdempotencyStore, IntentStore, OrderStore, StoreError, WriteResult};
 use crate::domain::deployment::ForeignEvent;
 use crate::domain::idempotency::{
     can_take_over, classify_conflict, AcquireOutcome, AcquireRequest, CompleteRequest,
     IdempotencyKey, IdempotencyRecord, LeaseId, RecordStatus,
 };
 use crate::domain::intent::{IntentStatus, StoredIntent};
+use crate::domain::order::{
+    can_open, can_reserve, classify_reserve_conflict, order_accepts, OpenRequest, OrderOutcome,
+    OrderRecord, OrderState, ReserveOutcome, ReserveRequest,
+};
 use crate::domain::transition::{
     EventNote, IntentPatch, IntentState, NoteList, Outcome, WriteGuard,
 };
@@ -34,6 +38,21 @@ pub enum Operation {
     Apply,
     /// [`EventStore::keep_apart`].
     KeepApart,
+    /// [`OrderStore::reserve_order`].
+    ReserveOrder,
+    /// [`OrderStore::open_order`].
+    OpenOrder,
+}
+
+/// An order as kept in memory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemoryOrder {
+    /// What the rules look at.
+    pub record: OrderRecord,
+    /// The intent that paid it.
+    pub paid_intent_id: Option<String>,
+    /// Payments it did not take (a second payment, or another intent's).
+    pub anomalies: Vec<String>,
 }
 
 /// An idempotency record as kept in memory.
@@ -94,6 +113,7 @@ struct Tables {
     records: HashMap<IdempotencyKey, MemoryRecord>,
     intents: HashMap<String, MemoryIntent>,
     foreign_events: HashMap<String, ForeignEvent>,
+    orders: HashMap<String, MemoryOrder>,
     failures: HashMap<Operation, u32>,
 }
 
@@ -126,7 +146,15 @@ impl MemoryStore {
     /// How many idempotency records, intents and foreign events are stored.
     pub fn item_count(&self) -> usize {
         let tables = self.lock();
-        tables.records.len() + tables.intents.len() + tables.foreign_events.len()
+        tables.records.len()
+            + tables.intents.len()
+            + tables.foreign_events.len()
+            + tables.orders.len()
+    }
+
+    /// An order, by its id.
+    pub fn order(&self, order_id: &str) -> Option<MemoryOrder> {
+        self.lock().orders.get(order_id).cloned()
     }
 
     /// An event kept apart, by its id.
@@ -270,6 +298,49 @@ impl IntentStore for MemoryStore {
     }
 }
 
+impl OrderStore for MemoryStore {
+    async fn reserve_order(
+        &self,
+        request: &ReserveRequest<'_>,
+    ) -> Result<ReserveOutcome, StoreError> {
+        let mut tables = self.begin(Operation::ReserveOrder)?;
+        if let Some(existing) = tables.orders.get(request.order_id) {
+            if !can_reserve(&existing.record, request.holder, request.now_ms) {
+                return Ok(classify_reserve_conflict(&existing.record, request.now_ms));
+            }
+        }
+        let entry = tables
+            .orders
+            .entry(request.order_id.to_string())
+            .or_insert_with(|| MemoryOrder {
+                record: OrderRecord {
+                    state: OrderState::Reserved,
+                    holder: String::new(),
+                    intent_id: None,
+                    reserved_until_ms: 0,
+                },
+                paid_intent_id: None,
+                anomalies: Vec::new(),
+            });
+        entry.record.state = OrderState::Reserved;
+        entry.record.holder = request.holder.to_string();
+        entry.record.reserved_until_ms = request.reserved_until_ms;
+        Ok(ReserveOutcome::Reserved)
+    }
+
+    async fn open_order(&self, request: &OpenRequest<'_>) -> Result<bool, StoreError> {
+        let mut tables = self.begin(Operation::OpenOrder)?;
+        let order = tables.orders.get_mut(request.order_id);
+        if !can_open(order.as_ref().map(|o| &o.record), request.holder) {
+            return Ok(false);
+        }
+        let order = order.expect("can_open needs an order");
+        order.record.state = OrderState::Open;
+        order.record.intent_id = Some(request.intent_id.to_string());
+        Ok(true)
+    }
+}
+
 impl EventStore for MemoryStore {
     async fn intent_state(&self, id: &str) -> Result<Option<IntentState>, StoreError> {
         let tables = self.begin(Operation::IntentState)?;
@@ -285,6 +356,40 @@ impl EventStore for MemoryStore {
         };
         if !guard_holds {
             return Ok(WriteResult::Conflict(current.and_then(MemoryIntent::state)));
+        }
+        let mut result = WriteResult::Written;
+        if let Some(order) = &patch.order {
+            let existing = tables.orders.get(&order.order_id).map(|o| &o.record);
+            if order_accepts(existing, order) {
+                let entry = tables
+                    .orders
+                    .entry(order.order_id.clone())
+                    .or_insert_with(|| MemoryOrder {
+                        record: OrderRecord {
+                            state: OrderState::Paid,
+                            holder: String::new(),
+                            intent_id: None,
+                            reserved_until_ms: 0,
+                        },
+                        paid_intent_id: None,
+                        anomalies: Vec::new(),
+                    });
+                match order.outcome {
+                    OrderOutcome::Paid => {
+                        entry.record.state = OrderState::Paid;
+                        entry.record.intent_id = Some(order.intent_id.clone());
+                        entry.paid_intent_id = Some(order.intent_id.clone());
+                    }
+                    OrderOutcome::Closed => entry.record.state = OrderState::Closed,
+                }
+            } else if order.outcome == OrderOutcome::Paid {
+                let entry = tables
+                    .orders
+                    .entry(order.order_id.clone())
+                    .or_insert_with(|| unreachable!("an order that refuses a payment exists"));
+                entry.anomalies.push(order.intent_id.clone());
+                result = WriteResult::WrittenOrderRefused;
+            }
         }
         let item = tables.intents.entry(patch.intent_id.clone()).or_default();
         item.updated_at = Some(patch.updated_at.clone());
@@ -312,7 +417,7 @@ impl EventStore for MemoryStore {
             }
         }
         item.applied_event_ids.insert(patch.event_id.clone());
-        Ok(WriteResult::Written)
+        Ok(result)
     }
 
     async fn keep_apart(&self, event: &ForeignEvent) -> Result<(), StoreError> {

@@ -1,13 +1,15 @@
 //! Storage ports and their DynamoDB implementation: the only module that talks to
 //! DynamoDB.
 //!
-//! One table, one string partition key `pk`, three kinds of items (layout in
+//! One table, one string partition key `pk`, four kinds of items (layout in
 //! `docs/storage.md`):
 //!
 //! - `IDEMPOTENCY#<client key>`: the idempotency record of a create request
 //!   ([`idempotency`]);
 //! - `INTENT#<fintoc id>`: the payment intent as this backend knows it
 //!   ([`intents`], with event patches rendered by [`patch`]);
+//! - `ORDER#<order id>`: the merchant's order: at most one open intent, at most
+//!   one payment ([`orders`]);
 //! - `FOREIGN_EVENT#<event id>`: an event kept apart, not this deployment's
 //!   ([`foreign_events`]).
 //!
@@ -21,6 +23,7 @@ pub mod foreign_events;
 pub mod idempotency;
 pub mod intents;
 pub mod memory;
+pub mod orders;
 mod patch;
 pub mod table;
 pub mod usage;
@@ -33,6 +36,7 @@ use crate::domain::idempotency::{
     AcquireOutcome, AcquireRequest, CompleteRequest, IdempotencyKey, LeaseId,
 };
 use crate::domain::intent::StoredIntent;
+use crate::domain::order::{OpenRequest, ReserveOutcome, ReserveRequest};
 use crate::domain::transition::{IntentPatch, IntentState};
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{AttributeValue, ConsumedCapacity};
@@ -128,11 +132,31 @@ pub trait IntentStore: Send + Sync {
     ) -> impl Future<Output = Result<Option<StoredIntent>, StoreError>> + Send;
 }
 
+/// Orders, as the create use case reserves and opens them.
+pub trait OrderStore: Send + Sync {
+    /// Reserves the order for a create, or says why it cannot (busy, paid). One
+    /// conditional write.
+    fn reserve_order(
+        &self,
+        request: &ReserveRequest<'_>,
+    ) -> impl Future<Output = Result<ReserveOutcome, StoreError>> + Send;
+
+    /// Opens the reserved order with Fintoc's intent. `false` when the reservation
+    /// was lost (nothing written).
+    fn open_order(
+        &self,
+        request: &OpenRequest<'_>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
 /// The result of applying an [`IntentPatch`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WriteResult {
-    /// Written.
+    /// Written (with the order's part, when the patch has one).
     Written,
+    /// The intent's patch was written, but its order refused the outcome (paid
+    /// already, or by another intent): a payment is kept on the order as an anomaly.
+    WrittenOrderRefused,
     /// The guard failed: the state now stored (from `ALL_OLD`, no extra read), to
     /// decide again on.
     Conflict(Option<IntentState>),

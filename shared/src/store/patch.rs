@@ -3,7 +3,9 @@
 //! guard the condition. Nothing here decides what is written.
 
 use super::expr::Expr;
+use super::orders::state_value;
 use super::{n, s, PARTITION_KEY};
+use crate::domain::order::{OrderOutcome, OrderPatch, OrderState};
 use crate::domain::report::MaskedAccount;
 use crate::domain::transition::{
     EventNote, IntentPatch, NoteList, Outcome, WriteGuard, CREATED_BY_WEBHOOK,
@@ -98,5 +100,55 @@ pub(crate) fn render(patch: &IntentPatch) -> Expr {
             expr.condition(format!("{version} = {expected}"));
         }
     }
+    expr
+}
+
+/// The order's part of a patch: paid or closed, under `domain::order::order_accepts`
+/// as its condition.
+pub(crate) fn render_order(order: &OrderPatch) -> Expr {
+    let mut expr = Expr::default();
+    match order.outcome {
+        OrderOutcome::Paid => {
+            let pk = expr.name(PARTITION_KEY);
+            expr.set("entity", s("order"))
+                .set("order_id", s(&order.order_id))
+                .set("state", s(OrderState::Paid.as_str()))
+                .set("intent_id", s(&order.intent_id))
+                .set("paid_at", s(&order.at));
+            let paid = state_value(&mut expr, OrderState::Paid);
+            expr.condition(format!(
+                "attribute_not_exists({pk}) OR (#state <> {paid} AND \
+                 (attribute_not_exists(#intent_id) OR #intent_id = :intent_id))"
+            ));
+        }
+        OrderOutcome::Closed => {
+            expr.set("state", s(OrderState::Closed.as_str()))
+                .set("closed_at", s(&order.at));
+            let intent = expr.name("intent_id");
+            let value = expr.value("intent_id", s(&order.intent_id));
+            let open = state_value(&mut expr, OrderState::Open);
+            let reserved = state_value(&mut expr, OrderState::Reserved);
+            expr.condition(format!(
+                "{intent} = {value} AND (#state = {open} OR #state = {reserved})"
+            ));
+        }
+    }
+    expr
+}
+
+/// A payment the order refused (paid already, or by another intent), kept on the
+/// order for a human.
+pub(crate) fn render_order_anomaly(order: &OrderPatch) -> Expr {
+    let mut expr = Expr::default();
+    expr.set("entity", s("order"))
+        .set_if_absent("order_id", s(&order.order_id))
+        .append(
+            "anomalies",
+            map([
+                ("kind", Some("payment_not_taken")),
+                ("intent_id", Some(order.intent_id.as_str())),
+                ("at", Some(order.at.as_str())),
+            ]),
+        );
     expr
 }
