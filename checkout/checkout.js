@@ -28,6 +28,10 @@
   };
   // Every status the page showed, in order (read by the browser test).
   window.checkoutStatusHistory = [];
+  // One order per page: the backend pays an order at most once and keeps at most one
+  // open intent for it, so a second Pay while a transfer is pending is refused.
+  var orderId = "web-" + crypto.randomUUID().slice(0, 13);
+  document.getElementById("order").textContent = orderId;
 
   function show(status, detail) {
     window.checkoutStatusHistory.push(status);
@@ -56,6 +60,7 @@
         if (!response.ok) {
           var e = new Error((json.error && json.error.message) || "HTTP " + response.status);
           e.status = response.status;
+          e.code = json.error && json.error.code;
           throw e;
         }
         return json;
@@ -66,10 +71,11 @@
   function createIntent(amount, currency, idempotencyKey) {
     // A retry of this call (network error, 5xx) reuses the key: no second charge.
     function attempt(n) {
-      return api("POST", "/payment-intents", { amount: amount, currency: currency },
+      return api("POST", "/payment-intents", { amount: amount, currency: currency, order_id: orderId },
                  { "Idempotency-Key": idempotencyKey })
         .catch(function (e) {
-          var retryable = !e.status || e.status === 409 || e.status >= 500;
+          // Retry what may pass with the same key; never a refusal of the order.
+          var retryable = !e.status || e.code === "request_in_progress" || e.status >= 500;
           if (retryable && n < 3) {
             return new Promise(function (r) { setTimeout(r, 500 * (n + 1)); }).then(function () { return attempt(n + 1); });
           }

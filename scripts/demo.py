@@ -155,7 +155,21 @@ def tour(env):
                              {**body, "amount": 1}, {"Idempotency-Key": key})
     expect(status == 422, f"the same key with another amount is refused: {answer['error']['code']}")
 
-    step(7, "A forged webhook (signed with the wrong secret) is refused")
+    step(7, "One order, one payment: a second payment of an order is refused, not created")
+    status, _, answer = call("merchant backend (second click)", "POST", f"{api}/payment-intents",
+                             {**body, "amount": 15000}, {"Idempotency-Key": f"order-1001-{uuid.uuid4().hex[:8]}"})
+    expect(status == 409 and answer["error"]["code"] == "order_already_paid",
+           f"order 1001 is paid by {pi}: {answer['error']['code']}")
+    order = f"2{uuid.uuid4().hex[:6]}"
+    _, pending = create(api, f"order-{order}-{uuid.uuid4().hex[:8]}", 4500, order)
+    status, _, answer = call("merchant backend (second click)", "POST", f"{api}/payment-intents",
+                             {"amount": 4500, "currency": "CLP", "order_id": order},
+                             {"Idempotency-Key": f"order-{order}-{uuid.uuid4().hex[:8]}"})
+    expect(status == 409 and answer["error"]["code"] == "order_has_active_intent"
+           and pending["id"] in answer["error"]["message"],
+           f"order {order} still has {pending['id']} open: {answer['error']['code']}")
+
+    step(8, "A forged webhook (signed with the wrong secret) is refused")
     forged = json.dumps({"id": f"evt_forged_{uuid.uuid4().hex[:8]}", "type": "payment_intent.failed",
                          "data": {"id": pi, "object": "payment_intent", "status": "failed"}}).encode()
     t = int(time.time())

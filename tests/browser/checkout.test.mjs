@@ -97,3 +97,25 @@ test("closing the widget without paying never shows a payment", async () => {
   assert.equal(await page.locator("#fintoc-sim-widget").count(), 0);
   await page.close();
 });
+
+test("a second Pay for an order whose payment is still open is refused, not a second intent", async () => {
+  const page = await browser.newPage();
+  await page.goto(env.CHECKOUT_URL);
+  await page.click("#pay");
+  const widget = page.locator("#fintoc-sim-widget");
+  await widget.waitFor({ state: "visible", timeout: 30_000 });
+  const intentId = await page.locator("#intent").getAttribute("data-intent-id");
+  await widget.getByRole("button", { name: "Close", exact: true }).click();
+  await page.locator('#status[data-status="awaiting_webhook"]').waitFor();
+  const stats = async () => (await (await fetch(`${env.FINTOC_SIM_URL}/_sim/stats`)).json()).intents_created;
+  const before = await stats();
+  // The page re-enables Pay when no final status comes (after 120 s); do it now.
+  await page.evaluate(() => { document.getElementById("pay").disabled = false; });
+  await page.click("#pay");
+  await page.locator('#status[data-status="error"]').waitFor({ timeout: 30_000 });
+  const message = await page.locator("#status").textContent();
+  assert.match(message, /open payment intent/);
+  assert.ok(message.includes(intentId), message);
+  assert.equal(await stats(), before, "no second intent at Fintoc");
+  await page.close();
+});

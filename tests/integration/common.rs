@@ -15,9 +15,10 @@ use shared::domain::idempotency::{
     AcquireOutcome, AcquireRequest, CompleteRequest, IdempotencyKey, LeaseId,
 };
 use shared::domain::intent::StoredIntent;
+use shared::domain::order::{OpenRequest, ReserveOutcome, ReserveRequest};
 use shared::fintoc::{FintocHttpClient, RecipientAccount, RetryPolicy};
 use shared::secrets::SecretString;
-use shared::store::{DynamoStore, IdempotencyStore, IntentStore, StoreError};
+use shared::store::{DynamoStore, IdempotencyStore, IntentStore, OrderStore, StoreError};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -95,6 +96,18 @@ impl IdempotencyStore for FaultyStore {
     }
     async fn release(&self, key: &IdempotencyKey, lease_id: &LeaseId) -> Result<(), StoreError> {
         self.inner.release(key, lease_id).await
+    }
+}
+
+impl OrderStore for FaultyStore {
+    async fn reserve_order(
+        &self,
+        request: &ReserveRequest<'_>,
+    ) -> Result<ReserveOutcome, StoreError> {
+        self.inner.reserve_order(request).await
+    }
+    async fn open_order(&self, request: &OpenRequest<'_>) -> Result<bool, StoreError> {
+        self.inner.open_order(request).await
     }
 }
 
@@ -215,6 +228,21 @@ impl Harness {
 
     pub async fn item_count(&self) -> usize {
         scan_all(&self.dynamodb, &self.table).await.len()
+    }
+
+    /// Idempotency records and intents (an order's reservation left out: it lapses
+    /// with its lease).
+    pub async fn stored_count(&self) -> usize {
+        scan_all(&self.dynamodb, &self.table)
+            .await
+            .iter()
+            .filter(|i| {
+                i.get("entity")
+                    .and_then(|e| e.as_s().ok())
+                    .map(String::as_str)
+                    != Some("order")
+            })
+            .count()
     }
 }
 

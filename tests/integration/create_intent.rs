@@ -92,7 +92,10 @@ async fn same_key_different_request_is_422() {
     let h = Harness::new().await;
     assert_eq!(h.post(Some("key-x"), BODY).await.status, 201);
     let other = h
-        .post(Some("key-x"), r#"{"amount": 15001, "currency": "CLP"}"#)
+        .post(
+            Some("key-x"),
+            r#"{"amount": 15001, "currency": "CLP", "order_id": "order-1"}"#,
+        )
         .await;
     assert_eq!(other.status, 422);
     assert_eq!(other.error_code(), "idempotency_key_reused");
@@ -156,7 +159,7 @@ async fn fintoc_down_after_retries_is_502_and_the_key_is_released() {
     assert_eq!(a.status, 502);
     assert_eq!(a.json["error"]["type"], "api_error");
     assert_eq!(a.error_code(), "fintoc_unavailable");
-    assert_eq!(h.item_count().await, 0, "record released, nothing stored");
+    assert_eq!(h.stored_count().await, 0, "record released, nothing stored");
     let retry = h.post(Some("key-down"), BODY).await;
     assert_eq!(retry.status, 201, "the client's retry runs at once");
     assert_eq!(h.sim.intents_created(), 1);
@@ -185,7 +188,7 @@ async fn timeouts_are_504_then_the_retry_gets_the_intent_fintoc_already_made() {
     let a = h.post(Some("key-slow"), BODY).await;
     assert_eq!(a.status, 504, "{}", a.json);
     assert_eq!(a.error_code(), "fintoc_timeout");
-    assert_eq!(h.item_count().await, 0);
+    assert_eq!(h.stored_count().await, 0);
     let retry = h.post(Some("key-slow"), BODY).await;
     assert_eq!(retry.status, 201);
     assert_eq!(h.sim.intents_created(), 1);
@@ -303,7 +306,10 @@ async fn an_expired_record_no_longer_replays() {
     assert_eq!(first.status, 201);
     h.clock.advance_ms(86_400_000 + 1_000);
     let other = h
-        .post(Some("key-old"), r#"{"amount": 999, "currency": "CLP"}"#)
+        .post(
+            Some("key-old"),
+            r#"{"amount": 999, "currency": "CLP", "order_id": "order-1"}"#,
+        )
         .await;
     // Our record expired, so the request runs; Fintoc still knows the key and refuses
     // different parameters, which is passed on.
@@ -318,7 +324,7 @@ async fn wrong_fintoc_key_is_502_without_leaking_it() {
     assert_eq!(a.status, 502);
     assert_eq!(a.error_code(), "fintoc_configuration_error");
     assert!(!a.json.to_string().contains("wrong_and_secret"));
-    assert_eq!(h.item_count().await, 0, "record released");
+    assert_eq!(h.stored_count().await, 0, "record released");
     assert_eq!(h.sim.intents_created(), 0);
 }
 
@@ -364,6 +370,32 @@ async fn transient_fintoc_refusals_are_never_stored_and_the_retry_asks_fintoc_ag
 }
 
 #[tokio::test]
+async fn twenty_keys_racing_for_one_order_create_one_intent() {
+    let h = Harness::new().await;
+    let keys: Vec<String> = (0..20).map(|i| format!("race-{i}")).collect();
+    let answers = join_all(keys.iter().map(|key| h.post(Some(key), BODY))).await;
+    let created: Vec<_> = answers.iter().filter(|a| a.status == 201).collect();
+    assert_eq!(created.len(), 1, "{answers:?}");
+    for a in answers.iter().filter(|a| a.status != 201) {
+        assert_eq!(
+            (a.status, a.error_code()),
+            (409, "order_has_active_intent"),
+            "{}",
+            a.json
+        );
+    }
+    assert_eq!(h.sim.intents_created(), 1);
+    // Later, with the intent open: named in the refusal.
+    let later = h.post(Some("race-late"), BODY).await;
+    assert_eq!(later.error_code(), "order_has_active_intent");
+    let id = created[0].json["id"].as_str().unwrap();
+    assert!(later.json["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains(id));
+}
+
+#[tokio::test]
 async fn idempotency_keys_are_scoped_to_their_caller() {
     let h = Harness::new().await;
     let alice = "arn:aws:iam::123456789012:role/shop-a";
@@ -373,27 +405,28 @@ async fn idempotency_keys_are_scoped_to_their_caller() {
         .call(post_as(
             mallory,
             "order-1001",
-            r#"{"amount": 1, "currency": "CLP"}"#,
+            r#"{"amount": 1, "currency": "CLP", "order_id": "order-squat"}"#,
         ))
         .await;
     assert_eq!(squat.status, 201);
     let a = h.call(post_as(alice, "order-1001", BODY)).await;
     assert_eq!(a.status, 201, "{}", a.json);
     assert_eq!(a.header("idempotent-replayed"), None);
-    // Mallory, knowing Alice's key and body, gets an intent of her own, never
-    // Alice's replay (nor its widget token).
+    // Mallory, knowing Alice's key and body, never gets Alice's replay (nor its
+    // widget token): her own key is hers, and Alice's order is taken.
     let m = h.call(post_as(mallory, "order-1001-b", BODY)).await;
+    assert_eq!((m.status, m.error_code()), (409, "order_has_active_intent"));
+    assert!(m.json.get("widget_token").is_none());
     let m2 = h.call(post_as(mallory, "order-1001", BODY)).await;
     assert_eq!(
         m2.status, 422,
         "Mallory's own key, another body: {}",
         m2.json
     );
-    assert_ne!(m.json["id"], a.json["id"]);
     let again = h.call(post_as(alice, "order-1001", BODY)).await;
     assert_eq!(again.header("idempotent-replayed"), Some("true"));
     assert_eq!(again.json["id"], a.json["id"]);
-    assert_eq!(h.sim.intents_created(), 3);
+    assert_eq!(h.sim.intents_created(), 2);
 }
 
 #[test]
@@ -497,7 +530,10 @@ async fn bad_input_is_a_4xx_envelope_and_nothing_is_written() {
             "unsupported_media_type",
         ),
         (
-            post_request(Some("k12"), r#"{"amount":5000001,"currency":"CLP"}"#),
+            post_request(
+                Some("k12"),
+                r#"{"amount":5000001,"currency":"CLP","order_id":"o"}"#,
+            ),
             422,
             "amount_too_large",
         ),
@@ -505,6 +541,11 @@ async fn bad_input_is_a_4xx_envelope_and_nothing_is_written() {
             post_request(Some("k13"), r#"{"amount":1,"currency":"USD"}"#),
             400,
             "invalid_currency",
+        ),
+        (
+            post_request(Some("k18"), r#"{"amount":1,"currency":"CLP"}"#),
+            400,
+            "missing_field",
         ),
         (
             post_request(

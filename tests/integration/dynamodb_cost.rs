@@ -73,9 +73,10 @@ async fn requests_and_capacity_per_operation() {
         std::fs::write(path, format!("{report:#}\n")).unwrap();
     }
 
-    // The design, pinned: a create takes the key, writes the intent, completes the
-    // key; a replay is the one conditional put that finds the completed record.
-    assert_eq!((create.read_requests, create.write_requests), (0, 3));
+    // The design, pinned: a create takes the key, reserves the order, writes the
+    // intent, opens the order, completes the key; a replay is the one conditional
+    // put that finds the completed record.
+    assert_eq!((create.read_requests, create.write_requests), (0, 5));
     assert_eq!((replay.read_requests, replay.write_requests), (0, 1));
     assert_eq!(replay.failed_conditions, 1);
     assert_eq!((get.read_requests, get.write_requests), (1, 0));

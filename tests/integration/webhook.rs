@@ -660,7 +660,8 @@ async fn create_then_simulator_delivery_then_get_shows_the_final_status() {
         ("flow-rejected", "rejected"),
         ("flow-failed", "failed"),
     ] {
-        let created = h.post(Some(key), BODY).await;
+        let body = BODY.replace("order-1", &format!("order-{key}"));
+        let created = h.post(Some(key), &body).await;
         assert_eq!(created.status, 201);
         let id = created.json["id"].as_str().unwrap().to_string();
         let settled_before = h.sim.deliveries().len();
@@ -681,6 +682,20 @@ async fn create_then_simulator_delivery_then_get_shows_the_final_status() {
     }
     let deliveries = h.sim.deliveries();
     assert_eq!(deliveries[0].attempts, 2, "the forced 5xx was retried");
+    // Per order: the paid one is never paid again; an unpaid one may be retried.
+    let paid = BODY.replace("order-1", "order-flow-ok");
+    let again = h.post(Some("flow-ok-again"), &paid).await;
+    assert_eq!(
+        (again.status, again.error_code()),
+        (409, "order_already_paid"),
+        "{}",
+        again.json
+    );
+    let retry = BODY.replace("order-1", "order-flow-rejected");
+    assert_eq!(
+        h.post(Some("flow-rejected-again"), &retry).await.status,
+        201
+    );
 }
 
 #[tokio::test]

@@ -13,7 +13,7 @@ use shared::config::CreateIntentConfig;
 use shared::domain::idempotency::CallerId;
 use shared::fintoc::{FintocApi, FintocHttpClient};
 use shared::http::{error_response, to_response, ApiError};
-use shared::store::{DynamoStore, IdempotencyStore, IntentStore};
+use shared::store::{DynamoStore, IdempotencyStore, IntentStore, OrderStore};
 
 /// The service as deployed.
 pub type DeployedService = PaymentIntentService<DynamoStore, FintocHttpClient, SystemClock>;
@@ -72,7 +72,7 @@ pub async fn handle<S, F, C>(
     request: Request,
 ) -> Response<Body>
 where
-    S: IdempotencyStore + IntentStore,
+    S: IdempotencyStore + IntentStore + OrderStore,
     F: FintocApi,
     C: Clock,
 {

@@ -12,11 +12,12 @@ use crate::domain::idempotency::{
     LeaseId, StoredResponse,
 };
 use crate::domain::intent::{IntentStatus, StoredIntent};
+use crate::domain::order::{OpenRequest, ReserveOutcome, ReserveRequest};
 use crate::fintoc::{
     CreatePaymentIntent, FintocApi, FintocError, FintocPaymentIntent, RecipientAccount,
 };
 use crate::http::{ApiError, Reply};
-use crate::store::{IdempotencyStore, IntentStore, StoreError};
+use crate::store::{IdempotencyStore, IntentStore, OrderStore, StoreError};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -103,7 +104,7 @@ fn fintoc_error(e: &FintocError) -> ApiError {
 
 impl<S, F, C> PaymentIntentService<S, F, C>
 where
-    S: IdempotencyStore + IntentStore,
+    S: IdempotencyStore + IntentStore + OrderStore,
     F: FintocApi,
     C: Clock,
 {
@@ -167,6 +168,39 @@ where
             }
             AcquireOutcome::Mismatch => return Err(ApiError::idempotency_key_reused()),
         };
+
+        // One order, one open intent, one payment: reserved before Fintoc is asked.
+        let holder = key.record_id();
+        let reservation = self
+            .store
+            .reserve_order(&ReserveRequest {
+                order_id: &request.order_id,
+                holder: &holder,
+                now_ms: now,
+                reserved_until_ms: lease_until,
+            })
+            .await;
+        let refusal = match reservation {
+            Ok(ReserveOutcome::Reserved) => None,
+            Ok(ReserveOutcome::Busy {
+                intent_id,
+                retry_after_secs,
+            }) => Some(ApiError::order_has_active_intent(
+                &request.order_id,
+                intent_id.as_deref(),
+                retry_after_secs,
+            )),
+            Ok(ReserveOutcome::AlreadyPaid { intent_id }) => Some(ApiError::order_already_paid(
+                &request.order_id,
+                intent_id.as_deref(),
+            )),
+            Err(e) => Some(store_error(e)),
+        };
+        if let Some(refusal) = refusal {
+            tracing::info!(idempotency_key = key.as_str(), code = %refusal.code, "order not reserved");
+            self.release(&key, &lease_id).await;
+            return Err(refusal);
+        }
 
         match self
             .create_at_fintoc_and_store(&key, &request, now, input.deadline_ms)
@@ -235,9 +269,7 @@ where
         deadline_ms: Option<i64>,
     ) -> Result<(StoredResponse, String), Failure> {
         let mut fintoc_metadata = request.metadata.clone();
-        if let Some(order_id) = &request.order_id {
-            fintoc_metadata.insert(ORDER_ID_METADATA_KEY.to_string(), order_id.clone());
-        }
+        fintoc_metadata.insert(ORDER_ID_METADATA_KEY.to_string(), request.order_id.clone());
         fintoc_metadata.insert(
             DEPLOYMENT_TAG_METADATA_KEY.to_string(),
             self.settings.deployment_tag.clone(),
@@ -276,7 +308,7 @@ where
             status: IntentStatus::parse(&pi.status),
             amount: pi.amount,
             currency: request.currency.code().to_string(),
-            order_id: request.order_id.clone(),
+            order_id: Some(request.order_id.clone()),
             metadata: request.metadata.clone(),
             customer_email: request.customer_email.clone(),
             mode: pi.mode.clone(),
@@ -288,6 +320,22 @@ where
             .save_created(&intent)
             .await
             .map_err(Failure::Store)?;
+        let opened = self
+            .store
+            .open_order(&OpenRequest {
+                order_id: &request.order_id,
+                holder: &key.record_id(),
+                intent_id: &intent.id,
+            })
+            .await
+            .map_err(Failure::Store)?;
+        if !opened {
+            // Only possible when this invocation outlived its own lease.
+            return Err(Failure::Store(StoreError::Conflict(format!(
+                "order {} is no longer reserved for this request",
+                request.order_id
+            ))));
+        }
         tracing::info!(intent_id = %intent.id, idempotency_key = key.as_str(), amount = intent.amount, currency = %intent.currency, "payment intent created");
         let body = CreatedBody {
             id: &intent.id,
@@ -513,7 +561,10 @@ mod tests {
         let s = setup_with(fintoc, store);
         s.post("k", BODY).await.unwrap();
         let e = s
-            .post("k", r#"{"amount": 1, "currency": "CLP"}"#)
+            .post(
+                "k",
+                r#"{"amount": 1, "currency": "CLP", "order_id": "order-1"}"#,
+            )
             .await
             .unwrap_err();
         assert_eq!((e.status, e.code.as_str()), (422, "idempotency_key_reused"));
@@ -609,8 +660,8 @@ mod tests {
             assert_eq!((e.status, e.code.as_str()), (status, code));
             assert_eq!(
                 s.store.item_count(),
-                0,
-                "{code}: the key is released, nothing stored"
+                1,
+                "{code}: the key is released and no intent stored; the order stays reserved until its lease lapses"
             );
             let retried = s.post("k", BODY).await.unwrap();
             assert_eq!((retried.status, retried.replayed), (201, false), "{code}");
@@ -666,7 +717,7 @@ mod tests {
             (e.status, e.code.as_str()),
             (502, "fintoc_invalid_response")
         );
-        assert_eq!(s.store.item_count(), 0);
+        assert_eq!(s.store.item_count(), 1, "only the order's reservation");
     }
 
     #[tokio::test]
@@ -735,6 +786,75 @@ mod tests {
             *s.fintoc.budget.lock().unwrap(),
             Some(Duration::from_secs(23))
         );
+    }
+
+    /// Fintoc's final event for `intent` of `order`, applied as the webhook would.
+    async fn finish(store: &MemoryStore, intent: &str, order: &str, status: IntentStatus) {
+        use crate::domain::report::IntentReport;
+        use crate::domain::transition::{plan_write, EventRef};
+        use crate::store::EventStore;
+        let state = store.intent_state(intent).await.unwrap();
+        let report = IntentReport {
+            id: intent.into(),
+            metadata: [("order_id".to_string(), order.to_string())].into(),
+            ..IntentReport::default()
+        };
+        let event = EventRef {
+            id: &format!("evt_{intent}_{}", status.as_str()),
+            event_type: "payment_intent.x",
+            created_at: None,
+        };
+        let (_, patch) = plan_write(state.as_ref(), &event, &status, &report, "now");
+        store.apply(&patch.unwrap()).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn one_order_has_one_open_intent_and_is_paid_once() {
+        let s = setup();
+        let first = id_of(&s.post("k1", BODY).await.unwrap());
+        let e = s.post("k2", BODY).await.unwrap_err();
+        assert_eq!(
+            (e.status, e.code.as_str()),
+            (409, "order_has_active_intent")
+        );
+        assert!(e.message.contains(&first), "{}", e.message);
+        assert_eq!(s.fintoc.calls(), 1, "no second intent at Fintoc");
+        // The refused key is free again: nothing was recorded for it.
+        assert!(matches!(
+            s.post("k2", BODY).await,
+            Err(ApiError { status: 409, .. })
+        ));
+        finish(&s.store, &first, "order-1", IntentStatus::Rejected).await;
+        let second = id_of(&s.post("k3", BODY).await.unwrap());
+        assert_ne!(first, second, "a new intent once the first was rejected");
+        finish(&s.store, &second, "order-1", IntentStatus::Succeeded).await;
+        let e = s.post("k4", BODY).await.unwrap_err();
+        assert_eq!((e.status, e.code.as_str()), (409, "order_already_paid"));
+        assert!(e.message.contains(&second));
+        assert!(
+            s.post("k3", BODY).await.unwrap().replayed,
+            "replays still replay"
+        );
+        assert_eq!(s.fintoc.calls(), 2);
+    }
+
+    #[tokio::test]
+    async fn an_order_that_cannot_be_reserved_or_opened_is_a_retryable_503() {
+        for operation in [Operation::ReserveOrder, Operation::OpenOrder] {
+            let s = setup();
+            s.store.fail_next(operation, 1);
+            let e = s.post("k", BODY).await.unwrap_err();
+            assert_eq!(
+                (e.status, e.code.as_str()),
+                (503, "storage_unavailable"),
+                "{operation:?}"
+            );
+            assert_eq!(
+                s.post("k", BODY).await.unwrap().status,
+                201,
+                "{operation:?}"
+            );
+        }
     }
 
     #[tokio::test]

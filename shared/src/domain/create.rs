@@ -129,8 +129,8 @@ pub struct CreateIntentRequest {
     pub customer_email: Option<String>,
     /// Flat string map, sorted by key.
     pub metadata: BTreeMap<String, String>,
-    /// The merchant's own order id.
-    pub order_id: Option<String>,
+    /// The merchant's own order id (required: one order is paid at most once).
+    pub order_id: String,
 }
 
 impl CreateIntentRequest {
@@ -481,15 +481,15 @@ fn parse_metadata(value: Option<&Value>) -> Result<BTreeMap<String, String>, Inp
     Ok(out)
 }
 
-fn parse_order_id(value: Option<&Value>) -> Result<Option<String>, InputError> {
+fn parse_order_id(value: Option<&Value>) -> Result<String, InputError> {
     match value {
-        None | Some(Value::Null) => Ok(None),
+        None | Some(Value::Null) => Err(missing("order_id")),
         Some(Value::String(s))
             if !s.is_empty()
                 && s.chars().count() <= MAX_ORDER_ID_CHARS
                 && !s.chars().any(char::is_control) =>
         {
-            Ok(Some(s.clone()))
+            Ok(s.clone())
         }
         Some(_) => Err(InputError::invalid_param(
             "invalid_order_id",
@@ -522,7 +522,7 @@ mod tests {
         assert_eq!(r.currency, Currency::Clp);
         assert_eq!(r.currency.code(), "CLP");
         assert_eq!(r.metadata.get("x").map(String::as_str), Some("1"));
-        assert_eq!(r.order_id.as_deref(), Some("o-1"));
+        assert_eq!(r.order_id, "o-1");
     }
 
     #[test]
@@ -584,7 +584,7 @@ mod tests {
     #[test]
     fn rejects_wrong_content_type_and_large_bodies() {
         let limits = CreateLimits::default();
-        let body = br#"{"amount":1,"currency":"CLP"}"#;
+        let body = br#"{"amount":1,"currency":"CLP","order_id":"o"}"#;
         assert_eq!(
             parse_create_request(Some("text/plain"), body, &limits)
                 .unwrap_err()
@@ -663,15 +663,34 @@ mod tests {
             allowed_currencies: vec![Currency::Clp],
             max_amounts: BTreeMap::from([(Currency::Clp, 1000)]),
         };
-        let e = parse_create_request(JSON, br#"{"amount":1001,"currency":"CLP"}"#, &limits)
-            .unwrap_err();
+        let e = parse_create_request(
+            JSON,
+            br#"{"amount":1001,"currency":"CLP","order_id":"o"}"#,
+            &limits,
+        )
+        .unwrap_err();
         assert_eq!((e.kind, e.code), (OverLimit, "amount_too_large"));
-        assert!(
-            parse_create_request(JSON, br#"{"amount":1000,"currency":"CLP"}"#, &limits).is_ok()
-        );
-        let e =
-            parse_create_request(JSON, br#"{"amount":1,"currency":"MXN"}"#, &limits).unwrap_err();
+        assert!(parse_create_request(
+            JSON,
+            br#"{"amount":1000,"currency":"CLP","order_id":"o"}"#,
+            &limits
+        )
+        .is_ok());
+        let e = parse_create_request(
+            JSON,
+            br#"{"amount":1,"currency":"MXN","order_id":"o"}"#,
+            &limits,
+        )
+        .unwrap_err();
         assert_eq!((e.kind, e.code), (OverLimit, "currency_not_allowed"));
+    }
+
+    #[test]
+    fn order_id_is_required() {
+        assert_eq!(
+            code(r#"{"amount":1,"currency":"CLP"}"#),
+            (Malformed, "missing_field".into(), Some("order_id".into()))
+        );
     }
 
     #[test]
@@ -711,10 +730,18 @@ mod tests {
 
     #[test]
     fn fingerprint_is_canonical() {
-        let a = parse(r#"{"amount":1000,"currency":"clp","metadata":{"b":"2","a":"1"}}"#).unwrap();
-        let b =
-            parse(r#"{ "metadata":{"a":"1","b":"2"}, "currency":"CLP", "amount":1000 }"#).unwrap();
-        let c = parse(r#"{"amount":1001,"currency":"CLP","metadata":{"a":"1","b":"2"}}"#).unwrap();
+        let a = parse(
+            r#"{"amount":1000,"currency":"clp","order_id":"o","metadata":{"b":"2","a":"1"}}"#,
+        )
+        .unwrap();
+        let b = parse(
+            r#"{ "metadata":{"a":"1","b":"2"}, "order_id":"o", "currency":"CLP", "amount":1000 }"#,
+        )
+        .unwrap();
+        let c = parse(
+            r#"{"amount":1001,"currency":"CLP","order_id":"o","metadata":{"a":"1","b":"2"}}"#,
+        )
+        .unwrap();
         assert_eq!(a.fingerprint(), b.fingerprint());
         assert_ne!(a.fingerprint(), c.fingerprint());
     }

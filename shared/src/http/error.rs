@@ -149,6 +149,41 @@ impl ApiError {
         .with_retry_after(retry_after_secs)
     }
 
+    /// 409: the order has an intent still open (or another create holds it).
+    pub fn order_has_active_intent(
+        order_id: &str,
+        intent_id: Option<&str>,
+        retry_after_secs: Option<u64>,
+    ) -> Self {
+        let order = crate::domain::create::echo(order_id);
+        let message = match intent_id {
+            Some(id) => format!("Order {order} has an open payment intent, {id}: finish or wait for it; a new one can be created once it fails, is rejected or expires."),
+            None => format!("Another request is creating the payment of order {order}. Retry later."),
+        };
+        let mut error = Self::new(
+            409,
+            "invalid_request_error",
+            "order_has_active_intent",
+            message,
+        )
+        .with_param("order_id");
+        error.retry_after_secs = retry_after_secs;
+        error
+    }
+
+    /// 409: the order is paid; it is never paid again.
+    pub fn order_already_paid(order_id: &str, intent_id: Option<&str>) -> Self {
+        let order = crate::domain::create::echo(order_id);
+        let by = intent_id.map(|id| format!(" by {id}")).unwrap_or_default();
+        Self::new(
+            409,
+            "invalid_request_error",
+            "order_already_paid",
+            format!("Order {order} is already paid{by}."),
+        )
+        .with_param("order_id")
+    }
+
     /// 422: the `Idempotency-Key` was used with another request.
     pub fn idempotency_key_reused() -> Self {
         Self::new(
