@@ -728,3 +728,35 @@ async fn a_placeholder_or_weak_webhook_secret_is_refused_at_cold_start() {
     .unwrap();
     assert!(webhook::init(&good).await.is_ok());
 }
+
+#[tokio::test]
+async fn a_payment_of_another_amount_never_pays_its_order() {
+    let h = Harness::new().await;
+    let service = webhook_service(h.store.inner.clone(), h.clock.clone(), &[WEBHOOK_SECRET]);
+    let created = h.post(Some("key-amount"), BODY).await;
+    let id = created.json["id"].as_str().unwrap().to_string();
+    // Fintoc reports 1 CLP paid for an intent requested at 15000.
+    let body = event_body("evt_amount", &id, "succeeded")
+        .replace("\"amount\":15000", "\"amount\":1")
+        .replace("order-{id}", "order-1")
+        .replace(&format!("order-{id}"), "order-1");
+    assert!(body.contains("\"amount\":1,"), "{body}");
+    let a = deliver(&service, body.as_bytes(), Some(&signed(&body, T0_MS))).await;
+    assert_eq!(a.status, 200, "{}", a.json);
+    let items = scan_all(&h.dynamodb, &h.table).await;
+    let intent = items
+        .iter()
+        .find(|i| i["entity"].as_s().unwrap() == "intent")
+        .unwrap();
+    assert_eq!(intent["status"].as_s().unwrap(), "succeeded");
+    assert_eq!(intent["reported_amount"].as_n().unwrap(), "1");
+    assert!(intent["amount_mismatch"]
+        .as_s()
+        .unwrap()
+        .contains("requested 15000 CLP"));
+    let order = items
+        .iter()
+        .find(|i| i["entity"].as_s().unwrap() == "order")
+        .unwrap();
+    assert_ne!(order["state"].as_s().unwrap(), "paid", "never fulfilled");
+}

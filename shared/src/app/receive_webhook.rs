@@ -140,6 +140,12 @@ impl<S: EventStore, C: Clock> WebhookService<S, C> {
             match self.store.apply(&patch).await.map_err(storage_error)? {
                 WriteResult::Written => {
                     log_effect(&effect, &event.id, &report.id);
+                    if let Some(detail) = &patch.amount_mismatch {
+                        tracing::error!(
+                            event_id = %event.id, intent_id = %report.id, detail = %detail,
+                            "ANOMALY: a payment of another amount or currency than requested; its order is not paid — a human must check it"
+                        );
+                    }
                     return Ok(accepted(effect.name(), &event.id));
                 }
                 WriteResult::WrittenOrderRefused => {

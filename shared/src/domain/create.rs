@@ -710,8 +710,10 @@ mod tests {
 
     #[test]
     fn metadata_order_id_is_reserved() {
-        let e =
-            parse(r#"{"amount":1,"currency":"CLP","metadata":{"order_id":"o-2"}}"#).unwrap_err();
+        let e = parse(
+            r#"{"amount":1,"currency":"CLP","order_id":"o-1","metadata":{"order_id":"o-2"}}"#,
+        )
+        .unwrap_err();
         assert_eq!(e.code, "reserved_metadata_key");
     }
 

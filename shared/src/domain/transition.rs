@@ -25,6 +25,8 @@ pub struct IntentState {
     pub applied_event_ids: BTreeSet<String>,
     /// Optimistic-concurrency version: every webhook write increments it.
     pub version: u64,
+    /// What was requested, once the create recorded it: `(amount, currency)`.
+    pub requested: Option<(u64, String)>,
 }
 
 /// What one event does to one intent.
@@ -179,6 +181,10 @@ pub struct Outcome {
     pub reference_id: Option<String>,
     /// The payer's account, masked.
     pub sender_account: Option<MaskedAccount>,
+    /// The amount Fintoc reported for the payment.
+    pub reported_amount: Option<u64>,
+    /// The currency Fintoc reported, uppercase.
+    pub reported_currency: Option<String>,
     /// The event that decided it.
     pub event_id: String,
     /// When Fintoc created that event.
@@ -237,6 +243,9 @@ pub struct IntentPatch {
     /// What the outcome does to the intent's order, when it is final and the
     /// intent names its order.
     pub order: Option<OrderPatch>,
+    /// A payment of another amount or currency than requested: recorded on the
+    /// intent, never paying its order (a human must look).
+    pub amount_mismatch: Option<String>,
 }
 
 /// What `created_by` says of an intent created from an event.
@@ -248,6 +257,8 @@ fn outcome(event: &EventRef<'_>, report: &IntentReport, now: &str) -> Outcome {
         transaction_date: report.transaction_date.clone(),
         reference_id: report.reference_id.clone(),
         sender_account: report.sender_account.as_ref().map(|a| a.masked()),
+        reported_amount: report.amount,
+        reported_currency: report.currency.as_ref().map(|c| c.to_ascii_uppercase()),
         event_id: event.id.to_string(),
         event_created_at: event.created_at.map(str::to_string),
         finalized_at: now.to_string(),
@@ -271,6 +282,23 @@ fn note(
     }
 }
 
+/// Whether Fintoc reported a payment of another amount or currency than the create
+/// requested (as far as both are known): the detail, for the record.
+fn amount_mismatch(current: Option<&IntentState>, report: &IntentReport) -> Option<String> {
+    let (amount, currency) = current?.requested.as_ref()?;
+    let reported_amount = report.amount;
+    let reported_currency = report.currency.as_ref().map(|c| c.to_ascii_uppercase());
+    let differs = reported_amount.is_some_and(|a| a != *amount)
+        || reported_currency.as_ref().is_some_and(|c| c != currency);
+    differs.then(|| {
+        format!(
+            "requested {amount} {currency}, Fintoc reported {} {}",
+            reported_amount.map_or("?".into(), |a| a.to_string()),
+            reported_currency.unwrap_or_else(|| "?".into())
+        )
+    })
+}
+
 /// Decides what event `event`, claiming `claimed` about `report`'s intent, does to
 /// `current`, and the patch that writes it (`None` for a duplicate: nothing to write).
 pub fn plan_write(
@@ -292,6 +320,7 @@ pub fn plan_write(
         outcome: None,
         note: None,
         order: None,
+        amount_mismatch: None,
     };
     match &effect {
         Effect::Duplicate => return (effect, None),
@@ -324,7 +353,10 @@ pub fn plan_write(
             patch.note = Some(note(NoteList::LateEvents, event, claimed, report, now));
         }
     }
-    if let (Some(status), Some(_)) = (&patch.status, &patch.outcome) {
+    if *claimed == IntentStatus::Succeeded && patch.outcome.is_some() {
+        patch.amount_mismatch = amount_mismatch(current, report);
+    }
+    if let (Some(status), Some(_), None) = (&patch.status, &patch.outcome, &patch.amount_mismatch) {
         patch.order = report.metadata.get("order_id").map(|order_id| OrderPatch {
             order_id: order_id.clone(),
             intent_id: report.id.clone(),
@@ -445,6 +477,33 @@ mod tests {
     }
 
     #[test]
+    fn a_payment_of_another_amount_never_pays_the_order() {
+        let s = state(Pending, &[]);
+        let other = IntentReport {
+            amount: Some(1),
+            ..report()
+        };
+        let (effect, patch) = plan_write(Some(&s), &EVENT, &Succeeded, &other, "now");
+        assert!(matches!(effect, Effect::Transition { .. }));
+        let patch = patch.unwrap();
+        assert_eq!(patch.order, None, "the order is not paid");
+        assert_eq!(
+            patch.amount_mismatch.as_deref(),
+            Some("requested 100 CLP, Fintoc reported 1 CLP")
+        );
+        assert_eq!(patch.outcome.unwrap().reported_amount, Some(1));
+        let usd = IntentReport {
+            currency: Some("mxn".into()),
+            ..report()
+        };
+        let (_, patch) = plan_write(Some(&s), &EVENT, &Succeeded, &usd, "now");
+        assert!(patch.unwrap().amount_mismatch.is_some());
+        let (_, patch) = plan_write(Some(&s), &EVENT, &Succeeded, &report(), "now");
+        let patch = patch.unwrap();
+        assert_eq!((patch.amount_mismatch, patch.order.is_some()), (None, true));
+    }
+
+    #[test]
     fn conflicts_and_late_events_are_notes_and_keep_the_status() {
         let s = state(Succeeded, &[]);
         let (_, patch) = plan_write(Some(&s), &EVENT, &Failed, &report(), "now");
@@ -467,6 +526,7 @@ mod tests {
             status,
             applied_event_ids: applied.iter().map(|s| s.to_string()).collect(),
             version: 1,
+            requested: Some((100, "CLP".into())),
         }
     }
 

@@ -407,6 +407,7 @@ pub async fn a_stale_version_conflicts_and_returns_the_current_state<S: Stores>(
         status: IntentStatus::Pending,
         applied_event_ids: ["evt_pending".to_string()].into(),
         version: 1,
+        requested: Some((100, "CLP".into())),
     };
     assert_eq!(
         store.apply(&patch.unwrap()).await.unwrap(),

@@ -81,10 +81,17 @@ fn intent_state_from_item(
             .map_err(|_| StoreError::Malformed("intent version is not a number".into()))?,
         _ => 0,
     };
+    let requested = match (item.get("amount"), item.get("currency")) {
+        (Some(AttributeValue::N(a)), Some(AttributeValue::S(c))) => {
+            a.parse().ok().map(|a| (a, c.clone()))
+        }
+        _ => None,
+    };
     Ok(IntentState {
         status,
         applied_event_ids,
         version,
+        requested,
     })
 }
 
@@ -273,7 +280,7 @@ impl EventStore for DynamoStore {
             .table_name(&self.table)
             .key(PARTITION_KEY, intent_pk(id))
             .consistent_read(false)
-            .projection_expression("#status, applied_event_ids, version")
+            .projection_expression("#status, applied_event_ids, version, amount, currency")
             .expression_attribute_names("#status", "status")
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()

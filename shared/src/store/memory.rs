@@ -96,6 +96,8 @@ pub struct MemoryIntent {
     pub anomalies: Vec<EventNote>,
     /// Late non-final events.
     pub late_events: Vec<EventNote>,
+    /// A payment of another amount or currency than requested.
+    pub amount_mismatch: Option<String>,
 }
 
 impl MemoryIntent {
@@ -104,6 +106,7 @@ impl MemoryIntent {
             status: self.status.clone()?,
             applied_event_ids: self.applied_event_ids.clone(),
             version: self.version,
+            requested: self.amount.zip(self.currency.clone()),
         })
     }
 }
@@ -409,6 +412,9 @@ impl EventStore for MemoryStore {
         }
         if let Some(outcome) = &patch.outcome {
             item.outcome = Some(outcome.clone());
+        }
+        if patch.amount_mismatch.is_some() {
+            item.amount_mismatch.clone_from(&patch.amount_mismatch);
         }
         if let Some(note) = &patch.note {
             match note.list {

@@ -46,6 +46,8 @@ fn outcome(expr: &mut Expr, o: &Outcome) {
         .set_some("transaction_date", o.transaction_date.as_deref().map(s))
         .set_some("reference_id", o.reference_id.as_deref().map(s))
         .set_some("sender_account", o.sender_account.as_ref().map(account))
+        .set_some("reported_amount", o.reported_amount.map(n))
+        .set_some("reported_currency", o.reported_currency.as_deref().map(s))
         .set("outcome_event_id", s(&o.event_id))
         .set_some(
             "outcome_event_created_at",
@@ -78,6 +80,7 @@ pub(crate) fn render(patch: &IntentPatch) -> Expr {
     if let Some(o) = &patch.outcome {
         outcome(&mut expr, o);
     }
+    expr.set_some("amount_mismatch", patch.amount_mismatch.as_deref().map(s));
     if let Some(n) = &patch.note {
         let list = match n.list {
             NoteList::Anomalies => "anomalies",
