@@ -9,6 +9,7 @@ use std::path::Path;
 const ALLOWED: &[(&str, &[&str])] = &[
     ("clock", &[]),
     ("aws", &[]),
+    ("logging", &[]),
     ("secrets", &[]),
     ("domain", &[]),
     ("store", &["domain"]),

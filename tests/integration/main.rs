@@ -6,5 +6,6 @@ mod common;
 mod create_intent;
 mod dynamodb_cost;
 mod events;
+mod logs;
 mod store;
 mod webhook;

@@ -6,7 +6,7 @@ use shared::config::CreateIntentConfig;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    lambda_http::tracing::init_default_subscriber();
+    shared::logging::init();
     let config = CreateIntentConfig::from_process_env().inspect_err(|e| {
         tracing::error!(error = %e, "invalid configuration");
     })?;
