@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Checks template.yaml: `sam validate --lint`, `cfn-lint`, the table against the code's
+# Checks template.yaml: `sam validate --lint`, `cfn-lint`, the hardening policy
+# (scripts/check_template_policy.py), checkov, the table against the code's
 # definition, and (unless SKIP_SAM_BUILD=1) `sam build` of both functions.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
-scripts/install-tools.sh --sam --lambda
+scripts/install-tools.sh --sam --lambda --checkov
 # lambda-venv first: cargo-lambda finds zig through that venv's python3 (PyPI ziglang).
 export PATH="$ROOT/.tools/lambda-venv/bin:$ROOT/.tools/sam-venv/bin:$PATH"
 export SAM_CLI_TELEMETRY=0 SAM_CLI_BETA_RUST_CARGO_LAMBDA=1
@@ -12,6 +13,10 @@ say "sam validate --lint"
 sam validate --lint --region us-east-1
 say "cfn-lint"
 cfn-lint template.yaml
+say "template policy: rules, LeadingKeys, concurrency, log groups, access log"
+"$ROOT/.tools/sam-venv/bin/python" scripts/check_template_policy.py template.yaml
+say "checkov (every rule passes or is skipped in the template with its reason)"
+"$ROOT/.tools/checkov-venv/bin/checkov" -f template.yaml --framework cloudformation --compact --quiet
 say "table definition: template.yaml vs the code"
 definition="$(cargo run -q --locked -p local-table -- --print-definition)"
 "$ROOT/.tools/sam-venv/bin/python" scripts/check_template_table.py template.yaml "$definition"

@@ -7,10 +7,12 @@
 #   scripts/install-tools.sh --sam      + AWS SAM CLI and cfn-lint in .tools/sam-venv, and --arm64
 #   scripts/install-tools.sh --arm64    + Rust's aarch64-unknown-linux-gnu target (arm64 Lambda builds)
 #   scripts/install-tools.sh --browser  + Debian's chromium (apt), driven by playwright-core (npm)
+#   scripts/install-tools.sh --checkov  + checkov (PyPI) in .tools/checkov-venv, the template scan
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 CARGO_LAMBDA_VERSION=1.9.2
 SAM_CLI_VERSION=1.170.0
+CHECKOV_VERSION=3.3.30
 
 command -v java >/dev/null || die "Java 17+ is required for DynamoDB Local (apt-get install openjdk-17-jre-headless)"
 java_major="$(java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -1)"
@@ -53,6 +55,7 @@ for arg in "$@"; do
       fi
       ;;
     --lambda) venv lambda-venv "cargo-lambda==$CARGO_LAMBDA_VERSION" ;;
+    --checkov) venv checkov-venv "checkov==$CHECKOV_VERSION" ;;
     --sam | --arm64)
       [[ "$arg" == --sam ]] && venv sam-venv "aws-sam-cli==$SAM_CLI_VERSION"
       # arm64 Lambda builds cross-compile: they need Rust's aarch64 standard library.

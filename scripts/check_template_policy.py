@@ -1,0 +1,64 @@
+"""Checks the hardening rules template.yaml must keep (issue: template foot-guns).
+
+Usage: python check_template_policy.py template.yaml
+Runs in the SAM CLI's virtualenv (it uses cfn-lint's YAML loader for !Ref & co).
+Each rule prints what is wrong; the exit status is the number of broken rules.
+"""
+import sys
+
+from cfnlint.decode import cfn_yaml
+
+
+def main() -> int:
+    t = cfn_yaml.load(sys.argv[1])
+    res = t["Resources"]
+    problems = []
+
+    levels = t["Parameters"]["LogLevel"]["AllowedValues"]
+    if "TRACE" in levels:
+        problems.append("LogLevel offers TRACE (libraries print requests and responses there)")
+
+    rules = t.get("Rules", {})
+    live = rules.get("LiveStacksAuthorizeCallers", {})
+    if str(live.get("RuleCondition")) != str({"Fn::Equals": [{"Ref": "FintocMode"}, "live"]}) or "NONE" not in str(live.get("Assertions")):
+        problems.append("no rule refuses FintocMode=live with CreateIntentAuth=NONE")
+    jwt = str(rules.get("JwtNeedsIssuerAudienceAndScope", {}))
+    if not all(p in jwt for p in ("JwtIssuer", "JwtAudience", "JwtScope")):
+        problems.append("no rule requires JwtIssuer, JwtAudience and JwtScope with CreateIntentAuth=JWT")
+
+    functions = {k: v for k, v in res.items() if v["Type"] == "AWS::Serverless::Function"}
+    for name, fn in functions.items():
+        props = fn["Properties"]
+        if "ReservedConcurrentExecutions" not in props:
+            problems.append(f"{name}: no reserved concurrency")
+        group = props.get("LoggingConfig", {}).get("LogGroup", {}).get("Ref")
+        if res.get(group, {}).get("Type") != "AWS::Logs::LogGroup":
+            problems.append(f"{name}: does not log to a log group of this stack")
+        for policy in props.get("Policies", []):
+            for st in policy.get("Statement", []):
+                actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
+                if any(a.startswith("dynamodb:") for a in actions):
+                    keys = st.get("Condition", {}).get("ForAllValues:StringLike", {}).get("dynamodb:LeadingKeys")
+                    if not keys:
+                        problems.append(f"{name}: statement {st.get('Sid')} has no dynamodb:LeadingKeys condition")
+
+    for name, group in res.items():
+        if group["Type"] == "AWS::Logs::LogGroup" and "RetentionInDays" not in group["Properties"]:
+            problems.append(f"{name}: no retention")
+
+    api = next(v for v in res.values() if v["Type"] == "AWS::Serverless::HttpApi")
+    access = api["Properties"].get("AccessLogSettings", {})
+    fmt = str(access.get("Format", ""))
+    if not access.get("DestinationArn"):
+        problems.append("the HTTP API has no access log")
+    for leak in ("$context.authorizer", "$request", "body", "header"):
+        if leak in fmt:
+            problems.append(f"the access log format includes {leak}")
+
+    for p in problems:
+        print(f"template policy: {p}")
+    return len(problems)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
