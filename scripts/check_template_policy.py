@@ -46,14 +46,23 @@ def main() -> int:
         if group["Type"] == "AWS::Logs::LogGroup" and "RetentionInDays" not in group["Properties"]:
             problems.append(f"{name}: no retention")
 
-    api = next(v for v in res.values() if v["Type"] == "AWS::Serverless::HttpApi")
-    access = api["Properties"].get("AccessLogSettings", {})
-    fmt = str(access.get("Format", ""))
-    if not access.get("DestinationArn"):
-        problems.append("the HTTP API has no access log")
-    for leak in ("$context.authorizer", "$request", "body", "header"):
-        if leak in fmt:
-            problems.append(f"the access log format includes {leak}")
+    apis = {k: v for k, v in res.items() if v["Type"] == "AWS::Serverless::HttpApi"}
+    for name, api in apis.items():
+        access = api["Properties"].get("AccessLogSettings", {})
+        fmt = str(access.get("Format", ""))
+        if not access.get("DestinationArn"):
+            problems.append(f"{name} has no access log")
+        for leak in ("$context.authorizer", "$request", "body", "header"):
+            if leak in fmt:
+                problems.append(f"{name}'s access log format includes {leak}")
+    webhook_route = next(
+        (v for v in res.values() if v["Type"] == "AWS::ApiGatewayV2::Route"
+         and v["Properties"]["RouteKey"] == "POST /webhooks/fintoc"), None)
+    create_route = next(
+        (v for v in res.values() if v["Type"] == "AWS::ApiGatewayV2::Route"
+         and v["Properties"]["RouteKey"] == "POST /payment-intents"), None)
+    if webhook_route and create_route and webhook_route["Properties"]["ApiId"] == create_route["Properties"]["ApiId"]:
+        problems.append("the webhook route shares its API (and throttle) with the merchant API")
 
     for p in problems:
         print(f"template policy: {p}")
