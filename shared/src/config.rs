@@ -265,6 +265,9 @@ pub struct WebhookConfig {
     pub secret_source: SecretSource,
     /// `WEBHOOK_TOLERANCE_SECONDS` (default 300).
     pub tolerance_secs: u64,
+    /// `WEBHOOK_SECRET_REFRESH_SECONDS` (default 60; 0 never): how often a warm
+    /// function reads the secret again from SSM or Secrets Manager.
+    pub secret_refresh: Duration,
     /// `DEPLOYMENT_TAG` and `FINTOC_MODE`: which events are this deployment's.
     pub deployment: Deployment,
 }
@@ -286,6 +289,12 @@ impl WebhookConfig {
                 "WEBHOOK_SECRET_PARAMETER",
             )?,
             tolerance_secs: env.number("WEBHOOK_TOLERANCE_SECONDS", 300, 1, 3_600)?,
+            secret_refresh: Duration::from_secs(env.number(
+                "WEBHOOK_SECRET_REFRESH_SECONDS",
+                60,
+                0,
+                3_600,
+            )?),
             deployment: Deployment {
                 tag: deployment_tag_from_env(env)?,
                 mode: mode_from_env(env)?,
@@ -530,6 +539,7 @@ mod tests {
         .collect();
         let c = WebhookConfig::from_env(&Env(move |k| map.get(k).cloned())).unwrap();
         assert_eq!(c.tolerance_secs, 300);
+        assert_eq!(c.secret_refresh, Duration::from_secs(60));
         assert_eq!(c.deployment.tag, "default");
         assert_eq!(c.deployment.mode, None);
         let SecretSource::Value(v) = c.secret_source else {

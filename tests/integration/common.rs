@@ -438,6 +438,7 @@ pub fn webhook_service_for<C: shared::clock::Clock>(
         clock,
         WebhookSettings {
             secrets: secrets.iter().map(|s| SecretString::new(*s)).collect(),
+            refresh: None,
             tolerance_secs: 300,
             deployment,
         },

@@ -7,13 +7,17 @@
 
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
-use shared::app::receive_webhook::{Delivery, WebhookService, WebhookSettings};
+use shared::app::receive_webhook::{
+    Delivery, SecretFetch, SecretRefresh, WebhookService, WebhookSettings,
+};
 use shared::clock::{Clock, SystemClock};
 use shared::config::WebhookConfig;
 use shared::http::{error_response, to_response, ApiError};
 use shared::secrets::split_secrets;
+use shared::secrets::SecretSource;
 use shared::store::{DynamoStore, EventStore};
 use shared::webhook::signature::check_secret_strength;
+use std::sync::Arc;
 
 /// The service as deployed.
 pub type DeployedService = WebhookService<DynamoStore, SystemClock>;
@@ -34,12 +38,30 @@ pub async fn init(config: &WebhookConfig) -> Result<DeployedService, lambda_http
         check_secret_strength(secret)
             .map_err(|e| format!("webhook secret #{} is refused: {e}", i + 1))?;
     }
+    // Read again while warm, so a rotation (`new,old`) takes effect without a cold
+    // start; a value in the environment cannot change.
+    let refresh = match &config.secret_source {
+        SecretSource::Value(_) => None,
+        _ if config.secret_refresh.is_zero() => None,
+        source => {
+            let (source, sdk) = (source.clone(), sdk.clone());
+            let fetch: SecretFetch = Arc::new(move || {
+                let (source, sdk) = (source.clone(), sdk.clone());
+                Box::pin(async move { source.resolve(&sdk).await })
+            });
+            Some(SecretRefresh {
+                fetch,
+                every_ms: config.secret_refresh.as_millis() as i64,
+            })
+        }
+    };
     let dynamodb = shared::aws::dynamodb_client(&sdk, config.table.endpoint.as_deref());
     Ok(WebhookService::new(
         DynamoStore::new(dynamodb, &config.table.table_name),
         SystemClock,
         WebhookSettings {
             secrets,
+            refresh,
             tolerance_secs: config.tolerance_secs,
             deployment: config.deployment.clone(),
         },

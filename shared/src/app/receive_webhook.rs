@@ -6,11 +6,15 @@ use crate::domain::create::{InputError, InputErrorKind};
 use crate::domain::deployment::{Deployment, ForeignEvent, DEPLOYMENT_TAG_METADATA_KEY};
 use crate::domain::transition::{plan_write, Effect, EventRef};
 use crate::http::{ApiError, Reply};
+use crate::secrets::split_secrets;
 use crate::secrets::SecretString;
 use crate::store::{EventStore, StoreError, WriteResult};
 use crate::webhook::event::{Event, EventKind};
-use crate::webhook::signature::verify;
+use crate::webhook::signature::{check_secret_strength, verify};
 use serde_json::json;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 
 /// Largest webhook body accepted; Fintoc's events are a few KiB.
 pub const MAX_WEBHOOK_BODY_BYTES: usize = 256 * 1024;
@@ -18,11 +22,36 @@ pub const MAX_WEBHOOK_BODY_BYTES: usize = 256 * 1024;
 /// Most write attempts for one event when other deliveries of the same intent race it.
 const MAX_WRITE_ATTEMPTS: usize = 8;
 
+/// Reads the webhook secret's current value (from SSM, say): `new,old` while rotating.
+pub type SecretFetch = Arc<
+    dyn Fn() -> Pin<Box<dyn Future<Output = Result<SecretString, String>> + Send>> + Send + Sync,
+>;
+
+/// How the webhook secrets are read again while a container stays warm, so a
+/// rotation takes effect without a cold start.
+#[derive(Clone)]
+pub struct SecretRefresh {
+    /// Reads the current value.
+    pub fetch: SecretFetch,
+    /// How often (milliseconds of the service's clock).
+    pub every_ms: i64,
+}
+
+impl std::fmt::Debug for SecretRefresh {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretRefresh")
+            .field("every_ms", &self.every_ms)
+            .finish()
+    }
+}
+
 /// Webhook verification settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct WebhookSettings {
-    /// Accepted secrets: one, or two while rotating.
+    /// Accepted secrets at init: one, or two while rotating.
     pub secrets: Vec<SecretString>,
+    /// Reading them again while warm, when set.
+    pub refresh: Option<SecretRefresh>,
     /// Largest accepted `|now - t|`, in seconds.
     pub tolerance_secs: u64,
     /// Which events are this deployment's.
@@ -39,11 +68,13 @@ pub struct Delivery<'a> {
 }
 
 /// The webhook use case over a store and a clock.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct WebhookService<S, C> {
     store: S,
     clock: C,
     settings: WebhookSettings,
+    /// The secrets in use and when they were read (ms).
+    secrets: Mutex<(Vec<SecretString>, i64)>,
 }
 
 fn accepted(outcome: &str, event_id: &str) -> Reply {
@@ -56,11 +87,57 @@ fn accepted(outcome: &str, event_id: &str) -> Reply {
 impl<S: EventStore, C: Clock> WebhookService<S, C> {
     /// A service over its dependencies.
     pub fn new(store: S, clock: C, settings: WebhookSettings) -> Self {
+        let secrets = Mutex::new((settings.secrets.clone(), clock.now_ms()));
         Self {
             store,
             clock,
             settings,
+            secrets,
         }
+    }
+
+    /// The secrets to verify with: read again when the refresh period has passed.
+    /// A value that cannot be read, or that is refused, keeps the ones in use.
+    async fn current_secrets(&self, now_ms: i64) -> Vec<SecretString> {
+        let (secrets, read_at) = self
+            .secrets
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let Some(refresh) = &self.settings.refresh else {
+            return secrets;
+        };
+        if now_ms - read_at < refresh.every_ms {
+            return secrets;
+        }
+        let fresh = match (refresh.fetch)().await {
+            Ok(value) => {
+                let fresh = split_secrets(&value);
+                match fresh.iter().try_for_each(check_secret_strength) {
+                    Ok(()) if !fresh.is_empty() => Some(fresh),
+                    Ok(()) => {
+                        tracing::error!(
+                            "the webhook secret read again is empty; keeping the one in use"
+                        );
+                        None
+                    }
+                    Err(e) => {
+                        tracing::error!(problem = %e, "the webhook secret read again is refused; keeping the one in use");
+                        None
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read the webhook secret again; keeping the one in use");
+                None
+            }
+        };
+        let mut current = self.secrets.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(fresh) = fresh {
+            current.0 = fresh;
+        }
+        current.1 = now_ms;
+        current.0.clone()
     }
 
     /// Verifies and records one delivery. 400 (nothing written) for a bad signature or
@@ -75,10 +152,11 @@ impl<S: EventStore, C: Clock> WebhookService<S, C> {
             .into());
         }
         let now_ms = self.clock.now_ms();
+        let secrets = self.current_secrets(now_ms).await;
         verify(
             delivery.signature,
             delivery.body,
-            &self.settings.secrets,
+            &secrets,
             now_ms.div_euclid(1000),
             self.settings.tolerance_secs,
         )
@@ -201,7 +279,7 @@ mod tests {
     use std::sync::Arc;
 
     const T0: i64 = 1_767_225_600_000;
-    const SECRET: &str = "whsec_unit";
+    const SECRET: &str = "whsec_unit_7Hq2Lx9PzR4mVb1cK3sW";
 
     fn event(event_id: &str, status: &str) -> String {
         json!({
@@ -219,6 +297,7 @@ mod tests {
             ManualClock::new(T0),
             WebhookSettings {
                 secrets: vec![SecretString::new(SECRET)],
+                refresh: None,
                 tolerance_secs: 300,
                 deployment: Deployment {
                     tag: "unit".into(),
@@ -305,6 +384,73 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(e.status, 503, "Fintoc retries until it is kept");
+    }
+
+    #[tokio::test]
+    async fn a_rotated_secret_takes_effect_while_warm() {
+        const NEW: &str = "whsec_rotated_4b8e1f7c2a9d6035";
+        let value = Arc::new(Mutex::new(SECRET.to_string()));
+        let reads = value.clone();
+        let clock = ManualClock::new(T0);
+        let s = WebhookService::new(
+            MemoryStore::default(),
+            clock.clone(),
+            WebhookSettings {
+                secrets: vec![SecretString::new(SECRET)],
+                refresh: Some(SecretRefresh {
+                    fetch: Arc::new(move || {
+                        let value = reads.lock().unwrap().clone();
+                        Box::pin(async move { Ok(SecretString::new(value)) })
+                    }),
+                    every_ms: 60_000,
+                }),
+                tolerance_secs: 300,
+                deployment: Deployment {
+                    tag: "unit".into(),
+                    mode: Some("test".into()),
+                },
+            },
+        );
+        let signed_with = |secret: &str, body: &str, now_ms: i64| {
+            let t = (now_ms / 1000).to_string();
+            format!(
+                "t={t},v1={}",
+                hex::encode(compute_signature(secret, &t, body.as_bytes()))
+            )
+        };
+        let body = event("evt_1", "pending");
+        let send = |header: String| {
+            let s = &s;
+            let body = body.clone();
+            async move {
+                s.receive(Delivery {
+                    signature: Some(&header),
+                    body: body.as_bytes(),
+                })
+                .await
+            }
+        };
+        // Rotation starts: the stored value becomes "new,old".
+        *value.lock().unwrap() = format!("{NEW},{SECRET}");
+        assert!(
+            send(signed_with(NEW, &body, T0)).await.is_err(),
+            "not read again yet"
+        );
+        clock.advance_ms(60_000);
+        let now = T0 + 60_000;
+        assert!(
+            send(signed_with(NEW, &body, now)).await.is_ok(),
+            "read again: new accepted"
+        );
+        assert!(
+            send(signed_with(SECRET, &body, now)).await.is_ok(),
+            "old still accepted"
+        );
+        // A placeholder stored by mistake is refused; the secrets in use stay.
+        *value.lock().unwrap() = "whsec_...".into();
+        clock.advance_ms(60_000);
+        let now = T0 + 120_000;
+        assert!(send(signed_with(NEW, &body, now)).await.is_ok());
     }
 
     #[tokio::test]
