@@ -1,9 +1,10 @@
 // The merchant's checkout page logic. The same code runs against Fintoc's real widget:
 // only window.CHECKOUT_CONFIG (config.js) differs between local and production.
 //
-// 1. Ask the merchant backend for a Payment Intent (POST /payment-intents). The amount
-//    is checked and the intent created server-side with the secret key; in production
-//    this call goes to the merchant's own server, which calls this API.
+// 1. Show the order as the merchant's server prices it, and ask that server to pay
+//    it: the server creates the Payment Intent (POST /payment-intents) with the amount
+//    it knows — the browser never sends an amount, so a payer cannot change it.
+//    Locally the server is the gateway's stand-in (/_merchant/orders/...).
 // 2. Open Fintoc's widget with the intent's widget_token.
 // 3. Whatever the widget says (onSuccess, onExit), ask the backend for the status
 //    (GET /payment-intents/{id}): only Fintoc's signed webhook moves it to a final
@@ -28,10 +29,13 @@
   };
   // Every status the page showed, in order (read by the browser test).
   window.checkoutStatusHistory = [];
-  // One order per page: the backend pays an order at most once and keeps at most one
-  // open intent for it, so a second Pay while a transfer is pending is refused.
-  var orderId = "web-" + crypto.randomUUID().slice(0, 13);
+  // One order per page (or ?order=...): the backend pays an order at most once and
+  // keeps at most one open intent for it, so a second Pay while a transfer is pending
+  // is refused.
+  var orderId = new URLSearchParams(location.search).get("order") ||
+    "web-" + crypto.randomUUID().slice(0, 13);
   document.getElementById("order").textContent = orderId;
+  var orderPath = "/_merchant/orders/" + encodeURIComponent(orderId);
 
   function show(status, detail) {
     window.checkoutStatusHistory.push(status);
@@ -50,8 +54,8 @@
     });
   }
 
-  function api(method, path, body, headers) {
-    return fetch(config.apiBase + path, {
+  function api(method, path, body, headers, base) {
+    return fetch((base === undefined ? config.apiBase : base) + path, {
       method: method,
       headers: Object.assign({ "content-type": "application/json" }, headers || {}),
       body: body ? JSON.stringify(body) : undefined,
@@ -68,11 +72,26 @@
     });
   }
 
-  function createIntent(amount, currency, idempotencyKey) {
+  function showCart(cart) {
+    var list = document.getElementById("cart");
+    cart.lines.forEach(function (line) {
+      var item = document.createElement("li");
+      item.textContent = line.quantity + " × " + line.name + " — " + line.unit_price + " " + cart.currency;
+      list.appendChild(item);
+    });
+    var total = document.getElementById("total");
+    total.textContent = cart.amount + " " + cart.currency;
+    total.dataset.amount = String(cart.amount);
+    payButton.disabled = false;
+  }
+
+  fetch(config.merchantBase + orderPath).then(function (r) { return r.json(); }).then(showCart,
+    function (e) { show("error", "Could not load the order: " + e.message); });
+
+  function createIntent(idempotencyKey) {
     // A retry of this call (network error, 5xx) reuses the key: no second charge.
     function attempt(n) {
-      return api("POST", "/payment-intents", { amount: amount, currency: currency, order_id: orderId },
-                 { "Idempotency-Key": idempotencyKey })
+      return api("POST", orderPath + "/pay", null, { "Idempotency-Key": idempotencyKey }, config.merchantBase)
         .catch(function (e) {
           // Retry what may pass with the same key; never a refusal of the order.
           var retryable = !e.status || e.code === "request_in_progress" || e.status >= 500;
@@ -111,11 +130,9 @@
   form.addEventListener("submit", function (event) {
     event.preventDefault();
     payButton.disabled = true;
-    var amount = parseInt(document.getElementById("amount").value, 10);
-    var currency = document.getElementById("currency").value;
     var idempotencyKey = crypto.randomUUID();
     show("creating");
-    Promise.all([createIntent(amount, currency, idempotencyKey), loadWidgetScript()])
+    Promise.all([createIntent(idempotencyKey), loadWidgetScript()])
       .then(function (results) {
         var intent = results[0], Fintoc = results[1];
         intentLine.textContent = "Payment intent " + intent.id;

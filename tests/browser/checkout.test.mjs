@@ -33,7 +33,7 @@ async function api(path, init) {
 
 // Pays on the checkout page and clicks `button` in the widget; returns the page, the
 // intent id and the statuses the page showed.
-async function checkout(button, { amount = "12345", delayFirstWebhook = false } = {}) {
+async function checkout(button, { delayFirstWebhook = false } = {}) {
   if (delayFirstWebhook) {
     const faults = await api("/_local/faults", { method: "POST", body: JSON.stringify({ webhook: [503] }) });
     assert.equal(faults.status, 200);
@@ -42,7 +42,7 @@ async function checkout(button, { amount = "12345", delayFirstWebhook = false } 
   const errors = [];
   page.on("pageerror", (e) => errors.push(e.message));
   await page.goto(env.CHECKOUT_URL);
-  await page.fill("#amount", amount);
+  await page.locator("#total[data-amount]:not([data-amount=''])").waitFor();
   await page.click("#pay");
   const widget = page.locator("#fintoc-sim-widget");
   await widget.waitFor({ state: "visible", timeout: 30_000 });
@@ -67,14 +67,16 @@ test("a paid checkout shows succeeded only once the webhook confirmed it", async
   const { status, body } = await api(`/payment-intents/${intentId}`);
   assert.equal(status, 200);
   assert.equal(body.status, "succeeded");
-  assert.equal(body.amount, 12345);
+  // The amount the merchant's server priced the order at; the page never sent one.
+  assert.equal(body.amount, Number(await page.locator("#total").getAttribute("data-amount")));
+  assert.match(body.order_id, /^web-/);
   const deliveries = await (await fetch(`${env.FINTOC_SIM_URL}/_sim/deliveries`)).json();
   assert.ok(deliveries.some((d) => d.attempts >= 2 && d.delivered), "a delivery was retried after the 503");
   await page.close();
 });
 
 test("a rejected checkout shows rejected", async () => {
-  const { page, intentId, history } = await checkout("Reject", { amount: "5000" });
+  const { page, intentId, history } = await checkout("Reject");
   assert.equal(await page.locator("#status").getAttribute("data-status"), "rejected");
   assert.deepEqual(history, ["creating", "widget_open", "awaiting_webhook", "rejected"]);
   const { body } = await api(`/payment-intents/${intentId}`);
@@ -85,6 +87,7 @@ test("a rejected checkout shows rejected", async () => {
 test("closing the widget without paying never shows a payment", async () => {
   const page = await browser.newPage();
   await page.goto(env.CHECKOUT_URL);
+  await page.locator("#total[data-amount]:not([data-amount=''])").waitFor();
   await page.click("#pay");
   const widget = page.locator("#fintoc-sim-widget");
   await widget.waitFor({ state: "visible", timeout: 30_000 });
@@ -101,6 +104,7 @@ test("closing the widget without paying never shows a payment", async () => {
 test("a second Pay for an order whose payment is still open is refused, not a second intent", async () => {
   const page = await browser.newPage();
   await page.goto(env.CHECKOUT_URL);
+  await page.locator("#total[data-amount]:not([data-amount=''])").waitFor();
   await page.click("#pay");
   const widget = page.locator("#fintoc-sim-widget");
   await widget.waitFor({ state: "visible", timeout: 30_000 });
@@ -117,5 +121,15 @@ test("a second Pay for an order whose payment is still open is refused, not a se
   assert.match(message, /open payment intent/);
   assert.ok(message.includes(intentId), message);
   assert.equal(await stats(), before, "no second intent at Fintoc");
+  await page.close();
+});
+
+test("the page has no amount to type: the merchant's server prices the order", async () => {
+  const page = await browser.newPage();
+  await page.goto(`${env.CHECKOUT_URL}?order=web-fixed-1`);
+  await page.locator("#total[data-amount]:not([data-amount=''])").waitFor();
+  assert.equal(await page.locator("input").count(), 0, "no input the payer could edit");
+  const cart = await (await fetch(`${env.API_URL}/_merchant/orders/web-fixed-1`)).json();
+  assert.equal(await page.locator("#total").getAttribute("data-amount"), String(cart.amount));
   await page.close();
 });

@@ -14,6 +14,8 @@
 //! GET  /_local/health
 //! ```
 
+mod merchant;
+
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
@@ -43,7 +45,10 @@ OPTIONS:
     -h, --help               print this help
 
 Routes: POST /payment-intents, GET /payment-intents/{id} (create-intent),
-POST /webhooks/fintoc (webhook), the checkout page at /, and
+POST /webhooks/fintoc (webhook), the checkout page at /, a stand-in for the
+merchant's server (GET /_merchant/orders/{id}: the order's cart and price;
+POST /_merchant/orders/{id}/pay with Idempotency-Key: creates the intent with that
+price), and
 POST /_local/faults {\"webhook\": [503, ...]}: answer the next webhook deliveries with
 these statuses instead of forwarding them.";
 
@@ -111,6 +116,7 @@ async fn main() {
         "window.CHECKOUT_CONFIG = {};\n",
         json!({
             "apiBase": "",
+            "merchantBase": "",
             "widgetScript": options.widget_script,
             "publicKey": options.public_key,
             "holderType": "individual",
@@ -179,6 +185,7 @@ async fn route(gateway: &Gateway, req: Request<Incoming>) -> HttpResponse {
     let response = match (&method, path.as_str()) {
         (&Method::GET, "/_local/health") => json_response(200, &json!({"ok": true})),
         (&Method::POST, "/_local/faults") => add_faults(gateway, req).await,
+        (_, p) if p.starts_with("/_merchant/orders/") => merchant_route(gateway, req).await,
         (_, p) if p == "/payment-intents" || p.starts_with("/payment-intents/") => {
             forward(gateway, "create-intent", req).await
         }
@@ -240,6 +247,55 @@ async fn add_faults(gateway: &Gateway, req: Request<Incoming>) -> HttpResponse {
             "invalid_faults",
             "Expected {\"webhook\": [statuses from 400 to 599]}.",
         ),
+    }
+}
+
+/// The merchant's server stand-in: the cart of an order, and paying it (creating the
+/// intent with the price this server knows, never one from the browser).
+async fn merchant_route(gateway: &Gateway, req: Request<Incoming>) -> HttpResponse {
+    let path = req.uri().path().to_string();
+    let rest = path.trim_start_matches("/_merchant/orders/");
+    let (order_id, action) = match rest.split_once('/') {
+        Some((id, action)) => (id, Some(action)),
+        None => (rest, None),
+    };
+    if !merchant::valid_order_id(order_id) {
+        return error(400, "invalid_order_id", "Order ids are 1-64 of A-Z a-z 0-9 _ -.");
+    }
+    let cart = merchant::cart(order_id);
+    match (req.method(), action) {
+        (&Method::GET, None) => json_response(200, &json!(cart)),
+        (&Method::POST, Some("pay")) => {
+            let key = req.headers().get("idempotency-key").cloned();
+            let mut outbound = gateway
+                .http
+                .post(format!(
+                    "{}/lambda-url/create-intent/payment-intents",
+                    gateway.functions_url
+                ))
+                .header("content-type", "application/json")
+                .body(merchant::create_body(&cart).to_string());
+            if let Some(key) = key {
+                outbound = outbound.header("idempotency-key", key);
+            }
+            match outbound.send().await {
+                Ok(answer) => {
+                    let status = answer.status().as_u16();
+                    let body = answer.bytes().await.unwrap_or_default();
+                    Response::builder()
+                        .status(status)
+                        .header("content-type", "application/json")
+                        .body(Full::new(body))
+                        .expect("valid response")
+                }
+                Err(e) => error(
+                    502,
+                    "function_unreachable",
+                    &format!("The create-intent function did not answer: {e}"),
+                ),
+            }
+        }
+        _ => error(404, "route_not_found", &format!("No route for {path}.")),
     }
 }
 
