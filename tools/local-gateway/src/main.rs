@@ -260,7 +260,11 @@ async fn merchant_route(gateway: &Gateway, req: Request<Incoming>) -> HttpRespon
         None => (rest, None),
     };
     if !merchant::valid_order_id(order_id) {
-        return error(400, "invalid_order_id", "Order ids are 1-64 of A-Z a-z 0-9 _ -.");
+        return error(
+            400,
+            "invalid_order_id",
+            "Order ids are 1-64 of A-Z a-z 0-9 _ -.",
+        );
     }
     let cart = merchant::cart(order_id);
     match (req.method(), action) {

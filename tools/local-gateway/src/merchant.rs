@@ -91,7 +91,10 @@ mod tests {
         assert!(!a.lines.is_empty() && a.lines.len() <= 3);
         assert_eq!(
             a.amount,
-            a.lines.iter().map(|l| l.quantity * l.unit_price).sum::<u64>()
+            a.lines
+                .iter()
+                .map(|l| l.quantity * l.unit_price)
+                .sum::<u64>()
         );
         assert_eq!(create_body(&a)["amount"], a.amount);
         assert_ne!(cart("web-1").amount + cart("web-2").amount, 0);
