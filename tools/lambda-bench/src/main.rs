@@ -32,7 +32,7 @@ use std::collections::HashMap;
 const DEPLOYMENT_TAG: &str = "bench";
 
 /// The webhook secret the benchmarked webhook function is configured with.
-const WEBHOOK_SECRET: &str = "whsec_bench_local";
+const WEBHOOK_SECRET: &str = "whsec_bench_local_6e2a9c4f1b7d3058";
 
 const USAGE: &str = "usage:
   lambda-bench cold-start   --function create-intent|webhook --bootstrap PATH --dynamodb URL [--runs 20] [--out FILE]
