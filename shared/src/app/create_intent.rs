@@ -203,7 +203,7 @@ where
         }
 
         match self
-            .create_at_fintoc_and_store(&key, &request, now, input.deadline_ms)
+            .create_at_fintoc_and_store(&key, &holder, &request, now, input.deadline_ms)
             .await
         {
             Ok(response) => {
@@ -264,6 +264,7 @@ where
     async fn create_at_fintoc_and_store(
         &self,
         key: &IdempotencyKey,
+        holder: &str,
         request: &CreateIntentRequest,
         now: i64,
         deadline_ms: Option<i64>,
@@ -324,7 +325,7 @@ where
             .store
             .open_order(&OpenRequest {
                 order_id: &request.order_id,
-                holder: &key.record_id(),
+                holder,
                 intent_id: &intent.id,
             })
             .await

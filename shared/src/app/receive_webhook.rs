@@ -74,7 +74,7 @@ pub struct WebhookService<S, C> {
     clock: C,
     settings: WebhookSettings,
     /// The secrets in use and when they were read (ms).
-    secrets: Mutex<(Vec<SecretString>, i64)>,
+    secrets: Mutex<(Arc<[SecretString]>, i64)>,
 }
 
 fn accepted(outcome: &str, event_id: &str) -> Reply {
@@ -87,7 +87,7 @@ fn accepted(outcome: &str, event_id: &str) -> Reply {
 impl<S: EventStore, C: Clock> WebhookService<S, C> {
     /// A service over its dependencies.
     pub fn new(store: S, clock: C, settings: WebhookSettings) -> Self {
-        let secrets = Mutex::new((settings.secrets.clone(), clock.now_ms()));
+        let secrets = Mutex::new((Arc::from(settings.secrets.clone()), clock.now_ms()));
         Self {
             store,
             clock,
@@ -98,7 +98,7 @@ impl<S: EventStore, C: Clock> WebhookService<S, C> {
 
     /// The secrets to verify with: read again when the refresh period has passed.
     /// A value that cannot be read, or that is refused, keeps the ones in use.
-    async fn current_secrets(&self, now_ms: i64) -> Vec<SecretString> {
+    async fn current_secrets(&self, now_ms: i64) -> Arc<[SecretString]> {
         let (secrets, read_at) = self
             .secrets
             .lock()
@@ -134,7 +134,7 @@ impl<S: EventStore, C: Clock> WebhookService<S, C> {
         };
         let mut current = self.secrets.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(fresh) = fresh {
-            current.0 = fresh;
+            current.0 = Arc::from(fresh);
         }
         current.1 = now_ms;
         current.0.clone()

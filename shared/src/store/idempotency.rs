@@ -132,18 +132,8 @@ impl IdempotencyStore for DynamoStore {
             .set("response_status", n(request.response.status))
             .set("response_body", s(&request.response.body))
             .set_some("intent_id", request.intent_id.map(s));
-        let update = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(PARTITION_KEY, idempotency_pk(request.key));
-        let result = expr
-            .apply_to_update(update)
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
+        self.conditional_update("complete", idempotency_pk(request.key), expr)
             .await
-            .map(|out| out.consumed_capacity);
-        self.settle_write("complete", result)
     }
 
     async fn release(&self, key: &IdempotencyKey, lease_id: &LeaseId) -> Result<(), StoreError> {

@@ -130,18 +130,10 @@ impl IntentStore for DynamoStore {
             "attribute_not_exists({pk}) OR ((attribute_not_exists({amount}) OR {amount} = :amount) \
              AND (attribute_not_exists({currency}) OR {currency} = :currency))"
         ));
-        let update = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(PARTITION_KEY, intent_pk(&intent.id));
-        let result = expr
-            .apply_to_update(update)
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
-            .await
-            .map(|out| out.consumed_capacity);
-        if self.settle_write("save_created", result)? {
+        if self
+            .conditional_update("save_created", intent_pk(&intent.id), expr)
+            .await?
+        {
             Ok(())
         } else {
             Err(StoreError::Conflict(format!(

@@ -212,6 +212,28 @@ impl DynamoStore {
         self.usage.snapshot()
     }
 
+    /// One conditional `UpdateItem` of `expr` on the item `key`, settled: `Ok(true)`
+    /// written, `Ok(false)` refused by its condition.
+    pub(crate) async fn conditional_update(
+        &self,
+        operation: &'static str,
+        key: AttributeValue,
+        expr: expr::Expr,
+    ) -> Result<bool, StoreError> {
+        let update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PARTITION_KEY, key);
+        let result = expr
+            .apply_to_update(update)
+            .return_consumed_capacity(aws_sdk_dynamodb::types::ReturnConsumedCapacity::Total)
+            .send()
+            .await
+            .map(|out| out.consumed_capacity);
+        self.settle_write(operation, result)
+    }
+
     /// Meters a conditional write and says how it went: `Ok(true)` written,
     /// `Ok(false)` refused by its condition, an error when DynamoDB failed.
     pub(crate) fn settle_write<E, R>(

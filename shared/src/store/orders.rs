@@ -109,17 +109,7 @@ impl OrderStore for DynamoStore {
         expr.condition(format!(
             "{holder} = {value} AND (#state = {reserved} OR #state = {open})"
         ));
-        let update = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(PARTITION_KEY, order_pk(request.order_id));
-        let result = expr
-            .apply_to_update(update)
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
+        self.conditional_update("open_order", order_pk(request.order_id), expr)
             .await
-            .map(|out| out.consumed_capacity);
-        self.settle_write("open_order", result)
     }
 }
