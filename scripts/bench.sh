@@ -85,7 +85,7 @@ done
 
 say "DynamoDB requests and capacity per operation (test on DynamoDB Local)"
 COST_REPORT="$results/dynamodb_cost.json" DYNAMODB_ENDPOINT="$ddb" \
-  cargo test --locked -q -p integration-tests --test integration dynamodb_cost >/dev/null
+  cargo test --locked -q --workspace --tests dynamodb_cost >/dev/null
 
 if [[ "$smoke" != 1 ]]; then
   say "unloaded latency: one invocation at a time (200 intents of webhooks, 200 creates)"

@@ -8,6 +8,9 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
 
+# A one-shot build: incremental state would only take disk (CI runs on a shared one).
+export CARGO_INCREMENTAL=0
+
 export DDB_NAME=test DDB_PORT="${DDB_TEST_PORT:-8766}"
 trap 'scripts/dynamodb-local.sh stop' EXIT
 scripts/dynamodb-local.sh start
