@@ -72,9 +72,18 @@ impl Deployment {
         known: bool,
     ) -> Result<(), ForeignReason> {
         if let Some(mode) = &self.mode {
-            let event_mode = event_mode.or(report.mode.as_deref());
-            if event_mode != Some(mode.as_str()) {
-                return Err(ForeignReason::ModeMismatch);
+            // An intent this deployment created was made with a key of its mode:
+            // an event that does not say its mode (or says it unreadably: another
+            // type, or neither `live` nor `test`) is not foreign for that; one that
+            // names the other mode is.
+            let known_mode = |m: &&str| matches!(*m, "live" | "test");
+            let event_mode = event_mode
+                .filter(known_mode)
+                .or(report.mode.as_deref().filter(known_mode));
+            match event_mode {
+                Some(event_mode) if event_mode != mode => return Err(ForeignReason::ModeMismatch),
+                None if !known => return Err(ForeignReason::ModeMismatch),
+                _ => {}
             }
         }
         if known {
@@ -139,6 +148,20 @@ mod tests {
             a.check(None, &report(Some("shop-a")), false),
             Ok(()),
             "data.mode"
+        );
+        let no_mode = IntentReport {
+            mode: None,
+            ..report(Some("shop-a"))
+        };
+        assert_eq!(
+            a.check(None, &no_mode, true),
+            Ok(()),
+            "a known intent whose event does not say its mode"
+        );
+        assert_eq!(
+            a.check(None, &no_mode, false),
+            Err(ForeignReason::ModeMismatch),
+            "an unknown intent must say its mode"
         );
         let any_mode = Deployment {
             mode: None,

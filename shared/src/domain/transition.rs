@@ -27,6 +27,9 @@ pub struct IntentState {
     pub version: u64,
     /// What was requested, once the create recorded it: `(amount, currency)`.
     pub requested: Option<(u64, String)>,
+    /// The order the create bound the intent to: the only order its outcome pays
+    /// or closes (an event's metadata never overrides it).
+    pub order_id: Option<String>,
 }
 
 /// What one event does to one intent.
@@ -357,8 +360,12 @@ pub fn plan_write(
         patch.amount_mismatch = amount_mismatch(current, report);
     }
     if let (Some(status), Some(_), None) = (&patch.status, &patch.outcome, &patch.amount_mismatch) {
-        patch.order = report.metadata.get("order_id").map(|order_id| OrderPatch {
-            order_id: order_id.clone(),
+        let order_id = match current {
+            Some(state) => state.order_id.clone(),
+            None => report.metadata.get("order_id").cloned(),
+        };
+        patch.order = order_id.map(|order_id| OrderPatch {
+            order_id,
             intent_id: report.id.clone(),
             outcome: if *status == IntentStatus::Succeeded {
                 OrderOutcome::Paid
@@ -468,12 +475,28 @@ mod tests {
         let done = state(Succeeded, &[]);
         let (_, patch) = plan_write(Some(&done), &EVENT, &Failed, &report(), "now");
         assert_eq!(patch.unwrap().order, None, "an anomaly changes no order");
-        let no_order = IntentReport {
-            metadata: BTreeMap::new(),
-            ..report()
+        let no_order = IntentState {
+            order_id: None,
+            ..s.clone()
         };
-        let (_, patch) = plan_write(Some(&s), &EVENT, &Succeeded, &no_order, "now");
-        assert_eq!(patch.unwrap().order, None);
+        let (_, patch) = plan_write(Some(&no_order), &EVENT, &Succeeded, &report(), "now");
+        assert_eq!(
+            patch.unwrap().order,
+            None,
+            "a known intent's order is the one it was created for, never the event's metadata"
+        );
+        let other_order = IntentState {
+            order_id: Some("o-2".into()),
+            ..s.clone()
+        };
+        let (_, patch) = plan_write(Some(&other_order), &EVENT, &Succeeded, &report(), "now");
+        assert_eq!(patch.unwrap().order.unwrap().order_id, "o-2");
+        let (_, patch) = plan_write(None, &EVENT, &Succeeded, &report(), "now");
+        assert_eq!(
+            patch.unwrap().order.unwrap().order_id,
+            "o-1",
+            "an intent created from the event: its metadata"
+        );
     }
 
     #[test]
@@ -527,6 +550,7 @@ mod tests {
             applied_event_ids: applied.iter().map(|s| s.to_string()).collect(),
             version: 1,
             requested: Some((100, "CLP".into())),
+            order_id: Some("o-1".into()),
         }
     }
 

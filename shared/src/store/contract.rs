@@ -122,6 +122,14 @@ fn intent(id: &str, amount: u64, status: IntentStatus) -> StoredIntent {
     }
 }
 
+/// An intent created for `order`.
+fn for_order(id: &str, order: &str) -> StoredIntent {
+    StoredIntent {
+        order_id: Some(order.into()),
+        ..intent(id, 100, IntentStatus::Created)
+    }
+}
+
 fn report(id: &str) -> IntentReport {
     IntentReport {
         id: id.into(),
@@ -408,6 +416,7 @@ pub async fn a_stale_version_conflicts_and_returns_the_current_state<S: Stores>(
         applied_event_ids: ["evt_pending".to_string()].into(),
         version: 1,
         requested: Some((100, "CLP".into())),
+        order_id: Some("order-1".into()),
     };
     assert_eq!(
         store.apply(&patch.unwrap()).await.unwrap(),
@@ -573,10 +582,7 @@ pub async fn an_orders_intent_closes_or_pays_it_and_a_paid_order_stays_paid<S: S
         reserve(&store, "o-3", "h1", T0).await,
         ReserveOutcome::Reserved
     );
-    store
-        .save_created(&intent("pi_1", 100, IntentStatus::Created))
-        .await
-        .unwrap();
+    store.save_created(&for_order("pi_1", "o-3")).await.unwrap();
     assert!(open(&store, "o-3", "h1", "pi_1").await);
     assert_eq!(
         order_event(&store, "pi_1", "o-3", "evt_1", IntentStatus::Failed).await,
@@ -587,10 +593,7 @@ pub async fn an_orders_intent_closes_or_pays_it_and_a_paid_order_stays_paid<S: S
         ReserveOutcome::Reserved,
         "closed"
     );
-    store
-        .save_created(&intent("pi_2", 100, IntentStatus::Created))
-        .await
-        .unwrap();
+    store.save_created(&for_order("pi_2", "o-3")).await.unwrap();
     assert!(open(&store, "o-3", "h2", "pi_2").await);
     assert_eq!(
         order_event(&store, "pi_2", "o-3", "evt_2", IntentStatus::Succeeded).await,

@@ -87,11 +87,16 @@ fn intent_state_from_item(
         }
         _ => None,
     };
+    let order_id = match item.get("order_id") {
+        Some(AttributeValue::S(id)) => Some(id.clone()),
+        _ => None,
+    };
     Ok(IntentState {
         status,
         applied_event_ids,
         version,
         requested,
+        order_id,
     })
 }
 

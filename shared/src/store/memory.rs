@@ -107,6 +107,7 @@ impl MemoryIntent {
             applied_event_ids: self.applied_event_ids.clone(),
             version: self.version,
             requested: self.amount.zip(self.currency.clone()),
+            order_id: self.order_id.clone(),
         })
     }
 }

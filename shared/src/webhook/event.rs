@@ -1,12 +1,15 @@
 //! Lenient parsing of Fintoc's event envelope:
 //! `{"id": "evt_...", "type": "payment_intent.succeeded", "mode", "created_at", "data": {<the intent>}}`.
 //!
-//! Unknown fields are ignored, nullable fields optional, unknown statuses kept. The
+//! Required: `id`, `type`, an object `data`, and for `payment_intent.*` events
+//! `data.id` and `data.status`. Every other field is read leniently: missing, `null`
+//! or of an unexpected type (an account pinned to another API version may retype
+//! it) is absent, logged at warn with the field's name, never a refusal of a
+//! correctly signed event. Unknown fields are ignored, unknown statuses kept. The
 //! intent in `data` becomes the domain's [`IntentReport`].
 
 use crate::domain::intent::IntentStatus;
 use crate::domain::report::{IntentReport, SenderAccount};
-use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -62,8 +65,16 @@ impl Event {
         };
         let id = text(&obj, "id").ok_or(EventError::Missing("id"))?;
         let event_type = text(&obj, "type").ok_or(EventError::Missing("type"))?;
-        let mode = text(&obj, "mode");
-        let created_at = text(&obj, "created_at");
+        let optional = |key: &str| match obj.get(key) {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(s.clone()).filter(|s| !s.is_empty()),
+            Some(other) => {
+                wrong_type(key, other);
+                None
+            }
+        };
+        let mode = optional("mode");
+        let created_at = optional("created_at");
         let data = match obj.remove("data") {
             Some(d @ Value::Object(_)) => d,
             _ => return Err(EventError::Missing("data")),
@@ -91,103 +102,134 @@ impl Event {
     }
 
     /// The payment intent in `data`, as the domain reads it.
+    /// Only `data.id` and `data.status` are required; any other field of an
+    /// unexpected type is read as absent and logged with its name.
     pub fn intent_report(&self) -> Result<IntentReport, EventError> {
-        IntentData::deserialize(&self.data)
-            .map(IntentData::into_report)
-            .map_err(|_| EventError::Missing("data.id"))
+        read_intent(&self.data)
     }
 }
 
-#[derive(Debug, Deserialize)]
-struct RawSender {
-    #[serde(default)]
-    institution_id: Option<String>,
-    #[serde(default)]
-    holder_id: Option<String>,
-    #[serde(default)]
-    number: Option<String>,
-    #[serde(default, rename = "type")]
-    account_type: Option<String>,
+/// The JSON type of `value`, for the log line of a field read as absent.
+fn json_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
 }
 
-/// The payment intent inside an event, read leniently.
-#[derive(Clone, PartialEq, Eq, Deserialize)]
-struct IntentData {
-    /// `pi_...`.
-    id: String,
-    /// Status (unknown ones tolerated).
-    #[serde(default)]
-    status: Option<String>,
-    /// Minor units.
-    #[serde(default)]
-    amount: Option<u64>,
-    /// Currency.
-    #[serde(default)]
-    currency: Option<String>,
-    /// Reason of a failure.
-    #[serde(default)]
-    error_reason: Option<String>,
-    /// Bank's operation date.
-    #[serde(default)]
-    transaction_date: Option<String>,
-    /// Bank's operation number.
-    #[serde(default)]
-    reference_id: Option<String>,
-    /// `live` | `test`.
-    #[serde(default)]
-    mode: Option<String>,
-    /// Creation time.
-    #[serde(default)]
-    created_at: Option<String>,
-    /// Metadata (nullable; non-string values dropped).
-    #[serde(default, deserialize_with = "lenient_metadata")]
-    metadata: BTreeMap<String, String>,
-    /// Payer's email.
-    #[serde(default)]
-    customer_email: Option<String>,
-    #[serde(default, rename = "sender_account")]
-    sender: Option<Value>,
+/// Logs a field of an unexpected type (its name and JSON type, never its value,
+/// which may be an account number); the field is then read as absent.
+fn wrong_type(field: &str, found: &Value) {
+    tracing::warn!(
+        field,
+        found = json_type(found),
+        "event field of an unexpected type; read as absent"
+    );
 }
 
-fn lenient_metadata<'de, D: serde::Deserializer<'de>>(
-    d: D,
-) -> Result<BTreeMap<String, String>, D::Error> {
-    let value = Option::<Value>::deserialize(d)?;
-    Ok(match value {
-        Some(Value::Object(m)) => m
-            .into_iter()
-            .filter_map(|(k, v)| v.as_str().map(|s| (k, s.to_string())))
-            .collect(),
-        _ => BTreeMap::new(),
-    })
+/// Reads the optional fields of one JSON object leniently: a missing or `null` field
+/// is absent; a field of another type is absent too, and logged at warn.
+struct Lenient<'a> {
+    object: Option<&'a serde_json::Map<String, Value>>,
+    prefix: &'static str,
 }
 
-impl IntentData {
-    fn into_report(self) -> IntentReport {
-        let sender_account = self
-            .sender
-            .and_then(|v| serde_json::from_value::<RawSender>(v).ok())
-            .map(|raw| SenderAccount {
-                institution_id: raw.institution_id,
-                holder_id: raw.holder_id,
-                number: raw.number,
-                account_type: raw.account_type,
-            });
-        IntentReport {
-            id: self.id,
-            status: self.status.as_deref().map(IntentStatus::parse),
-            amount: self.amount,
-            currency: self.currency,
-            error_reason: self.error_reason,
-            transaction_date: self.transaction_date,
-            reference_id: self.reference_id,
-            mode: self.mode,
-            created_at: self.created_at,
-            metadata: self.metadata,
-            customer_email: self.customer_email,
-            sender_account,
+impl<'a> Lenient<'a> {
+    fn new(value: Option<&'a Value>, prefix: &'static str) -> Self {
+        let object = match value {
+            None | Some(Value::Null) => None,
+            Some(Value::Object(object)) => Some(object),
+            Some(other) => {
+                wrong_type(prefix, other);
+                None
+            }
+        };
+        Self { object, prefix }
+    }
+
+    fn get(&self, key: &str) -> Option<&'a Value> {
+        self.object?.get(key).filter(|v| !v.is_null())
+    }
+
+    fn text(&self, key: &str) -> Option<String> {
+        match self.get(key)? {
+            Value::String(text) => Some(text.clone()),
+            other => {
+                wrong_type(&format!("{}.{key}", self.prefix), other);
+                None
+            }
         }
     }
+
+    fn minor_units(&self, key: &str) -> Option<u64> {
+        match self.get(key)? {
+            Value::Number(n) if n.as_u64().is_some() => n.as_u64(),
+            other => {
+                wrong_type(&format!("{}.{key}", self.prefix), other);
+                None
+            }
+        }
+    }
+
+    /// A map of strings: entries of another type are dropped (and logged).
+    fn string_map(&self, key: &'static str) -> BTreeMap<String, String> {
+        let field = format!("{}.{key}", self.prefix);
+        let Some(value) = self.get(key) else {
+            return BTreeMap::new();
+        };
+        let Value::Object(map) = value else {
+            wrong_type(&field, value);
+            return BTreeMap::new();
+        };
+        map.iter()
+            .filter_map(|(k, v)| match v {
+                Value::String(s) => Some((k.clone(), s.clone())),
+                other => {
+                    wrong_type(&format!("{field}.{k}"), other);
+                    None
+                }
+            })
+            .collect()
+    }
+}
+
+/// Reads the payment intent in `data`: `id` and `status` are required (non-empty
+/// strings); every other field is read leniently.
+fn read_intent(data: &Value) -> Result<IntentReport, EventError> {
+    let required = |key: &str| {
+        data.get(key)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    };
+    let id = required("id").ok_or(EventError::Missing("data.id"))?;
+    let status = required("status").ok_or(EventError::Missing("data.status"))?;
+    let fields = Lenient::new(Some(data), "data");
+    let sender = Lenient::new(fields.get("sender_account"), "data.sender_account");
+    let sender_account = sender.object.map(|_| SenderAccount {
+        institution_id: sender.text("institution_id"),
+        holder_id: sender.text("holder_id"),
+        number: sender.text("number"),
+        account_type: sender.text("type"),
+    });
+    Ok(IntentReport {
+        id,
+        status: Some(IntentStatus::parse(&status)),
+        amount: fields.minor_units("amount"),
+        currency: fields.text("currency"),
+        error_reason: fields.text("error_reason"),
+        transaction_date: fields.text("transaction_date"),
+        reference_id: fields.text("reference_id"),
+        mode: fields.text("mode"),
+        created_at: fields.text("created_at"),
+        metadata: fields.string_map("metadata"),
+        customer_email: fields.text("customer_email"),
+        sender_account,
+    })
 }
 
 #[cfg(test)]
@@ -277,6 +319,45 @@ mod tests {
         );
         let no_pi_id =
             Event::parse(br#"{"id":"e","type":"payment_intent.succeeded","data":{}}"#).unwrap();
-        assert!(no_pi_id.intent_report().is_err());
+        assert_eq!(
+            no_pi_id.intent_report(),
+            Err(EventError::Missing("data.id"))
+        );
+        let no_status = Event::parse(
+            br#"{"id":"e","type":"payment_intent.succeeded","data":{"id":"pi_1","status":7}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            no_status.intent_report(),
+            Err(EventError::Missing("data.status"))
+        );
+    }
+
+    #[test]
+    fn optional_fields_of_another_type_are_absent() {
+        let body = br#"{"id":"evt_1","type":"payment_intent.succeeded","mode":["live"],"created_at":3,
+            "data":{"id":"pi_1","status":"succeeded","amount":"100","currency":7,
+                    "reference_id":123456,"transaction_date":20260101,"customer_email":{"a":1},
+                    "error_reason":false,"mode":1,"created_at":{},
+                    "metadata":{"order_id":"o-1","n":5},"sender_account":{"number":12,"type":"checking_account"}}}"#;
+        let event = Event::parse(body).unwrap();
+        assert_eq!((&event.mode, &event.created_at), (&None, &None));
+        let pi = event.intent_report().unwrap();
+        assert_eq!(pi.status, Some(IntentStatus::Succeeded));
+        assert_eq!((pi.amount, pi.currency), (None, None));
+        assert_eq!((pi.reference_id, pi.transaction_date), (None, None));
+        assert_eq!((pi.customer_email, pi.error_reason), (None, None));
+        assert_eq!((pi.mode, pi.created_at), (None, None));
+        assert_eq!(
+            pi.metadata,
+            BTreeMap::from([("order_id".to_string(), "o-1".to_string())])
+        );
+        let sender = pi.sender_account.unwrap();
+        assert_eq!(sender.number, None);
+        assert_eq!(sender.account_type.as_deref(), Some("checking_account"));
+        let retyped = br#"{"id":"evt_1","type":"payment_intent.failed","data":{"id":"pi_1","status":"failed","metadata":"x","sender_account":"y"}}"#;
+        let pi = Event::parse(retyped).unwrap().intent_report().unwrap();
+        assert!(pi.metadata.is_empty());
+        assert_eq!(pi.sender_account, None);
     }
 }
