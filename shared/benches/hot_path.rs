@@ -52,6 +52,7 @@ fn webhook_hot_path(header: &str, body: &[u8], secrets: &[SecretString], state: 
         id: &event.id,
         event_type: &event.event_type,
         created_at: event.created_at.as_deref(),
+        source: shared::domain::transition::Source::Webhook,
     };
     black_box(plan_write(
         Some(state),

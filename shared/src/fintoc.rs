@@ -2,6 +2,7 @@
 
 use crate::domain::create::Currency;
 use crate::domain::idempotency::FintocKey;
+use crate::domain::report::IntentReport;
 use crate::secrets::SecretString;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -134,6 +135,17 @@ pub trait FintocApi: Send + Sync {
     ) -> impl Future<Output = Result<FintocPaymentIntent, FintocError>> + Send;
 }
 
+/// Reading intents back from Fintoc (the reconciler's one call).
+pub trait FintocLookup: Send + Sync {
+    /// `GET /v1/payment_intents/{id}`: the intent as Fintoc shows it now, `None` when
+    /// Fintoc answers 404. Retried like a create, within `budget`.
+    fn get_payment_intent(
+        &self,
+        id: &str,
+        budget: Option<Duration>,
+    ) -> impl Future<Output = Result<Option<IntentReport>, FintocError>> + Send;
+}
+
 /// Retry behaviour for calls to Fintoc.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RetryPolicy {
@@ -239,7 +251,7 @@ impl FintocHttpClient {
         request: &CreatePaymentIntent,
         idempotency_key: &FintocKey,
         timeout: Duration,
-    ) -> Result<(u16, Option<Duration>, Vec<u8>), reqwest::Error> {
+    ) -> Result<Answer, reqwest::Error> {
         let mut builder = self
             .http
             .post(format!("{}/v1/payment_intents", self.base_url))
@@ -250,17 +262,21 @@ impl FintocHttpClient {
         if let Some(version) = &self.api_version {
             builder = builder.header("Fintoc-Version", version);
         }
-        let response = builder.send().await?;
-        let status = response.status().as_u16();
-        let retry_after = response
-            .headers()
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
-        let body = response.bytes().await?;
-        Ok((status, retry_after, body.to_vec()))
+        read_answer(builder.send().await?).await
     }
+}
+
+/// The status, `Retry-After` (seconds) and body of a response.
+async fn read_answer(response: reqwest::Response) -> Result<Answer, reqwest::Error> {
+    let status = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs);
+    let body = response.bytes().await?;
+    Ok((status, retry_after, body.to_vec()))
 }
 
 #[derive(Deserialize)]
@@ -282,12 +298,35 @@ struct ErrorBody {
 
 /// What to do with one HTTP answer from Fintoc.
 #[derive(Debug, PartialEq, Eq)]
-enum Verdict {
-    Done(Result<FintocPaymentIntent, FintocError>),
+enum Verdict<T> {
+    Done(Result<T, FintocError>),
     Retry,
 }
 
-fn judge(status: u16, body: &[u8]) -> Verdict {
+/// One HTTP answer: status, `Retry-After`, body.
+type Answer = (u16, Option<Duration>, Vec<u8>);
+
+/// Judges an answer to `GET /v1/payment_intents/{id}`: the intent (read leniently),
+/// `None` for a 404 (Fintoc does not know it), retries as for a create.
+fn judge_lookup(status: u16, body: &[u8]) -> Verdict<Option<IntentReport>> {
+    match status {
+        200..=299 => Verdict::Done(
+            serde_json::from_slice::<serde_json::Value>(body)
+                .map_err(|e| FintocError::InvalidResponse(e.to_string()))
+                .and_then(|v| {
+                    IntentReport::from_json(&v)
+                        .map_err(|field| FintocError::InvalidResponse(format!("no valid {field}")))
+                })
+                .map(Some),
+        ),
+        404 => Verdict::Done(Ok(None)),
+        408 | 409 | 423 | 425 | 429 | 500..=599 => Verdict::Retry,
+        401 | 403 => Verdict::Done(Err(FintocError::Configuration { status })),
+        _ => Verdict::Done(Err(FintocError::Unexpected { status })),
+    }
+}
+
+fn judge(status: u16, body: &[u8]) -> Verdict<FintocPaymentIntent> {
     match status {
         200..=299 => Verdict::Done(
             serde_json::from_slice::<FintocPaymentIntent>(body)
@@ -323,13 +362,20 @@ fn judge(status: u16, body: &[u8]) -> Verdict {
     }
 }
 
-impl FintocApi for FintocHttpClient {
-    async fn create_payment_intent(
+impl FintocHttpClient {
+    /// Sends a request with `send` until `judge` is done with an answer, retrying
+    /// what may pass on a retry (with backoff, `Retry-After` on a 429), and giving
+    /// up in time to answer within `budget`.
+    async fn with_retries<T, F, Fut>(
         &self,
-        request: &CreatePaymentIntent,
-        idempotency_key: &FintocKey,
         budget: Option<Duration>,
-    ) -> Result<FintocPaymentIntent, FintocError> {
+        send: F,
+        judge: fn(u16, &[u8]) -> Verdict<T>,
+    ) -> Result<T, FintocError>
+    where
+        F: Fn(Duration) -> Fut,
+        Fut: Future<Output = Result<Answer, reqwest::Error>>,
+    {
         let started = std::time::Instant::now();
         let mut attempts = 0;
         loop {
@@ -338,8 +384,7 @@ impl FintocApi for FintocHttpClient {
                 .retry
                 .attempt_timeout_within(started.elapsed(), budget)
                 .unwrap_or(MIN_USEFUL_ATTEMPT);
-            let (failure, retry_after) = match self.attempt(request, idempotency_key, timeout).await
-            {
+            let (failure, retry_after) = match send(timeout).await {
                 Ok((status, retry_after, body)) => match judge(status, &body) {
                     Verdict::Done(result) => return result,
                     Verdict::Retry => (
@@ -370,9 +415,57 @@ impl FintocApi for FintocHttpClient {
                 tracing::warn!(error = %failure, "giving up on Fintoc: no time left in the invocation for another attempt");
                 return Err(failure);
             }
-            tracing::info!(error = %failure, delay_ms = delay.as_millis() as u64, "retrying Fintoc with the same idempotency key");
+            tracing::info!(error = %failure, delay_ms = delay.as_millis() as u64, "retrying Fintoc");
             tokio::time::sleep(delay).await;
         }
+    }
+
+    async fn get_attempt(&self, id: &str, timeout: Duration) -> Result<Answer, reqwest::Error> {
+        let mut url = reqwest::Url::parse(&self.base_url).expect("a valid base URL");
+        url.path_segments_mut()
+            .expect("a base URL that can have a path")
+            .pop_if_empty()
+            .extend(["v1", "payment_intents", id]);
+        let mut builder = self
+            .http
+            .get(url)
+            .timeout(timeout)
+            .header("Authorization", self.secret_key.expose());
+        if let Some(version) = &self.api_version {
+            builder = builder.header("Fintoc-Version", version);
+        }
+        read_answer(builder.send().await?).await
+    }
+}
+
+impl FintocApi for FintocHttpClient {
+    async fn create_payment_intent(
+        &self,
+        request: &CreatePaymentIntent,
+        idempotency_key: &FintocKey,
+        budget: Option<Duration>,
+    ) -> Result<FintocPaymentIntent, FintocError> {
+        self.with_retries(
+            budget,
+            |timeout| self.attempt(request, idempotency_key, timeout),
+            judge,
+        )
+        .await
+    }
+}
+
+impl FintocLookup for FintocHttpClient {
+    async fn get_payment_intent(
+        &self,
+        id: &str,
+        budget: Option<Duration>,
+    ) -> Result<Option<IntentReport>, FintocError> {
+        self.with_retries(
+            budget,
+            |timeout| self.get_attempt(id, timeout),
+            judge_lookup,
+        )
+        .await
     }
 }
 

@@ -122,6 +122,7 @@ async fn deliver(body: &str) -> (MemoryStore, u16, Value) {
             error_reason: None,
             created_at: "2026-01-01T00:00:00.000Z".into(),
             updated_at: "2026-01-01T00:00:00.000Z".into(),
+            schedule: None,
         })
         .await
         .unwrap();

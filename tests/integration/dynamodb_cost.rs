@@ -90,10 +90,13 @@ async fn requests_and_capacity_per_operation() {
         create.write_units > 0.0,
         "DynamoDB reported capacity: {create:?}"
     );
-    // A final event writes its intent and its order in one transaction: one
-    // request of two items (DynamoDB Local reports a unit per item; AWS bills a
-    // transactional write twice, so 4 WCU).
-    assert_eq!(new_event.write_units, 2.0);
+    // A create's intent write also puts it in the sparse index of due checks:
+    // one more unit (5 requests, 6 units).
+    assert_eq!(create.write_units, 6.0);
+    // A final event writes its intent and its order in one transaction, and takes
+    // the intent off the index: one request; DynamoDB Local reports 6 units for
+    // it (2 before the index). AWS bills a transactional write twice per item.
+    assert_eq!(new_event.write_units, 6.0);
     assert_eq!(new_event.read_units, 0.5);
     assert_eq!(duplicate.read_units, 0.5);
 }

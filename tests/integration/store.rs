@@ -45,6 +45,7 @@ async fn refused_writes_leave_the_table_as_it_was() {
         error_reason: None,
         created_at: "2026-01-01T00:00:00.000Z".into(),
         updated_at: "2026-01-01T00:00:00.000Z".into(),
+        schedule: None,
     };
     store.save_created(&intent).await.unwrap();
     let before = scan_all(&client, &table).await;

@@ -83,6 +83,7 @@ impl Setup {
                 error_reason: None,
                 created_at: "2026-01-01T00:00:00.000Z".into(),
                 updated_at: "2026-01-01T00:00:00.000Z".into(),
+                schedule: None,
             })
             .await
             .unwrap();
@@ -159,6 +160,7 @@ async fn official_vector_is_kept_apart_while_unknown_and_applied_once_its_intent
             error_reason: None,
             created_at: "2025-04-05T21:57:00.000Z".into(),
             updated_at: "2025-04-05T21:57:00.000Z".into(),
+            schedule: None,
         })
         .await
         .unwrap();

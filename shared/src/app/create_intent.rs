@@ -13,6 +13,7 @@ use crate::domain::idempotency::{
 };
 use crate::domain::intent::{IntentStatus, StoredIntent};
 use crate::domain::order::{OpenRequest, ReserveOutcome, ReserveRequest};
+use crate::domain::reconcile::initial_schedule;
 use crate::fintoc::{
     CreatePaymentIntent, FintocApi, FintocError, FintocPaymentIntent, RecipientAccount,
 };
@@ -316,6 +317,7 @@ where
             error_reason: pi.error_reason.clone(),
             created_at: created_at.clone(),
             updated_at: format_rfc3339_ms(now),
+            schedule: Some(initial_schedule(&pi.id, now)),
         };
         self.store
             .save_created(&intent)
@@ -804,6 +806,7 @@ mod tests {
             id: &format!("evt_{intent}_{}", status.as_str()),
             event_type: "payment_intent.x",
             created_at: None,
+            source: crate::domain::transition::Source::Webhook,
         };
         let (_, patch) = plan_write(state.as_ref(), &event, &status, &report, "now");
         store.apply(&patch.unwrap()).await.unwrap();

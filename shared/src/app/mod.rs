@@ -3,3 +3,4 @@
 
 pub mod create_intent;
 pub mod receive_webhook;
+pub mod reconcile;

@@ -4,7 +4,7 @@
 use crate::clock::{format_rfc3339_ms, Clock};
 use crate::domain::create::{InputError, InputErrorKind};
 use crate::domain::deployment::{Deployment, ForeignEvent, DEPLOYMENT_TAG_METADATA_KEY};
-use crate::domain::transition::{plan_write, Effect, EventRef};
+use crate::domain::transition::{plan_write, Effect, EventRef, IntentPatch, Source};
 use crate::http::{ApiError, Reply};
 use crate::secrets::split_secrets;
 use crate::secrets::SecretString;
@@ -178,6 +178,7 @@ impl<S: EventStore, C: Clock> WebhookService<S, C> {
             id: &event.id,
             event_type: &event.event_type,
             created_at: event.created_at.as_deref(),
+            source: Source::Webhook,
         };
         let now = format_rfc3339_ms(now_ms);
         let mut state = self
@@ -216,23 +217,8 @@ impl<S: EventStore, C: Clock> WebhookService<S, C> {
                 return Ok(accepted(effect.name(), &event.id));
             };
             match self.store.apply(&patch).await.map_err(storage_error)? {
-                WriteResult::Written => {
-                    log_effect(&effect, &event.id, &report.id);
-                    if let Some(detail) = &patch.amount_mismatch {
-                        tracing::error!(
-                            event_id = %event.id, intent_id = %report.id, detail = %detail,
-                            "ANOMALY: a payment of another amount or currency than requested; its order is not paid — a human must check it"
-                        );
-                    }
-                    return Ok(accepted(effect.name(), &event.id));
-                }
-                WriteResult::WrittenOrderRefused => {
-                    log_effect(&effect, &event.id, &report.id);
-                    tracing::error!(
-                        event_id = %event.id, intent_id = %report.id,
-                        order_id = patch.order.as_ref().map_or("", |o| o.order_id.as_str()),
-                        "ANOMALY: a payment its order did not take (paid already, or by another intent); kept on the order — a human must check it and refund"
-                    );
+                written @ (WriteResult::Written | WriteResult::WrittenOrderRefused) => {
+                    log_written(&effect, &patch, &written, &event.id, &report.id);
                     return Ok(accepted(effect.name(), &event.id));
                 }
                 WriteResult::Conflict(current) => state = current,
@@ -243,6 +229,31 @@ impl<S: EventStore, C: Clock> WebhookService<S, C> {
             "intent kept changing during {MAX_WRITE_ATTEMPTS} attempts; Fintoc will retry"
         );
         Err(ApiError::event_not_recorded())
+    }
+}
+
+/// Logs what a written patch did, with the anomalies a human must look at (a
+/// payment of another amount, a payment its order did not take).
+pub(crate) fn log_written(
+    effect: &Effect,
+    patch: &IntentPatch,
+    written: &WriteResult,
+    event_id: &str,
+    intent_id: &str,
+) {
+    log_effect(effect, event_id, intent_id);
+    if let Some(detail) = &patch.amount_mismatch {
+        tracing::error!(
+            event_id, intent_id, detail = %detail,
+            "ANOMALY: a payment of another amount or currency than requested; its order is not paid — a human must check it"
+        );
+    }
+    if *written == WriteResult::WrittenOrderRefused {
+        tracing::error!(
+            event_id, intent_id,
+            order_id = patch.order.as_ref().map_or("", |o| o.order_id.as_str()),
+            "ANOMALY: a payment its order did not take (paid already, or by another intent); kept on the order — a human must check it and refund"
+        );
     }
 }
 

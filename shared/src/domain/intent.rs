@@ -1,5 +1,6 @@
 //! Payment Intent statuses and the intent as this backend stores and shows it.
 
+use super::reconcile::CheckSchedule;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -105,6 +106,8 @@ pub struct StoredIntent {
     pub created_at: String,
     /// Last change (RFC 3339).
     pub updated_at: String,
+    /// Its check schedule while it is open (set at creation; `None` once final).
+    pub schedule: Option<CheckSchedule>,
 }
 
 /// The JSON answered by `GET /payment-intents/{id}`: never the widget token or any
@@ -198,6 +201,7 @@ mod tests {
             error_reason: None,
             created_at: "t".into(),
             updated_at: "t".into(),
+            schedule: None,
         };
         let json = serde_json::to_value(intent.view()).unwrap();
         assert!(json.get("customer_email").is_none());

@@ -5,5 +5,6 @@ pub mod deployment;
 pub mod idempotency;
 pub mod intent;
 pub mod order;
+pub mod reconcile;
 pub mod report;
 pub mod transition;

@@ -3,6 +3,7 @@
 //! of it is stored.
 
 use super::intent::IntentStatus;
+use serde_json::Value;
 use std::collections::BTreeMap;
 
 /// A payment intent as Fintoc described it, already read leniently by the adapter
@@ -87,6 +88,132 @@ impl SenderAccount {
 fn last4(number: &str) -> String {
     let chars: Vec<char> = number.chars().collect();
     chars[chars.len().saturating_sub(4)..].iter().collect()
+}
+
+/// The JSON type of `value`, for the log line of a field read as absent.
+fn json_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// Logs a field of an unexpected type (its name and JSON type, never its value,
+/// which may be an account number); the field is then read as absent.
+pub fn wrong_type(field: &str, found: &Value) {
+    tracing::warn!(
+        field,
+        found = json_type(found),
+        "event field of an unexpected type; read as absent"
+    );
+}
+
+/// Reads the optional fields of one JSON object leniently: a missing or `null` field
+/// is absent; a field of another type is absent too, and logged at warn.
+struct Lenient<'a> {
+    object: Option<&'a serde_json::Map<String, Value>>,
+    prefix: &'static str,
+}
+
+impl<'a> Lenient<'a> {
+    fn new(value: Option<&'a Value>, prefix: &'static str) -> Self {
+        let object = match value {
+            None | Some(Value::Null) => None,
+            Some(Value::Object(object)) => Some(object),
+            Some(other) => {
+                wrong_type(prefix, other);
+                None
+            }
+        };
+        Self { object, prefix }
+    }
+
+    fn get(&self, key: &str) -> Option<&'a Value> {
+        self.object?.get(key).filter(|v| !v.is_null())
+    }
+
+    fn text(&self, key: &str) -> Option<String> {
+        match self.get(key)? {
+            Value::String(text) => Some(text.clone()),
+            other => {
+                wrong_type(&format!("{}.{key}", self.prefix), other);
+                None
+            }
+        }
+    }
+
+    fn minor_units(&self, key: &str) -> Option<u64> {
+        match self.get(key)? {
+            Value::Number(n) if n.as_u64().is_some() => n.as_u64(),
+            other => {
+                wrong_type(&format!("{}.{key}", self.prefix), other);
+                None
+            }
+        }
+    }
+
+    /// A map of strings: entries of another type are dropped (and logged).
+    fn string_map(&self, key: &'static str) -> BTreeMap<String, String> {
+        let field = format!("{}.{key}", self.prefix);
+        let Some(value) = self.get(key) else {
+            return BTreeMap::new();
+        };
+        let Value::Object(map) = value else {
+            wrong_type(&field, value);
+            return BTreeMap::new();
+        };
+        map.iter()
+            .filter_map(|(k, v)| match v {
+                Value::String(s) => Some((k.clone(), s.clone())),
+                other => {
+                    wrong_type(&format!("{field}.{k}"), other);
+                    None
+                }
+            })
+            .collect()
+    }
+}
+
+impl IntentReport {
+    /// Reads a payment intent as Fintoc's JSON shows it (an event's `data`, or an
+    /// answer of its API): `id` and `status` are required (non-empty strings; the
+    /// error names the missing one); every other field is read leniently.
+    pub fn from_json(data: &Value) -> Result<Self, &'static str> {
+        let required = |key: &str| {
+            data.get(key)
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+        };
+        let id = required("id").ok_or("data.id")?;
+        let status = required("status").ok_or("data.status")?;
+        let fields = Lenient::new(Some(data), "data");
+        let sender = Lenient::new(fields.get("sender_account"), "data.sender_account");
+        let sender_account = sender.object.map(|_| SenderAccount {
+            institution_id: sender.text("institution_id"),
+            holder_id: sender.text("holder_id"),
+            number: sender.text("number"),
+            account_type: sender.text("type"),
+        });
+        Ok(IntentReport {
+            id,
+            status: Some(IntentStatus::parse(&status)),
+            amount: fields.minor_units("amount"),
+            currency: fields.text("currency"),
+            error_reason: fields.text("error_reason"),
+            transaction_date: fields.text("transaction_date"),
+            reference_id: fields.text("reference_id"),
+            mode: fields.text("mode"),
+            created_at: fields.text("created_at"),
+            metadata: fields.string_map("metadata"),
+            customer_email: fields.text("customer_email"),
+            sender_account,
+        })
+    }
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@
 
 use super::intent::IntentStatus;
 use super::order::{OrderOutcome, OrderPatch};
+use super::reconcile::ScheduleChange;
 use super::report::{IntentReport, MaskedAccount};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -134,6 +135,25 @@ pub fn decide(current: Option<&IntentState>, event_id: &str, claimed: &IntentSta
     }
 }
 
+/// Who reported an outcome: stored with it as `decided_by`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// A signed webhook event.
+    Webhook,
+    /// The reconciler, asking Fintoc for the intent.
+    Reconciliation,
+}
+
+impl Source {
+    /// Stable name, stored and logged.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Webhook => "webhook",
+            Self::Reconciliation => "reconciliation",
+        }
+    }
+}
+
 /// The event being applied, as the decision needs it.
 #[derive(Debug, Clone, Copy)]
 pub struct EventRef<'a> {
@@ -143,6 +163,8 @@ pub struct EventRef<'a> {
     pub event_type: &'a str,
     /// When Fintoc created the event.
     pub created_at: Option<&'a str>,
+    /// Who reported it.
+    pub source: Source,
 }
 
 /// What the stored item must look like for a patch to apply.
@@ -194,6 +216,8 @@ pub struct Outcome {
     pub event_created_at: Option<String>,
     /// When this backend recorded it.
     pub finalized_at: String,
+    /// Who reported it.
+    pub decided_by: Source,
 }
 
 /// Which list of notes an event is kept in.
@@ -249,6 +273,8 @@ pub struct IntentPatch {
     /// A payment of another amount or currency than requested: recorded on the
     /// intent, never paying its order (a human must look).
     pub amount_mismatch: Option<String>,
+    /// What the write does to the intent's check schedule: a final status clears it.
+    pub schedule: ScheduleChange,
 }
 
 /// What `created_by` says of an intent created from an event.
@@ -265,6 +291,7 @@ fn outcome(event: &EventRef<'_>, report: &IntentReport, now: &str) -> Outcome {
         event_id: event.id.to_string(),
         event_created_at: event.created_at.map(str::to_string),
         finalized_at: now.to_string(),
+        decided_by: event.source,
     }
 }
 
@@ -324,6 +351,7 @@ pub fn plan_write(
         note: None,
         order: None,
         amount_mismatch: None,
+        schedule: ScheduleChange::Unchanged,
     };
     match &effect {
         Effect::Duplicate => return (effect, None),
@@ -355,6 +383,9 @@ pub fn plan_write(
         Effect::Late { .. } => {
             patch.note = Some(note(NoteList::LateEvents, event, claimed, report, now));
         }
+    }
+    if patch.outcome.is_some() {
+        patch.schedule = ScheduleChange::Clear;
     }
     if *claimed == IntentStatus::Succeeded && patch.outcome.is_some() {
         patch.amount_mismatch = amount_mismatch(current, report);
@@ -388,6 +419,7 @@ mod tests {
         id: "evt_1",
         event_type: "payment_intent.succeeded",
         created_at: Some("2026-01-01T00:00:00Z"),
+        source: Source::Webhook,
     };
 
     fn report() -> IntentReport {

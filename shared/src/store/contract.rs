@@ -2,7 +2,9 @@
 //! store (`cargo test -p shared`) and against DynamoDB Local (the integration
 //! tests), through [`crate::store_contract_tests!`]. Feature `contract-tests`.
 
-use super::{EventStore, IdempotencyStore, IntentStore, OrderStore, StoreError, WriteResult};
+use super::{
+    EventStore, IdempotencyStore, IntentStore, OrderStore, ScheduleStore, StoreError, WriteResult,
+};
 use crate::domain::deployment::{ForeignEvent, ForeignReason};
 use crate::domain::idempotency::{
     AcquireOutcome, AcquireRequest, CallerId, CompleteRequest, IdempotencyKey, LeaseId,
@@ -10,13 +12,16 @@ use crate::domain::idempotency::{
 };
 use crate::domain::intent::{IntentStatus, StoredIntent};
 use crate::domain::order::{OpenRequest, ReserveOutcome, ReserveRequest};
+use crate::domain::reconcile::{
+    initial_schedule, CheckSchedule, Flag, ScheduleChange, ScheduleUpdate,
+};
 use crate::domain::report::IntentReport;
 use crate::domain::transition::{plan_write, Effect, EventRef, IntentState};
 use std::collections::BTreeMap;
 
 /// Every port; what the contract is checked on.
-pub trait Stores: IdempotencyStore + IntentStore + EventStore + OrderStore {}
-impl<T: IdempotencyStore + IntentStore + EventStore + OrderStore> Stores for T {}
+pub trait Stores: IdempotencyStore + IntentStore + EventStore + OrderStore + ScheduleStore {}
+impl<T: IdempotencyStore + IntentStore + EventStore + OrderStore + ScheduleStore> Stores for T {}
 
 /// Writes one `#[tokio::test]` per contract rule, each on a store made by `$make`
 /// (an expression evaluating to a future of the store).
@@ -40,7 +45,9 @@ macro_rules! store_contract_tests {
             a_foreign_event_is_kept_once_and_is_never_an_intent,
             an_order_is_reserved_once_and_opened_by_its_holder,
             a_lapsed_reservation_is_taken_over,
-            an_orders_intent_closes_or_pays_it_and_a_paid_order_stays_paid
+            an_orders_intent_closes_or_pays_it_and_a_paid_order_stays_paid,
+            an_open_intent_is_indexed_until_its_status_is_final,
+            a_schedule_update_applies_only_on_the_version_read
         );
     };
     (@rules $make:expr; $($rule:ident),+) => {
@@ -119,6 +126,7 @@ fn intent(id: &str, amount: u64, status: IntentStatus) -> StoredIntent {
         error_reason: None,
         created_at: "2026-01-01T00:00:00.000Z".into(),
         updated_at: "2026-01-01T00:00:00.000Z".into(),
+        schedule: Some(initial_schedule(id, T0)),
     }
 }
 
@@ -152,6 +160,7 @@ async fn send_event<S: Stores>(
         id: event_id,
         event_type: "payment_intent.x",
         created_at: None,
+        source: crate::domain::transition::Source::Webhook,
     };
     let (effect, patch) = plan_write(state.as_ref(), &event, &claimed, &report(id), "now");
     let result = match patch {
@@ -351,6 +360,7 @@ pub async fn an_unknown_intent_is_created_by_exactly_one_event<S: Stores>(store:
         id,
         event_type: "payment_intent.succeeded",
         created_at: None,
+        source: crate::domain::transition::Source::Webhook,
     };
     let (_, first) = plan_write(
         None,
@@ -403,6 +413,7 @@ pub async fn a_stale_version_conflicts_and_returns_the_current_state<S: Stores>(
         id: "evt_final",
         event_type: "payment_intent.failed",
         created_at: None,
+        source: crate::domain::transition::Source::Webhook,
     };
     let (_, patch) = plan_write(
         Some(&stale),
@@ -512,6 +523,7 @@ async fn order_event<S: Stores>(
         id: event_id,
         event_type: "payment_intent.x",
         created_at: None,
+        source: crate::domain::transition::Source::Webhook,
     };
     let (_, patch) = plan_write(state.as_ref(), &event, &claimed, &report, "now");
     match patch {
@@ -626,4 +638,119 @@ pub async fn an_orders_intent_closes_or_pays_it_and_a_paid_order_stays_paid<S: S
         "an anomaly on pi_1 itself, no order change"
     );
     assert_eq!(reserve(&store, "o-3", "h5", T0 + 4).await, paid);
+}
+
+/// An intent is in the index of due checks from its creation until a final status,
+/// found by its shard once due, earliest first, and gone once final.
+pub async fn an_open_intent_is_indexed_until_its_status_is_final<S: Stores>(store: S) {
+    store
+        .save_created(&for_order("pi_idx", "o-idx"))
+        .await
+        .unwrap();
+    let schedule = initial_schedule("pi_idx", T0);
+    let due = |at: i64| {
+        let store = &store;
+        async move {
+            store
+                .due_intents(schedule.shard, at, 10)
+                .await
+                .expect("due_intents")
+                .into_iter()
+                .filter(|d| d.intent_id == "pi_idx")
+                .collect::<Vec<_>>()
+        }
+    };
+    assert!(due(schedule.due_at_ms - 1).await.is_empty(), "not due yet");
+    let found = due(schedule.due_at_ms).await;
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].schedule, schedule);
+    assert_eq!(found[0].state.status, IntentStatus::Created);
+    assert_eq!(found[0].state.order_id.as_deref(), Some("o-idx"));
+    assert_eq!(
+        store.get_intent("pi_idx").await.unwrap().unwrap().schedule,
+        Some(schedule)
+    );
+    assert_eq!(
+        send_event(&store, "pi_idx", "evt_pending", IntentStatus::Pending)
+            .await
+            .1,
+        Some(WriteResult::Written)
+    );
+    assert_eq!(
+        due(schedule.due_at_ms).await.len(),
+        1,
+        "pending is not final"
+    );
+    assert_eq!(
+        send_event(&store, "pi_idx", "evt_done", IntentStatus::Succeeded)
+            .await
+            .1,
+        Some(WriteResult::Written)
+    );
+    assert!(due(i64::MAX / 2).await.is_empty(), "final: off the index");
+    assert_eq!(
+        store.get_intent("pi_idx").await.unwrap().unwrap().schedule,
+        None
+    );
+}
+
+/// A schedule change (no decision) is written only if the version read is still
+/// current, and does not move the version.
+pub async fn a_schedule_update_applies_only_on_the_version_read<S: Stores>(store: S) {
+    store
+        .save_created(&for_order("pi_sch", "o-sch"))
+        .await
+        .unwrap();
+    let schedule = initial_schedule("pi_sch", T0);
+    let later = CheckSchedule {
+        due_at_ms: schedule.due_at_ms + 600_000,
+        checks: 1,
+        ..schedule
+    };
+    let update = |version: u64, change: ScheduleChange, flag: Option<Flag>| ScheduleUpdate {
+        intent_id: "pi_sch".into(),
+        expected_version: version,
+        change,
+        flag,
+        at: "now".into(),
+    };
+    assert!(
+        !store
+            .update_schedule(&update(7, ScheduleChange::Set(later), None))
+            .await
+            .unwrap(),
+        "a stale version writes nothing"
+    );
+    assert!(store
+        .update_schedule(&update(0, ScheduleChange::Set(later), None))
+        .await
+        .unwrap());
+    let stored = store.get_intent("pi_sch").await.unwrap().unwrap();
+    assert_eq!(stored.schedule, Some(later));
+    let state = store.intent_state("pi_sch").await.unwrap().unwrap();
+    assert_eq!(state.version, 0, "a schedule change is not a decision");
+    assert!(store
+        .update_schedule(&update(0, ScheduleChange::Clear, Some(Flag::Stuck)))
+        .await
+        .unwrap());
+    assert_eq!(
+        store.get_intent("pi_sch").await.unwrap().unwrap().schedule,
+        None
+    );
+    assert!(store
+        .due_intents(schedule.shard, i64::MAX / 2, 10)
+        .await
+        .unwrap()
+        .iter()
+        .all(|d| d.intent_id != "pi_sch"));
+    assert!(
+        !store
+            .update_schedule(&ScheduleUpdate {
+                intent_id: "pi_absent".into(),
+                ..update(0, ScheduleChange::Clear, None)
+            })
+            .await
+            .unwrap(),
+        "an absent intent is never created by a schedule change"
+    );
 }

@@ -1,4 +1,4 @@
-//! The one way this crate builds DynamoDB expressions: `SET`/`ADD` clauses, a
+//! The one way this crate builds DynamoDB expressions: `SET`/`ADD`/`REMOVE` clauses, a
 //! condition, and the attribute names and values they use, applied to any request.
 
 use aws_sdk_dynamodb::operation::delete_item::builders::DeleteItemFluentBuilder;
@@ -21,6 +21,7 @@ type ExprParts = (
 pub(crate) struct Expr {
     sets: Vec<String>,
     adds: Vec<String>,
+    removes: Vec<String>,
     condition: Option<String>,
     names: HashMap<String, String>,
     values: HashMap<String, AttributeValue>,
@@ -81,6 +82,13 @@ impl Expr {
         self
     }
 
+    /// `REMOVE attr`.
+    pub fn remove(&mut self, attr: &str) -> &mut Self {
+        let n = self.name(attr);
+        self.removes.push(n);
+        self
+    }
+
     /// The condition, written with placeholders registered by [`Self::name`] and
     /// [`Self::value`].
     pub fn condition(&mut self, condition: impl Into<String>) -> &mut Self {
@@ -96,6 +104,9 @@ impl Expr {
         }
         if !self.adds.is_empty() {
             parts.push(format!("ADD {}", self.adds.join(", ")));
+        }
+        if !self.removes.is_empty() {
+            parts.push(format!("REMOVE {}", self.removes.join(", ")));
         }
         (!parts.is_empty()).then(|| parts.join(" "))
     }

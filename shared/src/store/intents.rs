@@ -10,6 +10,7 @@ use super::{
 use crate::domain::deployment::ForeignEvent;
 use crate::domain::intent::{IntentStatus, StoredIntent};
 use crate::domain::order::OrderOutcome;
+use crate::domain::reconcile::CheckSchedule;
 use crate::domain::transition::{IntentPatch, IntentState};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
@@ -20,7 +21,7 @@ use aws_sdk_dynamodb::types::{
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
 
-fn intent_pk(id: &str) -> AttributeValue {
+pub(crate) fn intent_pk(id: &str) -> AttributeValue {
     s(format!("INTENT#{id}"))
 }
 
@@ -44,6 +45,14 @@ struct IntentItem {
     error_reason: Option<String>,
     created_at: String,
     updated_at: String,
+    #[serde(default)]
+    due_shard: Option<u16>,
+    #[serde(default)]
+    due_at: Option<i64>,
+    #[serde(default)]
+    checks: Option<u32>,
+    #[serde(default)]
+    give_up_at: Option<i64>,
 }
 
 impl From<IntentItem> for StoredIntent {
@@ -60,11 +69,20 @@ impl From<IntentItem> for StoredIntent {
             error_reason: item.error_reason,
             created_at: item.created_at,
             updated_at: item.updated_at,
+            schedule: match (item.due_shard, item.due_at, item.give_up_at) {
+                (Some(shard), Some(due_at_ms), Some(give_up_at_ms)) => Some(CheckSchedule {
+                    shard,
+                    due_at_ms,
+                    checks: item.checks.unwrap_or_default(),
+                    give_up_at_ms,
+                }),
+                _ => None,
+            },
         }
     }
 }
 
-fn intent_state_from_item(
+pub(crate) fn intent_state_from_item(
     item: &HashMap<String, AttributeValue>,
 ) -> Result<IntentState, StoreError> {
     let status = match item.get("status") {
@@ -117,6 +135,14 @@ impl IntentStore for DynamoStore {
             .set_if_absent("version", n(0))
             .set_if_absent("created_at", s(&intent.created_at))
             .set_if_absent("updated_at", s(&intent.updated_at));
+        if let Some(schedule) = &intent.schedule {
+            // An item a final event already wrote has no schedule: one needless
+            // check finds it final and takes it off the index.
+            expr.set_if_absent("due_shard", n(schedule.shard))
+                .set_if_absent("due_at", n(schedule.due_at_ms))
+                .set_if_absent("checks", n(schedule.checks))
+                .set_if_absent("give_up_at", n(schedule.give_up_at_ms));
+        }
         for (attr, value) in [
             ("order_id", &intent.order_id),
             ("customer_email", &intent.customer_email),
@@ -277,7 +303,9 @@ impl EventStore for DynamoStore {
             .table_name(&self.table)
             .key(PARTITION_KEY, intent_pk(id))
             .consistent_read(false)
-            .projection_expression("#status, applied_event_ids, version, amount, currency")
+            .projection_expression(
+                "#status, applied_event_ids, version, amount, currency, order_id",
+            )
             .expression_attribute_names("#status", "status")
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()

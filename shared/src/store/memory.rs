@@ -2,7 +2,10 @@
 //! DynamoDB store (the contract suite checks both): for unit tests of the use cases,
 //! with failures that can be injected per operation.
 
-use super::{EventStore, IdempotencyStore, IntentStore, OrderStore, StoreError, WriteResult};
+use super::{
+    DueIntent, EventStore, IdempotencyStore, IntentStore, OrderStore, ScheduleStore, StoreError,
+    WriteResult,
+};
 use crate::domain::deployment::ForeignEvent;
 use crate::domain::idempotency::{
     can_take_over, classify_conflict, AcquireOutcome, AcquireRequest, CompleteRequest,
@@ -13,6 +16,7 @@ use crate::domain::order::{
     can_open, can_reserve, classify_reserve_conflict, order_accepts, OpenRequest, OrderOutcome,
     OrderRecord, OrderState, ReserveOutcome, ReserveRequest,
 };
+use crate::domain::reconcile::{CheckSchedule, ScheduleChange, ScheduleUpdate};
 use crate::domain::transition::{
     EventNote, IntentPatch, IntentState, NoteList, Outcome, WriteGuard,
 };
@@ -42,6 +46,10 @@ pub enum Operation {
     ReserveOrder,
     /// [`OrderStore::open_order`].
     OpenOrder,
+    /// [`ScheduleStore::due_intents`].
+    DueIntents,
+    /// [`ScheduleStore::update_schedule`].
+    UpdateSchedule,
 }
 
 /// An order as kept in memory.
@@ -98,6 +106,10 @@ pub struct MemoryIntent {
     pub late_events: Vec<EventNote>,
     /// A payment of another amount or currency than requested.
     pub amount_mismatch: Option<String>,
+    /// Its check schedule, while open.
+    pub schedule: Option<CheckSchedule>,
+    /// Why it left the schedule for a human (`stuck`, `not_found_at_fintoc`).
+    pub flagged: Option<String>,
 }
 
 impl MemoryIntent {
@@ -258,6 +270,9 @@ impl IntentStore for MemoryStore {
         item.currency = Some(intent.currency.clone());
         item.metadata = intent.metadata.clone();
         item.status.get_or_insert_with(|| intent.status.clone());
+        if item.schedule.is_none() {
+            item.schedule = intent.schedule;
+        }
         item.created_at
             .get_or_insert_with(|| intent.created_at.clone());
         item.updated_at
@@ -298,6 +313,7 @@ impl IntentStore for MemoryStore {
                 .updated_at
                 .clone()
                 .ok_or_else(|| missing("updated_at"))?,
+            schedule: item.schedule,
         }))
     }
 }
@@ -423,6 +439,7 @@ impl EventStore for MemoryStore {
                 NoteList::LateEvents => item.late_events.push(note.clone()),
             }
         }
+        change_schedule(item, &patch.schedule);
         item.applied_event_ids.insert(patch.event_id.clone());
         Ok(result)
     }
@@ -434,6 +451,55 @@ impl EventStore for MemoryStore {
             .entry(event.event_id.clone())
             .or_insert_with(|| event.clone());
         Ok(())
+    }
+}
+
+fn change_schedule(item: &mut MemoryIntent, change: &ScheduleChange) {
+    match change {
+        ScheduleChange::Unchanged => {}
+        ScheduleChange::Clear => item.schedule = None,
+        ScheduleChange::Set(schedule) => item.schedule = Some(*schedule),
+    }
+}
+
+impl ScheduleStore for MemoryStore {
+    async fn due_intents(
+        &self,
+        shard: u16,
+        now_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<DueIntent>, StoreError> {
+        let tables = self.begin(Operation::DueIntents)?;
+        let mut due: Vec<DueIntent> = tables
+            .intents
+            .iter()
+            .filter_map(|(id, item)| {
+                let schedule = item.schedule?;
+                (schedule.shard == shard && schedule.due_at_ms <= now_ms).then(|| DueIntent {
+                    intent_id: id.clone(),
+                    state: item.state().expect("a scheduled intent has a status"),
+                    schedule,
+                })
+            })
+            .collect();
+        due.sort_by_key(|d| (d.schedule.due_at_ms, d.intent_id.clone()));
+        due.truncate(limit.max(1));
+        Ok(due)
+    }
+
+    async fn update_schedule(&self, update: &ScheduleUpdate) -> Result<bool, StoreError> {
+        let mut tables = self.begin(Operation::UpdateSchedule)?;
+        let Some(item) = tables.intents.get_mut(&update.intent_id) else {
+            return Ok(false);
+        };
+        if item.version != update.expected_version {
+            return Ok(false);
+        }
+        change_schedule(item, &update.change);
+        if let Some(flag) = update.flag {
+            item.flagged = Some(flag.as_str().to_string());
+        }
+        Ok(true)
     }
 }
 

@@ -13,6 +13,9 @@
 //! - `FOREIGN_EVENT#<event id>`: an event kept apart, not this deployment's
 //!   ([`foreign_events`]).
 //!
+//! Open intents also carry their check schedule (`due_shard`, `due_at`, `checks`,
+//! `give_up_at`), the keys of the sparse index the reconciler reads ([`schedule`]).
+//!
 //! Every state change is one conditional write. Expiry is decided by comparing
 //! timestamps in conditions; the TTL attribute only collects garbage. The same
 //! ports are implemented in memory by [`memory::MemoryStore`], and one contract
@@ -25,6 +28,7 @@ pub mod intents;
 pub mod memory;
 pub mod orders;
 mod patch;
+pub mod schedule;
 pub mod table;
 pub mod usage;
 
@@ -37,6 +41,7 @@ use crate::domain::idempotency::{
 };
 use crate::domain::intent::StoredIntent;
 use crate::domain::order::{OpenRequest, ReserveOutcome, ReserveRequest};
+use crate::domain::reconcile::{CheckSchedule, ScheduleUpdate};
 use crate::domain::transition::{IntentPatch, IntentState};
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{AttributeValue, ConsumedCapacity};
@@ -181,6 +186,38 @@ pub trait EventStore: Send + Sync {
         &self,
         event: &ForeignEvent,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// An open intent due for a check, as the reconciler reads it from the index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueIntent {
+    /// `pi_...`.
+    pub intent_id: String,
+    /// What the decision needs (from the index: may be stale; writes are guarded).
+    pub state: IntentState,
+    /// Where it stands in its schedule.
+    pub schedule: CheckSchedule,
+}
+
+/// The schedule of checks of open intents: a sparse, write-sharded index (only open
+/// intents carry its attributes), read by the reconciler.
+pub trait ScheduleStore: Send + Sync {
+    /// Up to `limit` intents of index shard `shard` due at `now_ms`, earliest first.
+    /// One query; never a scan.
+    fn due_intents(
+        &self,
+        shard: u16,
+        now_ms: i64,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<DueIntent>, StoreError>> + Send;
+
+    /// Moves or clears an intent's schedule (and flags it for a human), if its
+    /// version is still the one read. `false` when it changed meanwhile: nothing
+    /// is written, and the next run sees the new state.
+    fn update_schedule(
+        &self,
+        update: &ScheduleUpdate,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
 /// DynamoDB implementation of the store ports; cheap to clone.

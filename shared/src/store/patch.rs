@@ -6,6 +6,7 @@ use super::expr::Expr;
 use super::orders::state_value;
 use super::{n, s, PARTITION_KEY};
 use crate::domain::order::{OrderOutcome, OrderPatch, OrderState};
+use crate::domain::reconcile::ScheduleChange;
 use crate::domain::report::MaskedAccount;
 use crate::domain::transition::{
     EventNote, IntentPatch, NoteList, Outcome, WriteGuard, CREATED_BY_WEBHOOK,
@@ -53,7 +54,30 @@ fn outcome(expr: &mut Expr, o: &Outcome) {
             "outcome_event_created_at",
             o.event_created_at.as_deref().map(s),
         )
-        .set("finalized_at", s(&o.finalized_at));
+        .set("finalized_at", s(&o.finalized_at))
+        .set("decided_by", s(o.decided_by.as_str()));
+}
+
+/// The attributes of an intent's check schedule; only open intents carry them, so
+/// the index over `due_shard` and `due_at` is sparse.
+pub(crate) const SCHEDULE_ATTRIBUTES: [&str; 4] = ["due_shard", "due_at", "checks", "give_up_at"];
+
+/// `SET` or `REMOVE` the schedule's attributes.
+pub(crate) fn schedule(expr: &mut Expr, change: &ScheduleChange) {
+    match change {
+        ScheduleChange::Unchanged => {}
+        ScheduleChange::Clear => {
+            for attr in SCHEDULE_ATTRIBUTES {
+                expr.remove(attr);
+            }
+        }
+        ScheduleChange::Set(s) => {
+            expr.set("due_shard", n(s.shard))
+                .set("due_at", n(s.due_at_ms))
+                .set("checks", n(s.checks))
+                .set("give_up_at", n(s.give_up_at_ms));
+        }
+    }
 }
 
 /// The update, condition, names and values of `patch`.
@@ -88,6 +112,7 @@ pub(crate) fn render(patch: &IntentPatch) -> Expr {
         };
         expr.append(list, note(n));
     }
+    schedule(&mut expr, &patch.schedule);
     expr.add(
         "applied_event_ids",
         AttributeValue::Ss(vec![patch.event_id.clone()]),

@@ -3,8 +3,9 @@
 
 use super::{BoxError, StoreError};
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-    StreamSpecification, StreamViewType, TimeToLiveSpecification,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType,
+    TimeToLiveSpecification,
 };
 use aws_sdk_dynamodb::Client;
 
@@ -12,6 +13,21 @@ use aws_sdk_dynamodb::Client;
 pub const PARTITION_KEY: &str = "pk";
 /// Name of the TTL attribute (Unix seconds).
 pub const TTL_ATTRIBUTE: &str = "expires_at";
+/// The sparse index of open intents by shard and due time.
+pub const DUE_INDEX: &str = "due-checks";
+/// What the index copies of an intent: what a check decides on, nothing more, so
+/// each index write stays one small item.
+pub const DUE_INDEX_ATTRIBUTES: [&str; 9] = [
+    "id",
+    "status",
+    "version",
+    "applied_event_ids",
+    "amount",
+    "currency",
+    "order_id",
+    "checks",
+    "give_up_at",
+];
 
 fn malformed(e: impl std::fmt::Display) -> StoreError {
     StoreError::Malformed(e.to_string())
@@ -22,8 +38,20 @@ fn malformed(e: impl std::fmt::Display) -> StoreError {
 pub fn table_definition() -> serde_json::Value {
     serde_json::json!({
         "BillingMode": "PAY_PER_REQUEST",
-        "AttributeDefinitions": [{"AttributeName": PARTITION_KEY, "AttributeType": "S"}],
+        "AttributeDefinitions": [
+            {"AttributeName": PARTITION_KEY, "AttributeType": "S"},
+            {"AttributeName": "due_shard", "AttributeType": "N"},
+            {"AttributeName": "due_at", "AttributeType": "N"},
+        ],
         "KeySchema": [{"AttributeName": PARTITION_KEY, "KeyType": "HASH"}],
+        "GlobalSecondaryIndexes": [{
+            "IndexName": DUE_INDEX,
+            "KeySchema": [
+                {"AttributeName": "due_shard", "KeyType": "HASH"},
+                {"AttributeName": "due_at", "KeyType": "RANGE"},
+            ],
+            "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": DUE_INDEX_ATTRIBUTES},
+        }],
         "TimeToLiveSpecification": {"AttributeName": TTL_ATTRIBUTE, "Enabled": true},
         "StreamSpecification": {"StreamViewType": "NEW_AND_OLD_IMAGES"},
     })
@@ -43,10 +71,52 @@ pub async fn create_table(client: &Client, table: &str) -> Result<(), StoreError
                 .build()
                 .map_err(malformed)?,
         )
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("due_shard")
+                .attribute_type(ScalarAttributeType::N)
+                .build()
+                .map_err(malformed)?,
+        )
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("due_at")
+                .attribute_type(ScalarAttributeType::N)
+                .build()
+                .map_err(malformed)?,
+        )
         .key_schema(
             KeySchemaElement::builder()
                 .attribute_name(PARTITION_KEY)
                 .key_type(KeyType::Hash)
+                .build()
+                .map_err(malformed)?,
+        )
+        .global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name(DUE_INDEX)
+                .key_schema(
+                    KeySchemaElement::builder()
+                        .attribute_name("due_shard")
+                        .key_type(KeyType::Hash)
+                        .build()
+                        .map_err(malformed)?,
+                )
+                .key_schema(
+                    KeySchemaElement::builder()
+                        .attribute_name("due_at")
+                        .key_type(KeyType::Range)
+                        .build()
+                        .map_err(malformed)?,
+                )
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::Include)
+                        .set_non_key_attributes(Some(
+                            DUE_INDEX_ATTRIBUTES.iter().map(|a| a.to_string()).collect(),
+                        ))
+                        .build(),
+                )
                 .build()
                 .map_err(malformed)?,
         )

@@ -9,9 +9,8 @@
 //! intent in `data` becomes the domain's [`IntentReport`].
 
 use crate::domain::intent::IntentStatus;
-use crate::domain::report::{IntentReport, SenderAccount};
+use crate::domain::report::{wrong_type, IntentReport};
 use serde_json::Value;
-use std::collections::BTreeMap;
 
 /// Why a body is not an event we can act on (answered 400).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -105,136 +104,14 @@ impl Event {
     /// Only `data.id` and `data.status` are required; any other field of an
     /// unexpected type is read as absent and logged with its name.
     pub fn intent_report(&self) -> Result<IntentReport, EventError> {
-        read_intent(&self.data)
+        IntentReport::from_json(&self.data).map_err(EventError::Missing)
     }
-}
-
-/// The JSON type of `value`, for the log line of a field read as absent.
-fn json_type(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
-    }
-}
-
-/// Logs a field of an unexpected type (its name and JSON type, never its value,
-/// which may be an account number); the field is then read as absent.
-fn wrong_type(field: &str, found: &Value) {
-    tracing::warn!(
-        field,
-        found = json_type(found),
-        "event field of an unexpected type; read as absent"
-    );
-}
-
-/// Reads the optional fields of one JSON object leniently: a missing or `null` field
-/// is absent; a field of another type is absent too, and logged at warn.
-struct Lenient<'a> {
-    object: Option<&'a serde_json::Map<String, Value>>,
-    prefix: &'static str,
-}
-
-impl<'a> Lenient<'a> {
-    fn new(value: Option<&'a Value>, prefix: &'static str) -> Self {
-        let object = match value {
-            None | Some(Value::Null) => None,
-            Some(Value::Object(object)) => Some(object),
-            Some(other) => {
-                wrong_type(prefix, other);
-                None
-            }
-        };
-        Self { object, prefix }
-    }
-
-    fn get(&self, key: &str) -> Option<&'a Value> {
-        self.object?.get(key).filter(|v| !v.is_null())
-    }
-
-    fn text(&self, key: &str) -> Option<String> {
-        match self.get(key)? {
-            Value::String(text) => Some(text.clone()),
-            other => {
-                wrong_type(&format!("{}.{key}", self.prefix), other);
-                None
-            }
-        }
-    }
-
-    fn minor_units(&self, key: &str) -> Option<u64> {
-        match self.get(key)? {
-            Value::Number(n) if n.as_u64().is_some() => n.as_u64(),
-            other => {
-                wrong_type(&format!("{}.{key}", self.prefix), other);
-                None
-            }
-        }
-    }
-
-    /// A map of strings: entries of another type are dropped (and logged).
-    fn string_map(&self, key: &'static str) -> BTreeMap<String, String> {
-        let field = format!("{}.{key}", self.prefix);
-        let Some(value) = self.get(key) else {
-            return BTreeMap::new();
-        };
-        let Value::Object(map) = value else {
-            wrong_type(&field, value);
-            return BTreeMap::new();
-        };
-        map.iter()
-            .filter_map(|(k, v)| match v {
-                Value::String(s) => Some((k.clone(), s.clone())),
-                other => {
-                    wrong_type(&format!("{field}.{k}"), other);
-                    None
-                }
-            })
-            .collect()
-    }
-}
-
-/// Reads the payment intent in `data`: `id` and `status` are required (non-empty
-/// strings); every other field is read leniently.
-fn read_intent(data: &Value) -> Result<IntentReport, EventError> {
-    let required = |key: &str| {
-        data.get(key)
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-    };
-    let id = required("id").ok_or(EventError::Missing("data.id"))?;
-    let status = required("status").ok_or(EventError::Missing("data.status"))?;
-    let fields = Lenient::new(Some(data), "data");
-    let sender = Lenient::new(fields.get("sender_account"), "data.sender_account");
-    let sender_account = sender.object.map(|_| SenderAccount {
-        institution_id: sender.text("institution_id"),
-        holder_id: sender.text("holder_id"),
-        number: sender.text("number"),
-        account_type: sender.text("type"),
-    });
-    Ok(IntentReport {
-        id,
-        status: Some(IntentStatus::parse(&status)),
-        amount: fields.minor_units("amount"),
-        currency: fields.text("currency"),
-        error_reason: fields.text("error_reason"),
-        transaction_date: fields.text("transaction_date"),
-        reference_id: fields.text("reference_id"),
-        mode: fields.text("mode"),
-        created_at: fields.text("created_at"),
-        metadata: fields.string_map("metadata"),
-        customer_email: fields.text("customer_email"),
-        sender_account,
-    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeMap;
 
     fn vector() -> Vec<u8> {
         std::fs::read(concat!(

@@ -1,0 +1,389 @@
+//! Reconciliation: asking Fintoc for the intents that are not final, on a per-intent
+//! schedule, and applying its answer through the same decision ([`plan_write`]) and
+//! the same single conditional write as a webhook.
+//!
+//! - An open intent carries a check schedule (its shard of the sparse index, when
+//!   it is next due, how many checks were made, when to give up); a final status
+//!   removes it.
+//! - Checks back off: [`CHECK_DELAYS_MS`], then daily, until [`GIVE_UP_AFTER_MS`]
+//!   after creation (past Fintoc's 10-day `pending` window); then the intent is
+//!   marked stuck for a human.
+//! - Fintoc's answer is applied under a synthetic, deterministic event id
+//!   ([`reconciliation_event_id`]): two checks that see the same status, or a check
+//!   racing a webhook, still change the intent once.
+
+use super::intent::IntentStatus;
+use super::report::IntentReport;
+use super::transition::{plan_write, Effect, EventRef, IntentPatch, IntentState, Source};
+
+/// Delays before each of the first checks, from creation, then from each check.
+pub const CHECK_DELAYS_MS: [i64; 4] = [2 * MINUTE, 10 * MINUTE, HOUR, 6 * HOUR];
+/// Delay between checks after the first ones.
+pub const DAILY_MS: i64 = 24 * HOUR;
+/// How long after creation an intent is checked before it is marked stuck.
+pub const GIVE_UP_AFTER_MS: i64 = 12 * DAILY_MS;
+/// How many shards the index of open intents is written across.
+pub const INDEX_SHARDS: u16 = 16;
+
+const MINUTE: i64 = 60_000;
+const HOUR: i64 = 60 * MINUTE;
+
+/// Where an open intent stands in the check schedule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckSchedule {
+    /// The index shard it is written to.
+    pub shard: u16,
+    /// When it is next due (Unix ms).
+    pub due_at_ms: i64,
+    /// Checks made so far.
+    pub checks: u32,
+    /// When checks stop and it is marked stuck (Unix ms).
+    pub give_up_at_ms: i64,
+}
+
+/// What a write does to an intent's check schedule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScheduleChange {
+    /// Left as it is.
+    Unchanged,
+    /// Removed: the intent is final (or stuck, or unknown at Fintoc): it leaves the index.
+    Clear,
+    /// Set: the intent is open and checked next at this point.
+    Set(CheckSchedule),
+}
+
+/// The index shard of an intent: a stable hash of its id, so open intents spread
+/// evenly and no partition of the index is hot.
+pub fn shard_of(intent_id: &str) -> u16 {
+    // FNV-1a: stable across versions and platforms (std's hasher is not).
+    let mut hash: u32 = 0x811c_9dc5;
+    for byte in intent_id.bytes() {
+        hash ^= u32::from(byte);
+        hash = hash.wrapping_mul(0x0100_0193);
+    }
+    (hash % u32::from(INDEX_SHARDS)) as u16
+}
+
+/// The schedule of an intent created at `created_ms`: first due after the first delay.
+pub fn initial_schedule(intent_id: &str, created_ms: i64) -> CheckSchedule {
+    CheckSchedule {
+        shard: shard_of(intent_id),
+        due_at_ms: created_ms + CHECK_DELAYS_MS[0],
+        checks: 0,
+        give_up_at_ms: created_ms + GIVE_UP_AFTER_MS,
+    }
+}
+
+/// The delay after check number `checks` (1-based count of checks made).
+fn delay_after(checks: u32) -> i64 {
+    CHECK_DELAYS_MS
+        .get(checks as usize)
+        .copied()
+        .unwrap_or(DAILY_MS)
+}
+
+/// The schedule after one more check at `now_ms`: the next delay, never past the
+/// give-up point (so the last check happens at it).
+pub fn after_check(schedule: &CheckSchedule, now_ms: i64) -> CheckSchedule {
+    let checks = schedule.checks + 1;
+    CheckSchedule {
+        checks,
+        due_at_ms: (now_ms + delay_after(checks)).min(schedule.give_up_at_ms.max(now_ms + 1)),
+        ..*schedule
+    }
+}
+
+/// The deterministic id under which a check's answer is recorded: the same status
+/// seen twice is one event.
+pub fn reconciliation_event_id(status: &IntentStatus) -> String {
+    format!("reconciliation:{}", status.as_str())
+}
+
+/// What Fintoc answered about one intent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FintocAnswer {
+    /// The intent, as Fintoc shows it.
+    Found(Box<IntentReport>),
+    /// Fintoc does not know it (404).
+    NotFound,
+}
+
+/// Why an intent left the schedule without a final status: kept on it for a human.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flag {
+    /// Still not final when checks stopped.
+    Stuck,
+    /// Fintoc answered 404 for an intent this deployment created.
+    NotFoundAtFintoc,
+}
+
+impl Flag {
+    /// Stable name, stored and logged.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Stuck => "stuck",
+            Self::NotFoundAtFintoc => "not_found_at_fintoc",
+        }
+    }
+}
+
+/// A change of an intent's schedule alone (no decision: its version stays), guarded
+/// by the version it was decided on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScheduleUpdate {
+    /// The intent.
+    pub intent_id: String,
+    /// The version read; the update applies only if it is still current.
+    pub expected_version: u64,
+    /// The new schedule, or none (the intent leaves the index).
+    pub change: ScheduleChange,
+    /// Why it leaves the schedule, when it is for a human.
+    pub flag: Option<Flag>,
+    /// Now (RFC 3339).
+    pub at: String,
+}
+
+/// What one check does.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CheckPlan {
+    /// Fintoc's answer changes the intent: one conditional write, as a webhook's.
+    Apply {
+        /// The effect, as a webhook's would be named.
+        effect: Effect,
+        /// The write (its schedule part set: cleared when final, moved otherwise).
+        patch: Box<IntentPatch>,
+    },
+    /// Nothing to apply: check again later (guarded by the version read).
+    Reschedule(CheckSchedule),
+    /// The intent is final already (the index entry is stale): it only leaves the index.
+    LeaveIndex,
+    /// Still not final when checks stop: marked stuck for a human, off the index.
+    Stuck,
+    /// Fintoc does not know an intent this deployment created: an anomaly for a
+    /// human, off the index (never retried forever).
+    NotFoundAtFintoc,
+}
+
+/// Decides what Fintoc's `answer` about an intent in `current`, scheduled as
+/// `schedule`, does at `now_ms` (`now` the same instant in RFC 3339).
+pub fn plan_check(
+    current: &IntentState,
+    schedule: &CheckSchedule,
+    answer: &FintocAnswer,
+    now_ms: i64,
+    now: &str,
+) -> CheckPlan {
+    let report = match answer {
+        FintocAnswer::NotFound => return CheckPlan::NotFoundAtFintoc,
+        FintocAnswer::Found(report) => report,
+    };
+    let claimed = report.status.clone().unwrap_or(IntentStatus::Created);
+    let event_id = reconciliation_event_id(&claimed);
+    let event_type = format!("payment_intent.{}", claimed.as_str());
+    let event = EventRef {
+        id: &event_id,
+        event_type: &event_type,
+        created_at: None,
+        source: Source::Reconciliation,
+    };
+    let next = after_check(schedule, now_ms);
+    let (effect, patch) = plan_write(Some(current), &event, &claimed, report, now);
+    let moves = matches!(
+        effect,
+        Effect::Transition { .. } | Effect::ConflictingFinal { .. }
+    );
+    match patch {
+        Some(mut patch) if moves => {
+            if !claimed.is_final() {
+                patch.schedule = ScheduleChange::Set(next);
+            }
+            CheckPlan::Apply {
+                effect,
+                patch: Box::new(patch),
+            }
+        }
+        _ if current.status.is_final() => CheckPlan::LeaveIndex,
+        _ if now_ms >= schedule.give_up_at_ms => CheckPlan::Stuck,
+        _ => CheckPlan::Reschedule(next),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    const T0: i64 = 1_767_225_600_000;
+
+    fn state(status: IntentStatus) -> IntentState {
+        IntentState {
+            status,
+            applied_event_ids: Default::default(),
+            version: 3,
+            requested: Some((100, "CLP".into())),
+            order_id: Some("o-1".into()),
+        }
+    }
+
+    fn found(status: &str) -> FintocAnswer {
+        FintocAnswer::Found(Box::new(IntentReport {
+            id: "pi_1".into(),
+            status: Some(IntentStatus::parse(status)),
+            amount: Some(100),
+            currency: Some("CLP".into()),
+            metadata: BTreeMap::new(),
+            ..IntentReport::default()
+        }))
+    }
+
+    #[test]
+    fn checks_back_off_then_run_daily_until_the_give_up_point() {
+        let mut s = initial_schedule("pi_1", T0);
+        assert_eq!(s.due_at_ms, T0 + 2 * MINUTE);
+        let mut gaps = Vec::new();
+        let mut now = s.due_at_ms;
+        while now < s.give_up_at_ms {
+            let next = after_check(&s, now);
+            gaps.push(next.due_at_ms - now);
+            now = next.due_at_ms;
+            s = next;
+        }
+        assert_eq!(
+            &gaps[..5],
+            &[10 * MINUTE, HOUR, 6 * HOUR, DAILY_MS, DAILY_MS]
+        );
+        assert_eq!(
+            now,
+            T0 + GIVE_UP_AFTER_MS,
+            "the last check is at the give-up point"
+        );
+        assert!(gaps.len() < 20, "about a dozen checks per intent");
+    }
+
+    #[test]
+    fn shards_are_stable_and_spread() {
+        assert_eq!(shard_of("pi_1"), shard_of("pi_1"));
+        let used: std::collections::BTreeSet<u16> =
+            (0..1000).map(|i| shard_of(&format!("pi_{i}"))).collect();
+        assert_eq!(used.len(), INDEX_SHARDS as usize);
+    }
+
+    #[test]
+    fn a_final_answer_is_applied_once_under_a_deterministic_id_and_leaves_the_index() {
+        let s = initial_schedule("pi_1", T0);
+        let plan = plan_check(
+            &state(IntentStatus::Pending),
+            &s,
+            &found("succeeded"),
+            T0,
+            "now",
+        );
+        let CheckPlan::Apply { effect, patch } = plan else {
+            panic!("{plan:?}")
+        };
+        assert!(matches!(effect, Effect::Transition { .. }));
+        assert_eq!(patch.event_id, "reconciliation:succeeded");
+        assert_eq!(patch.schedule, ScheduleChange::Clear);
+        let outcome = patch.outcome.unwrap();
+        assert_eq!(outcome.decided_by, Source::Reconciliation);
+        assert_eq!(patch.order.unwrap().order_id, "o-1");
+        // The same answer seen again is a duplicate: nothing moves.
+        let mut seen = state(IntentStatus::Pending);
+        seen.applied_event_ids
+            .insert("reconciliation:succeeded".into());
+        assert_eq!(
+            plan_check(&seen, &s, &found("succeeded"), T0, "now"),
+            CheckPlan::Reschedule(after_check(&s, T0))
+        );
+    }
+
+    #[test]
+    fn a_forward_move_is_applied_and_rescheduled_a_same_status_only_rescheduled() {
+        let s = initial_schedule("pi_1", T0);
+        let plan = plan_check(
+            &state(IntentStatus::Created),
+            &s,
+            &found("pending"),
+            T0,
+            "now",
+        );
+        let CheckPlan::Apply { patch, .. } = plan else {
+            panic!("{plan:?}")
+        };
+        assert_eq!(patch.status, Some(IntentStatus::Pending));
+        assert_eq!(patch.schedule, ScheduleChange::Set(after_check(&s, T0)));
+        assert_eq!(
+            plan_check(
+                &state(IntentStatus::Pending),
+                &s,
+                &found("pending"),
+                T0,
+                "now"
+            ),
+            CheckPlan::Reschedule(after_check(&s, T0))
+        );
+        assert_eq!(
+            plan_check(
+                &state(IntentStatus::Pending),
+                &s,
+                &found("created"),
+                T0,
+                "now"
+            ),
+            CheckPlan::Reschedule(after_check(&s, T0)),
+            "an older status changes nothing"
+        );
+    }
+
+    #[test]
+    fn an_intent_still_open_at_the_give_up_point_is_stuck() {
+        let s = initial_schedule("pi_1", T0);
+        let late = s.give_up_at_ms;
+        assert_eq!(
+            plan_check(
+                &state(IntentStatus::Pending),
+                &s,
+                &found("pending"),
+                late,
+                "now"
+            ),
+            CheckPlan::Stuck
+        );
+        let CheckPlan::Apply { patch, .. } = plan_check(
+            &state(IntentStatus::Pending),
+            &s,
+            &found("failed"),
+            late,
+            "now",
+        ) else {
+            panic!("a final answer at the last check is still applied")
+        };
+        assert_eq!(patch.status, Some(IntentStatus::Failed));
+    }
+
+    #[test]
+    fn unknown_at_fintoc_is_an_anomaly_and_a_final_intent_only_leaves_the_index() {
+        let s = initial_schedule("pi_1", T0);
+        assert_eq!(
+            plan_check(
+                &state(IntentStatus::Pending),
+                &s,
+                &FintocAnswer::NotFound,
+                T0,
+                "now"
+            ),
+            CheckPlan::NotFoundAtFintoc
+        );
+        assert_eq!(
+            plan_check(
+                &state(IntentStatus::Succeeded),
+                &s,
+                &found("succeeded"),
+                T0,
+                "now"
+            ),
+            CheckPlan::LeaveIndex,
+            "a stale index entry"
+        );
+    }
+}
