@@ -4,6 +4,7 @@
 //! lookup function, so tests pass a map instead of touching the process environment.
 
 use crate::app::create_intent::CreateIntentSettings;
+use crate::app::reconcile::ReconcileSettings;
 use crate::domain::create::{CreateLimits, Currency};
 use crate::domain::deployment::{Deployment, DEFAULT_DEPLOYMENT_TAG};
 use crate::fintoc::{RecipientAccount, RetryPolicy};
@@ -174,35 +175,13 @@ impl CreateIntentConfig {
     /// Reads and validates every variable.
     pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
         let table = TableConfig::from_env(env)?;
-        let fintoc_base_url = env
-            .get("FINTOC_BASE_URL")
-            .unwrap_or_else(|| DEFAULT_FINTOC_BASE_URL.to_string());
-        if !(fintoc_base_url.starts_with("https://") || fintoc_base_url.starts_with("http://")) {
-            return Err(err(
-                "FINTOC_BASE_URL",
-                "must be an https:// URL (http:// only for the local simulator)",
-            ));
-        }
-        let fintoc_api_version = env.get("FINTOC_API_VERSION");
-        if let Some(v) = &fintoc_api_version {
-            let b = v.as_bytes();
-            let shaped = b.len() == 10
-                && b[4] == b'-'
-                && b[7] == b'-'
-                && b.iter()
-                    .enumerate()
-                    .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
-            if !shaped {
-                return Err(err("FINTOC_API_VERSION", "must be a date like 2023-11-15"));
-            }
-        }
-        let secret_key_source = secret_source(
-            env,
-            "FINTOC_SECRET_KEY",
-            "FINTOC_SECRET_KEY_SECRET_ID",
-            "FINTOC_SECRET_KEY_PARAMETER",
-        )?;
-        let mode = mode_from_env(env)?;
+        let FintocConfig {
+            base_url: fintoc_base_url,
+            api_version: fintoc_api_version,
+            secret_key_source,
+            mode,
+            retry,
+        } = FintocConfig::from_env(env)?;
         let lease = Duration::from_secs(env.number("IDEMPOTENCY_LEASE_SECONDS", 40, 1, 900)?);
         let record_ttl =
             Duration::from_secs(env.number("IDEMPOTENCY_TTL_SECONDS", 86_400, 60, 30 * 86_400)?);
@@ -226,6 +205,72 @@ impl CreateIntentConfig {
             secret_key_source,
             recipient: recipient_from_env(env)?,
             limits: limits_from_env(env)?,
+            retry,
+            lease,
+            record_ttl,
+            idempotency_namespace: env.get("IDEMPOTENCY_NAMESPACE").unwrap_or_default(),
+            widget_token_ttl: Duration::from_secs(env.number(
+                "WIDGET_TOKEN_TTL_SECONDS",
+                600,
+                1,
+                86_400,
+            )?),
+        })
+    }
+}
+
+/// How to reach Fintoc: shared by the functions that call it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FintocConfig {
+    /// `FINTOC_BASE_URL` (default Fintoc's production API).
+    pub base_url: String,
+    /// `FINTOC_API_VERSION`: optional `YYYY-MM-DD` sent as `Fintoc-Version`.
+    pub api_version: Option<String>,
+    /// Where the Fintoc secret key comes from.
+    pub secret_key_source: SecretSource,
+    /// `FINTOC_MODE` (`live` | `test`): when set, the secret key must be of that mode.
+    pub mode: Option<String>,
+    /// `FINTOC_TIMEOUT_MS`, `FINTOC_MAX_RETRIES`, `FINTOC_RETRY_BASE_MS`.
+    pub retry: RetryPolicy,
+}
+
+impl FintocConfig {
+    /// Reads and validates the `FINTOC_*` variables.
+    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+        let base_url = env
+            .get("FINTOC_BASE_URL")
+            .unwrap_or_else(|| DEFAULT_FINTOC_BASE_URL.to_string());
+        if !(base_url.starts_with("https://") || base_url.starts_with("http://")) {
+            return Err(err(
+                "FINTOC_BASE_URL",
+                "must be an https:// URL (http:// only for the local simulator)",
+            ));
+        }
+        let api_version = env.get("FINTOC_API_VERSION");
+        if let Some(v) = &api_version {
+            let b = v.as_bytes();
+            let shaped = b.len() == 10
+                && b[4] == b'-'
+                && b[7] == b'-'
+                && b.iter()
+                    .enumerate()
+                    .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
+            if !shaped {
+                return Err(err("FINTOC_API_VERSION", "must be a date like 2023-11-15"));
+            }
+        }
+        let secret_key_source = secret_source(
+            env,
+            "FINTOC_SECRET_KEY",
+            "FINTOC_SECRET_KEY_SECRET_ID",
+            "FINTOC_SECRET_KEY_PARAMETER",
+        )?;
+        let mode = mode_from_env(env)?;
+        Ok(Self {
+            base_url,
+            api_version,
+            secret_key_source,
+            mode,
             retry: RetryPolicy {
                 max_retries: env.number("FINTOC_MAX_RETRIES", 2, 0, 5)? as u32,
                 base_delay: Duration::from_millis(env.number(
@@ -242,15 +287,63 @@ impl CreateIntentConfig {
                     25_000,
                 )?),
             },
-            lease,
-            record_ttl,
-            idempotency_namespace: env.get("IDEMPOTENCY_NAMESPACE").unwrap_or_default(),
-            widget_token_ttl: Duration::from_secs(env.number(
-                "WIDGET_TOKEN_TTL_SECONDS",
-                600,
-                1,
-                86_400,
-            )?),
+        })
+    }
+
+    /// Refuses a secret key of the wrong mode (a test key on a live stack, or the
+    /// reverse). The error never contains the key.
+    pub fn check_key_mode(&self, key: &SecretString) -> Result<(), ConfigError> {
+        check_key_mode(self.mode.as_deref(), key)
+    }
+}
+
+fn check_key_mode(mode: Option<&str>, key: &SecretString) -> Result<(), ConfigError> {
+    match mode {
+        Some(mode) if !key.expose().starts_with(&format!("sk_{mode}_")) => Err(err(
+            "FINTOC_MODE",
+            format!("is {mode} but the configured Fintoc secret key is not an sk_{mode}_ key"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Everything the reconcile function needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReconcileConfig {
+    /// The table.
+    pub table: TableConfig,
+    /// Fintoc.
+    pub fintoc: FintocConfig,
+    /// `RECONCILE_MAX_INTENTS_PER_RUN` (default 1000), `RECONCILE_MAX_REQUESTS_PER_SECOND`
+    /// (default 20, at most 80: Fintoc allows 100 per organization and creates need
+    /// their share), `RECONCILE_CONCURRENCY` (default 8).
+    pub settings: ReconcileSettings,
+}
+
+impl ReconcileConfig {
+    /// Reads the process environment.
+    pub fn from_process_env() -> Result<Self, ConfigError> {
+        Self::from_env(&Env(|name| std::env::var(name).ok()))
+    }
+
+    /// Reads and validates every variable.
+    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+        let defaults = ReconcileSettings::default();
+        Ok(Self {
+            table: TableConfig::from_env(env)?,
+            fintoc: FintocConfig::from_env(env)?,
+            settings: ReconcileSettings {
+                max_intents_per_run: env.number(
+                    "RECONCILE_MAX_INTENTS_PER_RUN",
+                    1_000,
+                    1,
+                    20_000,
+                )? as usize,
+                max_requests_per_sec: env.number("RECONCILE_MAX_REQUESTS_PER_SECOND", 20, 1, 80)?
+                    as u32,
+                concurrency: env.number("RECONCILE_CONCURRENCY", 8, 1, 64)? as usize,
+                ..defaults
+            },
         })
     }
 }
@@ -359,13 +452,7 @@ impl CreateIntentConfig {
     /// Refuses a secret key of the wrong mode (a test key on a live stack, or the
     /// reverse). The error never contains the key.
     pub fn check_key_mode(&self, key: &SecretString) -> Result<(), ConfigError> {
-        match &self.mode {
-            Some(mode) if !key.expose().starts_with(&format!("sk_{mode}_")) => Err(err(
-                "FINTOC_MODE",
-                format!("is {mode} but the configured Fintoc secret key is not an sk_{mode}_ key"),
-            )),
-            _ => Ok(()),
-        }
+        check_key_mode(self.mode.as_deref(), key)
     }
 }
 

@@ -11,8 +11,8 @@
 //! - [`webhook`]: Fintoc's webhooks on the wire (signature, event parsing);
 //! - [`http`]: the HTTP contract (replies, the error envelope, status mapping);
 //! - [`app`]: the use cases that combine them;
-//! - [`config`], [`secrets`], [`aws`], [`clock`], [`logging`]: what the functions
-//!   are built from at cold start.
+//! - [`config`], [`secrets`], [`aws`], [`clock`], [`logging`], [`metrics`]: what the
+//!   functions are built from at cold start, and what they report.
 
 pub mod app;
 pub mod aws;
@@ -22,6 +22,7 @@ pub mod domain;
 pub mod fintoc;
 pub mod http;
 pub mod logging;
+pub mod metrics;
 pub mod secrets;
 pub mod store;
 pub mod webhook;

@@ -10,6 +10,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("clock", &[]),
     ("aws", &[]),
     ("logging", &[]),
+    ("metrics", &[]),
     ("secrets", &[]),
     ("domain", &[]),
     ("store", &["domain"]),

@@ -12,7 +12,7 @@ use shared::app::receive_webhook::{
 };
 use shared::clock::{Clock, SystemClock};
 use shared::config::WebhookConfig;
-use shared::http::{error_response, to_response, ApiError};
+use shared::http::{error_response, to_response, ApiError, Reply};
 use shared::secrets::split_secrets;
 use shared::secrets::SecretSource;
 use shared::store::{DynamoStore, EventStore};
@@ -91,5 +91,38 @@ pub async fn handle<S: EventStore, C: Clock>(
         signature,
         body: request.body().as_ref(),
     };
-    to_response(service.receive(delivery).await)
+    let result = service.receive(delivery).await;
+    emit_metrics(&result, SystemClock.now_ms());
+    to_response(result)
+}
+
+/// The counts one delivery adds to the webhook's CloudWatch metrics (EMF):
+/// events applied, anomalies, signature refusals (a burst means a broken secret
+/// rotation), storage errors.
+pub fn delivery_counts(result: &Result<Reply, ApiError>) -> [(&'static str, u64); 4] {
+    let outcome = match result {
+        Ok(reply) => serde_json::from_str::<serde_json::Value>(&reply.body)
+            .ok()
+            .and_then(|v| v["outcome"].as_str().map(str::to_string)),
+        Err(_) => None,
+    };
+    let code = result.as_ref().err().map(|e| e.code.as_str());
+    let signature_refused = code.is_some_and(|c| c.contains("signature"));
+    let storage_error = result.as_ref().err().is_some_and(|e| e.status == 503);
+    [
+        (
+            "EventsAppliedByWebhook",
+            u64::from(matches!(outcome.as_deref(), Some("applied" | "created"))),
+        ),
+        (
+            "Anomalies",
+            u64::from(outcome.as_deref() == Some("anomaly")),
+        ),
+        ("SignatureRefusals", u64::from(signature_refused)),
+        ("StorageErrors", u64::from(storage_error)),
+    ]
+}
+
+fn emit_metrics(result: &Result<Reply, ApiError>, now_ms: i64) {
+    shared::metrics::emit(now_ms, &[("Function", "webhook")], &delivery_counts(result));
 }

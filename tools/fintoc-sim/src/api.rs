@@ -66,10 +66,13 @@ pub(crate) fn api(
             create_with_idempotency(&mut inner, key, mode, &now, idempotency_key, body)
         }
         (&Method::GET, ["v1", "payment_intents"]) => list(&inner, query),
-        (&Method::GET, ["v1", "payment_intents", id]) => match inner.intents.get(*id) {
-            Some(pi) => json_response(200, &pi.to_json()),
-            None => not_found(id),
-        },
+        (&Method::GET, ["v1", "payment_intents", id]) => {
+            inner.lookups += 1;
+            match inner.intents.get(*id) {
+                Some(pi) => json_response(200, &pi.to_json()),
+                None => not_found(id),
+            }
+        }
         (&Method::POST, ["v1", "payment_intents", id, "expire"]) => {
             let Some(pi) = inner.intents.get_mut(*id) else {
                 return not_found(id);

@@ -106,6 +106,21 @@ impl Default for DeliveryPolicy {
     }
 }
 
+/// What happens to the webhook events the simulator produces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryMode {
+    /// Delivered, signed with the registered secret, retried like Fintoc.
+    #[default]
+    Normal,
+    /// Never delivered: the endpoint is down for the whole retry window (each job
+    /// is recorded as given up, with no attempt reaching it).
+    Off,
+    /// Delivered, but signed with a secret that is not the registered one (a
+    /// botched rotation): the endpoint must refuse each, and Fintoc retries.
+    WrongSecret,
+}
+
 /// How to finish an intent through [`crate::Simulator::finish`] or the control API.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct Finish {
@@ -123,6 +138,16 @@ pub struct Finish {
     /// Override the `error_reason` of an unpaid outcome.
     #[serde(default)]
     pub error_reason: Option<String>,
+    /// Hold the intent `pending` (its pending event sent now) until the
+    /// simulator's clock reaches this time (Unix ms); the outcome is applied, and
+    /// its event sent, at the first API or control request after it.
+    #[serde(default)]
+    pub pending_until_ms: Option<i64>,
+    /// Send the events with their optional fields in other JSON types (amount as
+    /// a string, reference id and transaction date as numbers, the email as an
+    /// object), as an account pinned to another API version might.
+    #[serde(default)]
+    pub retyped: bool,
 }
 
 impl Finish {
@@ -134,6 +159,8 @@ impl Finish {
             duplicate: false,
             out_of_order: false,
             error_reason: None,
+            pending_until_ms: None,
+            retyped: false,
         }
     }
 }

@@ -1,8 +1,8 @@
 //! The control API (`/_sim/...`), not part of Fintoc's: health, stats, fault
 //! injection, webhook registration, finishing intents, deliveries, reset.
 
-use crate::config::{Fault, Finish, WebhookEndpoint};
-use crate::delivery::finish_intent;
+use crate::config::{DeliveryMode, Fault, Finish, WebhookEndpoint};
+use crate::delivery::{finish_intent, release_due_holds};
 use crate::responses::{error, json_response, HttpResponse};
 use crate::state::{Inner, State};
 use http::Method;
@@ -29,9 +29,19 @@ Control API (not part of Fintoc's API; for tests and local development):
                         finish an intent and deliver its signed events:
                         {\"outcome\": \"succeeded\" | \"failed\" | \"rejected\" | \"expired\",
                          \"via_pending\": false, \"duplicate\": false,
-                         \"out_of_order\": false, \"error_reason\": null}
+                         \"out_of_order\": false, \"error_reason\": null,
+                         \"pending_until_ms\": null, \"retyped\": false}
                         Delivery retries non-2xx answers and timeouts with
-                        exponential backoff, like Fintoc.
+                        exponential backoff, like Fintoc. pending_until_ms holds
+                        the intent pending (its pending event sent now) until the
+                        simulator's clock reaches it; retyped sends optional
+                        fields in other JSON types.
+  POST   /_sim/deliveries/mode  {\"mode\": \"normal\" | \"off\" | \"wrong_secret\"}: events
+                        delivered, never delivered (endpoint down for the whole
+                        retry window), or signed with a wrong secret
+  GET    /_sim/clock    the simulator's time
+  POST   /_sim/clock    {\"advance_ms\": n} or {\"now_ms\": t}: move it forward
+                        (held intents whose time has come then finish)
   GET    /_sim/deliveries  every delivery: event id, type, attempts, last status
   POST   /_sim/reset    forget every intent, idempotency key, fault and counter
 
@@ -59,6 +69,9 @@ pub(crate) fn control_api(
             &json!({
                 "intents_created": inner.intents_created,
                 "api_requests": inner.api_requests,
+                "lookups": inner.lookups,
+                "delivery_mode": inner.delivery_mode,
+                "held_intents": inner.holds.len(),
                 "faults_pending": inner.faults.len(),
             }),
         ),
@@ -82,6 +95,69 @@ pub(crate) fn control_api(
             }
         }
         (&Method::GET, "/deliveries") => json_response(200, &json!(inner.deliveries)),
+        (&Method::POST, "/deliveries/mode") => {
+            #[derive(Deserialize)]
+            struct Mode {
+                mode: DeliveryMode,
+            }
+            match serde_json::from_slice::<Mode>(body) {
+                Ok(m) => {
+                    inner.delivery_mode = m.mode;
+                    json_response(200, &json!({"mode": m.mode}))
+                }
+                Err(e) => error(
+                    400,
+                    "invalid_request_error",
+                    "invalid_mode",
+                    &e.to_string(),
+                    Some("mode"),
+                ),
+            }
+        }
+        (&Method::GET, "/clock") => {
+            drop(inner);
+            json_response(
+                200,
+                &json!({"now_ms": state.now_ms(), "now": state.now_rfc3339()}),
+            )
+        }
+        (&Method::POST, "/clock") => {
+            #[derive(Deserialize)]
+            struct Move {
+                #[serde(default)]
+                advance_ms: Option<i64>,
+                #[serde(default)]
+                now_ms: Option<i64>,
+            }
+            drop(inner);
+            let delta = match serde_json::from_slice::<Move>(body) {
+                Ok(Move {
+                    advance_ms: Some(d),
+                    now_ms: None,
+                }) if d >= 0 => d,
+                Ok(Move {
+                    advance_ms: None,
+                    now_ms: Some(t),
+                }) if t >= state.now_ms() => t - state.now_ms(),
+                _ => {
+                    return error(
+                        400,
+                        "invalid_request_error",
+                        "invalid_clock",
+                        "Send {\"advance_ms\": n >= 0} or {\"now_ms\": t} not in the past.",
+                        None,
+                    )
+                }
+            };
+            state
+                .clock_offset_ms
+                .fetch_add(delta, std::sync::atomic::Ordering::SeqCst);
+            release_due_holds(state);
+            json_response(
+                200,
+                &json!({"now_ms": state.now_ms(), "now": state.now_rfc3339()}),
+            )
+        }
         (&Method::POST, "/webhook") => match serde_json::from_slice::<WebhookEndpoint>(body) {
             Ok(endpoint) => {
                 inner.webhook = Some(endpoint);

@@ -1,7 +1,7 @@
 //! Finishing an intent and delivering its signed events to the registered endpoint,
 //! retried with exponential backoff like Fintoc.
 
-use crate::config::{Finish, WebhookEndpoint};
+use crate::config::{DeliveryMode, Finish, WebhookEndpoint};
 use crate::signing::sign;
 use crate::state::{random_token, DeliveryRecord, SimAccount, State};
 use serde_json::{json, Value};
@@ -32,13 +32,15 @@ pub(crate) fn finish_intent(
         ));
     }
     let mut events = Vec::new();
+    let now = state.now_rfc3339();
     {
         let mut inner = state.lock();
-        let webhook = inner
-            .webhook
-            .clone()
-            .ok_or("no webhook endpoint is configured")?;
-        let now = state.now_rfc3339();
+        let mode = inner.delivery_mode;
+        let webhook = match (inner.webhook.clone(), mode) {
+            (Some(webhook), _) => Some(webhook),
+            (None, DeliveryMode::Off) => None,
+            (None, _) => return Err("no webhook endpoint is configured".into()),
+        };
         let pi = inner
             .intents
             .get_mut(id)
@@ -61,10 +63,13 @@ pub(crate) fn finish_intent(
             account_type: "checking_account".into(),
         };
         let mut statuses = Vec::new();
-        if finish.via_pending {
+        let held = finish.pending_until_ms.is_some();
+        if (finish.via_pending || held) && pi.status != IntentStatus::Pending {
             statuses.push("pending".to_string());
         }
-        statuses.push(finish.outcome.clone());
+        if !held {
+            statuses.push(finish.outcome.clone());
+        }
         for status in statuses {
             pi.status = IntentStatus::parse(&status);
             pi.sender_account = Some(sender.clone());
@@ -78,15 +83,27 @@ pub(crate) fn finish_intent(
                     .clone()
                     .or(default_error_reason(&status).map(str::to_string));
             }
+            let mut data = pi.to_json();
+            if finish.retyped {
+                retype(&mut data);
+            }
             let event = json!({
                 "id": format!("evt_{}", random_token(16)),
                 "object": "event",
                 "type": format!("payment_intent.{status}"),
                 "mode": pi.mode,
                 "created_at": now,
-                "data": pi.to_json(),
+                "data": data,
             });
             events.push(event);
+        }
+        if let Some(until) = finish.pending_until_ms {
+            let then = Finish {
+                pending_until_ms: None,
+                via_pending: false,
+                ..finish.clone()
+            };
+            inner.holds.insert(id.to_string(), (until, then));
         }
         let mut order: Vec<&Value> = events.iter().collect();
         if finish.out_of_order {
@@ -97,29 +114,90 @@ pub(crate) fn finish_intent(
         for event in order {
             for _ in 0..copies {
                 let index = inner.deliveries.len();
+                let off = mode == DeliveryMode::Off;
                 inner.deliveries.push(DeliveryRecord {
                     event_id: event["id"].as_str().unwrap_or_default().to_string(),
                     event_type: event["type"].as_str().unwrap_or_default().to_string(),
-                    attempts: 0,
+                    attempts: if off {
+                        state.delivery.max_retries + 1
+                    } else {
+                        0
+                    },
                     last_status: None,
                     delivered: false,
-                    settled: false,
+                    settled: off,
                 });
-                jobs.push((index, event.to_string()));
+                if !off {
+                    jobs.push((index, event.to_string()));
+                }
             }
         }
-        let state = state.clone();
-        tokio::spawn(async move {
-            // Deliveries of one finish go out one after the other, in the chosen order.
-            for (index, body) in jobs {
-                deliver(&state, &webhook, index, body).await;
-            }
-        });
+        if mode == DeliveryMode::Off {
+            state.settled.notify_waiters();
+        }
+        if let (Some(webhook), false) = (webhook, jobs.is_empty()) {
+            let secret = match mode {
+                DeliveryMode::WrongSecret => format!("{}_not_the_registered_one", webhook.secret),
+                _ => webhook.secret.clone(),
+            };
+            let webhook = WebhookEndpoint { secret, ..webhook };
+            let state = state.clone();
+            tokio::spawn(async move {
+                // Deliveries of one finish go out one after the other, in the chosen order.
+                for (index, body) in jobs {
+                    deliver(&state, &webhook, index, body).await;
+                }
+            });
+        }
     }
     Ok(events
         .iter()
         .map(|e| e["id"].as_str().unwrap_or_default().to_string())
         .collect())
+}
+
+/// Gives optional fields other JSON types, as another API version might.
+fn retype(data: &mut Value) {
+    let Some(object) = data.as_object_mut() else {
+        return;
+    };
+    if let Some(amount) = object.get("amount").and_then(Value::as_u64) {
+        object.insert("amount".into(), Value::from(amount.to_string()));
+    }
+    if let Some(reference) = object.get("reference_id").and_then(Value::as_str) {
+        let number = reference.parse::<u64>().map_or(Value::from(0), Value::from);
+        object.insert("reference_id".into(), number);
+    }
+    if object.get("transaction_date").is_some_and(|d| !d.is_null()) {
+        object.insert("transaction_date".into(), Value::from(20_260_101));
+    }
+    object.insert(
+        "customer_email".into(),
+        json!({"address": "payer@example.cl"}),
+    );
+    object.insert("error_reason".into(), json!(["retyped"]));
+}
+
+/// Finishes every held intent whose time has come (their final events go out).
+pub(crate) fn release_due_holds(state: &Arc<State>) {
+    let now = state.now_ms();
+    let due: Vec<(String, Finish)> = {
+        let mut inner = state.lock();
+        let ids: Vec<String> = inner
+            .holds
+            .iter()
+            .filter(|(_, (until, _))| *until <= now)
+            .map(|(id, _)| id.clone())
+            .collect();
+        ids.into_iter()
+            .filter_map(|id| inner.holds.remove(&id).map(|(_, f)| (id, f)))
+            .collect()
+    };
+    for (id, finish) in due {
+        if let Err(e) = finish_intent(state, &id, &finish) {
+            eprintln!("fintoc-sim: held intent {id} could not finish: {e}");
+        }
+    }
 }
 
 async fn deliver(state: &State, webhook: &WebhookEndpoint, index: usize, body: String) {

@@ -33,7 +33,8 @@ mod state;
 mod widget;
 
 pub use config::{
-    DeliveryPolicy, Fault, Finish, SimulatorConfig, WebhookEndpoint, DEFAULT_SECRET_KEY,
+    DeliveryMode, DeliveryPolicy, Fault, Finish, SimulatorConfig, WebhookEndpoint,
+    DEFAULT_SECRET_KEY,
 };
 pub use control::CONTROL_API;
 pub use server::Simulator;

@@ -3,9 +3,9 @@
 //! the control API or the widget stand-in.
 
 use crate::api::api;
-use crate::config::{Fault, Finish, SimulatorConfig, WebhookEndpoint};
+use crate::config::{DeliveryMode, Fault, Finish, SimulatorConfig, WebhookEndpoint};
 use crate::control::control_api;
-use crate::delivery::finish_intent;
+use crate::delivery::{finish_intent, release_due_holds};
 use crate::responses::{error, HttpResponse};
 use crate::state::{DeliveryRecord, Inner, SimIntent, State};
 use crate::widget::{widget_api, WIDGET_SCRIPT};
@@ -47,6 +47,7 @@ impl Simulator {
         let state = Arc::new(State {
             secret_keys: config.secret_keys,
             clock: config.clock,
+            clock_offset_ms: Default::default(),
             http: shared::fintoc::http_client_builder()
                 .timeout(config.delivery.timeout)
                 .build()
@@ -99,6 +100,30 @@ impl Simulator {
     /// How many API requests arrived (control API excluded).
     pub fn api_requests(&self) -> u64 {
         self.lock().api_requests
+    }
+
+    /// How many `GET /v1/payment_intents/{id}` requests were answered.
+    pub fn lookups(&self) -> u64 {
+        self.lock().lookups
+    }
+
+    /// What happens to the events produced from now on.
+    pub fn set_delivery_mode(&self, mode: DeliveryMode) {
+        self.lock().delivery_mode = mode;
+    }
+
+    /// Moves the simulator's clock (on top of the injected one), then finishes the
+    /// held intents whose time has come.
+    pub fn advance_clock_ms(&self, delta_ms: i64) {
+        self.state
+            .clock_offset_ms
+            .fetch_add(delta_ms, std::sync::atomic::Ordering::SeqCst);
+        release_due_holds(&self.state);
+    }
+
+    /// The simulator's time (Unix ms).
+    pub fn now_ms(&self) -> i64 {
+        self.state.now_ms()
     }
 
     /// A stored intent as `GET /v1/payment_intents/{id}` would show it.
@@ -182,6 +207,8 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<HttpRespons
             .insert("access-control-allow-origin", "*".parse().expect("ascii"));
         return Ok(response);
     }
+    // Intents held pending whose time has come finish before anything is answered.
+    release_due_holds(&state);
     if let Some(control) = path.strip_prefix("/_sim") {
         return Ok(control_api(&state, &method, control, &body));
     }

@@ -1,7 +1,7 @@
 //! The simulator's state, typed: the payment intents as Fintoc's API shows them, the
 //! idempotency keys, widget tokens, queued faults and webhook deliveries.
 
-use crate::config::{DeliveryPolicy, Fault, WebhookEndpoint};
+use crate::config::{DeliveryMode, DeliveryPolicy, Fault, Finish, WebhookEndpoint};
 use serde::Serialize;
 use serde_json::Value;
 use shared::clock::{format_rfc3339_ms, Clock};
@@ -112,6 +112,12 @@ pub(crate) struct Inner {
     pub intents_created: u64,
     pub api_requests: u64,
     pub faults: VecDeque<Fault>,
+    /// What happens to produced events.
+    pub delivery_mode: DeliveryMode,
+    /// Intents held `pending`: (until when, Unix ms; how they finish then).
+    pub holds: HashMap<String, (i64, Finish)>,
+    /// `GET /v1/payment_intents/{id}` requests answered (the reconciler's calls).
+    pub lookups: u64,
 }
 
 /// Everything the server's handlers share.
@@ -120,6 +126,8 @@ pub(crate) struct State {
     pub delivery: DeliveryPolicy,
     pub http: reqwest::Client,
     pub clock: Arc<dyn Clock>,
+    /// Added to the injected clock by the control API (`POST /_sim/clock`).
+    pub clock_offset_ms: std::sync::atomic::AtomicI64,
     pub settled: tokio::sync::Notify,
     pub inner: Mutex<Inner>,
 }
@@ -130,14 +138,22 @@ impl State {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Now, Unix ms: the injected clock plus the offset the control API set.
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+            + self
+                .clock_offset_ms
+                .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     /// Now, RFC 3339, from the simulator's clock.
     pub fn now_rfc3339(&self) -> String {
-        format_rfc3339_ms(self.clock.now_ms())
+        format_rfc3339_ms(self.now_ms())
     }
 
     /// Now, Unix seconds, from the simulator's clock.
     pub fn now_secs(&self) -> i64 {
-        self.clock.now_ms().div_euclid(1000)
+        self.now_ms().div_euclid(1000)
     }
 }
 

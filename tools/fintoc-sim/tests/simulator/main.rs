@@ -3,4 +3,5 @@
 
 mod cli;
 mod clock;
+mod failure_modes;
 mod widget;

@@ -1,0 +1,106 @@
+//! The reconcile Lambda: run by an EventBridge Scheduler schedule (every 5 minutes
+//! by default), it asks Fintoc for every open intent that is due for a check and
+//! records what the webhooks missed, through
+//! [`shared::app::reconcile::ReconcileService`].
+//!
+//! Thin by design: the schedule's payload is ignored (any JSON); the invocation's
+//! deadline bounds the run; the answer is the run's summary, and its counts are
+//! published as CloudWatch metrics (EMF).
+
+use lambda_runtime::LambdaEvent;
+use serde_json::{json, Value};
+use shared::app::reconcile::{Pause, ReconcileService, RunSummary, TokioPause};
+use shared::clock::{Clock, SystemClock};
+use shared::config::ReconcileConfig;
+use shared::fintoc::{FintocHttpClient, FintocLookup};
+use shared::store::{DynamoStore, EventStore, ScheduleStore};
+
+/// The service as deployed.
+pub type DeployedService = ReconcileService<DynamoStore, FintocHttpClient, SystemClock, TokioPause>;
+
+/// Builds every client once, at cold start.
+pub async fn init(config: &ReconcileConfig) -> Result<DeployedService, lambda_runtime::Error> {
+    let sdk = shared::aws::load_sdk_config().await;
+    let secret_key = config
+        .fintoc
+        .secret_key_source
+        .resolve(&sdk)
+        .await
+        .map_err(|e| format!("loading the Fintoc secret key: {e}"))?;
+    config.fintoc.check_key_mode(&secret_key)?;
+    let dynamodb = shared::aws::dynamodb_client(&sdk, config.table.endpoint.as_deref());
+    let fintoc = FintocHttpClient::new(
+        &config.fintoc.base_url,
+        secret_key,
+        config.fintoc.api_version.clone(),
+        config.fintoc.retry.clone(),
+    )?;
+    Ok(ReconcileService::new(
+        DynamoStore::new(dynamodb, &config.table.table_name),
+        fintoc,
+        SystemClock,
+        TokioPause,
+        config.settings.clone(),
+    ))
+}
+
+/// The run's summary as the invocation answers it.
+pub fn summary_json(summary: &RunSummary) -> Value {
+    json!({
+        "checked": summary.checked,
+        "outcomes_found": summary.outcomes_found,
+        "moves_found": summary.moves_found,
+        "anomalies": summary.anomalies,
+        "payment_anomalies": summary.payment_anomalies,
+        "rescheduled": summary.rescheduled,
+        "stuck": summary.stuck,
+        "not_found": summary.not_found,
+        "failed": summary.failed,
+        "left_for_next_run": summary.left_for_next_run,
+    })
+}
+
+/// Publishes the run's counts (EMF): outcomes found by reconciliation are drift —
+/// each one is a payment whose webhook had not arrived.
+pub fn emit_metrics(summary: &RunSummary, now_ms: i64) {
+    shared::metrics::emit(
+        now_ms,
+        &[("Function", "reconcile")],
+        &[
+            ("IntentsChecked", summary.checked),
+            ("OutcomesAppliedByReconciliation", summary.outcomes_found),
+            ("Drift", summary.outcomes_found),
+            (
+                "Anomalies",
+                summary.anomalies + summary.payment_anomalies + summary.not_found,
+            ),
+            ("StuckIntents", summary.stuck),
+            ("CheckFailures", summary.failed),
+        ],
+    );
+}
+
+/// Handles one scheduled invocation: one bounded run.
+pub async fn handle<S, F, C, P>(
+    service: &ReconcileService<S, F, C, P>,
+    clock: &impl Clock,
+    event: LambdaEvent<Value>,
+) -> Value
+where
+    S: EventStore + ScheduleStore,
+    F: FintocLookup,
+    C: Clock,
+    P: Pause,
+{
+    let deadline_ms = i64::try_from(event.context.deadline).ok();
+    let summary = service.run(deadline_ms).await;
+    tracing::info!(
+        checked = summary.checked,
+        outcomes_found = summary.outcomes_found,
+        failed = summary.failed,
+        left_for_next_run = summary.left_for_next_run,
+        "reconciliation run finished"
+    );
+    emit_metrics(&summary, clock.now_ms());
+    summary_json(&summary)
+}

@@ -1,0 +1,104 @@
+//! Failure modes for the reconciler's tests: deliveries off, intents held pending
+//! on a clock the control API moves.
+
+use fintoc_sim::{DeliveryMode, Simulator, SimulatorConfig, DEFAULT_SECRET_KEY};
+use serde_json::{json, Value};
+use shared::clock::ManualClock;
+use std::sync::Arc;
+
+const DAY_MS: i64 = 86_400_000;
+
+#[tokio::test]
+async fn a_held_intent_stays_pending_until_the_controlled_clock_passes_its_day() {
+    let clock = ManualClock::new(1_767_225_600_000);
+    let sim = Simulator::start(SimulatorConfig {
+        clock: Arc::new(clock.clone()),
+        ..SimulatorConfig::default()
+    })
+    .await
+    .unwrap();
+    sim.set_delivery_mode(DeliveryMode::Off);
+    let http = shared::fintoc::http_client_builder().build().unwrap();
+    let base = sim.base_url();
+    let created: Value = http
+        .post(format!("{base}/v1/payment_intents"))
+        .header("authorization", DEFAULT_SECRET_KEY)
+        .json(&json!({"amount": 100, "currency": "CLP"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_str().unwrap();
+    let until = sim.now_ms() + 9 * DAY_MS;
+    let finish = http
+        .post(format!("{base}/_sim/payment_intents/{id}/finish"))
+        .json(&json!({"outcome": "succeeded", "pending_until_ms": until}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(finish.status(), 202);
+    let get = || async {
+        http.get(format!("{base}/v1/payment_intents/{id}"))
+            .header("authorization", DEFAULT_SECRET_KEY)
+            .send()
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap()["status"]
+            .clone()
+    };
+    assert_eq!(get().await, "pending");
+    let moved: Value = http
+        .post(format!("{base}/_sim/clock"))
+        .json(&json!({"advance_ms": 9 * DAY_MS - 1}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(moved["now_ms"], until - 1);
+    assert_eq!(get().await, "pending", "one millisecond early");
+    let refused = http
+        .post(format!("{base}/_sim/clock"))
+        .json(&json!({"advance_ms": -5}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 400, "time never goes back");
+    sim.advance_clock_ms(1);
+    assert_eq!(get().await, "succeeded");
+    assert_eq!(sim.lookups(), 3);
+    // Deliveries off: each event is given up without reaching any endpoint.
+    let deliveries = sim.deliveries();
+    assert_eq!(deliveries.len(), 2, "pending, then succeeded");
+    assert!(deliveries
+        .iter()
+        .all(|d| d.settled && !d.delivered && d.last_status.is_none()));
+    assert_eq!(deliveries[1].event_type, "payment_intent.succeeded");
+}
+
+#[tokio::test]
+async fn the_delivery_mode_is_set_through_the_control_api() {
+    let sim = Simulator::start(SimulatorConfig::default()).await.unwrap();
+    let http = shared::fintoc::http_client_builder().build().unwrap();
+    let set = |mode: &'static str| {
+        http.post(format!("{}/_sim/deliveries/mode", sim.base_url()))
+            .json(&json!({ "mode": mode }))
+            .send()
+    };
+    assert_eq!(set("wrong_secret").await.unwrap().status(), 200);
+    let stats: Value = http
+        .get(format!("{}/_sim/stats", sim.base_url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stats["delivery_mode"], "wrong_secret");
+    assert_eq!(set("sideways").await.unwrap().status(), 400);
+}
