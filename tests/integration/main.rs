@@ -7,5 +7,6 @@ mod create_intent;
 mod dynamodb_cost;
 mod events;
 mod logs;
+mod reconcile;
 mod store;
 mod webhook;

@@ -127,6 +127,7 @@ pub(crate) fn finish_intent(
                     delivered: false,
                     settled: off,
                 });
+                inner.bodies.push(event.to_string());
                 if !off {
                     jobs.push((index, event.to_string()));
                 }
@@ -176,6 +177,36 @@ fn retype(data: &mut Value) {
         json!({"address": "payer@example.cl"}),
     );
     object.insert("error_reason".into(), json!(["retyped"]));
+}
+
+/// Delivers again, in the current mode, every event no attempt delivered (as
+/// Fintoc's retries would after the endpoint is fixed). Returns how many.
+pub(crate) fn redeliver_undelivered(state: &Arc<State>) -> usize {
+    let mut inner = state.lock();
+    let Some(webhook) = inner.webhook.clone() else {
+        return 0;
+    };
+    let secret = match inner.delivery_mode {
+        DeliveryMode::WrongSecret => format!("{}_not_the_registered_one", webhook.secret),
+        _ => webhook.secret.clone(),
+    };
+    let webhook = WebhookEndpoint { secret, ..webhook };
+    let mut jobs = Vec::new();
+    for index in 0..inner.deliveries.len() {
+        if inner.deliveries[index].delivered {
+            continue;
+        }
+        inner.deliveries[index].settled = false;
+        jobs.push((index, inner.bodies[index].clone()));
+    }
+    let count = jobs.len();
+    let state = state.clone();
+    tokio::spawn(async move {
+        for (index, body) in jobs {
+            deliver(&state, &webhook, index, body).await;
+        }
+    });
+    count
 }
 
 /// Finishes every held intent whose time has come (their final events go out).

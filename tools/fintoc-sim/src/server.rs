@@ -5,7 +5,7 @@
 use crate::api::api;
 use crate::config::{DeliveryMode, Fault, Finish, SimulatorConfig, WebhookEndpoint};
 use crate::control::control_api;
-use crate::delivery::{finish_intent, release_due_holds};
+use crate::delivery::{finish_intent, redeliver_undelivered, release_due_holds};
 use crate::responses::{error, HttpResponse};
 use crate::state::{DeliveryRecord, Inner, SimIntent, State};
 use crate::widget::{widget_api, WIDGET_SCRIPT};
@@ -119,6 +119,13 @@ impl Simulator {
             .clock_offset_ms
             .fetch_add(delta_ms, std::sync::atomic::Ordering::SeqCst);
         release_due_holds(&self.state);
+    }
+
+    /// Delivers again, in the current mode, every event that was never delivered
+    /// (the rest of Fintoc's retry window once an endpoint is fixed). Returns how
+    /// many jobs were restarted; [`Self::wait_settled`] waits for them.
+    pub fn redeliver_undelivered(&self) -> usize {
+        redeliver_undelivered(&self.state)
     }
 
     /// The simulator's time (Unix ms).

@@ -102,6 +102,8 @@ pub(crate) struct IdempotentAnswer {
 pub(crate) struct Inner {
     pub webhook: Option<WebhookEndpoint>,
     pub deliveries: Vec<DeliveryRecord>,
+    /// The body of each delivery job, by the same index.
+    pub bodies: Vec<String>,
     pub intents: HashMap<String, SimIntent>,
     /// Ids in creation order, for listing.
     pub order: Vec<String>,

@@ -1,0 +1,482 @@
+//! The reconciler on DynamoDB Local and the Fintoc simulator: outcomes whose
+//! webhooks never arrived are recorded once, pending lasts days, a never-resolving
+//! intent becomes stuck, a webhook and a check racing apply once, and big backlogs
+//! are worked off in bounded, paced runs. Time is virtual: no test sleeps.
+
+use crate::common::*;
+use aws_sdk_dynamodb::types::AttributeValue;
+use fintoc_sim::{DeliveryMode, Finish, WebhookEndpoint};
+use futures::StreamExt;
+use shared::app::reconcile::{ManualPause, ReconcileService, ReconcileSettings, RunSummary};
+use shared::clock::{Clock, ManualClock, SystemClock};
+use shared::domain::intent::{IntentStatus, StoredIntent};
+use shared::domain::reconcile::initial_schedule;
+use shared::domain::report::IntentReport;
+use shared::fintoc::{FintocError, FintocHttpClient, FintocLookup};
+use shared::store::{DynamoStore, IntentStore};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::AtomicU32;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const MINUTE: i64 = 60_000;
+const DAY: i64 = 24 * 60 * MINUTE;
+
+/// The Fintoc client, with every lookup recorded at the reconciler's clock.
+#[derive(Clone)]
+struct RecordedLookups {
+    inner: FintocHttpClient,
+    clock: ManualClock,
+    calls: Arc<Mutex<Vec<(String, i64)>>>,
+}
+
+impl FintocLookup for RecordedLookups {
+    async fn get_payment_intent(
+        &self,
+        id: &str,
+        budget: Option<Duration>,
+    ) -> Result<Option<IntentReport>, FintocError> {
+        self.calls
+            .lock()
+            .unwrap()
+            .push((id.to_string(), self.clock.now_ms()));
+        self.inner.get_payment_intent(id, budget).await
+    }
+}
+
+type Reconciler = ReconcileService<DynamoStore, RecordedLookups, ManualClock, ManualPause>;
+
+fn reconciler(h: &Harness, settings: ReconcileSettings) -> (Reconciler, RecordedLookups) {
+    let lookups = RecordedLookups {
+        inner: fintoc_client(&h.sim, fintoc_sim::DEFAULT_SECRET_KEY),
+        clock: h.clock.clone(),
+        calls: Arc::default(),
+    };
+    let service = ReconcileService::new(
+        h.store.inner.clone(),
+        lookups.clone(),
+        h.clock.clone(),
+        ManualPause(h.clock.clone()),
+        settings,
+    );
+    (service, lookups)
+}
+
+async fn item(h: &Harness, id: &str) -> HashMap<String, AttributeValue> {
+    h.dynamodb
+        .get_item()
+        .table_name(&h.table)
+        .key("pk", AttributeValue::S(format!("INTENT#{id}")))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap_or_default()
+}
+
+fn text(item: &HashMap<String, AttributeValue>, attr: &str) -> Option<String> {
+    item.get(attr).and_then(|v| v.as_s().ok()).cloned()
+}
+
+fn number(item: &HashMap<String, AttributeValue>, attr: &str) -> Option<i64> {
+    item.get(attr)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|n| n.parse().ok())
+}
+
+async fn create(h: &Harness, key: &str) -> String {
+    let body = BODY.replace("order-1", &format!("order-{key}"));
+    let created = h.post(Some(key), &body).await;
+    assert_eq!(created.status, 201, "{}", created.json);
+    created.json["id"].as_str().unwrap().to_string()
+}
+
+fn serve(h: &Harness) -> impl std::future::Future<Output = String> {
+    let webhook = Arc::new(webhook_service(
+        h.store.inner.clone(),
+        SystemClock,
+        &[WEBHOOK_SECRET],
+    ));
+    serve_webhook(webhook, Arc::new(AtomicU32::new(0)))
+}
+
+#[tokio::test]
+async fn deliveries_off_for_the_whole_retry_window_the_reconciler_records_the_payment_once() {
+    let h = Harness::new().await;
+    let url = serve(&h).await;
+    h.sim.set_webhook(WebhookEndpoint {
+        url,
+        secret: WEBHOOK_SECRET.into(),
+    });
+    h.sim.set_delivery_mode(DeliveryMode::Off);
+    let id = create(&h, "lost-webhooks").await;
+    h.sim
+        .finish(
+            &id,
+            &Finish {
+                via_pending: true,
+                ..Finish::outcome("succeeded")
+            },
+        )
+        .unwrap();
+    let deliveries = h.sim.wait_settled(2).await;
+    assert!(deliveries.iter().all(|d| !d.delivered), "{deliveries:?}");
+    assert_eq!(
+        h.get(&id).await.json["status"],
+        "created",
+        "nothing arrived"
+    );
+
+    let (reconciler, lookups) = reconciler(&h, ReconcileSettings::default());
+    assert_eq!(
+        reconciler.run(None).await,
+        RunSummary::default(),
+        "not due yet"
+    );
+    h.clock.advance_ms(2 * MINUTE);
+    let summary = reconciler.run(None).await;
+    assert_eq!(
+        (summary.checked, summary.outcomes_found),
+        (1, 1),
+        "{summary:?}"
+    );
+    let got = h.get(&id).await;
+    assert_eq!(got.json["status"], "succeeded");
+    let stored = item(&h, &id).await;
+    assert_eq!(
+        text(&stored, "decided_by").as_deref(),
+        Some("reconciliation")
+    );
+    assert_eq!(
+        text(&stored, "outcome_event_id").as_deref(),
+        Some("reconciliation:succeeded")
+    );
+    assert_eq!(number(&stored, "version"), Some(1), "one decision");
+    assert!(!stored.contains_key("due_at"), "off the index");
+    let again = h
+        .post(
+            Some("lost-webhooks-again"),
+            &BODY.replace("order-1", "order-lost-webhooks"),
+        )
+        .await;
+    assert_eq!(
+        again.error_code(),
+        "order_already_paid",
+        "the order is paid"
+    );
+    h.clock.advance_ms(30 * DAY);
+    assert_eq!(reconciler.run(None).await.checked, 0, "never checked again");
+    assert_eq!(lookups.calls.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_wrong_webhook_secret_for_a_day_loses_nothing_and_the_late_webhooks_change_nothing() {
+    let h = Harness::new().await;
+    let url = serve(&h).await;
+    h.sim.set_webhook(WebhookEndpoint {
+        url,
+        secret: WEBHOOK_SECRET.into(),
+    });
+    h.sim.set_delivery_mode(DeliveryMode::WrongSecret);
+    let mut outcomes = BTreeMap::new();
+    for (key, outcome) in [
+        ("ws-1", "succeeded"),
+        ("ws-2", "failed"),
+        ("ws-3", "succeeded"),
+    ] {
+        let id = create(&h, key).await;
+        h.sim.finish(&id, &Finish::outcome(outcome)).unwrap();
+        outcomes.insert(id, outcome);
+    }
+    let deliveries = h.sim.wait_settled(3).await;
+    assert!(deliveries
+        .iter()
+        .all(|d| !d.delivered && d.last_status == Some(400)));
+    // Each refusal counts in the webhook's metrics: the alarm on a burst of them.
+    let body = br#"{"id":"evt_1","type":"payment_intent.succeeded","data":{"id":"pi_1","status":"succeeded"}}"#;
+    let refused = webhook_service(h.store.inner.clone(), SystemClock, &[WEBHOOK_SECRET])
+        .receive(shared::app::receive_webhook::Delivery {
+            signature: Some("t=1,v1=00"),
+            body,
+        })
+        .await;
+    assert!(webhook::delivery_counts(&refused).contains(&("SignatureRefusals", 1)));
+
+    h.clock.advance_ms(DAY);
+    let (reconciler, _) = reconciler(&h, ReconcileSettings::default());
+    let summary = reconciler.run(None).await;
+    assert_eq!(summary.outcomes_found, 3, "{summary:?}");
+    for (id, outcome) in &outcomes {
+        assert_eq!(h.get(id).await.json["status"], *outcome);
+    }
+    // The secret is fixed; Fintoc's remaining retries arrive and change nothing.
+    h.sim.set_delivery_mode(DeliveryMode::Normal);
+    assert_eq!(h.sim.redeliver_undelivered(), 3);
+    let deliveries = h.sim.wait_settled(3).await;
+    assert!(deliveries.iter().all(|d| d.delivered), "{deliveries:?}");
+    for (id, outcome) in &outcomes {
+        let stored = item(&h, id).await;
+        assert_eq!(text(&stored, "status").as_deref(), Some(*outcome));
+        assert_eq!(
+            text(&stored, "decided_by").as_deref(),
+            Some("reconciliation"),
+            "the outcome stays as first recorded"
+        );
+        assert!(
+            !stored.contains_key("anomalies"),
+            "the same status again is no anomaly"
+        );
+    }
+}
+
+#[tokio::test]
+async fn pending_for_days_then_final_and_a_never_resolving_intent_is_stuck_on_day_twelve() {
+    let h = Harness::new().await;
+    h.sim.set_delivery_mode(DeliveryMode::Off);
+    let start = h.sim.now_ms();
+    let paid = create(&h, "pending-9-days").await;
+    let unresolved = create(&h, "pending-past-10-days").await;
+    let never = create(&h, "pending-forever").await;
+    for (id, until, finish) in [
+        (&paid, start + 9 * DAY, Finish::outcome("succeeded")),
+        (
+            &unresolved,
+            start + 10 * DAY + MINUTE,
+            Finish {
+                error_reason: Some("unresolved_final_status".into()),
+                ..Finish::outcome("failed")
+            },
+        ),
+        (&never, start + 100 * DAY, Finish::outcome("succeeded")),
+    ] {
+        let held = Finish {
+            pending_until_ms: Some(until),
+            ..finish
+        };
+        h.sim.finish(id, &held).unwrap();
+    }
+    let (reconciler, lookups) = reconciler(&h, ReconcileSettings::default());
+    // Step both clocks to each next due check until no intent is scheduled.
+    for _ in 0..100 {
+        let mut due = Vec::new();
+        for id in [&paid, &unresolved, &never] {
+            if let Some(at) = number(&item(&h, id).await, "due_at") {
+                due.push(at);
+            }
+        }
+        let Some(next) = due.into_iter().min() else {
+            break;
+        };
+        let delta = next - h.clock.now_ms();
+        h.clock.advance_ms(delta);
+        h.sim.advance_clock_ms(delta);
+        reconciler.run(None).await;
+    }
+    let days = |item: &HashMap<String, AttributeValue>| {
+        shared::clock::parse_rfc3339_ms(&text(item, "finalized_at").unwrap()).unwrap() - T0_MS
+    };
+    let paid_item = item(&h, &paid).await;
+    assert_eq!(text(&paid_item, "status").as_deref(), Some("succeeded"));
+    assert!((9 * DAY..10 * DAY).contains(&days(&paid_item)));
+    let unresolved_item = item(&h, &unresolved).await;
+    assert_eq!(text(&unresolved_item, "status").as_deref(), Some("failed"));
+    assert_eq!(
+        text(&unresolved_item, "error_reason").as_deref(),
+        Some("unresolved_final_status")
+    );
+    let never_item = item(&h, &never).await;
+    assert_eq!(text(&never_item, "status").as_deref(), Some("pending"));
+    assert_eq!(text(&never_item, "flagged").as_deref(), Some("stuck"));
+    let flagged_at =
+        shared::clock::parse_rfc3339_ms(&text(&never_item, "flagged_at").unwrap()).unwrap();
+    assert_eq!(flagged_at - T0_MS, 12 * DAY, "stuck on day 12");
+    let checks = lookups.calls.lock().unwrap().len();
+    assert!(
+        checks <= 3 * 16,
+        "a dozen checks per intent at most: {checks}"
+    );
+}
+
+#[tokio::test]
+async fn a_webhook_and_the_reconciler_racing_on_200_intents_apply_each_outcome_once() {
+    let h = Harness::new().await;
+    let url = serve(&h).await;
+    h.sim.set_webhook(WebhookEndpoint {
+        url,
+        secret: WEBHOOK_SECRET.into(),
+    });
+    let ids: Vec<String> = futures::stream::iter(0..200)
+        .map(|i| {
+            let h = &h;
+            async move { create(h, &format!("race-{i}")).await }
+        })
+        .buffer_unordered(16)
+        .collect()
+        .await;
+    h.clock.advance_ms(2 * MINUTE);
+    let (reconciler, _) = reconciler(
+        &h,
+        ReconcileSettings {
+            max_requests_per_sec: 80,
+            concurrency: 16,
+            ..ReconcileSettings::default()
+        },
+    );
+    for id in &ids {
+        h.sim.finish(id, &Finish::outcome("succeeded")).unwrap();
+    }
+    let (summary, deliveries) = tokio::join!(reconciler.run(None), h.sim.wait_settled(200));
+    // 200 deliveries at once can outlast the simulator's short retry window on
+    // DynamoDB Local; Fintoc would keep retrying for days, so retry what is left.
+    let mut deliveries = deliveries;
+    for _ in 0..5 {
+        if deliveries.iter().all(|d| d.delivered) {
+            break;
+        }
+        h.sim.redeliver_undelivered();
+        deliveries = h.sim.wait_settled(200).await;
+    }
+    let undelivered: Vec<_> = deliveries.iter().filter(|d| !d.delivered).collect();
+    assert!(undelivered.is_empty(), "{undelivered:?}");
+    // Webhooks that land before the reconciler reads the index take their intent
+    // off it; the others race the checks.
+    assert!(summary.checked > 0 && summary.failed == 0, "{summary:?}");
+    let mut by_reconciliation = 0;
+    for id in &ids {
+        let stored = item(&h, id).await;
+        assert_eq!(text(&stored, "status").as_deref(), Some("succeeded"));
+        let applied: HashSet<String> = stored
+            .get("applied_event_ids")
+            .and_then(|v| v.as_ss().ok())
+            .map(|ids| ids.iter().cloned().collect())
+            .unwrap_or_default();
+        assert!(!applied.is_empty() && applied.len() <= 2, "{applied:?}");
+        assert_eq!(
+            number(&stored, "version"),
+            Some(applied.len() as i64),
+            "one write per distinct decision"
+        );
+        let decided_by = text(&stored, "decided_by").unwrap();
+        let outcome_event = text(&stored, "outcome_event_id").unwrap();
+        assert_eq!(
+            decided_by == "reconciliation",
+            outcome_event == "reconciliation:succeeded",
+            "one outcome, by whoever came first"
+        );
+        by_reconciliation += u64::from(decided_by == "reconciliation");
+        assert!(!stored.contains_key("anomalies"));
+        let order = h
+            .dynamodb
+            .get_item()
+            .table_name(&h.table)
+            .key(
+                "pk",
+                AttributeValue::S(format!("ORDER#{}", text(&stored, "order_id").unwrap())),
+            )
+            .send()
+            .await
+            .unwrap()
+            .item
+            .unwrap();
+        assert_eq!(text(&order, "state").as_deref(), Some("paid"));
+        assert!(!order.contains_key("anomalies"), "paid once");
+    }
+    assert_eq!(by_reconciliation, summary.outcomes_found);
+}
+
+#[tokio::test]
+async fn a_backlog_of_due_intents_takes_several_bounded_runs_within_the_rate_limit() {
+    const INTENTS: usize = 5_000;
+    let h = Harness::new().await;
+    h.sim.set_delivery_mode(DeliveryMode::Off);
+    let http = shared::fintoc::http_client_builder().build().unwrap();
+    let store = h.store.inner.clone();
+    // Fintoc knows them all as paid; the table has them open and due.
+    let seeded: Vec<String> = futures::stream::iter(0..INTENTS)
+        .map(|i| {
+            let (http, sim, store) = (&http, &h.sim, &store);
+            async move {
+                let created: serde_json::Value = http
+                    .post(format!("{}/v1/payment_intents", sim.base_url()))
+                    .header("authorization", fintoc_sim::DEFAULT_SECRET_KEY)
+                    .json(&serde_json::json!({"amount": 100 + i, "currency": "CLP"}))
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                let id = created["id"].as_str().unwrap().to_string();
+                sim.finish(&id, &Finish::outcome("succeeded")).unwrap();
+                store
+                    .save_created(&StoredIntent {
+                        id: id.clone(),
+                        status: IntentStatus::Created,
+                        amount: 100 + i as u64,
+                        currency: "CLP".into(),
+                        order_id: None,
+                        metadata: BTreeMap::new(),
+                        customer_email: None,
+                        mode: Some("test".into()),
+                        error_reason: None,
+                        created_at: "2026-01-01T00:00:00.000Z".into(),
+                        updated_at: "2026-01-01T00:00:00.000Z".into(),
+                        schedule: Some(initial_schedule(&id, T0_MS)),
+                    })
+                    .await
+                    .unwrap();
+                id
+            }
+        })
+        .buffer_unordered(32)
+        .collect()
+        .await;
+    let settings = ReconcileSettings {
+        max_intents_per_run: 1_500,
+        max_requests_per_sec: 50,
+        concurrency: 16,
+        reserve_ms: 5_000,
+        ..ReconcileSettings::default()
+    };
+    let (reconciler, lookups) = reconciler(&h, settings);
+    h.clock.advance_ms(2 * MINUTE);
+    let mut runs = 0;
+    let mut recorded = 0;
+    while recorded < INTENTS as u64 {
+        let start = h.clock.now_ms();
+        let before = lookups.calls.lock().unwrap().len();
+        // An invocation of 60 s (virtual): at 50/s the deadline would stop it at
+        // 2,750; the per-run bound (1,500) stops it first.
+        let summary = reconciler.run(Some(start + 60_000)).await;
+        let calls = lookups.calls.lock().unwrap()[before..].to_vec();
+        let unique: HashSet<&String> = calls.iter().map(|(id, _)| id).collect();
+        assert_eq!(unique.len(), calls.len(), "none checked twice in one run");
+        assert!(calls.len() <= 1_500);
+        let mut times: Vec<i64> = calls.iter().map(|(_, t)| *t).collect();
+        times.sort_unstable();
+        for (i, t) in times.iter().enumerate() {
+            let in_second = times[i..].iter().take_while(|u| **u < t + 1_000).count();
+            assert!(in_second <= 50, "at most 50 requests in any second");
+        }
+        assert!(times.last().is_none_or(|t| *t < start + 55_000));
+        recorded += summary.outcomes_found;
+        runs += 1;
+        assert!(runs <= 6, "bounded runs finish the backlog");
+        h.clock.advance_ms(5 * MINUTE);
+    }
+    // 1,500 a run while every shard has a full page (1,500 / 16 each) due,
+    // fewer as the shards drain unevenly.
+    assert!(
+        (4..=6).contains(&runs),
+        "5,000 at up to 1,500 a run: {runs}"
+    );
+    assert_eq!(
+        lookups.calls.lock().unwrap().len(),
+        INTENTS,
+        "each checked once"
+    );
+    for id in seeded.iter().step_by(500) {
+        assert_eq!(h.get(id).await.json["status"], "succeeded");
+    }
+}
