@@ -25,6 +25,18 @@ def main() -> int:
     failures = 0
     for case in manifest["cases"]:
         response = invoke(case["function"], f"{events_dir}/{case['file']}", port)
+        if "summary" in case:
+            problems = [
+                f"{key} {response.get(key)!r}, expected {value!r}"
+                for key, value in case["summary"].items()
+                if response.get(key) != value
+            ]
+            if "checked" not in response:
+                problems.append(f"not a run summary: {response!r}")
+            verdict = "ok" if not problems else "FAILED: " + "; ".join(problems)
+            print(f"{case['function']:>13} {case['file']:<38} {verdict}")
+            failures += bool(problems)
+            continue
         status = response.get("statusCode")
         body = json.loads(response.get("body") or "null")
         problems = []

@@ -21,7 +21,7 @@ trap cleanup EXIT
 
 DDB_NAME=events DDB_PORT="$ddb_port" scripts/dynamodb-local.sh start
 say "building the simulator and both functions"
-cargo build --locked -p fintoc-sim -p local-table -p local-gateway -p create-intent -p webhook
+cargo build --locked -p fintoc-sim -p local-table -p local-gateway -p create-intent -p webhook -p reconcile
 table="events-$(date +%s)"
 target/debug/local-table --endpoint "http://127.0.0.1:$ddb_port" --table "$table"
 

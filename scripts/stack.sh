@@ -81,7 +81,7 @@ up() {
   export PATH="$ROOT/.tools/lambda-venv/bin:$PATH"
 
   say "building the simulator, the local gateway and both functions (the first build takes a few minutes; later ones only rebuild what changed)"
-  cargo build --locked -p fintoc-sim -p local-table -p local-gateway -p create-intent -p webhook
+  cargo build --locked -p fintoc-sim -p local-table -p local-gateway -p create-intent -p webhook -p reconcile
 
   scripts/dynamodb-local.sh start || fail_up "DynamoDB Local did not start"
   target/debug/local-table --endpoint "http://127.0.0.1:$ddb_port" --table "$table" >/dev/null \

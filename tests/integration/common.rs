@@ -582,3 +582,57 @@ pub async fn serve_webhook<C: shared::clock::Clock + 'static>(
     });
     url
 }
+
+// ---------------------------------------------------------------------------
+// Reconciler side.
+
+use shared::app::reconcile::{ManualPause, ReconcileService, ReconcileSettings};
+use shared::clock::Clock as _;
+use shared::domain::report::IntentReport;
+use shared::fintoc::{FintocError, FintocLookup};
+use std::sync::Mutex;
+
+/// The Fintoc client, with every lookup recorded at the reconciler's clock.
+#[derive(Clone)]
+pub struct RecordedLookups {
+    pub inner: FintocHttpClient,
+    pub clock: ManualClock,
+    pub calls: Arc<Mutex<Vec<(String, i64)>>>,
+}
+
+impl FintocLookup for RecordedLookups {
+    async fn get_payment_intent(
+        &self,
+        id: &str,
+        budget: Option<Duration>,
+    ) -> Result<Option<IntentReport>, FintocError> {
+        self.calls
+            .lock()
+            .unwrap()
+            .push((id.to_string(), self.clock.now_ms()));
+        self.inner.get_payment_intent(id, budget).await
+    }
+}
+
+pub type Reconciler = ReconcileService<DynamoStore, RecordedLookups, ManualClock, ManualPause>;
+
+pub fn reconciler_with(h: &Harness, settings: ReconcileSettings) -> (Reconciler, RecordedLookups) {
+    let lookups = RecordedLookups {
+        inner: fintoc_client(&h.sim, fintoc_sim::DEFAULT_SECRET_KEY),
+        clock: h.clock.clone(),
+        calls: Arc::default(),
+    };
+    let service = ReconcileService::new(
+        h.store.inner.clone(),
+        lookups.clone(),
+        h.clock.clone(),
+        ManualPause(h.clock.clone()),
+        settings,
+    );
+    (service, lookups)
+}
+
+/// The reconciler with its default settings.
+pub fn reconciler_for(h: &Harness) -> (Reconciler, RecordedLookups) {
+    reconciler_with(h, ReconcileSettings::default())
+}

@@ -54,6 +54,20 @@ async fn every_event_file_produces_its_manifest_status() {
                 body.as_bytes(),
             ));
         }
+        if case["function"] == "reconcile" {
+            let (reconciler, _) = reconciler_for(&h);
+            let summary = reconcile::handle(
+                &reconciler,
+                &h.clock,
+                lambda_runtime::LambdaEvent::new(event, lambda_runtime::Context::default()),
+            )
+            .await;
+            for (key, value) in case["summary"].as_object().unwrap() {
+                assert_eq!(summary[key], *value, "{file}: {summary}");
+            }
+            assert!(summary["checked"].is_u64(), "{file}: {summary}");
+            continue;
+        }
         let request = lambda_http::request::from_str(&event.to_string())
             .unwrap_or_else(|e| panic!("{file}: {e}"));
         let answer = match case["function"].as_str().unwrap() {

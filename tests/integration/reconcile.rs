@@ -7,60 +7,17 @@ use crate::common::*;
 use aws_sdk_dynamodb::types::AttributeValue;
 use fintoc_sim::{DeliveryMode, Finish, WebhookEndpoint};
 use futures::StreamExt;
-use shared::app::reconcile::{ManualPause, ReconcileService, ReconcileSettings, RunSummary};
-use shared::clock::{Clock, ManualClock, SystemClock};
+use shared::app::reconcile::{ReconcileSettings, RunSummary};
+use shared::clock::{Clock, SystemClock};
 use shared::domain::intent::{IntentStatus, StoredIntent};
 use shared::domain::reconcile::initial_schedule;
-use shared::domain::report::IntentReport;
-use shared::fintoc::{FintocError, FintocHttpClient, FintocLookup};
-use shared::store::{DynamoStore, IntentStore};
+use shared::store::IntentStore;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::AtomicU32;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Arc;
 
 const MINUTE: i64 = 60_000;
 const DAY: i64 = 24 * 60 * MINUTE;
-
-/// The Fintoc client, with every lookup recorded at the reconciler's clock.
-#[derive(Clone)]
-struct RecordedLookups {
-    inner: FintocHttpClient,
-    clock: ManualClock,
-    calls: Arc<Mutex<Vec<(String, i64)>>>,
-}
-
-impl FintocLookup for RecordedLookups {
-    async fn get_payment_intent(
-        &self,
-        id: &str,
-        budget: Option<Duration>,
-    ) -> Result<Option<IntentReport>, FintocError> {
-        self.calls
-            .lock()
-            .unwrap()
-            .push((id.to_string(), self.clock.now_ms()));
-        self.inner.get_payment_intent(id, budget).await
-    }
-}
-
-type Reconciler = ReconcileService<DynamoStore, RecordedLookups, ManualClock, ManualPause>;
-
-fn reconciler(h: &Harness, settings: ReconcileSettings) -> (Reconciler, RecordedLookups) {
-    let lookups = RecordedLookups {
-        inner: fintoc_client(&h.sim, fintoc_sim::DEFAULT_SECRET_KEY),
-        clock: h.clock.clone(),
-        calls: Arc::default(),
-    };
-    let service = ReconcileService::new(
-        h.store.inner.clone(),
-        lookups.clone(),
-        h.clock.clone(),
-        ManualPause(h.clock.clone()),
-        settings,
-    );
-    (service, lookups)
-}
 
 async fn item(h: &Harness, id: &str) -> HashMap<String, AttributeValue> {
     h.dynamodb
@@ -128,7 +85,7 @@ async fn deliveries_off_for_the_whole_retry_window_the_reconciler_records_the_pa
         "nothing arrived"
     );
 
-    let (reconciler, lookups) = reconciler(&h, ReconcileSettings::default());
+    let (reconciler, lookups) = reconciler_with(&h, ReconcileSettings::default());
     assert_eq!(
         reconciler.run(None).await,
         RunSummary::default(),
@@ -204,7 +161,7 @@ async fn a_wrong_webhook_secret_for_a_day_loses_nothing_and_the_late_webhooks_ch
     assert!(webhook::delivery_counts(&refused).contains(&("SignatureRefusals", 1)));
 
     h.clock.advance_ms(DAY);
-    let (reconciler, _) = reconciler(&h, ReconcileSettings::default());
+    let (reconciler, _) = reconciler_with(&h, ReconcileSettings::default());
     let summary = reconciler.run(None).await;
     assert_eq!(summary.outcomes_found, 3, "{summary:?}");
     for (id, outcome) in &outcomes {
@@ -256,7 +213,7 @@ async fn pending_for_days_then_final_and_a_never_resolving_intent_is_stuck_on_da
         };
         h.sim.finish(id, &held).unwrap();
     }
-    let (reconciler, lookups) = reconciler(&h, ReconcileSettings::default());
+    let (reconciler, lookups) = reconciler_with(&h, ReconcileSettings::default());
     // Step both clocks to each next due check until no intent is scheduled.
     for _ in 0..100 {
         let mut due = Vec::new();
@@ -315,7 +272,7 @@ async fn a_webhook_and_the_reconciler_racing_on_200_intents_apply_each_outcome_o
         .collect()
         .await;
     h.clock.advance_ms(2 * MINUTE);
-    let (reconciler, _) = reconciler(
+    let (reconciler, _) = reconciler_with(
         &h,
         ReconcileSettings {
             max_requests_per_sec: 80,
@@ -439,7 +396,7 @@ async fn a_backlog_of_due_intents_takes_several_bounded_runs_within_the_rate_lim
         reserve_ms: 5_000,
         ..ReconcileSettings::default()
     };
-    let (reconciler, lookups) = reconciler(&h, settings);
+    let (reconciler, lookups) = reconciler_with(&h, settings);
     h.clock.advance_ms(2 * MINUTE);
     let mut runs = 0;
     let mut recorded = 0;

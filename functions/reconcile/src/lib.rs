@@ -92,7 +92,10 @@ where
     C: Clock,
     P: Pause,
 {
-    let deadline_ms = i64::try_from(event.context.deadline).ok();
+    // No deadline (0) outside Lambda's runtime API, e.g. a test's context.
+    let deadline_ms = i64::try_from(event.context.deadline)
+        .ok()
+        .filter(|d| *d > 0);
     let summary = service.run(deadline_ms).await;
     tracing::info!(
         checked = summary.checked,
