@@ -1,5 +1,5 @@
 # One entry point for the project's commands. `make help` lists them.
-.PHONY: help demo up down status check test bench bench-smoke stack-test events-test template-check sam-build deploy resign-events ddb-up ddb-down sim build fmt
+.PHONY: help demo up down status reconcile check test bench bench-smoke stack-test events-test template-check sam-build deploy resign-events ddb-up ddb-down sim build fmt
 
 help: ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -7,7 +7,7 @@ help: ## list the commands
 demo: up ## start the local stack (if needed) and walk through a payment, step by step
 	@python3 scripts/demo.py
 
-up: ## start DynamoDB Local, the Fintoc simulator, both functions and the checkout page
+up: ## start DynamoDB Local, the Fintoc simulator, the three functions, the checkout page and the reconciliation schedule
 	scripts/stack.sh up
 
 down: ## stop everything `make up` started
@@ -15,6 +15,9 @@ down: ## stop everything `make up` started
 
 status: ## what the local stack runs, and its endpoints
 	scripts/stack.sh status
+
+reconcile: ## one reconciliation run on the local stack now; prints what it fixed
+	scripts/reconcile.sh
 
 check: ## fast tier: fmt, clippy, unit tests, in-memory store contract (Rust alone, no JVM/npm/apt)
 	scripts/check.sh

@@ -180,6 +180,33 @@ def tour(env):
     status, _, seen = request("GET", f"{api}/payment-intents/{pi}")
     expect(seen["status"] == "succeeded", f"{pi} is still succeeded")
 
+    step(9, "Every webhook of a payment is lost (endpoint down); the reconciler records it anyway")
+    status, _, _ = call("Fintoc (simulated outage)", "POST", f"{sim}/_sim/deliveries/mode", {"mode": "off"})
+    expect(status == 200, "the simulator will deliver no webhook at all")
+    try:
+        order = f"3{uuid.uuid4().hex[:6]}"
+        _, lost = create(api, f"order-{order}-{uuid.uuid4().hex[:8]}", 7700, order)
+        status, _, _ = call("payer (simulated widget)", "POST", f"{sim}/_sim/widget/complete",
+                            {"widget_token": lost["widget_token"], "outcome": "succeeded"})
+        expect(status == 202, "the payer paid; Fintoc's webhooks go nowhere")
+        status, _, seen = request("GET", f"{api}/payment-intents/{lost['id']}")
+        expect(seen["status"] == "created", f"{lost['id']} still reads created: no webhook arrived")
+        found = None
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            # The intent's first check is due 3 s after its creation (locally).
+            status, _, summary = request("POST", f"{env['FUNCTIONS_URL']}/2015-03-31/functions/reconcile/invocations",
+                                         {"source": "tour"})
+            status, _, seen = request("GET", f"{api}/payment-intents/{lost['id']}")
+            if seen["status"] == "succeeded":
+                found = summary
+                break
+            time.sleep(1)
+        expect(found is not None, f"the reconciler asked Fintoc and recorded {lost['id']} as succeeded")
+        line(f"reconciliation run: {json.dumps(found)}")
+    finally:
+        request("POST", f"{sim}/_sim/deliveries/mode", {"mode": "normal"})
+
     print(f"\n{BOLD}Done.{RESET} Pay in a browser: {env['CHECKOUT_URL']}")
     print("Endpoints: .local/stack.env · logs: .local/stack-*/ · stop everything: make down")
 

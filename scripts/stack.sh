@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The local stack: DynamoDB Local (with the table), the Fintoc simulator, both
-# functions under `cargo lambda watch`, and the local gateway (the HTTP API's routes
-# plus the checkout page).
+# The local stack: DynamoDB Local (with the table), the Fintoc simulator, the three
+# functions under `cargo lambda watch`, and the local gateway (the HTTP API's routes,
+# the checkout page, and the reconciliation schedule: every 30 s here, with a new
+# intent's first check 3 s after its creation).
 #
 #   scripts/stack.sh up       install what is missing, build, start, wait until healthy
 #   scripts/stack.sh down     stop every process `up` started, by process id
@@ -96,7 +97,7 @@ up() {
   wait_http "$sim/_sim/health" 30 || fail_up "the simulator did not start"
 
   write_functions_env "$run_dir/functions.env" "$table" "http://127.0.0.1:$ddb_port" "$sim" "$webhook_secret"
-  say "starting both functions under cargo lambda watch at http://127.0.0.1:$lambda_port"
+  say "starting the functions under cargo lambda watch at http://127.0.0.1:$lambda_port"
   start_bg "$watch_pid" "$run_dir/functions.log" cargo lambda watch --invoke-address 127.0.0.1 \
     --invoke-port "$lambda_port" --env-file "$run_dir/functions.env"
   local deadline=$((SECONDS + 120))
@@ -109,7 +110,8 @@ up() {
   say "starting the local gateway at $gateway"
   start_bg "$gateway_pid" "$run_dir/gateway.log" target/debug/local-gateway --port "$gateway_port" \
     --functions-url "http://127.0.0.1:$lambda_port" --checkout-dir "$ROOT/checkout" \
-    --widget-script "$sim/widget/v1/" --public-key pk_test_simulator
+    --widget-script "$sim/widget/v1/" --public-key pk_test_simulator \
+    --reconcile-every "${STACK_RECONCILE_EVERY_SECONDS:-30}"
   wait_http "$gateway/_local/health" 30 || fail_up "the local gateway did not start"
 
   # The first call starts each function (cargo lambda watch compiles it if needed).

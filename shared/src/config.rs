@@ -164,6 +164,9 @@ pub struct CreateIntentConfig {
     pub widget_token_ttl: Duration,
     /// `DEPLOYMENT_TAG`: written into every intent's Fintoc metadata.
     pub deployment_tag: String,
+    /// `RECONCILE_FIRST_CHECK_SECONDS` (default 120): when the reconciler first
+    /// checks a new intent.
+    pub first_check_after: Duration,
 }
 
 impl CreateIntentConfig {
@@ -214,6 +217,12 @@ impl CreateIntentConfig {
                 600,
                 1,
                 86_400,
+            )?),
+            first_check_after: Duration::from_secs(env.number(
+                "RECONCILE_FIRST_CHECK_SECONDS",
+                120,
+                0,
+                3_600,
             )?),
         })
     }
@@ -446,6 +455,7 @@ impl CreateIntentConfig {
             record_ttl: self.record_ttl,
             widget_token_ttl: self.widget_token_ttl,
             deployment_tag: self.deployment_tag.clone(),
+            first_check_after: self.first_check_after,
         }
     }
 

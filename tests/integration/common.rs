@@ -196,6 +196,7 @@ impl Harness {
             record_ttl: Duration::from_secs(86_400),
             widget_token_ttl: Duration::from_secs(600),
             deployment_tag: DEPLOYMENT_TAG.into(),
+            first_check_after: Duration::from_secs(120),
         };
         let service = Arc::new(PaymentIntentService::new(
             store.clone(),

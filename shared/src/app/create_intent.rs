@@ -13,7 +13,7 @@ use crate::domain::idempotency::{
 };
 use crate::domain::intent::{IntentStatus, StoredIntent};
 use crate::domain::order::{OpenRequest, ReserveOutcome, ReserveRequest};
-use crate::domain::reconcile::initial_schedule;
+use crate::domain::reconcile::initial_schedule_after;
 use crate::fintoc::{
     CreatePaymentIntent, FintocApi, FintocError, FintocPaymentIntent, RecipientAccount,
 };
@@ -46,6 +46,9 @@ pub struct CreateIntentSettings {
     pub widget_token_ttl: Duration,
     /// This deployment's tag, written into every intent's Fintoc metadata.
     pub deployment_tag: String,
+    /// When the reconciler first checks a new intent, after its creation
+    /// (`domain::reconcile::CHECK_DELAYS_MS[0]` in production).
+    pub first_check_after: Duration,
 }
 
 /// A create request as the handler received it.
@@ -317,7 +320,11 @@ where
             error_reason: pi.error_reason.clone(),
             created_at: created_at.clone(),
             updated_at: format_rfc3339_ms(now),
-            schedule: Some(initial_schedule(&pi.id, now)),
+            schedule: Some(initial_schedule_after(
+                &pi.id,
+                now,
+                self.settings.first_check_after.as_millis() as i64,
+            )),
         };
         self.store
             .save_created(&intent)
@@ -476,6 +483,7 @@ mod tests {
             record_ttl: Duration::from_secs(86_400),
             widget_token_ttl: Duration::from_secs(600),
             deployment_tag: "unit".into(),
+            first_check_after: Duration::from_secs(120),
         }
     }
 

@@ -42,6 +42,8 @@ OPTIONS:
     --widget-script URL      the widget script the page loads (default: Fintoc's,
                              https://js.fintoc.com/v1/; locally the simulator's /widget/v1/)
     --public-key KEY         the Fintoc public key the page uses (default pk_test_simulator)
+    --reconcile-every SECS   invoke the reconcile function every SECS seconds, as the
+                             deployed EventBridge Scheduler schedule does (default: never)
     -h, --help               print this help
 
 Routes: POST /payment-intents, GET /payment-intents/{id} (create-intent),
@@ -68,6 +70,7 @@ struct Options {
     checkout_dir: PathBuf,
     widget_script: String,
     public_key: String,
+    reconcile_every: Option<Duration>,
 }
 
 fn parse_args() -> Result<Options, String> {
@@ -76,6 +79,7 @@ fn parse_args() -> Result<Options, String> {
     let (mut functions_url, mut checkout_dir) = (None, None);
     let mut widget_script = "https://js.fintoc.com/v1/".to_string();
     let mut public_key = "pk_test_simulator".to_string();
+    let mut reconcile_every = None;
     while let Some(arg) = args.next() {
         let mut value = || args.next().ok_or_else(|| format!("{arg} needs a value"));
         match arg.as_str() {
@@ -84,6 +88,12 @@ fn parse_args() -> Result<Options, String> {
             "--checkout-dir" => checkout_dir = Some(PathBuf::from(value()?)),
             "--widget-script" => widget_script = value()?,
             "--public-key" => public_key = value()?,
+            "--reconcile-every" => {
+                let secs: u64 = value()?
+                    .parse()
+                    .map_err(|e| format!("--reconcile-every: {e}"))?;
+                reconcile_every = Some(Duration::from_secs(secs.max(1)));
+            }
             "-h" | "--help" => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -100,7 +110,37 @@ fn parse_args() -> Result<Options, String> {
         checkout_dir: checkout_dir.ok_or("--checkout-dir is required")?,
         widget_script,
         public_key,
+        reconcile_every,
     })
+}
+
+/// The local stand-in of the reconciliation schedule: invokes the reconcile
+/// function through cargo lambda watch's Invoke API every `every`, and logs what
+/// each run found.
+async fn reconcile_schedule(gateway: Arc<Gateway>, every: Duration) {
+    let url = format!(
+        "{}/2015-03-31/functions/reconcile/invocations",
+        gateway.functions_url
+    );
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let answer = gateway
+            .http
+            .post(&url)
+            .json(&json!({"source": "local-gateway.reconcile-schedule"}))
+            .send()
+            .await;
+        match answer {
+            Ok(response) => {
+                let status = response.status();
+                let body = response.text().await.unwrap_or_default();
+                eprintln!("scheduled reconciliation: {status} {body}");
+            }
+            Err(e) => eprintln!("scheduled reconciliation: could not invoke the function: {e}"),
+        }
+    }
 }
 
 #[tokio::main]
@@ -132,6 +172,9 @@ async fn main() {
             .expect("HTTP client"),
         webhook_faults: Mutex::new(VecDeque::new()),
     });
+    if let Some(every) = options.reconcile_every {
+        tokio::spawn(reconcile_schedule(gateway.clone(), every));
+    }
     let addr = SocketAddr::from(([127, 0, 0, 1], options.port));
     let listener = match TcpListener::bind(addr).await {
         Ok(l) => l,
