@@ -38,7 +38,8 @@ pub struct ReconcileSettings {
     pub max_requests_per_sec: u32,
     /// Checks in flight at once.
     pub concurrency: usize,
-    /// No check starts later than this before the invocation's deadline (ms).
+    /// No check starts later than this before the invocation's deadline (ms); at
+    /// most a third of the time the invocation has.
     pub reserve_ms: i64,
     /// Time one Fintoc lookup may take, retries included.
     pub lookup_budget: Duration,
@@ -217,7 +218,9 @@ where
         }
         due.sort_by_key(|d| d.schedule.due_at_ms);
         let pacer = Pacer::new(self.settings.max_requests_per_sec);
-        let stop_at = deadline_ms.map(|d| d - self.settings.reserve_ms);
+        // Stop starting checks `reserve_ms` before the deadline, or at two thirds of
+        // the time left when the invocation is short (a local run's 3 s default).
+        let stop_at = deadline_ms.map(|d| d - self.settings.reserve_ms.min((d - now).max(0) / 3));
         let results = bounded_unordered(due, self.settings.concurrency, |intent| {
             self.check(intent, &pacer, stop_at)
         })
@@ -586,6 +589,18 @@ mod tests {
         let intent = s.store.intent("pi_1").unwrap();
         assert_eq!(intent.flagged.as_deref(), Some("stuck"));
         assert_eq!(intent.status, Some(IntentStatus::Pending), "never invented");
+    }
+
+    #[tokio::test]
+    async fn a_short_invocation_still_checks_within_two_thirds_of_its_time() {
+        let s = Setup::new();
+        s.created("pi_1").await;
+        s.fintoc.set("pi_1", "succeeded");
+        s.clock.set_ms(T0 + 2 * MINUTE);
+        let service = s.service(ReconcileSettings::default());
+        // 3 s left (Lambda's default timeout): the 15 s reserve would leave none.
+        let summary = service.run(Some(s.clock.now_ms() + 3_000)).await;
+        assert_eq!(summary.outcomes_found, 1, "{summary:?}");
     }
 
     #[tokio::test]
