@@ -88,6 +88,12 @@ COST_REPORT="$results/dynamodb_cost.json" DYNAMODB_ENDPOINT="$ddb" \
   cargo test --locked -q --workspace --tests dynamodb_cost >/dev/null
 
 if [[ "$smoke" != 1 ]]; then
+  say "reconciliation: 5,000 due intents in bounded runs on DynamoDB Local and the simulator"
+  RECONCILE_REPORT="$results/reconcile.json" DYNAMODB_ENDPOINT="$ddb" \
+    cargo test --locked -q --workspace --tests a_backlog_of_due_intents >/dev/null
+fi
+
+if [[ "$smoke" != 1 ]]; then
   say "unloaded latency: one invocation at a time (200 intents of webhooks, 200 creates)"
   "$bench" load-webhook --bootstrap "$webhook_bin" --dynamodb "$ddb" --intents 200 \
     --concurrency 1 --out "$results/serial_webhook.json" >/dev/null

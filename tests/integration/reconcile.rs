@@ -400,12 +400,29 @@ async fn a_backlog_of_due_intents_takes_several_bounded_runs_within_the_rate_lim
     h.clock.advance_ms(2 * MINUTE);
     let mut runs = 0;
     let mut recorded = 0;
+    let mut figures = Vec::new();
     while recorded < INTENTS as u64 {
         let start = h.clock.now_ms();
         let before = lookups.calls.lock().unwrap().len();
+        let usage_before = h.store.inner.usage();
+        let wall = std::time::Instant::now();
         // An invocation of 60 s (virtual): at 50/s the deadline would stop it at
         // 2,750; the per-run bound (1,500) stops it first.
         let summary = reconciler.run(Some(start + 60_000)).await;
+        let elapsed = wall.elapsed();
+        let usage = h.store.inner.usage() - usage_before;
+        // The cost, pinned: one query per index shard, one write per checked intent.
+        assert_eq!(usage.read_requests, 16, "{usage:?}");
+        assert_eq!(usage.write_requests, summary.checked, "{usage:?}");
+        figures.push(serde_json::json!({
+            "checked": summary.checked,
+            "seconds": elapsed.as_secs_f64(),
+            "intents_per_second": summary.checked as f64 / elapsed.as_secs_f64(),
+            "read_requests": usage.read_requests,
+            "write_requests": usage.write_requests,
+            "read_units": usage.read_units,
+            "write_units": usage.write_units,
+        }));
         let calls = lookups.calls.lock().unwrap()[before..].to_vec();
         let unique: HashSet<&String> = calls.iter().map(|(id, _)| id).collect();
         assert_eq!(unique.len(), calls.len(), "none checked twice in one run");

@@ -92,12 +92,16 @@ where
     C: Clock,
     P: Pause,
 {
-    // No deadline (0) outside Lambda's runtime API, e.g. a test's context.
+    // Lambda gives the deadline in Unix ms. A test's context has none (0), and an
+    // emulator may give one that is not in the future (cargo lambda watch sends
+    // seconds): the run is then bounded by its per-run limit alone.
+    let started_ms = clock.now_ms();
     let deadline_ms = i64::try_from(event.context.deadline)
         .ok()
-        .filter(|d| *d > 0);
+        .filter(|d| *d > started_ms);
     let summary = service.run(deadline_ms).await;
     tracing::info!(
+        deadline_in_ms = deadline_ms.map(|d| d - started_ms),
         checked = summary.checked,
         outcomes_found = summary.outcomes_found,
         failed = summary.failed,
