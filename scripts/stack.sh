@@ -47,7 +47,7 @@ any_running() {
 
 down() {
   stop_pidfile "$gateway_pid" "local gateway"
-  stop_pidfile "$watch_pid" "cargo lambda watch (both functions)"
+  stop_pidfile "$watch_pid" "cargo lambda watch (the functions)"
   stop_pidfile "$sim_pid" "Fintoc simulator"
   scripts/dynamodb-local.sh stop
   rm -f "$env_file"

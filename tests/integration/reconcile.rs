@@ -454,3 +454,50 @@ async fn a_backlog_of_due_intents_takes_several_bounded_runs_within_the_rate_lim
         assert_eq!(h.get(id).await.json["status"], "succeeded");
     }
 }
+
+#[tokio::test]
+async fn events_whose_optional_fields_changed_type_are_applied_not_refused() {
+    let h = Harness::new().await;
+    let url = serve(&h).await;
+    h.sim.set_webhook(WebhookEndpoint {
+        url,
+        secret: WEBHOOK_SECRET.into(),
+    });
+    let id = create(&h, "retyped").await;
+    h.sim
+        .finish(
+            &id,
+            &Finish {
+                via_pending: true,
+                retyped: true,
+                ..Finish::outcome("succeeded")
+            },
+        )
+        .unwrap();
+    let deliveries = h.sim.wait_settled(2).await;
+    assert!(
+        deliveries
+            .iter()
+            .all(|d| d.delivered && d.attempts == 1 && d.last_status == Some(200)),
+        "{deliveries:?}"
+    );
+    assert_eq!(h.get(&id).await.json["status"], "succeeded");
+    let stored = item(&h, &id).await;
+    assert_eq!(text(&stored, "decided_by").as_deref(), Some("webhook"));
+    assert!(
+        !stored.contains_key("reported_amount"),
+        "a string amount is absent"
+    );
+    assert!(!stored.contains_key("amount_mismatch"));
+    let again = h
+        .post(
+            Some("retyped-again"),
+            &BODY.replace("order-1", "order-retyped"),
+        )
+        .await;
+    assert_eq!(
+        again.error_code(),
+        "order_already_paid",
+        "the order is paid"
+    );
+}
