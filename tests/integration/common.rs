@@ -54,6 +54,26 @@ pub async fn fresh_table() -> (aws_sdk_dynamodb::Client, String) {
     (client, name)
 }
 
+/// One item by its key (strongly consistent), if present.
+pub async fn stored_item(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    pk: &str,
+) -> Option<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+    client
+        .get_item()
+        .table_name(table)
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(pk.to_string()),
+        )
+        .consistent_read(true)
+        .send()
+        .await
+        .expect("GetItem on DynamoDB Local")
+        .item
+}
+
 /// Every item in a table.
 pub async fn scan_all(
     client: &aws_sdk_dynamodb::Client,

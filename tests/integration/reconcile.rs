@@ -20,15 +20,8 @@ const MINUTE: i64 = 60_000;
 const DAY: i64 = 24 * 60 * MINUTE;
 
 async fn item(h: &Harness, id: &str) -> HashMap<String, AttributeValue> {
-    h.dynamodb
-        .get_item()
-        .table_name(&h.table)
-        .key("pk", AttributeValue::S(format!("INTENT#{id}")))
-        .consistent_read(true)
-        .send()
+    stored_item(&h.dynamodb, &h.table, &format!("INTENT#{id}"))
         .await
-        .unwrap()
-        .item
         .unwrap_or_default()
 }
 
@@ -323,19 +316,13 @@ async fn a_webhook_and_the_reconciler_racing_on_200_intents_apply_each_outcome_o
         );
         by_reconciliation += u64::from(decided_by == "reconciliation");
         assert!(!stored.contains_key("anomalies"));
-        let order = h
-            .dynamodb
-            .get_item()
-            .table_name(&h.table)
-            .key(
-                "pk",
-                AttributeValue::S(format!("ORDER#{}", text(&stored, "order_id").unwrap())),
-            )
-            .send()
-            .await
-            .unwrap()
-            .item
-            .unwrap();
+        let order = stored_item(
+            &h.dynamodb,
+            &h.table,
+            &format!("ORDER#{}", text(&stored, "order_id").unwrap()),
+        )
+        .await
+        .unwrap();
         assert_eq!(text(&order, "state").as_deref(), Some("paid"));
         assert!(!order.contains_key("anomalies"), "paid once");
     }

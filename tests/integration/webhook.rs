@@ -49,15 +49,8 @@ impl Setup {
     }
 
     async fn item(&self, pi: &str) -> HashMap<String, AttributeValue> {
-        self.dynamodb
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", AttributeValue::S(format!("INTENT#{pi}")))
-            .consistent_read(true)
-            .send()
+        stored_item(&self.dynamodb, &self.table, &format!("INTENT#{pi}"))
             .await
-            .unwrap()
-            .item
             .unwrap_or_else(|| panic!("no item for {pi}"))
     }
 
