@@ -440,6 +440,10 @@ async fn a_backlog_of_due_intents_takes_several_bounded_runs_within_the_rate_lim
     for id in seeded.iter().step_by(500) {
         assert_eq!(h.get(id).await.json["status"], "succeeded");
     }
+    if let Ok(path) = std::env::var("RECONCILE_REPORT") {
+        let report = serde_json::json!({"intents": INTENTS, "runs": figures});
+        std::fs::write(path, format!("{report:#}\n")).unwrap();
+    }
 }
 
 #[tokio::test]
