@@ -40,7 +40,7 @@ events-test: ## invoke every events/ file under cargo lambda watch and check its
 template-check: ## sam validate --lint, cfn-lint, table check (no build)
 	SKIP_SAM_BUILD=1 scripts/check-template.sh
 
-sam-build: ## template checks + sam build of both functions
+sam-build: ## template checks + sam build of the three functions
 	scripts/check-template.sh
 
 deploy: ## sam build + sam deploy --guided (needs AWS credentials)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Checks template.yaml: `sam validate --lint`, `cfn-lint`, the hardening policy
 # (scripts/check_template_policy.py), checkov, the table against the code's
-# definition, and (unless SKIP_SAM_BUILD=1) `sam build` of both functions.
+# definition, and (unless SKIP_SAM_BUILD=1) `sam build` of the three functions.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
 scripts/install-tools.sh --sam --lambda --checkov

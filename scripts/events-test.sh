@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Invokes every file in events/ against both functions running under
+# Invokes every file in events/ against the three functions running under
 # `cargo lambda watch`, with DynamoDB Local and the Fintoc simulator behind them, and
 # checks the status each file is meant to produce (events/manifest.json).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -20,7 +20,7 @@ cleanup() {
 trap cleanup EXIT
 
 DDB_NAME=events DDB_PORT="$ddb_port" scripts/dynamodb-local.sh start
-say "building the simulator and both functions"
+say "building the simulator and the functions"
 cargo build --locked -p fintoc-sim -p local-table -p local-gateway -p create-intent -p webhook -p reconcile
 table="events-$(date +%s)"
 target/debug/local-table --endpoint "http://127.0.0.1:$ddb_port" --table "$table"

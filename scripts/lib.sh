@@ -22,7 +22,7 @@ wait_http() {
 }
 
 # write_functions_env FILE TABLE DYNAMODB_URL FINTOC_URL WEBHOOK_SECRET: the env file
-# both functions run with locally (`cargo lambda watch --env-file`): configuration
+# the functions run with locally (`cargo lambda watch --env-file`): configuration
 # from the environment, as in Lambda, pointed at the local parts.
 write_functions_env() {
   cat >"$1" <<ENV

@@ -81,7 +81,7 @@ up() {
   scripts/install-tools.sh --lambda
   export PATH="$ROOT/.tools/lambda-venv/bin:$PATH"
 
-  say "building the simulator, the local gateway and both functions (the first build takes a few minutes; later ones only rebuild what changed)"
+  say "building the simulator, the local gateway and the functions (the first build takes a few minutes; later ones only rebuild what changed)"
   cargo build --locked -p fintoc-sim -p local-table -p local-gateway -p create-intent -p webhook -p reconcile
 
   scripts/dynamodb-local.sh start || fail_up "DynamoDB Local did not start"
@@ -115,7 +115,7 @@ up() {
   wait_http "$gateway/_local/health" 30 || fail_up "the local gateway did not start"
 
   # The first call starts each function (cargo lambda watch compiles it if needed).
-  say "waiting for both functions to answer"
+  say "waiting for the HTTP functions to answer"
   local code
   code="$(curl -s -o /dev/null -w '%{http_code}' --max-time 300 "$gateway/payment-intents/pi_healthcheck")"
   [[ "$code" == 404 ]] || fail_up "create-intent answered $code to a health check (expected 404)"

@@ -146,7 +146,7 @@ async fn a_wrong_webhook_secret_for_a_day_loses_nothing_and_the_late_webhooks_ch
     // Each refusal counts in the webhook's metrics: the alarm on a burst of them.
     let body = br#"{"id":"evt_1","type":"payment_intent.succeeded","data":{"id":"pi_1","status":"succeeded"}}"#;
     let refused = webhook_service(h.store.inner.clone(), SystemClock, &[WEBHOOK_SECRET])
-        .receive(shared::app::receive_webhook::Delivery {
+        .accept(shared::app::receive_webhook::Delivery {
             signature: Some("t=1,v1=00"),
             body,
         })

@@ -8,11 +8,11 @@
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
 use shared::app::receive_webhook::{
-    Delivery, SecretFetch, SecretRefresh, WebhookService, WebhookSettings,
+    Accepted, Delivery, SecretFetch, SecretRefresh, WebhookService, WebhookSettings,
 };
 use shared::clock::{Clock, SystemClock};
 use shared::config::WebhookConfig;
-use shared::http::{error_response, to_response, ApiError, Reply};
+use shared::http::{error_response, to_response, ApiError};
 use shared::secrets::split_secrets;
 use shared::secrets::SecretSource;
 use shared::store::{DynamoStore, EventStore};
@@ -91,38 +91,68 @@ pub async fn handle<S: EventStore, C: Clock>(
         signature,
         body: request.body().as_ref(),
     };
-    let result = service.receive(delivery).await;
+    let result = service.accept(delivery).await;
     emit_metrics(&result, SystemClock.now_ms());
-    to_response(result)
+    to_response(result.map(|accepted| accepted.reply()))
 }
 
 /// The counts one delivery adds to the webhook's CloudWatch metrics (EMF):
 /// events applied, anomalies, signature refusals (a burst means a broken secret
 /// rotation), storage errors.
-pub fn delivery_counts(result: &Result<Reply, ApiError>) -> [(&'static str, u64); 4] {
-    let outcome = match result {
-        Ok(reply) => serde_json::from_str::<serde_json::Value>(&reply.body)
-            .ok()
-            .and_then(|v| v["outcome"].as_str().map(str::to_string)),
-        Err(_) => None,
-    };
-    let code = result.as_ref().err().map(|e| e.code.as_str());
-    let signature_refused = code.is_some_and(|c| c.contains("signature"));
-    let storage_error = result.as_ref().err().is_some_and(|e| e.status == 503);
+pub fn delivery_counts(result: &Result<Accepted, ApiError>) -> [(&'static str, u64); 4] {
+    let outcome = result.as_ref().ok().map(|a| a.outcome);
+    let error = result.as_ref().err();
     [
         (
             "EventsAppliedByWebhook",
-            u64::from(matches!(outcome.as_deref(), Some("applied" | "created"))),
+            u64::from(matches!(outcome, Some("applied" | "created"))),
+        ),
+        ("Anomalies", u64::from(outcome == Some("anomaly"))),
+        (
+            "SignatureRefusals",
+            u64::from(error.is_some_and(|e| e.code.contains("signature"))),
         ),
         (
-            "Anomalies",
-            u64::from(outcome.as_deref() == Some("anomaly")),
+            "StorageErrors",
+            u64::from(error.is_some_and(|e| e.status == 503)),
         ),
-        ("SignatureRefusals", u64::from(signature_refused)),
-        ("StorageErrors", u64::from(storage_error)),
     ]
 }
 
-fn emit_metrics(result: &Result<Reply, ApiError>, now_ms: i64) {
+fn emit_metrics(result: &Result<Accepted, ApiError>, now_ms: i64) {
     shared::metrics::emit(now_ms, &[("Function", "webhook")], &delivery_counts(result));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn count(result: &Result<Accepted, ApiError>, name: &str) -> u64 {
+        delivery_counts(result)
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| *v)
+            .unwrap()
+    }
+
+    #[test]
+    fn each_delivery_counts_what_became_of_it() {
+        let ok = |outcome| {
+            Ok(Accepted {
+                outcome,
+                event_id: "evt_1".into(),
+            })
+        };
+        assert_eq!(count(&ok("applied"), "EventsAppliedByWebhook"), 1);
+        assert_eq!(count(&ok("duplicate"), "EventsAppliedByWebhook"), 0);
+        assert_eq!(count(&ok("anomaly"), "Anomalies"), 1);
+        let refused = Err(ApiError::from(
+            shared::webhook::signature::SignatureError::Mismatch,
+        ));
+        assert_eq!(count(&refused, "SignatureRefusals"), 1);
+        assert_eq!(count(&refused, "StorageErrors"), 0);
+        let unavailable = Err(ApiError::event_not_recorded());
+        assert_eq!(count(&unavailable, "StorageErrors"), 1);
+        assert_eq!(count(&unavailable, "SignatureRefusals"), 0);
+    }
 }

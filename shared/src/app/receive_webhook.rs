@@ -77,11 +77,32 @@ pub struct WebhookService<S, C> {
     secrets: Mutex<(Arc<[SecretString]>, i64)>,
 }
 
-fn accepted(outcome: &str, event_id: &str) -> Reply {
-    Reply::new(
-        200,
-        json!({"received": true, "event_id": event_id, "outcome": outcome}).to_string(),
-    )
+/// A delivery acknowledged (2xx): what became of its event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Accepted {
+    /// `applied`, `created`, `recorded`, `duplicate`, `late`, `anomaly`, `ignored`
+    /// or `kept_apart`.
+    pub outcome: &'static str,
+    /// The event's id.
+    pub event_id: String,
+}
+
+impl Accepted {
+    /// The answer to Fintoc.
+    pub fn reply(&self) -> Reply {
+        Reply::new(
+            200,
+            json!({"received": true, "event_id": self.event_id, "outcome": self.outcome})
+                .to_string(),
+        )
+    }
+}
+
+fn accepted(outcome: &'static str, event_id: &str) -> Accepted {
+    Accepted {
+        outcome,
+        event_id: event_id.to_string(),
+    }
 }
 
 impl<S: EventStore, C: Clock> WebhookService<S, C> {
@@ -143,6 +164,11 @@ impl<S: EventStore, C: Clock> WebhookService<S, C> {
     /// Verifies and records one delivery. 400 (nothing written) for a bad signature or
     /// a body that is not an event; 503 when storage fails, so Fintoc retries.
     pub async fn receive(&self, delivery: Delivery<'_>) -> Result<Reply, ApiError> {
+        self.accept(delivery).await.map(|a| a.reply())
+    }
+
+    /// [`Self::receive`], with what became of the event typed (for metrics).
+    pub async fn accept(&self, delivery: Delivery<'_>) -> Result<Accepted, ApiError> {
         if delivery.body.len() > MAX_WEBHOOK_BODY_BYTES {
             return Err(InputError::new(
                 InputErrorKind::TooLarge,
