@@ -3,11 +3,14 @@
 //! Every error names the variable that is missing or malformed. Parsing takes a
 //! lookup function, so tests pass a map instead of touching the process environment.
 
-use crate::app::create_intent::CreateIntentSettings;
+use crate::app::create_intent::{CreateIntentSettings, SessionSettings};
 use crate::app::reconcile::ReconcileSettings;
 use crate::domain::create::{CreateLimits, Currency};
 use crate::domain::deployment::{Deployment, DEFAULT_DEPLOYMENT_TAG};
-use crate::fintoc::{RecipientAccount, RetryPolicy};
+use crate::fintoc::{
+    ApiVersions, RecipientAccount, RetryPolicy, DEFAULT_INTENTS_API_VERSION,
+    DEFAULT_SESSIONS_API_VERSION,
+};
 use crate::secrets::{SecretSource, SecretString};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -142,8 +145,9 @@ pub struct CreateIntentConfig {
     pub table: TableConfig,
     /// `FINTOC_BASE_URL` (default Fintoc's production API).
     pub fintoc_base_url: String,
-    /// `FINTOC_API_VERSION`: optional `YYYY-MM-DD` sent as `Fintoc-Version`.
-    pub fintoc_api_version: Option<String>,
+    /// `FINTOC_API_VERSION` / `FINTOC_SESSION_API_VERSION`: the `Fintoc-Version`
+    /// of each flow's requests.
+    pub fintoc_versions: ApiVersions,
     /// Where the Fintoc secret key comes from.
     pub secret_key_source: SecretSource,
     /// `FINTOC_MODE` (`live` | `test`): when set, the secret key must be of that mode.
@@ -167,6 +171,90 @@ pub struct CreateIntentConfig {
     /// `RECONCILE_FIRST_CHECK_SECONDS` (default 120): when the reconciler first
     /// checks a new intent.
     pub first_check_after: Duration,
+    /// `CHECKOUT_SUCCESS_URL`, `CHECKOUT_CANCEL_URL`, `CHECKOUT_RETURN_URLS`: the
+    /// checkout-session flow, enabled when both URLs are set.
+    pub sessions: Option<SessionSettings>,
+}
+
+fn return_url(env_name: &str, url: &str) -> Result<String, ConfigError> {
+    let url = url.trim();
+    let valid = (url.starts_with("https://") || url.starts_with("http://"))
+        && url.len() <= crate::domain::create::MAX_URL_CHARS
+        && !url.chars().any(|c| c.is_control() || c.is_whitespace());
+    if valid {
+        Ok(url.to_string())
+    } else {
+        Err(err(
+            env_name,
+            "must be an https:// (or, locally, http://) URL without spaces",
+        ))
+    }
+}
+
+/// Reads the checkout-session settings: both URLs, or neither (the flow is off).
+fn sessions_from_env<F: Fn(&str) -> Option<String>>(
+    env: &Env<F>,
+) -> Result<Option<SessionSettings>, ConfigError> {
+    let success = env.get("CHECKOUT_SUCCESS_URL");
+    let cancel = env.get("CHECKOUT_CANCEL_URL");
+    let (success, cancel) = match (success, cancel) {
+        (None, None) => {
+            if env.get("CHECKOUT_RETURN_URLS").is_some() {
+                return Err(err(
+                    "CHECKOUT_RETURN_URLS",
+                    "needs CHECKOUT_SUCCESS_URL and CHECKOUT_CANCEL_URL",
+                ));
+            }
+            return Ok(None);
+        }
+        (Some(s), Some(c)) => (s, c),
+        (None, Some(_)) => {
+            return Err(err(
+                "CHECKOUT_SUCCESS_URL",
+                "set it with CHECKOUT_CANCEL_URL, or neither",
+            ))
+        }
+        (Some(_), None) => {
+            return Err(err(
+                "CHECKOUT_CANCEL_URL",
+                "set it with CHECKOUT_SUCCESS_URL, or neither",
+            ))
+        }
+    };
+    let allowed_return_urls = env
+        .get("CHECKOUT_RETURN_URLS")
+        .unwrap_or_default()
+        .split(',')
+        .filter(|u| !u.trim().is_empty())
+        .map(|u| return_url("CHECKOUT_RETURN_URLS", u))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Some(SessionSettings {
+        success_url: return_url("CHECKOUT_SUCCESS_URL", &success)?,
+        cancel_url: return_url("CHECKOUT_CANCEL_URL", &cancel)?,
+        allowed_return_urls,
+    }))
+}
+
+fn api_version<F: Fn(&str) -> Option<String>>(
+    env: &Env<F>,
+    name: &str,
+    default: &str,
+) -> Result<String, ConfigError> {
+    let Some(v) = env.get(name) else {
+        return Ok(default.to_string());
+    };
+    let b = v.as_bytes();
+    let shaped = b.len() == 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
+    if shaped {
+        Ok(v)
+    } else {
+        Err(err(name, "must be a date like 2023-11-15"))
+    }
 }
 
 impl CreateIntentConfig {
@@ -180,7 +268,7 @@ impl CreateIntentConfig {
         let table = TableConfig::from_env(env)?;
         let FintocConfig {
             base_url: fintoc_base_url,
-            api_version: fintoc_api_version,
+            versions: fintoc_versions,
             secret_key_source,
             mode,
             retry,
@@ -204,8 +292,9 @@ impl CreateIntentConfig {
             table,
             mode,
             fintoc_base_url,
-            fintoc_api_version,
+            fintoc_versions,
             secret_key_source,
+            sessions: sessions_from_env(env)?,
             recipient: recipient_from_env(env)?,
             limits: limits_from_env(env)?,
             retry,
@@ -233,8 +322,10 @@ impl CreateIntentConfig {
 pub struct FintocConfig {
     /// `FINTOC_BASE_URL` (default Fintoc's production API).
     pub base_url: String,
-    /// `FINTOC_API_VERSION`: optional `YYYY-MM-DD` sent as `Fintoc-Version`.
-    pub api_version: Option<String>,
+    /// `FINTOC_API_VERSION` (default 2023-11-15, the widget-token API) and
+    /// `FINTOC_SESSION_API_VERSION` (default 2026-02-01): sent as `Fintoc-Version`
+    /// with every request of each flow.
+    pub versions: ApiVersions,
     /// Where the Fintoc secret key comes from.
     pub secret_key_source: SecretSource,
     /// `FINTOC_MODE` (`live` | `test`): when set, the secret key must be of that mode.
@@ -255,19 +346,14 @@ impl FintocConfig {
                 "must be an https:// URL (http:// only for the local simulator)",
             ));
         }
-        let api_version = env.get("FINTOC_API_VERSION");
-        if let Some(v) = &api_version {
-            let b = v.as_bytes();
-            let shaped = b.len() == 10
-                && b[4] == b'-'
-                && b[7] == b'-'
-                && b.iter()
-                    .enumerate()
-                    .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
-            if !shaped {
-                return Err(err("FINTOC_API_VERSION", "must be a date like 2023-11-15"));
-            }
-        }
+        let versions = ApiVersions {
+            payment_intents: api_version(env, "FINTOC_API_VERSION", DEFAULT_INTENTS_API_VERSION)?,
+            checkout_sessions: api_version(
+                env,
+                "FINTOC_SESSION_API_VERSION",
+                DEFAULT_SESSIONS_API_VERSION,
+            )?,
+        };
         let secret_key_source = secret_source(
             env,
             "FINTOC_SECRET_KEY",
@@ -277,7 +363,7 @@ impl FintocConfig {
         let mode = mode_from_env(env)?;
         Ok(Self {
             base_url,
-            api_version,
+            versions,
             secret_key_source,
             mode,
             retry: RetryPolicy {
@@ -456,6 +542,7 @@ impl CreateIntentConfig {
             widget_token_ttl: self.widget_token_ttl,
             deployment_tag: self.deployment_tag.clone(),
             first_check_after: self.first_check_after,
+            sessions: self.sessions.clone(),
         }
     }
 

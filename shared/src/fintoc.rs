@@ -3,6 +3,7 @@
 use crate::domain::create::Currency;
 use crate::domain::idempotency::FintocKey;
 use crate::domain::report::IntentReport;
+use crate::domain::session::SessionReport;
 use crate::secrets::SecretString;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -38,6 +39,95 @@ pub struct CreatePaymentIntent {
     /// The configured recipient, when the merchant uses direct payments.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub recipient_account: Option<RecipientAccount>,
+}
+
+/// `payment_method_options` of a session: the configured recipient of bank
+/// transfers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SessionPaymentMethodOptions {
+    /// Options of the bank-transfer method.
+    pub bank_transfer: BankTransferOptions,
+}
+
+/// The bank-transfer options of a session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BankTransferOptions {
+    /// The account that receives the money.
+    pub recipient_account: RecipientAccount,
+}
+
+/// Body of `POST /v1/checkout_sessions`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CreateCheckoutSession {
+    /// Minor units.
+    pub amount: u64,
+    /// Currency.
+    pub currency: Currency,
+    /// Payer's email.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub customer_email: Option<String>,
+    /// String map, sent as is (Fintoc passes it on to the session's payment).
+    pub metadata: BTreeMap<String, String>,
+    /// Where Fintoc's page sends the payer after paying: from configuration.
+    pub success_url: String,
+    /// Where Fintoc's page sends a payer who cancels: from configuration.
+    pub cancel_url: String,
+    /// The configured recipient, when the merchant uses direct payments.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payment_method_options: Option<SessionPaymentMethodOptions>,
+}
+
+/// A Checkout Session as Fintoc's create answers it, read leniently.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct FintocCheckoutSession {
+    /// `cs_...`; never parsed.
+    pub id: String,
+    /// Session status (`created`, ...).
+    pub status: String,
+    /// Minor units.
+    pub amount: u64,
+    /// Currency code.
+    pub currency: String,
+    /// The token the embedded widget opens with (`sessionToken`); only in the
+    /// create answer. Its field name is unconfirmed: `token` is read too.
+    #[serde(default, alias = "token")]
+    pub session_token: Option<String>,
+    /// Fintoc's hosted payment page.
+    #[serde(default)]
+    pub redirect_url: Option<String>,
+    /// When the session expires.
+    #[serde(default)]
+    pub expires_at: Option<String>,
+    /// `live` | `test`.
+    #[serde(default)]
+    pub mode: Option<String>,
+    /// ISO 8601.
+    #[serde(default)]
+    pub created_at: Option<String>,
+}
+
+/// The `Fintoc-Version` sent with every request, per flow: the widget-token intents
+/// speak the 2023-11-15 API, sessions the current one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiVersions {
+    /// Sent with `/v1/payment_intents` requests.
+    pub payment_intents: String,
+    /// Sent with `/v1/checkout_sessions` requests.
+    pub checkout_sessions: String,
+}
+
+/// The default `Fintoc-Version` of payment-intent requests.
+pub const DEFAULT_INTENTS_API_VERSION: &str = "2023-11-15";
+/// The default `Fintoc-Version` of checkout-session requests.
+pub const DEFAULT_SESSIONS_API_VERSION: &str = "2026-02-01";
+
+impl Default for ApiVersions {
+    fn default() -> Self {
+        Self {
+            payment_intents: DEFAULT_INTENTS_API_VERSION.into(),
+            checkout_sessions: DEFAULT_SESSIONS_API_VERSION.into(),
+        }
+    }
 }
 
 /// A Payment Intent as Fintoc returns it, read leniently: unknown fields ignored,
@@ -133,6 +223,23 @@ pub trait FintocApi: Send + Sync {
         idempotency_key: &FintocKey,
         budget: Option<Duration>,
     ) -> impl Future<Output = Result<FintocPaymentIntent, FintocError>> + Send;
+
+    /// Creates a Checkout Session, like [`Self::create_payment_intent`].
+    fn create_checkout_session(
+        &self,
+        request: &CreateCheckoutSession,
+        idempotency_key: &FintocKey,
+        budget: Option<Duration>,
+    ) -> impl Future<Output = Result<FintocCheckoutSession, FintocError>> + Send;
+
+    /// `POST /v1/checkout_sessions/{id}/expire`: the session as Fintoc shows it
+    /// after, `None` when Fintoc does not know it; a session Fintoc cannot expire
+    /// (no longer `created`) is [`FintocError::Rejected`].
+    fn expire_checkout_session(
+        &self,
+        id: &str,
+        budget: Option<Duration>,
+    ) -> impl Future<Output = Result<Option<SessionReport>, FintocError>> + Send;
 }
 
 /// Reading intents back from Fintoc (the reconciler's one call).
@@ -144,6 +251,13 @@ pub trait FintocLookup: Send + Sync {
         id: &str,
         budget: Option<Duration>,
     ) -> impl Future<Output = Result<Option<IntentReport>, FintocError>> + Send;
+
+    /// `GET /v1/checkout_sessions/{id}`, like [`Self::get_payment_intent`].
+    fn get_checkout_session(
+        &self,
+        id: &str,
+        budget: Option<Duration>,
+    ) -> impl Future<Output = Result<Option<SessionReport>, FintocError>> + Send;
 }
 
 /// Retry behaviour for calls to Fintoc.
@@ -216,7 +330,7 @@ pub struct FintocHttpClient {
     http: reqwest::Client,
     base_url: String,
     secret_key: SecretString,
-    api_version: Option<String>,
+    versions: ApiVersions,
     retry: RetryPolicy,
 }
 
@@ -225,7 +339,7 @@ impl FintocHttpClient {
     pub fn new(
         base_url: &str,
         secret_key: SecretString,
-        api_version: Option<String>,
+        versions: ApiVersions,
         retry: RetryPolicy,
     ) -> Result<Self, reqwest::Error> {
         let http = http_client_builder()
@@ -241,28 +355,61 @@ impl FintocHttpClient {
             http,
             base_url: base_url.trim_end_matches('/').to_string(),
             secret_key,
-            api_version,
+            versions,
             retry,
         })
     }
 
+    /// One request to `path` (segments, each escaped) under `version`: a `POST` of
+    /// `body` with `idempotency_key` when there is a body, else a `GET` (or a bare
+    /// `POST` when `post` is set).
+    #[allow(clippy::too_many_arguments)]
     async fn attempt(
         &self,
-        request: &CreatePaymentIntent,
-        idempotency_key: &FintocKey,
+        path: &[&str],
+        version: &str,
+        post: bool,
+        body: Option<&(dyn erased::Body + Sync)>,
+        idempotency_key: Option<&FintocKey>,
         timeout: Duration,
     ) -> Result<Answer, reqwest::Error> {
-        let mut builder = self
-            .http
-            .post(format!("{}/v1/payment_intents", self.base_url))
-            .timeout(timeout)
-            .header("Authorization", self.secret_key.expose())
-            .header("Idempotency-Key", idempotency_key.as_str())
-            .json(request);
-        if let Some(version) = &self.api_version {
-            builder = builder.header("Fintoc-Version", version);
+        let mut url = reqwest::Url::parse(&self.base_url).expect("a valid base URL");
+        url.path_segments_mut()
+            .expect("a base URL that can have a path")
+            .pop_if_empty()
+            .extend(path);
+        let mut builder = if post || body.is_some() {
+            self.http.post(url)
+        } else {
+            self.http.get(url)
+        }
+        .timeout(timeout)
+        .header("Authorization", self.secret_key.expose())
+        .header("Fintoc-Version", version);
+        if let Some(key) = idempotency_key {
+            builder = builder.header("Idempotency-Key", key.as_str());
+        }
+        if let Some(body) = body {
+            builder = builder
+                .header("Content-Type", "application/json")
+                .body(body.to_json());
         }
         read_answer(builder.send().await?).await
+    }
+}
+
+/// Request bodies as JSON, behind one object-safe trait.
+mod erased {
+    /// A body that serializes to JSON.
+    pub trait Body {
+        /// Its JSON bytes.
+        fn to_json(&self) -> Vec<u8>;
+    }
+
+    impl<T: serde::Serialize> Body for T {
+        fn to_json(&self) -> Vec<u8> {
+            serde_json::to_vec(self).expect("request bodies serialize")
+        }
     }
 }
 
@@ -326,10 +473,44 @@ fn judge_lookup(status: u16, body: &[u8]) -> Verdict<Option<IntentReport>> {
     }
 }
 
-fn judge(status: u16, body: &[u8]) -> Verdict<FintocPaymentIntent> {
+/// Judges an answer to `GET /v1/checkout_sessions/{id}`, like [`judge_lookup`].
+fn judge_session_lookup(status: u16, body: &[u8]) -> Verdict<Option<SessionReport>> {
+    match status {
+        200..=299 => Verdict::Done(read_session(body).map(Some)),
+        404 => Verdict::Done(Ok(None)),
+        408 | 409 | 423 | 425 | 429 | 500..=599 => Verdict::Retry,
+        401 | 403 => Verdict::Done(Err(FintocError::Configuration { status })),
+        _ => Verdict::Done(Err(FintocError::Unexpected { status })),
+    }
+}
+
+/// Judges an answer to an expire: the session after it, `None` for a 404, a
+/// refusal (a session no longer `created`) as [`judge`] reads refusals.
+fn judge_expire(status: u16, body: &[u8]) -> Verdict<Option<SessionReport>> {
+    match status {
+        200..=299 => Verdict::Done(read_session(body).map(Some)),
+        404 => Verdict::Done(Ok(None)),
+        _ => match judge::<serde_json::Value>(status, body) {
+            Verdict::Retry => Verdict::Retry,
+            Verdict::Done(Err(e)) => Verdict::Done(Err(e)),
+            Verdict::Done(Ok(_)) => unreachable!("judge answers a non-2xx with an error"),
+        },
+    }
+}
+
+fn read_session(body: &[u8]) -> Result<SessionReport, FintocError> {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .map_err(|e| FintocError::InvalidResponse(e.to_string()))
+        .and_then(|v| {
+            SessionReport::from_json(&v)
+                .map_err(|field| FintocError::InvalidResponse(format!("no valid {field}")))
+        })
+}
+
+fn judge<T: serde::de::DeserializeOwned>(status: u16, body: &[u8]) -> Verdict<T> {
     match status {
         200..=299 => Verdict::Done(
-            serde_json::from_slice::<FintocPaymentIntent>(body)
+            serde_json::from_slice::<T>(body)
                 .map_err(|e| FintocError::InvalidResponse(e.to_string())),
         ),
         // Timeouts, conflicts, locks, "too early", rate limits and server errors may
@@ -419,23 +600,6 @@ impl FintocHttpClient {
             tokio::time::sleep(delay).await;
         }
     }
-
-    async fn get_attempt(&self, id: &str, timeout: Duration) -> Result<Answer, reqwest::Error> {
-        let mut url = reqwest::Url::parse(&self.base_url).expect("a valid base URL");
-        url.path_segments_mut()
-            .expect("a base URL that can have a path")
-            .pop_if_empty()
-            .extend(["v1", "payment_intents", id]);
-        let mut builder = self
-            .http
-            .get(url)
-            .timeout(timeout)
-            .header("Authorization", self.secret_key.expose());
-        if let Some(version) = &self.api_version {
-            builder = builder.header("Fintoc-Version", version);
-        }
-        read_answer(builder.send().await?).await
-    }
 }
 
 impl FintocApi for FintocHttpClient {
@@ -445,10 +609,59 @@ impl FintocApi for FintocHttpClient {
         idempotency_key: &FintocKey,
         budget: Option<Duration>,
     ) -> Result<FintocPaymentIntent, FintocError> {
+        let version = &self.versions.payment_intents;
         self.with_retries(
             budget,
-            |timeout| self.attempt(request, idempotency_key, timeout),
+            |timeout| {
+                self.attempt(
+                    &["v1", "payment_intents"],
+                    version,
+                    true,
+                    Some(request),
+                    Some(idempotency_key),
+                    timeout,
+                )
+            },
             judge,
+        )
+        .await
+    }
+
+    async fn create_checkout_session(
+        &self,
+        request: &CreateCheckoutSession,
+        idempotency_key: &FintocKey,
+        budget: Option<Duration>,
+    ) -> Result<FintocCheckoutSession, FintocError> {
+        let version = &self.versions.checkout_sessions;
+        self.with_retries(
+            budget,
+            |timeout| {
+                self.attempt(
+                    &["v1", "checkout_sessions"],
+                    version,
+                    true,
+                    Some(request),
+                    Some(idempotency_key),
+                    timeout,
+                )
+            },
+            judge,
+        )
+        .await
+    }
+
+    async fn expire_checkout_session(
+        &self,
+        id: &str,
+        budget: Option<Duration>,
+    ) -> Result<Option<SessionReport>, FintocError> {
+        let version = &self.versions.checkout_sessions;
+        let path = ["v1", "checkout_sessions", id, "expire"];
+        self.with_retries(
+            budget,
+            |timeout| self.attempt(&path, version, true, None, None, timeout),
+            judge_expire,
         )
         .await
     }
@@ -460,10 +673,27 @@ impl FintocLookup for FintocHttpClient {
         id: &str,
         budget: Option<Duration>,
     ) -> Result<Option<IntentReport>, FintocError> {
+        let version = &self.versions.payment_intents;
+        let path = ["v1", "payment_intents", id];
         self.with_retries(
             budget,
-            |timeout| self.get_attempt(id, timeout),
+            |timeout| self.attempt(&path, version, false, None, None, timeout),
             judge_lookup,
+        )
+        .await
+    }
+
+    async fn get_checkout_session(
+        &self,
+        id: &str,
+        budget: Option<Duration>,
+    ) -> Result<Option<SessionReport>, FintocError> {
+        let version = &self.versions.checkout_sessions;
+        let path = ["v1", "checkout_sessions", id];
+        self.with_retries(
+            budget,
+            |timeout| self.attempt(&path, version, false, None, None, timeout),
+            judge_session_lookup,
         )
         .await
     }
@@ -486,26 +716,26 @@ mod tests {
     #[test]
     fn judges_statuses() {
         let ok = br#"{"id":"pi_1","status":"created","amount":5,"currency":"CLP","widget_token":"w","extra":{"x":1},"metadata":null}"#;
-        match judge(201, ok) {
+        match judge::<FintocPaymentIntent>(201, ok) {
             Verdict::Done(Ok(pi)) => {
                 assert_eq!(pi.id, "pi_1");
                 assert_eq!(pi.widget_token.as_deref(), Some("w"));
             }
             other => panic!("{other:?}"),
         }
-        assert_eq!(judge(500, b""), Verdict::Retry);
-        assert_eq!(judge(503, b""), Verdict::Retry);
-        assert_eq!(judge(429, b""), Verdict::Retry);
+        assert_eq!(judge::<FintocPaymentIntent>(500, b""), Verdict::Retry);
+        assert_eq!(judge::<FintocPaymentIntent>(503, b""), Verdict::Retry);
+        assert_eq!(judge::<FintocPaymentIntent>(429, b""), Verdict::Retry);
         assert_eq!(
-            judge(401, b"{}"),
+            judge::<FintocPaymentIntent>(401, b"{}"),
             Verdict::Done(Err(FintocError::Configuration { status: 401 }))
         );
         assert_eq!(
-            judge(403, b"{}"),
+            judge::<FintocPaymentIntent>(403, b"{}"),
             Verdict::Done(Err(FintocError::Configuration { status: 403 }))
         );
         assert!(matches!(
-            judge(200, b"nope"),
+            judge::<FintocPaymentIntent>(200, b"nope"),
             Verdict::Done(Err(FintocError::InvalidResponse(_)))
         ));
     }
@@ -513,7 +743,7 @@ mod tests {
     #[test]
     fn rejection_carries_fintoc_code_and_message() {
         let body = br#"{"error":{"type":"invalid_request_error","code":"invalid_recipient","message":"bad account","param":"recipient_account","doc_url":"x"}}"#;
-        match judge(400, body) {
+        match judge::<FintocPaymentIntent>(400, body) {
             Verdict::Done(Err(FintocError::Rejected {
                 status,
                 code,
@@ -530,7 +760,7 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(matches!(
-            judge(
+            judge::<FintocPaymentIntent>(
                 422,
                 br#"{"error":{"type":"invalid_request_error","code":"x"}}"#
             ),
@@ -541,7 +771,11 @@ mod tests {
     #[test]
     fn only_validation_errors_are_final_refusals() {
         for status in [408, 409, 423, 425] {
-            assert_eq!(judge(status, b"{}"), Verdict::Retry, "{status}");
+            assert_eq!(
+                judge::<FintocPaymentIntent>(status, b"{}"),
+                Verdict::Retry,
+                "{status}"
+            );
         }
         let api_error = br#"{"error":{"type":"api_error","code":"x","message":"m"}}"#;
         for (status, body) in [
@@ -551,7 +785,7 @@ mod tests {
             (418, b""),
         ] {
             assert_eq!(
-                judge(status, body),
+                judge::<FintocPaymentIntent>(status, body),
                 Verdict::Done(Err(FintocError::Unexpected { status })),
                 "{status}"
             );
@@ -603,7 +837,13 @@ mod tests {
     #[test]
     fn the_client_never_debug_prints_its_key() {
         let s = SecretString::new("sk_live_abc");
-        let client = FintocHttpClient::new("http://x/", s, None, RetryPolicy::default()).unwrap();
+        let client = FintocHttpClient::new(
+            "http://x/",
+            s,
+            ApiVersions::default(),
+            RetryPolicy::default(),
+        )
+        .unwrap();
         assert!(!format!("{client:?}").contains("sk_live_abc"));
     }
 }

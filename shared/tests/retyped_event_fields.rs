@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 use shared::app::receive_webhook::{Delivery, WebhookService, WebhookSettings};
 use shared::clock::ManualClock;
 use shared::domain::deployment::Deployment;
+use shared::domain::intent::PaymentKind;
 use shared::domain::intent::{IntentStatus, StoredIntent};
 use shared::domain::order::{OpenRequest, OrderState, ReserveRequest};
 use shared::secrets::SecretString;
@@ -111,6 +112,9 @@ async fn deliver(body: &str) -> (MemoryStore, u16, Value) {
     store.reserve_order(&reserve).await.unwrap();
     store
         .save_created(&StoredIntent {
+            kind: PaymentKind::Intent,
+            session_payment: None,
+            expires_at: None,
             id: "pi_1".into(),
             status: IntentStatus::Created,
             amount: 100,
@@ -128,6 +132,7 @@ async fn deliver(body: &str) -> (MemoryStore, u16, Value) {
         .unwrap();
     assert!(store
         .open_order(&OpenRequest {
+            kind: PaymentKind::Intent,
             order_id: "o-1",
             holder: "h",
             intent_id: "pi_1",

@@ -6,19 +6,28 @@ use aws_sdk_dynamodb::config::{Credentials, Region};
 use fintoc_sim::{Simulator, SimulatorConfig, DEFAULT_SECRET_KEY};
 use lambda_http::{Body, Response};
 use serde_json::{json, Value};
-use shared::app::create_intent::{CreateIntentSettings, PaymentIntentService};
+use shared::app::create_intent::{CreateIntentSettings, PaymentIntentService, SessionSettings};
+
+/// The configured return URLs of the session flow in tests.
+pub const SUCCESS_URL: &str = "https://shop.example/paid";
+/// The configured cancel URL.
+pub const CANCEL_URL: &str = "https://shop.example/cancelled";
 use shared::app::receive_webhook::{WebhookService, WebhookSettings};
 use shared::clock::ManualClock;
 use shared::domain::create::CreateLimits;
 use shared::domain::deployment::Deployment;
+use shared::domain::deployment::ForeignEvent;
 use shared::domain::idempotency::{
     AcquireOutcome, AcquireRequest, CompleteRequest, IdempotencyKey, LeaseId,
 };
-use shared::domain::intent::StoredIntent;
-use shared::domain::order::{OpenRequest, ReserveOutcome, ReserveRequest};
-use shared::fintoc::{FintocHttpClient, RecipientAccount, RetryPolicy};
+use shared::domain::intent::{PaymentKind, StoredIntent};
+use shared::domain::order::{OpenRequest, OrderRecord, ReserveOutcome, ReserveRequest};
+use shared::domain::transition::{IntentPatch, IntentState};
+use shared::fintoc::{ApiVersions, FintocHttpClient, RecipientAccount, RetryPolicy};
 use shared::secrets::SecretString;
-use shared::store::{DynamoStore, IdempotencyStore, IntentStore, OrderStore, StoreError};
+use shared::store::{
+    DynamoStore, EventStore, IdempotencyStore, IntentStore, OrderStore, StoreError, WriteResult,
+};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -138,8 +147,31 @@ impl IntentStore for FaultyStore {
         }
         self.inner.save_created(intent).await
     }
-    async fn get_intent(&self, id: &str) -> Result<Option<StoredIntent>, StoreError> {
-        self.inner.get_intent(id).await
+    async fn get_intent(
+        &self,
+        kind: PaymentKind,
+        id: &str,
+    ) -> Result<Option<StoredIntent>, StoreError> {
+        self.inner.get_intent(kind, id).await
+    }
+}
+
+impl EventStore for FaultyStore {
+    async fn intent_state(
+        &self,
+        kind: PaymentKind,
+        id: &str,
+    ) -> Result<Option<IntentState>, StoreError> {
+        self.inner.intent_state(kind, id).await
+    }
+    async fn apply(&self, patch: &IntentPatch) -> Result<WriteResult, StoreError> {
+        self.inner.apply(patch).await
+    }
+    async fn keep_apart(&self, event: &ForeignEvent) -> Result<(), StoreError> {
+        self.inner.keep_apart(event).await
+    }
+    async fn order(&self, order_id: &str) -> Result<Option<OrderRecord>, StoreError> {
+        EventStore::order(&self.inner, order_id).await
     }
 }
 
@@ -178,7 +210,7 @@ pub fn fintoc_client(sim: &Simulator, key: &str) -> FintocHttpClient {
     FintocHttpClient::new(
         &sim.base_url(),
         SecretString::new(key),
-        None,
+        ApiVersions::default(),
         fast_retries(),
     )
     .unwrap()
@@ -217,6 +249,11 @@ impl Harness {
             widget_token_ttl: Duration::from_secs(600),
             deployment_tag: DEPLOYMENT_TAG.into(),
             first_check_after: Duration::from_secs(120),
+            sessions: Some(SessionSettings {
+                success_url: SUCCESS_URL.into(),
+                cancel_url: CANCEL_URL.into(),
+                allowed_return_urls: vec![],
+            }),
         };
         let service = Arc::new(PaymentIntentService::new(
             store.clone(),
@@ -632,6 +669,18 @@ impl FintocLookup for RecordedLookups {
             .unwrap()
             .push((id.to_string(), self.clock.now_ms()));
         self.inner.get_payment_intent(id, budget).await
+    }
+
+    async fn get_checkout_session(
+        &self,
+        id: &str,
+        budget: Option<Duration>,
+    ) -> Result<Option<shared::domain::session::SessionReport>, FintocError> {
+        self.calls
+            .lock()
+            .unwrap()
+            .push((id.to_string(), self.clock.now_ms()));
+        self.inner.get_checkout_session(id, budget).await
     }
 }
 

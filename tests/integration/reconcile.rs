@@ -9,6 +9,7 @@ use fintoc_sim::{DeliveryMode, Finish, WebhookEndpoint};
 use futures::StreamExt;
 use shared::app::reconcile::{ReconcileSettings, RunSummary};
 use shared::clock::{Clock, SystemClock};
+use shared::domain::intent::PaymentKind;
 use shared::domain::intent::{IntentStatus, StoredIntent};
 use shared::domain::reconcile::initial_schedule;
 use shared::store::IntentStore;
@@ -355,6 +356,9 @@ async fn a_backlog_of_due_intents_takes_several_bounded_runs_within_the_rate_lim
                 sim.finish(&id, &Finish::outcome("succeeded")).unwrap();
                 store
                     .save_created(&StoredIntent {
+                        kind: PaymentKind::Intent,
+                        session_payment: None,
+                        expires_at: None,
                         id: id.clone(),
                         status: IntentStatus::Created,
                         amount: 100 + i as u64,

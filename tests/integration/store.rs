@@ -3,6 +3,7 @@
 
 use crate::common::*;
 use shared::domain::idempotency::{AcquireOutcome, AcquireRequest, CallerId, IdempotencyKey};
+use shared::domain::intent::PaymentKind;
 use shared::domain::intent::{IntentStatus, StoredIntent};
 use shared::store::{DynamoStore, IdempotencyStore, IntentStore, StoreError};
 use std::collections::BTreeMap;
@@ -34,6 +35,9 @@ async fn refused_writes_leave_the_table_as_it_was() {
     let (client, table) = fresh_table().await;
     let store = DynamoStore::new(client.clone(), &table);
     let intent = StoredIntent {
+        kind: PaymentKind::Intent,
+        session_payment: None,
+        expires_at: None,
         id: "pi_1".into(),
         status: IntentStatus::Created,
         amount: 1000,

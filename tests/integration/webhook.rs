@@ -6,6 +6,7 @@ use futures::stream::{self, StreamExt};
 use serde_json::json;
 use shared::clock::{ManualClock, SystemClock};
 use shared::domain::deployment::Deployment;
+use shared::domain::intent::PaymentKind;
 use shared::domain::intent::{IntentStatus, StoredIntent};
 use shared::store::{DynamoStore, IntentStore};
 use std::collections::{BTreeMap, HashMap};
@@ -65,6 +66,9 @@ impl Setup {
     async fn pre_create(&self, pi: &str) {
         self.store
             .save_created(&StoredIntent {
+                kind: PaymentKind::Intent,
+                session_payment: None,
+                expires_at: None,
                 id: pi.into(),
                 status: IntentStatus::Created,
                 amount: 15000,
@@ -142,6 +146,9 @@ async fn official_vector_is_kept_apart_while_unknown_and_applied_once_its_intent
     // Once the intent is this deployment's (create recorded it), the event applies.
     store
         .save_created(&StoredIntent {
+            kind: PaymentKind::Intent,
+            session_payment: None,
+            expires_at: None,
             id: "pi_2vKOKniSGXRhXTKrJ67VXZxGCVt".into(),
             status: IntentStatus::Created,
             amount: 1,

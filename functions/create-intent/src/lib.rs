@@ -1,5 +1,7 @@
-//! The create-intent Lambda: `POST /payment-intents` and `GET /payment-intents/{id}`
-//! behind an API Gateway HTTP API (payload v2).
+//! The create-intent Lambda — the merchant's payment API of both flows, behind an
+//! API Gateway HTTP API (payload v2): `POST /payment-intents`,
+//! `GET /payment-intents/{id}`, `POST /checkout-sessions`,
+//! `GET /checkout-sessions/{id}` and `POST /checkout-sessions/{id}/expire`.
 //!
 //! Thin by design: route, pull headers and body out of the request, call
 //! [`shared::app::create_intent::PaymentIntentService`], map its answer to HTTP.
@@ -13,7 +15,7 @@ use shared::config::CreateIntentConfig;
 use shared::domain::idempotency::CallerId;
 use shared::fintoc::{FintocApi, FintocHttpClient};
 use shared::http::{error_response, to_response, ApiError};
-use shared::store::{DynamoStore, IdempotencyStore, IntentStore, OrderStore};
+use shared::store::{DynamoStore, EventStore, IdempotencyStore, IntentStore, OrderStore};
 
 /// The service as deployed.
 pub type DeployedService = PaymentIntentService<DynamoStore, FintocHttpClient, SystemClock>;
@@ -33,7 +35,7 @@ pub async fn init(config: &CreateIntentConfig) -> Result<DeployedService, lambda
     let fintoc = FintocHttpClient::new(
         &config.fintoc_base_url,
         secret_key,
-        config.fintoc_api_version.clone(),
+        config.fintoc_versions.clone(),
         config.retry.clone(),
     )?;
     Ok(PaymentIntentService::new(
@@ -66,49 +68,105 @@ pub fn caller(request: &Request) -> CallerId {
     CallerId::anonymous()
 }
 
+/// Which resource a path names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    /// `/payment-intents`.
+    Intents,
+    /// `/payment-intents/{id}`.
+    Intent(String),
+    /// `/checkout-sessions`.
+    Sessions,
+    /// `/checkout-sessions/{id}`.
+    Session(String),
+    /// `/checkout-sessions/{id}/expire`.
+    ExpireSession(String),
+}
+
+/// Reads the route from the request path (after any stage prefix).
+pub fn route(path: &str) -> Option<Route> {
+    let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    let at = segments
+        .iter()
+        .rposition(|s| *s == "payment-intents" || *s == "checkout-sessions")?;
+    let id = |s: &&str| !s.is_empty();
+    match (segments[at], &segments[at + 1..]) {
+        ("payment-intents", []) => Some(Route::Intents),
+        ("payment-intents", [id_]) if id(id_) => Some(Route::Intent(id_.to_string())),
+        ("checkout-sessions", []) => Some(Route::Sessions),
+        ("checkout-sessions", [id_]) if id(id_) => Some(Route::Session(id_.to_string())),
+        ("checkout-sessions", [id_, "expire"]) if id(id_) => {
+            Some(Route::ExpireSession(id_.to_string()))
+        }
+        _ => None,
+    }
+}
+
 /// Handles one HTTP request. Never fails: every problem is an HTTP answer.
 pub async fn handle<S, F, C>(
     service: &PaymentIntentService<S, F, C>,
     request: Request,
 ) -> Response<Body>
 where
-    S: IdempotencyStore + IntentStore + OrderStore,
+    S: IdempotencyStore + IntentStore + OrderStore + EventStore,
     F: FintocApi,
     C: Clock,
 {
     let path = request.raw_http_path().trim_end_matches('/').to_string();
-    let path_id = request
-        .path_parameters_ref()
-        .and_then(|p| p.first("id"))
-        .map(str::to_string);
-    let is_collection = path.ends_with("/payment-intents");
-    let item_id = path_id.or_else(|| {
-        path.rsplit_once("/payment-intents/")
-            .map(|(_, id)| id.to_string())
-            .filter(|id| !id.contains('/'))
-    });
-    match (request.method(), is_collection, item_id) {
-        (&Method::POST, true, _) => {
-            let header = |name: &str| request.headers().get(name).and_then(|v| v.to_str().ok());
-            let deadline_ms = request
-                .lambda_context_ref()
-                .map(|c| c.deadline as i64)
-                .filter(|d| *d > 0);
-            let caller = caller(&request);
-            let input = CreateInput {
-                caller: &caller,
-                idempotency_key: header("idempotency-key"),
-                content_type: header("content-type"),
-                body: request.body().as_ref(),
-                deadline_ms,
-            };
-            to_response(service.create(input).await)
+    let deadline_ms = request
+        .lambda_context_ref()
+        .map(|c| c.deadline as i64)
+        .filter(|d| *d > 0);
+    let header = |name: &str| request.headers().get(name).and_then(|v| v.to_str().ok());
+    let caller = caller(&request);
+    let input = CreateInput {
+        caller: &caller,
+        idempotency_key: header("idempotency-key"),
+        content_type: header("content-type"),
+        body: request.body().as_ref(),
+        deadline_ms,
+    };
+    let method = request.method();
+    match (method, route(&path)) {
+        (&Method::POST, Some(Route::Intents)) => to_response(service.create(input).await),
+        (&Method::GET, Some(Route::Intent(id))) => to_response(service.get(&id).await),
+        (&Method::POST, Some(Route::Sessions)) => to_response(service.create_session(input).await),
+        (&Method::GET, Some(Route::Session(id))) => to_response(service.get_session(&id).await),
+        (&Method::POST, Some(Route::ExpireSession(id))) => {
+            to_response(service.expire_session(&id, deadline_ms).await)
         }
-        (&Method::GET, false, Some(id)) => to_response(service.get(&id).await),
-        (_, true, _) | (_, false, Some(_)) => error_response(&ApiError::method_not_allowed(
-            request.method().as_str(),
-            &path,
-        )),
-        _ => error_response(&ApiError::route_not_found(request.method().as_str(), &path)),
+        (_, Some(_)) => error_response(&ApiError::method_not_allowed(method.as_str(), &path)),
+        (_, None) => error_response(&ApiError::route_not_found(method.as_str(), &path)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_of_both_flows() {
+        assert_eq!(route("/payment-intents"), Some(Route::Intents));
+        assert_eq!(
+            route("/prod/payment-intents/pi_1"),
+            Some(Route::Intent("pi_1".into()))
+        );
+        assert_eq!(route("/checkout-sessions/"), Some(Route::Sessions));
+        assert_eq!(
+            route("/checkout-sessions/cs_1"),
+            Some(Route::Session("cs_1".into()))
+        );
+        assert_eq!(
+            route("/checkout-sessions/cs_1/expire"),
+            Some(Route::ExpireSession("cs_1".into()))
+        );
+        for none in [
+            "/",
+            "/payment-intents/pi_1/expire",
+            "/checkout-sessions/cs_1/x",
+            "/other",
+        ] {
+            assert_eq!(route(none), None, "{none}");
+        }
     }
 }

@@ -32,7 +32,7 @@ pub async fn init(config: &ReconcileConfig) -> Result<DeployedService, lambda_ru
     let fintoc = FintocHttpClient::new(
         &config.fintoc.base_url,
         secret_key,
-        config.fintoc.api_version.clone(),
+        config.fintoc.versions.clone(),
         config.fintoc.retry.clone(),
     )?;
     Ok(ReconcileService::new(

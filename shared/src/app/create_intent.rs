@@ -1,24 +1,30 @@
-//! The payment-intent use cases: create one exactly once per idempotency key, and
-//! read one back.
+//! The payment use cases of both flows: create a payment intent or a checkout
+//! session exactly once per idempotency key (one active payment per order across
+//! both), read one back, and expire a session.
 
 use crate::clock::{format_rfc3339_ms, parse_rfc3339_ms, Clock};
 use crate::domain::create::{
-    parse_create_request, CreateIntentRequest, CreateLimits, InputError, InputErrorKind,
-    ORDER_ID_METADATA_KEY,
+    parse_create_request, parse_session_request, CreateIntentRequest, CreateLimits, InputError,
+    InputErrorKind, ORDER_ID_METADATA_KEY,
 };
 use crate::domain::deployment::DEPLOYMENT_TAG_METADATA_KEY;
 use crate::domain::idempotency::{
     derive_fintoc_key, AcquireOutcome, AcquireRequest, CallerId, CompleteRequest, IdempotencyKey,
     LeaseId, StoredResponse,
 };
-use crate::domain::intent::{IntentStatus, StoredIntent};
+use crate::domain::intent::{IntentStatus, PaymentKind, StoredIntent};
 use crate::domain::order::{OpenRequest, ReserveOutcome, ReserveRequest};
 use crate::domain::reconcile::initial_schedule_after;
+use crate::domain::session::SessionStatus;
+use crate::domain::transition::{plan_write, EventRef, Source};
 use crate::fintoc::{
-    CreatePaymentIntent, FintocApi, FintocError, FintocPaymentIntent, RecipientAccount,
+    BankTransferOptions, CreateCheckoutSession, CreatePaymentIntent, FintocApi, FintocError,
+    FintocPaymentIntent, RecipientAccount, SessionPaymentMethodOptions,
 };
 use crate::http::{ApiError, Reply};
-use crate::store::{IdempotencyStore, IntentStore, OrderStore, StoreError};
+use crate::store::{
+    EventStore, IdempotencyStore, IntentStore, OrderStore, StoreError, WriteResult,
+};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -49,6 +55,47 @@ pub struct CreateIntentSettings {
     /// When the reconciler first checks a new intent, after its creation
     /// (`domain::reconcile::CHECK_DELAYS_MS[0]` in production).
     pub first_check_after: Duration,
+    /// The checkout-session flow, when this deployment enables it.
+    pub sessions: Option<SessionSettings>,
+}
+
+/// What the checkout-session flow needs of the configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionSettings {
+    /// Where Fintoc's page sends the payer after paying, unless the request names
+    /// another allowed URL.
+    pub success_url: String,
+    /// Where it sends a payer who cancels, likewise.
+    pub cancel_url: String,
+    /// Further return URLs a request may name (exact matches only); the two above
+    /// are always allowed.
+    pub allowed_return_urls: Vec<String>,
+}
+
+impl SessionSettings {
+    /// The URL a request may use for `field`: its own, if allowed, else the default.
+    fn return_url(
+        &self,
+        requested: Option<&str>,
+        default: &str,
+        field: &'static str,
+    ) -> Result<String, InputError> {
+        match requested {
+            None => Ok(default.to_string()),
+            Some(url)
+                if url == self.success_url
+                    || url == self.cancel_url
+                    || self.allowed_return_urls.iter().any(|a| a == url) =>
+            {
+                Ok(url.to_string())
+            }
+            Some(_) => Err(InputError::invalid_param(
+                "return_url_not_allowed",
+                field,
+                format!("{field} is not one of this merchant's configured return URLs (CHECKOUT_RETURN_URLS)."),
+            )),
+        }
+    }
 }
 
 /// A create request as the handler received it.
@@ -81,6 +128,25 @@ struct CreatedBody<'a> {
     created_at: &'a str,
 }
 
+/// What `POST /checkout-sessions` answers with 201.
+#[derive(Debug, Serialize)]
+struct SessionCreatedBody<'a> {
+    id: &'a str,
+    status: &'a str,
+    amount: u64,
+    currency: &'a str,
+    order_id: Option<&'a str>,
+    session_token: Option<&'a str>,
+    redirect_url: Option<&'a str>,
+    expires_at: Option<&'a str>,
+    metadata: &'a BTreeMap<String, String>,
+    created_at: &'a str,
+}
+
+/// The event id under which a merchant's expire is recorded: every expire of one
+/// session is the same event.
+pub const MERCHANT_EXPIRE_EVENT_ID: &str = "merchant:expire";
+
 /// Create and get, over a store, a Fintoc client and a clock.
 #[derive(Debug, Clone)]
 pub struct PaymentIntentService<S, F, C> {
@@ -108,7 +174,7 @@ fn fintoc_error(e: &FintocError) -> ApiError {
 
 impl<S, F, C> PaymentIntentService<S, F, C>
 where
-    S: IdempotencyStore + IntentStore + OrderStore,
+    S: IdempotencyStore + IntentStore + OrderStore + EventStore,
     F: FintocApi,
     C: Clock,
 {
@@ -130,8 +196,58 @@ where
     /// `POST /payment-intents`: validates, takes the idempotency key, creates the
     /// intent at Fintoc with a derived key, stores it, and records the response.
     pub async fn create(&self, input: CreateInput<'_>) -> Result<Reply, ApiError> {
-        let key = IdempotencyKey::parse(input.caller, input.idempotency_key)?;
-        let request = parse_create_request(input.content_type, input.body, &self.settings.limits)?;
+        self.create_payment(PaymentKind::Intent, input).await
+    }
+
+    /// `POST /checkout-sessions`: the same, for a checkout session (404
+    /// `flow_not_enabled` when this deployment has no session configuration).
+    pub async fn create_session(&self, input: CreateInput<'_>) -> Result<Reply, ApiError> {
+        self.create_payment(PaymentKind::Session, input).await
+    }
+
+    fn sessions(&self) -> Result<&SessionSettings, ApiError> {
+        self.settings.sessions.as_ref().ok_or_else(|| {
+            InputError::new(
+                InputErrorKind::NotFound,
+                "flow_not_enabled",
+                "Checkout sessions are not enabled on this deployment (set CHECKOUT_SUCCESS_URL and CHECKOUT_CANCEL_URL).",
+            )
+            .into()
+        })
+    }
+
+    async fn create_payment(
+        &self,
+        kind: PaymentKind,
+        input: CreateInput<'_>,
+    ) -> Result<Reply, ApiError> {
+        let limits = &self.settings.limits;
+        let request = match kind {
+            PaymentKind::Intent => {
+                let key = IdempotencyKey::parse(input.caller, input.idempotency_key)?;
+                (
+                    key,
+                    parse_create_request(input.content_type, input.body, limits)?,
+                )
+            }
+            PaymentKind::Session => {
+                let sessions = self.sessions()?;
+                let key = IdempotencyKey::parse(input.caller, input.idempotency_key)?;
+                let request = parse_session_request(input.content_type, input.body, limits)?;
+                sessions.return_url(
+                    request.success_url.as_deref(),
+                    &sessions.success_url,
+                    "success_url",
+                )?;
+                sessions.return_url(
+                    request.cancel_url.as_deref(),
+                    &sessions.cancel_url,
+                    "cancel_url",
+                )?;
+                (key, request)
+            }
+        };
+        let (key, request) = request;
 
         let hash = request.fingerprint();
         let now = self.clock.now_ms();
@@ -189,7 +305,7 @@ where
             Ok(ReserveOutcome::Busy {
                 intent_id,
                 retry_after_secs,
-            }) => Some(ApiError::order_has_active_intent(
+            }) => Some(ApiError::order_has_active_payment(
                 &request.order_id,
                 intent_id.as_deref(),
                 retry_after_secs,
@@ -207,7 +323,7 @@ where
         }
 
         match self
-            .create_at_fintoc_and_store(&key, &holder, &request, now, input.deadline_ms)
+            .create_at_fintoc_and_store(kind, &key, &holder, &request, now, input.deadline_ms)
             .await
         {
             Ok(response) => {
@@ -247,7 +363,7 @@ where
                 Err(err)
             }
             Err(Failure::Fintoc(e)) => {
-                tracing::error!(idempotency_key = key.as_str(), error = %e, "creating the intent at Fintoc failed");
+                tracing::error!(idempotency_key = key.as_str(), kind = kind.as_str(), error = %e, "creating the payment at Fintoc failed");
                 self.release(&key, &lease_id).await;
                 Err(fintoc_error(&e))
             }
@@ -265,8 +381,10 @@ where
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn create_at_fintoc_and_store(
         &self,
+        kind: PaymentKind,
         key: &IdempotencyKey,
         holder: &str,
         request: &CreateIntentRequest,
@@ -279,55 +397,21 @@ where
             DEPLOYMENT_TAG_METADATA_KEY.to_string(),
             self.settings.deployment_tag.clone(),
         );
-        let fintoc_request = CreatePaymentIntent {
-            amount: request.amount,
-            currency: request.currency,
-            customer_email: request.customer_email.clone(),
-            metadata: fintoc_metadata,
-            recipient_account: self.settings.recipient.clone(),
-        };
-        let fintoc_key = derive_fintoc_key(&self.settings.idempotency_namespace, key);
-        // Keep time, after Fintoc answers, to record the intent and the response.
+        // Keep time, after Fintoc answers, to record the payment and the response.
         let budget = deadline_ms
             .map(|d| Duration::from_millis((d - now - STORAGE_RESERVE_MS).max(0) as u64));
-        let pi: FintocPaymentIntent = self
-            .fintoc
-            .create_payment_intent(&fintoc_request, &fintoc_key, budget)
-            .await
-            .map_err(Failure::Fintoc)?;
-        if pi.amount != request.amount || !pi.currency.eq_ignore_ascii_case(request.currency.code())
-        {
-            tracing::error!(intent_id = %pi.id, "Fintoc answered an intent with another amount or currency");
-            return Err(Failure::Fintoc(FintocError::InvalidResponse(
-                "amount or currency differ from the request".into(),
-            )));
-        }
-        let created_ms = pi
-            .created_at
-            .as_deref()
-            .and_then(parse_rfc3339_ms)
-            .unwrap_or(now);
-        let created_at = format_rfc3339_ms(created_ms);
-        let intent = StoredIntent {
-            id: pi.id.clone(),
-            status: IntentStatus::parse(&pi.status),
-            amount: pi.amount,
-            currency: request.currency.code().to_string(),
-            order_id: Some(request.order_id.clone()),
-            metadata: request.metadata.clone(),
-            customer_email: request.customer_email.clone(),
-            mode: pi.mode.clone(),
-            error_reason: pi.error_reason.clone(),
-            created_at: created_at.clone(),
-            updated_at: format_rfc3339_ms(now),
-            schedule: Some(initial_schedule_after(
-                &pi.id,
-                now,
-                self.settings.first_check_after.as_millis() as i64,
-            )),
+        let (payment, body) = match kind {
+            PaymentKind::Intent => {
+                self.create_intent_at_fintoc(key, request, fintoc_metadata, now, budget)
+                    .await?
+            }
+            PaymentKind::Session => {
+                self.create_session_at_fintoc(key, request, fintoc_metadata, now, budget)
+                    .await?
+            }
         };
         self.store
-            .save_created(&intent)
+            .save_created(&payment)
             .await
             .map_err(Failure::Store)?;
         let opened = self
@@ -335,7 +419,8 @@ where
             .open_order(&OpenRequest {
                 order_id: &request.order_id,
                 holder,
-                intent_id: &intent.id,
+                intent_id: &payment.id,
+                kind,
             })
             .await
             .map_err(Failure::Store)?;
@@ -346,7 +431,83 @@ where
                 request.order_id
             ))));
         }
-        tracing::info!(intent_id = %intent.id, idempotency_key = key.as_str(), amount = intent.amount, currency = %intent.currency, "payment intent created");
+        tracing::info!(id = %payment.id, kind = kind.as_str(), idempotency_key = key.as_str(), amount = payment.amount, currency = %payment.currency, "payment created");
+        Ok((StoredResponse { status: 201, body }, payment.id))
+    }
+
+    /// The stored form of a payment Fintoc just made, with its first check scheduled.
+    #[allow(clippy::too_many_arguments)]
+    fn stored(
+        &self,
+        kind: PaymentKind,
+        id: &str,
+        status: IntentStatus,
+        request: &CreateIntentRequest,
+        mode: Option<String>,
+        created_at: &str,
+        now: i64,
+    ) -> StoredIntent {
+        StoredIntent {
+            id: id.to_string(),
+            kind,
+            status,
+            amount: request.amount,
+            currency: request.currency.code().to_string(),
+            order_id: Some(request.order_id.clone()),
+            metadata: request.metadata.clone(),
+            customer_email: request.customer_email.clone(),
+            mode,
+            error_reason: None,
+            created_at: created_at.to_string(),
+            updated_at: format_rfc3339_ms(now),
+            schedule: Some(initial_schedule_after(
+                id,
+                now,
+                self.settings.first_check_after.as_millis() as i64,
+            )),
+            session_payment: None,
+            expires_at: None,
+        }
+    }
+
+    async fn create_intent_at_fintoc(
+        &self,
+        key: &IdempotencyKey,
+        request: &CreateIntentRequest,
+        metadata: BTreeMap<String, String>,
+        now: i64,
+        budget: Option<Duration>,
+    ) -> Result<(StoredIntent, String), Failure> {
+        let fintoc_request = CreatePaymentIntent {
+            amount: request.amount,
+            currency: request.currency,
+            customer_email: request.customer_email.clone(),
+            metadata,
+            recipient_account: self.settings.recipient.clone(),
+        };
+        let fintoc_key = derive_fintoc_key(&self.settings.idempotency_namespace, key);
+        let pi: FintocPaymentIntent = self
+            .fintoc
+            .create_payment_intent(&fintoc_request, &fintoc_key, budget)
+            .await
+            .map_err(Failure::Fintoc)?;
+        check_amount(&pi.id, pi.amount, &pi.currency, request)?;
+        let created_ms = pi
+            .created_at
+            .as_deref()
+            .and_then(parse_rfc3339_ms)
+            .unwrap_or(now);
+        let created_at = format_rfc3339_ms(created_ms);
+        let mut intent = self.stored(
+            PaymentKind::Intent,
+            &pi.id,
+            IntentStatus::parse(&pi.status),
+            request,
+            pi.mode.clone(),
+            &created_at,
+            now,
+        );
+        intent.error_reason = pi.error_reason.clone();
         let body = CreatedBody {
             id: &intent.id,
             status: intent.status.as_str(),
@@ -361,11 +522,107 @@ where
             created_at: &created_at,
         };
         let body = serde_json::to_string(&body).expect("created body serializes");
-        Ok((StoredResponse { status: 201, body }, intent.id))
+        Ok((intent, body))
+    }
+
+    async fn create_session_at_fintoc(
+        &self,
+        key: &IdempotencyKey,
+        request: &CreateIntentRequest,
+        metadata: BTreeMap<String, String>,
+        now: i64,
+        budget: Option<Duration>,
+    ) -> Result<(StoredIntent, String), Failure> {
+        let sessions = self
+            .settings
+            .sessions
+            .as_ref()
+            .expect("the session flow is checked before the key is taken");
+        let return_url = |requested: &Option<String>, default: &String| {
+            requested.clone().unwrap_or_else(|| default.clone())
+        };
+        let fintoc_request = CreateCheckoutSession {
+            amount: request.amount,
+            currency: request.currency,
+            customer_email: request.customer_email.clone(),
+            metadata,
+            success_url: return_url(&request.success_url, &sessions.success_url),
+            cancel_url: return_url(&request.cancel_url, &sessions.cancel_url),
+            payment_method_options: self.settings.recipient.clone().map(|recipient_account| {
+                SessionPaymentMethodOptions {
+                    bank_transfer: BankTransferOptions { recipient_account },
+                }
+            }),
+        };
+        let namespace = format!("{}:checkout_session", self.settings.idempotency_namespace);
+        let fintoc_key = derive_fintoc_key(&namespace, key);
+        let cs = self
+            .fintoc
+            .create_checkout_session(&fintoc_request, &fintoc_key, budget)
+            .await
+            .map_err(Failure::Fintoc)?;
+        check_amount(&cs.id, cs.amount, &cs.currency, request)?;
+        let created_at = format_rfc3339_ms(
+            cs.created_at
+                .as_deref()
+                .and_then(parse_rfc3339_ms)
+                .unwrap_or(now),
+        );
+        // A new session has no payment yet: `created`, whatever else it says.
+        let status = match SessionStatus::parse(&cs.status) {
+            SessionStatus::Created => IntentStatus::Created,
+            other => {
+                tracing::warn!(session_id = %cs.id, status = other.as_str(), "a new session that is not `created`; its events and checks will tell");
+                IntentStatus::Created
+            }
+        };
+        let mut session = self.stored(
+            PaymentKind::Session,
+            &cs.id,
+            status,
+            request,
+            cs.mode.clone(),
+            &created_at,
+            now,
+        );
+        session.expires_at = cs.expires_at.clone();
+        let body = SessionCreatedBody {
+            id: &session.id,
+            status: cs.status.as_str(),
+            amount: session.amount,
+            currency: &session.currency,
+            order_id: session.order_id.as_deref(),
+            session_token: cs.session_token.as_deref(),
+            redirect_url: cs.redirect_url.as_deref(),
+            expires_at: cs.expires_at.as_deref(),
+            metadata: &session.metadata,
+            created_at: &created_at,
+        };
+        let body = serde_json::to_string(&body).expect("created body serializes");
+        Ok((session, body))
     }
 
     /// `GET /payment-intents/{id}`: the stored state, 404 when unknown.
     pub async fn get(&self, id: &str) -> Result<Reply, ApiError> {
+        let intent = self.find(PaymentKind::Intent, id).await?;
+        Ok(Reply::new(
+            200,
+            serde_json::to_string(&intent.view()).expect("view serializes"),
+        ))
+    }
+
+    /// `GET /checkout-sessions/{id}`: the session's status and its payment's
+    /// outcome, 404 when unknown.
+    pub async fn get_session(&self, id: &str) -> Result<Reply, ApiError> {
+        let session = self.find(PaymentKind::Session, id).await?;
+        Ok(session_reply(&session))
+    }
+
+    async fn find(&self, kind: PaymentKind, id: &str) -> Result<StoredIntent, ApiError> {
+        let what = match kind {
+            PaymentKind::Intent => "payment intent",
+            PaymentKind::Session => "checkout session",
+        };
         if id.is_empty()
             || id.chars().count() > MAX_INTENT_ID_CHARS
             || id.chars().any(|c| c.is_control() || c.is_whitespace())
@@ -373,25 +630,130 @@ where
             return Err(InputError::invalid_param(
                 "invalid_id",
                 "id",
-                "The payment intent id is malformed.",
+                format!("The {what} id is malformed."),
             )
             .into());
         }
-        let intent = self.store.get_intent(id).await.map_err(store_error)?;
-        match intent {
-            Some(intent) => Ok(Reply::new(
-                200,
-                serde_json::to_string(&intent.view()).expect("view serializes"),
-            )),
+        match self.store.get_intent(kind, id).await.map_err(store_error)? {
+            Some(payment) => Ok(payment),
             None => Err(InputError::new(
                 InputErrorKind::NotFound,
                 "resource_not_found",
-                format!("No payment intent with id {id}."),
+                format!("No {what} with id {}.", crate::domain::create::echo(id)),
             )
             .with_param("id")
             .into()),
         }
     }
+
+    /// `POST /checkout-sessions/{id}/expire`: only a session still `created` (409
+    /// `session_not_expirable` otherwise); Fintoc expires it, then its answer is
+    /// recorded like a webhook's (one conditional write, under one event id for
+    /// every expire of the session, so a retry changes nothing twice).
+    pub async fn expire_session(
+        &self,
+        id: &str,
+        deadline_ms: Option<i64>,
+    ) -> Result<Reply, ApiError> {
+        let session = self.find(PaymentKind::Session, id).await?;
+        if session.status != IntentStatus::Created {
+            return Err(not_expirable(&session));
+        }
+        let now = self.clock.now_ms();
+        let budget = deadline_ms
+            .map(|d| Duration::from_millis((d - now - STORAGE_RESERVE_MS).max(0) as u64));
+        let report = match self.fintoc.expire_checkout_session(id, budget).await {
+            Ok(Some(report)) => report,
+            Ok(None) => {
+                tracing::error!(
+                    session_id = id,
+                    "ANOMALY: Fintoc does not know a session this deployment created"
+                );
+                return Err(fintoc_error(&FintocError::InvalidResponse(
+                    "Fintoc does not know this session".into(),
+                )));
+            }
+            Err(e @ FintocError::Rejected { .. }) => {
+                tracing::info!(session_id = id, error = %e, "Fintoc would not expire the session");
+                return Err(ApiError::invalid_request(
+                    409,
+                    "session_not_expirable",
+                    "Fintoc would not expire this session: it is no longer `created` (the payer has started paying).",
+                ));
+            }
+            Err(e) => return Err(fintoc_error(&e)),
+        };
+        let report = report.to_record_report();
+        let claimed = report.status.clone().unwrap_or(IntentStatus::Created);
+        let event_type = format!(
+            "checkout_session.{}",
+            crate::domain::session::session_status(&claimed)
+        );
+        let event = EventRef {
+            id: MERCHANT_EXPIRE_EVENT_ID,
+            event_type: &event_type,
+            created_at: None,
+            source: Source::Merchant,
+        };
+        let at = format_rfc3339_ms(now);
+        let mut state = self
+            .store
+            .intent_state(PaymentKind::Session, id)
+            .await
+            .map_err(store_error)?;
+        for _ in 0..3 {
+            let (_, patch) = plan_write(state.as_ref(), &event, &claimed, &report, &at);
+            let Some(patch) = patch else { break };
+            match self.store.apply(&patch).await.map_err(store_error)? {
+                WriteResult::Written | WriteResult::WrittenOrderRefused => break,
+                WriteResult::Conflict(current) => state = current,
+            }
+        }
+        let session = self.find(PaymentKind::Session, id).await?;
+        tracing::info!(
+            session_id = id,
+            status = session.status.as_str(),
+            "session expired by the merchant"
+        );
+        Ok(session_reply(&session))
+    }
+}
+
+fn session_reply(session: &StoredIntent) -> Reply {
+    Reply::new(
+        200,
+        serde_json::to_string(&session.session_view()).expect("view serializes"),
+    )
+}
+
+fn not_expirable(session: &StoredIntent) -> ApiError {
+    ApiError::invalid_request(
+        409,
+        "session_not_expirable",
+        format!(
+            "Only a session that is still `created` can be expired; this one is `{}`.",
+            crate::domain::session::session_status(&session.status)
+        ),
+    )
+}
+
+/// Refuses an answer of Fintoc for another amount or currency than requested.
+fn check_amount(
+    id: &str,
+    amount: u64,
+    currency: &str,
+    request: &CreateIntentRequest,
+) -> Result<(), Failure> {
+    if amount != request.amount || !currency.eq_ignore_ascii_case(request.currency.code()) {
+        tracing::error!(
+            id,
+            "Fintoc answered a payment with another amount or currency"
+        );
+        return Err(Failure::Fintoc(FintocError::InvalidResponse(
+            "amount or currency differ from the request".into(),
+        )));
+    }
+    Ok(())
 }
 
 enum Failure {
@@ -404,6 +766,7 @@ mod tests {
     use super::*;
     use crate::clock::ManualClock;
     use crate::domain::idempotency::FintocKey;
+    use crate::fintoc::FintocCheckoutSession;
     use crate::store::memory::{MemoryStore, Operation};
     use std::collections::{HashMap, VecDeque};
     use std::sync::{Arc, Mutex};
@@ -419,6 +782,8 @@ mod tests {
         created: Arc<Mutex<HashMap<FintocKey, FintocPaymentIntent>>>,
         calls: Arc<Mutex<Vec<FintocKey>>>,
         sent: Arc<Mutex<Vec<CreatePaymentIntent>>>,
+        sent_sessions: Arc<Mutex<Vec<CreateCheckoutSession>>>,
+        sessions: Arc<Mutex<HashMap<FintocKey, FintocCheckoutSession>>>,
         budget: Arc<Mutex<Option<Duration>>>,
         answer_amount: Arc<Mutex<Option<u64>>>,
         during_call: Option<MemoryStore>,
@@ -466,6 +831,52 @@ mod tests {
                 })
                 .clone())
         }
+
+        async fn create_checkout_session(
+            &self,
+            request: &CreateCheckoutSession,
+            key: &FintocKey,
+            _budget: Option<Duration>,
+        ) -> Result<FintocCheckoutSession, FintocError> {
+            self.calls.lock().unwrap().push(key.clone());
+            self.sent_sessions.lock().unwrap().push(request.clone());
+            if let Some(error) = self.failures.lock().unwrap().pop_front() {
+                return Err(error);
+            }
+            let mut sessions = self.sessions.lock().unwrap();
+            let n = sessions.len();
+            Ok(sessions
+                .entry(key.clone())
+                .or_insert_with(|| FintocCheckoutSession {
+                    id: format!("cs_{n}"),
+                    status: "created".into(),
+                    amount: request.amount,
+                    currency: request.currency.code().into(),
+                    session_token: Some(format!("cs_{n}_sec_token")),
+                    redirect_url: Some(format!("https://pay.example/cs_{n}")),
+                    expires_at: Some("2026-01-02T00:00:00Z".into()),
+                    mode: Some("test".into()),
+                    created_at: Some("2026-01-01T00:00:00Z".into()),
+                })
+                .clone())
+        }
+
+        async fn expire_checkout_session(
+            &self,
+            id: &str,
+            _budget: Option<Duration>,
+        ) -> Result<Option<crate::domain::session::SessionReport>, FintocError> {
+            if let Some(error) = self.failures.lock().unwrap().pop_front() {
+                return Err(error);
+            }
+            let known = self.sessions.lock().unwrap().values().any(|s| s.id == id);
+            Ok(known.then(|| {
+                crate::domain::session::SessionReport::from_json(&serde_json::json!({
+                    "id": id, "status": "expired", "amount": 15000, "currency": "CLP"
+                }))
+                .unwrap()
+            }))
+        }
     }
 
     struct Setup {
@@ -484,6 +895,11 @@ mod tests {
             widget_token_ttl: Duration::from_secs(600),
             deployment_tag: "unit".into(),
             first_check_after: Duration::from_secs(120),
+            sessions: Some(SessionSettings {
+                success_url: "https://shop.example/paid".into(),
+                cancel_url: "https://shop.example/cancelled".into(),
+                allowed_return_urls: vec!["https://shop.example/other".into()],
+            }),
         }
     }
 
@@ -804,7 +1220,10 @@ mod tests {
         use crate::domain::report::IntentReport;
         use crate::domain::transition::{plan_write, EventRef};
         use crate::store::EventStore;
-        let state = store.intent_state(intent).await.unwrap();
+        let state = store
+            .intent_state(PaymentKind::Intent, intent)
+            .await
+            .unwrap();
         let report = IntentReport {
             id: intent.into(),
             metadata: [("order_id".to_string(), order.to_string())].into(),

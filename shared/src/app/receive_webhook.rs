@@ -4,6 +4,9 @@
 use crate::clock::{format_rfc3339_ms, Clock};
 use crate::domain::create::{InputError, InputErrorKind};
 use crate::domain::deployment::{Deployment, ForeignEvent, DEPLOYMENT_TAG_METADATA_KEY};
+use crate::domain::intent::{IntentStatus, PaymentKind};
+use crate::domain::report::IntentReport;
+use crate::domain::session::{payment_event_report, SessionEventKind};
 use crate::domain::transition::{plan_write, Effect, EventRef, IntentPatch, Source};
 use crate::http::{ApiError, Reply};
 use crate::secrets::split_secrets;
@@ -167,6 +170,26 @@ impl<S: EventStore, C: Clock> WebhookService<S, C> {
         self.accept(delivery).await.map(|a| a.reply())
     }
 
+    /// The checkout session whose payment `payment` is, when the order its metadata
+    /// names has a session as its payment: Fintoc passes a session's metadata on to
+    /// the intent it makes. `None` otherwise (the intent is then judged as one).
+    async fn session_of_payment(&self, payment: &IntentReport) -> Result<Option<String>, ApiError> {
+        let tag = payment.metadata.get(DEPLOYMENT_TAG_METADATA_KEY);
+        let Some(order_id) = payment
+            .metadata
+            .get(crate::domain::create::ORDER_ID_METADATA_KEY)
+        else {
+            return Ok(None);
+        };
+        if tag != Some(&self.settings.deployment.tag) {
+            return Ok(None);
+        }
+        let order = self.store.order(order_id).await.map_err(storage_error)?;
+        Ok(order
+            .filter(|o| o.payment_kind == PaymentKind::Session)
+            .and_then(|o| o.intent_id))
+    }
+
     /// [`Self::receive`], with what became of the event typed (for metrics).
     pub async fn accept(&self, delivery: Delivery<'_>) -> Result<Accepted, ApiError> {
         if delivery.body.len() > MAX_WEBHOOK_BODY_BYTES {
@@ -188,18 +211,22 @@ impl<S: EventStore, C: Clock> WebhookService<S, C> {
         )
         .inspect_err(|e| tracing::warn!(reason = e.code(), "webhook signature refused"))?;
         let event = Event::parse(delivery.body)?;
-        let claimed = match event.kind() {
+        let report = match event.kind() {
             EventKind::Other => {
                 tracing::info!(event_id = %event.id, event_type = %event.event_type, "ignoring event type");
                 return Ok(accepted("ignored", &event.id));
             }
-            EventKind::UnknownPaymentIntentType => {
-                tracing::warn!(event_id = %event.id, event_type = %event.event_type, "ignoring unknown payment_intent event type");
+            EventKind::UnknownPaymentIntentType
+            | EventKind::CheckoutSession(SessionEventKind::Unknown) => {
+                tracing::warn!(event_id = %event.id, event_type = %event.event_type, "ignoring unknown event type of a known object");
                 return Ok(accepted("ignored", &event.id));
             }
-            EventKind::PaymentIntent(status) => status,
+            EventKind::PaymentIntent(status) => IntentReport {
+                status: Some(status),
+                ..event.intent_report()?
+            },
+            EventKind::CheckoutSession(kind) => event.session_report(&kind)?.to_record_report(),
         };
-        let report = event.intent_report()?;
         let event_ref = EventRef {
             id: &event.id,
             event_type: &event.event_type,
@@ -209,9 +236,26 @@ impl<S: EventStore, C: Clock> WebhookService<S, C> {
         let now = format_rfc3339_ms(now_ms);
         let mut state = self
             .store
-            .intent_state(&report.id)
+            .intent_state(report.kind, &report.id)
             .await
             .map_err(storage_error)?;
+        // An intent unknown here may be the payment a checkout session made.
+        let report = match (&state, report.kind) {
+            (None, PaymentKind::Intent) => match self.session_of_payment(&report).await? {
+                Some(session_id) => {
+                    state = self
+                        .store
+                        .intent_state(PaymentKind::Session, &session_id)
+                        .await
+                        .map_err(storage_error)?;
+                    tracing::info!(event_id = %event.id, intent_id = %report.id, session_id = %session_id, "the payment of a checkout session");
+                    payment_event_report(&session_id, &report)
+                }
+                None => report,
+            },
+            _ => report,
+        };
+        let claimed = report.status.clone().unwrap_or(IntentStatus::Created);
         let origin =
             self.settings
                 .deployment
@@ -557,7 +601,11 @@ mod tests {
     }
 
     impl EventStore for Racing {
-        async fn intent_state(&self, id: &str) -> Result<Option<IntentState>, StoreError> {
+        async fn intent_state(
+            &self,
+            kind: PaymentKind,
+            id: &str,
+        ) -> Result<Option<IntentState>, StoreError> {
             let stale = self
                 .stale_reads
                 .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
@@ -565,18 +613,26 @@ mod tests {
             if stale {
                 return Ok(None);
             }
-            self.inner.intent_state(id).await
+            self.inner.intent_state(kind, id).await
         }
         async fn apply(&self, patch: &IntentPatch) -> Result<WriteResult, StoreError> {
             if self.always_conflict {
                 return Ok(WriteResult::Conflict(
-                    self.inner.intent_state(&patch.intent_id).await?,
+                    self.inner
+                        .intent_state(patch.kind, &patch.intent_id)
+                        .await?,
                 ));
             }
             self.inner.apply(patch).await
         }
         async fn keep_apart(&self, event: &ForeignEvent) -> Result<(), StoreError> {
             self.inner.keep_apart(event).await
+        }
+        async fn order(
+            &self,
+            order_id: &str,
+        ) -> Result<Option<crate::domain::order::OrderRecord>, StoreError> {
+            EventStore::order(&self.inner, order_id).await
         }
     }
 

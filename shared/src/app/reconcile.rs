@@ -12,6 +12,7 @@
 //! the run.
 
 use crate::clock::{format_rfc3339_ms, Clock, ManualClock};
+use crate::domain::intent::PaymentKind;
 use crate::domain::reconcile::{
     plan_check, CheckPlan, FintocAnswer, Flag, ScheduleChange, ScheduleUpdate,
 };
@@ -263,11 +264,16 @@ where
         }
         self.pause.until(slot).await;
         let id = due.intent_id.as_str();
-        let answer = match self
-            .fintoc
-            .get_payment_intent(id, Some(self.settings.lookup_budget))
-            .await
-        {
+        let budget = Some(self.settings.lookup_budget);
+        let lookup = match due.kind {
+            PaymentKind::Intent => self.fintoc.get_payment_intent(id, budget).await,
+            PaymentKind::Session => self
+                .fintoc
+                .get_checkout_session(id, budget)
+                .await
+                .map(|found| found.map(|session| session.to_record_report())),
+        };
+        let answer = match lookup {
             Ok(Some(report)) if report.id == id => FintocAnswer::Found(Box::new(report)),
             Ok(Some(_)) => {
                 tracing::error!(intent_id = id, "Fintoc answered another intent; skipped");
@@ -325,6 +331,7 @@ where
             };
             let update = ScheduleUpdate {
                 intent_id: id.to_string(),
+                kind: due.kind,
                 expected_version: state.version,
                 change,
                 flag,
@@ -399,6 +406,7 @@ mod tests {
     use crate::domain::order::{OpenRequest, OrderState, ReserveRequest};
     use crate::domain::reconcile::{initial_schedule, GIVE_UP_AFTER_MS};
     use crate::domain::report::IntentReport;
+    use crate::domain::session::SessionReport;
     use crate::domain::transition::Source;
     use crate::fintoc::FintocError;
     use crate::store::memory::{MemoryStore, Operation};
@@ -456,6 +464,21 @@ mod tests {
                     ..IntentReport::default()
                 }))
         }
+
+        async fn get_checkout_session(
+            &self,
+            id: &str,
+            _budget: Option<Duration>,
+        ) -> Result<Option<SessionReport>, FintocError> {
+            let now = self.clock.as_ref().map_or(0, |c| c.now_ms());
+            self.calls.lock().unwrap().push((id.to_string(), now));
+            Ok(self.statuses.lock().unwrap().get(id).map(|status| {
+                crate::domain::session::SessionReport::from_json(&serde_json::json!({
+                    "id": id, "status": status, "amount": 100, "currency": "CLP"
+                }))
+                .unwrap()
+            }))
+        }
     }
 
     struct Setup {
@@ -492,6 +515,9 @@ mod tests {
             self.store
                 .save_created(&StoredIntent {
                     id: id.into(),
+                    kind: PaymentKind::Intent,
+                    session_payment: None,
+                    expires_at: None,
                     status: IntentStatus::Created,
                     amount: 100,
                     currency: "CLP".into(),
@@ -512,6 +538,7 @@ mod tests {
                     order_id: &order,
                     holder: "h",
                     intent_id: id,
+                    kind: PaymentKind::Intent,
                 })
                 .await
                 .unwrap());

@@ -131,6 +131,17 @@ pub struct CreateIntentRequest {
     pub metadata: BTreeMap<String, String>,
     /// The merchant's own order id (required: one order is paid at most once).
     pub order_id: String,
+    /// `checkout_session` for a session (so one key on both routes is a mismatch);
+    /// absent for an intent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flow: Option<&'static str>,
+    /// A session's return URL after paying, when the request names one (checked
+    /// against the configured allow-list by the use case).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub success_url: Option<String>,
+    /// A session's return URL after cancelling, when the request names one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cancel_url: Option<String>,
 }
 
 impl CreateIntentRequest {
@@ -167,6 +178,12 @@ const KNOWN_FIELDS: [&str; 5] = [
     "order_id",
 ];
 
+/// The fields a session request accepts beyond an intent's.
+const SESSION_FIELDS: [&str; 2] = ["success_url", "cancel_url"];
+
+/// Longest return URL accepted.
+pub const MAX_URL_CHARS: usize = 2048;
+
 /// Validates the body of `POST /payment-intents` against the rules and the limits.
 ///
 /// Refuses malformed input, an oversized body, a non-JSON content type, and a
@@ -175,6 +192,44 @@ pub fn parse_create_request(
     content_type: Option<&str>,
     body: &[u8],
     limits: &CreateLimits,
+) -> Result<CreateIntentRequest, InputError> {
+    parse_request(content_type, body, limits, false)
+}
+
+/// Validates the body of `POST /checkout-sessions`: an intent's fields, and
+/// optionally `success_url` / `cancel_url` (strings; the use case checks them
+/// against its allow-list).
+pub fn parse_session_request(
+    content_type: Option<&str>,
+    body: &[u8],
+    limits: &CreateLimits,
+) -> Result<CreateIntentRequest, InputError> {
+    parse_request(content_type, body, limits, true)
+}
+
+fn parse_url(value: Option<&Value>, field: &'static str) -> Result<Option<String>, InputError> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s))
+            if !s.is_empty()
+                && s.chars().count() <= MAX_URL_CHARS
+                && !s.chars().any(|c| c.is_control() || c.is_whitespace()) =>
+        {
+            Ok(Some(s.clone()))
+        }
+        Some(_) => Err(InputError::invalid_param(
+            "invalid_url",
+            field,
+            format!("{field} must be a URL of at most {MAX_URL_CHARS} characters, without spaces."),
+        )),
+    }
+}
+
+fn parse_request(
+    content_type: Option<&str>,
+    body: &[u8],
+    limits: &CreateLimits,
+    session: bool,
 ) -> Result<CreateIntentRequest, InputError> {
     if body.len() > MAX_BODY_BYTES {
         return Err(InputError::new(
@@ -201,13 +256,18 @@ pub fn parse_create_request(
                 "recipient_account cannot be set by a request: the recipient is fixed by the merchant's configuration.",
             ));
         }
-        if !KNOWN_FIELDS.contains(&field.as_str()) {
+        let session_field = session && SESSION_FIELDS.contains(&field.as_str());
+        if !KNOWN_FIELDS.contains(&field.as_str()) && !session_field {
+            let mut accepted = KNOWN_FIELDS.to_vec();
+            if session {
+                accepted.extend(SESSION_FIELDS);
+            }
             return Err(InputError::invalid_param(
                 "unknown_field",
                 field,
                 format!(
                     "Unknown field `{field}`. Accepted fields: {}.",
-                    KNOWN_FIELDS.join(", ")
+                    accepted.join(", ")
                 ),
             ));
         }
@@ -218,6 +278,8 @@ pub fn parse_create_request(
     let customer_email = parse_email(obj.get("customer_email"))?;
     let metadata = parse_metadata(obj.get("metadata"))?;
     let order_id = parse_order_id(obj.get("order_id"))?;
+    let success_url = parse_url(obj.get("success_url"), "success_url")?;
+    let cancel_url = parse_url(obj.get("cancel_url"), "cancel_url")?;
     if metadata.contains_key(ORDER_ID_METADATA_KEY) {
         return Err(InputError::invalid_param(
             "reserved_metadata_key",
@@ -257,6 +319,9 @@ pub fn parse_create_request(
         customer_email,
         metadata,
         order_id,
+        flow: session.then_some("checkout_session"),
+        success_url,
+        cancel_url,
     })
 }
 

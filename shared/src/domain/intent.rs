@@ -81,11 +81,55 @@ impl<'de> Deserialize<'de> for IntentStatus {
     }
 }
 
-/// A payment intent as stored by this backend (the merchant-facing view of it).
+/// Which Fintoc object a stored payment is: the flow that created it. Stored as
+/// the item's key prefix (`INTENT#`, `SESSION#`), so every id is looked up under
+/// its own kind and a session id can never be read as an intent's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
+pub enum PaymentKind {
+    /// A Payment Intent (`POST /v1/payment_intents`, the widget-token flow).
+    #[default]
+    Intent,
+    /// A Checkout Session (`POST /v1/checkout_sessions`, Fintoc's current flow); its
+    /// status on this backend is the status of the payment it collects.
+    Session,
+}
+
+impl PaymentKind {
+    /// Stable name: stored as `entity` and on the order, logged.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Intent => "intent",
+            Self::Session => "session",
+        }
+    }
+
+    /// Reads a stored name; anything else is an intent (items written before
+    /// sessions existed carry none).
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "session" => Self::Session,
+            _ => Self::Intent,
+        }
+    }
+
+    /// The prefix of the item's partition key.
+    pub fn key_prefix(self) -> &'static str {
+        match self {
+            Self::Intent => "INTENT#",
+            Self::Session => "SESSION#",
+        }
+    }
+}
+
+/// A payment as stored by this backend (the merchant-facing view of it): a payment
+/// intent, or a checkout session (`kind`), whose `status` is then its payment's
+/// status as the session's own record carries it (see `domain::session`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredIntent {
-    /// Fintoc's id (`pi_...`).
+    /// Fintoc's id (`pi_...`, or `cs_...` for a session).
     pub id: String,
+    /// Which Fintoc object it is.
+    pub kind: PaymentKind,
     /// Current status.
     pub status: IntentStatus,
     /// Amount in minor units.
@@ -108,6 +152,20 @@ pub struct StoredIntent {
     pub updated_at: String,
     /// Its check schedule while it is open (set at creation; `None` once final).
     pub schedule: Option<CheckSchedule>,
+    /// A session's latest payment intent and its status, once Fintoc reported one.
+    pub session_payment: Option<SessionPayment>,
+    /// When a session expires at Fintoc (RFC 3339), when known.
+    pub expires_at: Option<String>,
+}
+
+/// The payment intent a checkout session made when the payer started paying, as
+/// far as this backend knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionPayment {
+    /// `pi_...`.
+    pub intent_id: String,
+    /// Its latest reported status.
+    pub status: IntentStatus,
 }
 
 /// The JSON answered by `GET /payment-intents/{id}`: never the widget token or any
@@ -191,6 +249,7 @@ mod tests {
     fn view_hides_email() {
         let intent = StoredIntent {
             id: "pi_1".into(),
+            kind: PaymentKind::Intent,
             status: IntentStatus::Created,
             amount: 100,
             currency: "CLP".into(),
@@ -202,6 +261,8 @@ mod tests {
             created_at: "t".into(),
             updated_at: "t".into(),
             schedule: None,
+            session_payment: None,
+            expires_at: None,
         };
         let json = serde_json::to_value(intent.view()).unwrap();
         assert!(json.get("customer_email").is_none());

@@ -7,4 +7,5 @@ pub mod intent;
 pub mod order;
 pub mod reconcile;
 pub mod report;
+pub mod session;
 pub mod transition;

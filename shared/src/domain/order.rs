@@ -4,7 +4,10 @@
 //! A create *reserves* the order before calling Fintoc and *opens* it with the
 //! intent Fintoc made; the intent's outcome *pays* or *closes* it. A closed order
 //! (its intent failed, was rejected or expired) may be reserved again; a paid one
-//! never.
+//! never. The order's payment is a payment intent or a checkout session: one
+//! active payment per order across both flows.
+
+use super::intent::PaymentKind;
 
 /// Where an order stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,8 +52,11 @@ pub struct OrderRecord {
     pub state: OrderState,
     /// The idempotency record (caller and key) of the create that reserved it.
     pub holder: String,
-    /// Its current (or last) intent, once Fintoc made one.
+    /// Its current (or last) payment (an intent's or a session's id), once Fintoc
+    /// made one.
     pub intent_id: Option<String>,
+    /// Which kind of payment `intent_id` is.
+    pub payment_kind: PaymentKind,
     /// Until when a reservation holds (Unix ms).
     pub reserved_until_ms: i64,
 }
@@ -75,8 +81,10 @@ pub struct OpenRequest<'a> {
     pub order_id: &'a str,
     /// The create's idempotency record id.
     pub holder: &'a str,
-    /// Fintoc's intent.
+    /// Fintoc's intent (or session).
     pub intent_id: &'a str,
+    /// Which kind it is.
+    pub kind: PaymentKind,
 }
 
 /// What a create gets when it asks for its order.
@@ -190,6 +198,7 @@ mod tests {
             state,
             holder: holder.into(),
             intent_id: intent.map(str::to_string),
+            payment_kind: PaymentKind::Intent,
             reserved_until_ms: until,
         }
     }

@@ -12,7 +12,7 @@
 //!   ([`reconciliation_event_id`]): two checks that see the same status, or a check
 //!   racing a webhook, still change the intent once.
 
-use super::intent::IntentStatus;
+use super::intent::{IntentStatus, PaymentKind};
 use super::report::IntentReport;
 use super::transition::{plan_write, Effect, EventRef, IntentPatch, IntentState, Source};
 
@@ -141,8 +141,10 @@ impl Flag {
 /// by the version it was decided on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScheduleUpdate {
-    /// The intent.
+    /// The intent (or session).
     pub intent_id: String,
+    /// Which kind of record.
+    pub kind: PaymentKind,
     /// The version read; the update applies only if it is still current.
     pub expected_version: u64,
     /// The new schedule, or none (the intent leaves the index).
@@ -189,7 +191,11 @@ pub fn plan_check(
     };
     let claimed = report.status.clone().unwrap_or(IntentStatus::Created);
     let event_id = reconciliation_event_id(&claimed);
-    let event_type = format!("payment_intent.{}", claimed.as_str());
+    let object = match report.kind {
+        PaymentKind::Intent => "payment_intent",
+        PaymentKind::Session => "checkout_session",
+    };
+    let event_type = format!("{object}.{}", claimed.as_str());
     let event = EventRef {
         id: &event_id,
         event_type: &event_type,

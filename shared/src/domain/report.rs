@@ -2,7 +2,7 @@
 //! an answer of its API), and the masking of the payer's account before anything
 //! of it is stored.
 
-use super::intent::IntentStatus;
+use super::intent::{IntentStatus, PaymentKind, SessionPayment};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -10,8 +10,13 @@ use std::collections::BTreeMap;
 /// that received it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct IntentReport {
-    /// `pi_...`.
+    /// `pi_...` (or, for a report about a checkout session, `cs_...`).
     pub id: String,
+    /// The record the report is about: an intent, or a session seen through its
+    /// payment (`domain::session` builds those).
+    pub kind: PaymentKind,
+    /// For a session: its payment intent and that intent's own status.
+    pub session_payment: Option<SessionPayment>,
     /// The status in the report's body, when present (unknown ones tolerated).
     pub status: Option<IntentStatus>,
     /// Minor units.
@@ -114,13 +119,13 @@ pub fn wrong_type(field: &str, found: &Value) {
 
 /// Reads the optional fields of one JSON object leniently: a missing or `null` field
 /// is absent; a field of another type is absent too, and logged at warn.
-struct Lenient<'a> {
+pub(super) struct Lenient<'a> {
     object: Option<&'a serde_json::Map<String, Value>>,
     prefix: &'static str,
 }
 
 impl<'a> Lenient<'a> {
-    fn new(value: Option<&'a Value>, prefix: &'static str) -> Self {
+    pub(super) fn new(value: Option<&'a Value>, prefix: &'static str) -> Self {
         let object = match value {
             None | Some(Value::Null) => None,
             Some(Value::Object(object)) => Some(object),
@@ -132,11 +137,11 @@ impl<'a> Lenient<'a> {
         Self { object, prefix }
     }
 
-    fn get(&self, key: &str) -> Option<&'a Value> {
+    pub(super) fn get(&self, key: &str) -> Option<&'a Value> {
         self.object?.get(key).filter(|v| !v.is_null())
     }
 
-    fn text(&self, key: &str) -> Option<String> {
+    pub(super) fn text(&self, key: &str) -> Option<String> {
         match self.get(key)? {
             Value::String(text) => Some(text.clone()),
             other => {
@@ -146,7 +151,7 @@ impl<'a> Lenient<'a> {
         }
     }
 
-    fn minor_units(&self, key: &str) -> Option<u64> {
+    pub(super) fn minor_units(&self, key: &str) -> Option<u64> {
         match self.get(key)? {
             Value::Number(n) if n.as_u64().is_some() => n.as_u64(),
             other => {
@@ -157,7 +162,7 @@ impl<'a> Lenient<'a> {
     }
 
     /// A map of strings: entries of another type are dropped (and logged).
-    fn string_map(&self, key: &'static str) -> BTreeMap<String, String> {
+    pub(super) fn string_map(&self, key: &'static str) -> BTreeMap<String, String> {
         let field = format!("{}.{key}", self.prefix);
         let Some(value) = self.get(key) else {
             return BTreeMap::new();
@@ -201,6 +206,8 @@ impl IntentReport {
         });
         Ok(IntentReport {
             id,
+            kind: PaymentKind::Intent,
+            session_payment: None,
             status: Some(IntentStatus::parse(&status)),
             amount: fields.minor_units("amount"),
             currency: fields.text("currency"),

@@ -11,7 +11,7 @@
 //! one conditional write applies: every field an event writes is chosen here, and
 //! the store only renders the patch.
 
-use super::intent::IntentStatus;
+use super::intent::{IntentStatus, PaymentKind, SessionPayment};
 use super::order::{OrderOutcome, OrderPatch};
 use super::reconcile::ScheduleChange;
 use super::report::{IntentReport, MaskedAccount};
@@ -142,6 +142,8 @@ pub enum Source {
     Webhook,
     /// The reconciler, asking Fintoc for the intent.
     Reconciliation,
+    /// The merchant's own request (expiring a session), as Fintoc answered it.
+    Merchant,
 }
 
 impl Source {
@@ -150,6 +152,7 @@ impl Source {
         match self {
             Self::Webhook => "webhook",
             Self::Reconciliation => "reconciliation",
+            Self::Merchant => "merchant",
         }
     }
 }
@@ -249,8 +252,13 @@ pub struct EventNote {
 /// Everything one event writes to one intent, in one conditional write.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IntentPatch {
-    /// The intent written.
+    /// The intent (or session) written.
     pub intent_id: String,
+    /// Which record: an intent's, or a session's.
+    pub kind: PaymentKind,
+    /// A session's payment intent and its status, when the event reports it and
+    /// moves or confirms the session's status (never from a late event).
+    pub session_payment: Option<SessionPayment>,
     /// The condition of the write.
     pub guard: WriteGuard,
     /// The version after the write.
@@ -341,6 +349,8 @@ pub fn plan_write(
     let effect = decide(current, event.id, claimed);
     let mut patch = IntentPatch {
         intent_id: report.id.clone(),
+        kind: report.kind,
+        session_payment: None,
         guard: current.map_or(WriteGuard::Absent, |s| WriteGuard::Version(s.version)),
         version: current.map_or(1, |s| s.version + 1),
         updated_at: now.to_string(),
@@ -383,6 +393,12 @@ pub fn plan_write(
         Effect::Late { .. } => {
             patch.note = Some(note(NoteList::LateEvents, event, claimed, report, now));
         }
+    }
+    if matches!(
+        effect,
+        Effect::Create { .. } | Effect::Transition { .. } | Effect::SameStatus
+    ) {
+        patch.session_payment = report.session_payment.clone();
     }
     if patch.outcome.is_some() {
         patch.schedule = ScheduleChange::Clear;

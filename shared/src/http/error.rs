@@ -149,15 +149,17 @@ impl ApiError {
         .with_retry_after(retry_after_secs)
     }
 
-    /// 409: the order has an intent still open (or another create holds it).
-    pub fn order_has_active_intent(
+    /// 409: the order has a payment still open — an intent or a checkout session,
+    /// whichever flow made it — (or another create holds it). The code stays
+    /// `order_has_active_intent` for clients written against the first flow.
+    pub fn order_has_active_payment(
         order_id: &str,
         intent_id: Option<&str>,
         retry_after_secs: Option<u64>,
     ) -> Self {
         let order = crate::domain::create::echo(order_id);
         let message = match intent_id {
-            Some(id) => format!("Order {order} has an open payment intent, {id}: finish or wait for it; a new one can be created once it fails, is rejected or expires."),
+            Some(id) => format!("Order {order} has an open payment, {id}: finish or wait for it; a new one can be created once it fails, is rejected or expires."),
             None => format!("Another request is creating the payment of order {order}. Retry later."),
         };
         let mut error = Self::new(

@@ -10,7 +10,7 @@ use crate::domain::idempotency::{
     AcquireOutcome, AcquireRequest, CallerId, CompleteRequest, IdempotencyKey, LeaseId,
     StoredResponse,
 };
-use crate::domain::intent::{IntentStatus, StoredIntent};
+use crate::domain::intent::{IntentStatus, PaymentKind, StoredIntent};
 use crate::domain::order::{OpenRequest, ReserveOutcome, ReserveRequest};
 use crate::domain::reconcile::{
     initial_schedule, CheckSchedule, Flag, ScheduleChange, ScheduleUpdate,
@@ -116,6 +116,9 @@ fn response() -> StoredResponse {
 fn intent(id: &str, amount: u64, status: IntentStatus) -> StoredIntent {
     StoredIntent {
         id: id.into(),
+        kind: PaymentKind::Intent,
+        session_payment: None,
+        expires_at: None,
         status,
         amount,
         currency: "CLP".into(),
@@ -155,7 +158,10 @@ async fn send_event<S: Stores>(
     event_id: &str,
     claimed: IntentStatus,
 ) -> (Effect, Option<WriteResult>) {
-    let state = store.intent_state(id).await.expect("intent_state");
+    let state = store
+        .intent_state(PaymentKind::Intent, id)
+        .await
+        .expect("intent_state");
     let event = EventRef {
         id: event_id,
         event_type: "payment_intent.x",
@@ -315,11 +321,19 @@ pub async fn save_created_merges_and_never_moves_a_status<S: Stores>(store: S) {
         .save_created(&intent("pi_merge", 100, IntentStatus::Created))
         .await
         .expect("save_created");
-    let read = store.get_intent("pi_merge").await.unwrap().unwrap();
+    let read = store
+        .get_intent(PaymentKind::Intent, "pi_merge")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(read.status, IntentStatus::Succeeded);
     assert_eq!(read.order_id.as_deref(), Some("order-1"));
     assert_eq!(read.amount, 100);
-    let state = store.intent_state("pi_merge").await.unwrap().unwrap();
+    let state = store
+        .intent_state(PaymentKind::Intent, "pi_merge")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(state.version, 1, "the version is the webhook's");
     store
         .save_created(&intent("pi_merge", 100, IntentStatus::Created))
@@ -348,7 +362,12 @@ pub async fn save_created_refuses_another_amount_or_currency<S: Stores>(store: S
         "{refused:?}"
     );
     assert_eq!(
-        store.get_intent("pi_amount").await.unwrap().unwrap().amount,
+        store
+            .get_intent(PaymentKind::Intent, "pi_amount")
+            .await
+            .unwrap()
+            .unwrap()
+            .amount,
         100
     );
 }
@@ -405,7 +424,11 @@ pub async fn a_stale_version_conflicts_and_returns_the_current_state<S: Stores>(
         .save_created(&intent("pi_stale", 100, IntentStatus::Created))
         .await
         .unwrap();
-    let stale = store.intent_state("pi_stale").await.unwrap().unwrap();
+    let stale = store
+        .intent_state(PaymentKind::Intent, "pi_stale")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(stale.version, 0);
     let (_, result) = send_event(&store, "pi_stale", "evt_pending", IntentStatus::Pending).await;
     assert_eq!(result, Some(WriteResult::Written));
@@ -447,22 +470,38 @@ pub async fn an_outcome_is_read_back_with_the_intent<S: Stores>(store: S) {
     send_event(&store, "pi_out", "evt_f", IntentStatus::Failed).await;
     let (effect, _) = send_event(&store, "pi_out", "evt_s", IntentStatus::Succeeded).await;
     assert!(matches!(effect, Effect::ConflictingFinal { .. }));
-    let read = store.get_intent("pi_out").await.unwrap().unwrap();
+    let read = store
+        .get_intent(PaymentKind::Intent, "pi_out")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         read.status,
         IntentStatus::Failed,
         "a final status is never left"
     );
     assert_eq!(read.error_reason.as_deref(), Some("insufficient_funds"));
-    let state = store.intent_state("pi_out").await.unwrap().unwrap();
+    let state = store
+        .intent_state(PaymentKind::Intent, "pi_out")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(state.version, 2);
     assert_eq!(state.applied_event_ids.len(), 2);
 }
 
 /// Nothing stored reads as nothing.
 pub async fn unknown_intents_read_as_none<S: Stores>(store: S) {
-    assert!(store.get_intent("pi_none").await.unwrap().is_none());
-    assert!(store.intent_state("pi_none").await.unwrap().is_none());
+    assert!(store
+        .get_intent(PaymentKind::Intent, "pi_none")
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store
+        .intent_state(PaymentKind::Intent, "pi_none")
+        .await
+        .unwrap()
+        .is_none());
 }
 
 /// An event kept apart is kept once, and no intent appears for it.
@@ -481,8 +520,16 @@ pub async fn a_foreign_event_is_kept_once_and_is_never_an_intent<S: Stores>(stor
         .keep_apart(&event)
         .await
         .expect("a redelivery is kept apart again without error");
-    assert!(store.get_intent("pi_foreign").await.unwrap().is_none());
-    assert!(store.intent_state("pi_foreign").await.unwrap().is_none());
+    assert!(store
+        .get_intent(PaymentKind::Intent, "pi_foreign")
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store
+        .intent_state(PaymentKind::Intent, "pi_foreign")
+        .await
+        .unwrap()
+        .is_none());
 }
 
 async fn reserve<S: Stores>(store: &S, order: &str, holder: &str, now_ms: i64) -> ReserveOutcome {
@@ -503,6 +550,7 @@ async fn open<S: Stores>(store: &S, order: &str, holder: &str, intent: &str) -> 
             order_id: order,
             holder,
             intent_id: intent,
+            kind: PaymentKind::Intent,
         })
         .await
         .expect("open_order")
@@ -516,7 +564,10 @@ async fn order_event<S: Stores>(
     event_id: &str,
     claimed: IntentStatus,
 ) -> Option<WriteResult> {
-    let state = store.intent_state(intent).await.expect("intent_state");
+    let state = store
+        .intent_state(PaymentKind::Intent, intent)
+        .await
+        .expect("intent_state");
     let mut report = report(intent);
     report.metadata.insert("order_id".into(), order.into());
     let event = EventRef {
@@ -627,7 +678,12 @@ pub async fn an_orders_intent_closes_or_pays_it_and_a_paid_order_stays_paid<S: S
         Some(WriteResult::WrittenOrderRefused)
     );
     assert_eq!(
-        store.get_intent("pi_3").await.unwrap().unwrap().status,
+        store
+            .get_intent(PaymentKind::Intent, "pi_3")
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
         IntentStatus::Succeeded
     );
     assert_eq!(reserve(&store, "o-3", "h4", T0 + 3).await, paid);
@@ -667,7 +723,12 @@ pub async fn an_open_intent_is_indexed_until_its_status_is_final<S: Stores>(stor
     assert_eq!(found[0].state.status, IntentStatus::Created);
     assert_eq!(found[0].state.order_id.as_deref(), Some("o-idx"));
     assert_eq!(
-        store.get_intent("pi_idx").await.unwrap().unwrap().schedule,
+        store
+            .get_intent(PaymentKind::Intent, "pi_idx")
+            .await
+            .unwrap()
+            .unwrap()
+            .schedule,
         Some(schedule)
     );
     assert_eq!(
@@ -689,7 +750,12 @@ pub async fn an_open_intent_is_indexed_until_its_status_is_final<S: Stores>(stor
     );
     assert!(due(i64::MAX / 2).await.is_empty(), "final: off the index");
     assert_eq!(
-        store.get_intent("pi_idx").await.unwrap().unwrap().schedule,
+        store
+            .get_intent(PaymentKind::Intent, "pi_idx")
+            .await
+            .unwrap()
+            .unwrap()
+            .schedule,
         None
     );
 }
@@ -709,6 +775,7 @@ pub async fn a_schedule_update_applies_only_on_the_version_read<S: Stores>(store
     };
     let update = |version: u64, change: ScheduleChange, flag: Option<Flag>| ScheduleUpdate {
         intent_id: "pi_sch".into(),
+        kind: PaymentKind::Intent,
         expected_version: version,
         change,
         flag,
@@ -725,16 +792,29 @@ pub async fn a_schedule_update_applies_only_on_the_version_read<S: Stores>(store
         .update_schedule(&update(0, ScheduleChange::Set(later), None))
         .await
         .unwrap());
-    let stored = store.get_intent("pi_sch").await.unwrap().unwrap();
+    let stored = store
+        .get_intent(PaymentKind::Intent, "pi_sch")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(stored.schedule, Some(later));
-    let state = store.intent_state("pi_sch").await.unwrap().unwrap();
+    let state = store
+        .intent_state(PaymentKind::Intent, "pi_sch")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(state.version, 0, "a schedule change is not a decision");
     assert!(store
         .update_schedule(&update(0, ScheduleChange::Clear, Some(Flag::Stuck)))
         .await
         .unwrap());
     assert_eq!(
-        store.get_intent("pi_sch").await.unwrap().unwrap().schedule,
+        store
+            .get_intent(PaymentKind::Intent, "pi_sch")
+            .await
+            .unwrap()
+            .unwrap()
+            .schedule,
         None
     );
     assert!(store

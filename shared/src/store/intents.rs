@@ -1,5 +1,6 @@
-//! Payment intents in DynamoDB: `INTENT#<fintoc id>` items, merged in by the create
-//! use case, changed by event patches, read by the API.
+//! Payments in DynamoDB: `INTENT#<fintoc id>` items for payment intents and
+//! `SESSION#<fintoc id>` items for checkout sessions (the same shape), merged in by
+//! the create use case, changed by event patches, read by the API.
 
 use super::expr::Expr;
 use super::orders::order_pk;
@@ -8,8 +9,8 @@ use super::{
     PARTITION_KEY,
 };
 use crate::domain::deployment::ForeignEvent;
-use crate::domain::intent::{IntentStatus, StoredIntent};
-use crate::domain::order::OrderOutcome;
+use crate::domain::intent::{IntentStatus, PaymentKind, SessionPayment, StoredIntent};
+use crate::domain::order::{OrderOutcome, OrderRecord};
 use crate::domain::reconcile::CheckSchedule;
 use crate::domain::transition::{IntentPatch, IntentState};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
@@ -21,13 +22,23 @@ use aws_sdk_dynamodb::types::{
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
 
-pub(crate) fn intent_pk(id: &str) -> AttributeValue {
-    s(format!("INTENT#{id}"))
+/// The key of a payment's item: its kind's prefix and Fintoc's id.
+pub(crate) fn payment_pk(kind: PaymentKind, id: &str) -> AttributeValue {
+    s(format!("{}{id}", kind.key_prefix()))
+}
+
+/// The kind and id of a payment's key (as the index returns it).
+pub(crate) fn parse_payment_pk(pk: &str) -> Option<(PaymentKind, &str)> {
+    [PaymentKind::Intent, PaymentKind::Session]
+        .into_iter()
+        .find_map(|kind| pk.strip_prefix(kind.key_prefix()).map(|id| (kind, id)))
 }
 
 #[derive(Deserialize)]
 struct IntentItem {
     id: String,
+    #[serde(default)]
+    entity: Option<String>,
     status: String,
     #[serde(default)]
     amount: u64,
@@ -53,12 +64,19 @@ struct IntentItem {
     checks: Option<u32>,
     #[serde(default)]
     give_up_at: Option<i64>,
+    #[serde(default)]
+    payment_intent_id: Option<String>,
+    #[serde(default)]
+    payment_status: Option<String>,
+    #[serde(default)]
+    expires_at: Option<String>,
 }
 
 impl From<IntentItem> for StoredIntent {
     fn from(item: IntentItem) -> Self {
         Self {
             id: item.id,
+            kind: PaymentKind::parse(item.entity.as_deref().unwrap_or_default()),
             status: IntentStatus::parse(&item.status),
             amount: item.amount,
             currency: item.currency,
@@ -78,6 +96,14 @@ impl From<IntentItem> for StoredIntent {
                 }),
                 _ => None,
             },
+            session_payment: match (item.payment_intent_id, item.payment_status) {
+                (Some(intent_id), Some(status)) => Some(SessionPayment {
+                    intent_id,
+                    status: IntentStatus::parse(&status),
+                }),
+                _ => None,
+            },
+            expires_at: item.expires_at,
         }
     }
 }
@@ -126,7 +152,7 @@ impl IntentStore for DynamoStore {
             .map(|(k, v)| (k.clone(), s(v)))
             .collect();
         let mut expr = Expr::default();
-        expr.set("entity", s("intent"))
+        expr.set("entity", s(intent.kind.as_str()))
             .set("id", s(&intent.id))
             .set("amount", n(intent.amount))
             .set("currency", s(&intent.currency))
@@ -147,6 +173,7 @@ impl IntentStore for DynamoStore {
             ("order_id", &intent.order_id),
             ("customer_email", &intent.customer_email),
             ("mode", &intent.mode),
+            ("expires_at", &intent.expires_at),
         ] {
             if let Some(value) = value {
                 expr.set_if_absent(attr, s(value));
@@ -162,7 +189,7 @@ impl IntentStore for DynamoStore {
              AND (attribute_not_exists({currency}) OR {currency} = :currency))"
         ));
         if self
-            .conditional_update("save_created", intent_pk(&intent.id), expr)
+            .conditional_update("save_created", payment_pk(intent.kind, &intent.id), expr)
             .await?
         {
             Ok(())
@@ -174,12 +201,16 @@ impl IntentStore for DynamoStore {
         }
     }
 
-    async fn get_intent(&self, id: &str) -> Result<Option<StoredIntent>, StoreError> {
+    async fn get_intent(
+        &self,
+        kind: PaymentKind,
+        id: &str,
+    ) -> Result<Option<StoredIntent>, StoreError> {
         let output = self
             .client
             .get_item()
             .table_name(&self.table)
-            .key(PARTITION_KEY, intent_pk(id))
+            .key(PARTITION_KEY, payment_pk(kind, id))
             .consistent_read(true)
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
@@ -204,11 +235,10 @@ type Refusals = Vec<Option<Option<HashMap<String, AttributeValue>>>>;
 impl DynamoStore {
     /// The intent's patch alone, in one conditional `UpdateItem`.
     async fn apply_intent(&self, intent_patch: &IntentPatch) -> Result<WriteResult, StoreError> {
-        let update = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(PARTITION_KEY, intent_pk(&intent_patch.intent_id));
+        let update = self.client.update_item().table_name(&self.table).key(
+            PARTITION_KEY,
+            payment_pk(intent_patch.kind, &intent_patch.intent_id),
+        );
         match patch::render(intent_patch)
             .apply_to_update(update)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
@@ -235,12 +265,13 @@ impl DynamoStore {
     /// or read when DynamoDB returned none.
     async fn conflict(
         &self,
+        kind: PaymentKind,
         intent_id: &str,
         old: Option<&HashMap<String, AttributeValue>>,
     ) -> Result<WriteResult, StoreError> {
         let state = match old {
             Some(item) => Some(intent_state_from_item(item)?),
-            None => self.intent_state(intent_id).await?,
+            None => self.intent_state(kind, intent_id).await?,
         };
         Ok(WriteResult::Conflict(state))
     }
@@ -296,12 +327,16 @@ impl EventStore for DynamoStore {
     /// on the item's absence), so it fails and the event is decided again on the
     /// current item that the failed write returns; and event ids are only ever
     /// added, so a stale read never makes a new event look like a duplicate.
-    async fn intent_state(&self, id: &str) -> Result<Option<IntentState>, StoreError> {
+    async fn intent_state(
+        &self,
+        kind: PaymentKind,
+        id: &str,
+    ) -> Result<Option<IntentState>, StoreError> {
         let output = self
             .client
             .get_item()
             .table_name(&self.table)
-            .key(PARTITION_KEY, intent_pk(id))
+            .key(PARTITION_KEY, payment_pk(kind, id))
             .consistent_read(false)
             .projection_expression(
                 "#status, applied_event_ids, version, amount, currency, order_id",
@@ -320,7 +355,10 @@ impl EventStore for DynamoStore {
         let Some(order) = &intent_patch.order else {
             return self.apply_intent(intent_patch).await;
         };
-        let intent_key = (PARTITION_KEY, intent_pk(&intent_patch.intent_id));
+        let intent_key = (
+            PARTITION_KEY,
+            payment_pk(intent_patch.kind, &intent_patch.intent_id),
+        );
         let order_key = (PARTITION_KEY, order_pk(&order.order_id));
         let build = |e: aws_sdk_dynamodb::error::BuildError| StoreError::Malformed(e.to_string());
         let both = vec![
@@ -336,7 +374,9 @@ impl EventStore for DynamoStore {
             Some(refused) => refused,
         };
         if let Some(old) = &refused[0] {
-            return self.conflict(&intent_patch.intent_id, old.as_ref()).await;
+            return self
+                .conflict(intent_patch.kind, &intent_patch.intent_id, old.as_ref())
+                .await;
         }
         match order.outcome {
             // The order has moved on (another intent is its current one): nothing
@@ -357,7 +397,8 @@ impl EventStore for DynamoStore {
                     None => Ok(WriteResult::WrittenOrderRefused),
                     Some(refused) => {
                         let old = refused[0].clone().flatten();
-                        self.conflict(&intent_patch.intent_id, old.as_ref()).await
+                        self.conflict(intent_patch.kind, &intent_patch.intent_id, old.as_ref())
+                            .await
                     }
                 }
             }
@@ -366,5 +407,9 @@ impl EventStore for DynamoStore {
 
     async fn keep_apart(&self, event: &ForeignEvent) -> Result<(), StoreError> {
         self.put_foreign_event(event).await
+    }
+
+    async fn order(&self, order_id: &str) -> Result<Option<OrderRecord>, StoreError> {
+        self.read_order(order_id).await
     }
 }

@@ -11,7 +11,7 @@ use crate::domain::idempotency::{
     can_take_over, classify_conflict, AcquireOutcome, AcquireRequest, CompleteRequest,
     IdempotencyKey, IdempotencyRecord, LeaseId, RecordStatus,
 };
-use crate::domain::intent::{IntentStatus, StoredIntent};
+use crate::domain::intent::{IntentStatus, PaymentKind, SessionPayment, StoredIntent};
 use crate::domain::order::{
     can_open, can_reserve, classify_reserve_conflict, order_accepts, OpenRequest, OrderOutcome,
     OrderRecord, OrderState, ReserveOutcome, ReserveRequest,
@@ -46,6 +46,8 @@ pub enum Operation {
     ReserveOrder,
     /// [`OrderStore::open_order`].
     OpenOrder,
+    /// [`EventStore::order`].
+    ReadOrder,
     /// [`ScheduleStore::due_intents`].
     DueIntents,
     /// [`ScheduleStore::update_schedule`].
@@ -110,6 +112,10 @@ pub struct MemoryIntent {
     pub schedule: Option<CheckSchedule>,
     /// Why it left the schedule for a human (`stuck`, `not_found_at_fintoc`).
     pub flagged: Option<String>,
+    /// A session's latest payment intent.
+    pub session_payment: Option<SessionPayment>,
+    /// When a session expires.
+    pub expires_at: Option<String>,
 }
 
 impl MemoryIntent {
@@ -127,7 +133,7 @@ impl MemoryIntent {
 #[derive(Debug, Default)]
 struct Tables {
     records: HashMap<IdempotencyKey, MemoryRecord>,
-    intents: HashMap<String, MemoryIntent>,
+    intents: HashMap<(PaymentKind, String), MemoryIntent>,
     foreign_events: HashMap<String, ForeignEvent>,
     orders: HashMap<String, MemoryOrder>,
     failures: HashMap<Operation, u32>,
@@ -150,7 +156,17 @@ impl MemoryStore {
 
     /// The intent as stored, with every attribute.
     pub fn intent(&self, id: &str) -> Option<MemoryIntent> {
-        self.lock().intents.get(id).cloned()
+        self.payment(PaymentKind::Intent, id)
+    }
+
+    /// A stored session, as kept.
+    pub fn session(&self, id: &str) -> Option<MemoryIntent> {
+        self.payment(PaymentKind::Session, id)
+    }
+
+    /// A stored payment of either kind, as kept.
+    pub fn payment(&self, kind: PaymentKind, id: &str) -> Option<MemoryIntent> {
+        self.lock().intents.get(&(kind, id.to_string())).cloned()
     }
 
     /// Forgets every idempotency record, as if each had been taken over or swept:
@@ -254,7 +270,10 @@ impl IdempotencyStore for MemoryStore {
 impl IntentStore for MemoryStore {
     async fn save_created(&self, intent: &StoredIntent) -> Result<(), StoreError> {
         let mut tables = self.begin(Operation::SaveCreated)?;
-        let item = tables.intents.entry(intent.id.clone()).or_default();
+        let item = tables
+            .intents
+            .entry((intent.kind, intent.id.clone()))
+            .or_default();
         let conflicts = item.amount.is_some_and(|a| a != intent.amount)
             || item
                 .currency
@@ -281,6 +300,7 @@ impl IntentStore for MemoryStore {
             (&mut item.order_id, &intent.order_id),
             (&mut item.customer_email, &intent.customer_email),
             (&mut item.mode, &intent.mode),
+            (&mut item.expires_at, &intent.expires_at),
         ] {
             if field.is_none() {
                 field.clone_from(value);
@@ -289,14 +309,19 @@ impl IntentStore for MemoryStore {
         Ok(())
     }
 
-    async fn get_intent(&self, id: &str) -> Result<Option<StoredIntent>, StoreError> {
+    async fn get_intent(
+        &self,
+        kind: PaymentKind,
+        id: &str,
+    ) -> Result<Option<StoredIntent>, StoreError> {
         let tables = self.begin(Operation::GetIntent)?;
-        let Some(item) = tables.intents.get(id) else {
+        let Some(item) = tables.intents.get(&(kind, id.to_string())) else {
             return Ok(None);
         };
         let missing = |what: &str| StoreError::Malformed(format!("intent {id}: no {what}"));
         Ok(Some(StoredIntent {
             id: id.to_string(),
+            kind,
             status: item.status.clone().ok_or_else(|| missing("status"))?,
             amount: item.amount.unwrap_or_default(),
             currency: item.currency.clone().unwrap_or_default(),
@@ -314,6 +339,8 @@ impl IntentStore for MemoryStore {
                 .clone()
                 .ok_or_else(|| missing("updated_at"))?,
             schedule: item.schedule,
+            session_payment: item.session_payment.clone(),
+            expires_at: item.expires_at.clone(),
         }))
     }
 }
@@ -337,6 +364,7 @@ impl OrderStore for MemoryStore {
                     state: OrderState::Reserved,
                     holder: String::new(),
                     intent_id: None,
+                    payment_kind: PaymentKind::Intent,
                     reserved_until_ms: 0,
                 },
                 paid_intent_id: None,
@@ -357,19 +385,28 @@ impl OrderStore for MemoryStore {
         let order = order.expect("can_open needs an order");
         order.record.state = OrderState::Open;
         order.record.intent_id = Some(request.intent_id.to_string());
+        order.record.payment_kind = request.kind;
         Ok(true)
     }
 }
 
 impl EventStore for MemoryStore {
-    async fn intent_state(&self, id: &str) -> Result<Option<IntentState>, StoreError> {
+    async fn intent_state(
+        &self,
+        kind: PaymentKind,
+        id: &str,
+    ) -> Result<Option<IntentState>, StoreError> {
         let tables = self.begin(Operation::IntentState)?;
-        Ok(tables.intents.get(id).and_then(MemoryIntent::state))
+        Ok(tables
+            .intents
+            .get(&(kind, id.to_string()))
+            .and_then(MemoryIntent::state))
     }
 
     async fn apply(&self, patch: &IntentPatch) -> Result<WriteResult, StoreError> {
         let mut tables = self.begin(Operation::Apply)?;
-        let current = tables.intents.get(&patch.intent_id);
+        let key = (patch.kind, patch.intent_id.clone());
+        let current = tables.intents.get(&key);
         let guard_holds = match patch.guard {
             WriteGuard::Absent => current.is_none(),
             WriteGuard::Version(v) => current.is_some_and(|c| c.version == v),
@@ -389,6 +426,7 @@ impl EventStore for MemoryStore {
                             state: OrderState::Paid,
                             holder: String::new(),
                             intent_id: None,
+                            payment_kind: patch.kind,
                             reserved_until_ms: 0,
                         },
                         paid_intent_id: None,
@@ -411,7 +449,7 @@ impl EventStore for MemoryStore {
                 result = WriteResult::WrittenOrderRefused;
             }
         }
-        let item = tables.intents.entry(patch.intent_id.clone()).or_default();
+        let item = tables.intents.entry(key).or_default();
         item.updated_at = Some(patch.updated_at.clone());
         item.version = patch.version;
         if let Some(c) = &patch.created {
@@ -426,6 +464,9 @@ impl EventStore for MemoryStore {
         }
         if let Some(status) = &patch.status {
             item.status = Some(status.clone());
+        }
+        if patch.session_payment.is_some() {
+            item.session_payment.clone_from(&patch.session_payment);
         }
         if let Some(outcome) = &patch.outcome {
             item.outcome = Some(outcome.clone());
@@ -452,6 +493,11 @@ impl EventStore for MemoryStore {
             .or_insert_with(|| event.clone());
         Ok(())
     }
+
+    async fn order(&self, order_id: &str) -> Result<Option<OrderRecord>, StoreError> {
+        let tables = self.begin(Operation::ReadOrder)?;
+        Ok(tables.orders.get(order_id).map(|o| o.record.clone()))
+    }
 }
 
 fn change_schedule(item: &mut MemoryIntent, change: &ScheduleChange) {
@@ -473,10 +519,11 @@ impl ScheduleStore for MemoryStore {
         let mut due: Vec<DueIntent> = tables
             .intents
             .iter()
-            .filter_map(|(id, item)| {
+            .filter_map(|((kind, id), item)| {
                 let schedule = item.schedule?;
                 (schedule.shard == shard && schedule.due_at_ms <= now_ms).then(|| DueIntent {
                     intent_id: id.clone(),
+                    kind: *kind,
                     state: item.state().expect("a scheduled intent has a status"),
                     schedule,
                 })
@@ -489,7 +536,10 @@ impl ScheduleStore for MemoryStore {
 
     async fn update_schedule(&self, update: &ScheduleUpdate) -> Result<bool, StoreError> {
         let mut tables = self.begin(Operation::UpdateSchedule)?;
-        let Some(item) = tables.intents.get_mut(&update.intent_id) else {
+        let Some(item) = tables
+            .intents
+            .get_mut(&(update.kind, update.intent_id.clone()))
+        else {
             return Ok(false);
         };
         if item.version != update.expected_version {

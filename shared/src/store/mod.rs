@@ -39,8 +39,8 @@ use crate::domain::deployment::ForeignEvent;
 use crate::domain::idempotency::{
     AcquireOutcome, AcquireRequest, CompleteRequest, IdempotencyKey, LeaseId,
 };
-use crate::domain::intent::StoredIntent;
-use crate::domain::order::{OpenRequest, ReserveOutcome, ReserveRequest};
+use crate::domain::intent::{PaymentKind, StoredIntent};
+use crate::domain::order::{OpenRequest, OrderRecord, ReserveOutcome, ReserveRequest};
 use crate::domain::reconcile::{CheckSchedule, ScheduleUpdate};
 use crate::domain::transition::{IntentPatch, IntentState};
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
@@ -130,9 +130,10 @@ pub trait IntentStore: Send + Sync {
         intent: &StoredIntent,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Reads an intent (strongly consistent).
+    /// Reads an intent or a session (strongly consistent).
     fn get_intent(
         &self,
+        kind: PaymentKind,
         id: &str,
     ) -> impl Future<Output = Result<Option<StoredIntent>, StoreError>> + Send;
 }
@@ -172,6 +173,7 @@ pub trait EventStore: Send + Sync {
     /// The state decisions need (may be stale: every write is guarded).
     fn intent_state(
         &self,
+        kind: PaymentKind,
         id: &str,
     ) -> impl Future<Output = Result<Option<IntentState>, StoreError>> + Send;
 
@@ -186,13 +188,22 @@ pub trait EventStore: Send + Sync {
         &self,
         event: &ForeignEvent,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Reads an order (may be stale): which payment a session's payment intent
+    /// belongs to.
+    fn order(
+        &self,
+        order_id: &str,
+    ) -> impl Future<Output = Result<Option<OrderRecord>, StoreError>> + Send;
 }
 
 /// An open intent due for a check, as the reconciler reads it from the index.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DueIntent {
-    /// `pi_...`.
+    /// `pi_...` (or `cs_...`).
     pub intent_id: String,
+    /// An intent or a session.
+    pub kind: PaymentKind,
     /// What the decision needs (from the index: may be stale; writes are guarded).
     pub state: IntentState,
     /// Where it stands in its schedule.

@@ -4,6 +4,7 @@
 
 use super::expr::Expr;
 use super::{n, s, unavailable, DynamoStore, OrderStore, StoreError, PARTITION_KEY};
+use crate::domain::intent::PaymentKind;
 use crate::domain::order::{
     classify_reserve_conflict, OpenRequest, OrderRecord, OrderState, ReserveOutcome, ReserveRequest,
 };
@@ -11,6 +12,28 @@ use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, ReturnConsumedCapacity, ReturnValuesOnConditionCheckFailure,
 };
+
+impl DynamoStore {
+    /// Reads an order (eventually consistent: its payment id, once set, never
+    /// changes while the order is open, and every write after it is guarded).
+    pub(crate) async fn read_order(
+        &self,
+        order_id: &str,
+    ) -> Result<Option<OrderRecord>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PARTITION_KEY, order_pk(order_id))
+            .consistent_read(false)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await
+            .map_err(unavailable("read_order"))?;
+        self.usage.read(output.consumed_capacity());
+        output.item.as_ref().map(order_from_item).transpose()
+    }
+}
 use std::collections::HashMap;
 
 /// The key of an order's item.
@@ -36,6 +59,7 @@ pub(crate) fn order_from_item(
         state,
         holder: text("holder").unwrap_or_default(),
         intent_id: text("intent_id"),
+        payment_kind: PaymentKind::parse(text("payment_kind").as_deref().unwrap_or_default()),
         reserved_until_ms: item
             .get("reserved_until_ms")
             .and_then(|v| v.as_n().ok())
@@ -101,7 +125,8 @@ impl OrderStore for DynamoStore {
     async fn open_order(&self, request: &OpenRequest<'_>) -> Result<bool, StoreError> {
         let mut expr = Expr::default();
         expr.set("state", s(OrderState::Open.as_str()))
-            .set("intent_id", s(request.intent_id));
+            .set("intent_id", s(request.intent_id))
+            .set("payment_kind", s(request.kind.as_str()));
         let holder = expr.name("holder");
         let value = expr.value("holder", s(request.holder));
         let reserved = state_value(&mut expr, OrderState::Reserved);

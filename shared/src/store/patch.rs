@@ -87,7 +87,7 @@ pub(crate) fn render(patch: &IntentPatch) -> Expr {
         .set("version", n(patch.version));
     if let Some(c) = &patch.created {
         let metadata = c.metadata.iter().map(|(k, v)| (k.clone(), s(v))).collect();
-        expr.set("entity", s("intent"))
+        expr.set("entity", s(patch.kind.as_str()))
             .set("id", s(&patch.intent_id))
             .set_some("amount", c.amount.map(n))
             .set_some("currency", c.currency.as_deref().map(s))
@@ -100,6 +100,10 @@ pub(crate) fn render(patch: &IntentPatch) -> Expr {
     }
     if let Some(status) = &patch.status {
         expr.set("status", s(status.as_str()));
+    }
+    if let Some(payment) = &patch.session_payment {
+        expr.set("payment_intent_id", s(&payment.intent_id))
+            .set("payment_status", s(payment.status.as_str()));
     }
     if let Some(o) = &patch.outcome {
         outcome(&mut expr, o);

@@ -3,7 +3,7 @@
 //! updates guarded by the intent's version.
 
 use super::expr::Expr;
-use super::intents::{intent_pk, intent_state_from_item};
+use super::intents::{intent_state_from_item, parse_payment_pk, payment_pk};
 use super::patch::schedule;
 use super::table::DUE_INDEX;
 use super::{n, s, unavailable, DueIntent, DynamoStore, ScheduleStore, StoreError, PARTITION_KEY};
@@ -26,12 +26,15 @@ fn number<T: std::str::FromStr>(
 }
 
 fn due_intent(item: &HashMap<String, AttributeValue>) -> Result<DueIntent, StoreError> {
-    let intent_id = match item.get("id") {
-        Some(AttributeValue::S(id)) => id.clone(),
-        _ => return Err(StoreError::Malformed("indexed intent without id".into())),
+    let (kind, intent_id) = match item.get(PARTITION_KEY) {
+        Some(AttributeValue::S(pk)) => parse_payment_pk(pk)
+            .map(|(kind, id)| (kind, id.to_string()))
+            .ok_or_else(|| StoreError::Malformed(format!("indexed item {pk} is not a payment")))?,
+        _ => return Err(StoreError::Malformed("indexed intent without key".into())),
     };
     Ok(DueIntent {
         intent_id,
+        kind,
         state: intent_state_from_item(item)?,
         schedule: CheckSchedule {
             shard: number(item, "due_shard")?,
@@ -78,7 +81,11 @@ impl ScheduleStore for DynamoStore {
         let (pk, version) = (expr.name(PARTITION_KEY), expr.name("version"));
         let expected = expr.value("expected_version", n(update.expected_version));
         expr.condition(format!("attribute_exists({pk}) AND {version} = {expected}"));
-        self.conditional_update("update_schedule", intent_pk(&update.intent_id), expr)
-            .await
+        self.conditional_update(
+            "update_schedule",
+            payment_pk(update.kind, &update.intent_id),
+            expr,
+        )
+        .await
     }
 }

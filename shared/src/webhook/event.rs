@@ -10,6 +10,7 @@
 
 use crate::domain::intent::IntentStatus;
 use crate::domain::report::{wrong_type, IntentReport};
+use crate::domain::session::{SessionEventKind, SessionReport, SessionStatus};
 use serde_json::Value;
 
 /// Why a body is not an event we can act on (answered 400).
@@ -45,6 +46,8 @@ pub enum EventKind {
     PaymentIntent(IntentStatus),
     /// A `payment_intent.*` type this version does not know.
     UnknownPaymentIntentType,
+    /// A checkout session finished or expired.
+    CheckoutSession(SessionEventKind),
     /// Any other object's event.
     Other,
 }
@@ -89,6 +92,9 @@ impl Event {
 
     /// Classifies the event type.
     pub fn kind(&self) -> EventKind {
+        if let Some(suffix) = self.event_type.strip_prefix("checkout_session.") {
+            return EventKind::CheckoutSession(SessionEventKind::of(suffix));
+        }
         match self.event_type.strip_prefix("payment_intent.") {
             None => EventKind::Other,
             Some(suffix) => match suffix {
@@ -105,6 +111,19 @@ impl Event {
     /// unexpected type is read as absent and logged with its name.
     pub fn intent_report(&self) -> Result<IntentReport, EventError> {
         IntentReport::from_json(&self.data).map_err(EventError::Missing)
+    }
+
+    /// The checkout session in `data` (read like an intent: `data.id` and
+    /// `data.status` required). The event's type decides a status its body
+    /// contradicts: a `checkout_session.expired` event is about an expired session.
+    pub fn session_report(&self, kind: &SessionEventKind) -> Result<SessionReport, EventError> {
+        let mut report = SessionReport::from_json(&self.data).map_err(EventError::Missing)?;
+        match kind {
+            SessionEventKind::Finished => report.status = Some(SessionStatus::Finished),
+            SessionEventKind::Expired => report.status = Some(SessionStatus::Expired),
+            SessionEventKind::Unknown => {}
+        }
+        Ok(report)
     }
 }
 

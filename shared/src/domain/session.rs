@@ -1,0 +1,497 @@
+//! Checkout Sessions on the same exactly-once core as payment intents.
+//!
+//! A session is stored like an intent (its own `SESSION#` item, bound to its order,
+//! with applied event ids, a version and a check schedule), and its `status` there
+//! is **the status of the payment it collects**, so the intent state machine
+//! (`domain::transition`) and the order rules apply unchanged:
+//!
+//! - `checkout_session.expired` → `expired` (final; the order may be tried again);
+//! - a payment intent of the session that `succeeded` → `succeeded` (final; the
+//!   order is paid), whichever event says it first: the intent's own event, or the
+//!   session's `finished` event carrying it in `payment_resource.payment_intent`;
+//! - a payment that failed, was rejected or expired **while the session is open** is
+//!   not the session's outcome: the payer may try again inside the same session, so
+//!   the session stays `in_progress` and only its latest attempt is recorded;
+//! - `checkout_session.finished` with a payment that ended unpaid → that final
+//!   status (`failed`, `rejected`, `expired`): finished without a succeeded payment
+//!   is never paid.
+//!
+//! What the merchant sees (`GET /checkout-sessions/{id}`) is derived back from it:
+//! the session's own status (`created`, `in_progress`, `finished`, `expired`) and
+//! its payment's outcome.
+
+use super::intent::{IntentStatus, PaymentKind, SessionPayment, StoredIntent};
+use super::report::{IntentReport, Lenient};
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// A Checkout Session status as Fintoc names it. Unknown values are kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionStatus {
+    /// Made; the payer has not started.
+    Created,
+    /// The payer is paying (a payment intent exists).
+    InProgress,
+    /// Done: the payment reached an end.
+    Finished,
+    /// Expired (by time, or by the merchant) before being paid.
+    Expired,
+    /// A status this version does not know; never final.
+    Other(String),
+}
+
+impl SessionStatus {
+    /// Parses Fintoc's name (`completed`, which one guide uses, reads as finished).
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "created" => Self::Created,
+            "in_progress" => Self::InProgress,
+            "finished" | "completed" => Self::Finished,
+            "expired" => Self::Expired,
+            other => Self::Other(other.to_string()),
+        }
+    }
+
+    /// Fintoc's name.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Created => "created",
+            Self::InProgress => "in_progress",
+            Self::Finished => "finished",
+            Self::Expired => "expired",
+            Self::Other(s) => s,
+        }
+    }
+}
+
+/// What a session event's type means.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionEventKind {
+    /// `checkout_session.finished` or `checkout_session.completed`.
+    Finished,
+    /// `checkout_session.expired`.
+    Expired,
+    /// Any other `checkout_session.*` type: acknowledged and ignored.
+    Unknown,
+}
+
+impl SessionEventKind {
+    /// The kind of a `checkout_session.*` event type's suffix.
+    pub fn of(suffix: &str) -> Self {
+        match suffix {
+            "finished" | "completed" => Self::Finished,
+            "expired" => Self::Expired,
+            _ => Self::Unknown,
+        }
+    }
+}
+
+/// A checkout session as Fintoc described it (an event's `data`, or an answer of its
+/// API), read leniently like an intent.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SessionReport {
+    /// `cs_...`.
+    pub id: String,
+    /// Its status, when readable.
+    pub status: Option<SessionStatus>,
+    /// Minor units.
+    pub amount: Option<u64>,
+    /// Currency, as sent.
+    pub currency: Option<String>,
+    /// `live` | `test`.
+    pub mode: Option<String>,
+    /// When Fintoc made it.
+    pub created_at: Option<String>,
+    /// When it expires.
+    pub expires_at: Option<String>,
+    /// Metadata with string values.
+    pub metadata: BTreeMap<String, String>,
+    /// Payer's email (`customer_email`, or `customer.email`).
+    pub customer_email: Option<String>,
+    /// The payment intent it made (`payment_resource.payment_intent`, or a top-level
+    /// `payment_intent`), when it carries one: an object, or only its id.
+    pub payment: Option<IntentReport>,
+}
+
+impl SessionReport {
+    /// Reads a session: `id` and `status` are required (non-empty strings; the error
+    /// names the missing one); everything else leniently, in the shapes of the API
+    /// versions this backend supports.
+    pub fn from_json(data: &Value) -> Result<Self, &'static str> {
+        let required = |key: &str| {
+            data.get(key)
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+        };
+        let id = required("id").ok_or("data.id")?;
+        let status = required("status").ok_or("data.status")?;
+        let fields = Lenient::new(Some(data), "data");
+        let customer = Lenient::new(fields.get("customer"), "data.customer");
+        let resource = Lenient::new(fields.get("payment_resource"), "data.payment_resource");
+        let payment = resource
+            .get("payment_intent")
+            .or_else(|| fields.get("payment_intent"))
+            .and_then(read_payment);
+        Ok(Self {
+            id,
+            status: Some(SessionStatus::parse(&status)),
+            amount: fields.minor_units("amount"),
+            currency: fields.text("currency"),
+            mode: fields.text("mode"),
+            created_at: fields.text("created_at"),
+            expires_at: fields.text("expires_at"),
+            metadata: fields.string_map("metadata"),
+            customer_email: fields.text("customer_email").or(customer.text("email")),
+            payment,
+        })
+    }
+
+    /// The status this report claims for the session's record: see the module.
+    pub fn claimed_status(&self) -> IntentStatus {
+        let payment = self
+            .payment
+            .as_ref()
+            .and_then(|p| p.status.clone())
+            .unwrap_or(IntentStatus::Created);
+        match self.status.as_ref() {
+            Some(SessionStatus::Expired) if payment != IntentStatus::Succeeded => {
+                IntentStatus::Expired
+            }
+            Some(SessionStatus::Finished) if payment.is_final() => payment,
+            Some(SessionStatus::Finished) => IntentStatus::InProgress.max_with(&payment),
+            Some(SessionStatus::Created) | None if self.payment.is_none() => IntentStatus::Created,
+            _ => claim_of_payment(&payment),
+        }
+    }
+
+    /// The report the transition machinery applies to the session's record: its
+    /// claimed status, and the payment's details (amount paid, payer, reason).
+    pub fn to_record_report(&self) -> IntentReport {
+        let payment = self.payment.clone().unwrap_or_default();
+        IntentReport {
+            id: self.id.clone(),
+            kind: PaymentKind::Session,
+            session_payment: self.payment.as_ref().and_then(|p| {
+                Some(SessionPayment {
+                    intent_id: p.id.clone(),
+                    status: p.status.clone()?,
+                })
+            }),
+            status: Some(self.claimed_status()),
+            amount: payment.amount.or(self.amount),
+            currency: payment.currency.or(self.currency.clone()),
+            error_reason: payment.error_reason,
+            transaction_date: payment.transaction_date,
+            reference_id: payment.reference_id,
+            mode: self.mode.clone().or(payment.mode),
+            created_at: self.created_at.clone(),
+            metadata: self.metadata.clone(),
+            customer_email: self.customer_email.clone(),
+            sender_account: payment.sender_account,
+        }
+    }
+}
+
+impl IntentStatus {
+    /// The further along of two non-final statuses (by the state machine's order).
+    fn max_with(self, other: &IntentStatus) -> IntentStatus {
+        let rank = |s: &IntentStatus| match s {
+            IntentStatus::InProgress => 1,
+            IntentStatus::RequiresAction => 2,
+            IntentStatus::Pending => 3,
+            _ => 0,
+        };
+        if rank(other) > rank(&self) {
+            other.clone()
+        } else {
+            self
+        }
+    }
+}
+
+fn read_payment(value: &Value) -> Option<IntentReport> {
+    match value {
+        Value::String(id) if !id.is_empty() => Some(IntentReport {
+            id: id.clone(),
+            ..IntentReport::default()
+        }),
+        Value::Object(_) => {
+            let id = value.get("id").and_then(Value::as_str)?.to_string();
+            Some(IntentReport::from_json(value).unwrap_or(IntentReport {
+                id,
+                ..IntentReport::default()
+            }))
+        }
+        _ => None,
+    }
+}
+
+/// What a status of a session's payment intent claims for the session's record: a
+/// success is the session's success; an attempt that ended unpaid leaves the session
+/// in progress (the payer may try again inside it); the rest is the payment's own
+/// progress.
+pub fn claim_of_payment(payment: &IntentStatus) -> IntentStatus {
+    match payment {
+        IntentStatus::Failed | IntentStatus::Rejected | IntentStatus::Expired => {
+            IntentStatus::InProgress
+        }
+        other => other.clone(),
+    }
+}
+
+/// The report a `payment_intent.*` event of a session's intent becomes on the
+/// session's record.
+pub fn payment_event_report(session_id: &str, payment: &IntentReport) -> IntentReport {
+    let status = payment.status.clone().unwrap_or(IntentStatus::Created);
+    IntentReport {
+        id: session_id.to_string(),
+        kind: PaymentKind::Session,
+        session_payment: Some(SessionPayment {
+            intent_id: payment.id.clone(),
+            status: status.clone(),
+        }),
+        status: Some(claim_of_payment(&status)),
+        ..payment.clone()
+    }
+}
+
+/// The session's own status, derived from its record's status.
+pub fn session_status(record: &IntentStatus) -> &'static str {
+    match record {
+        IntentStatus::Created => "created",
+        IntentStatus::Expired => "expired",
+        IntentStatus::Succeeded | IntentStatus::Failed | IntentStatus::Rejected => "finished",
+        _ => "in_progress",
+    }
+}
+
+/// The JSON answered by `GET /checkout-sessions/{id}`: never a token, an email or
+/// an account number.
+#[derive(Debug, Serialize)]
+pub struct SessionView<'a> {
+    /// `cs_...`.
+    pub id: &'a str,
+    /// `created`, `in_progress`, `finished` or `expired`.
+    pub status: &'static str,
+    /// The outcome of its payment (`succeeded`, `failed`, `rejected`, `expired`), or
+    /// `null` while none is final.
+    pub payment_status: Option<&'a str>,
+    /// Its payment intent, once one exists.
+    pub payment_intent_id: Option<&'a str>,
+    /// Minor units.
+    pub amount: u64,
+    /// Currency.
+    pub currency: &'a str,
+    /// Merchant order id.
+    pub order_id: Option<&'a str>,
+    /// Merchant metadata.
+    pub metadata: &'a BTreeMap<String, String>,
+    /// Why an unpaid session ended so.
+    pub error_reason: Option<&'a str>,
+    /// When it expires at Fintoc.
+    pub expires_at: Option<&'a str>,
+    /// Creation time.
+    pub created_at: &'a str,
+    /// Last change.
+    pub updated_at: &'a str,
+}
+
+impl StoredIntent {
+    /// The public view of a stored session.
+    pub fn session_view(&self) -> SessionView<'_> {
+        let attempt = self.session_payment.as_ref();
+        let payment_status = if self.status.is_final() {
+            match (&self.status, attempt) {
+                // Expired without a payment attempt: no payment outcome.
+                (IntentStatus::Expired, None) => None,
+                (IntentStatus::Expired, Some(a)) if a.status.is_final() => Some(a.status.as_str()),
+                (status, _) => Some(status.as_str()),
+            }
+        } else {
+            None
+        };
+        SessionView {
+            id: &self.id,
+            status: session_status(&self.status),
+            payment_status,
+            payment_intent_id: attempt.map(|a| a.intent_id.as_str()),
+            amount: self.amount,
+            currency: &self.currency,
+            order_id: self.order_id.as_deref(),
+            metadata: &self.metadata,
+            error_reason: self.error_reason.as_deref(),
+            expires_at: self.expires_at.as_deref(),
+            created_at: &self.created_at,
+            updated_at: &self.updated_at,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use IntentStatus::*;
+
+    fn session(status: &str, payment: Value) -> SessionReport {
+        SessionReport::from_json(&json!({
+            "id": "cs_1", "status": status, "amount": 100, "currency": "CLP",
+            "metadata": {"order_id": "o-1"}, "payment_resource": {"payment_intent": payment}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_session_claims_its_payments_outcome_never_more() {
+        let pi = |s: &str| json!({"id": "pi_1", "status": s, "amount": 100});
+        assert_eq!(
+            session("finished", pi("succeeded")).claimed_status(),
+            Succeeded
+        );
+        assert_eq!(session("finished", pi("failed")).claimed_status(), Failed);
+        assert_eq!(
+            session("finished", pi("rejected")).claimed_status(),
+            Rejected
+        );
+        assert_eq!(
+            session("completed", pi("succeeded")).claimed_status(),
+            Succeeded
+        );
+        assert_eq!(session("finished", pi("pending")).claimed_status(), Pending);
+        assert_eq!(
+            session("finished", Value::Null).claimed_status(),
+            InProgress
+        );
+        assert_eq!(session("expired", Value::Null).claimed_status(), Expired);
+        assert_eq!(session("expired", pi("failed")).claimed_status(), Expired);
+        assert_eq!(session("created", Value::Null).claimed_status(), Created);
+        assert_eq!(
+            session("in_progress", pi("failed")).claimed_status(),
+            InProgress
+        );
+        assert_eq!(
+            session("in_progress", pi("pending")).claimed_status(),
+            Pending
+        );
+        assert_eq!(
+            session("in_progress", pi("succeeded")).claimed_status(),
+            Succeeded,
+            "Fintoc saying the payment succeeded is enough"
+        );
+    }
+
+    #[test]
+    fn a_failed_attempt_leaves_the_session_open() {
+        for s in [Failed, Rejected, Expired] {
+            assert_eq!(claim_of_payment(&s), InProgress);
+        }
+        assert_eq!(claim_of_payment(&Succeeded), Succeeded);
+        assert_eq!(claim_of_payment(&Pending), Pending);
+    }
+
+    #[test]
+    fn both_shapes_of_the_payment_link_are_read() {
+        let by_id = session("in_progress", json!("pi_9"));
+        assert_eq!(by_id.payment.unwrap().id, "pi_9");
+        let top_level = SessionReport::from_json(&json!({
+            "id": "cs_1", "status": "finished",
+            "payment_intent": {"id": "pi_2", "status": "succeeded"},
+            "customer": {"email": "a@b.cl"}
+        }))
+        .unwrap();
+        assert_eq!(top_level.claimed_status(), Succeeded);
+        assert_eq!(top_level.customer_email.as_deref(), Some("a@b.cl"));
+        let retyped = SessionReport::from_json(&json!({
+            "id": "cs_1", "status": "created", "amount": "100", "payment_resource": 7
+        }))
+        .unwrap();
+        assert_eq!((retyped.amount, retyped.payment), (None, None));
+        assert_eq!(
+            SessionReport::from_json(&json!({"id": "cs_1"})).unwrap_err(),
+            "data.status"
+        );
+    }
+
+    #[test]
+    fn the_record_report_carries_the_payment_not_the_account() {
+        let report = session(
+            "finished",
+            json!({"id": "pi_1", "status": "succeeded", "amount": 90, "currency": "CLP",
+                   "sender_account": {"number": "000012345678"}}),
+        )
+        .to_record_report();
+        assert_eq!(report.kind, PaymentKind::Session);
+        assert_eq!(report.id, "cs_1");
+        assert_eq!(
+            report.amount,
+            Some(90),
+            "the amount paid, for the mismatch check"
+        );
+        assert_eq!(
+            report.session_payment,
+            Some(SessionPayment {
+                intent_id: "pi_1".into(),
+                status: Succeeded
+            })
+        );
+        let event = payment_event_report(
+            "cs_1",
+            &IntentReport {
+                id: "pi_1".into(),
+                status: Some(Rejected),
+                ..IntentReport::default()
+            },
+        );
+        assert_eq!(
+            (event.id.as_str(), event.status),
+            ("cs_1", Some(InProgress))
+        );
+    }
+
+    #[test]
+    fn the_view_derives_the_session_status_and_hides_tokens() {
+        let mut stored = StoredIntent {
+            id: "cs_1".into(),
+            kind: PaymentKind::Session,
+            status: Pending,
+            amount: 100,
+            currency: "CLP".into(),
+            order_id: Some("o".into()),
+            metadata: BTreeMap::new(),
+            customer_email: Some("a@b.cl".into()),
+            mode: None,
+            error_reason: None,
+            created_at: "t".into(),
+            updated_at: "t".into(),
+            schedule: None,
+            session_payment: None,
+            expires_at: Some("t2".into()),
+        };
+        let view = serde_json::to_value(stored.session_view()).unwrap();
+        assert_eq!(
+            (view["status"].as_str(), &view["payment_status"]),
+            (Some("in_progress"), &Value::Null)
+        );
+        assert!(view.get("customer_email").is_none() && view.get("session_token").is_none());
+        stored.status = Succeeded;
+        let view = serde_json::to_value(stored.session_view()).unwrap();
+        assert_eq!(
+            (view["status"].as_str(), view["payment_status"].as_str()),
+            (Some("finished"), Some("succeeded"))
+        );
+        stored.status = Expired;
+        let view = serde_json::to_value(stored.session_view()).unwrap();
+        assert_eq!(
+            (view["status"].as_str(), &view["payment_status"]),
+            (Some("expired"), &Value::Null)
+        );
+        stored.session_payment = Some(SessionPayment {
+            intent_id: "pi_1".into(),
+            status: Failed,
+        });
+        let view = serde_json::to_value(stored.session_view()).unwrap();
+        assert_eq!(view["payment_status"].as_str(), Some("failed"));
+    }
+}
