@@ -8,6 +8,7 @@ use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 use shared::domain::intent::IntentStatus;
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 fn mask_key(key: &str) -> String {
     let tail: String = key
@@ -28,14 +29,17 @@ fn mask_key(key: &str) -> String {
     format!("{prefix}****{tail}")
 }
 
-/// Answers one request to Fintoc's API (`/v1/...`), authentication first.
+/// Answers one request to Fintoc's API (`/v1/...`, `/v2/checkout_sessions`),
+/// authentication first.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn api(
-    state: &State,
+    state: &Arc<State>,
     method: &Method,
     path: &str,
     query: &str,
     auth: Option<&str>,
     idempotency_key: Option<&str>,
+    version: Option<&str>,
     body: &[u8],
 ) -> HttpResponse {
     let Some(key) = auth.filter(|k| state.secret_keys.iter().any(|s| s == k)) else {
@@ -60,10 +64,34 @@ pub(crate) fn api(
     };
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let mut inner = state.lock();
+    match version {
+        Some(v) => inner.last_api_version = Some(v.to_string()),
+        None => inner.unversioned_requests += 1,
+    }
+    if segments.get(1) == Some(&"checkout_sessions") {
+        let request = crate::sessions::SessionRequest {
+            method,
+            segments: &segments,
+            query,
+            api_key: key,
+            mode,
+            idempotency_key,
+            version,
+            body,
+        };
+        return crate::sessions::session_api(state, &mut inner, &request);
+    }
     match (method, segments.as_slice()) {
         (&Method::POST, ["v1", "payment_intents"]) => {
             let now = state.now_rfc3339();
-            create_with_idempotency(&mut inner, key, mode, &now, idempotency_key, body)
+            create_with_idempotency(
+                &mut inner,
+                key,
+                idempotency_key,
+                "payment_intents",
+                body,
+                |inner, params| create(inner, mode, &now, params),
+            )
         }
         (&Method::GET, ["v1", "payment_intents"]) => list(&inner, query),
         (&Method::GET, ["v1", "payment_intents", id]) => {
@@ -156,17 +184,20 @@ fn list(inner: &Inner, query: &str) -> HttpResponse {
     response
 }
 
-fn create_with_idempotency(
+/// A create under Fintoc's idempotency rules: the first answer for (key, endpoint
+/// parameters) is stored and replayed; the same key with other parameters (or on
+/// another endpoint) is refused.
+pub(crate) fn create_with_idempotency(
     inner: &mut Inner,
     api_key: &str,
-    mode: &'static str,
-    now: &str,
     idempotency_key: Option<&str>,
+    endpoint: &str,
     body: &[u8],
+    create: impl FnOnce(&mut Inner, &Map<String, Value>) -> (u16, Value),
 ) -> HttpResponse {
     let parsed: Result<Value, _> = serde_json::from_slice(body);
     let params_hash = match &parsed {
-        Ok(v) => hex::encode(Sha256::digest(v.to_string())),
+        Ok(v) => hex::encode(Sha256::digest(format!("{endpoint}:{v}"))),
         Err(_) => hex::encode(Sha256::digest(body)),
     };
     if let Some(key) = idempotency_key {
@@ -195,7 +226,7 @@ fn create_with_idempotency(
         }
     }
     let (status, body) = match parsed {
-        Ok(Value::Object(params)) => create(inner, mode, now, &params),
+        Ok(Value::Object(params)) => create(inner, &params),
         _ => (
             400,
             error_body(
@@ -219,53 +250,57 @@ fn create_with_idempotency(
     json_response(status, &body)
 }
 
-fn invalid(code: &str, param: &str, message: &str) -> (u16, Value) {
+pub(crate) fn invalid(code: &str, param: &str, message: &str) -> (u16, Value) {
     (
         400,
         error_body("invalid_request_error", code, message, Some(param)),
     )
 }
 
-fn create(
-    inner: &mut Inner,
-    mode: &'static str,
-    now: &str,
-    params: &Map<String, Value>,
-) -> (u16, Value) {
+/// What both creates (intents and sessions) take, validated like Fintoc.
+pub(crate) struct PaymentParams {
+    pub amount: u64,
+    pub currency: String,
+    pub metadata: BTreeMap<String, String>,
+    pub customer_email: Option<String>,
+}
+
+/// Validates amount, currency, metadata and email.
+pub(crate) fn payment_params(params: &Map<String, Value>) -> Result<PaymentParams, (u16, Value)> {
     let amount = match params.get("amount") {
         None | Some(Value::Null) => {
-            return invalid(
+            return Err(invalid(
                 "missing_parameter",
                 "amount",
                 "Missing required param: amount.",
-            )
+            ))
         }
         Some(v) => match v.as_u64() {
             Some(a) if a > 0 && v.is_u64() => a,
             _ => {
-                return invalid(
+                return Err(invalid(
                     "invalid_amount",
                     "amount",
                     "amount must be a positive integer.",
-                )
+                ))
             }
         },
     };
     let currency = match params.get("currency").and_then(Value::as_str) {
         Some(c @ ("CLP" | "MXN")) => c,
         None => {
-            return invalid(
+            return Err(invalid(
                 "missing_parameter",
                 "currency",
                 "Missing required param: currency.",
-            )
+            ))
         }
         Some(_) => {
-            return invalid(
+            return Err(invalid(
                 "invalid_currency",
                 "currency",
                 "currency must be CLP or MXN.",
-            )
+            ))
         }
     };
     let metadata: BTreeMap<String, String> = match params.get("metadata") {
@@ -275,25 +310,39 @@ fn create(
             .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
             .collect(),
         Some(_) => {
-            return invalid(
+            return Err(invalid(
                 "invalid_metadata",
                 "metadata",
                 "metadata must be a map of strings.",
-            )
+            ))
         }
     };
     let customer_email = match params.get("customer_email") {
         None | Some(Value::Null) => None,
         Some(Value::String(e)) if e.contains('@') => Some(e.clone()),
         Some(_) => {
-            return invalid(
+            return Err(invalid(
                 "invalid_customer_email",
                 "customer_email",
                 "customer_email is invalid.",
-            )
+            ))
         }
     };
-    let recipient_account = match params.get("recipient_account") {
+    Ok(PaymentParams {
+        amount,
+        currency: currency.to_string(),
+        metadata,
+        customer_email,
+    })
+}
+
+/// Validates a recipient account (`recipient_account`, or a session's
+/// `payment_method_options.bank_transfer.recipient_account`), named `name`.
+pub(crate) fn recipient(
+    value: Option<&Value>,
+    name: &str,
+) -> Result<Option<SimAccount>, (u16, Value)> {
+    Ok(match value {
         None | Some(Value::Null) => None,
         Some(Value::Object(r)) => {
             for field in ["holder_id", "number", "type", "institution_id"] {
@@ -302,21 +351,21 @@ fn create(
                     .and_then(Value::as_str)
                     .is_some_and(|s| !s.is_empty());
                 if !present {
-                    let param = format!("recipient_account[{field}]");
-                    return invalid(
+                    let param = format!("{name}[{field}]");
+                    return Err(invalid(
                         "missing_parameter",
                         &param,
                         &format!("Missing required param: {param}."),
-                    );
+                    ));
                 }
             }
             let institution = r["institution_id"].as_str().unwrap_or_default();
             if !(institution.starts_with("cl_") || institution.starts_with("mx_")) {
-                return invalid(
+                return Err(invalid(
                     "invalid_institution",
-                    "recipient_account[institution_id]",
+                    &format!("{name}[institution_id]"),
                     &format!("No such institution: {institution}."),
-                );
+                ));
             }
             let field = |f: &str| r[f].as_str().unwrap_or_default().to_string();
             Some(SimAccount {
@@ -327,12 +376,38 @@ fn create(
             })
         }
         Some(_) => {
-            return invalid(
+            return Err(invalid(
                 "invalid_recipient_account",
-                "recipient_account",
-                "recipient_account must be an object.",
-            )
+                name,
+                &format!("{name} must be an object."),
+            ))
         }
+    })
+}
+
+fn create(
+    inner: &mut Inner,
+    mode: &'static str,
+    now: &str,
+    params: &Map<String, Value>,
+) -> (u16, Value) {
+    let parsed = payment_params(params).and_then(|p| {
+        Ok((
+            p,
+            recipient(params.get("recipient_account"), "recipient_account")?,
+        ))
+    });
+    let (
+        PaymentParams {
+            amount,
+            currency,
+            metadata,
+            customer_email,
+        },
+        recipient_account,
+    ) = match parsed {
+        Ok(parsed) => parsed,
+        Err(refusal) => return refusal,
     };
     let id = format!("pi_{}", random_token(27));
     let widget_token = format!("{id}_sec_{}", random_token(24));

@@ -47,6 +47,9 @@ pub struct SimulatorConfig {
     pub delivery: DeliveryPolicy,
     /// The time of `created_at`, `transaction_date` and signatures; tests move it.
     pub clock: Arc<dyn Clock>,
+    /// The base URL browsers reach the simulator at (hosted payment pages);
+    /// default `http://<bound address>`.
+    pub public_url: Option<String>,
 }
 
 impl std::fmt::Debug for SimulatorConfig {
@@ -68,6 +71,7 @@ impl Default for SimulatorConfig {
             webhook: None,
             delivery: DeliveryPolicy::default(),
             clock: Arc::new(SystemClock),
+            public_url: None,
         }
     }
 }
@@ -148,6 +152,10 @@ pub struct Finish {
     /// object), as an account pinned to another API version might.
     #[serde(default)]
     pub retyped: bool,
+    /// For a session's payment: send its metadata without the session's (as if
+    /// Fintoc did not pass it on), so only the session's own events link them.
+    #[serde(default)]
+    pub without_metadata: bool,
 }
 
 impl Finish {
@@ -161,6 +169,7 @@ impl Finish {
             error_reason: None,
             pending_until_ms: None,
             retyped: false,
+            without_metadata: false,
         }
     }
 }

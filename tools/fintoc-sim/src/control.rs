@@ -36,6 +36,15 @@ Control API (not part of Fintoc's API; for tests and local development):
                         the intent pending (its pending event sent now) until the
                         simulator's clock reaches it; retyped sends optional
                         fields in other JSON types.
+  POST   /_sim/checkout_sessions/{id}/pay
+                        the payer pays inside a session: a new payment intent
+                        (an attempt, with the session's metadata) finished like
+                        /finish above (same body); a success finishes the
+                        session (payment_intent.* events, then
+                        checkout_session.finished). Failed or rejected attempts
+                        leave the session in_progress for another attempt;
+                        sessions expire (checkout_session.expired) when the
+                        simulator's clock passes expires_at (24 h)
   POST   /_sim/deliveries/mode  {\"mode\": \"normal\" | \"off\" | \"wrong_secret\"}: events
                         delivered, never delivered (endpoint down for the whole
                         retry window), or signed with a wrong secret
@@ -52,7 +61,14 @@ Widget stand-in (what the checkout page loads instead of https://js.fintoc.com/v
   POST   /_sim/widget/session   {\"widget_token\"} -> the intent's id, amount, currency
   POST   /_sim/widget/complete  {\"widget_token\", \"outcome\"}: what the buttons call;
                         finishes the intent like /_sim/payment_intents/{id}/finish
-  (both answer any origin: the page is served from another port)";
+  (both answer any origin: the page is served from another port)
+  Fintoc.create({publicKey, sessionToken, onSuccess, onExit}) opens the same
+  dialog for a checkout session ({\"session_token\"} in both calls above).
+
+Hosted payment page stand-in (a session's redirect_url):
+  GET    /checkout/{id}  Pay / Reject / Fail / Cancel; Pay goes back to the
+                        session's success_url, Cancel to its cancel_url
+  POST   /_sim/checkout/{id}/complete  {\"outcome\"}: what its buttons call";
 
 /// Answers one request to the control API (`/_sim/...`).
 pub(crate) fn control_api(
@@ -72,6 +88,10 @@ pub(crate) fn control_api(
                 "lookups": inner.lookups,
                 "delivery_mode": inner.delivery_mode,
                 "held_intents": inner.holds.len(),
+                "sessions_created": inner.sessions_created,
+                "session_lookups": inner.session_lookups,
+                "unversioned_requests": inner.unversioned_requests,
+                "last_api_version": inner.last_api_version,
                 "faults_pending": inner.faults.len(),
             }),
         ),
@@ -192,6 +212,31 @@ pub(crate) fn control_api(
             match finish_intent(state, &id, &finish) {
                 Ok(ids) => json_response(202, &json!({"event_ids": ids})),
                 Err(e) => error(400, "invalid_request_error", "cannot_finish", &e, None),
+            }
+        }
+        (&Method::POST, p) if p.starts_with("/checkout_sessions/") && p.ends_with("/pay") => {
+            let id = p
+                .trim_start_matches("/checkout_sessions/")
+                .trim_end_matches("/pay")
+                .to_string();
+            let finish = match serde_json::from_slice::<Finish>(body) {
+                Ok(f) => f,
+                Err(e) => {
+                    return error(
+                        400,
+                        "invalid_request_error",
+                        "invalid_finish",
+                        &e.to_string(),
+                        None,
+                    )
+                }
+            };
+            drop(inner);
+            match crate::sessions::pay_session(state, &id, &finish) {
+                Ok((attempt, ids)) => {
+                    json_response(202, &json!({"payment_intent": attempt, "event_ids": ids}))
+                }
+                Err(e) => error(400, "invalid_request_error", "cannot_pay", &e, None),
             }
         }
         (&Method::DELETE, "/faults") => {

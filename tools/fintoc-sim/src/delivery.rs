@@ -3,7 +3,7 @@
 
 use crate::config::{DeliveryMode, Finish, WebhookEndpoint};
 use crate::signing::sign;
-use crate::state::{random_token, DeliveryRecord, SimAccount, State};
+use crate::state::{random_token, DeliveryRecord, Inner, SimAccount, State};
 use serde_json::{json, Value};
 use shared::domain::intent::IntentStatus;
 use std::sync::Arc;
@@ -17,6 +17,9 @@ fn default_error_reason(outcome: &str) -> Option<&'static str> {
     }
 }
 
+/// Finishes an intent (a session's payment too, whose session then finishes when
+/// it succeeds) and delivers its signed events in the background. Returns the
+/// event ids (one per event, before duplication).
 pub(crate) fn finish_intent(
     state: &Arc<State>,
     id: &str,
@@ -31,130 +34,205 @@ pub(crate) fn finish_intent(
             finish.outcome
         ));
     }
-    let mut events = Vec::new();
     let now = state.now_rfc3339();
-    {
-        let mut inner = state.lock();
-        let mode = inner.delivery_mode;
-        let webhook = match (inner.webhook.clone(), mode) {
-            (Some(webhook), _) => Some(webhook),
-            (None, DeliveryMode::Off) => None,
-            (None, _) => return Err("no webhook endpoint is configured".into()),
-        };
-        let pi = inner
-            .intents
-            .get_mut(id)
-            .ok_or_else(|| format!("no such payment_intent: {id}"))?;
-        if pi.status.is_final() {
-            return Err(format!(
-                "payment intent {id} is already {}",
-                pi.status.as_str()
-            ));
-        }
-        let sender = SimAccount {
-            holder_id: "183917137".into(),
-            institution_id: if pi.currency == "MXN" {
-                "mx_stp"
-            } else {
-                "cl_banco_estado"
-            }
-            .into(),
-            number: format!("0000{}", 10_000_000 + fastrand::u32(..89_999_999)),
-            account_type: "checking_account".into(),
-        };
-        let mut statuses = Vec::new();
-        let held = finish.pending_until_ms.is_some();
-        if (finish.via_pending || held) && pi.status != IntentStatus::Pending {
-            statuses.push("pending".to_string());
-        }
-        if !held {
-            statuses.push(finish.outcome.clone());
-        }
-        for status in statuses {
-            pi.status = IntentStatus::parse(&status);
-            pi.sender_account = Some(sender.clone());
-            if status == "succeeded" {
-                pi.transaction_date = Some(now.clone());
-                pi.reference_id = Some(format!("{}", 100_000_000 + fastrand::u32(..899_999_999)));
-            }
-            if status != "pending" && status != "succeeded" {
-                pi.error_reason = finish
-                    .error_reason
-                    .clone()
-                    .or(default_error_reason(&status).map(str::to_string));
-            }
-            let mut data = pi.to_json();
-            if finish.retyped {
-                retype(&mut data);
-            }
-            let event = json!({
-                "id": format!("evt_{}", random_token(16)),
-                "object": "event",
-                "type": format!("payment_intent.{status}"),
-                "mode": pi.mode,
-                "created_at": now,
-                "data": data,
-            });
-            events.push(event);
-        }
-        if let Some(until) = finish.pending_until_ms {
-            let then = Finish {
-                pending_until_ms: None,
-                via_pending: false,
-                ..finish.clone()
-            };
-            inner.holds.insert(id.to_string(), (until, then));
-        }
-        let mut order: Vec<&Value> = events.iter().collect();
-        if finish.out_of_order {
-            order.reverse();
-        }
-        let copies = if finish.duplicate { 2 } else { 1 };
-        let mut jobs = Vec::new();
-        for event in order {
-            for _ in 0..copies {
-                let index = inner.deliveries.len();
-                let off = mode == DeliveryMode::Off;
-                inner.deliveries.push(DeliveryRecord {
-                    event_id: event["id"].as_str().unwrap_or_default().to_string(),
-                    event_type: event["type"].as_str().unwrap_or_default().to_string(),
-                    attempts: if off {
-                        state.delivery.max_retries + 1
-                    } else {
-                        0
-                    },
-                    last_status: None,
-                    delivered: false,
-                    settled: off,
-                });
-                inner.bodies.push(event.to_string());
-                if !off {
-                    jobs.push((index, event.to_string()));
-                }
-            }
-        }
-        if mode == DeliveryMode::Off {
-            state.settled.notify_waiters();
-        }
-        if let (Some(webhook), false) = (webhook, jobs.is_empty()) {
-            let secret = match mode {
-                DeliveryMode::WrongSecret => format!("{}_not_the_registered_one", webhook.secret),
-                _ => webhook.secret.clone(),
-            };
-            let webhook = WebhookEndpoint { secret, ..webhook };
-            let state = state.clone();
-            tokio::spawn(async move {
-                // Deliveries of one finish go out one after the other, in the chosen order.
-                for (index, body) in jobs {
-                    deliver(&state, &webhook, index, body).await;
-                }
-            });
-        }
+    let mut inner = state.lock();
+    if inner.webhook.is_none() && inner.delivery_mode != DeliveryMode::Off {
+        return Err("no webhook endpoint is configured".into());
     }
-    Ok(events
+    let mut events = intent_events(&mut inner, id, finish, &now)?;
+    if let Some(session_id) = inner.intent_sessions.get(id).cloned() {
+        events.extend(session_events_after_payment(
+            &mut inner,
+            &session_id,
+            id,
+            &now,
+        ));
+    }
+    if let Some(until) = finish.pending_until_ms {
+        let then = Finish {
+            pending_until_ms: None,
+            via_pending: false,
+            ..finish.clone()
+        };
+        inner.holds.insert(id.to_string(), (until, then));
+    }
+    let ids = events
         .iter()
         .map(|e| e["id"].as_str().unwrap_or_default().to_string())
-        .collect())
+        .collect();
+    dispatch(
+        state,
+        &mut inner,
+        events,
+        finish.duplicate,
+        finish.out_of_order,
+    );
+    Ok(ids)
+}
+
+/// A signed-to-be event of `object_type.status` about `data`.
+pub(crate) fn event(event_type: &str, mode: &str, now: &str, data: Value) -> Value {
+    json!({
+        "id": format!("evt_{}", random_token(16)),
+        "object": "event",
+        "type": event_type,
+        "mode": mode,
+        "created_at": now,
+        "data": data,
+    })
+}
+
+/// Moves an intent to the finish's outcome (through `pending` when asked or
+/// held) and returns its events.
+fn intent_events(
+    inner: &mut Inner,
+    id: &str,
+    finish: &Finish,
+    now: &str,
+) -> Result<Vec<Value>, String> {
+    let pi = inner
+        .intents
+        .get_mut(id)
+        .ok_or_else(|| format!("no such payment_intent: {id}"))?;
+    if pi.status.is_final() {
+        return Err(format!(
+            "payment intent {id} is already {}",
+            pi.status.as_str()
+        ));
+    }
+    let sender = SimAccount {
+        holder_id: "183917137".into(),
+        institution_id: if pi.currency == "MXN" {
+            "mx_stp"
+        } else {
+            "cl_banco_estado"
+        }
+        .into(),
+        number: format!("0000{}", 10_000_000 + fastrand::u32(..89_999_999)),
+        account_type: "checking_account".into(),
+    };
+    let mut statuses = Vec::new();
+    let held = finish.pending_until_ms.is_some();
+    if (finish.via_pending || held) && pi.status != IntentStatus::Pending {
+        statuses.push("pending".to_string());
+    }
+    if !held {
+        statuses.push(finish.outcome.clone());
+    }
+    let mut events = Vec::new();
+    for status in statuses {
+        pi.status = IntentStatus::parse(&status);
+        pi.sender_account = Some(sender.clone());
+        if status == "succeeded" {
+            pi.transaction_date = Some(now.to_string());
+            pi.reference_id = Some(format!("{}", 100_000_000 + fastrand::u32(..899_999_999)));
+        }
+        if status != "pending" && status != "succeeded" {
+            pi.error_reason = finish
+                .error_reason
+                .clone()
+                .or(default_error_reason(&status).map(str::to_string));
+        }
+        let mut data = pi.to_json();
+        if finish.retyped {
+            retype(&mut data);
+        }
+        if finish.without_metadata {
+            data["metadata"] = json!({});
+        }
+        events.push(event(
+            &format!("payment_intent.{status}"),
+            pi.mode,
+            now,
+            data,
+        ));
+    }
+    Ok(events)
+}
+
+/// What a payment's new status does to its session: a success finishes it (and
+/// its `checkout_session.finished` event goes out after the payment's); an
+/// attempt that ended unpaid leaves it `in_progress`, for the payer to try again.
+fn session_events_after_payment(
+    inner: &mut Inner,
+    session_id: &str,
+    intent_id: &str,
+    now: &str,
+) -> Vec<Value> {
+    let succeeded = inner
+        .intents
+        .get(intent_id)
+        .is_some_and(|pi| pi.status == IntentStatus::Succeeded);
+    let Some(session) = inner.sessions.get_mut(session_id) else {
+        return Vec::new();
+    };
+    if !succeeded || session.status == "finished" {
+        return Vec::new();
+    }
+    session.status = "finished";
+    let session = session.clone();
+    vec![event(
+        "checkout_session.finished",
+        session.mode,
+        now,
+        session.to_json(&inner.intents),
+    )]
+}
+
+/// Records delivery jobs for `events` (twice each when `duplicate`, in reverse when
+/// `out_of_order`) and sends them in the background, in the current mode.
+pub(crate) fn dispatch(
+    state: &Arc<State>,
+    inner: &mut Inner,
+    mut events: Vec<Value>,
+    duplicate: bool,
+    out_of_order: bool,
+) {
+    let mode = inner.delivery_mode;
+    if out_of_order {
+        events.reverse();
+    }
+    let copies = if duplicate { 2 } else { 1 };
+    let mut jobs = Vec::new();
+    for event in &events {
+        for _ in 0..copies {
+            let index = inner.deliveries.len();
+            let off = mode == DeliveryMode::Off;
+            inner.deliveries.push(DeliveryRecord {
+                event_id: event["id"].as_str().unwrap_or_default().to_string(),
+                event_type: event["type"].as_str().unwrap_or_default().to_string(),
+                attempts: if off {
+                    state.delivery.max_retries + 1
+                } else {
+                    0
+                },
+                last_status: None,
+                delivered: false,
+                settled: off,
+            });
+            inner.bodies.push(event.to_string());
+            if !off {
+                jobs.push((index, event.to_string()));
+            }
+        }
+    }
+    if mode == DeliveryMode::Off {
+        state.settled.notify_waiters();
+    }
+    if let (Some(webhook), false) = (inner.webhook.clone(), jobs.is_empty()) {
+        let secret = match mode {
+            DeliveryMode::WrongSecret => format!("{}_not_the_registered_one", webhook.secret),
+            _ => webhook.secret.clone(),
+        };
+        let webhook = WebhookEndpoint { secret, ..webhook };
+        let state = state.clone();
+        tokio::spawn(async move {
+            // Deliveries of one batch go out one after the other, in the chosen order.
+            for (index, body) in jobs {
+                deliver(&state, &webhook, index, body).await;
+            }
+        });
+    }
 }
 
 /// Gives optional fields other JSON types, as another API version might.
@@ -229,6 +307,7 @@ pub(crate) fn release_due_holds(state: &Arc<State>) {
             eprintln!("fintoc-sim: held intent {id} could not finish: {e}");
         }
     }
+    crate::sessions::expire_due_sessions(state);
 }
 
 async fn deliver(state: &State, webhook: &WebhookEndpoint, index: usize, body: String) {

@@ -6,6 +6,11 @@
 //! - raw-key `Authorization` header; anything else is a 401 with Fintoc's envelope;
 //! - `POST /v1/payment_intents`, `GET /v1/payment_intents[/{id}]`,
 //!   `POST /v1/payment_intents/{id}/expire`;
+//! - Checkout Sessions: `POST /v1|v2/checkout_sessions`, `GET .../{id}`,
+//!   `POST .../{id}/expire`, and the `/v2` list with cursors (`Fintoc-Version`
+//!   2026-02-01 or later); each payer attempt is a payment intent carrying the
+//!   session's metadata, a success finishes the session, sessions expire on the
+//!   simulator's clock, and `redirect_url` serves a hosted payment page;
 //! - `Idempotency-Key` on POST: the first status and body are stored and replayed;
 //!   the same key with different parameters is an error; nothing is stored when
 //!   authentication fails;
@@ -18,7 +23,8 @@
 //! ([`SimulatorConfig::clock`]), so tests move time instead of waiting.
 //!
 //! Modules: `server` (binding, routing, faults), `api` (Fintoc's endpoints),
-//! `control` (the control API), `widget` (the widget stand-in), `delivery`
+//! `control` (the control API), `widget` (the widget stand-in), `sessions`
+//! (checkout sessions and their hosted page), `delivery`
 //! (finishing intents, webhook delivery), `signing` (signatures and the CLI's
 //! signing commands), `state` (typed state), `config`, `responses`.
 
@@ -28,6 +34,7 @@ mod control;
 mod delivery;
 mod responses;
 mod server;
+mod sessions;
 mod signing;
 mod state;
 mod widget;
@@ -39,5 +46,5 @@ pub use config::{
 pub use control::CONTROL_API;
 pub use server::Simulator;
 pub use signing::{resign_event_file, send_signed, sign, unix_now};
-pub use state::{DeliveryRecord, SimAccount, SimIntent};
+pub use state::{DeliveryRecord, SimAccount, SimIntent, SimSession};
 pub use widget::WIDGET_SCRIPT;

@@ -44,7 +44,15 @@ impl Simulator {
     pub async fn start(config: SimulatorConfig) -> std::io::Result<Self> {
         let listener = TcpListener::bind(config.addr).await?;
         let addr = listener.local_addr()?;
+        let public_url = config.public_url.clone().unwrap_or_else(|| {
+            let mut browser_addr = addr;
+            if addr.ip().is_unspecified() {
+                browser_addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+            }
+            format!("http://{browser_addr}")
+        });
         let state = Arc::new(State {
+            public_url,
             secret_keys: config.secret_keys,
             clock: config.clock,
             clock_offset_ms: Default::default(),
@@ -133,6 +141,34 @@ impl Simulator {
         self.state.now_ms()
     }
 
+    /// How many checkout sessions were created (replays do not count).
+    pub fn sessions_created(&self) -> u64 {
+        self.lock().sessions_created
+    }
+
+    /// API requests that carried no `Fintoc-Version` header.
+    pub fn unversioned_requests(&self) -> u64 {
+        self.lock().unversioned_requests
+    }
+
+    /// The `Fintoc-Version` of the latest API request.
+    pub fn last_api_version(&self) -> Option<String> {
+        self.lock().last_api_version.clone()
+    }
+
+    /// A stored session as `GET /v1/checkout_sessions/{id}` would show it.
+    pub fn session(&self, id: &str) -> Option<Value> {
+        let inner = self.lock();
+        inner.sessions.get(id).map(|s| s.to_json(&inner.intents))
+    }
+
+    /// The payer pays (or fails) inside a session: a new payment intent (its
+    /// attempt), finished as `finish` says; a success finishes the session. Returns
+    /// the attempt's id and its event ids.
+    pub fn pay_session(&self, id: &str, finish: &Finish) -> Result<(String, Vec<String>), String> {
+        crate::sessions::pay_session(&self.state, id, finish)
+    }
+
     /// A stored intent as `GET /v1/payment_intents/{id}` would show it.
     pub fn intent(&self, id: &str) -> Option<Value> {
         self.lock().intents.get(id).map(SimIntent::to_json)
@@ -187,6 +223,11 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<HttpRespons
         .get("idempotency-key")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
+    let version = req
+        .headers()
+        .get("fintoc-version")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     let body = match req.into_body().collect().await {
         Ok(b) => b.to_bytes(),
         Err(_) => return Err(DropConnection),
@@ -216,6 +257,19 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<HttpRespons
     }
     // Intents held pending whose time has come finish before anything is answered.
     release_due_holds(&state);
+    if method == Method::GET {
+        if let Some(id) = path.strip_prefix("/checkout/") {
+            return Ok(crate::sessions::hosted_page(&state, id));
+        }
+    }
+    if method == Method::POST {
+        if let Some(id) = path
+            .strip_prefix("/_sim/checkout/")
+            .and_then(|p| p.strip_suffix("/complete"))
+        {
+            return Ok(crate::sessions::hosted_complete(&state, id, &body));
+        }
+    }
     if let Some(control) = path.strip_prefix("/_sim") {
         return Ok(control_api(&state, &method, control, &body));
     }
@@ -258,6 +312,7 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<HttpRespons
         &query,
         auth.as_deref(),
         idempotency_key.as_deref(),
+        version.as_deref(),
         &body,
     );
     match fault {

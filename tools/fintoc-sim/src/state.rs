@@ -73,6 +73,65 @@ impl SimIntent {
     }
 }
 
+/// A checkout session as `GET /v1/checkout_sessions/{id}` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SimSession {
+    /// `cs_...`.
+    pub id: String,
+    /// Always `checkout_session`.
+    pub object: &'static str,
+    /// Minor units.
+    pub amount: u64,
+    /// `CLP` | `MXN`.
+    pub currency: String,
+    /// `created`, `in_progress`, `finished` or `expired`.
+    pub status: &'static str,
+    /// Always `payment`.
+    pub flow: &'static str,
+    /// Payer's email.
+    pub customer_email: Option<String>,
+    /// String metadata (passed on to the payment intents it makes).
+    pub metadata: BTreeMap<String, String>,
+    /// Where the hosted page sends a payer who paid.
+    pub success_url: Option<String>,
+    /// Where it sends one who cancels.
+    pub cancel_url: Option<String>,
+    /// The hosted payment page.
+    pub redirect_url: String,
+    /// When it expires (RFC 3339).
+    pub expires_at: String,
+    /// When it expires (Unix ms), for the simulator's clock.
+    #[serde(skip)]
+    pub expires_at_ms: i64,
+    /// Creation time.
+    pub created_at: String,
+    /// `live` | `test`.
+    pub mode: &'static str,
+    /// Always `["bank_transfer"]`.
+    pub payment_method_types: Vec<&'static str>,
+    /// As sent (the recipient of bank transfers), or `{}`.
+    pub payment_method_options: Value,
+    /// Its payment intents, one per attempt, oldest first.
+    #[serde(skip)]
+    pub attempts: Vec<String>,
+}
+
+impl SimSession {
+    /// The JSON Fintoc answers for it: `payment_resource.payment_intent` is its
+    /// latest attempt (or `null`), the token never shown after the create.
+    pub fn to_json(&self, intents: &HashMap<String, SimIntent>) -> Value {
+        let mut json = serde_json::to_value(self).expect("a session serializes");
+        let payment = self
+            .attempts
+            .last()
+            .and_then(|id| intents.get(id))
+            .map_or(Value::Null, SimIntent::to_json);
+        json["payment_resource"] = serde_json::json!({ "payment_intent": payment });
+        json["session_token"] = Value::Null;
+        json
+    }
+}
+
 /// One webhook delivery job and how it went.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DeliveryRecord {
@@ -120,6 +179,22 @@ pub(crate) struct Inner {
     pub holds: HashMap<String, (i64, Finish)>,
     /// `GET /v1/payment_intents/{id}` requests answered (the reconciler's calls).
     pub lookups: u64,
+    /// Checkout sessions by id.
+    pub sessions: HashMap<String, SimSession>,
+    /// Session ids in creation order, for listing.
+    pub session_order: Vec<String>,
+    /// session token -> session id.
+    pub session_tokens: HashMap<String, String>,
+    /// payment intent id -> the session that made it.
+    pub intent_sessions: HashMap<String, String>,
+    /// Sessions created (replays do not count).
+    pub sessions_created: u64,
+    /// `GET /v1/checkout_sessions/{id}` requests answered.
+    pub session_lookups: u64,
+    /// API requests that carried no `Fintoc-Version` header.
+    pub unversioned_requests: u64,
+    /// The `Fintoc-Version` of the latest API request.
+    pub last_api_version: Option<String>,
 }
 
 /// Everything the server's handlers share.
@@ -130,6 +205,8 @@ pub(crate) struct State {
     pub clock: Arc<dyn Clock>,
     /// Added to the injected clock by the control API (`POST /_sim/clock`).
     pub clock_offset_ms: std::sync::atomic::AtomicI64,
+    /// The simulator's own base URL, as browsers reach it (hosted pages).
+    pub public_url: String,
     pub settled: tokio::sync::Notify,
     pub inner: Mutex<Inner>,
 }

@@ -3,6 +3,7 @@
 //
 //   const widget = Fintoc.create({holderType, product: 'payments', publicKey,
 //                                 widgetToken, onSuccess, onExit, onEvent});
+//   // or, for a Checkout Session: Fintoc.create({publicKey, sessionToken, ...})
 //   widget.open();
 //
 // Instead of a bank login it shows a small dialog whose buttons drive the
@@ -31,12 +32,13 @@
 
   function check(options) {
     if (!options || typeof options !== "object") throw new Error("Fintoc.create needs an options object");
+    if (!/^pk_(test|live)_/.test(options.publicKey || "")) throw new Error("publicKey must be a pk_test_ or pk_live_ key");
+    if (options.sessionToken) return;
     if (options.product !== "payments") throw new Error("product must be 'payments'");
     if (["individual", "business"].indexOf(options.holderType) < 0) {
       throw new Error("holderType must be 'individual' or 'business'");
     }
-    if (!/^pk_(test|live)_/.test(options.publicKey || "")) throw new Error("publicKey must be a pk_test_ or pk_live_ key");
-    if (!options.widgetToken) throw new Error("widgetToken is required for payments");
+    if (!options.widgetToken) throw new Error("widgetToken (or sessionToken) is required for payments");
   }
 
   function el(tag, attrs, text) {
@@ -49,6 +51,9 @@
   function create(options) {
     check(options);
     var root = null;
+    function token() {
+      return options.sessionToken ? { session_token: options.sessionToken } : { widget_token: options.widgetToken };
+    }
     function emit(name) { if (typeof options.onEvent === "function") options.onEvent(name); }
     function destroy() { if (root) { root.remove(); root = null; } }
 
@@ -76,7 +81,7 @@
       root.appendChild(card);
       document.body.appendChild(root);
       emit("opened");
-      post("/session", { widget_token: options.widgetToken }).then(function (s) {
+      post("/session", token()).then(function (s) {
         summary.textContent = "Pay " + new Intl.NumberFormat(undefined, { style: "currency", currency: s.currency }).format(s.amount) + " by bank transfer";
       }, function (e) { summary.textContent = ""; message.textContent = e.message; });
     }
@@ -84,7 +89,9 @@
     function finish(outcome, buttons, message) {
       Array.prototype.forEach.call(buttons.querySelectorAll("button"), function (b) { b.disabled = true; });
       message.textContent = "";
-      post("/complete", { widget_token: options.widgetToken, outcome: outcome }).then(function (answer) {
+      var body = token();
+      body.outcome = outcome;
+      post("/complete", body).then(function (answer) {
         destroy();
         if (outcome === "succeeded") {
           emit("on_success");

@@ -1,5 +1,6 @@
 //! The widget stand-in: the script the checkout page loads instead of Fintoc's
-//! widget, and the endpoints its buttons call (knowing only the widget token).
+//! widget, and the endpoints its buttons call (knowing only the widget token, or a
+//! checkout session's token).
 
 use crate::config::Finish;
 use crate::delivery::finish_intent;
@@ -23,7 +24,10 @@ pub(crate) fn widget_api(
 ) -> HttpResponse {
     #[derive(Deserialize)]
     struct WidgetRequest {
-        widget_token: String,
+        #[serde(default)]
+        widget_token: Option<String>,
+        #[serde(default)]
+        session_token: Option<String>,
         #[serde(default)]
         outcome: Option<String>,
     }
@@ -40,7 +44,46 @@ pub(crate) fn widget_api(
         }
     };
     let inner = state.lock();
-    let Some(id) = inner.widget_tokens.get(&request.widget_token).cloned() else {
+    if let Some(token) = &request.session_token {
+        let Some(id) = inner.session_tokens.get(token).cloned() else {
+            return error(
+                404,
+                "invalid_request_error",
+                "invalid_session_token",
+                "Unknown session token.",
+                Some("session_token"),
+            );
+        };
+        return match (method, path) {
+            (&Method::POST, "/session") => {
+                let s = &inner.sessions[&id];
+                json_response(
+                    200,
+                    &json!({"id": id, "amount": s.amount, "currency": s.currency, "status": s.status}),
+                )
+            }
+            (&Method::POST, "/complete") => {
+                drop(inner);
+                let outcome = request.outcome.unwrap_or_default();
+                match crate::sessions::pay_session(state, &id, &Finish::outcome(&outcome)) {
+                    Ok((attempt, ids)) => json_response(
+                        202,
+                        &json!({"id": id, "payment_intent": attempt, "event_ids": ids}),
+                    ),
+                    Err(e) => error(409, "invalid_request_error", "cannot_finish", &e, None),
+                }
+            }
+            _ => error(
+                404,
+                "invalid_request_error",
+                "resource_missing",
+                "Unknown widget endpoint.",
+                None,
+            ),
+        };
+    }
+    let token = request.widget_token.unwrap_or_default();
+    let Some(id) = inner.widget_tokens.get(&token).cloned() else {
         return error(
             404,
             "invalid_request_error",

@@ -4,4 +4,5 @@
 mod cli;
 mod clock;
 mod failure_modes;
+mod sessions;
 mod widget;
