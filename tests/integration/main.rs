@@ -8,5 +8,6 @@ mod dynamodb_cost;
 mod events;
 mod logs;
 mod reconcile;
+mod sessions;
 mod store;
 mod webhook;
