@@ -1,14 +1,20 @@
-// The merchant's checkout page logic. The same code runs against Fintoc's real widget:
-// only window.CHECKOUT_CONFIG (config.js) differs between local and production.
+// The merchant's checkout page logic. The same code runs against Fintoc's real widget
+// and hosted page: only window.CHECKOUT_CONFIG (config.js) differs between local and
+// production.
 //
 // 1. Show the order as the merchant's server prices it, and ask that server to pay
-//    it: the server creates the Payment Intent (POST /payment-intents) with the amount
-//    it knows — the browser never sends an amount, so a payer cannot change it.
-//    Locally the server is the gateway's stand-in (/_merchant/orders/...).
-// 2. Open Fintoc's widget with the intent's widget_token.
-// 3. Whatever the widget says (onSuccess, onExit), ask the backend for the status
-//    (GET /payment-intents/{id}): only Fintoc's signed webhook moves it to a final
-//    state. onSuccess alone is never taken as a payment.
+//    it: the server creates the payment with the amount it knows — the browser never
+//    sends an amount, so a payer cannot change it. Locally the server is the
+//    gateway's stand-in (/_merchant/orders/...).
+// 2. Let the payer pay, in one of three flows (config.flow, or ?flow= on the page):
+//    - payment_intent: a Payment Intent, Fintoc's widget opened with its widget_token;
+//    - session_widget: a Checkout Session, the widget opened with its session_token;
+//    - session_redirect: a Checkout Session, the payer sent to Fintoc's hosted page
+//      (redirect_url), which sends them back here (?return=success|cancel).
+// 3. Whatever the widget or the hosted page says, ask the backend for the status
+//    (GET /payment-intents/{id} or GET /checkout-sessions/{id}): only Fintoc's signed
+//    webhook (or the backend's own check with Fintoc) marks a payment paid. onSuccess
+//    or a return to the success URL alone is never taken as a payment.
 (function () {
   "use strict";
   var config = window.CHECKOUT_CONFIG;
@@ -20,27 +26,48 @@
   var MESSAGES = {
     creating: "Creating the payment…",
     widget_open: "Complete the transfer in the Fintoc widget.",
+    redirecting: "Taking you to Fintoc's payment page…",
     awaiting_webhook: "Waiting for Fintoc to confirm the payment…",
     succeeded: "Payment received — confirmed by Fintoc's webhook.",
     failed: "The payment failed.",
     rejected: "The bank rejected the payment.",
     expired: "The payment expired.",
+    cancelled: "You left Fintoc's page without paying; nothing was charged.",
     unconfirmed: "No confirmation yet. We will email you when Fintoc confirms the payment.",
   };
+  var SAVED = "checkout.session";
   // Every status the page showed, in order (read by the browser test).
   window.checkoutStatusHistory = [];
+  var params = new URLSearchParams(location.search);
+  var returned = params.get("return");
+  var saved = returned ? JSON.parse(sessionStorage.getItem(SAVED) || "null") : null;
+  var flow = (saved && saved.flow) || params.get("flow") || config.flow || "payment_intent";
+  document.body.dataset.flow = flow;
   // One order per page (or ?order=...): the backend pays an order at most once and
-  // keeps at most one open intent for it, so a second Pay while a transfer is pending
-  // is refused.
-  var orderId = new URLSearchParams(location.search).get("order") ||
+  // keeps at most one open payment for it, so a second Pay while a transfer is
+  // pending is refused.
+  var orderId = (saved && saved.orderId) || params.get("order") ||
     "web-" + crypto.randomUUID().slice(0, 13);
   document.getElementById("order").textContent = orderId;
   var orderPath = "/_merchant/orders/" + encodeURIComponent(orderId);
+  // A checkout session still open: Pay again reopens it (the payer may try again
+  // inside it; a new one would be refused while it is open).
+  var openSession = null;
+  // Pay is enabled once the order is shown, unless a payment is being started or
+  // confirmed, or the order is paid.
+  var busy = !!saved, paid = false;
+  function updatePay() { payButton.disabled = busy || paid || !cartShown; }
+  var cartShown = false;
 
   function show(status, detail) {
     window.checkoutStatusHistory.push(status);
     statusLine.dataset.status = status;
     statusLine.textContent = detail || MESSAGES[status] || status;
+  }
+
+  function showPayment(kind, id) {
+    intentLine.textContent = (kind === "session" ? "Checkout session " : "Payment intent ") + id;
+    intentLine.dataset.intentId = id;
   }
 
   function loadWidgetScript() {
@@ -82,16 +109,18 @@
     var total = document.getElementById("total");
     total.textContent = cart.amount + " " + cart.currency;
     total.dataset.amount = String(cart.amount);
-    payButton.disabled = false;
+    cartShown = true;
+    updatePay();
   }
 
   fetch(config.merchantBase + orderPath).then(function (r) { return r.json(); }).then(showCart,
     function (e) { show("error", "Could not load the order: " + e.message); });
 
-  function createIntent(idempotencyKey) {
-    // A retry of this call (network error, 5xx) reuses the key: no second charge.
+  // Asks the merchant's server to create the payment; a retry of this call (network
+  // error, 5xx) reuses the key: no second charge.
+  function createPayment(action, idempotencyKey) {
     function attempt(n) {
-      return api("POST", orderPath + "/pay", null, { "Idempotency-Key": idempotencyKey }, config.merchantBase)
+      return api("POST", orderPath + "/" + action, null, { "Idempotency-Key": idempotencyKey }, config.merchantBase)
         .catch(function (e) {
           // Retry what may pass with the same key; never a refusal of the order.
           var retryable = !e.status || e.code === "request_in_progress" || e.status >= 500;
@@ -104,53 +133,122 @@
     return attempt(0);
   }
 
-  function confirmStatus(id) {
+  // Polls `read` until `decide` names a status to show (or two minutes pass).
+  function poll(read, decide) {
     show("awaiting_webhook");
     var started = Date.now();
-    function poll() {
-      return api("GET", "/payment-intents/" + encodeURIComponent(id)).then(function (intent) {
-        if (FINAL.indexOf(intent.status) >= 0) {
-          show(intent.status);
-          payButton.disabled = false;
+    function again() {
+      return read().then(function (payment) {
+        var status = decide(payment);
+        if (status) {
+          show(status);
+          busy = false;
+          paid = status === "succeeded";
+          updatePay();
           return;
         }
         if (Date.now() - started > 120000) {
           show("unconfirmed");
-          payButton.disabled = false;
+          busy = false;
+          updatePay();
           return;
         }
-        return new Promise(function (r) { setTimeout(r, 1000); }).then(poll);
+        return new Promise(function (r) { setTimeout(r, 1000); }).then(again);
       }, function () {
-        return new Promise(function (r) { setTimeout(r, 2000); }).then(poll);
+        return new Promise(function (r) { setTimeout(r, 2000); }).then(again);
       });
     }
-    return poll();
+    return again();
+  }
+
+  function confirmIntent(id) {
+    return poll(function () { return api("GET", "/payment-intents/" + encodeURIComponent(id)); },
+      function (intent) { return FINAL.indexOf(intent.status) >= 0 ? intent.status : null; });
+  }
+
+  // A session is paid only when the backend says `paid`. A finished or expired one
+  // shows its payment's outcome; an open one shows its latest attempt's, once that
+  // ended (the payer may try again in it), or `cancelled` when the payer left
+  // Fintoc's page without paying.
+  function confirmSession(id, how) {
+    return poll(function () { return api("GET", "/checkout-sessions/" + encodeURIComponent(id)); },
+      function (session) {
+        if (session.paid) { openSession = null; return "succeeded"; }
+        if (session.status === "finished" || session.status === "expired") {
+          openSession = null;
+          return session.payment_status || "expired";
+        }
+        if (how.cancelled) return "cancelled";
+        if (how.attemptEnded && FINAL.indexOf(session.payment_status) >= 0) return session.payment_status;
+        return null;
+      });
+  }
+
+  function openWidget(Fintoc, options) {
+    var widget = Fintoc.create(Object.assign({ publicKey: config.publicKey }, options));
+    show("widget_open");
+    widget.open();
+  }
+
+  function payIntent(idempotencyKey) {
+    return Promise.all([createPayment("pay", idempotencyKey), loadWidgetScript()]).then(function (results) {
+      var intent = results[0];
+      showPayment("intent", intent.id);
+      openWidget(results[1], {
+        holderType: config.holderType,
+        product: "payments",
+        widgetToken: intent.widget_token,
+        onSuccess: function () { confirmIntent(intent.id); },
+        onExit: function () { confirmIntent(intent.id); },
+      });
+    });
+  }
+
+  function paySessionInWidget(idempotencyKey) {
+    var session = openSession ? Promise.resolve(openSession) : createPayment("checkout-session", idempotencyKey);
+    return Promise.all([session, loadWidgetScript()]).then(function (results) {
+      var created = results[0];
+      openSession = created;
+      showPayment("session", created.id);
+      var ended = function () { confirmSession(created.id, { attemptEnded: true }); };
+      openWidget(results[1], { sessionToken: created.session_token, onSuccess: ended, onExit: ended });
+    });
+  }
+
+  function paySessionOnFintocsPage(idempotencyKey) {
+    var session = openSession ? Promise.resolve(openSession) : createPayment("checkout-session", idempotencyKey);
+    return session.then(function (created) {
+      showPayment("session", created.id);
+      sessionStorage.setItem(SAVED, JSON.stringify({
+        orderId: orderId, id: created.id, flow: flow, redirect_url: created.redirect_url,
+      }));
+      show("redirecting");
+      location.assign(created.redirect_url);
+    });
+  }
+
+  if (saved) {
+    // Back from Fintoc's hosted page: what the URL says is only where the payer
+    // clicked; the backend says whether it is paid. Pay again returns to the same
+    // session while it is open.
+    openSession = saved;
+    showPayment("session", saved.id);
+    confirmSession(saved.id, { cancelled: returned === "cancel" });
   }
 
   form.addEventListener("submit", function (event) {
     event.preventDefault();
-    payButton.disabled = true;
+    busy = true;
+    updatePay();
     var idempotencyKey = crypto.randomUUID();
     show("creating");
-    Promise.all([createIntent(idempotencyKey), loadWidgetScript()])
-      .then(function (results) {
-        var intent = results[0], Fintoc = results[1];
-        intentLine.textContent = "Payment intent " + intent.id;
-        intentLine.dataset.intentId = intent.id;
-        var widget = Fintoc.create({
-          holderType: config.holderType,
-          product: "payments",
-          publicKey: config.publicKey,
-          widgetToken: intent.widget_token,
-          onSuccess: function () { confirmStatus(intent.id); },
-          onExit: function () { confirmStatus(intent.id); },
-        });
-        show("widget_open");
-        widget.open();
-      })
-      .catch(function (e) {
-        show("error", "Could not start the payment: " + e.message);
-        payButton.disabled = false;
-      });
+    var pay = flow === "session_widget" ? paySessionInWidget
+      : flow === "session_redirect" ? paySessionOnFintocsPage
+        : payIntent;
+    pay(idempotencyKey).catch(function (e) {
+      show("error", "Could not start the payment: " + e.message);
+      busy = false;
+      updatePay();
+    });
   });
 })();

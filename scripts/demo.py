@@ -112,7 +112,7 @@ def create(api, key, amount, order_id):
 
 def tour(env):
     api, sim, webhook_url = env["API_URL"], env["FINTOC_SIM_URL"], env["WEBHOOK_URL"]
-    print(f"{BOLD}Fintoc Payment Intents — local tour{RESET}")
+    print(f"{BOLD}Fintoc payments (Payment Intents and Checkout Sessions) — local tour{RESET}")
     print(f"API {api} · Fintoc simulator {sim} · webhooks to {webhook_url}")
 
     step(1, "The merchant backend creates a payment intent (secret key stays on the server)")
@@ -207,7 +207,45 @@ def tour(env):
     finally:
         request("POST", f"{sim}/_sim/deliveries/mode", {"mode": "normal"})
 
+    step(10, "Fintoc's current flow: a checkout session, a failed attempt, then paid inside it")
+    order = f"4{uuid.uuid4().hex[:6]}"
+    status, _, session = call("merchant backend", "POST", f"{api}/checkout-sessions",
+                              {"amount": 12000, "currency": "CLP", "order_id": order},
+                              {"Idempotency-Key": f"order-{order}-{uuid.uuid4().hex[:8]}"})
+    expect(status == 201 and session["status"] == "created", f"session {session.get('id')} created")
+    line(f"session_token {mask(session.get('session_token'))}: the widget opens with it (sessionToken)")
+    line(f"redirect_url {session.get('redirect_url')}: or the payer goes to Fintoc's page")
+    cs = session["id"]
+    status, _, _ = call("payer (simulated widget)", "POST", f"{sim}/_sim/widget/complete",
+                        {"session_token": session["session_token"], "outcome": "failed"})
+    expect(status == 202, "the first attempt fails; the session stays open for another")
+    deadline = time.monotonic() + 60
+    while True:
+        status, _, seen = request("GET", f"{api}/checkout-sessions/{cs}")
+        if seen.get("payment_status") == "failed" or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    expect(seen["status"] == "in_progress" and not seen["paid"],
+           f"GET: {seen['status']}, paid {seen['paid']}, latest attempt {seen['payment_status']}")
+    status, _, _ = call("payer (simulated widget)", "POST", f"{sim}/_sim/widget/complete",
+                        {"session_token": session["session_token"], "outcome": "succeeded"})
+    expect(status == 202, "the payer tries again and pays: payment_intent.succeeded, then checkout_session.finished")
+    deadline = time.monotonic() + 60
+    while True:
+        status, _, seen = request("GET", f"{api}/checkout-sessions/{cs}")
+        if seen.get("paid") or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    expect(seen["paid"] and seen["status"] == "finished",
+           f"{cs} is finished and paid by {seen.get('payment_intent_id')} — ship order {order}")
+    status, _, answer = call("merchant backend (second click)", "POST", f"{api}/payment-intents",
+                             {"amount": 12000, "currency": "CLP", "order_id": order},
+                             {"Idempotency-Key": f"order-{order}-{uuid.uuid4().hex[:8]}"})
+    expect(status == 409 and answer["error"]["code"] == "order_already_paid",
+           "paid by a session, the order is never paid again by an intent")
+
     print(f"\n{BOLD}Done.{RESET} Pay in a browser: {env['CHECKOUT_URL']}")
+    print(f"  (Checkout Sessions: {env['CHECKOUT_URL']}?flow=session_widget or ?flow=session_redirect)")
     print("Endpoints: .local/stack.env · logs: .local/stack-*/ · stop everything: make down")
 
 

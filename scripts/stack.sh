@@ -96,7 +96,9 @@ up() {
     --webhook-retry-base-ms 1000
   wait_http "$sim/_sim/health" 30 || fail_up "the simulator did not start"
 
-  write_functions_env "$run_dir/functions.env" "$table" "http://127.0.0.1:$ddb_port" "$sim" "$webhook_secret"
+  # Fintoc's hosted page (the simulator's) sends payers back to the checkout page.
+  CHECKOUT_SUCCESS_URL="$gateway/?return=success" CHECKOUT_CANCEL_URL="$gateway/?return=cancel" \
+    write_functions_env "$run_dir/functions.env" "$table" "http://127.0.0.1:$ddb_port" "$sim" "$webhook_secret"
   say "starting the functions under cargo lambda watch at http://127.0.0.1:$lambda_port"
   start_bg "$watch_pid" "$run_dir/functions.log" cargo lambda watch --invoke-address 127.0.0.1 \
     --invoke-port "$lambda_port" --env-file "$run_dir/functions.env"

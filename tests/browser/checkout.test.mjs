@@ -118,7 +118,7 @@ test("a second Pay for an order whose payment is still open is refused, not a se
   await page.click("#pay");
   await page.locator('#status[data-status="error"]').waitFor({ timeout: 30_000 });
   const message = await page.locator("#status").textContent();
-  assert.match(message, /open payment intent/);
+  assert.match(message, /open payment/);
   assert.ok(message.includes(intentId), message);
   assert.equal(await stats(), before, "no second intent at Fintoc");
   await page.close();
@@ -131,5 +131,98 @@ test("the page has no amount to type: the merchant's server prices the order", a
   assert.equal(await page.locator("input").count(), 0, "no input the payer could edit");
   const cart = await (await fetch(`${env.API_URL}/_merchant/orders/web-fixed-1`)).json();
   assert.equal(await page.locator("#total").getAttribute("data-amount"), String(cart.amount));
+  await page.close();
+});
+
+// ---------------------------------------------------------------- checkout sessions
+
+async function openCheckout(flow) {
+  const page = await browser.newPage();
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(e.message));
+  await page.goto(`${env.CHECKOUT_URL}?flow=${flow}`);
+  await page.locator("#total[data-amount]:not([data-amount=''])").waitFor();
+  return { page, errors };
+}
+
+async function finalStatus(page) {
+  await page.waitForFunction((final) => final.includes(document.querySelector("#status").dataset.status),
+    [...FINAL, "cancelled"], { timeout: 60_000 });
+  return page.locator("#status").getAttribute("data-status");
+}
+
+const sessionsCreated = async () => (await (await fetch(`${env.FINTOC_SIM_URL}/_sim/stats`)).json()).sessions_created;
+
+test("session in the widget: rejected, then paid inside the same session", async () => {
+  const { page, errors } = await openCheckout("session_widget");
+  await page.click("#pay");
+  const widget = page.locator("#fintoc-sim-widget");
+  await widget.waitFor({ state: "visible", timeout: 30_000 });
+  await widget.locator("[data-role=summary]").filter({ hasText: "Pay" }).waitFor({ timeout: 10_000 });
+  const sessionId = await page.locator("#intent").getAttribute("data-intent-id");
+  assert.match(sessionId, /^cs_/);
+  await widget.getByRole("button", { name: "Reject", exact: true }).click();
+  assert.equal(await finalStatus(page), "rejected");
+  let { body } = await api(`/checkout-sessions/${sessionId}`);
+  assert.equal(body.status, "in_progress");
+  assert.equal(body.paid, false);
+  assert.equal(body.payment_status, "rejected");
+  // Pay again: the same session opens again (a new one would be refused).
+  const before = await sessionsCreated();
+  await page.click("#pay");
+  await widget.waitFor({ state: "visible", timeout: 30_000 });
+  await widget.getByRole("button", { name: "Pay", exact: true }).click();
+  await page.locator('#status[data-status="succeeded"]').waitFor({ timeout: 60_000 });
+  assert.equal(await sessionsCreated(), before, "no second session");
+  ({ body } = await api(`/checkout-sessions/${sessionId}`));
+  assert.deepEqual([body.status, body.paid, body.payment_status], ["finished", true, "succeeded"]);
+  assert.equal(body.amount, Number(await page.locator("#total").getAttribute("data-amount")));
+  const history = await page.evaluate(() => window.checkoutStatusHistory);
+  assert.deepEqual(history, ["creating", "widget_open", "awaiting_webhook", "rejected",
+    "creating", "widget_open", "awaiting_webhook", "succeeded"]);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test("session in the widget, closed without paying: never shown as paid", async () => {
+  const { page } = await openCheckout("session_widget");
+  await page.click("#pay");
+  const widget = page.locator("#fintoc-sim-widget");
+  await widget.waitFor({ state: "visible", timeout: 30_000 });
+  const sessionId = await page.locator("#intent").getAttribute("data-intent-id");
+  await widget.getByRole("button", { name: "Close", exact: true }).click();
+  await page.locator('#status[data-status="awaiting_webhook"]').waitFor();
+  const { body } = await api(`/checkout-sessions/${sessionId}`);
+  assert.deepEqual([body.status, body.paid], ["created", false]);
+  await page.close();
+});
+
+test("session on Fintoc's hosted page: paid, back to the success URL, shown once confirmed", async () => {
+  const { page, errors } = await openCheckout("session_redirect");
+  await page.click("#pay");
+  await page.waitForURL(/\/checkout\/cs_/, { timeout: 30_000 });
+  assert.ok(page.url().startsWith(env.FINTOC_SIM_URL), page.url());
+  await page.getByRole("button", { name: "Pay", exact: true }).click();
+  await page.waitForURL(/return=success/, { timeout: 30_000 });
+  assert.equal(await finalStatus(page), "succeeded");
+  const sessionId = await page.locator("#intent").getAttribute("data-intent-id");
+  const { body } = await api(`/checkout-sessions/${sessionId}`);
+  assert.deepEqual([body.status, body.paid], ["finished", true]);
+  const history = await page.evaluate(() => window.checkoutStatusHistory);
+  assert.deepEqual(history, ["awaiting_webhook", "succeeded"], "the page after the return");
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test("session on Fintoc's hosted page, cancelled: back to the cancel URL, nothing paid", async () => {
+  const { page } = await openCheckout("session_redirect");
+  await page.click("#pay");
+  await page.waitForURL(/\/checkout\/cs_/, { timeout: 30_000 });
+  await page.getByRole("button", { name: "Cancel and go back" }).click();
+  await page.waitForURL(/return=cancel/, { timeout: 30_000 });
+  assert.equal(await finalStatus(page), "cancelled");
+  const sessionId = await page.locator("#intent").getAttribute("data-intent-id");
+  const { body } = await api(`/checkout-sessions/${sessionId}`);
+  assert.deepEqual([body.status, body.paid], ["created", false]);
   await page.close();
 });

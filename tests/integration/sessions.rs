@@ -499,9 +499,13 @@ async fn a_failed_attempt_then_a_paid_one_in_the_same_session_is_the_final_outco
     h.sim.wait_settled(1).await;
     let got = h.call(session_get(&id)).await;
     assert_eq!(
-        (&got.json["status"], &got.json["payment_status"]),
-        (&json!("in_progress"), &Value::Null),
-        "the payer may still pay: {}",
+        (
+            &got.json["status"],
+            &got.json["paid"],
+            &got.json["payment_status"]
+        ),
+        (&json!("in_progress"), &json!(false), &json!("failed")),
+        "the attempt failed; the payer may still pay: {}",
         got.json
     );
     assert_eq!(order_state(&h, "order-r").await, "open");
@@ -524,6 +528,7 @@ async fn a_failed_attempt_then_a_paid_one_in_the_same_session_is_the_final_outco
         ),
         (&json!("finished"), &json!("succeeded"), &json!(second))
     );
+    assert_eq!(got.json["paid"], true);
     assert_eq!(order_state(&h, "order-r").await, "paid");
 }
 

@@ -163,8 +163,10 @@ pub enum OrderOutcome {
 pub struct OrderPatch {
     /// The merchant's order id.
     pub order_id: String,
-    /// The intent whose outcome it is.
+    /// The intent (or session) whose outcome it is.
     pub intent_id: String,
+    /// Which kind of payment that is (recorded on an order a payment creates).
+    pub kind: PaymentKind,
     /// Paid or closed.
     pub outcome: OrderOutcome,
     /// Now (RFC 3339).
@@ -246,6 +248,7 @@ mod tests {
     #[test]
     fn an_order_is_paid_once_and_closed_only_by_its_own_intent() {
         let patch = |outcome, intent: &str| OrderPatch {
+            kind: PaymentKind::Intent,
             order_id: "o".into(),
             intent_id: intent.into(),
             outcome,

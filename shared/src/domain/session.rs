@@ -275,8 +275,12 @@ pub struct SessionView<'a> {
     pub id: &'a str,
     /// `created`, `in_progress`, `finished` or `expired`.
     pub status: &'static str,
-    /// The outcome of its payment (`succeeded`, `failed`, `rejected`, `expired`), or
-    /// `null` while none is final.
+    /// Whether the order is paid by this session: its payment succeeded, as a
+    /// webhook or a check with Fintoc said. The one field to act on.
+    pub paid: bool,
+    /// The outcome of its payment intent (`succeeded`, `failed`, `rejected`,
+    /// `expired`), or `null` while there is none. While the session is
+    /// `in_progress` it is its latest attempt's: the payer may still try again.
     pub payment_status: Option<&'a str>,
     /// Its payment intent, once one exists.
     pub payment_intent_id: Option<&'a str>,
@@ -302,19 +306,20 @@ impl StoredIntent {
     /// The public view of a stored session.
     pub fn session_view(&self) -> SessionView<'_> {
         let attempt = self.session_payment.as_ref();
-        let payment_status = if self.status.is_final() {
-            match (&self.status, attempt) {
-                // Expired without a payment attempt: no payment outcome.
-                (IntentStatus::Expired, None) => None,
-                (IntentStatus::Expired, Some(a)) if a.status.is_final() => Some(a.status.as_str()),
-                (status, _) => Some(status.as_str()),
+        let payment_status = match (&self.status, attempt) {
+            // The session's own outcome, when its payment decided it.
+            (status, _) if status.is_final() && *status != IntentStatus::Expired => {
+                Some(status.as_str())
             }
-        } else {
-            None
+            // Else its latest attempt's, once that ended; an expired session
+            // without one has no payment outcome.
+            (_, Some(a)) if a.status.is_final() => Some(a.status.as_str()),
+            _ => None,
         };
         SessionView {
             id: &self.id,
             status: session_status(&self.status),
+            paid: self.status == IntentStatus::Succeeded,
             payment_status,
             payment_intent_id: attempt.map(|a| a.intent_id.as_str()),
             amount: self.amount,
@@ -493,5 +498,16 @@ mod tests {
         });
         let view = serde_json::to_value(stored.session_view()).unwrap();
         assert_eq!(view["payment_status"].as_str(), Some("failed"));
+        stored.status = InProgress;
+        let view = serde_json::to_value(stored.session_view()).unwrap();
+        assert_eq!(
+            (
+                view["status"].as_str(),
+                view["paid"].as_bool(),
+                view["payment_status"].as_str()
+            ),
+            (Some("in_progress"), Some(false), Some("failed")),
+            "an ended attempt, the session still open"
+        );
     }
 }

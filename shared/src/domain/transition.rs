@@ -412,6 +412,7 @@ pub fn plan_write(
             None => report.metadata.get("order_id").cloned(),
         };
         patch.order = order_id.map(|order_id| OrderPatch {
+            kind: report.kind,
             order_id,
             intent_id: report.id.clone(),
             outcome: if *status == IntentStatus::Succeeded {

@@ -47,7 +47,8 @@ macro_rules! store_contract_tests {
             a_lapsed_reservation_is_taken_over,
             an_orders_intent_closes_or_pays_it_and_a_paid_order_stays_paid,
             an_open_intent_is_indexed_until_its_status_is_final,
-            a_schedule_update_applies_only_on_the_version_read
+            a_schedule_update_applies_only_on_the_version_read,
+            a_session_is_its_own_record_and_its_order_knows_it
         );
     };
     (@rules $make:expr; $($rule:ident),+) => {
@@ -832,5 +833,114 @@ pub async fn a_schedule_update_applies_only_on_the_version_read<S: Stores>(store
             .await
             .unwrap(),
         "an absent intent is never created by a schedule change"
+    );
+}
+
+/// A session and an intent with the same id are two records; an order opened by a
+/// session, or paid by one, says so (the webhook finds a session's payment through
+/// it); a session's payment attempt is read back with it.
+pub async fn a_session_is_its_own_record_and_its_order_knows_it<S: Stores>(store: S) {
+    let session = StoredIntent {
+        kind: PaymentKind::Session,
+        order_id: Some("o-s".into()),
+        expires_at: Some("2026-01-02T00:00:00Z".into()),
+        ..intent("cs_1", 100, IntentStatus::Created)
+    };
+    store.save_created(&session).await.expect("save_created");
+    assert!(store
+        .get_intent(PaymentKind::Intent, "cs_1")
+        .await
+        .unwrap()
+        .is_none());
+    let read = store
+        .get_intent(PaymentKind::Session, "cs_1")
+        .await
+        .unwrap()
+        .expect("the session");
+    assert_eq!(
+        (read.kind, read.expires_at.as_deref()),
+        (PaymentKind::Session, Some("2026-01-02T00:00:00Z"))
+    );
+    assert_eq!(
+        reserve(&store, "o-s", "h", T0).await,
+        ReserveOutcome::Reserved
+    );
+    assert!(store
+        .open_order(&OpenRequest {
+            order_id: "o-s",
+            holder: "h",
+            intent_id: "cs_1",
+            kind: PaymentKind::Session,
+        })
+        .await
+        .unwrap());
+    let order = store.order("o-s").await.unwrap().expect("the order");
+    assert_eq!(
+        (order.payment_kind, order.intent_id.as_deref()),
+        (PaymentKind::Session, Some("cs_1"))
+    );
+
+    let state = store
+        .intent_state(PaymentKind::Session, "cs_1")
+        .await
+        .unwrap();
+    let report = crate::domain::session::payment_event_report(
+        "cs_1",
+        &IntentReport {
+            id: "pi_9".into(),
+            status: Some(IntentStatus::Succeeded),
+            amount: Some(100),
+            currency: Some("CLP".into()),
+            ..IntentReport::default()
+        },
+    );
+    let event = EventRef {
+        id: "evt_s",
+        event_type: "payment_intent.succeeded",
+        created_at: None,
+        source: crate::domain::transition::Source::Webhook,
+    };
+    let (_, patch) = plan_write(
+        state.as_ref(),
+        &event,
+        &IntentStatus::Succeeded,
+        &report,
+        "now",
+    );
+    let patch = patch.expect("a write");
+    assert_eq!(store.apply(&patch).await.unwrap(), WriteResult::Written);
+    let read = store
+        .get_intent(PaymentKind::Session, "cs_1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(read.status, IntentStatus::Succeeded);
+    assert_eq!(
+        read.session_payment.map(|p| p.intent_id),
+        Some("pi_9".to_string())
+    );
+    let order = store.order("o-s").await.unwrap().unwrap();
+    assert_eq!(
+        (order.state, order.payment_kind),
+        (crate::domain::order::OrderState::Paid, PaymentKind::Session)
+    );
+
+    // An order a session's outcome creates (its create never reached this store).
+    let unknown = crate::domain::session::SessionReport::from_json(&serde_json::json!({
+        "id": "cs_2", "status": "finished", "amount": 100, "currency": "CLP",
+        "metadata": {"order_id": "o-s2"},
+        "payment_resource": {"payment_intent": {"id": "pi_8", "status": "succeeded"}}
+    }))
+    .unwrap()
+    .to_record_report();
+    let (_, patch) = plan_write(None, &event, &IntentStatus::Succeeded, &unknown, "now");
+    assert_eq!(
+        store.apply(&patch.unwrap()).await.unwrap(),
+        WriteResult::Written
+    );
+    let order = store.order("o-s2").await.unwrap().unwrap();
+    assert_eq!(
+        (order.payment_kind, order.intent_id.as_deref()),
+        (PaymentKind::Session, Some("cs_2"))
     );
 }

@@ -436,6 +436,7 @@ impl EventStore for MemoryStore {
                     OrderOutcome::Paid => {
                         entry.record.state = OrderState::Paid;
                         entry.record.intent_id = Some(order.intent_id.clone());
+                        entry.record.payment_kind = order.kind;
                         entry.paid_intent_id = Some(order.intent_id.clone());
                     }
                     OrderOutcome::Closed => entry.record.state = OrderState::Closed,

@@ -146,6 +146,7 @@ pub(crate) fn render_order(order: &OrderPatch) -> Expr {
                 .set("order_id", s(&order.order_id))
                 .set("state", s(OrderState::Paid.as_str()))
                 .set("intent_id", s(&order.intent_id))
+                .set("payment_kind", s(order.kind.as_str()))
                 .set("paid_at", s(&order.at));
             let paid = state_value(&mut expr, OrderState::Paid);
             expr.condition(format!(

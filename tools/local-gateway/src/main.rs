@@ -7,6 +7,8 @@
 //!
 //! ```text
 //! POST /payment-intents, GET /payment-intents/{id}  -> create-intent function
+//! POST /checkout-sessions, GET /checkout-sessions/{id},
+//! POST /checkout-sessions/{id}/expire                -> create-intent function
 //! POST /webhooks/fintoc                              -> webhook function
 //! GET  /, /checkout.js, /checkout.css                -> files of --checkout-dir
 //! GET  /config.js                                    -> the page's settings
@@ -42,15 +44,21 @@ OPTIONS:
     --widget-script URL      the widget script the page loads (default: Fintoc's,
                              https://js.fintoc.com/v1/; locally the simulator's /widget/v1/)
     --public-key KEY         the Fintoc public key the page uses (default pk_test_simulator)
+    --checkout-flow FLOW     the page's default flow: payment_intent (widget token),
+                             session_widget (checkout session in the embedded widget)
+                             or session_redirect (Fintoc's hosted page and back);
+                             default payment_intent; ?flow= overrides it per page
     --reconcile-every SECS   invoke the reconcile function every SECS seconds, as the
                              deployed EventBridge Scheduler schedule does (default: never)
     -h, --help               print this help
 
-Routes: POST /payment-intents, GET /payment-intents/{id} (create-intent),
+Routes: POST /payment-intents, GET /payment-intents/{id}, POST /checkout-sessions,
+GET /checkout-sessions/{id}, POST /checkout-sessions/{id}/expire (create-intent),
 POST /webhooks/fintoc (webhook), the checkout page at /, a stand-in for the
 merchant's server (GET /_merchant/orders/{id}: the order's cart and price;
 POST /_merchant/orders/{id}/pay with Idempotency-Key: creates the intent with that
-price), and
+price; POST /_merchant/orders/{id}/checkout-session: the same as a checkout session),
+and
 POST /_local/faults {\"webhook\": [503, ...]}: answer the next webhook deliveries with
 these statuses instead of forwarding them.";
 
@@ -70,6 +78,7 @@ struct Options {
     checkout_dir: PathBuf,
     widget_script: String,
     public_key: String,
+    checkout_flow: String,
     reconcile_every: Option<Duration>,
 }
 
@@ -79,6 +88,7 @@ fn parse_args() -> Result<Options, String> {
     let (mut functions_url, mut checkout_dir) = (None, None);
     let mut widget_script = "https://js.fintoc.com/v1/".to_string();
     let mut public_key = "pk_test_simulator".to_string();
+    let mut checkout_flow = "payment_intent".to_string();
     let mut reconcile_every = None;
     while let Some(arg) = args.next() {
         let mut value = || args.next().ok_or_else(|| format!("{arg} needs a value"));
@@ -88,6 +98,15 @@ fn parse_args() -> Result<Options, String> {
             "--checkout-dir" => checkout_dir = Some(PathBuf::from(value()?)),
             "--widget-script" => widget_script = value()?,
             "--public-key" => public_key = value()?,
+            "--checkout-flow" => {
+                checkout_flow = value()?;
+                if !matches!(
+                    checkout_flow.as_str(),
+                    "payment_intent" | "session_widget" | "session_redirect"
+                ) {
+                    return Err(format!("unknown --checkout-flow {checkout_flow:?}"));
+                }
+            }
             "--reconcile-every" => {
                 let secs: u64 = value()?
                     .parse()
@@ -110,6 +129,7 @@ fn parse_args() -> Result<Options, String> {
         checkout_dir: checkout_dir.ok_or("--checkout-dir is required")?,
         widget_script,
         public_key,
+        checkout_flow,
         reconcile_every,
     })
 }
@@ -160,6 +180,7 @@ async fn main() {
             "widgetScript": options.widget_script,
             "publicKey": options.public_key,
             "holderType": "individual",
+            "flow": options.checkout_flow,
         })
     );
     let gateway = Arc::new(Gateway {
@@ -229,7 +250,12 @@ async fn route(gateway: &Gateway, req: Request<Incoming>) -> HttpResponse {
         (&Method::GET, "/_local/health") => json_response(200, &json!({"ok": true})),
         (&Method::POST, "/_local/faults") => add_faults(gateway, req).await,
         (_, p) if p.starts_with("/_merchant/orders/") => merchant_route(gateway, req).await,
-        (_, p) if p == "/payment-intents" || p.starts_with("/payment-intents/") => {
+        (_, p)
+            if p == "/payment-intents"
+                || p.starts_with("/payment-intents/")
+                || p == "/checkout-sessions"
+                || p.starts_with("/checkout-sessions/") =>
+        {
             forward(gateway, "create-intent", req).await
         }
         (_, "/webhooks/fintoc") => {
@@ -310,14 +336,19 @@ async fn merchant_route(gateway: &Gateway, req: Request<Incoming>) -> HttpRespon
         );
     }
     let cart = merchant::cart(order_id);
+    let resource = match action {
+        Some("pay") => "payment-intents",
+        Some("checkout-session") => "checkout-sessions",
+        _ => "",
+    };
     match (req.method(), action) {
         (&Method::GET, None) => json_response(200, &json!(cart)),
-        (&Method::POST, Some("pay")) => {
+        (&Method::POST, Some("pay" | "checkout-session")) => {
             let key = req.headers().get("idempotency-key").cloned();
             let mut outbound = gateway
                 .http
                 .post(format!(
-                    "{}/lambda-url/create-intent/payment-intents",
+                    "{}/lambda-url/create-intent/{resource}",
                     gateway.functions_url
                 ))
                 .header("content-type", "application/json")
