@@ -53,6 +53,9 @@
   // A checkout session still open: Pay again reopens it (the payer may try again
   // inside it; a new one would be refused while it is open).
   var openSession = null;
+  // The session's latest payment attempt the page has seen: an attempt's outcome is
+  // shown only for an attempt made after the widget opened.
+  var seenAttempt = null;
   // Pay is enabled once the order is shown, unless a payment is being started or
   // confirmed, or the order is paid.
   var busy = !!saved, paid = false;
@@ -179,7 +182,11 @@
           return session.payment_status || "expired";
         }
         if (how.cancelled) return "cancelled";
-        if (how.attemptEnded && FINAL.indexOf(session.payment_status) >= 0) return session.payment_status;
+        var newAttempt = session.payment_intent_id && session.payment_intent_id !== how.before;
+        if (how.attemptEnded && newAttempt && FINAL.indexOf(session.payment_status) >= 0) {
+          seenAttempt = session.payment_intent_id;
+          return session.payment_status;
+        }
         return null;
       });
   }
@@ -210,7 +217,8 @@
       var created = results[0];
       openSession = created;
       showPayment("session", created.id);
-      var ended = function () { confirmSession(created.id, { attemptEnded: true }); };
+      var before = seenAttempt;
+      var ended = function () { confirmSession(created.id, { attemptEnded: true, before: before }); };
       openWidget(results[1], { sessionToken: created.session_token, onSuccess: ended, onExit: ended });
     });
   }

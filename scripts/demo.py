@@ -58,7 +58,7 @@ def call(label, method, url, body=None, headers=None, raw=None):
     shown = " ".join(f"{k}: {v}" for k, v in (headers or {}).items() if k.lower() != "fintoc-signature")
     line(f"{DIM}{label} → {method} {url}{(' ' + shown) if shown else ''}{RESET}")
     if body is not None:
-        shown_body = {k: mask(v) if k == "widget_token" else v for k, v in body.items()}
+        shown_body = {k: mask(v) if k in ("widget_token", "session_token") else v for k, v in body.items()}
         line(f"{DIM}  {json.dumps(shown_body, ensure_ascii=False)}{RESET}")
     status, resp_headers, answer = request(method, url, body, headers, raw)
     line(f"← {status}")
