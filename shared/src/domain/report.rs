@@ -217,7 +217,11 @@ impl IntentReport {
             mode: fields.text("mode"),
             created_at: fields.text("created_at"),
             metadata: fields.string_map("metadata"),
-            customer_email: fields.text("customer_email"),
+            // 2026-02-01 attaches a `customer` object; its email stands in for a
+            // missing `customer_email`.
+            customer_email: fields
+                .text("customer_email")
+                .or_else(|| Lenient::new(fields.get("customer"), "data.customer").text("email")),
             sender_account,
         })
     }

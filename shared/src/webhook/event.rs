@@ -140,6 +140,73 @@ mod tests {
         .unwrap()
     }
 
+    fn fixture(name: &str) -> Event {
+        let path = format!(
+            "{}/tests/data/events/{name}.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        Event::parse(&std::fs::read(path).unwrap()).unwrap()
+    }
+
+    /// The same payment as an account pinned to 2023-11-15 and one pinned to
+    /// 2026-02-01 see it (webhooks carry the account's version, not ours): one report.
+    #[test]
+    fn both_supported_api_versions_read_as_the_same_payment() {
+        let old = fixture("payment_intent.succeeded.v2023-11-15");
+        let new = fixture("payment_intent.succeeded.v2026-02-01");
+        for event in [&old, &new] {
+            assert_eq!(
+                event.kind(),
+                EventKind::PaymentIntent(IntentStatus::Succeeded)
+            );
+        }
+        let (old, new) = (old.intent_report().unwrap(), new.intent_report().unwrap());
+        let essentials = |r: &IntentReport| {
+            (
+                r.status.clone(),
+                r.amount,
+                r.currency.clone(),
+                r.reference_id.clone(),
+                r.metadata.clone(),
+                r.mode.clone(),
+                r.customer_email.clone(),
+                r.sender_account.as_ref().map(|a| a.masked()),
+            )
+        };
+        assert_eq!(essentials(&old), essentials(&new));
+        assert_eq!(
+            new.customer_email.as_deref(),
+            Some("payer@example.cl"),
+            "from `customer`"
+        );
+        assert!(old.transaction_date.is_some() && new.transaction_date.is_some());
+    }
+
+    #[test]
+    fn a_2026_session_event_carries_its_payment() {
+        let event = fixture("checkout_session.finished.v2026-02-01");
+        let kind = match event.kind() {
+            EventKind::CheckoutSession(kind) => kind,
+            other => panic!("{other:?}"),
+        };
+        let report = event.session_report(&kind).unwrap().to_record_report();
+        assert_eq!(report.id, "cs_fixture_2026");
+        assert_eq!(report.status, Some(IntentStatus::Succeeded));
+        assert_eq!(report.customer_email.as_deref(), Some("payer@example.cl"));
+        let payment = report.session_payment.unwrap();
+        assert_eq!(payment.intent_id, "pi_fixture_2026");
+        assert_eq!(
+            report
+                .sender_account
+                .unwrap()
+                .masked()
+                .number_last4
+                .as_deref(),
+            Some("5432")
+        );
+        assert_eq!(report.metadata["order_id"], "order-fixture");
+    }
+
     #[test]
     fn parses_the_official_payload() {
         let event = Event::parse(&vector()).unwrap();
