@@ -703,3 +703,35 @@ async fn lost_webhooks_the_reconciler_records_the_sessions_outcome_once() {
         "never checked again once final"
     );
 }
+
+#[tokio::test]
+async fn a_payment_event_fintoc_sent_without_the_sessions_metadata_never_lands_elsewhere() {
+    // Fintoc's docs do not confirm that a session's metadata reaches its payment
+    // intent: without it the intent's events cannot be placed (they are kept apart
+    // for a human, never stored as an intent), and the session's own event records
+    // the outcome once.
+    let h = Harness::new().await;
+    wire_webhooks(&h).await;
+    let id = created_id(&h, "nm", "order-nm").await;
+    let finish = Finish {
+        without_metadata: true,
+        ..Finish::outcome("succeeded")
+    };
+    let (attempt, _) = h.sim.pay_session(&id, &finish).unwrap();
+    let deliveries = h.sim.wait_settled(2).await;
+    assert!(deliveries.iter().all(|d| d.delivered), "{deliveries:?}");
+    let got = h.call(session_get(&id)).await;
+    assert_eq!(
+        (&got.json["paid"], &got.json["payment_intent_id"]),
+        (&json!(true), &json!(attempt))
+    );
+    assert_eq!(order_state(&h, "order-nm").await, "paid");
+    assert!(
+        stored_item(&h.dynamodb, &h.table, &format!("INTENT#{attempt}"))
+            .await
+            .is_none(),
+        "never an intent of its own"
+    );
+    let item = session_item(&h, &id).await;
+    assert_eq!(item["applied_event_ids"].as_ss().unwrap().len(), 1);
+}
