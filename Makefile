@@ -1,5 +1,5 @@
 # One entry point for the project's commands. `make help` lists them.
-.PHONY: help demo up down status reconcile check test bench bench-smoke stack-test events-test template-check sam-build deploy resign-events ddb-up ddb-down sim build fmt
+.PHONY: help demo up down status reconcile check test bench bench-smoke stack-test events-test sam-local sam-api template-check sam-build deploy resign-events ddb-up ddb-down sim build fmt
 
 help: ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -10,8 +10,9 @@ demo: up ## start the local stack (if needed) and walk through a payment, step b
 up: ## start DynamoDB Local, the Fintoc simulator, the three functions, the checkout page and the reconciliation schedule
 	scripts/stack.sh up
 
-down: ## stop everything `make up` started
+down: ## stop everything `make up` (and `make sam-api`) started
 	scripts/stack.sh down
+	scripts/sam-local.sh down
 
 status: ## what the local stack runs, and its endpoints
 	scripts/stack.sh status
@@ -37,6 +38,12 @@ stack-test: ## on a test stack: the guided tour and the browser test of the chec
 events-test: ## invoke every events/ file under cargo lambda watch and check its status
 	scripts/events-test.sh
 
+sam-local: ## every events/ file through `sam local invoke` (Docker engine, offline base image, DynamoDB Local, simulator)
+	scripts/sam-local.sh invoke
+
+sam-api: ## `sam local start-api` with the checkout page in front of it (Ctrl-C stops it)
+	scripts/sam-local.sh api
+
 template-check: ## sam validate --lint, cfn-lint, table check (no build)
 	SKIP_SAM_BUILD=1 scripts/check-template.sh
 
@@ -47,7 +54,7 @@ deploy: ## sam build + sam deploy --guided (needs AWS credentials)
 	scripts/install-tools.sh --sam --lambda && export PATH="$(CURDIR)/.tools/lambda-venv/bin:$(CURDIR)/.tools/sam-venv/bin:$$PATH" && sam build --beta-features --no-cached && sam deploy --guided
 
 resign-events: ## re-sign events/webhook-*.json with WEBHOOK_SECRET (default: whsec_events_local_3d9f7a1c5e8b2046) and the current time
-	cargo run -q -p fintoc-sim -- resign-event --secret "$${WEBHOOK_SECRET:-whsec_events_local_3d9f7a1c5e8b2046}" events/webhook-succeeded.json events/webhook-duplicate.json events/webhook-failed.json events/webhook-rejected.json
+	cargo run -q -p fintoc-sim -- resign-event --secret "$${WEBHOOK_SECRET:-whsec_events_local_3d9f7a1c5e8b2046}" $$(ls events/webhook-*.json | grep -v bad-signature)
 
 ddb-up: ## start DynamoDB Local for development on 127.0.0.1:8000
 	scripts/dynamodb-local.sh start

@@ -1,9 +1,12 @@
-"""Invokes every file of events/manifest.json with `cargo lambda invoke` against the
-functions running under `cargo lambda watch`, and checks what each must produce.
+"""Invokes every file of events/manifest.json and checks what each must produce:
+with `cargo lambda invoke` against the functions running under `cargo lambda watch`,
+or with `sam local invoke` (each invocation in a container of the built template).
 
 Usage: python3 check_events.py EVENTS_DIR INVOKE_PORT
+       python3 check_events.py EVENTS_DIR --sam ENV_JSON PARAMETER_OVERRIDES
 """
 import json
+import os
 import subprocess
 import sys
 
@@ -19,12 +22,50 @@ def invoke(function: str, path: str, port: str) -> dict:
     return json.loads(out.stdout)
 
 
+LOGICAL_IDS = {
+    "create-intent": "CreateIntentFunction",
+    "webhook": "WebhookFunction",
+    "reconcile": "ReconcileFunction",
+}
+
+
+def resign(path: str) -> None:
+    """Signs a webhook file again just before it is sent (`sam local invoke` takes
+    seconds per file; the signature tolerance is 300 s)."""
+    secret = os.environ["EVENTS_WEBHOOK_SECRET"]
+    if "bad-signature" in path:
+        secret = "whsec_not_the_real_secret"
+    subprocess.run([os.environ.get("FINTOC_SIM", "target/debug/fintoc-sim"), "resign-event",
+                    "--secret", secret, path], check=True, capture_output=True)
+
+
+def sam_invoke(function: str, path: str, env_json: str, params: str) -> dict:
+    if function == "webhook" and "EVENTS_WEBHOOK_SECRET" in os.environ:
+        resign(path)
+    out = subprocess.run(
+        ["sam", "local", "invoke", LOGICAL_IDS[function], "--event", path,
+         "--env-vars", env_json, "--parameter-overrides", params,
+         "--skip-pull-image", "--region", "us-east-1"],
+        capture_output=True, text=True, timeout=600,
+    )
+    lines = [l for l in out.stdout.splitlines() if l.strip()]
+    if out.returncode != 0 or not lines:
+        raise RuntimeError(f"sam local invoke {function} {path} failed:\n{out.stderr[-3000:]}")
+    return json.loads(lines[-1])
+
+
 def main() -> int:
-    events_dir, port = sys.argv[1], sys.argv[2]
+    events_dir = sys.argv[1]
+    if sys.argv[2] == "--sam":
+        env_json, params = sys.argv[3], sys.argv[4]
+        invoke_fn = lambda function, path: sam_invoke(function, path, env_json, params)  # noqa: E731
+    else:
+        port = sys.argv[2]
+        invoke_fn = lambda function, path: invoke(function, path, port)  # noqa: E731
     manifest = json.load(open(f"{events_dir}/manifest.json"))
     failures = 0
     for case in manifest["cases"]:
-        response = invoke(case["function"], f"{events_dir}/{case['file']}", port)
+        response = invoke_fn(case["function"], f"{events_dir}/{case['file']}")
         if "summary" in case:
             problems = [
                 f"{key} {response.get(key)!r}, expected {value!r}"

@@ -195,7 +195,10 @@ def tour(env):
         deadline = time.time() + 60
         while time.time() < deadline:
             # The intent's first check is due 3 s after its creation (locally).
-            status, _, summary = request("POST", f"{env['FUNCTIONS_URL']}/2015-03-31/functions/reconcile/invocations",
+            # The Lambda Invoke API: cargo lambda watch's (function `reconcile`), or
+            # sam local start-lambda's (logical id `ReconcileFunction`).
+            function = env.get("RECONCILE_FUNCTION", "reconcile")
+            status, _, summary = request("POST", f"{env['FUNCTIONS_URL']}/2015-03-31/functions/{function}/invocations",
                                          {"source": "tour"})
             status, _, seen = request("GET", f"{api}/payment-intents/{lost['id']}")
             if seen["status"] == "succeeded":

@@ -2,8 +2,9 @@
 # The project's test command (`make test`): formatting, lints, unit tests, the
 # integration tests against DynamoDB Local and the Fintoc simulator, every events/
 # file under `cargo lambda watch`, a smoke run of the benchmarks, the whole local
-# stack (the guided tour and the checkout page in headless Chromium), and the SAM
-# template checks and build. Starts and
+# stack (the guided tour and the checkout page in headless Chromium), the SAM
+# template checks and build, every events/ file through `sam local invoke`, and the
+# browser test once against `sam local start-api`. Starts and
 # stops what it needs by itself; installs its tools into the project directory.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
@@ -12,7 +13,8 @@ cd "$ROOT"
 export CARGO_INCREMENTAL=0
 
 export DDB_NAME=test DDB_PORT="${DDB_TEST_PORT:-8766}"
-trap 'scripts/dynamodb-local.sh stop' EXIT
+# The Docker engine the sam local steps may start is ours to stop (never the user's).
+trap 'scripts/dynamodb-local.sh stop; scripts/docker-engine.sh stop' EXIT
 scripts/dynamodb-local.sh start
 export DYNAMODB_ENDPOINT="http://127.0.0.1:$DDB_PORT"
 
@@ -31,3 +33,8 @@ say "events/ under cargo lambda watch"
 scripts/events-test.sh
 say "template: sam validate --lint, cfn-lint, table check, sam build"
 scripts/check-template.sh
+# sam local runs x86_64 containers: reuse the build above when it is x86_64.
+say "sam local invoke: every events/ file in the functions' containers"
+SAM_LOCAL_SKIP_BUILD=1 SAM_LOCAL_KEEP_ENGINE=1 scripts/sam-local.sh invoke
+say "sam local start-api: the browser test once against SAM's API Gateway emulation"
+SAM_LOCAL_SKIP_BUILD=1 scripts/sam-api-test.sh

@@ -35,11 +35,14 @@ use tokio::net::TcpListener;
 const USAGE: &str = "local-gateway: the local HTTP API in front of `cargo lambda watch`.
 
 USAGE:
-    local-gateway --functions-url URL --checkout-dir DIR [OPTIONS]
+    local-gateway (--functions-url URL | --api-url URL) --checkout-dir DIR [OPTIONS]
 
 OPTIONS:
     --port PORT              port on 127.0.0.1 (default 3000)
     --functions-url URL      cargo lambda watch's address (e.g. http://127.0.0.1:9000)
+    --api-url URL            or an API that serves the template's routes itself, such as
+                             `sam local start-api` (e.g. http://127.0.0.1:3014): requests
+                             are forwarded to URL + path
     --checkout-dir DIR       the checkout page's files
     --widget-script URL      the widget script the page loads (default: Fintoc's,
                              https://js.fintoc.com/v1/; locally the simulator's /widget/v1/)
@@ -64,8 +67,27 @@ these statuses instead of forwarding them.";
 
 type HttpResponse = Response<Full<Bytes>>;
 
+/// Where the API's routes are answered.
+#[derive(Debug, Clone)]
+enum Backend {
+    /// The functions under `cargo lambda watch` (its function-URL emulation).
+    Functions(String),
+    /// An API serving the routes itself (`sam local start-api`).
+    Api(String),
+}
+
+impl Backend {
+    /// The URL of `path_and_query` on `function`'s route.
+    fn url(&self, function: &str, path_and_query: &str) -> String {
+        match self {
+            Self::Functions(base) => format!("{base}/lambda-url/{function}{path_and_query}"),
+            Self::Api(base) => format!("{base}{path_and_query}"),
+        }
+    }
+}
+
 struct Gateway {
-    functions_url: String,
+    backend: Backend,
     checkout_dir: PathBuf,
     page_config: String,
     http: reqwest::Client,
@@ -74,7 +96,7 @@ struct Gateway {
 
 struct Options {
     port: u16,
-    functions_url: String,
+    backend: Backend,
     checkout_dir: PathBuf,
     widget_script: String,
     public_key: String,
@@ -85,7 +107,7 @@ struct Options {
 fn parse_args() -> Result<Options, String> {
     let mut args = std::env::args().skip(1);
     let mut port = 3000;
-    let (mut functions_url, mut checkout_dir) = (None, None);
+    let (mut functions_url, mut api_url, mut checkout_dir) = (None, None, None);
     let mut widget_script = "https://js.fintoc.com/v1/".to_string();
     let mut public_key = "pk_test_simulator".to_string();
     let mut checkout_flow = "payment_intent".to_string();
@@ -95,6 +117,7 @@ fn parse_args() -> Result<Options, String> {
         match arg.as_str() {
             "--port" => port = value()?.parse().map_err(|e| format!("--port: {e}"))?,
             "--functions-url" => functions_url = Some(value()?),
+            "--api-url" => api_url = Some(value()?),
             "--checkout-dir" => checkout_dir = Some(PathBuf::from(value()?)),
             "--widget-script" => widget_script = value()?,
             "--public-key" => public_key = value()?,
@@ -120,12 +143,17 @@ fn parse_args() -> Result<Options, String> {
             other => return Err(format!("unknown argument {other:?}")),
         }
     }
+    let backend = match (functions_url, api_url) {
+        (Some(url), None) => Backend::Functions(url.trim_end_matches('/').to_string()),
+        (None, Some(url)) => Backend::Api(url.trim_end_matches('/').to_string()),
+        _ => return Err("give one of --functions-url or --api-url".into()),
+    };
+    if reconcile_every.is_some() && matches!(backend, Backend::Api(_)) {
+        return Err("--reconcile-every needs --functions-url".into());
+    }
     Ok(Options {
         port,
-        functions_url: functions_url
-            .ok_or("--functions-url is required")?
-            .trim_end_matches('/')
-            .to_string(),
+        backend,
         checkout_dir: checkout_dir.ok_or("--checkout-dir is required")?,
         widget_script,
         public_key,
@@ -138,10 +166,10 @@ fn parse_args() -> Result<Options, String> {
 /// function through cargo lambda watch's Invoke API every `every`, and logs what
 /// each run found.
 async fn reconcile_schedule(gateway: Arc<Gateway>, every: Duration) {
-    let url = format!(
-        "{}/2015-03-31/functions/reconcile/invocations",
-        gateway.functions_url
-    );
+    let Backend::Functions(functions_url) = &gateway.backend else {
+        return;
+    };
+    let url = format!("{functions_url}/2015-03-31/functions/reconcile/invocations");
     let mut ticks = tokio::time::interval(every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -184,7 +212,7 @@ async fn main() {
         })
     );
     let gateway = Arc::new(Gateway {
-        functions_url: options.functions_url,
+        backend: options.backend,
         checkout_dir: options.checkout_dir,
         page_config,
         http: shared::fintoc::http_client_builder()
@@ -347,10 +375,7 @@ async fn merchant_route(gateway: &Gateway, req: Request<Incoming>) -> HttpRespon
             let key = req.headers().get("idempotency-key").cloned();
             let mut outbound = gateway
                 .http
-                .post(format!(
-                    "{}/lambda-url/create-intent/{resource}",
-                    gateway.functions_url
-                ))
+                .post(gateway.backend.url("create-intent", &format!("/{resource}")))
                 .header("content-type", "application/json")
                 .body(merchant::create_body(&cart).to_string());
             if let Some(key) = key {
@@ -393,10 +418,7 @@ async fn forward(gateway: &Gateway, function: &str, req: Request<Incoming>) -> H
         .path_and_query()
         .map(|p| p.as_str())
         .unwrap_or("/");
-    let url = format!(
-        "{}/lambda-url/{function}{path_and_query}",
-        gateway.functions_url
-    );
+    let url = gateway.backend.url(function, path_and_query);
     let mut outbound = gateway.http.request(parts.method, url).body(body);
     for (name, value) in &parts.headers {
         if !matches!(
