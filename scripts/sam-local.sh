@@ -136,16 +136,18 @@ fi
 # api: sam local start-api serves the template's routes (from a local copy of the
 # built template: see scripts/sam_local_template.py), the local gateway serves the
 # checkout page and the merchant stand-in in front of it.
-"$ROOT/.tools/sam-venv/bin/python" scripts/sam_local_template.py .aws-sam/build/template.yaml "$run_dir/template.yaml"
+# Beside the built template: its CodeUri paths are relative to it.
+local_template=".aws-sam/build/template.sam-local.yaml"
+"$ROOT/.tools/sam-venv/bin/python" scripts/sam_local_template.py .aws-sam/build/template.yaml "$local_template"
 say "sam local start-api on http://127.0.0.1:$api_port (warm containers)"
 setsid -f sh -c 'echo $$ >"$1"; shift; exec "$@"' sh "$api_pid" \
-  sam local start-api -t "$run_dir/template.yaml" --host 127.0.0.1 --port "$api_port" \
+  sam local start-api -t "$local_template" --host 127.0.0.1 --port "$api_port" \
   --env-vars "$run_dir/env.json" --parameter-overrides "$params" --skip-pull-image \
   --warm-containers EAGER --region us-east-1 </dev/null >"$run_dir/start-api.log" 2>&1
 # The Lambda Invoke API for the reconciler (the tour runs it on demand), as
 # `cargo lambda watch` offers it on the local stack.
 setsid -f sh -c 'echo $$ >"$1"; shift; exec "$@"' sh "$lambda_pid" \
-  sam local start-lambda -t "$run_dir/template.yaml" --host 127.0.0.1 --port "$lambda_port" \
+  sam local start-lambda -t "$local_template" --host 127.0.0.1 --port "$lambda_port" \
   --env-vars "$run_dir/env.json" --parameter-overrides "$params" --skip-pull-image \
   --region us-east-1 </dev/null >"$run_dir/start-lambda.log" 2>&1
 deadline=$((SECONDS + 180))

@@ -375,7 +375,11 @@ async fn merchant_route(gateway: &Gateway, req: Request<Incoming>) -> HttpRespon
             let key = req.headers().get("idempotency-key").cloned();
             let mut outbound = gateway
                 .http
-                .post(gateway.backend.url("create-intent", &format!("/{resource}")))
+                .post(
+                    gateway
+                        .backend
+                        .url("create-intent", &format!("/{resource}")),
+                )
                 .header("content-type", "application/json")
                 .body(merchant::create_body(&cart).to_string());
             if let Some(key) = key {
