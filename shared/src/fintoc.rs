@@ -456,16 +456,23 @@ type Answer = (u16, Option<Duration>, Vec<u8>);
 /// Judges an answer to `GET /v1/payment_intents/{id}`: the intent (read leniently),
 /// `None` for a 404 (Fintoc does not know it), retries as for a create.
 fn judge_lookup(status: u16, body: &[u8]) -> Verdict<Option<IntentReport>> {
+    judge_read(status, body, IntentReport::from_json)
+}
+
+/// Judges an answer to `GET /v1/checkout_sessions/{id}`, like [`judge_lookup`].
+fn judge_session_lookup(status: u16, body: &[u8]) -> Verdict<Option<SessionReport>> {
+    judge_read(status, body, SessionReport::from_json)
+}
+
+/// A read of one object: `read` on a 2xx body (its error names the missing field),
+/// `None` for a 404, retries as for a create.
+fn judge_read<T>(
+    status: u16,
+    body: &[u8],
+    read: impl Fn(&serde_json::Value) -> Result<T, &'static str>,
+) -> Verdict<Option<T>> {
     match status {
-        200..=299 => Verdict::Done(
-            serde_json::from_slice::<serde_json::Value>(body)
-                .map_err(|e| FintocError::InvalidResponse(e.to_string()))
-                .and_then(|v| {
-                    IntentReport::from_json(&v)
-                        .map_err(|field| FintocError::InvalidResponse(format!("no valid {field}")))
-                })
-                .map(Some),
-        ),
+        200..=299 => Verdict::Done(read_object(body, read).map(Some)),
         404 => Verdict::Done(Ok(None)),
         408 | 409 | 423 | 425 | 429 | 500..=599 => Verdict::Retry,
         401 | 403 => Verdict::Done(Err(FintocError::Configuration { status })),
@@ -473,22 +480,22 @@ fn judge_lookup(status: u16, body: &[u8]) -> Verdict<Option<IntentReport>> {
     }
 }
 
-/// Judges an answer to `GET /v1/checkout_sessions/{id}`, like [`judge_lookup`].
-fn judge_session_lookup(status: u16, body: &[u8]) -> Verdict<Option<SessionReport>> {
-    match status {
-        200..=299 => Verdict::Done(read_session(body).map(Some)),
-        404 => Verdict::Done(Ok(None)),
-        408 | 409 | 423 | 425 | 429 | 500..=599 => Verdict::Retry,
-        401 | 403 => Verdict::Done(Err(FintocError::Configuration { status })),
-        _ => Verdict::Done(Err(FintocError::Unexpected { status })),
-    }
+fn read_object<T>(
+    body: &[u8],
+    read: impl Fn(&serde_json::Value) -> Result<T, &'static str>,
+) -> Result<T, FintocError> {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .map_err(|e| FintocError::InvalidResponse(e.to_string()))
+        .and_then(|v| {
+            read(&v).map_err(|field| FintocError::InvalidResponse(format!("no valid {field}")))
+        })
 }
 
 /// Judges an answer to an expire: the session after it, `None` for a 404, a
 /// refusal (a session no longer `created`) as [`judge`] reads refusals.
 fn judge_expire(status: u16, body: &[u8]) -> Verdict<Option<SessionReport>> {
     match status {
-        200..=299 => Verdict::Done(read_session(body).map(Some)),
+        200..=299 => Verdict::Done(read_object(body, SessionReport::from_json).map(Some)),
         404 => Verdict::Done(Ok(None)),
         _ => match judge::<serde_json::Value>(status, body) {
             Verdict::Retry => Verdict::Retry,
@@ -496,15 +503,6 @@ fn judge_expire(status: u16, body: &[u8]) -> Verdict<Option<SessionReport>> {
             Verdict::Done(Ok(_)) => unreachable!("judge answers a non-2xx with an error"),
         },
     }
-}
-
-fn read_session(body: &[u8]) -> Result<SessionReport, FintocError> {
-    serde_json::from_slice::<serde_json::Value>(body)
-        .map_err(|e| FintocError::InvalidResponse(e.to_string()))
-        .and_then(|v| {
-            SessionReport::from_json(&v)
-                .map_err(|field| FintocError::InvalidResponse(format!("no valid {field}")))
-        })
 }
 
 fn judge<T: serde::de::DeserializeOwned>(status: u16, body: &[u8]) -> Verdict<T> {
@@ -736,6 +734,30 @@ mod tests {
         );
         assert!(matches!(
             judge::<FintocPaymentIntent>(200, b"nope"),
+            Verdict::Done(Err(FintocError::InvalidResponse(_)))
+        ));
+    }
+
+    #[test]
+    fn session_answers_are_judged_like_the_intents() {
+        let body = br#"{"id":"cs_1","status":"expired","amount":5,"currency":"CLP","payment_resource":null}"#;
+        for judged in [judge_session_lookup(200, body), judge_expire(200, body)] {
+            match judged {
+                Verdict::Done(Ok(Some(s))) => assert_eq!(s.id, "cs_1"),
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(judge_session_lookup(404, b""), Verdict::Done(Ok(None)));
+        assert_eq!(judge_expire(404, b""), Verdict::Done(Ok(None)));
+        assert_eq!(judge_session_lookup(503, b""), Verdict::Retry);
+        assert_eq!(judge_expire(429, b""), Verdict::Retry);
+        let refused = br#"{"error":{"type":"invalid_request_error","code":"checkout_session_not_expirable","message":"no"}}"#;
+        assert!(matches!(
+            judge_expire(400, refused),
+            Verdict::Done(Err(FintocError::Rejected { .. }))
+        ));
+        assert!(matches!(
+            judge_session_lookup(200, br#"{"id":"cs_1"}"#),
             Verdict::Done(Err(FintocError::InvalidResponse(_)))
         ));
     }

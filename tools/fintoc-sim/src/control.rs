@@ -70,6 +70,19 @@ Hosted payment page stand-in (a session's redirect_url):
                         session's success_url, Cancel to its cancel_url
   POST   /_sim/checkout/{id}/complete  {\"outcome\"}: what its buttons call";
 
+/// A `finish` / `pay` body, or the 400 that refuses it.
+fn parse_finish(body: &[u8]) -> Result<Finish, Box<HttpResponse>> {
+    serde_json::from_slice::<Finish>(body).map_err(|e| {
+        Box::new(error(
+            400,
+            "invalid_request_error",
+            "invalid_finish",
+            &e.to_string(),
+            None,
+        ))
+    })
+}
+
 /// Answers one request to the control API (`/_sim/...`).
 pub(crate) fn control_api(
     state: &Arc<State>,
@@ -196,17 +209,9 @@ pub(crate) fn control_api(
                 .trim_start_matches("/payment_intents/")
                 .trim_end_matches("/finish")
                 .to_string();
-            let finish = match serde_json::from_slice::<Finish>(body) {
+            let finish = match parse_finish(body) {
                 Ok(f) => f,
-                Err(e) => {
-                    return error(
-                        400,
-                        "invalid_request_error",
-                        "invalid_finish",
-                        &e.to_string(),
-                        None,
-                    )
-                }
+                Err(refusal) => return *refusal,
             };
             drop(inner);
             match finish_intent(state, &id, &finish) {
@@ -219,17 +224,9 @@ pub(crate) fn control_api(
                 .trim_start_matches("/checkout_sessions/")
                 .trim_end_matches("/pay")
                 .to_string();
-            let finish = match serde_json::from_slice::<Finish>(body) {
+            let finish = match parse_finish(body) {
                 Ok(f) => f,
-                Err(e) => {
-                    return error(
-                        400,
-                        "invalid_request_error",
-                        "invalid_finish",
-                        &e.to_string(),
-                        None,
-                    )
-                }
+                Err(refusal) => return *refusal,
             };
             drop(inner);
             match crate::sessions::pay_session(state, &id, &finish) {
