@@ -44,7 +44,9 @@ async fn requests_and_capacity_per_operation() {
     // A webhook event for that intent, then the same event delivered again.
     let webhook_store = DynamoStore::new(h.dynamodb.clone(), &h.table);
     let service = webhook_service(webhook_store.clone(), h.clock.clone(), &[WEBHOOK_SECRET]);
-    let event = event_body("evt_cost_1", &id, "succeeded");
+    // As Fintoc sends it: with the metadata the create gave the intent.
+    let event =
+        event_body("evt_cost_1", &id, "succeeded").replace(&format!("order-{id}"), "order-1");
     let sig = signed(&event, h.clock.now_ms());
     let before = webhook_store.usage();
     assert_eq!(
@@ -80,10 +82,13 @@ async fn requests_and_capacity_per_operation() {
     assert_eq!((replay.read_requests, replay.write_requests), (0, 1));
     assert_eq!(replay.failed_conditions, 1);
     assert_eq!((get.read_requests, get.write_requests), (1, 0));
-    // One write request per new webhook event (after one eventually consistent
-    // read); a duplicate costs the read only.
-    assert_eq!((new_event.read_requests, new_event.write_requests), (1, 1));
-    assert_eq!((duplicate.read_requests, duplicate.write_requests), (1, 0));
+    // One request per new webhook event: its write, made before any read, under
+    // the condition derived from the decision; a duplicate is that one write,
+    // refused (it returns the item, on which the event is found applied).
+    assert_eq!((new_event.read_requests, new_event.write_requests), (0, 1));
+    assert_eq!(new_event.failed_conditions, 0);
+    assert_eq!((duplicate.read_requests, duplicate.write_requests), (0, 1));
+    assert_eq!(duplicate.failed_conditions, 1);
     // Small items: one unit per write; the webhook's read is eventually consistent,
     // half a unit (GET's is consistent: one).
     assert!(
@@ -97,6 +102,6 @@ async fn requests_and_capacity_per_operation() {
     // the intent off the index: one request; DynamoDB Local reports 6 units for
     // it (2 before the index). AWS bills a transactional write twice per item.
     assert_eq!(new_event.write_units, 6.0);
-    assert_eq!(new_event.read_units, 0.5);
-    assert_eq!(duplicate.read_units, 0.5);
+    assert_eq!(new_event.read_units, 0.0);
+    assert_eq!(duplicate.read_units, 0.0);
 }

@@ -7,7 +7,9 @@ use crate::domain::deployment::{Deployment, ForeignEvent, DEPLOYMENT_TAG_METADAT
 use crate::domain::intent::{IntentStatus, PaymentKind};
 use crate::domain::report::IntentReport;
 use crate::domain::session::{payment_event_report, SessionEventKind};
-use crate::domain::transition::{plan_write, Effect, EventRef, IntentPatch, Source};
+use crate::domain::transition::{
+    plan_write, plan_write_first, Effect, EventRef, IntentPatch, IntentState, Source,
+};
 use crate::http::{ApiError, Reply};
 use crate::secrets::split_secrets;
 use crate::secrets::SecretString;
@@ -190,6 +192,44 @@ impl<S: EventStore, C: Clock> WebhookService<S, C> {
             .and_then(|o| o.intent_id))
     }
 
+    /// The common case in one request: the transition the event asks for, written
+    /// before anything is read, under the condition that the stored item is in a
+    /// state from which `plan_write` makes exactly that write
+    /// (`domain::transition::plan_write_first`). A duplicate, or any other state,
+    /// fails the condition and returns the item (`ALL_OLD`) to decide on.
+    async fn write_first(
+        &self,
+        event: &Event,
+        event_ref: &EventRef<'_>,
+        report: &IntentReport,
+        now: &str,
+    ) -> Result<WriteFirst, ApiError> {
+        let claimed = report.status.clone().unwrap_or(IntentStatus::Created);
+        // The condition requires the item: an intent (or session) this deployment
+        // stored, whose event must still be of this deployment's mode.
+        let ours_if_stored = self
+            .settings
+            .deployment
+            .check(event.mode.as_deref(), report, true)
+            .is_ok();
+        let Some(patch) =
+            plan_write_first(event_ref, &claimed, report, now).filter(|_| ours_if_stored)
+        else {
+            return Ok(WriteFirst::Read);
+        };
+        match self.store.apply(&patch).await.map_err(storage_error)? {
+            written @ (WriteResult::Written | WriteResult::WrittenOrderRefused) => {
+                let effect = Effect::Transition {
+                    from: IntentStatus::Other("unread".into()),
+                    to: claimed,
+                };
+                log_written(&effect, &patch, &written, &event.id, &report.id);
+                Ok(WriteFirst::Done(accepted(effect.name(), &event.id)))
+            }
+            WriteResult::Conflict(state) => Ok(WriteFirst::Decide(state)),
+        }
+    }
+
     /// [`Self::receive`], with what became of the event typed (for metrics).
     pub async fn accept(&self, delivery: Delivery<'_>) -> Result<Accepted, ApiError> {
         if delivery.body.len() > MAX_WEBHOOK_BODY_BYTES {
@@ -234,11 +274,15 @@ impl<S: EventStore, C: Clock> WebhookService<S, C> {
             source: Source::Webhook,
         };
         let now = format_rfc3339_ms(now_ms);
-        let mut state = self
-            .store
-            .intent_state(report.kind, &report.id)
-            .await
-            .map_err(storage_error)?;
+        let mut state = match self.write_first(&event, &event_ref, &report, &now).await? {
+            WriteFirst::Done(accepted) => return Ok(accepted),
+            WriteFirst::Decide(state) => state,
+            WriteFirst::Read => self
+                .store
+                .intent_state(report.kind, &report.id)
+                .await
+                .map_err(storage_error)?,
+        };
         // An intent unknown here may be the payment a checkout session made.
         let report = match (&state, report.kind) {
             (None, PaymentKind::Intent) => match self.session_of_payment(&report).await? {
@@ -341,6 +385,16 @@ fn log_effect(effect: &Effect, event_id: &str, intent_id: &str) {
         Effect::Create { status } => tracing::warn!(event_id, intent_id, status = status.as_str(), "intent unknown here: created from the event"),
         Effect::SameStatus | Effect::Duplicate => tracing::info!(event_id, intent_id, "event recorded"),
     }
+}
+
+/// What the write-first attempt left to do.
+enum WriteFirst {
+    /// Written: the answer.
+    Done(Accepted),
+    /// Refused: the stored state it returned (`None`: no item), to decide on.
+    Decide(Option<IntentState>),
+    /// Not attempted (an event no stored state moves on, or of another mode): read.
+    Read,
 }
 
 fn storage_error(e: StoreError) -> ApiError {
@@ -574,10 +628,12 @@ mod tests {
 
     #[tokio::test]
     async fn storage_failures_are_503_so_fintoc_retries() {
-        for operation in [Operation::IntentState, Operation::Apply] {
+        // The first request of a new event is its write (written before any read),
+        // then, when refused, the decision on what the refusal returned.
+        for (operation, times) in [(Operation::Apply, 1), (Operation::Apply, 2)] {
             let store = MemoryStore::default();
             let s = service(store.clone());
-            store.fail_next(operation, 1);
+            store.fail_next(operation, times);
             let e = deliver(&s, &event("evt_1", "failed")).await.unwrap_err();
             assert_eq!(
                 (e.status, e.code.as_str()),
@@ -585,11 +641,48 @@ mod tests {
                 "{operation:?}"
             );
             assert_eq!(store.item_count(), 0);
+            if times == 2 {
+                let again = deliver(&s, &event("evt_1", "failed")).await.unwrap_err();
+                assert_eq!(
+                    again.status, 503,
+                    "the create after the refused first write"
+                );
+            }
             assert_eq!(
                 outcome(&deliver(&s, &event("evt_1", "failed")).await.unwrap()),
                 "created"
             );
         }
+    }
+
+    #[tokio::test]
+    async fn a_new_event_on_a_stored_intent_is_written_without_a_read() {
+        let store = MemoryStore::default();
+        let s = service(store.clone());
+        assert_eq!(
+            outcome(&deliver(&s, &event("evt_p", "pending")).await.unwrap()),
+            "created"
+        );
+        // Reads fail from now on: the next events are written first, or decided on
+        // what their refused write returned.
+        store.fail_next(Operation::IntentState, 100);
+        assert_eq!(
+            outcome(&deliver(&s, &event("evt_s", "succeeded")).await.unwrap()),
+            "applied"
+        );
+        assert_eq!(
+            outcome(&deliver(&s, &event("evt_s", "succeeded")).await.unwrap()),
+            "duplicate"
+        );
+        assert_eq!(
+            outcome(&deliver(&s, &event("evt_p2", "pending")).await.unwrap()),
+            "late"
+        );
+        let intent = store.intent("pi_1").unwrap();
+        assert_eq!(
+            (intent.status, intent.version),
+            (Some(IntentStatus::Succeeded), 3)
+        );
     }
 
     /// Reads that miss the first write (a stale replica), or writes that always lose.

@@ -171,12 +171,56 @@ pub struct EventRef<'a> {
 }
 
 /// What the stored item must look like for a patch to apply.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WriteGuard {
     /// No item yet (the intent is created from the event).
     Absent,
     /// The item still has the version the decision was made on.
     Version(u64),
+    /// A write made before any read ([`plan_write_first`]): the item is in one of
+    /// the states on which [`plan_write`] makes exactly this write; its version is
+    /// incremented, whatever it is.
+    Expected(Box<Expectation>),
+}
+
+/// The states of a stored item on which a write-first patch is exactly what
+/// [`plan_write`] would write: the condition of the one `UpdateItem` a new event
+/// costs, derived from [`decide`] (and checked against it by a property test).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expectation {
+    /// The event id is not applied yet.
+    pub event_id: String,
+    /// The stored status is none of these (every status from which [`decide`] does
+    /// not move to the claimed one: the finals, and the known ones ranked at or
+    /// above it). Unknown stored statuses rank lowest, so they move.
+    pub status_not_in: Vec<IntentStatus>,
+    /// For a final outcome: the order the item is bound to (`None`: bound to none),
+    /// which the write pays or closes.
+    pub order_id: Option<Option<String>>,
+    /// For a success: what the payment reported, which must not contradict what
+    /// was requested (`amount`, `currency`, as far as each is reported).
+    pub reported: Option<(Option<u64>, Option<String>)>,
+}
+
+impl Expectation {
+    /// Whether a stored item in `state` meets the expectation (what the store's
+    /// condition expression checks).
+    pub fn accepts(&self, state: &IntentState) -> bool {
+        let event_new = !state.applied_event_ids.contains(&self.event_id);
+        let status_moves = !self.status_not_in.contains(&state.status);
+        let order_matches = self
+            .order_id
+            .as_ref()
+            .is_none_or(|order| state.order_id == *order);
+        let amount_agrees = match (&self.reported, &state.requested) {
+            (Some((amount, currency)), Some((requested, requested_currency))) => {
+                amount.is_none_or(|a| a == *requested)
+                    && currency.as_ref().is_none_or(|c| c == requested_currency)
+            }
+            _ => true,
+        };
+        event_new && status_moves && order_matches && amount_agrees
+    }
 }
 
 /// The fields of an intent created from an event (it was unknown here).
@@ -335,6 +379,66 @@ fn amount_mismatch(current: Option<&IntentState>, report: &IntentReport) -> Opti
             reported_currency.unwrap_or_else(|| "?".into())
         )
     })
+}
+
+/// The write a new event makes before anything is read: the transition `claimed`
+/// asks for, under an [`Expectation`] that holds exactly on the stored states from
+/// which [`plan_write`] makes that same write (its version aside). `None` when no
+/// stored state moves to `claimed` (`created`, or an unknown status): such an event
+/// is decided on the item read first.
+///
+/// When the expectation fails, the write returns the item (`ALL_OLD`) and the event
+/// is decided on it by [`plan_write`], as any conflict is.
+pub fn plan_write_first(
+    event: &EventRef<'_>,
+    claimed: &IntentStatus,
+    report: &IntentReport,
+    now: &str,
+) -> Option<IntentPatch> {
+    if !claimed.is_final() && rank(claimed) == 0 {
+        return None;
+    }
+    let currency = report.currency.as_ref().map(|c| c.to_ascii_uppercase());
+    let order_id = report.metadata.get("order_id").cloned();
+    // A stored state the expectation accepts and from which the event moves: the
+    // patch plan_write makes from it is the one made from every accepted state.
+    let representative = IntentState {
+        status: IntentStatus::Created,
+        applied_event_ids: BTreeSet::new(),
+        version: 0,
+        requested: report.amount.zip(currency.clone()),
+        order_id: order_id.clone(),
+    };
+    let (effect, patch) = plan_write(Some(&representative), event, claimed, report, now);
+    debug_assert!(matches!(effect, Effect::Transition { .. }));
+    let mut patch = patch?;
+    let finals = [
+        IntentStatus::Succeeded,
+        IntentStatus::Failed,
+        IntentStatus::Rejected,
+        IntentStatus::Expired,
+    ];
+    let known_not_final = [
+        IntentStatus::Created,
+        IntentStatus::InProgress,
+        IntentStatus::RequiresAction,
+        IntentStatus::Pending,
+    ];
+    let mut status_not_in: Vec<IntentStatus> = finals.to_vec();
+    if !claimed.is_final() {
+        status_not_in.extend(
+            known_not_final
+                .into_iter()
+                .filter(|s| rank(s) >= rank(claimed)),
+        );
+    }
+    patch.guard = WriteGuard::Expected(Box::new(Expectation {
+        event_id: event.id.to_string(),
+        status_not_in,
+        order_id: claimed.is_final().then_some(order_id),
+        reported: (*claimed == IntentStatus::Succeeded).then_some((report.amount, currency)),
+    }));
+    Some(patch)
 }
 
 /// Decides what event `event`, claiming `claimed` about `report`'s intent, does to

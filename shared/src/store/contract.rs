@@ -48,7 +48,8 @@ macro_rules! store_contract_tests {
             an_orders_intent_closes_or_pays_it_and_a_paid_order_stays_paid,
             an_open_intent_is_indexed_until_its_status_is_final,
             a_schedule_update_applies_only_on_the_version_read,
-            a_session_is_its_own_record_and_its_order_knows_it
+            a_session_is_its_own_record_and_its_order_knows_it,
+            a_write_first_condition_is_what_the_expectation_accepts
         );
     };
     (@rules $make:expr; $($rule:ident),+) => {
@@ -942,5 +943,118 @@ pub async fn a_session_is_its_own_record_and_its_order_knows_it<S: Stores>(store
     assert_eq!(
         (order.payment_kind, order.intent_id.as_deref()),
         (PaymentKind::Session, Some("cs_2"))
+    );
+}
+
+/// The condition a write-first patch is rendered with holds on exactly the stored
+/// items `Expectation::accepts` accepts (the property test holds `accepts` to the
+/// decision itself): each kind of stored state, one new event; a refusal returns the
+/// item as stored; a written event is a duplicate the second time.
+pub async fn a_write_first_condition_is_what_the_expectation_accepts<S: Stores>(store: S) {
+    use crate::domain::transition::{plan_write_first, Source, WriteGuard};
+    use IntentStatus::*;
+    let on_hold = || Other("on_hold".into());
+    /// Stored status, reported amount, whether the report names the stored order
+    /// (`None`: names none), claimed status, accepted.
+    type Case = (IntentStatus, Option<u64>, Option<bool>, IntentStatus, bool);
+    let cases: Vec<Case> = vec![
+        (Created, Some(100), Some(true), Succeeded, true),
+        (Pending, Some(100), Some(true), Succeeded, true),
+        (on_hold(), Some(100), Some(true), Pending, true),
+        (Created, Some(100), Some(true), RequiresAction, true),
+        (InProgress, None, Some(true), Succeeded, true),
+        (Succeeded, Some(100), Some(true), Failed, false),
+        (Pending, Some(100), Some(true), Pending, false),
+        (Pending, Some(100), Some(true), InProgress, false),
+        (Created, Some(90), Some(true), Succeeded, false),
+        (Created, Some(100), Some(false), Failed, false),
+        (Created, Some(100), None, Succeeded, false),
+        (Created, Some(100), Some(false), Pending, true),
+    ];
+    let event = EventRef {
+        id: "evt_wf",
+        event_type: "payment_intent.x",
+        created_at: None,
+        source: Source::Webhook,
+    };
+    for (i, (stored, amount, names_order, claimed, accepted)) in cases.into_iter().enumerate() {
+        let id = format!("pi_wf_{i}");
+        let order = format!("o-wf-{i}");
+        store
+            .save_created(&StoredIntent {
+                order_id: Some(order.clone()),
+                ..intent(&id, 100, stored.clone())
+            })
+            .await
+            .unwrap();
+        let state = store
+            .intent_state(PaymentKind::Intent, &id)
+            .await
+            .unwrap()
+            .unwrap();
+        let mut metadata = BTreeMap::new();
+        if let Some(names) = names_order {
+            let named = if names {
+                order.clone()
+            } else {
+                "o-other".into()
+            };
+            metadata.insert("order_id".to_string(), named);
+        }
+        let report = IntentReport {
+            id: id.clone(),
+            amount,
+            currency: Some("CLP".into()),
+            metadata,
+            ..IntentReport::default()
+        };
+        let patch = plan_write_first(&event, &claimed, &report, "now").expect("a write first");
+        let WriteGuard::Expected(expectation) = &patch.guard else {
+            panic!("not an expectation")
+        };
+        assert_eq!(
+            expectation.accepts(&state),
+            accepted,
+            "case {i}: the expectation"
+        );
+        match store.apply(&patch).await.unwrap() {
+            WriteResult::Conflict(returned) => {
+                assert!(!accepted, "case {i}: refused, yet accepted");
+                assert_eq!(
+                    returned.as_ref(),
+                    Some(&state),
+                    "case {i}: the item as stored"
+                );
+            }
+            _ => {
+                assert!(accepted, "case {i}: written, yet not accepted");
+                let after = store
+                    .intent_state(PaymentKind::Intent, &id)
+                    .await
+                    .unwrap()
+                    .unwrap();
+                assert_eq!(
+                    (after.status, after.version),
+                    (claimed.clone(), state.version + 1)
+                );
+                assert!(
+                    matches!(
+                        store.apply(&patch).await.unwrap(),
+                        WriteResult::Conflict(Some(_))
+                    ),
+                    "case {i}: the same event again is refused"
+                );
+            }
+        }
+    }
+    let unknown = IntentReport {
+        id: "pi_wf_unknown".into(),
+        ..IntentReport::default()
+    };
+    let patch = plan_write_first(&event, &IntentStatus::Succeeded, &unknown, "now").unwrap();
+    assert_eq!(
+        store.apply(&patch).await.unwrap(),
+        WriteResult::Conflict(None),
+        "no item: decided as an unknown intent"
     );
 }

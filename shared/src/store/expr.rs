@@ -64,6 +64,16 @@ impl Expr {
         self
     }
 
+    /// `SET attr = if_not_exists(attr, 0) + 1`: a counter moved by one, whatever it was.
+    pub fn increment(&mut self, attr: &str) -> &mut Self {
+        let n = self.name(attr);
+        let zero = self.value("zero", AttributeValue::N("0".into()));
+        let one = self.value("one", AttributeValue::N("1".into()));
+        self.sets
+            .push(format!("{n} = if_not_exists({n}, {zero}) + {one}"));
+        self
+    }
+
     /// Appends one element to the list `attr` (created empty if absent).
     pub fn append(&mut self, attr: &str, element: AttributeValue) -> &mut Self {
         let n = self.name(attr);

@@ -407,9 +407,16 @@ impl EventStore for MemoryStore {
         let mut tables = self.begin(Operation::Apply)?;
         let key = (patch.kind, patch.intent_id.clone());
         let current = tables.intents.get(&key);
-        let guard_holds = match patch.guard {
+        let guard_holds = match &patch.guard {
             WriteGuard::Absent => current.is_none(),
-            WriteGuard::Version(v) => current.is_some_and(|c| c.version == v),
+            WriteGuard::Version(v) => current.is_some_and(|c| c.version == *v),
+            WriteGuard::Expected(e) => current
+                .and_then(MemoryIntent::state)
+                .is_some_and(|s| e.accepts(&s)),
+        };
+        let version = match (&patch.guard, current) {
+            (WriteGuard::Expected(_), Some(c)) => c.version + 1,
+            _ => patch.version,
         };
         if !guard_holds {
             return Ok(WriteResult::Conflict(current.and_then(MemoryIntent::state)));
@@ -452,7 +459,7 @@ impl EventStore for MemoryStore {
         }
         let item = tables.intents.entry(key).or_default();
         item.updated_at = Some(patch.updated_at.clone());
-        item.version = patch.version;
+        item.version = version;
         if let Some(c) = &patch.created {
             item.amount = c.amount.or(item.amount);
             item.currency = c.currency.clone().or(item.currency.take());

@@ -9,7 +9,7 @@ use crate::domain::order::{OrderOutcome, OrderPatch, OrderState};
 use crate::domain::reconcile::ScheduleChange;
 use crate::domain::report::MaskedAccount;
 use crate::domain::transition::{
-    EventNote, IntentPatch, NoteList, Outcome, WriteGuard, CREATED_BY_WEBHOOK,
+    EventNote, Expectation, IntentPatch, NoteList, Outcome, WriteGuard, CREATED_BY_WEBHOOK,
 };
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::HashMap;
@@ -83,8 +83,11 @@ pub(crate) fn schedule(expr: &mut Expr, change: &ScheduleChange) {
 /// The update, condition, names and values of `patch`.
 pub(crate) fn render(patch: &IntentPatch) -> Expr {
     let mut expr = Expr::default();
-    expr.set("updated_at", s(&patch.updated_at))
-        .set("version", n(patch.version));
+    expr.set("updated_at", s(&patch.updated_at));
+    match patch.guard {
+        WriteGuard::Expected(_) => expr.increment("version"),
+        WriteGuard::Absent | WriteGuard::Version(_) => expr.set("version", n(patch.version)),
+    };
     if let Some(c) = &patch.created {
         let metadata = c.metadata.iter().map(|(k, v)| (k.clone(), s(v))).collect();
         expr.set("entity", s(patch.kind.as_str()))
@@ -121,18 +124,79 @@ pub(crate) fn render(patch: &IntentPatch) -> Expr {
         "applied_event_ids",
         AttributeValue::Ss(vec![patch.event_id.clone()]),
     );
-    match patch.guard {
+    match &patch.guard {
         WriteGuard::Absent => {
             let pk = expr.name(PARTITION_KEY);
             expr.condition(format!("attribute_not_exists({pk})"));
         }
         WriteGuard::Version(v) => {
             let version = expr.name("version");
-            let expected = expr.value("expected_version", n(v));
+            let expected = expr.value("expected_version", n(*v));
             expr.condition(format!("{version} = {expected}"));
+        }
+        WriteGuard::Expected(expectation) => {
+            let condition = expectation_condition(&mut expr, expectation);
+            expr.condition(condition);
         }
     }
     expr
+}
+
+/// `domain::transition::Expectation` as a condition expression: what
+/// `Expectation::accepts` checks of the stored item (the contract suite holds
+/// DynamoDB's answer to it for every kind of state).
+fn expectation_condition(expr: &mut Expr, e: &Expectation) -> String {
+    let (pk, status, applied) = (
+        expr.name(PARTITION_KEY),
+        expr.name("status"),
+        expr.name("applied_event_ids"),
+    );
+    let event = expr.value("expected_new_event", s(&e.event_id));
+    let statuses: Vec<String> = e
+        .status_not_in
+        .iter()
+        .enumerate()
+        .map(|(i, st)| expr.value(&format!("not_from_{i}"), s(st.as_str())))
+        .collect();
+    let mut parts = vec![
+        format!("attribute_exists({pk})"),
+        format!("attribute_exists({status})"),
+        format!("NOT contains({applied}, {event})"),
+        format!("NOT ({status} IN ({}))", statuses.join(", ")),
+    ];
+    match &e.order_id {
+        None => {}
+        Some(None) => {
+            let order = expr.name("order_id");
+            parts.push(format!("attribute_not_exists({order})"));
+        }
+        Some(Some(id)) => {
+            let order = expr.name("order_id");
+            let value = expr.value("expected_order_id", s(id));
+            parts.push(format!("{order} = {value}"));
+        }
+    }
+    if let Some((amount, currency)) = e
+        .reported
+        .as_ref()
+        .filter(|(amount, currency)| amount.is_some() || currency.is_some())
+    {
+        let mut agrees = Vec::new();
+        let (amount_n, currency_n) = (expr.name("amount"), expr.name("currency"));
+        if let Some(a) = amount {
+            let value = expr.value("reported_amount_check", n(a));
+            agrees.push(format!("{amount_n} = {value}"));
+        }
+        if let Some(c) = currency {
+            let value = expr.value("reported_currency_check", s(c));
+            agrees.push(format!("{currency_n} = {value}"));
+        }
+        parts.push(format!(
+            "(attribute_not_exists({amount_n}) OR attribute_not_exists({currency_n}) OR ({}))",
+            agrees.join(" AND ")
+        ));
+    }
+    parts.join(" AND ")
 }
 
 /// The order's part of a patch: paid or closed, under `domain::order::order_accepts`
