@@ -136,7 +136,7 @@ w("in Lambda (table, endpoint, Fintoc key, webhook secret, recipient). *Init* is
 w("time from spawning the process to its first `GET /runtime/invocation/next`: the")
 w("AWS SDK config, the DynamoDB and HTTP clients, the configuration check. *First")
 w("response* adds the first invocation: a create (DynamoDB conditional put, Fintoc")
-w("call, two writes) or a signed webhook event (read + write), each on fresh")
+w("call, two writes) or a signed webhook event (one conditional write), each on fresh")
 w("connections.")
 w("")
 w("| function | init | first response | first invocation | RSS after it |")
@@ -176,7 +176,7 @@ for name, e in sorted(hot.items()):
 w("")
 w("The webhook figure is signature verification (HMAC-SHA256 over a ≈1.3 KB event,")
 w("constant-time compare), envelope and intent parsing, and the transition decision;")
-w("what remains of an invocation is I/O (one read, one write).")
+w("what remains of an invocation is I/O (one conditional write).")
 w("")
 
 w("## 4. DynamoDB cost")
