@@ -27,8 +27,8 @@ cargo build --locked -q -p lambda-bench
 bench=target/debug/lambda-bench
 
 if [[ "$smoke" == 1 ]]; then
-  cargo build --locked -q -p create-intent -p webhook
-  create_bin=target/debug/create-intent webhook_bin=target/debug/webhook
+  cargo build --locked -q -p create-intent -p webhook -p hello-lambda
+  create_bin=target/debug/create-intent webhook_bin=target/debug/webhook hello_bin=target/debug/hello-lambda
   runs=2 intents=40 keys=20 repeats=3 concurrency=8
   say "hot-path benches, once each (cargo test --benches)"
   cargo test --locked -q -p shared --benches
@@ -55,7 +55,10 @@ for arch in ("arm64", "x86_64"):
         sizes.setdefault(fn, {})[arch] = {"bootstrap_bytes": os.path.getsize(path), "zip_bytes": len(buf.getvalue())}
 json.dump(sizes, open(sys.argv[1], "w"), indent=2)
 PY
+  say "release build of the cold-start floor (hello-lambda, x86_64)"
+  cargo lambda build --locked --release --x86-64 -p hello-lambda --lambda-dir target/bench/x86_64
   create_bin=target/bench/x86_64/create-intent/bootstrap webhook_bin=target/bench/x86_64/webhook/bootstrap
+  hello_bin=target/bench/x86_64/hello-lambda/bootstrap
   runs="${BENCH_RUNS:-20}" intents=2000 keys=1000 repeats=3 concurrency=32
   say "hot-path benches (criterion): cargo bench -p shared --bench hot_path"
   rm -rf target/criterion
@@ -76,15 +79,18 @@ json.dump(out, open(sys.argv[1], "w"), indent=2)
 PY
 fi
 
-for fn in create-intent webhook; do
-  bin="$create_bin"; [[ "$fn" == webhook ]] && bin="$webhook_bin"
+# The floor first (a hello-world lambda_runtime function, same profile), then both
+# functions, in the same run: their figures are reported as the difference to it.
+for fn in hello create-intent webhook; do
+  case "$fn" in hello) bin="$hello_bin" ;; create-intent) bin="$create_bin" ;; *) bin="$webhook_bin" ;; esac
   say "cold start of $fn ($runs runs)"
   "$bench" cold-start --function "$fn" --bootstrap "$bin" --dynamodb "$ddb" --runs "$runs" \
     --out "$results/cold_start_$fn.json" >/dev/null
 done
 
 say "DynamoDB requests and capacity per operation (test on DynamoDB Local)"
-COST_REPORT="$results/dynamodb_cost.json" DYNAMODB_ENDPOINT="$ddb" \
+cost_deliveries=1000; [[ "$smoke" == 1 ]] && cost_deliveries=100
+COST_REPORT="$results/dynamodb_cost.json" COST_DELIVERIES="$cost_deliveries" DYNAMODB_ENDPOINT="$ddb" \
   cargo test --locked -q --workspace --tests dynamodb_cost >/dev/null
 
 if [[ "$smoke" != 1 ]]; then
@@ -94,6 +100,24 @@ if [[ "$smoke" != 1 ]]; then
   "$bench" load-create --bootstrap "$create_bin" --dynamodb "$ddb" --keys 200 --repeats 1 \
     --concurrency 1 --out "$results/serial_create.json" >/dev/null
 fi
+# Writing first against reading first (WEBHOOK_WRITE_FIRST=false), one delivery at a
+# time, in order, at 0 % and 30 % duplicates; rounds alternate the two so DynamoDB
+# Local's drift (it slows as tables accumulate) falls on both. Fresh DynamoDB Local.
+scripts/dynamodb-local.sh stop && scripts/dynamodb-local.sh start
+ddb_pid="$(cat "$LOCAL_DIR/dynamodb-bench.pid")"
+mode_intents=100 mode_rounds=3
+[[ "$smoke" == 1 ]] && mode_intents=10 mode_rounds=1
+say "webhook, writing first vs reading first: $mode_rounds rounds, $mode_intents intents each, in order"
+for round in $(seq 1 "$mode_rounds"); do
+  for share in 0 0.3; do
+    for write_first in true false; do
+      "$bench" load-webhook --bootstrap "$webhook_bin" --dynamodb "$ddb" --intents "$mode_intents" \
+        --concurrency 1 --duplicates "$share" --order in-order --env "WEBHOOK_WRITE_FIRST=$write_first" \
+        --out "$results/modes_webhook_${write_first}_${share}_$round.json" >/dev/null
+    done
+  done
+done
+
 say "load: webhook deliveries over $intents intents, 30 % duplicates, shuffled, $concurrency concurrent"
 cpu_before="$(ddb_cpu_ms)"
 "$bench" load-webhook --bootstrap "$webhook_bin" --dynamodb "$ddb" --intents "$intents" \

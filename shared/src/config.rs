@@ -65,6 +65,16 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
             },
         }
     }
+
+    /// An optional `true`/`false` with a default.
+    pub fn flag(&self, name: &str, default: bool) -> Result<bool, ConfigError> {
+        match self.get(name).as_deref() {
+            None => Ok(default),
+            Some("true") => Ok(true),
+            Some("false") => Ok(false),
+            Some(_) => Err(err(name, "must be true or false")),
+        }
+    }
 }
 
 /// `DEPLOYMENT_TAG` (default `default`): 1–64 characters of `A-Z a-z 0-9 _ - .`.
@@ -458,6 +468,10 @@ pub struct WebhookConfig {
     pub secret_refresh: Duration,
     /// `DEPLOYMENT_TAG` and `FINTOC_MODE`: which events are this deployment's.
     pub deployment: Deployment,
+    /// `WEBHOOK_WRITE_FIRST` (default `true`): a new event is one conditional write
+    /// and no read; `false` reads the item first (one more round trip per new
+    /// event, but a duplicate costs half a read unit instead of a refused write).
+    pub write_first: bool,
 }
 
 impl WebhookConfig {
@@ -487,6 +501,7 @@ impl WebhookConfig {
                 tag: deployment_tag_from_env(env)?,
                 mode: mode_from_env(env)?,
             },
+            write_first: env.flag("WEBHOOK_WRITE_FIRST", true)?,
         })
     }
 }
@@ -726,7 +741,8 @@ mod tests {
         assert_eq!(c.secret_refresh, Duration::from_secs(60));
         assert_eq!(c.deployment.tag, "default");
         assert_eq!(c.deployment.mode, None);
-        let SecretSource::Value(v) = c.secret_source else {
+        assert!(c.write_first);
+        let SecretSource::Value(v) = c.secret_source.clone() else {
             panic!()
         };
         let secrets = crate::secrets::split_secrets(&v);
@@ -736,6 +752,21 @@ mod tests {
             HashMap::from([("TABLE_NAME".into(), "payments".into())]);
         let e = WebhookConfig::from_env(&Env(move |k| none.get(k).cloned())).unwrap_err();
         assert_eq!(e.variable, "WEBHOOK_SECRET");
+        for (value, expected) in [("false", Some(false)), ("true", Some(true)), ("no", None)] {
+            let vars: HashMap<String, String> = [
+                ("TABLE_NAME", "payments"),
+                ("WEBHOOK_SECRET", "whsec_new"),
+                ("WEBHOOK_WRITE_FIRST", value),
+            ]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+            let parsed = WebhookConfig::from_env(&Env(move |k| vars.get(k).cloned()));
+            match expected {
+                Some(flag) => assert_eq!(parsed.unwrap().write_first, flag),
+                None => assert_eq!(parsed.unwrap_err().variable, "WEBHOOK_WRITE_FIRST"),
+            }
+        }
     }
 
     fn source(var: &str) -> Result<SecretSource, ConfigError> {

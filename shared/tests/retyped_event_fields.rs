@@ -146,6 +146,7 @@ async fn deliver(body: &str) -> (MemoryStore, u16, Value) {
             secrets: vec![SecretString::new(SECRET)],
             refresh: None,
             tolerance_secs: 300,
+            write_first: true,
             deployment: Deployment {
                 tag: "prop".into(),
                 mode: Some("test".into()),

@@ -491,6 +491,17 @@ pub fn webhook_service_for<C: shared::clock::Clock>(
     secrets: &[&str],
     deployment: Deployment,
 ) -> TestWebhookService<C> {
+    webhook_service_writing(store, clock, secrets, deployment, true)
+}
+
+/// [`webhook_service_for`], writing first or reading first (`WEBHOOK_WRITE_FIRST`).
+pub fn webhook_service_writing<C: shared::clock::Clock>(
+    store: DynamoStore,
+    clock: C,
+    secrets: &[&str],
+    deployment: Deployment,
+    write_first: bool,
+) -> TestWebhookService<C> {
     WebhookService::new(
         store,
         clock,
@@ -499,6 +510,7 @@ pub fn webhook_service_for<C: shared::clock::Clock>(
             refresh: None,
             tolerance_secs: 300,
             deployment,
+            write_first,
         },
     )
 }

@@ -105,3 +105,163 @@ async fn requests_and_capacity_per_operation() {
     assert_eq!(new_event.read_units, 0.0);
     assert_eq!(duplicate.read_units, 0.0);
 }
+
+/// An intent as the create use case leaves it (order reserved, intent stored, order
+/// opened), written through a store whose usage is not counted.
+async fn seed_intent(store: &DynamoStore, intent_id: &str) {
+    use shared::domain::intent::{IntentStatus, PaymentKind, StoredIntent};
+    use shared::domain::order::{OpenRequest, ReserveRequest};
+    use shared::store::{IntentStore, OrderStore};
+    let order_id = format!("order-{intent_id}");
+    store
+        .reserve_order(&ReserveRequest {
+            order_id: &order_id,
+            holder: "seed",
+            now_ms: T0_MS,
+            reserved_until_ms: T0_MS + 60_000,
+        })
+        .await
+        .unwrap();
+    store
+        .save_created(&StoredIntent {
+            kind: PaymentKind::Intent,
+            session_payment: None,
+            expires_at: None,
+            id: intent_id.into(),
+            status: IntentStatus::Created,
+            amount: 15000,
+            currency: "CLP".into(),
+            order_id: Some(order_id.clone()),
+            metadata: [("deployment_tag".to_string(), DEPLOYMENT_TAG.to_string())].into(),
+            customer_email: None,
+            mode: Some("test".into()),
+            error_reason: None,
+            created_at: "2026-01-01T00:00:00.000Z".into(),
+            updated_at: "2026-01-01T00:00:00.000Z".into(),
+            // In the due index, as the create leaves it.
+            schedule: Some(shared::domain::reconcile::initial_schedule_after(
+                intent_id, T0_MS, 300_000,
+            )),
+        })
+        .await
+        .unwrap();
+    assert!(store
+        .open_order(&OpenRequest {
+            kind: PaymentKind::Intent,
+            order_id: &order_id,
+            holder: "seed",
+            intent_id,
+        })
+        .await
+        .unwrap());
+}
+
+/// A delivery stream of `deliveries` webhook deliveries: per intent a `pending` then
+/// a `succeeded` event; a `duplicate_share` of the deliveries repeat the event just
+/// delivered (as Fintoc's retries do). Returns (body, is a repeat, is final).
+fn delivery_stream(
+    prefix: &str,
+    deliveries: usize,
+    duplicate_share: f64,
+) -> Vec<(String, bool, bool)> {
+    let distinct = (deliveries as f64 * (1.0 - duplicate_share)).round() as usize;
+    let mut stream = Vec::with_capacity(deliveries);
+    let mut repeats_owed = 0.0;
+    for n in 0..distinct {
+        let intent = format!("pi_{prefix}_{:05}", n / 2);
+        let status = if n % 2 == 0 { "pending" } else { "succeeded" };
+        let body = event_body(&format!("evt_{prefix}_{n:05}"), &intent, status);
+        let is_final = status == "succeeded";
+        stream.push((body.clone(), false, is_final));
+        repeats_owed += duplicate_share / (1.0 - duplicate_share);
+        while repeats_owed >= 1.0 && stream.len() < deliveries {
+            stream.push((body.clone(), true, is_final));
+            repeats_owed -= 1.0;
+        }
+    }
+    stream
+}
+
+/// DynamoDB per webhook delivery, writing first and reading first, at 0 % and 30 %
+/// duplicates, over real intents (as the create leaves them). `COST_DELIVERIES`
+/// deliveries per case (`make bench`: 1,000; default 100). The units a refused
+/// write would be billed (DynamoDB Local reports none) are counted by what was
+/// refused: a single write of a small item 1 WRU, a two-item transaction 4.
+#[tokio::test]
+async fn webhook_cost_per_delivery_writing_first_and_reading_first() {
+    let deliveries = std::env::var("COST_DELIVERIES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(100);
+    let (dynamodb, table) = fresh_table().await;
+    let seed_store = DynamoStore::new(dynamodb.clone(), &table);
+    let clock = shared::clock::ManualClock::new(T0_MS);
+    let mut cases = Vec::new();
+    for (write_first, mode) in [(true, "write_first"), (false, "read_first")] {
+        for duplicate_share in [0.0, 0.3] {
+            let prefix = format!("{mode}_{}", (duplicate_share * 100.0) as u32);
+            let stream = delivery_stream(&prefix, deliveries, duplicate_share);
+            let intents: std::collections::BTreeSet<String> = (0..stream.len())
+                .map(|n| format!("pi_{prefix}_{:05}", n / 2))
+                .collect();
+            use futures::StreamExt;
+            futures::stream::iter(intents.iter())
+                .for_each_concurrent(16, |id| seed_intent(&seed_store, id))
+                .await;
+            let store = DynamoStore::new(dynamodb.clone(), &table);
+            let service = webhook_service_writing(
+                store.clone(),
+                clock.clone(),
+                &[WEBHOOK_SECRET],
+                deployment(),
+                write_first,
+            );
+            let (mut repeats_of_pending, mut repeats_of_final) = (0u64, 0u64);
+            for (body, repeat, is_final) in &stream {
+                let answer = deliver(&service, body.as_bytes(), Some(&signed(body, T0_MS))).await;
+                assert_eq!(answer.status, 200, "{:?}", answer.json);
+                let expected = if *repeat { "duplicate" } else { "applied" };
+                assert_eq!(answer.json["outcome"], expected, "{body}");
+                match (repeat, is_final) {
+                    (true, true) => repeats_of_final += 1,
+                    (true, false) => repeats_of_pending += 1,
+                    _ => {}
+                }
+            }
+            let used = store.usage();
+            let repeats = repeats_of_pending + repeats_of_final;
+            let distinct = stream.len() as u64 - repeats;
+            // The design, pinned per delivery.
+            if write_first {
+                assert_eq!(used.read_requests, 0, "{used:?}");
+                assert_eq!(used.write_requests, distinct + repeats, "{used:?}");
+                assert_eq!(used.failed_conditions, repeats, "{used:?}");
+            } else {
+                assert_eq!(used.read_requests, distinct + repeats, "{used:?}");
+                assert_eq!(used.write_requests, distinct, "{used:?}");
+                assert_eq!(used.failed_conditions, 0, "{used:?}");
+            }
+            let refused_units = if write_first {
+                repeats_of_pending as f64 + 4.0 * repeats_of_final as f64
+            } else {
+                0.0
+            };
+            cases.push(json!({
+                "mode": mode,
+                "duplicate_share": duplicate_share,
+                "deliveries": stream.len(),
+                "repeats": repeats,
+                "repeats_of_final_events": repeats_of_final,
+                "usage": usage_json(used),
+                "billed_read_units": used.read_units,
+                "billed_write_units": used.write_units + refused_units,
+            }));
+        }
+    }
+    let report = json!({ "deliveries_per_case": deliveries, "cases": cases });
+    println!("{report:#}");
+    if let Ok(path) = std::env::var("COST_REPORT") {
+        let path = path.replace(".json", "_per_delivery.json");
+        std::fs::write(path, format!("{report:#}\n")).unwrap();
+    }
+}

@@ -64,6 +64,7 @@ pub async fn init(config: &WebhookConfig) -> Result<DeployedService, lambda_http
             refresh,
             tolerance_secs: config.tolerance_secs,
             deployment: config.deployment.clone(),
+            write_first: config.write_first,
         },
     ))
 }

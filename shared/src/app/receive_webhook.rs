@@ -61,6 +61,9 @@ pub struct WebhookSettings {
     pub tolerance_secs: u64,
     /// Which events are this deployment's.
     pub deployment: Deployment,
+    /// Write before reading (one request per new event); `false` reads the item
+    /// first, then writes (the event is decided the same way either way).
+    pub write_first: bool,
 }
 
 /// A delivery as the handler received it.
@@ -212,8 +215,8 @@ impl<S: EventStore, C: Clock> WebhookService<S, C> {
             .deployment
             .check(event.mode.as_deref(), report, true)
             .is_ok();
-        let Some(patch) =
-            plan_write_first(event_ref, &claimed, report, now).filter(|_| ours_if_stored)
+        let Some(patch) = plan_write_first(event_ref, &claimed, report, now)
+            .filter(|_| ours_if_stored && self.settings.write_first)
         else {
             return Ok(WriteFirst::Read);
         };
@@ -434,6 +437,7 @@ mod tests {
                 secrets: vec![SecretString::new(SECRET)],
                 refresh: None,
                 tolerance_secs: 300,
+                write_first: true,
                 deployment: Deployment {
                     tag: "unit".into(),
                     mode: Some("test".into()),
@@ -540,6 +544,7 @@ mod tests {
                     every_ms: 60_000,
                 }),
                 tolerance_secs: 300,
+                write_first: true,
                 deployment: Deployment {
                     tag: "unit".into(),
                     mode: Some("test".into()),
@@ -678,6 +683,34 @@ mod tests {
             outcome(&deliver(&s, &event("evt_p2", "pending")).await.unwrap()),
             "late"
         );
+        let intent = store.intent("pi_1").unwrap();
+        assert_eq!(
+            (intent.status, intent.version),
+            (Some(IntentStatus::Succeeded), 3)
+        );
+    }
+
+    #[tokio::test]
+    async fn reading_first_reads_before_every_event_and_decides_the_same() {
+        let store = MemoryStore::default();
+        let mut s = service(store.clone());
+        s.settings.write_first = false;
+        deliver(&s, &event("evt_p", "pending")).await.unwrap();
+        // With reads failing, every event is a retryable 503 and nothing is written.
+        store.fail_next(Operation::IntentState, 1);
+        let refused = deliver(&s, &event("evt_s", "succeeded")).await.unwrap_err();
+        assert_eq!(refused.status, 503);
+        assert_eq!(store.intent("pi_1").unwrap().version, 1);
+        for (id, status, expected) in [
+            ("evt_s", "succeeded", "applied"),
+            ("evt_s", "succeeded", "duplicate"),
+            ("evt_p2", "pending", "late"),
+        ] {
+            assert_eq!(
+                outcome(&deliver(&s, &event(id, status)).await.unwrap()),
+                expected
+            );
+        }
         let intent = store.intent("pi_1").unwrap();
         assert_eq!(
             (intent.status, intent.version),

@@ -1,9 +1,11 @@
 //! Cold starts: a new process per run, timed from spawn to its first `next` (init)
 //! and to its first response.
 
-use crate::events::{create_event, http_answer, uuid_like, webhook_body, webhook_event};
+use crate::events::{
+    create_event, http_answer, http_event, uuid_like, webhook_body, webhook_event,
+};
 use crate::runtime_api::RuntimeApi;
-use crate::setup::{process_usage, Setup};
+use crate::setup::{process_usage, seed_intent, Setup};
 use crate::stats::{ms, summary};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
@@ -15,11 +17,17 @@ pub(crate) async fn cold_start(setup: &Setup, runs: usize) -> Result<Value, Stri
         let api = RuntimeApi::start().await;
         let event = match setup.function.as_str() {
             "create-intent" => create_event(&format!("cold-{run}-{}", uuid_like()), 15000),
-            _ => webhook_event(&webhook_body(
-                &format!("evt_cold_{run}_{}", uuid_like()),
-                &format!("pi_cold_{run}_{}", uuid_like()),
-                "succeeded",
-            )),
+            "hello" => http_event("GET", "/hello", json!({}), ""),
+            _ => {
+                // An intent this deployment created, paid: one transaction.
+                let intent = format!("pi_cold_{run}_{}", uuid_like());
+                seed_intent(&setup.store(), &intent).await?;
+                webhook_event(&webhook_body(
+                    &format!("evt_cold_{run}_{}", uuid_like()),
+                    &intent,
+                    "succeeded",
+                ))
+            }
         };
         let started = Instant::now();
         let mut child = setup.spawn(&api);

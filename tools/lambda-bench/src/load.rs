@@ -3,7 +3,7 @@
 
 use crate::events::{create_event, http_answer, uuid_like, webhook_body, webhook_event};
 use crate::runtime_api::RuntimeApi;
-use crate::setup::{dynamodb_client, process_usage, Setup};
+use crate::setup::{dynamodb_client, process_usage, seed_intent, Setup};
 use crate::stats::{ms, summary};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
@@ -142,6 +142,7 @@ pub(crate) async fn load_webhook(
     intents: usize,
     concurrency: usize,
     duplicate_share: f64,
+    in_order: bool,
 ) -> Result<Value, String> {
     const OUTCOMES: [&str; 3] = ["succeeded", "failed", "rejected"];
     // Per intent: 7 distinct events (3 pending, 4 with its outcome); then 30 % of all
@@ -163,11 +164,30 @@ pub(crate) async fn load_webhook(
         expected.insert(intent, outcome);
     }
     let total = (unique.len() as f64 / (1.0 - duplicate_share)).round() as usize;
-    let mut deliveries: Vec<usize> = (0..unique.len()).collect();
-    while deliveries.len() < total {
-        deliveries.push(fastrand::usize(..unique.len()));
-    }
-    fastrand::shuffle(&mut deliveries);
+    let mut deliveries: Vec<usize> = if in_order {
+        // Each intent's events in order, a repeat right after the event it repeats
+        // (as Fintoc's retries come), spread evenly.
+        let mut stream = Vec::with_capacity(total);
+        let mut owed = 0.0;
+        for u in 0..unique.len() {
+            stream.push(u);
+            owed += duplicate_share / (1.0 - duplicate_share);
+            while owed >= 1.0 {
+                stream.push(u);
+                owed -= 1.0;
+            }
+        }
+        stream
+    } else {
+        let mut stream: Vec<usize> = (0..unique.len()).collect();
+        while stream.len() < total {
+            stream.push(fastrand::usize(..unique.len()));
+        }
+        fastrand::shuffle(&mut stream);
+        stream
+    };
+    // The drivers pop from the end.
+    deliveries.reverse();
     let events: Vec<(usize, Vec<u8>)> = deliveries
         .iter()
         .map(|&u| {
@@ -176,12 +196,33 @@ pub(crate) async fn load_webhook(
         })
         .collect();
 
+    // The intents exist before their events, as the create leaves them.
+    let mut seeding = tokio::task::JoinSet::new();
+    for chunk in expected.keys().cloned().collect::<Vec<_>>().chunks(64) {
+        let (chunk, store) = (chunk.to_vec(), setup.store());
+        seeding.spawn(async move {
+            for intent in chunk {
+                seed_intent(&store, &intent).await?;
+            }
+            Ok::<_, String>(())
+        });
+    }
+    while let Some(seeded) = seeding.join_next().await {
+        seeded.map_err(|e| format!("seeding: {e}"))??;
+    }
+    let client = dynamodb_client(&setup.dynamodb);
+    let seeded_versions: HashMap<String, u64> = scan_intents(&client, &setup.table)
+        .await?
+        .into_iter()
+        .map(|(id, (_, _, version))| (id, version))
+        .collect();
+
     let run = LoadRun::execute(setup, events, concurrency).await;
     let answers = &run.answers;
 
     // Invariants, on the table itself.
     let refused = answers.iter().filter(|(_, s, _)| *s != 200).count();
-    let items = scan_intents(&dynamodb_client(&setup.dynamodb), &setup.table).await?;
+    let items = scan_intents(&client, &setup.table).await?;
     let mut wrong_status = 0;
     let mut lost_events = 0;
     let mut applied_twice = 0;
@@ -196,12 +237,14 @@ pub(crate) async fn load_webhook(
         }
         lost_events += 7usize.saturating_sub(event_ids.len());
         // Every write increments the version: more writes than events = applied twice.
-        applied_twice += (*version as usize).saturating_sub(7);
+        let seeded = seeded_versions.get(intent).copied().unwrap_or(0);
+        applied_twice += (version.saturating_sub(seeded) as usize).saturating_sub(7);
     }
     let report = run.report(json!({
         "deliveries": deliveries.len(),
         "intents": intents,
         "distinct_events": unique.len(),
+        "order": if in_order { "in order" } else { "shuffled" },
         "duplicate_share": ((deliveries.len() - unique.len()) as f64 / deliveries.len() as f64 * 1000.0).round() / 1000.0,
         "invariants": {
             "deliveries_not_acknowledged": refused,

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! lambda-bench cold-start --function F --bootstrap PATH --dynamodb URL [--runs N] [--out FILE]
-//! lambda-bench load-webhook --bootstrap PATH --dynamodb URL [--intents N] [--concurrency C] [--out FILE]
+//! lambda-bench load-webhook --bootstrap PATH --dynamodb URL [--intents N] [--concurrency C] [--duplicates D] [--order shuffled|in-order] [--env NAME=VALUE,...] [--out FILE]
 //! lambda-bench load-create --bootstrap PATH --dynamodb URL [--keys N] [--repeats R] [--concurrency C] [--out FILE]
 //! ```
 //!
@@ -35,8 +35,8 @@ const DEPLOYMENT_TAG: &str = "bench";
 const WEBHOOK_SECRET: &str = "whsec_bench_local_6e2a9c4f1b7d3058";
 
 const USAGE: &str = "usage:
-  lambda-bench cold-start   --function create-intent|webhook --bootstrap PATH --dynamodb URL [--runs 20] [--out FILE]
-  lambda-bench load-webhook --bootstrap PATH --dynamodb URL [--intents 2000] [--concurrency 32] [--duplicates 0.3] [--out FILE]
+  lambda-bench cold-start   --function create-intent|webhook|hello --bootstrap PATH --dynamodb URL [--runs 20] [--env NAME=VALUE,...] [--out FILE]
+  lambda-bench load-webhook --bootstrap PATH --dynamodb URL [--intents 2000] [--concurrency 32] [--duplicates 0.3] [--env NAME=VALUE,...] [--out FILE]
   lambda-bench load-create  --bootstrap PATH --dynamodb URL [--keys 1000] [--repeats 3] [--concurrency 32] [--out FILE]";
 
 fn main() {
@@ -71,22 +71,36 @@ fn main() {
         eprintln!("--bootstrap and --dynamodb are required\n{USAGE}");
         std::process::exit(2);
     };
+    let extra_env: Vec<(String, String)> = get("env", "")
+        .split(',')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| match pair.split_once('=') {
+            Some((name, value)) => (name.to_string(), value.to_string()),
+            None => {
+                eprintln!("--env takes NAME=VALUE pairs, got {pair:?}");
+                std::process::exit(2)
+            }
+        })
+        .collect();
     let runtime = tokio::runtime::Runtime::new().expect("tokio");
     let result = runtime.block_on(async {
         match command.as_str() {
             "cold-start" => {
                 let function = get("function", "webhook");
-                let setup = Setup::new(&function, bootstrap, dynamodb).await;
+                let mut setup = Setup::new(&function, bootstrap, dynamodb).await;
+                setup.env = extra_env;
                 cold_start(&setup, number("runs", "20")).await
             }
             "load-webhook" => {
-                let setup = Setup::new("webhook", bootstrap, dynamodb).await;
+                let mut setup = Setup::new("webhook", bootstrap, dynamodb).await;
+                setup.env = extra_env;
                 let duplicates: f64 = get("duplicates", "0.3").parse().unwrap_or(0.3);
                 load_webhook(
                     &setup,
                     number("intents", "2000"),
                     number("concurrency", "32"),
                     duplicates,
+                    get("order", "shuffled") == "in-order",
                 )
                 .await
             }

@@ -13,6 +13,9 @@ pub(crate) struct Setup {
     pub(crate) dynamodb: String,
     pub(crate) table: String,
     pub(crate) sim: Simulator,
+    /// More environment for the function (`--env NAME=VALUE`, repeatable as a
+    /// comma-separated list).
+    pub(crate) env: Vec<(String, String)>,
 }
 
 impl Setup {
@@ -33,7 +36,13 @@ impl Setup {
             dynamodb: dynamodb.to_string(),
             table,
             sim,
+            env: Vec::new(),
         }
+    }
+
+    /// The store on the benchmark's table (for seeding).
+    pub(crate) fn store(&self) -> shared::store::DynamoStore {
+        shared::store::DynamoStore::new(dynamodb_client(&self.dynamodb), &self.table)
     }
 
     /// Starts the function's binary against `api`, configured from the environment.
@@ -60,6 +69,7 @@ impl Setup {
             .env("RECIPIENT_ACCOUNT_NUMBER", "123456789")
             .env("RECIPIENT_ACCOUNT_TYPE", "checking_account")
             .env("RECIPIENT_INSTITUTION_ID", "cl_banco_de_chile")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -97,4 +107,62 @@ pub(crate) fn process_usage(pid: u32) -> (u64, f64) {
         .sum();
     // USER_HZ is 100 on Linux.
     (hwm_kib, ticks as f64 * 10.0)
+}
+
+/// Stores `intent_id` as the create leaves it (order reserved, intent stored
+/// with its first check scheduled, order opened), so webhook events find an
+/// intent this deployment created — as they do deployed.
+pub(crate) async fn seed_intent(
+    store: &shared::store::DynamoStore,
+    intent_id: &str,
+) -> Result<(), String> {
+    use shared::domain::intent::{IntentStatus, PaymentKind, StoredIntent};
+    use shared::domain::order::{OpenRequest, ReserveRequest};
+    use shared::store::{IntentStore, OrderStore};
+    let order_id = format!("order-{intent_id}");
+    let now_ms = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
+    let seed_error = |e: shared::store::StoreError| format!("seeding {intent_id}: {e}");
+    store
+        .reserve_order(&ReserveRequest {
+            order_id: &order_id,
+            holder: "bench",
+            now_ms,
+            reserved_until_ms: now_ms + 60_000,
+        })
+        .await
+        .map_err(seed_error)?;
+    store
+        .save_created(&StoredIntent {
+            kind: PaymentKind::Intent,
+            session_payment: None,
+            expires_at: None,
+            id: intent_id.into(),
+            status: IntentStatus::Created,
+            amount: 15000,
+            currency: "CLP".into(),
+            order_id: Some(order_id.clone()),
+            metadata: [("deployment_tag".to_string(), DEPLOYMENT_TAG.to_string())].into(),
+            customer_email: None,
+            mode: Some("test".into()),
+            error_reason: None,
+            created_at: "2026-01-01T00:00:00.000Z".into(),
+            updated_at: "2026-01-01T00:00:00.000Z".into(),
+            schedule: Some(shared::domain::reconcile::initial_schedule_after(
+                intent_id, now_ms, 300_000,
+            )),
+        })
+        .await
+        .map_err(seed_error)?;
+    let opened = store
+        .open_order(&OpenRequest {
+            kind: PaymentKind::Intent,
+            order_id: &order_id,
+            holder: "bench",
+            intent_id,
+        })
+        .await
+        .map_err(seed_error)?;
+    opened
+        .then_some(())
+        .ok_or_else(|| format!("seeding {intent_id}: the order was not opened"))
 }
