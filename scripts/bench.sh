@@ -81,12 +81,38 @@ fi
 
 # The floor first (a hello-world lambda_runtime function, same profile), then both
 # functions, in the same run: their figures are reported as the difference to it.
+# Init here is the function's own (CONNECT_AT_INIT=false); opening connections at
+# init is measured next, with real TLS.
 for fn in hello create-intent webhook; do
   case "$fn" in hello) bin="$hello_bin" ;; create-intent) bin="$create_bin" ;; *) bin="$webhook_bin" ;; esac
   say "cold start of $fn ($runs runs)"
   "$bench" cold-start --function "$fn" --bootstrap "$bin" --dynamodb "$ddb" --runs "$runs" \
-    --out "$results/cold_start_$fn.json" >/dev/null
+    --env CONNECT_AT_INIT=false --out "$results/cold_start_$fn.json" >/dev/null
 done
+
+# Real TLS in the first response: stunnel on loopback in front of DynamoDB Local and
+# the harness's simulator (on a fixed port), certificates from a throwaway CA the
+# function is told to trust (SSL_CERT_FILE); each function connecting lazily, as
+# before, and opening its connections during init (CONNECT_AT_INIT, the default).
+sim_port="${BENCH_SIM_PORT:-8475}"
+trap 'scripts/tls-proxy.sh stop; scripts/dynamodb-local.sh stop' EXIT
+ca="$(scripts/tls-proxy.sh start "$DDB_PORT" "$sim_port")"
+for fn in create-intent webhook; do
+  bin="$create_bin"; [[ "$fn" == webhook ]] && bin="$webhook_bin"
+  for connect in false true; do
+    say "cold start of $fn over TLS, CONNECT_AT_INIT=$connect ($runs runs)"
+    "$bench" cold-start --function "$fn" --bootstrap "$bin" --dynamodb "$ddb" --runs "$runs" \
+      --sim-port "$sim_port" --function-dynamodb "https://localhost:${TLS_PROXY_DDB_PORT:-8443}" \
+      --function-fintoc "https://localhost:${TLS_PROXY_SIM_PORT:-8444}" \
+      --env "SSL_CERT_FILE=$ca,CONNECT_AT_INIT=$connect" \
+      --out "$results/tls_cold_start_${fn}_$connect.json" >/dev/null
+  done
+done
+say "over TLS, a certificate the function was not told to trust is refused"
+untrusted="$("$bench" cold-start --function webhook --bootstrap "$webhook_bin" --dynamodb "$ddb" --runs 1 \
+  --function-dynamodb "https://localhost:${TLS_PROXY_DDB_PORT:-8443}" 2>&1 >/dev/null || true)"
+[[ "$untrusted" == *"answered 503"* ]] || die "the webhook did not refuse an untrusted certificate: $untrusted"
+scripts/tls-proxy.sh stop
 
 say "DynamoDB requests and capacity per operation (test on DynamoDB Local)"
 cost_deliveries=1000; [[ "$smoke" == 1 ]] && cost_deliveries=100

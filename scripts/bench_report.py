@@ -135,7 +135,8 @@ w("each run starts the release `bootstrap` (x86_64, built by `cargo lambda build
 w("--release --x86-64`) under a Runtime API stub, configured from the environment as")
 w("in Lambda (table, endpoint, Fintoc key, webhook secret, recipient). *Init* is the")
 w("time from spawning the process to its first `GET /runtime/invocation/next`: the")
-w("AWS SDK config, the DynamoDB and HTTP clients, the configuration check. *First")
+w("AWS SDK config, the DynamoDB and HTTP clients, the configuration check (here")
+w("without opening connections, `CONNECT_AT_INIT=false`: that is measured below, over TLS). *First")
 w("response* adds the first invocation: a create (DynamoDB conditional put, Fintoc")
 w("call, two writes) or a signed webhook event (one conditional write), each on fresh")
 w("connections.")
@@ -161,6 +162,32 @@ if floor:
             d_first = c["first_response_ms"]["p50"] - floor["first_response_ms"]["p50"]
             w(f"| {fn} | +{d_init:.1f} ms | +{d_first:.1f} ms | {mark(d_init <= 3.0)} |")
     w("")
+tls = {(fn, c): load(f"tls_cold_start_{fn}_{c}.json") for fn in ("create-intent", "webhook") for c in ("false", "true")}
+if any(tls.values()):
+    w("### Real TLS in the first response")
+    w("")
+    w("The same cold starts with every connection over real TLS: `scripts/tls-proxy.sh`")
+    w("puts stunnel (Debian's `stunnel4`) on loopback in front of DynamoDB Local and the")
+    w("simulator, with an RSA-2048 certificate from a throwaway CA made for the run, which")
+    w("the function is told to trust (`SSL_CERT_FILE`; Lambda never sets it). So the first")
+    w("request pays DNS (`localhost`), TCP and a TLS 1.3 handshake with certificate")
+    w("verification per connection, as on AWS — but over loopback, with no network")
+    w("latency: deployed, each handshake adds round trips to DynamoDB's and Fintoc's")
+    w("endpoints, which is why it matters where they are paid. *Lazy* is")
+    w("`CONNECT_AT_INIT=false` (the first request connects); *at init* (the default)")
+    w("opens and verifies both during init (a `GetItem` of a key no payment has; a")
+    w("`GET` of an intent that does not exist at Fintoc, which also says whether the key")
+    w("is accepted). Lambda bills init and the invocation (init has been billed for")
+    w("every runtime since August 2025), so the billed figure is their sum.")
+    w("")
+    w("| function | connections | init | first invocation | first response | billed (init + invocation) |")
+    w("|---|---|---|---|---|---|")
+    for (fn, c), r in tls.items():
+        if r:
+            billed = r["init_ms"]["p50"] + r["first_invocation_duration_ms"]["p50"]
+            w(f"| {fn} | {'at init' if c == 'true' else 'lazy'} | {spread(r['init_ms'])} | {spread(r['first_invocation_duration_ms'])} | {spread(r['first_response_ms'])} | {-(-billed // 1):.0f} ms |")
+    w("")
+
 w("For scale: Rust's hello world initialises in about 14 ms on arm64 Lambda in the")
 w("public lambda-perf benchmark (Go ≈ 42 ms, Python ≈ 81 ms, Node ≈ 124 ms, Java ≈")
 w("250 ms). Lambda's init also includes loading the code package, so a local init")

@@ -184,6 +184,9 @@ pub struct CreateIntentConfig {
     /// `CHECKOUT_SUCCESS_URL`, `CHECKOUT_CANCEL_URL`, `CHECKOUT_RETURN_URLS`: the
     /// checkout-session flow, enabled when both URLs are set.
     pub sessions: Option<SessionSettings>,
+    /// `CONNECT_AT_INIT` (default `true`): open DynamoDB's and Fintoc's connections
+    /// during init, so the first request does not pay for the TLS handshakes.
+    pub connect_at_init: bool,
 }
 
 fn return_url(env_name: &str, url: &str) -> Result<String, ConfigError> {
@@ -323,6 +326,7 @@ impl CreateIntentConfig {
                 0,
                 3_600,
             )?),
+            connect_at_init: env.flag("CONNECT_AT_INIT", true)?,
         })
     }
 }
@@ -472,6 +476,8 @@ pub struct WebhookConfig {
     /// and no read; `false` reads the item first (one more round trip per new
     /// event, but a duplicate costs half a read unit instead of a refused write).
     pub write_first: bool,
+    /// `CONNECT_AT_INIT` (default `true`): open DynamoDB's connection during init.
+    pub connect_at_init: bool,
 }
 
 impl WebhookConfig {
@@ -502,6 +508,7 @@ impl WebhookConfig {
                 mode: mode_from_env(env)?,
             },
             write_first: env.flag("WEBHOOK_WRITE_FIRST", true)?,
+            connect_at_init: env.flag("CONNECT_AT_INIT", true)?,
         })
     }
 }
@@ -742,6 +749,7 @@ mod tests {
         assert_eq!(c.deployment.tag, "default");
         assert_eq!(c.deployment.mode, None);
         assert!(c.write_first);
+        assert!(c.connect_at_init);
         let SecretSource::Value(v) = c.secret_source.clone() else {
             panic!()
         };

@@ -317,11 +317,37 @@ impl RetryPolicy {
 }
 
 /// A `reqwest` client builder on the process's one TLS stack (rustls with aws-lc-rs,
-/// shared with the AWS SDK). Every HTTP client of the project starts here.
+/// shared with the AWS SDK). Every HTTP client of the project starts here. It trusts
+/// the Mozilla roots compiled in (`webpki-roots`: nothing read from disk), plus the
+/// certificates of `SSL_CERT_FILE` when it is set — the variable the AWS SDK's client
+/// honours too; Lambda does not set it (the benchmark's throwaway CA does).
 pub fn http_client_builder() -> reqwest::ClientBuilder {
     // Installing twice is harmless: the first provider stays.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    reqwest::Client::builder()
+    let mut builder = reqwest::Client::builder();
+    for root in extra_roots(std::env::var_os("SSL_CERT_FILE").as_deref()) {
+        builder = builder.add_root_certificate(root);
+    }
+    builder
+}
+
+/// The certificates of the PEM file `path` (none when unset or unreadable; a warning
+/// says which).
+fn extra_roots(path: Option<&std::ffi::OsStr>) -> Vec<reqwest::Certificate> {
+    let Some(path) = path else {
+        return Vec::new();
+    };
+    match std::fs::read(path).map(|pem| reqwest::Certificate::from_pem_bundle(&pem)) {
+        Ok(Ok(roots)) => roots,
+        Ok(Err(e)) => {
+            tracing::warn!(file = ?path, error = %e, "SSL_CERT_FILE holds no PEM certificates");
+            Vec::new()
+        }
+        Err(e) => {
+            tracing::warn!(file = ?path, error = %e, "SSL_CERT_FILE cannot be read");
+            Vec::new()
+        }
+    }
 }
 
 /// Fintoc over HTTPS with `reqwest`; built once at init and shared.
@@ -357,6 +383,29 @@ impl FintocHttpClient {
             secret_key,
             versions,
             retry,
+        })
+    }
+
+    /// Opens (and verifies) the connection to Fintoc before the first request needs
+    /// it: one `GET /v1/payment_intents/pi_warm_up` (no such intent: Fintoc answers
+    /// 404), which pays DNS, TCP and the TLS handshake at init. Returns Fintoc's HTTP
+    /// status: 401 means the secret key was refused.
+    pub async fn open_connection(&self, timeout: Duration) -> Result<u16, FintocError> {
+        let path = ["v1", "payment_intents", "pi_warm_up"];
+        self.attempt(
+            &path,
+            &self.versions.payment_intents,
+            false,
+            None,
+            None,
+            timeout,
+        )
+        .await
+        .map(|(status, _, _)| status)
+        .map_err(|e| FintocError::NoAnswer {
+            timed_out: e.is_timeout(),
+            detail: describe_transport_error(&e),
+            attempts: 1,
         })
     }
 
@@ -710,6 +759,22 @@ fn describe_transport_error(e: &reqwest::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ssl_cert_file_adds_its_certificates_and_nothing_else() {
+        let dir = std::env::temp_dir().join(format!("extra-roots-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/isrg-root-x1.pem");
+        let garbage = dir.join("garbage.pem");
+        std::fs::write(&garbage, "not a certificate").unwrap();
+        assert_eq!(extra_roots(None).len(), 0);
+        assert_eq!(extra_roots(Some(std::ffi::OsStr::new(root))).len(), 1);
+        assert_eq!(extra_roots(Some(garbage.as_os_str())).len(), 0);
+        assert_eq!(
+            extra_roots(Some(dir.join("missing.pem").as_os_str())).len(),
+            0
+        );
+    }
 
     #[test]
     fn judges_statuses() {

@@ -7,6 +7,7 @@ mod create_intent;
 mod dynamodb_cost;
 mod events;
 mod logs;
+mod open_connections;
 mod reconcile;
 mod sessions;
 mod store;

@@ -725,6 +725,7 @@ async fn a_placeholder_or_weak_webhook_secret_is_refused_at_cold_start() {
     let good = WebhookConfig::from_env(&Env(|name: &str| match name {
         "TABLE_NAME" => Some("payments".to_string()),
         "WEBHOOK_SECRET" => Some("whsec_kQ3v9XzR1pL7mN2bT8cW4yH6".to_string()),
+        "CONNECT_AT_INIT" => Some("false".to_string()),
         _ => None,
     }))
     .unwrap();

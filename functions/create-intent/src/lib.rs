@@ -20,7 +20,8 @@ use shared::store::{DynamoStore, EventStore, IdempotencyStore, IntentStore, Orde
 /// The service as deployed.
 pub type DeployedService = PaymentIntentService<DynamoStore, FintocHttpClient, SystemClock>;
 
-/// Builds every client once, at cold start: AWS config, the secret key, DynamoDB
+/// Builds every client once, at cold start (and opens their connections unless
+/// `CONNECT_AT_INIT=false`): AWS config, the secret key, DynamoDB
 /// and the Fintoc HTTP client.
 pub async fn init(config: &CreateIntentConfig) -> Result<DeployedService, lambda_http::Error> {
     let sdk = shared::aws::load_sdk_config().await;
@@ -38,6 +39,9 @@ pub async fn init(config: &CreateIntentConfig) -> Result<DeployedService, lambda
         config.fintoc_versions.clone(),
         config.retry.clone(),
     )?;
+    if config.connect_at_init {
+        shared::app::open_connections::open_connections(&store, Some(&fintoc)).await;
+    }
     Ok(PaymentIntentService::new(
         store,
         fintoc,

@@ -22,7 +22,8 @@ use std::sync::Arc;
 /// The service as deployed.
 pub type DeployedService = WebhookService<DynamoStore, SystemClock>;
 
-/// Builds every client once, at cold start, and reads the webhook secret(s).
+/// Builds every client once, at cold start, reads the webhook secret(s) and opens
+/// DynamoDB's connection (unless `CONNECT_AT_INIT=false`).
 pub async fn init(config: &WebhookConfig) -> Result<DeployedService, lambda_http::Error> {
     let sdk = shared::aws::load_sdk_config().await;
     let secret = config
@@ -56,8 +57,12 @@ pub async fn init(config: &WebhookConfig) -> Result<DeployedService, lambda_http
         }
     };
     let dynamodb = shared::aws::dynamodb_client(&sdk, config.table.endpoint.as_deref());
+    let store = DynamoStore::new(dynamodb, &config.table.table_name);
+    if config.connect_at_init {
+        shared::app::open_connections::open_connections(&store, None).await;
+    }
     Ok(WebhookService::new(
-        DynamoStore::new(dynamodb, &config.table.table_name),
+        store,
         SystemClock,
         WebhookSettings {
             secrets,

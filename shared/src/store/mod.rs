@@ -254,6 +254,27 @@ impl DynamoStore {
         &self.table
     }
 
+    /// Opens (and verifies) the connection to DynamoDB before the first request needs
+    /// it: one eventually consistent `GetItem` of a key no payment has
+    /// (`INTENT#warm-up`, half a read unit, allowed by every function's policy that
+    /// reads). It pays the TLS handshake and credential signing at init, and says
+    /// early whether the table, the endpoint and the credentials work.
+    pub async fn open_connection(&self) -> Result<(), StoreError> {
+        self.client
+            .get_item()
+            .table_name(&self.table)
+            .key(
+                PARTITION_KEY,
+                intents::payment_pk(PaymentKind::Intent, "warm-up"),
+            )
+            .consistent_read(false)
+            .projection_expression("version")
+            .send()
+            .await
+            .map_err(unavailable("open_connection"))?;
+        Ok(())
+    }
+
     /// The DynamoDB requests this store made and the capacity DynamoDB reported for
     /// them (every request asks for `ReturnConsumedCapacity=TOTAL`).
     pub fn usage(&self) -> Usage {

@@ -2,7 +2,8 @@
 //! API, with DynamoDB Local and the Fintoc simulator behind them, and measures them.
 //!
 //! ```text
-//! lambda-bench cold-start --function F --bootstrap PATH --dynamodb URL [--runs N] [--out FILE]
+//! lambda-bench cold-start --function F --bootstrap PATH --dynamodb URL [--runs N] [--env NAME=VALUE,...]
+//!                          [--sim-port N] [--function-dynamodb URL] [--function-fintoc URL] [--out FILE]
 //! lambda-bench load-webhook --bootstrap PATH --dynamodb URL [--intents N] [--concurrency C] [--duplicates D] [--order shuffled|in-order] [--env NAME=VALUE,...] [--out FILE]
 //! lambda-bench load-create --bootstrap PATH --dynamodb URL [--keys N] [--repeats R] [--concurrency C] [--out FILE]
 //! ```
@@ -13,7 +14,9 @@
 //! `next` request (init) and to its first response. Load runs start one process per
 //! concurrent invocation — as Lambda runs one invocation per execution environment —
 //! then check the invariants on the table and the simulator. Every figure is printed
-//! as JSON (and written to `--out`).
+//! as JSON (and written to `--out`). `--function-dynamodb` and `--function-fintoc`
+//! give the function other endpoints than the harness uses (the TLS proxy of
+//! `scripts/tls-proxy.sh` in front of DynamoDB Local and the simulator on `--sim-port`).
 
 mod cold_start;
 mod events;
@@ -35,7 +38,8 @@ const DEPLOYMENT_TAG: &str = "bench";
 const WEBHOOK_SECRET: &str = "whsec_bench_local_6e2a9c4f1b7d3058";
 
 const USAGE: &str = "usage:
-  lambda-bench cold-start   --function create-intent|webhook|hello --bootstrap PATH --dynamodb URL [--runs 20] [--env NAME=VALUE,...] [--out FILE]
+  lambda-bench cold-start   --function create-intent|webhook|hello --bootstrap PATH --dynamodb URL [--runs 20] [--env NAME=VALUE,...]
+                            [--sim-port N] [--function-dynamodb URL] [--function-fintoc URL] [--out FILE]
   lambda-bench load-webhook --bootstrap PATH --dynamodb URL [--intents 2000] [--concurrency 32] [--duplicates 0.3] [--env NAME=VALUE,...] [--out FILE]
   lambda-bench load-create  --bootstrap PATH --dynamodb URL [--keys 1000] [--repeats 3] [--concurrency 32] [--out FILE]";
 
@@ -87,12 +91,20 @@ fn main() {
         match command.as_str() {
             "cold-start" => {
                 let function = get("function", "webhook");
-                let mut setup = Setup::new(&function, bootstrap, dynamodb).await;
+                let mut setup = Setup::new(
+                    &function,
+                    bootstrap,
+                    dynamodb,
+                    number("sim-port", "0") as u16,
+                )
+                .await;
                 setup.env = extra_env;
+                setup.function_dynamodb = options.get("function-dynamodb").cloned();
+                setup.function_fintoc = options.get("function-fintoc").cloned();
                 cold_start(&setup, number("runs", "20")).await
             }
             "load-webhook" => {
-                let mut setup = Setup::new("webhook", bootstrap, dynamodb).await;
+                let mut setup = Setup::new("webhook", bootstrap, dynamodb, 0).await;
                 setup.env = extra_env;
                 let duplicates: f64 = get("duplicates", "0.3").parse().unwrap_or(0.3);
                 load_webhook(
@@ -105,7 +117,7 @@ fn main() {
                 .await
             }
             "load-create" => {
-                let setup = Setup::new("create-intent", bootstrap, dynamodb).await;
+                let setup = Setup::new("create-intent", bootstrap, dynamodb, 0).await;
                 load_create(
                     &setup,
                     number("keys", "1000"),

@@ -16,13 +16,27 @@ pub(crate) struct Setup {
     /// More environment for the function (`--env NAME=VALUE`, repeatable as a
     /// comma-separated list).
     pub(crate) env: Vec<(String, String)>,
+    /// The DynamoDB endpoint the function is given, when not `dynamodb` (the TLS
+    /// proxy in front of it); the harness itself always uses `dynamodb`.
+    pub(crate) function_dynamodb: Option<String>,
+    /// The Fintoc base URL the function is given, when not the simulator's own.
+    pub(crate) function_fintoc: Option<String>,
 }
 
 impl Setup {
-    pub(crate) async fn new(function: &str, bootstrap: &str, dynamodb: &str) -> Self {
-        let sim = Simulator::start(SimulatorConfig::default())
-            .await
-            .expect("simulator");
+    /// A table and a simulator (on `sim_port`, 0 for any) for `function`.
+    pub(crate) async fn new(
+        function: &str,
+        bootstrap: &str,
+        dynamodb: &str,
+        sim_port: u16,
+    ) -> Self {
+        let sim = Simulator::start(SimulatorConfig {
+            addr: std::net::SocketAddr::from(([127, 0, 0, 1], sim_port)),
+            ..SimulatorConfig::default()
+        })
+        .await
+        .expect("simulator");
         let table = format!(
             "bench-{function}-{}",
             time::OffsetDateTime::now_utc().unix_timestamp_nanos()
@@ -37,6 +51,8 @@ impl Setup {
             table,
             sim,
             env: Vec::new(),
+            function_dynamodb: None,
+            function_fintoc: None,
         }
     }
 
@@ -60,8 +76,16 @@ impl Setup {
             .env("AWS_ACCESS_KEY_ID", "local")
             .env("AWS_SECRET_ACCESS_KEY", "local")
             .env("TABLE_NAME", &self.table)
-            .env("DYNAMODB_ENDPOINT", &self.dynamodb)
-            .env("FINTOC_BASE_URL", format!("http://{}", self.sim.addr()))
+            .env(
+                "DYNAMODB_ENDPOINT",
+                self.function_dynamodb.as_deref().unwrap_or(&self.dynamodb),
+            )
+            .env(
+                "FINTOC_BASE_URL",
+                self.function_fintoc
+                    .clone()
+                    .unwrap_or_else(|| format!("http://{}", self.sim.addr())),
+            )
             .env("FINTOC_SECRET_KEY", DEFAULT_SECRET_KEY)
             .env("WEBHOOK_SECRET", WEBHOOK_SECRET)
             .env("DEPLOYMENT_TAG", DEPLOYMENT_TAG)
