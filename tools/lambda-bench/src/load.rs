@@ -143,6 +143,7 @@ pub(crate) async fn load_webhook(
     concurrency: usize,
     duplicate_share: f64,
     in_order: bool,
+    seeded: bool,
 ) -> Result<Value, String> {
     const OUTCOMES: [&str; 3] = ["succeeded", "failed", "rejected"];
     // Per intent: 7 distinct events (3 pending, 4 with its outcome); then 30 % of all
@@ -163,6 +164,35 @@ pub(crate) async fn load_webhook(
         }
         expected.insert(intent, outcome);
     }
+    // With `seeded`, the intents exist before their events, as the create leaves them
+    // (so a final event is a transaction with its order); seeded before the events
+    // are signed, so the run starts well within their tolerance. Without, each
+    // intent is first seen through its events (no order: single-item writes).
+    let mut seeding = tokio::task::JoinSet::new();
+    let to_seed: Vec<String> = if seeded {
+        expected.keys().cloned().collect()
+    } else {
+        Vec::new()
+    };
+    for chunk in to_seed.chunks(64) {
+        let (chunk, store) = (chunk.to_vec(), setup.store());
+        seeding.spawn(async move {
+            for intent in chunk {
+                seed_intent(&store, &intent).await?;
+            }
+            Ok::<_, String>(())
+        });
+    }
+    while let Some(seeded) = seeding.join_next().await {
+        seeded.map_err(|e| format!("seeding: {e}"))??;
+    }
+    let client = dynamodb_client(&setup.dynamodb);
+    let seeded_versions: HashMap<String, u64> = scan_intents(&client, &setup.table)
+        .await?
+        .into_iter()
+        .map(|(id, (_, _, version))| (id, version))
+        .collect();
+
     let total = (unique.len() as f64 / (1.0 - duplicate_share)).round() as usize;
     let mut deliveries: Vec<usize> = if in_order {
         // Each intent's events in order, a repeat right after the event it repeats
@@ -196,27 +226,6 @@ pub(crate) async fn load_webhook(
         })
         .collect();
 
-    // The intents exist before their events, as the create leaves them.
-    let mut seeding = tokio::task::JoinSet::new();
-    for chunk in expected.keys().cloned().collect::<Vec<_>>().chunks(64) {
-        let (chunk, store) = (chunk.to_vec(), setup.store());
-        seeding.spawn(async move {
-            for intent in chunk {
-                seed_intent(&store, &intent).await?;
-            }
-            Ok::<_, String>(())
-        });
-    }
-    while let Some(seeded) = seeding.join_next().await {
-        seeded.map_err(|e| format!("seeding: {e}"))??;
-    }
-    let client = dynamodb_client(&setup.dynamodb);
-    let seeded_versions: HashMap<String, u64> = scan_intents(&client, &setup.table)
-        .await?
-        .into_iter()
-        .map(|(id, (_, _, version))| (id, version))
-        .collect();
-
     let run = LoadRun::execute(setup, events, concurrency).await;
     let answers = &run.answers;
 
@@ -245,6 +254,7 @@ pub(crate) async fn load_webhook(
         "intents": intents,
         "distinct_events": unique.len(),
         "order": if in_order { "in order" } else { "shuffled" },
+        "intents_created_first": seeded,
         "duplicate_share": ((deliveries.len() - unique.len()) as f64 / deliveries.len() as f64 * 1000.0).round() / 1000.0,
         "invariants": {
             "deliveries_not_acknowledged": refused,

@@ -4,7 +4,7 @@
 //! ```text
 //! lambda-bench cold-start --function F --bootstrap PATH --dynamodb URL [--runs N] [--env NAME=VALUE,...]
 //!                          [--sim-port N] [--function-dynamodb URL] [--function-fintoc URL] [--out FILE]
-//! lambda-bench load-webhook --bootstrap PATH --dynamodb URL [--intents N] [--concurrency C] [--duplicates D] [--order shuffled|in-order] [--env NAME=VALUE,...] [--out FILE]
+//! lambda-bench load-webhook --bootstrap PATH --dynamodb URL [--intents N] [--concurrency C] [--duplicates D] [--order shuffled|in-order] [--seed false|true] [--env NAME=VALUE,...] [--out FILE]
 //! lambda-bench load-create --bootstrap PATH --dynamodb URL [--keys N] [--repeats R] [--concurrency C] [--out FILE]
 //! ```
 //!
@@ -113,6 +113,7 @@ fn main() {
                     number("concurrency", "32"),
                     duplicates,
                     get("order", "shuffled") == "in-order",
+                    get("seed", "false") == "true",
                 )
                 .await
             }
