@@ -7,8 +7,8 @@
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use shared::domain::create::{check_content_type, parse_create_request, CreateLimits};
-use shared::domain::intent::IntentStatus;
-use shared::domain::transition::{plan_write, EventRef, IntentState};
+use shared::domain::payment::PaymentStatus;
+use shared::domain::transition::{plan_write, EventRef, PaymentState};
 use shared::secrets::SecretString;
 use shared::webhook::event::{Event, EventKind};
 use shared::webhook::signature::{compute_signature, verify};
@@ -41,7 +41,7 @@ fn typical_event() -> Vec<u8> {
 }
 
 /// The work the webhook function does for one delivery before its DynamoDB calls.
-fn webhook_hot_path(header: &str, body: &[u8], secrets: &[SecretString], state: &IntentState) {
+fn webhook_hot_path(header: &str, body: &[u8], secrets: &[SecretString], state: &PaymentState) {
     verify(Some(header), body, secrets, NOW, 300).expect("valid signature");
     let event = Event::parse(body).expect("valid event");
     let EventKind::PaymentIntent(claimed) = event.kind() else {
@@ -69,8 +69,8 @@ fn benches(c: &mut Criterion) {
     let signature = hex::encode(compute_signature(secret, &NOW.to_string(), &body));
     let header = format!("t={NOW},v1={signature}");
     let secrets = [SecretString::new(secret)];
-    let state = IntentState {
-        status: IntentStatus::parse("pending"),
+    let state = PaymentState {
+        status: PaymentStatus::parse("pending"),
         applied_event_ids: BTreeSet::from(["evt_a".to_string(), "evt_b".to_string()]),
         version: 2,
         requested: Some((15000, "CLP".to_string())),

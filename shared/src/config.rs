@@ -3,8 +3,9 @@
 //! Every error names the variable that is missing or malformed. Parsing takes a
 //! lookup function, so tests pass a map instead of touching the process environment.
 
-use crate::app::create_intent::{CreateIntentSettings, SessionSettings};
+use crate::app::payments::PaymentSettings;
 use crate::app::reconcile::ReconcileSettings;
+use crate::app::sessions::SessionSettings;
 use crate::domain::create::{CreateLimits, Currency};
 use crate::domain::deployment::{Deployment, DEFAULT_DEPLOYMENT_TAG};
 use crate::fintoc::{
@@ -554,8 +555,8 @@ pub fn secret_source<F: Fn(&str) -> Option<String>>(
 
 impl CreateIntentConfig {
     /// The settings of the create use case.
-    pub fn create_settings(&self) -> CreateIntentSettings {
-        CreateIntentSettings {
+    pub fn create_settings(&self) -> PaymentSettings {
+        PaymentSettings {
             limits: self.limits.clone(),
             recipient: self.recipient.clone(),
             idempotency_namespace: self.idempotency_namespace.clone(),

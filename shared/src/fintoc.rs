@@ -2,7 +2,7 @@
 
 use crate::domain::create::Currency;
 use crate::domain::idempotency::FintocKey;
-use crate::domain::report::IntentReport;
+use crate::domain::report::PaymentReport;
 use crate::domain::session::SessionReport;
 use crate::secrets::SecretString;
 use serde::{Deserialize, Serialize};
@@ -136,7 +136,7 @@ impl Default for ApiVersions {
 pub struct FintocPaymentIntent {
     /// `pi_...`; never parsed.
     pub id: String,
-    /// Status string (see `IntentStatus`).
+    /// Status string (see `PaymentStatus`).
     pub status: String,
     /// Minor units.
     pub amount: u64,
@@ -250,7 +250,7 @@ pub trait FintocLookup: Send + Sync {
         &self,
         id: &str,
         budget: Option<Duration>,
-    ) -> impl Future<Output = Result<Option<IntentReport>, FintocError>> + Send;
+    ) -> impl Future<Output = Result<Option<PaymentReport>, FintocError>> + Send;
 
     /// `GET /v1/checkout_sessions/{id}`, like [`Self::get_payment_intent`].
     fn get_checkout_session(
@@ -504,8 +504,8 @@ type Answer = (u16, Option<Duration>, Vec<u8>);
 
 /// Judges an answer to `GET /v1/payment_intents/{id}`: the intent (read leniently),
 /// `None` for a 404 (Fintoc does not know it), retries as for a create.
-fn judge_lookup(status: u16, body: &[u8]) -> Verdict<Option<IntentReport>> {
-    judge_read(status, body, IntentReport::from_json)
+fn judge_lookup(status: u16, body: &[u8]) -> Verdict<Option<PaymentReport>> {
+    judge_read(status, body, PaymentReport::from_json)
 }
 
 /// Judges an answer to `GET /v1/checkout_sessions/{id}`, like [`judge_lookup`].
@@ -719,7 +719,7 @@ impl FintocLookup for FintocHttpClient {
         &self,
         id: &str,
         budget: Option<Duration>,
-    ) -> Result<Option<IntentReport>, FintocError> {
+    ) -> Result<Option<PaymentReport>, FintocError> {
         let version = &self.versions.payment_intents;
         let path = ["v1", "payment_intents", id];
         self.with_retries(

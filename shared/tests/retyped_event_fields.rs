@@ -8,12 +8,12 @@ use serde_json::{json, Value};
 use shared::app::receive_webhook::{Delivery, WebhookService, WebhookSettings};
 use shared::clock::ManualClock;
 use shared::domain::deployment::Deployment;
-use shared::domain::intent::PaymentKind;
-use shared::domain::intent::{IntentStatus, StoredIntent};
 use shared::domain::order::{OpenRequest, OrderState, ReserveRequest};
+use shared::domain::payment::PaymentKind;
+use shared::domain::payment::{PaymentStatus, StoredPayment};
 use shared::secrets::SecretString;
 use shared::store::memory::MemoryStore;
-use shared::store::{IntentStore, OrderStore};
+use shared::store::{OrderStore, PaymentStore};
 use shared::webhook::signature::compute_signature;
 use std::collections::BTreeMap;
 
@@ -111,12 +111,12 @@ async fn deliver(body: &str) -> (MemoryStore, u16, Value) {
     };
     store.reserve_order(&reserve).await.unwrap();
     store
-        .save_created(&StoredIntent {
+        .save_created(&StoredPayment {
             kind: PaymentKind::Intent,
             session_payment: None,
             expires_at: None,
             id: "pi_1".into(),
-            status: IntentStatus::Created,
+            status: PaymentStatus::Created,
             amount: 100,
             currency: "CLP".into(),
             order_id: Some("o-1".into()),
@@ -191,19 +191,19 @@ proptest! {
         prop_assert_eq!(code, 200);
         prop_assert_eq!(answer["outcome"].as_str(), Some("applied"));
         let intent = store.intent("pi_1").unwrap();
-        let claimed = IntentStatus::parse(status);
+        let claimed = PaymentStatus::parse(status);
         prop_assert_eq!(intent.status.as_ref(), Some(&claimed));
         prop_assert_eq!(intent.version, 1);
         let order = store.order("o-1").unwrap();
         match claimed {
-            IntentStatus::Succeeded if intent.amount_mismatch.is_none() => {
+            PaymentStatus::Succeeded if intent.amount_mismatch.is_none() => {
                 prop_assert_eq!(order.record.state, OrderState::Paid);
                 prop_assert_eq!(order.paid_intent_id.as_deref(), Some("pi_1"));
             }
-            IntentStatus::Succeeded => {
+            PaymentStatus::Succeeded => {
                 prop_assert_eq!(order.record.state, OrderState::Open, "a mismatch pays nothing");
             }
-            IntentStatus::Failed => prop_assert_eq!(order.record.state, OrderState::Closed),
+            PaymentStatus::Failed => prop_assert_eq!(order.record.state, OrderState::Closed),
             _ => prop_assert_eq!(order.record.state, OrderState::Open),
         }
         if let Some(outcome) = &intent.outcome {

@@ -5,25 +5,25 @@
 //! patch (its version aside: the write-first one increments whatever is stored).
 
 use proptest::prelude::*;
-use shared::domain::intent::IntentStatus;
-use shared::domain::report::{IntentReport, SenderAccount};
+use shared::domain::payment::PaymentStatus;
+use shared::domain::report::{PaymentReport, SenderAccount};
 use shared::domain::transition::{
-    decide, plan_write, plan_write_first, Effect, EventRef, IntentPatch, IntentState, Source,
+    decide, plan_write, plan_write_first, Effect, EventRef, PaymentPatch, PaymentState, Source,
     WriteGuard,
 };
 use std::collections::{BTreeMap, BTreeSet};
 
-fn status() -> impl Strategy<Value = IntentStatus> {
+fn status() -> impl Strategy<Value = PaymentStatus> {
     prop_oneof![
-        Just(IntentStatus::Created),
-        Just(IntentStatus::InProgress),
-        Just(IntentStatus::RequiresAction),
-        Just(IntentStatus::Pending),
-        Just(IntentStatus::Succeeded),
-        Just(IntentStatus::Failed),
-        Just(IntentStatus::Rejected),
-        Just(IntentStatus::Expired),
-        Just(IntentStatus::Other("on_hold".into())),
+        Just(PaymentStatus::Created),
+        Just(PaymentStatus::InProgress),
+        Just(PaymentStatus::RequiresAction),
+        Just(PaymentStatus::Pending),
+        Just(PaymentStatus::Succeeded),
+        Just(PaymentStatus::Failed),
+        Just(PaymentStatus::Rejected),
+        Just(PaymentStatus::Expired),
+        Just(PaymentStatus::Other("on_hold".into())),
     ]
 }
 
@@ -35,7 +35,7 @@ fn order() -> impl Strategy<Value = Option<String>> {
     ]
 }
 
-fn state() -> impl Strategy<Value = IntentState> {
+fn state() -> impl Strategy<Value = PaymentState> {
     (
         status(),
         proptest::collection::btree_set(
@@ -52,7 +52,7 @@ fn state() -> impl Strategy<Value = IntentState> {
         order(),
     )
         .prop_map(
-            |(status, applied, version, requested, order_id)| IntentState {
+            |(status, applied, version, requested, order_id)| PaymentState {
                 status,
                 applied_event_ids: applied
                     .into_iter()
@@ -65,7 +65,7 @@ fn state() -> impl Strategy<Value = IntentState> {
         )
 }
 
-fn report() -> impl Strategy<Value = IntentReport> {
+fn report() -> impl Strategy<Value = PaymentReport> {
     (
         prop_oneof![Just(None), Just(Some(100u64)), Just(Some(90u64))],
         prop_oneof![
@@ -76,7 +76,7 @@ fn report() -> impl Strategy<Value = IntentReport> {
         order(),
         any::<bool>(),
     )
-        .prop_map(|(amount, currency, order_id, with_account)| IntentReport {
+        .prop_map(|(amount, currency, order_id, with_account)| PaymentReport {
             id: "pi_1".into(),
             amount,
             currency,
@@ -88,12 +88,12 @@ fn report() -> impl Strategy<Value = IntentReport> {
                 number: Some("000012345678".into()),
                 ..SenderAccount::default()
             }),
-            ..IntentReport::default()
+            ..PaymentReport::default()
         })
 }
 
 /// The patch without what only the guard decides (its condition and version).
-fn written(mut patch: IntentPatch) -> IntentPatch {
+fn written(mut patch: PaymentPatch) -> PaymentPatch {
     patch.guard = WriteGuard::Absent;
     patch.version = 0;
     patch

@@ -6,7 +6,8 @@ use aws_sdk_dynamodb::config::{Credentials, Region};
 use fintoc_sim::{Simulator, SimulatorConfig, DEFAULT_SECRET_KEY};
 use lambda_http::{Body, Response};
 use serde_json::{json, Value};
-use shared::app::create_intent::{CreateIntentSettings, PaymentIntentService, SessionSettings};
+use shared::app::payments::{PaymentService, PaymentSettings};
+use shared::app::sessions::SessionSettings;
 
 /// The configured return URLs of the session flow in tests.
 pub const SUCCESS_URL: &str = "https://shop.example/paid";
@@ -20,13 +21,13 @@ use shared::domain::deployment::ForeignEvent;
 use shared::domain::idempotency::{
     AcquireOutcome, AcquireRequest, CompleteRequest, IdempotencyKey, LeaseId,
 };
-use shared::domain::intent::{PaymentKind, StoredIntent};
 use shared::domain::order::{OpenRequest, OrderRecord, ReserveOutcome, ReserveRequest};
-use shared::domain::transition::{IntentPatch, IntentState};
+use shared::domain::payment::{PaymentKind, StoredPayment};
+use shared::domain::transition::{PaymentPatch, PaymentState};
 use shared::fintoc::{ApiVersions, FintocHttpClient, RecipientAccount, RetryPolicy};
 use shared::secrets::SecretString;
 use shared::store::{
-    DynamoStore, EventStore, IdempotencyStore, IntentStore, OrderStore, StoreError, WriteResult,
+    DynamoStore, EventStore, IdempotencyStore, OrderStore, PaymentStore, StoreError, WriteResult,
 };
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
@@ -140,31 +141,31 @@ impl OrderStore for FaultyStore {
     }
 }
 
-impl IntentStore for FaultyStore {
-    async fn save_created(&self, intent: &StoredIntent) -> Result<(), StoreError> {
+impl PaymentStore for FaultyStore {
+    async fn save_created(&self, intent: &StoredPayment) -> Result<(), StoreError> {
         if take(&self.fail_saves) {
             return Err(StoreError::unavailable("save_created", "injected failure"));
         }
         self.inner.save_created(intent).await
     }
-    async fn get_intent(
+    async fn get_payment(
         &self,
         kind: PaymentKind,
         id: &str,
-    ) -> Result<Option<StoredIntent>, StoreError> {
-        self.inner.get_intent(kind, id).await
+    ) -> Result<Option<StoredPayment>, StoreError> {
+        self.inner.get_payment(kind, id).await
     }
 }
 
 impl EventStore for FaultyStore {
-    async fn intent_state(
+    async fn payment_state(
         &self,
         kind: PaymentKind,
         id: &str,
-    ) -> Result<Option<IntentState>, StoreError> {
-        self.inner.intent_state(kind, id).await
+    ) -> Result<Option<PaymentState>, StoreError> {
+        self.inner.payment_state(kind, id).await
     }
-    async fn apply(&self, patch: &IntentPatch) -> Result<WriteResult, StoreError> {
+    async fn apply(&self, patch: &PaymentPatch) -> Result<WriteResult, StoreError> {
         self.inner.apply(patch).await
     }
     async fn keep_apart(&self, event: &ForeignEvent) -> Result<(), StoreError> {
@@ -175,7 +176,7 @@ impl EventStore for FaultyStore {
     }
 }
 
-pub type TestService = PaymentIntentService<FaultyStore, FintocHttpClient, ManualClock>;
+pub type TestService = PaymentService<FaultyStore, FintocHttpClient, ManualClock>;
 
 /// Everything one test needs, isolated in its own table and simulator.
 pub struct Harness {
@@ -184,7 +185,7 @@ pub struct Harness {
     pub table: String,
     pub store: FaultyStore,
     pub clock: ManualClock,
-    pub settings: CreateIntentSettings,
+    pub settings: PaymentSettings,
     pub service: Arc<TestService>,
 }
 
@@ -240,7 +241,7 @@ impl Harness {
             fail_completes: Arc::default(),
         };
         let clock = ManualClock::new(T0_MS);
-        let settings = CreateIntentSettings {
+        let settings = PaymentSettings {
             limits: CreateLimits::default(),
             recipient: Some(recipient),
             idempotency_namespace: "tests".into(),
@@ -255,7 +256,7 @@ impl Harness {
                 allowed_return_urls: vec![],
             }),
         };
-        let service = Arc::new(PaymentIntentService::new(
+        let service = Arc::new(PaymentService::new(
             store.clone(),
             fintoc_client(&sim, secret_key),
             clock.clone(),
@@ -658,7 +659,7 @@ pub async fn serve_webhook<C: shared::clock::Clock + 'static>(
 
 use shared::app::reconcile::{ManualPause, ReconcileService, ReconcileSettings};
 use shared::clock::Clock as _;
-use shared::domain::report::IntentReport;
+use shared::domain::report::PaymentReport;
 use shared::fintoc::{FintocError, FintocLookup};
 use std::sync::Mutex;
 
@@ -675,7 +676,7 @@ impl FintocLookup for RecordedLookups {
         &self,
         id: &str,
         budget: Option<Duration>,
-    ) -> Result<Option<IntentReport>, FintocError> {
+    ) -> Result<Option<PaymentReport>, FintocError> {
         self.calls
             .lock()
             .unwrap()

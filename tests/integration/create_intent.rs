@@ -633,7 +633,7 @@ async fn routes_methods_and_unknown_ids() {
 async fn dynamodb_unavailable_is_a_retryable_503_before_any_fintoc_call() {
     let h = Harness::new().await;
     let down = shared::store::DynamoStore::new(dynamodb_at("http://127.0.0.1:9"), &h.table);
-    let service = shared::app::create_intent::PaymentIntentService::new(
+    let service = shared::app::payments::PaymentService::new(
         down,
         fintoc_client(&h.sim, fintoc_sim::DEFAULT_SECRET_KEY),
         h.clock.clone(),

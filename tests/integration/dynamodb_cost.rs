@@ -109,9 +109,9 @@ async fn requests_and_capacity_per_operation() {
 /// An intent as the create use case leaves it (order reserved, intent stored, order
 /// opened), written through a store whose usage is not counted.
 async fn seed_intent(store: &DynamoStore, intent_id: &str) {
-    use shared::domain::intent::{IntentStatus, PaymentKind, StoredIntent};
     use shared::domain::order::{OpenRequest, ReserveRequest};
-    use shared::store::{IntentStore, OrderStore};
+    use shared::domain::payment::{PaymentKind, PaymentStatus, StoredPayment};
+    use shared::store::{OrderStore, PaymentStore};
     let order_id = format!("order-{intent_id}");
     store
         .reserve_order(&ReserveRequest {
@@ -123,12 +123,12 @@ async fn seed_intent(store: &DynamoStore, intent_id: &str) {
         .await
         .unwrap();
     store
-        .save_created(&StoredIntent {
+        .save_created(&StoredPayment {
             kind: PaymentKind::Intent,
             session_payment: None,
             expires_at: None,
             id: intent_id.into(),
-            status: IntentStatus::Created,
+            status: PaymentStatus::Created,
             amount: 15000,
             currency: "CLP".into(),
             order_id: Some(order_id.clone()),
@@ -139,7 +139,7 @@ async fn seed_intent(store: &DynamoStore, intent_id: &str) {
             created_at: "2026-01-01T00:00:00.000Z".into(),
             updated_at: "2026-01-01T00:00:00.000Z".into(),
             // In the due index, as the create leaves it.
-            schedule: Some(shared::domain::reconcile::initial_schedule_after(
+            schedule: Some(shared::domain::schedule::initial_schedule_after(
                 intent_id, T0_MS, 300_000,
             )),
         })

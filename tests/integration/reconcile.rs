@@ -9,10 +9,10 @@ use fintoc_sim::{DeliveryMode, Finish, WebhookEndpoint};
 use futures::StreamExt;
 use shared::app::reconcile::{ReconcileSettings, RunSummary};
 use shared::clock::{Clock, SystemClock};
-use shared::domain::intent::PaymentKind;
-use shared::domain::intent::{IntentStatus, StoredIntent};
-use shared::domain::reconcile::initial_schedule;
-use shared::store::IntentStore;
+use shared::domain::payment::PaymentKind;
+use shared::domain::payment::{PaymentStatus, StoredPayment};
+use shared::domain::schedule::initial_schedule;
+use shared::store::PaymentStore;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::AtomicU32;
 use std::sync::Arc;
@@ -355,12 +355,12 @@ async fn a_backlog_of_due_intents_takes_several_bounded_runs_within_the_rate_lim
                 let id = created["id"].as_str().unwrap().to_string();
                 sim.finish(&id, &Finish::outcome("succeeded")).unwrap();
                 store
-                    .save_created(&StoredIntent {
+                    .save_created(&StoredPayment {
                         kind: PaymentKind::Intent,
                         session_payment: None,
                         expires_at: None,
                         id: id.clone(),
-                        status: IntentStatus::Created,
+                        status: PaymentStatus::Created,
                         amount: 100 + i as u64,
                         currency: "CLP".into(),
                         order_id: None,

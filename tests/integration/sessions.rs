@@ -391,7 +391,7 @@ async fn bad_input_is_a_4xx_envelope_and_nothing_is_written() {
 async fn the_flow_is_off_without_its_configuration() {
     let mut h = Harness::new().await;
     h.settings.sessions = None;
-    h.service = Arc::new(shared::app::create_intent::PaymentIntentService::new(
+    h.service = Arc::new(shared::app::payments::PaymentService::new(
         h.store.clone(),
         fintoc_client(&h.sim, fintoc_sim::DEFAULT_SECRET_KEY),
         h.clock.clone(),

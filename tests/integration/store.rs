@@ -3,9 +3,9 @@
 
 use crate::common::*;
 use shared::domain::idempotency::{AcquireOutcome, AcquireRequest, CallerId, IdempotencyKey};
-use shared::domain::intent::PaymentKind;
-use shared::domain::intent::{IntentStatus, StoredIntent};
-use shared::store::{DynamoStore, IdempotencyStore, IntentStore, StoreError};
+use shared::domain::payment::PaymentKind;
+use shared::domain::payment::{PaymentStatus, StoredPayment};
+use shared::store::{DynamoStore, IdempotencyStore, PaymentStore, StoreError};
 use std::collections::BTreeMap;
 
 async fn fresh_store() -> DynamoStore {
@@ -34,12 +34,12 @@ async fn table_has_ttl_on_expires_at() {
 async fn refused_writes_leave_the_table_as_it_was() {
     let (client, table) = fresh_table().await;
     let store = DynamoStore::new(client.clone(), &table);
-    let intent = StoredIntent {
+    let intent = StoredPayment {
         kind: PaymentKind::Intent,
         session_payment: None,
         expires_at: None,
         id: "pi_1".into(),
-        status: IntentStatus::Created,
+        status: PaymentStatus::Created,
         amount: 1000,
         currency: "CLP".into(),
         order_id: None,
@@ -53,7 +53,7 @@ async fn refused_writes_leave_the_table_as_it_was() {
     };
     store.save_created(&intent).await.unwrap();
     let before = scan_all(&client, &table).await;
-    let other = StoredIntent {
+    let other = StoredPayment {
         amount: 1,
         ..intent.clone()
     };

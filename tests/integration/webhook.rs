@@ -6,9 +6,9 @@ use futures::stream::{self, StreamExt};
 use serde_json::json;
 use shared::clock::{ManualClock, SystemClock};
 use shared::domain::deployment::Deployment;
-use shared::domain::intent::PaymentKind;
-use shared::domain::intent::{IntentStatus, StoredIntent};
-use shared::store::{DynamoStore, IntentStore};
+use shared::domain::payment::PaymentKind;
+use shared::domain::payment::{PaymentStatus, StoredPayment};
+use shared::store::{DynamoStore, PaymentStore};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::AtomicU32;
 use std::sync::Arc;
@@ -65,12 +65,12 @@ impl Setup {
 
     async fn pre_create(&self, pi: &str) {
         self.store
-            .save_created(&StoredIntent {
+            .save_created(&StoredPayment {
                 kind: PaymentKind::Intent,
                 session_payment: None,
                 expires_at: None,
                 id: pi.into(),
-                status: IntentStatus::Created,
+                status: PaymentStatus::Created,
                 amount: 15000,
                 currency: "CLP".into(),
                 order_id: Some(format!("order-{pi}")),
@@ -145,12 +145,12 @@ async fn official_vector_is_kept_apart_while_unknown_and_applied_once_its_intent
     assert_eq!(items[0]["reason"].as_s().unwrap(), "untagged");
     // Once the intent is this deployment's (create recorded it), the event applies.
     store
-        .save_created(&StoredIntent {
+        .save_created(&StoredPayment {
             kind: PaymentKind::Intent,
             session_payment: None,
             expires_at: None,
             id: "pi_2vKOKniSGXRhXTKrJ67VXZxGCVt".into(),
-            status: IntentStatus::Created,
+            status: PaymentStatus::Created,
             amount: 1,
             currency: "MXN".into(),
             order_id: Some("order-vector".into()),

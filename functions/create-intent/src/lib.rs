@@ -4,21 +4,21 @@
 //! `GET /checkout-sessions/{id}` and `POST /checkout-sessions/{id}/expire`.
 //!
 //! Thin by design: route, pull headers and body out of the request, call
-//! [`shared::app::create_intent::PaymentIntentService`], map its answer to HTTP.
+//! [`shared::app::payments::PaymentService`], map its answer to HTTP.
 
 use lambda_http::http::Method;
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
-use shared::app::create_intent::{CreateInput, PaymentIntentService};
+use shared::app::payments::{CreateInput, PaymentService};
 use shared::clock::{Clock, SystemClock};
 use shared::config::CreateIntentConfig;
 use shared::domain::idempotency::CallerId;
 use shared::fintoc::{FintocApi, FintocHttpClient};
 use shared::http::{error_response, to_response, ApiError};
-use shared::store::{DynamoStore, EventStore, IdempotencyStore, IntentStore, OrderStore};
+use shared::store::{DynamoStore, EventStore, IdempotencyStore, OrderStore, PaymentStore};
 
 /// The service as deployed.
-pub type DeployedService = PaymentIntentService<DynamoStore, FintocHttpClient, SystemClock>;
+pub type DeployedService = PaymentService<DynamoStore, FintocHttpClient, SystemClock>;
 
 /// Builds every client once, at cold start (and opens their connections unless
 /// `CONNECT_AT_INIT=false`): AWS config, the secret key, DynamoDB
@@ -42,7 +42,7 @@ pub async fn init(config: &CreateIntentConfig) -> Result<DeployedService, lambda
     if config.connect_at_init {
         shared::app::open_connections::open_connections(&store, Some(&fintoc)).await;
     }
-    Ok(PaymentIntentService::new(
+    Ok(PaymentService::new(
         store,
         fintoc,
         SystemClock,
@@ -107,12 +107,9 @@ pub fn route(path: &str) -> Option<Route> {
 }
 
 /// Handles one HTTP request. Never fails: every problem is an HTTP answer.
-pub async fn handle<S, F, C>(
-    service: &PaymentIntentService<S, F, C>,
-    request: Request,
-) -> Response<Body>
+pub async fn handle<S, F, C>(service: &PaymentService<S, F, C>, request: Request) -> Response<Body>
 where
-    S: IdempotencyStore + IntentStore + OrderStore + EventStore,
+    S: IdempotencyStore + PaymentStore + OrderStore + EventStore,
     F: FintocApi,
     C: Clock,
 {

@@ -1,19 +1,20 @@
 //! The webhook use case: verify a delivery, parse it, and apply its event exactly
 //! once through the domain's patch and one conditional write.
 
+use super::record::{self, FirstWrite, Plan, RecordError, Recorded};
 use crate::clock::{format_rfc3339_ms, Clock};
 use crate::domain::create::{InputError, InputErrorKind};
 use crate::domain::deployment::{Deployment, ForeignEvent, DEPLOYMENT_TAG_METADATA_KEY};
-use crate::domain::intent::{IntentStatus, PaymentKind};
-use crate::domain::report::IntentReport;
+use crate::domain::payment::{PaymentKind, PaymentStatus};
+use crate::domain::report::PaymentReport;
 use crate::domain::session::{payment_event_report, SessionEventKind};
 use crate::domain::transition::{
-    plan_write, plan_write_first, Effect, EventRef, IntentPatch, IntentState, Source,
+    plan_write, plan_write_first, Effect, EventRef, PaymentState, Source,
 };
 use crate::http::{ApiError, Reply};
 use crate::secrets::split_secrets;
 use crate::secrets::SecretString;
-use crate::store::{EventStore, StoreError, WriteResult};
+use crate::store::{EventStore, StoreError};
 use crate::webhook::event::{Event, EventKind};
 use crate::webhook::signature::{check_secret_strength, verify};
 use serde_json::json;
@@ -23,9 +24,6 @@ use std::sync::{Arc, Mutex};
 
 /// Largest webhook body accepted; Fintoc's events are a few KiB.
 pub const MAX_WEBHOOK_BODY_BYTES: usize = 256 * 1024;
-
-/// Most write attempts for one event when other deliveries of the same intent race it.
-const MAX_WRITE_ATTEMPTS: usize = 8;
 
 /// Reads the webhook secret's current value (from SSM, say): `new,old` while rotating.
 pub type SecretFetch = Arc<
@@ -178,7 +176,10 @@ impl<S: EventStore, C: Clock> WebhookService<S, C> {
     /// The checkout session whose payment `payment` is, when the order its metadata
     /// names has a session as its payment: Fintoc passes a session's metadata on to
     /// the intent it makes. `None` otherwise (the intent is then judged as one).
-    async fn session_of_payment(&self, payment: &IntentReport) -> Result<Option<String>, ApiError> {
+    async fn session_of_payment(
+        &self,
+        payment: &PaymentReport,
+    ) -> Result<Option<String>, ApiError> {
         let tag = payment.metadata.get(DEPLOYMENT_TAG_METADATA_KEY);
         let Some(order_id) = payment
             .metadata
@@ -204,10 +205,10 @@ impl<S: EventStore, C: Clock> WebhookService<S, C> {
         &self,
         event: &Event,
         event_ref: &EventRef<'_>,
-        report: &IntentReport,
+        report: &PaymentReport,
         now: &str,
     ) -> Result<WriteFirst, ApiError> {
-        let claimed = report.status.clone().unwrap_or(IntentStatus::Created);
+        let claimed = report.status.clone().unwrap_or(PaymentStatus::Created);
         // The condition requires the item: an intent (or session) this deployment
         // stored, whose event must still be of this deployment's mode.
         let ours_if_stored = self
@@ -220,16 +221,17 @@ impl<S: EventStore, C: Clock> WebhookService<S, C> {
         else {
             return Ok(WriteFirst::Read);
         };
-        match self.store.apply(&patch).await.map_err(storage_error)? {
-            written @ (WriteResult::Written | WriteResult::WrittenOrderRefused) => {
-                let effect = Effect::Transition {
-                    from: IntentStatus::Other("unread".into()),
-                    to: claimed,
-                };
-                log_written(&effect, &patch, &written, &event.id, &report.id);
-                Ok(WriteFirst::Done(accepted(effect.name(), &event.id)))
-            }
-            WriteResult::Conflict(state) => Ok(WriteFirst::Decide(state)),
+        let effect = Effect::Transition {
+            from: PaymentStatus::Other("unread".into()),
+            to: claimed,
+        };
+        let name = effect.name();
+        match record::write_first(&self.store, effect, patch)
+            .await
+            .map_err(storage_error)?
+        {
+            FirstWrite::Written(_) => Ok(WriteFirst::Done(accepted(name, &event.id))),
+            FirstWrite::Refused(state) => Ok(WriteFirst::Decide(state)),
         }
     }
 
@@ -264,7 +266,7 @@ impl<S: EventStore, C: Clock> WebhookService<S, C> {
                 tracing::warn!(event_id = %event.id, event_type = %event.event_type, "ignoring unknown event type of a known object");
                 return Ok(accepted("ignored", &event.id));
             }
-            EventKind::PaymentIntent(status) => IntentReport {
+            EventKind::PaymentIntent(status) => PaymentReport {
                 status: Some(status),
                 ..event.intent_report()?
             },
@@ -282,7 +284,7 @@ impl<S: EventStore, C: Clock> WebhookService<S, C> {
             WriteFirst::Decide(state) => state,
             WriteFirst::Read => self
                 .store
-                .intent_state(report.kind, &report.id)
+                .payment_state(report.kind, &report.id)
                 .await
                 .map_err(storage_error)?,
         };
@@ -292,7 +294,7 @@ impl<S: EventStore, C: Clock> WebhookService<S, C> {
                 Some(session_id) => {
                     state = self
                         .store
-                        .intent_state(PaymentKind::Session, &session_id)
+                        .payment_state(PaymentKind::Session, &session_id)
                         .await
                         .map_err(storage_error)?;
                     tracing::info!(event_id = %event.id, intent_id = %report.id, session_id = %session_id, "the payment of a checkout session");
@@ -302,7 +304,7 @@ impl<S: EventStore, C: Clock> WebhookService<S, C> {
             },
             _ => report,
         };
-        let claimed = report.status.clone().unwrap_or(IntentStatus::Created);
+        let claimed = report.status.clone().unwrap_or(PaymentStatus::Created);
         let origin =
             self.settings
                 .deployment
@@ -327,66 +329,28 @@ impl<S: EventStore, C: Clock> WebhookService<S, C> {
             );
             return Ok(accepted("kept_apart", &event.id));
         }
-        for _ in 0..MAX_WRITE_ATTEMPTS {
-            let (effect, patch) = plan_write(state.as_ref(), &event_ref, &claimed, &report, &now);
-            let Some(patch) = patch else {
-                tracing::info!(event_id = %event.id, intent_id = %report.id, "duplicate delivery");
-                return Ok(accepted(effect.name(), &event.id));
-            };
-            match self.store.apply(&patch).await.map_err(storage_error)? {
-                written @ (WriteResult::Written | WriteResult::WrittenOrderRefused) => {
-                    log_written(&effect, &patch, &written, &event.id, &report.id);
-                    return Ok(accepted(effect.name(), &event.id));
-                }
-                WriteResult::Conflict(current) => state = current,
+        let recorded = record::record(&self.store, state, |state| {
+            match plan_write(state, &event_ref, &claimed, &report, &now) {
+                (effect, Some(patch)) => Plan::Write {
+                    effect,
+                    patch: Box::new(patch),
+                },
+                (effect, None) => Plan::Stop(effect),
+            }
+        })
+        .await;
+        match recorded {
+            Ok(Recorded::Written { effect, .. }) => Ok(accepted(effect.name(), &event.id)),
+            Ok(Recorded::Stopped { answer, .. }) => {
+                tracing::info!(event_id = %event.id, payment_id = %report.id, "duplicate delivery");
+                Ok(accepted(answer.name(), &event.id))
+            }
+            Err(RecordError::Store(e)) => Err(storage_error(e)),
+            Err(RecordError::KeptChanging) => {
+                tracing::error!(payment_id = %report.id, "not recorded; Fintoc will retry");
+                Err(ApiError::event_not_recorded())
             }
         }
-        tracing::error!(
-            intent_id = %report.id,
-            "intent kept changing during {MAX_WRITE_ATTEMPTS} attempts; Fintoc will retry"
-        );
-        Err(ApiError::event_not_recorded())
-    }
-}
-
-/// Logs what a written patch did, with the anomalies a human must look at (a
-/// payment of another amount, a payment its order did not take).
-pub(crate) fn log_written(
-    effect: &Effect,
-    patch: &IntentPatch,
-    written: &WriteResult,
-    event_id: &str,
-    intent_id: &str,
-) {
-    log_effect(effect, event_id, intent_id);
-    if let Some(detail) = &patch.amount_mismatch {
-        tracing::error!(
-            event_id, intent_id, detail = %detail,
-            "ANOMALY: a payment of another amount or currency than requested; its order is not paid — a human must check it"
-        );
-    }
-    if *written == WriteResult::WrittenOrderRefused {
-        tracing::error!(
-            event_id, intent_id,
-            order_id = patch.order.as_ref().map_or("", |o| o.order_id.as_str()),
-            "ANOMALY: a payment its order did not take (paid already, or by another intent); kept on the order — a human must check it and refund"
-        );
-    }
-}
-
-fn log_effect(effect: &Effect, event_id: &str, intent_id: &str) {
-    match effect {
-        Effect::ConflictingFinal { current, claimed } => tracing::error!(
-            event_id, intent_id, current = current.as_str(), claimed = claimed.as_str(),
-            "ANOMALY: conflicting final event kept on the intent; the status was not changed — a human must check this payment"
-        ),
-        Effect::Late { current, claimed } => tracing::warn!(
-            event_id, intent_id, current = current.as_str(), claimed = claimed.as_str(),
-            "late event noted; status unchanged"
-        ),
-        Effect::Transition { from, to } => tracing::info!(event_id, intent_id, from = from.as_str(), to = to.as_str(), "status changed"),
-        Effect::Create { status } => tracing::warn!(event_id, intent_id, status = status.as_str(), "intent unknown here: created from the event"),
-        Effect::SameStatus | Effect::Duplicate => tracing::info!(event_id, intent_id, "event recorded"),
     }
 }
 
@@ -395,7 +359,7 @@ enum WriteFirst {
     /// Written: the answer.
     Done(Accepted),
     /// Refused: the stored state it returned (`None`: no item), to decide on.
-    Decide(Option<IntentState>),
+    Decide(Option<PaymentState>),
     /// Not attempted (an event no stored state moves on, or of another mode): read.
     Read,
 }
@@ -409,9 +373,10 @@ fn storage_error(e: StoreError) -> ApiError {
 mod tests {
     use super::*;
     use crate::clock::ManualClock;
-    use crate::domain::intent::IntentStatus;
-    use crate::domain::transition::{IntentPatch, IntentState};
+    use crate::domain::payment::PaymentStatus;
+    use crate::domain::transition::{PaymentPatch, PaymentState};
     use crate::store::memory::{MemoryStore, Operation};
+    use crate::store::WriteResult;
     use crate::webhook::signature::compute_signature;
     use std::sync::atomic::{AtomicU32, Ordering};
     use std::sync::Arc;
@@ -481,7 +446,7 @@ mod tests {
             "duplicate"
         );
         let intent = store.intent("pi_1").unwrap();
-        assert_eq!(intent.status, Some(IntentStatus::Succeeded));
+        assert_eq!(intent.status, Some(PaymentStatus::Succeeded));
         assert_eq!(intent.version, 1);
         let account = intent.outcome.unwrap().sender_account.unwrap();
         assert_eq!(account.number_last4.as_deref(), Some("5678"));
@@ -670,7 +635,7 @@ mod tests {
         );
         // Reads fail from now on: the next events are written first, or decided on
         // what their refused write returned.
-        store.fail_next(Operation::IntentState, 100);
+        store.fail_next(Operation::PaymentState, 100);
         assert_eq!(
             outcome(&deliver(&s, &event("evt_s", "succeeded")).await.unwrap()),
             "applied"
@@ -686,7 +651,7 @@ mod tests {
         let intent = store.intent("pi_1").unwrap();
         assert_eq!(
             (intent.status, intent.version),
-            (Some(IntentStatus::Succeeded), 3)
+            (Some(PaymentStatus::Succeeded), 3)
         );
     }
 
@@ -697,7 +662,7 @@ mod tests {
         s.settings.write_first = false;
         deliver(&s, &event("evt_p", "pending")).await.unwrap();
         // With reads failing, every event is a retryable 503 and nothing is written.
-        store.fail_next(Operation::IntentState, 1);
+        store.fail_next(Operation::PaymentState, 1);
         let refused = deliver(&s, &event("evt_s", "succeeded")).await.unwrap_err();
         assert_eq!(refused.status, 503);
         assert_eq!(store.intent("pi_1").unwrap().version, 1);
@@ -714,7 +679,7 @@ mod tests {
         let intent = store.intent("pi_1").unwrap();
         assert_eq!(
             (intent.status, intent.version),
-            (Some(IntentStatus::Succeeded), 3)
+            (Some(PaymentStatus::Succeeded), 3)
         );
     }
 
@@ -727,11 +692,11 @@ mod tests {
     }
 
     impl EventStore for Racing {
-        async fn intent_state(
+        async fn payment_state(
             &self,
             kind: PaymentKind,
             id: &str,
-        ) -> Result<Option<IntentState>, StoreError> {
+        ) -> Result<Option<PaymentState>, StoreError> {
             let stale = self
                 .stale_reads
                 .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
@@ -739,13 +704,13 @@ mod tests {
             if stale {
                 return Ok(None);
             }
-            self.inner.intent_state(kind, id).await
+            self.inner.payment_state(kind, id).await
         }
-        async fn apply(&self, patch: &IntentPatch) -> Result<WriteResult, StoreError> {
+        async fn apply(&self, patch: &PaymentPatch) -> Result<WriteResult, StoreError> {
             if self.always_conflict {
                 return Ok(WriteResult::Conflict(
                     self.inner
-                        .intent_state(patch.kind, &patch.intent_id)
+                        .payment_state(patch.kind, &patch.payment_id)
                         .await?,
                 ));
             }
@@ -783,7 +748,7 @@ mod tests {
         let intent = inner.intent("pi_1").unwrap();
         assert_eq!(
             (intent.status, intent.version),
-            (Some(IntentStatus::Succeeded), 2)
+            (Some(PaymentStatus::Succeeded), 2)
         );
     }
 
@@ -804,7 +769,7 @@ mod tests {
         assert_eq!(e.status, 503);
         assert_eq!(
             inner.intent("pi_1").unwrap().status,
-            Some(IntentStatus::Pending)
+            Some(PaymentStatus::Pending)
         );
     }
 }

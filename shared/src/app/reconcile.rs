@@ -11,21 +11,18 @@
 //! leaves is still due, so the next run takes it. One intent's failure never stops
 //! the run.
 
+use super::record::{self, Plan, Recorded};
 use crate::clock::{format_rfc3339_ms, Clock, ManualClock};
-use crate::domain::intent::PaymentKind;
-use crate::domain::reconcile::{
-    plan_check, CheckPlan, FintocAnswer, Flag, ScheduleChange, ScheduleUpdate,
-};
+use crate::domain::payment::PaymentKind;
+use crate::domain::reconcile::{plan_check, CheckPlan, FintocAnswer, Flag, ScheduleUpdate};
+use crate::domain::schedule::ScheduleChange;
 use crate::domain::transition::Effect;
 use crate::fintoc::FintocLookup;
-use crate::store::{DueIntent, EventStore, ScheduleStore, WriteResult};
+use crate::store::{DuePayment, EventStore, ScheduleStore, WriteResult};
 use std::collections::HashSet;
 use std::future::Future;
 use std::sync::Mutex;
 use std::time::Duration;
-
-/// Most write attempts for one check when webhooks race it.
-const MAX_WRITE_ATTEMPTS: usize = 8;
 
 /// How a run is bounded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,7 +46,7 @@ pub struct ReconcileSettings {
 impl Default for ReconcileSettings {
     fn default() -> Self {
         Self {
-            shards: crate::domain::reconcile::INDEX_SHARDS,
+            shards: crate::domain::schedule::INDEX_SHARDS,
             max_intents_per_run: 1_000,
             max_requests_per_sec: 20,
             concurrency: 8,
@@ -254,7 +251,7 @@ where
     /// Checks one intent; `None` when the run's time is up before it starts.
     async fn check(
         &self,
-        due: DueIntent,
+        due: DuePayment,
         pacer: &Pacer,
         stop_at: Option<i64>,
     ) -> Option<CheckResult> {
@@ -287,81 +284,86 @@ where
         };
         let now_ms = self.clock.now_ms();
         let now = format_rfc3339_ms(now_ms);
-        let mut state = due.state;
-        for _ in 0..MAX_WRITE_ATTEMPTS {
-            let plan = plan_check(&state, &due.schedule, &answer, now_ms, &now);
-            let (change, flag, result) = match plan {
-                CheckPlan::Apply { effect, patch } => match self.store.apply(&patch).await {
-                    Ok(WriteResult::Conflict(Some(current))) => {
-                        state = current;
-                        continue;
-                    }
-                    Ok(WriteResult::Conflict(None)) => {
-                        tracing::error!(intent_id = id, "an indexed intent is gone");
-                        return Some(CheckResult::Failed);
-                    }
-                    Ok(written) => return Some(self.log_applied(&effect, &patch, &written, id)),
-                    Err(e) => {
-                        tracing::error!(intent_id = id, error = %e.detail(), "could not record Fintoc's answer; the next run retries");
-                        return Some(CheckResult::Failed);
-                    }
-                },
-                CheckPlan::Reschedule(next) => {
-                    (ScheduleChange::Set(next), None, CheckResult::Rescheduled)
-                }
-                CheckPlan::LeaveIndex => (ScheduleChange::Clear, None, CheckResult::Unchanged),
-                CheckPlan::Stuck => {
-                    tracing::error!(
-                        intent_id = id, status = state.status.as_str(),
-                        "ANOMALY: the intent is still not final when checks stop; flagged stuck — a human must check this payment with Fintoc"
-                    );
-                    (ScheduleChange::Clear, Some(Flag::Stuck), CheckResult::Stuck)
-                }
-                CheckPlan::NotFoundAtFintoc => {
-                    tracing::error!(
-                        intent_id = id,
-                        "ANOMALY: Fintoc does not know an intent this deployment created (404); flagged — a human must check it"
-                    );
-                    (
-                        ScheduleChange::Clear,
-                        Some(Flag::NotFoundAtFintoc),
-                        CheckResult::NotFound,
-                    )
-                }
+        let recorded = record::record(&self.store, Some(due.state), |state| {
+            let Some(state) = state else {
+                return Plan::Stop(None);
             };
-            let update = ScheduleUpdate {
-                intent_id: id.to_string(),
-                kind: due.kind,
-                expected_version: state.version,
-                change,
-                flag,
-                at: now.clone(),
-            };
-            return match self.store.update_schedule(&update).await {
-                Ok(true) => Some(result),
-                // Changed meanwhile (a webhook): the next run sees the new state.
-                Ok(false) => Some(CheckResult::Unchanged),
-                Err(e) => {
-                    tracing::error!(intent_id = id, error = %e.detail(), "could not update the check schedule; the next run retries");
-                    Some(CheckResult::Failed)
-                }
-            };
+            match plan_check(state, &due.schedule, &answer, now_ms, &now) {
+                CheckPlan::Apply { effect, patch } => Plan::Write { effect, patch },
+                other => Plan::Stop(Some(other)),
+            }
+        })
+        .await;
+        let (plan, state) = match recorded {
+            Ok(Recorded::Written {
+                effect,
+                patch,
+                result,
+            }) => return Some(self.log_applied(&effect, &patch, &result, id)),
+            Ok(Recorded::Stopped {
+                answer: Some(plan),
+                state: Some(state),
+            }) => (plan, state),
+            Ok(Recorded::Stopped { .. }) => {
+                tracing::error!(payment_id = id, "an indexed payment is gone");
+                return Some(CheckResult::Failed);
+            }
+            Err(e) => {
+                tracing::error!(payment_id = id, error = %e, "could not record Fintoc's answer; the next run retries");
+                return Some(CheckResult::Failed);
+            }
+        };
+        let (change, flag, result) = match plan {
+            CheckPlan::Apply { .. } => unreachable!("a write is made by the record engine"),
+            CheckPlan::Reschedule(next) => {
+                (ScheduleChange::Set(next), None, CheckResult::Rescheduled)
+            }
+            CheckPlan::LeaveIndex => (ScheduleChange::Clear, None, CheckResult::Unchanged),
+            CheckPlan::Stuck => {
+                tracing::error!(
+                    payment_id = id, status = state.status.as_str(),
+                    "ANOMALY: the payment is still not final when checks stop; flagged stuck — a human must check this payment with Fintoc"
+                );
+                (ScheduleChange::Clear, Some(Flag::Stuck), CheckResult::Stuck)
+            }
+            CheckPlan::NotFoundAtFintoc => {
+                tracing::error!(
+                    payment_id = id,
+                    "ANOMALY: Fintoc does not know a payment this deployment created (404); flagged — a human must check it"
+                );
+                (
+                    ScheduleChange::Clear,
+                    Some(Flag::NotFoundAtFintoc),
+                    CheckResult::NotFound,
+                )
+            }
+        };
+        let update = ScheduleUpdate {
+            intent_id: id.to_string(),
+            kind: due.kind,
+            expected_version: state.version,
+            change,
+            flag,
+            at: now.clone(),
+        };
+        match self.store.update_schedule(&update).await {
+            Ok(true) => Some(result),
+            // Changed meanwhile (a webhook): the next run sees the new state.
+            Ok(false) => Some(CheckResult::Unchanged),
+            Err(e) => {
+                tracing::error!(payment_id = id, error = %e.detail(), "could not update the check schedule; the next run retries");
+                Some(CheckResult::Failed)
+            }
         }
-        tracing::error!(
-            intent_id = id,
-            "intent kept changing during {MAX_WRITE_ATTEMPTS} attempts; the next run retries"
-        );
-        Some(CheckResult::Failed)
     }
 
     fn log_applied(
         &self,
         effect: &Effect,
-        patch: &crate::domain::transition::IntentPatch,
+        patch: &crate::domain::transition::PaymentPatch,
         written: &WriteResult,
         id: &str,
     ) -> CheckResult {
-        super::receive_webhook::log_written(effect, patch, written, &patch.event_id, id);
         let final_outcome = patch.outcome.is_some();
         if final_outcome {
             tracing::warn!(
@@ -402,15 +404,15 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::intent::{IntentStatus, StoredIntent};
     use crate::domain::order::{OpenRequest, OrderState, ReserveRequest};
-    use crate::domain::reconcile::{initial_schedule, GIVE_UP_AFTER_MS};
-    use crate::domain::report::IntentReport;
+    use crate::domain::payment::{PaymentStatus, StoredPayment};
+    use crate::domain::report::PaymentReport;
+    use crate::domain::schedule::{initial_schedule, GIVE_UP_AFTER_MS};
     use crate::domain::session::SessionReport;
     use crate::domain::transition::Source;
     use crate::fintoc::FintocError;
     use crate::store::memory::{MemoryStore, Operation};
-    use crate::store::{IntentStore, OrderStore};
+    use crate::store::{OrderStore, PaymentStore};
     use std::collections::{BTreeMap, HashMap};
     use std::sync::Arc;
 
@@ -441,7 +443,7 @@ mod tests {
             &self,
             id: &str,
             _budget: Option<Duration>,
-        ) -> Result<Option<IntentReport>, FintocError> {
+        ) -> Result<Option<PaymentReport>, FintocError> {
             let now = self.clock.as_ref().map_or(0, |c| c.now_ms());
             self.calls.lock().unwrap().push((id.to_string(), now));
             if *self.failing.lock().unwrap() {
@@ -455,13 +457,13 @@ mod tests {
                 .lock()
                 .unwrap()
                 .get(id)
-                .map(|status| IntentReport {
+                .map(|status| PaymentReport {
                     id: id.into(),
-                    status: Some(IntentStatus::parse(status)),
+                    status: Some(PaymentStatus::parse(status)),
                     amount: Some(100),
                     currency: Some("CLP".into()),
                     metadata: BTreeMap::new(),
-                    ..IntentReport::default()
+                    ..PaymentReport::default()
                 }))
         }
 
@@ -513,12 +515,12 @@ mod tests {
                 .await
                 .unwrap();
             self.store
-                .save_created(&StoredIntent {
+                .save_created(&StoredPayment {
                     id: id.into(),
                     kind: PaymentKind::Intent,
                     session_payment: None,
                     expires_at: None,
-                    status: IntentStatus::Created,
+                    status: PaymentStatus::Created,
                     amount: 100,
                     currency: "CLP".into(),
                     order_id: Some(order.clone()),
@@ -574,7 +576,7 @@ mod tests {
         let summary = service.run(None).await;
         assert_eq!((summary.checked, summary.outcomes_found), (1, 1));
         let intent = s.store.intent("pi_1").unwrap();
-        assert_eq!(intent.status, Some(IntentStatus::Succeeded));
+        assert_eq!(intent.status, Some(PaymentStatus::Succeeded));
         let outcome = intent.outcome.unwrap();
         assert_eq!(outcome.decided_by, Source::Reconciliation);
         assert_eq!(outcome.event_id, "reconciliation:succeeded");
@@ -598,7 +600,7 @@ mod tests {
         let summary = service.run(None).await;
         assert_eq!(summary.moves_found, 1, "created -> pending is recorded");
         let intent = s.store.intent("pi_1").unwrap();
-        assert_eq!(intent.status, Some(IntentStatus::Pending));
+        assert_eq!(intent.status, Some(PaymentStatus::Pending));
         let schedule = intent.schedule.unwrap();
         assert_eq!(schedule.due_at_ms, T0 + 12 * MINUTE);
         assert_eq!(service.run(None).await.checked, 0, "not due again yet");
@@ -615,7 +617,11 @@ mod tests {
         assert!(s.clock.now_ms() >= T0 + GIVE_UP_AFTER_MS);
         let intent = s.store.intent("pi_1").unwrap();
         assert_eq!(intent.flagged.as_deref(), Some("stuck"));
-        assert_eq!(intent.status, Some(IntentStatus::Pending), "never invented");
+        assert_eq!(
+            intent.status,
+            Some(PaymentStatus::Pending),
+            "never invented"
+        );
     }
 
     #[tokio::test]
@@ -657,7 +663,7 @@ mod tests {
         assert_eq!(summary.outcomes_found, 1, "the failed write is retried");
         assert_eq!(
             s.store.intent("pi_1").unwrap().status,
-            Some(IntentStatus::Failed)
+            Some(PaymentStatus::Failed)
         );
     }
 
@@ -670,8 +676,8 @@ mod tests {
         let mut state = s.store.intent("pi_1").unwrap();
         state.applied_event_ids.insert("evt_webhook".into());
         let webhook = crate::domain::transition::plan_write(
-            Some(&crate::domain::transition::IntentState {
-                status: IntentStatus::Created,
+            Some(&crate::domain::transition::PaymentState {
+                status: PaymentStatus::Created,
                 applied_event_ids: Default::default(),
                 version: 0,
                 requested: Some((100, "CLP".into())),
@@ -683,12 +689,12 @@ mod tests {
                 created_at: None,
                 source: Source::Webhook,
             },
-            &IntentStatus::Succeeded,
-            &IntentReport {
+            &PaymentStatus::Succeeded,
+            &PaymentReport {
                 id: "pi_1".into(),
                 amount: Some(100),
                 currency: Some("CLP".into()),
-                ..IntentReport::default()
+                ..PaymentReport::default()
             },
             "now",
         )
@@ -697,7 +703,7 @@ mod tests {
         let stale = s
             .store
             .due_intents(
-                crate::domain::reconcile::shard_of("pi_1"),
+                crate::domain::schedule::shard_of("pi_1"),
                 T0 + 2 * MINUTE,
                 10,
             )

@@ -120,7 +120,7 @@ impl Default for CreateLimits {
 
 /// A validated create request, in canonical form.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct CreateIntentRequest {
+pub struct CreatePaymentRequest {
     /// Amount in minor units, > 0.
     pub amount: u64,
     /// Currency.
@@ -144,7 +144,7 @@ pub struct CreateIntentRequest {
     pub cancel_url: Option<String>,
 }
 
-impl CreateIntentRequest {
+impl CreatePaymentRequest {
     /// SHA-256 (hex) of the canonical JSON of the request: equal for requests that
     /// mean the same thing, whatever their key order, whitespace or currency case.
     pub fn fingerprint(&self) -> String {
@@ -192,7 +192,7 @@ pub fn parse_create_request(
     content_type: Option<&str>,
     body: &[u8],
     limits: &CreateLimits,
-) -> Result<CreateIntentRequest, InputError> {
+) -> Result<CreatePaymentRequest, InputError> {
     parse_request(content_type, body, limits, false)
 }
 
@@ -203,7 +203,7 @@ pub fn parse_session_request(
     content_type: Option<&str>,
     body: &[u8],
     limits: &CreateLimits,
-) -> Result<CreateIntentRequest, InputError> {
+) -> Result<CreatePaymentRequest, InputError> {
     parse_request(content_type, body, limits, true)
 }
 
@@ -230,7 +230,7 @@ fn parse_request(
     body: &[u8],
     limits: &CreateLimits,
     session: bool,
-) -> Result<CreateIntentRequest, InputError> {
+) -> Result<CreatePaymentRequest, InputError> {
     if body.len() > MAX_BODY_BYTES {
         return Err(InputError::new(
             InputErrorKind::TooLarge,
@@ -313,7 +313,7 @@ fn parse_request(
             .with_param("amount"));
         }
     }
-    Ok(CreateIntentRequest {
+    Ok(CreatePaymentRequest {
         amount,
         currency,
         customer_email,
@@ -571,7 +571,7 @@ mod tests {
 
     const JSON: Option<&str> = Some("application/json");
 
-    fn parse(body: &str) -> Result<CreateIntentRequest, InputError> {
+    fn parse(body: &str) -> Result<CreatePaymentRequest, InputError> {
         parse_create_request(JSON, body.as_bytes(), &CreateLimits::default())
     }
 

@@ -3,7 +3,7 @@
 //! deployment's payment on a shared Fintoc account, an untagged intent, the other
 //! mode — is acknowledged and kept apart for a human, never stored as an intent.
 
-use super::report::IntentReport;
+use super::report::PaymentReport;
 
 /// The metadata key that carries the deployment's tag to Fintoc and back.
 pub const DEPLOYMENT_TAG_METADATA_KEY: &str = "deployment_tag";
@@ -68,7 +68,7 @@ impl Deployment {
     pub fn check(
         &self,
         event_mode: Option<&str>,
-        report: &IntentReport,
+        report: &PaymentReport,
         known: bool,
     ) -> Result<(), ForeignReason> {
         if let Some(mode) = &self.mode {
@@ -101,11 +101,11 @@ impl Deployment {
 mod tests {
     use super::*;
 
-    fn report(tag: Option<&str>) -> IntentReport {
-        let mut r = IntentReport {
+    fn report(tag: Option<&str>) -> PaymentReport {
+        let mut r = PaymentReport {
             id: "pi_1".into(),
             mode: Some("live".into()),
-            ..IntentReport::default()
+            ..PaymentReport::default()
         };
         if let Some(tag) = tag {
             r.metadata
@@ -149,7 +149,7 @@ mod tests {
             Ok(()),
             "data.mode"
         );
-        let no_mode = IntentReport {
+        let no_mode = PaymentReport {
             mode: None,
             ..report(Some("shop-a"))
         };

@@ -3,9 +3,10 @@
 pub mod create;
 pub mod deployment;
 pub mod idempotency;
-pub mod intent;
 pub mod order;
+pub mod payment;
 pub mod reconcile;
 pub mod report;
+pub mod schedule;
 pub mod session;
 pub mod transition;

@@ -7,7 +7,7 @@
 //! never. The order's payment is a payment intent or a checkout session: one
 //! active payment per order across both flows.
 
-use super::intent::PaymentKind;
+use super::payment::PaymentKind;
 
 /// Where an order stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -157,8 +157,30 @@ pub enum OrderOutcome {
     Closed,
 }
 
+/// What a payment's write does when its order does not take the outcome (see
+/// [`order_accepts`]): decided here, with the outcome; the store only renders it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IfRefused {
+    /// Write the payment alone: the order has moved on (another payment is its
+    /// current one), so there is nothing of it to close.
+    PaymentAlone,
+    /// Write the payment and keep it on the order as an anomaly (`anomalies`), for
+    /// a human to check and refund: a second payment never makes a second `paid`.
+    KeepAsAnomaly,
+}
+
+impl OrderOutcome {
+    /// What a refused outcome of this kind does.
+    pub fn if_refused(self) -> IfRefused {
+        match self {
+            Self::Paid => IfRefused::KeepAsAnomaly,
+            Self::Closed => IfRefused::PaymentAlone,
+        }
+    }
+}
+
 /// The order part of an event's patch: written in the same transaction as the
-/// intent, under [`order_accepts`].
+/// payment, under [`order_accepts`]; when refused, as [`OrderPatch::if_refused`] says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrderPatch {
     /// The merchant's order id.
@@ -169,6 +191,8 @@ pub struct OrderPatch {
     pub kind: PaymentKind,
     /// Paid or closed.
     pub outcome: OrderOutcome,
+    /// What the payment's write does when the order refuses the outcome.
+    pub if_refused: IfRefused,
     /// Now (RFC 3339).
     pub at: String,
 }
@@ -252,6 +276,7 @@ mod tests {
             order_id: "o".into(),
             intent_id: intent.into(),
             outcome,
+            if_refused: OrderOutcome::if_refused(outcome),
             at: "t".into(),
         };
         let open = order(Open, "a", Some("pi_1"), 0);
@@ -291,5 +316,13 @@ mod tests {
         assert!(!can_open(Some(&order(Reserved, "a", None, 0)), "b"));
         assert!(!can_open(Some(&order(Closed, "a", None, 0)), "a"));
         assert!(!can_open(None, "a"));
+    }
+
+    #[test]
+    fn the_domain_says_what_a_refused_outcome_writes() {
+        // A second payment is kept on the order for a human; a closing the order
+        // no longer waits for writes the payment alone.
+        assert_eq!(OrderOutcome::Paid.if_refused(), IfRefused::KeepAsAnomaly);
+        assert_eq!(OrderOutcome::Closed.if_refused(), IfRefused::PaymentAlone);
     }
 }

@@ -12,100 +12,14 @@
 //!   ([`reconciliation_event_id`]): two checks that see the same status, or a check
 //!   racing a webhook, still change the intent once.
 
-use super::intent::{IntentStatus, PaymentKind};
-use super::report::IntentReport;
-use super::transition::{plan_write, Effect, EventRef, IntentPatch, IntentState, Source};
-
-/// Delays before each of the first checks, from creation, then from each check.
-pub const CHECK_DELAYS_MS: [i64; 4] = [2 * MINUTE, 10 * MINUTE, HOUR, 6 * HOUR];
-/// Delay between checks after the first ones.
-pub const DAILY_MS: i64 = 24 * HOUR;
-/// How long after creation an intent is checked before it is marked stuck.
-pub const GIVE_UP_AFTER_MS: i64 = 12 * DAILY_MS;
-/// How many shards the index of open intents is written across.
-pub const INDEX_SHARDS: u16 = 16;
-
-const MINUTE: i64 = 60_000;
-const HOUR: i64 = 60 * MINUTE;
-
-/// Where an open intent stands in the check schedule.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CheckSchedule {
-    /// The index shard it is written to.
-    pub shard: u16,
-    /// When it is next due (Unix ms).
-    pub due_at_ms: i64,
-    /// Checks made so far.
-    pub checks: u32,
-    /// When checks stop and it is marked stuck (Unix ms).
-    pub give_up_at_ms: i64,
-}
-
-/// What a write does to an intent's check schedule.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ScheduleChange {
-    /// Left as it is.
-    Unchanged,
-    /// Removed: the intent is final (or stuck, or unknown at Fintoc): it leaves the index.
-    Clear,
-    /// Set: the intent is open and checked next at this point.
-    Set(CheckSchedule),
-}
-
-/// The index shard of an intent: a stable hash of its id, so open intents spread
-/// evenly and no partition of the index is hot.
-pub fn shard_of(intent_id: &str) -> u16 {
-    // FNV-1a: stable across versions and platforms (std's hasher is not).
-    let mut hash: u32 = 0x811c_9dc5;
-    for byte in intent_id.bytes() {
-        hash ^= u32::from(byte);
-        hash = hash.wrapping_mul(0x0100_0193);
-    }
-    (hash % u32::from(INDEX_SHARDS)) as u16
-}
-
-/// The schedule of an intent created at `created_ms`: first due after the first delay.
-pub fn initial_schedule(intent_id: &str, created_ms: i64) -> CheckSchedule {
-    initial_schedule_after(intent_id, created_ms, CHECK_DELAYS_MS[0])
-}
-
-/// The schedule of an intent created at `created_ms`, first due `first_check_ms`
-/// later (shorter on a local stack, where nobody waits two minutes).
-pub fn initial_schedule_after(
-    intent_id: &str,
-    created_ms: i64,
-    first_check_ms: i64,
-) -> CheckSchedule {
-    CheckSchedule {
-        shard: shard_of(intent_id),
-        due_at_ms: created_ms + first_check_ms.max(0),
-        checks: 0,
-        give_up_at_ms: created_ms + GIVE_UP_AFTER_MS,
-    }
-}
-
-/// The delay after check number `checks` (1-based count of checks made).
-fn delay_after(checks: u32) -> i64 {
-    CHECK_DELAYS_MS
-        .get(checks as usize)
-        .copied()
-        .unwrap_or(DAILY_MS)
-}
-
-/// The schedule after one more check at `now_ms`: the next delay, never past the
-/// give-up point (so the last check happens at it).
-pub fn after_check(schedule: &CheckSchedule, now_ms: i64) -> CheckSchedule {
-    let checks = schedule.checks + 1;
-    CheckSchedule {
-        checks,
-        due_at_ms: (now_ms + delay_after(checks)).min(schedule.give_up_at_ms.max(now_ms + 1)),
-        ..*schedule
-    }
-}
+use super::payment::{PaymentKind, PaymentStatus};
+use super::report::PaymentReport;
+use super::schedule::{after_check, CheckSchedule, ScheduleChange};
+use super::transition::{plan_write, Effect, EventRef, PaymentPatch, PaymentState, Source};
 
 /// The deterministic id under which a check's answer is recorded: the same status
 /// seen twice is one event.
-pub fn reconciliation_event_id(status: &IntentStatus) -> String {
+pub fn reconciliation_event_id(status: &PaymentStatus) -> String {
     format!("reconciliation:{}", status.as_str())
 }
 
@@ -113,7 +27,7 @@ pub fn reconciliation_event_id(status: &IntentStatus) -> String {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FintocAnswer {
     /// The intent, as Fintoc shows it.
-    Found(Box<IntentReport>),
+    Found(Box<PaymentReport>),
     /// Fintoc does not know it (404).
     NotFound,
 }
@@ -163,7 +77,7 @@ pub enum CheckPlan {
         /// The effect, as a webhook's would be named.
         effect: Effect,
         /// The write (its schedule part set: cleared when final, moved otherwise).
-        patch: Box<IntentPatch>,
+        patch: Box<PaymentPatch>,
     },
     /// Nothing to apply: check again later (guarded by the version read).
     Reschedule(CheckSchedule),
@@ -179,7 +93,7 @@ pub enum CheckPlan {
 /// Decides what Fintoc's `answer` about an intent in `current`, scheduled as
 /// `schedule`, does at `now_ms` (`now` the same instant in RFC 3339).
 pub fn plan_check(
-    current: &IntentState,
+    current: &PaymentState,
     schedule: &CheckSchedule,
     answer: &FintocAnswer,
     now_ms: i64,
@@ -189,7 +103,7 @@ pub fn plan_check(
         FintocAnswer::NotFound => return CheckPlan::NotFoundAtFintoc,
         FintocAnswer::Found(report) => report,
     };
-    let claimed = report.status.clone().unwrap_or(IntentStatus::Created);
+    let claimed = report.status.clone().unwrap_or(PaymentStatus::Created);
     let event_id = reconciliation_event_id(&claimed);
     let object = match report.kind {
         PaymentKind::Intent => "payment_intent",
@@ -227,12 +141,13 @@ pub fn plan_check(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::schedule::initial_schedule;
     use std::collections::BTreeMap;
 
     const T0: i64 = 1_767_225_600_000;
 
-    fn state(status: IntentStatus) -> IntentState {
-        IntentState {
+    fn state(status: PaymentStatus) -> PaymentState {
+        PaymentState {
             status,
             applied_event_ids: Default::default(),
             version: 3,
@@ -242,53 +157,21 @@ mod tests {
     }
 
     fn found(status: &str) -> FintocAnswer {
-        FintocAnswer::Found(Box::new(IntentReport {
+        FintocAnswer::Found(Box::new(PaymentReport {
             id: "pi_1".into(),
-            status: Some(IntentStatus::parse(status)),
+            status: Some(PaymentStatus::parse(status)),
             amount: Some(100),
             currency: Some("CLP".into()),
             metadata: BTreeMap::new(),
-            ..IntentReport::default()
+            ..PaymentReport::default()
         }))
-    }
-
-    #[test]
-    fn checks_back_off_then_run_daily_until_the_give_up_point() {
-        let mut s = initial_schedule("pi_1", T0);
-        assert_eq!(s.due_at_ms, T0 + 2 * MINUTE);
-        let mut gaps = Vec::new();
-        let mut now = s.due_at_ms;
-        while now < s.give_up_at_ms {
-            let next = after_check(&s, now);
-            gaps.push(next.due_at_ms - now);
-            now = next.due_at_ms;
-            s = next;
-        }
-        assert_eq!(
-            &gaps[..5],
-            &[10 * MINUTE, HOUR, 6 * HOUR, DAILY_MS, DAILY_MS]
-        );
-        assert_eq!(
-            now,
-            T0 + GIVE_UP_AFTER_MS,
-            "the last check is at the give-up point"
-        );
-        assert!(gaps.len() < 20, "about a dozen checks per intent");
-    }
-
-    #[test]
-    fn shards_are_stable_and_spread() {
-        assert_eq!(shard_of("pi_1"), shard_of("pi_1"));
-        let used: std::collections::BTreeSet<u16> =
-            (0..1000).map(|i| shard_of(&format!("pi_{i}"))).collect();
-        assert_eq!(used.len(), INDEX_SHARDS as usize);
     }
 
     #[test]
     fn a_final_answer_is_applied_once_under_a_deterministic_id_and_leaves_the_index() {
         let s = initial_schedule("pi_1", T0);
         let plan = plan_check(
-            &state(IntentStatus::Pending),
+            &state(PaymentStatus::Pending),
             &s,
             &found("succeeded"),
             T0,
@@ -304,7 +187,7 @@ mod tests {
         assert_eq!(outcome.decided_by, Source::Reconciliation);
         assert_eq!(patch.order.unwrap().order_id, "o-1");
         // The same answer seen again is a duplicate: nothing moves.
-        let mut seen = state(IntentStatus::Pending);
+        let mut seen = state(PaymentStatus::Pending);
         seen.applied_event_ids
             .insert("reconciliation:succeeded".into());
         assert_eq!(
@@ -317,7 +200,7 @@ mod tests {
     fn a_forward_move_is_applied_and_rescheduled_a_same_status_only_rescheduled() {
         let s = initial_schedule("pi_1", T0);
         let plan = plan_check(
-            &state(IntentStatus::Created),
+            &state(PaymentStatus::Created),
             &s,
             &found("pending"),
             T0,
@@ -326,11 +209,11 @@ mod tests {
         let CheckPlan::Apply { patch, .. } = plan else {
             panic!("{plan:?}")
         };
-        assert_eq!(patch.status, Some(IntentStatus::Pending));
+        assert_eq!(patch.status, Some(PaymentStatus::Pending));
         assert_eq!(patch.schedule, ScheduleChange::Set(after_check(&s, T0)));
         assert_eq!(
             plan_check(
-                &state(IntentStatus::Pending),
+                &state(PaymentStatus::Pending),
                 &s,
                 &found("pending"),
                 T0,
@@ -340,7 +223,7 @@ mod tests {
         );
         assert_eq!(
             plan_check(
-                &state(IntentStatus::Pending),
+                &state(PaymentStatus::Pending),
                 &s,
                 &found("created"),
                 T0,
@@ -357,7 +240,7 @@ mod tests {
         let late = s.give_up_at_ms;
         assert_eq!(
             plan_check(
-                &state(IntentStatus::Pending),
+                &state(PaymentStatus::Pending),
                 &s,
                 &found("pending"),
                 late,
@@ -366,7 +249,7 @@ mod tests {
             CheckPlan::Stuck
         );
         let CheckPlan::Apply { patch, .. } = plan_check(
-            &state(IntentStatus::Pending),
+            &state(PaymentStatus::Pending),
             &s,
             &found("failed"),
             late,
@@ -374,7 +257,7 @@ mod tests {
         ) else {
             panic!("a final answer at the last check is still applied")
         };
-        assert_eq!(patch.status, Some(IntentStatus::Failed));
+        assert_eq!(patch.status, Some(PaymentStatus::Failed));
     }
 
     #[test]
@@ -382,7 +265,7 @@ mod tests {
         let s = initial_schedule("pi_1", T0);
         assert_eq!(
             plan_check(
-                &state(IntentStatus::Pending),
+                &state(PaymentStatus::Pending),
                 &s,
                 &FintocAnswer::NotFound,
                 T0,
@@ -392,7 +275,7 @@ mod tests {
         );
         assert_eq!(
             plan_check(
-                &state(IntentStatus::Succeeded),
+                &state(PaymentStatus::Succeeded),
                 &s,
                 &found("succeeded"),
                 T0,

@@ -2,14 +2,14 @@
 //! an answer of its API), and the masking of the payer's account before anything
 //! of it is stored.
 
-use super::intent::{IntentStatus, PaymentKind, SessionPayment};
+use super::payment::{PaymentKind, PaymentStatus, SessionPayment};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
 /// A payment intent as Fintoc described it, already read leniently by the adapter
 /// that received it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct IntentReport {
+pub struct PaymentReport {
     /// `pi_...` (or, for a report about a checkout session, `cs_...`).
     pub id: String,
     /// The record the report is about: an intent, or a session seen through its
@@ -18,7 +18,7 @@ pub struct IntentReport {
     /// For a session: its payment intent and that intent's own status.
     pub session_payment: Option<SessionPayment>,
     /// The status in the report's body, when present (unknown ones tolerated).
-    pub status: Option<IntentStatus>,
+    pub status: Option<PaymentStatus>,
     /// Minor units.
     pub amount: Option<u64>,
     /// Currency code, as sent.
@@ -183,7 +183,7 @@ impl<'a> Lenient<'a> {
     }
 }
 
-impl IntentReport {
+impl PaymentReport {
     /// Reads a payment intent as Fintoc's JSON shows it (an event's `data`, or an
     /// answer of its API): `id` and `status` are required (non-empty strings; the
     /// error names the missing one); every other field is read leniently.
@@ -204,11 +204,11 @@ impl IntentReport {
             number: sender.text("number"),
             account_type: sender.text("type"),
         });
-        Ok(IntentReport {
+        Ok(PaymentReport {
             id,
             kind: PaymentKind::Intent,
             session_payment: None,
-            status: Some(IntentStatus::parse(&status)),
+            status: Some(PaymentStatus::parse(&status)),
             amount: fields.minor_units("amount"),
             currency: fields.text("currency"),
             error_reason: fields.text("error_reason"),

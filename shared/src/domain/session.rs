@@ -20,8 +20,8 @@
 //! the session's own status (`created`, `in_progress`, `finished`, `expired`) and
 //! its payment's outcome.
 
-use super::intent::{IntentStatus, PaymentKind, SessionPayment, StoredIntent};
-use super::report::{IntentReport, Lenient};
+use super::payment::{PaymentKind, PaymentStatus, SessionPayment, StoredPayment};
+use super::report::{Lenient, PaymentReport};
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -111,7 +111,7 @@ pub struct SessionReport {
     pub customer_email: Option<String>,
     /// The payment intent it made (`payment_resource.payment_intent`, or a top-level
     /// `payment_intent`), when it carries one: an object, or only its id.
-    pub payment: Option<IntentReport>,
+    pub payment: Option<PaymentReport>,
 }
 
 impl SessionReport {
@@ -149,28 +149,28 @@ impl SessionReport {
     }
 
     /// The status this report claims for the session's record: see the module.
-    pub fn claimed_status(&self) -> IntentStatus {
+    pub fn claimed_status(&self) -> PaymentStatus {
         let payment = self
             .payment
             .as_ref()
             .and_then(|p| p.status.clone())
-            .unwrap_or(IntentStatus::Created);
+            .unwrap_or(PaymentStatus::Created);
         match self.status.as_ref() {
-            Some(SessionStatus::Expired) if payment != IntentStatus::Succeeded => {
-                IntentStatus::Expired
+            Some(SessionStatus::Expired) if payment != PaymentStatus::Succeeded => {
+                PaymentStatus::Expired
             }
             Some(SessionStatus::Finished) if payment.is_final() => payment,
-            Some(SessionStatus::Finished) => IntentStatus::InProgress.max_with(&payment),
-            Some(SessionStatus::Created) | None if self.payment.is_none() => IntentStatus::Created,
+            Some(SessionStatus::Finished) => PaymentStatus::InProgress.max_with(&payment),
+            Some(SessionStatus::Created) | None if self.payment.is_none() => PaymentStatus::Created,
             _ => claim_of_payment(&payment),
         }
     }
 
     /// The report the transition machinery applies to the session's record: its
     /// claimed status, and the payment's details (amount paid, payer, reason).
-    pub fn to_record_report(&self) -> IntentReport {
+    pub fn to_record_report(&self) -> PaymentReport {
         let payment = self.payment.clone().unwrap_or_default();
-        IntentReport {
+        PaymentReport {
             id: self.id.clone(),
             kind: PaymentKind::Session,
             session_payment: self.payment.as_ref().and_then(|p| {
@@ -194,13 +194,13 @@ impl SessionReport {
     }
 }
 
-impl IntentStatus {
+impl PaymentStatus {
     /// The further along of two non-final statuses (by the state machine's order).
-    fn max_with(self, other: &IntentStatus) -> IntentStatus {
-        let rank = |s: &IntentStatus| match s {
-            IntentStatus::InProgress => 1,
-            IntentStatus::RequiresAction => 2,
-            IntentStatus::Pending => 3,
+    fn max_with(self, other: &PaymentStatus) -> PaymentStatus {
+        let rank = |s: &PaymentStatus| match s {
+            PaymentStatus::InProgress => 1,
+            PaymentStatus::RequiresAction => 2,
+            PaymentStatus::Pending => 3,
             _ => 0,
         };
         if rank(other) > rank(&self) {
@@ -211,17 +211,17 @@ impl IntentStatus {
     }
 }
 
-fn read_payment(value: &Value) -> Option<IntentReport> {
+fn read_payment(value: &Value) -> Option<PaymentReport> {
     match value {
-        Value::String(id) if !id.is_empty() => Some(IntentReport {
+        Value::String(id) if !id.is_empty() => Some(PaymentReport {
             id: id.clone(),
-            ..IntentReport::default()
+            ..PaymentReport::default()
         }),
         Value::Object(_) => {
             let id = value.get("id").and_then(Value::as_str)?.to_string();
-            Some(IntentReport::from_json(value).unwrap_or(IntentReport {
+            Some(PaymentReport::from_json(value).unwrap_or(PaymentReport {
                 id,
-                ..IntentReport::default()
+                ..PaymentReport::default()
             }))
         }
         _ => None,
@@ -232,10 +232,10 @@ fn read_payment(value: &Value) -> Option<IntentReport> {
 /// success is the session's success; an attempt that ended unpaid leaves the session
 /// in progress (the payer may try again inside it); the rest is the payment's own
 /// progress.
-pub fn claim_of_payment(payment: &IntentStatus) -> IntentStatus {
+pub fn claim_of_payment(payment: &PaymentStatus) -> PaymentStatus {
     match payment {
-        IntentStatus::Failed | IntentStatus::Rejected | IntentStatus::Expired => {
-            IntentStatus::InProgress
+        PaymentStatus::Failed | PaymentStatus::Rejected | PaymentStatus::Expired => {
+            PaymentStatus::InProgress
         }
         other => other.clone(),
     }
@@ -243,9 +243,9 @@ pub fn claim_of_payment(payment: &IntentStatus) -> IntentStatus {
 
 /// The report a `payment_intent.*` event of a session's intent becomes on the
 /// session's record.
-pub fn payment_event_report(session_id: &str, payment: &IntentReport) -> IntentReport {
-    let status = payment.status.clone().unwrap_or(IntentStatus::Created);
-    IntentReport {
+pub fn payment_event_report(session_id: &str, payment: &PaymentReport) -> PaymentReport {
+    let status = payment.status.clone().unwrap_or(PaymentStatus::Created);
+    PaymentReport {
         id: session_id.to_string(),
         kind: PaymentKind::Session,
         session_payment: Some(SessionPayment {
@@ -258,11 +258,11 @@ pub fn payment_event_report(session_id: &str, payment: &IntentReport) -> IntentR
 }
 
 /// The session's own status, derived from its record's status.
-pub fn session_status(record: &IntentStatus) -> &'static str {
+pub fn session_status(record: &PaymentStatus) -> &'static str {
     match record {
-        IntentStatus::Created => "created",
-        IntentStatus::Expired => "expired",
-        IntentStatus::Succeeded | IntentStatus::Failed | IntentStatus::Rejected => "finished",
+        PaymentStatus::Created => "created",
+        PaymentStatus::Expired => "expired",
+        PaymentStatus::Succeeded | PaymentStatus::Failed | PaymentStatus::Rejected => "finished",
         _ => "in_progress",
     }
 }
@@ -302,13 +302,13 @@ pub struct SessionView<'a> {
     pub updated_at: &'a str,
 }
 
-impl StoredIntent {
+impl StoredPayment {
     /// The public view of a stored session.
     pub fn session_view(&self) -> SessionView<'_> {
         let attempt = self.session_payment.as_ref();
         let payment_status = match (&self.status, attempt) {
             // The session's own outcome, when its payment decided it.
-            (status, _) if status.is_final() && *status != IntentStatus::Expired => {
+            (status, _) if status.is_final() && *status != PaymentStatus::Expired => {
                 Some(status.as_str())
             }
             // Else its latest attempt's, once that ended; an expired session
@@ -319,7 +319,7 @@ impl StoredIntent {
         SessionView {
             id: &self.id,
             status: session_status(&self.status),
-            paid: self.status == IntentStatus::Succeeded,
+            paid: self.status == PaymentStatus::Succeeded,
             payment_status,
             payment_intent_id: attempt.map(|a| a.intent_id.as_str()),
             amount: self.amount,
@@ -338,7 +338,7 @@ impl StoredIntent {
 mod tests {
     use super::*;
     use serde_json::json;
-    use IntentStatus::*;
+    use PaymentStatus::*;
 
     fn session(status: &str, payment: Value) -> SessionReport {
         SessionReport::from_json(&json!({
@@ -443,10 +443,10 @@ mod tests {
         );
         let event = payment_event_report(
             "cs_1",
-            &IntentReport {
+            &PaymentReport {
                 id: "pi_1".into(),
                 status: Some(Rejected),
-                ..IntentReport::default()
+                ..PaymentReport::default()
             },
         );
         assert_eq!(
@@ -457,7 +457,7 @@ mod tests {
 
     #[test]
     fn the_view_derives_the_session_status_and_hides_tokens() {
-        let mut stored = StoredIntent {
+        let mut stored = StoredPayment {
             id: "cs_1".into(),
             kind: PaymentKind::Session,
             status: Pending,

@@ -7,21 +7,21 @@
 //!   conflicting final event is kept as an anomaly, a late non-final one is noted;
 //! - an intent the table does not know is created from the event.
 //!
-//! [`decide`] names the effect; [`plan_write`] turns it into the [`IntentPatch`] that
+//! [`decide`] names the effect; [`plan_write`] turns it into the [`PaymentPatch`] that
 //! one conditional write applies: every field an event writes is chosen here, and
 //! the store only renders the patch.
 
-use super::intent::{IntentStatus, PaymentKind, SessionPayment};
 use super::order::{OrderOutcome, OrderPatch};
-use super::reconcile::ScheduleChange;
-use super::report::{IntentReport, MaskedAccount};
+use super::payment::{PaymentKind, PaymentStatus, SessionPayment};
+use super::report::{MaskedAccount, PaymentReport};
+use super::schedule::ScheduleChange;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// What a webhook needs to know of a stored intent.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IntentState {
+pub struct PaymentState {
     /// Current status.
-    pub status: IntentStatus,
+    pub status: PaymentStatus,
     /// Event ids applied so far.
     pub applied_event_ids: BTreeSet<String>,
     /// Optimistic-concurrency version: every webhook write increments it.
@@ -41,30 +41,30 @@ pub enum Effect {
     /// The intent is unknown here: create it from the event's data.
     Create {
         /// Status to create it with.
-        status: IntentStatus,
+        status: PaymentStatus,
     },
     /// The status moves.
     Transition {
         /// Status before.
-        from: IntentStatus,
+        from: PaymentStatus,
         /// Status after.
-        to: IntentStatus,
+        to: PaymentStatus,
     },
     /// Same status again under another event id: only the id is recorded.
     SameStatus,
     /// A final event that contradicts the final status: kept as an anomaly for a human.
     ConflictingFinal {
         /// The final status, which stays.
-        current: IntentStatus,
+        current: PaymentStatus,
         /// What the event claimed.
-        claimed: IntentStatus,
+        claimed: PaymentStatus,
     },
     /// A non-final event older than the current status: noted, status unchanged.
     Late {
         /// Status, which stays.
-        current: IntentStatus,
+        current: PaymentStatus,
         /// What the event claimed.
-        claimed: IntentStatus,
+        claimed: PaymentStatus,
     },
 }
 
@@ -83,21 +83,21 @@ impl Effect {
 }
 
 /// Order of non-final statuses; unknown ones rank lowest, finals highest.
-fn rank(status: &IntentStatus) -> u8 {
+fn rank(status: &PaymentStatus) -> u8 {
     match status {
-        IntentStatus::Other(_) | IntentStatus::Created => 0,
-        IntentStatus::InProgress => 1,
-        IntentStatus::RequiresAction => 2,
-        IntentStatus::Pending => 3,
-        IntentStatus::Succeeded
-        | IntentStatus::Failed
-        | IntentStatus::Rejected
-        | IntentStatus::Expired => 4,
+        PaymentStatus::Other(_) | PaymentStatus::Created => 0,
+        PaymentStatus::InProgress => 1,
+        PaymentStatus::RequiresAction => 2,
+        PaymentStatus::Pending => 3,
+        PaymentStatus::Succeeded
+        | PaymentStatus::Failed
+        | PaymentStatus::Rejected
+        | PaymentStatus::Expired => 4,
     }
 }
 
 /// Decides the effect of event `event_id` claiming `claimed` on `current`.
-pub fn decide(current: Option<&IntentState>, event_id: &str, claimed: &IntentStatus) -> Effect {
+pub fn decide(current: Option<&PaymentState>, event_id: &str, claimed: &PaymentStatus) -> Effect {
     let Some(current) = current else {
         return Effect::Create {
             status: claimed.clone(),
@@ -193,7 +193,7 @@ pub struct Expectation {
     /// The stored status is none of these (every status from which [`decide`] does
     /// not move to the claimed one: the finals, and the known ones ranked at or
     /// above it). Unknown stored statuses rank lowest, so they move.
-    pub status_not_in: Vec<IntentStatus>,
+    pub status_not_in: Vec<PaymentStatus>,
     /// For a final outcome: the order the item is bound to (`None`: bound to none),
     /// which the write pays or closes.
     pub order_id: Option<Option<String>>,
@@ -205,7 +205,7 @@ pub struct Expectation {
 impl Expectation {
     /// Whether a stored item in `state` meets the expectation (what the store's
     /// condition expression checks).
-    pub fn accepts(&self, state: &IntentState) -> bool {
+    pub fn accepts(&self, state: &PaymentState) -> bool {
         let event_new = !state.applied_event_ids.contains(&self.event_id);
         let status_moves = !self.status_not_in.contains(&state.status);
         let order_matches = self
@@ -286,7 +286,7 @@ pub struct EventNote {
     /// The event's type.
     pub event_type: String,
     /// The status the event claimed.
-    pub claimed_status: IntentStatus,
+    pub claimed_status: PaymentStatus,
     /// When it was received.
     pub received_at: String,
     /// The reason the event carried, if any.
@@ -295,9 +295,9 @@ pub struct EventNote {
 
 /// Everything one event writes to one intent, in one conditional write.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IntentPatch {
-    /// The intent (or session) written.
-    pub intent_id: String,
+pub struct PaymentPatch {
+    /// The payment written: an intent's id, or a session's.
+    pub payment_id: String,
     /// Which record: an intent's, or a session's.
     pub kind: PaymentKind,
     /// A session's payment intent and its status, when the event reports it and
@@ -312,7 +312,7 @@ pub struct IntentPatch {
     /// The event id added to the applied set.
     pub event_id: String,
     /// The new status, when it changes (or is set at creation).
-    pub status: Option<IntentStatus>,
+    pub status: Option<PaymentStatus>,
     /// The intent's fields, when it is created from the event.
     pub created: Option<CreatedFromEvent>,
     /// The outcome, when the status becomes final.
@@ -332,7 +332,7 @@ pub struct IntentPatch {
 /// What `created_by` says of an intent created from an event.
 pub const CREATED_BY_WEBHOOK: &str = "webhook";
 
-fn outcome(event: &EventRef<'_>, report: &IntentReport, now: &str) -> Outcome {
+fn outcome(event: &EventRef<'_>, report: &PaymentReport, now: &str) -> Outcome {
     Outcome {
         error_reason: report.error_reason.clone(),
         transaction_date: report.transaction_date.clone(),
@@ -350,8 +350,8 @@ fn outcome(event: &EventRef<'_>, report: &IntentReport, now: &str) -> Outcome {
 fn note(
     list: NoteList,
     event: &EventRef<'_>,
-    claimed: &IntentStatus,
-    report: &IntentReport,
+    claimed: &PaymentStatus,
+    report: &PaymentReport,
     now: &str,
 ) -> EventNote {
     EventNote {
@@ -366,7 +366,7 @@ fn note(
 
 /// Whether Fintoc reported a payment of another amount or currency than the create
 /// requested (as far as both are known): the detail, for the record.
-fn amount_mismatch(current: Option<&IntentState>, report: &IntentReport) -> Option<String> {
+fn amount_mismatch(current: Option<&PaymentState>, report: &PaymentReport) -> Option<String> {
     let (amount, currency) = current?.requested.as_ref()?;
     let reported_amount = report.amount;
     let reported_currency = report.currency.as_ref().map(|c| c.to_ascii_uppercase());
@@ -391,10 +391,10 @@ fn amount_mismatch(current: Option<&IntentState>, report: &IntentReport) -> Opti
 /// is decided on it by [`plan_write`], as any conflict is.
 pub fn plan_write_first(
     event: &EventRef<'_>,
-    claimed: &IntentStatus,
-    report: &IntentReport,
+    claimed: &PaymentStatus,
+    report: &PaymentReport,
     now: &str,
-) -> Option<IntentPatch> {
+) -> Option<PaymentPatch> {
     if !claimed.is_final() && rank(claimed) == 0 {
         return None;
     }
@@ -402,8 +402,8 @@ pub fn plan_write_first(
     let order_id = report.metadata.get("order_id").cloned();
     // A stored state the expectation accepts and from which the event moves: the
     // patch plan_write makes from it is the one made from every accepted state.
-    let representative = IntentState {
-        status: IntentStatus::Created,
+    let representative = PaymentState {
+        status: PaymentStatus::Created,
         applied_event_ids: BTreeSet::new(),
         version: 0,
         requested: report.amount.zip(currency.clone()),
@@ -413,18 +413,18 @@ pub fn plan_write_first(
     debug_assert!(matches!(effect, Effect::Transition { .. }));
     let mut patch = patch?;
     let finals = [
-        IntentStatus::Succeeded,
-        IntentStatus::Failed,
-        IntentStatus::Rejected,
-        IntentStatus::Expired,
+        PaymentStatus::Succeeded,
+        PaymentStatus::Failed,
+        PaymentStatus::Rejected,
+        PaymentStatus::Expired,
     ];
     let known_not_final = [
-        IntentStatus::Created,
-        IntentStatus::InProgress,
-        IntentStatus::RequiresAction,
-        IntentStatus::Pending,
+        PaymentStatus::Created,
+        PaymentStatus::InProgress,
+        PaymentStatus::RequiresAction,
+        PaymentStatus::Pending,
     ];
-    let mut status_not_in: Vec<IntentStatus> = finals.to_vec();
+    let mut status_not_in: Vec<PaymentStatus> = finals.to_vec();
     if !claimed.is_final() {
         status_not_in.extend(
             known_not_final
@@ -436,7 +436,7 @@ pub fn plan_write_first(
         event_id: event.id.to_string(),
         status_not_in,
         order_id: claimed.is_final().then_some(order_id),
-        reported: (*claimed == IntentStatus::Succeeded).then_some((report.amount, currency)),
+        reported: (*claimed == PaymentStatus::Succeeded).then_some((report.amount, currency)),
     }));
     Some(patch)
 }
@@ -444,15 +444,15 @@ pub fn plan_write_first(
 /// Decides what event `event`, claiming `claimed` about `report`'s intent, does to
 /// `current`, and the patch that writes it (`None` for a duplicate: nothing to write).
 pub fn plan_write(
-    current: Option<&IntentState>,
+    current: Option<&PaymentState>,
     event: &EventRef<'_>,
-    claimed: &IntentStatus,
-    report: &IntentReport,
+    claimed: &PaymentStatus,
+    report: &PaymentReport,
     now: &str,
-) -> (Effect, Option<IntentPatch>) {
+) -> (Effect, Option<PaymentPatch>) {
     let effect = decide(current, event.id, claimed);
-    let mut patch = IntentPatch {
-        intent_id: report.id.clone(),
+    let mut patch = PaymentPatch {
+        payment_id: report.id.clone(),
         kind: report.kind,
         session_payment: None,
         guard: current.map_or(WriteGuard::Absent, |s| WriteGuard::Version(s.version)),
@@ -507,7 +507,7 @@ pub fn plan_write(
     if patch.outcome.is_some() {
         patch.schedule = ScheduleChange::Clear;
     }
-    if *claimed == IntentStatus::Succeeded && patch.outcome.is_some() {
+    if *claimed == PaymentStatus::Succeeded && patch.outcome.is_some() {
         patch.amount_mismatch = amount_mismatch(current, report);
     }
     if let (Some(status), Some(_), None) = (&patch.status, &patch.outcome, &patch.amount_mismatch) {
@@ -515,15 +515,17 @@ pub fn plan_write(
             Some(state) => state.order_id.clone(),
             None => report.metadata.get("order_id").cloned(),
         };
+        let outcome = if *status == PaymentStatus::Succeeded {
+            OrderOutcome::Paid
+        } else {
+            OrderOutcome::Closed
+        };
         patch.order = order_id.map(|order_id| OrderPatch {
             kind: report.kind,
             order_id,
             intent_id: report.id.clone(),
-            outcome: if *status == IntentStatus::Succeeded {
-                OrderOutcome::Paid
-            } else {
-                OrderOutcome::Closed
-            },
+            outcome,
+            if_refused: outcome.if_refused(),
             at: now.to_string(),
         });
     }
@@ -534,7 +536,7 @@ pub fn plan_write(
 mod tests {
     use super::*;
     use crate::domain::report::SenderAccount;
-    use IntentStatus::*;
+    use PaymentStatus::*;
 
     const EVENT: EventRef<'static> = EventRef {
         id: "evt_1",
@@ -543,8 +545,8 @@ mod tests {
         source: Source::Webhook,
     };
 
-    fn report() -> IntentReport {
-        IntentReport {
+    fn report() -> PaymentReport {
+        PaymentReport {
             id: "pi_1".into(),
             amount: Some(100),
             currency: Some("clp".into()),
@@ -554,7 +556,7 @@ mod tests {
                 number: Some("000012345678".into()),
                 ..SenderAccount::default()
             }),
-            ..IntentReport::default()
+            ..PaymentReport::default()
         }
     }
 
@@ -585,7 +587,7 @@ mod tests {
 
     #[test]
     fn an_event_without_amount_never_invents_one() {
-        let report = IntentReport {
+        let report = PaymentReport {
             amount: None,
             currency: None,
             ..report()
@@ -628,7 +630,7 @@ mod tests {
         let done = state(Succeeded, &[]);
         let (_, patch) = plan_write(Some(&done), &EVENT, &Failed, &report(), "now");
         assert_eq!(patch.unwrap().order, None, "an anomaly changes no order");
-        let no_order = IntentState {
+        let no_order = PaymentState {
             order_id: None,
             ..s.clone()
         };
@@ -638,7 +640,7 @@ mod tests {
             None,
             "a known intent's order is the one it was created for, never the event's metadata"
         );
-        let other_order = IntentState {
+        let other_order = PaymentState {
             order_id: Some("o-2".into()),
             ..s.clone()
         };
@@ -655,7 +657,7 @@ mod tests {
     #[test]
     fn a_payment_of_another_amount_never_pays_the_order() {
         let s = state(Pending, &[]);
-        let other = IntentReport {
+        let other = PaymentReport {
             amount: Some(1),
             ..report()
         };
@@ -668,7 +670,7 @@ mod tests {
             Some("requested 100 CLP, Fintoc reported 1 CLP")
         );
         assert_eq!(patch.outcome.unwrap().reported_amount, Some(1));
-        let usd = IntentReport {
+        let usd = PaymentReport {
             currency: Some("mxn".into()),
             ..report()
         };
@@ -697,8 +699,8 @@ mod tests {
         assert_eq!(patch.event_id, "evt_1", "the id is still recorded");
     }
 
-    fn state(status: IntentStatus, applied: &[&str]) -> IntentState {
-        IntentState {
+    fn state(status: PaymentStatus, applied: &[&str]) -> PaymentState {
+        PaymentState {
             status,
             applied_event_ids: applied.iter().map(|s| s.to_string()).collect(),
             version: 1,

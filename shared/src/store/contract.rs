@@ -3,25 +3,27 @@
 //! tests), through [`crate::store_contract_tests!`]. Feature `contract-tests`.
 
 use super::{
-    EventStore, IdempotencyStore, IntentStore, OrderStore, ScheduleStore, StoreError, WriteResult,
+    EventStore, IdempotencyStore, OrderStore, PaymentStore, ScheduleStore, StoreError, WriteResult,
 };
 use crate::domain::deployment::{ForeignEvent, ForeignReason};
 use crate::domain::idempotency::{
     AcquireOutcome, AcquireRequest, CallerId, CompleteRequest, IdempotencyKey, LeaseId,
     StoredResponse,
 };
-use crate::domain::intent::{IntentStatus, PaymentKind, StoredIntent};
 use crate::domain::order::{OpenRequest, ReserveOutcome, ReserveRequest};
-use crate::domain::reconcile::{
-    initial_schedule, CheckSchedule, Flag, ScheduleChange, ScheduleUpdate,
-};
-use crate::domain::report::IntentReport;
-use crate::domain::transition::{plan_write, Effect, EventRef, IntentState};
+use crate::domain::payment::{PaymentKind, PaymentStatus, StoredPayment};
+use crate::domain::reconcile::{Flag, ScheduleUpdate};
+use crate::domain::report::PaymentReport;
+use crate::domain::schedule::{initial_schedule, CheckSchedule, ScheduleChange};
+use crate::domain::transition::{plan_write, Effect, EventRef, PaymentState};
 use std::collections::BTreeMap;
 
 /// Every port; what the contract is checked on.
-pub trait Stores: IdempotencyStore + IntentStore + EventStore + OrderStore + ScheduleStore {}
-impl<T: IdempotencyStore + IntentStore + EventStore + OrderStore + ScheduleStore> Stores for T {}
+pub trait Stores:
+    IdempotencyStore + PaymentStore + EventStore + OrderStore + ScheduleStore
+{
+}
+impl<T: IdempotencyStore + PaymentStore + EventStore + OrderStore + ScheduleStore> Stores for T {}
 
 /// Writes one `#[tokio::test]` per contract rule, each on a store made by `$make`
 /// (an expression evaluating to a future of the store).
@@ -115,8 +117,8 @@ fn response() -> StoredResponse {
     }
 }
 
-fn intent(id: &str, amount: u64, status: IntentStatus) -> StoredIntent {
-    StoredIntent {
+fn intent(id: &str, amount: u64, status: PaymentStatus) -> StoredPayment {
+    StoredPayment {
         id: id.into(),
         kind: PaymentKind::Intent,
         session_payment: None,
@@ -136,20 +138,20 @@ fn intent(id: &str, amount: u64, status: IntentStatus) -> StoredIntent {
 }
 
 /// An intent created for `order`.
-fn for_order(id: &str, order: &str) -> StoredIntent {
-    StoredIntent {
+fn for_order(id: &str, order: &str) -> StoredPayment {
+    StoredPayment {
         order_id: Some(order.into()),
-        ..intent(id, 100, IntentStatus::Created)
+        ..intent(id, 100, PaymentStatus::Created)
     }
 }
 
-fn report(id: &str) -> IntentReport {
-    IntentReport {
+fn report(id: &str) -> PaymentReport {
+    PaymentReport {
         id: id.into(),
         amount: Some(100),
         currency: Some("CLP".into()),
         error_reason: Some("insufficient_funds".into()),
-        ..IntentReport::default()
+        ..PaymentReport::default()
     }
 }
 
@@ -158,12 +160,12 @@ async fn send_event<S: Stores>(
     store: &S,
     id: &str,
     event_id: &str,
-    claimed: IntentStatus,
+    claimed: PaymentStatus,
 ) -> (Effect, Option<WriteResult>) {
     let state = store
-        .intent_state(PaymentKind::Intent, id)
+        .payment_state(PaymentKind::Intent, id)
         .await
-        .expect("intent_state");
+        .expect("payment_state");
     let event = EventRef {
         id: event_id,
         event_type: "payment_intent.x",
@@ -312,33 +314,33 @@ pub async fn two_callers_never_share_a_record<S: Stores>(store: S) {
 
 /// Creating merges with what a webhook wrote first: status, version and times stay.
 pub async fn save_created_merges_and_never_moves_a_status<S: Stores>(store: S) {
-    let (effect, _) = send_event(&store, "pi_merge", "evt_1", IntentStatus::Succeeded).await;
+    let (effect, _) = send_event(&store, "pi_merge", "evt_1", PaymentStatus::Succeeded).await;
     assert_eq!(
         effect,
         Effect::Create {
-            status: IntentStatus::Succeeded
+            status: PaymentStatus::Succeeded
         }
     );
     store
-        .save_created(&intent("pi_merge", 100, IntentStatus::Created))
+        .save_created(&intent("pi_merge", 100, PaymentStatus::Created))
         .await
         .expect("save_created");
     let read = store
-        .get_intent(PaymentKind::Intent, "pi_merge")
+        .get_payment(PaymentKind::Intent, "pi_merge")
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(read.status, IntentStatus::Succeeded);
+    assert_eq!(read.status, PaymentStatus::Succeeded);
     assert_eq!(read.order_id.as_deref(), Some("order-1"));
     assert_eq!(read.amount, 100);
     let state = store
-        .intent_state(PaymentKind::Intent, "pi_merge")
+        .payment_state(PaymentKind::Intent, "pi_merge")
         .await
         .unwrap()
         .unwrap();
     assert_eq!(state.version, 1, "the version is the webhook's");
     store
-        .save_created(&intent("pi_merge", 100, IntentStatus::Created))
+        .save_created(&intent("pi_merge", 100, PaymentStatus::Created))
         .await
         .expect("saving again is harmless");
 }
@@ -346,17 +348,17 @@ pub async fn save_created_merges_and_never_moves_a_status<S: Stores>(store: S) {
 /// One id never holds two amounts or currencies.
 pub async fn save_created_refuses_another_amount_or_currency<S: Stores>(store: S) {
     store
-        .save_created(&intent("pi_amount", 100, IntentStatus::Created))
+        .save_created(&intent("pi_amount", 100, PaymentStatus::Created))
         .await
         .unwrap();
     let refused = store
-        .save_created(&intent("pi_amount", 101, IntentStatus::Created))
+        .save_created(&intent("pi_amount", 101, PaymentStatus::Created))
         .await;
     assert!(
         matches!(refused, Err(StoreError::Conflict(_))),
         "{refused:?}"
     );
-    let mut other_currency = intent("pi_amount", 100, IntentStatus::Created);
+    let mut other_currency = intent("pi_amount", 100, PaymentStatus::Created);
     other_currency.currency = "MXN".into();
     let refused = store.save_created(&other_currency).await;
     assert!(
@@ -365,7 +367,7 @@ pub async fn save_created_refuses_another_amount_or_currency<S: Stores>(store: S
     );
     assert_eq!(
         store
-            .get_intent(PaymentKind::Intent, "pi_amount")
+            .get_payment(PaymentKind::Intent, "pi_amount")
             .await
             .unwrap()
             .unwrap()
@@ -386,14 +388,14 @@ pub async fn an_unknown_intent_is_created_by_exactly_one_event<S: Stores>(store:
     let (_, first) = plan_write(
         None,
         &event("evt_a"),
-        &IntentStatus::Succeeded,
+        &PaymentStatus::Succeeded,
         &report("pi_race"),
         "now",
     );
     let (_, second) = plan_write(
         None,
         &event("evt_b"),
-        &IntentStatus::Succeeded,
+        &PaymentStatus::Succeeded,
         &report("pi_race"),
         "now",
     );
@@ -404,12 +406,12 @@ pub async fn an_unknown_intent_is_created_by_exactly_one_event<S: Stores>(store:
     let WriteResult::Conflict(Some(state)) = store.apply(&second.unwrap()).await.unwrap() else {
         panic!("the second create must conflict and return the stored state");
     };
-    assert_eq!(state.status, IntentStatus::Succeeded);
+    assert_eq!(state.status, PaymentStatus::Succeeded);
     assert_eq!(state.version, 1);
     let (effect, patch) = plan_write(
         Some(&state),
         &event("evt_a"),
-        &IntentStatus::Succeeded,
+        &PaymentStatus::Succeeded,
         &report("pi_race"),
         "now",
     );
@@ -423,16 +425,16 @@ pub async fn an_unknown_intent_is_created_by_exactly_one_event<S: Stores>(store:
 /// A write decided on an old version fails and returns the current state.
 pub async fn a_stale_version_conflicts_and_returns_the_current_state<S: Stores>(store: S) {
     store
-        .save_created(&intent("pi_stale", 100, IntentStatus::Created))
+        .save_created(&intent("pi_stale", 100, PaymentStatus::Created))
         .await
         .unwrap();
     let stale = store
-        .intent_state(PaymentKind::Intent, "pi_stale")
+        .payment_state(PaymentKind::Intent, "pi_stale")
         .await
         .unwrap()
         .unwrap();
     assert_eq!(stale.version, 0);
-    let (_, result) = send_event(&store, "pi_stale", "evt_pending", IntentStatus::Pending).await;
+    let (_, result) = send_event(&store, "pi_stale", "evt_pending", PaymentStatus::Pending).await;
     assert_eq!(result, Some(WriteResult::Written));
     let event = EventRef {
         id: "evt_final",
@@ -443,12 +445,12 @@ pub async fn a_stale_version_conflicts_and_returns_the_current_state<S: Stores>(
     let (_, patch) = plan_write(
         Some(&stale),
         &event,
-        &IntentStatus::Failed,
+        &PaymentStatus::Failed,
         &report("pi_stale"),
         "now",
     );
-    let expected = IntentState {
-        status: IntentStatus::Pending,
+    let expected = PaymentState {
+        status: PaymentStatus::Pending,
         applied_event_ids: ["evt_pending".to_string()].into(),
         version: 1,
         requested: Some((100, "CLP".into())),
@@ -458,7 +460,7 @@ pub async fn a_stale_version_conflicts_and_returns_the_current_state<S: Stores>(
         store.apply(&patch.unwrap()).await.unwrap(),
         WriteResult::Conflict(Some(expected))
     );
-    let (effect, result) = send_event(&store, "pi_stale", "evt_final", IntentStatus::Failed).await;
+    let (effect, result) = send_event(&store, "pi_stale", "evt_final", PaymentStatus::Failed).await;
     assert!(matches!(effect, Effect::Transition { .. }));
     assert_eq!(result, Some(WriteResult::Written));
 }
@@ -466,25 +468,25 @@ pub async fn a_stale_version_conflicts_and_returns_the_current_state<S: Stores>(
 /// A final outcome's status and reason are what the API reads back.
 pub async fn an_outcome_is_read_back_with_the_intent<S: Stores>(store: S) {
     store
-        .save_created(&intent("pi_out", 100, IntentStatus::Created))
+        .save_created(&intent("pi_out", 100, PaymentStatus::Created))
         .await
         .unwrap();
-    send_event(&store, "pi_out", "evt_f", IntentStatus::Failed).await;
-    let (effect, _) = send_event(&store, "pi_out", "evt_s", IntentStatus::Succeeded).await;
+    send_event(&store, "pi_out", "evt_f", PaymentStatus::Failed).await;
+    let (effect, _) = send_event(&store, "pi_out", "evt_s", PaymentStatus::Succeeded).await;
     assert!(matches!(effect, Effect::ConflictingFinal { .. }));
     let read = store
-        .get_intent(PaymentKind::Intent, "pi_out")
+        .get_payment(PaymentKind::Intent, "pi_out")
         .await
         .unwrap()
         .unwrap();
     assert_eq!(
         read.status,
-        IntentStatus::Failed,
+        PaymentStatus::Failed,
         "a final status is never left"
     );
     assert_eq!(read.error_reason.as_deref(), Some("insufficient_funds"));
     let state = store
-        .intent_state(PaymentKind::Intent, "pi_out")
+        .payment_state(PaymentKind::Intent, "pi_out")
         .await
         .unwrap()
         .unwrap();
@@ -495,12 +497,12 @@ pub async fn an_outcome_is_read_back_with_the_intent<S: Stores>(store: S) {
 /// Nothing stored reads as nothing.
 pub async fn unknown_intents_read_as_none<S: Stores>(store: S) {
     assert!(store
-        .get_intent(PaymentKind::Intent, "pi_none")
+        .get_payment(PaymentKind::Intent, "pi_none")
         .await
         .unwrap()
         .is_none());
     assert!(store
-        .intent_state(PaymentKind::Intent, "pi_none")
+        .payment_state(PaymentKind::Intent, "pi_none")
         .await
         .unwrap()
         .is_none());
@@ -523,12 +525,12 @@ pub async fn a_foreign_event_is_kept_once_and_is_never_an_intent<S: Stores>(stor
         .await
         .expect("a redelivery is kept apart again without error");
     assert!(store
-        .get_intent(PaymentKind::Intent, "pi_foreign")
+        .get_payment(PaymentKind::Intent, "pi_foreign")
         .await
         .unwrap()
         .is_none());
     assert!(store
-        .intent_state(PaymentKind::Intent, "pi_foreign")
+        .payment_state(PaymentKind::Intent, "pi_foreign")
         .await
         .unwrap()
         .is_none());
@@ -564,12 +566,12 @@ async fn order_event<S: Stores>(
     intent: &str,
     order: &str,
     event_id: &str,
-    claimed: IntentStatus,
+    claimed: PaymentStatus,
 ) -> Option<WriteResult> {
     let state = store
-        .intent_state(PaymentKind::Intent, intent)
+        .payment_state(PaymentKind::Intent, intent)
         .await
-        .expect("intent_state");
+        .expect("payment_state");
     let mut report = report(intent);
     report.metadata.insert("order_id".into(), order.into());
     let event = EventRef {
@@ -650,7 +652,7 @@ pub async fn an_orders_intent_closes_or_pays_it_and_a_paid_order_stays_paid<S: S
     store.save_created(&for_order("pi_1", "o-3")).await.unwrap();
     assert!(open(&store, "o-3", "h1", "pi_1").await);
     assert_eq!(
-        order_event(&store, "pi_1", "o-3", "evt_1", IntentStatus::Failed).await,
+        order_event(&store, "pi_1", "o-3", "evt_1", PaymentStatus::Failed).await,
         Some(WriteResult::Written)
     );
     assert_eq!(
@@ -661,7 +663,7 @@ pub async fn an_orders_intent_closes_or_pays_it_and_a_paid_order_stays_paid<S: S
     store.save_created(&for_order("pi_2", "o-3")).await.unwrap();
     assert!(open(&store, "o-3", "h2", "pi_2").await);
     assert_eq!(
-        order_event(&store, "pi_2", "o-3", "evt_2", IntentStatus::Succeeded).await,
+        order_event(&store, "pi_2", "o-3", "evt_2", PaymentStatus::Succeeded).await,
         Some(WriteResult::Written)
     );
     let paid = ReserveOutcome::AlreadyPaid {
@@ -676,22 +678,22 @@ pub async fn an_orders_intent_closes_or_pays_it_and_a_paid_order_stays_paid<S: S
     // Another intent of the order succeeding (it should never happen): recorded on
     // the intent, refused by the order.
     assert_eq!(
-        order_event(&store, "pi_3", "o-3", "evt_3", IntentStatus::Succeeded).await,
+        order_event(&store, "pi_3", "o-3", "evt_3", PaymentStatus::Succeeded).await,
         Some(WriteResult::WrittenOrderRefused)
     );
     assert_eq!(
         store
-            .get_intent(PaymentKind::Intent, "pi_3")
+            .get_payment(PaymentKind::Intent, "pi_3")
             .await
             .unwrap()
             .unwrap()
             .status,
-        IntentStatus::Succeeded
+        PaymentStatus::Succeeded
     );
     assert_eq!(reserve(&store, "o-3", "h4", T0 + 3).await, paid);
     // A late unpaid outcome of the first intent changes nothing.
     assert_eq!(
-        order_event(&store, "pi_1", "o-3", "evt_1b", IntentStatus::Expired).await,
+        order_event(&store, "pi_1", "o-3", "evt_1b", PaymentStatus::Expired).await,
         Some(WriteResult::Written),
         "an anomaly on pi_1 itself, no order change"
     );
@@ -722,11 +724,11 @@ pub async fn an_open_intent_is_indexed_until_its_status_is_final<S: Stores>(stor
     let found = due(schedule.due_at_ms).await;
     assert_eq!(found.len(), 1);
     assert_eq!(found[0].schedule, schedule);
-    assert_eq!(found[0].state.status, IntentStatus::Created);
+    assert_eq!(found[0].state.status, PaymentStatus::Created);
     assert_eq!(found[0].state.order_id.as_deref(), Some("o-idx"));
     assert_eq!(
         store
-            .get_intent(PaymentKind::Intent, "pi_idx")
+            .get_payment(PaymentKind::Intent, "pi_idx")
             .await
             .unwrap()
             .unwrap()
@@ -734,7 +736,7 @@ pub async fn an_open_intent_is_indexed_until_its_status_is_final<S: Stores>(stor
         Some(schedule)
     );
     assert_eq!(
-        send_event(&store, "pi_idx", "evt_pending", IntentStatus::Pending)
+        send_event(&store, "pi_idx", "evt_pending", PaymentStatus::Pending)
             .await
             .1,
         Some(WriteResult::Written)
@@ -745,7 +747,7 @@ pub async fn an_open_intent_is_indexed_until_its_status_is_final<S: Stores>(stor
         "pending is not final"
     );
     assert_eq!(
-        send_event(&store, "pi_idx", "evt_done", IntentStatus::Succeeded)
+        send_event(&store, "pi_idx", "evt_done", PaymentStatus::Succeeded)
             .await
             .1,
         Some(WriteResult::Written)
@@ -753,7 +755,7 @@ pub async fn an_open_intent_is_indexed_until_its_status_is_final<S: Stores>(stor
     assert!(due(i64::MAX / 2).await.is_empty(), "final: off the index");
     assert_eq!(
         store
-            .get_intent(PaymentKind::Intent, "pi_idx")
+            .get_payment(PaymentKind::Intent, "pi_idx")
             .await
             .unwrap()
             .unwrap()
@@ -795,13 +797,13 @@ pub async fn a_schedule_update_applies_only_on_the_version_read<S: Stores>(store
         .await
         .unwrap());
     let stored = store
-        .get_intent(PaymentKind::Intent, "pi_sch")
+        .get_payment(PaymentKind::Intent, "pi_sch")
         .await
         .unwrap()
         .unwrap();
     assert_eq!(stored.schedule, Some(later));
     let state = store
-        .intent_state(PaymentKind::Intent, "pi_sch")
+        .payment_state(PaymentKind::Intent, "pi_sch")
         .await
         .unwrap()
         .unwrap();
@@ -812,7 +814,7 @@ pub async fn a_schedule_update_applies_only_on_the_version_read<S: Stores>(store
         .unwrap());
     assert_eq!(
         store
-            .get_intent(PaymentKind::Intent, "pi_sch")
+            .get_payment(PaymentKind::Intent, "pi_sch")
             .await
             .unwrap()
             .unwrap()
@@ -841,20 +843,20 @@ pub async fn a_schedule_update_applies_only_on_the_version_read<S: Stores>(store
 /// session, or paid by one, says so (the webhook finds a session's payment through
 /// it); a session's payment attempt is read back with it.
 pub async fn a_session_is_its_own_record_and_its_order_knows_it<S: Stores>(store: S) {
-    let session = StoredIntent {
+    let session = StoredPayment {
         kind: PaymentKind::Session,
         order_id: Some("o-s".into()),
         expires_at: Some("2026-01-02T00:00:00Z".into()),
-        ..intent("cs_1", 100, IntentStatus::Created)
+        ..intent("cs_1", 100, PaymentStatus::Created)
     };
     store.save_created(&session).await.expect("save_created");
     assert!(store
-        .get_intent(PaymentKind::Intent, "cs_1")
+        .get_payment(PaymentKind::Intent, "cs_1")
         .await
         .unwrap()
         .is_none());
     let read = store
-        .get_intent(PaymentKind::Session, "cs_1")
+        .get_payment(PaymentKind::Session, "cs_1")
         .await
         .unwrap()
         .expect("the session");
@@ -882,17 +884,17 @@ pub async fn a_session_is_its_own_record_and_its_order_knows_it<S: Stores>(store
     );
 
     let state = store
-        .intent_state(PaymentKind::Session, "cs_1")
+        .payment_state(PaymentKind::Session, "cs_1")
         .await
         .unwrap();
     let report = crate::domain::session::payment_event_report(
         "cs_1",
-        &IntentReport {
+        &PaymentReport {
             id: "pi_9".into(),
-            status: Some(IntentStatus::Succeeded),
+            status: Some(PaymentStatus::Succeeded),
             amount: Some(100),
             currency: Some("CLP".into()),
-            ..IntentReport::default()
+            ..PaymentReport::default()
         },
     );
     let event = EventRef {
@@ -904,18 +906,18 @@ pub async fn a_session_is_its_own_record_and_its_order_knows_it<S: Stores>(store
     let (_, patch) = plan_write(
         state.as_ref(),
         &event,
-        &IntentStatus::Succeeded,
+        &PaymentStatus::Succeeded,
         &report,
         "now",
     );
     let patch = patch.expect("a write");
     assert_eq!(store.apply(&patch).await.unwrap(), WriteResult::Written);
     let read = store
-        .get_intent(PaymentKind::Session, "cs_1")
+        .get_payment(PaymentKind::Session, "cs_1")
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(read.status, IntentStatus::Succeeded);
+    assert_eq!(read.status, PaymentStatus::Succeeded);
     assert_eq!(
         read.session_payment.map(|p| p.intent_id),
         Some("pi_9".to_string())
@@ -934,7 +936,7 @@ pub async fn a_session_is_its_own_record_and_its_order_knows_it<S: Stores>(store
     }))
     .unwrap()
     .to_record_report();
-    let (_, patch) = plan_write(None, &event, &IntentStatus::Succeeded, &unknown, "now");
+    let (_, patch) = plan_write(None, &event, &PaymentStatus::Succeeded, &unknown, "now");
     assert_eq!(
         store.apply(&patch.unwrap()).await.unwrap(),
         WriteResult::Written
@@ -952,11 +954,17 @@ pub async fn a_session_is_its_own_record_and_its_order_knows_it<S: Stores>(store
 /// item as stored; a written event is a duplicate the second time.
 pub async fn a_write_first_condition_is_what_the_expectation_accepts<S: Stores>(store: S) {
     use crate::domain::transition::{plan_write_first, Source, WriteGuard};
-    use IntentStatus::*;
+    use PaymentStatus::*;
     let on_hold = || Other("on_hold".into());
     /// Stored status, reported amount, whether the report names the stored order
     /// (`None`: names none), claimed status, accepted.
-    type Case = (IntentStatus, Option<u64>, Option<bool>, IntentStatus, bool);
+    type Case = (
+        PaymentStatus,
+        Option<u64>,
+        Option<bool>,
+        PaymentStatus,
+        bool,
+    );
     let cases: Vec<Case> = vec![
         (Created, Some(100), Some(true), Succeeded, true),
         (Pending, Some(100), Some(true), Succeeded, true),
@@ -981,14 +989,14 @@ pub async fn a_write_first_condition_is_what_the_expectation_accepts<S: Stores>(
         let id = format!("pi_wf_{i}");
         let order = format!("o-wf-{i}");
         store
-            .save_created(&StoredIntent {
+            .save_created(&StoredPayment {
                 order_id: Some(order.clone()),
                 ..intent(&id, 100, stored.clone())
             })
             .await
             .unwrap();
         let state = store
-            .intent_state(PaymentKind::Intent, &id)
+            .payment_state(PaymentKind::Intent, &id)
             .await
             .unwrap()
             .unwrap();
@@ -1001,12 +1009,12 @@ pub async fn a_write_first_condition_is_what_the_expectation_accepts<S: Stores>(
             };
             metadata.insert("order_id".to_string(), named);
         }
-        let report = IntentReport {
+        let report = PaymentReport {
             id: id.clone(),
             amount,
             currency: Some("CLP".into()),
             metadata,
-            ..IntentReport::default()
+            ..PaymentReport::default()
         };
         let patch = plan_write_first(&event, &claimed, &report, "now").expect("a write first");
         let WriteGuard::Expected(expectation) = &patch.guard else {
@@ -1029,7 +1037,7 @@ pub async fn a_write_first_condition_is_what_the_expectation_accepts<S: Stores>(
             _ => {
                 assert!(accepted, "case {i}: written, yet not accepted");
                 let after = store
-                    .intent_state(PaymentKind::Intent, &id)
+                    .payment_state(PaymentKind::Intent, &id)
                     .await
                     .unwrap()
                     .unwrap();
@@ -1047,11 +1055,11 @@ pub async fn a_write_first_condition_is_what_the_expectation_accepts<S: Stores>(
             }
         }
     }
-    let unknown = IntentReport {
+    let unknown = PaymentReport {
         id: "pi_wf_unknown".into(),
-        ..IntentReport::default()
+        ..PaymentReport::default()
     };
-    let patch = plan_write_first(&event, &IntentStatus::Succeeded, &unknown, "now").unwrap();
+    let patch = plan_write_first(&event, &PaymentStatus::Succeeded, &unknown, "now").unwrap();
     assert_eq!(
         store.apply(&patch).await.unwrap(),
         WriteResult::Conflict(None),

@@ -3,7 +3,7 @@
 //! with failures that can be injected per operation.
 
 use super::{
-    DueIntent, EventStore, IdempotencyStore, IntentStore, OrderStore, ScheduleStore, StoreError,
+    DuePayment, EventStore, IdempotencyStore, OrderStore, PaymentStore, ScheduleStore, StoreError,
     WriteResult,
 };
 use crate::domain::deployment::ForeignEvent;
@@ -11,14 +11,15 @@ use crate::domain::idempotency::{
     can_take_over, classify_conflict, AcquireOutcome, AcquireRequest, CompleteRequest,
     IdempotencyKey, IdempotencyRecord, LeaseId, RecordStatus,
 };
-use crate::domain::intent::{IntentStatus, PaymentKind, SessionPayment, StoredIntent};
 use crate::domain::order::{
-    can_open, can_reserve, classify_reserve_conflict, order_accepts, OpenRequest, OrderOutcome,
-    OrderRecord, OrderState, ReserveOutcome, ReserveRequest,
+    can_open, can_reserve, classify_reserve_conflict, order_accepts, IfRefused, OpenRequest,
+    OrderOutcome, OrderRecord, OrderState, ReserveOutcome, ReserveRequest,
 };
-use crate::domain::reconcile::{CheckSchedule, ScheduleChange, ScheduleUpdate};
+use crate::domain::payment::{PaymentKind, PaymentStatus, SessionPayment, StoredPayment};
+use crate::domain::reconcile::ScheduleUpdate;
+use crate::domain::schedule::{CheckSchedule, ScheduleChange};
 use crate::domain::transition::{
-    EventNote, IntentPatch, IntentState, NoteList, Outcome, WriteGuard,
+    EventNote, NoteList, Outcome, PaymentPatch, PaymentState, WriteGuard,
 };
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -32,12 +33,12 @@ pub enum Operation {
     Complete,
     /// [`IdempotencyStore::release`].
     Release,
-    /// [`IntentStore::save_created`].
+    /// [`PaymentStore::save_created`].
     SaveCreated,
-    /// [`IntentStore::get_intent`].
+    /// [`PaymentStore::get_payment`].
     GetIntent,
-    /// [`EventStore::intent_state`].
-    IntentState,
+    /// [`EventStore::payment_state`].
+    PaymentState,
     /// [`EventStore::apply`].
     Apply,
     /// [`EventStore::keep_apart`].
@@ -77,7 +78,7 @@ struct MemoryRecord {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MemoryIntent {
     /// Current status.
-    pub status: Option<IntentStatus>,
+    pub status: Option<PaymentStatus>,
     /// Minor units, once known.
     pub amount: Option<u64>,
     /// Currency, once known.
@@ -119,8 +120,8 @@ pub struct MemoryIntent {
 }
 
 impl MemoryIntent {
-    fn state(&self) -> Option<IntentState> {
-        Some(IntentState {
+    fn state(&self) -> Option<PaymentState> {
+        Some(PaymentState {
             status: self.status.clone()?,
             applied_event_ids: self.applied_event_ids.clone(),
             version: self.version,
@@ -267,8 +268,8 @@ impl IdempotencyStore for MemoryStore {
     }
 }
 
-impl IntentStore for MemoryStore {
-    async fn save_created(&self, intent: &StoredIntent) -> Result<(), StoreError> {
+impl PaymentStore for MemoryStore {
+    async fn save_created(&self, intent: &StoredPayment) -> Result<(), StoreError> {
         let mut tables = self.begin(Operation::SaveCreated)?;
         let item = tables
             .intents
@@ -309,17 +310,17 @@ impl IntentStore for MemoryStore {
         Ok(())
     }
 
-    async fn get_intent(
+    async fn get_payment(
         &self,
         kind: PaymentKind,
         id: &str,
-    ) -> Result<Option<StoredIntent>, StoreError> {
+    ) -> Result<Option<StoredPayment>, StoreError> {
         let tables = self.begin(Operation::GetIntent)?;
         let Some(item) = tables.intents.get(&(kind, id.to_string())) else {
             return Ok(None);
         };
         let missing = |what: &str| StoreError::Malformed(format!("intent {id}: no {what}"));
-        Ok(Some(StoredIntent {
+        Ok(Some(StoredPayment {
             id: id.to_string(),
             kind,
             status: item.status.clone().ok_or_else(|| missing("status"))?,
@@ -391,21 +392,21 @@ impl OrderStore for MemoryStore {
 }
 
 impl EventStore for MemoryStore {
-    async fn intent_state(
+    async fn payment_state(
         &self,
         kind: PaymentKind,
         id: &str,
-    ) -> Result<Option<IntentState>, StoreError> {
-        let tables = self.begin(Operation::IntentState)?;
+    ) -> Result<Option<PaymentState>, StoreError> {
+        let tables = self.begin(Operation::PaymentState)?;
         Ok(tables
             .intents
             .get(&(kind, id.to_string()))
             .and_then(MemoryIntent::state))
     }
 
-    async fn apply(&self, patch: &IntentPatch) -> Result<WriteResult, StoreError> {
+    async fn apply(&self, patch: &PaymentPatch) -> Result<WriteResult, StoreError> {
         let mut tables = self.begin(Operation::Apply)?;
-        let key = (patch.kind, patch.intent_id.clone());
+        let key = (patch.kind, patch.payment_id.clone());
         let current = tables.intents.get(&key);
         let guard_holds = match &patch.guard {
             WriteGuard::Absent => current.is_none(),
@@ -448,7 +449,7 @@ impl EventStore for MemoryStore {
                     }
                     OrderOutcome::Closed => entry.record.state = OrderState::Closed,
                 }
-            } else if order.outcome == OrderOutcome::Paid {
+            } else if order.if_refused == IfRefused::KeepAsAnomaly {
                 let entry = tables
                     .orders
                     .entry(order.order_id.clone())
@@ -522,14 +523,14 @@ impl ScheduleStore for MemoryStore {
         shard: u16,
         now_ms: i64,
         limit: usize,
-    ) -> Result<Vec<DueIntent>, StoreError> {
+    ) -> Result<Vec<DuePayment>, StoreError> {
         let tables = self.begin(Operation::DueIntents)?;
-        let mut due: Vec<DueIntent> = tables
+        let mut due: Vec<DuePayment> = tables
             .intents
             .iter()
             .filter_map(|((kind, id), item)| {
                 let schedule = item.schedule?;
-                (schedule.shard == shard && schedule.due_at_ms <= now_ms).then(|| DueIntent {
+                (schedule.shard == shard && schedule.due_at_ms <= now_ms).then(|| DuePayment {
                     intent_id: id.clone(),
                     kind: *kind,
                     state: item.state().expect("a scheduled intent has a status"),

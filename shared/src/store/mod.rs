@@ -24,10 +24,10 @@
 mod expr;
 pub mod foreign_events;
 pub mod idempotency;
-pub mod intents;
 pub mod memory;
 pub mod orders;
 mod patch;
+pub mod payments;
 pub mod schedule;
 pub mod table;
 pub mod usage;
@@ -39,10 +39,11 @@ use crate::domain::deployment::ForeignEvent;
 use crate::domain::idempotency::{
     AcquireOutcome, AcquireRequest, CompleteRequest, IdempotencyKey, LeaseId,
 };
-use crate::domain::intent::{PaymentKind, StoredIntent};
 use crate::domain::order::{OpenRequest, OrderRecord, ReserveOutcome, ReserveRequest};
-use crate::domain::reconcile::{CheckSchedule, ScheduleUpdate};
-use crate::domain::transition::{IntentPatch, IntentState};
+use crate::domain::payment::{PaymentKind, StoredPayment};
+use crate::domain::reconcile::ScheduleUpdate;
+use crate::domain::schedule::CheckSchedule;
+use crate::domain::transition::{PaymentPatch, PaymentState};
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{AttributeValue, ConsumedCapacity};
 use aws_sdk_dynamodb::Client;
@@ -121,21 +122,21 @@ pub trait IdempotencyStore: Send + Sync {
 }
 
 /// Payment intents as the API reads and creates them.
-pub trait IntentStore: Send + Sync {
+pub trait PaymentStore: Send + Sync {
     /// Records an intent just created at Fintoc. Merges with an item a webhook may
     /// already have written: never moves its status, version or timestamps; refuses
     /// another amount or currency for the same id ([`StoreError::Conflict`]).
     fn save_created(
         &self,
-        intent: &StoredIntent,
+        intent: &StoredPayment,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Reads an intent or a session (strongly consistent).
-    fn get_intent(
+    fn get_payment(
         &self,
         kind: PaymentKind,
         id: &str,
-    ) -> impl Future<Output = Result<Option<StoredIntent>, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Option<StoredPayment>, StoreError>> + Send;
 }
 
 /// Orders, as the create use case reserves and opens them.
@@ -155,7 +156,7 @@ pub trait OrderStore: Send + Sync {
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
-/// The result of applying an [`IntentPatch`].
+/// The result of applying an [`PaymentPatch`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WriteResult {
     /// Written (with the order's part, when the patch has one).
@@ -165,22 +166,22 @@ pub enum WriteResult {
     WrittenOrderRefused,
     /// The guard failed: the state now stored (from `ALL_OLD`, no extra read), to
     /// decide again on.
-    Conflict(Option<IntentState>),
+    Conflict(Option<PaymentState>),
 }
 
 /// Payment intents as events change them.
 pub trait EventStore: Send + Sync {
     /// The state decisions need (may be stale: every write is guarded).
-    fn intent_state(
+    fn payment_state(
         &self,
         kind: PaymentKind,
         id: &str,
-    ) -> impl Future<Output = Result<Option<IntentState>, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Option<PaymentState>, StoreError>> + Send;
 
     /// Applies a patch in one conditional write, the event id included.
     fn apply(
         &self,
-        patch: &IntentPatch,
+        patch: &PaymentPatch,
     ) -> impl Future<Output = Result<WriteResult, StoreError>> + Send;
 
     /// Keeps an event that is not this deployment's apart from the intents, once.
@@ -199,13 +200,13 @@ pub trait EventStore: Send + Sync {
 
 /// An open intent due for a check, as the reconciler reads it from the index.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DueIntent {
+pub struct DuePayment {
     /// `pi_...` (or `cs_...`).
     pub intent_id: String,
     /// An intent or a session.
     pub kind: PaymentKind,
     /// What the decision needs (from the index: may be stale; writes are guarded).
-    pub state: IntentState,
+    pub state: PaymentState,
     /// Where it stands in its schedule.
     pub schedule: CheckSchedule,
 }
@@ -220,7 +221,7 @@ pub trait ScheduleStore: Send + Sync {
         shard: u16,
         now_ms: i64,
         limit: usize,
-    ) -> impl Future<Output = Result<Vec<DueIntent>, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Vec<DuePayment>, StoreError>> + Send;
 
     /// Moves or clears an intent's schedule (and flags it for a human), if its
     /// version is still the one read. `false` when it changed meanwhile: nothing
@@ -265,7 +266,7 @@ impl DynamoStore {
             .table_name(&self.table)
             .key(
                 PARTITION_KEY,
-                intents::payment_pk(PaymentKind::Intent, "warm-up"),
+                payments::payment_pk(PaymentKind::Intent, "warm-up"),
             )
             .consistent_read(false)
             .projection_expression("version")

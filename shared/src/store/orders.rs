@@ -4,10 +4,10 @@
 
 use super::expr::Expr;
 use super::{n, s, unavailable, DynamoStore, OrderStore, StoreError, PARTITION_KEY};
-use crate::domain::intent::PaymentKind;
 use crate::domain::order::{
     classify_reserve_conflict, OpenRequest, OrderRecord, OrderState, ReserveOutcome, ReserveRequest,
 };
+use crate::domain::payment::PaymentKind;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, ReturnConsumedCapacity, ReturnValuesOnConditionCheckFailure,

@@ -1,4 +1,4 @@
-//! Rendering an [`IntentPatch`] (decided in `domain::transition`) as one conditional
+//! Rendering an [`PaymentPatch`] (decided in `domain::transition`) as one conditional
 //! `UpdateItem`: each field of the patch becomes a `SET`, the event id an `ADD`, the
 //! guard the condition. Nothing here decides what is written.
 
@@ -6,10 +6,10 @@ use super::expr::Expr;
 use super::orders::state_value;
 use super::{n, s, PARTITION_KEY};
 use crate::domain::order::{OrderOutcome, OrderPatch, OrderState};
-use crate::domain::reconcile::ScheduleChange;
 use crate::domain::report::MaskedAccount;
+use crate::domain::schedule::ScheduleChange;
 use crate::domain::transition::{
-    EventNote, Expectation, IntentPatch, NoteList, Outcome, WriteGuard, CREATED_BY_WEBHOOK,
+    EventNote, Expectation, NoteList, Outcome, PaymentPatch, WriteGuard, CREATED_BY_WEBHOOK,
 };
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::HashMap;
@@ -81,7 +81,7 @@ pub(crate) fn schedule(expr: &mut Expr, change: &ScheduleChange) {
 }
 
 /// The update, condition, names and values of `patch`.
-pub(crate) fn render(patch: &IntentPatch) -> Expr {
+pub(crate) fn render(patch: &PaymentPatch) -> Expr {
     let mut expr = Expr::default();
     expr.set("updated_at", s(&patch.updated_at));
     match patch.guard {
@@ -91,7 +91,7 @@ pub(crate) fn render(patch: &IntentPatch) -> Expr {
     if let Some(c) = &patch.created {
         let metadata = c.metadata.iter().map(|(k, v)| (k.clone(), s(v))).collect();
         expr.set("entity", s(patch.kind.as_str()))
-            .set("id", s(&patch.intent_id))
+            .set("id", s(&patch.payment_id))
             .set_some("amount", c.amount.map(n))
             .set_some("currency", c.currency.as_deref().map(s))
             .set("metadata", AttributeValue::M(metadata))

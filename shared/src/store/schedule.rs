@@ -3,11 +3,12 @@
 //! updates guarded by the intent's version.
 
 use super::expr::Expr;
-use super::intents::{intent_state_from_item, parse_payment_pk, payment_pk};
 use super::patch::schedule;
+use super::payments::{parse_payment_pk, payment_pk, payment_state_from_item};
 use super::table::DUE_INDEX;
-use super::{n, s, unavailable, DueIntent, DynamoStore, ScheduleStore, StoreError, PARTITION_KEY};
-use crate::domain::reconcile::{CheckSchedule, ScheduleUpdate};
+use super::{n, s, unavailable, DuePayment, DynamoStore, ScheduleStore, StoreError, PARTITION_KEY};
+use crate::domain::reconcile::ScheduleUpdate;
+use crate::domain::schedule::CheckSchedule;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity};
 use std::collections::HashMap;
 
@@ -25,17 +26,17 @@ fn number<T: std::str::FromStr>(
     }
 }
 
-fn due_intent(item: &HashMap<String, AttributeValue>) -> Result<DueIntent, StoreError> {
+fn due_intent(item: &HashMap<String, AttributeValue>) -> Result<DuePayment, StoreError> {
     let (kind, intent_id) = match item.get(PARTITION_KEY) {
         Some(AttributeValue::S(pk)) => parse_payment_pk(pk)
             .map(|(kind, id)| (kind, id.to_string()))
             .ok_or_else(|| StoreError::Malformed(format!("indexed item {pk} is not a payment")))?,
         _ => return Err(StoreError::Malformed("indexed intent without key".into())),
     };
-    Ok(DueIntent {
+    Ok(DuePayment {
         intent_id,
         kind,
-        state: intent_state_from_item(item)?,
+        state: payment_state_from_item(item)?,
         schedule: CheckSchedule {
             shard: number(item, "due_shard")?,
             due_at_ms: number(item, "due_at")?,
@@ -51,7 +52,7 @@ impl ScheduleStore for DynamoStore {
         shard: u16,
         now_ms: i64,
         limit: usize,
-    ) -> Result<Vec<DueIntent>, StoreError> {
+    ) -> Result<Vec<DuePayment>, StoreError> {
         let output = self
             .client
             .query()

@@ -6,10 +6,10 @@
 //! or of an unexpected type (an account pinned to another API version may retype
 //! it) is absent, logged at warn with the field's name, never a refusal of a
 //! correctly signed event. Unknown fields are ignored, unknown statuses kept. The
-//! intent in `data` becomes the domain's [`IntentReport`].
+//! intent in `data` becomes the domain's [`PaymentReport`].
 
-use crate::domain::intent::IntentStatus;
-use crate::domain::report::{wrong_type, IntentReport};
+use crate::domain::payment::PaymentStatus;
+use crate::domain::report::{wrong_type, PaymentReport};
 use crate::domain::session::{SessionEventKind, SessionReport, SessionStatus};
 use serde_json::Value;
 
@@ -43,7 +43,7 @@ pub struct Event {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EventKind {
     /// A payment intent reached this status.
-    PaymentIntent(IntentStatus),
+    PaymentIntent(PaymentStatus),
     /// A `payment_intent.*` type this version does not know.
     UnknownPaymentIntentType,
     /// A checkout session finished or expired.
@@ -99,7 +99,7 @@ impl Event {
             None => EventKind::Other,
             Some(suffix) => match suffix {
                 "succeeded" | "failed" | "rejected" | "expired" | "pending" => {
-                    EventKind::PaymentIntent(IntentStatus::parse(suffix))
+                    EventKind::PaymentIntent(PaymentStatus::parse(suffix))
                 }
                 _ => EventKind::UnknownPaymentIntentType,
             },
@@ -109,8 +109,8 @@ impl Event {
     /// The payment intent in `data`, as the domain reads it.
     /// Only `data.id` and `data.status` are required; any other field of an
     /// unexpected type is read as absent and logged with its name.
-    pub fn intent_report(&self) -> Result<IntentReport, EventError> {
-        IntentReport::from_json(&self.data).map_err(EventError::Missing)
+    pub fn intent_report(&self) -> Result<PaymentReport, EventError> {
+        PaymentReport::from_json(&self.data).map_err(EventError::Missing)
     }
 
     /// The checkout session in `data` (read like an intent: `data.id` and
@@ -157,11 +157,11 @@ mod tests {
         for event in [&old, &new] {
             assert_eq!(
                 event.kind(),
-                EventKind::PaymentIntent(IntentStatus::Succeeded)
+                EventKind::PaymentIntent(PaymentStatus::Succeeded)
             );
         }
         let (old, new) = (old.intent_report().unwrap(), new.intent_report().unwrap());
-        let essentials = |r: &IntentReport| {
+        let essentials = |r: &PaymentReport| {
             (
                 r.status.clone(),
                 r.amount,
@@ -191,7 +191,7 @@ mod tests {
         };
         let report = event.session_report(&kind).unwrap().to_record_report();
         assert_eq!(report.id, "cs_fixture_2026");
-        assert_eq!(report.status, Some(IntentStatus::Succeeded));
+        assert_eq!(report.status, Some(PaymentStatus::Succeeded));
         assert_eq!(report.customer_email.as_deref(), Some("payer@example.cl"));
         let payment = report.session_payment.unwrap();
         assert_eq!(payment.intent_id, "pi_fixture_2026");
@@ -213,7 +213,7 @@ mod tests {
         assert_eq!(event.id, "evt_2AaZeLCz0GjOW5zj");
         assert_eq!(
             event.kind(),
-            EventKind::PaymentIntent(IntentStatus::Succeeded)
+            EventKind::PaymentIntent(PaymentStatus::Succeeded)
         );
         let pi = event.intent_report().unwrap();
         assert_eq!(pi.id, "pi_2vKOKniSGXRhXTKrJ67VXZxGCVt");
@@ -232,7 +232,7 @@ mod tests {
         let pi = event.intent_report().unwrap();
         assert_eq!(
             pi.status,
-            Some(IntentStatus::Other("some_new_status".into()))
+            Some(PaymentStatus::Other("some_new_status".into()))
         );
         assert!(pi.metadata.is_empty());
         assert_eq!(pi.sender_account, None);
@@ -247,11 +247,11 @@ mod tests {
         };
         assert_eq!(
             kind("payment_intent.rejected"),
-            EventKind::PaymentIntent(IntentStatus::Rejected)
+            EventKind::PaymentIntent(PaymentStatus::Rejected)
         );
         assert_eq!(
             kind("payment_intent.pending"),
-            EventKind::PaymentIntent(IntentStatus::Pending)
+            EventKind::PaymentIntent(PaymentStatus::Pending)
         );
         assert_eq!(
             kind("payment_intent.teleported"),
@@ -306,7 +306,7 @@ mod tests {
         let event = Event::parse(body).unwrap();
         assert_eq!((&event.mode, &event.created_at), (&None, &None));
         let pi = event.intent_report().unwrap();
-        assert_eq!(pi.status, Some(IntentStatus::Succeeded));
+        assert_eq!(pi.status, Some(PaymentStatus::Succeeded));
         assert_eq!((pi.amount, pi.currency), (None, None));
         assert_eq!((pi.reference_id, pi.transaction_date), (None, None));
         assert_eq!((pi.customer_email, pi.error_reason), (None, None));

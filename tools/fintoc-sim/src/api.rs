@@ -6,7 +6,7 @@ use crate::state::{random_token, IdempotentAnswer, Inner, SimAccount, SimIntent,
 use http::Method;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
-use shared::domain::intent::IntentStatus;
+use shared::domain::payment::PaymentStatus;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
@@ -114,7 +114,7 @@ pub(crate) fn api(
                     None,
                 );
             }
-            pi.status = IntentStatus::Expired;
+            pi.status = PaymentStatus::Expired;
             pi.error_reason = Some("manually_expired".into());
             json_response(200, &pi.to_json())
         }
@@ -416,7 +416,7 @@ fn create(
         object: "payment_intent",
         amount,
         currency: currency.to_string(),
-        status: IntentStatus::Created,
+        status: PaymentStatus::Created,
         widget_token: None,
         metadata,
         customer_email,

@@ -5,7 +5,7 @@ use crate::config::{DeliveryMode, Finish, WebhookEndpoint};
 use crate::signing::sign;
 use crate::state::{random_token, DeliveryRecord, Inner, SimAccount, State};
 use serde_json::{json, Value};
-use shared::domain::intent::IntentStatus;
+use shared::domain::payment::PaymentStatus;
 use std::sync::Arc;
 
 fn default_error_reason(outcome: &str) -> Option<&'static str> {
@@ -113,7 +113,7 @@ fn intent_events(
     };
     let mut statuses = Vec::new();
     let held = finish.pending_until_ms.is_some();
-    if (finish.via_pending || held) && pi.status != IntentStatus::Pending {
+    if (finish.via_pending || held) && pi.status != PaymentStatus::Pending {
         statuses.push("pending".to_string());
     }
     if !held {
@@ -121,7 +121,7 @@ fn intent_events(
     }
     let mut events = Vec::new();
     for status in statuses {
-        pi.status = IntentStatus::parse(&status);
+        pi.status = PaymentStatus::parse(&status);
         pi.sender_account = Some(sender.clone());
         if status == "succeeded" {
             pi.transaction_date = Some(now.to_string());
@@ -162,7 +162,7 @@ fn session_events_after_payment(
     let succeeded = inner
         .intents
         .get(intent_id)
-        .is_some_and(|pi| pi.status == IntentStatus::Succeeded);
+        .is_some_and(|pi| pi.status == PaymentStatus::Succeeded);
     let Some(session) = inner.sessions.get_mut(session_id) else {
         return Vec::new();
     };

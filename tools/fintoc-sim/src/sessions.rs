@@ -12,7 +12,7 @@ use crate::state::{random_token, Inner, SimIntent, SimSession, State};
 use http::Method;
 use serde_json::{json, Map, Value};
 use shared::clock::format_rfc3339_ms;
-use shared::domain::intent::IntentStatus;
+use shared::domain::payment::PaymentStatus;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
@@ -269,7 +269,7 @@ fn expire(
         .and_then(|pi| inner.intents.get_mut(pi))
     {
         if !pi.status.is_final() {
-            pi.status = IntentStatus::Expired;
+            pi.status = PaymentStatus::Expired;
             pi.error_reason = Some("manually_expired".into());
             events.push(event("payment_intent.expired", pi.mode, now, pi.to_json()));
         }
@@ -338,7 +338,7 @@ pub(crate) fn start_attempt(
         object: "payment_intent",
         amount: session.amount,
         currency: session.currency.clone(),
-        status: IntentStatus::InProgress,
+        status: PaymentStatus::InProgress,
         widget_token: None,
         metadata: session.metadata.clone(),
         customer_email: session.customer_email.clone(),

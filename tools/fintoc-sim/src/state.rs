@@ -5,7 +5,7 @@ use crate::config::{DeliveryMode, DeliveryPolicy, Fault, Finish, WebhookEndpoint
 use serde::Serialize;
 use serde_json::Value;
 use shared::clock::{format_rfc3339_ms, Clock};
-use shared::domain::intent::IntentStatus;
+use shared::domain::payment::PaymentStatus;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -35,7 +35,7 @@ pub struct SimIntent {
     /// `CLP` | `MXN`.
     pub currency: String,
     /// Status.
-    pub status: IntentStatus,
+    pub status: PaymentStatus,
     /// Only in the create response; `null` otherwise.
     pub widget_token: Option<String>,
     /// String metadata.

@@ -140,9 +140,9 @@ pub(crate) async fn seed_intent(
     store: &shared::store::DynamoStore,
     intent_id: &str,
 ) -> Result<(), String> {
-    use shared::domain::intent::{IntentStatus, PaymentKind, StoredIntent};
     use shared::domain::order::{OpenRequest, ReserveRequest};
-    use shared::store::{IntentStore, OrderStore};
+    use shared::domain::payment::{PaymentKind, PaymentStatus, StoredPayment};
+    use shared::store::{OrderStore, PaymentStore};
     let order_id = format!("order-{intent_id}");
     let now_ms = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
     let seed_error = |e: shared::store::StoreError| format!("seeding {intent_id}: {e}");
@@ -156,12 +156,12 @@ pub(crate) async fn seed_intent(
         .await
         .map_err(seed_error)?;
     store
-        .save_created(&StoredIntent {
+        .save_created(&StoredPayment {
             kind: PaymentKind::Intent,
             session_payment: None,
             expires_at: None,
             id: intent_id.into(),
-            status: IntentStatus::Created,
+            status: PaymentStatus::Created,
             amount: 15000,
             currency: "CLP".into(),
             order_id: Some(order_id.clone()),
@@ -171,7 +171,7 @@ pub(crate) async fn seed_intent(
             error_reason: None,
             created_at: "2026-01-01T00:00:00.000Z".into(),
             updated_at: "2026-01-01T00:00:00.000Z".into(),
-            schedule: Some(shared::domain::reconcile::initial_schedule_after(
+            schedule: Some(shared::domain::schedule::initial_schedule_after(
                 intent_id, now_ms, 300_000,
             )),
         })

@@ -1,13 +1,13 @@
 //! Payment Intent statuses and the intent as this backend stores and shows it.
 
-use super::reconcile::CheckSchedule;
+use super::schedule::CheckSchedule;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// A Fintoc Payment Intent status. Unknown values are kept, not rejected: Fintoc may
 /// add statuses, and such a value is treated as not final.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum IntentStatus {
+pub enum PaymentStatus {
     /// Just created; the payer has not started.
     Created,
     /// The payer is in the widget.
@@ -28,7 +28,7 @@ pub enum IntentStatus {
     Other(String),
 }
 
-impl IntentStatus {
+impl PaymentStatus {
     /// Parses Fintoc's lowercase status name; never fails.
     pub fn parse(s: &str) -> Self {
         match s {
@@ -68,13 +68,13 @@ impl IntentStatus {
     }
 }
 
-impl Serialize for IntentStatus {
+impl Serialize for PaymentStatus {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
 }
 
-impl<'de> Deserialize<'de> for IntentStatus {
+impl<'de> Deserialize<'de> for PaymentStatus {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
         Ok(Self::parse(&s))
@@ -125,13 +125,13 @@ impl PaymentKind {
 /// intent, or a checkout session (`kind`), whose `status` is then its payment's
 /// status as the session's own record carries it (see `domain::session`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredIntent {
+pub struct StoredPayment {
     /// Fintoc's id (`pi_...`, or `cs_...` for a session).
     pub id: String,
     /// Which Fintoc object it is.
     pub kind: PaymentKind,
     /// Current status.
-    pub status: IntentStatus,
+    pub status: PaymentStatus,
     /// Amount in minor units.
     pub amount: u64,
     /// Uppercase ISO currency code.
@@ -165,7 +165,7 @@ pub struct SessionPayment {
     /// `pi_...`.
     pub intent_id: String,
     /// Its latest reported status.
-    pub status: IntentStatus,
+    pub status: PaymentStatus,
 }
 
 /// The JSON answered by `GET /payment-intents/{id}`: never the widget token or any
@@ -192,7 +192,7 @@ pub struct IntentView<'a> {
     pub updated_at: &'a str,
 }
 
-impl StoredIntent {
+impl StoredPayment {
     /// The public view of this intent.
     pub fn view(&self) -> IntentView<'_> {
         IntentView {
@@ -216,7 +216,7 @@ mod tests {
     #[test]
     fn final_statuses() {
         for s in ["succeeded", "failed", "rejected", "expired"] {
-            assert!(IntentStatus::parse(s).is_final(), "{s}");
+            assert!(PaymentStatus::parse(s).is_final(), "{s}");
         }
         for s in [
             "created",
@@ -225,14 +225,14 @@ mod tests {
             "requires_action",
             "on_hold",
         ] {
-            assert!(!IntentStatus::parse(s).is_final(), "{s}");
+            assert!(!PaymentStatus::parse(s).is_final(), "{s}");
         }
     }
 
     #[test]
     fn unknown_status_round_trips() {
-        let s: IntentStatus = serde_json::from_str("\"on_hold\"").unwrap();
-        assert_eq!(s, IntentStatus::Other("on_hold".into()));
+        let s: PaymentStatus = serde_json::from_str("\"on_hold\"").unwrap();
+        assert_eq!(s, PaymentStatus::Other("on_hold".into()));
         assert_eq!(serde_json::to_string(&s).unwrap(), "\"on_hold\"");
         for known in [
             "created",
@@ -241,16 +241,16 @@ mod tests {
             "requires_action",
             "succeeded",
         ] {
-            assert_eq!(IntentStatus::parse(known).as_str(), known);
+            assert_eq!(PaymentStatus::parse(known).as_str(), known);
         }
     }
 
     #[test]
     fn view_hides_email() {
-        let intent = StoredIntent {
+        let intent = StoredPayment {
             id: "pi_1".into(),
             kind: PaymentKind::Intent,
-            status: IntentStatus::Created,
+            status: PaymentStatus::Created,
             amount: 100,
             currency: "CLP".into(),
             order_id: None,

@@ -5,14 +5,14 @@
 use super::expr::Expr;
 use super::orders::order_pk;
 use super::{
-    n, patch, s, unavailable, DynamoStore, EventStore, IntentStore, StoreError, WriteResult,
+    n, patch, s, unavailable, DynamoStore, EventStore, PaymentStore, StoreError, WriteResult,
     PARTITION_KEY,
 };
 use crate::domain::deployment::ForeignEvent;
-use crate::domain::intent::{IntentStatus, PaymentKind, SessionPayment, StoredIntent};
-use crate::domain::order::{OrderOutcome, OrderRecord};
-use crate::domain::reconcile::CheckSchedule;
-use crate::domain::transition::{IntentPatch, IntentState};
+use crate::domain::order::{IfRefused, OrderRecord};
+use crate::domain::payment::{PaymentKind, PaymentStatus, SessionPayment, StoredPayment};
+use crate::domain::schedule::CheckSchedule;
+use crate::domain::transition::{PaymentPatch, PaymentState};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::TransactWriteItem;
@@ -72,12 +72,12 @@ struct IntentItem {
     expires_at: Option<String>,
 }
 
-impl From<IntentItem> for StoredIntent {
+impl From<IntentItem> for StoredPayment {
     fn from(item: IntentItem) -> Self {
         Self {
             id: item.id,
             kind: PaymentKind::parse(item.entity.as_deref().unwrap_or_default()),
-            status: IntentStatus::parse(&item.status),
+            status: PaymentStatus::parse(&item.status),
             amount: item.amount,
             currency: item.currency,
             order_id: item.order_id,
@@ -99,7 +99,7 @@ impl From<IntentItem> for StoredIntent {
             session_payment: match (item.payment_intent_id, item.payment_status) {
                 (Some(intent_id), Some(status)) => Some(SessionPayment {
                     intent_id,
-                    status: IntentStatus::parse(&status),
+                    status: PaymentStatus::parse(&status),
                 }),
                 _ => None,
             },
@@ -108,11 +108,11 @@ impl From<IntentItem> for StoredIntent {
     }
 }
 
-pub(crate) fn intent_state_from_item(
+pub(crate) fn payment_state_from_item(
     item: &HashMap<String, AttributeValue>,
-) -> Result<IntentState, StoreError> {
+) -> Result<PaymentState, StoreError> {
     let status = match item.get("status") {
-        Some(AttributeValue::S(s)) => IntentStatus::parse(s),
+        Some(AttributeValue::S(s)) => PaymentStatus::parse(s),
         _ => return Err(StoreError::Malformed("intent without status".into())),
     };
     let applied_event_ids = match item.get("applied_event_ids") {
@@ -135,7 +135,7 @@ pub(crate) fn intent_state_from_item(
         Some(AttributeValue::S(id)) => Some(id.clone()),
         _ => None,
     };
-    Ok(IntentState {
+    Ok(PaymentState {
         status,
         applied_event_ids,
         version,
@@ -144,8 +144,8 @@ pub(crate) fn intent_state_from_item(
     })
 }
 
-impl IntentStore for DynamoStore {
-    async fn save_created(&self, intent: &StoredIntent) -> Result<(), StoreError> {
+impl PaymentStore for DynamoStore {
+    async fn save_created(&self, intent: &StoredPayment) -> Result<(), StoreError> {
         let metadata = intent
             .metadata
             .iter()
@@ -201,11 +201,11 @@ impl IntentStore for DynamoStore {
         }
     }
 
-    async fn get_intent(
+    async fn get_payment(
         &self,
         kind: PaymentKind,
         id: &str,
-    ) -> Result<Option<StoredIntent>, StoreError> {
+    ) -> Result<Option<StoredPayment>, StoreError> {
         let output = self
             .client
             .get_item()
@@ -215,7 +215,7 @@ impl IntentStore for DynamoStore {
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await
-            .map_err(unavailable("get_intent"))?;
+            .map_err(unavailable("get_payment"))?;
         self.usage.read(output.consumed_capacity());
         match output.item {
             None => Ok(None),
@@ -234,10 +234,10 @@ type Refusals = Vec<Option<Option<HashMap<String, AttributeValue>>>>;
 
 impl DynamoStore {
     /// The intent's patch alone, in one conditional `UpdateItem`.
-    async fn apply_intent(&self, intent_patch: &IntentPatch) -> Result<WriteResult, StoreError> {
+    async fn apply_intent(&self, intent_patch: &PaymentPatch) -> Result<WriteResult, StoreError> {
         let update = self.client.update_item().table_name(&self.table).key(
             PARTITION_KEY,
-            payment_pk(intent_patch.kind, &intent_patch.intent_id),
+            payment_pk(intent_patch.kind, &intent_patch.payment_id),
         );
         match patch::render(intent_patch)
             .apply_to_update(update)
@@ -253,7 +253,7 @@ impl DynamoStore {
             Err(err) => match err.as_service_error() {
                 Some(UpdateItemError::ConditionalCheckFailedException(c)) => {
                     self.usage.failed_write();
-                    let state = c.item().map(intent_state_from_item).transpose()?;
+                    let state = c.item().map(payment_state_from_item).transpose()?;
                     Ok(WriteResult::Conflict(state))
                 }
                 _ => Err(unavailable("apply")(err)),
@@ -270,8 +270,8 @@ impl DynamoStore {
         old: Option<&HashMap<String, AttributeValue>>,
     ) -> Result<WriteResult, StoreError> {
         let state = match old {
-            Some(item) => Some(intent_state_from_item(item)?),
-            None => self.intent_state(kind, intent_id).await?,
+            Some(item) => Some(payment_state_from_item(item)?),
+            None => self.payment_state(kind, intent_id).await?,
         };
         Ok(WriteResult::Conflict(state))
     }
@@ -327,11 +327,11 @@ impl EventStore for DynamoStore {
     /// on the item's absence), so it fails and the event is decided again on the
     /// current item that the failed write returns; and event ids are only ever
     /// added, so a stale read never makes a new event look like a duplicate.
-    async fn intent_state(
+    async fn payment_state(
         &self,
         kind: PaymentKind,
         id: &str,
-    ) -> Result<Option<IntentState>, StoreError> {
+    ) -> Result<Option<PaymentState>, StoreError> {
         let output = self
             .client
             .get_item()
@@ -345,19 +345,23 @@ impl EventStore for DynamoStore {
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await
-            .map_err(unavailable("intent_state"))?;
+            .map_err(unavailable("payment_state"))?;
         self.usage.read(output.consumed_capacity());
-        output.item.as_ref().map(intent_state_from_item).transpose()
+        output
+            .item
+            .as_ref()
+            .map(payment_state_from_item)
+            .transpose()
     }
 
     /// One `UpdateItem`; with the order's part, one `TransactWriteItems` of both.
-    async fn apply(&self, intent_patch: &IntentPatch) -> Result<WriteResult, StoreError> {
+    async fn apply(&self, intent_patch: &PaymentPatch) -> Result<WriteResult, StoreError> {
         let Some(order) = &intent_patch.order else {
             return self.apply_intent(intent_patch).await;
         };
         let intent_key = (
             PARTITION_KEY,
-            payment_pk(intent_patch.kind, &intent_patch.intent_id),
+            payment_pk(intent_patch.kind, &intent_patch.payment_id),
         );
         let order_key = (PARTITION_KEY, order_pk(&order.order_id));
         let build = |e: aws_sdk_dynamodb::error::BuildError| StoreError::Malformed(e.to_string());
@@ -375,16 +379,13 @@ impl EventStore for DynamoStore {
         };
         if let Some(old) = &refused[0] {
             return self
-                .conflict(intent_patch.kind, &intent_patch.intent_id, old.as_ref())
+                .conflict(intent_patch.kind, &intent_patch.payment_id, old.as_ref())
                 .await;
         }
-        match order.outcome {
-            // The order has moved on (another intent is its current one): nothing
-            // to close.
-            OrderOutcome::Closed => self.apply_intent(intent_patch).await,
-            // A payment the order cannot take: the intent still records it, and the
-            // order keeps it as an anomaly — never a second `paid`.
-            OrderOutcome::Paid => {
+        // The order refused the outcome: the patch says what is written instead.
+        match order.if_refused {
+            IfRefused::PaymentAlone => self.apply_intent(intent_patch).await,
+            IfRefused::KeepAsAnomaly => {
                 let with_anomaly = vec![
                     patch::render(intent_patch)
                         .into_transact_update(&self.table, intent_key)
@@ -397,7 +398,7 @@ impl EventStore for DynamoStore {
                     None => Ok(WriteResult::WrittenOrderRefused),
                     Some(refused) => {
                         let old = refused[0].clone().flatten();
-                        self.conflict(intent_patch.kind, &intent_patch.intent_id, old.as_ref())
+                        self.conflict(intent_patch.kind, &intent_patch.payment_id, old.as_ref())
                             .await
                     }
                 }

@@ -1,0 +1,110 @@
+//! The Payment Intent flow (the widget-token flow): `POST /payment-intents`
+//! creates an intent at Fintoc exactly once per key, `GET /payment-intents/{id}`
+//! reads it back. Built on the shared create of `app::payments`.
+
+use super::payments::{check_amount, CreateInput, Failure, PaymentService};
+use crate::clock::{format_rfc3339_ms, parse_rfc3339_ms, Clock};
+use crate::domain::create::{parse_create_request, CreatePaymentRequest};
+use crate::domain::idempotency::{derive_fintoc_key, IdempotencyKey};
+use crate::domain::payment::{PaymentKind, PaymentStatus, StoredPayment};
+use crate::fintoc::{CreatePaymentIntent, FintocApi, FintocPaymentIntent};
+use crate::http::{ApiError, Reply};
+use crate::store::{EventStore, IdempotencyStore, OrderStore, PaymentStore};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// What `POST /payment-intents` answers with 201.
+#[derive(Debug, Serialize)]
+struct CreatedBody<'a> {
+    id: &'a str,
+    status: &'a str,
+    amount: u64,
+    currency: &'a str,
+    widget_token: Option<&'a str>,
+    widget_token_expires_at: String,
+    order_id: Option<&'a str>,
+    metadata: &'a BTreeMap<String, String>,
+    created_at: &'a str,
+}
+
+impl<S, F, C> PaymentService<S, F, C>
+where
+    S: IdempotencyStore + PaymentStore + OrderStore + EventStore,
+    F: FintocApi,
+    C: Clock,
+{
+    /// `POST /payment-intents`: validates, takes the idempotency key, creates the
+    /// intent at Fintoc with a derived key, stores it, and records the response.
+    pub async fn create(&self, input: CreateInput<'_>) -> Result<Reply, ApiError> {
+        let key = IdempotencyKey::parse(input.caller, input.idempotency_key)?;
+        let request = parse_create_request(input.content_type, input.body, &self.settings.limits)?;
+        self.create_payment(PaymentKind::Intent, key, request, input.deadline_ms)
+            .await
+    }
+
+    /// `GET /payment-intents/{id}`: the stored state, 404 when unknown.
+    pub async fn get(&self, id: &str) -> Result<Reply, ApiError> {
+        let intent = self.find(PaymentKind::Intent, id).await?;
+        Ok(Reply::new(
+            200,
+            serde_json::to_string(&intent.view()).expect("view serializes"),
+        ))
+    }
+
+    /// Creates the intent at Fintoc and its stored form, with the 201 body.
+    pub(super) async fn create_intent_at_fintoc(
+        &self,
+        key: &IdempotencyKey,
+        request: &CreatePaymentRequest,
+        metadata: BTreeMap<String, String>,
+        now: i64,
+        budget: Option<Duration>,
+    ) -> Result<(StoredPayment, String), Failure> {
+        let fintoc_request = CreatePaymentIntent {
+            amount: request.amount,
+            currency: request.currency,
+            customer_email: request.customer_email.clone(),
+            metadata,
+            recipient_account: self.settings.recipient.clone(),
+        };
+        let fintoc_key = derive_fintoc_key(&self.settings.idempotency_namespace, key);
+        let pi: FintocPaymentIntent = self
+            .fintoc
+            .create_payment_intent(&fintoc_request, &fintoc_key, budget)
+            .await
+            .map_err(Failure::Fintoc)?;
+        check_amount(&pi.id, pi.amount, &pi.currency, request)?;
+        let created_ms = pi
+            .created_at
+            .as_deref()
+            .and_then(parse_rfc3339_ms)
+            .unwrap_or(now);
+        let created_at = format_rfc3339_ms(created_ms);
+        let mut intent = self.stored(
+            PaymentKind::Intent,
+            &pi.id,
+            PaymentStatus::parse(&pi.status),
+            request,
+            pi.mode.clone(),
+            &created_at,
+            now,
+        );
+        intent.error_reason = pi.error_reason.clone();
+        let body = CreatedBody {
+            id: &intent.id,
+            status: intent.status.as_str(),
+            amount: intent.amount,
+            currency: &intent.currency,
+            widget_token: pi.widget_token.as_deref(),
+            widget_token_expires_at: format_rfc3339_ms(
+                created_ms + self.settings.widget_token_ttl.as_millis() as i64,
+            ),
+            order_id: intent.order_id.as_deref(),
+            metadata: &intent.metadata,
+            created_at: &created_at,
+        };
+        let body = serde_json::to_string(&body).expect("created body serializes");
+        Ok((intent, body))
+    }
+}

@@ -1,0 +1,355 @@
+//! The merchant's payment API, what both flows share: the service, its settings,
+//! and a create of either flow as one command on the idempotency engine — reserve
+//! the order, create the payment at Fintoc under a derived key, store it, open the
+//! order — plus reading a stored payment back. Each flow's own part lives in its
+//! module: `app::intents` (Payment Intents), `app::sessions` (Checkout Sessions).
+
+use super::errors::{fintoc_error, store_error};
+use super::idempotent::{self, Begun, CommandResult, Fingerprinted, KeyPolicy, Lease};
+use crate::clock::{format_rfc3339_ms, Clock};
+use crate::domain::create::{
+    CreateLimits, CreatePaymentRequest, InputError, InputErrorKind, ORDER_ID_METADATA_KEY,
+};
+use crate::domain::deployment::DEPLOYMENT_TAG_METADATA_KEY;
+use crate::domain::idempotency::{CallerId, IdempotencyKey, StoredResponse};
+use crate::domain::order::{OpenRequest, ReserveOutcome, ReserveRequest};
+use crate::domain::payment::{PaymentKind, PaymentStatus, StoredPayment};
+use crate::domain::schedule::initial_schedule_after;
+use crate::fintoc::{FintocApi, FintocError, RecipientAccount};
+use crate::http::{ApiError, Reply};
+use crate::store::{EventStore, IdempotencyStore, OrderStore, PaymentStore, StoreError};
+use std::time::Duration;
+
+/// Time kept, before the invocation's deadline, to record what Fintoc answered.
+const STORAGE_RESERVE_MS: i64 = 2_000;
+
+/// Longest intent id accepted by `GET`.
+pub const MAX_PAYMENT_ID_CHARS: usize = 255;
+
+/// What the create use case needs of the configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentSettings {
+    /// Currency and amount limits.
+    pub limits: CreateLimits,
+    /// The configured recipient account.
+    pub recipient: Option<RecipientAccount>,
+    /// Namespace of the keys sent to Fintoc.
+    pub idempotency_namespace: String,
+    /// Lease of an in-flight request on its key.
+    pub lease: Duration,
+    /// How long responses are replayed.
+    pub record_ttl: Duration,
+    /// Widget token lifetime, from the intent's creation.
+    pub widget_token_ttl: Duration,
+    /// This deployment's tag, written into every intent's Fintoc metadata.
+    pub deployment_tag: String,
+    /// When the reconciler first checks a new intent, after its creation
+    /// (`domain::reconcile::CHECK_DELAYS_MS[0]` in production).
+    pub first_check_after: Duration,
+    /// The checkout-session flow, when this deployment enables it.
+    pub sessions: Option<super::sessions::SessionSettings>,
+}
+
+impl PaymentSettings {
+    /// How long keys are held and remembered.
+    fn key_policy(&self) -> KeyPolicy {
+        KeyPolicy {
+            lease: self.lease,
+            record_ttl: self.record_ttl,
+        }
+    }
+}
+
+/// A create request as the handler received it.
+#[derive(Debug, Clone, Copy)]
+pub struct CreateInput<'a> {
+    /// Who is calling, as API Gateway authenticated it.
+    pub caller: &'a CallerId,
+    /// The `Idempotency-Key` header.
+    pub idempotency_key: Option<&'a str>,
+    /// The `Content-Type` header.
+    pub content_type: Option<&'a str>,
+    /// The raw body.
+    pub body: &'a [u8],
+    /// The Lambda invocation deadline (Unix ms), when known: the lease never
+    /// outlives the invocation that holds it.
+    pub deadline_ms: Option<i64>,
+}
+
+/// The merchant's payment API of both flows, over a store, a Fintoc client and a clock.
+#[derive(Debug, Clone)]
+pub struct PaymentService<S, F, C> {
+    pub(super) store: S,
+    pub(super) fintoc: F,
+    pub(super) clock: C,
+    pub(super) settings: PaymentSettings,
+}
+
+impl Fingerprinted for CreatePaymentRequest {
+    fn fingerprint(&self) -> String {
+        CreatePaymentRequest::fingerprint(self)
+    }
+}
+
+impl<S, F, C> PaymentService<S, F, C>
+where
+    S: IdempotencyStore + PaymentStore + OrderStore + EventStore,
+    F: FintocApi,
+    C: Clock,
+{
+    /// A service over its dependencies.
+    pub fn new(store: S, fintoc: F, clock: C, settings: PaymentSettings) -> Self {
+        Self {
+            store,
+            fintoc,
+            clock,
+            settings,
+        }
+    }
+
+    /// The store (for tests and tools).
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// Creates a payment of `kind` exactly once per `key`: the command that runs
+    /// under the key's lease (see [`super::idempotent`]).
+    pub(super) async fn create_payment(
+        &self,
+        kind: PaymentKind,
+        key: IdempotencyKey,
+        request: CreatePaymentRequest,
+        deadline_ms: Option<i64>,
+    ) -> Result<Reply, ApiError> {
+        let now = self.clock.now_ms();
+        let policy = self.settings.key_policy();
+        let begun = idempotent::begin(&self.store, policy, key, request, now, deadline_ms).await?;
+        let lease = match begun {
+            Begun::Held(lease) => lease,
+            Begun::Replay(reply) => return Ok(reply),
+        };
+        let result = self.create_under_lease(kind, &lease, deadline_ms).await;
+        idempotent::finish(&self.store, lease, result).await
+    }
+
+    /// One order, one open payment, one payment: the order is reserved before
+    /// Fintoc is asked, and opened with the payment Fintoc made.
+    async fn create_under_lease(
+        &self,
+        kind: PaymentKind,
+        lease: &Lease<CreatePaymentRequest>,
+        deadline_ms: Option<i64>,
+    ) -> CommandResult {
+        let (key, request) = (lease.key(), lease.request());
+        let holder = key.record_id();
+        let reservation = self
+            .store
+            .reserve_order(&ReserveRequest {
+                order_id: &request.order_id,
+                holder: &holder,
+                now_ms: lease.now_ms(),
+                reserved_until_ms: lease.until_ms(),
+            })
+            .await;
+        let refusal = match reservation {
+            Ok(ReserveOutcome::Reserved) => None,
+            Ok(ReserveOutcome::Busy {
+                intent_id,
+                retry_after_secs,
+            }) => Some(ApiError::order_has_active_payment(
+                &request.order_id,
+                intent_id.as_deref(),
+                retry_after_secs,
+            )),
+            Ok(ReserveOutcome::AlreadyPaid { intent_id }) => Some(ApiError::order_already_paid(
+                &request.order_id,
+                intent_id.as_deref(),
+            )),
+            Err(e) => Some(store_error(e)),
+        };
+        if let Some(refusal) = refusal {
+            tracing::info!(idempotency_key = key.as_str(), code = %refusal.code, "order not reserved");
+            return CommandResult::Failed(refusal);
+        }
+        match self
+            .create_at_fintoc_and_store(kind, key, &holder, request, lease.now_ms(), deadline_ms)
+            .await
+        {
+            Ok((response, payment_id)) => CommandResult::Done {
+                response,
+                payment_id: Some(payment_id),
+            },
+            Err(Failure::Fintoc(e @ FintocError::Rejected { .. })) => {
+                // Fintoc keeps this answer for its key too: replay it from here.
+                let err = fintoc_error(&e);
+                tracing::info!(idempotency_key = key.as_str(), code = %err.code, "Fintoc rejected the request");
+                CommandResult::Refused(err)
+            }
+            Err(Failure::Fintoc(e)) => {
+                tracing::error!(idempotency_key = key.as_str(), kind = kind.as_str(), error = %e, "creating the payment at Fintoc failed");
+                CommandResult::Failed(fintoc_error(&e))
+            }
+            Err(Failure::Store(e)) => CommandResult::Failed(store_error(e)),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn create_at_fintoc_and_store(
+        &self,
+        kind: PaymentKind,
+        key: &IdempotencyKey,
+        holder: &str,
+        request: &CreatePaymentRequest,
+        now: i64,
+        deadline_ms: Option<i64>,
+    ) -> Result<(StoredResponse, String), Failure> {
+        let mut fintoc_metadata = request.metadata.clone();
+        fintoc_metadata.insert(ORDER_ID_METADATA_KEY.to_string(), request.order_id.clone());
+        fintoc_metadata.insert(
+            DEPLOYMENT_TAG_METADATA_KEY.to_string(),
+            self.settings.deployment_tag.clone(),
+        );
+        // Keep time, after Fintoc answers, to record the payment and the response.
+        let budget = fintoc_budget(deadline_ms, now);
+        let (payment, body) = match kind {
+            PaymentKind::Intent => {
+                self.create_intent_at_fintoc(key, request, fintoc_metadata, now, budget)
+                    .await?
+            }
+            PaymentKind::Session => {
+                self.create_session_at_fintoc(key, request, fintoc_metadata, now, budget)
+                    .await?
+            }
+        };
+        self.store
+            .save_created(&payment)
+            .await
+            .map_err(Failure::Store)?;
+        let opened = self
+            .store
+            .open_order(&OpenRequest {
+                order_id: &request.order_id,
+                holder,
+                intent_id: &payment.id,
+                kind,
+            })
+            .await
+            .map_err(Failure::Store)?;
+        if !opened {
+            // Only possible when this invocation outlived its own lease.
+            return Err(Failure::Store(StoreError::Conflict(format!(
+                "order {} is no longer reserved for this request",
+                request.order_id
+            ))));
+        }
+        tracing::info!(id = %payment.id, kind = kind.as_str(), idempotency_key = key.as_str(), amount = payment.amount, currency = %payment.currency, "payment created");
+        Ok((StoredResponse { status: 201, body }, payment.id))
+    }
+
+    /// The stored form of a payment Fintoc just made, with its first check scheduled.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn stored(
+        &self,
+        kind: PaymentKind,
+        id: &str,
+        status: PaymentStatus,
+        request: &CreatePaymentRequest,
+        mode: Option<String>,
+        created_at: &str,
+        now: i64,
+    ) -> StoredPayment {
+        StoredPayment {
+            id: id.to_string(),
+            kind,
+            status,
+            amount: request.amount,
+            currency: request.currency.code().to_string(),
+            order_id: Some(request.order_id.clone()),
+            metadata: request.metadata.clone(),
+            customer_email: request.customer_email.clone(),
+            mode,
+            error_reason: None,
+            created_at: created_at.to_string(),
+            updated_at: format_rfc3339_ms(now),
+            schedule: Some(initial_schedule_after(
+                id,
+                now,
+                self.settings.first_check_after.as_millis() as i64,
+            )),
+            session_payment: None,
+            expires_at: None,
+        }
+    }
+
+    pub(super) async fn find(
+        &self,
+        kind: PaymentKind,
+        id: &str,
+    ) -> Result<StoredPayment, ApiError> {
+        let what = match kind {
+            PaymentKind::Intent => "payment intent",
+            PaymentKind::Session => "checkout session",
+        };
+        if id.is_empty()
+            || id.chars().count() > MAX_PAYMENT_ID_CHARS
+            || id.chars().any(|c| c.is_control() || c.is_whitespace())
+        {
+            return Err(InputError::invalid_param(
+                "invalid_id",
+                "id",
+                format!("The {what} id is malformed."),
+            )
+            .into());
+        }
+        match self
+            .store
+            .get_payment(kind, id)
+            .await
+            .map_err(store_error)?
+        {
+            Some(payment) => Ok(payment),
+            None => Err(InputError::new(
+                InputErrorKind::NotFound,
+                "resource_not_found",
+                format!("No {what} with id {}.", crate::domain::create::echo(id)),
+            )
+            .with_param("id")
+            .into()),
+        }
+    }
+}
+
+/// The time left for Fintoc, keeping [`STORAGE_RESERVE_MS`] to record its answer.
+pub(super) fn fintoc_budget(deadline_ms: Option<i64>, now: i64) -> Option<Duration> {
+    deadline_ms.map(|d| Duration::from_millis((d - now - STORAGE_RESERVE_MS).max(0) as u64))
+}
+
+/// Refuses an answer of Fintoc for another amount or currency than requested.
+pub(super) fn check_amount(
+    id: &str,
+    amount: u64,
+    currency: &str,
+    request: &CreatePaymentRequest,
+) -> Result<(), Failure> {
+    if amount != request.amount || !currency.eq_ignore_ascii_case(request.currency.code()) {
+        tracing::error!(
+            id,
+            "Fintoc answered a payment with another amount or currency"
+        );
+        return Err(Failure::Fintoc(FintocError::InvalidResponse(
+            "amount or currency differ from the request".into(),
+        )));
+    }
+    Ok(())
+}
+
+pub(super) enum Failure {
+    /// Fintoc failed or refused.
+    Fintoc(FintocError),
+    /// DynamoDB failed.
+    Store(StoreError),
+}
+
+#[cfg(test)]
+#[path = "payments_tests.rs"]
+mod tests;

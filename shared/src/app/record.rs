@@ -1,0 +1,255 @@
+//! The record engine: applies what Fintoc reports (an event, a check's answer, the
+//! answer to a merchant's expire) to a stored payment exactly once.
+//!
+//! One loop for every use case that records: the caller's decision plans a patch on
+//! the stored state, the store makes one conditional write, and a refused write
+//! returns the item it found (`ALL_OLD`), on which the decision is made again — at
+//! most [`MAX_WRITE_ATTEMPTS`] times. What a written patch did (and the anomalies a
+//! human must look at) is logged here, once.
+
+use crate::domain::transition::{Effect, PaymentPatch, PaymentState};
+use crate::store::{EventStore, StoreError, WriteResult};
+
+/// Most writes for one report while other writers (deliveries of the same
+/// payment, the reconciler, a merchant's expire) race it.
+pub const MAX_WRITE_ATTEMPTS: usize = 8;
+
+/// What a decision on the stored state asks the engine to do.
+#[derive(Debug)]
+pub enum Plan<T> {
+    /// Write this patch, under its guard; `effect` names what it does.
+    Write {
+        /// What the write does, as logs and answers name it.
+        effect: Effect,
+        /// The write.
+        patch: Box<PaymentPatch>,
+    },
+    /// Nothing to write: stop here with the decision's own answer.
+    Stop(T),
+}
+
+/// What became of a report.
+#[derive(Debug)]
+pub enum Recorded<T> {
+    /// The patch was written (`result`: whether its order took the outcome).
+    Written {
+        /// What the write did.
+        effect: Effect,
+        /// What was written.
+        patch: Box<PaymentPatch>,
+        /// [`WriteResult::Written`] or [`WriteResult::WrittenOrderRefused`].
+        result: WriteResult,
+    },
+    /// The decision stopped without writing, on `state` (the state it saw).
+    Stopped {
+        /// The decision's answer.
+        answer: T,
+        /// The stored state the decision was made on (`None`: no item).
+        state: Option<PaymentState>,
+    },
+}
+
+/// Why a report was not recorded: both are safe to retry.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    /// DynamoDB failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Other writers changed the payment at every attempt.
+    #[error("the payment kept changing during {MAX_WRITE_ATTEMPTS} attempts")]
+    KeptChanging,
+}
+
+/// What a write made without reading first left to do.
+#[derive(Debug)]
+pub enum FirstWrite {
+    /// Written.
+    Written(Recorded<std::convert::Infallible>),
+    /// Refused: the stored state it returned (`None`: no item), to decide on.
+    Refused(Option<PaymentState>),
+}
+
+/// Makes one write planned before anything was read (its guard states what it
+/// expects of the item); a refusal returns the item to decide on with [`record`].
+pub async fn write_first<S: EventStore>(
+    store: &S,
+    effect: Effect,
+    patch: PaymentPatch,
+) -> Result<FirstWrite, StoreError> {
+    match store.apply(&patch).await? {
+        WriteResult::Conflict(state) => Ok(FirstWrite::Refused(state)),
+        result => {
+            log_written(&effect, &patch, &result);
+            Ok(FirstWrite::Written(Recorded::Written {
+                effect,
+                patch: Box::new(patch),
+                result,
+            }))
+        }
+    }
+}
+
+/// Records a report on a payment stored as `state`: `decide` plans on the state,
+/// the patch is written under its guard, and a refused write's returned item is
+/// decided on again.
+pub async fn record<S: EventStore, T>(
+    store: &S,
+    mut state: Option<PaymentState>,
+    mut decide: impl FnMut(Option<&PaymentState>) -> Plan<T>,
+) -> Result<Recorded<T>, RecordError> {
+    for _ in 0..MAX_WRITE_ATTEMPTS {
+        let (effect, patch) = match decide(state.as_ref()) {
+            Plan::Stop(answer) => return Ok(Recorded::Stopped { answer, state }),
+            Plan::Write { effect, patch } => (effect, patch),
+        };
+        match store.apply(&patch).await? {
+            WriteResult::Conflict(current) => state = current,
+            result => {
+                log_written(&effect, &patch, &result);
+                return Ok(Recorded::Written {
+                    effect,
+                    patch,
+                    result,
+                });
+            }
+        }
+    }
+    tracing::error!(
+        "a payment kept changing during {MAX_WRITE_ATTEMPTS} write attempts; nothing recorded"
+    );
+    Err(RecordError::KeptChanging)
+}
+
+/// Logs what a written patch did, with the anomalies a human must look at (a
+/// payment of another amount, a payment its order did not take).
+fn log_written(effect: &Effect, patch: &PaymentPatch, written: &WriteResult) {
+    let event_id = patch.event_id.as_str();
+    let payment_id = patch.payment_id.as_str();
+    match effect {
+        Effect::ConflictingFinal { current, claimed } => tracing::error!(
+            event_id, payment_id, current = current.as_str(), claimed = claimed.as_str(),
+            "ANOMALY: conflicting final event kept on the payment; the status was not changed — a human must check this payment"
+        ),
+        Effect::Late { current, claimed } => tracing::warn!(
+            event_id, payment_id, current = current.as_str(), claimed = claimed.as_str(),
+            "late event noted; status unchanged"
+        ),
+        Effect::Transition { to, .. } => {
+            tracing::info!(event_id, payment_id, to = to.as_str(), "status changed")
+        }
+        Effect::Create { status } => tracing::warn!(
+            event_id, payment_id, status = status.as_str(),
+            "payment unknown here: created from the event"
+        ),
+        Effect::SameStatus | Effect::Duplicate => {
+            tracing::info!(event_id, payment_id, "event recorded")
+        }
+    }
+    if let Some(detail) = &patch.amount_mismatch {
+        tracing::error!(
+            event_id, payment_id, detail = %detail,
+            "ANOMALY: a payment of another amount or currency than requested; its order is not paid — a human must check it"
+        );
+    }
+    if *written == WriteResult::WrittenOrderRefused {
+        tracing::error!(
+            event_id, payment_id,
+            order_id = patch.order.as_ref().map_or("", |o| o.order_id.as_str()),
+            "ANOMALY: a payment its order did not take (paid already, or by another payment); kept on the order — a human must check it and refund"
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::payment::PaymentStatus;
+    use crate::domain::report::PaymentReport;
+    use crate::domain::transition::{plan_write, EventRef, Source};
+    use crate::store::memory::MemoryStore;
+    use std::cell::Cell;
+
+    fn report(status: &str) -> PaymentReport {
+        PaymentReport {
+            id: "pi_1".into(),
+            status: Some(PaymentStatus::parse(status)),
+            amount: Some(100),
+            currency: Some("CLP".into()),
+            ..PaymentReport::default()
+        }
+    }
+
+    fn event(id: &str) -> EventRef<'_> {
+        EventRef {
+            id,
+            event_type: "payment_intent.x",
+            created_at: None,
+            source: Source::Webhook,
+        }
+    }
+
+    fn plan(state: Option<&PaymentState>, event_id: &str, status: &str) -> Plan<Effect> {
+        let report = report(status);
+        let claimed = report.status.clone().unwrap();
+        match plan_write(state, &event(event_id), &claimed, &report, "now") {
+            (effect, Some(patch)) => Plan::Write {
+                effect,
+                patch: Box::new(patch),
+            },
+            (effect, None) => Plan::Stop(effect),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_refused_write_is_decided_again_on_the_item_it_returned() {
+        let store = MemoryStore::default();
+        let first = record(&store, None, |s| plan(s, "evt_1", "pending")).await;
+        assert!(matches!(first, Ok(Recorded::Written { .. })));
+        // Decided on a stale read (no item): the write is refused, and the event
+        // is decided again on the stored item, once.
+        let decisions = Cell::new(0);
+        let second = record(&store, None, |s| {
+            decisions.set(decisions.get() + 1);
+            plan(s, "evt_2", "succeeded")
+        })
+        .await
+        .unwrap();
+        assert_eq!(decisions.get(), 2);
+        let Recorded::Written { effect, .. } = second else {
+            panic!("written after one refusal");
+        };
+        assert_eq!(effect.name(), "applied");
+        assert_eq!(
+            store.intent("pi_1").unwrap().status,
+            Some(PaymentStatus::Succeeded)
+        );
+        // A duplicate stops without a write, on the state it saw.
+        let again = record(&store, None, |s| plan(s, "evt_2", "succeeded")).await;
+        let Ok(Recorded::Stopped { answer, state }) = again else {
+            panic!("a duplicate is not written");
+        };
+        assert_eq!(answer, Effect::Duplicate);
+        assert_eq!(state.unwrap().version, 2);
+    }
+
+    #[tokio::test]
+    async fn a_payment_that_keeps_changing_is_not_recorded_after_the_bound() {
+        let store = MemoryStore::default();
+        record(&store, None, |s| plan(s, "evt_1", "pending"))
+            .await
+            .unwrap();
+        let decisions = Cell::new(0);
+        // A decision that ignores what it is shown: every write is refused.
+        let outcome = record(&store, None, |_| {
+            decisions.set(decisions.get() + 1);
+            plan(None, "evt_2", "succeeded")
+        })
+        .await;
+        assert!(matches!(outcome, Err(RecordError::KeptChanging)));
+        assert_eq!(decisions.get(), MAX_WRITE_ATTEMPTS);
+        assert_eq!(
+            store.intent("pi_1").unwrap().status,
+            Some(PaymentStatus::Pending)
+        );
+    }
+}
