@@ -1,6 +1,7 @@
 //! The layering of `shared/src`, checked on the source: each module imports only
 //! from the modules below it (see `ARCHITECTURE.md`), so no arrow runs back up and
-//! no import cycle can form.
+//! no import cycle can form — between the top-level modules, and between the
+//! files of `domain/`.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -15,7 +16,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("domain", &[]),
     ("store", &["domain"]),
     ("fintoc", &["domain", "secrets"]),
-    ("webhook", &["domain", "secrets"]),
+    ("webhook", &["domain", "secrets", "fintoc"]),
     ("http", &["domain", "store", "fintoc", "webhook"]),
     (
         "app",
@@ -67,6 +68,86 @@ fn no_module_imports_from_a_layer_above_it() {
                 if !fine {
                     violations.push(format!("{} uses crate::{used}", file.display()));
                 }
+            }
+        }
+    }
+    assert!(violations.is_empty(), "{violations:#?}");
+}
+
+/// The files of `domain/`, from the bottom: each imports only from those before it.
+const DOMAIN_LAYERS: &[&str] = &[
+    "error",
+    "money",
+    "schedule",
+    "payment",
+    "report",
+    "order",
+    "deployment",
+    "create",
+    "idempotency",
+    "transition",
+    "reconcile",
+    "session",
+];
+
+/// The sibling modules a domain file names (`super::x`, `crate::domain::x`).
+fn domain_imports(text: &str) -> BTreeSet<String> {
+    let mut found = BTreeSet::new();
+    for pattern in ["super::", "crate::domain::"] {
+        for (i, _) in text.match_indices(pattern) {
+            let name: String = text[i + pattern.len()..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            if !name.is_empty() {
+                found.insert(name);
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn no_domain_file_imports_from_one_above_it() {
+    let domain = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/domain");
+    let mut violations = Vec::new();
+    for (position, module) in DOMAIN_LAYERS.iter().enumerate() {
+        let text = std::fs::read_to_string(domain.join(format!("{module}.rs"))).unwrap();
+        for used in domain_imports(&text) {
+            let below = DOMAIN_LAYERS[..position].contains(&used.as_str());
+            if !below && used != *module {
+                violations.push(format!("domain/{module}.rs uses domain::{used}"));
+            }
+        }
+    }
+    assert!(violations.is_empty(), "{violations:#?}");
+}
+
+#[test]
+fn every_domain_file_has_a_layer() {
+    let mod_rs =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/domain/mod.rs"))
+            .unwrap();
+    for line in mod_rs.lines().filter_map(|l| l.strip_prefix("pub mod ")) {
+        let module = line.trim_end_matches(';');
+        assert!(
+            DOMAIN_LAYERS.contains(&module),
+            "domain::{module} is not placed in a layer"
+        );
+    }
+}
+
+#[test]
+fn the_domain_does_no_io_and_reads_no_wire_format() {
+    let domain = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/domain");
+    let mut violations = Vec::new();
+    for module in DOMAIN_LAYERS {
+        let text = std::fs::read_to_string(domain.join(format!("{module}.rs"))).unwrap();
+        // Only the code, not its tests.
+        let code = text.split("#[cfg(test)]").next().unwrap_or("");
+        for forbidden in ["tracing::", "tokio::", "aws_sdk", "reqwest", "fn from_json"] {
+            if code.contains(forbidden) {
+                violations.push(format!("domain/{module}.rs uses {forbidden}"));
             }
         }
     }

@@ -7,10 +7,9 @@
 use super::errors::{fintoc_error, store_error};
 use super::idempotent::{self, Begun, CommandResult, Fingerprinted, KeyPolicy, Lease};
 use crate::clock::{format_rfc3339_ms, Clock};
-use crate::domain::create::{
-    CreateLimits, CreatePaymentRequest, InputError, InputErrorKind, ORDER_ID_METADATA_KEY,
-};
+use crate::domain::create::{CreateLimits, CreatePaymentRequest, ORDER_ID_METADATA_KEY};
 use crate::domain::deployment::DEPLOYMENT_TAG_METADATA_KEY;
+use crate::domain::error::{InputError, InputErrorKind};
 use crate::domain::idempotency::{CallerId, IdempotencyKey, StoredResponse};
 use crate::domain::order::{OpenRequest, ReserveOutcome, ReserveRequest};
 use crate::domain::payment::{PaymentKind, PaymentStatus, StoredPayment};
@@ -351,5 +350,4 @@ pub(super) enum Failure {
 }
 
 #[cfg(test)]
-#[path = "payments_tests.rs"]
 mod tests;

@@ -8,9 +8,8 @@ use super::errors::{fintoc_error, store_error};
 use super::payments::{check_amount, fintoc_budget, CreateInput, Failure, PaymentService};
 use super::record::{self, Plan, RecordError};
 use crate::clock::{format_rfc3339_ms, parse_rfc3339_ms, Clock};
-use crate::domain::create::{
-    parse_session_request, CreatePaymentRequest, InputError, InputErrorKind,
-};
+use crate::domain::create::{parse_session_request, CreatePaymentRequest};
+use crate::domain::error::{InputError, InputErrorKind};
 use crate::domain::idempotency::{derive_fintoc_key, IdempotencyKey};
 use crate::domain::payment::{PaymentKind, PaymentStatus, StoredPayment};
 use crate::domain::session::SessionStatus;

@@ -7,7 +7,7 @@
 //!
 //! Every time here is Unix milliseconds.
 
-use super::create::{InputError, InputErrorKind};
+use super::error::{InputError, InputErrorKind};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 

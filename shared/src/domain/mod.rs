@@ -2,7 +2,9 @@
 
 pub mod create;
 pub mod deployment;
+pub mod error;
 pub mod idempotency;
+pub mod money;
 pub mod order;
 pub mod payment;
 pub mod reconcile;

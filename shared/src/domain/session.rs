@@ -21,9 +21,8 @@
 //! its payment's outcome.
 
 use super::payment::{PaymentKind, PaymentStatus, SessionPayment, StoredPayment};
-use super::report::{Lenient, PaymentReport};
+use super::report::PaymentReport;
 use serde::Serialize;
-use serde_json::Value;
 use std::collections::BTreeMap;
 
 /// A Checkout Session status as Fintoc names it. Unknown values are kept.
@@ -115,39 +114,6 @@ pub struct SessionReport {
 }
 
 impl SessionReport {
-    /// Reads a session: `id` and `status` are required (non-empty strings; the error
-    /// names the missing one); everything else leniently, in the shapes of the API
-    /// versions this backend supports.
-    pub fn from_json(data: &Value) -> Result<Self, &'static str> {
-        let required = |key: &str| {
-            data.get(key)
-                .and_then(Value::as_str)
-                .filter(|s| !s.is_empty())
-                .map(str::to_string)
-        };
-        let id = required("id").ok_or("data.id")?;
-        let status = required("status").ok_or("data.status")?;
-        let fields = Lenient::new(Some(data), "data");
-        let customer = Lenient::new(fields.get("customer"), "data.customer");
-        let resource = Lenient::new(fields.get("payment_resource"), "data.payment_resource");
-        let payment = resource
-            .get("payment_intent")
-            .or_else(|| fields.get("payment_intent"))
-            .and_then(read_payment);
-        Ok(Self {
-            id,
-            status: Some(SessionStatus::parse(&status)),
-            amount: fields.minor_units("amount"),
-            currency: fields.text("currency"),
-            mode: fields.text("mode"),
-            created_at: fields.text("created_at"),
-            expires_at: fields.text("expires_at"),
-            metadata: fields.string_map("metadata"),
-            customer_email: fields.text("customer_email").or(customer.text("email")),
-            payment,
-        })
-    }
-
     /// The status this report claims for the session's record: see the module.
     pub fn claimed_status(&self) -> PaymentStatus {
         let payment = self
@@ -208,23 +174,6 @@ impl PaymentStatus {
         } else {
             self
         }
-    }
-}
-
-fn read_payment(value: &Value) -> Option<PaymentReport> {
-    match value {
-        Value::String(id) if !id.is_empty() => Some(PaymentReport {
-            id: id.clone(),
-            ..PaymentReport::default()
-        }),
-        Value::Object(_) => {
-            let id = value.get("id").and_then(Value::as_str)?.to_string();
-            Some(PaymentReport::from_json(value).unwrap_or(PaymentReport {
-                id,
-                ..PaymentReport::default()
-            }))
-        }
-        _ => None,
     }
 }
 
@@ -331,183 +280,5 @@ impl StoredPayment {
             created_at: &self.created_at,
             updated_at: &self.updated_at,
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-    use PaymentStatus::*;
-
-    fn session(status: &str, payment: Value) -> SessionReport {
-        SessionReport::from_json(&json!({
-            "id": "cs_1", "status": status, "amount": 100, "currency": "CLP",
-            "metadata": {"order_id": "o-1"}, "payment_resource": {"payment_intent": payment}
-        }))
-        .unwrap()
-    }
-
-    #[test]
-    fn a_session_claims_its_payments_outcome_never_more() {
-        let pi = |s: &str| json!({"id": "pi_1", "status": s, "amount": 100});
-        assert_eq!(
-            session("finished", pi("succeeded")).claimed_status(),
-            Succeeded
-        );
-        assert_eq!(session("finished", pi("failed")).claimed_status(), Failed);
-        assert_eq!(
-            session("finished", pi("rejected")).claimed_status(),
-            Rejected
-        );
-        assert_eq!(
-            session("completed", pi("succeeded")).claimed_status(),
-            Succeeded
-        );
-        assert_eq!(session("finished", pi("pending")).claimed_status(), Pending);
-        assert_eq!(
-            session("finished", Value::Null).claimed_status(),
-            InProgress
-        );
-        assert_eq!(session("expired", Value::Null).claimed_status(), Expired);
-        assert_eq!(session("expired", pi("failed")).claimed_status(), Expired);
-        assert_eq!(session("created", Value::Null).claimed_status(), Created);
-        assert_eq!(
-            session("in_progress", pi("failed")).claimed_status(),
-            InProgress
-        );
-        assert_eq!(
-            session("in_progress", pi("pending")).claimed_status(),
-            Pending
-        );
-        assert_eq!(
-            session("in_progress", pi("succeeded")).claimed_status(),
-            Succeeded,
-            "Fintoc saying the payment succeeded is enough"
-        );
-    }
-
-    #[test]
-    fn a_failed_attempt_leaves_the_session_open() {
-        for s in [Failed, Rejected, Expired] {
-            assert_eq!(claim_of_payment(&s), InProgress);
-        }
-        assert_eq!(claim_of_payment(&Succeeded), Succeeded);
-        assert_eq!(claim_of_payment(&Pending), Pending);
-    }
-
-    #[test]
-    fn both_shapes_of_the_payment_link_are_read() {
-        let by_id = session("in_progress", json!("pi_9"));
-        assert_eq!(by_id.payment.unwrap().id, "pi_9");
-        let top_level = SessionReport::from_json(&json!({
-            "id": "cs_1", "status": "finished",
-            "payment_intent": {"id": "pi_2", "status": "succeeded"},
-            "customer": {"email": "a@b.cl"}
-        }))
-        .unwrap();
-        assert_eq!(top_level.claimed_status(), Succeeded);
-        assert_eq!(top_level.customer_email.as_deref(), Some("a@b.cl"));
-        let retyped = SessionReport::from_json(&json!({
-            "id": "cs_1", "status": "created", "amount": "100", "payment_resource": 7
-        }))
-        .unwrap();
-        assert_eq!((retyped.amount, retyped.payment), (None, None));
-        assert_eq!(
-            SessionReport::from_json(&json!({"id": "cs_1"})).unwrap_err(),
-            "data.status"
-        );
-    }
-
-    #[test]
-    fn the_record_report_carries_the_payment_not_the_account() {
-        let report = session(
-            "finished",
-            json!({"id": "pi_1", "status": "succeeded", "amount": 90, "currency": "CLP",
-                   "sender_account": {"number": "000012345678"}}),
-        )
-        .to_record_report();
-        assert_eq!(report.kind, PaymentKind::Session);
-        assert_eq!(report.id, "cs_1");
-        assert_eq!(
-            report.amount,
-            Some(90),
-            "the amount paid, for the mismatch check"
-        );
-        assert_eq!(
-            report.session_payment,
-            Some(SessionPayment {
-                intent_id: "pi_1".into(),
-                status: Succeeded
-            })
-        );
-        let event = payment_event_report(
-            "cs_1",
-            &PaymentReport {
-                id: "pi_1".into(),
-                status: Some(Rejected),
-                ..PaymentReport::default()
-            },
-        );
-        assert_eq!(
-            (event.id.as_str(), event.status),
-            ("cs_1", Some(InProgress))
-        );
-    }
-
-    #[test]
-    fn the_view_derives_the_session_status_and_hides_tokens() {
-        let mut stored = StoredPayment {
-            id: "cs_1".into(),
-            kind: PaymentKind::Session,
-            status: Pending,
-            amount: 100,
-            currency: "CLP".into(),
-            order_id: Some("o".into()),
-            metadata: BTreeMap::new(),
-            customer_email: Some("a@b.cl".into()),
-            mode: None,
-            error_reason: None,
-            created_at: "t".into(),
-            updated_at: "t".into(),
-            schedule: None,
-            session_payment: None,
-            expires_at: Some("t2".into()),
-        };
-        let view = serde_json::to_value(stored.session_view()).unwrap();
-        assert_eq!(
-            (view["status"].as_str(), &view["payment_status"]),
-            (Some("in_progress"), &Value::Null)
-        );
-        assert!(view.get("customer_email").is_none() && view.get("session_token").is_none());
-        stored.status = Succeeded;
-        let view = serde_json::to_value(stored.session_view()).unwrap();
-        assert_eq!(
-            (view["status"].as_str(), view["payment_status"].as_str()),
-            (Some("finished"), Some("succeeded"))
-        );
-        stored.status = Expired;
-        let view = serde_json::to_value(stored.session_view()).unwrap();
-        assert_eq!(
-            (view["status"].as_str(), &view["payment_status"]),
-            (Some("expired"), &Value::Null)
-        );
-        stored.session_payment = Some(SessionPayment {
-            intent_id: "pi_1".into(),
-            status: Failed,
-        });
-        let view = serde_json::to_value(stored.session_view()).unwrap();
-        assert_eq!(view["payment_status"].as_str(), Some("failed"));
-        stored.status = InProgress;
-        let view = serde_json::to_value(stored.session_view()).unwrap();
-        assert_eq!(
-            (
-                view["status"].as_str(),
-                view["paid"].as_bool(),
-                view["payment_status"].as_str()
-            ),
-            (Some("in_progress"), Some(false), Some("failed")),
-            "an ended attempt, the session still open"
-        );
     }
 }

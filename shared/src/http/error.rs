@@ -1,7 +1,7 @@
 //! The error envelope every rejection and failure is answered with, and the one
 //! place where domain and dependency errors get their HTTP status.
 
-use crate::domain::create::{InputError, InputErrorKind};
+use crate::domain::error::{InputError, InputErrorKind};
 use crate::fintoc::FintocError;
 use crate::store::StoreError;
 use crate::webhook::event::EventError;

@@ -9,8 +9,9 @@
 //! intent in `data` becomes the domain's [`PaymentReport`].
 
 use crate::domain::payment::PaymentStatus;
-use crate::domain::report::{wrong_type, PaymentReport};
+use crate::domain::report::PaymentReport;
 use crate::domain::session::{SessionEventKind, SessionReport, SessionStatus};
+use crate::fintoc::wire::wrong_type;
 use serde_json::Value;
 
 /// Why a body is not an event we can act on (answered 400).

@@ -1,0 +1,371 @@
+//! Unit tests of `reconcile`.
+
+use super::*;
+use crate::domain::order::{OpenRequest, OrderState, ReserveRequest};
+use crate::domain::payment::{PaymentStatus, StoredPayment};
+use crate::domain::report::PaymentReport;
+use crate::domain::schedule::{initial_schedule, GIVE_UP_AFTER_MS};
+use crate::domain::session::SessionReport;
+use crate::domain::transition::Source;
+use crate::fintoc::FintocError;
+use crate::store::memory::{MemoryStore, Operation};
+use crate::store::{OrderStore, PaymentStore};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+const T0: i64 = 1_767_225_600_000;
+const MINUTE: i64 = 60_000;
+
+/// Fintoc as the tests want it: a status per intent (absent: 404), every call
+/// recorded with the clock's time.
+#[derive(Clone, Default)]
+struct FakeFintoc {
+    statuses: Arc<Mutex<HashMap<String, &'static str>>>,
+    calls: Arc<Mutex<Vec<(String, i64)>>>,
+    failing: Arc<Mutex<bool>>,
+    clock: Option<ManualClock>,
+}
+
+impl FakeFintoc {
+    fn set(&self, id: &str, status: &'static str) {
+        self.statuses.lock().unwrap().insert(id.into(), status);
+    }
+    fn calls(&self) -> Vec<(String, i64)> {
+        self.calls.lock().unwrap().clone()
+    }
+}
+
+impl FintocLookup for FakeFintoc {
+    async fn get_payment_intent(
+        &self,
+        id: &str,
+        _budget: Option<Duration>,
+    ) -> Result<Option<PaymentReport>, FintocError> {
+        let now = self.clock.as_ref().map_or(0, |c| c.now_ms());
+        self.calls.lock().unwrap().push((id.to_string(), now));
+        if *self.failing.lock().unwrap() {
+            return Err(FintocError::Unavailable {
+                status: 503,
+                attempts: 3,
+            });
+        }
+        Ok(self
+            .statuses
+            .lock()
+            .unwrap()
+            .get(id)
+            .map(|status| PaymentReport {
+                id: id.into(),
+                status: Some(PaymentStatus::parse(status)),
+                amount: Some(100),
+                currency: Some("CLP".into()),
+                metadata: BTreeMap::new(),
+                ..PaymentReport::default()
+            }))
+    }
+
+    async fn get_checkout_session(
+        &self,
+        id: &str,
+        _budget: Option<Duration>,
+    ) -> Result<Option<SessionReport>, FintocError> {
+        let now = self.clock.as_ref().map_or(0, |c| c.now_ms());
+        self.calls.lock().unwrap().push((id.to_string(), now));
+        Ok(self.statuses.lock().unwrap().get(id).map(|status| {
+            crate::domain::session::SessionReport::from_json(&serde_json::json!({
+                "id": id, "status": status, "amount": 100, "currency": "CLP"
+            }))
+            .unwrap()
+        }))
+    }
+}
+
+struct Setup {
+    store: MemoryStore,
+    fintoc: FakeFintoc,
+    clock: ManualClock,
+}
+
+impl Setup {
+    fn new() -> Self {
+        let clock = ManualClock::new(T0);
+        Self {
+            store: MemoryStore::default(),
+            fintoc: FakeFintoc {
+                clock: Some(clock.clone()),
+                ..FakeFintoc::default()
+            },
+            clock,
+        }
+    }
+
+    /// An intent created at T0 for its own order, open at Fintoc.
+    async fn created(&self, id: &str) {
+        let order = format!("o-{id}");
+        self.store
+            .reserve_order(&ReserveRequest {
+                order_id: &order,
+                holder: "h",
+                now_ms: T0,
+                reserved_until_ms: T0 + 30_000,
+            })
+            .await
+            .unwrap();
+        self.store
+            .save_created(&StoredPayment {
+                id: id.into(),
+                kind: PaymentKind::Intent,
+                session_payment: None,
+                expires_at: None,
+                status: PaymentStatus::Created,
+                amount: 100,
+                currency: "CLP".into(),
+                order_id: Some(order.clone()),
+                metadata: BTreeMap::new(),
+                customer_email: None,
+                mode: Some("test".into()),
+                error_reason: None,
+                created_at: format_rfc3339_ms(T0),
+                updated_at: format_rfc3339_ms(T0),
+                schedule: Some(initial_schedule(id, T0)),
+            })
+            .await
+            .unwrap();
+        assert!(self
+            .store
+            .open_order(&OpenRequest {
+                order_id: &order,
+                holder: "h",
+                intent_id: id,
+                kind: PaymentKind::Intent,
+            })
+            .await
+            .unwrap());
+        self.fintoc.set(id, "created");
+    }
+
+    fn service(
+        &self,
+        settings: ReconcileSettings,
+    ) -> ReconcileService<MemoryStore, FakeFintoc, ManualClock, ManualPause> {
+        ReconcileService::new(
+            self.store.clone(),
+            self.fintoc.clone(),
+            self.clock.clone(),
+            ManualPause(self.clock.clone()),
+            settings,
+        )
+    }
+}
+
+#[tokio::test]
+async fn a_payment_whose_webhooks_never_came_is_recorded_once_and_leaves_the_index() {
+    let s = Setup::new();
+    s.created("pi_1").await;
+    let service = s.service(ReconcileSettings::default());
+    assert_eq!(
+        service.run(None).await,
+        RunSummary::default(),
+        "not due yet"
+    );
+    s.fintoc.set("pi_1", "succeeded");
+    s.clock.set_ms(T0 + 2 * MINUTE);
+    let summary = service.run(None).await;
+    assert_eq!((summary.checked, summary.outcomes_found), (1, 1));
+    let intent = s.store.intent("pi_1").unwrap();
+    assert_eq!(intent.status, Some(PaymentStatus::Succeeded));
+    let outcome = intent.outcome.unwrap();
+    assert_eq!(outcome.decided_by, Source::Reconciliation);
+    assert_eq!(outcome.event_id, "reconciliation:succeeded");
+    assert_eq!(intent.schedule, None, "a final intent leaves the index");
+    assert_eq!(
+        s.store.order("o-pi_1").unwrap().record.state,
+        OrderState::Paid
+    );
+    s.clock.advance_ms(30 * 24 * 60 * MINUTE);
+    assert_eq!(service.run(None).await.checked, 0, "never checked again");
+    assert_eq!(s.fintoc.calls().len(), 1);
+}
+
+#[tokio::test]
+async fn an_open_intent_is_checked_again_later_and_stuck_at_the_give_up_point() {
+    let s = Setup::new();
+    s.created("pi_1").await;
+    s.fintoc.set("pi_1", "pending");
+    let service = s.service(ReconcileSettings::default());
+    s.clock.set_ms(T0 + 2 * MINUTE);
+    let summary = service.run(None).await;
+    assert_eq!(summary.moves_found, 1, "created -> pending is recorded");
+    let intent = s.store.intent("pi_1").unwrap();
+    assert_eq!(intent.status, Some(PaymentStatus::Pending));
+    let schedule = intent.schedule.unwrap();
+    assert_eq!(schedule.due_at_ms, T0 + 12 * MINUTE);
+    assert_eq!(service.run(None).await.checked, 0, "not due again yet");
+    s.clock.set_ms(T0 + 12 * MINUTE);
+    assert_eq!(service.run(None).await.rescheduled, 1);
+    let mut runs = 0;
+    while s.store.intent("pi_1").unwrap().schedule.is_some() {
+        let due = s.store.intent("pi_1").unwrap().schedule.unwrap().due_at_ms;
+        s.clock.set_ms(due);
+        service.run(None).await;
+        runs += 1;
+        assert!(runs < 30, "the schedule ends");
+    }
+    assert!(s.clock.now_ms() >= T0 + GIVE_UP_AFTER_MS);
+    let intent = s.store.intent("pi_1").unwrap();
+    assert_eq!(intent.flagged.as_deref(), Some("stuck"));
+    assert_eq!(
+        intent.status,
+        Some(PaymentStatus::Pending),
+        "never invented"
+    );
+}
+
+#[tokio::test]
+async fn a_short_invocation_still_checks_within_two_thirds_of_its_time() {
+    let s = Setup::new();
+    s.created("pi_1").await;
+    s.fintoc.set("pi_1", "succeeded");
+    s.clock.set_ms(T0 + 2 * MINUTE);
+    let service = s.service(ReconcileSettings::default());
+    // 3 s left (Lambda's default timeout): the 15 s reserve would leave none.
+    let summary = service.run(Some(s.clock.now_ms() + 3_000)).await;
+    assert_eq!(summary.outcomes_found, 1, "{summary:?}");
+}
+
+#[tokio::test]
+async fn unknown_at_fintoc_is_flagged_and_failures_stay_due() {
+    let s = Setup::new();
+    s.created("pi_gone").await;
+    s.created("pi_1").await;
+    s.fintoc.statuses.lock().unwrap().remove("pi_gone");
+    let service = s.service(ReconcileSettings::default());
+    s.clock.set_ms(T0 + 2 * MINUTE);
+    *s.fintoc.failing.lock().unwrap() = true;
+    let summary = service.run(None).await;
+    assert_eq!((summary.failed, summary.checked), (2, 0));
+    assert!(
+        s.store.intent("pi_1").unwrap().schedule.is_some(),
+        "still due"
+    );
+    *s.fintoc.failing.lock().unwrap() = false;
+    s.store.fail_next(Operation::Apply, 1);
+    s.fintoc.set("pi_1", "failed");
+    let summary = service.run(None).await;
+    assert_eq!((summary.not_found, summary.failed), (1, 1));
+    let gone = s.store.intent("pi_gone").unwrap();
+    assert_eq!(gone.flagged.as_deref(), Some("not_found_at_fintoc"));
+    assert_eq!(gone.schedule, None, "not retried forever");
+    let summary = service.run(None).await;
+    assert_eq!(summary.outcomes_found, 1, "the failed write is retried");
+    assert_eq!(
+        s.store.intent("pi_1").unwrap().status,
+        Some(PaymentStatus::Failed)
+    );
+}
+
+#[tokio::test]
+async fn a_webhook_that_won_the_race_leaves_the_check_a_no_op() {
+    let s = Setup::new();
+    s.created("pi_1").await;
+    s.fintoc.set("pi_1", "succeeded");
+    // The webhook's write lands between the index read and the check's write.
+    let mut state = s.store.intent("pi_1").unwrap();
+    state.applied_event_ids.insert("evt_webhook".into());
+    let webhook = crate::domain::transition::plan_write(
+        Some(&crate::domain::transition::PaymentState {
+            status: PaymentStatus::Created,
+            applied_event_ids: Default::default(),
+            version: 0,
+            requested: Some((100, "CLP".into())),
+            order_id: Some("o-pi_1".into()),
+        }),
+        &crate::domain::transition::EventRef {
+            id: "evt_webhook",
+            event_type: "payment_intent.succeeded",
+            created_at: None,
+            source: Source::Webhook,
+        },
+        &PaymentStatus::Succeeded,
+        &PaymentReport {
+            id: "pi_1".into(),
+            amount: Some(100),
+            currency: Some("CLP".into()),
+            ..PaymentReport::default()
+        },
+        "now",
+    )
+    .1
+    .unwrap();
+    let stale = s
+        .store
+        .due_intents(
+            crate::domain::schedule::shard_of("pi_1"),
+            T0 + 2 * MINUTE,
+            10,
+        )
+        .await
+        .unwrap()
+        .remove(0);
+    s.store.apply(&webhook).await.unwrap();
+    s.clock.set_ms(T0 + 2 * MINUTE);
+    let service = s.service(ReconcileSettings::default());
+    let pacer = Pacer::new(10);
+    let result = service.check(stale, &pacer, None).await;
+    assert_eq!(result, Some(CheckResult::Unchanged));
+    let intent = s.store.intent("pi_1").unwrap();
+    assert_eq!(intent.version, 1, "one decision");
+    assert_eq!(intent.outcome.unwrap().decided_by, Source::Webhook);
+}
+
+#[tokio::test]
+async fn runs_are_bounded_paced_and_resume_until_every_due_intent_is_checked() {
+    const INTENTS: usize = 5_000;
+    let s = Setup::new();
+    for i in 0..INTENTS {
+        s.created(&format!("pi_{i}")).await;
+    }
+    let settings = ReconcileSettings {
+        max_intents_per_run: 1_500,
+        max_requests_per_sec: 50,
+        reserve_ms: 5_000,
+        ..ReconcileSettings::default()
+    };
+    let service = s.service(settings);
+    for i in 0..INTENTS {
+        s.fintoc.set(&format!("pi_{i}"), "succeeded");
+    }
+    s.clock.set_ms(T0 + 2 * MINUTE);
+    let mut runs = 0;
+    let mut recorded = 0;
+    while recorded < INTENTS as u64 {
+        let start = s.clock.now_ms();
+        let before = s.fintoc.calls().len();
+        // Each invocation may run 25 s of the clock: at 50/s the deadline
+        // (less the 5 s reserve) stops it at 1,000, under the per-run bound.
+        let summary = service.run(Some(start + 25_000)).await;
+        let calls = s.fintoc.calls()[before..].to_vec();
+        let ids: HashSet<_> = calls.iter().map(|(id, _)| id.clone()).collect();
+        assert_eq!(ids.len(), calls.len(), "none checked twice in one run");
+        assert!(
+            calls.iter().all(|(_, t)| *t < start + 20_000),
+            "stops before the deadline"
+        );
+        let times: Vec<i64> = calls.iter().map(|(_, t)| *t).collect();
+        for (i, t) in times.iter().enumerate() {
+            let in_second = times[i..].iter().take_while(|u| **u < t + 1_000).count();
+            assert!(in_second <= 50, "at most 50 requests in any second");
+        }
+        recorded += summary.outcomes_found;
+        runs += 1;
+        assert!(runs <= 10, "bounded runs finish the work");
+        s.clock.advance_ms(60_000);
+    }
+    // 1,000 a run while every shard has a full page (1,500 / 16 each) due,
+    // fewer as the shards drain unevenly.
+    assert!(
+        (5..=8).contains(&runs),
+        "5,000 intents at up to 1,000 a run: {runs}"
+    );
+    assert_eq!(s.fintoc.calls().len(), INTENTS, "each checked once");
+}
