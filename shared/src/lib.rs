@@ -23,6 +23,7 @@ pub mod fintoc;
 pub mod http;
 pub mod logging;
 pub mod metrics;
+pub mod routes;
 pub mod secrets;
 pub mod store;
 pub mod webhook;

@@ -12,6 +12,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("aws", &[]),
     ("logging", &[]),
     ("metrics", &[]),
+    ("routes", &[]),
     ("secrets", &[]),
     ("domain", &[]),
     ("store", &["domain"]),

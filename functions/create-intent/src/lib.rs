@@ -3,10 +3,9 @@
 //! `GET /payment-intents/{id}`, `POST /checkout-sessions`,
 //! `GET /checkout-sessions/{id}` and `POST /checkout-sessions/{id}/expire`.
 //!
-//! Thin by design: route, pull headers and body out of the request, call
+//! Thin by design: route (by the one route table, `shared::routes`), pull headers and body out of the request, call
 //! [`shared::app::payments::PaymentService`], map its answer to HTTP.
 
-use lambda_http::http::Method;
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use shared::app::payments::{CreateInput, PaymentService};
@@ -15,6 +14,7 @@ use shared::config::CreateIntentConfig;
 use shared::domain::idempotency::CallerId;
 use shared::fintoc::{FintocApi, FintocHttpClient};
 use shared::http::{error_response, to_response, ApiError};
+use shared::routes::{self, Function, Matched, Operation};
 use shared::store::{DynamoStore, EventStore, IdempotencyStore, OrderStore, PaymentStore};
 
 /// The service as deployed.
@@ -72,40 +72,6 @@ pub fn caller(request: &Request) -> CallerId {
     CallerId::anonymous()
 }
 
-/// Which resource a path names.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Route {
-    /// `/payment-intents`.
-    Intents,
-    /// `/payment-intents/{id}`.
-    Intent(String),
-    /// `/checkout-sessions`.
-    Sessions,
-    /// `/checkout-sessions/{id}`.
-    Session(String),
-    /// `/checkout-sessions/{id}/expire`.
-    ExpireSession(String),
-}
-
-/// Reads the route from the request path (after any stage prefix).
-pub fn route(path: &str) -> Option<Route> {
-    let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
-    let at = segments
-        .iter()
-        .rposition(|s| *s == "payment-intents" || *s == "checkout-sessions")?;
-    let id = |s: &&str| !s.is_empty();
-    match (segments[at], &segments[at + 1..]) {
-        ("payment-intents", []) => Some(Route::Intents),
-        ("payment-intents", [id_]) if id(id_) => Some(Route::Intent(id_.to_string())),
-        ("checkout-sessions", []) => Some(Route::Sessions),
-        ("checkout-sessions", [id_]) if id(id_) => Some(Route::Session(id_.to_string())),
-        ("checkout-sessions", [id_, "expire"]) if id(id_) => {
-            Some(Route::ExpireSession(id_.to_string()))
-        }
-        _ => None,
-    }
-}
-
 /// Handles one HTTP request. Never fails: every problem is an HTTP answer.
 pub async fn handle<S, F, C>(service: &PaymentService<S, F, C>, request: Request) -> Response<Body>
 where
@@ -127,47 +93,21 @@ where
         body: request.body().as_ref(),
         deadline_ms,
     };
-    let method = request.method();
-    match (method, route(&path)) {
-        (&Method::POST, Some(Route::Intents)) => to_response(service.create(input).await),
-        (&Method::GET, Some(Route::Intent(id))) => to_response(service.get(&id).await),
-        (&Method::POST, Some(Route::Sessions)) => to_response(service.create_session(input).await),
-        (&Method::GET, Some(Route::Session(id))) => to_response(service.get_session(&id).await),
-        (&Method::POST, Some(Route::ExpireSession(id))) => {
-            to_response(service.expire_session(&id, deadline_ms).await)
+    let method = request.method().as_str();
+    match routes::resolve(Function::CreateIntent, method, &path) {
+        Matched::Route { route, id } => {
+            let id = id.unwrap_or_default();
+            to_response(match route.operation {
+                Operation::CreateIntent => service.create(input).await,
+                Operation::GetIntent => service.get(id).await,
+                Operation::CreateSession => service.create_session(input).await,
+                Operation::GetSession => service.get_session(id).await,
+                Operation::ExpireSession => service.expire_session(id, deadline_ms).await,
+                // Not this function's: the table never resolves it here.
+                Operation::ReceiveWebhook => Err(ApiError::route_not_found(method, &path)),
+            })
         }
-        (_, Some(_)) => error_response(&ApiError::method_not_allowed(method.as_str(), &path)),
-        (_, None) => error_response(&ApiError::route_not_found(method.as_str(), &path)),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn routes_of_both_flows() {
-        assert_eq!(route("/payment-intents"), Some(Route::Intents));
-        assert_eq!(
-            route("/prod/payment-intents/pi_1"),
-            Some(Route::Intent("pi_1".into()))
-        );
-        assert_eq!(route("/checkout-sessions/"), Some(Route::Sessions));
-        assert_eq!(
-            route("/checkout-sessions/cs_1"),
-            Some(Route::Session("cs_1".into()))
-        );
-        assert_eq!(
-            route("/checkout-sessions/cs_1/expire"),
-            Some(Route::ExpireSession("cs_1".into()))
-        );
-        for none in [
-            "/",
-            "/payment-intents/pi_1/expire",
-            "/checkout-sessions/cs_1/x",
-            "/other",
-        ] {
-            assert_eq!(route(none), None, "{none}");
-        }
+        Matched::MethodNotAllowed => error_response(&ApiError::method_not_allowed(method, &path)),
+        Matched::NotFound => error_response(&ApiError::route_not_found(method, &path)),
     }
 }

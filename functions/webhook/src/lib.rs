@@ -5,7 +5,6 @@
 //! (lambda_http has already base64-decoded them when `isBase64Encoded` is set), call
 //! [`shared::app::receive_webhook::WebhookService`], map its answer to HTTP.
 
-use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
 use shared::app::receive_webhook::{
     Accepted, Delivery, SecretFetch, SecretRefresh, WebhookService, WebhookSettings,
@@ -13,6 +12,7 @@ use shared::app::receive_webhook::{
 use shared::clock::{Clock, SystemClock};
 use shared::config::WebhookConfig;
 use shared::http::{error_response, to_response, ApiError};
+use shared::routes::{self, Function, Matched};
 use shared::secrets::split_secrets;
 use shared::secrets::SecretSource;
 use shared::store::{DynamoStore, EventStore};
@@ -80,14 +80,13 @@ pub async fn handle<S: EventStore, C: Clock>(
     request: Request,
 ) -> Response<Body> {
     let path = request.uri().path().trim_end_matches('/');
-    if !path.ends_with("/webhooks/fintoc") {
-        return error_response(&ApiError::route_not_found(request.method().as_str(), path));
-    }
-    if request.method() != Method::POST {
-        return error_response(&ApiError::method_not_allowed(
-            request.method().as_str(),
-            path,
-        ));
+    let method = request.method().as_str();
+    match routes::resolve(Function::Webhook, method, path) {
+        Matched::Route { .. } => {}
+        Matched::MethodNotAllowed => {
+            return error_response(&ApiError::method_not_allowed(method, path))
+        }
+        Matched::NotFound => return error_response(&ApiError::route_not_found(method, path)),
     }
     let signature = request
         .headers()

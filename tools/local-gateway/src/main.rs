@@ -1,6 +1,6 @@
 //! `local-gateway`: the local stand-in for the deployed HTTP API (API Gateway).
 //!
-//! It answers the same routes as `template.yaml` and forwards them to the functions
+//! It answers the routes of the one route table (`shared::routes`, the routes of `template.yaml`) and forwards them to the functions
 //! running under `cargo lambda watch`, serves the merchant checkout page (`checkout/`)
 //! and can answer the next webhook deliveries with a forced status, the way a
 //! throttled API Gateway answers 503, so Fintoc's retry can be watched locally.
@@ -25,6 +25,7 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use serde_json::json;
+use shared::routes::{function_of_path, Function};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -278,15 +279,10 @@ async fn route(gateway: &Gateway, req: Request<Incoming>) -> HttpResponse {
         (&Method::GET, "/_local/health") => json_response(200, &json!({"ok": true})),
         (&Method::POST, "/_local/faults") => add_faults(gateway, req).await,
         (_, p) if p.starts_with("/_merchant/orders/") => merchant_route(gateway, req).await,
-        (_, p)
-            if p == "/payment-intents"
-                || p.starts_with("/payment-intents/")
-                || p == "/checkout-sessions"
-                || p.starts_with("/checkout-sessions/") =>
-        {
-            forward(gateway, "create-intent", req).await
+        (_, p) if function_of_path(p) == Some(Function::CreateIntent) => {
+            forward(gateway, Function::CreateIntent.name(), req).await
         }
-        (_, "/webhooks/fintoc") => {
+        (_, p) if function_of_path(p) == Some(Function::Webhook) => {
             let fault = gateway
                 .webhook_faults
                 .lock()
@@ -298,7 +294,7 @@ async fn route(gateway: &Gateway, req: Request<Incoming>) -> HttpResponse {
                     "forced_by_local_gateway",
                     "The local gateway answered this delivery with a forced status.",
                 ),
-                None => forward(gateway, "webhook", req).await,
+                None => forward(gateway, Function::Webhook.name(), req).await,
             }
         }
         (&Method::GET, "/config.js") => Response::builder()

@@ -1,0 +1,279 @@
+//! The HTTP routes of the deployed API, in one table: the functions' routers match
+//! requests against it, the local gateway forwards by it, and a test checks that
+//! `template.yaml` declares exactly these routes, each on its function with its
+//! authentication.
+
+/// The Lambda function that serves a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Function {
+    /// The merchant's payment API of both flows (`functions/create-intent`).
+    CreateIntent,
+    /// Fintoc's signed webhook deliveries (`functions/webhook`).
+    Webhook,
+}
+
+impl Function {
+    /// The function's name, as its crate and the local stack name it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::CreateIntent => "create-intent",
+            Self::Webhook => "webhook",
+        }
+    }
+
+    /// The logical id of its API Gateway integration in `template.yaml`.
+    pub fn integration_logical_id(self) -> &'static str {
+        match self {
+            Self::CreateIntent => "CreateIntentIntegration",
+            Self::Webhook => "WebhookIntegration",
+        }
+    }
+}
+
+/// What a route does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    /// `POST /payment-intents`.
+    CreateIntent,
+    /// `GET /payment-intents/{id}`.
+    GetIntent,
+    /// `POST /checkout-sessions`.
+    CreateSession,
+    /// `GET /checkout-sessions/{id}`.
+    GetSession,
+    /// `POST /checkout-sessions/{id}/expire`.
+    ExpireSession,
+    /// `POST /webhooks/fintoc`.
+    ReceiveWebhook,
+}
+
+/// How a route's caller is authenticated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Auth {
+    /// By API Gateway: the merchant's server (IAM, or a JWT with its scope).
+    Merchant,
+    /// Not by API Gateway: the `Fintoc-Signature` header is the authentication.
+    FintocSignature,
+}
+
+/// One route of the API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Route {
+    /// The HTTP method.
+    pub method: &'static str,
+    /// The path as API Gateway's route key writes it (`{id}`: one path segment).
+    pub path: &'static str,
+    /// The function that serves it.
+    pub function: Function,
+    /// What it does.
+    pub operation: Operation,
+    /// Who may call it.
+    pub auth: Auth,
+}
+
+/// Every route of the API.
+pub const ROUTES: &[Route] = &[
+    Route {
+        method: "POST",
+        path: "/payment-intents",
+        function: Function::CreateIntent,
+        operation: Operation::CreateIntent,
+        auth: Auth::Merchant,
+    },
+    Route {
+        method: "GET",
+        path: "/payment-intents/{id}",
+        function: Function::CreateIntent,
+        operation: Operation::GetIntent,
+        auth: Auth::Merchant,
+    },
+    Route {
+        method: "POST",
+        path: "/checkout-sessions",
+        function: Function::CreateIntent,
+        operation: Operation::CreateSession,
+        auth: Auth::Merchant,
+    },
+    Route {
+        method: "GET",
+        path: "/checkout-sessions/{id}",
+        function: Function::CreateIntent,
+        operation: Operation::GetSession,
+        auth: Auth::Merchant,
+    },
+    Route {
+        method: "POST",
+        path: "/checkout-sessions/{id}/expire",
+        function: Function::CreateIntent,
+        operation: Operation::ExpireSession,
+        auth: Auth::Merchant,
+    },
+    Route {
+        method: "POST",
+        path: "/webhooks/fintoc",
+        function: Function::Webhook,
+        operation: Operation::ReceiveWebhook,
+        auth: Auth::FintocSignature,
+    },
+];
+
+/// What the table says of a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Matched<'a> {
+    /// A route: its operation, and the `{id}` segment when it has one.
+    Route {
+        /// The route matched.
+        route: &'static Route,
+        /// The path's `{id}`.
+        id: Option<&'a str>,
+    },
+    /// The path is a route's, with another method.
+    MethodNotAllowed,
+    /// No route has this path.
+    NotFound,
+}
+
+/// Whether `path` has `route`'s path (after any stage prefix, such as `/prod`):
+/// `Some` with its `{id}` segment when it does. An empty segment is never an id.
+fn match_path<'a>(route: &Route, path: &'a str) -> Option<Option<&'a str>> {
+    let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    let pattern: Vec<&str> = route.path.split('/').skip(1).collect();
+    let start = segments.len().checked_sub(pattern.len())?;
+    let mut id = None;
+    for (want, got) in pattern.iter().zip(&segments[start..]) {
+        match *want {
+            "{id}" if !got.is_empty() => id = Some(*got),
+            literal if literal == *got => {}
+            _ => return None,
+        }
+    }
+    Some(id)
+}
+
+/// The routes among `routes` whose path `path` has, the most specific (longest)
+/// only.
+fn paths_matched(
+    routes: impl Iterator<Item = &'static Route>,
+    path: &str,
+) -> Vec<(&'static Route, Option<&str>)> {
+    let matched: Vec<_> = routes
+        .filter_map(|route| match_path(route, path).map(|id| (route, id)))
+        .collect();
+    let longest = matched.iter().map(|(r, _)| r.path.len()).max();
+    matched
+        .into_iter()
+        .filter(|(r, _)| Some(r.path.len()) == longest)
+        .collect()
+}
+
+/// The function a path belongs to, whatever the method (how the local gateway
+/// forwards a request: the function answers a wrong method itself).
+pub fn function_of_path(path: &str) -> Option<Function> {
+    paths_matched(ROUTES.iter(), path)
+        .first()
+        .map(|(route, _)| route.function)
+}
+
+/// Matches a request that reached `function` against that function's routes.
+pub fn resolve<'a>(function: Function, method: &str, path: &'a str) -> Matched<'a> {
+    let candidates = paths_matched(ROUTES.iter().filter(|r| r.function == function), path);
+    match candidates.iter().find(|(route, _)| route.method == method) {
+        Some((route, id)) => Matched::Route { route, id: *id },
+        None if candidates.is_empty() => Matched::NotFound,
+        None => Matched::MethodNotAllowed,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn operation(
+        function: Function,
+        method: &str,
+        path: &str,
+    ) -> Option<(Operation, Option<String>)> {
+        match resolve(function, method, path) {
+            Matched::Route { route, id } => Some((route.operation, id.map(str::to_string))),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn every_route_of_both_flows_resolves_with_its_id() {
+        use Function::CreateIntent as C;
+        let id = |s: &str| Some(s.to_string());
+        assert_eq!(
+            operation(C, "POST", "/payment-intents"),
+            Some((Operation::CreateIntent, None))
+        );
+        assert_eq!(
+            operation(C, "GET", "/prod/payment-intents/pi_1"),
+            Some((Operation::GetIntent, id("pi_1")))
+        );
+        assert_eq!(
+            operation(C, "POST", "/checkout-sessions/"),
+            Some((Operation::CreateSession, None))
+        );
+        assert_eq!(
+            operation(C, "GET", "/checkout-sessions/cs_1"),
+            Some((Operation::GetSession, id("cs_1")))
+        );
+        assert_eq!(
+            operation(C, "POST", "/checkout-sessions/cs_1/expire"),
+            Some((Operation::ExpireSession, id("cs_1")))
+        );
+        assert_eq!(
+            operation(Function::Webhook, "POST", "/webhooks/fintoc"),
+            Some((Operation::ReceiveWebhook, None))
+        );
+    }
+
+    #[test]
+    fn unknown_paths_wrong_methods_and_other_functions_routes_are_told_apart() {
+        use Function::CreateIntent as C;
+        for none in [
+            "/",
+            "/payment-intents/pi_1/expire",
+            "/checkout-sessions/cs_1/x",
+            "/other",
+        ] {
+            assert_eq!(resolve(C, "GET", none), Matched::NotFound, "{none}");
+        }
+        assert_eq!(resolve(C, "GET", "/payment-intents//x"), Matched::NotFound);
+        assert_eq!(
+            resolve(C, "DELETE", "/payment-intents/pi_1"),
+            Matched::MethodNotAllowed
+        );
+        assert_eq!(
+            resolve(C, "GET", "/checkout-sessions/cs_1/expire"),
+            Matched::MethodNotAllowed
+        );
+        assert_eq!(resolve(C, "POST", "/webhooks/fintoc"), Matched::NotFound);
+        assert_eq!(
+            resolve(Function::Webhook, "POST", "/payment-intents"),
+            Matched::NotFound
+        );
+        assert_eq!(
+            resolve(Function::Webhook, "GET", "/webhooks/fintoc"),
+            Matched::MethodNotAllowed
+        );
+    }
+
+    #[test]
+    fn the_gateway_forwards_each_path_to_its_function() {
+        assert_eq!(
+            function_of_path("/payment-intents/pi_1"),
+            Some(Function::CreateIntent)
+        );
+        assert_eq!(
+            function_of_path("/checkout-sessions/cs_1/expire"),
+            Some(Function::CreateIntent)
+        );
+        assert_eq!(
+            function_of_path("/webhooks/fintoc"),
+            Some(Function::Webhook)
+        );
+        assert_eq!(function_of_path("/elsewhere"), None);
+    }
+}
