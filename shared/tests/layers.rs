@@ -38,16 +38,21 @@ fn sources(path: &Path, out: &mut Vec<std::path::PathBuf>) {
     }
 }
 
+/// The identifiers that follow `prefix` in `text` (`crate::x` gives `x`).
+fn names_after(text: &str, prefix: &str) -> BTreeSet<String> {
+    text.match_indices(prefix)
+        .map(|(i, _)| {
+            text[i + prefix.len()..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect::<String>()
+        })
+        .filter(|name| !name.is_empty())
+        .collect()
+}
+
 fn imported_modules(text: &str) -> BTreeSet<String> {
-    let mut found = BTreeSet::new();
-    for (i, _) in text.match_indices("crate::") {
-        let name: String = text[i + 7..]
-            .chars()
-            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-            .collect();
-        found.insert(name);
-    }
-    found
+    names_after(text, "crate::")
 }
 
 #[test]
@@ -93,18 +98,8 @@ const DOMAIN_LAYERS: &[&str] = &[
 
 /// The sibling modules a domain file names (`super::x`, `crate::domain::x`).
 fn domain_imports(text: &str) -> BTreeSet<String> {
-    let mut found = BTreeSet::new();
-    for pattern in ["super::", "crate::domain::"] {
-        for (i, _) in text.match_indices(pattern) {
-            let name: String = text[i + pattern.len()..]
-                .chars()
-                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                .collect();
-            if !name.is_empty() {
-                found.insert(name);
-            }
-        }
-    }
+    let mut found = names_after(text, "super::");
+    found.extend(names_after(text, "crate::domain::"));
     found
 }
 

@@ -285,10 +285,7 @@ where
         kind: PaymentKind,
         id: &str,
     ) -> Result<StoredPayment, ApiError> {
-        let what = match kind {
-            PaymentKind::Intent => "payment intent",
-            PaymentKind::Session => "checkout session",
-        };
+        let what = kind.noun();
         if id.is_empty()
             || id.chars().count() > MAX_PAYMENT_ID_CHARS
             || id.chars().any(|c| c.is_control() || c.is_whitespace())

@@ -112,6 +112,23 @@ impl PaymentKind {
         }
     }
 
+    /// Fintoc's name of the object, as its event types start
+    /// (`payment_intent.succeeded`, `checkout_session.finished`).
+    pub fn object(self) -> &'static str {
+        match self {
+            Self::Intent => "payment_intent",
+            Self::Session => "checkout_session",
+        }
+    }
+
+    /// What the merchant's API calls it in messages.
+    pub fn noun(self) -> &'static str {
+        match self {
+            Self::Intent => "payment intent",
+            Self::Session => "checkout session",
+        }
+    }
+
     /// The prefix of the item's partition key.
     pub fn key_prefix(self) -> &'static str {
         match self {

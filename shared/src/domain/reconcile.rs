@@ -105,11 +105,7 @@ pub fn plan_check(
     };
     let claimed = report.status.clone().unwrap_or(PaymentStatus::Created);
     let event_id = reconciliation_event_id(&claimed);
-    let object = match report.kind {
-        PaymentKind::Intent => "payment_intent",
-        PaymentKind::Session => "checkout_session",
-    };
-    let event_type = format!("{object}.{}", claimed.as_str());
+    let event_type = format!("{}.{}", report.kind.object(), claimed.as_str());
     let event = EventRef {
         id: &event_id,
         event_type: &event_type,
