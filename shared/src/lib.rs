@@ -10,9 +10,12 @@
 //! - [`fintoc`]: the only module that talks to Fintoc, behind a small port;
 //! - [`webhook`]: Fintoc's webhooks on the wire (signature, event parsing);
 //! - [`http`]: the HTTP contract (replies, the error envelope, status mapping);
-//! - [`app`]: the use cases that combine them;
+//! - [`app`]: the two engines (record a report exactly once, run a command once per
+//!   key) and the use cases on them;
+//! - [`routes`]: the one route table of the API;
 //! - [`config`], [`secrets`], [`aws`], [`clock`], [`logging`], [`metrics`]: what the
-//!   functions are built from at cold start, and what they report.
+//!   functions are built from at cold start, and what they report;
+//! - [`testkit`]: payments as a create leaves them, for tests and benchmarks.
 
 pub mod app;
 pub mod aws;
@@ -26,4 +29,5 @@ pub mod metrics;
 pub mod routes;
 pub mod secrets;
 pub mod store;
+pub mod testkit;
 pub mod webhook;

@@ -26,6 +26,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         ],
     ),
     ("config", &["app", "domain", "fintoc", "secrets"]),
+    ("testkit", &["domain", "store"]),
 ];
 
 fn sources(path: &Path, out: &mut Vec<std::path::PathBuf>) {

@@ -8,14 +8,11 @@ use serde_json::{json, Value};
 use shared::app::receive_webhook::{Delivery, WebhookService, WebhookSettings};
 use shared::clock::ManualClock;
 use shared::domain::deployment::Deployment;
-use shared::domain::order::{OpenRequest, OrderState, ReserveRequest};
-use shared::domain::payment::PaymentKind;
-use shared::domain::payment::{PaymentStatus, StoredPayment};
+use shared::domain::order::OrderState;
+use shared::domain::payment::PaymentStatus;
 use shared::secrets::SecretString;
 use shared::store::memory::MemoryStore;
-use shared::store::{OrderStore, PaymentStore};
 use shared::webhook::signature::compute_signature;
-use std::collections::BTreeMap;
 
 const T0: i64 = 1_767_225_600_000;
 const SECRET: &str = "whsec_prop_7Hq2Lx9PzR4mVb1cK3sW";
@@ -103,42 +100,10 @@ fn substitute(event: &mut Value, pointer: &str, value: Value) {
 
 async fn deliver(body: &str) -> (MemoryStore, u16, Value) {
     let store = MemoryStore::default();
-    let reserve = ReserveRequest {
-        order_id: "o-1",
-        holder: "h",
-        now_ms: T0,
-        reserved_until_ms: T0 + 60_000,
-    };
-    store.reserve_order(&reserve).await.unwrap();
-    store
-        .save_created(&StoredPayment {
-            kind: PaymentKind::Intent,
-            session_payment: None,
-            expires_at: None,
-            id: "pi_1".into(),
-            status: PaymentStatus::Created,
-            amount: 100,
-            currency: "CLP".into(),
-            order_id: Some("o-1".into()),
-            metadata: BTreeMap::new(),
-            customer_email: None,
-            mode: Some("test".into()),
-            error_reason: None,
-            created_at: "2026-01-01T00:00:00.000Z".into(),
-            updated_at: "2026-01-01T00:00:00.000Z".into(),
-            schedule: None,
-        })
+    let intent = shared::testkit::created_intent("pi_1", 100, "CLP", Some("o-1"));
+    shared::testkit::seed_open(&store, &intent, "h", T0)
         .await
         .unwrap();
-    assert!(store
-        .open_order(&OpenRequest {
-            kind: PaymentKind::Intent,
-            order_id: "o-1",
-            holder: "h",
-            intent_id: "pi_1",
-        })
-        .await
-        .unwrap());
     let service = WebhookService::new(
         store.clone(),
         ManualClock::new(T0),

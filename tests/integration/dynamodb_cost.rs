@@ -109,51 +109,10 @@ async fn requests_and_capacity_per_operation() {
 /// An intent as the create use case leaves it (order reserved, intent stored, order
 /// opened), written through a store whose usage is not counted.
 async fn seed_intent(store: &DynamoStore, intent_id: &str) {
-    use shared::domain::order::{OpenRequest, ReserveRequest};
-    use shared::domain::payment::{PaymentKind, PaymentStatus, StoredPayment};
-    use shared::store::{OrderStore, PaymentStore};
-    let order_id = format!("order-{intent_id}");
-    store
-        .reserve_order(&ReserveRequest {
-            order_id: &order_id,
-            holder: "seed",
-            now_ms: T0_MS,
-            reserved_until_ms: T0_MS + 60_000,
-        })
+    let intent = shared::testkit::intent_of_deployment(intent_id, DEPLOYMENT_TAG, T0_MS);
+    shared::testkit::seed_open(store, &intent, "seed", T0_MS)
         .await
         .unwrap();
-    store
-        .save_created(&StoredPayment {
-            kind: PaymentKind::Intent,
-            session_payment: None,
-            expires_at: None,
-            id: intent_id.into(),
-            status: PaymentStatus::Created,
-            amount: 15000,
-            currency: "CLP".into(),
-            order_id: Some(order_id.clone()),
-            metadata: [("deployment_tag".to_string(), DEPLOYMENT_TAG.to_string())].into(),
-            customer_email: None,
-            mode: Some("test".into()),
-            error_reason: None,
-            created_at: "2026-01-01T00:00:00.000Z".into(),
-            updated_at: "2026-01-01T00:00:00.000Z".into(),
-            // In the due index, as the create leaves it.
-            schedule: Some(shared::domain::schedule::initial_schedule_after(
-                intent_id, T0_MS, 300_000,
-            )),
-        })
-        .await
-        .unwrap();
-    assert!(store
-        .open_order(&OpenRequest {
-            kind: PaymentKind::Intent,
-            order_id: &order_id,
-            holder: "seed",
-            intent_id,
-        })
-        .await
-        .unwrap());
 }
 
 /// A delivery stream of `deliveries` webhook deliveries: per intent a `pending` then

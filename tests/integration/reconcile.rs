@@ -9,8 +9,7 @@ use fintoc_sim::{DeliveryMode, Finish, WebhookEndpoint};
 use futures::StreamExt;
 use shared::app::reconcile::{ReconcileSettings, RunSummary};
 use shared::clock::{Clock, SystemClock};
-use shared::domain::payment::PaymentKind;
-use shared::domain::payment::{PaymentStatus, StoredPayment};
+use shared::domain::payment::StoredPayment;
 use shared::domain::schedule::initial_schedule;
 use shared::store::PaymentStore;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -356,21 +355,8 @@ async fn a_backlog_of_due_intents_takes_several_bounded_runs_within_the_rate_lim
                 sim.finish(&id, &Finish::outcome("succeeded")).unwrap();
                 store
                     .save_created(&StoredPayment {
-                        kind: PaymentKind::Intent,
-                        session_payment: None,
-                        expires_at: None,
-                        id: id.clone(),
-                        status: PaymentStatus::Created,
-                        amount: 100 + i as u64,
-                        currency: "CLP".into(),
-                        order_id: None,
-                        metadata: BTreeMap::new(),
-                        customer_email: None,
-                        mode: Some("test".into()),
-                        error_reason: None,
-                        created_at: "2026-01-01T00:00:00.000Z".into(),
-                        updated_at: "2026-01-01T00:00:00.000Z".into(),
                         schedule: Some(initial_schedule(&id, T0_MS)),
+                        ..shared::testkit::created_intent(&id, 100 + i as u64, "CLP", None)
                     })
                     .await
                     .unwrap();

@@ -6,10 +6,9 @@ use futures::stream::{self, StreamExt};
 use serde_json::json;
 use shared::clock::{ManualClock, SystemClock};
 use shared::domain::deployment::Deployment;
-use shared::domain::payment::PaymentKind;
-use shared::domain::payment::{PaymentStatus, StoredPayment};
+use shared::domain::payment::StoredPayment;
 use shared::store::{DynamoStore, PaymentStore};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::atomic::AtomicU32;
 use std::sync::Arc;
 
@@ -65,23 +64,12 @@ impl Setup {
 
     async fn pre_create(&self, pi: &str) {
         self.store
-            .save_created(&StoredPayment {
-                kind: PaymentKind::Intent,
-                session_payment: None,
-                expires_at: None,
-                id: pi.into(),
-                status: PaymentStatus::Created,
-                amount: 15000,
-                currency: "CLP".into(),
-                order_id: Some(format!("order-{pi}")),
-                metadata: BTreeMap::new(),
-                customer_email: None,
-                mode: Some("test".into()),
-                error_reason: None,
-                created_at: "2026-01-01T00:00:00.000Z".into(),
-                updated_at: "2026-01-01T00:00:00.000Z".into(),
-                schedule: None,
-            })
+            .save_created(&shared::testkit::created_intent(
+                pi,
+                15000,
+                "CLP",
+                Some(&format!("order-{pi}")),
+            ))
             .await
             .unwrap();
     }
@@ -146,21 +134,15 @@ async fn official_vector_is_kept_apart_while_unknown_and_applied_once_its_intent
     // Once the intent is this deployment's (create recorded it), the event applies.
     store
         .save_created(&StoredPayment {
-            kind: PaymentKind::Intent,
-            session_payment: None,
-            expires_at: None,
-            id: "pi_2vKOKniSGXRhXTKrJ67VXZxGCVt".into(),
-            status: PaymentStatus::Created,
-            amount: 1,
-            currency: "MXN".into(),
-            order_id: Some("order-vector".into()),
-            metadata: BTreeMap::new(),
-            customer_email: None,
             mode: Some("live".into()),
-            error_reason: None,
             created_at: "2025-04-05T21:57:00.000Z".into(),
             updated_at: "2025-04-05T21:57:00.000Z".into(),
-            schedule: None,
+            ..shared::testkit::created_intent(
+                "pi_2vKOKniSGXRhXTKrJ67VXZxGCVt",
+                1,
+                "MXN",
+                Some("order-vector"),
+            )
         })
         .await
         .unwrap();

@@ -140,53 +140,7 @@ pub(crate) async fn seed_intent(
     store: &shared::store::DynamoStore,
     intent_id: &str,
 ) -> Result<(), String> {
-    use shared::domain::order::{OpenRequest, ReserveRequest};
-    use shared::domain::payment::{PaymentKind, PaymentStatus, StoredPayment};
-    use shared::store::{OrderStore, PaymentStore};
-    let order_id = format!("order-{intent_id}");
     let now_ms = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
-    let seed_error = |e: shared::store::StoreError| format!("seeding {intent_id}: {e}");
-    store
-        .reserve_order(&ReserveRequest {
-            order_id: &order_id,
-            holder: "bench",
-            now_ms,
-            reserved_until_ms: now_ms + 60_000,
-        })
-        .await
-        .map_err(seed_error)?;
-    store
-        .save_created(&StoredPayment {
-            kind: PaymentKind::Intent,
-            session_payment: None,
-            expires_at: None,
-            id: intent_id.into(),
-            status: PaymentStatus::Created,
-            amount: 15000,
-            currency: "CLP".into(),
-            order_id: Some(order_id.clone()),
-            metadata: [("deployment_tag".to_string(), DEPLOYMENT_TAG.to_string())].into(),
-            customer_email: None,
-            mode: Some("test".into()),
-            error_reason: None,
-            created_at: "2026-01-01T00:00:00.000Z".into(),
-            updated_at: "2026-01-01T00:00:00.000Z".into(),
-            schedule: Some(shared::domain::schedule::initial_schedule_after(
-                intent_id, now_ms, 300_000,
-            )),
-        })
-        .await
-        .map_err(seed_error)?;
-    let opened = store
-        .open_order(&OpenRequest {
-            kind: PaymentKind::Intent,
-            order_id: &order_id,
-            holder: "bench",
-            intent_id,
-        })
-        .await
-        .map_err(seed_error)?;
-    opened
-        .then_some(())
-        .ok_or_else(|| format!("seeding {intent_id}: the order was not opened"))
+    let intent = shared::testkit::intent_of_deployment(intent_id, DEPLOYMENT_TAG, now_ms);
+    shared::testkit::seed_open(store, &intent, "bench", now_ms).await
 }
