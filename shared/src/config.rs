@@ -5,10 +5,10 @@
 
 use crate::app::payments::PaymentSettings;
 use crate::app::reconcile::ReconcileSettings;
-use crate::app::sessions::SessionSettings;
 use crate::domain::create::CreateLimits;
 use crate::domain::deployment::{Deployment, DEFAULT_DEPLOYMENT_TAG};
 use crate::domain::money::Currency;
+use crate::domain::session::SessionSettings;
 use crate::fintoc::{
     ApiVersions, RecipientAccount, RetryPolicy, DEFAULT_INTENTS_API_VERSION,
     DEFAULT_SESSIONS_API_VERSION,

@@ -3,7 +3,7 @@
 //! no import cycle can form — between the top-level modules, and between the
 //! files of `domain/`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 /// Each top-level module and the modules it may import from.
@@ -149,6 +149,134 @@ fn the_domain_does_no_io_and_reads_no_wire_format() {
         }
     }
     assert!(violations.is_empty(), "{violations:#?}");
+}
+
+/// Every module of `shared/src` (`app::payments`, `store`) with its code: the
+/// text of its file before its unit tests, comments left out. Unit-test modules (`x/tests.rs`) are
+/// left out: they import their parent by design.
+fn modules(src: &Path) -> BTreeMap<String, String> {
+    let mut files = Vec::new();
+    sources(src, &mut files);
+    let mut found = BTreeMap::new();
+    for file in files {
+        let relative = file.strip_prefix(src).unwrap().with_extension("");
+        let mut segments: Vec<String> = relative
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect();
+        if segments.last().is_some_and(|s| s == "mod") {
+            segments.pop();
+        }
+        if segments.is_empty()
+            || segments == ["lib"]
+            || segments.last().is_some_and(|s| s == "tests")
+        {
+            continue;
+        }
+        let text = std::fs::read_to_string(&file).unwrap();
+        // Its code: before its unit tests, without comments (a doc link is no import).
+        let code = text
+            .split("#[cfg(test)]\nmod tests")
+            .next()
+            .unwrap_or("")
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("//"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        found.insert(segments.join("::"), code);
+    }
+    found
+}
+
+/// The module paths `code` (the code of `module`) names: `crate::a::b::Item` and
+/// `super::b::Item`, each resolved to the longest known module it starts with.
+fn references(module: &str, code: &str, known: &BTreeMap<String, String>) -> BTreeSet<String> {
+    let parent = module.rsplit_once("::").map_or("", |(p, _)| p);
+    let mut found = BTreeSet::new();
+    for (prefix, base) in [("crate::", ""), ("super::", parent)] {
+        for (i, _) in code.match_indices(prefix) {
+            let path: String = code[i + prefix.len()..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == ':')
+                .collect();
+            let mut candidate: Vec<&str> = base.split("::").filter(|s| !s.is_empty()).collect();
+            let mut best = None;
+            for segment in path.split("::").filter(|s| !s.is_empty()) {
+                candidate.push(segment);
+                let name = candidate.join("::");
+                if known.contains_key(&name) {
+                    best = Some(name);
+                }
+            }
+            found.extend(best);
+        }
+    }
+    found
+}
+
+/// Whether one module is the other or contains it (a module and its own
+/// submodules are one unit).
+fn related(a: &str, b: &str) -> bool {
+    a == b || a.starts_with(&format!("{b}::")) || b.starts_with(&format!("{a}::"))
+}
+
+#[test]
+fn no_import_circle_anywhere_in_shared_src() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let known = modules(&src);
+    let edges: BTreeMap<&str, BTreeSet<String>> = known
+        .iter()
+        .map(|(module, code)| {
+            let targets = references(module, code, &known)
+                .into_iter()
+                .filter(|target| !related(module, target))
+                .collect();
+            (module.as_str(), targets)
+        })
+        .collect();
+    // Depth-first search for a back edge, naming the circle it closes.
+    fn visit<'a>(
+        node: &'a str,
+        edges: &'a BTreeMap<&str, BTreeSet<String>>,
+        path: &mut Vec<&'a str>,
+        done: &mut BTreeSet<&'a str>,
+        circles: &mut Vec<String>,
+    ) {
+        if let Some(at) = path.iter().position(|n| *n == node) {
+            circles.push(format!("{} -> {node}", path[at..].join(" -> ")));
+            return;
+        }
+        if !done.insert(node) {
+            return;
+        }
+        path.push(node);
+        for next in edges.get(node).into_iter().flatten() {
+            if let Some((key, _)) = edges.get_key_value(next.as_str()) {
+                visit(key, edges, path, done, circles);
+            }
+        }
+        path.pop();
+    }
+    let mut circles = Vec::new();
+    let mut done = BTreeSet::new();
+    for node in edges.keys() {
+        visit(node, &edges, &mut Vec::new(), &mut done, &mut circles);
+    }
+    assert!(circles.is_empty(), "{circles:#?}");
+}
+
+#[test]
+fn the_circle_finder_resolves_paths_to_modules() {
+    let known: BTreeMap<String, String> =
+        ["app", "app::payments", "app::sessions", "domain::payment"]
+            .iter()
+            .map(|m| (m.to_string(), String::new()))
+            .collect();
+    let code = "use super::payments::X; use crate::domain::payment::StoredPayment;";
+    assert_eq!(
+        references("app::sessions", code, &known),
+        ["app::payments".to_string(), "domain::payment".to_string()].into()
+    );
 }
 
 #[test]

@@ -7,7 +7,7 @@ use fintoc_sim::{Simulator, SimulatorConfig, DEFAULT_SECRET_KEY};
 use lambda_http::{Body, Response};
 use serde_json::{json, Value};
 use shared::app::payments::{PaymentService, PaymentSettings};
-use shared::app::sessions::SessionSettings;
+use shared::domain::session::SessionSettings;
 
 /// The configured return URLs of the session flow in tests.
 pub const SUCCESS_URL: &str = "https://shop.example/paid";

@@ -2,9 +2,9 @@
 //! creates an intent at Fintoc exactly once per key, `GET /payment-intents/{id}`
 //! reads it back. Built on the shared create of `app::payments`.
 
-use super::payments::{check_amount, CreateInput, Failure, PaymentService};
+use super::payments::{check_amount, CreateInput, Failure, FintocCreate, PaymentService};
 use crate::clock::{format_rfc3339_ms, parse_rfc3339_ms, Clock};
-use crate::domain::create::{parse_create_request, CreatePaymentRequest};
+use crate::domain::create::parse_create_request;
 use crate::domain::idempotency::{derive_fintoc_key, IdempotencyKey};
 use crate::domain::payment::{PaymentKind, PaymentStatus, StoredPayment};
 use crate::fintoc::{CreatePaymentIntent, FintocApi, FintocPaymentIntent};
@@ -12,7 +12,6 @@ use crate::http::{ApiError, Reply};
 use crate::store::{EventStore, IdempotencyStore, OrderStore, PaymentStore};
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 /// What `POST /payment-intents` answers with 201.
 #[derive(Debug, Serialize)]
@@ -39,8 +38,14 @@ where
     pub async fn create(&self, input: CreateInput<'_>) -> Result<Reply, ApiError> {
         let key = IdempotencyKey::parse(input.caller, input.idempotency_key)?;
         let request = parse_create_request(input.content_type, input.body, &self.settings.limits)?;
-        self.create_payment(PaymentKind::Intent, key, request, input.deadline_ms)
-            .await
+        self.create_payment(
+            PaymentKind::Intent,
+            key,
+            request,
+            input.deadline_ms,
+            |call| self.create_intent_at_fintoc(call),
+        )
+        .await
     }
 
     /// `GET /payment-intents/{id}`: the stored state, 404 when unknown.
@@ -53,14 +58,18 @@ where
     }
 
     /// Creates the intent at Fintoc and its stored form, with the 201 body.
-    pub(super) async fn create_intent_at_fintoc(
+    async fn create_intent_at_fintoc(
         &self,
-        key: &IdempotencyKey,
-        request: &CreatePaymentRequest,
-        metadata: BTreeMap<String, String>,
-        now: i64,
-        budget: Option<Duration>,
+        call: FintocCreate,
     ) -> Result<(StoredPayment, String), Failure> {
+        let FintocCreate {
+            key,
+            request,
+            metadata,
+            now,
+            budget,
+        } = call;
+        let (key, request) = (&key, &request);
         let fintoc_request = CreatePaymentIntent {
             amount: request.amount,
             currency: request.currency,

@@ -14,9 +14,12 @@ use crate::domain::idempotency::{CallerId, IdempotencyKey, StoredResponse};
 use crate::domain::order::{OpenRequest, ReserveOutcome, ReserveRequest};
 use crate::domain::payment::{PaymentKind, PaymentStatus, StoredPayment};
 use crate::domain::schedule::initial_schedule_after;
+use crate::domain::session::SessionSettings;
 use crate::fintoc::{FintocApi, FintocError, RecipientAccount};
 use crate::http::{ApiError, Reply};
 use crate::store::{EventStore, IdempotencyStore, OrderStore, PaymentStore, StoreError};
+use std::collections::BTreeMap;
+use std::future::Future;
 use std::time::Duration;
 
 /// Time kept, before the invocation's deadline, to record what Fintoc answered.
@@ -46,7 +49,7 @@ pub struct PaymentSettings {
     /// (`domain::reconcile::CHECK_DELAYS_MS[0]` in production).
     pub first_check_after: Duration,
     /// The checkout-session flow, when this deployment enables it.
-    pub sessions: Option<super::sessions::SessionSettings>,
+    pub sessions: Option<SessionSettings>,
 }
 
 impl PaymentSettings {
@@ -112,14 +115,19 @@ where
     }
 
     /// Creates a payment of `kind` exactly once per `key`: the command that runs
-    /// under the key's lease (see [`super::idempotent`]).
-    pub(super) async fn create_payment(
+    /// under the key's lease (see [`super::idempotent`]); `at_fintoc` is the flow's
+    /// own step, which creates it at Fintoc once the order is reserved.
+    pub(super) async fn create_payment<Fut>(
         &self,
         kind: PaymentKind,
         key: IdempotencyKey,
         request: CreatePaymentRequest,
         deadline_ms: Option<i64>,
-    ) -> Result<Reply, ApiError> {
+        at_fintoc: impl FnOnce(FintocCreate) -> Fut,
+    ) -> Result<Reply, ApiError>
+    where
+        Fut: Future<Output = Result<(StoredPayment, String), Failure>>,
+    {
         let now = self.clock.now_ms();
         let policy = self.settings.key_policy();
         let begun = idempotent::begin(&self.store, policy, key, request, now, deadline_ms).await?;
@@ -127,18 +135,24 @@ where
             Begun::Held(lease) => lease,
             Begun::Replay(reply) => return Ok(reply),
         };
-        let result = self.create_under_lease(kind, &lease, deadline_ms).await;
+        let result = self
+            .create_under_lease(kind, &lease, deadline_ms, at_fintoc)
+            .await;
         idempotent::finish(&self.store, lease, result).await
     }
 
     /// One order, one open payment, one payment: the order is reserved before
     /// Fintoc is asked, and opened with the payment Fintoc made.
-    async fn create_under_lease(
+    async fn create_under_lease<Fut>(
         &self,
         kind: PaymentKind,
         lease: &Lease<CreatePaymentRequest>,
         deadline_ms: Option<i64>,
-    ) -> CommandResult {
+        at_fintoc: impl FnOnce(FintocCreate) -> Fut,
+    ) -> CommandResult
+    where
+        Fut: Future<Output = Result<(StoredPayment, String), Failure>>,
+    {
         let (key, request) = (lease.key(), lease.request());
         let holder = key.record_id();
         let reservation = self
@@ -171,7 +185,7 @@ where
             return CommandResult::Failed(refusal);
         }
         match self
-            .create_at_fintoc_and_store(kind, key, &holder, request, lease.now_ms(), deadline_ms)
+            .create_at_fintoc_and_store(kind, lease, &holder, deadline_ms, at_fintoc)
             .await
         {
             Ok((response, payment_id)) => CommandResult::Done {
@@ -192,16 +206,18 @@ where
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    async fn create_at_fintoc_and_store(
+    async fn create_at_fintoc_and_store<Fut>(
         &self,
         kind: PaymentKind,
-        key: &IdempotencyKey,
+        lease: &Lease<CreatePaymentRequest>,
         holder: &str,
-        request: &CreatePaymentRequest,
-        now: i64,
         deadline_ms: Option<i64>,
-    ) -> Result<(StoredResponse, String), Failure> {
+        at_fintoc: impl FnOnce(FintocCreate) -> Fut,
+    ) -> Result<(StoredResponse, String), Failure>
+    where
+        Fut: Future<Output = Result<(StoredPayment, String), Failure>>,
+    {
+        let (key, request, now) = (lease.key(), lease.request(), lease.now_ms());
         let mut fintoc_metadata = request.metadata.clone();
         fintoc_metadata.insert(ORDER_ID_METADATA_KEY.to_string(), request.order_id.clone());
         fintoc_metadata.insert(
@@ -210,16 +226,14 @@ where
         );
         // Keep time, after Fintoc answers, to record the payment and the response.
         let budget = fintoc_budget(deadline_ms, now);
-        let (payment, body) = match kind {
-            PaymentKind::Intent => {
-                self.create_intent_at_fintoc(key, request, fintoc_metadata, now, budget)
-                    .await?
-            }
-            PaymentKind::Session => {
-                self.create_session_at_fintoc(key, request, fintoc_metadata, now, budget)
-                    .await?
-            }
-        };
+        let (payment, body) = at_fintoc(FintocCreate {
+            key: key.clone(),
+            request: request.clone(),
+            metadata: fintoc_metadata,
+            now,
+            budget,
+        })
+        .await?;
         self.store
             .save_created(&payment)
             .await
@@ -313,6 +327,23 @@ where
             .into()),
         }
     }
+}
+
+/// What a flow's create at Fintoc is given, fixed before Fintoc is asked: the
+/// client's key (to derive Fintoc's), the request as fingerprinted, the metadata
+/// sent (the merchant's, the order id and this deployment's tag), when the key was
+/// taken and the time Fintoc may take.
+pub(super) struct FintocCreate {
+    /// The client's idempotency key.
+    pub key: IdempotencyKey,
+    /// The request, as the key was taken for it.
+    pub request: CreatePaymentRequest,
+    /// The metadata Fintoc stores with the payment.
+    pub metadata: BTreeMap<String, String>,
+    /// When the key was taken (Unix ms).
+    pub now: i64,
+    /// The time left for Fintoc.
+    pub budget: Option<Duration>,
 }
 
 /// The time left for Fintoc, keeping [`STORAGE_RESERVE_MS`] to record its answer.

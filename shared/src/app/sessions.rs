@@ -5,14 +5,16 @@
 //! of `app::payments`.
 
 use super::errors::{fintoc_error, store_error};
-use super::payments::{check_amount, fintoc_budget, CreateInput, Failure, PaymentService};
+use super::payments::{
+    check_amount, fintoc_budget, CreateInput, Failure, FintocCreate, PaymentService,
+};
 use super::record::{self, Plan, RecordError};
 use crate::clock::{format_rfc3339_ms, parse_rfc3339_ms, Clock};
-use crate::domain::create::{parse_session_request, CreatePaymentRequest};
+use crate::domain::create::parse_session_request;
 use crate::domain::error::{InputError, InputErrorKind};
 use crate::domain::idempotency::{derive_fintoc_key, IdempotencyKey};
 use crate::domain::payment::{PaymentKind, PaymentStatus, StoredPayment};
-use crate::domain::session::SessionStatus;
+use crate::domain::session::{SessionSettings, SessionStatus};
 use crate::domain::transition::{plan_write, EventRef, Source};
 use crate::fintoc::{
     BankTransferOptions, CreateCheckoutSession, FintocApi, FintocError, SessionPaymentMethodOptions,
@@ -21,46 +23,6 @@ use crate::http::{ApiError, Reply};
 use crate::store::{EventStore, IdempotencyStore, OrderStore, PaymentStore};
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::time::Duration;
-
-/// What the checkout-session flow needs of the configuration.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SessionSettings {
-    /// Where Fintoc's page sends the payer after paying, unless the request names
-    /// another allowed URL.
-    pub success_url: String,
-    /// Where it sends a payer who cancels, likewise.
-    pub cancel_url: String,
-    /// Further return URLs a request may name (exact matches only); the two above
-    /// are always allowed.
-    pub allowed_return_urls: Vec<String>,
-}
-
-impl SessionSettings {
-    /// The URL a request may use for `field`: its own, if allowed, else the default.
-    fn return_url(
-        &self,
-        requested: Option<&str>,
-        default: &str,
-        field: &'static str,
-    ) -> Result<String, InputError> {
-        match requested {
-            None => Ok(default.to_string()),
-            Some(url)
-                if url == self.success_url
-                    || url == self.cancel_url
-                    || self.allowed_return_urls.iter().any(|a| a == url) =>
-            {
-                Ok(url.to_string())
-            }
-            Some(_) => Err(InputError::invalid_param(
-                "return_url_not_allowed",
-                field,
-                format!("{field} is not one of this merchant's configured return URLs (CHECKOUT_RETURN_URLS)."),
-            )),
-        }
-    }
-}
 
 /// What `POST /checkout-sessions` answers with 201.
 #[derive(Debug, Serialize)]
@@ -104,8 +66,14 @@ where
             &sessions.cancel_url,
             "cancel_url",
         )?;
-        self.create_payment(PaymentKind::Session, key, request, input.deadline_ms)
-            .await
+        self.create_payment(
+            PaymentKind::Session,
+            key,
+            request,
+            input.deadline_ms,
+            |call| self.create_session_at_fintoc(call),
+        )
+        .await
     }
 
     fn sessions(&self) -> Result<&SessionSettings, ApiError> {
@@ -120,14 +88,18 @@ where
     }
 
     /// Creates the session at Fintoc and its stored form, with the 201 body.
-    pub(super) async fn create_session_at_fintoc(
+    async fn create_session_at_fintoc(
         &self,
-        key: &IdempotencyKey,
-        request: &CreatePaymentRequest,
-        metadata: BTreeMap<String, String>,
-        now: i64,
-        budget: Option<Duration>,
+        call: FintocCreate,
     ) -> Result<(StoredPayment, String), Failure> {
+        let FintocCreate {
+            key,
+            request,
+            metadata,
+            now,
+            budget,
+        } = call;
+        let (key, request) = (&key, &request);
         let sessions = self
             .settings
             .sessions

@@ -20,10 +20,51 @@
 //! the session's own status (`created`, `in_progress`, `finished`, `expired`) and
 //! its payment's outcome.
 
+use super::error::InputError;
 use super::payment::{PaymentKind, PaymentStatus, SessionPayment, StoredPayment};
 use super::report::PaymentReport;
 use serde::Serialize;
 use std::collections::BTreeMap;
+
+/// What the checkout-session flow needs of the configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionSettings {
+    /// Where Fintoc's page sends the payer after paying, unless the request names
+    /// another allowed URL.
+    pub success_url: String,
+    /// Where it sends a payer who cancels, likewise.
+    pub cancel_url: String,
+    /// Further return URLs a request may name (exact matches only); the two above
+    /// are always allowed.
+    pub allowed_return_urls: Vec<String>,
+}
+
+impl SessionSettings {
+    /// The URL a request may use for `field`: its own, if allowed, else the
+    /// default; a URL not configured is refused (400 `return_url_not_allowed`).
+    pub fn return_url(
+        &self,
+        requested: Option<&str>,
+        default: &str,
+        field: &'static str,
+    ) -> Result<String, InputError> {
+        match requested {
+            None => Ok(default.to_string()),
+            Some(url)
+                if url == self.success_url
+                    || url == self.cancel_url
+                    || self.allowed_return_urls.iter().any(|a| a == url) =>
+            {
+                Ok(url.to_string())
+            }
+            Some(_) => Err(InputError::invalid_param(
+                "return_url_not_allowed",
+                field,
+                format!("{field} is not one of this merchant's configured return URLs (CHECKOUT_RETURN_URLS)."),
+            )),
+        }
+    }
+}
 
 /// A Checkout Session status as Fintoc names it. Unknown values are kept.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -119,11 +119,21 @@ fn response() -> StoredResponse {
 
 fn intent(id: &str, amount: u64, status: PaymentStatus) -> StoredPayment {
     StoredPayment {
+        id: id.into(),
+        kind: PaymentKind::Intent,
+        session_payment: None,
+        expires_at: None,
         status,
+        amount,
+        currency: "CLP".into(),
+        order_id: Some("order-1".into()),
         metadata: BTreeMap::from([("cart".to_string(), "c-1".to_string())]),
         customer_email: Some("payer@example.cl".into()),
+        mode: Some("test".into()),
+        error_reason: None,
+        created_at: "2026-01-01T00:00:00.000Z".into(),
+        updated_at: "2026-01-01T00:00:00.000Z".into(),
         schedule: Some(initial_schedule(id, T0)),
-        ..crate::testkit::created_intent(id, amount, "CLP", Some("order-1"))
     }
 }
 

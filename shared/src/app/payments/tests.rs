@@ -3,11 +3,11 @@
 //! that release the key, reads and a session's expire.
 
 use super::*;
-use crate::app::sessions::SessionSettings;
 use crate::clock::ManualClock;
 use crate::domain::create::parse_create_request;
 use crate::domain::idempotency::AcquireRequest;
 use crate::domain::idempotency::FintocKey;
+use crate::domain::session::SessionSettings;
 use crate::fintoc::FintocCheckoutSession;
 use crate::fintoc::{CreateCheckoutSession, CreatePaymentIntent, FintocPaymentIntent};
 use crate::store::memory::{MemoryStore, Operation};

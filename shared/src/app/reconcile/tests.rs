@@ -113,10 +113,21 @@ impl Setup {
             .unwrap();
         self.store
             .save_created(&StoredPayment {
+                id: id.into(),
+                kind: PaymentKind::Intent,
+                session_payment: None,
+                expires_at: None,
+                status: PaymentStatus::Created,
+                amount: 100,
+                currency: "CLP".into(),
+                order_id: Some(order.clone()),
+                metadata: BTreeMap::new(),
+                customer_email: None,
+                mode: Some("test".into()),
+                error_reason: None,
                 created_at: format_rfc3339_ms(T0),
                 updated_at: format_rfc3339_ms(T0),
                 schedule: Some(initial_schedule(id, T0)),
-                ..crate::testkit::created_intent(id, 100, "CLP", Some(&order))
             })
             .await
             .unwrap();
