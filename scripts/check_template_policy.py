@@ -41,6 +41,13 @@ def main() -> int:
                     keys = st.get("Condition", {}).get("ForAllValues:StringLike", {}).get("dynamodb:LeadingKeys")
                     if not keys:
                         problems.append(f"{name}: statement {st.get('Sid')} has no dynamodb:LeadingKeys condition")
+                    # Items are put or deleted whole only where that is their life:
+                    # idempotency records (taken, released) and events kept apart.
+                    # Payments and orders only ever change by conditional UpdateItem.
+                    whole = [a for a in actions if a in ("dynamodb:PutItem", "dynamodb:DeleteItem")]
+                    others = [k for k in (keys or []) if k not in ("IDEMPOTENCY#*", "FOREIGN_EVENT#*")]
+                    if whole and others:
+                        problems.append(f"{name}: statement {st.get('Sid')} may {', '.join(whole)} items of {', '.join(others)}")
 
     for name, group in res.items():
         if group["Type"] == "AWS::Logs::LogGroup" and "RetentionInDays" not in group["Properties"]:

@@ -100,8 +100,11 @@ up() {
   CHECKOUT_SUCCESS_URL="$gateway/?return=success" CHECKOUT_CANCEL_URL="$gateway/?return=cancel" \
     write_functions_env "$run_dir/functions.env" "$table" "http://127.0.0.1:$ddb_port" "$sim" "$webhook_secret"
   say "starting the functions under cargo lambda watch at http://127.0.0.1:$lambda_port"
+  # Concurrent instances per function, as Lambda runs them (cargo lambda's default
+  # is one, which queues concurrent deliveries behind each other).
   start_bg "$watch_pid" "$run_dir/functions.log" cargo lambda watch --invoke-address 127.0.0.1 \
-    --invoke-port "$lambda_port" --env-file "$run_dir/functions.env"
+    --invoke-port "$lambda_port" --env-file "$run_dir/functions.env" \
+    --concurrency "${LOCAL_CONCURRENCY:-4}"
   local deadline=$((SECONDS + 120))
   until port_taken "$lambda_port"; do
     pid_alive "$watch_pid" || fail_up "cargo lambda watch exited"

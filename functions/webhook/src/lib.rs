@@ -17,6 +17,7 @@ use shared::secrets::split_secrets;
 use shared::secrets::SecretSource;
 use shared::store::{DynamoStore, EventStore};
 use shared::webhook::signature::check_secret_strength;
+use shared::webhook::signature::SignatureError;
 use std::sync::Arc;
 
 /// The service as deployed.
@@ -102,12 +103,20 @@ pub async fn handle<S: EventStore, C: Clock>(
 }
 
 /// The counts one delivery adds to the webhook's CloudWatch metrics (EMF):
-/// events applied, anomalies, signature refusals (a burst means a broken secret
-/// rotation), storage errors.
-pub fn delivery_counts(result: &Result<Accepted, ApiError>) -> [(&'static str, u64); 4] {
+/// deliveries accepted, events applied, anomalies, signature refusals — all of
+/// them, and those of deliveries signed in Fintoc's format (a `t` and a `v1` that
+/// match no secret, or a `t` out of tolerance): those, while nothing is accepted,
+/// mean a broken secret rotation; an unsigned or malformed request is anyone's
+/// noise — and storage errors.
+pub fn delivery_counts(result: &Result<Accepted, ApiError>) -> [(&'static str, u64); 6] {
     let outcome = result.as_ref().ok().map(|a| a.outcome);
     let error = result.as_ref().err();
+    let refused_signed = error.is_some_and(|e| {
+        e.code == SignatureError::Mismatch.code()
+            || e.code == SignatureError::OutsideTolerance.code()
+    });
     [
+        ("DeliveriesAccepted", u64::from(result.is_ok())),
         (
             "EventsAppliedByWebhook",
             u64::from(matches!(outcome, Some("applied" | "created"))),
@@ -117,6 +126,7 @@ pub fn delivery_counts(result: &Result<Accepted, ApiError>) -> [(&'static str, u
             "SignatureRefusals",
             u64::from(error.is_some_and(|e| e.code.contains("signature"))),
         ),
+        ("SignedDeliveriesRefused", u64::from(refused_signed)),
         (
             "StorageErrors",
             u64::from(error.is_some_and(|e| e.status == 503)),
@@ -151,11 +161,20 @@ mod tests {
         assert_eq!(count(&ok("applied"), "EventsAppliedByWebhook"), 1);
         assert_eq!(count(&ok("duplicate"), "EventsAppliedByWebhook"), 0);
         assert_eq!(count(&ok("anomaly"), "Anomalies"), 1);
-        let refused = Err(ApiError::from(
-            shared::webhook::signature::SignatureError::Mismatch,
-        ));
+        let refused = Err(ApiError::from(SignatureError::Mismatch));
         assert_eq!(count(&refused, "SignatureRefusals"), 1);
+        assert_eq!(count(&refused, "SignedDeliveriesRefused"), 1);
+        assert_eq!(count(&refused, "DeliveriesAccepted"), 0);
         assert_eq!(count(&refused, "StorageErrors"), 0);
+        assert_eq!(count(&ok("duplicate"), "DeliveriesAccepted"), 1);
+        let stale = Err(ApiError::from(SignatureError::OutsideTolerance));
+        assert_eq!(count(&stale, "SignedDeliveriesRefused"), 1);
+        // Anyone's unsigned or malformed POST: counted, never toward the alarm.
+        for noise in [SignatureError::Missing, SignatureError::Malformed] {
+            let noise = Err(ApiError::from(noise));
+            assert_eq!(count(&noise, "SignatureRefusals"), 1);
+            assert_eq!(count(&noise, "SignedDeliveriesRefused"), 0);
+        }
         let unavailable = Err(ApiError::event_not_recorded());
         assert_eq!(count(&unavailable, "StorageErrors"), 1);
         assert_eq!(count(&unavailable, "SignatureRefusals"), 0);
