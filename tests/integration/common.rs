@@ -289,17 +289,28 @@ impl Harness {
         scan_all(&self.dynamodb, &self.table).await.len()
     }
 
-    /// Idempotency records and intents (an order's reservation left out: it lapses
-    /// with its lease).
+    /// Idempotency records still held or completed, and payments (an order's
+    /// reservation left out: it lapses with its lease; a released key too: it only
+    /// keeps its reservation for the retry, see [`Self::released_keys`]).
     pub async fn stored_count(&self) -> usize {
         scan_all(&self.dynamodb, &self.table)
             .await
             .iter()
             .filter(|i| {
-                i.get("entity")
-                    .and_then(|e| e.as_s().ok())
-                    .map(String::as_str)
-                    != Some("order")
+                let text = |k: &str| i.get(k).and_then(|v| v.as_s().ok()).map(String::as_str);
+                text("entity") != Some("order") && text("status") != Some("RELEASED")
+            })
+            .count()
+    }
+
+    /// Idempotency records released by a failed request (free for its retry).
+    pub async fn released_keys(&self) -> usize {
+        scan_all(&self.dynamodb, &self.table)
+            .await
+            .iter()
+            .filter(|i| {
+                let text = |k: &str| i.get(k).and_then(|v| v.as_s().ok()).map(String::as_str);
+                text("entity") == Some("idempotency") && text("status") == Some("RELEASED")
             })
             .count()
     }

@@ -160,6 +160,7 @@ async fn fintoc_down_after_retries_is_502_and_the_key_is_released() {
     assert_eq!(a.json["error"]["type"], "api_error");
     assert_eq!(a.error_code(), "fintoc_unavailable");
     assert_eq!(h.stored_count().await, 0, "record released, nothing stored");
+    assert_eq!(h.released_keys().await, 1);
     let retry = h.post(Some("key-down"), BODY).await;
     assert_eq!(retry.status, 201, "the client's retry runs at once");
     assert_eq!(h.sim.intents_created(), 1);
@@ -308,11 +309,12 @@ async fn an_expired_record_no_longer_replays() {
     let other = h
         .post(
             Some("key-old"),
-            r#"{"amount": 999, "currency": "CLP", "order_id": "order-1"}"#,
+            r#"{"amount": 999, "currency": "CLP", "order_id": "order-2"}"#,
         )
         .await;
-    // Our record expired, so the request runs; Fintoc still knows the key and refuses
-    // different parameters, which is passed on.
+    // Our record expired, so the request runs (for another order: order-1's payment
+    // is still open, and an expired record's reservation never resumes it); Fintoc
+    // still knows the key and refuses different parameters, which is passed on.
     assert_eq!(other.status, 400, "{}", other.json);
     assert_eq!(other.error_code(), "idempotency_key_reused");
 }
@@ -325,6 +327,7 @@ async fn wrong_fintoc_key_is_502_without_leaking_it() {
     assert_eq!(a.error_code(), "fintoc_configuration_error");
     assert!(!a.json.to_string().contains("wrong_and_secret"));
     assert_eq!(h.stored_count().await, 0, "record released");
+    assert_eq!(h.released_keys().await, 1);
     assert_eq!(h.sim.intents_created(), 0);
 }
 
@@ -427,6 +430,62 @@ async fn idempotency_keys_are_scoped_to_their_caller() {
     assert_eq!(again.header("idempotent-replayed"), Some("true"));
     assert_eq!(again.json["id"], a.json["id"]);
     assert_eq!(h.sim.intents_created(), 2);
+}
+
+#[tokio::test]
+async fn a_key_reused_after_its_record_expired_never_opens_a_second_payment() {
+    // The first intent is still pending (transfers stay pending for days); a day
+    // later its key is used again: both this backend's record and Fintoc's key are
+    // gone. Before, the new request resumed the order under the same key-derived
+    // holder and Fintoc made a second intent for it.
+    let h = Harness::new().await;
+    let first = h.post(Some("order-1-attempt"), BODY).await;
+    assert_eq!(first.status, 201, "{}", first.json);
+    let day_and_a_minute = 86_400_000 + 60_000;
+    h.clock.advance_ms(day_and_a_minute);
+    h.sim.advance_clock_ms(day_and_a_minute);
+    let again = h.post(Some("order-1-attempt"), BODY).await;
+    assert_eq!(
+        (again.status, again.error_code()),
+        (409, "order_has_active_intent"),
+        "{}",
+        again.json
+    );
+    let first_id = first.json["id"].as_str().unwrap();
+    assert!(
+        again.json["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains(first_id),
+        "it names the open payment: {}",
+        again.json
+    );
+    assert_eq!(
+        h.sim.intents_created(),
+        1,
+        "no second payment for the order"
+    );
+}
+
+#[tokio::test]
+async fn a_role_retrying_under_another_session_name_gets_the_replay() {
+    // The same backend, from another host or after its credentials refreshed: the
+    // role's session name changes, the caller does not (it was a 409 before).
+    let h = Harness::new().await;
+    let first = "arn:aws:sts::123456789012:assumed-role/shop-backend/i-0aaa";
+    let second = "arn:aws:sts::123456789012:assumed-role/shop-backend/i-0bbb";
+    let a = h.call(post_as(first, "k-7f3c9a", BODY)).await;
+    assert_eq!(a.status, 201, "{}", a.json);
+    let again = h.call(post_as(second, "k-7f3c9a", BODY)).await;
+    assert_eq!(again.status, 201, "{}", again.json);
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_eq!(again.json["id"], a.json["id"]);
+    assert_eq!(again.json["widget_token"], a.json["widget_token"]);
+    // Another role is another caller: its own record, and the order is taken.
+    let other = "arn:aws:sts::123456789012:assumed-role/reports/i-0aaa";
+    let o = h.call(post_as(other, "k-7f3c9a", BODY)).await;
+    assert_eq!((o.status, o.error_code()), (409, "order_has_active_intent"));
+    assert_eq!(h.sim.intents_created(), 1);
 }
 
 #[test]

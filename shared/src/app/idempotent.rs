@@ -10,7 +10,8 @@
 
 use super::errors::store_error;
 use crate::domain::idempotency::{
-    AcquireOutcome, AcquireRequest, CompleteRequest, IdempotencyKey, LeaseId, StoredResponse,
+    AcquireOutcome, AcquireRequest, CompleteRequest, IdempotencyKey, LeaseId, ReservationId,
+    StoredResponse,
 };
 use crate::http::{ApiError, Reply};
 use crate::store::IdempotencyStore;
@@ -38,6 +39,7 @@ pub struct Lease<R> {
     fingerprint: String,
     request: R,
     lease_id: LeaseId,
+    reservation_id: ReservationId,
     now_ms: i64,
     until_ms: i64,
 }
@@ -51,6 +53,12 @@ impl<R> Lease<R> {
     /// The request, as fingerprinted at acquisition (read-only).
     pub fn request(&self) -> &R {
         &self.request
+    }
+
+    /// The reservation the command holds its order under: the same for every
+    /// request that resumes this record, never one of an expired record's.
+    pub fn reservation_id(&self) -> &ReservationId {
+        &self.reservation_id
     }
 
     /// The fingerprint stored with the key.
@@ -125,8 +133,11 @@ where
         })
         .await
         .map_err(store_error)?;
-    let lease_id = match outcome {
-        AcquireOutcome::Acquired { lease_id } => lease_id,
+    let (lease_id, reservation_id) = match outcome {
+        AcquireOutcome::Acquired {
+            lease_id,
+            reservation_id,
+        } => (lease_id, reservation_id),
         AcquireOutcome::Replay(response) => {
             tracing::info!(
                 idempotency_key = key.as_str(),
@@ -149,6 +160,7 @@ where
         fingerprint,
         request,
         lease_id,
+        reservation_id,
         now_ms,
         until_ms,
     }))

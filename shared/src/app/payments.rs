@@ -154,12 +154,14 @@ where
         Fut: Future<Output = Result<(StoredPayment, String), Failure>>,
     {
         let (key, request) = (lease.key(), lease.request());
-        let holder = key.record_id();
+        // Held under the record's reservation, not the key: a key reused after its
+        // record expired never resumes an order an earlier payment holds.
+        let holder = lease.reservation_id().as_str();
         let reservation = self
             .store
             .reserve_order(&ReserveRequest {
                 order_id: &request.order_id,
-                holder: &holder,
+                holder,
                 now_ms: lease.now_ms(),
                 reserved_until_ms: lease.until_ms(),
             })
@@ -185,7 +187,7 @@ where
             return CommandResult::Failed(refusal);
         }
         match self
-            .create_at_fintoc_and_store(kind, lease, &holder, deadline_ms, at_fintoc)
+            .create_at_fintoc_and_store(kind, lease, holder, deadline_ms, at_fintoc)
             .await
         {
             Ok((response, payment_id)) => CommandResult::Done {

@@ -26,9 +26,12 @@ impl CallerId {
         Self("anonymous".into())
     }
 
-    /// An IAM principal, by its ARN.
+    /// An IAM principal, by its ARN. An assumed role's session name is dropped
+    /// (`arn:aws:sts::<account>:assumed-role/<role>/<session>` is the role): the
+    /// same backend retrying from another host, or after its credentials were
+    /// refreshed under a new session name, is the same caller.
     pub fn iam(user_arn: &str) -> Self {
-        Self(format!("iam:{user_arn}"))
+        Self(format!("iam:{}", principal_of(user_arn)))
     }
 
     /// A JWT's subject, qualified by its issuer.
@@ -39,6 +42,20 @@ impl CallerId {
     /// The identity as a string.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+/// The principal an IAM ARN names, without what changes between its sessions: an
+/// assumed role's session name. Every other ARN is its own principal.
+fn principal_of(arn: &str) -> &str {
+    let Some((prefix, resource)) = arn.split_once(":assumed-role/") else {
+        return arn;
+    };
+    match resource.split_once('/') {
+        Some((role, _session)) if prefix.contains(":sts:") && !role.is_empty() => {
+            &arn[..prefix.len() + ":assumed-role/".len() + role.len()]
+        }
+        _ => arn,
     }
 }
 
@@ -165,6 +182,41 @@ pub enum RecordStatus {
     /// Finished: its response is replayed to retries.
     #[serde(rename = "COMPLETED")]
     Completed,
+    /// Given up by its request (a failure a retry may fix): free for any request
+    /// with this key, which resumes it under the same reservation.
+    #[serde(rename = "RELEASED")]
+    Released,
+}
+
+/// The id under which a create holds its order (the order's `holder`): fresh for
+/// each idempotency record, kept while the record lives — across lease take-overs
+/// and releases, so a retry resumes its own reservation — and never reused once the
+/// record expired, so a key reused a day later cannot resume an order an earlier
+/// payment holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReservationId(String);
+
+impl ReservationId {
+    /// A new random reservation id.
+    pub fn random() -> Self {
+        Self(format!("res_{}", uuid::Uuid::new_v4().simple()))
+    }
+
+    /// A reservation id read back from storage.
+    pub fn from_stored(id: impl Into<String>) -> Self {
+        Self(id.into())
+    }
+
+    /// The reservation of a record written before reservations had ids of their
+    /// own: its key's record id, as orders held by it say.
+    pub fn of_legacy_record(key: &IdempotencyKey) -> Self {
+        Self(key.record_id())
+    }
+
+    /// The id as stored on the record and the order.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
 }
 
 /// A response kept for replay: status code and exact JSON body.
@@ -189,6 +241,9 @@ pub struct IdempotencyRecord {
     pub expires_at_ms: i64,
     /// The response, once completed.
     pub response: Option<StoredResponse>,
+    /// The reservation its requests hold their order under (`None` on records
+    /// written before reservations had ids of their own).
+    pub reservation_id: Option<ReservationId>,
 }
 
 /// What a request gets when it asks for a key.
@@ -198,6 +253,8 @@ pub enum AcquireOutcome {
     Acquired {
         /// Token proving ownership to complete or release the record.
         lease_id: LeaseId,
+        /// The reservation to hold the order under.
+        reservation_id: ReservationId,
     },
     /// A completed record: answer its response again.
     Replay(StoredResponse),
@@ -210,15 +267,31 @@ pub enum AcquireOutcome {
     Mismatch,
 }
 
-/// Whether an existing record lets a new request take the key: the record has
-/// expired, or it is an abandoned lease of the same request. The in-memory store
-/// applies this function; the DynamoDB store renders it as its `PutItem` condition;
-/// the store contract suite checks that both agree.
-pub fn can_take_over(existing: &IdempotencyRecord, request_hash: &str, now_ms: i64) -> bool {
+/// Whether a fresh record (with a fresh reservation) may replace `existing`: it
+/// has expired. The DynamoDB store renders this as its `PutItem` condition.
+pub fn is_expired(existing: &IdempotencyRecord, now_ms: i64) -> bool {
     existing.expires_at_ms < now_ms
-        || (existing.status == RecordStatus::InProgress
-            && existing.lease_expires_at_ms < now_ms
-            && existing.request_hash == request_hash)
+}
+
+/// Whether a new request may resume the live record `existing` under a new lease,
+/// keeping its reservation: a released key (any request), or an abandoned lease of
+/// the same request. The DynamoDB store renders this as its `UpdateItem` condition.
+pub fn can_resume(existing: &IdempotencyRecord, request_hash: &str, now_ms: i64) -> bool {
+    !is_expired(existing, now_ms)
+        && match existing.status {
+            RecordStatus::Released => true,
+            RecordStatus::InProgress => {
+                existing.lease_expires_at_ms < now_ms && existing.request_hash == request_hash
+            }
+            RecordStatus::Completed => false,
+        }
+}
+
+/// Whether an existing record lets a new request take the key: it has expired, or
+/// it can be resumed. The in-memory store applies these functions; the store
+/// contract suite checks that both stores agree.
+pub fn can_take_over(existing: &IdempotencyRecord, request_hash: &str, now_ms: i64) -> bool {
+    is_expired(existing, now_ms) || can_resume(existing, request_hash, now_ms)
 }
 
 /// Decides what a request gets when the key is held by `existing` and could not be
@@ -276,6 +349,7 @@ mod tests {
                 status: 201,
                 body: "{}".into(),
             }),
+            reservation_id: Some(ReservationId::from_stored("res_1")),
         }
     }
 
@@ -375,5 +449,64 @@ mod tests {
             255
         );
         assert!(IdempotencyKey::parse(&CallerId::anonymous(), Some("order-42:attempt/1")).is_ok());
+    }
+
+    #[test]
+    fn an_assumed_role_is_one_caller_whatever_its_session_name() {
+        let a = CallerId::iam("arn:aws:sts::123456789012:assumed-role/checkout-backend/i-0abc");
+        let b =
+            CallerId::iam("arn:aws:sts::123456789012:assumed-role/checkout-backend/refreshed-42");
+        assert_eq!(a, b);
+        assert_eq!(
+            a.as_str(),
+            "iam:arn:aws:sts::123456789012:assumed-role/checkout-backend"
+        );
+        // Another role, another account: other callers.
+        let other_role = CallerId::iam("arn:aws:sts::123456789012:assumed-role/reports/i-0abc");
+        let other_account =
+            CallerId::iam("arn:aws:sts::999999999999:assumed-role/checkout-backend/i-0abc");
+        assert_ne!(a, other_role);
+        assert_ne!(a, other_account);
+        // Users and roles by their own ARN stay as they are.
+        for arn in [
+            "arn:aws:iam::123456789012:user/alice",
+            "arn:aws:iam::123456789012:role/checkout-backend",
+            "arn:aws:sts::123456789012:federated-user/bob",
+            "arn:aws:sts::123456789012:assumed-role/no-session",
+        ] {
+            assert_eq!(CallerId::iam(arn).as_str(), format!("iam:{arn}"));
+        }
+    }
+
+    #[test]
+    fn a_released_key_is_resumed_by_any_request_until_it_expires() {
+        let released = record(RecordStatus::Released, "h", 4_000, 10);
+        assert!(can_resume(&released, "h", 5_000));
+        assert!(can_resume(&released, "other", 5_000));
+        assert!(
+            !can_resume(&released, "h", 10_001),
+            "expired: a fresh record"
+        );
+        assert!(is_expired(&released, 10_001));
+        // An abandoned lease is resumed by its own request only; a completed record
+        // never.
+        let abandoned = record(RecordStatus::InProgress, "h", 4_000, 10);
+        assert!(can_resume(&abandoned, "h", 5_000));
+        assert!(!can_resume(&abandoned, "other", 5_000));
+        assert!(!can_resume(
+            &record(RecordStatus::Completed, "h", 0, 10),
+            "h",
+            5_000
+        ));
+    }
+
+    #[test]
+    fn reservation_ids_are_fresh_and_legacy_records_keep_their_holder() {
+        assert_ne!(ReservationId::random(), ReservationId::random());
+        let key = IdempotencyKey::parse(&CallerId::anonymous(), Some("k-1")).unwrap();
+        assert_eq!(
+            ReservationId::of_legacy_record(&key).as_str(),
+            key.record_id()
+        );
     }
 }

@@ -8,7 +8,7 @@ use super::{
 use crate::domain::deployment::{ForeignEvent, ForeignReason};
 use crate::domain::idempotency::{
     AcquireOutcome, AcquireRequest, CallerId, CompleteRequest, IdempotencyKey, LeaseId,
-    StoredResponse,
+    ReservationId, StoredResponse,
 };
 use crate::domain::order::{OpenRequest, ReserveOutcome, ReserveRequest};
 use crate::domain::payment::{PaymentKind, PaymentStatus, StoredPayment};
@@ -37,6 +37,7 @@ macro_rules! store_contract_tests {
             only_the_lease_holder_completes_or_releases,
             an_abandoned_lease_is_taken_over_only_by_the_same_request,
             a_record_is_free_from_the_first_millisecond_after_its_expiry,
+            a_reservation_lives_as_long_as_its_record,
             two_callers_never_share_a_record,
             save_created_merges_and_never_moves_a_status,
             save_created_refuses_another_amount_or_currency,
@@ -92,8 +93,15 @@ async fn acquire<S: Stores>(
 }
 
 fn lease(outcome: AcquireOutcome) -> LeaseId {
+    held(outcome).0
+}
+
+fn held(outcome: AcquireOutcome) -> (LeaseId, ReservationId) {
     match outcome {
-        AcquireOutcome::Acquired { lease_id } => lease_id,
+        AcquireOutcome::Acquired {
+            lease_id,
+            reservation_id,
+        } => (lease_id, reservation_id),
         other => panic!("expected the lease, got {other:?}"),
     }
 }
@@ -256,6 +264,48 @@ pub async fn only_the_lease_holder_completes_or_releases<S: Stores>(store: S) {
     );
     store.release(&k, &lease_id).await.expect("release");
     lease(acquire(&store, &k, "other", T0 + 2, T0 + 30_000, T0 + 86_400_000).await);
+}
+
+/// A record's reservation is fresh when the record is, and kept while it lives: a
+/// take-over and a retry after a release hold the order under the same one; a key
+/// used again after its record expired gets another.
+pub async fn a_reservation_lives_as_long_as_its_record<S: Stores>(store: S) {
+    let k = key("reservation");
+    let day = 86_400_000;
+    let (first, reservation) = held(acquire(&store, &k, "h", T0, T0 + 30_000, T0 + day).await);
+    // Abandoned, then taken over by the same request: the same reservation.
+    let (second, again) = held(acquire(&store, &k, "h", T0 + 31_000, T0 + 60_000, T0 + day).await);
+    assert_eq!(again, reservation, "a take-over keeps the reservation");
+    assert!(!complete(&store, &k, &first).await, "the old lease is gone");
+    // Released (a failure a retry may fix), then taken by any request: the same.
+    store.release(&k, &second).await.expect("release");
+    let (third, after_release) =
+        held(acquire(&store, &k, "other", T0 + 61_000, T0 + 90_000, T0 + day).await);
+    assert_eq!(
+        after_release, reservation,
+        "a release keeps the reservation"
+    );
+    assert!(complete(&store, &k, &third).await);
+    // Expired: a fresh record, a fresh reservation, whatever the request.
+    let (_, fresh) = held(
+        acquire(
+            &store,
+            &k,
+            "other",
+            T0 + day + 1_000,
+            T0 + day + 30_000,
+            T0 + 2 * day,
+        )
+        .await,
+    );
+    assert_ne!(
+        fresh, reservation,
+        "an expired record's reservation is never reused"
+    );
+    // Two keys never share one.
+    let (_, other_key) =
+        held(acquire(&store, &key("another"), "h", T0, T0 + 30_000, T0 + day).await);
+    assert_ne!(other_key, reservation);
 }
 
 /// After its lease expires, a record is taken over by the same request only, and

@@ -1,7 +1,6 @@
 //! The one way this crate builds DynamoDB expressions: `SET`/`ADD`/`REMOVE` clauses, a
 //! condition, and the attribute names and values they use, applied to any request.
 
-use aws_sdk_dynamodb::operation::delete_item::builders::DeleteItemFluentBuilder;
 use aws_sdk_dynamodb::operation::put_item::builders::PutItemFluentBuilder;
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -166,19 +165,6 @@ impl Expr {
     /// Applies the condition, names and values to a `PutItem`.
     pub fn apply_to_put(self, builder: PutItemFluentBuilder) -> PutItemFluentBuilder {
         debug_assert!(self.update_expression().is_none(), "PutItem has no update");
-        let (condition, names, values) = self.parts();
-        builder
-            .set_condition_expression(condition)
-            .set_expression_attribute_names(names)
-            .set_expression_attribute_values(values)
-    }
-
-    /// Applies the condition, names and values to a `DeleteItem`.
-    pub fn apply_to_delete(self, builder: DeleteItemFluentBuilder) -> DeleteItemFluentBuilder {
-        debug_assert!(
-            self.update_expression().is_none(),
-            "DeleteItem has no update"
-        );
         let (condition, names, values) = self.parts();
         builder
             .set_condition_expression(condition)

@@ -1,21 +1,25 @@
 //! Idempotency records in DynamoDB: `IDEMPOTENCY#<client key>` items, taken with a
-//! conditional `PutItem` (the lease), completed or released under that lease.
+//! conditional `PutItem` (a fresh record, with a fresh reservation) or resumed with
+//! a conditional `UpdateItem` (keeping its reservation), completed or released
+//! under the lease that holds them.
 
 use super::expr::Expr;
 use super::{n, s, unavailable, DynamoStore, IdempotencyStore, StoreError};
 use super::{PARTITION_KEY, TTL_ATTRIBUTE};
 use crate::domain::idempotency::{
-    classify_conflict, AcquireOutcome, AcquireRequest, CompleteRequest, IdempotencyKey,
-    IdempotencyRecord, LeaseId, RecordStatus, StoredResponse,
+    can_resume, classify_conflict, AcquireOutcome, AcquireRequest, CompleteRequest, IdempotencyKey,
+    IdempotencyRecord, LeaseId, RecordStatus, ReservationId, StoredResponse,
 };
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, ReturnConsumedCapacity, ReturnValuesOnConditionCheckFailure,
+    AttributeValue, ReturnConsumedCapacity, ReturnValue, ReturnValuesOnConditionCheckFailure,
 };
 use serde::Deserialize;
 
 const IN_PROGRESS: &str = "IN_PROGRESS";
 const COMPLETED: &str = "COMPLETED";
+const RELEASED: &str = "RELEASED";
 
 fn idempotency_pk(key: &IdempotencyKey) -> AttributeValue {
     s(format!("IDEMPOTENCY#{}", key.record_id()))
@@ -32,6 +36,8 @@ struct IdempotencyItem {
     response_status: Option<u16>,
     #[serde(default)]
     response_body: Option<String>,
+    #[serde(default)]
+    reservation_id: Option<String>,
 }
 
 impl From<IdempotencyItem> for IdempotencyRecord {
@@ -46,6 +52,7 @@ impl From<IdempotencyItem> for IdempotencyRecord {
             lease_expires_at_ms: item.lease_expires_at_ms,
             expires_at_ms: item.expires_at * 1000,
             response,
+            reservation_id: item.reservation_id.map(ReservationId::from_stored),
         }
     }
 }
@@ -60,26 +67,22 @@ fn held_by(expr: &mut Expr, lease_id: &LeaseId) {
     ));
 }
 
-impl IdempotencyStore for DynamoStore {
-    /// `domain::idempotency::can_take_over`, as a `PutItem` condition. The record
-    /// keeps its expiry in whole seconds; `expires_at * 1000 < now_ms` is written
-    /// `expires_at < ceil(now_ms / 1000)`.
-    async fn acquire(&self, request: &AcquireRequest<'_>) -> Result<AcquireOutcome, StoreError> {
-        let lease_id = LeaseId::random();
+impl DynamoStore {
+    /// A fresh record (`domain::idempotency::is_expired`, as a `PutItem` condition):
+    /// `None` when written, else the record found. The record keeps its expiry in
+    /// whole seconds; `expires_at * 1000 < now_ms` is written `expires_at <
+    /// ceil(now_ms / 1000)`.
+    async fn put_fresh_record(
+        &self,
+        request: &AcquireRequest<'_>,
+        lease_id: &LeaseId,
+        reservation_id: &ReservationId,
+    ) -> Result<Option<IdempotencyRecord>, StoreError> {
         let mut expr = Expr::default();
         let pk = expr.name(PARTITION_KEY);
         let exp = expr.name(TTL_ATTRIBUTE);
-        let status = expr.name("status");
-        let lease = expr.name("lease_expires_at_ms");
-        let hash = expr.name("request_hash");
         let now_s = expr.value("now_s", n((request.now_ms + 999).div_euclid(1000)));
-        let now_ms = expr.value("now_ms", n(request.now_ms));
-        let in_progress = expr.value("in_progress", s(IN_PROGRESS));
-        let hash_value = expr.value("hash", s(request.request_hash));
-        expr.condition(format!(
-            "attribute_not_exists({pk}) OR {exp} < {now_s} OR \
-             ({status} = {in_progress} AND {lease} < {now_ms} AND {hash} = {hash_value})"
-        ));
+        expr.condition(format!("attribute_not_exists({pk}) OR {exp} < {now_s}"));
         let put = self
             .client
             .put_item()
@@ -90,6 +93,7 @@ impl IdempotencyStore for DynamoStore {
             .item("request_hash", s(request.request_hash))
             .item("lease_id", s(lease_id.as_str()))
             .item("lease_expires_at_ms", n(request.lease_expires_at_ms))
+            .item("reservation_id", s(reservation_id.as_str()))
             .item(TTL_ATTRIBUTE, n(request.expires_at_ms.div_euclid(1000)))
             .item("created_at_ms", n(request.now_ms));
         let result = expr
@@ -101,27 +105,121 @@ impl IdempotencyStore for DynamoStore {
         match result {
             Ok(out) => {
                 self.usage.write(out.consumed_capacity());
-                Ok(AcquireOutcome::Acquired { lease_id })
+                Ok(None)
             }
-            Err(err) => {
-                let old = match err.as_service_error() {
-                    Some(PutItemError::ConditionalCheckFailedException(c)) => {
-                        self.usage.failed_write();
-                        c.item().cloned()
-                    }
-                    _ => return Err(unavailable("acquire")(err)),
-                };
-                let old = old.ok_or_else(|| {
-                    StoreError::Malformed("conditional check failed without the old item".into())
-                })?;
-                let item: IdempotencyItem = serde_dynamo::from_item(old)
-                    .map_err(|e| StoreError::Malformed(format!("idempotency record: {e}")))?;
-                Ok(classify_conflict(
-                    &item.into(),
-                    request.request_hash,
-                    request.now_ms,
-                ))
+            Err(err) => match err.as_service_error() {
+                Some(PutItemError::ConditionalCheckFailedException(c)) => {
+                    self.usage.failed_write();
+                    record_from(c.item().cloned()).map(Some)
+                }
+                _ => Err(unavailable("acquire")(err)),
+            },
+        }
+    }
+
+    /// Resumes a live record under a new lease (`domain::idempotency::can_resume`,
+    /// as an `UpdateItem` condition), keeping its reservation: `Ok(record)` as
+    /// written, `Err(record found)` when the condition failed.
+    async fn resume_record(
+        &self,
+        request: &AcquireRequest<'_>,
+        lease_id: &LeaseId,
+    ) -> Result<Result<IdempotencyRecord, IdempotencyRecord>, StoreError> {
+        let mut expr = Expr::default();
+        expr.set("status", s(IN_PROGRESS))
+            .set("request_hash", s(request.request_hash))
+            .set("lease_id", s(lease_id.as_str()))
+            .set("lease_expires_at_ms", n(request.lease_expires_at_ms))
+            .set(TTL_ATTRIBUTE, n(request.expires_at_ms.div_euclid(1000)));
+        let exp = expr.name(TTL_ATTRIBUTE);
+        let status = expr.name("status");
+        let lease = expr.name("lease_expires_at_ms");
+        let hash = expr.name("request_hash");
+        let now_s = expr.value("now_s", n((request.now_ms + 999).div_euclid(1000)));
+        let now_ms = expr.value("now_ms", n(request.now_ms));
+        let in_progress = expr.value("in_progress", s(IN_PROGRESS));
+        let released = expr.value("released", s(RELEASED));
+        let hash_value = expr.value("hash", s(request.request_hash));
+        expr.condition(format!(
+            "{exp} >= {now_s} AND ({status} = {released} OR \
+             ({status} = {in_progress} AND {lease} < {now_ms} AND {hash} = {hash_value}))"
+        ));
+        let update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PARTITION_KEY, idempotency_pk(request.key));
+        let result = expr
+            .apply_to_update(update)
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await;
+        match result {
+            Ok(out) => {
+                self.usage.write(out.consumed_capacity());
+                record_from(out.attributes).map(Ok)
             }
+            Err(err) => match err.as_service_error() {
+                Some(UpdateItemError::ConditionalCheckFailedException(c)) => {
+                    self.usage.failed_write();
+                    record_from(c.item().cloned()).map(Err)
+                }
+                _ => Err(unavailable("acquire")(err)),
+            },
+        }
+    }
+}
+
+/// A record read back from an item a write returned.
+fn record_from(
+    item: Option<std::collections::HashMap<String, AttributeValue>>,
+) -> Result<IdempotencyRecord, StoreError> {
+    let item = item.ok_or_else(|| {
+        StoreError::Malformed("a conditional write returned no idempotency record".into())
+    })?;
+    let item: IdempotencyItem = serde_dynamo::from_item(item)
+        .map_err(|e| StoreError::Malformed(format!("idempotency record: {e}")))?;
+    Ok(item.into())
+}
+
+impl IdempotencyStore for DynamoStore {
+    /// A fresh record in one `PutItem`; a live record that can be resumed (a
+    /// released key, an abandoned lease) in one more `UpdateItem`, keeping its
+    /// reservation; anything else is classified from the record the put returned.
+    async fn acquire(&self, request: &AcquireRequest<'_>) -> Result<AcquireOutcome, StoreError> {
+        let lease_id = LeaseId::random();
+        let reservation_id = ReservationId::random();
+        let Some(existing) = self
+            .put_fresh_record(request, &lease_id, &reservation_id)
+            .await?
+        else {
+            return Ok(AcquireOutcome::Acquired {
+                lease_id,
+                reservation_id,
+            });
+        };
+        if !can_resume(&existing, request.request_hash, request.now_ms) {
+            return Ok(classify_conflict(
+                &existing,
+                request.request_hash,
+                request.now_ms,
+            ));
+        }
+        match self.resume_record(request, &lease_id).await? {
+            Ok(resumed) => Ok(AcquireOutcome::Acquired {
+                lease_id,
+                reservation_id: resumed
+                    .reservation_id
+                    .unwrap_or_else(|| ReservationId::of_legacy_record(request.key)),
+            }),
+            // Another request resumed or completed it meanwhile.
+            Err(current) => Ok(classify_conflict(
+                &current,
+                request.request_hash,
+                request.now_ms,
+            )),
         }
     }
 
@@ -136,21 +234,14 @@ impl IdempotencyStore for DynamoStore {
             .await
     }
 
+    /// Marks the record released (kept, with its reservation, until it expires),
+    /// if this lease still holds it; refused (completed, taken over): nothing to do.
     async fn release(&self, key: &IdempotencyKey, lease_id: &LeaseId) -> Result<(), StoreError> {
         let mut expr = Expr::default();
         held_by(&mut expr, lease_id);
-        let delete = self
-            .client
-            .delete_item()
-            .table_name(&self.table)
-            .key(PARTITION_KEY, idempotency_pk(key));
-        let result = expr
-            .apply_to_delete(delete)
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
+        expr.set("status", s(RELEASED));
+        self.conditional_update("release", idempotency_pk(key), expr)
             .await
-            .map(|out| out.consumed_capacity);
-        // Refused: the lease is no longer ours (completed, taken over); nothing to do.
-        self.settle_write("release", result).map(|_| ())
+            .map(|_| ())
     }
 }

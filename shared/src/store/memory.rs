@@ -8,8 +8,8 @@ use super::{
 };
 use crate::domain::deployment::ForeignEvent;
 use crate::domain::idempotency::{
-    can_take_over, classify_conflict, AcquireOutcome, AcquireRequest, CompleteRequest,
-    IdempotencyKey, IdempotencyRecord, LeaseId, RecordStatus,
+    can_resume, classify_conflict, is_expired, AcquireOutcome, AcquireRequest, CompleteRequest,
+    IdempotencyKey, IdempotencyRecord, LeaseId, RecordStatus, ReservationId,
 };
 use crate::domain::order::{
     can_open, can_reserve, classify_reserve_conflict, order_accepts, IfRefused, OpenRequest,
@@ -212,32 +212,57 @@ impl MemoryStore {
 impl IdempotencyStore for MemoryStore {
     async fn acquire(&self, request: &AcquireRequest<'_>) -> Result<AcquireOutcome, StoreError> {
         let mut tables = self.begin(Operation::Acquire)?;
-        if let Some(existing) = tables.records.get(request.key) {
-            if !can_take_over(&existing.record, request.request_hash, request.now_ms) {
-                return Ok(classify_conflict(
-                    &existing.record,
-                    request.request_hash,
-                    request.now_ms,
-                ));
+        let lease_id = LeaseId::random();
+        // Whole seconds, as the TTL attribute keeps it.
+        let expires_at_ms = request.expires_at_ms.div_euclid(1000) * 1000;
+        match tables.records.get_mut(request.key) {
+            Some(existing) if !is_expired(&existing.record, request.now_ms) => {
+                if !can_resume(&existing.record, request.request_hash, request.now_ms) {
+                    return Ok(classify_conflict(
+                        &existing.record,
+                        request.request_hash,
+                        request.now_ms,
+                    ));
+                }
+                // Resumed under a new lease; the reservation stays.
+                existing.record.status = RecordStatus::InProgress;
+                existing.record.request_hash = request.request_hash.to_string();
+                existing.record.lease_expires_at_ms = request.lease_expires_at_ms;
+                existing.record.expires_at_ms = expires_at_ms;
+                existing.lease_id = lease_id.clone();
+                let reservation_id = existing
+                    .record
+                    .reservation_id
+                    .clone()
+                    .unwrap_or_else(|| ReservationId::of_legacy_record(request.key));
+                Ok(AcquireOutcome::Acquired {
+                    lease_id,
+                    reservation_id,
+                })
+            }
+            _ => {
+                let reservation_id = ReservationId::random();
+                tables.records.insert(
+                    request.key.clone(),
+                    MemoryRecord {
+                        record: IdempotencyRecord {
+                            status: RecordStatus::InProgress,
+                            request_hash: request.request_hash.to_string(),
+                            lease_expires_at_ms: request.lease_expires_at_ms,
+                            expires_at_ms,
+                            response: None,
+                            reservation_id: Some(reservation_id.clone()),
+                        },
+                        lease_id: lease_id.clone(),
+                        intent_id: None,
+                    },
+                );
+                Ok(AcquireOutcome::Acquired {
+                    lease_id,
+                    reservation_id,
+                })
             }
         }
-        let lease_id = LeaseId::random();
-        tables.records.insert(
-            request.key.clone(),
-            MemoryRecord {
-                record: IdempotencyRecord {
-                    status: RecordStatus::InProgress,
-                    request_hash: request.request_hash.to_string(),
-                    lease_expires_at_ms: request.lease_expires_at_ms,
-                    // Whole seconds, as the TTL attribute keeps it.
-                    expires_at_ms: request.expires_at_ms.div_euclid(1000) * 1000,
-                    response: None,
-                },
-                lease_id: lease_id.clone(),
-                intent_id: None,
-            },
-        );
-        Ok(AcquireOutcome::Acquired { lease_id })
     }
 
     async fn complete(&self, request: &CompleteRequest<'_>) -> Result<bool, StoreError> {
@@ -258,11 +283,12 @@ impl IdempotencyStore for MemoryStore {
 
     async fn release(&self, key: &IdempotencyKey, lease_id: &LeaseId) -> Result<(), StoreError> {
         let mut tables = self.begin(Operation::Release)?;
-        let held = tables.records.get(key).is_some_and(|r| {
-            r.lease_id == *lease_id && r.record.status == RecordStatus::InProgress
-        });
-        if held {
-            tables.records.remove(key);
+        if let Some(held) = tables
+            .records
+            .get_mut(key)
+            .filter(|r| r.lease_id == *lease_id && r.record.status == RecordStatus::InProgress)
+        {
+            held.record.status = RecordStatus::Released;
         }
         Ok(())
     }

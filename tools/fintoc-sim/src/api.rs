@@ -86,6 +86,7 @@ pub(crate) fn api(
             let now = state.now_rfc3339();
             create_with_idempotency(
                 &mut inner,
+                state.now_ms(),
                 key,
                 idempotency_key,
                 "payment_intents",
@@ -184,11 +185,17 @@ fn list(inner: &Inner, query: &str) -> HttpResponse {
     response
 }
 
+/// How long Fintoc keeps an idempotency key: "keys may be purged after 24 h"; the
+/// simulator purges them then, on its clock, so a key reused a day later makes a
+/// new payment, as it may at Fintoc.
+pub const IDEMPOTENCY_KEY_TTL_MS: i64 = 24 * 60 * 60 * 1000;
+
 /// A create under Fintoc's idempotency rules: the first answer for (key, endpoint
-/// parameters) is stored and replayed; the same key with other parameters (or on
-/// another endpoint) is refused.
+/// parameters) is stored and replayed for [`IDEMPOTENCY_KEY_TTL_MS`]; the same key
+/// with other parameters (or on another endpoint) is refused meanwhile.
 pub(crate) fn create_with_idempotency(
     inner: &mut Inner,
+    now_ms: i64,
     api_key: &str,
     idempotency_key: Option<&str>,
     endpoint: &str,
@@ -213,6 +220,7 @@ pub(crate) fn create_with_idempotency(
         if let Some(stored) = inner
             .idempotency
             .get(&(api_key.to_string(), key.to_string()))
+            .filter(|stored| now_ms < stored.stored_at_ms + IDEMPOTENCY_KEY_TTL_MS)
         {
             if stored.params_hash != params_hash {
                 return error(400, "invalid_request_error", "idempotency_key_reused",
@@ -244,6 +252,7 @@ pub(crate) fn create_with_idempotency(
                 params_hash,
                 status,
                 body: body.clone(),
+                stored_at_ms: now_ms,
             },
         );
     }

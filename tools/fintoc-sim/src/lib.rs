@@ -39,6 +39,7 @@ mod signing;
 mod state;
 mod widget;
 
+pub use api::IDEMPOTENCY_KEY_TTL_MS;
 pub use config::{
     DeliveryMode, DeliveryPolicy, Fault, Finish, SimulatorConfig, WebhookEndpoint,
     DEFAULT_SECRET_KEY,

@@ -78,6 +78,7 @@ pub(crate) fn session_api(
             let mode = request.mode;
             create_with_idempotency(
                 inner,
+                now_ms,
                 request.api_key,
                 request.idempotency_key,
                 "checkout_sessions",

@@ -154,6 +154,8 @@ pub(crate) struct IdempotentAnswer {
     pub params_hash: String,
     pub status: u16,
     pub body: Value,
+    /// When it was stored (Unix ms, the simulator's clock): purged a day later.
+    pub stored_at_ms: i64,
 }
 
 /// What the simulator remembers.

@@ -330,8 +330,8 @@ async fn fintoc_failures_release_the_key_and_map_to_retryable_5xx() {
         assert_eq!((e.status, e.code.as_str()), (status, code));
         assert_eq!(
                 s.store.item_count(),
-                1,
-                "{code}: the key is released and no intent stored; the order stays reserved until its lease lapses"
+                2,
+                "{code}: the key is released (kept with its reservation) and no intent stored; the order stays reserved until its lease lapses"
             );
         let retried = s.post("k", BODY).await.unwrap();
         assert_eq!((retried.status, retried.replayed), (201, false), "{code}");
@@ -387,7 +387,11 @@ async fn an_answer_with_another_amount_is_refused_and_not_stored() {
         (e.status, e.code.as_str()),
         (502, "fintoc_invalid_response")
     );
-    assert_eq!(s.store.item_count(), 1, "only the order's reservation");
+    assert_eq!(
+        s.store.item_count(),
+        2,
+        "only the released key and the order's reservation"
+    );
 }
 
 #[tokio::test]
