@@ -87,6 +87,7 @@ pub async fn seed_open<S: PaymentStore + OrderStore>(
         .map_err(failed("saving it"))?;
     let opened = store
         .open_order(&OpenRequest {
+            payment_ref: None,
             order_id,
             holder,
             intent_id: &payment.id,

@@ -735,3 +735,59 @@ async fn a_payment_event_fintoc_sent_without_the_sessions_metadata_never_lands_e
     let item = session_item(&h, &id).await;
     assert_eq!(item["applied_event_ids"].as_ss().unwrap().len(), 1);
 }
+
+/// An event of a session's attempt (a payment intent), carrying `metadata` as
+/// Fintoc passes the session's on.
+fn attempt_event(event_id: &str, pi: &str, status: &str, metadata: &Value) -> String {
+    let mut event: Value = serde_json::from_str(&event_body(event_id, pi, status)).unwrap();
+    event["data"]["metadata"] = metadata.clone();
+    event.to_string()
+}
+
+#[tokio::test]
+async fn a_late_attempt_of_an_expired_session_stays_on_that_session() {
+    // S1 expires (the payer left), the merchant opens S2 for the same order, and
+    // then S1's attempt's events arrive (Fintoc retries for about a day). Before,
+    // they were applied to whatever session the order pointed at: S2 moved to
+    // `in_progress`, could no longer be expired, and could become paid through S1.
+    let h = Harness::new().await;
+    wire_webhooks(&h).await;
+    let s1 = created_id(&h, "late-1", "order-late").await;
+    assert_eq!(h.call(session_expire(&s1)).await.status, 200);
+    h.sim.wait_settled(1).await;
+    let s2 = created_id(&h, "late-2", "order-late").await;
+    let s1_metadata = h.sim.session(&s1).unwrap()["metadata"].clone();
+    assert!(
+        s1_metadata["session_ref"].is_string(),
+        "each session's attempts carry its reference: {s1_metadata}"
+    );
+    let s2_metadata = h.sim.session(&s2).unwrap()["metadata"].clone();
+    assert_ne!(s1_metadata["session_ref"], s2_metadata["session_ref"]);
+    let service = webhook_service(h.store.inner.clone(), h.clock.clone(), &[WEBHOOK_SECRET]);
+    for (event_id, status) in [
+        ("evt_late_rejected", "rejected"),
+        ("evt_late_paid", "succeeded"),
+    ] {
+        let body = attempt_event(event_id, "pi_late_attempt", status, &s1_metadata);
+        let answer = deliver(&service, body.as_bytes(), Some(&signed(&body, T0_MS))).await;
+        assert_eq!(answer.status, 200, "{}", answer.json);
+    }
+    // S2 is untouched: created, not paid, and the merchant can still expire it.
+    let s2_view = h.call(session_get(&s2)).await;
+    assert_eq!(
+        (&s2_view.json["status"], &s2_view.json["paid"]),
+        (&json!("created"), &json!(false)),
+        "{}",
+        s2_view.json
+    );
+    assert_eq!(h.call(session_expire(&s2)).await.status, 200);
+    // S1 keeps them: it was final (expired), so its late success is an anomaly on
+    // it for a human — a payment taken on an expired session must be refunded.
+    let s1_item = session_item(&h, &s1).await;
+    assert!(
+        s1_item.contains_key("anomalies"),
+        "the success on the expired session is kept for a human: {s1_item:?}"
+    );
+    assert_eq!(s1_item["status"].as_s().unwrap(), "expired");
+    assert_ne!(order_state(&h, "order-late").await, "paid");
+}

@@ -43,6 +43,7 @@ where
             key,
             request,
             input.deadline_ms,
+            None,
             |call| self.create_intent_at_fintoc(call),
         )
         .await

@@ -116,13 +116,16 @@ where
 
     /// Creates a payment of `kind` exactly once per `key`: the command that runs
     /// under the key's lease (see [`super::idempotent`]); `at_fintoc` is the flow's
-    /// own step, which creates it at Fintoc once the order is reserved.
+    /// own step, which creates it at Fintoc once the order is reserved;
+    /// `payment_ref`, the reference its attempts carry (a session's), is recorded
+    /// on the order when it opens.
     pub(super) async fn create_payment<Fut>(
         &self,
         kind: PaymentKind,
         key: IdempotencyKey,
         request: CreatePaymentRequest,
         deadline_ms: Option<i64>,
+        payment_ref: Option<String>,
         at_fintoc: impl FnOnce(FintocCreate) -> Fut,
     ) -> Result<Reply, ApiError>
     where
@@ -136,7 +139,7 @@ where
             Begun::Replay(reply) => return Ok(reply),
         };
         let result = self
-            .create_under_lease(kind, &lease, deadline_ms, at_fintoc)
+            .create_under_lease(kind, &lease, deadline_ms, payment_ref.as_deref(), at_fintoc)
             .await;
         idempotent::finish(&self.store, lease, result).await
     }
@@ -148,6 +151,7 @@ where
         kind: PaymentKind,
         lease: &Lease<CreatePaymentRequest>,
         deadline_ms: Option<i64>,
+        payment_ref: Option<&str>,
         at_fintoc: impl FnOnce(FintocCreate) -> Fut,
     ) -> CommandResult
     where
@@ -187,7 +191,7 @@ where
             return CommandResult::Failed(refusal);
         }
         match self
-            .create_at_fintoc_and_store(kind, lease, holder, deadline_ms, at_fintoc)
+            .create_at_fintoc_and_store(kind, lease, holder, deadline_ms, payment_ref, at_fintoc)
             .await
         {
             Ok((response, payment_id)) => CommandResult::Done {
@@ -214,6 +218,7 @@ where
         lease: &Lease<CreatePaymentRequest>,
         holder: &str,
         deadline_ms: Option<i64>,
+        payment_ref: Option<&str>,
         at_fintoc: impl FnOnce(FintocCreate) -> Fut,
     ) -> Result<(StoredResponse, String), Failure>
     where
@@ -247,6 +252,7 @@ where
                 holder,
                 intent_id: &payment.id,
                 kind,
+                payment_ref,
             })
             .await
             .map_err(Failure::Store)?;

@@ -7,7 +7,7 @@ use crate::domain::deployment::{Deployment, ForeignEvent, DEPLOYMENT_TAG_METADAT
 use crate::domain::error::{InputError, InputErrorKind};
 use crate::domain::payment::{PaymentKind, PaymentStatus};
 use crate::domain::report::PaymentReport;
-use crate::domain::session::{payment_event_report, SessionEventKind};
+use crate::domain::session::{payment_event_report, SessionEventKind, SESSION_REF_METADATA_KEY};
 use crate::domain::transition::{
     plan_write, plan_write_first, Effect, EventRef, PaymentState, Source,
 };
@@ -173,9 +173,12 @@ impl<S: EventStore, C: Clock> WebhookService<S, C> {
         self.accept(delivery).await.map(|a| a.reply())
     }
 
-    /// The checkout session whose payment `payment` is, when the order its metadata
-    /// names has a session as its payment: Fintoc passes a session's metadata on to
-    /// the intent it makes. `None` otherwise (the intent is then judged as one).
+    /// The checkout session whose attempt `payment` is. Fintoc passes a session's
+    /// metadata on to the intents the payer makes in it: the attempt names its
+    /// order and its session's reference, which the order maps to the session
+    /// that made it — whichever session the order points at now. An attempt of a
+    /// session made before references existed names none: it is the order's
+    /// current session's. `None`: not a session's attempt (judged as an intent).
     async fn session_of_payment(
         &self,
         payment: &PaymentReport,
@@ -190,10 +193,15 @@ impl<S: EventStore, C: Clock> WebhookService<S, C> {
         if tag != Some(&self.settings.deployment.tag) {
             return Ok(None);
         }
-        let order = self.store.order(order_id).await.map_err(storage_error)?;
-        Ok(order
-            .filter(|o| o.payment_kind == PaymentKind::Session)
-            .and_then(|o| o.intent_id))
+        let Some(order) = self.store.order(order_id).await.map_err(storage_error)? else {
+            return Ok(None);
+        };
+        Ok(match payment.metadata.get(SESSION_REF_METADATA_KEY) {
+            Some(reference) => order.session_refs.get(reference).cloned(),
+            None => Some(order)
+                .filter(|o| o.payment_kind == PaymentKind::Session)
+                .and_then(|o| o.intent_id),
+        })
     }
 
     /// The common case in one request: the transition the event asks for, written

@@ -12,9 +12,11 @@ use super::record::{self, Plan, RecordError};
 use crate::clock::{format_rfc3339_ms, parse_rfc3339_ms, Clock};
 use crate::domain::create::parse_session_request;
 use crate::domain::error::{InputError, InputErrorKind};
-use crate::domain::idempotency::{derive_fintoc_key, IdempotencyKey};
+use crate::domain::idempotency::{derive_fintoc_key, FintocKey, IdempotencyKey};
 use crate::domain::payment::{PaymentKind, PaymentStatus, StoredPayment};
-use crate::domain::session::{SessionSettings, SessionStatus};
+use crate::domain::session::{
+    session_ref, SessionSettings, SessionStatus, SESSION_REF_METADATA_KEY,
+};
 use crate::domain::transition::{plan_write, EventRef, Source};
 use crate::fintoc::{
     BankTransferOptions, CreateCheckoutSession, FintocApi, FintocError, SessionPaymentMethodOptions,
@@ -66,11 +68,15 @@ where
             &sessions.cancel_url,
             "cancel_url",
         )?;
+        // Every attempt of this session carries its reference (Fintoc passes the
+        // session's metadata on), recorded on the order: its events find it.
+        let reference = session_ref(&self.session_fintoc_key(&key));
         self.create_payment(
             PaymentKind::Session,
             key,
             request,
             input.deadline_ms,
+            Some(reference),
             |call| self.create_session_at_fintoc(call),
         )
         .await
@@ -87,6 +93,12 @@ where
         })
     }
 
+    /// The `Idempotency-Key` a session's create sends Fintoc for the client's key.
+    fn session_fintoc_key(&self, key: &IdempotencyKey) -> FintocKey {
+        let namespace = format!("{}:checkout_session", self.settings.idempotency_namespace);
+        derive_fintoc_key(&namespace, key)
+    }
+
     /// Creates the session at Fintoc and its stored form, with the 201 body.
     async fn create_session_at_fintoc(
         &self,
@@ -95,11 +107,16 @@ where
         let FintocCreate {
             key,
             request,
-            metadata,
+            mut metadata,
             now,
             budget,
         } = call;
         let (key, request) = (&key, &request);
+        let fintoc_key = self.session_fintoc_key(key);
+        metadata.insert(
+            SESSION_REF_METADATA_KEY.to_string(),
+            session_ref(&fintoc_key),
+        );
         let sessions = self
             .settings
             .sessions
@@ -121,8 +138,6 @@ where
                 }
             }),
         };
-        let namespace = format!("{}:checkout_session", self.settings.idempotency_namespace);
-        let fintoc_key = derive_fintoc_key(&namespace, key);
         let cs = self
             .fintoc
             .create_checkout_session(&fintoc_request, &fintoc_key, budget)

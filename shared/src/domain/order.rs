@@ -8,6 +8,7 @@
 //! active payment per order across both flows.
 
 use super::payment::PaymentKind;
+use std::collections::BTreeMap;
 
 /// Where an order stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,6 +60,10 @@ pub struct OrderRecord {
     pub payment_kind: PaymentKind,
     /// Until when a reservation holds (Unix ms).
     pub reserved_until_ms: i64,
+    /// The references of the sessions this order has had (`session_ref` → session
+    /// id): how a session's attempt finds the session that made it, whichever
+    /// session the order points at now.
+    pub session_refs: BTreeMap<String, String>,
 }
 
 /// A create's request to reserve its order.
@@ -85,6 +90,9 @@ pub struct OpenRequest<'a> {
     pub intent_id: &'a str,
     /// Which kind it is.
     pub kind: PaymentKind,
+    /// The reference the payment's attempts carry (a session's `session_ref`),
+    /// recorded on the order so their events find the payment that made them.
+    pub payment_ref: Option<&'a str>,
 }
 
 /// What a create gets when it asks for its order.
@@ -226,6 +234,7 @@ mod tests {
             intent_id: intent.map(str::to_string),
             payment_kind: PaymentKind::Intent,
             reserved_until_ms: until,
+            session_refs: BTreeMap::new(),
         }
     }
 

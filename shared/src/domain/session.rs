@@ -21,10 +21,25 @@
 //! its payment's outcome.
 
 use super::error::InputError;
+use super::idempotency::FintocKey;
 use super::payment::{PaymentKind, PaymentStatus, SessionPayment, StoredPayment};
 use super::report::PaymentReport;
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
+
+/// The metadata key carrying a session's reference: Fintoc passes a session's
+/// metadata on to the payment intents the payer makes in it, so each attempt's
+/// events name the session that made it.
+pub const SESSION_REF_METADATA_KEY: &str = "session_ref";
+
+/// A session's reference, derived from the Fintoc idempotency key of its create:
+/// every retry of one create sends the same one (Fintoc compares a retry's
+/// parameters), two sessions never share one, and it tells nothing of the key.
+pub fn session_ref(fintoc_key: &FintocKey) -> String {
+    let digest = Sha256::digest(format!("session-ref\0{}", fintoc_key.as_str()));
+    format!("sref_{}", &hex::encode(digest)[..32])
+}
 
 /// What the checkout-session flow needs of the configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -321,5 +336,37 @@ impl StoredPayment {
             created_at: &self.created_at,
             updated_at: &self.updated_at,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::idempotency::{derive_fintoc_key, CallerId, IdempotencyKey};
+
+    #[test]
+    fn a_sessions_reference_is_one_per_create_and_tells_nothing_of_its_key() {
+        let key = |k: &str| {
+            derive_fintoc_key(
+                "ns:checkout_session",
+                &IdempotencyKey::parse(&CallerId::anonymous(), Some(k)).unwrap(),
+            )
+        };
+        let first = session_ref(&key("k-1"));
+        assert_eq!(
+            first,
+            session_ref(&key("k-1")),
+            "every retry sends the same"
+        );
+        assert_ne!(
+            first,
+            session_ref(&key("k-2")),
+            "two creates, two references"
+        );
+        assert!(
+            first.starts_with("sref_") && first.len() == 5 + 32,
+            "{first}"
+        );
+        assert!(!key("k-1").as_str().contains(&first[5..]));
     }
 }

@@ -601,6 +601,7 @@ async fn reserve<S: Stores>(store: &S, order: &str, holder: &str, now_ms: i64) -
 async fn open<S: Stores>(store: &S, order: &str, holder: &str, intent: &str) -> bool {
     store
         .open_order(&OpenRequest {
+            payment_ref: None,
             order_id: order,
             holder,
             intent_id: intent,
@@ -920,6 +921,7 @@ pub async fn a_session_is_its_own_record_and_its_order_knows_it<S: Stores>(store
     );
     assert!(store
         .open_order(&OpenRequest {
+            payment_ref: Some("sref_1"),
             order_id: "o-s",
             holder: "h",
             intent_id: "cs_1",
@@ -931,6 +933,11 @@ pub async fn a_session_is_its_own_record_and_its_order_knows_it<S: Stores>(store
     assert_eq!(
         (order.payment_kind, order.intent_id.as_deref()),
         (PaymentKind::Session, Some("cs_1"))
+    );
+    assert_eq!(
+        order.session_refs.get("sref_1").map(String::as_str),
+        Some("cs_1"),
+        "the order maps the session's reference to it"
     );
 
     let state = store

@@ -393,6 +393,7 @@ impl OrderStore for MemoryStore {
                     intent_id: None,
                     payment_kind: PaymentKind::Intent,
                     reserved_until_ms: 0,
+                    session_refs: Default::default(),
                 },
                 paid_intent_id: None,
                 anomalies: Vec::new(),
@@ -413,6 +414,12 @@ impl OrderStore for MemoryStore {
         order.record.state = OrderState::Open;
         order.record.intent_id = Some(request.intent_id.to_string());
         order.record.payment_kind = request.kind;
+        if let Some(payment_ref) = request.payment_ref {
+            order
+                .record
+                .session_refs
+                .insert(payment_ref.to_string(), request.intent_id.to_string());
+        }
         Ok(true)
     }
 }
@@ -462,6 +469,7 @@ impl EventStore for MemoryStore {
                             intent_id: None,
                             payment_kind: patch.kind,
                             reserved_until_ms: 0,
+                            session_refs: Default::default(),
                         },
                         paid_intent_id: None,
                         anomalies: Vec::new(),

@@ -25,7 +25,9 @@ impl DynamoStore {
             .get_item()
             .table_name(&self.table)
             .key(PARTITION_KEY, order_pk(order_id))
-            .consistent_read(false)
+            // Strongly consistent: which sessions the order has had decides where
+            // an attempt's event goes, and a new session may have just been added.
+            .consistent_read(true)
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await
@@ -35,6 +37,10 @@ impl DynamoStore {
     }
 }
 use std::collections::HashMap;
+
+/// The prefix of the attributes mapping a session's reference to the session
+/// (`ref_<session ref>` = `cs_...`), one per session the order has had.
+const SESSION_REF_PREFIX: &str = "ref_";
 
 /// The key of an order's item.
 pub(crate) fn order_pk(order_id: &str) -> AttributeValue {
@@ -65,6 +71,13 @@ pub(crate) fn order_from_item(
             .and_then(|v| v.as_n().ok())
             .and_then(|n| n.parse().ok())
             .unwrap_or(0),
+        session_refs: item
+            .iter()
+            .filter_map(|(name, value)| {
+                let session_ref = name.strip_prefix(SESSION_REF_PREFIX)?;
+                Some((session_ref.to_string(), value.as_s().ok()?.clone()))
+            })
+            .collect(),
     })
 }
 
@@ -127,6 +140,12 @@ impl OrderStore for DynamoStore {
         expr.set("state", s(OrderState::Open.as_str()))
             .set("intent_id", s(request.intent_id))
             .set("payment_kind", s(request.kind.as_str()));
+        if let Some(payment_ref) = request.payment_ref {
+            expr.set(
+                &format!("{SESSION_REF_PREFIX}{payment_ref}"),
+                s(request.intent_id),
+            );
+        }
         let holder = expr.name("holder");
         let value = expr.value("holder", s(request.holder));
         let reserved = state_value(&mut expr, OrderState::Reserved);

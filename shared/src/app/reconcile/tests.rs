@@ -134,6 +134,7 @@ impl Setup {
         assert!(self
             .store
             .open_order(&OpenRequest {
+                payment_ref: None,
                 order_id: &order,
                 holder: "h",
                 intent_id: id,
