@@ -62,11 +62,6 @@ export SAM_CLI_TELEMETRY=0 SAM_CLI_BETA_RUST_CARGO_LAMBDA=1
 export AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1
 trap stop_all EXIT
 
-DOCKER_HOST="$(scripts/docker-engine.sh start)"
-export DOCKER_HOST
-image="$(scripts/sam-image.sh)"
-say "base image $image (tagged public.ecr.aws/lambda/provided:al2023-x86_64) on $DOCKER_HOST; ready after $((SECONDS - started)) s"
-
 elf_machine() { od -An -tx1 -j18 -N1 "$1" 2>/dev/null | tr -d ' '; }
 if [[ "${SAM_LOCAL_SKIP_BUILD:-0}" == 1 ]] \
   && [[ "$(elf_machine .aws-sam/build/CreateIntentFunction/bootstrap)" == 3e ]] \
@@ -79,9 +74,22 @@ else
     || { tail -30 "$run_dir/build.log" >&2; die "sam build failed (log: ${run_dir#"$ROOT"/}/build.log)"; }
 fi
 
-# Where containers reach the host: the gateway of the engine's default bridge.
-host_ip="$(docker network inspect bridge --format '{{(index .IPAM.Config 0).Gateway}}')"
-[[ -n "$host_ip" ]] || die "could not read the bridge's gateway address"
+# The engine and the base image after the build (which needs neither), so the
+# engine runs only while it is used.
+DOCKER_HOST="$(scripts/docker-engine.sh start)"
+export DOCKER_HOST
+image="$(scripts/sam-image.sh)"
+say "base image $image (tagged public.ecr.aws/lambda/provided:al2023-x86_64) on $DOCKER_HOST; ready after $((SECONDS - started)) s"
+
+# Where containers reach the host: the address of the engine's default bridge. An
+# engine that found the bridge interface already made (by another engine on the
+# machine) reports no gateway for it; the interface's own address is then the one.
+host_ip="$(docker network inspect bridge --format '{{range .IPAM.Config}}{{.Gateway}}{{end}}' || true)"
+if [[ -z "$host_ip" ]]; then
+  bridge="$(docker network inspect bridge --format '{{index .Options "com.docker.network.bridge.name"}}' || true)"
+  host_ip="$(ip -4 -o addr show dev "${bridge:-docker0}" 2>/dev/null | awk '{split($4, a, "/"); print a[1]; exit}')"
+fi
+[[ -n "$host_ip" ]] || die "could not read the bridge's address (docker network inspect bridge, ip addr show docker0)"
 say "the functions' containers reach DynamoDB Local and the simulator at $host_ip"
 
 cargo build --locked -q -p fintoc-sim -p local-table -p local-gateway
