@@ -401,20 +401,31 @@ impl FintocConfig {
         })
     }
 
-    /// Refuses a secret key of the wrong mode (a test key on a live stack, or the
-    /// reverse). The error never contains the key.
-    pub fn check_key_mode(&self, key: &SecretString) -> Result<(), ConfigError> {
-        check_key_mode(self.mode.as_deref(), key)
+    /// The mode this deployment runs in (see [`key_mode`]).
+    pub fn key_mode(&self, key: &SecretString) -> Result<String, ConfigError> {
+        key_mode(self.mode.as_deref(), key)
     }
 }
 
-fn check_key_mode(mode: Option<&str>, key: &SecretString) -> Result<(), ConfigError> {
-    match mode {
-        Some(mode) if !key.expose().starts_with(&format!("sk_{mode}_")) => Err(err(
+/// The mode a deployment runs in, from its secret key: `FINTOC_MODE` when set (a
+/// key of the other mode — a test key on a live stack, or the reverse — is refused),
+/// else the key's own (`sk_live_…` / `sk_test_…`); a key that says neither needs
+/// `FINTOC_MODE`. Checked at cold start; the error never contains the key.
+pub fn key_mode(configured: Option<&str>, key: &SecretString) -> Result<String, ConfigError> {
+    let of_key = ["live", "test"]
+        .into_iter()
+        .find(|m| key.expose().starts_with(&format!("sk_{m}_")));
+    match (configured, of_key) {
+        (Some(mode), Some(of_key)) if mode == of_key => Ok(mode.to_string()),
+        (Some(mode), _) => Err(err(
             "FINTOC_MODE",
             format!("is {mode} but the configured Fintoc secret key is not an sk_{mode}_ key"),
         )),
-        _ => Ok(()),
+        (None, Some(of_key)) => Ok(of_key.to_string()),
+        (None, None) => Err(err(
+            "FINTOC_MODE",
+            "is unset and the Fintoc secret key is neither an sk_live_ nor an sk_test_ key: set FINTOC_MODE",
+        )),
     }
 }
 
@@ -567,13 +578,13 @@ impl CreateIntentConfig {
             deployment_tag: self.deployment_tag.clone(),
             first_check_after: self.first_check_after,
             sessions: self.sessions.clone(),
+            mode: None,
         }
     }
 
-    /// Refuses a secret key of the wrong mode (a test key on a live stack, or the
-    /// reverse). The error never contains the key.
-    pub fn check_key_mode(&self, key: &SecretString) -> Result<(), ConfigError> {
-        check_key_mode(self.mode.as_deref(), key)
+    /// The mode this deployment runs in (see [`key_mode`]).
+    pub fn key_mode(&self, key: &SecretString) -> Result<String, ConfigError> {
+        key_mode(self.mode.as_deref(), key)
     }
 }
 

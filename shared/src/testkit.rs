@@ -37,6 +37,7 @@ pub fn created_intent(
         schedule: None,
         session_payment: None,
         expires_at: None,
+        review: None,
     }
 }
 

@@ -161,12 +161,12 @@ proptest! {
         prop_assert_eq!(intent.version, 1);
         let order = store.order("o-1").unwrap();
         match claimed {
-            PaymentStatus::Succeeded if intent.amount_mismatch.is_none() => {
+            PaymentStatus::Succeeded if intent.review.is_none() => {
                 prop_assert_eq!(order.record.state, OrderState::Paid);
                 prop_assert_eq!(order.paid_intent_id.as_deref(), Some("pi_1"));
             }
             PaymentStatus::Succeeded => {
-                prop_assert_eq!(order.record.state, OrderState::Open, "a mismatch pays nothing");
+                prop_assert_eq!(order.record.state, OrderState::Review, "a mismatch pays nothing");
             }
             PaymentStatus::Failed => prop_assert_eq!(order.record.state, OrderState::Closed),
             _ => prop_assert_eq!(order.record.state, OrderState::Open),

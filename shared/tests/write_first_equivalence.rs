@@ -8,8 +8,7 @@ use proptest::prelude::*;
 use shared::domain::payment::PaymentStatus;
 use shared::domain::report::{PaymentReport, SenderAccount};
 use shared::domain::transition::{
-    decide, plan_write, plan_write_first, Effect, EventRef, PaymentPatch, PaymentState, Source,
-    WriteGuard,
+    plan_write, plan_write_first, Effect, EventRef, PaymentPatch, PaymentState, Source, WriteGuard,
 };
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -35,6 +34,15 @@ fn order() -> impl Strategy<Value = Option<String>> {
     ]
 }
 
+fn mode() -> impl Strategy<Value = Option<String>> {
+    prop_oneof![
+        Just(None),
+        Just(Some("live".to_string())),
+        Just(Some("test".to_string())),
+        Just(Some("sandbox".to_string())),
+    ]
+}
+
 fn state() -> impl Strategy<Value = PaymentState> {
     (
         status(),
@@ -50,9 +58,10 @@ fn state() -> impl Strategy<Value = PaymentState> {
             Just(Some((100u64, "MXN".to_string()))),
         ],
         order(),
+        mode(),
     )
         .prop_map(
-            |(status, applied, version, requested, order_id)| PaymentState {
+            |(status, applied, version, requested, order_id, mode)| PaymentState {
                 status,
                 applied_event_ids: applied
                     .into_iter()
@@ -61,6 +70,7 @@ fn state() -> impl Strategy<Value = PaymentState> {
                 version,
                 requested,
                 order_id,
+                mode,
             },
         )
 }
@@ -75,21 +85,25 @@ fn report() -> impl Strategy<Value = PaymentReport> {
         ],
         order(),
         any::<bool>(),
+        mode(),
     )
-        .prop_map(|(amount, currency, order_id, with_account)| PaymentReport {
-            id: "pi_1".into(),
-            amount,
-            currency,
-            metadata: order_id
-                .map(|o| BTreeMap::from([("order_id".to_string(), o)]))
-                .unwrap_or_default(),
-            error_reason: Some("insufficient_funds".into()),
-            sender_account: with_account.then(|| SenderAccount {
-                number: Some("000012345678".into()),
-                ..SenderAccount::default()
-            }),
-            ..PaymentReport::default()
-        })
+        .prop_map(
+            |(amount, currency, order_id, with_account, mode)| PaymentReport {
+                id: "pi_1".into(),
+                mode,
+                amount,
+                currency,
+                metadata: order_id
+                    .map(|o| BTreeMap::from([("order_id".to_string(), o)]))
+                    .unwrap_or_default(),
+                error_reason: Some("insufficient_funds".into()),
+                sender_account: with_account.then(|| SenderAccount {
+                    number: Some("000012345678".into()),
+                    ..SenderAccount::default()
+                }),
+                ..PaymentReport::default()
+            },
+        )
 }
 
 /// The patch without what only the guard decides (its condition and version).
@@ -119,10 +133,7 @@ proptest! {
         match plan_write_first(&event, &claimed, &report, "now") {
             None => {
                 // No write first: no stored state moves to this status.
-                let moves = matches!(
-                    decide(Some(&stored), event_id, &claimed),
-                    Effect::Transition { .. }
-                );
+                let moves = matches!(decided.0, Effect::Transition { .. });
                 prop_assert!(!moves, "no write first, yet the state moves");
             }
             Some(first) => {

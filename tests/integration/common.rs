@@ -255,6 +255,11 @@ impl Harness {
                 cancel_url: CANCEL_URL.into(),
                 allowed_return_urls: vec![],
             }),
+            // As the deployed init derives it: the secret key says its mode.
+            mode: Some(
+                shared::config::key_mode(None, &SecretString::new(secret_key))
+                    .expect("the simulator's keys say their mode"),
+            ),
         };
         let service = Arc::new(PaymentService::new(
             store.clone(),

@@ -58,12 +58,18 @@ async fn creates_an_intent_and_reads_it_back() {
             "error_reason",
             "id",
             "metadata",
+            "needs_review",
             "order_id",
+            "paid",
             "status",
             "updated_at"
         ]
     );
     assert_eq!(got.json["status"], "created");
+    assert_eq!(
+        (&got.json["paid"], &got.json["needs_review"]),
+        (&json!(false), &json!(null))
+    );
     assert_eq!(got.json["amount"], 15000);
     assert_eq!(got.json["order_id"], "order-1");
     assert!(

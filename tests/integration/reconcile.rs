@@ -7,7 +7,7 @@ use crate::common::*;
 use aws_sdk_dynamodb::types::AttributeValue;
 use fintoc_sim::{DeliveryMode, Finish, WebhookEndpoint};
 use futures::StreamExt;
-use shared::app::reconcile::{ReconcileSettings, RunSummary};
+use shared::app::reconcile::{ManualPause, ReconcileService, ReconcileSettings, RunSummary};
 use shared::clock::{Clock, SystemClock};
 use shared::domain::payment::StoredPayment;
 use shared::domain::schedule::initial_schedule;
@@ -469,7 +469,7 @@ async fn events_whose_optional_fields_changed_type_are_applied_not_refused() {
         !stored.contains_key("reported_amount"),
         "a string amount is absent"
     );
-    assert!(!stored.contains_key("amount_mismatch"));
+    assert!(!stored.contains_key("needs_review"));
     let again = h
         .post(
             Some("retyped-again"),
@@ -480,5 +480,56 @@ async fn events_whose_optional_fields_changed_type_are_applied_not_refused() {
         again.error_code(),
         "order_already_paid",
         "the order is paid"
+    );
+}
+
+#[tokio::test]
+async fn checks_that_keep_failing_are_counted_backed_off_and_never_silent() {
+    // Fintoc refuses the reconciler's key (rotated, revoked): before, every run
+    // was a quiet success (`checked=0 failed=1`) and the payment stayed at the
+    // head of its shard, asked of Fintoc every five minutes forever.
+    let h = Harness::new().await;
+    h.sim.set_delivery_mode(DeliveryMode::Off);
+    let id = create(&h, "refused-key").await;
+    let refused = ReconcileService::new(
+        h.store.inner.clone(),
+        RecordedLookups {
+            inner: fintoc_client(&h.sim, "sk_test_revoked_0000000000000000"),
+            clock: h.clock.clone(),
+            calls: Arc::default(),
+        },
+        h.clock.clone(),
+        ManualPause(h.clock.clone()),
+        ReconcileSettings::default(),
+    );
+    let due = |item: &HashMap<String, AttributeValue>| number(item, "due_at").unwrap();
+    let first_due = due(&item(&h, &id).await);
+    h.clock.set_ms(first_due);
+    let summary = refused.run(None).await;
+    assert_eq!((summary.due, summary.checked, summary.failed), (1, 0, 1));
+    assert!(summary.stalled(), "a run that got nothing done says so");
+    let failing = item(&h, &id).await;
+    assert_eq!(number(&failing, "failed_checks"), Some(1));
+    assert_eq!(number(&failing, "failing_since_ms"), Some(first_due));
+    assert!(due(&failing) >= first_due + 10 * MINUTE, "backed off");
+    h.clock.set_ms(first_due + 5 * MINUTE);
+    assert_eq!(refused.run(None).await.due, 0, "off the head of its shard");
+    h.clock.set_ms(due(&failing));
+    refused.run(None).await;
+    let failing = item(&h, &id).await;
+    assert_eq!(number(&failing, "failed_checks"), Some(2));
+    assert_eq!(number(&failing, "failing_since_ms"), Some(first_due));
+    // The key is fixed: the next check gets Fintoc's answer and clears the count.
+    let (reconciler, _) = reconciler_for(&h);
+    h.clock.set_ms(due(&failing));
+    let summary = reconciler.run(None).await;
+    assert_eq!((summary.checked, summary.failed), (1, 0), "{summary:?}");
+    assert!(!summary.stalled());
+    let answered = item(&h, &id).await;
+    assert!(!answered.contains_key("failed_checks"), "{answered:?}");
+    assert!(!answered.contains_key("failing_since_ms"));
+    assert!(
+        answered.contains_key("due_at"),
+        "still open: still scheduled"
     );
 }

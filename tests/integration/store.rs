@@ -38,6 +38,7 @@ async fn refused_writes_leave_the_table_as_it_was() {
         kind: PaymentKind::Intent,
         session_payment: None,
         expires_at: None,
+        review: None,
         id: "pi_1".into(),
         status: PaymentStatus::Created,
         amount: 1000,

@@ -134,7 +134,8 @@ async fn official_vector_is_kept_apart_while_unknown_and_applied_once_its_intent
     // Once the intent is this deployment's (create recorded it), the event applies.
     store
         .save_created(&StoredPayment {
-            mode: Some("live".into()),
+            // The vector is a test-mode event: of the payment's own mode.
+            mode: Some("test".into()),
             created_at: "2025-04-05T21:57:00.000Z".into(),
             updated_at: "2025-04-05T21:57:00.000Z".into(),
             ..shared::testkit::created_intent(
@@ -236,6 +237,53 @@ async fn an_event_of_the_other_mode_is_kept_apart_and_changes_nothing() {
         a.json
     );
     assert_eq!(s.status("pi_mode").await, "created");
+}
+
+#[tokio::test]
+async fn without_a_configured_mode_an_event_of_another_mode_than_its_payment_is_an_anomaly() {
+    // FINTOC_MODE unset (as on the local stack): before, a signed `mode: "live"`
+    // event was applied to a test intent.
+    for write_first in [true, false] {
+        let s = setup().await;
+        let id = format!("pi_live_on_test_{write_first}");
+        s.pre_create(&id).await;
+        let service = webhook_service_writing(
+            s.store.clone(),
+            s.clock.clone(),
+            &[WEBHOOK_SECRET],
+            deployment(),
+            write_first,
+        );
+        let body = event_body("evt_live", &id, "succeeded").replace("\"test\"", "\"live\"");
+        assert!(!body.contains("\"test\""), "{body}");
+        let a = deliver(
+            &service,
+            body.as_bytes(),
+            Some(&signed(&body, s.clock.now())),
+        )
+        .await;
+        assert_eq!(
+            (a.status, &a.json["outcome"]),
+            (200, &json!("anomaly")),
+            "write first {write_first}: {}",
+            a.json
+        );
+        assert_eq!(s.status(&id).await, "created", "not applied");
+        let item = stored_item(&s.dynamodb, &s.table, &format!("INTENT#{id}"))
+            .await
+            .unwrap();
+        assert!(item.contains_key("anomalies"), "kept for a human: {item:?}");
+        // The payment's own mode still applies.
+        let test_event = event_body("evt_test", &id, "succeeded");
+        let a = deliver(
+            &service,
+            test_event.as_bytes(),
+            Some(&signed(&test_event, s.clock.now())),
+        )
+        .await;
+        assert_eq!(a.json["outcome"], "applied", "{}", a.json);
+        assert_eq!(s.status(&id).await, "succeeded");
+    }
 }
 
 #[tokio::test]
@@ -735,7 +783,8 @@ async fn a_payment_of_another_amount_never_pays_its_order() {
         .unwrap();
     assert_eq!(intent["status"].as_s().unwrap(), "succeeded");
     assert_eq!(intent["reported_amount"].as_n().unwrap(), "1");
-    assert!(intent["amount_mismatch"]
+    assert_eq!(intent["needs_review"].as_s().unwrap(), "amount_mismatch");
+    assert!(intent["review_detail"]
         .as_s()
         .unwrap()
         .contains("requested 15000 CLP"));
@@ -743,5 +792,19 @@ async fn a_payment_of_another_amount_never_pays_its_order() {
         .iter()
         .find(|i| i["entity"].as_s().unwrap() == "order")
         .unwrap();
-    assert_ne!(order["state"].as_s().unwrap(), "paid", "never fulfilled");
+    assert_eq!(
+        order["state"].as_s().unwrap(),
+        "review",
+        "never fulfilled; held for a human"
+    );
+    // The view says what to act on: Fintoc's status as it said, not paid.
+    let view = h.get(&id).await;
+    assert_eq!(view.json["status"], "succeeded");
+    assert_eq!(view.json["paid"], false, "{}", view.json);
+    assert_eq!(view.json["needs_review"]["reason"], "amount_mismatch");
+    // The order takes no new payment until a human decides: an explicit answer,
+    // not the "active payment" that never ends.
+    let again = h.post(Some("key-amount-2"), BODY).await;
+    assert_eq!(again.status, 409, "{}", again.json);
+    assert_eq!(again.error_code(), "order_in_review");
 }

@@ -8,7 +8,7 @@
 
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
-use shared::app::payments::{CreateInput, PaymentService};
+use shared::app::payments::{CreateInput, PaymentService, PaymentSettings};
 use shared::clock::{Clock, SystemClock};
 use shared::config::CreateIntentConfig;
 use shared::domain::idempotency::CallerId;
@@ -30,7 +30,7 @@ pub async fn init(config: &CreateIntentConfig) -> Result<DeployedService, lambda
         .resolve(&sdk)
         .await
         .map_err(|e| format!("loading the Fintoc secret key: {e}"))?;
-    config.check_key_mode(&secret_key)?;
+    let mode = config.key_mode(&secret_key)?;
     let dynamodb = shared::aws::dynamodb_client(&sdk, config.table.endpoint.as_deref());
     let store = DynamoStore::new(dynamodb, &config.table.table_name);
     let fintoc = FintocHttpClient::new(
@@ -42,12 +42,11 @@ pub async fn init(config: &CreateIntentConfig) -> Result<DeployedService, lambda
     if config.connect_at_init {
         shared::app::open_connections::open_connections(&store, Some(&fintoc)).await;
     }
-    Ok(PaymentService::new(
-        store,
-        fintoc,
-        SystemClock,
-        config.create_settings(),
-    ))
+    let settings = PaymentSettings {
+        mode: Some(mode),
+        ..config.create_settings()
+    };
+    Ok(PaymentService::new(store, fintoc, SystemClock, settings))
 }
 
 /// Who is calling, from the authorizer API Gateway ran: the IAM principal, else the

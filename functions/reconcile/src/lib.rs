@@ -27,7 +27,7 @@ pub async fn init(config: &ReconcileConfig) -> Result<DeployedService, lambda_ru
         .resolve(&sdk)
         .await
         .map_err(|e| format!("loading the Fintoc secret key: {e}"))?;
-    config.fintoc.check_key_mode(&secret_key)?;
+    config.fintoc.key_mode(&secret_key)?;
     let dynamodb = shared::aws::dynamodb_client(&sdk, config.table.endpoint.as_deref());
     let fintoc = FintocHttpClient::new(
         &config.fintoc.base_url,
@@ -47,6 +47,7 @@ pub async fn init(config: &ReconcileConfig) -> Result<DeployedService, lambda_ru
 /// The run's summary as the invocation answers it.
 pub fn summary_json(summary: &RunSummary) -> Value {
     json!({
+        "due": summary.due,
         "checked": summary.checked,
         "outcomes_found": summary.outcomes_found,
         "moves_found": summary.moves_found,
@@ -57,6 +58,7 @@ pub fn summary_json(summary: &RunSummary) -> Value {
         "not_found": summary.not_found,
         "failed": summary.failed,
         "left_for_next_run": summary.left_for_next_run,
+        "stalled": summary.stalled(),
     })
 }
 
@@ -76,6 +78,7 @@ pub fn emit_metrics(summary: &RunSummary, now_ms: i64) {
             ),
             ("StuckIntents", summary.stuck),
             ("CheckFailures", summary.failed),
+            ("StalledRuns", u64::from(summary.stalled())),
         ],
     );
 }
@@ -108,6 +111,13 @@ where
         left_for_next_run = summary.left_for_next_run,
         "reconciliation run finished"
     );
+    if summary.stalled() {
+        tracing::error!(
+            due = summary.due,
+            failed = summary.failed,
+            "reconciliation made no progress: payments are due and no check got Fintoc's answer"
+        );
+    }
     emit_metrics(&summary, clock.now_ms());
     summary_json(&summary)
 }

@@ -50,6 +50,10 @@ pub struct PaymentSettings {
     pub first_check_after: Duration,
     /// The checkout-session flow, when this deployment enables it.
     pub sessions: Option<SessionSettings>,
+    /// The mode this deployment runs in (its secret key's): stored on every payment
+    /// Fintoc's answer does not give a mode for, so an event of the other mode is
+    /// never applied to it.
+    pub mode: Option<String>,
 }
 
 impl PaymentSettings {
@@ -184,6 +188,10 @@ where
                 &request.order_id,
                 intent_id.as_deref(),
             )),
+            Ok(ReserveOutcome::InReview { intent_id }) => Some(ApiError::order_in_review(
+                &request.order_id,
+                intent_id.as_deref(),
+            )),
             Err(e) => Some(store_error(e)),
         };
         if let Some(refusal) = refusal {
@@ -288,7 +296,7 @@ where
             order_id: Some(request.order_id.clone()),
             metadata: request.metadata.clone(),
             customer_email: request.customer_email.clone(),
-            mode,
+            mode: mode.or_else(|| self.settings.mode.clone()),
             error_reason: None,
             created_at: created_at.to_string(),
             updated_at: format_rfc3339_ms(now),
@@ -299,6 +307,7 @@ where
             )),
             session_payment: None,
             expires_at: None,
+            review: None,
         }
     }
 

@@ -280,6 +280,16 @@ impl<S: EventStore, C: Clock> WebhookService<S, C> {
             },
             EventKind::CheckoutSession(kind) => event.session_report(&kind)?.to_record_report(),
         };
+        // The mode the event states: its envelope's, else its data's (a payment of
+        // the other mode is never moved by it: `domain::transition`).
+        let report = PaymentReport {
+            mode: event
+                .mode
+                .clone()
+                .filter(|m| matches!(m.as_str(), "live" | "test"))
+                .or(report.mode),
+            ..report
+        };
         let event_ref = EventRef {
             id: &event.id,
             event_type: &event.event_type,

@@ -14,9 +14,11 @@
 use super::record::{self, Plan, Recorded};
 use crate::clock::{format_rfc3339_ms, Clock, ManualClock};
 use crate::domain::payment::PaymentKind;
-use crate::domain::reconcile::{plan_check, CheckPlan, FintocAnswer, Flag, ScheduleUpdate};
+use crate::domain::reconcile::{
+    plan_check, plan_failed_check, CheckPlan, FintocAnswer, Flag, ScheduleUpdate,
+};
 use crate::domain::schedule::ScheduleChange;
-use crate::domain::transition::Effect;
+use crate::domain::transition::{Effect, PaymentState};
 use crate::fintoc::FintocLookup;
 use crate::store::{DuePayment, EventStore, ScheduleStore, WriteResult};
 use std::collections::HashSet;
@@ -92,7 +94,11 @@ impl Pause for ManualPause {
 /// What one run did; also emitted as metrics.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RunSummary {
-    /// Intents asked of Fintoc.
+    /// Due payments the run found (up to its bound).
+    pub due: u64,
+    /// Shards of the index the run could not read.
+    pub unread_shards: u64,
+    /// Payments whose check got Fintoc's answer.
     pub checked: u64,
     /// Final outcomes recorded by this run: each one a webhook had not delivered
     /// (drift: webhooks are not arriving).
@@ -109,10 +115,20 @@ pub struct RunSummary {
     pub stuck: u64,
     /// Intents Fintoc does not know, flagged for a human.
     pub not_found: u64,
-    /// Checks that failed (Fintoc or storage); still due, retried next run.
+    /// Checks that failed (Fintoc or storage), and shards that could not be read:
+    /// each failed check is counted on its payment and checked again later.
     pub failed: u64,
     /// Due intents left for the next run (deadline or per-run bound).
     pub left_for_next_run: bool,
+}
+
+impl RunSummary {
+    /// Whether the run had work and got none of it done: payments were due (or a
+    /// shard could not be read) and not one check got Fintoc's answer. Alarmed
+    /// when it lasts: reconciliation has stopped.
+    pub fn stalled(&self) -> bool {
+        self.checked == 0 && (self.due > 0 || self.unread_shards > 0)
+    }
 }
 
 /// What one check ended in.
@@ -207,6 +223,7 @@ where
                 Err(e) => {
                     tracing::error!(shard, error = %e.detail(), "could not read the due intents of a shard; the next run reads it again");
                     summary.failed += 1;
+                    summary.unread_shards += 1;
                 }
             }
         }
@@ -215,6 +232,7 @@ where
             summary.left_for_next_run = true;
         }
         due.sort_by_key(|d| d.schedule.due_at_ms);
+        summary.due = due.len() as u64;
         let pacer = Pacer::new(self.settings.max_requests_per_sec);
         // Stop starting checks `reserve_ms` before the deadline, or at two thirds of
         // the time left when the invocation is short (a local run's 3 s default).
@@ -273,18 +291,21 @@ where
         let answer = match lookup {
             Ok(Some(report)) if report.id == id => FintocAnswer::Found(Box::new(report)),
             Ok(Some(_)) => {
-                tracing::error!(intent_id = id, "Fintoc answered another intent; skipped");
-                return Some(CheckResult::Failed);
+                tracing::error!(
+                    payment_id = id,
+                    "Fintoc answered another payment; counted as a failed check"
+                );
+                return Some(self.failed(&due).await);
             }
             Ok(None) => FintocAnswer::NotFound,
             Err(e) => {
-                tracing::warn!(intent_id = id, error = %e, "could not check the intent with Fintoc; the next run retries");
-                return Some(CheckResult::Failed);
+                tracing::warn!(payment_id = id, error = %e, "could not check the payment with Fintoc; counted, checked again later");
+                return Some(self.failed(&due).await);
             }
         };
         let now_ms = self.clock.now_ms();
         let now = format_rfc3339_ms(now_ms);
-        let recorded = record::record(&self.store, Some(due.state), |state| {
+        let recorded = record::record(&self.store, Some(due.state.clone()), |state| {
             let Some(state) = state else {
                 return Plan::Stop(None);
             };
@@ -309,10 +330,31 @@ where
                 return Some(CheckResult::Failed);
             }
             Err(e) => {
-                tracing::error!(payment_id = id, error = %e, "could not record Fintoc's answer; the next run retries");
-                return Some(CheckResult::Failed);
+                tracing::error!(payment_id = id, error = %e, "could not record Fintoc's answer; counted, checked again later");
+                return Some(self.failed(&due).await);
             }
         };
+        Some(self.settle(&due, &state, plan, now_ms).await)
+    }
+
+    /// A check that failed: counted on the payment and checked again later, or
+    /// stuck at the give-up point (decided by `domain::reconcile::plan_failed_check`).
+    async fn failed(&self, due: &DuePayment) -> CheckResult {
+        let now_ms = self.clock.now_ms();
+        let plan = plan_failed_check(&due.schedule, now_ms);
+        self.settle(due, &due.state, plan, now_ms).await
+    }
+
+    /// Writes what a check that changed nothing of the payment's status does to its
+    /// schedule: guarded by the version the plan was made on.
+    async fn settle(
+        &self,
+        due: &DuePayment,
+        state: &PaymentState,
+        plan: CheckPlan,
+        now_ms: i64,
+    ) -> CheckResult {
+        let id = due.intent_id.as_str();
         let (change, flag, result) = match plan {
             CheckPlan::Apply { .. } => unreachable!("a write is made by the record engine"),
             CheckPlan::Reschedule(next) => {
@@ -337,6 +379,14 @@ where
                     CheckResult::NotFound,
                 )
             }
+            CheckPlan::Failed(next) => (
+                ScheduleChange::Failed {
+                    next,
+                    at_ms: now_ms,
+                },
+                None,
+                CheckResult::Failed,
+            ),
         };
         let update = ScheduleUpdate {
             intent_id: id.to_string(),
@@ -344,15 +394,17 @@ where
             expected_version: state.version,
             change,
             flag,
-            at: now.clone(),
+            at: format_rfc3339_ms(now_ms),
         };
         match self.store.update_schedule(&update).await {
-            Ok(true) => Some(result),
-            // Changed meanwhile (a webhook): the next run sees the new state.
-            Ok(false) => Some(CheckResult::Unchanged),
+            Ok(true) => result,
+            // Changed meanwhile (a webhook): the next run sees the new state; a
+            // failed check stays a failure.
+            Ok(false) if result == CheckResult::Failed => result,
+            Ok(false) => CheckResult::Unchanged,
             Err(e) => {
                 tracing::error!(payment_id = id, error = %e.detail(), "could not update the check schedule; the next run retries");
-                Some(CheckResult::Failed)
+                CheckResult::Failed
             }
         }
     }
@@ -374,8 +426,7 @@ where
         match effect {
             Effect::ConflictingFinal { .. } => CheckResult::Anomaly,
             _ if final_outcome
-                && (patch.amount_mismatch.is_some()
-                    || *written == WriteResult::WrittenOrderRefused) =>
+                && (patch.review.is_some() || *written == WriteResult::WrittenOrderRefused) =>
             {
                 CheckResult::PaymentAnomaly
             }

@@ -130,6 +130,10 @@ fn log_written(effect: &Effect, patch: &PaymentPatch, written: &WriteResult) {
             event_id, payment_id, current = current.as_str(), claimed = claimed.as_str(),
             "ANOMALY: conflicting final event kept on the payment; the status was not changed — a human must check this payment"
         ),
+        Effect::ModeMismatch { stored, stated } => tracing::error!(
+            event_id, payment_id, stored = stored.as_str(), stated = stated.as_str(),
+            "ANOMALY: an event states another mode than the payment's own; kept on the payment, not applied — a human must check where it came from"
+        ),
         Effect::Late { current, claimed } => tracing::warn!(
             event_id, payment_id, current = current.as_str(), claimed = claimed.as_str(),
             "late event noted; status unchanged"
@@ -145,10 +149,10 @@ fn log_written(effect: &Effect, patch: &PaymentPatch, written: &WriteResult) {
             tracing::info!(event_id, payment_id, "event recorded")
         }
     }
-    if let Some(detail) = &patch.amount_mismatch {
+    if let Some(review) = &patch.review {
         tracing::error!(
-            event_id, payment_id, detail = %detail,
-            "ANOMALY: a payment of another amount or currency than requested; its order is not paid — a human must check it"
+            event_id, payment_id, reason = review.reason.as_str(), detail = %review.detail,
+            "ANOMALY: a payment of another amount or currency than requested; its order is held for review, not paid — a human must check it"
         );
     }
     if *written == WriteResult::WrittenOrderRefused {

@@ -72,17 +72,32 @@ fn key_mode_is_checked_without_echoing_the_key() {
     vars.push(("FINTOC_MODE", "live"));
     let c = parse(&vars).unwrap();
     let e = c
-        .check_key_mode(&SecretString::new("sk_test_abcdef"))
+        .key_mode(&SecretString::new("sk_test_abcdef"))
         .unwrap_err();
     assert_eq!(e.variable, "FINTOC_MODE");
     assert!(!e.to_string().contains("abcdef"));
-    assert!(c
-        .check_key_mode(&SecretString::new("sk_live_abcdef"))
-        .is_ok());
+    assert_eq!(
+        c.key_mode(&SecretString::new("sk_live_abcdef")).unwrap(),
+        "live"
+    );
     vars.push(("FINTOC_MODE", "prod"));
     let mut bad = BASE.to_vec();
     bad.push(("FINTOC_MODE", "prod"));
     assert_eq!(parse(&bad).unwrap_err().variable, "FINTOC_MODE");
+}
+
+#[test]
+fn without_fintoc_mode_the_key_says_the_mode() {
+    let c = parse(&BASE).unwrap();
+    assert_eq!(c.mode, None);
+    for (key, mode) in [("sk_test_abcdef", "test"), ("sk_live_abcdef", "live")] {
+        assert_eq!(c.key_mode(&SecretString::new(key)).unwrap(), mode);
+    }
+    let e = c
+        .key_mode(&SecretString::new("sk_abcdef"))
+        .expect_err("a key that says no mode needs FINTOC_MODE");
+    assert_eq!(e.variable, "FINTOC_MODE");
+    assert!(!e.to_string().contains("abcdef"));
 }
 
 #[test]

@@ -21,6 +21,10 @@ pub enum OrderState {
     Paid,
     /// Its intent ended unpaid: a new create may reserve it.
     Closed,
+    /// Its payment succeeded at another amount or currency than requested: held
+    /// for a human (logged `ANOMALY`, alarmed), neither paid nor open to a new
+    /// payment until one decides.
+    Review,
 }
 
 impl OrderState {
@@ -31,6 +35,7 @@ impl OrderState {
             Self::Open => "open",
             Self::Paid => "paid",
             Self::Closed => "closed",
+            Self::Review => "review",
         }
     }
 
@@ -41,6 +46,7 @@ impl OrderState {
             "open" => Some(Self::Open),
             "paid" => Some(Self::Paid),
             "closed" => Some(Self::Closed),
+            "review" => Some(Self::Review),
             _ => None,
         }
     }
@@ -112,6 +118,11 @@ pub enum ReserveOutcome {
         /// The intent that paid it.
         intent_id: Option<String>,
     },
+    /// Held for a human: its payment needs review.
+    InReview {
+        /// The payment under review.
+        intent_id: Option<String>,
+    },
 }
 
 /// Whether a create (`holder`) may reserve an order that is stored as `existing`:
@@ -120,7 +131,7 @@ pub enum ReserveOutcome {
 pub fn can_reserve(existing: &OrderRecord, holder: &str, now_ms: i64) -> bool {
     match existing.state {
         OrderState::Closed => true,
-        OrderState::Paid => false,
+        OrderState::Paid | OrderState::Review => false,
         OrderState::Reserved | OrderState::Open if existing.holder == holder => true,
         OrderState::Reserved => existing.reserved_until_ms < now_ms,
         OrderState::Open => false,
@@ -131,6 +142,9 @@ pub fn can_reserve(existing: &OrderRecord, holder: &str, now_ms: i64) -> bool {
 pub fn classify_reserve_conflict(existing: &OrderRecord, now_ms: i64) -> ReserveOutcome {
     match existing.state {
         OrderState::Paid => ReserveOutcome::AlreadyPaid {
+            intent_id: existing.intent_id.clone(),
+        },
+        OrderState::Review => ReserveOutcome::InReview {
             intent_id: existing.intent_id.clone(),
         },
         OrderState::Reserved => ReserveOutcome::Busy {
@@ -163,6 +177,9 @@ pub enum OrderOutcome {
     Paid,
     /// The intent failed, was rejected or expired: the order may be tried again.
     Closed,
+    /// The intent succeeded at another amount or currency than requested: the
+    /// order is held for a human.
+    Review,
 }
 
 /// What a payment's write does when its order does not take the outcome (see
@@ -181,7 +198,7 @@ impl OrderOutcome {
     /// What a refused outcome of this kind does.
     pub fn if_refused(self) -> IfRefused {
         match self {
-            Self::Paid => IfRefused::KeepAsAnomaly,
+            Self::Paid | Self::Review => IfRefused::KeepAsAnomaly,
             Self::Closed => IfRefused::PaymentAlone,
         }
     }
@@ -197,7 +214,7 @@ pub struct OrderPatch {
     pub intent_id: String,
     /// Which kind of payment that is (recorded on an order a payment creates).
     pub kind: PaymentKind,
-    /// Paid or closed.
+    /// Paid, closed or held for review.
     pub outcome: OrderOutcome,
     /// What the payment's write does when the order refuses the outcome.
     pub if_refused: IfRefused,
@@ -206,13 +223,14 @@ pub struct OrderPatch {
 }
 
 /// Whether the order (stored as `existing`, if at all) takes the outcome. A payment
-/// is taken unless the order is paid already or its intent is another one; it is
-/// then kept on the order as an anomaly instead, for a human (a second payment).
-/// A closing is taken only from the order's own open intent.
+/// (or one held for review) is taken unless the order is paid or in review already
+/// or its intent is another one; it is then kept on the order as an anomaly
+/// instead, for a human (a second payment). A closing is taken only from the
+/// order's own open intent.
 pub fn order_accepts(existing: Option<&OrderRecord>, patch: &OrderPatch) -> bool {
     match patch.outcome {
-        OrderOutcome::Paid => existing.is_none_or(|o| {
-            o.state != OrderState::Paid
+        OrderOutcome::Paid | OrderOutcome::Review => existing.is_none_or(|o| {
+            !matches!(o.state, OrderState::Paid | OrderState::Review)
                 && o.intent_id.as_deref().is_none_or(|i| i == patch.intent_id)
         }),
         OrderOutcome::Closed => existing.is_some_and(|o| {
@@ -317,6 +335,44 @@ mod tests {
             Some(&reserved),
             &patch(OrderOutcome::Paid, "pi_9")
         ));
+        // A payment at another amount holds its own open order for review; an
+        // order in review takes no other outcome.
+        assert!(order_accepts(
+            Some(&open),
+            &patch(OrderOutcome::Review, "pi_1")
+        ));
+        assert!(!order_accepts(
+            Some(&paid),
+            &patch(OrderOutcome::Review, "pi_1")
+        ));
+        let review = order(Review, "a", Some("pi_1"), 0);
+        for outcome in [
+            OrderOutcome::Paid,
+            OrderOutcome::Review,
+            OrderOutcome::Closed,
+        ] {
+            assert!(
+                !order_accepts(Some(&review), &patch(outcome, "pi_1")),
+                "{outcome:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_order_in_review_is_reserved_by_no_one() {
+        let review = order(Review, "a", Some("pi_1"), 0);
+        assert!(
+            !can_reserve(&review, "a", 10),
+            "not even its own create's retry"
+        );
+        assert!(!can_reserve(&review, "b", 10));
+        assert_eq!(
+            classify_reserve_conflict(&review, 10),
+            ReserveOutcome::InReview {
+                intent_id: Some("pi_1".into())
+            }
+        );
+        assert_eq!(OrderState::parse("review"), Some(Review));
     }
 
     #[test]
@@ -332,6 +388,7 @@ mod tests {
         // A second payment is kept on the order for a human; a closing the order
         // no longer waits for writes the payment alone.
         assert_eq!(OrderOutcome::Paid.if_refused(), IfRefused::KeepAsAnomaly);
+        assert_eq!(OrderOutcome::Review.if_refused(), IfRefused::KeepAsAnomaly);
         assert_eq!(OrderOutcome::Closed.if_refused(), IfRefused::PaymentAlone);
     }
 }

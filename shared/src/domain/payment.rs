@@ -138,6 +138,52 @@ impl PaymentKind {
     }
 }
 
+/// Why a payment needs a human before anything acts on it: it is never `paid`, and
+/// its order (when it has one) is held in review or keeps it as an anomaly. (An
+/// event of another mode than its payment's is not applied at all: it is a note in
+/// the payment's `anomalies`.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReviewReason {
+    /// Fintoc reported a payment of another amount or currency than requested.
+    AmountMismatch,
+    /// A payment its order did not take: the order was paid already, or by (or is
+    /// waiting for) another payment. A human must refund it.
+    SecondPayment,
+}
+
+impl ReviewReason {
+    /// The stored and shown name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AmountMismatch => "amount_mismatch",
+            Self::SecondPayment => "second_payment",
+        }
+    }
+
+    /// Reads a stored name; an unknown one is kept as a second payment (the
+    /// reason that asks the most of a human) rather than dropped.
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "amount_mismatch" => Self::AmountMismatch,
+            _ => Self::SecondPayment,
+        }
+    }
+}
+
+/// A payment held for a human: why, and the detail for the record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Review {
+    /// Why.
+    #[serde(serialize_with = "review_reason")]
+    pub reason: ReviewReason,
+    /// What was seen (e.g. `requested 15000 CLP, Fintoc reported 1 CLP`).
+    pub detail: String,
+}
+
+fn review_reason<S: serde::Serializer>(r: &ReviewReason, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(r.as_str())
+}
+
 /// A payment as stored by this backend (the merchant-facing view of it): a payment
 /// intent, or a checkout session (`kind`), whose `status` is then its payment's
 /// status as the session's own record carries it (see `domain::session`).
@@ -173,6 +219,8 @@ pub struct StoredPayment {
     pub session_payment: Option<SessionPayment>,
     /// When a session expires at Fintoc (RFC 3339), when known.
     pub expires_at: Option<String>,
+    /// Set when the payment needs a human (see [`ReviewReason`]).
+    pub review: Option<Review>,
 }
 
 /// The payment intent a checkout session made when the payer started paying, as
@@ -201,6 +249,12 @@ pub struct IntentView<'a> {
     pub order_id: Option<&'a str>,
     /// Merchant metadata.
     pub metadata: &'a BTreeMap<String, String>,
+    /// Whether this payment paid its order: it succeeded at the amount and
+    /// currency requested, and its order took it. The one field to act on.
+    pub paid: bool,
+    /// Why a human must look at this payment before anything acts on it; `null`
+    /// when nothing is wrong.
+    pub needs_review: Option<&'a Review>,
     /// Failure reason of a final, unpaid intent.
     pub error_reason: Option<&'a str>,
     /// Creation time.
@@ -210,6 +264,12 @@ pub struct IntentView<'a> {
 }
 
 impl StoredPayment {
+    /// Whether this payment paid its order: it succeeded and nothing about it needs
+    /// review (another amount, a payment its order did not take, another mode).
+    pub fn paid(&self) -> bool {
+        self.status == PaymentStatus::Succeeded && self.review.is_none()
+    }
+
     /// The public view of this intent.
     pub fn view(&self) -> IntentView<'_> {
         IntentView {
@@ -219,6 +279,8 @@ impl StoredPayment {
             currency: &self.currency,
             order_id: self.order_id.as_deref(),
             metadata: &self.metadata,
+            paid: self.paid(),
+            needs_review: self.review.as_ref(),
             error_reason: self.error_reason.as_deref(),
             created_at: &self.created_at,
             updated_at: &self.updated_at,
@@ -280,10 +342,49 @@ mod tests {
             schedule: None,
             session_payment: None,
             expires_at: None,
+            review: None,
         };
         let json = serde_json::to_value(intent.view()).unwrap();
         assert!(json.get("customer_email").is_none());
         assert!(json.get("widget_token").is_none());
         assert_eq!(json["status"], "created");
+        assert_eq!(
+            (json["paid"].clone(), json["needs_review"].clone()),
+            (false.into(), serde_json::Value::Null)
+        );
+    }
+
+    #[test]
+    fn succeeded_is_paid_only_without_a_review() {
+        let mut intent = StoredPayment {
+            id: "pi_1".into(),
+            kind: PaymentKind::Intent,
+            status: PaymentStatus::Succeeded,
+            amount: 15_000,
+            currency: "CLP".into(),
+            order_id: Some("o".into()),
+            metadata: BTreeMap::new(),
+            customer_email: None,
+            mode: None,
+            error_reason: None,
+            created_at: "t".into(),
+            updated_at: "t".into(),
+            schedule: None,
+            session_payment: None,
+            expires_at: None,
+            review: None,
+        };
+        assert!(intent.paid());
+        intent.review = Some(Review {
+            reason: ReviewReason::AmountMismatch,
+            detail: "requested 15000 CLP, Fintoc reported 1 CLP".into(),
+        });
+        let json = serde_json::to_value(intent.view()).unwrap();
+        assert_eq!(json["status"], "succeeded", "Fintoc's status, as it said");
+        assert_eq!(json["paid"], false);
+        assert_eq!(json["needs_review"]["reason"], "amount_mismatch");
+        for r in [ReviewReason::AmountMismatch, ReviewReason::SecondPayment] {
+            assert_eq!(ReviewReason::parse(r.as_str()), r);
+        }
     }
 }

@@ -8,13 +8,17 @@
 //! - Checks back off: [`CHECK_DELAYS_MS`], then daily, until [`GIVE_UP_AFTER_MS`]
 //!   after creation (past Fintoc's 10-day `pending` window); then the intent is
 //!   marked stuck for a human.
+//! - A check that fails (Fintoc or storage unavailable) counts too: the payment is
+//!   checked again within an hour ([`plan_failed_check`]), carries its count of
+//!   failed checks for a human, and is stuck at the same give-up point — failing
+//!   payments never hold the head of their shard, and never fail silently forever.
 //! - Fintoc's answer is applied under a synthetic, deterministic event id
 //!   ([`reconciliation_event_id`]): two checks that see the same status, or a check
 //!   racing a webhook, still change the intent once.
 
 use super::payment::{PaymentKind, PaymentStatus};
 use super::report::PaymentReport;
-use super::schedule::{after_check, CheckSchedule, ScheduleChange};
+use super::schedule::{after_check, after_failed_check, CheckSchedule, ScheduleChange};
 use super::transition::{plan_write, Effect, EventRef, PaymentPatch, PaymentState, Source};
 
 /// The deterministic id under which a check's answer is recorded: the same status
@@ -88,6 +92,21 @@ pub enum CheckPlan {
     /// Fintoc does not know an intent this deployment created: an anomaly for a
     /// human, off the index (never retried forever).
     NotFoundAtFintoc,
+    /// The check failed (no answer from Fintoc, or it could not be recorded):
+    /// counted, and checked again later (see [`plan_failed_check`]).
+    Failed(CheckSchedule),
+}
+
+/// What a check that failed at `now_ms` does: the payment is checked again later,
+/// backing off ([`after_failed_check`]) so it never holds the head of its shard,
+/// with the failure counted on it; at the give-up point it is stuck, like a payment
+/// Fintoc keeps answering as open — a failure is never retried forever.
+pub fn plan_failed_check(schedule: &CheckSchedule, now_ms: i64) -> CheckPlan {
+    if now_ms >= schedule.give_up_at_ms {
+        CheckPlan::Stuck
+    } else {
+        CheckPlan::Failed(after_failed_check(schedule, now_ms))
+    }
 }
 
 /// Decides what Fintoc's `answer` about an intent in `current`, scheduled as
@@ -149,6 +168,7 @@ mod tests {
             version: 3,
             requested: Some((100, "CLP".into())),
             order_id: Some("o-1".into()),
+            mode: None,
         }
     }
 
@@ -161,6 +181,17 @@ mod tests {
             metadata: BTreeMap::new(),
             ..PaymentReport::default()
         }))
+    }
+
+    #[test]
+    fn a_failed_check_backs_off_and_is_stuck_at_the_give_up_point() {
+        let s = initial_schedule("pi_1", T0);
+        let CheckPlan::Failed(next) = plan_failed_check(&s, s.due_at_ms) else {
+            panic!("checked again later")
+        };
+        assert_eq!(next.checks, 1);
+        assert!(next.due_at_ms > s.due_at_ms);
+        assert_eq!(plan_failed_check(&s, s.give_up_at_ms), CheckPlan::Stuck);
     }
 
     #[test]

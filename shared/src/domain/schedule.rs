@@ -8,6 +8,9 @@ pub const CHECK_DELAYS_MS: [i64; 4] = [2 * MINUTE, 10 * MINUTE, HOUR, 6 * HOUR];
 pub const DAILY_MS: i64 = 24 * HOUR;
 /// How long after creation an intent is checked before it is marked stuck.
 pub const GIVE_UP_AFTER_MS: i64 = 12 * DAILY_MS;
+/// Most time between checks while they fail (Fintoc or storage unavailable, a
+/// refused key): after an outage, every open payment is checked again within it.
+pub const FAILING_RECHECK_MAX_MS: i64 = HOUR;
 /// How many shards the index of open intents is written across.
 pub const INDEX_SHARDS: u16 = 16;
 
@@ -34,8 +37,17 @@ pub enum ScheduleChange {
     Unchanged,
     /// Removed: the intent is final (or stuck, or unknown at Fintoc): it leaves the index.
     Clear,
-    /// Set: the intent is open and checked next at this point.
+    /// Set: the intent is open and checked next at this point (a check got
+    /// Fintoc's answer: the payment is no longer failing).
     Set(CheckSchedule),
+    /// Set after a check that failed: counted on the payment (`failed_checks`,
+    /// and since when its checks fail), which stays on the index.
+    Failed {
+        /// When it is checked next.
+        next: CheckSchedule,
+        /// When the check failed (Unix ms).
+        at_ms: i64,
+    },
 }
 
 /// The index shard of an intent: a stable hash of its id, so open intents spread
@@ -89,11 +101,38 @@ pub fn after_check(schedule: &CheckSchedule, now_ms: i64) -> CheckSchedule {
     }
 }
 
+/// The schedule after a check at `now_ms` that failed: counted as a check (so the
+/// checks back off as answered ones do), but never more than
+/// [`FAILING_RECHECK_MAX_MS`] away, and never past the give-up point.
+pub fn after_failed_check(schedule: &CheckSchedule, now_ms: i64) -> CheckSchedule {
+    let next = after_check(schedule, now_ms);
+    CheckSchedule {
+        due_at_ms: next.due_at_ms.min(now_ms + FAILING_RECHECK_MAX_MS),
+        ..next
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     const T0: i64 = 1_767_225_600_000;
+
+    #[test]
+    fn failed_checks_back_off_up_to_an_hour_and_move_off_the_head() {
+        let mut s = initial_schedule("pi_1", T0);
+        let mut now = s.due_at_ms;
+        let mut gaps = Vec::new();
+        while now < s.give_up_at_ms {
+            let next = after_failed_check(&s, now);
+            assert!(next.due_at_ms > now, "never due again at once");
+            gaps.push(next.due_at_ms - now);
+            now = next.due_at_ms;
+            s = next;
+        }
+        assert_eq!(&gaps[..4], &[10 * MINUTE, HOUR, HOUR, HOUR]);
+        assert_eq!(now, T0 + GIVE_UP_AFTER_MS, "the give-up point is reached");
+    }
 
     #[test]
     fn checks_back_off_then_run_daily_until_the_give_up_point() {

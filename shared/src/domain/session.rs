@@ -22,7 +22,7 @@
 
 use super::error::InputError;
 use super::idempotency::FintocKey;
-use super::payment::{PaymentKind, PaymentStatus, SessionPayment, StoredPayment};
+use super::payment::{PaymentKind, PaymentStatus, Review, SessionPayment, StoredPayment};
 use super::report::PaymentReport;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -280,9 +280,13 @@ pub struct SessionView<'a> {
     pub id: &'a str,
     /// `created`, `in_progress`, `finished` or `expired`.
     pub status: &'static str,
-    /// Whether the order is paid by this session: its payment succeeded, as a
-    /// webhook or a check with Fintoc said. The one field to act on.
+    /// Whether this session paid its order: its payment succeeded (as a webhook or
+    /// a check with Fintoc said) at the amount requested, and its order took it.
+    /// The one field to act on.
     pub paid: bool,
+    /// Why a human must look at this session's payment; `null` when nothing is
+    /// wrong.
+    pub needs_review: Option<&'a Review>,
     /// The outcome of its payment intent (`succeeded`, `failed`, `rejected`,
     /// `expired`), or `null` while there is none. While the session is
     /// `in_progress` it is its latest attempt's: the payer may still try again.
@@ -324,7 +328,8 @@ impl StoredPayment {
         SessionView {
             id: &self.id,
             status: session_status(&self.status),
-            paid: self.status == PaymentStatus::Succeeded,
+            paid: self.paid(),
+            needs_review: self.review.as_ref(),
             payment_status,
             payment_intent_id: attempt.map(|a| a.intent_id.as_str()),
             amount: self.amount,

@@ -12,7 +12,7 @@
 //! the store only renders the patch.
 
 use super::order::{OrderOutcome, OrderPatch};
-use super::payment::{PaymentKind, PaymentStatus, SessionPayment};
+use super::payment::{PaymentKind, PaymentStatus, Review, ReviewReason, SessionPayment};
 use super::report::{MaskedAccount, PaymentReport};
 use super::schedule::ScheduleChange;
 use std::collections::{BTreeMap, BTreeSet};
@@ -31,6 +31,9 @@ pub struct PaymentState {
     /// The order the create bound the intent to: the only order its outcome pays
     /// or closes (an event's metadata never overrides it).
     pub order_id: Option<String>,
+    /// Fintoc's `mode` of the payment (`live` | `test`), once known: an event that
+    /// states the other one is never applied to it.
+    pub mode: Option<String>,
 }
 
 /// What one event does to one intent.
@@ -66,6 +69,14 @@ pub enum Effect {
         /// What the event claimed.
         claimed: PaymentStatus,
     },
+    /// An event that states another mode than the payment's own (a `live` event
+    /// about a `test` payment, or the reverse): kept as an anomaly, never applied.
+    ModeMismatch {
+        /// The payment's mode.
+        stored: String,
+        /// The mode the event stated.
+        stated: String,
+    },
 }
 
 impl Effect {
@@ -76,7 +87,7 @@ impl Effect {
             Self::Create { .. } => "created",
             Self::Transition { .. } => "applied",
             Self::SameStatus => "recorded",
-            Self::ConflictingFinal { .. } => "anomaly",
+            Self::ConflictingFinal { .. } | Self::ModeMismatch { .. } => "anomaly",
             Self::Late { .. } => "late",
         }
     }
@@ -200,6 +211,9 @@ pub struct Expectation {
     /// For a success: what the payment reported, which must not contradict what
     /// was requested (`amount`, `currency`, as far as each is reported).
     pub reported: Option<(Option<u64>, Option<String>)>,
+    /// The mode the event stated, when it states one: the item's mode must be
+    /// absent or the same.
+    pub mode: Option<String>,
 }
 
 impl Expectation {
@@ -219,7 +233,11 @@ impl Expectation {
             }
             _ => true,
         };
-        event_new && status_moves && order_matches && amount_agrees
+        let mode_agrees = match (&self.mode, &state.mode) {
+            (Some(stated), Some(stored)) => stated == stored,
+            _ => true,
+        };
+        event_new && status_moves && order_matches && amount_agrees && mode_agrees
     }
 }
 
@@ -322,11 +340,32 @@ pub struct PaymentPatch {
     /// What the outcome does to the intent's order, when it is final and the
     /// intent names its order.
     pub order: Option<OrderPatch>,
-    /// A payment of another amount or currency than requested: recorded on the
-    /// intent, never paying its order (a human must look).
-    pub amount_mismatch: Option<String>,
+    /// Why the payment needs a human (another amount or currency than
+    /// requested): recorded on it; it never pays its order, which is held for
+    /// review instead.
+    pub review: Option<Review>,
     /// What the write does to the intent's check schedule: a final status clears it.
     pub schedule: ScheduleChange,
+}
+
+impl PaymentPatch {
+    /// What is written of the payment when its order refuses the outcome and
+    /// keeps the payment as an anomaly ([`super::order::IfRefused::KeepAsAnomaly`]):
+    /// the same patch, the payment marked for review as a second payment (unless
+    /// it needs review already, for a reason that stays).
+    pub fn kept_as_anomaly(&self) -> PaymentPatch {
+        let mut patch = self.clone();
+        if let Some(order) = &self.order {
+            patch.review.get_or_insert_with(|| Review {
+                reason: ReviewReason::SecondPayment,
+                detail: format!(
+                    "order {} did not take this payment: it is paid or in review, or waits for another payment",
+                    order.order_id
+                ),
+            });
+        }
+        patch
+    }
 }
 
 /// What `created_by` says of an intent created from an event.
@@ -365,19 +404,20 @@ fn note(
 }
 
 /// Whether Fintoc reported a payment of another amount or currency than the create
-/// requested (as far as both are known): the detail, for the record.
-fn amount_mismatch(current: Option<&PaymentState>, report: &PaymentReport) -> Option<String> {
+/// requested (as far as both are known): the review, with the detail.
+fn amount_mismatch(current: Option<&PaymentState>, report: &PaymentReport) -> Option<Review> {
     let (amount, currency) = current?.requested.as_ref()?;
     let reported_amount = report.amount;
     let reported_currency = report.currency.as_ref().map(|c| c.to_ascii_uppercase());
     let differs = reported_amount.is_some_and(|a| a != *amount)
         || reported_currency.as_ref().is_some_and(|c| c != currency);
-    differs.then(|| {
-        format!(
+    differs.then(|| Review {
+        reason: ReviewReason::AmountMismatch,
+        detail: format!(
             "requested {amount} {currency}, Fintoc reported {} {}",
             reported_amount.map_or("?".into(), |a| a.to_string()),
             reported_currency.unwrap_or_else(|| "?".into())
-        )
+        ),
     })
 }
 
@@ -408,6 +448,7 @@ pub fn plan_write_first(
         version: 0,
         requested: report.amount.zip(currency.clone()),
         order_id: order_id.clone(),
+        mode: stated_mode(report).map(str::to_string),
     };
     let (effect, patch) = plan_write(Some(&representative), event, claimed, report, now);
     debug_assert!(matches!(effect, Effect::Transition { .. }));
@@ -437,8 +478,35 @@ pub fn plan_write_first(
         status_not_in,
         order_id: claimed.is_final().then_some(order_id),
         reported: (*claimed == PaymentStatus::Succeeded).then_some((report.amount, currency)),
+        mode: stated_mode(report).map(str::to_string),
     }));
     Some(patch)
+}
+
+/// The mode a report states, when it is one Fintoc has (`live` | `test`): an
+/// unreadable one states nothing.
+pub fn stated_mode(report: &PaymentReport) -> Option<&str> {
+    report
+        .mode
+        .as_deref()
+        .filter(|m| matches!(*m, "live" | "test"))
+}
+
+/// The anomaly of a new event that states another mode than the stored payment's.
+fn mode_mismatch(
+    current: Option<&PaymentState>,
+    event_id: &str,
+    report: &PaymentReport,
+) -> Option<Effect> {
+    let current = current?;
+    let stored = current.mode.as_deref()?;
+    let stated = stated_mode(report)?;
+    (stated != stored && !current.applied_event_ids.contains(event_id)).then(|| {
+        Effect::ModeMismatch {
+            stored: stored.to_string(),
+            stated: stated.to_string(),
+        }
+    })
 }
 
 /// Decides what event `event`, claiming `claimed` about `report`'s intent, does to
@@ -450,7 +518,8 @@ pub fn plan_write(
     report: &PaymentReport,
     now: &str,
 ) -> (Effect, Option<PaymentPatch>) {
-    let effect = decide(current, event.id, claimed);
+    let effect = mode_mismatch(current, event.id, report)
+        .unwrap_or_else(|| decide(current, event.id, claimed));
     let mut patch = PaymentPatch {
         payment_id: report.id.clone(),
         kind: report.kind,
@@ -464,7 +533,7 @@ pub fn plan_write(
         outcome: None,
         note: None,
         order: None,
-        amount_mismatch: None,
+        review: None,
         schedule: ScheduleChange::Unchanged,
     };
     match &effect {
@@ -491,7 +560,7 @@ pub fn plan_write(
             }
         }
         Effect::SameStatus => {}
-        Effect::ConflictingFinal { .. } => {
+        Effect::ConflictingFinal { .. } | Effect::ModeMismatch { .. } => {
             patch.note = Some(note(NoteList::Anomalies, event, claimed, report, now));
         }
         Effect::Late { .. } => {
@@ -508,17 +577,17 @@ pub fn plan_write(
         patch.schedule = ScheduleChange::Clear;
     }
     if *claimed == PaymentStatus::Succeeded && patch.outcome.is_some() {
-        patch.amount_mismatch = amount_mismatch(current, report);
+        patch.review = amount_mismatch(current, report);
     }
-    if let (Some(status), Some(_), None) = (&patch.status, &patch.outcome, &patch.amount_mismatch) {
+    if let (Some(status), Some(_)) = (&patch.status, &patch.outcome) {
         let order_id = match current {
             Some(state) => state.order_id.clone(),
             None => report.metadata.get("order_id").cloned(),
         };
-        let outcome = if *status == PaymentStatus::Succeeded {
-            OrderOutcome::Paid
-        } else {
-            OrderOutcome::Closed
+        let outcome = match (status, &patch.review) {
+            (_, Some(_)) => OrderOutcome::Review,
+            (PaymentStatus::Succeeded, None) => OrderOutcome::Paid,
+            _ => OrderOutcome::Closed,
         };
         patch.order = order_id.map(|order_id| OrderPatch {
             kind: report.kind,

@@ -336,6 +336,7 @@ mod tests {
             schedule: None,
             session_payment: None,
             expires_at: Some("t2".into()),
+            review: None,
         };
         let view = serde_json::to_value(stored.session_view()).unwrap();
         assert_eq!(

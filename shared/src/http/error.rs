@@ -186,6 +186,22 @@ impl ApiError {
         .with_param("order_id")
     }
 
+    /// 409: the order's payment needs a human (another amount or currency than
+    /// requested); no payment may be made for it until one decides.
+    pub fn order_in_review(order_id: &str, intent_id: Option<&str>) -> Self {
+        let order = crate::domain::create::echo(order_id);
+        let by = intent_id.map(|id| format!(" ({id})")).unwrap_or_default();
+        Self::new(
+            409,
+            "invalid_request_error",
+            "order_in_review",
+            format!(
+                "Order {order} is held for review: its payment{by} was reported at another amount or currency than requested. A human must resolve it first."
+            ),
+        )
+        .with_param("order_id")
+    }
+
     /// 422: the `Idempotency-Key` was used with another request.
     pub fn idempotency_key_reused() -> Self {
         Self::new(

@@ -10,8 +10,8 @@ use crate::domain::idempotency::{
     AcquireOutcome, AcquireRequest, CallerId, CompleteRequest, IdempotencyKey, LeaseId,
     ReservationId, StoredResponse,
 };
-use crate::domain::order::{OpenRequest, ReserveOutcome, ReserveRequest};
-use crate::domain::payment::{PaymentKind, PaymentStatus, StoredPayment};
+use crate::domain::order::{OpenRequest, OrderState, ReserveOutcome, ReserveRequest};
+use crate::domain::payment::{PaymentKind, PaymentStatus, ReviewReason, StoredPayment};
 use crate::domain::reconcile::{Flag, ScheduleUpdate};
 use crate::domain::report::PaymentReport;
 use crate::domain::schedule::{initial_schedule, CheckSchedule, ScheduleChange};
@@ -49,6 +49,7 @@ macro_rules! store_contract_tests {
             an_order_is_reserved_once_and_opened_by_its_holder,
             a_lapsed_reservation_is_taken_over,
             an_orders_intent_closes_or_pays_it_and_a_paid_order_stays_paid,
+            a_payment_at_another_amount_holds_its_order_for_review,
             an_open_intent_is_indexed_until_its_status_is_final,
             a_schedule_update_applies_only_on_the_version_read,
             a_session_is_its_own_record_and_its_order_knows_it,
@@ -131,6 +132,7 @@ fn intent(id: &str, amount: u64, status: PaymentStatus) -> StoredPayment {
         kind: PaymentKind::Intent,
         session_payment: None,
         expires_at: None,
+        review: None,
         status,
         amount,
         currency: "CLP".into(),
@@ -505,6 +507,7 @@ pub async fn a_stale_version_conflicts_and_returns_the_current_state<S: Stores>(
         version: 1,
         requested: Some((100, "CLP".into())),
         order_id: Some("order-1".into()),
+        mode: Some("test".into()),
     };
     assert_eq!(
         store.apply(&patch.unwrap()).await.unwrap(),
@@ -732,15 +735,24 @@ pub async fn an_orders_intent_closes_or_pays_it_and_a_paid_order_stays_paid<S: S
         order_event(&store, "pi_3", "o-3", "evt_3", PaymentStatus::Succeeded).await,
         Some(WriteResult::WrittenOrderRefused)
     );
+    let second = store
+        .get_payment(PaymentKind::Intent, "pi_3")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(second.status, PaymentStatus::Succeeded);
     assert_eq!(
-        store
-            .get_payment(PaymentKind::Intent, "pi_3")
-            .await
-            .unwrap()
-            .unwrap()
-            .status,
-        PaymentStatus::Succeeded
+        second.review.as_ref().map(|r| r.reason),
+        Some(ReviewReason::SecondPayment),
+        "succeeded, but it paid nothing: never shown as paid"
     );
+    assert!(!second.paid());
+    let first_paid = store
+        .get_payment(PaymentKind::Intent, "pi_2")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(first_paid.paid() && first_paid.review.is_none());
     assert_eq!(reserve(&store, "o-3", "h4", T0 + 3).await, paid);
     // A late unpaid outcome of the first intent changes nothing.
     assert_eq!(
@@ -749,6 +761,78 @@ pub async fn an_orders_intent_closes_or_pays_it_and_a_paid_order_stays_paid<S: S
         "an anomaly on pi_1 itself, no order change"
     );
     assert_eq!(reserve(&store, "o-3", "h5", T0 + 4).await, paid);
+}
+
+/// A payment reported at another amount holds its order for review: neither paid
+/// nor open to a new payment, and no other outcome moves it.
+pub async fn a_payment_at_another_amount_holds_its_order_for_review<S: Stores>(store: S) {
+    assert_eq!(
+        reserve(&store, "o-rev", "h1", T0).await,
+        ReserveOutcome::Reserved
+    );
+    store
+        .save_created(&for_order("pi_rev", "o-rev"))
+        .await
+        .unwrap();
+    assert!(open(&store, "o-rev", "h1", "pi_rev").await);
+    let state = store
+        .payment_state(PaymentKind::Intent, "pi_rev")
+        .await
+        .unwrap();
+    let mut one_peso = report("pi_rev");
+    one_peso.amount = Some(1);
+    one_peso.metadata.insert("order_id".into(), "o-rev".into());
+    let event = EventRef {
+        id: "evt_rev",
+        event_type: "payment_intent.succeeded",
+        created_at: None,
+        source: crate::domain::transition::Source::Webhook,
+    };
+    let (_, patch) = plan_write(
+        state.as_ref(),
+        &event,
+        &PaymentStatus::Succeeded,
+        &one_peso,
+        "now",
+    );
+    assert_eq!(
+        store.apply(&patch.unwrap()).await.unwrap(),
+        WriteResult::Written
+    );
+    let stored = store
+        .get_payment(PaymentKind::Intent, "pi_rev")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.status, PaymentStatus::Succeeded);
+    assert!(!stored.paid());
+    let review = stored.review.expect("held for review");
+    assert_eq!(review.reason, ReviewReason::AmountMismatch);
+    assert_eq!(review.detail, "requested 100 CLP, Fintoc reported 1 CLP");
+    let held = ReserveOutcome::InReview {
+        intent_id: Some("pi_rev".into()),
+    };
+    assert_eq!(reserve(&store, "o-rev", "h2", T0 + 1).await, held);
+    assert_eq!(
+        reserve(&store, "o-rev", "h1", T0 + 1).await,
+        held,
+        "not even its own create's retry"
+    );
+    let order = store.order("o-rev").await.unwrap().unwrap();
+    assert_eq!(order.state, OrderState::Review);
+    // Another payment for the order is kept as an anomaly; the review stays.
+    assert_eq!(
+        order_event(
+            &store,
+            "pi_other",
+            "o-rev",
+            "evt_o",
+            PaymentStatus::Succeeded
+        )
+        .await,
+        Some(WriteResult::WrittenOrderRefused)
+    );
+    assert_eq!(reserve(&store, "o-rev", "h3", T0 + 2).await, held);
 }
 
 /// An intent is in the index of due checks from its creation until a final status,
@@ -1111,6 +1195,44 @@ pub async fn a_write_first_condition_is_what_the_expectation_accepts<S: Stores>(
                 );
             }
         }
+    }
+    // An event that states a mode: the stored payment (a test one) must be of it.
+    for (i, (mode, accepted)) in [("live", false), ("test", true), ("sandbox", true)]
+        .into_iter()
+        .enumerate()
+    {
+        let id = format!("pi_wf_mode_{i}");
+        store
+            .save_created(&intent(&id, 100, Pending))
+            .await
+            .unwrap();
+        let state = store
+            .payment_state(PaymentKind::Intent, &id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            state.mode.as_deref(),
+            Some("test"),
+            "read back with its mode"
+        );
+        let report = PaymentReport {
+            id: id.clone(),
+            mode: Some(mode.into()),
+            metadata: state
+                .order_id
+                .iter()
+                .map(|o| ("order_id".to_string(), o.clone()))
+                .collect(),
+            ..PaymentReport::default()
+        };
+        let patch = plan_write_first(&event, &Failed, &report, "now").unwrap();
+        let WriteGuard::Expected(expectation) = &patch.guard else {
+            panic!("not an expectation")
+        };
+        assert_eq!(expectation.accepts(&state), accepted, "{mode}");
+        let written = !matches!(store.apply(&patch).await.unwrap(), WriteResult::Conflict(_));
+        assert_eq!(written, accepted, "{mode}: DynamoDB agrees");
     }
     let unknown = PaymentReport {
         id: "pi_wf_unknown".into(),

@@ -86,7 +86,7 @@ impl DynamoStore {
         let put = self
             .client
             .put_item()
-            .table_name(&self.table)
+            .table_name(&self.idempotency_table)
             .item(PARTITION_KEY, idempotency_pk(request.key))
             .item("entity", s("idempotency"))
             .item("status", s(IN_PROGRESS))
@@ -147,7 +147,7 @@ impl DynamoStore {
         let update = self
             .client
             .update_item()
-            .table_name(&self.table)
+            .table_name(&self.idempotency_table)
             .key(PARTITION_KEY, idempotency_pk(request.key));
         let result = expr
             .apply_to_update(update)
@@ -230,7 +230,7 @@ impl IdempotencyStore for DynamoStore {
             .set("response_status", n(request.response.status))
             .set("response_body", s(&request.response.body))
             .set_some("intent_id", request.intent_id.map(s));
-        self.conditional_update("complete", idempotency_pk(request.key), expr)
+        self.conditional_update_in(&self.idempotency_table, "complete", idempotency_pk(request.key), expr)
             .await
     }
 
@@ -240,7 +240,7 @@ impl IdempotencyStore for DynamoStore {
         let mut expr = Expr::default();
         held_by(&mut expr, lease_id);
         expr.set("status", s(RELEASED));
-        self.conditional_update("release", idempotency_pk(key), expr)
+        self.conditional_update_in(&self.idempotency_table, "release", idempotency_pk(key), expr)
             .await
             .map(|_| ())
     }

@@ -15,7 +15,7 @@ use crate::domain::order::{
     can_open, can_reserve, classify_reserve_conflict, order_accepts, IfRefused, OpenRequest,
     OrderOutcome, OrderRecord, OrderState, ReserveOutcome, ReserveRequest,
 };
-use crate::domain::payment::{PaymentKind, PaymentStatus, SessionPayment, StoredPayment};
+use crate::domain::payment::{PaymentKind, PaymentStatus, Review, SessionPayment, StoredPayment};
 use crate::domain::reconcile::ScheduleUpdate;
 use crate::domain::schedule::{CheckSchedule, ScheduleChange};
 use crate::domain::transition::{
@@ -107,10 +107,12 @@ pub struct MemoryIntent {
     pub anomalies: Vec<EventNote>,
     /// Late non-final events.
     pub late_events: Vec<EventNote>,
-    /// A payment of another amount or currency than requested.
-    pub amount_mismatch: Option<String>,
+    /// Why it needs a human, if it does.
+    pub review: Option<Review>,
     /// Its check schedule, while open.
     pub schedule: Option<CheckSchedule>,
+    /// While its checks fail: how many in a row, and since when (Unix ms).
+    pub failing: Option<(u32, i64)>,
     /// Why it left the schedule for a human (`stuck`, `not_found_at_fintoc`).
     pub flagged: Option<String>,
     /// A session's latest payment intent.
@@ -127,6 +129,7 @@ impl MemoryIntent {
             version: self.version,
             requested: self.amount.zip(self.currency.clone()),
             order_id: self.order_id.clone(),
+            mode: self.mode.clone(),
         })
     }
 }
@@ -368,6 +371,7 @@ impl PaymentStore for MemoryStore {
             schedule: item.schedule,
             session_payment: item.session_payment.clone(),
             expires_at: item.expires_at.clone(),
+            review: item.review.clone(),
         }))
     }
 }
@@ -456,6 +460,8 @@ impl EventStore for MemoryStore {
             return Ok(WriteResult::Conflict(current.and_then(MemoryIntent::state)));
         }
         let mut result = WriteResult::Written;
+        let refused;
+        let mut patch = patch;
         if let Some(order) = &patch.order {
             let existing = tables.orders.get(&order.order_id).map(|o| &o.record);
             if order_accepts(existing, order) {
@@ -481,6 +487,11 @@ impl EventStore for MemoryStore {
                         entry.record.payment_kind = order.kind;
                         entry.paid_intent_id = Some(order.intent_id.clone());
                     }
+                    OrderOutcome::Review => {
+                        entry.record.state = OrderState::Review;
+                        entry.record.intent_id = Some(order.intent_id.clone());
+                        entry.record.payment_kind = order.kind;
+                    }
                     OrderOutcome::Closed => entry.record.state = OrderState::Closed,
                 }
             } else if order.if_refused == IfRefused::KeepAsAnomaly {
@@ -490,6 +501,8 @@ impl EventStore for MemoryStore {
                     .or_insert_with(|| unreachable!("an order that refuses a payment exists"));
                 entry.anomalies.push(order.intent_id.clone());
                 result = WriteResult::WrittenOrderRefused;
+                refused = patch.kept_as_anomaly();
+                patch = &refused;
             }
         }
         let item = tables.intents.entry(key).or_default();
@@ -514,8 +527,8 @@ impl EventStore for MemoryStore {
         if let Some(outcome) = &patch.outcome {
             item.outcome = Some(outcome.clone());
         }
-        if patch.amount_mismatch.is_some() {
-            item.amount_mismatch.clone_from(&patch.amount_mismatch);
+        if patch.review.is_some() {
+            item.review.clone_from(&patch.review);
         }
         if let Some(note) = &patch.note {
             match note.list {
@@ -546,8 +559,19 @@ impl EventStore for MemoryStore {
 fn change_schedule(item: &mut MemoryIntent, change: &ScheduleChange) {
     match change {
         ScheduleChange::Unchanged => {}
-        ScheduleChange::Clear => item.schedule = None,
-        ScheduleChange::Set(schedule) => item.schedule = Some(*schedule),
+        ScheduleChange::Clear => {
+            item.schedule = None;
+            item.failing = None;
+        }
+        ScheduleChange::Set(schedule) => {
+            item.schedule = Some(*schedule);
+            item.failing = None;
+        }
+        ScheduleChange::Failed { next, at_ms } => {
+            item.schedule = Some(*next);
+            let (count, since) = item.failing.unwrap_or((0, *at_ms));
+            item.failing = Some((count + 1, since));
+        }
     }
 }
 

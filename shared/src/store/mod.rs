@@ -49,7 +49,10 @@ use aws_sdk_dynamodb::types::{AttributeValue, ConsumedCapacity};
 use aws_sdk_dynamodb::Client;
 use std::future::Future;
 use std::sync::Arc;
-pub use table::{create_table, table_definition, PARTITION_KEY, TTL_ATTRIBUTE};
+pub use table::{
+    create_idempotency_table, create_table, idempotency_table_definition, table_definition,
+    PARTITION_KEY, TTL_ATTRIBUTE,
+};
 pub use usage::Usage;
 
 /// Any error, boxed, kept as the source of a [`StoreError`].
@@ -237,22 +240,42 @@ pub trait ScheduleStore: Send + Sync {
 pub struct DynamoStore {
     client: Client,
     table: String,
+    /// Where idempotency records live: a table of their own without a stream when
+    /// deployed (their stored responses hold widget and session tokens, which no
+    /// stream consumer may see), else `table`.
+    idempotency_table: String,
     usage: Arc<usage::UsageMeter>,
 }
 
 impl DynamoStore {
-    /// A store on `table`.
+    /// A store on `table` (idempotency records included).
     pub fn new(client: Client, table: impl Into<String>) -> Self {
+        let table = table.into();
         Self {
             client,
-            table: table.into(),
+            idempotency_table: table.clone(),
+            table,
             usage: Arc::default(),
+        }
+    }
+
+    /// The same store, with idempotency records in `table` (see
+    /// [`crate::store::create_idempotency_table`]).
+    pub fn with_idempotency_table(self, table: impl Into<String>) -> Self {
+        Self {
+            idempotency_table: table.into(),
+            ..self
         }
     }
 
     /// The table name.
     pub fn table(&self) -> &str {
         &self.table
+    }
+
+    /// The idempotency records' table name.
+    pub fn idempotency_table(&self) -> &str {
+        &self.idempotency_table
     }
 
     /// Opens (and verifies) the connection to DynamoDB before the first request needs
@@ -290,10 +313,22 @@ impl DynamoStore {
         key: AttributeValue,
         expr: expr::Expr,
     ) -> Result<bool, StoreError> {
+        self.conditional_update_in(&self.table, operation, key, expr)
+            .await
+    }
+
+    /// [`Self::conditional_update`] in the table `table`.
+    pub(crate) async fn conditional_update_in(
+        &self,
+        table: &str,
+        operation: &'static str,
+        key: AttributeValue,
+        expr: expr::Expr,
+    ) -> Result<bool, StoreError> {
         let update = self
             .client
             .update_item()
-            .table_name(&self.table)
+            .table_name(table)
             .key(PARTITION_KEY, key);
         let result = expr
             .apply_to_update(update)

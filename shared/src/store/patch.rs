@@ -62,20 +62,35 @@ fn outcome(expr: &mut Expr, o: &Outcome) {
 /// the index over `due_shard` and `due_at` is sparse.
 pub(crate) const SCHEDULE_ATTRIBUTES: [&str; 4] = ["due_shard", "due_at", "checks", "give_up_at"];
 
+/// The count of a payment's consecutive failed checks, and since when they fail
+/// (Unix ms): set while its checks fail, removed by the next answered check.
+const FAILING_ATTRIBUTES: [&str; 2] = ["failed_checks", "failing_since_ms"];
+
 /// `SET` or `REMOVE` the schedule's attributes.
 pub(crate) fn schedule(expr: &mut Expr, change: &ScheduleChange) {
+    let set = |expr: &mut Expr, s: &crate::domain::schedule::CheckSchedule| {
+        expr.set("due_shard", n(s.shard))
+            .set("due_at", n(s.due_at_ms))
+            .set("checks", n(s.checks))
+            .set("give_up_at", n(s.give_up_at_ms));
+    };
     match change {
         ScheduleChange::Unchanged => {}
         ScheduleChange::Clear => {
-            for attr in SCHEDULE_ATTRIBUTES {
+            for attr in SCHEDULE_ATTRIBUTES.into_iter().chain(FAILING_ATTRIBUTES) {
                 expr.remove(attr);
             }
         }
         ScheduleChange::Set(s) => {
-            expr.set("due_shard", n(s.shard))
-                .set("due_at", n(s.due_at_ms))
-                .set("checks", n(s.checks))
-                .set("give_up_at", n(s.give_up_at_ms));
+            set(expr, s);
+            for attr in FAILING_ATTRIBUTES {
+                expr.remove(attr);
+            }
+        }
+        ScheduleChange::Failed { next, at_ms } => {
+            set(expr, next);
+            expr.add("failed_checks", n(1))
+                .set_if_absent("failing_since_ms", n(*at_ms));
         }
     }
 }
@@ -111,7 +126,10 @@ pub(crate) fn render(patch: &PaymentPatch) -> Expr {
     if let Some(o) = &patch.outcome {
         outcome(&mut expr, o);
     }
-    expr.set_some("amount_mismatch", patch.amount_mismatch.as_deref().map(s));
+    if let Some(review) = &patch.review {
+        expr.set("needs_review", s(review.reason.as_str()))
+            .set("review_detail", s(&review.detail));
+    }
     if let Some(n) = &patch.note {
         let list = match n.list {
             NoteList::Anomalies => "anomalies",
@@ -196,25 +214,37 @@ fn expectation_condition(expr: &mut Expr, e: &Expectation) -> String {
             agrees.join(" AND ")
         ));
     }
+    if let Some(mode) = &e.mode {
+        let name = expr.name("mode");
+        let value = expr.value("stated_mode", s(mode));
+        parts.push(format!(
+            "(attribute_not_exists({name}) OR {name} = {value})"
+        ));
+    }
     parts.join(" AND ")
 }
 
-/// The order's part of a patch: paid or closed, under `domain::order::order_accepts`
-/// as its condition.
+/// The order's part of a patch: paid, held for review or closed, under
+/// `domain::order::order_accepts` as its condition.
 pub(crate) fn render_order(order: &OrderPatch) -> Expr {
     let mut expr = Expr::default();
     match order.outcome {
-        OrderOutcome::Paid => {
+        OrderOutcome::Paid | OrderOutcome::Review => {
+            let (state, at) = match order.outcome {
+                OrderOutcome::Review => (OrderState::Review, "review_at"),
+                _ => (OrderState::Paid, "paid_at"),
+            };
             let pk = expr.name(PARTITION_KEY);
             expr.set("entity", s("order"))
                 .set("order_id", s(&order.order_id))
-                .set("state", s(OrderState::Paid.as_str()))
+                .set("state", s(state.as_str()))
                 .set("intent_id", s(&order.intent_id))
                 .set("payment_kind", s(order.kind.as_str()))
-                .set("paid_at", s(&order.at));
+                .set(at, s(&order.at));
             let paid = state_value(&mut expr, OrderState::Paid);
+            let review = state_value(&mut expr, OrderState::Review);
             expr.condition(format!(
-                "attribute_not_exists({pk}) OR (#state <> {paid} AND \
+                "attribute_not_exists({pk}) OR (#state <> {paid} AND #state <> {review} AND \
                  (attribute_not_exists(#intent_id) OR #intent_id = :intent_id))"
             ));
         }

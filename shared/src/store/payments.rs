@@ -10,7 +10,9 @@ use super::{
 };
 use crate::domain::deployment::ForeignEvent;
 use crate::domain::order::{IfRefused, OrderRecord};
-use crate::domain::payment::{PaymentKind, PaymentStatus, SessionPayment, StoredPayment};
+use crate::domain::payment::{
+    PaymentKind, PaymentStatus, Review, ReviewReason, SessionPayment, StoredPayment,
+};
 use crate::domain::schedule::CheckSchedule;
 use crate::domain::transition::{PaymentPatch, PaymentState};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
@@ -70,6 +72,13 @@ struct IntentItem {
     payment_status: Option<String>,
     #[serde(default)]
     expires_at: Option<String>,
+    #[serde(default)]
+    needs_review: Option<String>,
+    #[serde(default)]
+    review_detail: Option<String>,
+    /// Written by versions before reviews had reasons: an amount mismatch.
+    #[serde(default)]
+    amount_mismatch: Option<String>,
 }
 
 impl From<IntentItem> for StoredPayment {
@@ -104,6 +113,17 @@ impl From<IntentItem> for StoredPayment {
                 _ => None,
             },
             expires_at: item.expires_at,
+            review: match (item.needs_review, item.amount_mismatch) {
+                (Some(reason), _) => Some(Review {
+                    reason: ReviewReason::parse(&reason),
+                    detail: item.review_detail.unwrap_or_default(),
+                }),
+                (None, Some(detail)) => Some(Review {
+                    reason: ReviewReason::AmountMismatch,
+                    detail,
+                }),
+                (None, None) => None,
+            },
         }
     }
 }
@@ -131,16 +151,19 @@ pub(crate) fn payment_state_from_item(
         }
         _ => None,
     };
-    let order_id = match item.get("order_id") {
-        Some(AttributeValue::S(id)) => Some(id.clone()),
+    let text = |attr: &str| match item.get(attr) {
+        Some(AttributeValue::S(value)) => Some(value.clone()),
         _ => None,
     };
+    let order_id = text("order_id");
+    let mode = text("mode");
     Ok(PaymentState {
         status,
         applied_event_ids,
         version,
         requested,
         order_id,
+        mode,
     })
 }
 
@@ -339,8 +362,9 @@ impl EventStore for DynamoStore {
             .key(PARTITION_KEY, payment_pk(kind, id))
             .consistent_read(false)
             .projection_expression(
-                "#status, applied_event_ids, version, amount, currency, order_id",
+                "#status, applied_event_ids, version, amount, currency, order_id, #mode",
             )
+            .expression_attribute_names("#mode", "mode")
             .expression_attribute_names("#status", "status")
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
@@ -387,7 +411,7 @@ impl EventStore for DynamoStore {
             IfRefused::PaymentAlone => self.apply_intent(intent_patch).await,
             IfRefused::KeepAsAnomaly => {
                 let with_anomaly = vec![
-                    patch::render(intent_patch)
+                    patch::render(&intent_patch.kept_as_anomaly())
                         .into_transact_update(&self.table, intent_key)
                         .map_err(build)?,
                     patch::render_order_anomaly(order)

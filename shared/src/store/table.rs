@@ -57,6 +57,64 @@ pub fn table_definition() -> serde_json::Value {
     })
 }
 
+/// The idempotency records' table in CloudFormation's terms, as `template.yaml`
+/// must declare it: on-demand, string key `pk`, TTL on `expires_at`, and no stream
+/// — its records hold the replayable answers, widget and session tokens included,
+/// which no stream consumer may see.
+pub fn idempotency_table_definition() -> serde_json::Value {
+    serde_json::json!({
+        "BillingMode": "PAY_PER_REQUEST",
+        "AttributeDefinitions": [{"AttributeName": PARTITION_KEY, "AttributeType": "S"}],
+        "KeySchema": [{"AttributeName": PARTITION_KEY, "KeyType": "HASH"}],
+        "TimeToLiveSpecification": {"AttributeName": TTL_ATTRIBUTE, "Enabled": true},
+    })
+}
+
+/// Creates the idempotency records' table ([`idempotency_table_definition`]) on
+/// DynamoDB Local; in AWS the template creates it.
+pub async fn create_idempotency_table(client: &Client, table: &str) -> Result<(), StoreError> {
+    client
+        .create_table()
+        .table_name(table)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name(PARTITION_KEY)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .map_err(malformed)?,
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name(PARTITION_KEY)
+                .key_type(KeyType::Hash)
+                .build()
+                .map_err(malformed)?,
+        )
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .map_err(|e| StoreError::unavailable("create_table", BoxError::from(e)))?;
+    enable_ttl(client, table).await
+}
+
+/// Turns on TTL over [`TTL_ATTRIBUTE`].
+async fn enable_ttl(client: &Client, table: &str) -> Result<(), StoreError> {
+    client
+        .update_time_to_live()
+        .table_name(table)
+        .time_to_live_specification(
+            TimeToLiveSpecification::builder()
+                .attribute_name(TTL_ATTRIBUTE)
+                .enabled(true)
+                .build()
+                .map_err(malformed)?,
+        )
+        .send()
+        .await
+        .map_err(|e| StoreError::unavailable("create_table", BoxError::from(e)))?;
+    Ok(())
+}
+
 /// Creates the table with the definition the SAM template uses: on-demand, string
 /// key `pk`, stream of new and old images, TTL on `expires_at`. For DynamoDB Local
 /// and tests; in AWS the template creates it.
@@ -131,18 +189,5 @@ pub async fn create_table(client: &Client, table: &str) -> Result<(), StoreError
         .send()
         .await
         .map_err(|e| StoreError::unavailable("create_table", BoxError::from(e)))?;
-    client
-        .update_time_to_live()
-        .table_name(table)
-        .time_to_live_specification(
-            TimeToLiveSpecification::builder()
-                .attribute_name(TTL_ATTRIBUTE)
-                .enabled(true)
-                .build()
-                .map_err(malformed)?,
-        )
-        .send()
-        .await
-        .map_err(|e| StoreError::unavailable("create_table", BoxError::from(e)))?;
-    Ok(())
+    enable_ttl(client, table).await
 }

@@ -29,6 +29,8 @@ struct FakeFintoc {
     sessions: Arc<Mutex<HashMap<FintocKey, FintocCheckoutSession>>>,
     budget: Arc<Mutex<Option<Duration>>>,
     answer_amount: Arc<Mutex<Option<u64>>>,
+    /// Answers intents without a `mode`.
+    answer_without_mode: Arc<Mutex<bool>>,
     during_call: Option<MemoryStore>,
 }
 
@@ -58,6 +60,7 @@ impl FintocApi for FakeFintoc {
             return Err(error);
         }
         let amount = self.answer_amount.lock().unwrap().unwrap_or(request.amount);
+        let mode = (!*self.answer_without_mode.lock().unwrap()).then(|| "test".to_string());
         let mut created = self.created.lock().unwrap();
         let n = created.len();
         Ok(created
@@ -68,7 +71,7 @@ impl FintocApi for FakeFintoc {
                 amount,
                 currency: request.currency.code().into(),
                 widget_token: Some(format!("pi_{n}_sec_token")),
-                mode: Some("test".into()),
+                mode,
                 created_at: Some("2026-01-01T00:00:00Z".into()),
                 error_reason: None,
             })
@@ -143,6 +146,7 @@ fn settings() -> PaymentSettings {
             cancel_url: "https://shop.example/cancelled".into(),
             allowed_return_urls: vec!["https://shop.example/other".into()],
         }),
+        mode: Some("test".into()),
     }
 }
 
@@ -199,6 +203,19 @@ async fn a_create_stores_the_intent_and_replays_its_answer() {
     let sent = s.fintoc.sent.lock().unwrap()[0].clone();
     assert_eq!(sent.metadata["deployment_tag"], "unit", "tagged at Fintoc");
     assert_eq!(sent.metadata["order_id"], "order-1");
+}
+
+#[tokio::test]
+async fn a_payment_fintoc_answers_without_a_mode_carries_the_keys() {
+    let s = setup();
+    *s.fintoc.answer_without_mode.lock().unwrap() = true;
+    let created = s.post("k-mode", BODY).await.unwrap();
+    let stored = s.store.intent(&id_of(&created)).unwrap();
+    assert_eq!(
+        stored.mode.as_deref(),
+        Some("test"),
+        "the deployment's mode, from its secret key"
+    );
 }
 
 #[tokio::test]

@@ -23,6 +23,8 @@ struct FakeFintoc {
     statuses: Arc<Mutex<HashMap<String, &'static str>>>,
     calls: Arc<Mutex<Vec<(String, i64)>>>,
     failing: Arc<Mutex<bool>>,
+    /// Payments whose lookups always fail.
+    broken: Arc<Mutex<std::collections::HashSet<String>>>,
     clock: Option<ManualClock>,
 }
 
@@ -43,7 +45,7 @@ impl FintocLookup for FakeFintoc {
     ) -> Result<Option<PaymentReport>, FintocError> {
         let now = self.clock.as_ref().map_or(0, |c| c.now_ms());
         self.calls.lock().unwrap().push((id.to_string(), now));
-        if *self.failing.lock().unwrap() {
+        if *self.failing.lock().unwrap() || self.broken.lock().unwrap().contains(id) {
             return Err(FintocError::Unavailable {
                 status: 503,
                 attempts: 3,
@@ -101,13 +103,18 @@ impl Setup {
 
     /// An intent created at T0 for its own order, open at Fintoc.
     async fn created(&self, id: &str) {
+        self.created_at(id, T0).await;
+    }
+
+    /// An intent created at `at` for its own order, open at Fintoc.
+    async fn created_at(&self, id: &str, at: i64) {
         let order = format!("o-{id}");
         self.store
             .reserve_order(&ReserveRequest {
                 order_id: &order,
                 holder: "h",
-                now_ms: T0,
-                reserved_until_ms: T0 + 30_000,
+                now_ms: at,
+                reserved_until_ms: at + 30_000,
             })
             .await
             .unwrap();
@@ -117,6 +124,7 @@ impl Setup {
                 kind: PaymentKind::Intent,
                 session_payment: None,
                 expires_at: None,
+                review: None,
                 status: PaymentStatus::Created,
                 amount: 100,
                 currency: "CLP".into(),
@@ -125,9 +133,9 @@ impl Setup {
                 customer_email: None,
                 mode: Some("test".into()),
                 error_reason: None,
-                created_at: format_rfc3339_ms(T0),
-                updated_at: format_rfc3339_ms(T0),
-                schedule: Some(initial_schedule(id, T0)),
+                created_at: format_rfc3339_ms(at),
+                updated_at: format_rfc3339_ms(at),
+                schedule: Some(initial_schedule(id, at)),
             })
             .await
             .unwrap();
@@ -235,7 +243,7 @@ async fn a_short_invocation_still_checks_within_two_thirds_of_its_time() {
 }
 
 #[tokio::test]
-async fn unknown_at_fintoc_is_flagged_and_failures_stay_due() {
+async fn unknown_at_fintoc_is_flagged_and_failures_are_counted_and_checked_again() {
     let s = Setup::new();
     s.created("pi_gone").await;
     s.created("pi_1").await;
@@ -246,23 +254,100 @@ async fn unknown_at_fintoc_is_flagged_and_failures_stay_due() {
     let summary = service.run(None).await;
     assert_eq!((summary.failed, summary.checked), (2, 0));
     assert!(
-        s.store.intent("pi_1").unwrap().schedule.is_some(),
-        "still due"
+        summary.stalled(),
+        "due payments and not one answer: {summary:?}"
     );
+    let failing = s.store.intent("pi_1").unwrap();
+    assert_eq!(failing.failing, Some((1, T0 + 2 * MINUTE)), "counted on it");
+    let next = failing.schedule.expect("still on the index");
+    assert_eq!(next.due_at_ms, T0 + 12 * MINUTE, "backed off");
+    assert_eq!(service.run(None).await.due, 0, "not due again at once");
     *s.fintoc.failing.lock().unwrap() = false;
     s.store.fail_next(Operation::Apply, 1);
     s.fintoc.set("pi_1", "failed");
+    s.clock.set_ms(next.due_at_ms + 1_000); // both, paced 50 ms apart
     let summary = service.run(None).await;
-    assert_eq!((summary.not_found, summary.failed), (1, 1));
+    assert_eq!((summary.not_found, summary.failed), (1, 1), "{summary:?}");
+    assert!(!summary.stalled(), "one check got its answer");
+    assert_eq!(
+        s.store.intent("pi_1").unwrap().failing,
+        Some((2, T0 + 2 * MINUTE)),
+        "a write that failed is a failed check too"
+    );
     let gone = s.store.intent("pi_gone").unwrap();
     assert_eq!(gone.flagged.as_deref(), Some("not_found_at_fintoc"));
     assert_eq!(gone.schedule, None, "not retried forever");
+    s.clock
+        .set_ms(s.store.intent("pi_1").unwrap().schedule.unwrap().due_at_ms);
     let summary = service.run(None).await;
     assert_eq!(summary.outcomes_found, 1, "the failed write is retried");
+    let recorded = s.store.intent("pi_1").unwrap();
+    assert_eq!(recorded.status, Some(PaymentStatus::Failed));
+    assert_eq!(recorded.failing, None, "an answered check clears the count");
+}
+
+#[tokio::test]
+async fn a_payment_whose_checks_always_fail_backs_off_and_is_stuck_after_twelve_days() {
+    let s = Setup::new();
+    s.created("pi_1").await;
+    *s.fintoc.failing.lock().unwrap() = true;
+    let service = s.service(ReconcileSettings::default());
+    let mut runs = 0;
+    while let Some(schedule) = s.store.intent("pi_1").unwrap().schedule {
+        s.clock.set_ms(schedule.due_at_ms);
+        let summary = service.run(None).await;
+        assert!(summary.failed == 1 || summary.stuck == 1, "{summary:?}");
+        runs += 1;
+        assert!(runs < 400, "the schedule ends");
+    }
+    let intent = s.store.intent("pi_1").unwrap();
+    assert_eq!(intent.flagged.as_deref(), Some("stuck"), "a human sees it");
     assert_eq!(
-        s.store.intent("pi_1").unwrap().status,
-        Some(PaymentStatus::Failed)
+        intent.status,
+        Some(PaymentStatus::Created),
+        "never invented"
     );
+    assert!(s.clock.now_ms() >= T0 + GIVE_UP_AFTER_MS);
+    let calls = s.fintoc.calls().len();
+    assert!(
+        (12 * 24 - 6..=12 * 24 + 6).contains(&calls),
+        "about one call an hour, not one every run: {calls}"
+    );
+}
+
+#[tokio::test]
+async fn payments_whose_checks_always_fail_never_starve_their_shard() {
+    let s = Setup::new();
+    // More failing payments in one shard than a run reads of it, all due before
+    // a healthy one of the same shard.
+    let shard = crate::domain::schedule::shard_of("pi_healthy");
+    let failing: Vec<String> = (0..)
+        .map(|i| format!("pi_broken_{i}"))
+        .filter(|id| crate::domain::schedule::shard_of(id) == shard)
+        .take(80)
+        .collect();
+    for id in &failing {
+        s.created(id).await;
+        s.fintoc.statuses.lock().unwrap().remove(id);
+        s.fintoc.broken.lock().unwrap().insert(id.clone());
+    }
+    s.clock.set_ms(T0 + MINUTE);
+    s.created_at("pi_healthy", T0 + MINUTE).await;
+    s.fintoc.set("pi_healthy", "succeeded");
+    let service = s.service(ReconcileSettings {
+        max_intents_per_run: 16 * 32,
+        ..ReconcileSettings::default()
+    });
+    let mut runs = 0;
+    while s.store.intent("pi_healthy").unwrap().status != Some(PaymentStatus::Succeeded) {
+        s.clock.advance_ms(5 * MINUTE);
+        service.run(None).await;
+        runs += 1;
+        assert!(
+            runs <= 4,
+            "the healthy payment is reached within a few runs"
+        );
+    }
 }
 
 #[tokio::test]
@@ -280,6 +365,7 @@ async fn a_webhook_that_won_the_race_leaves_the_check_a_no_op() {
             version: 0,
             requested: Some((100, "CLP".into())),
             order_id: Some("o-pi_1".into()),
+            mode: Some("test".into()),
         }),
         &crate::domain::transition::EventRef {
             id: "evt_webhook",

@@ -1,6 +1,7 @@
 //! Unit tests of `transition`.
 
 use super::*;
+use crate::domain::order::IfRefused;
 use crate::domain::report::SenderAccount;
 use PaymentStatus::*;
 
@@ -121,7 +122,7 @@ fn a_final_outcome_pays_or_closes_its_order() {
 }
 
 #[test]
-fn a_payment_of_another_amount_never_pays_the_order() {
+fn a_payment_of_another_amount_holds_its_order_for_review() {
     let s = state(Pending, &[]);
     let other = PaymentReport {
         amount: Some(1),
@@ -130,21 +131,39 @@ fn a_payment_of_another_amount_never_pays_the_order() {
     let (effect, patch) = plan_write(Some(&s), &EVENT, &Succeeded, &other, "now");
     assert!(matches!(effect, Effect::Transition { .. }));
     let patch = patch.unwrap();
-    assert_eq!(patch.order, None, "the order is not paid");
-    assert_eq!(
-        patch.amount_mismatch.as_deref(),
-        Some("requested 100 CLP, Fintoc reported 1 CLP")
-    );
+    let order = patch.order.clone().expect("the order is held");
+    assert_eq!(order.outcome, OrderOutcome::Review, "never paid");
+    assert_eq!(order.if_refused, IfRefused::KeepAsAnomaly);
+    let review = patch.review.clone().unwrap();
+    assert_eq!(review.reason, ReviewReason::AmountMismatch);
+    assert_eq!(review.detail, "requested 100 CLP, Fintoc reported 1 CLP");
     assert_eq!(patch.outcome.unwrap().reported_amount, Some(1));
     let usd = PaymentReport {
         currency: Some("mxn".into()),
         ..report()
     };
     let (_, patch) = plan_write(Some(&s), &EVENT, &Succeeded, &usd, "now");
-    assert!(patch.unwrap().amount_mismatch.is_some());
+    assert!(patch.unwrap().review.is_some());
     let (_, patch) = plan_write(Some(&s), &EVENT, &Succeeded, &report(), "now");
     let patch = patch.unwrap();
-    assert_eq!((patch.amount_mismatch, patch.order.is_some()), (None, true));
+    assert_eq!(patch.review, None);
+    assert_eq!(patch.order.unwrap().outcome, OrderOutcome::Paid);
+}
+
+#[test]
+fn a_payment_its_order_refuses_is_marked_a_second_payment() {
+    let s = state(Pending, &[]);
+    let (_, patch) = plan_write(Some(&s), &EVENT, &Succeeded, &report(), "now");
+    let kept = patch.unwrap().kept_as_anomaly();
+    assert_eq!(kept.review.unwrap().reason, ReviewReason::SecondPayment);
+    // Another amount stays the reason.
+    let other = PaymentReport {
+        amount: Some(1),
+        ..report()
+    };
+    let (_, patch) = plan_write(Some(&s), &EVENT, &Succeeded, &other, "now");
+    let kept = patch.unwrap().kept_as_anomaly();
+    assert_eq!(kept.review.unwrap().reason, ReviewReason::AmountMismatch);
 }
 
 #[test]
@@ -172,6 +191,7 @@ fn state(status: PaymentStatus, applied: &[&str]) -> PaymentState {
         version: 1,
         requested: Some((100, "CLP".into())),
         order_id: Some("o-1".into()),
+        mode: None,
     }
 }
 
