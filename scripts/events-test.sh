@@ -23,7 +23,7 @@ DDB_NAME=events DDB_PORT="$ddb_port" scripts/dynamodb-local.sh start
 say "building the simulator and the functions"
 cargo build --locked -p fintoc-sim -p local-table -p local-gateway -p create-intent -p webhook -p reconcile
 table="events-$(date +%s)"
-target/debug/local-table --endpoint "http://127.0.0.1:$ddb_port" --table "$table"
+target/debug/local-table --endpoint "http://127.0.0.1:$ddb_port" --table "$table" --idempotency-table "$table-idempotency"
 
 setsid -f sh -c 'echo $$ >"$1"; shift; exec "$@"' sh "$sim_pid" \
   target/debug/fintoc-sim --port "$sim_port" </dev/null >"$LOCAL_DIR/events-sim.log" 2>&1

@@ -23,10 +23,12 @@ wait_http() {
 
 # write_functions_env FILE TABLE DYNAMODB_URL FINTOC_URL WEBHOOK_SECRET: the env file
 # the functions run with locally (`cargo lambda watch --env-file`): configuration
-# from the environment, as in Lambda, pointed at the local parts.
+# from the environment, as in Lambda, pointed at the local parts. Idempotency
+# records live in TABLE-idempotency, as in the template (a table with no stream).
 write_functions_env() {
   cat >"$1" <<ENV
 TABLE_NAME=$2
+IDEMPOTENCY_TABLE_NAME=$2-idempotency
 DYNAMODB_ENDPOINT=$3
 FINTOC_BASE_URL=$4
 FINTOC_SECRET_KEY=sk_test_simulator

@@ -94,7 +94,7 @@ say "the functions' containers reach DynamoDB Local and the simulator at $host_i
 
 cargo build --locked -q -p fintoc-sim -p local-table -p local-gateway
 DDB_NAME="$ddb_name" DDB_PORT="$ddb_port" scripts/dynamodb-local.sh start
-target/debug/local-table --endpoint "http://127.0.0.1:$ddb_port" --table "$table" >/dev/null
+target/debug/local-table --endpoint "http://127.0.0.1:$ddb_port" --table "$table" --idempotency-table "$table-idempotency" >/dev/null
 webhook_args=()
 if [[ "$mode" == api ]]; then
   webhook_args=(--webhook-url "http://127.0.0.1:$gateway_port/webhooks/fintoc" --webhook-secret "$secret" --webhook-retry-base-ms 1000)
@@ -115,7 +115,7 @@ common = {
     "FINTOC_MODE": "test",
 }
 env = {
-    "CreateIntentFunction": {**common,
+    "CreateIntentFunction": {**common, "IDEMPOTENCY_TABLE_NAME": "$table-idempotency",
         "RECIPIENT_HOLDER_ID": "771433855", "RECIPIENT_ACCOUNT_NUMBER": "123456789",
         "RECIPIENT_ACCOUNT_TYPE": "checking_account", "RECIPIENT_INSTITUTION_ID": "cl_banco_de_chile",
         "CHECKOUT_SUCCESS_URL": "${checkout_base}?return=success",

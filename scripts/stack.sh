@@ -85,8 +85,9 @@ up() {
   cargo build --locked -p fintoc-sim -p local-table -p local-gateway -p create-intent -p webhook -p reconcile
 
   scripts/dynamodb-local.sh start || fail_up "DynamoDB Local did not start"
-  target/debug/local-table --endpoint "http://127.0.0.1:$ddb_port" --table "$table" >/dev/null \
-    || fail_up "could not create the table"
+  target/debug/local-table --endpoint "http://127.0.0.1:$ddb_port" --table "$table" \
+    --idempotency-table "$table-idempotency" >/dev/null \
+    || fail_up "could not create the tables"
   say "table $table created"
 
   local gateway="http://127.0.0.1:$gateway_port" sim="http://127.0.0.1:$sim_port"

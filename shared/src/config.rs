@@ -118,22 +118,35 @@ pub struct TableConfig {
     pub table_name: String,
     /// `DYNAMODB_ENDPOINT`: DynamoDB Local's URL in local runs.
     pub endpoint: Option<String>,
+    /// `IDEMPOTENCY_TABLE_NAME`: the idempotency records' own table (no stream:
+    /// their replayable answers hold tokens); unset, they live in `TABLE_NAME`.
+    pub idempotency_table_name: Option<String>,
+}
+
+/// A DynamoDB table name read from `variable`, validated as DynamoDB does.
+fn valid_table_name(variable: &str, name: String) -> Result<String, ConfigError> {
+    let valid = (3..=255).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c));
+    if valid {
+        Ok(name)
+    } else {
+        Err(err(
+            variable,
+            "must be 3-255 characters of a-z, A-Z, 0-9, _ - .",
+        ))
+    }
 }
 
 impl TableConfig {
     /// Reads `TABLE_NAME` and `DYNAMODB_ENDPOINT`.
     pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
-        let table_name = env.required("TABLE_NAME")?;
-        let valid = (3..=255).contains(&table_name.len())
-            && table_name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c));
-        if !valid {
-            return Err(err(
-                "TABLE_NAME",
-                "must be 3-255 characters of a-z, A-Z, 0-9, _ - .",
-            ));
-        }
+        let table_name = valid_table_name("TABLE_NAME", env.required("TABLE_NAME")?)?;
+        let idempotency_table_name = env
+            .get("IDEMPOTENCY_TABLE_NAME")
+            .map(|name| valid_table_name("IDEMPOTENCY_TABLE_NAME", name))
+            .transpose()?;
         let endpoint = env.get("DYNAMODB_ENDPOINT");
         if let Some(e) = &endpoint {
             if !(e.starts_with("http://") || e.starts_with("https://")) {
@@ -146,6 +159,7 @@ impl TableConfig {
         Ok(Self {
             table_name,
             endpoint,
+            idempotency_table_name,
         })
     }
 }

@@ -10,8 +10,10 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use fintoc_sim::{DeliveryMode, Finish, WebhookEndpoint};
 use futures::future::join_all;
 use serde_json::{json, Value};
+use shared::app::payments::PaymentService;
 use shared::app::reconcile::ReconcileSettings;
 use shared::clock::SystemClock;
+use shared::store::DynamoStore;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
@@ -790,4 +792,62 @@ async fn a_late_attempt_of_an_expired_session_stays_on_that_session() {
     );
     assert_eq!(s1_item["status"].as_s().unwrap(), "expired");
     assert_ne!(order_state(&h, "order-late").await, "paid");
+}
+
+#[tokio::test]
+async fn tokens_and_redirect_urls_never_reach_the_payments_tables_stream() {
+    // Before, idempotency records (their replayable answers: live widget and
+    // session tokens, redirect URLs, valid for hours) were items of the payments
+    // table, so every consumer of its stream received them.
+    let h = Harness::new().await;
+    let records = format!("{}-idempotency", h.table);
+    shared::store::create_idempotency_table(&h.dynamodb, &records)
+        .await
+        .unwrap();
+    let store = DynamoStore::new(h.dynamodb.clone(), &h.table).with_idempotency_table(&records);
+    let service = PaymentService::new(
+        store,
+        fintoc_client(&h.sim, fintoc_sim::DEFAULT_SECRET_KEY),
+        h.clock.clone(),
+        h.settings.clone(),
+    );
+    let call = |request| create_intent::handle(&service, request);
+    let intent = Answer::from(call(post_request(Some("tok-intent"), BODY)).await);
+    let session =
+        Answer::from(call(session_post(Some("tok-session"), &body_for("order-tok"))).await);
+    assert_eq!((intent.status, session.status), (201, 201));
+    let secrets = [
+        intent.json["widget_token"].as_str().unwrap().to_string(),
+        session.json["session_token"].as_str().unwrap().to_string(),
+        session.json["redirect_url"].as_str().unwrap().to_string(),
+    ];
+    let payments = scan_all(&h.dynamodb, &h.table).await;
+    assert!(payments
+        .iter()
+        .all(|i| i["entity"].as_s().unwrap() != "idempotency"));
+    let streamed = format!("{payments:?}");
+    for secret in &secrets {
+        assert!(
+            !streamed.contains(secret.as_str()),
+            "{secret} in the payments table"
+        );
+    }
+    let kept = scan_all(&h.dynamodb, &records).await;
+    assert_eq!(kept.len(), 2, "one record per key, in their own table");
+    // The records still replay the answers, tokens included.
+    let again = Answer::from(call(post_request(Some("tok-intent"), BODY)).await);
+    assert_eq!(again.json, intent.json);
+    let again = Answer::from(call(session_post(Some("tok-session"), &body_for("order-tok"))).await);
+    assert_eq!(again.json, session.json);
+    assert_eq!(h.sim.intents_created() + h.sim.sessions_created(), 2);
+    // And the table they live in streams nothing.
+    let described = h
+        .dynamodb
+        .describe_table()
+        .table_name(&records)
+        .send()
+        .await
+        .unwrap();
+    let stream = described.table().and_then(|t| t.stream_specification());
+    assert!(stream.is_none_or(|s| !s.stream_enabled()), "{stream:?}");
 }

@@ -32,7 +32,10 @@ pub async fn init(config: &CreateIntentConfig) -> Result<DeployedService, lambda
         .map_err(|e| format!("loading the Fintoc secret key: {e}"))?;
     let mode = config.key_mode(&secret_key)?;
     let dynamodb = shared::aws::dynamodb_client(&sdk, config.table.endpoint.as_deref());
-    let store = DynamoStore::new(dynamodb, &config.table.table_name);
+    let mut store = DynamoStore::new(dynamodb, &config.table.table_name);
+    if let Some(table) = &config.table.idempotency_table_name {
+        store = store.with_idempotency_table(table);
+    }
     let fintoc = FintocHttpClient::new(
         &config.fintoc_base_url,
         secret_key,

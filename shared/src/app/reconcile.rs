@@ -282,11 +282,7 @@ where
         let budget = Some(self.settings.lookup_budget);
         let lookup = match due.kind {
             PaymentKind::Intent => self.fintoc.get_payment_intent(id, budget).await,
-            PaymentKind::Session => self
-                .fintoc
-                .get_checkout_session(id, budget)
-                .await
-                .map(|found| found.map(|session| session.to_record_report())),
+            PaymentKind::Session => self.session_report(id, budget).await,
         };
         let answer = match lookup {
             Ok(Some(report)) if report.id == id => FintocAnswer::Found(Box::new(report)),
@@ -335,6 +331,35 @@ where
             }
         };
         Some(self.settle(&due, &state, plan, now_ms).await)
+    }
+
+    /// A session as Fintoc shows it, with its payment's outcome: when Fintoc gives
+    /// the payment only as its id, the payment is looked up too (without it the
+    /// session's outcome could never be recorded, and it would end `stuck`).
+    async fn session_report(
+        &self,
+        id: &str,
+        budget: Option<Duration>,
+    ) -> Result<Option<crate::domain::report::PaymentReport>, crate::fintoc::FintocError> {
+        let Some(mut session) = self.fintoc.get_checkout_session(id, budget).await? else {
+            return Ok(None);
+        };
+        if let Some(payment_id) = session
+            .payment
+            .as_ref()
+            .filter(|p| p.status.is_none())
+            .map(|p| p.id.clone())
+        {
+            if let Some(payment) = self
+                .fintoc
+                .get_payment_intent(&payment_id, budget)
+                .await?
+                .filter(|p| p.id == payment_id)
+            {
+                session.payment = Some(payment);
+            }
+        }
+        Ok(Some(session.to_record_report()))
     }
 
     /// A check that failed: counted on the payment and checked again later, or

@@ -27,6 +27,24 @@ fn minimal_config_has_sensible_defaults() {
 }
 
 #[test]
+fn idempotency_records_may_have_a_table_of_their_own() {
+    assert_eq!(parse(&BASE).unwrap().table.idempotency_table_name, None);
+    let mut vars = BASE.to_vec();
+    vars.push(("IDEMPOTENCY_TABLE_NAME", "payments-idempotency"));
+    assert_eq!(
+        parse(&vars)
+            .unwrap()
+            .table
+            .idempotency_table_name
+            .as_deref(),
+        Some("payments-idempotency")
+    );
+    let mut bad = BASE.to_vec();
+    bad.push(("IDEMPOTENCY_TABLE_NAME", "no spaces"));
+    assert_eq!(parse(&bad).unwrap_err().variable, "IDEMPOTENCY_TABLE_NAME");
+}
+
+#[test]
 fn errors_name_the_variable() {
     assert_eq!(
         parse(&[("FINTOC_SECRET_KEY", "sk_test_x")])

@@ -437,14 +437,20 @@ fn judge<T: serde::de::DeserializeOwned>(status: u16, body: &[u8]) -> Verdict<T>
             }
             let field =
                 |f: fn(&ErrorBody) -> &Option<String>| error.as_ref().and_then(|e| f(e).clone());
+            // What Fintoc says reaches the merchant's caller and the logs, so it is
+            // taken only as far as it is safe: a code and param of identifier
+            // characters, a message cut short with long digit runs hidden.
             Verdict::Done(Err(FintocError::Rejected {
                 status,
                 error_type: "invalid_request_error".into(),
-                code: field(|e| &e.code).unwrap_or_else(|| "fintoc_rejected".into()),
-                message: field(|e| &e.message).unwrap_or_else(|| {
-                    format!("Fintoc rejected the payment intent (HTTP {status}).")
-                }),
-                param: field(|e| &e.param),
+                code: field(|e| &e.code)
+                    .filter(|c| wire::is_identifier(c))
+                    .unwrap_or_else(|| "fintoc_rejected".into()),
+                message: field(|e| &e.message)
+                    .map(|m| wire::scrub_message(&m))
+                    .filter(|m| !m.is_empty())
+                    .unwrap_or_else(|| format!("Fintoc rejected the request (HTTP {status}).")),
+                param: field(|e| &e.param).filter(|p| wire::is_identifier(p)),
             }))
         }
     }

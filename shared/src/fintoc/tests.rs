@@ -72,6 +72,30 @@ fn session_answers_are_judged_like_the_intents() {
 }
 
 #[test]
+fn a_rejection_passes_on_only_what_is_safe_to_show() {
+    // Before, Fintoc's message, code and param reached the caller (and the logs)
+    // verbatim: an echoed account number, markup, anything.
+    let body = br#"{"error":{"type":"invalid_request_error","code":"<b>x</b>","message":"account 000123456789 is closed","param":"a b"}}"#;
+    let Verdict::Done(Err(rejected)) = judge::<FintocPaymentIntent>(400, body) else {
+        panic!("a rejection")
+    };
+    let shown = format!("{rejected}");
+    assert!(!shown.contains("000123456789"), "{shown}");
+    let FintocError::Rejected {
+        code,
+        message,
+        param,
+        ..
+    } = rejected
+    else {
+        panic!("a rejection")
+    };
+    assert_eq!(code, "fintoc_rejected");
+    assert_eq!(message, "account [number] is closed");
+    assert_eq!(param, None);
+}
+
+#[test]
 fn rejection_carries_fintoc_code_and_message() {
     let body = br#"{"error":{"type":"invalid_request_error","code":"invalid_recipient","message":"bad account","param":"recipient_account","doc_url":"x"}}"#;
     match judge::<FintocPaymentIntent>(400, body) {

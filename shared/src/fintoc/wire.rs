@@ -12,6 +12,66 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 
 /// The JSON type of `value`, for the log line of a field read as absent.
+/// Most characters of a Fintoc error message passed on.
+const MAX_MESSAGE_CHARS: usize = 200;
+/// A run of at least this many digits is hidden from a passed-on message: an
+/// account number, a RUT, a card-like number.
+const HIDDEN_DIGIT_RUN: usize = 7;
+
+/// Whether Fintoc's `code` or `param` is a plain identifier (letters, digits,
+/// `_ . [ ]`, at most 64): anything else is not passed on.
+pub fn is_identifier(s: &str) -> bool {
+    (1..=64).contains(&s.len())
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.[]".contains(c))
+}
+
+/// Fintoc's error message as it may be passed on to the merchant's caller and
+/// logged: control characters dropped, cut at [`MAX_MESSAGE_CHARS`], and every run
+/// of [`HIDDEN_DIGIT_RUN`] or more digits (`.`, `-` and spaces between them
+/// included: `12.345.678-9`) replaced by `[number]` — Fintoc may echo an account
+/// number, which this backend never shows or logs.
+pub fn scrub_message(message: &str) -> String {
+    let chars: Vec<char> = message
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let mut out = String::new();
+    let mut i = 0;
+    while i < chars.len() && out.chars().count() < MAX_MESSAGE_CHARS {
+        if chars[i].is_ascii_digit() {
+            let mut end = i;
+            let mut digits = 0;
+            let mut j = i;
+            while j < chars.len() {
+                if chars[j].is_ascii_digit() {
+                    digits += 1;
+                    end = j + 1;
+                } else if !(".- ".contains(chars[j])
+                    && chars.get(j + 1).is_some_and(char::is_ascii_digit))
+                {
+                    break;
+                }
+                j += 1;
+            }
+            if digits >= HIDDEN_DIGIT_RUN {
+                out.push_str("[number]");
+            } else {
+                out.extend(&chars[i..end]);
+            }
+            i = end;
+        } else {
+            out.push(chars[i]);
+            i += 1;
+        }
+    }
+    out.chars()
+        .take(MAX_MESSAGE_CHARS)
+        .collect::<String>()
+        .trim()
+        .to_string()
+}
+
 fn json_type(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
@@ -198,6 +258,25 @@ fn read_payment(value: &Value) -> Option<PaymentReport> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_passed_on_message_hides_long_numbers_and_is_short() {
+        assert_eq!(
+            scrub_message("Invalid recipient account 000123456789 for holder 12.345.678-9"),
+            "Invalid recipient account [number] for holder [number]"
+        );
+        assert_eq!(
+            scrub_message("amount 15000 exceeds 500.000\n"),
+            "amount 15000 exceeds 500.000",
+            "amounts stay; control characters go"
+        );
+        let long = "x".repeat(500);
+        assert_eq!(scrub_message(&long).chars().count(), MAX_MESSAGE_CHARS);
+        assert!(is_identifier("invalid_institution"));
+        assert!(is_identifier("recipient_account.number"));
+        assert!(!is_identifier("<script>"));
+        assert!(!is_identifier(""));
+    }
     use crate::domain::payment::{SessionPayment, StoredPayment};
     use crate::domain::session::{claim_of_payment, payment_event_report};
     use serde_json::json;

@@ -230,8 +230,13 @@ impl IdempotencyStore for DynamoStore {
             .set("response_status", n(request.response.status))
             .set("response_body", s(&request.response.body))
             .set_some("intent_id", request.intent_id.map(s));
-        self.conditional_update_in(&self.idempotency_table, "complete", idempotency_pk(request.key), expr)
-            .await
+        self.conditional_update_in(
+            &self.idempotency_table,
+            "complete",
+            idempotency_pk(request.key),
+            expr,
+        )
+        .await
     }
 
     /// Marks the record released (kept, with its reservation, until it expires),
@@ -240,8 +245,13 @@ impl IdempotencyStore for DynamoStore {
         let mut expr = Expr::default();
         held_by(&mut expr, lease_id);
         expr.set("status", s(RELEASED));
-        self.conditional_update_in(&self.idempotency_table, "release", idempotency_pk(key), expr)
-            .await
-            .map(|_| ())
+        self.conditional_update_in(
+            &self.idempotency_table,
+            "release",
+            idempotency_pk(key),
+            expr,
+        )
+        .await
+        .map(|_| ())
     }
 }

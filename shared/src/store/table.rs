@@ -67,6 +67,7 @@ pub fn idempotency_table_definition() -> serde_json::Value {
         "AttributeDefinitions": [{"AttributeName": PARTITION_KEY, "AttributeType": "S"}],
         "KeySchema": [{"AttributeName": PARTITION_KEY, "KeyType": "HASH"}],
         "TimeToLiveSpecification": {"AttributeName": TTL_ATTRIBUTE, "Enabled": true},
+        "StreamSpecification": null,
     })
 }
 

@@ -25,6 +25,8 @@ struct FakeFintoc {
     failing: Arc<Mutex<bool>>,
     /// Payments whose lookups always fail.
     broken: Arc<Mutex<std::collections::HashSet<String>>>,
+    /// A session's payment intent, given by Fintoc only as its id.
+    session_payment_ids: Arc<Mutex<HashMap<String, String>>>,
     clock: Option<ManualClock>,
 }
 
@@ -73,9 +75,11 @@ impl FintocLookup for FakeFintoc {
     ) -> Result<Option<SessionReport>, FintocError> {
         let now = self.clock.as_ref().map_or(0, |c| c.now_ms());
         self.calls.lock().unwrap().push((id.to_string(), now));
+        let payment = self.session_payment_ids.lock().unwrap().get(id).cloned();
         Ok(self.statuses.lock().unwrap().get(id).map(|status| {
             crate::domain::session::SessionReport::from_json(&serde_json::json!({
-                "id": id, "status": status, "amount": 100, "currency": "CLP"
+                "id": id, "status": status, "amount": 100, "currency": "CLP",
+                "payment_resource": {"payment_intent": payment},
             }))
             .unwrap()
         }))
@@ -455,4 +459,49 @@ async fn runs_are_bounded_paced_and_resume_until_every_due_intent_is_checked() {
         "5,000 intents at up to 1,000 a run: {runs}"
     );
     assert_eq!(s.fintoc.calls().len(), INTENTS, "each checked once");
+}
+
+#[tokio::test]
+async fn a_sessions_payment_given_only_as_an_id_is_looked_up_and_recorded() {
+    // Before, a finished session whose payment Fintoc gave only as an id could
+    // never be recorded: checked for 12 days, then flagged stuck.
+    let s = Setup::new();
+    s.store
+        .save_created(&StoredPayment {
+            id: "cs_1".into(),
+            kind: PaymentKind::Session,
+            status: PaymentStatus::Created,
+            amount: 100,
+            currency: "CLP".into(),
+            order_id: None,
+            metadata: BTreeMap::new(),
+            customer_email: None,
+            mode: Some("test".into()),
+            error_reason: None,
+            created_at: format_rfc3339_ms(T0),
+            updated_at: format_rfc3339_ms(T0),
+            schedule: Some(initial_schedule("cs_1", T0)),
+            session_payment: None,
+            expires_at: None,
+            review: None,
+        })
+        .await
+        .unwrap();
+    s.fintoc.set("cs_1", "finished");
+    s.fintoc
+        .session_payment_ids
+        .lock()
+        .unwrap()
+        .insert("cs_1".into(), "pi_of_cs_1".into());
+    s.fintoc.set("pi_of_cs_1", "succeeded");
+    s.clock.set_ms(T0 + 2 * MINUTE);
+    let summary = s.service(ReconcileSettings::default()).run(None).await;
+    assert_eq!(summary.outcomes_found, 1, "{summary:?}");
+    let session = s.store.payment(PaymentKind::Session, "cs_1").unwrap();
+    assert_eq!(session.status, Some(PaymentStatus::Succeeded));
+    assert_eq!(
+        session.session_payment.map(|p| p.intent_id).as_deref(),
+        Some("pi_of_cs_1")
+    );
+    assert_eq!(session.schedule, None, "final: off the index");
 }
