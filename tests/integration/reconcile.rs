@@ -533,3 +533,88 @@ async fn checks_that_keep_failing_are_counted_backed_off_and_never_silent() {
         "still open: still scheduled"
     );
 }
+
+/// Fintoc through the simulator, except for the payments whose lookups always fail.
+#[derive(Clone)]
+struct PartlyBroken(RecordedLookups);
+
+impl shared::fintoc::FintocLookup for PartlyBroken {
+    async fn get_payment_intent(
+        &self,
+        id: &str,
+        budget: Option<std::time::Duration>,
+    ) -> Result<Option<shared::domain::report::PaymentReport>, shared::fintoc::FintocError> {
+        if id.starts_with("pi_broken_") {
+            return Err(shared::fintoc::FintocError::Unavailable {
+                status: 503,
+                attempts: 3,
+            });
+        }
+        self.0.get_payment_intent(id, budget).await
+    }
+
+    async fn get_checkout_session(
+        &self,
+        id: &str,
+        budget: Option<std::time::Duration>,
+    ) -> Result<Option<shared::domain::session::SessionReport>, shared::fintoc::FintocError> {
+        self.0.get_checkout_session(id, budget).await
+    }
+}
+
+#[tokio::test]
+async fn payments_whose_checks_always_fail_never_starve_their_shard() {
+    // More permanently failing payments than a run reads of one shard, all due
+    // before a healthy payment of the same shard: before, they held the head of
+    // the shard forever and the healthy one was never checked.
+    let h = Harness::new().await;
+    h.sim.set_delivery_mode(DeliveryMode::Off);
+    let healthy = create(&h, "healthy-behind-broken").await;
+    h.sim
+        .finish(&healthy, &Finish::outcome("succeeded"))
+        .unwrap();
+    let shard = shared::domain::schedule::shard_of(&healthy);
+    let broken: Vec<String> = (0..)
+        .map(|i| format!("pi_broken_{i}"))
+        .filter(|id| shared::domain::schedule::shard_of(id) == shard)
+        .take(40)
+        .collect();
+    for id in &broken {
+        h.store
+            .inner
+            .save_created(&StoredPayment {
+                schedule: Some(initial_schedule(id, T0_MS - MINUTE)),
+                ..shared::testkit::created_intent(id, 100, "CLP", None)
+            })
+            .await
+            .unwrap();
+    }
+    let service = ReconcileService::new(
+        h.store.inner.clone(),
+        PartlyBroken(RecordedLookups {
+            inner: fintoc_client(&h.sim, fintoc_sim::DEFAULT_SECRET_KEY),
+            clock: h.clock.clone(),
+            calls: Arc::default(),
+        }),
+        h.clock.clone(),
+        ManualPause(h.clock.clone()),
+        // 16 shards x 32: a run reads 33 of the shard, all of them broken.
+        ReconcileSettings {
+            max_intents_per_run: 16 * 32,
+            ..ReconcileSettings::default()
+        },
+    );
+    let mut runs = 0;
+    loop {
+        h.clock.advance_ms(5 * MINUTE);
+        h.sim.advance_clock_ms(5 * MINUTE);
+        service.run(None).await;
+        runs += 1;
+        if text(&item(&h, &healthy).await, "status").as_deref() == Some("succeeded") {
+            break;
+        }
+        assert!(runs < 4, "the healthy payment is reached within a few runs");
+    }
+    let failing = item(&h, &broken[0]).await;
+    assert!(number(&failing, "failed_checks").is_some_and(|n| n >= 1));
+}
