@@ -9,6 +9,46 @@ import sys
 from cfnlint.decode import cfn_yaml
 
 
+# Properties that name a resource for its account and region (two stacks of this
+# template in one account must not collide), by resource type.
+PHYSICAL_NAMES = {
+    "AWS::Logs::LogGroup": ["LogGroupName"],
+    "AWS::DynamoDB::Table": ["TableName"],
+    "AWS::Serverless::Function": ["FunctionName"],
+    "AWS::Lambda::Function": ["FunctionName"],
+    "AWS::SNS::Topic": ["TopicName"],
+    "AWS::CloudWatch::Alarm": ["AlarmName"],
+    "AWS::IAM::Role": ["RoleName"],
+    "AWS::Scheduler::Schedule": ["Name"],
+    "AWS::Scheduler::ScheduleGroup": ["Name"],
+    "AWS::SSM::Parameter": ["Name"],
+}
+
+
+def derived_from_stack(value) -> bool:
+    text = str(value)
+    return "AWS::StackName" in text or "AWS::StackId" in text
+
+
+def physical_name_problems(res) -> list:
+    """Every physical name is derived from the stack (its name or id); a schedule
+    event names its schedule (SAM otherwise uses the event's logical id, the same
+    in every stack, and EventBridge Scheduler names are unique per account, region
+    and group: a second stack would fail to create)."""
+    problems = []
+    for name, r in res.items():
+        props = r.get("Properties", {})
+        for prop in PHYSICAL_NAMES.get(r["Type"], []):
+            if prop in props and not derived_from_stack(props[prop]):
+                problems.append(f"{name}.{prop} is a fixed name: derive it from the stack name")
+        for event_name, event in (props.get("Events") or {}).items():
+            if event.get("Type") in ("ScheduleV2", "Schedule"):
+                schedule_name = event.get("Properties", {}).get("Name")
+                if schedule_name is None or not derived_from_stack(schedule_name):
+                    problems.append(f"{name}.Events.{event_name} has no per-stack Name (SAM would name it {name}{event_name})")
+    return problems
+
+
 def main() -> int:
     t = cfn_yaml.load(sys.argv[1])
     res = t["Resources"]
@@ -70,6 +110,8 @@ def main() -> int:
          and v["Properties"]["RouteKey"] == "POST /payment-intents"), None)
     if webhook_route and create_route and webhook_route["Properties"]["ApiId"] == create_route["Properties"]["ApiId"]:
         problems.append("the webhook route shares its API (and throttle) with the merchant API")
+
+    problems += physical_name_problems(res)
 
     for p in problems:
         print(f"template policy: {p}")
