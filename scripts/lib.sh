@@ -59,3 +59,18 @@ stop_pidfile() {
   fi
   rm -f "$file"
 }
+
+# bridge_address: where the Docker engine's containers reach the host — the address
+# of its default bridge. An engine that found the bridge interface already made (by
+# another engine on the machine) reports no gateway for it; the interface's own
+# address is then the one. Prints nothing when neither says. (Tested by
+# scripts/lib-test.sh with stand-ins for docker and ip.)
+bridge_address() {
+  local address bridge
+  address="$(docker network inspect bridge --format '{{range .IPAM.Config}}{{.Gateway}}{{end}}' 2>/dev/null || true)"
+  if [[ -z "$address" ]]; then
+    bridge="$(docker network inspect bridge --format '{{index .Options "com.docker.network.bridge.name"}}' 2>/dev/null || true)"
+    address="$(ip -4 -o addr show dev "${bridge:-docker0}" 2>/dev/null | awk '{split($4, a, "/"); print a[1]; exit}')"
+  fi
+  printf '%s' "$address"
+}

@@ -81,14 +81,7 @@ export DOCKER_HOST
 image="$(scripts/sam-image.sh)"
 say "base image $image (tagged public.ecr.aws/lambda/provided:al2023-x86_64) on $DOCKER_HOST; ready after $((SECONDS - started)) s"
 
-# Where containers reach the host: the address of the engine's default bridge. An
-# engine that found the bridge interface already made (by another engine on the
-# machine) reports no gateway for it; the interface's own address is then the one.
-host_ip="$(docker network inspect bridge --format '{{range .IPAM.Config}}{{.Gateway}}{{end}}' || true)"
-if [[ -z "$host_ip" ]]; then
-  bridge="$(docker network inspect bridge --format '{{index .Options "com.docker.network.bridge.name"}}' || true)"
-  host_ip="$(ip -4 -o addr show dev "${bridge:-docker0}" 2>/dev/null | awk '{split($4, a, "/"); print a[1]; exit}')"
-fi
+host_ip="$(bridge_address)"
 [[ -n "$host_ip" ]] || die "could not read the bridge's address (docker network inspect bridge, ip addr show docker0)"
 say "the functions' containers reach DynamoDB Local and the simulator at $host_ip"
 

@@ -31,6 +31,8 @@ say "the local stack: guided tour + browser test of the checkout page"
 scripts/stack-test.sh
 say "events/ under cargo lambda watch"
 scripts/events-test.sh
+say "scripts/lib.sh helpers (the bridge address, with stand-ins for docker and ip)"
+scripts/lib-test.sh
 say "template: sam validate --lint, cfn-lint, table check, sam build"
 scripts/check-template.sh
 # sam local runs x86_64 containers: reuse the build above when it is x86_64.
