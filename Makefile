@@ -1,5 +1,5 @@
 # One entry point for the project's commands. `make help` lists them.
-.PHONY: help demo up down status reconcile check test bench bench-smoke stack-test events-test sam-local sam-api template-check sam-build deploy resign-events ddb-up ddb-down sim build fmt
+.PHONY: help demo up down status reconcile check test bench bench-smoke stack-test events-test sam-local sam-api template-check sam-build deploy deploy-local deploy-local-down resign-events ddb-up ddb-down sim build fmt
 
 help: ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -10,9 +10,10 @@ demo: up ## start the local stack (if needed) and walk through a payment, step b
 up: ## start DynamoDB Local, the Fintoc simulator, the three functions, the checkout page and the reconciliation schedule
 	scripts/stack.sh up
 
-down: ## stop everything `make up` (and `make sam-api`) started
+down: ## stop everything `make up`, `make sam-api` and `make deploy-local` started
 	scripts/stack.sh down
 	scripts/sam-local.sh down
+	scripts/deploy-local.sh down
 
 status: ## what the local stack runs, and its endpoints
 	scripts/stack.sh status
@@ -49,6 +50,12 @@ template-check: ## sam validate --lint, cfn-lint, table check (no build)
 
 sam-build: ## template checks + sam build of the three functions
 	scripts/check-template.sh
+
+deploy-local: ## the deploy tried offline: sam deploy of the template to MiniStack; outputs in .local/deploy-local.env
+	scripts/deploy-local.sh up
+
+deploy-local-down: ## delete the offline stacks and stop MiniStack and its simulator
+	scripts/deploy-local.sh down
 
 deploy: ## sam build + sam deploy --guided (needs AWS credentials)
 	scripts/install-tools.sh --sam --lambda && export PATH="$(CURDIR)/.tools/lambda-venv/bin:$(CURDIR)/.tools/sam-venv/bin:$$PATH" && sam build --beta-features --no-cached && sam deploy --guided

@@ -112,6 +112,10 @@ def main() -> int:
         problems.append("the webhook route shares its API (and throttle) with the merchant API")
 
     problems += physical_name_problems(res)
+    # The offline deploy's emulator takes plain metric alarms only.
+    for name, r in res.items():
+        if r["Type"] == "AWS::CloudWatch::Alarm" and "Metrics" in r.get("Properties", {}):
+            problems.append(f"{name} uses metric math: keep alarms to one metric (the offline deploy's emulator takes no metric math)")
 
     for p in problems:
         print(f"template policy: {p}")

@@ -8,11 +8,14 @@
 #   scripts/install-tools.sh --arm64    + Rust's aarch64-unknown-linux-gnu target (arm64 Lambda builds)
 #   scripts/install-tools.sh --browser  + Debian's chromium (apt), driven by playwright-core (npm)
 #   scripts/install-tools.sh --checkov  + checkov (PyPI) in .tools/checkov-venv, the template scan
+#   scripts/install-tools.sh --ministack + MiniStack (PyPI, with its SAM support) in .tools/ministack-venv,
+#                                         the AWS emulator `make deploy-local` deploys to
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 CARGO_LAMBDA_VERSION=1.9.2
 SAM_CLI_VERSION=1.170.0
 CHECKOV_VERSION=3.3.30
+MINISTACK_VERSION=1.5.33
 
 command -v java >/dev/null || die "Java 17+ is required for DynamoDB Local (apt-get install openjdk-17-jre-headless)"
 java_major="$(java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -1)"
@@ -56,6 +59,7 @@ for arg in "$@"; do
       ;;
     --lambda) venv lambda-venv "cargo-lambda==$CARGO_LAMBDA_VERSION" ;;
     --checkov) venv checkov-venv "checkov==$CHECKOV_VERSION" ;;
+    --ministack) venv ministack-venv "ministack[full]==$MINISTACK_VERSION" ;;
     --sam | --arm64)
       [[ "$arg" == --sam ]] && venv sam-venv "aws-sam-cli==$SAM_CLI_VERSION"
       # arm64 Lambda builds cross-compile: they need Rust's aarch64 standard library.

@@ -74,3 +74,6 @@ bridge_address() {
   fi
   printf '%s' "$address"
 }
+
+# elf_machine FILE: the ELF machine byte of a binary (3e: x86_64, b7: aarch64).
+elf_machine() { od -An -tx1 -j18 -N1 "$1" 2>/dev/null | tr -d ' '; }

@@ -62,7 +62,6 @@ export SAM_CLI_TELEMETRY=0 SAM_CLI_BETA_RUST_CARGO_LAMBDA=1
 export AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1
 trap stop_all EXIT
 
-elf_machine() { od -An -tx1 -j18 -N1 "$1" 2>/dev/null | tr -d ' '; }
 if [[ "${SAM_LOCAL_SKIP_BUILD:-0}" == 1 ]] \
   && [[ "$(elf_machine .aws-sam/build/CreateIntentFunction/bootstrap)" == 3e ]] \
   && [[ "$(elf_machine .aws-sam/build/WebhookFunction/bootstrap)" == 3e ]] \

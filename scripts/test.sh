@@ -4,7 +4,9 @@
 # file under `cargo lambda watch`, a smoke run of the benchmarks, the whole local
 # stack (the guided tour and the checkout page in headless Chromium), the SAM
 # template checks and build, every events/ file through `sam local invoke`, and the
-# browser test once against `sam local start-api`. Starts and
+# browser test once against `sam local start-api`, and the deploy tried offline (two
+# stacks of the template by `sam deploy` to MiniStack, tested through their
+# outputs). Starts and
 # stops what it needs by itself; installs its tools into the project directory.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
@@ -40,3 +42,5 @@ say "sam local invoke: every events/ file in the functions' containers"
 SAM_LOCAL_SKIP_BUILD=1 SAM_LOCAL_KEEP_ENGINE=1 scripts/sam-local.sh invoke
 say "sam local start-api: the browser test once against SAM's API Gateway emulation"
 SAM_LOCAL_SKIP_BUILD=1 scripts/sam-api-test.sh
+say "the deploy, offline: sam deploy to MiniStack, two stacks side by side, tested through their outputs"
+scripts/deploy-local-test.sh

@@ -11,7 +11,7 @@
 #   scripts/tls-proxy.sh stop
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-dir="$LOCAL_DIR/tls-proxy"
+dir="${TLS_PROXY_DIR:-$LOCAL_DIR/tls-proxy}"
 pidfile="$dir/stunnel.pid"
 DDB_TLS_PORT="${TLS_PROXY_DDB_PORT:-8443}"
 SIM_TLS_PORT="${TLS_PROXY_SIM_PORT:-8444}"

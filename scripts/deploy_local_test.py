@@ -1,0 +1,126 @@
+"""The deployed stack, tested through its outputs only, as a merchant's server uses it.
+
+Usage: python deploy_local_test.py .local/deploy-local.env [more env files...]
+Runs in the SAM CLI's virtualenv (botocore signs the requests with SigV4). For the
+first stack: a signed create of both flows, its replay, an unsigned request refused,
+a payment finished at the simulator whose signed webhook reaches the deployed
+WebhookUrl, GET showing the outcome, and the functions' logs free of secrets and
+tokens. For every further stack: a signed create answered by that stack.
+Exits non-zero on the first failure.
+"""
+import json
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+
+import boto3
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
+CREDENTIALS = Credentials("local", "local")
+
+
+def read_env(path):
+    return dict(line.strip().split("=", 1) for line in open(path) if "=" in line)
+
+
+def call(method, url, body=None, headers=None, signed=True):
+    data = json.dumps(body).encode() if body is not None else None
+    headers = {"content-type": "application/json", **(headers or {})}
+    if signed:
+        request = AWSRequest(method=method, url=url, data=data, headers=headers)
+        SigV4Auth(CREDENTIALS, "execute-api", "us-east-1").add_auth(request)
+        headers = dict(request.headers.items())
+    req = urllib.request.Request(url, data=data, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=30) as answer:
+            return answer.status, json.loads(answer.read() or b"null")
+    except urllib.error.HTTPError as e:
+        text = e.read()
+        try:
+            return e.code, json.loads(text)
+        except ValueError:
+            return e.code, text.decode(errors="replace")
+
+
+def expect(condition, what):
+    if not condition:
+        print(f"deploy-local test: FAILED: {what}")
+        sys.exit(1)
+    print(f"deploy-local test: ok: {what}")
+
+
+def order_body(order):
+    return {"amount": 15000, "currency": "CLP", "order_id": order, "metadata": {"cart": "c-1"}}
+
+
+def first_stack(env):
+    api, sim = env["API_URL"], env["FINTOC_SIM_URL"]
+    status, _ = call("POST", f"{sim}/_sim/webhook", {"url": env["WEBHOOK_URL"], "secret": env["WEBHOOK_SECRET"]}, signed=False)
+    expect(200 <= status < 300, f"the simulator delivers to the deployed WebhookUrl ({status})")
+    key, order = str(uuid.uuid4()), f"order-{uuid.uuid4()}"
+    status, created = call("POST", f"{api}/payment-intents", order_body(order), {"idempotency-key": key})
+    expect(status == 201 and created.get("widget_token"), f"a SigV4-signed create answers 201 with a widget token ({status})")
+    status, again = call("POST", f"{api}/payment-intents", order_body(order), {"idempotency-key": key})
+    expect(status == 201 and again == created, "the same key replays the same answer")
+    status, _ = call("POST", f"{api}/payment-intents", order_body(f"order-{uuid.uuid4()}"),
+                     {"idempotency-key": str(uuid.uuid4())}, signed=False)
+    expect(status == 403, f"an unsigned create is refused by the IAM authorizer ({status})")
+    status, session = call("POST", f"{api}/checkout-sessions", order_body(f"order-{uuid.uuid4()}"),
+                           {"idempotency-key": str(uuid.uuid4())})
+    expect(status == 201 and session.get("session_token"), f"a signed checkout-session create answers 201 ({status})")
+    intent = created["id"]
+    status, _ = call("POST", f"{sim}/_sim/payment_intents/{intent}/finish", {"outcome": "succeeded"}, signed=False)
+    expect(200 <= status < 300, f"the payment is finished at the simulator ({status})")
+    view = None
+    for _ in range(150):  # waits for the delivery (an event), not for time to pass
+        status, view = call("GET", f"{api}/payment-intents/{intent}")
+        if status == 200 and view.get("status") == "succeeded":
+            break
+        time.sleep(0.2)
+    expect(view and view.get("status") == "succeeded" and view.get("paid") is True,
+           f"the webhook reached the deployed function: GET says succeeded and paid ({view})")
+    # Every webhook lost: the scheduled reconcile target, invoked once as the
+    # schedule invokes it, records the payment.
+    status, _ = call("POST", f"{sim}/_sim/deliveries/mode", {"mode": "off"}, signed=False)
+    expect(200 <= status < 300, "the simulator's deliveries are off")
+    status, lost = call("POST", f"{api}/payment-intents", order_body(f"order-{uuid.uuid4()}"),
+                        {"idempotency-key": str(uuid.uuid4())})
+    call("POST", f"{sim}/_sim/payment_intents/{lost['id']}/finish", {"outcome": "succeeded"}, signed=False)
+    aws = dict(endpoint_url=env["AWS_ENDPOINT_URL"], region_name="us-east-1",
+               aws_access_key_id="local", aws_secret_access_key="local")
+    resources = boto3.client("cloudformation", **aws).describe_stack_resources(StackName=env["STACK_NAME"])["StackResources"]
+    schedule_name = next(r["PhysicalResourceId"] for r in resources if r["ResourceType"] == "AWS::Scheduler::Schedule")
+    target = boto3.client("scheduler", **aws).get_schedule(Name=schedule_name)["Target"]
+    run = boto3.client("lambda", **aws).invoke(FunctionName=target["Arn"], Payload=target.get("Input", "{}").encode())
+    summary = json.loads(run["Payload"].read())
+    expect(summary.get("outcomes_found", 0) >= 1, f"the schedule's target ({schedule_name}) records the lost payment: {summary}")
+    status, view = call("GET", f"{api}/payment-intents/{lost['id']}")
+    expect(view.get("status") == "succeeded", "GET shows the payment the reconciler recorded")
+    call("POST", f"{sim}/_sim/deliveries/mode", {"mode": "normal"}, signed=False)
+    secrets = ["sk_test_simulator", env["WEBHOOK_SECRET"], created["widget_token"], session["session_token"]]
+    logs = boto3.client("logs", **aws)
+    groups = [g["logGroupName"] for g in logs.describe_log_groups(logGroupNamePrefix="/aws/lambda/" + env["STACK_NAME"])["logGroups"]]
+    messages = [e["message"] for g in groups for e in logs.filter_log_events(logGroupName=g).get("events", [])]
+    leaked = [s for s in secrets if any(s in m for m in messages)]
+    expect(not leaked, f"no secret or token in the functions' logs ({len(messages)} lines in {len(groups)} groups)")
+
+
+def other_stack(env):
+    status, created = call("POST", f"{env['API_URL']}/payment-intents", order_body(f"order-{uuid.uuid4()}"),
+                           {"idempotency-key": str(uuid.uuid4())})
+    expect(status == 201, f"stack {env['STACK_NAME']} beside the first creates its own intents ({status})")
+
+
+def main():
+    envs = [read_env(p) for p in sys.argv[1:]]
+    first_stack(envs[0])
+    for env in envs[1:]:
+        other_stack(env)
+
+
+if __name__ == "__main__":
+    main()
