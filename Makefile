@@ -1,5 +1,5 @@
 # One entry point for the project's commands. `make help` lists them.
-.PHONY: help demo up down status reconcile check test bench bench-smoke stack-test events-test sam-local sam-api template-check sam-build deploy deploy-local deploy-local-down resign-events ddb-up ddb-down sim build fmt
+.PHONY: help demo up down status reconcile check test bench bench-smoke stack-test events-test sam-local sam-api template-check sam-build deploy deploy-local deploy-local-down test-storage resign-events ddb-up ddb-down sim build fmt
 
 help: ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -23,6 +23,9 @@ reconcile: ## one reconciliation run on the local stack now; prints what it fixe
 
 check: ## fast tier: fmt, clippy, unit tests, in-memory store contract (Rust alone, no JVM/npm/apt)
 	scripts/check.sh
+
+test-storage: ## middle tier: DynamoDB Local + the integration tests (no browser, no Docker)
+	scripts/test-storage.sh
 
 test: ## run every check and test (starts and stops what it needs itself)
 	scripts/test.sh

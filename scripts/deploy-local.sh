@@ -60,7 +60,7 @@ up() {
       --region us-east-1 --parameter-overrides "Architecture=x86_64" >"$dir/build.log" 2>&1 \
       || { tail -30 "$dir/build.log" >&2; die "sam build failed"; }
   fi
-  # What a user creates by hand before `sam deploy` (README, Deploy step 1): the
+  # What a user creates by hand before `sam deploy` (docs/deploy.md, step 1): the
   # secrets as SSM SecureString parameters; and the bucket sam deploy uploads to.
   aws_py "
 boto3.client('s3').create_bucket(Bucket='sam-deploy-local')

@@ -14,6 +14,7 @@ cd "$ROOT"
 # A one-shot build: incremental state would only take disk (CI runs on a shared one).
 export CARGO_INCREMENTAL=0
 
+start=$SECONDS
 export DDB_NAME=test DDB_PORT="${DDB_TEST_PORT:-8766}"
 # The Docker engine the sam local steps may start is ours to stop (never the user's).
 trap 'scripts/dynamodb-local.sh stop; scripts/docker-engine.sh stop' EXIT
@@ -35,6 +36,8 @@ say "events/ under cargo lambda watch"
 scripts/events-test.sh
 say "scripts/lib.sh helpers (the bridge address, with stand-ins for docker and ip)"
 scripts/lib-test.sh
+say "docs: links resolve; routes, error codes and environment variables are documented"
+python3 scripts/check_docs.py
 say "template: sam validate --lint, cfn-lint, table check, sam build"
 scripts/check-template.sh
 # sam local runs x86_64 containers: reuse the build above when it is x86_64.
@@ -44,3 +47,4 @@ say "sam local start-api: the browser test once against SAM's API Gateway emulat
 SAM_LOCAL_SKIP_BUILD=1 scripts/sam-api-test.sh
 say "the deploy, offline: sam deploy to MiniStack, two stacks side by side, tested through their outputs"
 scripts/deploy-local-test.sh
+say "make test passed in $((SECONDS - start)) s"

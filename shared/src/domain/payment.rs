@@ -327,22 +327,8 @@ mod tests {
     #[test]
     fn view_hides_email() {
         let intent = StoredPayment {
-            id: "pi_1".into(),
-            kind: PaymentKind::Intent,
-            status: PaymentStatus::Created,
-            amount: 100,
-            currency: "CLP".into(),
-            order_id: None,
-            metadata: BTreeMap::new(),
             customer_email: Some("a@b.cl".into()),
-            mode: Some("test".into()),
-            error_reason: None,
-            created_at: "t".into(),
-            updated_at: "t".into(),
-            schedule: None,
-            session_payment: None,
-            expires_at: None,
-            review: None,
+            ..crate::testkit::created_intent("pi_1", 100, "CLP", None)
         };
         let json = serde_json::to_value(intent.view()).unwrap();
         assert!(json.get("customer_email").is_none());
@@ -357,22 +343,8 @@ mod tests {
     #[test]
     fn succeeded_is_paid_only_without_a_review() {
         let mut intent = StoredPayment {
-            id: "pi_1".into(),
-            kind: PaymentKind::Intent,
             status: PaymentStatus::Succeeded,
-            amount: 15_000,
-            currency: "CLP".into(),
-            order_id: Some("o".into()),
-            metadata: BTreeMap::new(),
-            customer_email: None,
-            mode: None,
-            error_reason: None,
-            created_at: "t".into(),
-            updated_at: "t".into(),
-            schedule: None,
-            session_payment: None,
-            expires_at: None,
-            review: None,
+            ..crate::testkit::created_intent("pi_1", 15_000, "CLP", Some("o"))
         };
         assert!(intent.paid());
         intent.review = Some(Review {

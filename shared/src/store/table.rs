@@ -33,6 +33,24 @@ fn malformed(e: impl std::fmt::Display) -> StoreError {
     StoreError::Malformed(e.to_string())
 }
 
+/// `pk`, a string: both tables' only key attribute.
+fn partition_key_definition() -> Result<AttributeDefinition, StoreError> {
+    AttributeDefinition::builder()
+        .attribute_name(PARTITION_KEY)
+        .attribute_type(ScalarAttributeType::S)
+        .build()
+        .map_err(malformed)
+}
+
+/// `pk` as the hash key: both tables' key schema.
+fn partition_key_schema() -> Result<KeySchemaElement, StoreError> {
+    KeySchemaElement::builder()
+        .attribute_name(PARTITION_KEY)
+        .key_type(KeyType::Hash)
+        .build()
+        .map_err(malformed)
+}
+
 /// The table's definition in CloudFormation's terms, as `template.yaml` must
 /// declare it (checked in CI by `scripts/check-template.sh`).
 pub fn table_definition() -> serde_json::Value {
@@ -77,20 +95,8 @@ pub async fn create_idempotency_table(client: &Client, table: &str) -> Result<()
     client
         .create_table()
         .table_name(table)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name(PARTITION_KEY)
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .map_err(malformed)?,
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name(PARTITION_KEY)
-                .key_type(KeyType::Hash)
-                .build()
-                .map_err(malformed)?,
-        )
+        .attribute_definitions(partition_key_definition()?)
+        .key_schema(partition_key_schema()?)
         .billing_mode(BillingMode::PayPerRequest)
         .send()
         .await
@@ -123,13 +129,7 @@ pub async fn create_table(client: &Client, table: &str) -> Result<(), StoreError
     client
         .create_table()
         .table_name(table)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name(PARTITION_KEY)
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .map_err(malformed)?,
-        )
+        .attribute_definitions(partition_key_definition()?)
         .attribute_definitions(
             AttributeDefinition::builder()
                 .attribute_name("due_shard")
@@ -144,13 +144,7 @@ pub async fn create_table(client: &Client, table: &str) -> Result<(), StoreError
                 .build()
                 .map_err(malformed)?,
         )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name(PARTITION_KEY)
-                .key_type(KeyType::Hash)
-                .build()
-                .map_err(malformed)?,
-        )
+        .key_schema(partition_key_schema()?)
         .global_secondary_indexes(
             GlobalSecondaryIndex::builder()
                 .index_name(DUE_INDEX)

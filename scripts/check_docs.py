@@ -1,0 +1,70 @@
+"""Checks the docs against the code where that is cheap (part of `make test`).
+
+- every relative link of README.md, ARCHITECTURE.md and docs/*.md resolves;
+- every route of the route table (shared/src/routes.rs) is named in docs/api.md or
+  docs/webhook.md;
+- every error code the code can answer (`ApiError::new(..., "code", ...)` and
+  `InputError::new(..., "code", ...)`) is named in the docs;
+- every environment variable the configuration reads (`env.get/required/number/
+  flag("NAME"`) is named in docs/configuration.md.
+Usage: python3 scripts/check_docs.py (from the repository root).
+"""
+import os
+import re
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def read(path):
+    return open(os.path.join(ROOT, path)).read()
+
+
+def main() -> int:
+    problems = []
+    pages = ["README.md", "ARCHITECTURE.md"] + [
+        "docs/" + p for p in sorted(os.listdir(os.path.join(ROOT, "docs"))) if p.endswith(".md")
+    ]
+    for page in pages:
+        base = os.path.dirname(os.path.join(ROOT, page))
+        for m in re.finditer(r"\]\(([^)#\s]+)(#[^)]*)?\)", read(page)):
+            target = m.group(1)
+            if not target.startswith(("http://", "https://", "mailto:")) and not os.path.exists(
+                os.path.join(base, target)
+            ):
+                problems.append(f"{page}: link to {target} does not resolve")
+    docs = "\n".join(read(p) for p in pages)
+    routes = read("shared/src/routes.rs")
+    paths = re.findall(r'path: "(/[^"]*)"', routes)
+    if not paths:
+        problems.append("found no route in shared/src/routes.rs: the pattern is stale")
+    for path in paths:
+        if path not in docs:
+            problems.append(f"route {path} is in no doc page")
+    sources = []
+    for folder, _, files in os.walk(os.path.join(ROOT, "shared/src")):
+        sources += [open(os.path.join(folder, f)).read() for f in files if f.endswith(".rs")]
+    code = "\n".join(sources)
+    constructors = r"(?:InputError::new|ApiError::new|ApiError::dependency|Self::new|Self::dependency)"
+    answered = re.findall(constructors + r'\(\s*(?:[^,()"]+,\s*){0,2}"([a-z]+(?:_[a-z]+)+)"', code)
+    if len(set(answered)) < 15:
+        problems.append(f"found only {len(set(answered))} error codes and types in the code: the pattern is stale")
+    for error_code in sorted(set(answered)):
+        if f"`{error_code}`" not in docs:
+            problems.append(f"error code or type {error_code} is in no doc page")
+    configuration = read("docs/configuration.md")
+    variables = set(re.findall(r'env\s*\.\s*(?:get|required|number|flag)\(\s*"([A-Z0-9_]+)"', read("shared/src/config.rs")))
+    if len(variables) < 10:
+        problems.append("found fewer than 10 environment variables in shared/src/config.rs: the pattern is stale")
+    for variable in sorted(set(re.findall(r'env\s*\.\s*(?:get|required|number|flag)\(\s*"([A-Z0-9_]+)"', read("shared/src/config.rs")))):
+        if variable not in configuration:
+            problems.append(f"environment variable {variable} is not in docs/configuration.md")
+    for p in problems:
+        print(f"docs: {p}")
+    if not problems:
+        print(f"docs: {len(pages)} pages, links, routes, error codes and variables agree with the code")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
