@@ -10,12 +10,14 @@
 #   scripts/install-tools.sh --checkov  + checkov (PyPI) in .tools/checkov-venv, the template scan
 #   scripts/install-tools.sh --ministack + MiniStack (PyPI, with its SAM support) in .tools/ministack-venv,
 #                                         the AWS emulator `make deploy-local` deploys to
+#   scripts/install-tools.sh --openapi  + openapi-spec-validator in .tools/openapi-venv (docs/openapi.yaml)
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 CARGO_LAMBDA_VERSION=1.9.2
 SAM_CLI_VERSION=1.170.0
 CHECKOV_VERSION=3.3.30
 MINISTACK_VERSION=1.5.33
+OPENAPI_VALIDATOR_VERSION=0.9.0
 
 command -v java >/dev/null || die "Java 17+ is required for DynamoDB Local (apt-get install openjdk-17-jre-headless)"
 java_major="$(java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -1)"
@@ -60,6 +62,7 @@ for arg in "$@"; do
     --lambda) venv lambda-venv "cargo-lambda==$CARGO_LAMBDA_VERSION" ;;
     --checkov) venv checkov-venv "checkov==$CHECKOV_VERSION" ;;
     --ministack) venv ministack-venv "ministack[full]==$MINISTACK_VERSION" ;;
+    --openapi) venv openapi-venv "openapi-spec-validator==$OPENAPI_VALIDATOR_VERSION" ;;
     --sam | --arm64)
       [[ "$arg" == --sam ]] && venv sam-venv "aws-sam-cli==$SAM_CLI_VERSION"
       # arm64 Lambda builds cross-compile: they need Rust's aarch64 standard library.

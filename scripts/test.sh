@@ -36,8 +36,10 @@ say "events/ under cargo lambda watch"
 scripts/events-test.sh
 say "scripts/lib.sh helpers (the bridge address, with stand-ins for docker and ip)"
 scripts/lib-test.sh
-say "docs: links resolve; routes, error codes and environment variables are documented"
+say "docs: links resolve; routes, error codes and environment variables are documented; docs/openapi.yaml is valid OpenAPI"
 python3 scripts/check_docs.py
+scripts/install-tools.sh --openapi
+"$ROOT/.tools/openapi-venv/bin/openapi-spec-validator" docs/openapi.yaml
 say "template: sam validate --lint, cfn-lint, table check, sam build"
 scripts/check-template.sh
 # sam local runs x86_64 containers: reuse the build above when it is x86_64.
