@@ -36,8 +36,8 @@ up() {
     ! curl -s -o /dev/null --max-time 1 "$endpoint" || die "port $port is taken; set DEPLOY_LOCAL_PORT"
     # The simulator first: the TLS proxy's readiness check goes through it.
     cargo build --locked -q -p fintoc-sim
-    setsid -f sh -c 'echo $$ >"$1"; shift; exec "$@"' sh "$dir/sim.pid" \
-      target/debug/fintoc-sim --port "$sim_port" </dev/null >"$dir/simulator.log" 2>&1
+    start_bg "$dir/sim.pid" "$dir/simulator.log" \
+      target/debug/fintoc-sim --port "$sim_port"
     wait_http "http://127.0.0.1:$sim_port/_sim/health" 30 || die "fintoc-sim did not start"
     ca="$(TLS_PROXY_DIR="$dir/tls" TLS_PROXY_DDB_PORT="$((sim_tls_port + 1))" TLS_PROXY_SIM_PORT="$sim_tls_port" \
       scripts/tls-proxy.sh start "$sim_port" "$sim_port" | tail -1)"
@@ -47,8 +47,8 @@ up() {
     say "starting MiniStack on $endpoint"
     AWS_ENDPOINT_URL="$endpoint" SSL_CERT_FILE="$ca" GATEWAY_PORT="$port" BIND_HOST=127.0.0.1 \
       MINISTACK_HOST=127.0.0.1 IOT_MTLS_ENABLED=0 \
-      setsid -f sh -c 'echo $$ >"$1"; shift; exec "$@"' sh "$dir/ministack.pid" \
-      "$ROOT/.tools/ministack-venv/bin/ministack" </dev/null >"$dir/ministack.log" 2>&1
+      start_bg "$dir/ministack.pid" "$dir/ministack.log" \
+      "$ROOT/.tools/ministack-venv/bin/ministack"
     wait_http "$endpoint/_ministack/health" 60 || die "MiniStack did not start (log: ${dir#"$ROOT"/}/ministack.log)"
   fi
   # sam deploy takes .aws-sam/build as `sam build` left it: x86_64 here (the

@@ -21,13 +21,6 @@ ours="unix://$socket"
 
 answers() { DOCKER_HOST="$1" docker version --format '{{.Server.Version}}' >/dev/null 2>&1; }
 
-as_root() {
-  if [[ "$(id -u)" == 0 ]]; then "$@"
-  elif sudo -n true 2>/dev/null; then sudo "$@"
-  else return 1
-  fi
-}
-
 ensure_packages() {
   local missing=()
   command -v dockerd >/dev/null || missing+=(docker.io)
@@ -63,9 +56,9 @@ start() {
   as_root true || die "starting a Docker engine needs root (or passwordless sudo); or point DOCKER_HOST at one"
   mkdir -p "$dir"
   say "starting dockerd (state in ${dir#"$ROOT"/}/, --iptables=false)" >&2
-  as_root setsid -f sh -c 'echo $$ >"$1"; shift; exec "$@"' sh "$pidfile" \
+  start_bg --as-root "$pidfile" "$dir/dockerd.log" \
     dockerd --data-root "$dir/data" --exec-root "$dir/exec" --pidfile "$dir/dockerd.pid.self" \
-    -H "$ours" --iptables=false --ip-masq=false </dev/null >"$dir/dockerd.log" 2>&1
+    -H "$ours" --iptables=false --ip-masq=false
   for _ in $(seq 150); do
     answers "$ours" && { echo "$ours"; return 0; }
     pid_alive "$pidfile" || break

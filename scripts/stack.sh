@@ -30,14 +30,6 @@ webhook_secret="whsec_local_stack_8c41e7b95f2a03d6"
 sim_pid="$run_dir/simulator.pid" watch_pid="$run_dir/functions.pid" gateway_pid="$run_dir/gateway.pid"
 export DDB_NAME="stack-$name" DDB_PORT="$ddb_port"
 
-# start_bg PIDFILE LOG COMMAND...: starts COMMAND detached in its own session and
-# process group, with its pid in PIDFILE.
-start_bg() {
-  local pidfile="$1" log="$2"; shift 2
-  setsid -f sh -c 'echo $$ >"$1"; shift; exec "$@"' sh "$pidfile" "$@" </dev/null >"$log" 2>&1
-  for _ in $(seq 50); do [[ -s "$pidfile" ]] && break; sleep 0.1; done
-}
-
 port_taken() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 any_running() {

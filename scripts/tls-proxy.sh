@@ -16,13 +16,6 @@ pidfile="$dir/stunnel.pid"
 DDB_TLS_PORT="${TLS_PROXY_DDB_PORT:-8443}"
 SIM_TLS_PORT="${TLS_PROXY_SIM_PORT:-8444}"
 
-as_root() {
-  if [[ "$(id -u)" == 0 ]]; then "$@"
-  elif sudo -n true 2>/dev/null; then sudo "$@"
-  else return 1
-  fi
-}
-
 ensure_stunnel() {
   command -v stunnel4 >/dev/null && return 0
   command -v apt-get >/dev/null || die "stunnel4 is missing and cannot be installed here (no apt-get)"
@@ -73,8 +66,7 @@ connect = 127.0.0.1:$sim_port
 cert = $dir/pki/server.pem
 key = $dir/pki/server.key
 CONF
-  setsid stunnel4 "$dir/stunnel.conf" </dev/null >/dev/null 2>&1 &
-  echo $! >"$pidfile"
+  start_bg "$pidfile" "$dir/stunnel.out" stunnel4 "$dir/stunnel.conf"
   for _ in $(seq 50); do
     if curl -s -o /dev/null --max-time 2 --cacert "$dir/pki/ca.pem" "https://localhost:$DDB_TLS_PORT/"; then
       say "TLS proxy ready: https://localhost:$DDB_TLS_PORT (DynamoDB Local), https://localhost:$SIM_TLS_PORT (simulator)"
