@@ -8,6 +8,7 @@ pub mod money;
 pub mod order;
 pub mod payment;
 pub mod reconcile;
+pub mod refund;
 pub mod report;
 pub mod schedule;
 pub mod session;

@@ -324,11 +324,32 @@ mod tests {
         }
     }
 
+    fn stored(status: PaymentStatus) -> StoredPayment {
+        StoredPayment {
+            id: "pi_1".into(),
+            kind: PaymentKind::Intent,
+            status,
+            amount: 15_000,
+            currency: "CLP".into(),
+            order_id: Some("o".into()),
+            metadata: BTreeMap::new(),
+            customer_email: None,
+            mode: Some("test".into()),
+            error_reason: None,
+            created_at: "t".into(),
+            updated_at: "t".into(),
+            schedule: None,
+            session_payment: None,
+            expires_at: None,
+            review: None,
+        }
+    }
+
     #[test]
     fn view_hides_email() {
         let intent = StoredPayment {
             customer_email: Some("a@b.cl".into()),
-            ..crate::testkit::created_intent("pi_1", 100, "CLP", None)
+            ..stored(PaymentStatus::Created)
         };
         let json = serde_json::to_value(intent.view()).unwrap();
         assert!(json.get("customer_email").is_none());
@@ -342,10 +363,7 @@ mod tests {
 
     #[test]
     fn succeeded_is_paid_only_without_a_review() {
-        let mut intent = StoredPayment {
-            status: PaymentStatus::Succeeded,
-            ..crate::testkit::created_intent("pi_1", 15_000, "CLP", Some("o"))
-        };
+        let mut intent = stored(PaymentStatus::Succeeded);
         assert!(intent.paid());
         intent.review = Some(Review {
             reason: ReviewReason::AmountMismatch,
