@@ -172,8 +172,19 @@ async fn send_event<S: Stores>(
     event_id: &str,
     claimed: PaymentStatus,
 ) -> (Effect, Option<WriteResult>) {
+    apply_report(store, event_id, claimed, &report(id)).await
+}
+
+/// Decides `event_id` claiming `claimed` about `report`'s payment, on its stored
+/// state, and applies the patch (as the webhook does, reading first).
+async fn apply_report<S: Stores>(
+    store: &S,
+    event_id: &str,
+    claimed: PaymentStatus,
+    report: &PaymentReport,
+) -> (Effect, Option<WriteResult>) {
     let state = store
-        .payment_state(PaymentKind::Intent, id)
+        .payment_state(report.kind, &report.id)
         .await
         .expect("payment_state");
     let event = EventRef {
@@ -182,7 +193,7 @@ async fn send_event<S: Stores>(
         created_at: None,
         source: crate::domain::transition::Source::Webhook,
     };
-    let (effect, patch) = plan_write(state.as_ref(), &event, &claimed, &report(id), "now");
+    let (effect, patch) = plan_write(state.as_ref(), &event, &claimed, report, "now");
     let result = match patch {
         Some(p) => Some(store.apply(&p).await.expect("apply")),
         None => None,
@@ -622,23 +633,9 @@ async fn order_event<S: Stores>(
     event_id: &str,
     claimed: PaymentStatus,
 ) -> Option<WriteResult> {
-    let state = store
-        .payment_state(PaymentKind::Intent, intent)
-        .await
-        .expect("payment_state");
     let mut report = report(intent);
     report.metadata.insert("order_id".into(), order.into());
-    let event = EventRef {
-        id: event_id,
-        event_type: "payment_intent.x",
-        created_at: None,
-        source: crate::domain::transition::Source::Webhook,
-    };
-    let (_, patch) = plan_write(state.as_ref(), &event, &claimed, &report, "now");
-    match patch {
-        Some(p) => Some(store.apply(&p).await.expect("apply")),
-        None => None,
-    }
+    apply_report(store, event_id, claimed, &report).await.1
 }
 
 /// One create holds an order; only it opens it; a retry of it may reserve again.
@@ -775,29 +772,14 @@ pub async fn a_payment_at_another_amount_holds_its_order_for_review<S: Stores>(s
         .await
         .unwrap();
     assert!(open(&store, "o-rev", "h1", "pi_rev").await);
-    let state = store
-        .payment_state(PaymentKind::Intent, "pi_rev")
-        .await
-        .unwrap();
     let mut one_peso = report("pi_rev");
     one_peso.amount = Some(1);
     one_peso.metadata.insert("order_id".into(), "o-rev".into());
-    let event = EventRef {
-        id: "evt_rev",
-        event_type: "payment_intent.succeeded",
-        created_at: None,
-        source: crate::domain::transition::Source::Webhook,
-    };
-    let (_, patch) = plan_write(
-        state.as_ref(),
-        &event,
-        &PaymentStatus::Succeeded,
-        &one_peso,
-        "now",
-    );
     assert_eq!(
-        store.apply(&patch.unwrap()).await.unwrap(),
-        WriteResult::Written
+        apply_report(&store, "evt_rev", PaymentStatus::Succeeded, &one_peso)
+            .await
+            .1,
+        Some(WriteResult::Written)
     );
     let stored = store
         .get_payment(PaymentKind::Intent, "pi_rev")
@@ -1024,10 +1006,6 @@ pub async fn a_session_is_its_own_record_and_its_order_knows_it<S: Stores>(store
         "the order maps the session's reference to it"
     );
 
-    let state = store
-        .payment_state(PaymentKind::Session, "cs_1")
-        .await
-        .unwrap();
     let report = crate::domain::session::payment_event_report(
         "cs_1",
         &PaymentReport {
@@ -1038,21 +1016,12 @@ pub async fn a_session_is_its_own_record_and_its_order_knows_it<S: Stores>(store
             ..PaymentReport::default()
         },
     );
-    let event = EventRef {
-        id: "evt_s",
-        event_type: "payment_intent.succeeded",
-        created_at: None,
-        source: crate::domain::transition::Source::Webhook,
-    };
-    let (_, patch) = plan_write(
-        state.as_ref(),
-        &event,
-        &PaymentStatus::Succeeded,
-        &report,
-        "now",
+    assert_eq!(
+        apply_report(&store, "evt_s", PaymentStatus::Succeeded, &report)
+            .await
+            .1,
+        Some(WriteResult::Written)
     );
-    let patch = patch.expect("a write");
-    assert_eq!(store.apply(&patch).await.unwrap(), WriteResult::Written);
     let read = store
         .get_payment(PaymentKind::Session, "cs_1")
         .await
@@ -1077,10 +1046,11 @@ pub async fn a_session_is_its_own_record_and_its_order_knows_it<S: Stores>(store
     }))
     .unwrap()
     .to_record_report();
-    let (_, patch) = plan_write(None, &event, &PaymentStatus::Succeeded, &unknown, "now");
     assert_eq!(
-        store.apply(&patch.unwrap()).await.unwrap(),
-        WriteResult::Written
+        apply_report(&store, "evt_s2", PaymentStatus::Succeeded, &unknown)
+            .await
+            .1,
+        Some(WriteResult::Written)
     );
     let order = store.order("o-s2").await.unwrap().unwrap();
     assert_eq!(
