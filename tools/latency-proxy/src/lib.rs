@@ -1,0 +1,122 @@
+//! A network round trip on loopback, for benchmarks: a TCP proxy that delivers each
+//! chunk it reads a set delay after it arrived, in both directions, pipelined (a
+//! chunk never waits for the one before it to be delivered, only behind it: the
+//! order is kept, and a stream of requests pays the delay once, not once each).
+//! With `delay` each way, every request-response costs `2 × delay` more, as a
+//! deployed DynamoDB or Fintoc request does over the network.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio::time::{sleep_until, Instant};
+
+/// Proxies every connection `listener` accepts to `upstream`, each direction
+/// delayed by `delay`. Runs until the listener fails.
+pub async fn serve(listener: TcpListener, upstream: SocketAddr, delay: Duration) {
+    while let Ok((client, _)) = listener.accept().await {
+        tokio::spawn(async move {
+            if let Ok(server) = TcpStream::connect(upstream).await {
+                proxy(client, server, delay).await;
+            }
+        });
+    }
+}
+
+/// One connection, both ways, until either side closes.
+async fn proxy(client: TcpStream, server: TcpStream, delay: Duration) {
+    let _ = client.set_nodelay(true);
+    let _ = server.set_nodelay(true);
+    let (client_read, client_write) = client.into_split();
+    let (server_read, server_write) = server.into_split();
+    tokio::join!(
+        pipe(client_read, server_write, delay),
+        pipe(server_read, client_write, delay)
+    );
+}
+
+/// Reads chunks as they come and hands each, with its due time, to a writer that
+/// delivers it then: reading never waits for delivery.
+async fn pipe(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    delay: Duration,
+) {
+    let (chunks, mut due) = mpsc::unbounded_channel::<(Instant, Vec<u8>)>();
+    let reader = async move {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            match from.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if chunks
+                        .send((Instant::now() + delay, buf[..n].to_vec()))
+                        .is_err()
+                    {
+                        break;
+                    }
+                }
+            }
+        }
+    };
+    let writer = async move {
+        while let Some((at, chunk)) = due.recv().await {
+            sleep_until(at).await;
+            if to.write_all(&chunk).await.is_err() {
+                break;
+            }
+        }
+        let _ = to.shutdown().await;
+    };
+    tokio::join!(reader, writer);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Echoes every byte back.
+    async fn echo_server() -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 1024];
+                    while let Ok(n) = socket.read(&mut buf).await {
+                        if n == 0 || socket.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+        addr
+    }
+
+    // The clock is tokio's, paused: it moves only when every task waits, so the
+    // delay is observed on it exactly, and the test waits for no real time.
+    #[tokio::test(start_paused = true)]
+    async fn bytes_pass_unchanged_in_order_each_way_a_delay_later() {
+        let upstream = echo_server().await;
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let proxy_addr = listener.local_addr().unwrap();
+        let delay = Duration::from_millis(2);
+        tokio::spawn(serve(listener, upstream, delay));
+        let mut client = TcpStream::connect(proxy_addr).await.unwrap();
+        for round in 0..3u8 {
+            let message: Vec<u8> = (0..200).map(|i: u8| i.wrapping_add(round)).collect();
+            let started = Instant::now();
+            client.write_all(&message).await.unwrap();
+            let mut echoed = vec![0u8; message.len()];
+            client.read_exact(&mut echoed).await.unwrap();
+            assert_eq!(echoed, message, "round {round}");
+            assert!(
+                started.elapsed() >= 2 * delay,
+                "a round trip pays the delay both ways: {:?}",
+                started.elapsed()
+            );
+        }
+    }
+}
