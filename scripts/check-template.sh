@@ -23,9 +23,11 @@ definition="$(cargo run -q --locked -p local-table -- --print-definition)"
 if [[ "${SKIP_SAM_BUILD:-0}" != 1 ]]; then
   # The template defaults to arm64. Cross-compiling needs Rust's aarch64 standard
   # library; where rustup cannot install it (machines without internet), build the
-  # x86_64 variant of the same template instead.
-  arch=arm64
-  if ! rustup target list --installed 2>/dev/null | grep -q '^aarch64-unknown-linux-gnu$'; then
+  # x86_64 variant of the same template instead. SAM_BUILD_ARCH=x86_64 asks for it:
+  # `make test` does, so that one release build serves the template check, sam local
+  # and the offline deploy (which all run x86_64 on this host).
+  arch="${SAM_BUILD_ARCH:-arm64}"
+  if [[ "$arch" == arm64 ]] && ! rustup target list --installed 2>/dev/null | grep -q '^aarch64-unknown-linux-gnu$'; then
     arch=x86_64
     say "aarch64-unknown-linux-gnu is not installed (rustup target add aarch64-unknown-linux-gnu); building Architecture=x86_64"
   fi

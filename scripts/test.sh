@@ -40,8 +40,8 @@ say "docs: links resolve; routes, error codes and environment variables are docu
 python3 scripts/check_docs.py
 scripts/install-tools.sh --openapi
 "$ROOT/.tools/openapi-venv/bin/openapi-spec-validator" docs/openapi.yaml
-say "template: sam validate --lint, cfn-lint, table check, sam build"
-scripts/check-template.sh
+say "template: sam validate --lint, cfn-lint, table check, sam build (x86_64: the build sam local and the offline deploy reuse)"
+SAM_BUILD_ARCH=x86_64 scripts/check-template.sh
 # sam local runs x86_64 containers: reuse the build above when it is x86_64.
 say "sam local invoke: every events/ file in the functions' containers"
 SAM_LOCAL_SKIP_BUILD=1 SAM_LOCAL_KEEP_ENGINE=1 scripts/sam-local.sh invoke
