@@ -46,9 +46,27 @@ def call(method, url, body=None, headers=None, signed=True):
             return e.code, text.decode(errors="replace")
 
 
+ENV = {}
+
+
+def function_logs(env):
+    """Every log line of the stack's functions, from the emulator's CloudWatch Logs."""
+    logs = boto3.client("logs", endpoint_url=env["AWS_ENDPOINT_URL"], region_name="us-east-1",
+                        aws_access_key_id="local", aws_secret_access_key="local")
+    groups = [g["logGroupName"] for g in
+              logs.describe_log_groups(logGroupNamePrefix="/aws/lambda/" + env["STACK_NAME"])["logGroups"]]
+    return groups, [(g, e["message"]) for g in groups for e in logs.filter_log_events(logGroupName=g).get("events", [])]
+
+
 def expect(condition, what):
     if not condition:
         print(f"deploy-local test: FAILED: {what}")
+        if ENV:  # what the functions said: the first thing to read on a failure
+            try:
+                for group, message in function_logs(ENV)[1][-60:]:
+                    print(f"  {group.rsplit('/', 1)[-1]}: {message.rstrip()}")
+            except Exception as e:  # noqa: BLE001 - a diagnostic must not hide the failure
+                print(f"  (could not read the functions' logs: {e})")
         sys.exit(1)
     print(f"deploy-local test: ok: {what}")
 
@@ -63,7 +81,8 @@ def first_stack(env):
     expect(200 <= status < 300, f"the simulator delivers to the deployed WebhookUrl ({status})")
     key, order = str(uuid.uuid4()), f"order-{uuid.uuid4()}"
     status, created = call("POST", f"{api}/payment-intents", order_body(order), {"idempotency-key": key})
-    expect(status == 201 and created.get("widget_token"), f"a SigV4-signed create answers 201 with a widget token ({status})")
+    expect(status == 201 and created.get("widget_token"),
+           f"a SigV4-signed create answers 201 with a widget token ({status} {created if status != 201 else ''})")
     status, again = call("POST", f"{api}/payment-intents", order_body(order), {"idempotency-key": key})
     expect(status == 201 and again == created, "the same key replays the same answer")
     status, _ = call("POST", f"{api}/payment-intents", order_body(f"order-{uuid.uuid4()}"),
@@ -102,9 +121,8 @@ def first_stack(env):
     expect(view.get("status") == "succeeded", "GET shows the payment the reconciler recorded")
     call("POST", f"{sim}/_sim/deliveries/mode", {"mode": "normal"}, signed=False)
     secrets = ["sk_test_simulator", env["WEBHOOK_SECRET"], created["widget_token"], session["session_token"]]
-    logs = boto3.client("logs", **aws)
-    groups = [g["logGroupName"] for g in logs.describe_log_groups(logGroupNamePrefix="/aws/lambda/" + env["STACK_NAME"])["logGroups"]]
-    messages = [e["message"] for g in groups for e in logs.filter_log_events(logGroupName=g).get("events", [])]
+    groups, lines = function_logs(env)
+    messages = [m for _, m in lines]
     leaked = [s for s in secrets if any(s in m for m in messages)]
     expect(not leaked, f"no secret or token in the functions' logs ({len(messages)} lines in {len(groups)} groups)")
 
@@ -117,8 +135,10 @@ def other_stack(env):
 
 def main():
     envs = [read_env(p) for p in sys.argv[1:]]
+    ENV.update(envs[0])
     first_stack(envs[0])
     for env in envs[1:]:
+        ENV.update(env)
         other_stack(env)
 
 
