@@ -43,8 +43,12 @@ up() {
       scripts/tls-proxy.sh start "$sim_port" "$sim_port" | tail -1)"
     [[ -f "$ca" ]] || die "the TLS proxy printed no CA file"
     # The emulator hands its environment to the functions it runs: its own endpoint
-    # (so the AWS SDK calls it, never AWS) and the TLS proxy's CA.
+    # (so the AWS SDK calls it, never AWS) and the TLS proxy's CA. It runs a
+    # provided.al2023 function in a container when a Docker engine answers (where
+    # neither loopback endpoint is reachable): DOCKER_HOST points nowhere, so the
+    # functions always run as host processes, whatever engine the machine has.
     say "starting MiniStack on $endpoint"
+    DOCKER_HOST="unix://$dir/no-docker.sock" \
     AWS_ENDPOINT_URL="$endpoint" SSL_CERT_FILE="$ca" GATEWAY_PORT="$port" BIND_HOST=127.0.0.1 \
       MINISTACK_HOST=127.0.0.1 IOT_MTLS_ENABLED=0 \
       start_bg "$dir/ministack.pid" "$dir/ministack.log" \
