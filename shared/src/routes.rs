@@ -43,6 +43,14 @@ pub enum Operation {
     GetSession,
     /// `POST /checkout-sessions/{id}/expire`.
     ExpireSession,
+    /// `POST /payment-intents/{id}/refunds`.
+    RefundIntent,
+    /// `POST /checkout-sessions/{id}/refunds`.
+    RefundSession,
+    /// `GET /refunds/{id}`.
+    GetRefund,
+    /// `POST /refunds/{id}/cancel`.
+    CancelRefund,
     /// `POST /webhooks/fintoc`.
     ReceiveWebhook,
 }
@@ -106,6 +114,34 @@ pub const ROUTES: &[Route] = &[
         path: "/checkout-sessions/{id}/expire",
         function: Function::CreateIntent,
         operation: Operation::ExpireSession,
+        auth: Auth::Merchant,
+    },
+    Route {
+        method: "POST",
+        path: "/payment-intents/{id}/refunds",
+        function: Function::CreateIntent,
+        operation: Operation::RefundIntent,
+        auth: Auth::Merchant,
+    },
+    Route {
+        method: "POST",
+        path: "/checkout-sessions/{id}/refunds",
+        function: Function::CreateIntent,
+        operation: Operation::RefundSession,
+        auth: Auth::Merchant,
+    },
+    Route {
+        method: "GET",
+        path: "/refunds/{id}",
+        function: Function::CreateIntent,
+        operation: Operation::GetRefund,
+        auth: Auth::Merchant,
+    },
+    Route {
+        method: "POST",
+        path: "/refunds/{id}/cancel",
+        function: Function::CreateIntent,
+        operation: Operation::CancelRefund,
         auth: Auth::Merchant,
     },
     Route {
@@ -226,6 +262,26 @@ mod tests {
         assert_eq!(
             operation(Function::Webhook, "POST", "/webhooks/fintoc"),
             Some((Operation::ReceiveWebhook, None))
+        );
+        assert_eq!(
+            operation(C, "POST", "/payment-intents/pi_1/refunds"),
+            Some((Operation::RefundIntent, id("pi_1")))
+        );
+        assert_eq!(
+            operation(C, "POST", "/checkout-sessions/cs_1/refunds"),
+            Some((Operation::RefundSession, id("cs_1")))
+        );
+        assert_eq!(
+            operation(C, "GET", "/refunds/re_i.pi_1.k0123456789abcdef"),
+            Some((Operation::GetRefund, id("re_i.pi_1.k0123456789abcdef")))
+        );
+        assert_eq!(
+            operation(C, "POST", "/prod/refunds/re_1/cancel"),
+            Some((Operation::CancelRefund, id("re_1")))
+        );
+        assert_eq!(
+            resolve(C, "GET", "/payment-intents/pi_1/refunds"),
+            Matched::MethodNotAllowed
         );
     }
 

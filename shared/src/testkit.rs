@@ -38,6 +38,7 @@ pub fn created_intent(
         session_payment: None,
         expires_at: None,
         review: None,
+        refunds: Default::default(),
     }
 }
 

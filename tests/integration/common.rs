@@ -23,11 +23,13 @@ use shared::domain::idempotency::{
 };
 use shared::domain::order::{OpenRequest, OrderRecord, ReserveOutcome, ReserveRequest};
 use shared::domain::payment::{PaymentKind, StoredPayment};
+use shared::domain::refund::StoredRefund;
 use shared::domain::transition::{PaymentPatch, PaymentState};
 use shared::fintoc::{ApiVersions, FintocHttpClient, RecipientAccount, RetryPolicy};
 use shared::secrets::SecretString;
 use shared::store::{
-    DynamoStore, EventStore, IdempotencyStore, OrderStore, PaymentStore, StoreError, WriteResult,
+    DynamoStore, EventStore, IdempotencyStore, OrderStore, PaymentStore, RefundChange, RefundStore,
+    ReserveRefund, ReserveRefundOutcome, StoreError, WriteResult,
 };
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
@@ -173,6 +175,26 @@ impl EventStore for FaultyStore {
     }
     async fn order(&self, order_id: &str) -> Result<Option<OrderRecord>, StoreError> {
         EventStore::order(&self.inner, order_id).await
+    }
+}
+
+impl RefundStore for FaultyStore {
+    async fn reserve_refund(
+        &self,
+        request: &ReserveRefund<'_>,
+    ) -> Result<ReserveRefundOutcome, StoreError> {
+        self.inner.reserve_refund(request).await
+    }
+    async fn change_refund(&self, change: &RefundChange<'_>) -> Result<bool, StoreError> {
+        self.inner.change_refund(change).await
+    }
+    async fn drop_refund(
+        &self,
+        kind: PaymentKind,
+        payment_id: &str,
+        refund: &StoredRefund,
+    ) -> Result<bool, StoreError> {
+        self.inner.drop_refund(kind, payment_id, refund).await
     }
 }
 

@@ -61,6 +61,9 @@ async fn creates_an_intent_and_reads_it_back() {
             "needs_review",
             "order_id",
             "paid",
+            "refundable_amount",
+            "refunded_amount",
+            "refunds",
             "status",
             "updated_at"
         ]

@@ -9,6 +9,7 @@ mod events;
 mod logs;
 mod open_connections;
 mod reconcile;
+mod refunds;
 mod sessions;
 mod store;
 mod webhook;

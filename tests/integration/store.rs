@@ -39,6 +39,7 @@ async fn refused_writes_leave_the_table_as_it_was() {
         session_payment: None,
         expires_at: None,
         review: None,
+        refunds: Default::default(),
         id: "pi_1".into(),
         status: PaymentStatus::Created,
         amount: 1000,

@@ -12,10 +12,13 @@ use shared::app::payments::{CreateInput, PaymentService, PaymentSettings};
 use shared::clock::{Clock, SystemClock};
 use shared::config::CreateIntentConfig;
 use shared::domain::idempotency::CallerId;
-use shared::fintoc::{FintocApi, FintocHttpClient};
+use shared::domain::payment::PaymentKind;
+use shared::fintoc::{FintocApi, FintocHttpClient, FintocRefunds};
 use shared::http::{error_response, to_response, ApiError};
 use shared::routes::{self, Function, Matched, Operation};
-use shared::store::{DynamoStore, EventStore, IdempotencyStore, OrderStore, PaymentStore};
+use shared::store::{
+    DynamoStore, EventStore, IdempotencyStore, OrderStore, PaymentStore, RefundStore,
+};
 
 /// The service as deployed.
 pub type DeployedService = PaymentService<DynamoStore, FintocHttpClient, SystemClock>;
@@ -77,8 +80,8 @@ pub fn caller(request: &Request) -> CallerId {
 /// Handles one HTTP request. Never fails: every problem is an HTTP answer.
 pub async fn handle<S, F, C>(service: &PaymentService<S, F, C>, request: Request) -> Response<Body>
 where
-    S: IdempotencyStore + PaymentStore + OrderStore + EventStore,
-    F: FintocApi,
+    S: IdempotencyStore + PaymentStore + OrderStore + EventStore + RefundStore,
+    F: FintocApi + FintocRefunds,
     C: Clock,
 {
     let path = request.raw_http_path().trim_end_matches('/').to_string();
@@ -105,6 +108,14 @@ where
                 Operation::CreateSession => service.create_session(input).await,
                 Operation::GetSession => service.get_session(id).await,
                 Operation::ExpireSession => service.expire_session(id, deadline_ms).await,
+                Operation::RefundIntent => {
+                    service.create_refund(PaymentKind::Intent, id, input).await
+                }
+                Operation::RefundSession => {
+                    service.create_refund(PaymentKind::Session, id, input).await
+                }
+                Operation::GetRefund => service.get_refund(id).await,
+                Operation::CancelRefund => service.cancel_refund(id, deadline_ms).await,
                 // Not this function's: the table never resolves it here.
                 Operation::ReceiveWebhook => Err(ApiError::route_not_found(method, &path)),
             })

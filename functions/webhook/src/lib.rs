@@ -15,7 +15,7 @@ use shared::http::{error_response, to_response, ApiError};
 use shared::routes::{self, Function, Matched};
 use shared::secrets::split_secrets;
 use shared::secrets::SecretSource;
-use shared::store::{DynamoStore, EventStore};
+use shared::store::{DynamoStore, EventStore, PaymentStore, RefundStore};
 use shared::webhook::signature::check_secret_strength;
 use shared::webhook::signature::SignatureError;
 use std::sync::Arc;
@@ -76,7 +76,7 @@ pub async fn init(config: &WebhookConfig) -> Result<DeployedService, lambda_http
 }
 
 /// Handles one HTTP request. Never fails: every problem is an HTTP answer.
-pub async fn handle<S: EventStore, C: Clock>(
+pub async fn handle<S: EventStore + PaymentStore + RefundStore, C: Clock>(
     service: &WebhookService<S, C>,
     request: Request,
 ) -> Response<Body> {

@@ -13,4 +13,5 @@ pub mod payments;
 pub mod receive_webhook;
 pub mod reconcile;
 pub mod record;
+pub mod refunds;
 pub mod sessions;

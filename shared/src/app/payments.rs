@@ -308,6 +308,7 @@ where
             session_payment: None,
             expires_at: None,
             review: None,
+            refunds: Default::default(),
         }
     }
 

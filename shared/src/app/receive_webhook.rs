@@ -2,8 +2,11 @@
 //! once through the domain's patch and one conditional write.
 
 use super::record::{self, FirstWrite, Plan, RecordError, Recorded};
+use super::refunds::RefundRecorded;
 use crate::clock::{format_rfc3339_ms, Clock};
-use crate::domain::deployment::{Deployment, ForeignEvent, DEPLOYMENT_TAG_METADATA_KEY};
+use crate::domain::deployment::{
+    Deployment, ForeignEvent, ForeignReason, DEPLOYMENT_TAG_METADATA_KEY,
+};
 use crate::domain::error::{InputError, InputErrorKind};
 use crate::domain::payment::{PaymentKind, PaymentStatus};
 use crate::domain::report::PaymentReport;
@@ -14,7 +17,7 @@ use crate::domain::transition::{
 use crate::http::{ApiError, Reply};
 use crate::secrets::split_secrets;
 use crate::secrets::SecretString;
-use crate::store::{EventStore, StoreError};
+use crate::store::{EventStore, PaymentStore, RefundStore, StoreError};
 use crate::webhook::event::{Event, EventKind};
 use crate::webhook::signature::{check_secret_strength, verify};
 use serde_json::json;
@@ -111,7 +114,7 @@ fn accepted(outcome: &'static str, event_id: &str) -> Accepted {
     }
 }
 
-impl<S: EventStore, C: Clock> WebhookService<S, C> {
+impl<S: EventStore + PaymentStore + RefundStore, C: Clock> WebhookService<S, C> {
     /// A service over its dependencies.
     pub fn new(store: S, clock: C, settings: WebhookSettings) -> Self {
         let secrets = Mutex::new((Arc::from(settings.secrets.clone()), clock.now_ms()));
@@ -243,6 +246,88 @@ impl<S: EventStore, C: Clock> WebhookService<S, C> {
         }
     }
 
+    /// A `refund.*` event: recorded on the refund its metadata names (one made
+    /// here), or on the one of its payment with its Fintoc id; a refund made
+    /// elsewhere of a payment held here is imported (reserved like the others:
+    /// one beyond what is refundable is an `ANOMALY`, kept apart); a refund of a
+    /// payment this deployment does not hold is kept apart.
+    async fn receive_refund(&self, event: &Event, now_ms: i64) -> Result<Accepted, ApiError> {
+        let report = event.refund_report()?;
+        let now = format_rfc3339_ms(now_ms);
+        let target = match report.refund_id() {
+            Some(id) => {
+                let kind = if id.session {
+                    PaymentKind::Session
+                } else {
+                    PaymentKind::Intent
+                };
+                Some((kind, id.payment_id, Some(id.key)))
+            }
+            None => report
+                .resource_id
+                .clone()
+                .map(|intent| (PaymentKind::Intent, intent, None)),
+        };
+        let mut found = None;
+        if let Some((kind, payment_id, key)) = target {
+            let payment = self
+                .store
+                .get_payment(kind, &payment_id)
+                .await
+                .map_err(storage_error)?;
+            if let Some(payment) = payment {
+                let key = key.or_else(|| {
+                    payment
+                        .refunds
+                        .by_fintoc_id(&report.id)
+                        .map(|r| r.key.clone())
+                });
+                found = Some((payment, key));
+            }
+        }
+        let outcome = match found {
+            Some((payment, Some(key))) => super::refunds::record_refund_report(
+                &self.store,
+                payment.kind,
+                &payment.id,
+                &key,
+                &report,
+                &now,
+            )
+            .await
+            .map_err(storage_error)?,
+            Some((payment, None)) => {
+                super::refunds::import_refund(&self.store, &payment, &report, &now)
+                    .await
+                    .map_err(storage_error)?
+            }
+            None => RefundRecorded::Unknown,
+        };
+        let name = match outcome {
+            RefundRecorded::Changed => "refund_recorded",
+            RefundRecorded::Unchanged => "refund_unchanged",
+            RefundRecorded::Anomaly => "refund_anomaly",
+            RefundRecorded::Unknown => {
+                let foreign = ForeignEvent {
+                    event_id: event.id.clone(),
+                    event_type: event.event_type.clone(),
+                    intent_id: report.resource_id.clone().unwrap_or_default(),
+                    reason: ForeignReason::UnknownRefund,
+                    mode: event.mode.clone().or(report.mode.clone()),
+                    tag: None,
+                    received_at_ms: now_ms,
+                };
+                self.store
+                    .keep_apart(&foreign)
+                    .await
+                    .map_err(storage_error)?;
+                tracing::warn!(event_id = %event.id, fintoc_refund_id = %report.id, "refund event kept apart: its payment is not held here");
+                "kept_apart"
+            }
+        };
+        Ok(accepted(name, &event.id))
+    }
+
     /// [`Self::receive`], with what became of the event typed (for metrics).
     pub async fn accept(&self, delivery: Delivery<'_>) -> Result<Accepted, ApiError> {
         if delivery.body.len() > MAX_WEBHOOK_BODY_BYTES {
@@ -274,6 +359,7 @@ impl<S: EventStore, C: Clock> WebhookService<S, C> {
                 tracing::warn!(event_id = %event.id, event_type = %event.event_type, "ignoring unknown event type of a known object");
                 return Ok(accepted("ignored", &event.id));
             }
+            EventKind::Refund => return self.receive_refund(&event, now_ms).await,
             EventKind::PaymentIntent(status) => PaymentReport {
                 status: Some(status),
                 ..event.intent_report()?

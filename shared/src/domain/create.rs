@@ -4,6 +4,7 @@
 use super::deployment::DEPLOYMENT_TAG_METADATA_KEY;
 use super::error::{InputError, InputErrorKind};
 use super::money::Currency;
+use super::refund::{parse_refund_amount, RefundRequest};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
@@ -125,6 +126,51 @@ pub fn parse_session_request(
     limits: &CreateLimits,
 ) -> Result<CreatePaymentRequest, InputError> {
     parse_request(content_type, body, limits, true)
+}
+
+/// Validates the body of `POST /payment-intents/{id}/refunds` (and a session's):
+/// `{"amount"?: int, "metadata"?: {…}}`; an empty body refunds everything still
+/// refundable.
+pub fn parse_refund_request(
+    content_type: Option<&str>,
+    body: &[u8],
+) -> Result<RefundRequest, InputError> {
+    if body.len() > MAX_BODY_BYTES {
+        return Err(InputError::new(
+            InputErrorKind::TooLarge,
+            "body_too_large",
+            format!("The request body must be at most {MAX_BODY_BYTES} bytes."),
+        ));
+    }
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(RefundRequest {
+            amount: None,
+            metadata: BTreeMap::new(),
+        });
+    }
+    check_content_type(content_type)?;
+    let Value::Object(obj) = parse_json_without_duplicate_keys(body)? else {
+        return Err(InputError::new(
+            InputErrorKind::Malformed,
+            "invalid_json",
+            "The body must be a JSON object.",
+        ));
+    };
+    if let Some(field) = obj
+        .keys()
+        .find(|k| !["amount", "metadata"].contains(&k.as_str()))
+    {
+        let field = echo(field);
+        return Err(InputError::invalid_param(
+            "unknown_field",
+            &field,
+            format!("Unknown field `{field}`. Accepted fields: amount, metadata."),
+        ));
+    }
+    Ok(RefundRequest {
+        amount: parse_refund_amount(obj.get("amount"))?,
+        metadata: parse_metadata(obj.get("metadata"))?,
+    })
 }
 
 fn parse_url(value: Option<&Value>, field: &'static str) -> Result<Option<String>, InputError> {

@@ -29,6 +29,8 @@ pub enum ForeignReason {
     Untagged,
     /// An intent unknown here that carries another deployment's tag.
     OtherDeployment,
+    /// A refund of a payment this deployment does not hold.
+    UnknownRefund,
 }
 
 impl ForeignReason {
@@ -38,6 +40,7 @@ impl ForeignReason {
             Self::ModeMismatch => "mode_mismatch",
             Self::Untagged => "untagged",
             Self::OtherDeployment => "other_deployment",
+            Self::UnknownRefund => "unknown_refund",
         }
     }
 }

@@ -1,5 +1,6 @@
 //! Payment Intent statuses and the intent as this backend stores and shows it.
 
+use super::refund::{RefundId, RefundLedger, RefundView, Refunds};
 use super::schedule::CheckSchedule;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -221,6 +222,8 @@ pub struct StoredPayment {
     pub expires_at: Option<String>,
     /// Set when the payment needs a human (see [`ReviewReason`]).
     pub review: Option<Review>,
+    /// Its refunds and what they hold.
+    pub refunds: Refunds,
 }
 
 /// The payment intent a checkout session made when the payer started paying, as
@@ -261,9 +264,52 @@ pub struct IntentView<'a> {
     pub created_at: &'a str,
     /// Last change.
     pub updated_at: &'a str,
+    /// Its refunds.
+    #[serde(flatten)]
+    pub refunds: RefundsSummary<'a>,
+}
+
+/// A payment's refunds as both payment views show them.
+#[derive(Debug, Serialize)]
+pub struct RefundsSummary<'a> {
+    /// What went back to the payer (succeeded refunds).
+    pub refunded_amount: u64,
+    /// What may still be refunded.
+    pub refundable_amount: u64,
+    /// Its refunds, oldest first.
+    pub refunds: Vec<RefundView<'a>>,
 }
 
 impl StoredPayment {
+    /// What this payment's refunds may draw on: its amount once it succeeded at
+    /// the amount asked for; nothing otherwise (a payment of another amount than
+    /// requested is refunded by a human at Fintoc, who knows what was paid).
+    pub fn refundable_base(&self) -> u64 {
+        let mismatch = self
+            .review
+            .as_ref()
+            .is_some_and(|r| r.reason == ReviewReason::AmountMismatch);
+        if self.status == PaymentStatus::Succeeded && !mismatch {
+            self.amount
+        } else {
+            0
+        }
+    }
+
+    /// The ledger its refunds are held to.
+    pub fn refund_ledger(&self) -> RefundLedger {
+        self.refunds.ledger(self.refundable_base())
+    }
+
+    /// The public id of its refund under `key`.
+    pub fn refund_id(&self, key: &super::refund::RefundKey) -> RefundId {
+        RefundId {
+            session: self.kind == PaymentKind::Session,
+            payment_id: self.id.clone(),
+            key: key.clone(),
+        }
+    }
+
     /// Whether this payment paid its order: it succeeded and nothing about it needs
     /// review (another amount, a payment its order did not take, another mode).
     pub fn paid(&self) -> bool {
@@ -284,6 +330,21 @@ impl StoredPayment {
             error_reason: self.error_reason.as_deref(),
             created_at: &self.created_at,
             updated_at: &self.updated_at,
+            refunds: self.refunds_summary(),
+        }
+    }
+
+    /// Its refunds, as both views show them.
+    pub fn refunds_summary(&self) -> RefundsSummary<'_> {
+        RefundsSummary {
+            refunded_amount: self.refunds.refunded(),
+            refundable_amount: self.refund_ledger().refundable(),
+            refunds: self
+                .refunds
+                .entries
+                .iter()
+                .map(|r| r.view(&self.refund_id(&r.key)))
+                .collect(),
         }
     }
 }
@@ -342,6 +403,7 @@ mod tests {
             session_payment: None,
             expires_at: None,
             review: None,
+            refunds: Default::default(),
         }
     }
 

@@ -10,10 +10,19 @@
 //! or Fintoc refuses to create it. A refund's status moves forward only; an unknown
 //! status is kept, never final, never guessed.
 
+use super::error::{InputError, InputErrorKind};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+
 /// A Fintoc refund's status. Fintoc's pages disagree on the first one: `created`
 /// and `pending` are one cancellable state here.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum RefundStatus {
+    /// Reserved on its payment, not yet answered by Fintoc (this backend's own
+    /// state: the create is in flight, or crashed and is finished by a retry of
+    /// the same key or by the reconciler). Holds its amount.
+    Creating,
     /// Created, not yet disbursing (Fintoc's `created` or `pending`): cancellable.
     Pending,
     /// Being disbursed; no longer cancellable.
@@ -35,6 +44,7 @@ impl RefundStatus {
     /// Reads Fintoc's name; never fails.
     pub fn parse(s: &str) -> Self {
         match s {
+            "creating" => Self::Creating,
             "created" | "pending" => Self::Pending,
             "in_progress" => Self::InProgress,
             "succeeded" => Self::Succeeded,
@@ -48,6 +58,7 @@ impl RefundStatus {
     /// The stored and shown name.
     pub fn as_str(&self) -> &str {
         match self {
+            Self::Creating => "creating",
             Self::Pending => "pending",
             Self::InProgress => "in_progress",
             Self::Succeeded => "succeeded",
@@ -80,7 +91,7 @@ impl RefundStatus {
     /// replaces a known one), finals highest.
     fn rank(&self) -> u8 {
         match self {
-            Self::Other(_) => 0,
+            Self::Creating | Self::Other(_) => 0,
             Self::Pending => 1,
             Self::InProgress => 2,
             Self::Succeeded | Self::Failed | Self::Canceled | Self::Rejected => 3,
@@ -191,6 +202,352 @@ pub fn decide_refund(current: &RefundStatus, reported: &RefundStatus) -> RefundE
     }
 }
 
+/// The metadata key under which a refund made here carries its public id to
+/// Fintoc, so its events and Fintoc's list lead back to its payment's record.
+/// Reserved: a request's metadata may not set it.
+pub const REFUND_ID_METADATA_KEY: &str = "backend_refund_id";
+
+/// What Fintoc says of a refund (an event's `data`, an answer of its API), read
+/// leniently: only `id` and `status` are required.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefundReport {
+    /// Fintoc's id (never parsed).
+    pub id: String,
+    /// Its status.
+    pub status: RefundStatus,
+    /// Minor units.
+    pub amount: Option<u64>,
+    /// Currency.
+    pub currency: Option<String>,
+    /// Why it failed.
+    pub failure_code: Option<String>,
+    /// `payment_intent` (the only kind Fintoc refunds).
+    pub resource_type: Option<String>,
+    /// The refunded payment intent.
+    pub resource_id: Option<String>,
+    /// `live` | `test`.
+    pub mode: Option<String>,
+    /// Its metadata (a refund made here carries [`REFUND_ID_METADATA_KEY`]).
+    pub metadata: BTreeMap<String, String>,
+    /// When Fintoc made it.
+    pub created_at: Option<String>,
+}
+
+impl RefundReport {
+    /// The public id of the refund made here, when its metadata names one.
+    pub fn refund_id(&self) -> Option<RefundId> {
+        self.metadata
+            .get(REFUND_ID_METADATA_KEY)
+            .and_then(|id| RefundId::parse(id))
+    }
+}
+
+/// What a report does to a stored refund: the change to write, if any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefundUpdate {
+    /// Its new status (may be the stored one, when only Fintoc's id is new).
+    pub status: RefundStatus,
+    /// Fintoc's id, when it is new to the record.
+    pub fintoc_id: Option<String>,
+    /// Fintoc's failure code, when it is new to the record.
+    pub failure_code: Option<String>,
+    /// The amount released by this write.
+    pub release: Option<u64>,
+}
+
+/// What `report` writes to `stored`: `Ok(None)` nothing (a duplicate, a late
+/// status); `Err` a contradiction kept for a human (a final status against another
+/// final one, or an amount other than reserved), never applied.
+pub fn plan_refund_update(
+    stored: &StoredRefund,
+    report: &RefundReport,
+) -> Result<Option<RefundUpdate>, RefundEffect> {
+    if report.amount.is_some_and(|a| a != stored.amount) {
+        return Err(RefundEffect::Conflict);
+    }
+    let new_id = match &stored.fintoc_id {
+        Some(id) if *id != report.id => return Err(RefundEffect::Conflict),
+        Some(_) => None,
+        None => Some(report.id.clone()),
+    };
+    let (status, release) = match decide_refund(&stored.status, &report.status) {
+        RefundEffect::Moves { to, release } => (to, release),
+        RefundEffect::Conflict => return Err(RefundEffect::Conflict),
+        RefundEffect::Unchanged | RefundEffect::Late => (stored.status.clone(), false),
+    };
+    let failure_code = report.failure_code.clone().filter(|_| {
+        // Only a failure's own report says why it failed.
+        report.status == status && status.releases_amount() && stored.failure_code.is_none()
+    });
+    if status == stored.status && new_id.is_none() && failure_code.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(RefundUpdate {
+        status,
+        fintoc_id: new_id,
+        failure_code,
+        release: release.then_some(stored.amount),
+    }))
+}
+
+/// Where a stored refund came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefundOrigin {
+    /// Made through this API (`POST …/refunds`).
+    Api,
+    /// Made elsewhere (Fintoc's dashboard, a plugin) and learnt from an event or
+    /// the reconciler's sweep: reserved like the others once known.
+    Imported,
+}
+
+impl RefundOrigin {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Api => "api",
+            Self::Imported => "imported",
+        }
+    }
+
+    /// Reads a stored name (anything else is an API refund).
+    pub fn parse(s: &str) -> Self {
+        if s == "imported" {
+            Self::Imported
+        } else {
+            Self::Api
+        }
+    }
+}
+
+/// The key of a refund on its payment's record: `k` and 16 hex digits of a digest
+/// of what identifies it (the merchant's idempotency key for an API refund,
+/// Fintoc's id for an imported one), so a retry finds the same entry.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RefundKey(String);
+
+impl RefundKey {
+    /// The key of an API refund, from the scope of its idempotency key (its
+    /// namespace, caller and key: unique per request).
+    pub fn for_request(idempotency_scope: &str) -> Self {
+        Self::digest("request", idempotency_scope)
+    }
+
+    /// The key of a refund made elsewhere, from Fintoc's id.
+    pub fn for_import(fintoc_id: &str) -> Self {
+        Self::digest("import", fintoc_id)
+    }
+
+    fn digest(purpose: &str, text: &str) -> Self {
+        let digest = Sha256::digest(format!("refund-key\0{purpose}\0{text}"));
+        Self(format!("k{}", &hex::encode(digest)[..16]))
+    }
+
+    /// Reads a stored or parsed key: `k` and 16 lowercase hex digits.
+    pub fn parse(s: &str) -> Option<Self> {
+        let hex = s.strip_prefix('k')?;
+        (hex.len() == 16
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+        .then(|| Self(s.to_string()))
+    }
+
+    /// The key as stored.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The public id of a refund: `re_<i|s>.<payment id>.<key>` — which payment's
+/// record holds it (an intent's or a session's) and its key there, so a read is
+/// one `GetItem`. Fintoc's own id is shown beside it (`fintoc_refund_id`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefundId {
+    /// Whether the payment is a checkout session (else a payment intent).
+    pub session: bool,
+    /// The payment's id (`pi_…` or `cs_…`).
+    pub payment_id: String,
+    /// The refund's key on the payment's record.
+    pub key: RefundKey,
+}
+
+impl RefundId {
+    /// Reads a public id; `None` for anything that is not one (a 404, never a guess).
+    pub fn parse(s: &str) -> Option<Self> {
+        let mut parts = s.split('.');
+        let session = match parts.next()? {
+            "re_i" => false,
+            "re_s" => true,
+            _ => return None,
+        };
+        let payment_id = parts.next()?;
+        let key = RefundKey::parse(parts.next()?)?;
+        let plausible = !payment_id.is_empty()
+            && payment_id.len() <= 128
+            && payment_id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        (plausible && parts.next().is_none()).then(|| Self {
+            session,
+            payment_id: payment_id.to_string(),
+            key,
+        })
+    }
+}
+
+impl std::fmt::Display for RefundId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = if self.session { "s" } else { "i" };
+        write!(f, "re_{kind}.{}.{}", self.payment_id, self.key.as_str())
+    }
+}
+
+/// A refund as stored on its payment's record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRefund {
+    /// Its key on the payment's record.
+    pub key: RefundKey,
+    /// Fintoc's id, once Fintoc answered.
+    pub fintoc_id: Option<String>,
+    /// Amount in minor units (reserved on the payment while it is held).
+    pub amount: u64,
+    /// Currency (the payment's).
+    pub currency: String,
+    /// Its status.
+    pub status: RefundStatus,
+    /// Fintoc's `failure_code` of a failed refund (`insufficient_funds`, …).
+    pub failure_code: Option<String>,
+    /// The merchant's metadata.
+    pub metadata: BTreeMap<String, String>,
+    /// Made here or learnt.
+    pub origin: RefundOrigin,
+    /// When it was reserved (RFC 3339).
+    pub created_at: String,
+    /// Last change (RFC 3339).
+    pub updated_at: String,
+}
+
+/// A payment's refunds as its record holds them: the reserved total and every
+/// refund. The one conditional write that reserves keeps `reserved ≤ paid`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Refunds {
+    /// What the refunds hold (every refund not ended unpaid).
+    pub reserved: u64,
+    /// Every refund, oldest first.
+    pub entries: Vec<StoredRefund>,
+}
+
+impl Refunds {
+    /// The ledger against what the payment paid.
+    pub fn ledger(&self, paid: u64) -> RefundLedger {
+        RefundLedger {
+            paid,
+            reserved: self.reserved,
+        }
+    }
+
+    /// What went back to the payer: the succeeded refunds.
+    pub fn refunded(&self) -> u64 {
+        self.entries
+            .iter()
+            .filter(|r| r.status == RefundStatus::Succeeded)
+            .map(|r| r.amount)
+            .sum()
+    }
+
+    /// The refund under `key`.
+    pub fn get(&self, key: &RefundKey) -> Option<&StoredRefund> {
+        self.entries.iter().find(|r| &r.key == key)
+    }
+
+    /// The refund Fintoc knows as `fintoc_id`.
+    pub fn by_fintoc_id(&self, fintoc_id: &str) -> Option<&StoredRefund> {
+        self.entries
+            .iter()
+            .find(|r| r.fintoc_id.as_deref() == Some(fintoc_id))
+    }
+}
+
+/// The JSON of a refund (`POST …/refunds`, `GET /refunds/{id}`, and the payment
+/// views' `refunds`).
+#[derive(Debug, Serialize)]
+pub struct RefundView<'a> {
+    /// The public id ([`RefundId`]).
+    pub id: String,
+    /// Fintoc's id, once Fintoc answered.
+    pub fintoc_refund_id: Option<&'a str>,
+    /// The refunded payment.
+    pub payment_id: String,
+    /// Amount in minor units.
+    pub amount: u64,
+    /// Currency.
+    pub currency: &'a str,
+    /// Status (`creating` until Fintoc answered).
+    pub status: &'a str,
+    /// Why it failed.
+    pub failure_code: Option<&'a str>,
+    /// The merchant's metadata.
+    pub metadata: &'a BTreeMap<String, String>,
+    /// `api` or `imported`.
+    pub origin: &'static str,
+    /// When it was made.
+    pub created_at: &'a str,
+    /// Last change.
+    pub updated_at: &'a str,
+}
+
+impl StoredRefund {
+    /// Its public view, as a refund of the payment `id` names.
+    pub fn view(&self, id: &RefundId) -> RefundView<'_> {
+        RefundView {
+            id: id.to_string(),
+            fintoc_refund_id: self.fintoc_id.as_deref(),
+            payment_id: id.payment_id.clone(),
+            amount: self.amount,
+            currency: &self.currency,
+            status: self.status.as_str(),
+            failure_code: self.failure_code.as_deref(),
+            metadata: &self.metadata,
+            origin: self.origin.as_str(),
+            created_at: &self.created_at,
+            updated_at: &self.updated_at,
+        }
+    }
+}
+
+/// A validated refund request (`{"amount"?, "metadata"?}`), in canonical form.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RefundRequest {
+    /// `None`: everything still refundable.
+    pub amount: Option<u64>,
+    /// The merchant's metadata.
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// Largest refund amount accepted in a request (minor units): beyond any payment.
+pub const MAX_REFUND_AMOUNT: u64 = 1_000_000_000_000;
+
+/// Reads `{"amount"?, "metadata"?}` (validated as a create's fields are).
+pub fn parse_refund_amount(value: Option<&serde_json::Value>) -> Result<Option<u64>, InputError> {
+    match value {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::Number(n)) => match n.as_u64() {
+            Some(a) if a > 0 && a <= MAX_REFUND_AMOUNT => Ok(Some(a)),
+            _ => Err(invalid_refund_amount()),
+        },
+        Some(_) => Err(invalid_refund_amount()),
+    }
+}
+
+fn invalid_refund_amount() -> InputError {
+    InputError::new(
+        InputErrorKind::Malformed,
+        "invalid_amount",
+        format!("amount must be a positive integer in minor units, at most {MAX_REFUND_AMOUNT}; leave it out to refund everything still refundable."),
+    )
+    .with_param("amount")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -268,6 +625,111 @@ mod tests {
             },
             "an unknown status ranks lowest"
         );
+    }
+
+    fn stored(status: RefundStatus) -> StoredRefund {
+        StoredRefund {
+            key: RefundKey::for_request("scope"),
+            fintoc_id: Some("re_1".into()),
+            amount: 5_000,
+            currency: "CLP".into(),
+            status,
+            failure_code: None,
+            metadata: BTreeMap::new(),
+            origin: RefundOrigin::Api,
+            created_at: "t".into(),
+            updated_at: "t".into(),
+        }
+    }
+
+    fn report(id: &str, status: RefundStatus) -> RefundReport {
+        RefundReport {
+            id: id.into(),
+            status,
+            amount: Some(5_000),
+            currency: Some("CLP".into()),
+            failure_code: Some("insufficient_funds".into()),
+            resource_type: Some("payment_intent".into()),
+            resource_id: Some("pi_1".into()),
+            mode: Some("test".into()),
+            metadata: BTreeMap::new(),
+            created_at: None,
+        }
+    }
+
+    #[test]
+    fn a_report_records_fintocs_id_moves_forward_and_releases_once() {
+        let creating = StoredRefund {
+            fintoc_id: None,
+            ..stored(Creating)
+        };
+        let first = plan_refund_update(&creating, &report("re_1", Pending))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (first.status, first.fintoc_id.as_deref(), first.release),
+            (Pending, Some("re_1"), None)
+        );
+        let failed = plan_refund_update(&stored(InProgress), &report("re_1", Failed))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (failed.release, failed.failure_code.as_deref()),
+            (Some(5_000), Some("insufficient_funds"))
+        );
+        let recorded_failure = StoredRefund {
+            failure_code: Some("insufficient_funds".into()),
+            ..stored(Failed)
+        };
+        assert_eq!(
+            plan_refund_update(&recorded_failure, &report("re_1", Failed)),
+            Ok(None),
+            "a duplicate"
+        );
+        assert_eq!(
+            plan_refund_update(&stored(Succeeded), &report("re_1", InProgress)),
+            Ok(None),
+            "late"
+        );
+        assert_eq!(
+            plan_refund_update(&stored(Succeeded), &report("re_1", Failed)),
+            Err(RefundEffect::Conflict)
+        );
+        assert_eq!(
+            plan_refund_update(&stored(Pending), &report("re_2", Pending)),
+            Err(RefundEffect::Conflict),
+            "another Fintoc refund under this one's key"
+        );
+        let other_amount = RefundReport {
+            amount: Some(4_999),
+            ..report("re_1", Succeeded)
+        };
+        assert_eq!(
+            plan_refund_update(&stored(Pending), &other_amount),
+            Err(RefundEffect::Conflict)
+        );
+    }
+
+    #[test]
+    fn refund_ids_round_trip_and_anything_else_is_no_id() {
+        let id = RefundId {
+            session: true,
+            payment_id: "cs_Ab1".into(),
+            key: RefundKey::for_request("ns\0caller\0key"),
+        };
+        assert_eq!(RefundId::parse(&id.to_string()), Some(id.clone()));
+        assert!(id.to_string().starts_with("re_s.cs_Ab1.k"));
+        assert_ne!(RefundKey::for_request("a"), RefundKey::for_import("a"));
+        for bad in [
+            "",
+            "re_x.pi_1.k0123456789abcdef",
+            "re_i..k0123456789abcdef",
+            "re_i.pi_1.kXYZ",
+            "re_i.pi_1.k0123456789abcdef.x",
+            "re_i.pi 1.k0123456789abcdef",
+        ] {
+            assert_eq!(RefundId::parse(bad), None, "{bad}");
+        }
     }
 
     /// One step of an interleaving: a create reserving (with its amount), or an

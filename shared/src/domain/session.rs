@@ -22,7 +22,9 @@
 
 use super::error::InputError;
 use super::idempotency::FintocKey;
-use super::payment::{PaymentKind, PaymentStatus, Review, SessionPayment, StoredPayment};
+use super::payment::{
+    PaymentKind, PaymentStatus, RefundsSummary, Review, SessionPayment, StoredPayment,
+};
 use super::report::PaymentReport;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -309,6 +311,9 @@ pub struct SessionView<'a> {
     pub created_at: &'a str,
     /// Last change.
     pub updated_at: &'a str,
+    /// Its refunds (of the payment that paid it).
+    #[serde(flatten)]
+    pub refunds: RefundsSummary<'a>,
 }
 
 impl StoredPayment {
@@ -340,6 +345,7 @@ impl StoredPayment {
             expires_at: self.expires_at.as_deref(),
             created_at: &self.created_at,
             updated_at: &self.updated_at,
+            refunds: self.refunds_summary(),
         }
     }
 }

@@ -4,6 +4,7 @@
 //! [`types`], the lenient reading of Fintoc's objects in [`wire`].
 
 use crate::domain::idempotency::FintocKey;
+use crate::domain::refund::RefundReport;
 use crate::domain::report::PaymentReport;
 use crate::domain::session::SessionReport;
 use crate::secrets::SecretString;
@@ -118,6 +119,34 @@ pub trait FintocLookup: Send + Sync {
         id: &str,
         budget: Option<Duration>,
     ) -> impl Future<Output = Result<Option<SessionReport>, FintocError>> + Send;
+}
+
+/// Fintoc's refunds (`/v1/refunds`), under [`REFUNDS_API_VERSION`].
+pub trait FintocRefunds: Send + Sync {
+    /// `POST /v1/refunds` with `idempotency_key` on every attempt: the refund as
+    /// Fintoc made it; a refusal (e.g. more than refundable) is
+    /// [`FintocError::Rejected`].
+    fn create_refund(
+        &self,
+        request: &CreateRefund,
+        idempotency_key: &FintocKey,
+        budget: Option<Duration>,
+    ) -> impl Future<Output = Result<RefundReport, FintocError>> + Send;
+
+    /// `GET /v1/refunds/{id}`: `None` when Fintoc does not know it.
+    fn get_refund(
+        &self,
+        id: &str,
+        budget: Option<Duration>,
+    ) -> impl Future<Output = Result<Option<RefundReport>, FintocError>> + Send;
+
+    /// `POST /v1/refunds/{id}/cancel`: the refund after it, `None` when Fintoc does
+    /// not know it; one that can no longer be canceled is [`FintocError::Rejected`].
+    fn cancel_refund(
+        &self,
+        id: &str,
+        budget: Option<Duration>,
+    ) -> impl Future<Output = Result<Option<RefundReport>, FintocError>> + Send;
 }
 
 /// Retry behaviour for calls to Fintoc.
@@ -403,8 +432,24 @@ fn read_object<T>(
 /// Judges an answer to an expire: the session after it, `None` for a 404, a
 /// refusal (a session no longer `created`) as [`judge`] reads refusals.
 fn judge_expire(status: u16, body: &[u8]) -> Verdict<Option<SessionReport>> {
+    judge_action(status, body, SessionReport::from_json)
+}
+
+/// Judges an answer to a refund's cancel, like [`judge_expire`].
+fn judge_refund_cancel(status: u16, body: &[u8]) -> Verdict<Option<RefundReport>> {
+    judge_action(status, body, RefundReport::from_json)
+}
+
+/// Judges an answer to an action on an object (`POST …/{id}/expire`,
+/// `…/cancel`): the object after it (read with `read`), `None` for a 404, a
+/// refusal as [`judge`] reads refusals.
+fn judge_action<T>(
+    status: u16,
+    body: &[u8],
+    read: impl Fn(&serde_json::Value) -> Result<T, &'static str>,
+) -> Verdict<Option<T>> {
     match status {
-        200..=299 => Verdict::Done(read_object(body, SessionReport::from_json).map(Some)),
+        200..=299 => Verdict::Done(read_object(body, read).map(Some)),
         404 => Verdict::Done(Ok(None)),
         _ => match judge::<serde_json::Value>(status, body) {
             Verdict::Retry => Verdict::Retry,
@@ -412,6 +457,24 @@ fn judge_expire(status: u16, body: &[u8]) -> Verdict<Option<SessionReport>> {
             Verdict::Done(Ok(_)) => unreachable!("judge answers a non-2xx with an error"),
         },
     }
+}
+
+/// Judges an answer to a refund's create: the refund (read leniently), or a
+/// refusal and retries as for every create.
+fn judge_refund_create(status: u16, body: &[u8]) -> Verdict<RefundReport> {
+    match judge::<serde_json::Value>(status, body) {
+        Verdict::Done(Ok(value)) => Verdict::Done(
+            RefundReport::from_json(&value)
+                .map_err(|field| FintocError::InvalidResponse(format!("no valid {field}"))),
+        ),
+        Verdict::Done(Err(e)) => Verdict::Done(Err(e)),
+        Verdict::Retry => Verdict::Retry,
+    }
+}
+
+/// Judges an answer to `GET /v1/refunds/{id}`, like [`judge_lookup`].
+fn judge_refund_lookup(status: u16, body: &[u8]) -> Verdict<Option<RefundReport>> {
+    judge_read(status, body, RefundReport::from_json)
 }
 
 fn judge<T: serde::de::DeserializeOwned>(status: u16, body: &[u8]) -> Verdict<T> {
@@ -607,6 +670,59 @@ impl FintocLookup for FintocHttpClient {
             budget,
             |timeout| self.attempt(&path, version, false, None, None, timeout),
             judge_session_lookup,
+        )
+        .await
+    }
+}
+
+impl FintocRefunds for FintocHttpClient {
+    async fn create_refund(
+        &self,
+        request: &CreateRefund,
+        idempotency_key: &FintocKey,
+        budget: Option<Duration>,
+    ) -> Result<RefundReport, FintocError> {
+        self.with_retries(
+            budget,
+            |timeout| {
+                self.attempt(
+                    &["v1", "refunds"],
+                    REFUNDS_API_VERSION,
+                    true,
+                    Some(request),
+                    Some(idempotency_key),
+                    timeout,
+                )
+            },
+            judge_refund_create,
+        )
+        .await
+    }
+
+    async fn get_refund(
+        &self,
+        id: &str,
+        budget: Option<Duration>,
+    ) -> Result<Option<RefundReport>, FintocError> {
+        let path = ["v1", "refunds", id];
+        self.with_retries(
+            budget,
+            |timeout| self.attempt(&path, REFUNDS_API_VERSION, false, None, None, timeout),
+            judge_refund_lookup,
+        )
+        .await
+    }
+
+    async fn cancel_refund(
+        &self,
+        id: &str,
+        budget: Option<Duration>,
+    ) -> Result<Option<RefundReport>, FintocError> {
+        let path = ["v1", "refunds", id, "cancel"];
+        self.with_retries(
+            budget,
+            |timeout| self.attempt(&path, REFUNDS_API_VERSION, true, None, None, timeout),
+            judge_refund_cancel,
         )
         .await
     }

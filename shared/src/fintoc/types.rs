@@ -111,6 +111,23 @@ pub struct ApiVersions {
     pub checkout_sessions: String,
 }
 
+/// The `Fintoc-Version` of refund requests: the version Fintoc documents refunds
+/// under (metadata an object).
+pub const REFUNDS_API_VERSION: &str = "2026-02-01";
+
+/// `POST /v1/refunds`: a refund of a payment intent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CreateRefund {
+    /// Always `payment_intent`.
+    pub resource_type: &'static str,
+    /// The payment intent refunded.
+    pub resource_id: String,
+    /// Minor units (this backend always names the amount it reserved).
+    pub amount: u64,
+    /// The merchant's metadata and this backend's refund id.
+    pub metadata: BTreeMap<String, String>,
+}
+
 /// The default `Fintoc-Version` of payment-intent requests.
 pub const DEFAULT_INTENTS_API_VERSION: &str = "2023-11-15";
 /// The default `Fintoc-Version` of checkout-session requests.

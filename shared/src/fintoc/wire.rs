@@ -6,6 +6,7 @@
 //! client's lookups both read through here.
 
 use crate::domain::payment::{PaymentKind, PaymentStatus};
+use crate::domain::refund::{RefundReport, RefundStatus};
 use crate::domain::report::{PaymentReport, SenderAccount};
 use crate::domain::session::{SessionReport, SessionStatus};
 use serde_json::Value;
@@ -199,6 +200,34 @@ impl PaymentReport {
                 .text("customer_email")
                 .or_else(|| Lenient::new(fields.get("customer"), "data.customer").text("email")),
             sender_account,
+        })
+    }
+}
+
+impl RefundReport {
+    /// Reads a refund: `id` and `status` are required (non-empty strings; the error
+    /// names the missing one); everything else leniently.
+    pub fn from_json(data: &Value) -> Result<Self, &'static str> {
+        let required = |key: &str| {
+            data.get(key)
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+        };
+        let id = required("id").ok_or("data.id")?;
+        let status = required("status").ok_or("data.status")?;
+        let fields = Lenient::new(Some(data), "data");
+        Ok(Self {
+            id,
+            status: RefundStatus::parse(&status),
+            amount: fields.minor_units("amount"),
+            currency: fields.text("currency"),
+            failure_code: fields.text("failure_code").filter(|c| is_identifier(c)),
+            resource_type: fields.text("resource_type"),
+            resource_id: fields.text("resource_id"),
+            mode: fields.text("mode"),
+            metadata: fields.string_map("metadata"),
+            created_at: fields.text("created_at"),
         })
     }
 }
@@ -416,6 +445,7 @@ mod tests {
             session_payment: None,
             expires_at: Some("t2".into()),
             review: None,
+            refunds: Default::default(),
         };
         let view = serde_json::to_value(stored.session_view()).unwrap();
         assert_eq!(

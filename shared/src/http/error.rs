@@ -202,6 +202,41 @@ impl ApiError {
         .with_param("order_id")
     }
 
+    /// 409: the payment did not succeed (or was paid at another amount than
+    /// requested, which a human refunds at Fintoc): there is nothing to refund.
+    pub fn payment_not_refundable(payment_id: &str, status: &str) -> Self {
+        let id = crate::domain::create::echo(payment_id);
+        Self::new(
+            409,
+            "invalid_request_error",
+            "payment_not_refundable",
+            format!("Payment {id} cannot be refunded: its status is {status}, and only a payment that succeeded at the amount requested can be."),
+        )
+    }
+
+    /// 409: more than what is still refundable (what the payment paid, less what
+    /// its refunds hold).
+    pub fn refund_exceeds_refundable(payment_id: &str, refundable: u64) -> Self {
+        let id = crate::domain::create::echo(payment_id);
+        Self::new(
+            409,
+            "invalid_request_error",
+            "refund_exceeds_refundable",
+            format!("Payment {id} has {refundable} left to refund (minor units); a refund may not exceed it."),
+        )
+        .with_param("amount")
+    }
+
+    /// 409: the refund is past the point where it can be canceled.
+    pub fn refund_not_cancelable(status: &str) -> Self {
+        Self::new(
+            409,
+            "invalid_request_error",
+            "refund_not_cancelable",
+            format!("This refund is {status}: only a refund Fintoc has not started to pay out (pending) can be canceled."),
+        )
+    }
+
     /// 422: the `Idempotency-Key` was used with another request.
     pub fn idempotency_key_reused() -> Self {
         Self::new(

@@ -133,6 +133,7 @@ fn intent(id: &str, amount: u64, status: PaymentStatus) -> StoredPayment {
         session_payment: None,
         expires_at: None,
         review: None,
+        refunds: Default::default(),
         status,
         amount,
         currency: "CLP".into(),

@@ -91,6 +91,25 @@ impl Expr {
         self
     }
 
+    /// `SET path = value`, both already written with placeholders (a map entry's
+    /// path, or a value expression such as `if_not_exists(…)`).
+    pub fn set_path(&mut self, path: &str, value: &str) -> &mut Self {
+        self.sets.push(format!("{path} = {value}"));
+        self
+    }
+
+    /// `ADD path value`, both already written with placeholders.
+    pub fn add_raw(&mut self, path: &str, value: &str) -> &mut Self {
+        self.adds.push(format!("{path} {value}"));
+        self
+    }
+
+    /// `REMOVE path`, already written with placeholders.
+    pub fn remove_path(&mut self, path: &str) -> &mut Self {
+        self.removes.push(path.to_string());
+        self
+    }
+
     /// `REMOVE attr`.
     pub fn remove(&mut self, attr: &str) -> &mut Self {
         let n = self.name(attr);

@@ -3,8 +3,8 @@
 //! with failures that can be injected per operation.
 
 use super::{
-    DuePayment, EventStore, IdempotencyStore, OrderStore, PaymentStore, ScheduleStore, StoreError,
-    WriteResult,
+    DuePayment, EventStore, IdempotencyStore, OrderStore, PaymentStore, RefundChange, RefundStore,
+    ReserveRefund, ReserveRefundOutcome, ScheduleStore, StoreError, WriteResult,
 };
 use crate::domain::deployment::ForeignEvent;
 use crate::domain::idempotency::{
@@ -17,6 +17,7 @@ use crate::domain::order::{
 };
 use crate::domain::payment::{PaymentKind, PaymentStatus, Review, SessionPayment, StoredPayment};
 use crate::domain::reconcile::ScheduleUpdate;
+use crate::domain::refund::{RefundStatus, Refunds, StoredRefund};
 use crate::domain::schedule::{CheckSchedule, ScheduleChange};
 use crate::domain::transition::{
     EventNote, NoteList, Outcome, PaymentPatch, PaymentState, WriteGuard,
@@ -53,6 +54,12 @@ pub enum Operation {
     DueIntents,
     /// [`ScheduleStore::update_schedule`].
     UpdateSchedule,
+    /// [`RefundStore::reserve_refund`].
+    ReserveRefund,
+    /// [`RefundStore::change_refund`].
+    ChangeRefund,
+    /// [`RefundStore::drop_refund`].
+    DropRefund,
 }
 
 /// An order as kept in memory.
@@ -119,6 +126,8 @@ pub struct MemoryIntent {
     pub session_payment: Option<SessionPayment>,
     /// When a session expires.
     pub expires_at: Option<String>,
+    /// Its refunds and what they hold.
+    pub refunds: Refunds,
 }
 
 impl MemoryIntent {
@@ -348,8 +357,16 @@ impl PaymentStore for MemoryStore {
         let Some(item) = tables.intents.get(&(kind, id.to_string())) else {
             return Ok(None);
         };
+        item.stored(kind, id).map(Some)
+    }
+}
+
+impl MemoryIntent {
+    /// The payment as the API reads it.
+    fn stored(&self, kind: PaymentKind, id: &str) -> Result<StoredPayment, StoreError> {
+        let item = self;
         let missing = |what: &str| StoreError::Malformed(format!("intent {id}: no {what}"));
-        Ok(Some(StoredPayment {
+        Ok(StoredPayment {
             id: id.to_string(),
             kind,
             status: item.status.clone().ok_or_else(|| missing("status"))?,
@@ -372,7 +389,8 @@ impl PaymentStore for MemoryStore {
             session_payment: item.session_payment.clone(),
             expires_at: item.expires_at.clone(),
             review: item.review.clone(),
-        }))
+            refunds: item.refunds.clone(),
+        })
     }
 }
 
@@ -616,6 +634,85 @@ impl ScheduleStore for MemoryStore {
         if let Some(flag) = update.flag {
             item.flagged = Some(flag.as_str().to_string());
         }
+        Ok(true)
+    }
+}
+
+impl RefundStore for MemoryStore {
+    async fn reserve_refund(
+        &self,
+        request: &ReserveRefund<'_>,
+    ) -> Result<ReserveRefundOutcome, StoreError> {
+        let mut tables = self.begin(Operation::ReserveRefund)?;
+        let Some(item) = tables
+            .intents
+            .get_mut(&(request.kind, request.payment_id.to_string()))
+        else {
+            return Ok(ReserveRefundOutcome::Conflict(None));
+        };
+        let payment = item.stored(request.kind, request.payment_id)?;
+        let refund = request.refund;
+        let fits = payment.refundable_base() == request.paid
+            && request.paid > 0
+            && item.refunds.reserved + refund.amount <= request.paid
+            && item.refunds.get(&refund.key).is_none();
+        if !fits {
+            return Ok(ReserveRefundOutcome::Conflict(Some(Box::new(payment))));
+        }
+        item.refunds.reserved += refund.amount;
+        item.refunds.entries.push(refund.clone());
+        Ok(ReserveRefundOutcome::Reserved)
+    }
+
+    async fn change_refund(&self, change: &RefundChange<'_>) -> Result<bool, StoreError> {
+        let mut tables = self.begin(Operation::ChangeRefund)?;
+        let Some(item) = tables
+            .intents
+            .get_mut(&(change.kind, change.payment_id.to_string()))
+        else {
+            return Ok(false);
+        };
+        let refunds = &mut item.refunds;
+        let Some(refund) = refunds.entries.iter_mut().find(|r| &r.key == change.key) else {
+            return Ok(false);
+        };
+        if &refund.status != change.expected {
+            return Ok(false);
+        }
+        refund.status = change.status.clone();
+        refund.updated_at = change.updated_at.to_string();
+        if let Some(id) = change.fintoc_id {
+            refund.fintoc_id = Some(id.to_string());
+        }
+        if let Some(code) = change.failure_code {
+            refund.failure_code = Some(code.to_string());
+        }
+        if let Some(amount) = change.release {
+            refunds.reserved = refunds.reserved.saturating_sub(amount);
+        }
+        Ok(true)
+    }
+
+    async fn drop_refund(
+        &self,
+        kind: PaymentKind,
+        payment_id: &str,
+        refund: &StoredRefund,
+    ) -> Result<bool, StoreError> {
+        let mut tables = self.begin(Operation::DropRefund)?;
+        let Some(item) = tables.intents.get_mut(&(kind, payment_id.to_string())) else {
+            return Ok(false);
+        };
+        let refunds = &mut item.refunds;
+        let Some(at) = refunds
+            .entries
+            .iter()
+            .position(|r| r.key == refund.key && r.status == RefundStatus::Creating)
+        else {
+            return Ok(false);
+        };
+        let dropped = refunds.entries.remove(at);
+        refunds.reserved = refunds.reserved.saturating_sub(dropped.amount);
         Ok(true)
     }
 }

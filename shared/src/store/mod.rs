@@ -28,6 +28,7 @@ pub mod memory;
 pub mod orders;
 mod patch;
 pub mod payments;
+pub mod refunds;
 pub mod schedule;
 pub mod table;
 pub mod usage;
@@ -47,6 +48,7 @@ use crate::domain::transition::{PaymentPatch, PaymentState};
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{AttributeValue, ConsumedCapacity};
 use aws_sdk_dynamodb::Client;
+pub use refunds::{RefundChange, RefundStore, ReserveRefund, ReserveRefundOutcome};
 use std::future::Future;
 use std::sync::Arc;
 pub use table::{

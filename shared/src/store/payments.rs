@@ -13,6 +13,7 @@ use crate::domain::order::{IfRefused, OrderRecord};
 use crate::domain::payment::{
     PaymentKind, PaymentStatus, Review, ReviewReason, SessionPayment, StoredPayment,
 };
+use crate::domain::refund::{RefundKey, RefundOrigin, RefundStatus, Refunds, StoredRefund};
 use crate::domain::schedule::CheckSchedule;
 use crate::domain::transition::{PaymentPatch, PaymentState};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
@@ -36,8 +37,9 @@ pub(crate) fn parse_payment_pk(pk: &str) -> Option<(PaymentKind, &str)> {
         .find_map(|kind| pk.strip_prefix(kind.key_prefix()).map(|id| (kind, id)))
 }
 
+/// A payment's item as stored (read leniently: items of older versions lack fields).
 #[derive(Deserialize)]
-struct IntentItem {
+pub(crate) struct IntentItem {
     id: String,
     #[serde(default)]
     entity: Option<String>,
@@ -79,6 +81,62 @@ struct IntentItem {
     /// Written by versions before reviews had reasons: an amount mismatch.
     #[serde(default)]
     amount_mismatch: Option<String>,
+    #[serde(default)]
+    refund_reserved: Option<u64>,
+    #[serde(default)]
+    refunds: Option<BTreeMap<String, RefundItem>>,
+}
+
+/// A refund as its payment's item holds it (`refunds.<key>`).
+#[derive(Deserialize)]
+struct RefundItem {
+    #[serde(default)]
+    fintoc_id: Option<String>,
+    amount: u64,
+    #[serde(default)]
+    currency: String,
+    status: String,
+    #[serde(default)]
+    failure_code: Option<String>,
+    #[serde(default)]
+    metadata: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    origin: Option<String>,
+    #[serde(default)]
+    created_at: String,
+    #[serde(default)]
+    updated_at: String,
+}
+
+/// The refunds of a payment's item, oldest first (an entry under a key this
+/// version cannot read is skipped: it still counts in `refund_reserved`).
+fn refunds_from_item(
+    reserved: Option<u64>,
+    entries: Option<BTreeMap<String, RefundItem>>,
+) -> Refunds {
+    let mut entries: Vec<StoredRefund> = entries
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|(key, r)| {
+            Some(StoredRefund {
+                key: RefundKey::parse(&key)?,
+                fintoc_id: r.fintoc_id,
+                amount: r.amount,
+                currency: r.currency,
+                status: RefundStatus::parse(&r.status),
+                failure_code: r.failure_code,
+                metadata: r.metadata.unwrap_or_default(),
+                origin: RefundOrigin::parse(r.origin.as_deref().unwrap_or_default()),
+                created_at: r.created_at,
+                updated_at: r.updated_at,
+            })
+        })
+        .collect();
+    entries.sort_by(|a, b| (&a.created_at, &a.key).cmp(&(&b.created_at, &b.key)));
+    Refunds {
+        reserved: reserved.unwrap_or_default(),
+        entries,
+    }
 }
 
 impl From<IntentItem> for StoredPayment {
@@ -124,6 +182,7 @@ impl From<IntentItem> for StoredPayment {
                 }),
                 (None, None) => None,
             },
+            refunds: refunds_from_item(item.refund_reserved, item.refunds),
         }
     }
 }

@@ -9,6 +9,7 @@
 //! intent in `data` becomes the domain's [`PaymentReport`].
 
 use crate::domain::payment::PaymentStatus;
+use crate::domain::refund::RefundReport;
 use crate::domain::report::PaymentReport;
 use crate::domain::session::{SessionEventKind, SessionReport, SessionStatus};
 use crate::fintoc::wire::wrong_type;
@@ -49,6 +50,9 @@ pub enum EventKind {
     UnknownPaymentIntentType,
     /// A checkout session finished or expired.
     CheckoutSession(SessionEventKind),
+    /// A refund's event (`refund.*`, whatever the suffix: its `data.status` says
+    /// where it stands).
+    Refund,
     /// Any other object's event.
     Other,
 }
@@ -96,6 +100,9 @@ impl Event {
         if let Some(suffix) = self.event_type.strip_prefix("checkout_session.") {
             return EventKind::CheckoutSession(SessionEventKind::of(suffix));
         }
+        if self.event_type.starts_with("refund.") {
+            return EventKind::Refund;
+        }
         match self.event_type.strip_prefix("payment_intent.") {
             None => EventKind::Other,
             Some(suffix) => match suffix {
@@ -105,6 +112,11 @@ impl Event {
                 _ => EventKind::UnknownPaymentIntentType,
             },
         }
+    }
+
+    /// The refund in `data` (`data.id` and `data.status` required).
+    pub fn refund_report(&self) -> Result<RefundReport, EventError> {
+        RefundReport::from_json(&self.data).map_err(EventError::Missing)
     }
 
     /// The payment intent in `data`, as the domain reads it.

@@ -29,6 +29,19 @@ fn mask_key(key: &str) -> String {
     format!("{prefix}****{tail}")
 }
 
+/// One authenticated request to a resource's endpoints (`/v1/checkout_sessions…`,
+/// `/v1/refunds…`), handed to the module that serves it.
+pub(crate) struct ApiRequest<'a> {
+    pub method: &'a Method,
+    pub segments: &'a [&'a str],
+    pub query: &'a str,
+    pub api_key: &'a str,
+    pub mode: &'static str,
+    pub idempotency_key: Option<&'a str>,
+    pub version: Option<&'a str>,
+    pub body: &'a [u8],
+}
+
 /// Answers one request to Fintoc's API (`/v1/...`, `/v2/checkout_sessions`),
 /// authentication first.
 #[allow(clippy::too_many_arguments)]
@@ -68,18 +81,22 @@ pub(crate) fn api(
         Some(v) => inner.last_api_version = Some(v.to_string()),
         None => inner.unversioned_requests += 1,
     }
-    if segments.get(1) == Some(&"checkout_sessions") {
-        let request = crate::sessions::SessionRequest {
-            method,
-            segments: &segments,
-            query,
-            api_key: key,
-            mode,
-            idempotency_key,
-            version,
-            body,
-        };
-        return crate::sessions::session_api(state, &mut inner, &request);
+    let request = ApiRequest {
+        method,
+        segments: &segments,
+        query,
+        api_key: key,
+        mode,
+        idempotency_key,
+        version,
+        body,
+    };
+    match segments.get(1) {
+        Some(&"checkout_sessions") => {
+            return crate::sessions::session_api(state, &mut inner, &request)
+        }
+        Some(&"refunds") => return crate::refunds::refund_api(state, &mut inner, &request),
+        _ => {}
     }
     match (method, segments.as_slice()) {
         (&Method::POST, ["v1", "payment_intents"]) => {

@@ -36,6 +36,11 @@ Control API (not part of Fintoc's API; for tests and local development):
                         the intent pending (its pending event sent now) until the
                         simulator's clock reaches it; retyped sends optional
                         fields in other JSON types.
+  POST   /_sim/refunds/{id}/settle
+                        move a refund on and deliver its signed refund.* events:
+                        {\"outcome\": \"in_progress\" | \"succeeded\" | \"failed\",
+                         \"failure_code\": \"insufficient_funds\", \"duplicate\": false,
+                         \"out_of_order\": false}
   POST   /_sim/checkout_sessions/{id}/pay
                         the payer pays inside a session: a new payment intent
                         (an attempt, with the session's metadata) finished like
@@ -106,6 +111,8 @@ pub(crate) fn control_api(
                 "unversioned_requests": inner.unversioned_requests,
                 "last_api_version": inner.last_api_version,
                 "faults_pending": inner.faults.len(),
+                "refunds_created": inner.refunds_created,
+                "refund_lookups": inner.refund_lookups,
             }),
         ),
         (&Method::POST, "/faults") => {
@@ -234,6 +241,29 @@ pub(crate) fn control_api(
                     json_response(202, &json!({"payment_intent": attempt, "event_ids": ids}))
                 }
                 Err(e) => error(400, "invalid_request_error", "cannot_pay", &e, None),
+            }
+        }
+        (&Method::POST, p) if p.starts_with("/refunds/") && p.ends_with("/settle") => {
+            let id = p
+                .trim_start_matches("/refunds/")
+                .trim_end_matches("/settle")
+                .to_string();
+            let settle = match serde_json::from_slice::<crate::refunds::Settle>(body) {
+                Ok(s) => s,
+                Err(e) => {
+                    return error(
+                        400,
+                        "invalid_request_error",
+                        "invalid_settle",
+                        &e.to_string(),
+                        None,
+                    )
+                }
+            };
+            drop(inner);
+            match crate::refunds::settle_refund(state, &id, &settle) {
+                Ok(ids) => json_response(202, &json!({"event_ids": ids})),
+                Err(e) => error(400, "invalid_request_error", "cannot_settle", &e, None),
             }
         }
         (&Method::DELETE, "/faults") => {

@@ -11,6 +11,9 @@
 //!   2026-02-01 or later); each payer attempt is a payment intent carrying the
 //!   session's metadata, a success finishes the session, sessions expire on the
 //!   simulator's clock, and `redirect_url` serves a hosted payment page;
+//! - Refunds: `POST /v1/refunds` (a succeeded intent's, never more than is left),
+//!   `GET /v1/refunds[/{id}]`, `POST /v1/refunds/{id}/cancel` (while `pending`);
+//!   the control API settles them and sends signed `refund.*` events;
 //! - `Idempotency-Key` on POST: the first status and body are stored and replayed;
 //!   the same key with different parameters is an error; nothing is stored when
 //!   authentication fails;
@@ -32,6 +35,7 @@ mod api;
 mod config;
 mod control;
 mod delivery;
+mod refunds;
 mod responses;
 mod server;
 mod sessions;
@@ -45,6 +49,7 @@ pub use config::{
     DEFAULT_SECRET_KEY,
 };
 pub use control::CONTROL_API;
+pub use refunds::{Settle, SimRefund};
 pub use server::Simulator;
 pub use signing::{resign_event_file, send_signed, sign, unix_now};
 pub use state::{DeliveryRecord, SimAccount, SimIntent, SimSession};

@@ -174,6 +174,35 @@ impl Simulator {
         self.lock().intents.get(id).map(SimIntent::to_json)
     }
 
+    /// A refund as `GET /v1/refunds/{id}` would show it.
+    pub fn refund(&self, id: &str) -> Option<Value> {
+        self.lock()
+            .refunds
+            .get(id)
+            .map(|r| serde_json::to_value(r).expect("a refund serializes"))
+    }
+
+    /// Every refund, oldest first.
+    pub fn refunds(&self) -> Vec<Value> {
+        let inner = self.lock();
+        inner
+            .refund_order
+            .iter()
+            .filter_map(|id| inner.refunds.get(id))
+            .map(|r| serde_json::to_value(r).expect("a refund serializes"))
+            .collect()
+    }
+
+    /// Moves a refund on (see the control API's settle) and delivers its signed
+    /// `refund.*` events. Returns the event ids.
+    pub fn settle_refund(
+        &self,
+        id: &str,
+        settle: &crate::refunds::Settle,
+    ) -> Result<Vec<String>, String> {
+        crate::refunds::settle_refund(&self.state, id, settle)
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.state.lock()
     }

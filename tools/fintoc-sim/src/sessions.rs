@@ -4,7 +4,9 @@
 //! session's metadata), expiry on the simulator's clock, and the hosted payment
 //! page at `redirect_url`.
 
-use crate::api::{create_with_idempotency, invalid, payment_params, recipient, PaymentParams};
+use crate::api::{
+    create_with_idempotency, invalid, payment_params, recipient, ApiRequest, PaymentParams,
+};
 use crate::config::Finish;
 use crate::delivery::{dispatch, event, finish_intent};
 use crate::responses::{error, json_response, HttpResponse};
@@ -22,18 +24,6 @@ pub const SESSION_TTL_MS: i64 = 24 * 3_600_000;
 /// The first API version that serves `/v2/checkout_sessions`.
 pub const V2_MIN_VERSION: &str = "2026-02-01";
 
-/// One request to a `checkout_sessions` endpoint.
-pub(crate) struct SessionRequest<'a> {
-    pub method: &'a Method,
-    pub segments: &'a [&'a str],
-    pub query: &'a str,
-    pub api_key: &'a str,
-    pub mode: &'static str,
-    pub idempotency_key: Option<&'a str>,
-    pub version: Option<&'a str>,
-    pub body: &'a [u8],
-}
-
 fn not_found(id: &str) -> HttpResponse {
     error(
         404,
@@ -48,7 +38,7 @@ fn not_found(id: &str) -> HttpResponse {
 pub(crate) fn session_api(
     state: &Arc<State>,
     inner: &mut Inner,
-    request: &SessionRequest<'_>,
+    request: &ApiRequest<'_>,
 ) -> HttpResponse {
     let (api, rest) = match request.segments {
         [api @ ("v1" | "v2"), "checkout_sessions", rest @ ..] => (*api, rest),

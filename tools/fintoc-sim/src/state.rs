@@ -197,6 +197,14 @@ pub(crate) struct Inner {
     pub unversioned_requests: u64,
     /// The `Fintoc-Version` of the latest API request.
     pub last_api_version: Option<String>,
+    /// Refunds by id.
+    pub refunds: HashMap<String, crate::refunds::SimRefund>,
+    /// Refund ids in creation order, for listing.
+    pub refund_order: Vec<String>,
+    /// Refunds created (replays do not count).
+    pub refunds_created: u64,
+    /// `GET /v1/refunds/{id}` requests answered.
+    pub refund_lookups: u64,
 }
 
 /// Everything the server's handlers share.

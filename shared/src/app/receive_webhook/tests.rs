@@ -23,7 +23,7 @@ fn event(event_id: &str, status: &str) -> String {
     .to_string()
 }
 
-fn service<S: EventStore>(store: S) -> WebhookService<S, ManualClock> {
+fn service<S: EventStore + PaymentStore + RefundStore>(store: S) -> WebhookService<S, ManualClock> {
     WebhookService::new(
         store,
         ManualClock::new(T0),
@@ -40,7 +40,7 @@ fn service<S: EventStore>(store: S) -> WebhookService<S, ManualClock> {
     )
 }
 
-async fn deliver<S: EventStore>(
+async fn deliver<S: EventStore + PaymentStore + RefundStore>(
     service: &WebhookService<S, ManualClock>,
     body: &str,
 ) -> Result<Reply, ApiError> {
@@ -353,6 +353,45 @@ impl EventStore for Racing {
         order_id: &str,
     ) -> Result<Option<crate::domain::order::OrderRecord>, StoreError> {
         EventStore::order(&self.inner, order_id).await
+    }
+}
+
+impl PaymentStore for Racing {
+    async fn save_created(
+        &self,
+        payment: &crate::domain::payment::StoredPayment,
+    ) -> Result<(), StoreError> {
+        self.inner.save_created(payment).await
+    }
+    async fn get_payment(
+        &self,
+        kind: PaymentKind,
+        id: &str,
+    ) -> Result<Option<crate::domain::payment::StoredPayment>, StoreError> {
+        self.inner.get_payment(kind, id).await
+    }
+}
+
+impl RefundStore for Racing {
+    async fn reserve_refund(
+        &self,
+        request: &crate::store::ReserveRefund<'_>,
+    ) -> Result<crate::store::ReserveRefundOutcome, StoreError> {
+        self.inner.reserve_refund(request).await
+    }
+    async fn change_refund(
+        &self,
+        change: &crate::store::RefundChange<'_>,
+    ) -> Result<bool, StoreError> {
+        self.inner.change_refund(change).await
+    }
+    async fn drop_refund(
+        &self,
+        kind: PaymentKind,
+        payment_id: &str,
+        refund: &crate::domain::refund::StoredRefund,
+    ) -> Result<bool, StoreError> {
+        self.inner.drop_refund(kind, payment_id, refund).await
     }
 }
 

@@ -129,6 +129,7 @@ impl Setup {
                 session_payment: None,
                 expires_at: None,
                 review: None,
+                refunds: Default::default(),
                 status: PaymentStatus::Created,
                 amount: 100,
                 currency: "CLP".into(),
@@ -484,6 +485,7 @@ async fn a_sessions_payment_given_only_as_an_id_is_looked_up_and_recorded() {
             session_payment: None,
             expires_at: None,
             review: None,
+            refunds: Default::default(),
         })
         .await
         .unwrap();

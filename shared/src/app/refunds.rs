@@ -1,0 +1,533 @@
+//! Refunds of succeeded payments (of either flow): `POST /payment-intents/{id}/refunds`
+//! and `POST /checkout-sessions/{id}/refunds` reserve the amount on the payment's
+//! record (one conditional write: never more than it paid), then create the refund
+//! at Fintoc under a key derived from the merchant's, exactly once per key (the
+//! idempotency engine); `GET /refunds/{id}` reads one back; `POST /refunds/{id}/cancel`
+//! cancels one Fintoc has not started to pay out. What Fintoc reports of a refund (its
+//! answer, an event, a check) is recorded by [`record_refund_report`], the one place
+//! a stored refund changes.
+
+use super::errors::{fintoc_error, store_error};
+use super::idempotent::{self, Begun, CommandResult, Fingerprinted, Lease};
+use super::payments::{fintoc_budget, CreateInput, PaymentService};
+use crate::clock::{format_rfc3339_ms, Clock};
+use crate::domain::create::parse_refund_request;
+use crate::domain::error::{InputError, InputErrorKind};
+use crate::domain::idempotency::{derive_fintoc_key, IdempotencyKey, StoredResponse};
+use crate::domain::payment::{PaymentKind, PaymentStatus, StoredPayment};
+use crate::domain::refund::{
+    plan_refund_update, RefundId, RefundKey, RefundOrigin, RefundRefusal, RefundReport,
+    RefundRequest, RefundStatus, StoredRefund, REFUND_ID_METADATA_KEY,
+};
+use crate::fintoc::{CreateRefund, FintocApi, FintocError, FintocRefunds};
+use crate::http::{ApiError, Reply};
+use crate::store::{
+    EventStore, IdempotencyStore, OrderStore, PaymentStore, RefundChange, RefundStore,
+    ReserveRefund, ReserveRefundOutcome, StoreError,
+};
+use sha2::{Digest, Sha256};
+
+/// Decisions made again on what a refused write found, at most.
+const MAX_ATTEMPTS: usize = 8;
+
+/// A refund request as the key is taken for it: which payment, and what.
+#[derive(Debug, Clone)]
+struct RefundCommand {
+    kind: PaymentKind,
+    payment_id: String,
+    request: RefundRequest,
+}
+
+impl Fingerprinted for RefundCommand {
+    fn fingerprint(&self) -> String {
+        let canonical = serde_json::json!({
+            "refund_of": format!("{}{}", self.kind.key_prefix(), self.payment_id),
+            "request": self.request,
+        });
+        hex::encode(Sha256::digest(canonical.to_string()))
+    }
+}
+
+/// What recording a report did to a stored refund.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefundRecorded {
+    /// Written (the amount released, when the write did).
+    Changed,
+    /// Nothing new (a duplicate, a late status).
+    Unchanged,
+    /// A contradiction kept for a human (logged `ANOMALY`), never applied.
+    Anomaly,
+    /// No such refund on the payment's record.
+    Unknown,
+}
+
+/// Records what Fintoc reports of the refund under `key` on a payment's record:
+/// forward only, Fintoc's id and failure code kept, the amount released by the one
+/// write into an unpaid final status. Each write is guarded by the status it was
+/// decided on; a refused write is decided again on a fresh read.
+pub async fn record_refund_report<S: PaymentStore + RefundStore>(
+    store: &S,
+    kind: PaymentKind,
+    payment_id: &str,
+    key: &RefundKey,
+    report: &RefundReport,
+    now: &str,
+) -> Result<RefundRecorded, StoreError> {
+    for _ in 0..MAX_ATTEMPTS {
+        let Some(payment) = store.get_payment(kind, payment_id).await? else {
+            return Ok(RefundRecorded::Unknown);
+        };
+        let Some(stored) = payment.refunds.get(key) else {
+            return Ok(RefundRecorded::Unknown);
+        };
+        let update = match plan_refund_update(stored, report) {
+            Ok(None) => return Ok(RefundRecorded::Unchanged),
+            Ok(Some(update)) => update,
+            Err(_) => {
+                tracing::error!(
+                    payment_id,
+                    refund_key = key.as_str(),
+                    fintoc_refund_id = %report.id,
+                    stored_status = stored.status.as_str(),
+                    reported_status = report.status.as_str(),
+                    "ANOMALY: Fintoc reports a refund that contradicts the stored one; kept for a human"
+                );
+                return Ok(RefundRecorded::Anomaly);
+            }
+        };
+        let written = store
+            .change_refund(&RefundChange {
+                kind,
+                payment_id,
+                key,
+                expected: &stored.status,
+                status: &update.status,
+                fintoc_id: update.fintoc_id.as_deref(),
+                failure_code: update.failure_code.as_deref(),
+                release: update.release,
+                updated_at: now,
+            })
+            .await?;
+        if written {
+            tracing::info!(
+                payment_id,
+                refund_key = key.as_str(),
+                fintoc_refund_id = %report.id,
+                status = update.status.as_str(),
+                released = update.release.unwrap_or_default(),
+                "refund recorded"
+            );
+            return Ok(RefundRecorded::Changed);
+        }
+    }
+    Err(StoreError::Conflict(format!(
+        "refund {} of {payment_id} kept changing",
+        key.as_str()
+    )))
+}
+
+/// Imports a refund made elsewhere (Fintoc's dashboard, a plugin) of `payment`,
+/// which this deployment holds: reserved like a refund made here (under a key
+/// derived from Fintoc's id, so a second report finds it), then recorded. One that
+/// does not fit what is still refundable is an `ANOMALY`: money went out beyond
+/// what this backend holds, and a human must look. A refund reported ended unpaid
+/// holds nothing and is not imported.
+pub async fn import_refund<S: PaymentStore + RefundStore>(
+    store: &S,
+    payment: &StoredPayment,
+    report: &RefundReport,
+    now: &str,
+) -> Result<RefundRecorded, StoreError> {
+    if report.status.releases_amount() {
+        tracing::info!(payment_id = %payment.id, fintoc_refund_id = %report.id, status = report.status.as_str(), "a refund made elsewhere ended unpaid; nothing to import");
+        return Ok(RefundRecorded::Unchanged);
+    }
+    let key = RefundKey::for_import(&report.id);
+    let mut payment = payment.clone();
+    for _ in 0..MAX_ATTEMPTS {
+        if payment.refunds.get(&key).is_some() {
+            return record_refund_report(store, payment.kind, &payment.id, &key, report, now).await;
+        }
+        let amount = report.amount.unwrap_or_default();
+        if amount == 0 || payment.refund_ledger().reserve(Some(amount)).is_err() {
+            tracing::error!(
+                payment_id = %payment.id,
+                fintoc_refund_id = %report.id,
+                amount,
+                refundable = payment.refund_ledger().refundable(),
+                "ANOMALY: a refund made outside this API exceeds what is refundable here; kept for a human"
+            );
+            return Ok(RefundRecorded::Anomaly);
+        }
+        let refund = StoredRefund {
+            key: key.clone(),
+            fintoc_id: Some(report.id.clone()),
+            amount,
+            currency: report
+                .currency
+                .clone()
+                .unwrap_or_else(|| payment.currency.clone()),
+            status: RefundStatus::Pending,
+            failure_code: None,
+            metadata: report.metadata.clone(),
+            origin: RefundOrigin::Imported,
+            created_at: report.created_at.clone().unwrap_or_else(|| now.to_string()),
+            updated_at: now.to_string(),
+        };
+        match store
+            .reserve_refund(&ReserveRefund {
+                kind: payment.kind,
+                payment_id: &payment.id,
+                paid: payment.refundable_base(),
+                refund: &refund,
+            })
+            .await?
+        {
+            ReserveRefundOutcome::Reserved => {
+                tracing::warn!(payment_id = %payment.id, fintoc_refund_id = %report.id, amount, "imported a refund made outside this API");
+                record_refund_report(store, payment.kind, &payment.id, &key, report, now).await?;
+                return Ok(RefundRecorded::Changed);
+            }
+            ReserveRefundOutcome::Conflict(Some(now_stored)) => payment = *now_stored,
+            ReserveRefundOutcome::Conflict(None) => return Ok(RefundRecorded::Unknown),
+        }
+    }
+    Err(StoreError::Conflict(format!(
+        "payment {} kept changing while importing a refund",
+        payment.id
+    )))
+}
+
+/// The payment intent a refund of `payment` goes to at Fintoc (a session's: the
+/// attempt that paid it), or why it cannot be refunded.
+fn refundable_intent(payment: &StoredPayment) -> Result<&str, ApiError> {
+    let not_refundable = || ApiError::payment_not_refundable(&payment.id, payment.status.as_str());
+    if payment.refundable_base() == 0 {
+        return Err(not_refundable());
+    }
+    match payment.kind {
+        PaymentKind::Intent => Ok(&payment.id),
+        PaymentKind::Session => payment
+            .session_payment
+            .as_ref()
+            .filter(|p| p.status == PaymentStatus::Succeeded)
+            .map(|p| p.intent_id.as_str())
+            .ok_or_else(not_refundable),
+    }
+}
+
+fn refund_reply(status: u16, payment: &StoredPayment, refund: &StoredRefund) -> Reply {
+    let id = payment.refund_id(&refund.key);
+    Reply::new(
+        status,
+        serde_json::to_string(&refund.view(&id)).expect("refund view serializes"),
+    )
+}
+
+fn refund_not_found(id: &str) -> ApiError {
+    InputError::new(
+        InputErrorKind::NotFound,
+        "resource_not_found",
+        format!("No refund with id {}.", crate::domain::create::echo(id)),
+    )
+    .with_param("id")
+    .into()
+}
+
+impl<S, F, C> PaymentService<S, F, C>
+where
+    S: IdempotencyStore + PaymentStore + OrderStore + EventStore + RefundStore,
+    F: FintocApi + FintocRefunds,
+    C: Clock,
+{
+    /// `POST /payment-intents/{id}/refunds` (`kind` intent) and
+    /// `POST /checkout-sessions/{id}/refunds` (`kind` session).
+    pub async fn create_refund(
+        &self,
+        kind: PaymentKind,
+        payment_id: &str,
+        input: CreateInput<'_>,
+    ) -> Result<Reply, ApiError> {
+        let key = IdempotencyKey::parse(input.caller, input.idempotency_key)?;
+        let request = parse_refund_request(input.content_type, input.body)?;
+        if request.metadata.contains_key(REFUND_ID_METADATA_KEY) {
+            return Err(InputError::invalid_param(
+                "reserved_metadata_key",
+                &format!("metadata[{REFUND_ID_METADATA_KEY}]"),
+                format!("metadata.{REFUND_ID_METADATA_KEY} is reserved: this backend sets it."),
+            )
+            .into());
+        }
+        // What no retry can change is refused before the key is taken: nothing
+        // is written for an unknown payment or one that never succeeded.
+        let payment = self.find(kind, payment_id).await?;
+        refundable_intent(&payment)?;
+        let command = RefundCommand {
+            kind,
+            payment_id: payment.id.clone(),
+            request,
+        };
+        let now = self.clock.now_ms();
+        let policy = super::idempotent::KeyPolicy {
+            lease: self.settings.lease,
+            record_ttl: self.settings.record_ttl,
+        };
+        let lease =
+            match idempotent::begin(&self.store, policy, key, command, now, input.deadline_ms)
+                .await?
+            {
+                Begun::Held(lease) => lease,
+                Begun::Replay(reply) => return Ok(reply),
+            };
+        let result = self.refund_under_lease(&lease, input.deadline_ms).await;
+        idempotent::finish(&self.store, lease, result).await
+    }
+
+    /// Reserves (or finds the reservation of an earlier attempt of this key), asks
+    /// Fintoc, records its answer.
+    async fn refund_under_lease(
+        &self,
+        lease: &Lease<RefundCommand>,
+        deadline_ms: Option<i64>,
+    ) -> CommandResult {
+        let command = lease.request();
+        let fintoc_key = derive_fintoc_key(
+            &format!("{}:refund", self.settings.idempotency_namespace),
+            lease.key(),
+        );
+        let refund_key = RefundKey::for_request(fintoc_key.as_str());
+        let (payment, refund) = match self.reserve(command, &refund_key, lease.now_ms()).await {
+            Ok(reserved) => reserved,
+            Err(e) => return CommandResult::Failed(e),
+        };
+        let done = |payment: &StoredPayment, refund: &StoredRefund| {
+            let reply = refund_reply(201, payment, refund);
+            CommandResult::Done {
+                response: StoredResponse {
+                    status: 201,
+                    body: reply.body,
+                },
+                payment_id: Some(payment.id.clone()),
+            }
+        };
+        if refund.status != RefundStatus::Creating {
+            return done(&payment, &refund); // an earlier attempt of this key got this far
+        }
+        let intent_id = match refundable_intent(&payment) {
+            Ok(id) => id.to_string(),
+            Err(e) => return CommandResult::Failed(e),
+        };
+        let mut metadata = command.request.metadata.clone();
+        metadata.insert(
+            REFUND_ID_METADATA_KEY.to_string(),
+            payment.refund_id(&refund.key).to_string(),
+        );
+        let created = self
+            .fintoc
+            .create_refund(
+                &CreateRefund {
+                    resource_type: "payment_intent",
+                    resource_id: intent_id,
+                    amount: refund.amount,
+                    metadata,
+                },
+                &fintoc_key,
+                fintoc_budget(deadline_ms, lease.now_ms()),
+            )
+            .await;
+        let now = format_rfc3339_ms(self.clock.now_ms());
+        match created {
+            Ok(report) => {
+                if let Err(e) = record_refund_report(
+                    &self.store,
+                    payment.kind,
+                    &payment.id,
+                    &refund.key,
+                    &report,
+                    &now,
+                )
+                .await
+                {
+                    return CommandResult::Failed(store_error(e));
+                }
+                match self.store.get_payment(payment.kind, &payment.id).await {
+                    Ok(Some(after)) => match after.refunds.get(&refund.key) {
+                        Some(recorded) => done(&after, recorded),
+                        None => CommandResult::Failed(store_error(StoreError::Conflict(
+                            "the refund left its payment's record".into(),
+                        ))),
+                    },
+                    Ok(None) => CommandResult::Failed(store_error(StoreError::Conflict(
+                        "the payment left the table".into(),
+                    ))),
+                    Err(e) => CommandResult::Failed(store_error(e)),
+                }
+            }
+            Err(e @ FintocError::Rejected { .. }) => {
+                // Fintoc made no refund: its amount is free again, exactly once.
+                match self
+                    .store
+                    .drop_refund(payment.kind, &payment.id, &refund)
+                    .await
+                {
+                    Ok(_) => {
+                        let err = fintoc_error(&e);
+                        tracing::info!(payment_id = %payment.id, code = %err.code, "Fintoc refused the refund; its amount is released");
+                        CommandResult::Refused(err)
+                    }
+                    Err(e) => CommandResult::Failed(store_error(e)),
+                }
+            }
+            Err(e) => {
+                // Held while unknown: a retry with the same key reaches the same
+                // Fintoc refund (or makes it), and only then is anything released.
+                tracing::error!(payment_id = %payment.id, refund_key = refund.key.as_str(), error = %e, "creating the refund at Fintoc failed; its amount stays reserved");
+                CommandResult::Failed(fintoc_error(&e))
+            }
+        }
+    }
+
+    /// The refund under `key` reserved on its payment, decided again on what a
+    /// refused write found: the one conditional write that keeps refunds within
+    /// what was paid.
+    async fn reserve(
+        &self,
+        command: &RefundCommand,
+        key: &RefundKey,
+        now_ms: i64,
+    ) -> Result<(StoredPayment, StoredRefund), ApiError> {
+        let mut payment = self.find(command.kind, &command.payment_id).await?;
+        for _ in 0..MAX_ATTEMPTS {
+            if let Some(existing) = payment.refunds.get(key) {
+                let existing = existing.clone();
+                return Ok((payment, existing));
+            }
+            let (_, amount) = match payment.refund_ledger().reserve(command.request.amount) {
+                Ok(reserved) => reserved,
+                Err(RefundRefusal::NotRefundable) => {
+                    return Err(ApiError::payment_not_refundable(
+                        &payment.id,
+                        payment.status.as_str(),
+                    ))
+                }
+                Err(RefundRefusal::ExceedsRefundable { refundable }) => {
+                    return Err(ApiError::refund_exceeds_refundable(&payment.id, refundable))
+                }
+            };
+            let now = format_rfc3339_ms(now_ms);
+            let refund = StoredRefund {
+                key: key.clone(),
+                fintoc_id: None,
+                amount,
+                currency: payment.currency.clone(),
+                status: RefundStatus::Creating,
+                failure_code: None,
+                metadata: command.request.metadata.clone(),
+                origin: RefundOrigin::Api,
+                created_at: now.clone(),
+                updated_at: now,
+            };
+            let outcome = self
+                .store
+                .reserve_refund(&ReserveRefund {
+                    kind: payment.kind,
+                    payment_id: &payment.id,
+                    paid: payment.refundable_base(),
+                    refund: &refund,
+                })
+                .await
+                .map_err(store_error)?;
+            match outcome {
+                ReserveRefundOutcome::Reserved => {
+                    tracing::info!(payment_id = %payment.id, refund_key = key.as_str(), amount, "refund reserved");
+                    return Ok((payment, refund));
+                }
+                ReserveRefundOutcome::Conflict(Some(now_stored)) => payment = *now_stored,
+                ReserveRefundOutcome::Conflict(None) => {
+                    payment = self.find(command.kind, &command.payment_id).await?
+                }
+            }
+        }
+        Err(store_error(StoreError::Conflict(format!(
+            "payment {} kept changing while reserving a refund",
+            command.payment_id
+        ))))
+    }
+
+    /// `GET /refunds/{id}`: the refund as stored.
+    pub async fn get_refund(&self, id: &str) -> Result<Reply, ApiError> {
+        let (payment, refund) = self.find_refund(id).await?;
+        Ok(refund_reply(200, &payment, &refund))
+    }
+
+    async fn find_refund(&self, id: &str) -> Result<(StoredPayment, StoredRefund), ApiError> {
+        let refund_id = RefundId::parse(id).ok_or_else(|| refund_not_found(id))?;
+        let kind = if refund_id.session {
+            PaymentKind::Session
+        } else {
+            PaymentKind::Intent
+        };
+        let payment = self
+            .store
+            .get_payment(kind, &refund_id.payment_id)
+            .await
+            .map_err(store_error)?
+            .ok_or_else(|| refund_not_found(id))?;
+        let refund = payment
+            .refunds
+            .get(&refund_id.key)
+            .cloned()
+            .ok_or_else(|| refund_not_found(id))?;
+        Ok((payment, refund))
+    }
+
+    /// `POST /refunds/{id}/cancel`: cancels a refund Fintoc has not started to pay
+    /// out, and records what Fintoc answers (its amount is released then). A
+    /// refund canceled already answers as it is; any other is a 409.
+    pub async fn cancel_refund(
+        &self,
+        id: &str,
+        deadline_ms: Option<i64>,
+    ) -> Result<Reply, ApiError> {
+        let (payment, refund) = self.find_refund(id).await?;
+        if refund.status == RefundStatus::Canceled {
+            return Ok(refund_reply(200, &payment, &refund));
+        }
+        let fintoc_id = match (&refund.status, &refund.fintoc_id) {
+            (RefundStatus::Pending, Some(fintoc_id)) => fintoc_id.clone(),
+            (status, _) => return Err(ApiError::refund_not_cancelable(status.as_str())),
+        };
+        let now_ms = self.clock.now_ms();
+        let answer = self
+            .fintoc
+            .cancel_refund(&fintoc_id, fintoc_budget(deadline_ms, now_ms))
+            .await;
+        let report = match answer {
+            Ok(Some(report)) => report,
+            Ok(None) => {
+                return Err(store_error(StoreError::Conflict(format!(
+                    "Fintoc does not know refund {fintoc_id}"
+                ))))
+            }
+            // Fintoc started paying it out meanwhile: what it says now is recorded
+            // by its event or the reconciler.
+            Err(FintocError::Rejected { .. }) => {
+                return Err(ApiError::refund_not_cancelable("past pending at Fintoc"))
+            }
+            Err(e) => return Err(fintoc_error(&e)),
+        };
+        let now = format_rfc3339_ms(self.clock.now_ms());
+        record_refund_report(
+            &self.store,
+            payment.kind,
+            &payment.id,
+            &refund.key,
+            &report,
+            &now,
+        )
+        .await
+        .map_err(store_error)?;
+        let (payment, refund) = self.find_refund(id).await?;
+        Ok(refund_reply(200, &payment, &refund))
+    }
+}

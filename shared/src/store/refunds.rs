@@ -1,0 +1,316 @@
+//! Refunds in DynamoDB, on their payment's own item: a `refunds` map (one entry per
+//! refund, under its [`RefundKey`]) and `refund_reserved`, what the refunds hold.
+//! Reserving and every later change of a refund are one single-item conditional
+//! write each, so the ledger and the refund move together: `reserved ≤ paid` is the
+//! condition of the write that reserves, and a refund's amount is released by the
+//! write that moves it into an unpaid final status — guarded by its stored status,
+//! so exactly once.
+
+use super::expr::Expr;
+use super::payments::{payment_pk, IntentItem};
+use super::{n, s, unavailable, DynamoStore, StoreError, PARTITION_KEY};
+use crate::domain::payment::{PaymentKind, PaymentStatus, ReviewReason, StoredPayment};
+use crate::domain::refund::{RefundKey, RefundStatus, StoredRefund};
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ReturnConsumedCapacity, ReturnValuesOnConditionCheckFailure,
+};
+use std::collections::HashMap;
+use std::future::Future;
+
+/// Reserving a new refund on its payment: written only if the payment succeeded at
+/// `paid` (nothing to review about its amount), the refund is not there yet, and
+/// what the refunds hold plus its amount stays within `paid`.
+#[derive(Debug, Clone, Copy)]
+pub struct ReserveRefund<'a> {
+    /// The payment's kind.
+    pub kind: PaymentKind,
+    /// The payment's id.
+    pub payment_id: &'a str,
+    /// What the payment paid, as the decision read it.
+    pub paid: u64,
+    /// The refund, as first stored (its amount is what is reserved).
+    pub refund: &'a StoredRefund,
+}
+
+/// What a reservation found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReserveRefundOutcome {
+    /// Written: the amount is held.
+    Reserved,
+    /// Refused by its condition: the payment as stored now (`None`: no payment), to
+    /// decide again on (the refund may be there already, or not fit any more).
+    Conflict(Option<Box<StoredPayment>>),
+}
+
+/// A change of a stored refund, guarded by the status the decision read.
+#[derive(Debug, Clone)]
+pub struct RefundChange<'a> {
+    /// The payment's kind.
+    pub kind: PaymentKind,
+    /// The payment's id.
+    pub payment_id: &'a str,
+    /// The refund's key.
+    pub key: &'a RefundKey,
+    /// Its status as read: the write's guard.
+    pub expected: &'a RefundStatus,
+    /// Its new status (may be the same, e.g. to record Fintoc's id alone).
+    pub status: &'a RefundStatus,
+    /// Fintoc's id, when now known.
+    pub fintoc_id: Option<&'a str>,
+    /// Fintoc's failure code, when reported.
+    pub failure_code: Option<&'a str>,
+    /// The amount this write releases (the one move into an unpaid final status).
+    pub release: Option<u64>,
+    /// Now (RFC 3339).
+    pub updated_at: &'a str,
+}
+
+/// Refunds as the refund use cases, the webhook and the reconciler change them.
+pub trait RefundStore: Send + Sync {
+    /// Reserves a refund: one conditional write.
+    fn reserve_refund(
+        &self,
+        request: &ReserveRefund<'_>,
+    ) -> impl Future<Output = Result<ReserveRefundOutcome, StoreError>> + Send;
+
+    /// Changes a refund if its status is still the one read: `false` when it moved
+    /// meanwhile (nothing written; read and decide again).
+    fn change_refund(
+        &self,
+        change: &RefundChange<'_>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Removes a refund Fintoc refused to create (still `creating`), releasing its
+    /// amount in the same write: `false` when it is no longer `creating`.
+    fn drop_refund(
+        &self,
+        kind: PaymentKind,
+        payment_id: &str,
+        refund: &StoredRefund,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
+/// A refund as a map entry of its payment's item.
+fn refund_entry(refund: &StoredRefund) -> AttributeValue {
+    let mut entry = HashMap::from([
+        ("amount".to_string(), n(refund.amount)),
+        ("currency".to_string(), s(&refund.currency)),
+        ("status".to_string(), s(refund.status.as_str())),
+        ("origin".to_string(), s(refund.origin.as_str())),
+        ("created_at".to_string(), s(&refund.created_at)),
+        ("updated_at".to_string(), s(&refund.updated_at)),
+        (
+            "metadata".to_string(),
+            AttributeValue::M(
+                refund
+                    .metadata
+                    .iter()
+                    .map(|(k, v)| (k.clone(), s(v)))
+                    .collect(),
+            ),
+        ),
+    ]);
+    if let Some(id) = &refund.fintoc_id {
+        entry.insert("fintoc_id".into(), s(id));
+    }
+    if let Some(code) = &refund.failure_code {
+        entry.insert("failure_code".into(), s(code));
+    }
+    AttributeValue::M(entry)
+}
+
+impl DynamoStore {
+    /// One `UpdateItem` on a payment's item returning the item on a refused
+    /// condition: `Ok(Ok(()))` written, `Ok(Err(old item))` refused.
+    async fn update_payment_item(
+        &self,
+        operation: &'static str,
+        kind: PaymentKind,
+        payment_id: &str,
+        expr: Expr,
+    ) -> Result<Result<(), Option<HashMap<String, AttributeValue>>>, StoreError> {
+        let update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PARTITION_KEY, payment_pk(kind, payment_id));
+        match expr
+            .apply_to_update(update)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await
+        {
+            Ok(out) => {
+                self.usage.write(out.consumed_capacity());
+                Ok(Ok(()))
+            }
+            Err(err) => match err.as_service_error() {
+                Some(UpdateItemError::ConditionalCheckFailedException(c)) => {
+                    self.usage.failed_write();
+                    Ok(Err(c.item().cloned()))
+                }
+                _ => Err(unavailable(operation)(err)),
+            },
+        }
+    }
+
+    fn reserve_expr(request: &ReserveRefund<'_>) -> Expr {
+        let refund = request.refund;
+        let limit = request.paid.saturating_sub(refund.amount);
+        let mut e = Expr::default();
+        let (refunds, key, reserved) = (
+            e.name("refunds"),
+            e.name(refund.key.as_str()),
+            e.name("refund_reserved"),
+        );
+        let (status, amount, review, old_mismatch) = (
+            e.name("status"),
+            e.name("amount"),
+            e.name("needs_review"),
+            e.name("amount_mismatch"),
+        );
+        let entry = e.value("entry", refund_entry(refund));
+        let held = e.value("held", n(refund.amount));
+        let succeeded = e.value("succeeded", s(PaymentStatus::Succeeded.as_str()));
+        let paid = e.value("paid", n(request.paid));
+        let limit = e.value("limit", n(limit));
+        let mismatch = e.value("mismatch", s(ReviewReason::AmountMismatch.as_str()));
+        e.set_path(&format!("{refunds}.{key}"), &entry)
+            .add_raw(&reserved, &held)
+            .condition(format!(
+                "attribute_exists({refunds}) AND attribute_not_exists({refunds}.{key}) \
+                 AND {status} = {succeeded} AND {amount} = {paid} \
+                 AND (attribute_not_exists({reserved}) OR {reserved} <= {limit}) \
+                 AND (attribute_not_exists({review}) OR {review} <> {mismatch}) \
+                 AND attribute_not_exists({old_mismatch})"
+            ));
+        e
+    }
+}
+
+fn payment_from_item(
+    item: HashMap<String, AttributeValue>,
+) -> Result<Box<StoredPayment>, StoreError> {
+    let item: IntentItem = serde_dynamo::from_item(item)
+        .map_err(|e| StoreError::Malformed(format!("payment: {e}")))?;
+    Ok(Box::new(item.into()))
+}
+
+impl RefundStore for DynamoStore {
+    async fn reserve_refund(
+        &self,
+        request: &ReserveRefund<'_>,
+    ) -> Result<ReserveRefundOutcome, StoreError> {
+        let first = self
+            .update_payment_item(
+                "reserve_refund",
+                request.kind,
+                request.payment_id,
+                Self::reserve_expr(request),
+            )
+            .await?;
+        let old = match first {
+            Ok(()) => return Ok(ReserveRefundOutcome::Reserved),
+            Err(None) => return Ok(ReserveRefundOutcome::Conflict(None)),
+            Err(Some(old)) => old,
+        };
+        if old.contains_key("refunds") {
+            return Ok(ReserveRefundOutcome::Conflict(Some(payment_from_item(
+                old,
+            )?)));
+        }
+        // The payment's first refund: its map is made (once, whatever races), then
+        // the same reservation is tried again.
+        let mut init = Expr::default();
+        let (pk, refunds) = (init.name(PARTITION_KEY), init.name("refunds"));
+        let empty = init.value("empty", AttributeValue::M(HashMap::new()));
+        init.set_path(&refunds, &format!("if_not_exists({refunds}, {empty})"))
+            .condition(format!("attribute_exists({pk})"));
+        if !self
+            .conditional_update(
+                "reserve_refund",
+                payment_pk(request.kind, request.payment_id),
+                init,
+            )
+            .await?
+        {
+            return Ok(ReserveRefundOutcome::Conflict(None));
+        }
+        match self
+            .update_payment_item(
+                "reserve_refund",
+                request.kind,
+                request.payment_id,
+                Self::reserve_expr(request),
+            )
+            .await?
+        {
+            Ok(()) => Ok(ReserveRefundOutcome::Reserved),
+            Err(old) => Ok(ReserveRefundOutcome::Conflict(
+                old.map(payment_from_item).transpose()?,
+            )),
+        }
+    }
+
+    async fn change_refund(&self, change: &RefundChange<'_>) -> Result<bool, StoreError> {
+        let mut e = Expr::default();
+        let (refunds, key, status) = (
+            e.name("refunds"),
+            e.name(change.key.as_str()),
+            e.name("status"),
+        );
+        let entry = format!("{refunds}.{key}");
+        let expected = e.value("expected", s(change.expected.as_str()));
+        let to = e.value("to", s(change.status.as_str()));
+        let now = e.value("now", s(change.updated_at));
+        let updated = e.name("updated_at");
+        e.set_path(&format!("{entry}.{status}"), &to)
+            .set_path(&format!("{entry}.{updated}"), &now);
+        if let Some(id) = change.fintoc_id {
+            let (attr, v) = (e.name("fintoc_id"), e.value("fintoc_id", s(id)));
+            e.set_path(&format!("{entry}.{attr}"), &v);
+        }
+        if let Some(code) = change.failure_code {
+            let (attr, v) = (e.name("failure_code"), e.value("failure_code", s(code)));
+            e.set_path(&format!("{entry}.{attr}"), &v);
+        }
+        if let Some(amount) = change.release {
+            let (reserved, v) = (
+                e.name("refund_reserved"),
+                e.value("release", n(-(amount as i128))),
+            );
+            e.add_raw(&reserved, &v);
+        }
+        e.condition(format!("{entry}.{status} = {expected}"));
+        self.conditional_update(
+            "change_refund",
+            payment_pk(change.kind, change.payment_id),
+            e,
+        )
+        .await
+    }
+
+    async fn drop_refund(
+        &self,
+        kind: PaymentKind,
+        payment_id: &str,
+        refund: &StoredRefund,
+    ) -> Result<bool, StoreError> {
+        let mut e = Expr::default();
+        let (refunds, key, status, reserved) = (
+            e.name("refunds"),
+            e.name(refund.key.as_str()),
+            e.name("status"),
+            e.name("refund_reserved"),
+        );
+        let creating = e.value("creating", s(RefundStatus::Creating.as_str()));
+        let release = e.value("release", n(-(refund.amount as i128)));
+        e.remove_path(&format!("{refunds}.{key}"))
+            .add_raw(&reserved, &release)
+            .condition(format!("{refunds}.{key}.{status} = {creating}"));
+        self.conditional_update("drop_refund", payment_pk(kind, payment_id), e)
+            .await
+    }
+}

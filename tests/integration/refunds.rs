@@ -1,0 +1,467 @@
+//! Refunds through real `lambda_http` requests, on DynamoDB Local and the simulator:
+//! never more than was paid (50 concurrent partial refunds), replayed per key,
+//! refusals that write and send nothing, outcomes from signed `refund.*` events
+//! (duplicated and reordered), a failed or canceled refund freeing its amount once,
+//! a session's refund going to the attempt that paid it, and a refund made outside
+//! the API imported.
+
+use crate::common::*;
+use fintoc_sim::{Finish, Settle, WebhookEndpoint};
+use futures::stream::{self, StreamExt};
+use serde_json::{json, Value};
+use shared::clock::SystemClock;
+use std::sync::atomic::AtomicU32;
+use std::sync::Arc;
+
+/// Webhooks from the simulator to the webhook function, over HTTP.
+async fn wire_webhooks(h: &Harness) {
+    let webhook = Arc::new(webhook_service(
+        h.store.inner.clone(),
+        SystemClock,
+        &[WEBHOOK_SECRET],
+    ));
+    let url = serve_webhook(webhook, Arc::new(AtomicU32::new(0))).await;
+    h.sim.set_webhook(WebhookEndpoint {
+        url,
+        secret: WEBHOOK_SECRET.into(),
+    });
+}
+
+fn post(path: &str, route: &str, key: Option<&str>, body: &str, id: &str) -> lambda_http::Request {
+    let mut headers = json!({"content-type": "application/json"});
+    if let Some(key) = key {
+        headers["idempotency-key"] = json!(key);
+    }
+    http_event(
+        "POST",
+        path,
+        route,
+        headers,
+        Some(body),
+        Some(json!({"id": id})),
+    )
+}
+
+fn refund_of(intent: &str, key: &str, body: &str) -> lambda_http::Request {
+    post(
+        &format!("/payment-intents/{intent}/refunds"),
+        "POST /payment-intents/{id}/refunds",
+        Some(key),
+        body,
+        intent,
+    )
+}
+
+fn get_refund(id: &str) -> lambda_http::Request {
+    http_event(
+        "GET",
+        &format!("/refunds/{id}"),
+        "GET /refunds/{id}",
+        json!({}),
+        None,
+        Some(json!({"id": id})),
+    )
+}
+
+fn cancel(id: &str) -> lambda_http::Request {
+    post(
+        &format!("/refunds/{id}/cancel"),
+        "POST /refunds/{id}/cancel",
+        None,
+        "",
+        id,
+    )
+}
+
+fn order_body(order: &str) -> String {
+    json!({"amount": 15000, "currency": "CLP", "order_id": order}).to_string()
+}
+
+/// A payment intent of 15000 CLP, paid (its webhook recorded).
+async fn paid_intent(h: &Harness, order: &str) -> String {
+    let created = h
+        .post(Some(&format!("create-{order}")), &order_body(order))
+        .await;
+    assert_eq!(created.status, 201, "{}", created.json);
+    let id = created.json["id"].as_str().unwrap().to_string();
+    let before = h.sim.deliveries().len();
+    h.sim.finish(&id, &Finish::outcome("succeeded")).unwrap();
+    h.sim.wait_settled(before + 1).await;
+    let view = h.get(&id).await;
+    assert_eq!(view.json["paid"], true, "{}", view.json);
+    id
+}
+
+async fn settle(h: &Harness, fintoc_id: &str, settle: Settle) {
+    let before = h.sim.deliveries().len();
+    let events = h.sim.settle_refund(fintoc_id, &settle).unwrap();
+    let copies = if settle.duplicate { 2 } else { 1 };
+    let deliveries = h.sim.wait_settled(before + events.len() * copies).await;
+    assert!(deliveries.iter().all(|d| d.delivered), "{deliveries:?}");
+}
+
+fn settle_as(outcome: &str) -> Settle {
+    Settle {
+        outcome: outcome.into(),
+        failure_code: None,
+        duplicate: false,
+        out_of_order: false,
+    }
+}
+
+#[tokio::test]
+async fn a_payment_is_refunded_in_part_then_the_rest_and_never_more() {
+    let h = Harness::new().await;
+    wire_webhooks(&h).await;
+    let pi = paid_intent(&h, "order-r1").await;
+
+    let first = h
+        .call(refund_of(
+            &pi,
+            "rf-1",
+            r#"{"amount": 5000, "metadata": {"reason": "returned"}}"#,
+        ))
+        .await;
+    assert_eq!(first.status, 201, "{}", first.json);
+    assert_eq!(
+        (
+            &first.json["amount"],
+            &first.json["status"],
+            &first.json["payment_id"],
+            &first.json["currency"]
+        ),
+        (&json!(5000), &json!("pending"), &json!(pi), &json!("CLP"))
+    );
+    let fintoc_id = first.json["fintoc_refund_id"].as_str().unwrap().to_string();
+    let at_fintoc = h.sim.refund(&fintoc_id).unwrap();
+    assert_eq!(
+        (&at_fintoc["resource_id"], &at_fintoc["amount"]),
+        (&json!(pi), &json!(5000))
+    );
+    assert_eq!(at_fintoc["metadata"]["reason"], "returned");
+    assert_eq!(at_fintoc["metadata"]["backend_refund_id"], first.json["id"]);
+
+    let replay = h
+        .call(refund_of(
+            &pi,
+            "rf-1",
+            r#"{"amount": 5000, "metadata": {"reason": "returned"}}"#,
+        ))
+        .await;
+    assert_eq!((replay.status, &replay.json), (201, &first.json));
+    assert_eq!(replay.header("idempotent-replayed"), Some("true"));
+    let reused = h.call(refund_of(&pi, "rf-1", r#"{"amount": 4000}"#)).await;
+    assert_eq!(
+        (reused.status, reused.error_code()),
+        (422, "idempotency_key_reused")
+    );
+
+    let too_much = h.call(refund_of(&pi, "rf-2", r#"{"amount": 10001}"#)).await;
+    assert_eq!(
+        (too_much.status, too_much.error_code()),
+        (409, "refund_exceeds_refundable")
+    );
+    assert!(
+        too_much.json["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("10000"),
+        "{}",
+        too_much.json
+    );
+
+    let rest = h.call(refund_of(&pi, "rf-3", "")).await;
+    assert_eq!(
+        (rest.status, &rest.json["amount"]),
+        (201, &json!(10000)),
+        "{}",
+        rest.json
+    );
+    let none_left = h.call(refund_of(&pi, "rf-4", r#"{"amount": 1}"#)).await;
+    assert_eq!(
+        (none_left.status, none_left.error_code()),
+        (409, "refund_exceeds_refundable")
+    );
+    assert_eq!(h.sim.refunds().len(), 2, "refusals never reach Fintoc");
+
+    // Outcomes come by signed events, duplicated and out of order.
+    settle(
+        &h,
+        &fintoc_id,
+        Settle {
+            duplicate: true,
+            out_of_order: true,
+            ..settle_as("succeeded")
+        },
+    )
+    .await;
+    let rest_fintoc = rest.json["fintoc_refund_id"].as_str().unwrap().to_string();
+    settle(
+        &h,
+        &rest_fintoc,
+        Settle {
+            duplicate: true,
+            ..settle_as("failed")
+        },
+    )
+    .await;
+    let view = h.get(&pi).await;
+    assert_eq!(
+        (
+            &view.json["refunded_amount"],
+            &view.json["refundable_amount"]
+        ),
+        (&json!(5000), &json!(10000)),
+        "the failed refund freed its amount, once: {}",
+        view.json
+    );
+    let mut statuses: Vec<(&Value, &Value)> = view.json["refunds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (&r["amount"], &r["status"]))
+        .collect();
+    statuses.sort_by_key(|(amount, _)| amount.as_u64());
+    assert_eq!(
+        statuses,
+        [
+            (&json!(5000), &json!("succeeded")),
+            (&json!(10000), &json!("failed"))
+        ]
+    );
+    let failed = h.call(get_refund(rest.json["id"].as_str().unwrap())).await;
+    assert_eq!(
+        (&failed.json["status"], &failed.json["failure_code"]),
+        (&json!("failed"), &json!("insufficient_funds"))
+    );
+    assert_eq!(
+        h.call(get_refund("re_i.pi_nope.k0123456789abcdef"))
+            .await
+            .status,
+        404
+    );
+    assert_eq!(h.call(get_refund("not-a-refund")).await.status, 404);
+}
+
+#[tokio::test]
+async fn fifty_concurrent_partial_refunds_never_reserve_more_than_was_paid() {
+    let h = Harness::new().await;
+    wire_webhooks(&h).await;
+    let pi = paid_intent(&h, "order-r50").await;
+    let answers: Vec<Answer> = stream::iter(0..50)
+        .map(|i| {
+            let h = &h;
+            let pi = pi.clone();
+            async move {
+                h.call(refund_of(&pi, &format!("c-{i}"), r#"{"amount": 1000}"#))
+                    .await
+            }
+        })
+        .buffer_unordered(50)
+        .collect()
+        .await;
+    let made = answers.iter().filter(|a| a.status == 201).count();
+    let refused: Vec<&str> = answers
+        .iter()
+        .filter(|a| a.status != 201)
+        .map(Answer::error_code)
+        .collect();
+    assert_eq!(made, 15, "15 × 1000 = what was paid");
+    assert!(
+        refused.iter().all(|c| *c == "refund_exceeds_refundable"),
+        "{refused:?}"
+    );
+    let at_fintoc: u64 = h
+        .sim
+        .refunds()
+        .iter()
+        .map(|r| r["amount"].as_u64().unwrap())
+        .sum();
+    assert_eq!((h.sim.refunds().len(), at_fintoc), (15, 15_000));
+    let view = h.get(&pi).await;
+    assert_eq!(view.json["refundable_amount"], 0);
+}
+
+#[tokio::test]
+async fn refusals_write_nothing_and_send_nothing_to_fintoc() {
+    let h = Harness::new().await;
+    let created = h.post(Some("unpaid"), &order_body("order-unpaid")).await;
+    let unpaid = created.json["id"].as_str().unwrap().to_string();
+    let before = scan_all(&h.dynamodb, &h.table).await;
+    let not_paid = h
+        .call(refund_of(&unpaid, "u-1", r#"{"amount": 100}"#))
+        .await;
+    assert_eq!(
+        (not_paid.status, not_paid.error_code()),
+        (409, "payment_not_refundable")
+    );
+    assert_eq!(
+        h.call(refund_of("pi_unknown", "u-2", "{}")).await.status,
+        404
+    );
+    for bad in [
+        r#"{"amount": 0}"#,
+        r#"{"amount": -5}"#,
+        r#"{"amount": 1.5}"#,
+        r#"{"amount": "100"}"#,
+        r#"{"other": 1}"#,
+        r#"{"metadata": {"backend_refund_id": "x"}}"#,
+    ] {
+        let answer = h.call(refund_of(&unpaid, "u-3", bad)).await;
+        assert_eq!(answer.status, 400, "{bad}: {}", answer.json);
+    }
+    assert_eq!(
+        scan_all(&h.dynamodb, &h.table).await,
+        before,
+        "nothing written"
+    );
+    assert!(h.sim.refunds().is_empty(), "nothing sent to Fintoc");
+}
+
+#[tokio::test]
+async fn a_pending_refund_is_canceled_once_and_frees_its_amount() {
+    let h = Harness::new().await;
+    wire_webhooks(&h).await;
+    let pi = paid_intent(&h, "order-c").await;
+    let made = h.call(refund_of(&pi, "c-1", r#"{"amount": 15000}"#)).await;
+    let id = made.json["id"].as_str().unwrap().to_string();
+    assert_eq!(h.get(&pi).await.json["refundable_amount"], 0);
+    let canceled = h.call(cancel(&id)).await;
+    assert_eq!(
+        (canceled.status, &canceled.json["status"]),
+        (200, &json!("canceled")),
+        "{}",
+        canceled.json
+    );
+    let again = h.call(cancel(&id)).await;
+    assert_eq!(
+        (again.status, &again.json["status"]),
+        (200, &json!("canceled"))
+    );
+    assert_eq!(
+        h.get(&pi).await.json["refundable_amount"],
+        15000,
+        "freed once"
+    );
+
+    let second = h.call(refund_of(&pi, "c-2", "")).await;
+    let fintoc_id = second.json["fintoc_refund_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    settle(&h, &fintoc_id, settle_as("in_progress")).await;
+    let late = h.call(cancel(second.json["id"].as_str().unwrap())).await;
+    assert_eq!(
+        (late.status, late.error_code()),
+        (409, "refund_not_cancelable")
+    );
+}
+
+#[tokio::test]
+async fn a_sessions_refund_goes_to_the_attempt_that_paid_it() {
+    let h = Harness::new().await;
+    wire_webhooks(&h).await;
+    let created = h
+        .call(http_event(
+            "POST",
+            "/checkout-sessions",
+            "POST /checkout-sessions",
+            json!({"content-type": "application/json", "idempotency-key": "s-1"}),
+            Some(&order_body("order-s")),
+            None,
+        ))
+        .await;
+    assert_eq!(created.status, 201, "{}", created.json);
+    let cs = created.json["id"].as_str().unwrap().to_string();
+    h.sim.pay_session(&cs, &Finish::outcome("failed")).unwrap();
+    let (paying, events) = h
+        .sim
+        .pay_session(&cs, &Finish::outcome("succeeded"))
+        .unwrap();
+    h.sim.wait_settled(1 + events.len()).await;
+    let refund = h
+        .call(post(
+            &format!("/checkout-sessions/{cs}/refunds"),
+            "POST /checkout-sessions/{id}/refunds",
+            Some("s-r"),
+            r#"{"amount": 2500}"#,
+            &cs,
+        ))
+        .await;
+    assert_eq!(refund.status, 201, "{}", refund.json);
+    assert_eq!(refund.json["payment_id"], cs);
+    let at_fintoc = h
+        .sim
+        .refund(refund.json["fintoc_refund_id"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(at_fintoc["resource_id"], paying, "the attempt that paid");
+    let fintoc_id = at_fintoc["id"].as_str().unwrap().to_string();
+    settle(&h, &fintoc_id, settle_as("succeeded")).await;
+    let view = h
+        .call(http_event(
+            "GET",
+            &format!("/checkout-sessions/{cs}"),
+            "GET /checkout-sessions/{id}",
+            json!({}),
+            None,
+            Some(json!({"id": cs})),
+        ))
+        .await;
+    assert_eq!(
+        (
+            &view.json["refunded_amount"],
+            &view.json["refundable_amount"]
+        ),
+        (&json!(2500), &json!(12500)),
+        "{}",
+        view.json
+    );
+}
+
+#[tokio::test]
+async fn a_refund_made_outside_the_api_is_imported_from_its_event() {
+    use shared::domain::idempotency::{derive_fintoc_key, CallerId, IdempotencyKey};
+    use shared::fintoc::{CreateRefund, FintocRefunds};
+    let h = Harness::new().await;
+    wire_webhooks(&h).await;
+    let pi = paid_intent(&h, "order-x").await;
+    // Made at Fintoc directly (its dashboard): no id of this backend's.
+    let elsewhere = fintoc_client(&h.sim, fintoc_sim::DEFAULT_SECRET_KEY)
+        .create_refund(
+            &CreateRefund {
+                resource_type: "payment_intent",
+                resource_id: pi.clone(),
+                amount: 4000,
+                metadata: Default::default(),
+            },
+            &derive_fintoc_key(
+                "dashboard",
+                &IdempotencyKey::parse(&CallerId::anonymous(), Some("d-1")).unwrap(),
+            ),
+            None,
+        )
+        .await
+        .unwrap();
+    settle(
+        &h,
+        &elsewhere.id,
+        Settle {
+            duplicate: true,
+            ..settle_as("succeeded")
+        },
+    )
+    .await;
+    let view = h.get(&pi).await;
+    assert_eq!(
+        (
+            &view.json["refunded_amount"],
+            &view.json["refundable_amount"]
+        ),
+        (&json!(4000), &json!(11000)),
+        "{}",
+        view.json
+    );
+    assert_eq!(view.json["refunds"][0]["origin"], "imported");
+    let over = h.call(refund_of(&pi, "x-1", r#"{"amount": 11001}"#)).await;
+    assert_eq!(over.error_code(), "refund_exceeds_refundable");
+}

@@ -1,0 +1,394 @@
+//! Refunds as the simulator serves them: `POST /v1/refunds` (with `Idempotency-Key`,
+//! only of a succeeded payment intent, never more than what is left of it),
+//! `GET /v1/refunds/{id}`, `GET /v1/refunds` (`since`, `until`, `status`, pages),
+//! `POST /v1/refunds/{id}/cancel` (only while `pending`), and the control API's
+//! settle, which moves a refund on and sends its signed `refund.*` event.
+
+use crate::api::{create_with_idempotency, invalid, ApiRequest};
+use crate::delivery::{dispatch, event};
+use crate::responses::{error, json_response, HttpResponse};
+use crate::state::{random_token, Inner, State};
+use http::Method;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+use shared::domain::payment::PaymentStatus;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+/// A refund as `GET /v1/refunds/{id}` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SimRefund {
+    /// `re_...`.
+    pub id: String,
+    /// Always `refund`.
+    pub object: &'static str,
+    /// Minor units.
+    pub amount: u64,
+    /// The payment's currency.
+    pub currency: String,
+    /// `pending`, `in_progress`, `succeeded`, `failed`, `canceled`.
+    pub status: String,
+    /// `insufficient_funds` | `fraud_risk` | null.
+    pub failure_code: Option<String>,
+    /// String metadata.
+    pub metadata: BTreeMap<String, String>,
+    /// `live` | `test`.
+    pub mode: &'static str,
+    /// Always `payment_intent`.
+    pub resource_type: &'static str,
+    /// The refunded payment intent.
+    pub resource_id: String,
+    /// Always `null` here (Fintoc knows the payer's account).
+    pub recipient_account: Option<Value>,
+    /// Creation time (RFC 3339).
+    pub created_at: String,
+    /// Last change.
+    pub updated_at: String,
+}
+
+impl SimRefund {
+    fn to_json(&self) -> Value {
+        serde_json::to_value(self).expect("a refund serializes")
+    }
+
+    /// Whether it holds its amount (not ended unpaid).
+    fn holds(&self) -> bool {
+        !matches!(self.status.as_str(), "failed" | "canceled" | "rejected")
+    }
+}
+
+/// What is left to refund of a payment intent.
+fn refundable(inner: &Inner, intent_id: &str, paid: u64) -> u64 {
+    let held: u64 = inner
+        .refunds
+        .values()
+        .filter(|r| r.resource_id == intent_id && r.holds())
+        .map(|r| r.amount)
+        .sum();
+    paid.saturating_sub(held)
+}
+
+/// Answers `/v1/refunds…`.
+pub(crate) fn refund_api(
+    state: &Arc<State>,
+    inner: &mut Inner,
+    request: &ApiRequest<'_>,
+) -> HttpResponse {
+    let ApiRequest {
+        method,
+        segments,
+        query,
+        api_key,
+        mode,
+        idempotency_key,
+        body,
+        ..
+    } = *request;
+    match (method, segments) {
+        (&Method::POST, ["v1", "refunds"]) => {
+            let now = state.now_rfc3339();
+            create_with_idempotency(
+                inner,
+                state.now_ms(),
+                api_key,
+                idempotency_key,
+                "refunds",
+                body,
+                |inner, params| create(inner, mode, &now, params),
+            )
+        }
+        (&Method::GET, ["v1", "refunds"]) => list(inner, query),
+        (&Method::GET, ["v1", "refunds", id]) => {
+            inner.refund_lookups += 1;
+            match inner.refunds.get(*id) {
+                Some(r) => json_response(200, &r.to_json()),
+                None => not_found(id),
+            }
+        }
+        (&Method::POST, ["v1", "refunds", id, "cancel"]) => {
+            let now = state.now_rfc3339();
+            let Some(refund) = inner.refunds.get_mut(*id) else {
+                return not_found(id);
+            };
+            if refund.status != "pending" {
+                return error(
+                    400,
+                    "invalid_request_error",
+                    "refund_not_cancelable",
+                    &format!(
+                        "Refund {id} is {}: only a pending refund can be canceled.",
+                        refund.status
+                    ),
+                    None,
+                );
+            }
+            refund.status = "canceled".into();
+            refund.updated_at = now;
+            json_response(200, &refund.to_json())
+        }
+        (_, ["v1", "refunds", ..]) => error(
+            405,
+            "invalid_request_error",
+            "method_not_allowed",
+            "Method not allowed.",
+            None,
+        ),
+        _ => error(
+            404,
+            "invalid_request_error",
+            "resource_missing",
+            "Unrecognized request URL.",
+            None,
+        ),
+    }
+}
+
+fn not_found(id: &str) -> HttpResponse {
+    error(
+        404,
+        "invalid_request_error",
+        "resource_missing",
+        &format!("No such refund: {id}"),
+        Some("id"),
+    )
+}
+
+fn create(
+    inner: &mut Inner,
+    mode: &'static str,
+    now: &str,
+    params: &Map<String, Value>,
+) -> (u16, Value) {
+    if params.get("resource_type").and_then(Value::as_str) != Some("payment_intent") {
+        return invalid(
+            "invalid_resource_type",
+            "resource_type",
+            "resource_type must be payment_intent.",
+        );
+    }
+    if params
+        .get("recipient_account")
+        .is_some_and(|v| !v.is_null())
+    {
+        return invalid(
+            "recipient_account_not_allowed",
+            "recipient_account",
+            "recipient_account is only accepted for payments whose payer's account Fintoc does not know.",
+        );
+    }
+    let Some(intent_id) = params.get("resource_id").and_then(Value::as_str) else {
+        return invalid(
+            "missing_parameter",
+            "resource_id",
+            "Missing required param: resource_id.",
+        );
+    };
+    let Some(pi) = inner.intents.get(intent_id) else {
+        return invalid(
+            "resource_missing",
+            "resource_id",
+            &format!("No such payment_intent: {intent_id}"),
+        );
+    };
+    if pi.status != PaymentStatus::Succeeded {
+        return invalid(
+            "payment_intent_not_refundable",
+            "resource_id",
+            &format!(
+                "Payment intent {intent_id} is {}: only a succeeded payment can be refunded.",
+                pi.status.as_str()
+            ),
+        );
+    }
+    if pi.mode != mode {
+        return invalid(
+            "resource_missing",
+            "resource_id",
+            &format!("No such payment_intent: {intent_id}"),
+        );
+    }
+    let (paid, currency) = (pi.amount, pi.currency.clone());
+    let left = refundable(inner, intent_id, paid);
+    let amount = match params.get("amount") {
+        None | Some(Value::Null) => left,
+        Some(v) => match v.as_u64() {
+            Some(a) if a > 0 && v.is_u64() => a,
+            _ => {
+                return invalid(
+                    "invalid_amount",
+                    "amount",
+                    "amount must be a positive integer.",
+                )
+            }
+        },
+    };
+    if amount == 0 || amount > left {
+        return invalid(
+            "refund_amount_exceeded",
+            "amount",
+            &format!("The sum of all refunds for a resource cannot exceed the resource's amount ({left} left)."),
+        );
+    }
+    let metadata: BTreeMap<String, String> = match params.get("metadata") {
+        None | Some(Value::Null) => BTreeMap::new(),
+        Some(Value::Object(m)) if m.values().all(Value::is_string) => m
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+            .collect(),
+        Some(_) => {
+            return invalid(
+                "invalid_metadata",
+                "metadata",
+                "metadata must be a map of strings.",
+            )
+        }
+    };
+    let refund = SimRefund {
+        id: format!("re_{}", random_token(24)),
+        object: "refund",
+        amount,
+        currency,
+        status: "pending".into(),
+        failure_code: None,
+        metadata,
+        mode,
+        resource_type: "payment_intent",
+        resource_id: intent_id.to_string(),
+        recipient_account: None,
+        created_at: now.to_string(),
+        updated_at: now.to_string(),
+    };
+    inner.refund_order.push(refund.id.clone());
+    inner.refunds.insert(refund.id.clone(), refund.clone());
+    inner.refunds_created += 1;
+    (201, refund.to_json())
+}
+
+fn list(inner: &Inner, query: &str) -> HttpResponse {
+    let params: HashMap<&str, &str> = query.split('&').filter_map(|p| p.split_once('=')).collect();
+    let decoded = |k: &str| {
+        params
+            .get(k)
+            .map(|v| v.replace("%3A", ":").replace("%3a", ":"))
+    };
+    let (since, until, status) = (decoded("since"), decoded("until"), params.get("status"));
+    let per_page = params
+        .get("per_page")
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(30)
+        .clamp(1, 300);
+    let page = params
+        .get("page")
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(1)
+        .max(1);
+    let items: Vec<&SimRefund> = inner
+        .refund_order
+        .iter()
+        .rev()
+        .filter_map(|id| inner.refunds.get(id))
+        .filter(|r| since.as_deref().is_none_or(|s| r.created_at.as_str() >= s))
+        .filter(|r| until.as_deref().is_none_or(|u| r.created_at.as_str() <= u))
+        .filter(|r| status.is_none_or(|s| r.status == *s))
+        .collect();
+    let page_items: Vec<Value> = items
+        .iter()
+        .skip((page - 1) * per_page)
+        .take(per_page)
+        .map(|r| r.to_json())
+        .collect();
+    let mut response = json_response(200, &json!(page_items));
+    if items.len() > page * per_page {
+        let link = format!(
+            "</v1/refunds?page={}&per_page={per_page}>; rel=\"next\"",
+            page + 1
+        );
+        response
+            .headers_mut()
+            .insert("link", link.parse().expect("valid header"));
+    }
+    response
+}
+
+/// How the control API settles a refund.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settle {
+    /// `in_progress`, `succeeded` or `failed`.
+    pub outcome: String,
+    /// A failed refund's code (default `insufficient_funds`).
+    #[serde(default)]
+    pub failure_code: Option<String>,
+    /// Deliver every event twice.
+    #[serde(default)]
+    pub duplicate: bool,
+    /// Send `refund.in_progress` too, and deliver the events in reverse order.
+    #[serde(default)]
+    pub out_of_order: bool,
+}
+
+/// Moves a refund to `settle.outcome` (through `in_progress` when it is still
+/// `pending`) and sends its signed events. Returns the event ids.
+pub(crate) fn settle_refund(
+    state: &Arc<State>,
+    id: &str,
+    settle: &Settle,
+) -> Result<Vec<String>, String> {
+    if !matches!(
+        settle.outcome.as_str(),
+        "in_progress" | "succeeded" | "failed"
+    ) {
+        return Err(format!(
+            "outcome must be in_progress, succeeded or failed, not {:?}",
+            settle.outcome
+        ));
+    }
+    let now = state.now_rfc3339();
+    let mut inner = state.lock();
+    if inner.webhook.is_none() && inner.delivery_mode != crate::config::DeliveryMode::Off {
+        return Err("no webhook endpoint is configured".into());
+    }
+    let refund = inner
+        .refunds
+        .get_mut(id)
+        .ok_or_else(|| format!("no such refund: {id}"))?;
+    if !matches!(refund.status.as_str(), "pending" | "in_progress") {
+        return Err(format!("refund {id} is already {}", refund.status));
+    }
+    let mut events = Vec::new();
+    if refund.status == "pending" && (settle.outcome == "in_progress" || settle.out_of_order) {
+        refund.status = "in_progress".into();
+        refund.updated_at = now.clone();
+        events.push(event(
+            "refund.in_progress",
+            refund.mode,
+            &now,
+            refund.to_json(),
+        ));
+    }
+    if settle.outcome != "in_progress" {
+        refund.status = settle.outcome.clone();
+        refund.updated_at = now.clone();
+        if settle.outcome == "failed" {
+            refund.failure_code = Some(
+                settle
+                    .failure_code
+                    .clone()
+                    .unwrap_or_else(|| "insufficient_funds".into()),
+            );
+        }
+        let event_type = format!("refund.{}", refund.status);
+        events.push(event(&event_type, refund.mode, &now, refund.to_json()));
+    }
+    let ids = events
+        .iter()
+        .map(|e| e["id"].as_str().unwrap_or_default().to_string())
+        .collect();
+    dispatch(
+        state,
+        &mut inner,
+        events,
+        settle.duplicate,
+        settle.out_of_order,
+    );
+    Ok(ids)
+}
