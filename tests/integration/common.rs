@@ -733,6 +733,26 @@ impl FintocLookup for RecordedLookups {
             .push((id.to_string(), self.clock.now_ms()));
         self.inner.get_checkout_session(id, budget).await
     }
+
+    async fn get_refund(
+        &self,
+        id: &str,
+        budget: Option<Duration>,
+    ) -> Result<Option<shared::domain::refund::RefundReport>, FintocError> {
+        self.calls
+            .lock()
+            .unwrap()
+            .push((id.to_string(), self.clock.now_ms()));
+        self.inner.get_refund(id, budget).await
+    }
+
+    async fn list_refunds_since(
+        &self,
+        since: &str,
+        budget: Option<Duration>,
+    ) -> Result<Vec<shared::domain::refund::RefundReport>, FintocError> {
+        self.inner.list_refunds_since(since, budget).await
+    }
 }
 
 pub type Reconciler = ReconcileService<DynamoStore, RecordedLookups, ManualClock, ManualPause>;

@@ -560,6 +560,22 @@ impl shared::fintoc::FintocLookup for PartlyBroken {
     ) -> Result<Option<shared::domain::session::SessionReport>, shared::fintoc::FintocError> {
         self.0.get_checkout_session(id, budget).await
     }
+
+    async fn get_refund(
+        &self,
+        id: &str,
+        budget: Option<std::time::Duration>,
+    ) -> Result<Option<shared::domain::refund::RefundReport>, shared::fintoc::FintocError> {
+        self.0.get_refund(id, budget).await
+    }
+
+    async fn list_refunds_since(
+        &self,
+        since: &str,
+        budget: Option<std::time::Duration>,
+    ) -> Result<Vec<shared::domain::refund::RefundReport>, shared::fintoc::FintocError> {
+        self.0.list_refunds_since(since, budget).await
+    }
 }
 
 #[tokio::test]

@@ -465,3 +465,59 @@ async fn a_refund_made_outside_the_api_is_imported_from_its_event() {
     let over = h.call(refund_of(&pi, "x-1", r#"{"amount": 11001}"#)).await;
     assert_eq!(over.error_code(), "refund_exceeds_refundable");
 }
+
+#[tokio::test]
+async fn refund_webhooks_all_lost_the_reconciler_records_the_outcome_and_lets_go() {
+    use shared::app::reconcile::ReconcileSettings;
+    let h = Harness::new().await;
+    wire_webhooks(&h).await;
+    let pi = paid_intent(&h, "order-lost-refund").await;
+    let stored = stored_item(&h.dynamodb, &h.table, &format!("INTENT#{pi}"))
+        .await
+        .unwrap();
+    assert!(!stored.contains_key("due_at"), "paid: off the index");
+    h.sim.set_delivery_mode(fintoc_sim::DeliveryMode::Off);
+    let made = h
+        .call(refund_of(&pi, "lost-1", r#"{"amount": 3000}"#))
+        .await;
+    assert_eq!(made.status, 201, "{}", made.json);
+    let fintoc_id = made.json["fintoc_refund_id"].as_str().unwrap().to_string();
+    h.sim
+        .settle_refund(&fintoc_id, &settle_as("failed"))
+        .unwrap();
+
+    let (reconciler, _) = reconciler_with(&h, ReconcileSettings::default());
+    let early = reconciler.run(None).await;
+    assert_eq!(early.checked, 0, "not due yet: {early:?}");
+    h.clock
+        .advance_ms(h.settings.first_check_after.as_millis() as i64);
+    let summary = reconciler.run(None).await;
+    assert_eq!(
+        (summary.checked, summary.refunds_recorded),
+        (1, 1),
+        "{summary:?}"
+    );
+    let refund = h.call(get_refund(made.json["id"].as_str().unwrap())).await;
+    assert_eq!(
+        (&refund.json["status"], &refund.json["failure_code"]),
+        (&json!("failed"), &json!("insufficient_funds"))
+    );
+    assert_eq!(
+        h.get(&pi).await.json["refundable_amount"],
+        15000,
+        "released once"
+    );
+    let stored = stored_item(&h.dynamodb, &h.table, &format!("INTENT#{pi}"))
+        .await
+        .unwrap();
+    assert!(
+        !stored.contains_key("due_at"),
+        "no open refund: off the index again"
+    );
+    h.clock.advance_ms(24 * 3_600_000);
+    assert_eq!(
+        reconciler.run(None).await.checked,
+        0,
+        "nothing more to check"
+    );
+}

@@ -13,7 +13,7 @@ use shared::app::reconcile::{Pause, ReconcileService, RunSummary, TokioPause};
 use shared::clock::{Clock, SystemClock};
 use shared::config::ReconcileConfig;
 use shared::fintoc::{FintocHttpClient, FintocLookup};
-use shared::store::{DynamoStore, EventStore, ScheduleStore};
+use shared::store::{DynamoStore, EventStore, PaymentStore, RefundStore, ScheduleStore};
 
 /// The service as deployed.
 pub type DeployedService = ReconcileService<DynamoStore, FintocHttpClient, SystemClock, TokioPause>;
@@ -57,6 +57,7 @@ pub fn summary_json(summary: &RunSummary) -> Value {
         "stuck": summary.stuck,
         "not_found": summary.not_found,
         "failed": summary.failed,
+        "refunds_recorded": summary.refunds_recorded,
         "left_for_next_run": summary.left_for_next_run,
         "stalled": summary.stalled(),
     })
@@ -71,7 +72,11 @@ pub fn emit_metrics(summary: &RunSummary, now_ms: i64) {
         &[
             ("IntentsChecked", summary.checked),
             ("OutcomesAppliedByReconciliation", summary.outcomes_found),
-            ("Drift", summary.outcomes_found),
+            ("Drift", summary.outcomes_found + summary.refunds_recorded),
+            (
+                "RefundOutcomesAppliedByReconciliation",
+                summary.refunds_recorded,
+            ),
             (
                 "Anomalies",
                 summary.anomalies + summary.payment_anomalies + summary.not_found,
@@ -90,7 +95,7 @@ pub async fn handle<S, F, C, P>(
     event: LambdaEvent<Value>,
 ) -> Value
 where
-    S: EventStore + ScheduleStore,
+    S: EventStore + ScheduleStore + PaymentStore + RefundStore,
     F: FintocLookup,
     C: Clock,
     P: Pause,

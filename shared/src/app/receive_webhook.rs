@@ -297,7 +297,7 @@ impl<S: EventStore + PaymentStore + RefundStore, C: Clock> WebhookService<S, C> 
             .await
             .map_err(storage_error)?,
             Some((payment, None)) => {
-                super::refunds::import_refund(&self.store, &payment, &report, &now)
+                super::refunds::import_refund(&self.store, &payment, &report, now_ms)
                     .await
                     .map_err(storage_error)?
             }

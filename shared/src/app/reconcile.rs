@@ -12,15 +12,16 @@
 //! the run.
 
 use super::record::{self, Plan, Recorded};
+use super::refunds::{record_refund_report, RefundRecorded};
 use crate::clock::{format_rfc3339_ms, Clock, ManualClock};
 use crate::domain::payment::PaymentKind;
 use crate::domain::reconcile::{
-    plan_check, plan_failed_check, CheckPlan, FintocAnswer, Flag, ScheduleUpdate,
+    plan_check, plan_failed_check, plan_refund_check, CheckPlan, FintocAnswer, Flag, ScheduleUpdate,
 };
 use crate::domain::schedule::ScheduleChange;
 use crate::domain::transition::{Effect, PaymentState};
 use crate::fintoc::FintocLookup;
-use crate::store::{DuePayment, EventStore, ScheduleStore, WriteResult};
+use crate::store::{DuePayment, EventStore, PaymentStore, RefundStore, ScheduleStore, WriteResult};
 use std::collections::HashSet;
 use std::future::Future;
 use std::sync::Mutex;
@@ -118,6 +119,9 @@ pub struct RunSummary {
     /// Checks that failed (Fintoc or storage), and shards that could not be read:
     /// each failed check is counted on its payment and checked again later.
     pub failed: u64,
+    /// Payments whose refunds' outcomes this run recorded (each one a refund
+    /// webhook had not delivered).
+    pub refunds_recorded: u64,
     /// Due intents left for the next run (deadline or per-run bound).
     pub left_for_next_run: bool,
 }
@@ -143,6 +147,7 @@ enum CheckResult {
     NotFound,
     Unchanged,
     Failed,
+    RefundRecorded,
 }
 
 /// Paces requests: one slot every `1000 / rate` ms of the service's clock.
@@ -181,7 +186,7 @@ pub struct ReconcileService<S, F, C, P> {
 
 impl<S, F, C, P> ReconcileService<S, F, C, P>
 where
-    S: EventStore + ScheduleStore,
+    S: EventStore + ScheduleStore + PaymentStore + RefundStore,
     F: FintocLookup,
     C: Clock,
     P: Pause,
@@ -259,6 +264,7 @@ where
                         CheckResult::NotFound => summary.not_found += 1,
                         CheckResult::Unchanged => {}
                         CheckResult::Failed => summary.failed += 1,
+                        CheckResult::RefundRecorded => summary.refunds_recorded += 1,
                     }
                 }
             }
@@ -278,6 +284,10 @@ where
             return None;
         }
         self.pause.until(slot).await;
+        if due.state.status.is_final() {
+            // A paid payment is on the index only while its refunds are open.
+            return Some(self.check_refunds(&due).await);
+        }
         let id = due.intent_id.as_str();
         let budget = Some(self.settings.lookup_budget);
         let lookup = match due.kind {
@@ -331,6 +341,114 @@ where
             }
         };
         Some(self.settle(&due, &state, plan, now_ms).await)
+    }
+
+    /// Checks the open refunds of a paid payment with Fintoc and records what it
+    /// says (through `app::refunds::record_refund_report`, as an event would): each
+    /// by `GET /v1/refunds/{id}`, and one whose create's answer was lost (no Fintoc
+    /// id yet) found in Fintoc's list by the id this backend gave it. The payment
+    /// stays on the index while a refund is open.
+    async fn check_refunds(&self, due: &DuePayment) -> CheckResult {
+        let id = due.intent_id.as_str();
+        let budget = Some(self.settings.lookup_budget);
+        let payment = match self.store.get_payment(due.kind, id).await {
+            Ok(Some(payment)) => payment,
+            Ok(None) => {
+                tracing::error!(payment_id = id, "an indexed payment is gone");
+                return CheckResult::Failed;
+            }
+            Err(e) => {
+                tracing::warn!(payment_id = id, error = %e.detail(), "could not read a payment with open refunds; checked again later");
+                return self.failed(due).await;
+            }
+        };
+        let open: Vec<_> = payment
+            .refunds
+            .entries
+            .iter()
+            .filter(|r| !r.status.is_final())
+            .cloned()
+            .collect();
+        let mut failed = false;
+        let mut recorded = 0;
+        let lost_since = open
+            .iter()
+            .filter(|r| r.fintoc_id.is_none())
+            .map(|r| r.created_at.as_str())
+            .min()
+            .and_then(crate::clock::parse_rfc3339_ms)
+            .map(|ms| format_rfc3339_ms(ms - 60_000));
+        let listed = match &lost_since {
+            None => Vec::new(),
+            Some(since) => match self.fintoc.list_refunds_since(since, budget).await {
+                Ok(listed) => listed,
+                Err(e) => {
+                    tracing::warn!(payment_id = id, error = %e, "could not list Fintoc's refunds");
+                    failed = true;
+                    Vec::new()
+                }
+            },
+        };
+        for refund in &open {
+            let report = match &refund.fintoc_id {
+                Some(fintoc_id) => match self.fintoc.get_refund(fintoc_id, budget).await {
+                    Ok(Some(report)) if report.id == *fintoc_id => Some(report),
+                    Ok(_) => {
+                        tracing::error!(payment_id = id, fintoc_refund_id = %fintoc_id, "ANOMALY: Fintoc does not know a refund this deployment made; a human must check it");
+                        None
+                    }
+                    Err(e) => {
+                        tracing::warn!(payment_id = id, fintoc_refund_id = %fintoc_id, error = %e, "could not check a refund with Fintoc");
+                        failed = true;
+                        None
+                    }
+                },
+                None => listed
+                    .iter()
+                    .find(|r| {
+                        r.refund_id().is_some_and(|rid| {
+                            rid.payment_id == payment.id && rid.key == refund.key
+                        })
+                    })
+                    .cloned(),
+            };
+            let Some(report) = report else { continue };
+            let now = format_rfc3339_ms(self.clock.now_ms());
+            match record_refund_report(
+                &self.store,
+                payment.kind,
+                &payment.id,
+                &refund.key,
+                &report,
+                &now,
+            )
+            .await
+            {
+                Ok(RefundRecorded::Changed) => recorded += 1,
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::error!(payment_id = id, error = %e.detail(), "could not record a refund's status");
+                    failed = true;
+                }
+            }
+        }
+        let still_open = match self.store.get_payment(due.kind, id).await {
+            Ok(Some(after)) => after.refunds.entries.iter().any(|r| !r.status.is_final()),
+            _ => true,
+        };
+        let now_ms = self.clock.now_ms();
+        let plan = plan_refund_check(&due.schedule, still_open, failed, now_ms);
+        let result = self.settle(due, &due.state, plan, now_ms).await;
+        if recorded > 0 && result != CheckResult::Failed {
+            tracing::warn!(
+                payment_id = id,
+                recorded,
+                "refund outcomes recorded by reconciliation: refund webhooks may not be arriving"
+            );
+            CheckResult::RefundRecorded
+        } else {
+            result
+        }
     }
 
     /// A session as Fintoc shows it, with its payment's outcome: when Fintoc gives
@@ -389,7 +507,7 @@ where
             CheckPlan::Stuck => {
                 tracing::error!(
                     payment_id = id, status = state.status.as_str(),
-                    "ANOMALY: the payment is still not final when checks stop; flagged stuck — a human must check this payment with Fintoc"
+                    "ANOMALY: the payment (or, once paid, one of its refunds) is still not final when checks stop; flagged stuck — a human must check it with Fintoc"
                 );
                 (ScheduleChange::Clear, Some(Flag::Stuck), CheckResult::Stuck)
             }

@@ -19,6 +19,7 @@ use crate::domain::refund::{
     plan_refund_update, RefundId, RefundKey, RefundOrigin, RefundRefusal, RefundReport,
     RefundRequest, RefundStatus, StoredRefund, REFUND_ID_METADATA_KEY,
 };
+use crate::domain::schedule::CHECK_DELAYS_MS;
 use crate::fintoc::{CreateRefund, FintocApi, FintocError, FintocRefunds};
 use crate::http::{ApiError, Reply};
 use crate::store::{
@@ -136,8 +137,9 @@ pub async fn import_refund<S: PaymentStore + RefundStore>(
     store: &S,
     payment: &StoredPayment,
     report: &RefundReport,
-    now: &str,
+    now_ms: i64,
 ) -> Result<RefundRecorded, StoreError> {
+    let now = &format_rfc3339_ms(now_ms);
     if report.status.releases_amount() {
         tracing::info!(payment_id = %payment.id, fintoc_refund_id = %report.id, status = report.status.as_str(), "a refund made elsewhere ended unpaid; nothing to import");
         return Ok(RefundRecorded::Unchanged);
@@ -180,6 +182,7 @@ pub async fn import_refund<S: PaymentStore + RefundStore>(
                 payment_id: &payment.id,
                 paid: payment.refundable_base(),
                 refund: &refund,
+                schedule: payment.schedule_for_refunds(now_ms, CHECK_DELAYS_MS[0]),
             })
             .await?
         {
@@ -434,6 +437,10 @@ where
                     payment_id: &payment.id,
                     paid: payment.refundable_base(),
                     refund: &refund,
+                    schedule: payment.schedule_for_refunds(
+                        now_ms,
+                        self.settings.first_check_after.as_millis() as i64,
+                    ),
                 })
                 .await
                 .map_err(store_error)?;

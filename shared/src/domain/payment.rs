@@ -296,6 +296,15 @@ impl StoredPayment {
         }
     }
 
+    /// The check schedule a refund puts this payment on, when it has none (a paid
+    /// payment left the index): its open refunds are checked with Fintoc on it,
+    /// with the same delays and give-up point as an open payment.
+    pub fn schedule_for_refunds(&self, now_ms: i64, first_check_ms: i64) -> Option<CheckSchedule> {
+        self.schedule
+            .is_none()
+            .then(|| super::schedule::initial_schedule_after(&self.id, now_ms, first_check_ms))
+    }
+
     /// The ledger its refunds are held to.
     pub fn refund_ledger(&self) -> RefundLedger {
         self.refunds.ledger(self.refundable_base())

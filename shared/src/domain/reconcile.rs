@@ -109,6 +109,26 @@ pub fn plan_failed_check(schedule: &CheckSchedule, now_ms: i64) -> CheckPlan {
     }
 }
 
+/// What a check of a paid payment's open refunds (the payment is on the index only
+/// for them) does to its schedule: checked again while one is open, off the index
+/// once none is, stuck at the give-up point, backed off like any failed check.
+pub fn plan_refund_check(
+    schedule: &CheckSchedule,
+    still_open: bool,
+    failed: bool,
+    now_ms: i64,
+) -> CheckPlan {
+    if failed {
+        plan_failed_check(schedule, now_ms)
+    } else if !still_open {
+        CheckPlan::LeaveIndex
+    } else if now_ms >= schedule.give_up_at_ms {
+        CheckPlan::Stuck
+    } else {
+        CheckPlan::Reschedule(after_check(schedule, now_ms))
+    }
+}
+
 /// Decides what Fintoc's `answer` about an intent in `current`, scheduled as
 /// `schedule`, does at `now_ms` (`now` the same instant in RFC 3339).
 pub fn plan_check(
@@ -181,6 +201,27 @@ mod tests {
             metadata: BTreeMap::new(),
             ..PaymentReport::default()
         }))
+    }
+
+    #[test]
+    fn open_refunds_keep_a_paid_payment_checked_until_none_is_open() {
+        let s = initial_schedule("pi_1", T0);
+        let CheckPlan::Reschedule(next) = plan_refund_check(&s, true, false, s.due_at_ms) else {
+            panic!("an open refund is checked again")
+        };
+        assert_eq!(next.checks, 1);
+        assert_eq!(
+            plan_refund_check(&s, false, false, s.due_at_ms),
+            CheckPlan::LeaveIndex
+        );
+        assert_eq!(
+            plan_refund_check(&s, true, false, s.give_up_at_ms),
+            CheckPlan::Stuck
+        );
+        assert!(matches!(
+            plan_refund_check(&s, false, true, s.due_at_ms),
+            CheckPlan::Failed(_)
+        ));
     }
 
     #[test]

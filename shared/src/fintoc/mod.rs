@@ -119,6 +119,22 @@ pub trait FintocLookup: Send + Sync {
         id: &str,
         budget: Option<Duration>,
     ) -> impl Future<Output = Result<Option<SessionReport>, FintocError>> + Send;
+
+    /// `GET /v1/refunds/{id}` (under [`REFUNDS_API_VERSION`]): `None` when Fintoc
+    /// does not know it.
+    fn get_refund(
+        &self,
+        id: &str,
+        budget: Option<Duration>,
+    ) -> impl Future<Output = Result<Option<RefundReport>, FintocError>> + Send;
+
+    /// `GET /v1/refunds?since=…`: the refunds created since `since` (RFC 3339),
+    /// newest first, the first page of up to 300 (Fintoc has no filter by payment).
+    fn list_refunds_since(
+        &self,
+        since: &str,
+        budget: Option<Duration>,
+    ) -> impl Future<Output = Result<Vec<RefundReport>, FintocError>> + Send;
 }
 
 /// Fintoc's refunds (`/v1/refunds`), under [`REFUNDS_API_VERSION`].
@@ -132,13 +148,6 @@ pub trait FintocRefunds: Send + Sync {
         idempotency_key: &FintocKey,
         budget: Option<Duration>,
     ) -> impl Future<Output = Result<RefundReport, FintocError>> + Send;
-
-    /// `GET /v1/refunds/{id}`: `None` when Fintoc does not know it.
-    fn get_refund(
-        &self,
-        id: &str,
-        budget: Option<Duration>,
-    ) -> impl Future<Output = Result<Option<RefundReport>, FintocError>> + Send;
 
     /// `POST /v1/refunds/{id}/cancel`: the refund after it, `None` when Fintoc does
     /// not know it; one that can no longer be canceled is [`FintocError::Rejected`].
@@ -472,6 +481,25 @@ fn judge_refund_create(status: u16, body: &[u8]) -> Verdict<RefundReport> {
     }
 }
 
+/// Judges an answer to `GET /v1/refunds`: the refunds it lists (each read
+/// leniently; one that cannot be read is skipped and logged).
+fn judge_refund_list(status: u16, body: &[u8]) -> Verdict<Vec<RefundReport>> {
+    match judge::<Vec<serde_json::Value>>(status, body) {
+        Verdict::Done(Ok(items)) => Verdict::Done(Ok(items
+            .iter()
+            .filter_map(|item| {
+                RefundReport::from_json(item)
+                    .inspect_err(|field| {
+                        tracing::warn!(field, "skipping an unreadable refund of Fintoc's list")
+                    })
+                    .ok()
+            })
+            .collect())),
+        Verdict::Done(Err(e)) => Verdict::Done(Err(e)),
+        Verdict::Retry => Verdict::Retry,
+    }
+}
+
 /// Judges an answer to `GET /v1/refunds/{id}`, like [`judge_lookup`].
 fn judge_refund_lookup(status: u16, body: &[u8]) -> Verdict<Option<RefundReport>> {
     judge_read(status, body, RefundReport::from_json)
@@ -673,6 +701,48 @@ impl FintocLookup for FintocHttpClient {
         )
         .await
     }
+    async fn get_refund(
+        &self,
+        id: &str,
+        budget: Option<Duration>,
+    ) -> Result<Option<RefundReport>, FintocError> {
+        let path = ["v1", "refunds", id];
+        self.with_retries(
+            budget,
+            |timeout| self.attempt(&path, REFUNDS_API_VERSION, false, None, None, timeout),
+            judge_refund_lookup,
+        )
+        .await
+    }
+
+    async fn list_refunds_since(
+        &self,
+        since: &str,
+        budget: Option<Duration>,
+    ) -> Result<Vec<RefundReport>, FintocError> {
+        let mut url = reqwest::Url::parse(&self.base_url).expect("a valid base URL");
+        url.path_segments_mut()
+            .expect("a base URL that can have a path")
+            .pop_if_empty()
+            .extend(["v1", "refunds"]);
+        url.query_pairs_mut()
+            .append_pair("since", since)
+            .append_pair("per_page", "300");
+        self.with_retries(
+            budget,
+            |timeout| {
+                let request = self
+                    .http
+                    .get(url.clone())
+                    .timeout(timeout)
+                    .header("Authorization", self.secret_key.expose())
+                    .header("Fintoc-Version", REFUNDS_API_VERSION);
+                async move { read_answer(request.send().await?).await }
+            },
+            judge_refund_list,
+        )
+        .await
+    }
 }
 
 impl FintocRefunds for FintocHttpClient {
@@ -695,20 +765,6 @@ impl FintocRefunds for FintocHttpClient {
                 )
             },
             judge_refund_create,
-        )
-        .await
-    }
-
-    async fn get_refund(
-        &self,
-        id: &str,
-        budget: Option<Duration>,
-    ) -> Result<Option<RefundReport>, FintocError> {
-        let path = ["v1", "refunds", id];
-        self.with_retries(
-            budget,
-            |timeout| self.attempt(&path, REFUNDS_API_VERSION, false, None, None, timeout),
-            judge_refund_lookup,
         )
         .await
     }

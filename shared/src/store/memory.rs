@@ -661,6 +661,9 @@ impl RefundStore for MemoryStore {
         }
         item.refunds.reserved += refund.amount;
         item.refunds.entries.push(refund.clone());
+        if item.schedule.is_none() {
+            item.schedule = request.schedule;
+        }
         Ok(ReserveRefundOutcome::Reserved)
     }
 

@@ -11,6 +11,7 @@ use super::payments::{payment_pk, IntentItem};
 use super::{n, s, unavailable, DynamoStore, StoreError, PARTITION_KEY};
 use crate::domain::payment::{PaymentKind, PaymentStatus, ReviewReason, StoredPayment};
 use crate::domain::refund::{RefundKey, RefundStatus, StoredRefund};
+use crate::domain::schedule::CheckSchedule;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, ReturnConsumedCapacity, ReturnValuesOnConditionCheckFailure,
@@ -31,6 +32,9 @@ pub struct ReserveRefund<'a> {
     pub paid: u64,
     /// The refund, as first stored (its amount is what is reserved).
     pub refund: &'a StoredRefund,
+    /// The payment's check schedule, written if it has none: the reconciler
+    /// checks its open refunds on it.
+    pub schedule: Option<CheckSchedule>,
 }
 
 /// What a reservation found.
@@ -178,14 +182,20 @@ impl DynamoStore {
         let limit = e.value("limit", n(limit));
         let mismatch = e.value("mismatch", s(ReviewReason::AmountMismatch.as_str()));
         e.set_path(&format!("{refunds}.{key}"), &entry)
-            .add_raw(&reserved, &held)
-            .condition(format!(
-                "attribute_exists({refunds}) AND attribute_not_exists({refunds}.{key}) \
+            .add_raw(&reserved, &held);
+        if let Some(schedule) = &request.schedule {
+            e.set_if_absent("due_shard", n(schedule.shard))
+                .set_if_absent("due_at", n(schedule.due_at_ms))
+                .set_if_absent("checks", n(schedule.checks))
+                .set_if_absent("give_up_at", n(schedule.give_up_at_ms));
+        }
+        e.condition(format!(
+            "attribute_exists({refunds}) AND attribute_not_exists({refunds}.{key}) \
                  AND {status} = {succeeded} AND {amount} = {paid} \
                  AND (attribute_not_exists({reserved}) OR {reserved} <= {limit}) \
                  AND (attribute_not_exists({review}) OR {review} <> {mismatch}) \
                  AND attribute_not_exists({old_mismatch})"
-            ));
+        ));
         e
     }
 }

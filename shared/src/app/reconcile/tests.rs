@@ -84,6 +84,22 @@ impl FintocLookup for FakeFintoc {
             .unwrap()
         }))
     }
+
+    async fn get_refund(
+        &self,
+        _id: &str,
+        _budget: Option<Duration>,
+    ) -> Result<Option<crate::domain::refund::RefundReport>, FintocError> {
+        Ok(None)
+    }
+
+    async fn list_refunds_since(
+        &self,
+        _since: &str,
+        _budget: Option<Duration>,
+    ) -> Result<Vec<crate::domain::refund::RefundReport>, FintocError> {
+        Ok(Vec::new())
+    }
 }
 
 struct Setup {
