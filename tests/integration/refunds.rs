@@ -15,9 +15,15 @@ use std::sync::Arc;
 
 /// Webhooks from the simulator to the webhook function, over HTTP.
 async fn wire_webhooks(h: &Harness) {
+    wire_webhooks_at(h, SystemClock).await;
+}
+
+/// The same, the webhook function reading `clock` (one that follows the
+/// simulator's when a test moves it: signatures are checked against it).
+async fn wire_webhooks_at<C: shared::clock::Clock + 'static>(h: &Harness, clock: C) {
     let webhook = Arc::new(webhook_service(
         h.store.inner.clone(),
-        SystemClock,
+        clock,
         &[WEBHOOK_SECRET],
     ));
     let url = serve_webhook(webhook, Arc::new(AtomicU32::new(0))).await;
@@ -519,5 +525,39 @@ async fn refund_webhooks_all_lost_the_reconciler_records_the_outcome_and_lets_go
         reconciler.run(None).await.checked,
         0,
         "nothing more to check"
+    );
+}
+
+#[tokio::test]
+async fn a_refund_short_of_balance_is_retried_five_business_days_then_fails_and_frees_its_amount() {
+    let h = Harness::new().await;
+    let webhook_clock = shared::clock::ManualClock::new(h.sim.now_ms());
+    wire_webhooks_at(&h, webhook_clock.clone()).await;
+    let pi = paid_intent(&h, "order-short").await;
+    let made = h
+        .call(refund_of(&pi, "short-1", r#"{"amount": 15000}"#))
+        .await;
+    let fintoc_id = made.json["fintoc_refund_id"].as_str().unwrap().to_string();
+    settle(&h, &fintoc_id, settle_as("insufficient_balance")).await;
+    let id = made.json["id"].as_str().unwrap().to_string();
+    assert_eq!(h.call(get_refund(&id)).await.json["status"], "in_progress");
+    const DAY: i64 = 86_400_000;
+    let before = h.sim.deliveries().len();
+    webhook_clock.advance_ms(4 * DAY);
+    h.sim.advance_clock_ms(4 * DAY);
+    assert_eq!(h.sim.deliveries().len(), before, "still retried by Fintoc");
+    assert_eq!(h.get(&pi).await.json["refundable_amount"], 0, "still held");
+    webhook_clock.advance_ms(4 * DAY);
+    h.sim.advance_clock_ms(4 * DAY); // past 5 business days, whatever the weekday
+    h.sim.wait_settled(before + 1).await;
+    let failed = h.call(get_refund(&id)).await;
+    assert_eq!(
+        (&failed.json["status"], &failed.json["failure_code"]),
+        (&json!("failed"), &json!("insufficient_funds"))
+    );
+    assert_eq!(
+        h.get(&pi).await.json["refundable_amount"],
+        15000,
+        "freed once"
     );
 }

@@ -38,7 +38,9 @@ Control API (not part of Fintoc's API; for tests and local development):
                         fields in other JSON types.
   POST   /_sim/refunds/{id}/settle
                         move a refund on and deliver its signed refund.* events:
-                        {\"outcome\": \"in_progress\" | \"succeeded\" | \"failed\",
+                        {\"outcome\": \"in_progress\" | \"succeeded\" | \"failed\" |
+                         \"insufficient_balance\" (in_progress now; failed with
+                         insufficient_funds 5 business days later on the clock),
                          \"failure_code\": \"insufficient_funds\", \"duplicate\": false,
                          \"out_of_order\": false}
   POST   /_sim/checkout_sessions/{id}/pay

@@ -308,6 +308,7 @@ pub(crate) fn release_due_holds(state: &Arc<State>) {
         }
     }
     crate::sessions::expire_due_sessions(state);
+    crate::refunds::release_due_refunds(state);
 }
 
 async fn deliver(state: &State, webhook: &WebhookEndpoint, index: usize, body: String) {

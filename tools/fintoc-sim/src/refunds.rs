@@ -335,12 +335,15 @@ pub(crate) fn settle_refund(
 ) -> Result<Vec<String>, String> {
     if !matches!(
         settle.outcome.as_str(),
-        "in_progress" | "succeeded" | "failed"
+        "in_progress" | "succeeded" | "failed" | "insufficient_balance"
     ) {
         return Err(format!(
-            "outcome must be in_progress, succeeded or failed, not {:?}",
+            "outcome must be in_progress, succeeded, failed or insufficient_balance, not {:?}",
             settle.outcome
         ));
+    }
+    if settle.outcome == "insufficient_balance" {
+        return hold_short_of_balance(state, id, settle);
     }
     let now = state.now_rfc3339();
     let mut inner = state.lock();
@@ -391,4 +394,104 @@ pub(crate) fn settle_refund(
         settle.out_of_order,
     );
     Ok(ids)
+}
+
+/// How long Fintoc retries a refund the available balance cannot cover before it
+/// fails it (`insufficient_funds`).
+pub const SHORT_BALANCE_RETRY_BUSINESS_DAYS: u32 = 5;
+
+/// The time `business_days` business days (Monday to Friday, UTC) after `from_ms`.
+pub fn after_business_days(from_ms: i64, business_days: u32) -> i64 {
+    const DAY_MS: i64 = 86_400_000;
+    let mut at = from_ms;
+    let mut left = business_days;
+    while left > 0 {
+        at += DAY_MS;
+        // 1970-01-01 was a Thursday: day 0 is weekday 3 (Monday = 0).
+        let weekday = (at.div_euclid(DAY_MS) + 3).rem_euclid(7);
+        if weekday < 5 {
+            left -= 1;
+        }
+    }
+    at
+}
+
+/// The available balance cannot cover the refund: it goes `in_progress` (its event
+/// sent now) and Fintoc retries it for [`SHORT_BALANCE_RETRY_BUSINESS_DAYS`]
+/// business days on the simulator's clock, then fails it with
+/// `insufficient_funds` (its event sent then: see [`release_due_refunds`]).
+fn hold_short_of_balance(
+    state: &Arc<State>,
+    id: &str,
+    settle: &Settle,
+) -> Result<Vec<String>, String> {
+    let until = after_business_days(state.now_ms(), SHORT_BALANCE_RETRY_BUSINESS_DAYS);
+    let ids = settle_refund(
+        state,
+        id,
+        &Settle {
+            outcome: "in_progress".into(),
+            ..settle.clone()
+        },
+    )?;
+    let then = Settle {
+        outcome: "failed".into(),
+        failure_code: Some("insufficient_funds".into()),
+        ..settle.clone()
+    };
+    state
+        .lock()
+        .refund_holds
+        .insert(id.to_string(), (until, then));
+    Ok(ids)
+}
+
+/// Fails every refund held short of balance whose retries are over.
+pub(crate) fn release_due_refunds(state: &Arc<State>) {
+    let now = state.now_ms();
+    let due: Vec<(String, Settle)> = {
+        let mut inner = state.lock();
+        let ids: Vec<String> = inner
+            .refund_holds
+            .iter()
+            .filter(|(_, (until, _))| *until <= now)
+            .map(|(id, _)| id.clone())
+            .collect();
+        ids.into_iter()
+            .filter_map(|id| inner.refund_holds.remove(&id).map(|(_, s)| (id, s)))
+            .collect()
+    };
+    for (id, settle) in due {
+        if let Err(e) = settle_refund(state, &id, &settle) {
+            eprintln!("fintoc-sim: held refund {id} could not fail: {e}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn five_business_days_skip_the_weekend() {
+        const DAY: i64 = 86_400_000;
+        let monday = 1_795_996_800_000; // 2026-11-30, a Monday
+        assert_eq!(
+            after_business_days(monday, 5),
+            monday + 7 * DAY,
+            "next Monday"
+        );
+        let friday = monday + 4 * DAY;
+        assert_eq!(
+            after_business_days(friday, 1),
+            friday + 3 * DAY,
+            "Monday after"
+        );
+        let saturday = monday + 5 * DAY;
+        assert_eq!(
+            after_business_days(saturday, 5),
+            saturday + 6 * DAY,
+            "the Friday after"
+        );
+    }
 }

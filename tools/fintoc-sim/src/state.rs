@@ -205,6 +205,8 @@ pub(crate) struct Inner {
     pub refunds_created: u64,
     /// `GET /v1/refunds/{id}` requests answered.
     pub refund_lookups: u64,
+    /// Refunds short of balance: (until when Fintoc retries, Unix ms; how they end).
+    pub refund_holds: HashMap<String, (i64, crate::refunds::Settle)>,
 }
 
 /// Everything the server's handlers share.
