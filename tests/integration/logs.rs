@@ -89,3 +89,70 @@ fn no_offered_log_level_prints_a_token_a_secret_or_an_account_number() {
         }
     }
 }
+
+/// The alarms read the logs: a refund that fails is one `REFUND_FAILED` line and a
+/// refund contradicting its record one `ANOMALY` line, at every level the template
+/// offers but FATAL (which prints nothing but panics).
+#[test]
+fn a_failed_refund_and_a_refund_anomaly_are_logged_for_their_alarms() {
+    for level in offered_levels().into_iter().filter(|l| l != "FATAL") {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter(shared::logging::filter(&level))
+            .with_writer(move || writer.clone())
+            .json()
+            .finish();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        tracing::subscriber::with_default(subscriber, || {
+            runtime.block_on(async {
+                let h = Harness::new().await;
+                let created = h.post(Some("key-refund-logs"), BODY).await;
+                let id = created.json["id"].as_str().unwrap().to_string();
+                // Paid at Fintoc; its event delivered here by hand.
+                h.sim.set_delivery_mode(fintoc_sim::DeliveryMode::Off);
+                h.sim
+                    .finish(&id, &fintoc_sim::Finish::outcome("succeeded"))
+                    .unwrap();
+                let service =
+                    webhook_service(h.store.inner.clone(), h.clock.clone(), &[WEBHOOK_SECRET]);
+                let now = shared::clock::Clock::now_ms(&h.clock);
+                let paid = event_body("evt_refund_logs", &id, "succeeded");
+                deliver(&service, paid.as_bytes(), Some(&signed(&paid, now))).await;
+                let refund = h
+                    .call(http_event(
+                        "POST",
+                        &format!("/payment-intents/{id}/refunds"),
+                        "POST /payment-intents/{id}/refunds",
+                        serde_json::json!({"content-type": "application/json", "idempotency-key": "r-logs"}),
+                        Some(r#"{"amount": 1000}"#),
+                        Some(serde_json::json!({"id": id})),
+                    ))
+                    .await;
+                assert_eq!(refund.status, 201, "{}", refund.json);
+                let fintoc_id = refund.json["fintoc_refund_id"].as_str().unwrap();
+                let mut at_fintoc = h.sim.refund(fintoc_id).unwrap();
+                for (event_id, status, code) in [
+                    ("evt_refund_failed", "failed", serde_json::json!("insufficient_funds")),
+                    ("evt_refund_contradicts", "succeeded", serde_json::Value::Null),
+                ] {
+                    at_fintoc["status"] = serde_json::json!(status);
+                    at_fintoc["failure_code"] = code;
+                    let body = serde_json::json!({
+                        "id": event_id, "object": "event", "type": format!("refund.{status}"),
+                        "mode": "test", "created_at": "2026-01-01T00:00:00Z", "data": at_fintoc,
+                    })
+                    .to_string();
+                    let answer = deliver(&service, body.as_bytes(), Some(&signed(&body, now))).await;
+                    assert_eq!(answer.status, 200);
+                }
+            })
+        });
+        let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(text.matches("REFUND_FAILED").count(), 1, "{level}: {text}");
+        assert!(text.contains("ANOMALY"), "{level}");
+    }
+}

@@ -110,6 +110,19 @@ pub async fn record_refund_report<S: PaymentStore + RefundStore>(
             })
             .await?;
         if written {
+            if matches!(update.status, RefundStatus::Failed | RefundStatus::Rejected) {
+                // Counted by the stack's log metric filter (RefundsFailed → alarm),
+                // so logged at ERROR, which every LogLevel the template offers prints
+                // (FATAL aside): the payer did not get the money back.
+                tracing::error!(
+                    payment_id,
+                    refund_key = key.as_str(),
+                    fintoc_refund_id = %report.id,
+                    status = update.status.as_str(),
+                    failure_code = update.failure_code.as_deref().unwrap_or_default(),
+                    "REFUND_FAILED: a refund ended unpaid; its amount is refundable again"
+                );
+            }
             tracing::info!(
                 payment_id,
                 refund_key = key.as_str(),
