@@ -235,6 +235,39 @@ async fn a_payment_is_refunded_in_part_then_the_rest_and_never_more() {
             (&json!(10000), &json!("failed"))
         ]
     );
+    // Each outcome recorded once (the stream filter's item), the order's refunded
+    // amount counting the succeeded one only.
+    let outcomes: Vec<_> = scan_all(&h.dynamodb, &h.table)
+        .await
+        .into_iter()
+        .filter(|i| {
+            i.get("entity")
+                .and_then(|v| v.as_s().ok())
+                .map(String::as_str)
+                == Some("refund_outcome")
+        })
+        .collect();
+    let mut recorded: Vec<(String, String)> = outcomes
+        .iter()
+        .map(|i| {
+            (
+                i["status"].as_s().unwrap().clone(),
+                i["amount"].as_n().unwrap().clone(),
+            )
+        })
+        .collect();
+    recorded.sort();
+    assert_eq!(
+        recorded,
+        [
+            ("failed".to_string(), "10000".to_string()),
+            ("succeeded".to_string(), "5000".to_string())
+        ]
+    );
+    let order = stored_item(&h.dynamodb, &h.table, "ORDER#order-r1")
+        .await
+        .unwrap();
+    assert_eq!(order["refunded_amount"].as_n().unwrap(), "5000");
     let failed = h.call(get_refund(rest.json["id"].as_str().unwrap())).await;
     assert_eq!(
         (&failed.json["status"], &failed.json["failure_code"]),

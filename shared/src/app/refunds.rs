@@ -23,8 +23,8 @@ use crate::domain::schedule::CHECK_DELAYS_MS;
 use crate::fintoc::{CreateRefund, FintocApi, FintocError, FintocRefunds};
 use crate::http::{ApiError, Reply};
 use crate::store::{
-    EventStore, IdempotencyStore, OrderStore, PaymentStore, RefundChange, RefundStore,
-    ReserveRefund, ReserveRefundOutcome, StoreError,
+    EventStore, IdempotencyStore, OrderStore, PaymentStore, RefundChange, RefundOutcome,
+    RefundStore, ReserveRefund, ReserveRefundOutcome, StoreError,
 };
 use sha2::{Digest, Sha256};
 
@@ -96,6 +96,18 @@ pub async fn record_refund_report<S: PaymentStore + RefundStore>(
                 return Ok(RefundRecorded::Anomaly);
             }
         };
+        // A final status is the refund's outcome: recorded once with it, and a
+        // succeeded refund of the payment that paid its order counts on the order.
+        let refund_id = payment.refund_id(key).to_string();
+        let outcome = update.status.is_final().then(|| RefundOutcome {
+            refund_id: &refund_id,
+            order_id: payment
+                .order_id
+                .as_deref()
+                .filter(|_| update.status == RefundStatus::Succeeded && payment.paid()),
+            amount: stored.amount,
+            currency: &stored.currency,
+        });
         let written = store
             .change_refund(&RefundChange {
                 kind,
@@ -107,6 +119,7 @@ pub async fn record_refund_report<S: PaymentStore + RefundStore>(
                 failure_code: update.failure_code.as_deref(),
                 release: update.release,
                 updated_at: now,
+                outcome,
             })
             .await?;
         if written {

@@ -3,7 +3,8 @@
 //! tests), through [`crate::store_contract_tests!`]. Feature `contract-tests`.
 
 use super::{
-    EventStore, IdempotencyStore, OrderStore, PaymentStore, ScheduleStore, StoreError, WriteResult,
+    EventStore, IdempotencyStore, OrderStore, PaymentStore, RefundChange, RefundOutcome,
+    RefundStore, ReserveRefund, ReserveRefundOutcome, ScheduleStore, StoreError, WriteResult,
 };
 use crate::domain::deployment::{ForeignEvent, ForeignReason};
 use crate::domain::idempotency::{
@@ -13,6 +14,7 @@ use crate::domain::idempotency::{
 use crate::domain::order::{OpenRequest, OrderState, ReserveOutcome, ReserveRequest};
 use crate::domain::payment::{PaymentKind, PaymentStatus, ReviewReason, StoredPayment};
 use crate::domain::reconcile::{Flag, ScheduleUpdate};
+use crate::domain::refund::{RefundKey, RefundOrigin, RefundStatus, StoredRefund};
 use crate::domain::report::PaymentReport;
 use crate::domain::schedule::{initial_schedule, CheckSchedule, ScheduleChange};
 use crate::domain::transition::{plan_write, Effect, EventRef, PaymentState};
@@ -20,10 +22,14 @@ use std::collections::BTreeMap;
 
 /// Every port; what the contract is checked on.
 pub trait Stores:
-    IdempotencyStore + PaymentStore + EventStore + OrderStore + ScheduleStore
+    IdempotencyStore + PaymentStore + EventStore + OrderStore + ScheduleStore + RefundStore
 {
 }
-impl<T: IdempotencyStore + PaymentStore + EventStore + OrderStore + ScheduleStore> Stores for T {}
+impl<
+        T: IdempotencyStore + PaymentStore + EventStore + OrderStore + ScheduleStore + RefundStore,
+    > Stores for T
+{
+}
 
 /// Writes one `#[tokio::test]` per contract rule, each on a store made by `$make`
 /// (an expression evaluating to a future of the store).
@@ -53,7 +59,8 @@ macro_rules! store_contract_tests {
             an_open_intent_is_indexed_until_its_status_is_final,
             a_schedule_update_applies_only_on_the_version_read,
             a_session_is_its_own_record_and_its_order_knows_it,
-            a_write_first_condition_is_what_the_expectation_accepts
+            a_write_first_condition_is_what_the_expectation_accepts,
+            refunds_hold_at_most_what_was_paid_and_release_once
         );
     };
     (@rules $make:expr; $($rule:ident),+) => {
@@ -1214,5 +1221,179 @@ pub async fn a_write_first_condition_is_what_the_expectation_accepts<S: Stores>(
         store.apply(&patch).await.unwrap(),
         WriteResult::Conflict(None),
         "no item: decided as an unknown intent"
+    );
+}
+
+fn refund(key: &str, amount: u64) -> StoredRefund {
+    StoredRefund {
+        key: RefundKey::for_request(key),
+        fintoc_id: None,
+        amount,
+        currency: "CLP".into(),
+        status: RefundStatus::Creating,
+        failure_code: None,
+        metadata: BTreeMap::new(),
+        origin: RefundOrigin::Api,
+        created_at: "2026-01-01T00:00:00.000Z".into(),
+        updated_at: "2026-01-01T00:00:00.000Z".into(),
+    }
+}
+
+/// Refunds: reserved only on a succeeded payment and within what it paid (the
+/// first refund making the payment's map), changed only from the status read,
+/// released once whether it ends unpaid or is dropped, the outcome inserted once.
+pub async fn refunds_hold_at_most_what_was_paid_and_release_once<S: Stores>(store: S) {
+    store
+        .save_created(&for_order("pi_rf", "order-rf"))
+        .await
+        .unwrap();
+    let reserve = |r: &StoredRefund, paid: u64| {
+        let r = r.clone();
+        let store = &store;
+        async move {
+            store
+                .reserve_refund(&ReserveRefund {
+                    kind: PaymentKind::Intent,
+                    payment_id: "pi_rf",
+                    paid,
+                    refund: &r,
+                    schedule: Some(initial_schedule("pi_rf", 0)),
+                })
+                .await
+                .unwrap()
+        }
+    };
+    let first = refund("a", 60);
+    assert!(
+        matches!(
+            reserve(&first, 100).await,
+            ReserveRefundOutcome::Conflict(Some(_))
+        ),
+        "not succeeded yet: nothing to refund"
+    );
+    send_event(&store, "pi_rf", "evt_paid", PaymentStatus::Succeeded).await;
+    let paid = store
+        .get_payment(PaymentKind::Intent, "pi_rf")
+        .await
+        .unwrap()
+        .unwrap();
+    let base = paid.refundable_base();
+    assert_eq!(reserve(&first, base).await, ReserveRefundOutcome::Reserved);
+    let ReserveRefundOutcome::Conflict(Some(seen)) = reserve(&first, base).await else {
+        panic!("the same key twice is refused, with what is stored")
+    };
+    assert_eq!(seen.refunds.get(&first.key).map(|r| r.amount), Some(60));
+    let beyond = refund("b", base - 59);
+    assert!(matches!(
+        reserve(&beyond, base).await,
+        ReserveRefundOutcome::Conflict(Some(_))
+    ));
+    let rest = refund("c", base - 60);
+    assert_eq!(reserve(&rest, base).await, ReserveRefundOutcome::Reserved);
+    let read = store
+        .get_payment(PaymentKind::Intent, "pi_rf")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (read.refunds.reserved, read.refund_ledger().refundable()),
+        (base, 0)
+    );
+
+    let change = |r: &StoredRefund,
+                  expected: RefundStatus,
+                  to: RefundStatus,
+                  release: Option<u64>,
+                  outcome: bool| {
+        let r = r.clone();
+        let store = &store;
+        async move {
+            let refund_id = format!("re_i.pi_rf.{}", r.key.as_str());
+            store
+                .change_refund(&RefundChange {
+                    kind: PaymentKind::Intent,
+                    payment_id: "pi_rf",
+                    key: &r.key,
+                    expected: &expected,
+                    status: &to,
+                    fintoc_id: Some("re_fintoc"),
+                    failure_code: None,
+                    release,
+                    updated_at: "2026-01-01T00:00:01.000Z",
+                    outcome: outcome.then_some(RefundOutcome {
+                        refund_id: &refund_id,
+                        order_id: Some("order-rf"),
+                        amount: r.amount,
+                        currency: "CLP",
+                    }),
+                })
+                .await
+                .unwrap()
+        }
+    };
+    assert!(
+        change(
+            &first,
+            RefundStatus::Creating,
+            RefundStatus::Pending,
+            None,
+            false
+        )
+        .await
+    );
+    assert!(
+        !change(
+            &first,
+            RefundStatus::Creating,
+            RefundStatus::Pending,
+            None,
+            false
+        )
+        .await,
+        "only from the status read"
+    );
+    assert!(
+        change(
+            &first,
+            RefundStatus::Pending,
+            RefundStatus::Failed,
+            Some(60),
+            true
+        )
+        .await
+    );
+    assert!(
+        !change(
+            &first,
+            RefundStatus::Pending,
+            RefundStatus::Failed,
+            Some(60),
+            true
+        )
+        .await,
+        "released once"
+    );
+    assert!(store
+        .drop_refund(PaymentKind::Intent, "pi_rf", &rest)
+        .await
+        .unwrap());
+    assert!(!store
+        .drop_refund(PaymentKind::Intent, "pi_rf", &rest)
+        .await
+        .unwrap());
+    let read = store
+        .get_payment(PaymentKind::Intent, "pi_rf")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        read.refunds.reserved, 0,
+        "both amounts free again, once each"
+    );
+    assert_eq!(read.refunds.entries.len(), 1, "the dropped one is gone");
+    assert_eq!(read.refunds.entries[0].status, RefundStatus::Failed);
+    assert_eq!(
+        read.refunds.entries[0].fintoc_id.as_deref(),
+        Some("re_fintoc")
     );
 }

@@ -139,6 +139,11 @@ impl Expr {
         (!parts.is_empty()).then(|| parts.join(" "))
     }
 
+    /// The condition, names and values (for a request this type has no helper for).
+    pub fn into_parts(self) -> ExprParts {
+        self.parts()
+    }
+
     fn parts(self) -> ExprParts {
         let names = (!self.names.is_empty()).then_some(self.names);
         let values = (!self.values.is_empty()).then_some(self.values);

@@ -71,6 +71,8 @@ pub struct MemoryOrder {
     pub paid_intent_id: Option<String>,
     /// Payments it did not take (a second payment, or another intent's).
     pub anomalies: Vec<String>,
+    /// What its payment's succeeded refunds returned.
+    pub refunded_amount: u64,
 }
 
 /// An idempotency record as kept in memory.
@@ -150,6 +152,8 @@ struct Tables {
     foreign_events: HashMap<String, ForeignEvent>,
     orders: HashMap<String, MemoryOrder>,
     failures: HashMap<Operation, u32>,
+    /// Refund outcomes recorded, by refund id: (status, amount).
+    refund_outcomes: HashMap<String, (RefundStatus, u64)>,
 }
 
 /// The store ports in memory; clones share the same data.
@@ -200,6 +204,11 @@ impl MemoryStore {
     /// An order, by its id.
     pub fn order(&self, order_id: &str) -> Option<MemoryOrder> {
         self.lock().orders.get(order_id).cloned()
+    }
+
+    /// A refund's recorded outcome (status, amount), by its public id.
+    pub fn refund_outcome(&self, refund_id: &str) -> Option<(RefundStatus, u64)> {
+        self.lock().refund_outcomes.get(refund_id).cloned()
     }
 
     /// An event kept apart, by its id.
@@ -419,6 +428,7 @@ impl OrderStore for MemoryStore {
                 },
                 paid_intent_id: None,
                 anomalies: Vec::new(),
+                refunded_amount: 0,
             });
         entry.record.state = OrderState::Reserved;
         entry.record.holder = request.holder.to_string();
@@ -497,6 +507,7 @@ impl EventStore for MemoryStore {
                         },
                         paid_intent_id: None,
                         anomalies: Vec::new(),
+                        refunded_amount: 0,
                     });
                 match order.outcome {
                     OrderOutcome::Paid => {
@@ -682,6 +693,21 @@ impl RefundStore for MemoryStore {
         if &refund.status != change.expected {
             return Ok(false);
         }
+        if let Some(outcome) = &change.outcome {
+            if tables.refund_outcomes.contains_key(outcome.refund_id) {
+                return Ok(false);
+            }
+        }
+        let Some(item) = tables
+            .intents
+            .get_mut(&(change.kind, change.payment_id.to_string()))
+        else {
+            return Ok(false);
+        };
+        let refunds = &mut item.refunds;
+        let Some(refund) = refunds.entries.iter_mut().find(|r| &r.key == change.key) else {
+            return Ok(false);
+        };
         refund.status = change.status.clone();
         refund.updated_at = change.updated_at.to_string();
         if let Some(id) = change.fintoc_id {
@@ -692,6 +718,15 @@ impl RefundStore for MemoryStore {
         }
         if let Some(amount) = change.release {
             refunds.reserved = refunds.reserved.saturating_sub(amount);
+        }
+        if let Some(outcome) = &change.outcome {
+            tables.refund_outcomes.insert(
+                outcome.refund_id.to_string(),
+                (change.status.clone(), outcome.amount),
+            );
+            if let Some(order) = outcome.order_id.and_then(|o| tables.orders.get_mut(o)) {
+                order.refunded_amount += outcome.amount;
+            }
         }
         Ok(true)
     }

@@ -48,7 +48,7 @@ use crate::domain::transition::{PaymentPatch, PaymentState};
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{AttributeValue, ConsumedCapacity};
 use aws_sdk_dynamodb::Client;
-pub use refunds::{RefundChange, RefundStore, ReserveRefund, ReserveRefundOutcome};
+pub use refunds::{RefundChange, RefundOutcome, RefundStore, ReserveRefund, ReserveRefundOutcome};
 use std::future::Future;
 use std::sync::Arc;
 pub use table::{

@@ -361,7 +361,7 @@ impl DynamoStore {
     /// One `TransactWriteItems`: `None` when written, else what each item's
     /// condition said. Any other cancellation (a conflicting transaction,
     /// throttling) is a retryable failure.
-    async fn transact(
+    pub(crate) async fn transact(
         &self,
         items: Vec<TransactWriteItem>,
     ) -> Result<Option<Refusals>, StoreError> {

@@ -7,6 +7,7 @@
 //! so exactly once.
 
 use super::expr::Expr;
+use super::orders::order_pk;
 use super::payments::{payment_pk, IntentItem};
 use super::{n, s, unavailable, DynamoStore, StoreError, PARTITION_KEY};
 use crate::domain::payment::{PaymentKind, PaymentStatus, ReviewReason, StoredPayment};
@@ -68,6 +69,26 @@ pub struct RefundChange<'a> {
     pub release: Option<u64>,
     /// Now (RFC 3339).
     pub updated_at: &'a str,
+    /// The refund's outcome, when this write moves it into a final status:
+    /// recorded once with it (see [`RefundOutcome`]).
+    pub outcome: Option<RefundOutcome<'a>>,
+}
+
+/// A refund's final outcome, written by the write that records it (one
+/// `TransactWriteItems`, the only path of a refund that needs one): a
+/// `REFUND_OUTCOME#<refund id>` item, inserted once (the stream filter of
+/// `docs/reconciliation.md` fires once per outcome), and, for a succeeded refund
+/// of the payment that paid its order, the order's `refunded_amount`.
+#[derive(Debug, Clone, Copy)]
+pub struct RefundOutcome<'a> {
+    /// The refund's public id.
+    pub refund_id: &'a str,
+    /// The order whose `refunded_amount` grows (a succeeded refund of its payment).
+    pub order_id: Option<&'a str>,
+    /// Amount in minor units.
+    pub amount: u64,
+    /// Currency.
+    pub currency: &'a str,
 }
 
 /// Refunds as the refund use cases, the webhook and the reconciler change them.
@@ -294,12 +315,77 @@ impl RefundStore for DynamoStore {
             e.add_raw(&reserved, &v);
         }
         e.condition(format!("{entry}.{status} = {expected}"));
-        self.conditional_update(
-            "change_refund",
-            payment_pk(change.kind, change.payment_id),
-            e,
-        )
-        .await
+        let Some(outcome) = &change.outcome else {
+            return self
+                .conditional_update(
+                    "change_refund",
+                    payment_pk(change.kind, change.payment_id),
+                    e,
+                )
+                .await;
+        };
+        let unavailable_item =
+            |e: aws_sdk_dynamodb::error::BuildError| StoreError::unavailable("change_refund", e);
+        let mut items = vec![e
+            .into_transact_update(
+                &self.table,
+                (PARTITION_KEY, payment_pk(change.kind, change.payment_id)),
+            )
+            .map_err(unavailable_item)?];
+        let mut record = HashMap::from([
+            (
+                PARTITION_KEY.to_string(),
+                s(format!("REFUND_OUTCOME#{}", outcome.refund_id)),
+            ),
+            ("entity".to_string(), s("refund_outcome")),
+            ("refund_id".to_string(), s(outcome.refund_id)),
+            ("payment_id".to_string(), s(change.payment_id)),
+            ("payment_kind".to_string(), s(change.kind.as_str())),
+            ("status".to_string(), s(change.status.as_str())),
+            ("amount".to_string(), n(outcome.amount)),
+            ("currency".to_string(), s(outcome.currency)),
+            ("at".to_string(), s(change.updated_at)),
+        ]);
+        if let Some(order_id) = outcome.order_id {
+            record.insert("order_id".into(), s(order_id));
+        }
+        if let Some(code) = change.failure_code {
+            record.insert("failure_code".into(), s(code));
+        }
+        let mut once = Expr::default();
+        let pk = once.name(PARTITION_KEY);
+        once.condition(format!("attribute_not_exists({pk})"));
+        let (condition, names, _) = once.into_parts();
+        items.push(
+            aws_sdk_dynamodb::types::TransactWriteItem::builder()
+                .put(
+                    aws_sdk_dynamodb::types::Put::builder()
+                        .table_name(&self.table)
+                        .set_item(Some(record))
+                        .set_condition_expression(condition)
+                        .set_expression_attribute_names(names)
+                        .build()
+                        .map_err(unavailable_item)?,
+                )
+                .build(),
+        );
+        if let Some(order_id) = outcome.order_id {
+            let mut order = Expr::default();
+            let (refunded, amount) = (
+                order.name("refunded_amount"),
+                order.value("refunded", n(outcome.amount)),
+            );
+            order.add_raw(&refunded, &amount);
+            order.set("updated_at", s(change.updated_at));
+            let pk = order.name(PARTITION_KEY);
+            order.condition(format!("attribute_exists({pk})"));
+            items.push(
+                order
+                    .into_transact_update(&self.table, (PARTITION_KEY, order_pk(order_id)))
+                    .map_err(unavailable_item)?,
+            );
+        }
+        Ok(self.transact(items).await?.is_none())
     }
 
     async fn drop_refund(
