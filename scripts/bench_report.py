@@ -236,6 +236,9 @@ labels = {
     "get": "GET /payment-intents/{id}",
     "webhook_new_event": "webhook, new event",
     "webhook_duplicate": "webhook, duplicate delivery",
+    "refund_create": "refund (new key; the amount reserved, then Fintoc)",
+    "refund_event_move": "refund event, a move (e.g. in_progress)",
+    "refund_event_outcome": "refund event, its outcome (payment + outcome record + order, one transaction)",
 }
 for key, label in labels.items():
     u = cost.get(key)
@@ -249,6 +252,17 @@ w("per million WRU, $0.125 per million RRU), a paid payment — a create (5 WRU)
 w("pending event (0.5 RRU + 1 WRU), the final event with its order (0.5 RRU + a")
 w("two-item transaction, 4 WRU) and two GETs (1 RRU each) — costs about 10 WRU + 3 RRU")
 w("≈ $0.0000066 of DynamoDB.")
+w("")
+w("A refund: one read (the payment: an unknown or unpaid one is refused before anything")
+w("is written), the key taken, the amount reserved on the payment (one conditional")
+w("write, which also puts the payment on the due-checks index for the reconciler: 2")
+w("units), Fintoc, its answer recorded (decided on what the reservation wrote, no read),")
+w("the key completed: 1 RRU + 5 WRU. Each refund event reads the payment and makes one")
+w("single-item write, but its outcome (once per refund) is a three-item transaction")
+w("(payment, `REFUND_OUTCOME#` record, the order's `refunded_amount`), which AWS bills")
+w("2 WRU per item (DynamoDB Local reports less for it). A refund created (5 WRU, 1")
+w("RRU), moved (1 WRU, 1 RRU) and settled (6 WRU, 1 RRU), then taken off the index by")
+w("the reconciler's next check (1 WRU, 1 RRU): 13 WRU + 4 RRU ≈ $0.0000086.")
 w("")
 w("### Why a create costs 5 writes")
 w("")

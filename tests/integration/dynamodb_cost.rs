@@ -63,7 +63,57 @@ async fn requests_and_capacity_per_operation() {
     let duplicate = webhook_store.usage() - before;
     assert_eq!(h.get(&id).await.json["status"], "succeeded");
 
+    // Fintoc knows it paid (its event was delivered here by hand, above).
+    h.sim.set_delivery_mode(fintoc_sim::DeliveryMode::Off);
+    h.sim
+        .finish(&id, &fintoc_sim::Finish::outcome("succeeded"))
+        .unwrap();
+    // A refund of that (now paid) intent: its create, and its refund.* events —
+    // a move (pending → in_progress) and its outcome — as the webhook receives them.
+    let before = store.usage();
+    let refund = h
+        .call(http_event(
+            "POST",
+            &format!("/payment-intents/{id}/refunds"),
+            "POST /payment-intents/{id}/refunds",
+            json!({"content-type": "application/json", "idempotency-key": "cost-refund-1"}),
+            Some(r#"{"amount": 5000}"#),
+            Some(json!({"id": id})),
+        ))
+        .await;
+    assert_eq!(refund.status, 201, "{}", refund.json);
+    let refund_create = store.usage() - before;
+    let fintoc_refund = refund.json["fintoc_refund_id"].as_str().unwrap();
+    let mut data = h.sim.refund(fintoc_refund).unwrap();
+    let mut refund_event = |event_id: &str, status: &str| {
+        data["status"] = json!(status);
+        json!({"id": event_id, "object": "event", "type": format!("refund.{status}"),
+               "mode": "test", "created_at": "2026-01-01T00:00:00Z", "data": data})
+        .to_string()
+    };
+    let moved = refund_event("evt_cost_refund_1", "in_progress");
+    let before = webhook_store.usage();
+    let sig = signed(&moved, h.clock.now_ms());
+    assert_eq!(
+        deliver(&service, moved.as_bytes(), Some(&sig)).await.status,
+        200
+    );
+    let refund_move = webhook_store.usage() - before;
+    let outcome = refund_event("evt_cost_refund_2", "succeeded");
+    let before = webhook_store.usage();
+    let sig = signed(&outcome, h.clock.now_ms());
+    assert_eq!(
+        deliver(&service, outcome.as_bytes(), Some(&sig))
+            .await
+            .status,
+        200
+    );
+    let refund_outcome = webhook_store.usage() - before;
+
     let report = json!({
+        "refund_create": usage_json(refund_create),
+        "refund_event_move": usage_json(refund_move),
+        "refund_event_outcome": usage_json(refund_outcome),
         "create": usage_json(create),
         "replayed_create": usage_json(replay),
         "get": usage_json(get),
@@ -104,6 +154,24 @@ async fn requests_and_capacity_per_operation() {
     assert_eq!(new_event.write_units, 6.0);
     assert_eq!(new_event.read_units, 0.0);
     assert_eq!(duplicate.read_units, 0.0);
+    // A refund: the payment read (404 and 409 are refused before anything is
+    // written), the key taken, the amount reserved (one conditional write on the
+    // payment), Fintoc, its answer recorded (decided on what the reservation
+    // wrote: no read), the key completed.
+    assert_eq!(
+        (refund_create.read_requests, refund_create.write_requests),
+        (1, 4)
+    );
+    // A refund event: the payment read, one single-item write; its outcome is the
+    // one transaction (payment, outcome record, order).
+    assert_eq!(
+        (refund_move.read_requests, refund_move.write_requests),
+        (1, 1)
+    );
+    assert_eq!(
+        (refund_outcome.read_requests, refund_outcome.write_requests),
+        (1, 1)
+    );
 }
 
 /// An intent as the create use case leaves it (order reserved, intent stored, order

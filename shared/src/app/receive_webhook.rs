@@ -286,16 +286,12 @@ impl<S: EventStore + PaymentStore + RefundStore, C: Clock> WebhookService<S, C> 
             }
         }
         let outcome = match found {
-            Some((payment, Some(key))) => super::refunds::record_refund_report(
-                &self.store,
-                payment.kind,
-                &payment.id,
-                &key,
-                &report,
-                &now,
-            )
-            .await
-            .map_err(storage_error)?,
+            Some((payment, Some(key))) => {
+                super::refunds::record_refund_report(&self.store, &payment, &key, &report, &now)
+                    .await
+                    .map_err(storage_error)?
+                    .0
+            }
             Some((payment, None)) => {
                 super::refunds::import_refund(&self.store, &payment, &report, now_ms)
                     .await

@@ -370,6 +370,7 @@ where
             .cloned()
             .collect();
         let mut failed = false;
+        let mut still_open = false;
         let mut recorded = 0;
         let lost_since = open
             .iter()
@@ -412,30 +413,23 @@ where
                     })
                     .cloned(),
             };
-            let Some(report) = report else { continue };
+            let Some(report) = report else {
+                still_open = true;
+                continue;
+            };
             let now = format_rfc3339_ms(self.clock.now_ms());
-            match record_refund_report(
-                &self.store,
-                payment.kind,
-                &payment.id,
-                &refund.key,
-                &report,
-                &now,
-            )
-            .await
-            {
-                Ok(RefundRecorded::Changed) => recorded += 1,
-                Ok(_) => {}
+            match record_refund_report(&self.store, &payment, &refund.key, &report, &now).await {
+                Ok((outcome, after)) => {
+                    recorded += u64::from(outcome == RefundRecorded::Changed);
+                    still_open |= after.is_none_or(|r| !r.status.is_final());
+                }
                 Err(e) => {
                     tracing::error!(payment_id = id, error = %e.detail(), "could not record a refund's status");
                     failed = true;
+                    still_open = true;
                 }
             }
         }
-        let still_open = match self.store.get_payment(due.kind, id).await {
-            Ok(Some(after)) => after.refunds.entries.iter().any(|r| !r.status.is_final()),
-            _ => true,
-        };
         let now_ms = self.clock.now_ms();
         let plan = plan_refund_check(&due.schedule, still_open, failed, now_ms);
         let result = self.settle(due, &due.state, plan, now_ms).await;

@@ -65,24 +65,31 @@ pub enum RefundRecorded {
 /// Records what Fintoc reports of the refund under `key` on a payment's record:
 /// forward only, Fintoc's id and failure code kept, the amount released by the one
 /// write into an unpaid final status. Each write is guarded by the status it was
-/// decided on; a refused write is decided again on a fresh read.
+/// decided on; the first decision is made on `payment` as the caller last read it
+/// (no read), a refused write is decided again on a fresh read. Returns what it did
+/// and the refund as it is left.
 pub async fn record_refund_report<S: PaymentStore + RefundStore>(
     store: &S,
-    kind: PaymentKind,
-    payment_id: &str,
+    payment: &StoredPayment,
     key: &RefundKey,
     report: &RefundReport,
     now: &str,
-) -> Result<RefundRecorded, StoreError> {
+) -> Result<(RefundRecorded, Option<StoredRefund>), StoreError> {
+    let (kind, payment_id) = (payment.kind, payment.id.as_str());
+    let mut read = Some(payment.clone());
     for _ in 0..MAX_ATTEMPTS {
-        let Some(payment) = store.get_payment(kind, payment_id).await? else {
-            return Ok(RefundRecorded::Unknown);
+        let payment = match read.take() {
+            Some(known) => known,
+            None => match store.get_payment(kind, payment_id).await? {
+                Some(fresh) => fresh,
+                None => return Ok((RefundRecorded::Unknown, None)),
+            },
         };
         let Some(stored) = payment.refunds.get(key) else {
-            return Ok(RefundRecorded::Unknown);
+            return Ok((RefundRecorded::Unknown, None));
         };
         let update = match plan_refund_update(stored, report) {
-            Ok(None) => return Ok(RefundRecorded::Unchanged),
+            Ok(None) => return Ok((RefundRecorded::Unchanged, Some(stored.clone()))),
             Ok(Some(update)) => update,
             Err(_) => {
                 tracing::error!(
@@ -93,7 +100,7 @@ pub async fn record_refund_report<S: PaymentStore + RefundStore>(
                     reported_status = report.status.as_str(),
                     "ANOMALY: Fintoc reports a refund that contradicts the stored one; kept for a human"
                 );
-                return Ok(RefundRecorded::Anomaly);
+                return Ok((RefundRecorded::Anomaly, Some(stored.clone())));
             }
         };
         // A final status is the refund's outcome: recorded once with it, and a
@@ -144,7 +151,10 @@ pub async fn record_refund_report<S: PaymentStore + RefundStore>(
                 released = update.release.unwrap_or_default(),
                 "refund recorded"
             );
-            return Ok(RefundRecorded::Changed);
+            return Ok((
+                RefundRecorded::Changed,
+                Some(update.applied_to(stored, now)),
+            ));
         }
     }
     Err(StoreError::Conflict(format!(
@@ -174,7 +184,9 @@ pub async fn import_refund<S: PaymentStore + RefundStore>(
     let mut payment = payment.clone();
     for _ in 0..MAX_ATTEMPTS {
         if payment.refunds.get(&key).is_some() {
-            return record_refund_report(store, payment.kind, &payment.id, &key, report, now).await;
+            return Ok(record_refund_report(store, &payment, &key, report, now)
+                .await?
+                .0);
         }
         let amount = report.amount.unwrap_or_default();
         if amount == 0 || payment.refund_ledger().reserve(Some(amount)).is_err() {
@@ -214,7 +226,10 @@ pub async fn import_refund<S: PaymentStore + RefundStore>(
         {
             ReserveRefundOutcome::Reserved => {
                 tracing::warn!(payment_id = %payment.id, fintoc_refund_id = %report.id, amount, "imported a refund made outside this API");
-                record_refund_report(store, payment.kind, &payment.id, &key, report, now).await?;
+                let mut reserved = payment.clone();
+                reserved.refunds.reserved += refund.amount;
+                reserved.refunds.entries.push(refund.clone());
+                record_refund_report(store, &reserved, &key, report, now).await?;
                 return Ok(RefundRecorded::Changed);
             }
             ReserveRefundOutcome::Conflict(Some(now_stored)) => payment = *now_stored,
@@ -296,6 +311,7 @@ where
             payment_id: payment.id.clone(),
             request,
         };
+        // Decided on first from this read (every write is guarded).
         let now = self.clock.now_ms();
         let policy = super::idempotent::KeyPolicy {
             lease: self.settings.lease,
@@ -308,7 +324,9 @@ where
                 Begun::Held(lease) => lease,
                 Begun::Replay(reply) => return Ok(reply),
             };
-        let result = self.refund_under_lease(&lease, input.deadline_ms).await;
+        let result = self
+            .refund_under_lease(&lease, payment, input.deadline_ms)
+            .await;
         idempotent::finish(&self.store, lease, result).await
     }
 
@@ -317,6 +335,7 @@ where
     async fn refund_under_lease(
         &self,
         lease: &Lease<RefundCommand>,
+        payment: StoredPayment,
         deadline_ms: Option<i64>,
     ) -> CommandResult {
         let command = lease.request();
@@ -325,7 +344,10 @@ where
             lease.key(),
         );
         let refund_key = RefundKey::for_request(fintoc_key.as_str());
-        let (payment, refund) = match self.reserve(command, &refund_key, lease.now_ms()).await {
+        let reserved = self
+            .reserve(command, &refund_key, lease.now_ms(), payment)
+            .await;
+        let (payment, refund) = match reserved {
             Ok(reserved) => reserved,
             Err(e) => return CommandResult::Failed(e),
         };
@@ -367,27 +389,11 @@ where
         let now = format_rfc3339_ms(self.clock.now_ms());
         match created {
             Ok(report) => {
-                if let Err(e) = record_refund_report(
-                    &self.store,
-                    payment.kind,
-                    &payment.id,
-                    &refund.key,
-                    &report,
-                    &now,
-                )
-                .await
+                match record_refund_report(&self.store, &payment, &refund.key, &report, &now).await
                 {
-                    return CommandResult::Failed(store_error(e));
-                }
-                match self.store.get_payment(payment.kind, &payment.id).await {
-                    Ok(Some(after)) => match after.refunds.get(&refund.key) {
-                        Some(recorded) => done(&after, recorded),
-                        None => CommandResult::Failed(store_error(StoreError::Conflict(
-                            "the refund left its payment's record".into(),
-                        ))),
-                    },
-                    Ok(None) => CommandResult::Failed(store_error(StoreError::Conflict(
-                        "the payment left the table".into(),
+                    Ok((_, Some(recorded))) => done(&payment, &recorded),
+                    Ok((_, None)) => CommandResult::Failed(store_error(StoreError::Conflict(
+                        "the refund left its payment's record".into(),
                     ))),
                     Err(e) => CommandResult::Failed(store_error(e)),
                 }
@@ -424,8 +430,9 @@ where
         command: &RefundCommand,
         key: &RefundKey,
         now_ms: i64,
+        read: StoredPayment,
     ) -> Result<(StoredPayment, StoredRefund), ApiError> {
-        let mut payment = self.find(command.kind, &command.payment_id).await?;
+        let mut payment = read;
         for _ in 0..MAX_ATTEMPTS {
             if let Some(existing) = payment.refunds.get(key) {
                 let existing = existing.clone();
@@ -473,6 +480,11 @@ where
             match outcome {
                 ReserveRefundOutcome::Reserved => {
                     tracing::info!(payment_id = %payment.id, refund_key = key.as_str(), amount, "refund reserved");
+                    // The payment as the write left it (what is recorded next is
+                    // decided on it, without reading it again).
+                    let mut payment = payment;
+                    payment.refunds.reserved += amount;
+                    payment.refunds.entries.push(refund.clone());
                     return Ok((payment, refund));
                 }
                 ReserveRefundOutcome::Conflict(Some(now_stored)) => payment = *now_stored,
@@ -550,17 +562,10 @@ where
             Err(e) => return Err(fintoc_error(&e)),
         };
         let now = format_rfc3339_ms(self.clock.now_ms());
-        record_refund_report(
-            &self.store,
-            payment.kind,
-            &payment.id,
-            &refund.key,
-            &report,
-            &now,
-        )
-        .await
-        .map_err(store_error)?;
-        let (payment, refund) = self.find_refund(id).await?;
-        Ok(refund_reply(200, &payment, &refund))
+        let (_, recorded) = record_refund_report(&self.store, &payment, &refund.key, &report, &now)
+            .await
+            .map_err(store_error)?;
+        let recorded = recorded.ok_or_else(|| refund_not_found(id))?;
+        Ok(refund_reply(200, &payment, &recorded))
     }
 }

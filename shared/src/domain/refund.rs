@@ -255,6 +255,22 @@ pub struct RefundUpdate {
     pub release: Option<u64>,
 }
 
+impl RefundUpdate {
+    /// The refund as this update's write leaves it (at `now`).
+    pub fn applied_to(&self, stored: &StoredRefund, now: &str) -> StoredRefund {
+        StoredRefund {
+            status: self.status.clone(),
+            fintoc_id: self.fintoc_id.clone().or_else(|| stored.fintoc_id.clone()),
+            failure_code: self
+                .failure_code
+                .clone()
+                .or_else(|| stored.failure_code.clone()),
+            updated_at: now.to_string(),
+            ..stored.clone()
+        }
+    }
+}
+
 /// What `report` writes to `stored`: `Ok(None)` nothing (a duplicate, a late
 /// status); `Err` a contradiction kept for a human (a final status against another
 /// final one, or an amount other than reserved), never applied.

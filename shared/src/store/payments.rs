@@ -242,7 +242,10 @@ impl PaymentStore for DynamoStore {
             .set_if_absent("status", s(intent.status.as_str()))
             .set_if_absent("version", n(0))
             .set_if_absent("created_at", s(&intent.created_at))
-            .set_if_absent("updated_at", s(&intent.updated_at));
+            .set_if_absent("updated_at", s(&intent.updated_at))
+            // Its refunds' map, empty, so its first refund is one write (an item
+            // without one, e.g. made by an event, gets it then: store::refunds).
+            .set_if_absent("refunds", AttributeValue::M(HashMap::new()));
         if let Some(schedule) = &intent.schedule {
             // An item a final event already wrote has no schedule: one needless
             // check finds it final and takes it off the index.
