@@ -247,6 +247,33 @@ def tour(env):
     expect(status == 409 and answer["error"]["code"] == "order_already_paid",
            "paid by a session, the order is never paid again by an intent")
 
+    step(11, "Money back: part of the first payment refunded, then the rest — never more than it paid")
+    refund_url = f"{api}/payment-intents/{pi}/refunds"
+    status, _, part = call("merchant backend", "POST", refund_url,
+                           {"amount": 5000, "metadata": {"reason": "one item returned"}},
+                           {"Idempotency-Key": f"refund-{uuid.uuid4().hex[:8]}"})
+    expect(status == 201 and part["status"] == "pending",
+           f"refund {part.get('id')} of 5000 CLP: reserved on the payment first, then made at Fintoc")
+    status, _, refused = call("merchant backend", "POST", refund_url, {"amount": 10001},
+                              {"Idempotency-Key": f"refund-{uuid.uuid4().hex[:8]}"})
+    expect(status == 409 and refused["error"]["code"] == "refund_exceeds_refundable",
+           "10001 more is refused before Fintoc is asked: 10000 is left")
+    status, _, rest = call("merchant backend", "POST", refund_url, {},
+                           {"Idempotency-Key": f"refund-{uuid.uuid4().hex[:8]}"})
+    expect(status == 201 and rest["amount"] == 10000, "no amount: the rest, 10000")
+    events = set()
+    for refund in (part, rest):
+        status, _, settled = call("Fintoc (simulated payout)", "POST",
+                                  f"{sim}/_sim/refunds/{refund['fintoc_refund_id']}/settle",
+                                  {"outcome": "succeeded"})
+        expect(status == 202, f"Fintoc pays {refund['fintoc_refund_id']} out and sends refund.succeeded")
+        events |= set(settled["event_ids"])
+    wait_for_deliveries(sim, events)
+    status, _, seen = call("merchant backend", "GET", f"{api}/payment-intents/{pi}")
+    expect(seen["refunded_amount"] == 15000 and seen["refundable_amount"] == 0,
+           f"{pi}: refunded {seen['refunded_amount']}, refundable {seen['refundable_amount']} — "
+           f"refunds {', '.join(r['status'] for r in seen['refunds'])}")
+
     print(f"\n{BOLD}Done.{RESET} Pay in a browser: {env['CHECKOUT_URL']}")
     print(f"  (Checkout Sessions: {env['CHECKOUT_URL']}?flow=session_widget or ?flow=session_redirect)")
     print("Endpoints: .local/stack.env · logs: .local/stack-*/ · stop everything: make down")
