@@ -165,12 +165,7 @@ impl PaymentReport {
     /// answer of its API): `id` and `status` are required (non-empty strings; the
     /// error names the missing one); every other field is read leniently.
     pub fn from_json(data: &Value) -> Result<Self, &'static str> {
-        let required = |key: &str| {
-            data.get(key)
-                .and_then(Value::as_str)
-                .filter(|s| !s.is_empty())
-                .map(str::to_string)
-        };
+        let required = |key: &str| required_text(data, key);
         let id = required("id").ok_or("data.id")?;
         let status = required("status").ok_or("data.status")?;
         let fields = Lenient::new(Some(data), "data");
@@ -204,16 +199,19 @@ impl PaymentReport {
     }
 }
 
+/// A required field of Fintoc's object: a non-empty string.
+fn required_text(data: &Value, key: &str) -> Option<String> {
+    data.get(key)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+}
+
 impl RefundReport {
     /// Reads a refund: `id` and `status` are required (non-empty strings; the error
     /// names the missing one); everything else leniently.
     pub fn from_json(data: &Value) -> Result<Self, &'static str> {
-        let required = |key: &str| {
-            data.get(key)
-                .and_then(Value::as_str)
-                .filter(|s| !s.is_empty())
-                .map(str::to_string)
-        };
+        let required = |key: &str| required_text(data, key);
         let id = required("id").ok_or("data.id")?;
         let status = required("status").ok_or("data.status")?;
         let fields = Lenient::new(Some(data), "data");
@@ -237,12 +235,7 @@ impl SessionReport {
     /// names the missing one); everything else leniently, in the shapes of the API
     /// versions this backend supports.
     pub fn from_json(data: &Value) -> Result<Self, &'static str> {
-        let required = |key: &str| {
-            data.get(key)
-                .and_then(Value::as_str)
-                .filter(|s| !s.is_empty())
-                .map(str::to_string)
-        };
+        let required = |key: &str| required_text(data, key);
         let id = required("id").ok_or("data.id")?;
         let status = required("status").ok_or("data.status")?;
         let fields = Lenient::new(Some(data), "data");

@@ -17,11 +17,8 @@ use crate::domain::refund::{RefundKey, RefundOrigin, RefundStatus, Refunds, Stor
 use crate::domain::schedule::CheckSchedule;
 use crate::domain::transition::{PaymentPatch, PaymentState};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::TransactWriteItem;
-use aws_sdk_dynamodb::types::{
-    AttributeValue, ReturnConsumedCapacity, ReturnValuesOnConditionCheckFailure,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity};
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
 
@@ -320,29 +317,19 @@ type Refusals = Vec<Option<Option<HashMap<String, AttributeValue>>>>;
 impl DynamoStore {
     /// The intent's patch alone, in one conditional `UpdateItem`.
     async fn apply_intent(&self, intent_patch: &PaymentPatch) -> Result<WriteResult, StoreError> {
-        let update = self.client.update_item().table_name(&self.table).key(
-            PARTITION_KEY,
-            payment_pk(intent_patch.kind, &intent_patch.payment_id),
-        );
-        match patch::render(intent_patch)
-            .apply_to_update(update)
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
-            .await
-        {
-            Ok(out) => {
-                self.usage.write(out.consumed_capacity());
-                Ok(WriteResult::Written)
-            }
-            Err(err) => match err.as_service_error() {
-                Some(UpdateItemError::ConditionalCheckFailedException(c)) => {
-                    self.usage.failed_write();
-                    let state = c.item().map(payment_state_from_item).transpose()?;
-                    Ok(WriteResult::Conflict(state))
-                }
-                _ => Err(unavailable("apply")(err)),
-            },
+        let written = self
+            .update_payment_item(
+                "apply",
+                intent_patch.kind,
+                &intent_patch.payment_id,
+                patch::render(intent_patch),
+            )
+            .await?;
+        match written {
+            Ok(()) => Ok(WriteResult::Written),
+            Err(old) => Ok(WriteResult::Conflict(
+                old.as_ref().map(payment_state_from_item).transpose()?,
+            )),
         }
     }
 

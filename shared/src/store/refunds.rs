@@ -148,7 +148,7 @@ fn refund_entry(refund: &StoredRefund) -> AttributeValue {
 impl DynamoStore {
     /// One `UpdateItem` on a payment's item returning the item on a refused
     /// condition: `Ok(Ok(()))` written, `Ok(Err(old item))` refused.
-    async fn update_payment_item(
+    pub(crate) async fn update_payment_item(
         &self,
         operation: &'static str,
         kind: PaymentKind,

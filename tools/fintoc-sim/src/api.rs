@@ -1,7 +1,10 @@
 //! Fintoc's API as the simulator serves it: raw-key authentication, payment intents
 //! (create with `Idempotency-Key`, get, list, expire) and Fintoc's error envelope.
 
-use crate::responses::{error, error_body, json_response, HttpResponse};
+use crate::responses::{
+    error, error_body, json_response, method_not_allowed, no_such, page_of, unknown_url,
+    HttpResponse,
+};
 use crate::state::{random_token, IdempotentAnswer, Inner, SimAccount, SimIntent, State};
 use http::Method;
 use serde_json::{json, Map, Value};
@@ -136,70 +139,27 @@ pub(crate) fn api(
             pi.error_reason = Some("manually_expired".into());
             json_response(200, &pi.to_json())
         }
-        (_, ["v1", "payment_intents", ..]) => error(
-            405,
-            "invalid_request_error",
-            "method_not_allowed",
-            "Method not allowed.",
-            None,
-        ),
-        _ => error(
-            404,
-            "invalid_request_error",
-            "resource_missing",
-            "Unrecognized request URL.",
-            None,
-        ),
+        (_, ["v1", "payment_intents", ..]) => method_not_allowed(),
+        _ => unknown_url(),
     }
 }
 
 fn not_found(id: &str) -> HttpResponse {
-    error(
-        404,
-        "invalid_request_error",
-        "resource_missing",
-        &format!("No such payment_intent: {id}"),
-        Some("id"),
-    )
+    no_such("payment_intent", id)
 }
 
 fn list(inner: &Inner, query: &str) -> HttpResponse {
     let params: HashMap<&str, &str> = query.split('&').filter_map(|p| p.split_once('=')).collect();
-    let per_page = params
-        .get("per_page")
-        .and_then(|v| v.parse::<usize>().ok())
-        .unwrap_or(30)
-        .clamp(1, 300);
-    let page = params
-        .get("page")
-        .and_then(|v| v.parse::<usize>().ok())
-        .unwrap_or(1)
-        .max(1);
     let status = params.get("status");
-    let items: Vec<&SimIntent> = inner
+    let items: Vec<Value> = inner
         .order
         .iter()
         .rev()
         .filter_map(|id| inner.intents.get(id))
         .filter(|pi| status.is_none_or(|s| pi.status.as_str() == *s))
+        .map(SimIntent::to_json)
         .collect();
-    let page_items: Vec<Value> = items
-        .iter()
-        .skip((page - 1) * per_page)
-        .take(per_page)
-        .map(|pi| pi.to_json())
-        .collect();
-    let mut response = json_response(200, &json!(page_items));
-    if items.len() > page * per_page {
-        let link = format!(
-            "</v1/payment_intents?page={}&per_page={per_page}>; rel=\"next\"",
-            page + 1
-        );
-        response
-            .headers_mut()
-            .insert("link", link.parse().expect("valid header"));
-    }
-    response
+    page_of(items, &params, "/v1/payment_intents")
 }
 
 /// How long Fintoc keeps an idempotency key: "keys may be purged after 24 h"; the
@@ -329,20 +289,7 @@ pub(crate) fn payment_params(params: &Map<String, Value>) -> Result<PaymentParam
             ))
         }
     };
-    let metadata: BTreeMap<String, String> = match params.get("metadata") {
-        None | Some(Value::Null) => BTreeMap::new(),
-        Some(Value::Object(m)) if m.values().all(Value::is_string) => m
-            .iter()
-            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
-            .collect(),
-        Some(_) => {
-            return Err(invalid(
-                "invalid_metadata",
-                "metadata",
-                "metadata must be a map of strings.",
-            ))
-        }
-    };
+    let metadata = metadata_param(params)?;
     let customer_email = match params.get("customer_email") {
         None | Some(Value::Null) => None,
         Some(Value::String(e)) if e.contains('@') => Some(e.clone()),
@@ -360,6 +307,24 @@ pub(crate) fn payment_params(params: &Map<String, Value>) -> Result<PaymentParam
         metadata,
         customer_email,
     })
+}
+
+/// The `metadata` parameter: a map of strings (absent or null: empty).
+pub(crate) fn metadata_param(
+    params: &Map<String, Value>,
+) -> Result<BTreeMap<String, String>, (u16, Value)> {
+    match params.get("metadata") {
+        None | Some(Value::Null) => Ok(BTreeMap::new()),
+        Some(Value::Object(m)) if m.values().all(Value::is_string) => Ok(m
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+            .collect()),
+        Some(_) => Err(invalid(
+            "invalid_metadata",
+            "metadata",
+            "metadata must be a map of strings.",
+        )),
+    }
 }
 
 /// Validates a recipient account (`recipient_account`, or a session's

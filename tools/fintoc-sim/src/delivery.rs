@@ -290,18 +290,7 @@ pub(crate) fn redeliver_undelivered(state: &Arc<State>) -> usize {
 /// Finishes every held intent whose time has come (their final events go out).
 pub(crate) fn release_due_holds(state: &Arc<State>) {
     let now = state.now_ms();
-    let due: Vec<(String, Finish)> = {
-        let mut inner = state.lock();
-        let ids: Vec<String> = inner
-            .holds
-            .iter()
-            .filter(|(_, (until, _))| *until <= now)
-            .map(|(id, _)| id.clone())
-            .collect();
-        ids.into_iter()
-            .filter_map(|id| inner.holds.remove(&id).map(|(_, f)| (id, f)))
-            .collect()
-    };
+    let due = crate::state::take_due(&mut state.lock().holds, now);
     for (id, finish) in due {
         if let Err(e) = finish_intent(state, &id, &finish) {
             eprintln!("fintoc-sim: held intent {id} could not finish: {e}");

@@ -4,13 +4,15 @@
 //! `POST /v1/refunds/{id}/cancel` (only while `pending`), and the control API's
 //! settle, which moves a refund on and sends its signed `refund.*` event.
 
-use crate::api::{create_with_idempotency, invalid, ApiRequest};
+use crate::api::{create_with_idempotency, invalid, metadata_param, ApiRequest};
 use crate::delivery::{dispatch, event};
-use crate::responses::{error, json_response, HttpResponse};
+use crate::responses::{
+    error, json_response, method_not_allowed, no_such, page_of, unknown_url, HttpResponse,
+};
 use crate::state::{random_token, Inner, State};
 use http::Method;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 use shared::domain::payment::PaymentStatus;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -126,31 +128,13 @@ pub(crate) fn refund_api(
             refund.updated_at = now;
             json_response(200, &refund.to_json())
         }
-        (_, ["v1", "refunds", ..]) => error(
-            405,
-            "invalid_request_error",
-            "method_not_allowed",
-            "Method not allowed.",
-            None,
-        ),
-        _ => error(
-            404,
-            "invalid_request_error",
-            "resource_missing",
-            "Unrecognized request URL.",
-            None,
-        ),
+        (_, ["v1", "refunds", ..]) => method_not_allowed(),
+        _ => unknown_url(),
     }
 }
 
 fn not_found(id: &str) -> HttpResponse {
-    error(
-        404,
-        "invalid_request_error",
-        "resource_missing",
-        &format!("No such refund: {id}"),
-        Some("id"),
-    )
+    no_such("refund", id)
 }
 
 fn create(
@@ -229,19 +213,9 @@ fn create(
             &format!("The sum of all refunds for a resource cannot exceed the resource's amount ({left} left)."),
         );
     }
-    let metadata: BTreeMap<String, String> = match params.get("metadata") {
-        None | Some(Value::Null) => BTreeMap::new(),
-        Some(Value::Object(m)) if m.values().all(Value::is_string) => m
-            .iter()
-            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
-            .collect(),
-        Some(_) => {
-            return invalid(
-                "invalid_metadata",
-                "metadata",
-                "metadata must be a map of strings.",
-            )
-        }
+    let metadata = match metadata_param(params) {
+        Ok(metadata) => metadata,
+        Err(refusal) => return refusal,
     };
     let refund = SimRefund {
         id: format!("re_{}", random_token(24)),
@@ -272,17 +246,7 @@ fn list(inner: &Inner, query: &str) -> HttpResponse {
             .map(|v| v.replace("%3A", ":").replace("%3a", ":"))
     };
     let (since, until, status) = (decoded("since"), decoded("until"), params.get("status"));
-    let per_page = params
-        .get("per_page")
-        .and_then(|v| v.parse::<usize>().ok())
-        .unwrap_or(30)
-        .clamp(1, 300);
-    let page = params
-        .get("page")
-        .and_then(|v| v.parse::<usize>().ok())
-        .unwrap_or(1)
-        .max(1);
-    let items: Vec<&SimRefund> = inner
+    let items: Vec<Value> = inner
         .refund_order
         .iter()
         .rev()
@@ -290,24 +254,9 @@ fn list(inner: &Inner, query: &str) -> HttpResponse {
         .filter(|r| since.as_deref().is_none_or(|s| r.created_at.as_str() >= s))
         .filter(|r| until.as_deref().is_none_or(|u| r.created_at.as_str() <= u))
         .filter(|r| status.is_none_or(|s| r.status == *s))
+        .map(SimRefund::to_json)
         .collect();
-    let page_items: Vec<Value> = items
-        .iter()
-        .skip((page - 1) * per_page)
-        .take(per_page)
-        .map(|r| r.to_json())
-        .collect();
-    let mut response = json_response(200, &json!(page_items));
-    if items.len() > page * per_page {
-        let link = format!(
-            "</v1/refunds?page={}&per_page={per_page}>; rel=\"next\"",
-            page + 1
-        );
-        response
-            .headers_mut()
-            .insert("link", link.parse().expect("valid header"));
-    }
-    response
+    page_of(items, &params, "/v1/refunds")
 }
 
 /// How the control API settles a refund.
@@ -449,18 +398,7 @@ fn hold_short_of_balance(
 /// Fails every refund held short of balance whose retries are over.
 pub(crate) fn release_due_refunds(state: &Arc<State>) {
     let now = state.now_ms();
-    let due: Vec<(String, Settle)> = {
-        let mut inner = state.lock();
-        let ids: Vec<String> = inner
-            .refund_holds
-            .iter()
-            .filter(|(_, (until, _))| *until <= now)
-            .map(|(id, _)| id.clone())
-            .collect();
-        ids.into_iter()
-            .filter_map(|id| inner.refund_holds.remove(&id).map(|(_, s)| (id, s)))
-            .collect()
-    };
+    let due = crate::state::take_due(&mut state.lock().refund_holds, now);
     for (id, settle) in due {
         if let Err(e) = settle_refund(state, &id, &settle) {
             eprintln!("fintoc-sim: held refund {id} could not fail: {e}");

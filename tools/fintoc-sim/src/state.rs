@@ -248,6 +248,18 @@ impl State {
     }
 }
 
+/// Removes and returns the held entries of `holds` whose time (Unix ms) has come.
+pub(crate) fn take_due<V>(holds: &mut HashMap<String, (i64, V)>, now_ms: i64) -> Vec<(String, V)> {
+    let ids: Vec<String> = holds
+        .iter()
+        .filter(|(_, (until, _))| *until <= now_ms)
+        .map(|(id, _)| id.clone())
+        .collect();
+    ids.into_iter()
+        .filter_map(|id| holds.remove(&id).map(|(_, v)| (id, v)))
+        .collect()
+}
+
 /// A random token of `len` letters and digits.
 pub(crate) fn random_token(len: usize) -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
