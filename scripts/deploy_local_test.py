@@ -4,7 +4,7 @@ Usage: python deploy_local_test.py .local/deploy-local.env [more env files...]
 Runs in the SAM CLI's virtualenv (botocore signs the requests with SigV4). For the
 first stack: a signed create of both flows, its replay, an unsigned request refused,
 a payment finished at the simulator whose signed webhook reaches the deployed
-WebhookUrl, GET showing the outcome, and the functions' logs free of secrets and
+WebhookUrl, GET showing the outcome, a refund of part of it, and the functions' logs free of secrets and
 tokens. For every further stack: a signed create answered by that stack.
 Exits non-zero on the first failure.
 """
@@ -102,6 +102,12 @@ def first_stack(env):
         time.sleep(0.2)
     expect(view and view.get("status") == "succeeded" and view.get("paid") is True,
            f"the webhook reached the deployed function: GET says succeeded and paid ({view})")
+    status, refund = call("POST", f"{api}/payment-intents/{intent}/refunds", {"amount": 5000},
+                          {"idempotency-key": str(uuid.uuid4())})
+    expect(status == 201 and refund.get("status") == "pending",
+           f"a signed refund of part of it answers 201, pending at Fintoc ({status} {refund if status != 201 else ''})")
+    status, view = call("GET", f"{api}/payment-intents/{intent}")
+    expect(view.get("refundable_amount") == 10000, f"GET: 10000 left to refund ({view.get('refundable_amount')})")
     # Every webhook lost: the scheduled reconcile target, invoked once as the
     # schedule invokes it, records the payment.
     status, _ = call("POST", f"{sim}/_sim/deliveries/mode", {"mode": "off"}, signed=False)
