@@ -56,8 +56,12 @@ up() {
     wait_http "$endpoint/_ministack/health" 60 || die "MiniStack did not start (log: ${dir#"$ROOT"/}/ministack.log)"
   fi
   # sam deploy takes .aws-sam/build as `sam build` left it: x86_64 here (the
-  # emulator runs the functions on this host); `make test` built it just before.
-  if [[ "$(elf_machine .aws-sam/build/CreateIntentFunction/bootstrap 2>/dev/null)" != 3e ]]; then
+  # emulator runs the functions on this host); `make test` built it just before. A
+  # build older than the template or the code is built again (sam deploy would
+  # otherwise deploy the old routes and binaries).
+  local built=.aws-sam/build/template.yaml stale=""
+  [[ -f "$built" ]] && stale="$(find template.yaml Cargo.lock shared functions -newer "$built" -print -quit)"
+  if [[ "$(elf_machine .aws-sam/build/CreateIntentFunction/bootstrap 2>/dev/null)" != 3e || -n "$stale" ]]; then
     say "sam build (release, Architecture=x86_64, via cargo-lambda + zig)"
     scripts/install-tools.sh --lambda
     PATH="$ROOT/.tools/lambda-venv/bin:$PATH" "$ROOT/.tools/sam-venv/bin/sam" build --beta-features \
