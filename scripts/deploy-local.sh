@@ -47,11 +47,17 @@ up() {
     # provided.al2023 function in a container when a Docker engine answers (where
     # neither loopback endpoint is reachable): DOCKER_HOST points nowhere, so the
     # functions always run as host processes, whatever engine the machine has.
+    # And nothing else of this shell's environment: the functions would read it as
+    # their own (make test exports DYNAMODB_ENDPOINT for the integration tests,
+    # which sent the deployed functions to a stopped DynamoDB Local: a 503).
     say "starting MiniStack on $endpoint"
-    DOCKER_HOST="unix://$dir/no-docker.sock" \
-    AWS_ENDPOINT_URL="$endpoint" SSL_CERT_FILE="$ca" GATEWAY_PORT="$port" BIND_HOST=127.0.0.1 \
+    start_bg "$dir/ministack.pid" "$dir/ministack.log" \
+      env -i PATH="$PATH" HOME="$HOME" LANG=C.UTF-8 TMPDIR="${TMPDIR:-/tmp}" \
+      DOCKER_HOST="unix://$dir/no-docker.sock" \
+      AWS_ENDPOINT_URL="$endpoint" AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local \
+      AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1 \
+      SSL_CERT_FILE="$ca" GATEWAY_PORT="$port" BIND_HOST=127.0.0.1 \
       MINISTACK_HOST=127.0.0.1 IOT_MTLS_ENABLED=0 \
-      start_bg "$dir/ministack.pid" "$dir/ministack.log" \
       "$ROOT/.tools/ministack-venv/bin/ministack"
     wait_http "$endpoint/_ministack/health" 60 || die "MiniStack did not start (log: ${dir#"$ROOT"/}/ministack.log)"
   fi
