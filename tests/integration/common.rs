@@ -196,6 +196,12 @@ impl RefundStore for FaultyStore {
     ) -> Result<bool, StoreError> {
         self.inner.drop_refund(kind, payment_id, refund).await
     }
+    async fn refund_sweep_cursor(&self) -> Result<Option<String>, StoreError> {
+        self.inner.refund_sweep_cursor().await
+    }
+    async fn advance_refund_sweep(&self, to: &str) -> Result<bool, StoreError> {
+        self.inner.advance_refund_sweep(to).await
+    }
 }
 
 pub type TestService = PaymentService<FaultyStore, FintocHttpClient, ManualClock>;
@@ -750,7 +756,7 @@ impl FintocLookup for RecordedLookups {
         &self,
         since: &str,
         budget: Option<Duration>,
-    ) -> Result<Vec<shared::domain::refund::RefundReport>, FintocError> {
+    ) -> Result<shared::fintoc::RefundList, FintocError> {
         self.inner.list_refunds_since(since, budget).await
     }
 }

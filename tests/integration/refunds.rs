@@ -594,3 +594,97 @@ async fn a_refund_short_of_balance_is_retried_five_business_days_then_fails_and_
         "freed once"
     );
 }
+
+/// A refund made at Fintoc directly (its dashboard), under a key of its own.
+async fn refund_elsewhere(h: &Harness, pi: &str, amount: u64, key: &str) -> String {
+    use shared::domain::idempotency::{derive_fintoc_key, CallerId, IdempotencyKey};
+    use shared::fintoc::{CreateRefund, FintocRefunds};
+    fintoc_client(&h.sim, fintoc_sim::DEFAULT_SECRET_KEY)
+        .create_refund(
+            &CreateRefund {
+                resource_type: "payment_intent",
+                resource_id: pi.to_string(),
+                amount,
+                metadata: Default::default(),
+            },
+            &derive_fintoc_key(
+                "dashboard",
+                &IdempotencyKey::parse(&CallerId::anonymous(), Some(key)).unwrap(),
+            ),
+            None,
+        )
+        .await
+        .unwrap()
+        .id
+}
+
+#[tokio::test]
+async fn refunds_made_elsewhere_whose_events_were_lost_are_imported_by_the_sweep_once() {
+    use fintoc_sim::Fault;
+    use shared::app::reconcile::ReconcileSettings;
+    let h = Harness::new().await;
+    wire_webhooks(&h).await;
+    let pi = paid_intent(&h, "order-swept").await;
+    h.sim.set_delivery_mode(fintoc_sim::DeliveryMode::Off);
+    let elsewhere = refund_elsewhere(&h, &pi, 4000, "sweep-1").await;
+    h.sim
+        .settle_refund(&elsewhere, &settle_as("succeeded"))
+        .unwrap();
+    assert_eq!(
+        h.get(&pi).await.json["refundable_amount"],
+        15000,
+        "no event arrived"
+    );
+
+    let (reconciler, _) = reconciler_with(&h, ReconcileSettings::default());
+    let swept = reconciler.run(None).await;
+    assert_eq!(
+        (swept.refunds_imported, swept.refund_anomalies, swept.failed),
+        (1, 0, 0),
+        "{swept:?}"
+    );
+    let view = h.get(&pi).await.json;
+    assert_eq!(
+        (&view["refunded_amount"], &view["refundable_amount"]),
+        (&json!(4000), &json!(11000)),
+        "{view}"
+    );
+    assert_eq!(
+        (&view["refunds"][0]["origin"], &view["refunds"][0]["status"]),
+        (&json!("imported"), &json!("succeeded"))
+    );
+    let cursor = stored_item(&h.dynamodb, &h.table, "REFUND_SWEEP")
+        .await
+        .expect("the sweep keeps its cursor");
+    assert!(cursor.contains_key("since"), "{cursor:?}");
+    let again = reconciler.run(None).await;
+    assert_eq!(
+        (again.refunds_imported, again.refund_anomalies),
+        (0, 0),
+        "read again, changes nothing: {again:?}"
+    );
+    assert_eq!(h.get(&pi).await.json["refunded_amount"], 4000);
+
+    // This backend's own refund of the rest is held while Fintoc cannot be reached;
+    // a refund made elsewhere meanwhile (Fintoc does not know ours yet) does not fit.
+    for _ in 0..3 {
+        h.sim.push_fault(Fault::Status { status: 503 });
+    }
+    let ours = h
+        .call(refund_of(&pi, "rest-1", r#"{"amount": 11000}"#))
+        .await;
+    assert_eq!(ours.status, 502, "{}", ours.json);
+    let beyond = refund_elsewhere(&h, &pi, 5000, "sweep-2").await;
+    let anomaly = reconciler.run(None).await;
+    assert_eq!(anomaly.refund_anomalies, 1, "{anomaly:?}");
+    let view = h.get(&pi).await.json;
+    assert_eq!(view["refundable_amount"], 0, "{view}");
+    assert!(
+        !view["refunds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["fintoc_refund_id"] == json!(beyond)),
+        "a refund beyond what is refundable is never imported: {view}"
+    );
+}

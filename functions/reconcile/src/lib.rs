@@ -58,6 +58,8 @@ pub fn summary_json(summary: &RunSummary) -> Value {
         "not_found": summary.not_found,
         "failed": summary.failed,
         "refunds_recorded": summary.refunds_recorded,
+        "refunds_imported": summary.refunds_imported,
+        "refund_anomalies": summary.refund_anomalies,
         "left_for_next_run": summary.left_for_next_run,
         "stalled": summary.stalled(),
     })
@@ -72,14 +74,21 @@ pub fn emit_metrics(summary: &RunSummary, now_ms: i64) {
         &[
             ("IntentsChecked", summary.checked),
             ("OutcomesAppliedByReconciliation", summary.outcomes_found),
-            ("Drift", summary.outcomes_found + summary.refunds_recorded),
+            (
+                "Drift",
+                summary.outcomes_found + summary.refunds_recorded + summary.refunds_imported,
+            ),
+            ("RefundsImportedBySweep", summary.refunds_imported),
             (
                 "RefundOutcomesAppliedByReconciliation",
                 summary.refunds_recorded,
             ),
             (
                 "Anomalies",
-                summary.anomalies + summary.payment_anomalies + summary.not_found,
+                summary.anomalies
+                    + summary.payment_anomalies
+                    + summary.not_found
+                    + summary.refund_anomalies,
             ),
             ("StuckIntents", summary.stuck),
             ("CheckFailures", summary.failed),

@@ -12,11 +12,12 @@
 //! the run.
 
 use super::record::{self, Plan, Recorded};
-use super::refunds::{record_refund_report, RefundRecorded};
+use super::refunds::{import_refund, record_refund_report, RefundRecorded};
 use crate::clock::{format_rfc3339_ms, Clock, ManualClock};
 use crate::domain::payment::PaymentKind;
 use crate::domain::reconcile::{
-    plan_check, plan_failed_check, plan_refund_check, CheckPlan, FintocAnswer, Flag, ScheduleUpdate,
+    outside_refund_target, plan_check, plan_failed_check, plan_refund_check,
+    refund_sweep_cursor_after, refund_sweep_since, CheckPlan, FintocAnswer, Flag, ScheduleUpdate,
 };
 use crate::domain::schedule::ScheduleChange;
 use crate::domain::transition::{Effect, PaymentState};
@@ -44,6 +45,9 @@ pub struct ReconcileSettings {
     pub reserve_ms: i64,
     /// Time one Fintoc lookup may take, retries included.
     pub lookup_budget: Duration,
+    /// Whether each run also sweeps Fintoc's refund list for refunds made
+    /// outside this API (see [`ReconcileService::sweep_outside_refunds`]).
+    pub sweep_refunds: bool,
 }
 
 impl Default for ReconcileSettings {
@@ -55,6 +59,7 @@ impl Default for ReconcileSettings {
             concurrency: 8,
             reserve_ms: 15_000,
             lookup_budget: Duration::from_secs(10),
+            sweep_refunds: true,
         }
     }
 }
@@ -122,6 +127,12 @@ pub struct RunSummary {
     /// Payments whose refunds' outcomes this run recorded (each one a refund
     /// webhook had not delivered).
     pub refunds_recorded: u64,
+    /// Refunds made outside this API (Fintoc's dashboard, a plugin) of payments
+    /// held here, imported by the run's sweep of Fintoc's refund list.
+    pub refunds_imported: u64,
+    /// Refunds made outside this API that do not fit what was refundable, kept for
+    /// a human (logged `ANOMALY`).
+    pub refund_anomalies: u64,
     /// Due intents left for the next run (deadline or per-run bound).
     pub left_for_next_run: bool,
 }
@@ -269,7 +280,101 @@ where
                 }
             }
         }
+        if self.settings.sweep_refunds {
+            let slot = pacer.take(self.clock.now_ms());
+            if stop_at.is_some_and(|stop| slot >= stop) {
+                summary.left_for_next_run = true;
+            } else {
+                self.pause.until(slot).await;
+                self.sweep_outside_refunds(&mut summary).await;
+            }
+        }
         summary
+    }
+
+    /// Sweeps Fintoc's refund list (`GET /v1/refunds?since=`, from the stored
+    /// cursor with an overlap) for refunds made outside this API of payments held
+    /// here whose events never arrived, and imports each (reserved like a refund
+    /// made here: `app::refunds::import_refund`; one beyond what is refundable is
+    /// an `ANOMALY`). A refund this backend made, or already holds, is skipped, so
+    /// reading a refund twice changes nothing. The cursor moves forward only after
+    /// a list read to its end with every import recorded; otherwise the next run
+    /// sweeps the same window again. A failed sweep counts as a failed check.
+    pub async fn sweep_outside_refunds(&self, summary: &mut RunSummary) {
+        let started_ms = self.clock.now_ms();
+        let cursor = match self.store.refund_sweep_cursor().await {
+            Ok(cursor) => cursor,
+            Err(e) => {
+                tracing::error!(error = %e.detail(), "could not read the refund sweep's cursor; the next run sweeps");
+                summary.failed += 1;
+                return;
+            }
+        };
+        let cursor_ms = cursor.as_deref().and_then(crate::clock::parse_rfc3339_ms);
+        let since = format_rfc3339_ms(refund_sweep_since(cursor_ms, started_ms));
+        let list = match self
+            .fintoc
+            .list_refunds_since(&since, Some(self.settings.lookup_budget))
+            .await
+        {
+            Ok(list) => list,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not list Fintoc's refunds; the next run sweeps the same window");
+                summary.failed += 1;
+                return;
+            }
+        };
+        let mut complete = list.complete;
+        if !complete {
+            tracing::error!(
+                since = %since,
+                read = list.refunds.len(),
+                "Fintoc's refund list is longer than one sweep reads; its cursor stays, and refunds beyond what was read wait for their events"
+            );
+            summary.failed += 1;
+        }
+        for report in &list.refunds {
+            let Some(intent_id) = outside_refund_target(report) else {
+                continue;
+            };
+            let payment = match self.store.get_payment(PaymentKind::Intent, intent_id).await {
+                Ok(Some(payment)) => payment,
+                Ok(None) => continue,
+                Err(e) => {
+                    tracing::warn!(payment_id = intent_id, error = %e.detail(), "could not read the payment of a refund made elsewhere");
+                    complete = false;
+                    continue;
+                }
+            };
+            if payment.refunds.by_fintoc_id(&report.id).is_some() {
+                continue;
+            }
+            match import_refund(&self.store, &payment, report, self.clock.now_ms()).await {
+                Ok(RefundRecorded::Changed) => summary.refunds_imported += 1,
+                Ok(RefundRecorded::Anomaly) => summary.refund_anomalies += 1,
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::error!(payment_id = intent_id, fintoc_refund_id = %report.id, error = %e.detail(), "could not import a refund made elsewhere; the next run sweeps it again");
+                    complete = false;
+                }
+            }
+        }
+        if summary.refunds_imported > 0 {
+            tracing::warn!(
+                imported = summary.refunds_imported,
+                "refunds made outside this API imported by the sweep: their events did not arrive"
+            );
+        }
+        let Some(to) = refund_sweep_cursor_after(started_ms, complete) else {
+            return;
+        };
+        if let Err(e) = self
+            .store
+            .advance_refund_sweep(&format_rfc3339_ms(to))
+            .await
+        {
+            tracing::warn!(error = %e.detail(), "could not move the refund sweep's cursor; the next run sweeps the same window");
+        }
     }
 
     /// Checks one intent; `None` when the run's time is up before it starts.
@@ -382,7 +487,7 @@ where
         let listed = match &lost_since {
             None => Vec::new(),
             Some(since) => match self.fintoc.list_refunds_since(since, budget).await {
-                Ok(listed) => listed,
+                Ok(listed) => listed.refunds,
                 Err(e) => {
                     tracing::warn!(payment_id = id, error = %e, "could not list Fintoc's refunds");
                     failed = true;

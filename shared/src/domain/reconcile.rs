@@ -17,6 +17,7 @@
 //!   racing a webhook, still change the intent once.
 
 use super::payment::{PaymentKind, PaymentStatus};
+use super::refund::RefundReport;
 use super::report::PaymentReport;
 use super::schedule::{after_check, after_failed_check, CheckSchedule, ScheduleChange};
 use super::transition::{plan_write, Effect, EventRef, PaymentPatch, PaymentState, Source};
@@ -129,6 +130,46 @@ pub fn plan_refund_check(
     }
 }
 
+/// How far back the first sweep of Fintoc's refund list looks (no cursor yet).
+pub const FIRST_REFUND_SWEEP_LOOKBACK_MS: i64 = 7 * 24 * 3_600_000;
+/// How much before its cursor a sweep reads again: a refund whose `created_at`
+/// is a little older than when Fintoc's list first showed it is still seen.
+pub const REFUND_SWEEP_OVERLAP_MS: i64 = 3_600_000;
+/// How far behind a complete sweep's start its cursor is left.
+pub const REFUND_SWEEP_LAG_MS: i64 = 5 * 60_000;
+
+/// Where a sweep of Fintoc's refund list starts (Unix ms), from the stored cursor
+/// (Unix ms; `None`, also for an unreadable one: the first sweep).
+pub fn refund_sweep_since(cursor_ms: Option<i64>, now_ms: i64) -> i64 {
+    match cursor_ms {
+        Some(at) => at.min(now_ms) - REFUND_SWEEP_OVERLAP_MS,
+        None => now_ms - FIRST_REFUND_SWEEP_LOOKBACK_MS,
+    }
+}
+
+/// Where the cursor moves after a sweep that started at `started_ms` read every
+/// page of its list; `None` when it did not (the next sweep reads from the same
+/// cursor again: nothing is skipped).
+pub fn refund_sweep_cursor_after(started_ms: i64, complete: bool) -> Option<i64> {
+    complete.then_some(started_ms - REFUND_SWEEP_LAG_MS)
+}
+
+/// The payment intent a listed refund was made outside this API for, when the
+/// sweep should look at it: a refund this backend made carries its id in its
+/// metadata (the payment's own checks follow it), and only payment intents'
+/// refunds exist.
+pub fn outside_refund_target(report: &RefundReport) -> Option<&str> {
+    if report.refund_id().is_some()
+        || report
+            .resource_type
+            .as_deref()
+            .is_some_and(|t| t != "payment_intent")
+    {
+        return None;
+    }
+    report.resource_id.as_deref().filter(|id| !id.is_empty())
+}
+
 /// Decides what Fintoc's `answer` about an intent in `current`, scheduled as
 /// `schedule`, does at `now_ms` (`now` the same instant in RFC 3339).
 pub fn plan_check(
@@ -180,6 +221,64 @@ mod tests {
     use std::collections::BTreeMap;
 
     const T0: i64 = 1_767_225_600_000;
+
+    #[test]
+    fn the_refund_sweep_reads_back_from_its_cursor_and_moves_it_only_when_complete() {
+        assert_eq!(
+            refund_sweep_since(Some(T0), T0 + 300_000),
+            T0 - REFUND_SWEEP_OVERLAP_MS
+        );
+        // A cursor ahead of the clock (a skewed writer) never hides refunds.
+        assert_eq!(
+            refund_sweep_since(Some(T0), T0 - 60_000),
+            T0 - 60_000 - REFUND_SWEEP_OVERLAP_MS
+        );
+        assert_eq!(
+            refund_sweep_since(None, T0),
+            T0 - FIRST_REFUND_SWEEP_LOOKBACK_MS
+        );
+        assert_eq!(
+            refund_sweep_cursor_after(T0, true),
+            Some(T0 - REFUND_SWEEP_LAG_MS)
+        );
+        assert_eq!(refund_sweep_cursor_after(T0, false), None);
+    }
+
+    #[test]
+    fn only_refunds_made_outside_this_api_of_payment_intents_are_swept() {
+        let report = |metadata: &[(&str, &str)], resource_type: Option<&str>| RefundReport {
+            id: "re_1".into(),
+            status: crate::domain::refund::RefundStatus::Pending,
+            amount: Some(100),
+            currency: Some("CLP".into()),
+            failure_code: None,
+            resource_type: resource_type.map(str::to_string),
+            resource_id: Some("pi_1".into()),
+            mode: None,
+            metadata: metadata
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            created_at: None,
+        };
+        assert_eq!(
+            outside_refund_target(&report(&[], Some("payment_intent"))),
+            Some("pi_1")
+        );
+        assert_eq!(
+            outside_refund_target(&report(&[("note", "x")], None)),
+            Some("pi_1")
+        );
+        assert_eq!(outside_refund_target(&report(&[], Some("charge"))), None);
+        let made_here = [(
+            crate::domain::refund::REFUND_ID_METADATA_KEY,
+            "re_i.pi_1.k0123456789abcdef",
+        )];
+        assert_eq!(
+            outside_refund_target(&report(&made_here, Some("payment_intent"))),
+            None
+        );
+    }
 
     fn state(status: PaymentStatus) -> PaymentState {
         PaymentState {

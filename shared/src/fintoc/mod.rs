@@ -129,12 +129,38 @@ pub trait FintocLookup: Send + Sync {
     ) -> impl Future<Output = Result<Option<RefundReport>, FintocError>> + Send;
 
     /// `GET /v1/refunds?since=…`: the refunds created since `since` (RFC 3339),
-    /// newest first, the first page of up to 300 (Fintoc has no filter by payment).
+    /// newest first, following Fintoc's `Link: rel="next"` pages up to
+    /// [`MAX_REFUND_LIST_PAGES`] of 300 (Fintoc has no filter by payment).
     fn list_refunds_since(
         &self,
         since: &str,
         budget: Option<Duration>,
-    ) -> impl Future<Output = Result<Vec<RefundReport>, FintocError>> + Send;
+    ) -> impl Future<Output = Result<RefundList, FintocError>> + Send;
+}
+
+/// Most pages of 300 one [`FintocLookup::list_refunds_since`] reads.
+pub const MAX_REFUND_LIST_PAGES: usize = 10;
+
+/// Refunds as Fintoc's list gave them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RefundList {
+    /// The refunds read, newest first.
+    pub refunds: Vec<RefundReport>,
+    /// Whether every page was read (`false`: more pages than one list reads).
+    pub complete: bool,
+}
+
+/// The query of the `rel="next"` link of a `Link` header (Fintoc pages its lists
+/// so), to ask the next page of the same list at this client's own base URL.
+pub fn next_page_query(link: &str) -> Option<String> {
+    link.split(',').find_map(|part| {
+        let (target, params) = part.split_once(';')?;
+        let is_next = params
+            .split(';')
+            .any(|p| matches!(p.trim(), "rel=\"next\"" | "rel=next"));
+        let target = target.trim().strip_prefix('<')?.strip_suffix('>')?;
+        is_next.then(|| target.split_once('?').map(|(_, q)| q.to_string()))?
+    })
 }
 
 /// Fintoc's refunds (`/v1/refunds`), under [`REFUNDS_API_VERSION`].
@@ -719,7 +745,7 @@ impl FintocLookup for FintocHttpClient {
         &self,
         since: &str,
         budget: Option<Duration>,
-    ) -> Result<Vec<RefundReport>, FintocError> {
+    ) -> Result<RefundList, FintocError> {
         let mut url = reqwest::Url::parse(&self.base_url).expect("a valid base URL");
         url.path_segments_mut()
             .expect("a base URL that can have a path")
@@ -728,20 +754,48 @@ impl FintocLookup for FintocHttpClient {
         url.query_pairs_mut()
             .append_pair("since", since)
             .append_pair("per_page", "300");
-        self.with_retries(
-            budget,
-            |timeout| {
-                let request = self
-                    .http
-                    .get(url.clone())
-                    .timeout(timeout)
-                    .header("Authorization", self.secret_key.expose())
-                    .header("Fintoc-Version", REFUNDS_API_VERSION);
-                async move { read_answer(request.send().await?).await }
-            },
-            judge_refund_list,
-        )
-        .await
+        let mut list = RefundList::default();
+        for _ in 0..MAX_REFUND_LIST_PAGES {
+            let link = std::sync::Mutex::new(None::<String>);
+            let page = self
+                .with_retries(
+                    budget,
+                    |timeout| {
+                        let request = self
+                            .http
+                            .get(url.clone())
+                            .timeout(timeout)
+                            .header("Authorization", self.secret_key.expose())
+                            .header("Fintoc-Version", REFUNDS_API_VERSION);
+                        let link = &link;
+                        async move {
+                            let response = request.send().await?;
+                            *link.lock().unwrap_or_else(|e| e.into_inner()) = response
+                                .headers()
+                                .get("link")
+                                .and_then(|v| v.to_str().ok())
+                                .map(str::to_string);
+                            read_answer(response).await
+                        }
+                    },
+                    judge_refund_list,
+                )
+                .await?;
+            list.refunds.extend(page);
+            let next = link
+                .into_inner()
+                .unwrap_or_else(|e| e.into_inner())
+                .as_deref()
+                .and_then(next_page_query);
+            match next {
+                Some(query) => url.set_query(Some(&query)),
+                None => {
+                    list.complete = true;
+                    break;
+                }
+            }
+        }
+        Ok(list)
     }
 }
 

@@ -201,3 +201,25 @@ fn the_client_never_debug_prints_its_key() {
     .unwrap();
     assert!(!format!("{client:?}").contains("sk_live_abc"));
 }
+
+#[test]
+fn the_next_page_of_a_list_is_read_from_its_link_header() {
+    assert_eq!(
+        next_page_query(
+            "<https://api.fintoc.com/v1/refunds?since=2026-12-01T00%3A00%3A00Z&page=2&per_page=300>; rel=\"next\""
+        )
+        .as_deref(),
+        Some("since=2026-12-01T00%3A00%3A00Z&page=2&per_page=300")
+    );
+    assert_eq!(
+        next_page_query("<https://x/v1/refunds?page=1>; rel=\"prev\", <https://x/v1/refunds?page=3>; rel=\"next\"")
+            .as_deref(),
+        Some("page=3")
+    );
+    assert_eq!(
+        next_page_query("<https://x/v1/refunds?page=1>; rel=\"prev\""),
+        None
+    );
+    assert_eq!(next_page_query(""), None);
+    assert_eq!(next_page_query("garbage; rel=\"next\""), None);
+}

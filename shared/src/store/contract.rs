@@ -60,7 +60,8 @@ macro_rules! store_contract_tests {
             a_schedule_update_applies_only_on_the_version_read,
             a_session_is_its_own_record_and_its_order_knows_it,
             a_write_first_condition_is_what_the_expectation_accepts,
-            refunds_hold_at_most_what_was_paid_and_release_once
+            refunds_hold_at_most_what_was_paid_and_release_once,
+            the_refund_sweep_cursor_only_moves_forward
         );
     };
     (@rules $make:expr; $($rule:ident),+) => {
@@ -1395,5 +1396,35 @@ pub async fn refunds_hold_at_most_what_was_paid_and_release_once<S: Stores>(stor
     assert_eq!(
         read.refunds.entries[0].fintoc_id.as_deref(),
         Some("re_fintoc")
+    );
+}
+
+/// The refund sweep's cursor: absent at first, then moved forward only (a run that
+/// read an older cursor never moves it back).
+pub async fn the_refund_sweep_cursor_only_moves_forward<S: Stores>(store: S) {
+    assert_eq!(store.refund_sweep_cursor().await.unwrap(), None);
+    assert!(store
+        .advance_refund_sweep("2026-12-02T10:00:00.000Z")
+        .await
+        .unwrap());
+    assert!(!store
+        .advance_refund_sweep("2026-12-02T09:00:00.000Z")
+        .await
+        .unwrap());
+    assert!(!store
+        .advance_refund_sweep("2026-12-02T10:00:00.000Z")
+        .await
+        .unwrap());
+    assert_eq!(
+        store.refund_sweep_cursor().await.unwrap().as_deref(),
+        Some("2026-12-02T10:00:00.000Z")
+    );
+    assert!(store
+        .advance_refund_sweep("2026-12-02T10:05:00.000Z")
+        .await
+        .unwrap());
+    assert_eq!(
+        store.refund_sweep_cursor().await.unwrap().as_deref(),
+        Some("2026-12-02T10:05:00.000Z")
     );
 }

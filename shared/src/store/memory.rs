@@ -60,6 +60,8 @@ pub enum Operation {
     ChangeRefund,
     /// [`RefundStore::drop_refund`].
     DropRefund,
+    /// [`RefundStore::refund_sweep_cursor`] and [`RefundStore::advance_refund_sweep`].
+    RefundSweep,
 }
 
 /// An order as kept in memory.
@@ -154,6 +156,8 @@ struct Tables {
     failures: HashMap<Operation, u32>,
     /// Refund outcomes recorded, by refund id: (status, amount).
     refund_outcomes: HashMap<String, (RefundStatus, u64)>,
+    /// The refund sweep's cursor.
+    refund_sweep: Option<String>,
 }
 
 /// The store ports in memory; clones share the same data.
@@ -751,6 +755,19 @@ impl RefundStore for MemoryStore {
         };
         let dropped = refunds.entries.remove(at);
         refunds.reserved = refunds.reserved.saturating_sub(dropped.amount);
+        Ok(true)
+    }
+
+    async fn refund_sweep_cursor(&self) -> Result<Option<String>, StoreError> {
+        Ok(self.begin(Operation::RefundSweep)?.refund_sweep.clone())
+    }
+
+    async fn advance_refund_sweep(&self, to: &str) -> Result<bool, StoreError> {
+        let mut tables = self.begin(Operation::RefundSweep)?;
+        if tables.refund_sweep.as_deref().is_some_and(|at| at >= to) {
+            return Ok(false);
+        }
+        tables.refund_sweep = Some(to.to_string());
         Ok(true)
     }
 }

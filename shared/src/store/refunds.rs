@@ -114,7 +114,23 @@ pub trait RefundStore: Send + Sync {
         payment_id: &str,
         refund: &StoredRefund,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Where the reconciler's sweep of Fintoc's refund list resumes (RFC 3339, the
+    /// `REFUND_SWEEP` item), `None` before the first sweep.
+    fn refund_sweep_cursor(
+        &self,
+    ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
+
+    /// Moves the sweep's cursor forward to `to`, never back (one conditional
+    /// write): `false` when it already is at or past `to`.
+    fn advance_refund_sweep(
+        &self,
+        to: &str,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
+
+/// The partition key of the one item holding the refund sweep's cursor.
+pub const REFUND_SWEEP_PK: &str = "REFUND_SWEEP";
 
 /// A refund as a map entry of its payment's item.
 fn refund_entry(refund: &StoredRefund) -> AttributeValue {
@@ -407,6 +423,35 @@ impl RefundStore for DynamoStore {
             .add_raw(&reserved, &release)
             .condition(format!("{refunds}.{key}.{status} = {creating}"));
         self.conditional_update("drop_refund", payment_pk(kind, payment_id), e)
+            .await
+    }
+
+    async fn refund_sweep_cursor(&self) -> Result<Option<String>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PARTITION_KEY, s(REFUND_SWEEP_PK))
+            .consistent_read(true)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await
+            .map_err(unavailable("refund_sweep_cursor"))?;
+        self.usage.read(output.consumed_capacity());
+        Ok(output
+            .item
+            .and_then(|mut item| item.remove("since"))
+            .and_then(|since| since.as_s().ok().cloned()))
+    }
+
+    async fn advance_refund_sweep(&self, to: &str) -> Result<bool, StoreError> {
+        let mut e = Expr::default();
+        let since = e.name("since");
+        let to = e.value("to", s(to));
+        e.set_path(&since, &to);
+        e.set("entity", s("refund_sweep"));
+        e.condition(format!("attribute_not_exists({since}) OR {since} < {to}"));
+        self.conditional_update("advance_refund_sweep", s(REFUND_SWEEP_PK), e)
             .await
     }
 }

@@ -2,15 +2,15 @@
 //! (create with `Idempotency-Key`, get, list, expire) and Fintoc's error envelope.
 
 use crate::responses::{
-    error, error_body, json_response, method_not_allowed, no_such, page_of, unknown_url,
-    HttpResponse,
+    error, error_body, json_response, method_not_allowed, no_such, page_of, query_params,
+    unknown_url, HttpResponse,
 };
 use crate::state::{random_token, IdempotentAnswer, Inner, SimAccount, SimIntent, State};
 use http::Method;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 use shared::domain::payment::PaymentStatus;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 fn mask_key(key: &str) -> String {
@@ -114,7 +114,7 @@ pub(crate) fn api(
                 |inner, params| create(inner, mode, &now, params),
             )
         }
-        (&Method::GET, ["v1", "payment_intents"]) => list(&inner, query),
+        (&Method::GET, ["v1", "payment_intents"]) => list(&inner, query, &state.public_url),
         (&Method::GET, ["v1", "payment_intents", id]) => {
             inner.lookups += 1;
             match inner.intents.get(*id) {
@@ -148,8 +148,8 @@ fn not_found(id: &str) -> HttpResponse {
     no_such("payment_intent", id)
 }
 
-fn list(inner: &Inner, query: &str) -> HttpResponse {
-    let params: HashMap<&str, &str> = query.split('&').filter_map(|p| p.split_once('=')).collect();
+fn list(inner: &Inner, query: &str, public_url: &str) -> HttpResponse {
+    let params = query_params(query);
     let status = params.get("status");
     let items: Vec<Value> = inner
         .order
@@ -159,7 +159,7 @@ fn list(inner: &Inner, query: &str) -> HttpResponse {
         .filter(|pi| status.is_none_or(|s| pi.status.as_str() == *s))
         .map(SimIntent::to_json)
         .collect();
-    page_of(items, &params, "/v1/payment_intents")
+    page_of(items, &params, &format!("{public_url}/v1/payment_intents"))
 }
 
 /// How long Fintoc keeps an idempotency key: "keys may be purged after 24 h"; the

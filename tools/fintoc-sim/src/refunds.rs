@@ -7,14 +7,15 @@
 use crate::api::{create_with_idempotency, invalid, metadata_param, ApiRequest};
 use crate::delivery::{dispatch, event};
 use crate::responses::{
-    error, json_response, method_not_allowed, no_such, page_of, unknown_url, HttpResponse,
+    error, json_response, method_not_allowed, no_such, page_of, query_params, unknown_url,
+    HttpResponse,
 };
 use crate::state::{random_token, Inner, State};
 use http::Method;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use shared::domain::payment::PaymentStatus;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// A refund as `GET /v1/refunds/{id}` shows it.
@@ -99,7 +100,7 @@ pub(crate) fn refund_api(
                 |inner, params| create(inner, mode, &now, params),
             )
         }
-        (&Method::GET, ["v1", "refunds"]) => list(inner, query),
+        (&Method::GET, ["v1", "refunds"]) => list(inner, query, &state.public_url),
         (&Method::GET, ["v1", "refunds", id]) => {
             inner.refund_lookups += 1;
             match inner.refunds.get(*id) {
@@ -238,25 +239,24 @@ fn create(
     (201, refund.to_json())
 }
 
-fn list(inner: &Inner, query: &str) -> HttpResponse {
-    let params: HashMap<&str, &str> = query.split('&').filter_map(|p| p.split_once('=')).collect();
-    let decoded = |k: &str| {
-        params
-            .get(k)
-            .map(|v| v.replace("%3A", ":").replace("%3a", ":"))
-    };
-    let (since, until, status) = (decoded("since"), decoded("until"), params.get("status"));
+fn list(inner: &Inner, query: &str, public_url: &str) -> HttpResponse {
+    let params = query_params(query);
+    let (since, until, status) = (
+        params.get("since"),
+        params.get("until"),
+        params.get("status"),
+    );
     let items: Vec<Value> = inner
         .refund_order
         .iter()
         .rev()
         .filter_map(|id| inner.refunds.get(id))
-        .filter(|r| since.as_deref().is_none_or(|s| r.created_at.as_str() >= s))
-        .filter(|r| until.as_deref().is_none_or(|u| r.created_at.as_str() <= u))
+        .filter(|r| since.is_none_or(|s| r.created_at.as_str() >= s.as_str()))
+        .filter(|r| until.is_none_or(|u| r.created_at.as_str() <= u.as_str()))
         .filter(|r| status.is_none_or(|s| r.status == *s))
         .map(SimRefund::to_json)
         .collect();
-    page_of(items, &params, "/v1/refunds")
+    page_of(items, &params, &format!("{public_url}/v1/refunds"))
 }
 
 /// How the control API settles a refund.

@@ -393,6 +393,12 @@ impl RefundStore for Racing {
     ) -> Result<bool, StoreError> {
         self.inner.drop_refund(kind, payment_id, refund).await
     }
+    async fn refund_sweep_cursor(&self) -> Result<Option<String>, StoreError> {
+        self.inner.refund_sweep_cursor().await
+    }
+    async fn advance_refund_sweep(&self, to: &str) -> Result<bool, StoreError> {
+        self.inner.advance_refund_sweep(to).await
+    }
 }
 
 #[tokio::test]

@@ -97,8 +97,11 @@ impl FintocLookup for FakeFintoc {
         &self,
         _since: &str,
         _budget: Option<Duration>,
-    ) -> Result<Vec<crate::domain::refund::RefundReport>, FintocError> {
-        Ok(Vec::new())
+    ) -> Result<crate::fintoc::RefundList, FintocError> {
+        Ok(crate::fintoc::RefundList {
+            refunds: Vec::new(),
+            complete: true,
+        })
     }
 }
 
