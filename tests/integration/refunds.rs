@@ -397,6 +397,51 @@ async fn a_pending_refund_is_canceled_once_and_frees_its_amount() {
 }
 
 #[tokio::test]
+async fn canceling_a_refund_fintoc_does_not_know_is_a_502_that_changes_nothing() {
+    let h = Harness::new().await;
+    wire_webhooks(&h).await;
+    let pi = paid_intent(&h, "order-cu").await;
+    let made = h.call(refund_of(&pi, "cu-1", r#"{"amount": 5000}"#)).await;
+    let id = made.json["id"].as_str().unwrap().to_string();
+    // The stored refund names a Fintoc id Fintoc does not know (another account's
+    // key, or Fintoc lost it): Fintoc answers the cancel with 404.
+    let key = id.rsplit('.').next().unwrap();
+    h.dynamodb
+        .update_item()
+        .table_name(&h.table)
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("INTENT#{pi}")),
+        )
+        .update_expression("SET refunds.#k.fintoc_id = :unknown")
+        .expression_attribute_names("#k", key)
+        .expression_attribute_values(
+            ":unknown",
+            aws_sdk_dynamodb::types::AttributeValue::S("re_unknown_at_fintoc".into()),
+        )
+        .send()
+        .await
+        .unwrap();
+    let before = stored_item(&h.dynamodb, &h.table, &format!("INTENT#{pi}")).await;
+    let canceled = h.call(cancel(&id)).await;
+    assert_eq!(
+        (
+            canceled.status,
+            canceled.json["error"]["type"].as_str(),
+            canceled.error_code()
+        ),
+        (502, Some("api_error"), "fintoc_refund_unknown"),
+        "{}",
+        canceled.json
+    );
+    assert_eq!(
+        stored_item(&h.dynamodb, &h.table, &format!("INTENT#{pi}")).await,
+        before,
+        "nothing written"
+    );
+}
+
+#[tokio::test]
 async fn a_sessions_refund_goes_to_the_attempt_that_paid_it() {
     let h = Harness::new().await;
     wire_webhooks(&h).await;
@@ -687,4 +732,50 @@ async fn refunds_made_elsewhere_whose_events_were_lost_are_imported_by_the_sweep
             .any(|r| r["fintoc_refund_id"] == json!(beyond)),
         "a refund beyond what is refundable is never imported: {view}"
     );
+}
+
+#[tokio::test]
+async fn a_refund_event_of_the_other_mode_is_kept_apart_never_applied() {
+    let h = Harness::new().await;
+    wire_webhooks(&h).await;
+    let pi = paid_intent(&h, "order-mode").await;
+    let made = h.call(refund_of(&pi, "m-1", r#"{"amount": 6000}"#)).await;
+    assert_eq!(made.status, 201, "{}", made.json);
+    let fintoc_id = made.json["fintoc_refund_id"].as_str().unwrap();
+    let webhook = webhook_service(h.store.inner.clone(), h.clock.clone(), &[WEBHOOK_SECRET]);
+    // A signed event naming this refund, from the other mode: it is not this
+    // deployment's (a live key's event about a test payment), whatever it claims.
+    let body = json!({
+        "id": "evt_live_refund", "object": "event", "type": "refund.failed", "mode": "live",
+        "created_at": "2026-01-01T00:00:00Z",
+        "data": {
+            "id": fintoc_id, "object": "refund", "amount": 6000, "currency": "CLP",
+            "status": "failed", "failure_code": "insufficient_funds", "mode": "live",
+            "resource_type": "payment_intent", "resource_id": pi,
+            "metadata": {"backend_refund_id": made.json["id"]},
+        }
+    })
+    .to_string();
+    let answer = deliver(
+        &webhook,
+        body.as_bytes(),
+        Some(&signed(&body, shared::clock::Clock::now_ms(&h.clock))),
+    )
+    .await;
+    assert_eq!(
+        (answer.status, &answer.json["outcome"]),
+        (200, &json!("kept_apart")),
+        "{}",
+        answer.json
+    );
+    let view = h.get(&pi).await.json;
+    assert_eq!(
+        (&view["refunds"][0]["status"], &view["refundable_amount"]),
+        (&json!("pending"), &json!(9000)),
+        "not applied, nothing released: {view}"
+    );
+    let kept = stored_item(&h.dynamodb, &h.table, "FOREIGN_EVENT#evt_live_refund")
+        .await
+        .expect("kept apart");
+    assert_eq!(kept["reason"].as_s().unwrap(), "mode_mismatch");
 }

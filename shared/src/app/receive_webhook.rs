@@ -275,6 +275,20 @@ impl<S: EventStore + PaymentStore + RefundStore, C: Clock> WebhookService<S, C> 
                 .get_payment(kind, &payment_id)
                 .await
                 .map_err(storage_error)?;
+            let event_mode = event.mode.as_deref();
+            let fits = |p: &crate::domain::payment::StoredPayment| {
+                crate::domain::refund::refund_event_mode_fits(
+                    event_mode,
+                    &report,
+                    p.mode.as_deref(),
+                )
+            };
+            if let Some(payment) = payment.as_ref().filter(|p| !fits(p)) {
+                tracing::warn!(event_id = %event.id, payment_id = %payment.id, fintoc_refund_id = %report.id, "refund event of the other mode than its payment's: kept apart, not applied");
+                return self
+                    .keep_refund_event_apart(event, &report, ForeignReason::ModeMismatch, now_ms)
+                    .await;
+            }
             if let Some(payment) = payment {
                 let key = key.or_else(|| {
                     payment
@@ -304,24 +318,37 @@ impl<S: EventStore + PaymentStore + RefundStore, C: Clock> WebhookService<S, C> 
             RefundRecorded::Unchanged => "refund_unchanged",
             RefundRecorded::Anomaly => "refund_anomaly",
             RefundRecorded::Unknown => {
-                let foreign = ForeignEvent {
-                    event_id: event.id.clone(),
-                    event_type: event.event_type.clone(),
-                    intent_id: report.resource_id.clone().unwrap_or_default(),
-                    reason: ForeignReason::UnknownRefund,
-                    mode: event.mode.clone().or(report.mode.clone()),
-                    tag: None,
-                    received_at_ms: now_ms,
-                };
-                self.store
-                    .keep_apart(&foreign)
-                    .await
-                    .map_err(storage_error)?;
                 tracing::warn!(event_id = %event.id, fintoc_refund_id = %report.id, "refund event kept apart: its payment is not held here");
-                "kept_apart"
+                return self
+                    .keep_refund_event_apart(event, &report, ForeignReason::UnknownRefund, now_ms)
+                    .await;
             }
         };
         Ok(accepted(name, &event.id))
+    }
+
+    /// Keeps a refund event that is not this deployment's to apply apart (once).
+    async fn keep_refund_event_apart(
+        &self,
+        event: &Event,
+        report: &crate::domain::refund::RefundReport,
+        reason: ForeignReason,
+        now_ms: i64,
+    ) -> Result<Accepted, ApiError> {
+        let foreign = ForeignEvent {
+            event_id: event.id.clone(),
+            event_type: event.event_type.clone(),
+            intent_id: report.resource_id.clone().unwrap_or_default(),
+            reason,
+            mode: event.mode.clone().or(report.mode.clone()),
+            tag: None,
+            received_at_ms: now_ms,
+        };
+        self.store
+            .keep_apart(&foreign)
+            .await
+            .map_err(storage_error)?;
+        Ok(accepted("kept_apart", &event.id))
     }
 
     /// [`Self::receive`], with what became of the event typed (for metrics).

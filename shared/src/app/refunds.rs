@@ -550,9 +550,14 @@ where
         let report = match answer {
             Ok(Some(report)) => report,
             Ok(None) => {
-                return Err(store_error(StoreError::Conflict(format!(
-                    "Fintoc does not know refund {fintoc_id}"
-                ))))
+                // Fintoc told this backend of the refund, and now says it does not
+                // know it (another account's key, another mode): a human must look.
+                tracing::error!(payment_id = %payment.id, refund_key = refund.key.as_str(), fintoc_refund_id = %fintoc_id, "ANOMALY: Fintoc does not know a refund this deployment made; nothing canceled");
+                return Err(ApiError::dependency(
+                    502,
+                    "fintoc_refund_unknown",
+                    "Fintoc does not know this refund; nothing was canceled. The operator has been alerted.",
+                ));
             }
             // Fintoc started paying it out meanwhile: what it says now is recorded
             // by its event or the reconciler.

@@ -564,8 +564,64 @@ fn invalid_refund_amount() -> InputError {
     .with_param("amount")
 }
 
+/// Whether a refund event may change a payment stored in `payment_mode`: not when
+/// it states (in its envelope, else its refund) the other mode — such an event is
+/// not this deployment's and is kept apart. An event or payment that states no
+/// readable mode (`live` | `test`) is not refused for that.
+pub fn refund_event_mode_fits(
+    event_mode: Option<&str>,
+    report: &RefundReport,
+    payment_mode: Option<&str>,
+) -> bool {
+    let readable = |m: &&str| matches!(*m, "live" | "test");
+    let stated = event_mode
+        .filter(readable)
+        .or(report.mode.as_deref().filter(readable));
+    match (stated, payment_mode.filter(readable)) {
+        (Some(stated), Some(stored)) => stated == stored,
+        _ => true,
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_refund_event_of_the_other_mode_never_changes_a_payment() {
+        let report = |mode: Option<&str>| RefundReport {
+            id: "re_1".into(),
+            status: RefundStatus::Succeeded,
+            amount: Some(100),
+            currency: None,
+            failure_code: None,
+            resource_type: None,
+            resource_id: None,
+            mode: mode.map(str::to_string),
+            metadata: Default::default(),
+            created_at: None,
+        };
+        assert!(refund_event_mode_fits(
+            Some("test"),
+            &report(None),
+            Some("test")
+        ));
+        assert!(!refund_event_mode_fits(
+            Some("live"),
+            &report(None),
+            Some("test")
+        ));
+        assert!(!refund_event_mode_fits(
+            None,
+            &report(Some("live")),
+            Some("test")
+        ));
+        assert!(
+            !refund_event_mode_fits(Some("bogus"), &report(Some("live")), Some("test")),
+            "an unreadable envelope mode falls back to the refund's"
+        );
+        assert!(refund_event_mode_fits(None, &report(None), Some("test")));
+        assert!(refund_event_mode_fits(Some("live"), &report(None), None));
+    }
+
     use super::*;
     use proptest::prelude::*;
     use RefundStatus::*;
