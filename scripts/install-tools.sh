@@ -11,6 +11,8 @@
 #   scripts/install-tools.sh --ministack + MiniStack (PyPI, with its SAM support) in .tools/ministack-venv,
 #                                         the AWS emulator `make deploy-local` deploys to
 #   scripts/install-tools.sh --openapi  + openapi-spec-validator in .tools/openapi-venv (docs/openapi.yaml)
+#   scripts/install-tools.sh --fintoc-python + Fintoc's official Python client in .tools/fintoc-python-venv
+#                                         (the simulator is tested with it)
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 CARGO_LAMBDA_VERSION=1.9.2
@@ -18,6 +20,11 @@ SAM_CLI_VERSION=1.170.0
 CHECKOV_VERSION=3.3.30
 MINISTACK_VERSION=1.5.33
 OPENAPI_VALIDATOR_VERSION=0.9.0
+FINTOC_PYTHON_VERSION=2.26.0
+# fintoc-python leaves httpx unpinned, and with httpx 0.28+ its list pagination
+# re-asks the first page forever (it passes params={}, which now drops the next
+# link's query): 0.27.2 is the newest httpx it pages correctly with.
+FINTOC_PYTHON_HTTPX_VERSION=0.27.2
 
 command -v java >/dev/null || die "Java 17+ is required for DynamoDB Local (apt-get install openjdk-17-jre-headless)"
 java_major="$(java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -1)"
@@ -32,7 +39,7 @@ if [[ ! -f "$stamp" || "$ROOT/package-lock.json" -nt "$stamp" ]]; then
   touch "$stamp"
 fi
 
-# venv DIR PACKAGE==VERSION: a virtualenv with one pinned package.
+# venv DIR "PACKAGE==VERSION...": a virtualenv with pinned packages.
 venv() {
   local dir="$ROOT/.tools/$1" spec="$2"
   if [[ -f "$dir/.installed" && "$(cat "$dir/.installed")" == "$spec" ]]; then
@@ -42,7 +49,8 @@ venv() {
   say "installing $spec into .tools/$1"
   rm -rf "$dir"
   python3 -m venv "$dir"
-  "$dir/bin/pip" install --disable-pip-version-check --progress-bar off "$spec" >&2
+  # shellcheck disable=SC2086 # one word per package
+  "$dir/bin/pip" install --disable-pip-version-check --progress-bar off $spec >&2
   echo "$spec" >"$dir/.installed"
 }
 
@@ -63,6 +71,8 @@ for arg in "$@"; do
     --checkov) venv checkov-venv "checkov==$CHECKOV_VERSION" ;;
     --ministack) venv ministack-venv "ministack[full]==$MINISTACK_VERSION" ;;
     --openapi) venv openapi-venv "openapi-spec-validator==$OPENAPI_VALIDATOR_VERSION" ;;
+    --fintoc-python)
+      venv fintoc-python-venv "fintoc==$FINTOC_PYTHON_VERSION httpx==$FINTOC_PYTHON_HTTPX_VERSION" ;;
     --sam | --arm64)
       [[ "$arg" == --sam ]] && venv sam-venv "aws-sam-cli==$SAM_CLI_VERSION"
       # arm64 Lambda builds cross-compile: they need Rust's aarch64 standard library.

@@ -36,6 +36,8 @@ say "events/ under cargo lambda watch"
 scripts/events-test.sh
 say "scripts/lib.sh helpers (the bridge address, with stand-ins for docker and ip)"
 scripts/lib-test.sh
+say "Fintoc's official Python client against the simulator (payment intents, refunds, pagination, webhook signatures)"
+scripts/python-client-test.sh
 say "docs: links resolve; routes, error codes and environment variables are documented; docs/openapi.yaml is valid OpenAPI"
 python3 scripts/check_docs.py
 scripts/install-tools.sh --openapi
