@@ -226,3 +226,48 @@ test("session on Fintoc's hosted page, cancelled: back to the cancel URL, nothin
   assert.deepEqual([body.status, body.paid], ["created", false]);
   await page.close();
 });
+
+test("the merchant's order page lists the paid payment and refunds part, then the rest", async () => {
+  const { page: checkoutPage, intentId } = await checkout("Pay");
+  const orderId = await checkoutPage.locator("#order").textContent();
+  const paid = Number(await checkoutPage.locator("#total").getAttribute("data-amount"));
+  await checkoutPage.close();
+  const page = await browser.newPage();
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(e.message));
+  await page.goto(new URL(`orders.html?order=${encodeURIComponent(orderId)}`, env.CHECKOUT_URL).href);
+  const card = page.locator(`.payment[data-payment-id="${intentId}"]`);
+  await card.waitFor();
+  assert.equal(await card.getAttribute("data-status"), "succeeded");
+  assert.equal(await card.getAttribute("data-refundable"), String(paid));
+
+  // Part of it: 1000 pesos, shown pending until Fintoc's webhook says more.
+  await card.getByRole("spinbutton").fill("1000");
+  await card.getByRole("button", { name: "Refund" }).click();
+  const first = card.locator('.refund[data-amount="1000"]');
+  await first.waitFor({ timeout: 30_000 });
+  assert.equal(await first.getAttribute("data-status"), "pending");
+  await page.locator(`.payment[data-payment-id="${intentId}"][data-refundable="${paid - 1000}"]`).waitFor();
+  const refundId = await first.getAttribute("data-refund-id");
+  const stored = await api(`/refunds/${encodeURIComponent(refundId)}`);
+  assert.equal(stored.status, 200);
+  const settled = await fetch(`${env.FINTOC_SIM_URL}/_sim/refunds/${stored.body.fintoc_refund_id}/settle`, {
+    method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ outcome: "succeeded" }),
+  });
+  assert.ok(settled.ok, `settle: ${settled.status}`);
+  // The signed refund.succeeded event reaches the webhook; the page follows it.
+  await page.locator(`.refund[data-refund-id="${refundId}"][data-status="succeeded"]`).waitFor({ timeout: 60_000 });
+  await page.locator(`.payment[data-payment-id="${intentId}"][data-refunded="1000"]`).waitFor();
+
+  // The rest: the form offers what is left; then there is nothing left to refund.
+  assert.equal(await card.getByRole("spinbutton").inputValue(), String(paid - 1000));
+  await card.getByRole("button", { name: "Refund" }).click();
+  await page.locator(`.payment[data-payment-id="${intentId}"][data-refundable="0"]`).waitFor({ timeout: 30_000 });
+  assert.equal(await card.locator(".refund").count(), 2);
+  assert.equal(await card.locator(".refund-form").count(), 0, "nothing left to refund");
+  const view = await api(`/payment-intents/${intentId}`);
+  assert.equal(view.body.refundable_amount, 0);
+  assert.deepEqual(view.body.refunds.map((r) => r.amount).sort((a, b) => a - b), [1000, paid - 1000].sort((a, b) => a - b));
+  assert.deepEqual(errors, [], "no JavaScript errors on the page");
+  await page.close();
+});

@@ -11,6 +11,10 @@
 //! POST /checkout-sessions/{id}/expire                -> create-intent function
 //! POST /webhooks/fintoc                              -> webhook function
 //! GET  /, /checkout.js, /checkout.css                -> files of --checkout-dir
+//! GET  /orders.html?order={id}                       -> the merchant's order page:
+//!                                                       payments, refunds, refund button
+//! /_merchant/orders/{id}[/pay|/checkout-session|/payments|/refunds]
+//!                                                    -> the merchant's server stand-in
 //! GET  /config.js                                    -> the page's settings
 //! POST /_local/faults {"webhook": [503]}             -> answer the next deliveries so
 //! GET  /_local/health
@@ -61,7 +65,10 @@ GET /checkout-sessions/{id}, POST /checkout-sessions/{id}/expire (create-intent)
 POST /webhooks/fintoc (webhook), the checkout page at /, a stand-in for the
 merchant's server (GET /_merchant/orders/{id}: the order's cart and price;
 POST /_merchant/orders/{id}/pay with Idempotency-Key: creates the intent with that
-price; POST /_merchant/orders/{id}/checkout-session: the same as a checkout session),
+price; POST /_merchant/orders/{id}/checkout-session: the same as a checkout session;
+GET /_merchant/orders/{id}/payments: the order's payments with their refunds;
+POST /_merchant/orders/{id}/refunds {\"payment_id\", \"amount\"?} with Idempotency-Key:
+refunds one of them — the staff's page is /orders.html?order={id}),
 and
 POST /_local/faults {\"webhook\": [503, ...]}: answer the next webhook deliveries with
 these statuses instead of forwarding them.";
@@ -93,6 +100,8 @@ struct Gateway {
     page_config: String,
     http: reqwest::Client,
     webhook_faults: Mutex<VecDeque<u16>>,
+    /// The payments the merchant's stand-in made for each order, in order.
+    orders: merchant::OrderBook,
 }
 
 struct Options {
@@ -221,6 +230,7 @@ async fn main() {
             .build()
             .expect("HTTP client"),
         webhook_faults: Mutex::new(VecDeque::new()),
+        orders: merchant::OrderBook::default(),
     });
     if let Some(every) = options.reconcile_every {
         tokio::spawn(reconcile_schedule(gateway.clone(), every));
@@ -343,63 +353,138 @@ async fn add_faults(gateway: &Gateway, req: Request<Incoming>) -> HttpResponse {
     }
 }
 
-/// The merchant's server stand-in: the cart of an order, and paying it (creating the
-/// intent with the price this server knows, never one from the browser).
+/// The merchant's server stand-in: the cart of an order, paying it (creating the
+/// intent with the price this server knows, never one from the browser), the
+/// order's payments with their refunds, and refunding one of them.
 async fn merchant_route(gateway: &Gateway, req: Request<Incoming>) -> HttpResponse {
     let path = req.uri().path().to_string();
     let rest = path.trim_start_matches("/_merchant/orders/");
     let (order_id, action) = match rest.split_once('/') {
-        Some((id, action)) => (id, Some(action)),
-        None => (rest, None),
+        Some((id, action)) => (id.to_string(), Some(action.to_string())),
+        None => (rest.to_string(), None),
     };
-    if !merchant::valid_order_id(order_id) {
+    if !merchant::valid_order_id(&order_id) {
         return error(
             400,
             "invalid_order_id",
             "Order ids are 1-64 of A-Z a-z 0-9 _ -.",
         );
     }
-    let cart = merchant::cart(order_id);
-    let resource = match action {
-        Some("pay") => "payment-intents",
-        Some("checkout-session") => "checkout-sessions",
-        _ => "",
-    };
-    match (req.method(), action) {
-        (&Method::GET, None) => json_response(200, &json!(cart)),
-        (&Method::POST, Some("pay" | "checkout-session")) => {
-            let key = req.headers().get("idempotency-key").cloned();
-            let mut outbound = gateway
-                .http
-                .post(
-                    gateway
-                        .backend
-                        .url("create-intent", &format!("/{resource}")),
-                )
-                .header("content-type", "application/json")
-                .body(merchant::create_body(&cart).to_string());
-            if let Some(key) = key {
-                outbound = outbound.header("idempotency-key", key);
-            }
-            match outbound.send().await {
-                Ok(answer) => {
-                    let status = answer.status().as_u16();
-                    let body = answer.bytes().await.unwrap_or_default();
-                    Response::builder()
-                        .status(status)
-                        .header("content-type", "application/json")
-                        .body(Full::new(body))
-                        .expect("valid response")
+    let cart = merchant::cart(&order_id);
+    let key = req.headers().get("idempotency-key").cloned();
+    match (req.method().clone(), action.as_deref()) {
+        (Method::GET, None) => json_response(200, &json!(cart)),
+        (Method::POST, Some(action @ ("pay" | "checkout-session"))) => {
+            let resource = if action == "pay" {
+                merchant::Resource::Intent
+            } else {
+                merchant::Resource::Session
+            };
+            let path = format!("/{}", resource.path());
+            let (status, body) = call_backend(
+                gateway,
+                Method::POST,
+                &path,
+                key,
+                Some(merchant::create_body(&cart).to_string()),
+            )
+            .await;
+            if status == 201 || status == 200 {
+                if let Some(id) = serde_json::from_slice::<serde_json::Value>(&body)
+                    .ok()
+                    .and_then(|v| v["id"].as_str().map(str::to_string))
+                {
+                    gateway.orders.add(&order_id, resource, &id);
                 }
-                Err(e) => error(
-                    502,
-                    "function_unreachable",
-                    &format!("The create-intent function did not answer: {e}"),
-                ),
             }
+            raw_json(status, body)
+        }
+        (Method::GET, Some("payments")) => {
+            let mut payments = Vec::new();
+            for (resource, id) in gateway.orders.payments(&order_id) {
+                let path = format!("/{}/{id}", resource.path());
+                let (status, body) = call_backend(gateway, Method::GET, &path, None, None).await;
+                if status != 200 {
+                    return raw_json(status, body);
+                }
+                payments
+                    .push(serde_json::from_slice::<serde_json::Value>(&body).unwrap_or_default());
+            }
+            json_response(200, &json!({"order_id": order_id, "payments": payments}))
+        }
+        (Method::POST, Some("refunds")) => {
+            let body = req.into_body().collect().await.map(|b| b.to_bytes());
+            let request = body
+                .ok()
+                .and_then(|b| serde_json::from_slice::<merchant::RefundRequest>(&b).ok());
+            let Some(request) = request else {
+                return error(
+                    400,
+                    "invalid_refund_request",
+                    "Expected {\"payment_id\": \"...\", \"amount\"?: positive integer}.",
+                );
+            };
+            // Only a payment this server made for this order is refunded from here.
+            let Some(resource) = gateway.orders.resource_of(&order_id, &request.payment_id) else {
+                return error(404, "payment_not_found", "This order has no such payment.");
+            };
+            let path = format!("/{}/{}/refunds", resource.path(), request.payment_id);
+            let (status, body) = call_backend(
+                gateway,
+                Method::POST,
+                &path,
+                key,
+                Some(request.backend_body().to_string()),
+            )
+            .await;
+            raw_json(status, body)
         }
         _ => error(404, "route_not_found", &format!("No route for {path}.")),
     }
+}
+
+/// One call of the merchant's stand-in to the backend's API: its status and body
+/// (a 502 envelope when the function does not answer).
+async fn call_backend(
+    gateway: &Gateway,
+    method: Method,
+    path: &str,
+    idempotency_key: Option<http::HeaderValue>,
+    body: Option<String>,
+) -> (u16, Bytes) {
+    let mut outbound = gateway
+        .http
+        .request(method, gateway.backend.url("create-intent", path));
+    if let Some(body) = body {
+        outbound = outbound
+            .header("content-type", "application/json")
+            .body(body);
+    }
+    if let Some(key) = idempotency_key {
+        outbound = outbound.header("idempotency-key", key);
+    }
+    match outbound.send().await {
+        Ok(answer) => {
+            let status = answer.status().as_u16();
+            (status, answer.bytes().await.unwrap_or_default())
+        }
+        Err(e) => (
+            502,
+            Bytes::from(
+                json!({"error": {"type": "api_error", "code": "function_unreachable",
+                    "message": format!("The create-intent function did not answer: {e}")}})
+                .to_string(),
+            ),
+        ),
+    }
+}
+
+fn raw_json(status: u16, body: Bytes) -> HttpResponse {
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(Full::new(body))
+        .expect("valid response")
 }
 
 /// Forwards the request to a function under `cargo lambda watch`, whose function URL

@@ -80,8 +80,111 @@ pub fn create_body(cart: &Cart) -> serde_json::Value {
     })
 }
 
+/// Which of the backend's resources a payment is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resource {
+    /// A payment intent.
+    Intent,
+    /// A checkout session.
+    Session,
+}
+
+impl Resource {
+    /// Its collection in the backend's API.
+    pub fn path(self) -> &'static str {
+        match self {
+            Self::Intent => "payment-intents",
+            Self::Session => "checkout-sessions",
+        }
+    }
+}
+
+/// The payments this stand-in made, by order (in memory: a stand-in's records).
+#[derive(Debug, Default)]
+pub struct OrderBook(std::sync::Mutex<std::collections::HashMap<String, Vec<(Resource, String)>>>);
+
+impl OrderBook {
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, Vec<(Resource, String)>>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records a payment made for `order_id` (once, whatever the replays).
+    pub fn add(&self, order_id: &str, resource: Resource, id: &str) {
+        let mut orders = self.lock();
+        let payments = orders.entry(order_id.to_string()).or_default();
+        if !payments.iter().any(|(_, known)| known == id) {
+            payments.push((resource, id.to_string()));
+        }
+    }
+
+    /// The payments made for `order_id`, oldest first.
+    pub fn payments(&self, order_id: &str) -> Vec<(Resource, String)> {
+        self.lock().get(order_id).cloned().unwrap_or_default()
+    }
+
+    /// Which resource `payment_id` is, when it was made for `order_id`.
+    pub fn resource_of(&self, order_id: &str, payment_id: &str) -> Option<Resource> {
+        self.lock()
+            .get(order_id)?
+            .iter()
+            .find(|(_, id)| id == payment_id)
+            .map(|(resource, _)| *resource)
+    }
+}
+
+/// A refund the merchant's staff asks for from the order page.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct RefundRequest {
+    /// The payment to refund (one made for the order).
+    pub payment_id: String,
+    /// Minor units; absent: all that is left.
+    #[serde(default)]
+    pub amount: Option<u64>,
+}
+
+impl RefundRequest {
+    /// The body sent to the backend's refund route.
+    pub fn backend_body(&self) -> serde_json::Value {
+        match self.amount {
+            Some(amount) => serde_json::json!({"amount": amount}),
+            None => serde_json::json!({}),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_order_book_knows_which_payments_are_an_orders() {
+        let book = OrderBook::default();
+        book.add("o-1", Resource::Intent, "pi_1");
+        book.add("o-1", Resource::Intent, "pi_1");
+        book.add("o-1", Resource::Session, "cs_2");
+        assert_eq!(
+            book.payments("o-1"),
+            vec![
+                (Resource::Intent, "pi_1".to_string()),
+                (Resource::Session, "cs_2".to_string())
+            ]
+        );
+        assert_eq!(book.resource_of("o-1", "cs_2"), Some(Resource::Session));
+        assert_eq!(
+            book.resource_of("o-2", "pi_1"),
+            None,
+            "another order's payment"
+        );
+        assert_eq!(
+            RefundRequest {
+                payment_id: "pi_1".into(),
+                amount: None
+            }
+            .backend_body(),
+            serde_json::json!({})
+        );
+    }
     use super::*;
 
     #[test]
