@@ -779,3 +779,72 @@ async fn a_refund_event_of_the_other_mode_is_kept_apart_never_applied() {
         .expect("kept apart");
     assert_eq!(kept["reason"].as_s().unwrap(), "mode_mismatch");
 }
+
+#[tokio::test]
+async fn a_refund_whose_create_failed_is_never_sent_after_fintocs_key_may_be_purged_and_is_released(
+) {
+    use fintoc_sim::Fault;
+    use shared::app::reconcile::ReconcileSettings;
+    let h = Harness::new().await;
+    wire_webhooks(&h).await;
+    let pi = paid_intent(&h, "order-purge").await;
+    for _ in 0..3 {
+        h.sim.push_fault(Fault::Status { status: 503 });
+    }
+    let failed = h
+        .call(refund_of(&pi, "purge-1", r#"{"amount": 5000}"#))
+        .await;
+    assert_eq!(failed.status, 502, "{}", failed.json);
+    assert_eq!(
+        h.get(&pi).await.json["refundable_amount"],
+        10000,
+        "held while unknown"
+    );
+
+    // A day later Fintoc may have forgotten the derived key: the merchant's retry
+    // must not send the create again (it could make a second refund).
+    h.clock.advance_ms(24 * 3_600_000);
+    let requests = h.sim.api_requests();
+    let late = h
+        .call(refund_of(&pi, "purge-1", r#"{"amount": 5000}"#))
+        .await;
+    assert_eq!(
+        (late.status, &late.json["status"]),
+        (201, &json!("creating")),
+        "{}",
+        late.json
+    );
+    assert_eq!(h.sim.api_requests(), requests, "nothing sent to Fintoc");
+
+    // The reconciler finds it in no page of Fintoc's list: never made, released.
+    h.clock.advance_ms(3_600_000);
+    let (reconciler, _) = reconciler_with(
+        &h,
+        ReconcileSettings {
+            sweep_refunds: false,
+            ..ReconcileSettings::default()
+        },
+    );
+    let summary = reconciler.run(None).await;
+    assert_eq!(
+        (summary.checked, summary.refunds_recorded),
+        (1, 1),
+        "{summary:?}"
+    );
+    let view = h.get(&pi).await.json;
+    assert_eq!(
+        (&view["refundable_amount"], &view["refunds"]),
+        (&json!(15000), &json!([])),
+        "{view}"
+    );
+    // A new attempt is a new refund at Fintoc.
+    let again = h
+        .call(refund_of(&pi, "purge-2", r#"{"amount": 5000}"#))
+        .await;
+    assert_eq!(
+        (again.status, &again.json["status"]),
+        (201, &json!("pending")),
+        "{}",
+        again.json
+    );
+}

@@ -19,9 +19,10 @@ use crate::domain::reconcile::{
     outside_refund_target, plan_check, plan_failed_check, plan_refund_check,
     refund_sweep_cursor_after, refund_sweep_since, CheckPlan, FintocAnswer, Flag, ScheduleUpdate,
 };
+use crate::domain::refund::{refund_create_never_made, RefundStatus};
 use crate::domain::schedule::ScheduleChange;
 use crate::domain::transition::{Effect, PaymentState};
-use crate::fintoc::FintocLookup;
+use crate::fintoc::{FintocLookup, RefundList};
 use crate::store::{DuePayment, EventStore, PaymentStore, RefundStore, ScheduleStore, WriteResult};
 use std::collections::HashSet;
 use std::future::Future;
@@ -485,13 +486,13 @@ where
             .and_then(crate::clock::parse_rfc3339_ms)
             .map(|ms| format_rfc3339_ms(ms - 60_000));
         let listed = match &lost_since {
-            None => Vec::new(),
+            None => RefundList::default(),
             Some(since) => match self.fintoc.list_refunds_since(since, budget).await {
-                Ok(listed) => listed.refunds,
+                Ok(listed) => listed,
                 Err(e) => {
                     tracing::warn!(payment_id = id, error = %e, "could not list Fintoc's refunds");
                     failed = true;
-                    Vec::new()
+                    RefundList::default()
                 }
             },
         };
@@ -510,6 +511,7 @@ where
                     }
                 },
                 None => listed
+                    .refunds
                     .iter()
                     .find(|r| {
                         r.refund_id().is_some_and(|rid| {
@@ -519,6 +521,34 @@ where
                     .cloned(),
             };
             let Some(report) = report else {
+                let reserved_at = crate::clock::parse_rfc3339_ms(&refund.created_at).unwrap_or(0);
+                let never_made = refund.fintoc_id.is_none()
+                    && refund.status == RefundStatus::Creating
+                    && !failed
+                    && refund_create_never_made(
+                        reserved_at,
+                        self.clock.now_ms(),
+                        false,
+                        listed.complete,
+                    );
+                if never_made {
+                    match self
+                        .store
+                        .drop_refund(payment.kind, &payment.id, refund)
+                        .await
+                    {
+                        Ok(dropped) => {
+                            recorded += u64::from(dropped);
+                            tracing::warn!(payment_id = id, refund_key = refund.key.as_str(), "a refund Fintoc never made (its create failed, and it is not in Fintoc's list a day later) is released");
+                        }
+                        Err(e) => {
+                            tracing::error!(payment_id = id, error = %e.detail(), "could not release a refund Fintoc never made");
+                            failed = true;
+                            still_open = true;
+                        }
+                    }
+                    continue;
+                }
                 still_open = true;
                 continue;
             };

@@ -16,8 +16,8 @@ use crate::domain::error::{InputError, InputErrorKind};
 use crate::domain::idempotency::{derive_fintoc_key, IdempotencyKey, StoredResponse};
 use crate::domain::payment::{PaymentKind, PaymentStatus, StoredPayment};
 use crate::domain::refund::{
-    plan_refund_update, RefundId, RefundKey, RefundOrigin, RefundRefusal, RefundReport,
-    RefundRequest, RefundStatus, StoredRefund, REFUND_ID_METADATA_KEY,
+    may_send_refund_create, plan_refund_update, RefundId, RefundKey, RefundOrigin, RefundRefusal,
+    RefundReport, RefundRequest, RefundStatus, StoredRefund, REFUND_ID_METADATA_KEY,
 };
 use crate::domain::schedule::CHECK_DELAYS_MS;
 use crate::fintoc::{CreateRefund, FintocApi, FintocError, FintocRefunds};
@@ -363,6 +363,14 @@ where
         };
         if refund.status != RefundStatus::Creating {
             return done(&payment, &refund); // an earlier attempt of this key got this far
+        }
+        let reserved_at = crate::clock::parse_rfc3339_ms(&refund.created_at).unwrap_or(0);
+        if !may_send_refund_create(reserved_at, lease.now_ms()) {
+            // Fintoc may have purged the derived key: sending the create again could
+            // make a second refund. The reconciler finds it in Fintoc's list, or
+            // releases it once it is certain Fintoc never made it.
+            tracing::warn!(payment_id = %payment.id, refund_key = refund.key.as_str(), "a refund's create is too old to send again; left to the reconciler");
+            return done(&payment, &refund);
         }
         let intent_id = match refundable_intent(&payment) {
             Ok(id) => id.to_string(),

@@ -564,6 +564,36 @@ fn invalid_refund_amount() -> InputError {
     .with_param("amount")
 }
 
+/// How long after a refund's reservation its create may still be sent to Fintoc
+/// again under the same derived `Idempotency-Key`: Fintoc may purge a key after
+/// 24 hours, and a create sent after that could make a second refund. An hour is
+/// left for clocks and requests in flight.
+pub const REFUND_CREATE_RESEND_WINDOW_MS: i64 = 23 * 3_600_000;
+
+/// After this long, a refund whose create's answer was lost and that Fintoc's
+/// complete list does not show was never made: its reservation is released.
+pub const LOST_REFUND_CREATE_AFTER_MS: i64 = 25 * 3_600_000;
+
+/// Whether a create reserved at `reserved_at_ms` may be sent to Fintoc at `now_ms`
+/// (again, for a retry of the merchant's key): only while Fintoc still holds the
+/// derived key, so a retry reaches the same Fintoc refund.
+pub fn may_send_refund_create(reserved_at_ms: i64, now_ms: i64) -> bool {
+    now_ms - reserved_at_ms < REFUND_CREATE_RESEND_WINDOW_MS
+}
+
+/// Whether a refund still `creating` (no answer of Fintoc's recorded), reserved at
+/// `reserved_at_ms`, was never made at Fintoc: not in Fintoc's list read to its end
+/// (`found`, `list_complete`), and too old for any create of it to be in flight or
+/// sent again.
+pub fn refund_create_never_made(
+    reserved_at_ms: i64,
+    now_ms: i64,
+    found: bool,
+    list_complete: bool,
+) -> bool {
+    !found && list_complete && now_ms - reserved_at_ms >= LOST_REFUND_CREATE_AFTER_MS
+}
+
 /// Whether a refund event may change a payment stored in `payment_mode`: not when
 /// it states (in its envelope, else its refund) the other mode — such an event is
 /// not this deployment's and is kept apart. An event or payment that states no
@@ -585,6 +615,31 @@ pub fn refund_event_mode_fits(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_lost_create_is_sent_again_only_while_fintoc_keeps_its_key_then_released() {
+        let h = 3_600_000;
+        assert!(may_send_refund_create(0, 0));
+        assert!(may_send_refund_create(0, 22 * h));
+        assert!(!may_send_refund_create(0, 23 * h));
+        assert!(
+            !refund_create_never_made(0, 24 * h, false, true),
+            "still in flight"
+        );
+        assert!(refund_create_never_made(0, 25 * h, false, true));
+        assert!(
+            !refund_create_never_made(0, 25 * h, true, true),
+            "Fintoc made it"
+        );
+        assert!(
+            !refund_create_never_made(0, 25 * h, false, false),
+            "a list not read to its end proves nothing"
+        );
+        assert!(
+            LOST_REFUND_CREATE_AFTER_MS > REFUND_CREATE_RESEND_WINDOW_MS + h / 2,
+            "never released while a create may still be sent"
+        );
+    }
+
     #[test]
     fn a_refund_event_of_the_other_mode_never_changes_a_payment() {
         let report = |mode: Option<&str>| RefundReport {
