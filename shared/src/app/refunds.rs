@@ -582,3 +582,6 @@ where
         Ok(refund_reply(200, &payment, &recorded))
     }
 }
+
+#[cfg(test)]
+mod tests;

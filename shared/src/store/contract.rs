@@ -156,6 +156,24 @@ fn intent(id: &str, amount: u64, status: PaymentStatus) -> StoredPayment {
     }
 }
 
+/// A payment intent `id` of 100 CLP for `order`, created and paid (its order paid
+/// by it): what refunds are made of.
+pub async fn paid_intent<S: Stores>(store: &S, id: &str, order: &str) -> StoredPayment {
+    store.save_created(&for_order(id, order)).await.unwrap();
+    send_event(
+        store,
+        id,
+        &format!("evt_paid_{id}"),
+        PaymentStatus::Succeeded,
+    )
+    .await;
+    store
+        .get_payment(PaymentKind::Intent, id)
+        .await
+        .unwrap()
+        .expect("the paid intent")
+}
+
 /// An intent created for `order`.
 fn for_order(id: &str, order: &str) -> StoredPayment {
     StoredPayment {

@@ -1,0 +1,198 @@
+//! Refunds on the store, as the use cases change them: random interleavings of
+//! reservations, Fintoc's answers and events (duplicated, reordered, decided on a
+//! stale read), refused creates, cancels and imports of refunds made elsewhere —
+//! through `record_refund_report`, `import_refund` and the store's guarded writes,
+//! on the in-memory store (the same contract as DynamoDB's, `store::contract`).
+
+use super::*;
+use crate::domain::refund::{RefundOrigin, RefundReport, RefundStatus};
+use crate::store::memory::MemoryStore;
+use proptest::prelude::*;
+
+const NOW: &str = "2026-01-01T00:00:00.000Z";
+const PAYMENT: &str = "pi_prop";
+
+#[derive(Debug, Clone)]
+enum Step {
+    /// A refund of this amount reserved (the create's first write).
+    Reserve(u64),
+    /// Fintoc's answer, an event or a check about refund `i`: this status.
+    Report(usize, RefundStatus),
+    /// The same, decided on the payment as read before the previous step.
+    StaleReport(usize, RefundStatus),
+    /// Fintoc refused refund `i`'s create (dropped, if still `creating`).
+    Refused(usize),
+    /// A refund made elsewhere (`j`), of this amount and status, reported.
+    Import(usize, u64, RefundStatus),
+}
+
+fn status() -> impl Strategy<Value = RefundStatus> {
+    prop_oneof![
+        Just(RefundStatus::Pending),
+        Just(RefundStatus::InProgress),
+        Just(RefundStatus::Succeeded),
+        Just(RefundStatus::Failed),
+        Just(RefundStatus::Canceled),
+        Just(RefundStatus::Rejected),
+        Just(RefundStatus::Other("on_hold".into())),
+    ]
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        (1u64..60).prop_map(Step::Reserve),
+        (0usize..8, status()).prop_map(|(i, s)| Step::Report(i, s)),
+        (0usize..8, status()).prop_map(|(i, s)| Step::StaleReport(i, s)),
+        (0usize..8).prop_map(Step::Refused),
+        (0usize..3, 1u64..60, status()).prop_map(|(j, a, s)| Step::Import(j, a, s)),
+    ]
+}
+
+fn report(id: String, amount: u64, status: RefundStatus) -> RefundReport {
+    RefundReport {
+        id,
+        status,
+        amount: Some(amount),
+        currency: Some("CLP".into()),
+        failure_code: None,
+        resource_type: Some("payment_intent".into()),
+        resource_id: Some(PAYMENT.into()),
+        mode: None,
+        metadata: Default::default(),
+        created_at: None,
+    }
+}
+
+async fn read(store: &MemoryStore) -> StoredPayment {
+    store
+        .get_payment(PaymentKind::Intent, PAYMENT)
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+async fn run(steps: Vec<Step>) -> Result<(), TestCaseError> {
+    let store = MemoryStore::default();
+    let mut stale = crate::store::contract::paid_intent(&store, PAYMENT, "order-prop").await;
+    let paid = stale.refundable_base();
+    prop_assert!(paid > 0);
+    let mut made: Vec<StoredRefund> = Vec::new();
+    for step in steps {
+        let before = read(&store).await;
+        match step {
+            Step::Reserve(amount) => {
+                let refund = StoredRefund {
+                    key: RefundKey::for_request(&format!("key-{}", made.len())),
+                    fintoc_id: None,
+                    amount,
+                    currency: "CLP".into(),
+                    status: RefundStatus::Creating,
+                    failure_code: None,
+                    metadata: Default::default(),
+                    origin: RefundOrigin::Api,
+                    created_at: NOW.into(),
+                    updated_at: NOW.into(),
+                };
+                let outcome = store
+                    .reserve_refund(&ReserveRefund {
+                        kind: PaymentKind::Intent,
+                        payment_id: PAYMENT,
+                        paid,
+                        refund: &refund,
+                        schedule: None,
+                    })
+                    .await
+                    .unwrap();
+                let fits = before.refund_ledger().reserve(Some(amount)).is_ok();
+                prop_assert_eq!(outcome == ReserveRefundOutcome::Reserved, fits);
+                if fits {
+                    made.push(refund);
+                }
+            }
+            Step::Report(i, ref status) | Step::StaleReport(i, ref status) => {
+                let status = status.clone();
+                let Some(refund) = made.get(i) else { continue };
+                let seen = if matches!(step, Step::StaleReport(..)) {
+                    &stale
+                } else {
+                    &before
+                };
+                let report = report(format!("re_fintoc_{i}"), refund.amount, status);
+                record_refund_report(&store, seen, &refund.key, &report, NOW)
+                    .await
+                    .unwrap();
+            }
+            Step::Refused(i) => {
+                let Some(refund) = made.get(i) else { continue };
+                let was_creating = before
+                    .refunds
+                    .get(&refund.key)
+                    .is_some_and(|r| r.status == RefundStatus::Creating);
+                let dropped = store
+                    .drop_refund(PaymentKind::Intent, PAYMENT, refund)
+                    .await
+                    .unwrap();
+                prop_assert_eq!(dropped, was_creating, "dropped only while creating");
+            }
+            Step::Import(j, amount, status) => {
+                let report = report(format!("re_elsewhere_{j}"), amount, status);
+                import_refund(&store, &before, &report, 0).await.unwrap();
+            }
+        }
+        stale = before;
+        let after = read(&store).await;
+        let live: u64 = after
+            .refunds
+            .entries
+            .iter()
+            .filter(|r| !r.status.releases_amount())
+            .map(|r| r.amount)
+            .sum();
+        prop_assert_eq!(
+            after.refunds.reserved,
+            live,
+            "reserved = what live refunds hold"
+        );
+        prop_assert!(after.refunds.reserved <= paid, "never more than was paid");
+        let succeeded: u64 = after
+            .refunds
+            .entries
+            .iter()
+            .filter(|r| r.status == RefundStatus::Succeeded)
+            .map(|r| r.amount)
+            .sum();
+        prop_assert!(succeeded <= paid);
+        prop_assert_eq!(
+            store.order("order-prop").map(|o| o.refunded_amount),
+            Some(succeeded),
+            "the order counts each succeeded refund once"
+        );
+        for refund in &after.refunds.entries {
+            let outcome = store.refund_outcome(&after.refund_id(&refund.key).to_string());
+            if refund.status.is_final() {
+                prop_assert_eq!(outcome, Some((refund.status.clone(), refund.amount)));
+            } else {
+                prop_assert_eq!(outcome, None);
+            }
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(500))]
+
+    /// Whatever the order of reservations, reports (duplicated, reordered, on a
+    /// stale read), refused creates, cancels and imports: the payment holds exactly
+    /// what its live refunds hold, never more than it paid; each outcome is recorded
+    /// once, and the order's refunded amount is the sum of the succeeded refunds.
+    #[test]
+    fn refunds_on_the_store_never_exceed_what_was_paid(
+        steps in proptest::collection::vec(step(), 0..40)
+    ) {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(run(steps))?;
+    }
+}
