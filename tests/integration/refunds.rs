@@ -848,3 +848,79 @@ async fn a_refund_whose_create_failed_is_never_sent_after_fintocs_key_may_be_pur
         again.json
     );
 }
+
+#[tokio::test]
+async fn a_second_payment_kept_as_an_anomaly_is_refunded_in_full_and_its_order_untouched() {
+    let h = Harness::new().await;
+    wire_webhooks(&h).await;
+    let order = "order-twice";
+    let first = paid_intent(&h, order).await;
+    // A second intent for the same order, made at Fintoc outside this API (it
+    // should never happen) and paid: recorded, refused by its order, kept for review.
+    use shared::domain::idempotency::{derive_fintoc_key, CallerId, IdempotencyKey};
+    use shared::fintoc::{CreatePaymentIntent, FintocApi};
+    let second = fintoc_client(&h.sim, fintoc_sim::DEFAULT_SECRET_KEY)
+        .create_payment_intent(
+            &CreatePaymentIntent {
+                amount: 15000,
+                currency: shared::domain::money::Currency::Clp,
+                customer_email: None,
+                metadata: [
+                    ("order_id".to_string(), order.to_string()),
+                    ("deployment_tag".to_string(), DEPLOYMENT_TAG.to_string()),
+                ]
+                .into(),
+                recipient_account: None,
+            },
+            &derive_fintoc_key(
+                "elsewhere",
+                &IdempotencyKey::parse(&CallerId::anonymous(), Some("twice-2")).unwrap(),
+            ),
+            None,
+        )
+        .await
+        .unwrap()
+        .id;
+    let before = h.sim.deliveries().len();
+    h.sim
+        .finish(&second, &Finish::outcome("succeeded"))
+        .unwrap();
+    h.sim.wait_settled(before + 1).await;
+    let view = h.get(&second).await.json;
+    assert_eq!(
+        (
+            &view["status"],
+            &view["paid"],
+            &view["needs_review"]["reason"]
+        ),
+        (&json!("succeeded"), &json!(false), &json!("second_payment")),
+        "{view}"
+    );
+
+    let refund = h.call(refund_of(&second, "anomaly-1", "")).await;
+    assert_eq!(
+        (refund.status, &refund.json["amount"]),
+        (201, &json!(15000)),
+        "refunded in full: {}",
+        refund.json
+    );
+    let fintoc_id = refund.json["fintoc_refund_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    settle(&h, &fintoc_id, settle_as("succeeded")).await;
+    let view = h.get(&second).await.json;
+    assert_eq!(
+        (&view["refunded_amount"], &view["refundable_amount"]),
+        (&json!(15000), &json!(0)),
+        "{view}"
+    );
+    let order_item = stored_item(&h.dynamodb, &h.table, &format!("ORDER#{order}"))
+        .await
+        .unwrap();
+    assert!(
+        !order_item.contains_key("refunded_amount"),
+        "the order was paid by the first payment; the second's refund is not the order's: {order_item:?}"
+    );
+    assert_eq!(h.get(&first).await.json["refundable_amount"], 15000);
+}
