@@ -702,11 +702,21 @@ async fn refunds_made_elsewhere_whose_events_were_lost_are_imported_by_the_sweep
         .await
         .expect("the sweep keeps its cursor");
     assert!(cursor.contains_key("since"), "{cursor:?}");
+    let usage_before = h.store.inner.usage();
     let again = reconciler.run(None).await;
     assert_eq!(
-        (again.refunds_imported, again.refund_anomalies),
-        (0, 0),
+        (again.refunds_imported, again.refund_anomalies, again.failed),
+        (0, 0, 0),
         "read again, changes nothing: {again:?}"
+    );
+    // The sweep's cost, pinned: the shards' queries (16), its cursor read and
+    // moved (1 + 1), and the payment of the one refund made elsewhere in its
+    // window read (1): nothing written for it.
+    let usage = h.store.inner.usage() - usage_before;
+    assert_eq!(
+        (usage.read_requests, usage.write_requests),
+        (16 + 1 + 1, 1),
+        "{usage:?}"
     );
     assert_eq!(h.get(&pi).await.json["refunded_amount"], 4000);
 
