@@ -504,31 +504,14 @@ async fn a_sessions_refund_goes_to_the_attempt_that_paid_it() {
 
 #[tokio::test]
 async fn a_refund_made_outside_the_api_is_imported_from_its_event() {
-    use shared::domain::idempotency::{derive_fintoc_key, CallerId, IdempotencyKey};
-    use shared::fintoc::{CreateRefund, FintocRefunds};
     let h = Harness::new().await;
     wire_webhooks(&h).await;
     let pi = paid_intent(&h, "order-x").await;
     // Made at Fintoc directly (its dashboard): no id of this backend's.
-    let elsewhere = fintoc_client(&h.sim, fintoc_sim::DEFAULT_SECRET_KEY)
-        .create_refund(
-            &CreateRefund {
-                resource_type: "payment_intent",
-                resource_id: pi.clone(),
-                amount: 4000,
-                metadata: Default::default(),
-            },
-            &derive_fintoc_key(
-                "dashboard",
-                &IdempotencyKey::parse(&CallerId::anonymous(), Some("d-1")).unwrap(),
-            ),
-            None,
-        )
-        .await
-        .unwrap();
+    let elsewhere = refund_elsewhere(&h, &pi, 4000, "d-1").await;
     settle(
         &h,
-        &elsewhere.id,
+        &elsewhere,
         Settle {
             duplicate: true,
             ..settle_as("succeeded")
