@@ -122,6 +122,7 @@ impl LoadRun {
             "latency_ms": summary(latencies),
             "invocation_duration_ms": summary(durations),
             "retried_invocations": retries,
+            "network": setup.network,
             "fleet": fleet_report(&usage, count + retries as usize),
         });
         Self { answers, figures }

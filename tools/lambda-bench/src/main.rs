@@ -8,6 +8,10 @@
 //! lambda-bench load-create --bootstrap PATH --dynamodb URL [--keys N] [--repeats R] [--concurrency C] [--out FILE]
 //! ```
 //!
+//! Both load commands take `--dynamodb-rtt-ms MS` and `--fintoc-rtt-ms MS`: the
+//! function then reaches DynamoDB and the simulator through `latency-proxy`, each
+//! request-response paying that round trip, as deployed (`network.rs`).
+//!
 //! The Runtime API stub speaks the documented protocol
 //! (`/2018-06-01/runtime/invocation/next`, `.../{id}/response`, `.../{id}/error`,
 //! `/init/error`). A cold start is timed from spawning the process to its first
@@ -21,6 +25,7 @@
 mod cold_start;
 mod events;
 mod load;
+mod network;
 mod runtime_api;
 mod setup;
 mod stats;
@@ -41,7 +46,8 @@ const USAGE: &str = "usage:
   lambda-bench cold-start   --function create-intent|webhook|hello --bootstrap PATH --dynamodb URL [--runs 20] [--env NAME=VALUE,...]
                             [--sim-port N] [--function-dynamodb URL] [--function-fintoc URL] [--out FILE]
   lambda-bench load-webhook --bootstrap PATH --dynamodb URL [--intents 2000] [--concurrency 32] [--duplicates 0.3] [--env NAME=VALUE,...] [--out FILE]
-  lambda-bench load-create  --bootstrap PATH --dynamodb URL [--keys 1000] [--repeats 3] [--concurrency 32] [--out FILE]";
+  lambda-bench load-create  --bootstrap PATH --dynamodb URL [--keys 1000] [--repeats 3] [--concurrency 32] [--out FILE]
+  (load-*: [--dynamodb-rtt-ms 0] [--fintoc-rtt-ms 0]: a round trip added to each dependency)";
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -86,6 +92,13 @@ fn main() {
             }
         })
         .collect();
+    let rtt = |name: &str| -> f64 {
+        get(name, "0").parse().unwrap_or_else(|_| {
+            eprintln!("--{name} must be a number of milliseconds");
+            std::process::exit(2)
+        })
+    };
+    let (dynamodb_rtt, fintoc_rtt) = (rtt("dynamodb-rtt-ms"), rtt("fintoc-rtt-ms"));
     let runtime = tokio::runtime::Runtime::new().expect("tokio");
     let result = runtime.block_on(async {
         match command.as_str() {
@@ -106,6 +119,7 @@ fn main() {
             "load-webhook" => {
                 let mut setup = Setup::new("webhook", bootstrap, dynamodb, 0).await;
                 setup.env = extra_env;
+                setup.delay_network(dynamodb_rtt, fintoc_rtt).await;
                 let duplicates: f64 = get("duplicates", "0.3").parse().unwrap_or(0.3);
                 load_webhook(
                     &setup,
@@ -118,7 +132,8 @@ fn main() {
                 .await
             }
             "load-create" => {
-                let setup = Setup::new("create-intent", bootstrap, dynamodb, 0).await;
+                let mut setup = Setup::new("create-intent", bootstrap, dynamodb, 0).await;
+                setup.delay_network(dynamodb_rtt, fintoc_rtt).await;
                 load_create(
                     &setup,
                     number("keys", "1000"),

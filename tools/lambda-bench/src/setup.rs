@@ -2,6 +2,7 @@
 //! against a Runtime API with the configuration Lambda would give it, and its usage read
 //! from `/proc`.
 
+use crate::network::{delayed, measured_round_trip};
 use crate::runtime_api::RuntimeApi;
 use crate::{DEPLOYMENT_TAG, WEBHOOK_SECRET};
 use fintoc_sim::{Simulator, SimulatorConfig, DEFAULT_SECRET_KEY};
@@ -21,6 +22,9 @@ pub(crate) struct Setup {
     pub(crate) function_dynamodb: Option<String>,
     /// The Fintoc base URL the function is given, when not the simulator's own.
     pub(crate) function_fintoc: Option<String>,
+    /// The round trips added between the function and its dependencies (set and
+    /// measured), reported with the run.
+    pub(crate) network: serde_json::Value,
 }
 
 impl Setup {
@@ -53,7 +57,27 @@ impl Setup {
             env: Vec::new(),
             function_dynamodb: None,
             function_fintoc: None,
+            network: serde_json::json!({"dynamodb_rtt_ms_set": 0.0, "fintoc_rtt_ms_set": 0.0}),
         }
+    }
+
+    /// Puts a network between the function and its dependencies: each DynamoDB
+    /// request pays `dynamodb_rtt_ms` more, each Fintoc request `fintoc_rtt_ms`
+    /// (0: none); the harness itself keeps talking to both directly.
+    pub(crate) async fn delay_network(&mut self, dynamodb_rtt_ms: f64, fintoc_rtt_ms: f64) {
+        if dynamodb_rtt_ms > 0.0 {
+            self.function_dynamodb = Some(delayed(&self.dynamodb, dynamodb_rtt_ms).await);
+        }
+        if fintoc_rtt_ms > 0.0 {
+            let sim = format!("http://{}", self.sim.addr());
+            self.function_fintoc = Some(delayed(&sim, fintoc_rtt_ms).await);
+        }
+        self.network = serde_json::json!({
+            "dynamodb_rtt_ms_set": dynamodb_rtt_ms,
+            "fintoc_rtt_ms_set": fintoc_rtt_ms,
+            "dynamodb_rtt_ms_measured": if dynamodb_rtt_ms > 0.0 { measured_round_trip(dynamodb_rtt_ms).await } else { serde_json::Value::Null },
+            "fintoc_rtt_ms_measured": if fintoc_rtt_ms > 0.0 { measured_round_trip(fintoc_rtt_ms).await } else { serde_json::Value::Null },
+        });
     }
 
     /// The store on the benchmark's table (for seeding).

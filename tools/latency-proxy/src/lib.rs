@@ -12,27 +12,73 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio::time::{sleep_until, Instant};
 
+/// How a chunk waits for its delivery time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Timer {
+    /// On tokio's timer alone: each wait is rounded up to its millisecond tick, so
+    /// a 1 ms delay costs about 2 (fine for delays of tens of milliseconds, and
+    /// virtual under a paused clock, for tests).
+    Tokio,
+    /// Tokio's timer to within 2 ms of the delivery time, then the thread sleeps
+    /// the rest (tens of microseconds of precision on Linux). It blocks the
+    /// runtime's thread: run the proxy on a runtime of its own
+    /// ([`spawn_on_own_thread`]).
+    Precise,
+}
+
 /// Proxies every connection `listener` accepts to `upstream`, each direction
 /// delayed by `delay`. Runs until the listener fails.
 pub async fn serve(listener: TcpListener, upstream: SocketAddr, delay: Duration) {
+    serve_with(listener, upstream, delay, Timer::Tokio).await
+}
+
+/// [`serve`], waiting with `timer`.
+pub async fn serve_with(
+    listener: TcpListener,
+    upstream: SocketAddr,
+    delay: Duration,
+    timer: Timer,
+) {
     while let Ok((client, _)) = listener.accept().await {
         tokio::spawn(async move {
             if let Ok(server) = TcpStream::connect(upstream).await {
-                proxy(client, server, delay).await;
+                proxy(client, server, delay, timer).await;
             }
         });
     }
 }
 
+/// A precise proxy ([`Timer::Precise`]) on a thread and runtime of its own, so its
+/// waits block nothing else; answers the address it listens on (loopback, any
+/// free port).
+pub fn spawn_on_own_thread(upstream: SocketAddr, delay: Duration) -> std::io::Result<SocketAddr> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    listener.set_nonblocking(true)?;
+    let addr = listener.local_addr()?;
+    std::thread::Builder::new()
+        .name(format!("latency-proxy-{}", addr.port()))
+        .spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("the proxy's runtime");
+            runtime.block_on(async move {
+                let listener = TcpListener::from_std(listener).expect("the proxy's listener");
+                serve_with(listener, upstream, delay, Timer::Precise).await
+            });
+        })?;
+    Ok(addr)
+}
+
 /// One connection, both ways, until either side closes.
-async fn proxy(client: TcpStream, server: TcpStream, delay: Duration) {
+async fn proxy(client: TcpStream, server: TcpStream, delay: Duration, timer: Timer) {
     let _ = client.set_nodelay(true);
     let _ = server.set_nodelay(true);
     let (client_read, client_write) = client.into_split();
     let (server_read, server_write) = server.into_split();
     tokio::join!(
-        pipe(client_read, server_write, delay),
-        pipe(server_read, client_write, delay)
+        pipe(client_read, server_write, delay, timer),
+        pipe(server_read, client_write, delay, timer)
     );
 }
 
@@ -42,6 +88,7 @@ async fn pipe(
     mut from: tokio::net::tcp::OwnedReadHalf,
     mut to: tokio::net::tcp::OwnedWriteHalf,
     delay: Duration,
+    timer: Timer,
 ) {
     let (chunks, mut due) = mpsc::unbounded_channel::<(Instant, Vec<u8>)>();
     let reader = async move {
@@ -62,7 +109,7 @@ async fn pipe(
     };
     let writer = async move {
         while let Some((at, chunk)) = due.recv().await {
-            sleep_until(at).await;
+            wait_until(at, timer).await;
             if to.write_all(&chunk).await.is_err() {
                 break;
             }
@@ -70,6 +117,24 @@ async fn pipe(
         let _ = to.shutdown().await;
     };
     tokio::join!(reader, writer);
+}
+
+/// Waits until `at` with `timer`.
+async fn wait_until(at: Instant, timer: Timer) {
+    match timer {
+        Timer::Tokio => sleep_until(at).await,
+        Timer::Precise => {
+            if let Some(near) = at.checked_sub(Duration::from_millis(2)) {
+                if near > Instant::now() {
+                    sleep_until(near).await;
+                }
+            }
+            let left = at.saturating_duration_since(Instant::now());
+            if !left.is_zero() {
+                std::thread::sleep(left);
+            }
+        }
+    }
 }
 
 #[cfg(test)]

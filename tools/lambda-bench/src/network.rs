@@ -1,0 +1,60 @@
+//! A network between the function and its dependencies: `latency-proxy` in front of
+//! DynamoDB Local and the simulator, each with its own round trip (each proxy on a
+//! thread of its own, waiting precisely), and the round trip it really adds,
+//! measured and reported beside the figure set.
+
+use crate::stats::{ms, summary};
+use serde_json::Value;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// Starts a proxy to `upstream` (an `http://host:port` URL) adding `rtt_ms` per
+/// round trip (half each way); answers the proxy's URL.
+pub(crate) async fn delayed(upstream: &str, rtt_ms: f64) -> String {
+    let addr: SocketAddr = upstream
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .replace("localhost", "127.0.0.1")
+        .parse()
+        .expect("an http://IP:port endpoint");
+    let proxy = latency_proxy::spawn_on_own_thread(addr, Duration::from_secs_f64(rtt_ms / 2000.0))
+        .expect("start the latency proxy");
+    format!("http://{proxy}")
+}
+
+/// The round trip a proxy set to `rtt_ms` adds, measured: 200 small
+/// request-response exchanges on one connection through it to an echo server,
+/// against the same without it.
+pub(crate) async fn measured_round_trip(rtt_ms: f64) -> Value {
+    let echo = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let echo_addr = echo.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = echo.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 512];
+                while let Ok(n) = socket.read(&mut buf).await {
+                    if n == 0 || socket.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    let proxied = delayed(&format!("http://{echo_addr}"), rtt_ms).await;
+    let mut samples = Vec::new();
+    let mut stream = TcpStream::connect(proxied.trim_start_matches("http://"))
+        .await
+        .expect("connect through the proxy");
+    stream.set_nodelay(true).ok();
+    let message = [7u8; 200];
+    let mut back = [0u8; 200];
+    for _ in 0..200 {
+        let started = Instant::now();
+        stream.write_all(&message).await.expect("write");
+        stream.read_exact(&mut back).await.expect("read");
+        samples.push(ms(started.elapsed()));
+    }
+    summary(samples)
+}
