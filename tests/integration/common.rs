@@ -28,8 +28,8 @@ use shared::domain::transition::{PaymentPatch, PaymentState};
 use shared::fintoc::{ApiVersions, FintocHttpClient, RecipientAccount, RetryPolicy};
 use shared::secrets::SecretString;
 use shared::store::{
-    DynamoStore, EventStore, IdempotencyStore, OrderStore, PaymentStore, RefundChange, RefundStore,
-    ReserveRefund, ReserveRefundOutcome, StoreError, WriteResult,
+    CreateStore, DynamoStore, EventStore, IdempotencyStore, KeyAndOrder, OrderStore, PaymentStore,
+    RefundChange, RefundStore, ReserveRefund, ReserveRefundOutcome, StoreError, WriteResult,
 };
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
@@ -128,6 +128,32 @@ impl IdempotencyStore for FaultyStore {
     }
     async fn release(&self, key: &IdempotencyKey, lease_id: &LeaseId) -> Result<(), StoreError> {
         self.inner.release(key, lease_id).await
+    }
+}
+
+/// A create's two writes: the last one (a transaction holding the payment's save
+/// and the key's completion) fails when either is told to.
+impl CreateStore for FaultyStore {
+    async fn acquire_reserving(
+        &self,
+        acquire: &AcquireRequest<'_>,
+        order_id: &str,
+    ) -> Result<KeyAndOrder, StoreError> {
+        self.inner.acquire_reserving(acquire, order_id).await
+    }
+    async fn record_created(
+        &self,
+        payment: &StoredPayment,
+        open: &OpenRequest<'_>,
+        complete: &CompleteRequest<'_>,
+    ) -> Result<bool, StoreError> {
+        if take(&self.fail_saves) || take(&self.fail_completes) {
+            return Err(StoreError::unavailable(
+                "record_created",
+                "injected failure",
+            ));
+        }
+        self.inner.record_created(payment, open, complete).await
     }
 }
 

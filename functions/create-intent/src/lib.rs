@@ -16,9 +16,7 @@ use shared::domain::payment::PaymentKind;
 use shared::fintoc::{FintocApi, FintocHttpClient, FintocRefunds};
 use shared::http::{error_response, to_response, ApiError};
 use shared::routes::{self, Function, Matched, Operation};
-use shared::store::{
-    DynamoStore, EventStore, IdempotencyStore, OrderStore, PaymentStore, RefundStore,
-};
+use shared::store::{CreateStore, DynamoStore, EventStore, OrderStore, PaymentStore, RefundStore};
 
 /// The service as deployed.
 pub type DeployedService = PaymentService<DynamoStore, FintocHttpClient, SystemClock>;
@@ -80,7 +78,7 @@ pub fn caller(request: &Request) -> CallerId {
 /// Handles one HTTP request. Never fails: every problem is an HTTP answer.
 pub async fn handle<S, F, C>(service: &PaymentService<S, F, C>, request: Request) -> Response<Body>
 where
-    S: IdempotencyStore + PaymentStore + OrderStore + EventStore + RefundStore,
+    S: CreateStore + PaymentStore + OrderStore + EventStore + RefundStore,
     F: FintocApi + FintocRefunds,
     C: Clock,
 {

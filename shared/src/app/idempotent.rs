@@ -5,8 +5,14 @@
 //! for another request; the caller runs its command under the [`Lease`]; [`finish`]
 //! stores the command's answer for replay, or releases the key so a retry runs it
 //! again. The key and the fingerprint are fixed once, at acquisition: the command
-//! reads its request through the [`Lease`], which owns it. Both create routes go
-//! through it; refund creation will.
+//! reads its request through the [`Lease`], which owns it. Both create routes and
+//! refund creation go through it.
+//!
+//! A command whose store can take the key together with its own first write (the
+//! create's order reservation, `store::CreateStore`) builds the key's request
+//! with [`Acquiring`] and resolves what the store answered; one whose last write
+//! can complete the key with it asks its [`Lease::completion`] and ends with
+//! [`CommandResult::Completed`].
 
 use super::errors::store_error;
 use crate::domain::idempotency::{
@@ -75,6 +81,21 @@ impl<R> Lease<R> {
     pub fn until_ms(&self) -> i64 {
         self.until_ms
     }
+
+    /// The key's completion with `response`, for a command that writes it in its
+    /// own last write (then ending with [`CommandResult::Completed`]).
+    pub fn completion<'a>(
+        &'a self,
+        response: &'a StoredResponse,
+        payment_id: Option<&'a str>,
+    ) -> CompleteRequest<'a> {
+        CompleteRequest {
+            key: &self.key,
+            lease_id: &self.lease_id,
+            response,
+            intent_id: payment_id,
+        }
+    }
 }
 
 /// What a command run under a lease ended with.
@@ -86,6 +107,12 @@ pub enum CommandResult {
         response: StoredResponse,
         /// The payment created, recorded on the key.
         payment_id: Option<String>,
+    },
+    /// Done, and the command's last write completed the key with `response`
+    /// ([`Lease::completion`]): nothing is left to store.
+    Completed {
+        /// The answer, stored for replay.
+        response: StoredResponse,
     },
     /// Refused for good (a dependency rejected the request): the refusal is stored
     /// for replay, as the dependency keeps it for its own key too.
@@ -118,21 +145,90 @@ where
     S: IdempotencyStore,
     R: Fingerprinted,
 {
-    let fingerprint = request.fingerprint();
-    let configured = now_ms + policy.lease.as_millis() as i64;
-    let until_ms = deadline_ms
-        .filter(|d| *d > now_ms)
-        .map_or(configured, |d| d.min(configured));
+    let acquiring = Acquiring::new(policy, key, request, now_ms, deadline_ms);
     let outcome = store
-        .acquire(&AcquireRequest {
-            key: &key,
-            request_hash: &fingerprint,
-            now_ms,
-            lease_expires_at_ms: until_ms,
-            expires_at_ms: now_ms + policy.record_ttl.as_millis() as i64,
-        })
+        .acquire(&acquiring.request())
         .await
         .map_err(store_error)?;
+    acquiring.resolve(outcome)
+}
+
+/// A key about to be taken for a request: what the store is asked
+/// ([`Self::request`]), and what its answer means ([`Self::resolve`]).
+#[derive(Debug)]
+pub struct Acquiring<R> {
+    key: IdempotencyKey,
+    fingerprint: String,
+    request: R,
+    now_ms: i64,
+    until_ms: i64,
+    expires_at_ms: i64,
+}
+
+impl<R: Fingerprinted> Acquiring<R> {
+    /// `key` for `request` at `now_ms`, its lease never past the invocation's
+    /// deadline.
+    pub fn new(
+        policy: KeyPolicy,
+        key: IdempotencyKey,
+        request: R,
+        now_ms: i64,
+        deadline_ms: Option<i64>,
+    ) -> Self {
+        let configured = now_ms + policy.lease.as_millis() as i64;
+        let until_ms = deadline_ms
+            .filter(|d| *d > now_ms)
+            .map_or(configured, |d| d.min(configured));
+        Self {
+            fingerprint: request.fingerprint(),
+            key,
+            request,
+            now_ms,
+            until_ms,
+            expires_at_ms: now_ms + policy.record_ttl.as_millis() as i64,
+        }
+    }
+}
+
+impl<R> Acquiring<R> {
+    /// The request, as it will be fingerprinted.
+    pub fn command(&self) -> &R {
+        &self.request
+    }
+
+    /// What the store is asked to take.
+    pub fn request(&self) -> AcquireRequest<'_> {
+        AcquireRequest {
+            key: &self.key,
+            request_hash: &self.fingerprint,
+            now_ms: self.now_ms,
+            lease_expires_at_ms: self.until_ms,
+            expires_at_ms: self.expires_at_ms,
+        }
+    }
+
+    /// What the store's answer means: the lease, a replay, a 409 or a 422.
+    pub fn resolve(self, outcome: AcquireOutcome) -> Result<Begun<R>, ApiError> {
+        let Self {
+            key,
+            fingerprint,
+            request,
+            now_ms,
+            until_ms,
+            ..
+        } = self;
+        resolve(key, fingerprint, request, now_ms, until_ms, outcome)
+    }
+}
+
+fn resolve<R>(
+    key: IdempotencyKey,
+    fingerprint: String,
+    request: R,
+    now_ms: i64,
+    until_ms: i64,
+    outcome: AcquireOutcome,
+) -> Result<Begun<R>, ApiError> {
     let (lease_id, reservation_id) = match outcome {
         AcquireOutcome::Acquired {
             lease_id,
@@ -200,6 +296,7 @@ where
             }
             Ok(Reply::new(response.status, response.body))
         }
+        CommandResult::Completed { response } => Ok(Reply::new(response.status, response.body)),
         CommandResult::Refused(err) => {
             let response = StoredResponse {
                 status: err.status,

@@ -9,7 +9,7 @@ use crate::domain::idempotency::{derive_fintoc_key, IdempotencyKey};
 use crate::domain::payment::{PaymentKind, PaymentStatus, StoredPayment};
 use crate::fintoc::{CreatePaymentIntent, FintocApi, FintocPaymentIntent};
 use crate::http::{ApiError, Reply};
-use crate::store::{EventStore, IdempotencyStore, OrderStore, PaymentStore};
+use crate::store::{CreateStore, EventStore, OrderStore, PaymentStore};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -29,7 +29,7 @@ struct CreatedBody<'a> {
 
 impl<S, F, C> PaymentService<S, F, C>
 where
-    S: IdempotencyStore + PaymentStore + OrderStore + EventStore,
+    S: CreateStore + PaymentStore + OrderStore + EventStore,
     F: FintocApi,
     C: Clock,
 {

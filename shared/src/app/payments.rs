@@ -1,23 +1,28 @@
 //! The merchant's payment API, what both flows share: the service, its settings,
 //! and a create of either flow as one command on the idempotency engine — reserve
 //! the order, create the payment at Fintoc under a derived key, store it, open the
-//! order — plus reading a stored payment back. Each flow's own part lives in its
+//! order — plus reading a stored payment back. On its happy path a create makes
+//! two DynamoDB requests (`store::CreateStore`): the key taken with the order
+//! reserved, then the payment, the order opened and the key completed; anything
+//! rarer (a key resumed, a write refused) goes one write at a time. Each flow's own part lives in its
 //! module: `app::intents` (Payment Intents), `app::sessions` (Checkout Sessions).
 
 use super::errors::{fintoc_error, store_error};
-use super::idempotent::{self, Begun, CommandResult, Fingerprinted, KeyPolicy, Lease};
+use super::idempotent::{self, Acquiring, Begun, CommandResult, Fingerprinted, KeyPolicy, Lease};
 use crate::clock::{format_rfc3339_ms, Clock};
 use crate::domain::create::{CreateLimits, CreatePaymentRequest, ORDER_ID_METADATA_KEY};
 use crate::domain::deployment::DEPLOYMENT_TAG_METADATA_KEY;
 use crate::domain::error::{InputError, InputErrorKind};
-use crate::domain::idempotency::{CallerId, IdempotencyKey, StoredResponse};
+use crate::domain::idempotency::{AcquireOutcome, CallerId, IdempotencyKey, StoredResponse};
 use crate::domain::order::{OpenRequest, ReserveOutcome, ReserveRequest};
 use crate::domain::payment::{PaymentKind, PaymentStatus, StoredPayment};
 use crate::domain::schedule::initial_schedule_after;
 use crate::domain::session::SessionSettings;
 use crate::fintoc::{FintocApi, FintocError, RecipientAccount};
 use crate::http::{ApiError, Reply};
-use crate::store::{EventStore, IdempotencyStore, OrderStore, PaymentStore, StoreError};
+use crate::store::{
+    CreateStore, EventStore, IdempotencyStore, KeyAndOrder, OrderStore, PaymentStore, StoreError,
+};
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::Duration;
@@ -99,7 +104,7 @@ impl Fingerprinted for CreatePaymentRequest {
 
 impl<S, F, C> PaymentService<S, F, C>
 where
-    S: IdempotencyStore + PaymentStore + OrderStore + EventStore,
+    S: IdempotencyStore + PaymentStore + OrderStore + EventStore + CreateStore,
     F: FintocApi,
     C: Clock,
 {
@@ -137,23 +142,58 @@ where
     {
         let now = self.clock.now_ms();
         let policy = self.settings.key_policy();
-        let begun = idempotent::begin(&self.store, policy, key, request, now, deadline_ms).await?;
-        let lease = match begun {
+        let acquiring = Acquiring::new(policy, key, request, now, deadline_ms);
+        let order_id = acquiring.command().order_id.clone();
+        // One write: a fresh key with its order reserved. A key that is not fresh
+        // is answered as `begin` would; resumed, it reserves its order below.
+        let (outcome, reserved) = match self
+            .store
+            .acquire_reserving(&acquiring.request(), &order_id)
+            .await
+            .map_err(store_error)?
+        {
+            KeyAndOrder::Taken {
+                lease_id,
+                reservation_id,
+            } => (
+                AcquireOutcome::Acquired {
+                    lease_id,
+                    reservation_id,
+                },
+                true,
+            ),
+            KeyAndOrder::Key(outcome) => (outcome, false),
+            KeyAndOrder::OrderRefused(refused) => {
+                let refusal = order_refusal(&order_id, refused);
+                tracing::info!(code = %refusal.code, "order not reserved; the key was not taken");
+                return Err(refusal);
+            }
+        };
+        let lease = match acquiring.resolve(outcome)? {
             Begun::Held(lease) => lease,
             Begun::Replay(reply) => return Ok(reply),
         };
         let result = self
-            .create_under_lease(kind, &lease, deadline_ms, payment_ref.as_deref(), at_fintoc)
+            .create_under_lease(
+                kind,
+                &lease,
+                reserved,
+                deadline_ms,
+                payment_ref.as_deref(),
+                at_fintoc,
+            )
             .await;
         idempotent::finish(&self.store, lease, result).await
     }
 
     /// One order, one open payment, one payment: the order is reserved before
-    /// Fintoc is asked, and opened with the payment Fintoc made.
+    /// Fintoc is asked (with the key, or here when the key was resumed), and
+    /// opened with the payment Fintoc made.
     async fn create_under_lease<Fut>(
         &self,
         kind: PaymentKind,
         lease: &Lease<CreatePaymentRequest>,
+        reserved: bool,
         deadline_ms: Option<i64>,
         payment_ref: Option<&str>,
         at_fintoc: impl FnOnce(FintocCreate) -> Fut,
@@ -165,44 +205,31 @@ where
         // Held under the record's reservation, not the key: a key reused after its
         // record expired never resumes an order an earlier payment holds.
         let holder = lease.reservation_id().as_str();
-        let reservation = self
-            .store
-            .reserve_order(&ReserveRequest {
-                order_id: &request.order_id,
-                holder,
-                now_ms: lease.now_ms(),
-                reserved_until_ms: lease.until_ms(),
-            })
-            .await;
-        let refusal = match reservation {
-            Ok(ReserveOutcome::Reserved) => None,
-            Ok(ReserveOutcome::Busy {
-                intent_id,
-                retry_after_secs,
-            }) => Some(ApiError::order_has_active_payment(
-                &request.order_id,
-                intent_id.as_deref(),
-                retry_after_secs,
-            )),
-            Ok(ReserveOutcome::AlreadyPaid { intent_id }) => Some(ApiError::order_already_paid(
-                &request.order_id,
-                intent_id.as_deref(),
-            )),
-            Ok(ReserveOutcome::InReview { intent_id }) => Some(ApiError::order_in_review(
-                &request.order_id,
-                intent_id.as_deref(),
-            )),
-            Err(e) => Some(store_error(e)),
-        };
-        if let Some(refusal) = refusal {
-            tracing::info!(idempotency_key = key.as_str(), code = %refusal.code, "order not reserved");
-            return CommandResult::Failed(refusal);
+        if !reserved {
+            let reservation = self
+                .store
+                .reserve_order(&ReserveRequest {
+                    order_id: &request.order_id,
+                    holder,
+                    now_ms: lease.now_ms(),
+                    reserved_until_ms: lease.until_ms(),
+                })
+                .await;
+            let refusal = match reservation {
+                Ok(outcome) => outcome_refusal(&request.order_id, outcome),
+                Err(e) => Some(store_error(e)),
+            };
+            if let Some(refusal) = refusal {
+                tracing::info!(idempotency_key = key.as_str(), code = %refusal.code, "order not reserved");
+                return CommandResult::Failed(refusal);
+            }
         }
         match self
             .create_at_fintoc_and_store(kind, lease, holder, deadline_ms, payment_ref, at_fintoc)
             .await
         {
-            Ok((response, payment_id)) => CommandResult::Done {
+            Ok(Created::Completed(response)) => CommandResult::Completed { response },
+            Ok(Created::Stored(response, payment_id)) => CommandResult::Done {
                 response,
                 payment_id: Some(payment_id),
             },
@@ -228,7 +255,7 @@ where
         deadline_ms: Option<i64>,
         payment_ref: Option<&str>,
         at_fintoc: impl FnOnce(FintocCreate) -> Fut,
-    ) -> Result<(StoredResponse, String), Failure>
+    ) -> Result<Created, Failure>
     where
         Fut: Future<Output = Result<(StoredPayment, String), Failure>>,
     {
@@ -249,21 +276,32 @@ where
             budget,
         })
         .await?;
+        let response = StoredResponse { status: 201, body };
+        let open = OpenRequest {
+            order_id: &request.order_id,
+            holder,
+            intent_id: &payment.id,
+            kind,
+            payment_ref,
+        };
+        // One write: the payment, the order opened, the key completed.
+        let completion = lease.completion(&response, Some(&payment.id));
+        if self
+            .store
+            .record_created(&payment, &open, &completion)
+            .await
+            .map_err(Failure::Store)?
+        {
+            tracing::info!(id = %payment.id, kind = kind.as_str(), idempotency_key = key.as_str(), amount = payment.amount, currency = %payment.currency, "payment created");
+            return Ok(Created::Completed(response));
+        }
+        // One of the three refused (another amount stored under the id, the
+        // reservation or the lease lost): one write at a time says which.
         self.store
             .save_created(&payment)
             .await
             .map_err(Failure::Store)?;
-        let opened = self
-            .store
-            .open_order(&OpenRequest {
-                order_id: &request.order_id,
-                holder,
-                intent_id: &payment.id,
-                kind,
-                payment_ref,
-            })
-            .await
-            .map_err(Failure::Store)?;
+        let opened = self.store.open_order(&open).await.map_err(Failure::Store)?;
         if !opened {
             // Only possible when this invocation outlived its own lease.
             return Err(Failure::Store(StoreError::Conflict(format!(
@@ -272,7 +310,7 @@ where
             ))));
         }
         tracing::info!(id = %payment.id, kind = kind.as_str(), idempotency_key = key.as_str(), amount = payment.amount, currency = %payment.currency, "payment created");
-        Ok((StoredResponse { status: 201, body }, payment.id))
+        Ok(Created::Stored(response, payment.id))
     }
 
     /// The stored form of a payment Fintoc just made, with its first check scheduled.
@@ -386,6 +424,42 @@ pub(super) fn check_amount(
         )));
     }
     Ok(())
+}
+
+/// A payment created at Fintoc and stored here.
+enum Created {
+    /// Stored with its order opened and the key completed, in one write.
+    Completed(StoredResponse),
+    /// Stored with its order opened one write at a time; the key is still to be
+    /// completed (with the payment's id).
+    Stored(StoredResponse, String),
+}
+
+/// The refusal of a create whose order could not be reserved (`None`: reserved).
+fn outcome_refusal(order_id: &str, outcome: ReserveOutcome) -> Option<ApiError> {
+    match outcome {
+        ReserveOutcome::Reserved => None,
+        refused => Some(order_refusal(order_id, refused)),
+    }
+}
+
+/// Why a create may not reserve its order, as its answer.
+fn order_refusal(order_id: &str, refused: ReserveOutcome) -> ApiError {
+    match refused {
+        ReserveOutcome::Busy {
+            intent_id,
+            retry_after_secs,
+        } => ApiError::order_has_active_payment(order_id, intent_id.as_deref(), retry_after_secs),
+        ReserveOutcome::AlreadyPaid { intent_id } => {
+            ApiError::order_already_paid(order_id, intent_id.as_deref())
+        }
+        ReserveOutcome::InReview { intent_id } => {
+            ApiError::order_in_review(order_id, intent_id.as_deref())
+        }
+        ReserveOutcome::Reserved => store_error(StoreError::Malformed(
+            "a reservation answered as a refusal".into(),
+        )),
+    }
 }
 
 pub(super) enum Failure {

@@ -23,8 +23,8 @@ use crate::domain::schedule::CHECK_DELAYS_MS;
 use crate::fintoc::{CreateRefund, FintocApi, FintocError, FintocRefunds};
 use crate::http::{ApiError, Reply};
 use crate::store::{
-    EventStore, IdempotencyStore, OrderStore, PaymentStore, RefundChange, RefundOutcome,
-    RefundStore, ReserveRefund, ReserveRefundOutcome, StoreError,
+    CreateStore, EventStore, OrderStore, PaymentStore, RefundChange, RefundOutcome, RefundStore,
+    ReserveRefund, ReserveRefundOutcome, StoreError,
 };
 use sha2::{Digest, Sha256};
 
@@ -280,7 +280,7 @@ fn refund_not_found(id: &str) -> ApiError {
 
 impl<S, F, C> PaymentService<S, F, C>
 where
-    S: IdempotencyStore + PaymentStore + OrderStore + EventStore + RefundStore,
+    S: CreateStore + PaymentStore + OrderStore + EventStore + RefundStore,
     F: FintocApi + FintocRefunds,
     C: Clock,
 {

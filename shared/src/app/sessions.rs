@@ -22,7 +22,7 @@ use crate::fintoc::{
     BankTransferOptions, CreateCheckoutSession, FintocApi, FintocError, SessionPaymentMethodOptions,
 };
 use crate::http::{ApiError, Reply};
-use crate::store::{EventStore, IdempotencyStore, OrderStore, PaymentStore};
+use crate::store::{CreateStore, EventStore, OrderStore, PaymentStore};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -47,7 +47,7 @@ pub const MERCHANT_EXPIRE_EVENT_ID: &str = "merchant:expire";
 
 impl<S, F, C> PaymentService<S, F, C>
 where
-    S: IdempotencyStore + PaymentStore + OrderStore + EventStore,
+    S: CreateStore + PaymentStore + OrderStore + EventStore,
     F: FintocApi,
     C: Clock,
 {

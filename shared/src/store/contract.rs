@@ -3,8 +3,9 @@
 //! tests), through [`crate::store_contract_tests!`]. Feature `contract-tests`.
 
 use super::{
-    EventStore, IdempotencyStore, OrderStore, PaymentStore, RefundChange, RefundOutcome,
-    RefundStore, ReserveRefund, ReserveRefundOutcome, ScheduleStore, StoreError, WriteResult,
+    CreateStore, EventStore, IdempotencyStore, KeyAndOrder, OrderStore, PaymentStore, RefundChange,
+    RefundOutcome, RefundStore, ReserveRefund, ReserveRefundOutcome, ScheduleStore, StoreError,
+    WriteResult,
 };
 use crate::domain::deployment::{ForeignEvent, ForeignReason};
 use crate::domain::idempotency::{
@@ -22,11 +23,23 @@ use std::collections::BTreeMap;
 
 /// Every port; what the contract is checked on.
 pub trait Stores:
-    IdempotencyStore + PaymentStore + EventStore + OrderStore + ScheduleStore + RefundStore
+    IdempotencyStore
+    + PaymentStore
+    + EventStore
+    + OrderStore
+    + ScheduleStore
+    + RefundStore
+    + CreateStore
 {
 }
 impl<
-        T: IdempotencyStore + PaymentStore + EventStore + OrderStore + ScheduleStore + RefundStore,
+        T: IdempotencyStore
+            + PaymentStore
+            + EventStore
+            + OrderStore
+            + ScheduleStore
+            + RefundStore
+            + CreateStore,
     > Stores for T
 {
 }
@@ -54,6 +67,8 @@ macro_rules! store_contract_tests {
             a_foreign_event_is_kept_once_and_is_never_an_intent,
             an_order_is_reserved_once_and_opened_by_its_holder,
             a_lapsed_reservation_is_taken_over,
+            a_fresh_key_and_its_order_are_taken_in_one_write_or_not_at_all,
+            a_created_payment_is_recorded_whole_or_not_at_all,
             an_orders_intent_closes_or_pays_it_and_a_paid_order_stays_paid,
             a_payment_at_another_amount_holds_its_order_for_review,
             an_open_intent_is_indexed_until_its_status_is_final,
@@ -697,6 +712,220 @@ pub async fn an_order_is_reserved_once_and_opened_by_its_holder<S: Stores>(store
         "a retry"
     );
     assert!(open(&store, "o-1", "h1", "pi_1").await);
+}
+
+async fn acquire_reserving<S: Stores>(
+    store: &S,
+    k: &IdempotencyKey,
+    hash: &str,
+    order: &str,
+    now_ms: i64,
+) -> KeyAndOrder {
+    store
+        .acquire_reserving(
+            &AcquireRequest {
+                key: k,
+                request_hash: hash,
+                now_ms,
+                lease_expires_at_ms: now_ms + 30_000,
+                expires_at_ms: now_ms + 86_400_000,
+            },
+            order,
+        )
+        .await
+        .expect("acquire_reserving")
+}
+
+/// A create's first write: a fresh key and its order, both or neither; a key
+/// that is not fresh is answered as `acquire` answers it, the order untouched.
+pub async fn a_fresh_key_and_its_order_are_taken_in_one_write_or_not_at_all<S: Stores>(store: S) {
+    let k1 = key("both-1");
+    let KeyAndOrder::Taken {
+        lease_id,
+        reservation_id,
+    } = acquire_reserving(&store, &k1, "h", "o-both", T0).await
+    else {
+        panic!("a fresh key and a free order are taken");
+    };
+    assert!(
+        open(&store, "o-both", reservation_id.as_str(), "pi_1").await,
+        "the order is reserved for the key's reservation"
+    );
+    // The same key again: in progress, and the order is not touched.
+    assert_eq!(
+        acquire_reserving(&store, &k1, "h", "o-both", T0 + 1).await,
+        KeyAndOrder::Key(AcquireOutcome::InProgress {
+            retry_after_secs: 30
+        })
+    );
+    // Another key for the order its payment holds: refused, and that key is not
+    // taken (a plain acquire of it is fresh).
+    let k2 = key("both-2");
+    assert_eq!(
+        acquire_reserving(&store, &k2, "h2", "o-both", T0 + 2).await,
+        KeyAndOrder::OrderRefused(ReserveOutcome::Busy {
+            intent_id: Some("pi_1".into()),
+            retry_after_secs: None
+        })
+    );
+    let fresh = acquire(&store, &k2, "h2", T0 + 3, T0 + 30_000, T0 + 86_400_000).await;
+    assert!(
+        matches!(fresh, AcquireOutcome::Acquired { .. }),
+        "{fresh:?}"
+    );
+    // A completed key replays, whatever its order says now.
+    assert!(complete(&store, &k1, &lease_id).await);
+    assert_eq!(
+        acquire_reserving(&store, &k1, "h", "o-both", T0 + 4).await,
+        KeyAndOrder::Key(AcquireOutcome::Replay(response()))
+    );
+    // A released key is resumed with its own reservation; its order is then the
+    // caller's to reserve.
+    let k3 = key("both-3");
+    let KeyAndOrder::Taken {
+        lease_id,
+        reservation_id,
+    } = acquire_reserving(&store, &k3, "h3", "o-three", T0).await
+    else {
+        panic!("taken");
+    };
+    store.release(&k3, &lease_id).await.expect("release");
+    match acquire_reserving(&store, &k3, "h3", "o-three", T0 + 5).await {
+        KeyAndOrder::Key(AcquireOutcome::Acquired {
+            reservation_id: kept,
+            ..
+        }) => assert_eq!(kept, reservation_id),
+        other => panic!("a released key is resumed, got {other:?}"),
+    }
+}
+
+/// The opening of `order-1` with `pi_rec` by `holder`.
+fn open_request(holder: &str) -> OpenRequest<'_> {
+    OpenRequest {
+        order_id: "order-1",
+        holder,
+        intent_id: "pi_rec",
+        kind: PaymentKind::Intent,
+        payment_ref: None,
+    }
+}
+
+/// A create's last write: the payment, its order opened and the key completed,
+/// all three or none.
+pub async fn a_created_payment_is_recorded_whole_or_not_at_all<S: Stores>(store: S) {
+    let k = key("record-1");
+    let KeyAndOrder::Taken {
+        lease_id,
+        reservation_id,
+    } = acquire_reserving(&store, &k, "h", "order-1", T0).await
+    else {
+        panic!("taken");
+    };
+    let payment = intent("pi_rec", 100, PaymentStatus::Pending);
+    let answer = response();
+    let holder = reservation_id.as_str();
+    // Another lease: nothing written.
+    let stranger = LeaseId::random();
+    let refused = store
+        .record_created(
+            &payment,
+            &open_request(holder),
+            &CompleteRequest {
+                key: &k,
+                lease_id: &stranger,
+                response: &answer,
+                intent_id: Some("pi_rec"),
+            },
+        )
+        .await
+        .expect("record_created");
+    assert!(!refused);
+    assert_eq!(
+        store
+            .get_payment(PaymentKind::Intent, "pi_rec")
+            .await
+            .unwrap(),
+        None,
+        "the payment is not stored alone"
+    );
+    // Another reservation: nothing written either.
+    let completion = CompleteRequest {
+        key: &k,
+        lease_id: &lease_id,
+        response: &answer,
+        intent_id: Some("pi_rec"),
+    };
+    assert!(!store
+        .record_created(&payment, &open_request("someone-else"), &completion)
+        .await
+        .expect("record_created"));
+    assert_eq!(
+        store
+            .get_payment(PaymentKind::Intent, "pi_rec")
+            .await
+            .unwrap(),
+        None
+    );
+    // Its own: all three.
+    assert!(store
+        .record_created(&payment, &open_request(holder), &completion)
+        .await
+        .expect("record_created"));
+    let stored = store
+        .get_payment(PaymentKind::Intent, "pi_rec")
+        .await
+        .unwrap()
+        .expect("stored");
+    assert_eq!(
+        (stored.amount, stored.status),
+        (100, PaymentStatus::Pending)
+    );
+    assert_eq!(
+        acquire(&store, &k, "h", T0 + 1, T0 + 30_000, T0 + 86_400_000).await,
+        AcquireOutcome::Replay(answer.clone()),
+        "the key is completed"
+    );
+    assert_eq!(
+        reserve(&store, "order-1", "other", T0 + 90_000).await,
+        ReserveOutcome::Busy {
+            intent_id: Some("pi_rec".into()),
+            retry_after_secs: None
+        },
+        "the order is open with the payment"
+    );
+    // Stored under another amount: refused whole.
+    let k2 = key("record-2");
+    let KeyAndOrder::Taken {
+        lease_id,
+        reservation_id,
+    } = acquire_reserving(&store, &k2, "h", "order-2", T0).await
+    else {
+        panic!("taken");
+    };
+    let other = intent("pi_rec", 999, PaymentStatus::Pending);
+    assert!(!store
+        .record_created(
+            &other,
+            &OpenRequest {
+                order_id: "order-2",
+                holder: reservation_id.as_str(),
+                intent_id: "pi_rec",
+                kind: PaymentKind::Intent,
+                payment_ref: None,
+            },
+            &CompleteRequest {
+                key: &k2,
+                lease_id: &lease_id,
+                response: &answer,
+                intent_id: Some("pi_rec"),
+            },
+        )
+        .await
+        .expect("record_created"));
+    assert!(
+        open(&store, "order-2", reservation_id.as_str(), "pi_x").await,
+        "order-2 is still only reserved"
+    );
 }
 
 /// A reservation whose create died lapses with its lease.

@@ -186,6 +186,30 @@ impl Expr {
             .build())
     }
 
+    /// The condition, names and values with `item` as one `Put` of a transaction.
+    pub fn into_transact_put(
+        self,
+        table: &str,
+        item: HashMap<String, AttributeValue>,
+    ) -> Result<aws_sdk_dynamodb::types::TransactWriteItem, aws_sdk_dynamodb::error::BuildError>
+    {
+        debug_assert!(self.update_expression().is_none(), "a Put has no update");
+        let (condition, names, values) = self.parts();
+        let put = aws_sdk_dynamodb::types::Put::builder()
+            .table_name(table)
+            .set_item(Some(item))
+            .set_condition_expression(condition)
+            .set_expression_attribute_names(names)
+            .set_expression_attribute_values(values)
+            .return_values_on_condition_check_failure(
+                aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure::AllOld,
+            )
+            .build()?;
+        Ok(aws_sdk_dynamodb::types::TransactWriteItem::builder()
+            .put(put)
+            .build())
+    }
+
     /// Applies the condition, names and values to a `PutItem`.
     pub fn apply_to_put(self, builder: PutItemFluentBuilder) -> PutItemFluentBuilder {
         debug_assert!(self.update_expression().is_none(), "PutItem has no update");

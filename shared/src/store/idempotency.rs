@@ -16,12 +16,14 @@ use aws_sdk_dynamodb::types::{
     AttributeValue, ReturnConsumedCapacity, ReturnValue, ReturnValuesOnConditionCheckFailure,
 };
 use serde::Deserialize;
+use std::collections::HashMap;
 
 const IN_PROGRESS: &str = "IN_PROGRESS";
 const COMPLETED: &str = "COMPLETED";
 const RELEASED: &str = "RELEASED";
 
-fn idempotency_pk(key: &IdempotencyKey) -> AttributeValue {
+/// The key of a record's item.
+pub(crate) fn idempotency_pk(key: &IdempotencyKey) -> AttributeValue {
     s(format!("IDEMPOTENCY#{}", key.record_id()))
 }
 
@@ -67,35 +69,77 @@ fn held_by(expr: &mut Expr, lease_id: &LeaseId) {
     ));
 }
 
+/// A fresh record's item and the condition it is put under: no live record
+/// (`domain::idempotency::is_expired`); the record keeps its expiry in whole
+/// seconds, so `expires_at * 1000 < now_ms` is written `expires_at <
+/// ceil(now_ms / 1000)`.
+fn fresh_record(
+    request: &AcquireRequest<'_>,
+    lease_id: &LeaseId,
+    reservation_id: &ReservationId,
+) -> (HashMap<String, AttributeValue>, Expr) {
+    let mut expr = Expr::default();
+    let pk = expr.name(PARTITION_KEY);
+    let exp = expr.name(TTL_ATTRIBUTE);
+    let now_s = expr.value("now_s", n((request.now_ms + 999).div_euclid(1000)));
+    expr.condition(format!("attribute_not_exists({pk}) OR {exp} < {now_s}"));
+    let item = HashMap::from([
+        (PARTITION_KEY.to_string(), idempotency_pk(request.key)),
+        ("entity".to_string(), s("idempotency")),
+        ("status".to_string(), s(IN_PROGRESS)),
+        ("request_hash".to_string(), s(request.request_hash)),
+        ("lease_id".to_string(), s(lease_id.as_str())),
+        (
+            "lease_expires_at_ms".to_string(),
+            n(request.lease_expires_at_ms),
+        ),
+        ("reservation_id".to_string(), s(reservation_id.as_str())),
+        (
+            TTL_ATTRIBUTE.to_string(),
+            n(request.expires_at_ms.div_euclid(1000)),
+        ),
+        ("created_at_ms".to_string(), n(request.now_ms)),
+    ]);
+    (item, expr)
+}
+
+/// A fresh record's put, as one item of a transaction (in `table`).
+pub(crate) fn fresh_record_put(
+    table: &str,
+    request: &AcquireRequest<'_>,
+    lease_id: &LeaseId,
+    reservation_id: &ReservationId,
+) -> Result<aws_sdk_dynamodb::types::TransactWriteItem, aws_sdk_dynamodb::error::BuildError> {
+    let (item, expr) = fresh_record(request, lease_id, reservation_id);
+    expr.into_transact_put(table, item)
+}
+
+/// The completion of a record held by its lease: its answer stored for replay.
+pub(crate) fn complete_expr(request: &CompleteRequest<'_>) -> Expr {
+    let mut expr = Expr::default();
+    held_by(&mut expr, request.lease_id);
+    expr.set("status", s(COMPLETED))
+        .set("response_status", n(request.response.status))
+        .set("response_body", s(&request.response.body))
+        .set_some("intent_id", request.intent_id.map(s));
+    expr
+}
+
 impl DynamoStore {
-    /// A fresh record (`domain::idempotency::is_expired`, as a `PutItem` condition):
-    /// `None` when written, else the record found. The record keeps its expiry in
-    /// whole seconds; `expires_at * 1000 < now_ms` is written `expires_at <
-    /// ceil(now_ms / 1000)`.
+    /// A fresh record ([`fresh_record`], one `PutItem`): `None` when written, else
+    /// the record found.
     async fn put_fresh_record(
         &self,
         request: &AcquireRequest<'_>,
         lease_id: &LeaseId,
         reservation_id: &ReservationId,
     ) -> Result<Option<IdempotencyRecord>, StoreError> {
-        let mut expr = Expr::default();
-        let pk = expr.name(PARTITION_KEY);
-        let exp = expr.name(TTL_ATTRIBUTE);
-        let now_s = expr.value("now_s", n((request.now_ms + 999).div_euclid(1000)));
-        expr.condition(format!("attribute_not_exists({pk}) OR {exp} < {now_s}"));
+        let (item, expr) = fresh_record(request, lease_id, reservation_id);
         let put = self
             .client
             .put_item()
             .table_name(&self.idempotency_table)
-            .item(PARTITION_KEY, idempotency_pk(request.key))
-            .item("entity", s("idempotency"))
-            .item("status", s(IN_PROGRESS))
-            .item("request_hash", s(request.request_hash))
-            .item("lease_id", s(lease_id.as_str()))
-            .item("lease_expires_at_ms", n(request.lease_expires_at_ms))
-            .item("reservation_id", s(reservation_id.as_str()))
-            .item(TTL_ATTRIBUTE, n(request.expires_at_ms.div_euclid(1000)))
-            .item("created_at_ms", n(request.now_ms));
+            .set_item(Some(item));
         let result = expr
             .apply_to_put(put)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
@@ -173,7 +217,7 @@ impl DynamoStore {
 }
 
 /// A record read back from an item a write returned.
-fn record_from(
+pub(crate) fn record_from(
     item: Option<std::collections::HashMap<String, AttributeValue>>,
 ) -> Result<IdempotencyRecord, StoreError> {
     let item = item.ok_or_else(|| {
@@ -224,17 +268,11 @@ impl IdempotencyStore for DynamoStore {
     }
 
     async fn complete(&self, request: &CompleteRequest<'_>) -> Result<bool, StoreError> {
-        let mut expr = Expr::default();
-        held_by(&mut expr, request.lease_id);
-        expr.set("status", s(COMPLETED))
-            .set("response_status", n(request.response.status))
-            .set("response_body", s(&request.response.body))
-            .set_some("intent_id", request.intent_id.map(s));
         self.conditional_update_in(
             &self.idempotency_table,
             "complete",
             idempotency_pk(request.key),
-            expr,
+            complete_expr(request),
         )
         .await
     }

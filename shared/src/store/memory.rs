@@ -3,8 +3,9 @@
 //! with failures that can be injected per operation.
 
 use super::{
-    DuePayment, EventStore, IdempotencyStore, OrderStore, PaymentStore, RefundChange, RefundStore,
-    ReserveRefund, ReserveRefundOutcome, ScheduleStore, StoreError, WriteResult,
+    CreateStore, DuePayment, EventStore, IdempotencyStore, KeyAndOrder, OrderStore, PaymentStore,
+    RefundChange, RefundStore, ReserveRefund, ReserveRefundOutcome, ScheduleStore, StoreError,
+    WriteResult,
 };
 use crate::domain::deployment::ForeignEvent;
 use crate::domain::idempotency::{
@@ -135,6 +136,15 @@ pub struct MemoryIntent {
 }
 
 impl MemoryIntent {
+    /// Whether it is stored with another amount or currency than `payment`.
+    fn conflicts_with(&self, payment: &StoredPayment) -> bool {
+        self.amount.is_some_and(|a| a != payment.amount)
+            || self
+                .currency
+                .as_ref()
+                .is_some_and(|c| *c != payment.currency)
+    }
+
     fn state(&self) -> Option<PaymentState> {
         Some(PaymentState {
             status: self.status.clone()?,
@@ -158,6 +168,171 @@ struct Tables {
     refund_outcomes: HashMap<String, (RefundStatus, u64)>,
     /// The refund sweep's cursor.
     refund_sweep: Option<String>,
+}
+
+impl Tables {
+    /// [`IdempotencyStore::acquire`], on the locked tables.
+    fn acquire(&mut self, request: &AcquireRequest<'_>) -> Result<AcquireOutcome, StoreError> {
+        let tables = self;
+        let lease_id = LeaseId::random();
+        // Whole seconds, as the TTL attribute keeps it.
+        let expires_at_ms = request.expires_at_ms.div_euclid(1000) * 1000;
+        match tables.records.get_mut(request.key) {
+            Some(existing) if !is_expired(&existing.record, request.now_ms) => {
+                if !can_resume(&existing.record, request.request_hash, request.now_ms) {
+                    return Ok(classify_conflict(
+                        &existing.record,
+                        request.request_hash,
+                        request.now_ms,
+                    ));
+                }
+                // Resumed under a new lease; the reservation stays.
+                existing.record.status = RecordStatus::InProgress;
+                existing.record.request_hash = request.request_hash.to_string();
+                existing.record.lease_expires_at_ms = request.lease_expires_at_ms;
+                existing.record.expires_at_ms = expires_at_ms;
+                existing.lease_id = lease_id.clone();
+                let reservation_id = existing
+                    .record
+                    .reservation_id
+                    .clone()
+                    .unwrap_or_else(|| ReservationId::of_legacy_record(request.key));
+                Ok(AcquireOutcome::Acquired {
+                    lease_id,
+                    reservation_id,
+                })
+            }
+            _ => {
+                let reservation_id = ReservationId::random();
+                tables.records.insert(
+                    request.key.clone(),
+                    MemoryRecord {
+                        record: IdempotencyRecord {
+                            status: RecordStatus::InProgress,
+                            request_hash: request.request_hash.to_string(),
+                            lease_expires_at_ms: request.lease_expires_at_ms,
+                            expires_at_ms,
+                            response: None,
+                            reservation_id: Some(reservation_id.clone()),
+                        },
+                        lease_id: lease_id.clone(),
+                        intent_id: None,
+                    },
+                );
+                Ok(AcquireOutcome::Acquired {
+                    lease_id,
+                    reservation_id,
+                })
+            }
+        }
+    }
+
+    /// [`IdempotencyStore::complete`], on the locked tables.
+    fn complete(&mut self, request: &CompleteRequest<'_>) -> Result<bool, StoreError> {
+        let tables = self;
+        match tables.records.get_mut(request.key) {
+            Some(held)
+                if held.lease_id == *request.lease_id
+                    && held.record.status == RecordStatus::InProgress =>
+            {
+                held.record.status = RecordStatus::Completed;
+                held.record.response = Some(request.response.clone());
+                held.intent_id = request.intent_id.map(str::to_string);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    /// [`PaymentStore::save_created`], on the locked tables.
+    fn save_created(&mut self, intent: &StoredPayment) -> Result<(), StoreError> {
+        let tables = self;
+        let item = tables
+            .intents
+            .entry((intent.kind, intent.id.clone()))
+            .or_default();
+        if item.conflicts_with(intent) {
+            return Err(StoreError::Conflict(format!(
+                "intent {} is stored with another amount or currency",
+                intent.id
+            )));
+        }
+        item.amount = Some(intent.amount);
+        item.currency = Some(intent.currency.clone());
+        item.metadata = intent.metadata.clone();
+        item.status.get_or_insert_with(|| intent.status.clone());
+        if item.schedule.is_none() {
+            item.schedule = intent.schedule;
+        }
+        item.created_at
+            .get_or_insert_with(|| intent.created_at.clone());
+        item.updated_at
+            .get_or_insert_with(|| intent.updated_at.clone());
+        for (field, value) in [
+            (&mut item.order_id, &intent.order_id),
+            (&mut item.customer_email, &intent.customer_email),
+            (&mut item.mode, &intent.mode),
+            (&mut item.expires_at, &intent.expires_at),
+        ] {
+            if field.is_none() {
+                field.clone_from(value);
+            }
+        }
+        Ok(())
+    }
+
+    /// [`OrderStore::reserve_order`], on the locked tables.
+    fn reserve_order(
+        &mut self,
+        request: &ReserveRequest<'_>,
+    ) -> Result<ReserveOutcome, StoreError> {
+        let tables = self;
+        if let Some(existing) = tables.orders.get(request.order_id) {
+            if !can_reserve(&existing.record, request.holder, request.now_ms) {
+                return Ok(classify_reserve_conflict(&existing.record, request.now_ms));
+            }
+        }
+        let entry = tables
+            .orders
+            .entry(request.order_id.to_string())
+            .or_insert_with(|| MemoryOrder {
+                record: OrderRecord {
+                    state: OrderState::Reserved,
+                    holder: String::new(),
+                    intent_id: None,
+                    payment_kind: PaymentKind::Intent,
+                    reserved_until_ms: 0,
+                    session_refs: Default::default(),
+                },
+                paid_intent_id: None,
+                anomalies: Vec::new(),
+                refunded_amount: 0,
+            });
+        entry.record.state = OrderState::Reserved;
+        entry.record.holder = request.holder.to_string();
+        entry.record.reserved_until_ms = request.reserved_until_ms;
+        Ok(ReserveOutcome::Reserved)
+    }
+
+    /// [`OrderStore::open_order`], on the locked tables.
+    fn open_order(&mut self, request: &OpenRequest<'_>) -> Result<bool, StoreError> {
+        let tables = self;
+        let order = tables.orders.get_mut(request.order_id);
+        if !can_open(order.as_ref().map(|o| &o.record), request.holder) {
+            return Ok(false);
+        }
+        let order = order.expect("can_open needs an order");
+        order.record.state = OrderState::Open;
+        order.record.intent_id = Some(request.intent_id.to_string());
+        order.record.payment_kind = request.kind;
+        if let Some(payment_ref) = request.payment_ref {
+            order
+                .record
+                .session_refs
+                .insert(payment_ref.to_string(), request.intent_id.to_string());
+        }
+        Ok(true)
+    }
 }
 
 /// The store ports in memory; clones share the same data.
@@ -222,13 +397,21 @@ impl MemoryStore {
 
     /// Takes the lock, failing when a failure is queued for `operation`.
     fn begin(&self, operation: Operation) -> Result<MutexGuard<'_, Tables>, StoreError> {
+        self.begin_all(&[operation])
+    }
+
+    /// Takes the lock for one write of several operations (a transaction), failing
+    /// when a failure is queued for any of them (the first one queued is used up).
+    fn begin_all(&self, operations: &[Operation]) -> Result<MutexGuard<'_, Tables>, StoreError> {
         let mut tables = self.lock();
-        if let Some(left) = tables.failures.get_mut(&operation).filter(|n| **n > 0) {
-            *left -= 1;
-            return Err(StoreError::unavailable(
-                "memory",
-                format!("injected failure of {operation:?}"),
-            ));
+        for operation in operations {
+            if let Some(left) = tables.failures.get_mut(operation).filter(|n| **n > 0) {
+                *left -= 1;
+                return Err(StoreError::unavailable(
+                    "memory",
+                    format!("injected failure of {operation:?}"),
+                ));
+            }
         }
         Ok(tables)
     }
@@ -236,74 +419,11 @@ impl MemoryStore {
 
 impl IdempotencyStore for MemoryStore {
     async fn acquire(&self, request: &AcquireRequest<'_>) -> Result<AcquireOutcome, StoreError> {
-        let mut tables = self.begin(Operation::Acquire)?;
-        let lease_id = LeaseId::random();
-        // Whole seconds, as the TTL attribute keeps it.
-        let expires_at_ms = request.expires_at_ms.div_euclid(1000) * 1000;
-        match tables.records.get_mut(request.key) {
-            Some(existing) if !is_expired(&existing.record, request.now_ms) => {
-                if !can_resume(&existing.record, request.request_hash, request.now_ms) {
-                    return Ok(classify_conflict(
-                        &existing.record,
-                        request.request_hash,
-                        request.now_ms,
-                    ));
-                }
-                // Resumed under a new lease; the reservation stays.
-                existing.record.status = RecordStatus::InProgress;
-                existing.record.request_hash = request.request_hash.to_string();
-                existing.record.lease_expires_at_ms = request.lease_expires_at_ms;
-                existing.record.expires_at_ms = expires_at_ms;
-                existing.lease_id = lease_id.clone();
-                let reservation_id = existing
-                    .record
-                    .reservation_id
-                    .clone()
-                    .unwrap_or_else(|| ReservationId::of_legacy_record(request.key));
-                Ok(AcquireOutcome::Acquired {
-                    lease_id,
-                    reservation_id,
-                })
-            }
-            _ => {
-                let reservation_id = ReservationId::random();
-                tables.records.insert(
-                    request.key.clone(),
-                    MemoryRecord {
-                        record: IdempotencyRecord {
-                            status: RecordStatus::InProgress,
-                            request_hash: request.request_hash.to_string(),
-                            lease_expires_at_ms: request.lease_expires_at_ms,
-                            expires_at_ms,
-                            response: None,
-                            reservation_id: Some(reservation_id.clone()),
-                        },
-                        lease_id: lease_id.clone(),
-                        intent_id: None,
-                    },
-                );
-                Ok(AcquireOutcome::Acquired {
-                    lease_id,
-                    reservation_id,
-                })
-            }
-        }
+        self.begin(Operation::Acquire)?.acquire(request)
     }
 
     async fn complete(&self, request: &CompleteRequest<'_>) -> Result<bool, StoreError> {
-        let mut tables = self.begin(Operation::Complete)?;
-        match tables.records.get_mut(request.key) {
-            Some(held)
-                if held.lease_id == *request.lease_id
-                    && held.record.status == RecordStatus::InProgress =>
-            {
-                held.record.status = RecordStatus::Completed;
-                held.record.response = Some(request.response.clone());
-                held.intent_id = request.intent_id.map(str::to_string);
-                Ok(true)
-            }
-            _ => Ok(false),
-        }
+        self.begin(Operation::Complete)?.complete(request)
     }
 
     async fn release(&self, key: &IdempotencyKey, lease_id: &LeaseId) -> Result<(), StoreError> {
@@ -319,46 +439,80 @@ impl IdempotencyStore for MemoryStore {
     }
 }
 
-impl PaymentStore for MemoryStore {
-    async fn save_created(&self, intent: &StoredPayment) -> Result<(), StoreError> {
-        let mut tables = self.begin(Operation::SaveCreated)?;
-        let item = tables
-            .intents
-            .entry((intent.kind, intent.id.clone()))
-            .or_default();
-        let conflicts = item.amount.is_some_and(|a| a != intent.amount)
-            || item
-                .currency
-                .as_ref()
-                .is_some_and(|c| *c != intent.currency);
-        if conflicts {
-            return Err(StoreError::Conflict(format!(
-                "intent {} is stored with another amount or currency",
-                intent.id
-            )));
+impl CreateStore for MemoryStore {
+    async fn acquire_reserving(
+        &self,
+        acquire: &AcquireRequest<'_>,
+        order_id: &str,
+    ) -> Result<KeyAndOrder, StoreError> {
+        let mut tables = self.begin_all(&[Operation::Acquire, Operation::ReserveOrder])?;
+        let live = tables
+            .records
+            .get(acquire.key)
+            .is_some_and(|r| !is_expired(&r.record, acquire.now_ms));
+        if live {
+            return tables.acquire(acquire).map(KeyAndOrder::Key);
         }
-        item.amount = Some(intent.amount);
-        item.currency = Some(intent.currency.clone());
-        item.metadata = intent.metadata.clone();
-        item.status.get_or_insert_with(|| intent.status.clone());
-        if item.schedule.is_none() {
-            item.schedule = intent.schedule;
-        }
-        item.created_at
-            .get_or_insert_with(|| intent.created_at.clone());
-        item.updated_at
-            .get_or_insert_with(|| intent.updated_at.clone());
-        for (field, value) in [
-            (&mut item.order_id, &intent.order_id),
-            (&mut item.customer_email, &intent.customer_email),
-            (&mut item.mode, &intent.mode),
-            (&mut item.expires_at, &intent.expires_at),
-        ] {
-            if field.is_none() {
-                field.clone_from(value);
+        // A fresh reservation never holds the order already.
+        if let Some(order) = tables.orders.get(order_id) {
+            if !can_reserve(&order.record, "", acquire.now_ms) {
+                let refused = classify_reserve_conflict(&order.record, acquire.now_ms);
+                return Ok(KeyAndOrder::OrderRefused(refused));
             }
         }
-        Ok(())
+        let AcquireOutcome::Acquired {
+            lease_id,
+            reservation_id,
+        } = tables.acquire(acquire)?
+        else {
+            return Err(StoreError::Malformed("a fresh key was not acquired".into()));
+        };
+        tables.reserve_order(&ReserveRequest {
+            order_id,
+            holder: reservation_id.as_str(),
+            now_ms: acquire.now_ms,
+            reserved_until_ms: acquire.lease_expires_at_ms,
+        })?;
+        Ok(KeyAndOrder::Taken {
+            lease_id,
+            reservation_id,
+        })
+    }
+
+    async fn record_created(
+        &self,
+        payment: &StoredPayment,
+        open: &OpenRequest<'_>,
+        complete: &CompleteRequest<'_>,
+    ) -> Result<bool, StoreError> {
+        let mut tables = self.begin_all(&[
+            Operation::SaveCreated,
+            Operation::OpenOrder,
+            Operation::Complete,
+        ])?;
+        let held = tables.records.get(complete.key).is_some_and(|r| {
+            r.lease_id == *complete.lease_id && r.record.status == RecordStatus::InProgress
+        });
+        let opens = can_open(
+            tables.orders.get(open.order_id).map(|o| &o.record),
+            open.holder,
+        );
+        let merges = tables
+            .intents
+            .get(&(payment.kind, payment.id.clone()))
+            .is_none_or(|item| !item.conflicts_with(payment));
+        if !(held && opens && merges) {
+            return Ok(false);
+        }
+        tables.save_created(payment)?;
+        tables.open_order(open)?;
+        tables.complete(complete)
+    }
+}
+
+impl PaymentStore for MemoryStore {
+    async fn save_created(&self, intent: &StoredPayment) -> Result<(), StoreError> {
+        self.begin(Operation::SaveCreated)?.save_created(intent)
     }
 
     async fn get_payment(
@@ -412,51 +566,11 @@ impl OrderStore for MemoryStore {
         &self,
         request: &ReserveRequest<'_>,
     ) -> Result<ReserveOutcome, StoreError> {
-        let mut tables = self.begin(Operation::ReserveOrder)?;
-        if let Some(existing) = tables.orders.get(request.order_id) {
-            if !can_reserve(&existing.record, request.holder, request.now_ms) {
-                return Ok(classify_reserve_conflict(&existing.record, request.now_ms));
-            }
-        }
-        let entry = tables
-            .orders
-            .entry(request.order_id.to_string())
-            .or_insert_with(|| MemoryOrder {
-                record: OrderRecord {
-                    state: OrderState::Reserved,
-                    holder: String::new(),
-                    intent_id: None,
-                    payment_kind: PaymentKind::Intent,
-                    reserved_until_ms: 0,
-                    session_refs: Default::default(),
-                },
-                paid_intent_id: None,
-                anomalies: Vec::new(),
-                refunded_amount: 0,
-            });
-        entry.record.state = OrderState::Reserved;
-        entry.record.holder = request.holder.to_string();
-        entry.record.reserved_until_ms = request.reserved_until_ms;
-        Ok(ReserveOutcome::Reserved)
+        self.begin(Operation::ReserveOrder)?.reserve_order(request)
     }
 
     async fn open_order(&self, request: &OpenRequest<'_>) -> Result<bool, StoreError> {
-        let mut tables = self.begin(Operation::OpenOrder)?;
-        let order = tables.orders.get_mut(request.order_id);
-        if !can_open(order.as_ref().map(|o| &o.record), request.holder) {
-            return Ok(false);
-        }
-        let order = order.expect("can_open needs an order");
-        order.record.state = OrderState::Open;
-        order.record.intent_id = Some(request.intent_id.to_string());
-        order.record.payment_kind = request.kind;
-        if let Some(payment_ref) = request.payment_ref {
-            order
-                .record
-                .session_refs
-                .insert(payment_ref.to_string(), request.intent_id.to_string());
-        }
-        Ok(true)
+        self.begin(Operation::OpenOrder)?.open_order(request)
     }
 }
 

@@ -16,11 +16,15 @@
 //! Open intents also carry their check schedule (`due_shard`, `due_at`, `checks`,
 //! `give_up_at`), the keys of the sparse index the reconciler reads ([`schedule`]).
 //!
+//! A create's writes are two transactions, one before Fintoc and one after
+//! ([`creates`]).
+//!
 //! Every state change is one conditional write. Expiry is decided by comparing
 //! timestamps in conditions; the TTL attribute only collects garbage. The same
 //! ports are implemented in memory by [`memory::MemoryStore`], and one contract
 //! suite (`contract`, feature `contract-tests`) checks both against the same rules.
 
+pub mod creates;
 mod expr;
 pub mod foreign_events;
 pub mod idempotency;
@@ -48,6 +52,7 @@ use crate::domain::transition::{PaymentPatch, PaymentState};
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{AttributeValue, ConsumedCapacity};
 use aws_sdk_dynamodb::Client;
+pub use creates::{CreateStore, KeyAndOrder};
 pub use refunds::{RefundChange, RefundOutcome, RefundStore, ReserveRefund, ReserveRefundOutcome};
 use std::future::Future;
 use std::sync::Arc;

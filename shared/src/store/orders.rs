@@ -81,28 +81,57 @@ pub(crate) fn order_from_item(
     })
 }
 
+/// A reservation: `domain::order::can_reserve` as the condition of an update.
+pub(crate) fn reserve_expr(request: &ReserveRequest<'_>) -> Expr {
+    let mut expr = Expr::default();
+    expr.set("entity", s("order"))
+        .set("order_id", s(request.order_id))
+        .set("state", s(OrderState::Reserved.as_str()))
+        .set("holder", s(request.holder))
+        .set("reserved_until_ms", n(request.reserved_until_ms));
+    let pk = expr.name(PARTITION_KEY);
+    let now = expr.value("now_ms", n(request.now_ms));
+    let closed = state_value(&mut expr, OrderState::Closed);
+    let reserved = state_value(&mut expr, OrderState::Reserved);
+    let open = state_value(&mut expr, OrderState::Open);
+    expr.condition(format!(
+        "attribute_not_exists({pk}) OR #state = {closed} \
+             OR (#holder = :holder AND (#state = {reserved} OR #state = {open})) \
+             OR (#state = {reserved} AND #reserved_until_ms < {now})"
+    ));
+    expr
+}
+
+/// The order opened with the payment Fintoc made, by the holder of its
+/// reservation (`domain::order::can_open`).
+pub(crate) fn open_expr(request: &OpenRequest<'_>) -> Expr {
+    let mut expr = Expr::default();
+    expr.set("state", s(OrderState::Open.as_str()))
+        .set("intent_id", s(request.intent_id))
+        .set("payment_kind", s(request.kind.as_str()));
+    if let Some(payment_ref) = request.payment_ref {
+        expr.set(
+            &format!("{SESSION_REF_PREFIX}{payment_ref}"),
+            s(request.intent_id),
+        );
+    }
+    let holder = expr.name("holder");
+    let value = expr.value("holder", s(request.holder));
+    let reserved = state_value(&mut expr, OrderState::Reserved);
+    let open = state_value(&mut expr, OrderState::Open);
+    expr.condition(format!(
+        "{holder} = {value} AND (#state = {reserved} OR #state = {open})"
+    ));
+    expr
+}
+
 impl OrderStore for DynamoStore {
-    /// `domain::order::can_reserve` as the condition of one `UpdateItem`.
+    /// [`reserve_expr`] in one `UpdateItem`.
     async fn reserve_order(
         &self,
         request: &ReserveRequest<'_>,
     ) -> Result<ReserveOutcome, StoreError> {
-        let mut expr = Expr::default();
-        expr.set("entity", s("order"))
-            .set("order_id", s(request.order_id))
-            .set("state", s(OrderState::Reserved.as_str()))
-            .set("holder", s(request.holder))
-            .set("reserved_until_ms", n(request.reserved_until_ms));
-        let pk = expr.name(PARTITION_KEY);
-        let now = expr.value("now_ms", n(request.now_ms));
-        let closed = state_value(&mut expr, OrderState::Closed);
-        let reserved = state_value(&mut expr, OrderState::Reserved);
-        let open = state_value(&mut expr, OrderState::Open);
-        expr.condition(format!(
-            "attribute_not_exists({pk}) OR #state = {closed} \
-             OR (#holder = :holder AND (#state = {reserved} OR #state = {open})) \
-             OR (#state = {reserved} AND #reserved_until_ms < {now})"
-        ));
+        let expr = reserve_expr(request);
         let update = self
             .client
             .update_item()
@@ -136,24 +165,7 @@ impl OrderStore for DynamoStore {
     }
 
     async fn open_order(&self, request: &OpenRequest<'_>) -> Result<bool, StoreError> {
-        let mut expr = Expr::default();
-        expr.set("state", s(OrderState::Open.as_str()))
-            .set("intent_id", s(request.intent_id))
-            .set("payment_kind", s(request.kind.as_str()));
-        if let Some(payment_ref) = request.payment_ref {
-            expr.set(
-                &format!("{SESSION_REF_PREFIX}{payment_ref}"),
-                s(request.intent_id),
-            );
-        }
-        let holder = expr.name("holder");
-        let value = expr.value("holder", s(request.holder));
-        let reserved = state_value(&mut expr, OrderState::Reserved);
-        let open = state_value(&mut expr, OrderState::Open);
-        expr.condition(format!(
-            "{holder} = {value} AND (#state = {reserved} OR #state = {open})"
-        ));
-        self.conditional_update("open_order", order_pk(request.order_id), expr)
+        self.conditional_update("open_order", order_pk(request.order_id), open_expr(request))
             .await
     }
 }

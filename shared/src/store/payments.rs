@@ -223,53 +223,61 @@ pub(crate) fn payment_state_from_item(
     })
 }
 
+/// A payment Fintoc just made, merged into an item an event may already have
+/// written: never moves its status, version or timestamps; refused for another
+/// amount or currency of the same id.
+pub(crate) fn created_expr(intent: &StoredPayment) -> Expr {
+    let metadata = intent
+        .metadata
+        .iter()
+        .map(|(k, v)| (k.clone(), s(v)))
+        .collect();
+    let mut expr = Expr::default();
+    expr.set("entity", s(intent.kind.as_str()))
+        .set("id", s(&intent.id))
+        .set("amount", n(intent.amount))
+        .set("currency", s(&intent.currency))
+        .set("metadata", AttributeValue::M(metadata))
+        .set_if_absent("status", s(intent.status.as_str()))
+        .set_if_absent("version", n(0))
+        .set_if_absent("created_at", s(&intent.created_at))
+        .set_if_absent("updated_at", s(&intent.updated_at))
+        // Its refunds' map, empty, so its first refund is one write (an item
+        // without one, e.g. made by an event, gets it then: store::refunds).
+        .set_if_absent("refunds", AttributeValue::M(HashMap::new()));
+    if let Some(schedule) = &intent.schedule {
+        // An item a final event already wrote has no schedule: one needless
+        // check finds it final and takes it off the index.
+        expr.set_if_absent("due_shard", n(schedule.shard))
+            .set_if_absent("due_at", n(schedule.due_at_ms))
+            .set_if_absent("checks", n(schedule.checks))
+            .set_if_absent("give_up_at", n(schedule.give_up_at_ms));
+    }
+    for (attr, value) in [
+        ("order_id", &intent.order_id),
+        ("customer_email", &intent.customer_email),
+        ("mode", &intent.mode),
+        ("expires_at", &intent.expires_at),
+    ] {
+        if let Some(value) = value {
+            expr.set_if_absent(attr, s(value));
+        }
+    }
+    let (pk, amount, currency) = (
+        expr.name(PARTITION_KEY),
+        expr.name("amount"),
+        expr.name("currency"),
+    );
+    expr.condition(format!(
+        "attribute_not_exists({pk}) OR ((attribute_not_exists({amount}) OR {amount} = :amount) \
+         AND (attribute_not_exists({currency}) OR {currency} = :currency))"
+    ));
+    expr
+}
+
 impl PaymentStore for DynamoStore {
     async fn save_created(&self, intent: &StoredPayment) -> Result<(), StoreError> {
-        let metadata = intent
-            .metadata
-            .iter()
-            .map(|(k, v)| (k.clone(), s(v)))
-            .collect();
-        let mut expr = Expr::default();
-        expr.set("entity", s(intent.kind.as_str()))
-            .set("id", s(&intent.id))
-            .set("amount", n(intent.amount))
-            .set("currency", s(&intent.currency))
-            .set("metadata", AttributeValue::M(metadata))
-            .set_if_absent("status", s(intent.status.as_str()))
-            .set_if_absent("version", n(0))
-            .set_if_absent("created_at", s(&intent.created_at))
-            .set_if_absent("updated_at", s(&intent.updated_at))
-            // Its refunds' map, empty, so its first refund is one write (an item
-            // without one, e.g. made by an event, gets it then: store::refunds).
-            .set_if_absent("refunds", AttributeValue::M(HashMap::new()));
-        if let Some(schedule) = &intent.schedule {
-            // An item a final event already wrote has no schedule: one needless
-            // check finds it final and takes it off the index.
-            expr.set_if_absent("due_shard", n(schedule.shard))
-                .set_if_absent("due_at", n(schedule.due_at_ms))
-                .set_if_absent("checks", n(schedule.checks))
-                .set_if_absent("give_up_at", n(schedule.give_up_at_ms));
-        }
-        for (attr, value) in [
-            ("order_id", &intent.order_id),
-            ("customer_email", &intent.customer_email),
-            ("mode", &intent.mode),
-            ("expires_at", &intent.expires_at),
-        ] {
-            if let Some(value) = value {
-                expr.set_if_absent(attr, s(value));
-            }
-        }
-        let (pk, amount, currency) = (
-            expr.name(PARTITION_KEY),
-            expr.name("amount"),
-            expr.name("currency"),
-        );
-        expr.condition(format!(
-            "attribute_not_exists({pk}) OR ((attribute_not_exists({amount}) OR {amount} = :amount) \
-             AND (attribute_not_exists({currency}) OR {currency} = :currency))"
-        ));
+        let expr = created_expr(intent);
         if self
             .conditional_update("save_created", payment_pk(intent.kind, &intent.id), expr)
             .await?

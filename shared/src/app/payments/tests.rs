@@ -507,10 +507,16 @@ async fn finish(store: &MemoryStore, intent: &str, order: &str, status: PaymentS
 async fn one_order_has_one_open_intent_and_is_paid_once() {
     let s = setup();
     let first = id_of(&s.post("k1", BODY).await.unwrap());
+    let items = s.store.item_count();
     let e = s.post("k2", BODY).await.unwrap_err();
     assert_eq!(
         (e.status, e.code.as_str()),
         (409, "order_has_active_intent")
+    );
+    assert_eq!(
+        s.store.item_count(),
+        items,
+        "a refusal writes nothing: not even the key (it is taken with the order)"
     );
     assert!(e.message.contains(&first), "{}", e.message);
     assert_eq!(s.fintoc.calls(), 1, "no second intent at Fintoc");
