@@ -162,6 +162,27 @@ for round in $(seq 1 "$mode_rounds"); do
   done
 done
 
+# Round trips: one invocation at a time, each DynamoDB request through latency-proxy
+# (0 or 2 ms round trip; Fintoc 0, or 20 ms for a create as deployed), rounds
+# alternating the settings, each run on a fresh DynamoDB Local. Webhook events are
+# the usual life of an intent: a `pending`, then its outcome (2 per intent).
+rtt_rounds=3 rtt_keys=150 rtt_intents=75
+[[ "$smoke" == 1 ]] && rtt_rounds=1 rtt_keys=5 rtt_intents=3
+say "round trips: $rtt_rounds rounds of serial creates and events, DynamoDB at 0 and 2 ms"
+for round in $(seq 1 "$rtt_rounds"); do
+  for net in 0_0 2_0 2_20; do
+    ddb_rtt="${net%_*}" fintoc_rtt="${net#*_}"
+    scripts/dynamodb-local.sh stop >/dev/null 2>&1 && scripts/dynamodb-local.sh start >/dev/null 2>&1
+    "$bench" load-create --bootstrap "$create_bin" --dynamodb "$ddb" --keys "$rtt_keys" --repeats 1 \
+      --concurrency 1 --dynamodb-rtt-ms "$ddb_rtt" --fintoc-rtt-ms "$fintoc_rtt" \
+      --out "$results/rtt_create_${net}_$round.json" >/dev/null
+    [[ "$fintoc_rtt" == 0 ]] || continue
+    "$bench" load-webhook --bootstrap "$webhook_bin" --dynamodb "$ddb" --intents "$rtt_intents" \
+      --concurrency 1 --duplicates 0 --order in-order --seed true --events 2 \
+      --dynamodb-rtt-ms "$ddb_rtt" --out "$results/rtt_webhook_${net}_$round.json" >/dev/null
+  done
+done
+
 if [[ "$smoke" != 1 ]]; then
   # Last, on a fresh DynamoDB Local: the load runs' items stay in its memory and slow
   # it down (and its 5,000 intents would slow the load runs).

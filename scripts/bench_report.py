@@ -114,7 +114,7 @@ if cost:
     w(f"| 1 write per new webhook event | {ne['write_requests']} write (+ {ne['read_requests']} read) | {mark(ne['write_requests'] <= 1)} |")
     dup_requests = du["read_requests"] + du["write_requests"]
     w(f"| ≤ 1 request per duplicate delivery | {dup_requests} | {mark(dup_requests <= 1)} |")
-    w(f"| ≤ 2 writes per create | {cr['write_requests']} writes | {mark(cr['write_requests'] <= 2)} — see [below](#why-a-create-costs-5-writes) |")
+    w(f"| ≤ 2 DynamoDB requests per create | {cr['write_requests']} writes (+ {cr['read_requests']} read) | {mark(cr['read_requests'] + cr['write_requests'] <= 2)} — see [below](#a-create-in-two-round-trips) |")
 if lw:
     rss = lw["fleet"]["peak_rss_mib"]["max"]
     w(f"| peak RSS ≤ 40 MB under load (webhook) | {rss:.1f} MiB (largest of {lw['fleet']['processes']} processes) | {mark(rss * 1.048576 <= 40)} |")
@@ -137,8 +137,8 @@ w("in Lambda (table, endpoint, Fintoc key, webhook secret, recipient). *Init* is
 w("time from spawning the process to its first `GET /runtime/invocation/next`: the")
 w("AWS SDK config, the DynamoDB and HTTP clients, the configuration check (here")
 w("without opening connections, `CONNECT_AT_INIT=false`: that is measured below, over TLS). *First")
-w("response* adds the first invocation: a create (DynamoDB conditional put, Fintoc")
-w("call, two writes) or a signed webhook event (one conditional write), each on fresh")
+w("response* adds the first invocation: a create (a DynamoDB transaction, Fintoc")
+w("call, a transaction) or a signed webhook event (one conditional write), each on fresh")
 w("connections.")
 w("")
 w("| function | init | first response | first invocation | RSS after it |")
@@ -248,10 +248,11 @@ w("")
 w("A write refused by its condition reports no capacity, but DynamoDB bills it as a")
 w("write of the item's size (1 WRU here): a replayed create costs 1 WRU, and nothing")
 w("else. At DynamoDB's on-demand list prices in us-east-1 (since November 2024: $0.625")
-w("per million WRU, $0.125 per million RRU), a paid payment — a create (5 WRU), a")
-w("pending event (0.5 RRU + 1 WRU), the final event with its order (0.5 RRU + a")
-w("two-item transaction, 4 WRU) and two GETs (1 RRU each) — costs about 10 WRU + 3 RRU")
-w("≈ $0.0000066 of DynamoDB.")
+w("per million WRU, $0.125 per million RRU), a paid payment — a create (11 WRU: two")
+w("transactions of 2 and 3 items, which AWS bills 2 WRU per item, and the index write), a")
+w("pending event (1 WRU), the final event with its order (a two-item transaction, 4 WRU)")
+w("and two GETs (1 RRU each) — costs about 16 WRU + 2 RRU ≈ $0.0000103 of DynamoDB")
+w("(with five single writes per create it was 10 WRU + 2 RRU ≈ $0.0000065).")
 w("")
 w("A refund: one read (the payment: an unknown or unpaid one is refused before anything")
 w("is written), the key taken, the amount reserved on the payment (one conditional")
@@ -264,17 +265,22 @@ w("2 WRU per item (DynamoDB Local reports less for it). A refund created (5 WRU,
 w("RRU), moved (1 WRU, 1 RRU) and settled (6 WRU, 1 RRU), then taken off the index by")
 w("the reconciler's next check (1 WRU, 1 RRU): 13 WRU + 4 RRU ≈ $0.0000086.")
 w("")
-w("### Why a create costs 5 writes")
+w("### A create in two round trips")
 w("")
-w("Take the key (conditional put), reserve the order (`ORDER#id`: one open intent, one")
-w("payment), write the intent Fintoc returned (`INTENT#id`), open the order with it,")
-w("complete the key with the response. The intent id is known only after Fintoc")
-w("answers, so the first two writes cannot carry it; the last three could be one")
-w("`TransactWriteItems` request, but a transaction bills 2 WRU per item (6 instead of")
-w("3) and adds latency. Folding the intent into the idempotency record would leave the")
-w("webhook (which knows only the intent id) without a key to find it. So the target")
-w("of ≤ 2 writes is not met on purpose: plain conditional writes are the cheapest")
-w("correct design for the per-order guarantee.")
+w("A create writes five things: the key (`IDEMPOTENCY#`, its own table), the order's")
+w("reservation (`ORDER#`: one open payment, one payment), the intent Fintoc made")
+w("(`INTENT#`), the order opened with it, the key completed with the answer. The intent")
+w("id exists only once Fintoc answers, so they are two `TransactWriteItems` requests")
+w("(`store::CreateStore`): the fresh key with its order reserved before Fintoc, the other")
+w("three after it. Each is all or nothing, so a crash between them leaves what the")
+w("single writes left after their second or fifth; a refused transaction writes nothing")
+w("and returns the items, so a replay is still one request and a refused order no longer")
+w("writes the key at all. A key that is not fresh (released, or an abandoned lease) and")
+w("a refused last write take the single-write path, as before. The price: AWS bills a")
+w("transaction 2 WRU per item, so a create is 4 + 6 + 1 (the index) = 11 WRU instead of")
+w("6 — $0.0031 more per 1,000 creates — for three round trips fewer on every create")
+w("(section 6). Lambda time saved at 128 MB is worth far less than that")
+w("($0.0000000021 per ms), so this is a latency choice, paid in write units.")
 w("")
 
 per_delivery = load("dynamodb_cost_per_delivery.json") or {}
@@ -434,6 +440,47 @@ if lc:
     if ddb_share(lc, ddb_c):
         w(ddb_share(lc, ddb_c))
     w(f"- Invariants: {inv['intents_created_at_fintoc']} intents created at Fintoc and {inv['intents_stored']} stored for {lc['keys']} keys; {inv['keys_with_two_intents']} keys answered with two different intents; {inv['requests_not_answered_201']} requests without a 201 in the end.")
+    w("")
+
+rtt_runs = {}
+for name in sorted(os.listdir(results)):
+    if name.startswith("rtt_"):
+        _, op, ddb_rtt, fintoc_rtt, _ = name[: -len(".json")].split("_")
+        rtt_runs.setdefault((op, int(ddb_rtt), int(fintoc_rtt)), []).append(load(name))
+if rtt_runs:
+    w("## 6. Round trips through a network")
+    w("")
+    w("Loopback hides what a deployed call waits for: each DynamoDB request is a network")
+    w("round trip. Here the function reaches DynamoDB Local through `tools/latency-proxy`,")
+    w("which delivers every chunk half the round trip after it arrived, each way, on a")
+    w("thread of its own (its round trip is measured: 200 echoes through it). 2 ms is an")
+    w("in-region round trip to DynamoDB's endpoint; 20 ms to Fintoc is a figure for its API")
+    w("across the public internet from a nearby region on a warm TLS connection (Fintoc")
+    w("publishes none). One invocation at a time (`--concurrency 1`), rounds alternating the")
+    w("settings, each run on a fresh DynamoDB Local; medians of each run's figure, over runs.")
+    w("Creates are new keys; webhook events are an intent's usual life, a `pending` then its")
+    w("outcome (the outcome is the two-item transaction with its order).")
+    w("")
+    w("| operation | DynamoDB round trip (measured) | Fintoc round trip | invocation p50 | p90 | p99 | p99 / p50 | added by the network | runs |")
+    w("|---|---|---|---|---|---|---|---|---|")
+    base = {}
+    for (op, d, f), runs in sorted(rtt_runs.items()):
+        p50 = median([r["invocation_duration_ms"]["p50"] for r in runs])
+        if d == 0 and f == 0:
+            base[op] = p50
+    for (op, d, f), runs in sorted(rtt_runs.items()):
+        p = lambda q: median([r["invocation_duration_ms"][q] for r in runs])
+        measured = [((r.get("network") or {}).get("dynamodb_rtt_ms_measured") or {}).get("p50") for r in runs]
+        measured = [m for m in measured if m]
+        rtt_text = f"{d} ms ({median(measured):.2f} ms)" if measured else "none"
+        added = p("p50") - base.get(op, p("p50"))
+        trips = f", ≈ {added / median(measured):.1f} round trips" if measured and f == 0 else ""
+        label = {"create": "create (new key)", "webhook": "webhook event"}[op]
+        w(f"| {label} | {rtt_text} | {f} ms | {p('p50'):.1f} ms | {p('p90'):.1f} ms | {p('p99'):.1f} ms | {p('p99') / p('p50'):.1f} | {added:+.1f} ms{trips} | {len(runs)} |")
+    w("")
+    w("*Added by the network* is the median against the same operation with no delay; divided")
+    w("by the measured round trip it counts the DynamoDB round trips an invocation waits for")
+    w("in sequence (the create's Fintoc call, undelayed in those rows, is not among them).")
     w("")
 
 notes = os.path.join(os.path.dirname(__file__), "..", "docs", "performance-changes.md")

@@ -145,18 +145,26 @@ pub(crate) async fn load_webhook(
     duplicate_share: f64,
     in_order: bool,
     seeded: bool,
+    events_per_intent: usize,
 ) -> Result<Value, String> {
     const OUTCOMES: [&str; 3] = ["succeeded", "failed", "rejected"];
-    // Per intent: 7 distinct events (3 pending, 4 with its outcome); then 30 % of all
-    // deliveries are repeats of some of them; everything shuffled.
+    // Per intent: 7 distinct events by default (3 pending, 4 with its outcome), or
+    // `events_per_intent` (all `pending` but the last: 2 is the usual life, a
+    // `pending` then its outcome); then a share of all deliveries are repeats of
+    // some of them.
     let mut unique = Vec::new();
     let mut expected = BTreeMap::new();
     for i in 0..intents {
         let intent = format!("pi_load_{i:05}_{}", &uuid_like()[..8]);
         let outcome = OUTCOMES[i % 10 % 3];
         let outcome = if i % 10 < 7 { "succeeded" } else { outcome };
-        for e in 0..7 {
-            let status = if e < 3 { "pending" } else { outcome };
+        let pending = if events_per_intent == 7 {
+            3
+        } else {
+            events_per_intent.saturating_sub(1)
+        };
+        for e in 0..events_per_intent {
+            let status = if e < pending { "pending" } else { outcome };
             unique.push((
                 intent.clone(),
                 format!("evt_{i:05}_{e}_{}", &uuid_like()[..6]),
@@ -239,21 +247,23 @@ pub(crate) async fn load_webhook(
     for (intent, outcome) in &expected {
         let Some((status, event_ids, version)) = items.get(intent) else {
             wrong_status += 1;
-            lost_events += 7;
+            lost_events += events_per_intent;
             continue;
         };
         if status != outcome {
             wrong_status += 1;
         }
-        lost_events += 7usize.saturating_sub(event_ids.len());
+        lost_events += events_per_intent.saturating_sub(event_ids.len());
         // Every write increments the version: more writes than events = applied twice.
         let seeded = seeded_versions.get(intent).copied().unwrap_or(0);
-        applied_twice += (version.saturating_sub(seeded) as usize).saturating_sub(7);
+        applied_twice +=
+            (version.saturating_sub(seeded) as usize).saturating_sub(events_per_intent);
     }
     let report = run.report(json!({
         "deliveries": deliveries.len(),
         "intents": intents,
         "distinct_events": unique.len(),
+        "events_per_intent": events_per_intent,
         "order": if in_order { "in order" } else { "shuffled" },
         "intents_created_first": seeded,
         "duplicate_share": ((deliveries.len() - unique.len()) as f64 / deliveries.len() as f64 * 1000.0).round() / 1000.0,
