@@ -483,6 +483,38 @@ if rtt_runs:
     w("in sequence (the create's Fintoc call, undelayed in those rows, is not among them).")
     w("")
 
+    # The webhook's public edge, priced per 1,000 paid orders from the figures above.
+    hook = rtt_runs.get(("webhook", 2, 0))
+    if hook:
+        import math
+        ms_billed = math.ceil(median([r["invocation_duration_ms"]["p50"] for r in hook]))
+        deliveries = 2000  # a pending event and its outcome per paid order
+        lam = deliveries * (LAMBDA_REQUEST_USD + 0.125 * ms_billed / 1000 * LAMBDA_GB_S_USD_ARM64)
+        ddb = 1000 * 5 * WRU_USD  # pending: 1 WRU; outcome with its order: a 2-item transaction, 4 WRU
+        apigw = deliveries * 1.00e-6
+        w("### The webhook's edge: HTTP API or Lambda Function URL")
+        w("")
+        w("`WebhookFunctionUrl=true` also serves `POST /webhooks/fintoc` from a Function URL")
+        w("(output `WebhookFunctionUrl`; tested by the offline deploy). Per 1,000 paid orders —")
+        w(f"2,000 deliveries (a `pending` and its outcome), each billed {ms_billed} ms at 128 MB arm64")
+        w("(the 2 ms row's median above), 5 WRU per order — at us-east-1 list prices (HTTP API")
+        w("$1.00 per million requests; Function URLs cost nothing beyond the invocation):")
+        w("")
+        w("| edge | API Gateway $ | Lambda $ | DynamoDB $ | total $ per 1,000 paid orders |")
+        w("|---|---|---|---|---|")
+        w(f"| HTTP API (default) | {apigw:.6f} | {lam:.6f} | {ddb:.6f} | {apigw + lam + ddb:.6f} |")
+        w(f"| Function URL | 0 | {lam:.6f} | {ddb:.6f} | {lam + ddb:.6f} |")
+        w("")
+        w("What the Function URL gives up: the HTTP API's access log (`WebhookAccessLogGroup`;")
+        w("the function's own log stays), its per-route rate limit (`WebhookThrottlingRateLimit`:")
+        w("the URL's only throttle is the reserved concurrency, which the template then requires)")
+        w("and a custom domain (a URL is `*.lambda-url.<region>.on.aws` unless fronted by")
+        w("CloudFront). Neither edge has AWS WAF (it fronts REST APIs, not HTTP APIs or URLs);")
+        w("both take anyone's request and write nothing until the `Fintoc-Signature` verifies. The")
+        w("saving is the API Gateway charge alone, a fifth of a cent per 1,000 orders: take the URL")
+        w("for volume, keep the HTTP API for its log and its throttle.")
+        w("")
+
 notes = os.path.join(os.path.dirname(__file__), "..", "docs", "performance-changes.md")
 if os.path.exists(notes):
     w(open(notes).read().rstrip())

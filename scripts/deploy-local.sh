@@ -5,7 +5,9 @@
 # endpoint differs). The functions run as host processes of the emulator and reach
 # the Fintoc simulator over TLS (the template takes only an https Fintoc URL).
 #
-#   scripts/deploy-local.sh up [STACK]    deploy (default stack fintoc-payments-local);
+#   scripts/deploy-local.sh up [STACK] [NAME=VALUE...]
+#                                         deploy (default stack fintoc-payments-local),
+#                                         with parameters over samconfig.toml's;
 #                                         writes .local/deploy-local[-STACK].env
 #   scripts/deploy-local.sh down          delete every stack it made, stop everything
 #
@@ -29,7 +31,12 @@ export AWS_ENDPOINT_URL="$endpoint" AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KE
 aws_py() { "$python" -c "import boto3, sys, json; $1" "${@:2}"; }
 
 up() {
-  local stack="${1:-fintoc-payments-local}"
+  local stack="${1:-fintoc-payments-local}" overrides=()
+  # Parameters beyond the `local` environment's: sam deploy replaces the config's
+  # overrides with the command line's, so both are given.
+  if (($# > 1)); then
+    overrides=(--parameter-overrides "$("$python" -c "import tomllib; print(tomllib.load(open('samconfig.toml', 'rb'))['local']['deploy']['parameters']['parameter_overrides'])") ${*:2}")
+  fi
   scripts/install-tools.sh --sam --ministack
   mkdir -p "$dir"
   if ! pid_alive "$dir/ministack.pid"; then
@@ -84,7 +91,7 @@ ssm.put_parameter(Name='/fintoc/test/webhook-secret', Value=sys.argv[1], Type='S
 " "$webhook_secret"
   say "sam deploy --config-env local --stack-name $stack (the unmodified template)"
   local started=$SECONDS
-  "$ROOT/.tools/sam-venv/bin/sam" deploy --config-env local --stack-name "$stack" \
+  "$ROOT/.tools/sam-venv/bin/sam" deploy --config-env local --stack-name "$stack" "${overrides[@]}" \
     >"$dir/deploy-$stack.log" 2>&1 \
     || { grep -v Uploading "$dir/deploy-$stack.log" | tail -30 >&2; die "sam deploy failed (log: ${dir#"$ROOT"/}/deploy-$stack.log)"; }
   echo "$stack" >>"$dir/stacks"
@@ -98,6 +105,9 @@ def reachable(url):  # https://{api}.execute-api.{region}.amazonaws.com/... -> t
 lines = {'AWS_ENDPOINT_URL': sys.argv[2], 'STACK_NAME': sys.argv[1], 'API_URL': reachable(out['ApiUrl']),
          'WEBHOOK_URL': reachable(out['WebhookUrl']), 'FINTOC_SIM_URL': sys.argv[3], 'WEBHOOK_SECRET': sys.argv[4],
          'TABLE_NAME': out['TableName'], 'RECONCILE_FUNCTION': out['ReconcileFunctionName']}
+if 'WebhookFunctionUrl' in out:  # https://{url id}.lambda-url.{region}.on.aws/... -> the emulator's URL
+    host, _, path = out['WebhookFunctionUrl'].removeprefix('https://').partition('/')
+    lines['WEBHOOK_FUNCTION_URL'] = sys.argv[2] + '/_aws/lambda-url/' + host.split('.')[0] + '/' + path
 open(sys.argv[5], 'w').write(''.join(f'{k}={v}\n' for k, v in lines.items()))
 " "$stack" "$endpoint" "http://127.0.0.1:$sim_port" "$webhook_secret" "$env_file"
   say "stack $stack deployed in $((SECONDS - started)) s; outputs in ${env_file#"$ROOT"/}:"
@@ -118,7 +128,7 @@ down() {
 }
 
 case "${1:-}" in
-  up) up "${2:-}" ;;
+  up) up "${@:2}" ;;
   down) down ;;
   *) die "usage: scripts/deploy-local.sh up [STACK] | down" ;;
 esac

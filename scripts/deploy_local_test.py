@@ -137,6 +137,27 @@ def other_stack(env):
     status, created = call("POST", f"{env['API_URL']}/payment-intents", order_body(f"order-{uuid.uuid4()}"),
                            {"idempotency-key": str(uuid.uuid4())})
     expect(status == 201, f"stack {env['STACK_NAME']} beside the first creates its own intents ({status})")
+    url = env.get("WEBHOOK_FUNCTION_URL")
+    if not url:
+        return
+    # Its webhook on the Function URL (WebhookFunctionUrl=true): a forged delivery is
+    # refused; Fintoc's signed event, delivered there, pays the intent.
+    status, answer = call("POST", url, {"id": "evt_forged"}, {"fintoc-signature": "t=1,v1=00"}, signed=False)
+    expect(status == 400, f"the Function URL refuses an unsigned delivery ({status} {answer})")
+    sim = env["FINTOC_SIM_URL"]
+    status, _ = call("POST", f"{sim}/_sim/webhook", {"url": url, "secret": env["WEBHOOK_SECRET"]}, signed=False)
+    expect(200 <= status < 300, f"the simulator delivers to the deployed WebhookFunctionUrl ({status})")
+    intent = created["id"]
+    status, _ = call("POST", f"{sim}/_sim/payment_intents/{intent}/finish", {"outcome": "succeeded"}, signed=False)
+    expect(200 <= status < 300, f"the payment is finished at the simulator ({status})")
+    view = None
+    for _ in range(150):  # waits for the delivery (an event), not for time to pass
+        status, view = call("GET", f"{env['API_URL']}/payment-intents/{intent}")
+        if status == 200 and view.get("status") == "succeeded":
+            break
+        time.sleep(0.2)
+    expect(view and view.get("paid") is True,
+           f"the webhook's Function URL reached the deployed function: GET says paid ({view})")
 
 
 def main():

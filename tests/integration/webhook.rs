@@ -808,3 +808,65 @@ async fn a_payment_of_another_amount_never_pays_its_order() {
     assert_eq!(again.status, 409, "{}", again.json);
     assert_eq!(again.error_code(), "order_in_review");
 }
+
+/// A Lambda Function URL request (payload 2.0, route `$default`, the URL's own
+/// domain), as the webhook receives it with `WebhookFunctionUrl=true`.
+fn function_url_request(body: &str, signature: &str) -> lambda_http::Request {
+    let event = json!({
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": "/webhooks/fintoc",
+        "rawQueryString": "",
+        "headers": {
+            "host": "a1b2c3d4e5.lambda-url.us-east-1.on.aws",
+            "content-type": "application/json",
+            "fintoc-signature": signature,
+            "x-forwarded-proto": "https"
+        },
+        "requestContext": {
+            "accountId": "anonymous",
+            "apiId": "a1b2c3d4e5",
+            "domainName": "a1b2c3d4e5.lambda-url.us-east-1.on.aws",
+            "domainPrefix": "a1b2c3d4e5",
+            "http": {"method": "POST", "path": "/webhooks/fintoc", "protocol": "HTTP/1.1",
+                     "sourceIp": "203.0.113.10", "userAgent": "Fintoc"},
+            "requestId": "url-req-1",
+            "routeKey": "$default",
+            "stage": "$default",
+            "time": "01/Jan/2026:00:00:00 +0000",
+            "timeEpoch": T0_MS
+        },
+        "body": body,
+        "isBase64Encoded": false
+    });
+    lambda_http::request::from_str(&event.to_string()).expect("a Function URL event")
+}
+
+/// The cheaper edge: through a Function URL the webhook verifies, records and
+/// answers as through the HTTP API, and refuses a bad signature with nothing
+/// written.
+#[tokio::test]
+async fn a_function_url_delivery_is_verified_and_recorded_as_through_the_api() {
+    let s = setup().await;
+    s.pre_create("pi_url").await;
+    let body = event_body("evt_url_1", "pi_url", "succeeded");
+    let forged = function_url_request(&body, "t=1767225600,v1=00");
+    let refused = Answer::from(webhook::handle(s.service.as_ref(), forged).await);
+    assert_eq!(
+        (refused.status, refused.json["error"]["code"].as_str()),
+        (400, Some("signature_mismatch"))
+    );
+    assert_eq!(s.status("pi_url").await, "created", "nothing written");
+    let request = function_url_request(&body, &signed(&body, s.clock.now()));
+    let answer = Answer::from(webhook::handle(s.service.as_ref(), request).await);
+    assert_eq!(answer.status, 200, "{:?}", answer.json);
+    assert_eq!(answer.json["outcome"], "applied");
+    assert_eq!(s.status("pi_url").await, "succeeded");
+    // Another path on the URL is not a route.
+    let mut stray = function_url_request(&body, &signed(&body, s.clock.now()));
+    *stray.uri_mut() = "https://a1b2c3d4e5.lambda-url.us-east-1.on.aws/other"
+        .parse()
+        .unwrap();
+    let stray = Answer::from(webhook::handle(s.service.as_ref(), stray).await);
+    assert_eq!(stray.status, 404);
+}
