@@ -165,9 +165,10 @@ done
 # Round trips: one invocation at a time, each DynamoDB request through latency-proxy
 # (0 or 2 ms round trip; Fintoc 0, or 20 ms for a create as deployed), rounds
 # alternating the settings, each run on a fresh DynamoDB Local. Webhook events are
-# the usual life of an intent: a `pending`, then its outcome (2 per intent).
-rtt_rounds=3 rtt_keys=150 rtt_intents=75
-[[ "$smoke" == 1 ]] && rtt_rounds=1 rtt_keys=5 rtt_intents=3
+# the usual life of an intent: a `pending`, then its outcome (2 per intent); refunds
+# are of part of a paid payment (lambda-bench load-refund).
+rtt_rounds=3 rtt_keys=150 rtt_intents=75 rtt_refunds=60
+[[ "$smoke" == 1 ]] && rtt_rounds=1 rtt_keys=5 rtt_intents=3 rtt_refunds=3
 say "round trips: $rtt_rounds rounds of serial creates and events, DynamoDB at 0 and 2 ms"
 for round in $(seq 1 "$rtt_rounds"); do
   for net in 0_0 2_0 2_20; do
@@ -180,6 +181,8 @@ for round in $(seq 1 "$rtt_rounds"); do
     "$bench" load-webhook --bootstrap "$webhook_bin" --dynamodb "$ddb" --intents "$rtt_intents" \
       --concurrency 1 --duplicates 0 --order in-order --seed true --events 2 \
       --dynamodb-rtt-ms "$ddb_rtt" --out "$results/rtt_webhook_${net}_$round.json" >/dev/null
+    "$bench" load-refund --bootstrap "$create_bin" --dynamodb "$ddb" --payments "$rtt_refunds" \
+      --concurrency 1 --dynamodb-rtt-ms "$ddb_rtt" --out "$results/rtt_refund_${net}_$round.json" >/dev/null
   done
 done
 

@@ -459,7 +459,9 @@ if rtt_runs:
     w("publishes none). One invocation at a time (`--concurrency 1`), rounds alternating the")
     w("settings, each run on a fresh DynamoDB Local; medians of each run's figure, over runs.")
     w("Creates are new keys; webhook events are an intent's usual life, a `pending` then its")
-    w("outcome (the outcome is the two-item transaction with its order).")
+    w("outcome (the outcome is the two-item transaction with its order); refunds are of 5,000")
+    w("of a paid 15,000 CLP payment, each with a new key (the payment read, the key taken,")
+    w("the amount reserved, Fintoc, its answer recorded, the key completed: 5 requests).")
     w("")
     w("| operation | DynamoDB round trip (measured) | Fintoc round trip | invocation p50 | p90 | p99 | p99 / p50 | added by the network | runs |")
     w("|---|---|---|---|---|---|---|---|---|")
@@ -475,7 +477,7 @@ if rtt_runs:
         rtt_text = f"{d} ms ({median(measured):.2f} ms)" if measured else "none"
         added = p("p50") - base.get(op, p("p50"))
         trips = f", ≈ {added / median(measured):.1f} round trips" if measured and f == 0 else ""
-        label = {"create": "create (new key)", "webhook": "webhook event"}[op]
+        label = {"create": "create (new key)", "webhook": "webhook event", "refund": "refund (new key)"}[op]
         w(f"| {label} | {rtt_text} | {f} ms | {p('p50'):.1f} ms | {p('p90'):.1f} ms | {p('p99'):.1f} ms | {p('p99') / p('p50'):.1f} | {added:+.1f} ms{trips} | {len(runs)} |")
     w("")
     w("*Added by the network* is the median against the same operation with no delay; divided")

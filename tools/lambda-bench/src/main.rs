@@ -6,6 +6,7 @@
 //!                          [--sim-port N] [--function-dynamodb URL] [--function-fintoc URL] [--out FILE]
 //! lambda-bench load-webhook --bootstrap PATH --dynamodb URL [--intents N] [--concurrency C] [--duplicates D] [--order shuffled|in-order] [--seed false|true] [--events 7] [--env NAME=VALUE,...] [--out FILE]
 //! lambda-bench load-create --bootstrap PATH --dynamodb URL [--keys N] [--repeats R] [--concurrency C] [--out FILE]
+//! lambda-bench load-refund --bootstrap PATH --dynamodb URL [--payments N] [--concurrency C] [--out FILE]
 //! ```
 //!
 //! Both load commands take `--dynamodb-rtt-ms MS` and `--fintoc-rtt-ms MS`: the
@@ -26,6 +27,7 @@ mod cold_start;
 mod events;
 mod load;
 mod network;
+mod refunds;
 mod runtime_api;
 mod setup;
 mod stats;
@@ -47,6 +49,7 @@ const USAGE: &str = "usage:
                             [--sim-port N] [--function-dynamodb URL] [--function-fintoc URL] [--out FILE]
   lambda-bench load-webhook --bootstrap PATH --dynamodb URL [--intents 2000] [--concurrency 32] [--duplicates 0.3] [--events 7] [--env NAME=VALUE,...] [--out FILE]
   lambda-bench load-create  --bootstrap PATH --dynamodb URL [--keys 1000] [--repeats 3] [--concurrency 32] [--out FILE]
+  lambda-bench load-refund  --bootstrap PATH(create-intent) --dynamodb URL [--payments 100] [--concurrency 1] [--out FILE]
   (load-*: [--dynamodb-rtt-ms 0] [--fintoc-rtt-ms 0]: a round trip added to each dependency)";
 
 fn main() {
@@ -140,6 +143,16 @@ fn main() {
                     number("keys", "1000"),
                     number("repeats", "3"),
                     number("concurrency", "32"),
+                )
+                .await
+            }
+            "load-refund" => {
+                let mut setup = Setup::new("create-intent", bootstrap, dynamodb, 0).await;
+                setup.delay_network(dynamodb_rtt, fintoc_rtt).await;
+                refunds::load_refund(
+                    &setup,
+                    number("payments", "100"),
+                    number("concurrency", "1"),
                 )
                 .await
             }
