@@ -35,13 +35,17 @@ impl Fleet {
     }
 }
 
+/// What a drive gave: each event's final answer (tag, status, body), each event's
+/// latency, each invocation's duration with its event's tag, and the retries.
+type Driven = (Vec<(usize, u16, Value)>, Vec<f64>, Vec<(usize, f64)>, u64);
+
 /// Sends every event through the fleet, `concurrency` at a time, retrying 5xx and
-/// errors like Fintoc or a merchant's backend (up to 8 times, with backoff). Returns each event's final answer and latency.
+/// errors like Fintoc or a merchant's backend (up to 8 times, with backoff).
 pub(crate) async fn drive(
     api: Arc<RuntimeApi>,
     events: Vec<(usize, Vec<u8>)>,
     concurrency: usize,
-) -> (Vec<(usize, u16, Value)>, Vec<f64>, Vec<f64>, u64) {
+) -> Driven {
     let queue = Arc::new(Mutex::new(events));
     let mut tasks = Vec::new();
     for _ in 0..concurrency {
@@ -56,7 +60,7 @@ pub(crate) async fn drive(
                 let mut attempt = 0;
                 loop {
                     let outcome = api.invoke(event.clone()).await;
-                    durations.push(ms(outcome.duration));
+                    durations.push((tag, ms(outcome.duration)));
                     let (status, body) = http_answer(&outcome);
                     if (status >= 500 || status == 0 || status == 409) && attempt < 8 {
                         // Back off like a client would (10 ms, 20 ms, ... 1.28 s).
@@ -98,6 +102,8 @@ pub(crate) fn fleet_report(usage: &[(f64, f64)], invocations: usize) -> Value {
 /// One load run: a fleet of `concurrency` processes driven with `events`.
 pub(crate) struct LoadRun {
     pub(crate) answers: Vec<(usize, u16, Value)>,
+    /// Each invocation's duration (ms), with its event's tag.
+    pub(crate) durations: Vec<(usize, f64)>,
     pub(crate) figures: Value,
 }
 
@@ -120,12 +126,16 @@ impl LoadRun {
             "elapsed_s": (elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
             "throughput_per_s": (count as f64 / elapsed.as_secs_f64()).round(),
             "latency_ms": summary(latencies),
-            "invocation_duration_ms": summary(durations),
+            "invocation_duration_ms": summary(durations.iter().map(|d| d.1).collect()),
             "retried_invocations": retries,
             "network": setup.network,
             "fleet": fleet_report(&usage, count + retries as usize),
         });
-        Self { answers, figures }
+        Self {
+            answers,
+            durations,
+            figures,
+        }
     }
 
     /// The run's figures with `extra` fields added.
@@ -259,7 +269,19 @@ pub(crate) async fn load_webhook(
         applied_twice +=
             (version.saturating_sub(seeded) as usize).saturating_sub(events_per_intent);
     }
+    // Invocation durations by what the event is: a `pending`, or an outcome (with a
+    // seeded intent, the two-item transaction with its order).
+    let by_kind = |pending: bool| {
+        summary(
+            run.durations
+                .iter()
+                .filter(|(u, _)| (unique[*u].2 == "pending") == pending)
+                .map(|d| d.1)
+                .collect(),
+        )
+    };
     let report = run.report(json!({
+        "invocation_duration_ms_by_event": {"pending": by_kind(true), "outcome": by_kind(false)},
         "deliveries": deliveries.len(),
         "intents": intents,
         "distinct_events": unique.len(),
