@@ -11,10 +11,8 @@ use super::{
     idempotency, orders, payments, DynamoStore, IdempotencyStore, OrderStore, PaymentStore,
     StoreError,
 };
-use crate::domain::idempotency::{
-    can_resume, classify_conflict, AcquireOutcome, AcquireRequest, CompleteRequest, LeaseId,
-    ReservationId,
-};
+use crate::domain::idempotency::AcquireOutcome;
+use crate::domain::idempotency::{AcquireRequest, CompleteRequest, LeaseId, ReservationId};
 use crate::domain::order::{classify_reserve_conflict, OpenRequest, ReserveOutcome};
 use crate::domain::payment::StoredPayment;
 use std::future::Future;
@@ -98,17 +96,14 @@ impl CreateStore for DynamoStore {
             });
         };
         if let Some(record) = refused.first().cloned().flatten() {
+            // A replay, in progress or a mismatch; or resumed (a released key, an
+            // abandoned lease) with its own reservation, which the caller then
+            // asks the order for.
             let existing = idempotency::record_from(record)?;
-            if !can_resume(&existing, acquire.request_hash, acquire.now_ms) {
-                return Ok(KeyAndOrder::Key(classify_conflict(
-                    &existing,
-                    acquire.request_hash,
-                    acquire.now_ms,
-                )));
-            }
-            // A released key or an abandoned lease: resumed with its own
-            // reservation, which the caller then asks the order for.
-            return self.acquire(acquire).await.map(KeyAndOrder::Key);
+            return self
+                .acquire_found(acquire, &existing, lease_id)
+                .await
+                .map(KeyAndOrder::Key);
         }
         match refused.get(1).cloned().flatten().flatten() {
             Some(order) => Ok(KeyAndOrder::OrderRefused(classify_reserve_conflict(

@@ -216,6 +216,41 @@ impl DynamoStore {
     }
 }
 
+impl DynamoStore {
+    /// What a key is, once a fresh record was refused on `existing`: resumed under
+    /// `lease_id` (one `UpdateItem`, keeping its reservation) when it can be (a
+    /// released key, an abandoned lease), else classified from it (a replay, in
+    /// progress, a mismatch).
+    pub(crate) async fn acquire_found(
+        &self,
+        request: &AcquireRequest<'_>,
+        existing: &IdempotencyRecord,
+        lease_id: LeaseId,
+    ) -> Result<AcquireOutcome, StoreError> {
+        if !can_resume(existing, request.request_hash, request.now_ms) {
+            return Ok(classify_conflict(
+                existing,
+                request.request_hash,
+                request.now_ms,
+            ));
+        }
+        match self.resume_record(request, &lease_id).await? {
+            Ok(resumed) => Ok(AcquireOutcome::Acquired {
+                lease_id,
+                reservation_id: resumed
+                    .reservation_id
+                    .unwrap_or_else(|| ReservationId::of_legacy_record(request.key)),
+            }),
+            // Another request resumed or completed it meanwhile.
+            Err(current) => Ok(classify_conflict(
+                &current,
+                request.request_hash,
+                request.now_ms,
+            )),
+        }
+    }
+}
+
 /// A record read back from an item a write returned.
 pub(crate) fn record_from(
     item: Option<std::collections::HashMap<String, AttributeValue>>,
@@ -244,27 +279,7 @@ impl IdempotencyStore for DynamoStore {
                 reservation_id,
             });
         };
-        if !can_resume(&existing, request.request_hash, request.now_ms) {
-            return Ok(classify_conflict(
-                &existing,
-                request.request_hash,
-                request.now_ms,
-            ));
-        }
-        match self.resume_record(request, &lease_id).await? {
-            Ok(resumed) => Ok(AcquireOutcome::Acquired {
-                lease_id,
-                reservation_id: resumed
-                    .reservation_id
-                    .unwrap_or_else(|| ReservationId::of_legacy_record(request.key)),
-            }),
-            // Another request resumed or completed it meanwhile.
-            Err(current) => Ok(classify_conflict(
-                &current,
-                request.request_hash,
-                request.now_ms,
-            )),
-        }
+        self.acquire_found(request, &existing, lease_id).await
     }
 
     async fn complete(&self, request: &CompleteRequest<'_>) -> Result<bool, StoreError> {
