@@ -75,6 +75,18 @@ def order_body(order):
     return {"amount": 15000, "currency": "CLP", "order_id": order, "metadata": {"cart": "c-1"}}
 
 
+def view_once_succeeded(api, intent):
+    """GET of the intent once it shows `succeeded` (or the last answer, after 30 s):
+    waits for a webhook delivery (an event), not for time to pass."""
+    view = None
+    for _ in range(150):
+        status, view = call("GET", f"{api}/payment-intents/{intent}")
+        if status == 200 and view.get("status") == "succeeded":
+            break
+        time.sleep(0.2)
+    return view
+
+
 def first_stack(env):
     api, sim = env["API_URL"], env["FINTOC_SIM_URL"]
     status, _ = call("POST", f"{sim}/_sim/webhook", {"url": env["WEBHOOK_URL"], "secret": env["WEBHOOK_SECRET"]}, signed=False)
@@ -94,12 +106,7 @@ def first_stack(env):
     intent = created["id"]
     status, _ = call("POST", f"{sim}/_sim/payment_intents/{intent}/finish", {"outcome": "succeeded"}, signed=False)
     expect(200 <= status < 300, f"the payment is finished at the simulator ({status})")
-    view = None
-    for _ in range(150):  # waits for the delivery (an event), not for time to pass
-        status, view = call("GET", f"{api}/payment-intents/{intent}")
-        if status == 200 and view.get("status") == "succeeded":
-            break
-        time.sleep(0.2)
+    view = view_once_succeeded(api, intent)
     expect(view and view.get("status") == "succeeded" and view.get("paid") is True,
            f"the webhook reached the deployed function: GET says succeeded and paid ({view})")
     status, refund = call("POST", f"{api}/payment-intents/{intent}/refunds", {"amount": 5000},
@@ -150,12 +157,7 @@ def other_stack(env):
     intent = created["id"]
     status, _ = call("POST", f"{sim}/_sim/payment_intents/{intent}/finish", {"outcome": "succeeded"}, signed=False)
     expect(200 <= status < 300, f"the payment is finished at the simulator ({status})")
-    view = None
-    for _ in range(150):  # waits for the delivery (an event), not for time to pass
-        status, view = call("GET", f"{env['API_URL']}/payment-intents/{intent}")
-        if status == 200 and view.get("status") == "succeeded":
-            break
-        time.sleep(0.2)
+    view = view_once_succeeded(env["API_URL"], intent)
     expect(view and view.get("paid") is True,
            f"the webhook's Function URL reached the deployed function: GET says paid ({view})")
 

@@ -135,6 +135,25 @@ pub struct MemoryIntent {
     pub refunds: Refunds,
 }
 
+impl MemoryOrder {
+    /// An order's item as its first write makes it: in `state`, held by no one.
+    fn first(state: OrderState, payment_kind: PaymentKind) -> Self {
+        Self {
+            record: OrderRecord {
+                state,
+                holder: String::new(),
+                intent_id: None,
+                payment_kind,
+                reserved_until_ms: 0,
+                session_refs: Default::default(),
+            },
+            paid_intent_id: None,
+            anomalies: Vec::new(),
+            refunded_amount: 0,
+        }
+    }
+}
+
 impl MemoryIntent {
     /// Whether it is stored with another amount or currency than `payment`.
     fn conflicts_with(&self, payment: &StoredPayment) -> bool {
@@ -295,19 +314,7 @@ impl Tables {
         let entry = tables
             .orders
             .entry(request.order_id.to_string())
-            .or_insert_with(|| MemoryOrder {
-                record: OrderRecord {
-                    state: OrderState::Reserved,
-                    holder: String::new(),
-                    intent_id: None,
-                    payment_kind: PaymentKind::Intent,
-                    reserved_until_ms: 0,
-                    session_refs: Default::default(),
-                },
-                paid_intent_id: None,
-                anomalies: Vec::new(),
-                refunded_amount: 0,
-            });
+            .or_insert_with(|| MemoryOrder::first(OrderState::Reserved, PaymentKind::Intent));
         entry.record.state = OrderState::Reserved;
         entry.record.holder = request.holder.to_string();
         entry.record.reserved_until_ms = request.reserved_until_ms;
@@ -614,19 +621,7 @@ impl EventStore for MemoryStore {
                 let entry = tables
                     .orders
                     .entry(order.order_id.clone())
-                    .or_insert_with(|| MemoryOrder {
-                        record: OrderRecord {
-                            state: OrderState::Paid,
-                            holder: String::new(),
-                            intent_id: None,
-                            payment_kind: patch.kind,
-                            reserved_until_ms: 0,
-                            session_refs: Default::default(),
-                        },
-                        paid_intent_id: None,
-                        anomalies: Vec::new(),
-                        refunded_amount: 0,
-                    });
+                    .or_insert_with(|| MemoryOrder::first(OrderState::Paid, patch.kind));
                 match order.outcome {
                     OrderOutcome::Paid => {
                         entry.record.state = OrderState::Paid;

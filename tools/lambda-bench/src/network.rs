@@ -8,7 +8,7 @@ use serde_json::Value;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
 /// Starts a proxy to `upstream` (an `http://host:port` URL) adding `rtt_ms` per
 /// round trip (half each way); answers the proxy's URL.
@@ -28,20 +28,7 @@ pub(crate) async fn delayed(upstream: &str, rtt_ms: f64) -> String {
 /// request-response exchanges on one connection through it to an echo server,
 /// against the same without it.
 pub(crate) async fn measured_round_trip(rtt_ms: f64) -> Value {
-    let echo = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let echo_addr = echo.local_addr().expect("addr");
-    tokio::spawn(async move {
-        while let Ok((mut socket, _)) = echo.accept().await {
-            tokio::spawn(async move {
-                let mut buf = [0u8; 512];
-                while let Ok(n) = socket.read(&mut buf).await {
-                    if n == 0 || socket.write_all(&buf[..n]).await.is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-    });
+    let echo_addr = latency_proxy::echo_server().await.expect("an echo server");
     let proxied = delayed(&format!("http://{echo_addr}"), rtt_ms).await;
     let mut samples = Vec::new();
     let mut stream = TcpStream::connect(proxied.trim_start_matches("http://"))

@@ -119,6 +119,26 @@ async fn pipe(
     tokio::join!(reader, writer);
 }
 
+/// An echo server on loopback (every byte sent back as it comes): what a proxy's
+/// real round trip is measured against. Answers its address.
+pub async fn echo_server() -> std::io::Result<SocketAddr> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 1024];
+                while let Ok(n) = socket.read(&mut buf).await {
+                    if n == 0 || socket.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    Ok(addr)
+}
+
 /// Waits until `at` with `timer`.
 async fn wait_until(at: Instant, timer: Timer) {
     match timer {
@@ -141,30 +161,11 @@ async fn wait_until(at: Instant, timer: Timer) {
 mod tests {
     use super::*;
 
-    /// Echoes every byte back.
-    async fn echo_server() -> SocketAddr {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move {
-            while let Ok((mut socket, _)) = listener.accept().await {
-                tokio::spawn(async move {
-                    let mut buf = [0u8; 1024];
-                    while let Ok(n) = socket.read(&mut buf).await {
-                        if n == 0 || socket.write_all(&buf[..n]).await.is_err() {
-                            break;
-                        }
-                    }
-                });
-            }
-        });
-        addr
-    }
-
     // The clock is tokio's, paused: it moves only when every task waits, so the
     // delay is observed on it exactly, and the test waits for no real time.
     #[tokio::test(start_paused = true)]
     async fn bytes_pass_unchanged_in_order_each_way_a_delay_later() {
-        let upstream = echo_server().await;
+        let upstream = echo_server().await.unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let proxy_addr = listener.local_addr().unwrap();
         let delay = Duration::from_millis(2);
