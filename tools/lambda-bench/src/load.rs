@@ -345,13 +345,27 @@ pub(crate) async fn scan_intents(
     }
 }
 
+/// Creates through the fleet: `keys` keys, each sent `repeats` times, shuffled,
+/// after `warmup` creates of their own keys that are sent first, one at a time, and
+/// left out of every figure (a fresh DynamoDB Local runs its transaction path
+/// interpreted until its JIT compiles it: a tail deployed DynamoDB does not have).
 pub(crate) async fn load_create(
     setup: &Setup,
     keys: usize,
     repeats: usize,
     concurrency: usize,
+    warmup: usize,
 ) -> Result<Value, String> {
     let run = &uuid_like()[..8];
+    if warmup > 0 {
+        let warm = (0..warmup)
+            .map(|k| (k, create_event(&format!("warm-{run}-{k:05}"), 1000)))
+            .collect();
+        let warmed = LoadRun::execute(setup, warm, 1).await;
+        if let Some((_, status, body)) = warmed.answers.iter().find(|(_, s, _)| *s != 201) {
+            return Err(format!("a warm-up create failed: {status} {body}"));
+        }
+    }
     let mut events: Vec<(usize, Vec<u8>)> = (0..keys)
         .flat_map(|k| {
             (0..repeats).map(move |_| {
@@ -380,11 +394,13 @@ pub(crate) async fn load_create(
         .filter(|v| v.iter().any(|id| id != &v[0]))
         .count();
     let keys_without_intent = keys - ids.len();
-    let intents_at_fintoc = setup.sim.intents_created();
+    let intents_at_fintoc = setup.sim.intents_created() - warmup as u64;
     let stored = scan_intents(&dynamodb_client(&setup.dynamodb), &setup.table)
         .await?
-        .len();
+        .len()
+        - warmup;
     let report = run.report(json!({
+        "warmup_creates": warmup,
         "requests": requests,
         "keys": keys,
         "repeats_per_key": repeats,

@@ -48,7 +48,7 @@ const USAGE: &str = "usage:
   lambda-bench cold-start   --function create-intent|webhook|hello --bootstrap PATH --dynamodb URL [--runs 20] [--env NAME=VALUE,...]
                             [--sim-port N] [--function-dynamodb URL] [--function-fintoc URL] [--out FILE]
   lambda-bench load-webhook --bootstrap PATH --dynamodb URL [--intents 2000] [--concurrency 32] [--duplicates 0.3] [--events 7] [--env NAME=VALUE,...] [--out FILE]
-  lambda-bench load-create  --bootstrap PATH --dynamodb URL [--keys 1000] [--repeats 3] [--concurrency 32] [--out FILE]
+  lambda-bench load-create  --bootstrap PATH --dynamodb URL [--keys 1000] [--repeats 3] [--concurrency 32] [--warmup 0] [--out FILE]
   lambda-bench load-refund  --bootstrap PATH(create-intent) --dynamodb URL [--payments 100] [--concurrency 1] [--out FILE]
   (load-*: [--dynamodb-rtt-ms 0] [--fintoc-rtt-ms 0]: a round trip added to each dependency)";
 
@@ -143,6 +143,7 @@ fn main() {
                     number("keys", "1000"),
                     number("repeats", "3"),
                     number("concurrency", "32"),
+                    number("warmup", "0"),
                 )
                 .await
             }
