@@ -89,7 +89,7 @@ impl CreateStore for DynamoStore {
                 )
                 .map_err(build)?,
         ];
-        let Some(refused) = self.transact(both).await? else {
+        let Some(refused) = self.transact("acquire_reserving", both).await? else {
             return Ok(KeyAndOrder::Taken {
                 lease_id,
                 reservation_id,
@@ -141,6 +141,6 @@ impl CreateStore for DynamoStore {
                 )
                 .map_err(build)?,
         ];
-        Ok(self.transact(three).await?.is_none())
+        Ok(self.transact("record_created", three).await?.is_none())
     }
 }

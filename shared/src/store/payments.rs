@@ -358,9 +358,10 @@ impl DynamoStore {
 
     /// One `TransactWriteItems`: `None` when written, else what each item's
     /// condition said. Any other cancellation (a conflicting transaction,
-    /// throttling) is a retryable failure.
+    /// throttling) is a retryable failure, named after `operation`.
     pub(crate) async fn transact(
         &self,
+        operation: &'static str,
         items: Vec<TransactWriteItem>,
     ) -> Result<Option<Refusals>, StoreError> {
         let result = self
@@ -382,7 +383,7 @@ impl DynamoStore {
                         matches!(r.code(), None | Some("None" | "ConditionalCheckFailed"))
                     });
                     if !only_conditions {
-                        return Err(unavailable("apply")(err));
+                        return Err(unavailable(operation)(err));
                     }
                     self.usage.failed_write();
                     Ok(Some(
@@ -395,7 +396,7 @@ impl DynamoStore {
                             .collect(),
                     ))
                 }
-                _ => Err(unavailable("apply")(err)),
+                _ => Err(unavailable(operation)(err)),
             },
         }
     }
@@ -454,7 +455,7 @@ impl EventStore for DynamoStore {
                 .into_transact_update(&self.table, order_key.clone())
                 .map_err(build)?,
         ];
-        let refused = match self.transact(both).await? {
+        let refused = match self.transact("apply", both).await? {
             None => return Ok(WriteResult::Written),
             Some(refused) => refused,
         };
@@ -475,7 +476,7 @@ impl EventStore for DynamoStore {
                         .into_transact_update(&self.table, order_key)
                         .map_err(build)?,
                 ];
-                match self.transact(with_anomaly).await? {
+                match self.transact("apply", with_anomaly).await? {
                     None => Ok(WriteResult::WrittenOrderRefused),
                     Some(refused) => {
                         let old = refused[0].clone().flatten();

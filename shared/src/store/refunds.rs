@@ -401,7 +401,7 @@ impl RefundStore for DynamoStore {
                     .map_err(unavailable_item)?,
             );
         }
-        Ok(self.transact(items).await?.is_none())
+        Ok(self.transact("change_refund", items).await?.is_none())
     }
 
     async fn drop_refund(
