@@ -28,8 +28,9 @@ use shared::domain::transition::{PaymentPatch, PaymentState};
 use shared::fintoc::{ApiVersions, FintocHttpClient, RecipientAccount, RetryPolicy};
 use shared::secrets::SecretString;
 use shared::store::{
-    CreateStore, DynamoStore, EventStore, IdempotencyStore, KeyAndOrder, OrderStore, PaymentStore,
-    RefundChange, RefundStore, ReserveRefund, ReserveRefundOutcome, StoreError, WriteResult,
+    CreateStore, DynamoStore, EventStore, IdempotencyStore, KeyAndOrder, KeyAndRefund, OrderStore,
+    PaymentStore, RefundChange, RefundStore, ReserveRefund, ReserveRefundOutcome, StoreError,
+    WriteResult,
 };
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
@@ -155,6 +156,13 @@ impl CreateStore for FaultyStore {
         }
         self.inner.record_created(payment, open, complete).await
     }
+    async fn acquire_reserving_refund(
+        &self,
+        acquire: &AcquireRequest<'_>,
+        reserve: &ReserveRefund<'_>,
+    ) -> Result<KeyAndRefund, StoreError> {
+        self.inner.acquire_reserving_refund(acquire, reserve).await
+    }
 }
 
 impl OrderStore for FaultyStore {
@@ -211,7 +219,11 @@ impl RefundStore for FaultyStore {
     ) -> Result<ReserveRefundOutcome, StoreError> {
         self.inner.reserve_refund(request).await
     }
+    /// Fails, when a completion is told to, if the change completes a key.
     async fn change_refund(&self, change: &RefundChange<'_>) -> Result<bool, StoreError> {
+        if change.complete.is_some() && take(&self.fail_completes) {
+            return Err(StoreError::unavailable("change_refund", "injected failure"));
+        }
         self.inner.change_refund(change).await
     }
     async fn drop_refund(

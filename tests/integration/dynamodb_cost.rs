@@ -156,12 +156,12 @@ async fn requests_and_capacity_per_operation() {
     assert_eq!(new_event.read_units, 0.0);
     assert_eq!(duplicate.read_units, 0.0);
     // A refund: the payment read (404 and 409 are refused before anything is
-    // written), the key taken, the amount reserved (one conditional write on the
-    // payment), Fintoc, its answer recorded (decided on what the reservation
-    // wrote: no read), the key completed.
+    // written), the key taken with the amount reserved (one transaction), Fintoc,
+    // its answer recorded with the key completed (one more, decided on what the
+    // reservation wrote: no read).
     assert_eq!(
         (refund_create.read_requests, refund_create.write_requests),
-        (1, 4)
+        (1, 2)
     );
     // A refund event: the payment read, one single-item write; its outcome is the
     // one transaction (payment, outcome record, order).

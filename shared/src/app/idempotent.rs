@@ -191,6 +191,11 @@ impl<R: Fingerprinted> Acquiring<R> {
 }
 
 impl<R> Acquiring<R> {
+    /// The client's key.
+    pub fn key(&self) -> &IdempotencyKey {
+        &self.key
+    }
+
     /// The request, as it will be fingerprinted.
     pub fn command(&self) -> &R {
         &self.request

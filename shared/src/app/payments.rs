@@ -63,7 +63,7 @@ pub struct PaymentSettings {
 
 impl PaymentSettings {
     /// How long keys are held and remembered.
-    fn key_policy(&self) -> KeyPolicy {
+    pub(super) fn key_policy(&self) -> KeyPolicy {
         KeyPolicy {
             lease: self.lease,
             record_ttl: self.record_ttl,
@@ -163,7 +163,7 @@ where
                 true,
             ),
             KeyAndOrder::Key(outcome) => (outcome, false),
-            KeyAndOrder::OrderRefused(refused) => {
+            KeyAndOrder::Refused(refused) => {
                 let refusal = order_refusal(&order_id, refused);
                 tracing::info!(code = %refusal.code, "order not reserved; the key was not taken");
                 return Err(refusal);

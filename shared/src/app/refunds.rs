@@ -8,12 +8,14 @@
 //! a stored refund changes.
 
 use super::errors::{fintoc_error, store_error};
-use super::idempotent::{self, Begun, CommandResult, Fingerprinted, Lease};
+use super::idempotent::{self, Acquiring, Begun, CommandResult, Fingerprinted, Lease};
 use super::payments::{fintoc_budget, CreateInput, PaymentService};
 use crate::clock::{format_rfc3339_ms, Clock};
 use crate::domain::create::parse_refund_request;
 use crate::domain::error::{InputError, InputErrorKind};
-use crate::domain::idempotency::{derive_fintoc_key, IdempotencyKey, StoredResponse};
+use crate::domain::idempotency::{
+    derive_fintoc_key, AcquireOutcome, FintocKey, IdempotencyKey, StoredResponse,
+};
 use crate::domain::payment::{PaymentKind, PaymentStatus, StoredPayment};
 use crate::domain::refund::{
     may_send_refund_create, plan_refund_update, RefundId, RefundKey, RefundOrigin, RefundRefusal,
@@ -23,8 +25,8 @@ use crate::domain::schedule::CHECK_DELAYS_MS;
 use crate::fintoc::{CreateRefund, FintocApi, FintocError, FintocRefunds};
 use crate::http::{ApiError, Reply};
 use crate::store::{
-    CreateStore, EventStore, OrderStore, PaymentStore, RefundChange, RefundOutcome, RefundStore,
-    ReserveRefund, ReserveRefundOutcome, StoreError,
+    CreateStore, EventStore, KeyAnd, OrderStore, PaymentStore, RefundChange, RefundOutcome,
+    RefundStore, ReserveRefund, ReserveRefundOutcome, StoreError,
 };
 use sha2::{Digest, Sha256};
 
@@ -75,21 +77,49 @@ pub async fn record_refund_report<S: PaymentStore + RefundStore>(
     report: &RefundReport,
     now: &str,
 ) -> Result<(RefundRecorded, Option<StoredRefund>), StoreError> {
+    let recorded = record_report(store, payment, key, report, now, None).await?;
+    Ok((recorded.effect, recorded.refund))
+}
+
+/// What [`record_report`] did.
+struct Recorded {
+    effect: RefundRecorded,
+    refund: Option<StoredRefund>,
+    /// The key of `completing` was completed by the same write.
+    completed: bool,
+}
+
+/// [`record_refund_report`]; with `completing`, the refund create's lease whose
+/// key the first write also completes with the created refund's answer (one
+/// request), when that write is made as decided on `payment`.
+async fn record_report<S: PaymentStore + RefundStore>(
+    store: &S,
+    payment: &StoredPayment,
+    key: &RefundKey,
+    report: &RefundReport,
+    now: &str,
+    mut completing: Option<&Lease<RefundCommand>>,
+) -> Result<Recorded, StoreError> {
     let (kind, payment_id) = (payment.kind, payment.id.as_str());
+    let unchanged = |effect, refund: Option<&StoredRefund>| Recorded {
+        effect,
+        refund: refund.cloned(),
+        completed: false,
+    };
     let mut read = Some(payment.clone());
     for _ in 0..MAX_ATTEMPTS {
         let payment = match read.take() {
             Some(known) => known,
             None => match store.get_payment(kind, payment_id).await? {
                 Some(fresh) => fresh,
-                None => return Ok((RefundRecorded::Unknown, None)),
+                None => return Ok(unchanged(RefundRecorded::Unknown, None)),
             },
         };
         let Some(stored) = payment.refunds.get(key) else {
-            return Ok((RefundRecorded::Unknown, None));
+            return Ok(unchanged(RefundRecorded::Unknown, None));
         };
         let update = match plan_refund_update(stored, report) {
-            Ok(None) => return Ok((RefundRecorded::Unchanged, Some(stored.clone()))),
+            Ok(None) => return Ok(unchanged(RefundRecorded::Unchanged, Some(stored))),
             Ok(Some(update)) => update,
             Err(_) => {
                 tracing::error!(
@@ -100,7 +130,7 @@ pub async fn record_refund_report<S: PaymentStore + RefundStore>(
                     reported_status = report.status.as_str(),
                     "ANOMALY: Fintoc reports a refund that contradicts the stored one; kept for a human"
                 );
-                return Ok((RefundRecorded::Anomaly, Some(stored.clone())));
+                return Ok(unchanged(RefundRecorded::Anomaly, Some(stored)));
             }
         };
         // A final status is the refund's outcome: recorded once with it, and a
@@ -115,6 +145,11 @@ pub async fn record_refund_report<S: PaymentStore + RefundStore>(
             amount: stored.amount,
             currency: &stored.currency,
         });
+        let applied = update.applied_to(stored, now);
+        let response = completing.map(|_| created_response(&payment, &applied));
+        let complete = completing
+            .zip(response.as_ref())
+            .map(|(lease, response)| lease.completion(response, Some(payment_id)));
         let written = store
             .change_refund(&RefundChange {
                 kind,
@@ -127,6 +162,7 @@ pub async fn record_refund_report<S: PaymentStore + RefundStore>(
                 release: update.release,
                 updated_at: now,
                 outcome,
+                complete: complete.as_ref(),
             })
             .await?;
         if written {
@@ -151,11 +187,15 @@ pub async fn record_refund_report<S: PaymentStore + RefundStore>(
                 released = update.release.unwrap_or_default(),
                 "refund recorded"
             );
-            return Ok((
-                RefundRecorded::Changed,
-                Some(update.applied_to(stored, now)),
-            ));
+            return Ok(Recorded {
+                effect: RefundRecorded::Changed,
+                refund: Some(applied),
+                completed: complete.is_some(),
+            });
         }
+        // Refused: decided again on a fresh read, without the key (a lost lease
+        // would refuse every write with it; `idempotent::finish` completes it).
+        completing = None;
     }
     Err(StoreError::Conflict(format!(
         "refund {} of {payment_id} kept changing",
@@ -215,20 +255,17 @@ pub async fn import_refund<S: PaymentStore + RefundStore>(
             updated_at: now.to_string(),
         };
         match store
-            .reserve_refund(&ReserveRefund {
-                kind: payment.kind,
-                payment_id: &payment.id,
-                paid: payment.refundable_base(),
-                refund: &refund,
-                schedule: payment.schedule_for_refunds(now_ms, CHECK_DELAYS_MS[0]),
-            })
+            .reserve_refund(&reserve_request(
+                &payment,
+                &refund,
+                now_ms,
+                CHECK_DELAYS_MS[0],
+            ))
             .await?
         {
             ReserveRefundOutcome::Reserved => {
                 tracing::warn!(payment_id = %payment.id, fintoc_refund_id = %report.id, amount, "imported a refund made outside this API");
-                let mut reserved = payment.clone();
-                reserved.refunds.reserved += refund.amount;
-                reserved.refunds.entries.push(refund.clone());
+                let reserved = with_reserved(payment.clone(), &refund);
                 record_refund_report(store, &reserved, &key, report, now).await?;
                 return Ok(RefundRecorded::Changed);
             }
@@ -240,6 +277,85 @@ pub async fn import_refund<S: PaymentStore + RefundStore>(
         "payment {} kept changing while importing a refund",
         payment.id
     )))
+}
+
+/// The write reserving `refund` on `payment` as read (its open refunds checked
+/// `first_check_after_ms` from `now_ms` when nothing is scheduled yet).
+fn reserve_request<'a>(
+    payment: &'a StoredPayment,
+    refund: &'a StoredRefund,
+    now_ms: i64,
+    first_check_after_ms: i64,
+) -> ReserveRefund<'a> {
+    ReserveRefund {
+        kind: payment.kind,
+        payment_id: &payment.id,
+        paid: payment.refundable_base(),
+        refund,
+        schedule: payment.schedule_for_refunds(now_ms, first_check_after_ms),
+    }
+}
+
+/// `payment` as the write reserving `refund` left it (what is recorded next is
+/// decided on it, without reading it again).
+fn with_reserved(mut payment: StoredPayment, refund: &StoredRefund) -> StoredPayment {
+    payment.refunds.reserved += refund.amount;
+    payment.refunds.entries.push(refund.clone());
+    payment
+}
+
+/// A refund request's reservation as decided on its payment.
+enum Reservation {
+    /// An earlier attempt of the same key reserved it already.
+    Found(StoredRefund),
+    /// A new refund, to reserve: not written yet.
+    New(StoredRefund),
+}
+
+/// What `command`'s refund under `key` comes to on `payment` as read: the one an
+/// earlier attempt reserved, a new one, or why none fits (a 4xx).
+fn plan_reservation(
+    command: &RefundCommand,
+    key: &RefundKey,
+    now_ms: i64,
+    payment: &StoredPayment,
+) -> Result<Reservation, ApiError> {
+    if let Some(existing) = payment.refunds.get(key) {
+        return Ok(Reservation::Found(existing.clone()));
+    }
+    let amount = match payment.refund_ledger().reserve(command.request.amount) {
+        Ok((_, amount)) => amount,
+        Err(RefundRefusal::NotRefundable) => {
+            return Err(ApiError::payment_not_refundable(
+                &payment.id,
+                payment.status.as_str(),
+            ))
+        }
+        Err(RefundRefusal::ExceedsRefundable { refundable }) => {
+            return Err(ApiError::refund_exceeds_refundable(&payment.id, refundable))
+        }
+    };
+    let now = format_rfc3339_ms(now_ms);
+    Ok(Reservation::New(StoredRefund {
+        key: key.clone(),
+        fintoc_id: None,
+        amount,
+        currency: payment.currency.clone(),
+        status: RefundStatus::Creating,
+        failure_code: None,
+        metadata: command.request.metadata.clone(),
+        origin: RefundOrigin::Api,
+        created_at: now.clone(),
+        updated_at: now,
+    }))
+}
+
+/// The answer stored for a refund create: the refund as recorded, 201.
+fn created_response(payment: &StoredPayment, refund: &StoredRefund) -> StoredResponse {
+    StoredResponse {
+        status: 201,
+        body: refund_reply(201, payment, refund).body,
+    }
 }
 
 /// The payment intent a refund of `payment` goes to at Fintoc (a session's: the
@@ -311,55 +427,112 @@ where
             payment_id: payment.id.clone(),
             request,
         };
-        // Decided on first from this read (every write is guarded).
+        // Decided on first from this read (every write is guarded): a new refund
+        // is reserved with the key in one write. A key that is not fresh, a refund
+        // found or refused on the read, or a refused write go one write at a time,
+        // which answers each of them (a replay, a 409, a 4xx on a fresh read).
         let now = self.clock.now_ms();
-        let policy = super::idempotent::KeyPolicy {
-            lease: self.settings.lease,
-            record_ttl: self.settings.record_ttl,
-        };
-        let lease =
-            match idempotent::begin(&self.store, policy, key, command, now, input.deadline_ms)
-                .await?
+        let acquiring = Acquiring::new(
+            self.settings.key_policy(),
+            key,
+            command,
+            now,
+            input.deadline_ms,
+        );
+        let (_, refund_key) = self.refund_keys(acquiring.key());
+        let planned = plan_reservation(acquiring.command(), &refund_key, now, &payment);
+        let mut payment = payment;
+        let mut reserved = None;
+        let outcome = match planned {
+            Ok(Reservation::New(refund)) => match self
+                .store
+                .acquire_reserving_refund(
+                    &acquiring.request(),
+                    &reserve_request(&payment, &refund, now, self.first_check_after_ms()),
+                )
+                .await
+                .map_err(store_error)?
             {
-                Begun::Held(lease) => lease,
-                Begun::Replay(reply) => return Ok(reply),
-            };
+                KeyAnd::Taken {
+                    lease_id,
+                    reservation_id,
+                } => {
+                    tracing::info!(payment_id = %payment.id, refund_key = refund.key.as_str(), amount = refund.amount, "refund reserved with its key");
+                    reserved = Some(refund);
+                    AcquireOutcome::Acquired {
+                        lease_id,
+                        reservation_id,
+                    }
+                }
+                KeyAnd::Key(outcome) => outcome,
+                KeyAnd::Refused(found) => {
+                    if let Some(found) = found {
+                        payment = *found;
+                    }
+                    self.acquire_alone(&acquiring).await?
+                }
+            },
+            Ok(Reservation::Found(_)) | Err(_) => self.acquire_alone(&acquiring).await?,
+        };
+        let lease = match acquiring.resolve(outcome)? {
+            Begun::Held(lease) => lease,
+            Begun::Replay(reply) => return Ok(reply),
+        };
         let result = self
-            .refund_under_lease(&lease, payment, input.deadline_ms)
+            .refund_under_lease(&lease, payment, reserved, input.deadline_ms)
             .await;
         idempotent::finish(&self.store, lease, result).await
     }
 
-    /// Reserves (or finds the reservation of an earlier attempt of this key), asks
-    /// Fintoc, records its answer.
+    /// The key alone, as `idempotent::begin` takes it.
+    async fn acquire_alone(
+        &self,
+        acquiring: &Acquiring<RefundCommand>,
+    ) -> Result<AcquireOutcome, ApiError> {
+        self.store
+            .acquire(&acquiring.request())
+            .await
+            .map_err(store_error)
+    }
+
+    /// The key a refund create sends Fintoc (derived from the merchant's, in this
+    /// deployment's namespace), and the refund's key on its payment.
+    fn refund_keys(&self, key: &IdempotencyKey) -> (FintocKey, RefundKey) {
+        let fintoc_key = derive_fintoc_key(
+            &format!("{}:refund", self.settings.idempotency_namespace),
+            key,
+        );
+        let refund_key = RefundKey::for_request(fintoc_key.as_str());
+        (fintoc_key, refund_key)
+    }
+
+    /// Reserves (or finds the reservation of an earlier attempt of this key)
+    /// unless `reserved` with the key already (on `payment` as read), asks Fintoc,
+    /// records its answer.
     async fn refund_under_lease(
         &self,
         lease: &Lease<RefundCommand>,
         payment: StoredPayment,
+        reserved: Option<StoredRefund>,
         deadline_ms: Option<i64>,
     ) -> CommandResult {
         let command = lease.request();
-        let fintoc_key = derive_fintoc_key(
-            &format!("{}:refund", self.settings.idempotency_namespace),
-            lease.key(),
-        );
-        let refund_key = RefundKey::for_request(fintoc_key.as_str());
-        let reserved = self
-            .reserve(command, &refund_key, lease.now_ms(), payment)
-            .await;
+        let (fintoc_key, refund_key) = self.refund_keys(lease.key());
         let (payment, refund) = match reserved {
-            Ok(reserved) => reserved,
-            Err(e) => return CommandResult::Failed(e),
-        };
-        let done = |payment: &StoredPayment, refund: &StoredRefund| {
-            let reply = refund_reply(201, payment, refund);
-            CommandResult::Done {
-                response: StoredResponse {
-                    status: 201,
-                    body: reply.body,
-                },
-                payment_id: Some(payment.id.clone()),
+            Some(refund) => (with_reserved(payment, &refund), refund),
+            None => {
+                match self
+                    .reserve(command, &refund_key, lease.now_ms(), payment)
+                    .await
+                {
+                    Ok(reserved) => reserved,
+                    Err(e) => return CommandResult::Failed(e),
+                }
             }
+        };
+        let done = |payment: &StoredPayment, refund: &StoredRefund| CommandResult::Done {
+            response: created_response(payment, refund),
+            payment_id: Some(payment.id.clone()),
         };
         if refund.status != RefundStatus::Creating {
             return done(&payment, &refund); // an earlier attempt of this key got this far
@@ -397,12 +570,32 @@ where
         let now = format_rfc3339_ms(self.clock.now_ms());
         match created {
             Ok(report) => {
-                match record_refund_report(&self.store, &payment, &refund.key, &report, &now).await
-                {
-                    Ok((_, Some(recorded))) => done(&payment, &recorded),
-                    Ok((_, None)) => CommandResult::Failed(store_error(StoreError::Conflict(
-                        "the refund left its payment's record".into(),
-                    ))),
+                // One write, as decided on the reservation: Fintoc's answer
+                // recorded and the key completed with it.
+                let recorded = record_report(
+                    &self.store,
+                    &payment,
+                    &refund.key,
+                    &report,
+                    &now,
+                    Some(lease),
+                )
+                .await;
+                match recorded {
+                    Ok(Recorded {
+                        refund: Some(recorded),
+                        completed: true,
+                        ..
+                    }) => CommandResult::Completed {
+                        response: created_response(&payment, &recorded),
+                    },
+                    Ok(Recorded {
+                        refund: Some(recorded),
+                        ..
+                    }) => done(&payment, &recorded),
+                    Ok(Recorded { refund: None, .. }) => CommandResult::Failed(store_error(
+                        StoreError::Conflict("the refund left its payment's record".into()),
+                    )),
                     Err(e) => CommandResult::Failed(store_error(e)),
                 }
             }
@@ -442,58 +635,24 @@ where
     ) -> Result<(StoredPayment, StoredRefund), ApiError> {
         let mut payment = read;
         for _ in 0..MAX_ATTEMPTS {
-            if let Some(existing) = payment.refunds.get(key) {
-                let existing = existing.clone();
-                return Ok((payment, existing));
-            }
-            let (_, amount) = match payment.refund_ledger().reserve(command.request.amount) {
-                Ok(reserved) => reserved,
-                Err(RefundRefusal::NotRefundable) => {
-                    return Err(ApiError::payment_not_refundable(
-                        &payment.id,
-                        payment.status.as_str(),
-                    ))
-                }
-                Err(RefundRefusal::ExceedsRefundable { refundable }) => {
-                    return Err(ApiError::refund_exceeds_refundable(&payment.id, refundable))
-                }
-            };
-            let now = format_rfc3339_ms(now_ms);
-            let refund = StoredRefund {
-                key: key.clone(),
-                fintoc_id: None,
-                amount,
-                currency: payment.currency.clone(),
-                status: RefundStatus::Creating,
-                failure_code: None,
-                metadata: command.request.metadata.clone(),
-                origin: RefundOrigin::Api,
-                created_at: now.clone(),
-                updated_at: now,
+            let refund = match plan_reservation(command, key, now_ms, &payment)? {
+                Reservation::Found(existing) => return Ok((payment, existing)),
+                Reservation::New(refund) => refund,
             };
             let outcome = self
                 .store
-                .reserve_refund(&ReserveRefund {
-                    kind: payment.kind,
-                    payment_id: &payment.id,
-                    paid: payment.refundable_base(),
-                    refund: &refund,
-                    schedule: payment.schedule_for_refunds(
-                        now_ms,
-                        self.settings.first_check_after.as_millis() as i64,
-                    ),
-                })
+                .reserve_refund(&reserve_request(
+                    &payment,
+                    &refund,
+                    now_ms,
+                    self.first_check_after_ms(),
+                ))
                 .await
                 .map_err(store_error)?;
             match outcome {
                 ReserveRefundOutcome::Reserved => {
-                    tracing::info!(payment_id = %payment.id, refund_key = key.as_str(), amount, "refund reserved");
-                    // The payment as the write left it (what is recorded next is
-                    // decided on it, without reading it again).
-                    let mut payment = payment;
-                    payment.refunds.reserved += amount;
-                    payment.refunds.entries.push(refund.clone());
-                    return Ok((payment, refund));
+                    tracing::info!(payment_id = %payment.id, refund_key = key.as_str(), amount = refund.amount, "refund reserved");
+                    return Ok((with_reserved(payment, &refund), refund));
                 }
                 ReserveRefundOutcome::Conflict(Some(now_stored)) => payment = *now_stored,
                 ReserveRefundOutcome::Conflict(None) => {
@@ -505,6 +664,10 @@ where
             "payment {} kept changing while reserving a refund",
             command.payment_id
         ))))
+    }
+
+    fn first_check_after_ms(&self) -> i64 {
+        self.settings.first_check_after.as_millis() as i64
     }
 
     /// `GET /refunds/{id}`: the refund as stored.

@@ -3,9 +3,9 @@
 //! tests), through [`crate::store_contract_tests!`]. Feature `contract-tests`.
 
 use super::{
-    CreateStore, EventStore, IdempotencyStore, KeyAndOrder, OrderStore, PaymentStore, RefundChange,
-    RefundOutcome, RefundStore, ReserveRefund, ReserveRefundOutcome, ScheduleStore, StoreError,
-    WriteResult,
+    CreateStore, EventStore, IdempotencyStore, KeyAndOrder, KeyAndRefund, OrderStore, PaymentStore,
+    RefundChange, RefundOutcome, RefundStore, ReserveRefund, ReserveRefundOutcome, ScheduleStore,
+    StoreError, WriteResult,
 };
 use crate::domain::deployment::{ForeignEvent, ForeignReason};
 use crate::domain::idempotency::{
@@ -76,6 +76,8 @@ macro_rules! store_contract_tests {
             a_session_is_its_own_record_and_its_order_knows_it,
             a_write_first_condition_is_what_the_expectation_accepts,
             refunds_hold_at_most_what_was_paid_and_release_once,
+            a_fresh_key_and_its_refund_are_taken_in_one_write_or_not_at_all,
+            a_refund_answer_and_its_key_are_written_whole_or_not_at_all,
             the_refund_sweep_cursor_only_moves_forward
         );
     };
@@ -763,7 +765,7 @@ pub async fn a_fresh_key_and_its_order_are_taken_in_one_write_or_not_at_all<S: S
     let k2 = key("both-2");
     assert_eq!(
         acquire_reserving(&store, &k2, "h2", "o-both", T0 + 2).await,
-        KeyAndOrder::OrderRefused(ReserveOutcome::Busy {
+        KeyAndOrder::Refused(ReserveOutcome::Busy {
             intent_id: Some("pi_1".into()),
             retry_after_secs: None
         })
@@ -1574,6 +1576,7 @@ pub async fn refunds_hold_at_most_what_was_paid_and_release_once<S: Stores>(stor
                         amount: r.amount,
                         currency: "CLP",
                     }),
+                    complete: None,
                 })
                 .await
                 .unwrap()
@@ -1644,6 +1647,179 @@ pub async fn refunds_hold_at_most_what_was_paid_and_release_once<S: Stores>(stor
         read.refunds.entries[0].fintoc_id.as_deref(),
         Some("re_fintoc")
     );
+}
+
+/// `id`, made for `order` and paid: what its refunds are reserved on.
+async fn paid<S: Stores>(store: &S, id: &str, order: &str) -> StoredPayment {
+    store.save_created(&for_order(id, order)).await.unwrap();
+    send_event(
+        store,
+        id,
+        &format!("evt_paid_{id}"),
+        PaymentStatus::Succeeded,
+    )
+    .await;
+    store
+        .get_payment(PaymentKind::Intent, id)
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+async fn acquire_reserving_refund<S: Stores>(
+    store: &S,
+    k: &IdempotencyKey,
+    now_ms: i64,
+    payment_id: &str,
+    paid: u64,
+    refund: &StoredRefund,
+) -> KeyAndRefund {
+    store
+        .acquire_reserving_refund(
+            &AcquireRequest {
+                key: k,
+                request_hash: "h",
+                now_ms,
+                lease_expires_at_ms: now_ms + 30_000,
+                expires_at_ms: now_ms + 86_400_000,
+            },
+            &ReserveRefund {
+                kind: PaymentKind::Intent,
+                payment_id,
+                paid,
+                refund,
+                schedule: None,
+            },
+        )
+        .await
+        .expect("acquire_reserving_refund")
+}
+
+async fn reserved<S: Stores>(store: &S, id: &str) -> u64 {
+    let payment = store.get_payment(PaymentKind::Intent, id).await.unwrap();
+    payment.map_or(0, |p| p.refunds.reserved)
+}
+
+/// A refund create's first write: a fresh key and the refund's reservation, both
+/// or neither; a key that is not fresh is answered as `acquire` answers it, and a
+/// refund that does not fit takes no key.
+pub async fn a_fresh_key_and_its_refund_are_taken_in_one_write_or_not_at_all<S: Stores>(store: S) {
+    let base = paid(&store, "pi_kr", "order-kr").await.refundable_base();
+    let (k1, first) = (key("kr-1"), refund("kr-a", 60));
+    let KeyAndRefund::Taken { lease_id, .. } =
+        acquire_reserving_refund(&store, &k1, T0, "pi_kr", base, &first).await
+    else {
+        panic!("a fresh key and a fitting refund are taken");
+    };
+    let read = store
+        .get_payment(PaymentKind::Intent, "pi_kr")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(read.refunds.reserved, 60);
+    assert_eq!(
+        read.refunds.get(&first.key).map(|r| &r.status),
+        Some(&RefundStatus::Creating)
+    );
+    // The same key again: in progress, and nothing more is reserved.
+    assert_eq!(
+        acquire_reserving_refund(&store, &k1, T0 + 1, "pi_kr", base, &refund("kr-b", 10)).await,
+        KeyAndRefund::Key(AcquireOutcome::InProgress {
+            retry_after_secs: 30
+        })
+    );
+    assert_eq!(reserved(&store, "pi_kr").await, 60);
+    // A fresh key whose refund does not fit, or is there already, or whose payment
+    // does not exist: refused with what is stored, and the key is not taken.
+    let k2 = key("kr-2");
+    for (refund, payment_id) in [
+        (refund("kr-c", base - 59), "pi_kr"),
+        (first.clone(), "pi_kr"),
+        (refund("kr-d", 1), "pi_none"),
+    ] {
+        match acquire_reserving_refund(&store, &k2, T0 + 2, payment_id, base, &refund).await {
+            KeyAndRefund::Refused(Some(now)) => {
+                assert_eq!((payment_id, now.refunds.reserved), ("pi_kr", 60))
+            }
+            KeyAndRefund::Refused(None) => assert_eq!(payment_id, "pi_none"),
+            other => panic!("refused, got {other:?}"),
+        }
+    }
+    assert_eq!(reserved(&store, "pi_kr").await, 60);
+    let fresh = acquire(&store, &k2, "h", T0 + 3, T0 + 30_000, T0 + 86_400_000).await;
+    assert!(
+        matches!(fresh, AcquireOutcome::Acquired { .. }),
+        "{fresh:?}"
+    );
+    // A completed key replays, and reserves nothing.
+    assert!(complete(&store, &k1, &lease_id).await);
+    assert_eq!(
+        acquire_reserving_refund(&store, &k1, T0 + 4, "pi_kr", base, &refund("kr-e", 1)).await,
+        KeyAndRefund::Key(AcquireOutcome::Replay(response()))
+    );
+    assert_eq!(reserved(&store, "pi_kr").await, 60);
+}
+
+/// A refund create's last write: Fintoc's answer recorded and the key completed
+/// with it, both or neither.
+pub async fn a_refund_answer_and_its_key_are_written_whole_or_not_at_all<S: Stores>(store: S) {
+    let base = paid(&store, "pi_ka", "order-ka").await.refundable_base();
+    let (k, r) = (key("ka-1"), refund("ka-a", 40));
+    let KeyAndRefund::Taken { lease_id, .. } =
+        acquire_reserving_refund(&store, &k, T0, "pi_ka", base, &r).await
+    else {
+        panic!("taken");
+    };
+    let answer = response();
+    let record = |expected: RefundStatus, lease: LeaseId| {
+        let (store, k, r, answer) = (&store, &k, &r, &answer);
+        async move {
+            store
+                .change_refund(&RefundChange {
+                    kind: PaymentKind::Intent,
+                    payment_id: "pi_ka",
+                    key: &r.key,
+                    expected: &expected,
+                    status: &RefundStatus::Pending,
+                    fintoc_id: Some("re_ka"),
+                    failure_code: None,
+                    release: None,
+                    updated_at: "2026-01-01T00:00:01.000Z",
+                    outcome: None,
+                    complete: Some(&CompleteRequest {
+                        key: k,
+                        lease_id: &lease,
+                        response: answer,
+                        intent_id: Some("pi_ka"),
+                    }),
+                })
+                .await
+                .expect("change_refund")
+        }
+    };
+    let status = || async {
+        let payment = store.get_payment(PaymentKind::Intent, "pi_ka").await;
+        let payment = payment.unwrap().unwrap();
+        let refund = payment.refunds.get(&r.key).cloned().unwrap();
+        (refund.status, refund.fintoc_id)
+    };
+    let in_progress = AcquireOutcome::InProgress {
+        retry_after_secs: 30,
+    };
+    // Another lease, or another status than the one read: nothing written.
+    assert!(!record(RefundStatus::Creating, LeaseId::random()).await);
+    assert!(!record(RefundStatus::Pending, lease_id.clone()).await);
+    assert_eq!(status().await, (RefundStatus::Creating, None));
+    let again = acquire(&store, &k, "h", T0 + 1, T0 + 30_000, T0 + 86_400_000).await;
+    assert_eq!(again, in_progress);
+    // As read, under its lease: both.
+    assert!(record(RefundStatus::Creating, lease_id).await);
+    assert_eq!(
+        status().await,
+        (RefundStatus::Pending, Some("re_ka".to_string()))
+    );
+    let again = acquire(&store, &k, "h", T0 + 2, T0 + 30_000, T0 + 86_400_000).await;
+    assert_eq!(again, AcquireOutcome::Replay(answer));
 }
 
 /// The refund sweep's cursor: absent at first, then moved forward only (a run that

@@ -1,44 +1,56 @@
-//! A create in two DynamoDB round trips: before Fintoc, the key taken with its order
-//! reserved; after, the payment stored, the order opened with it and the key
-//! completed — each one `TransactWriteItems` (the key lives in its own table,
-//! which a transaction spans). Each transaction is all or nothing, so a crash
-//! between the two leaves what one step at a time would have left after its
-//! second write or its fifth; a refusal writes nothing and says why, and the
+//! A create — a payment's or a refund's — in two DynamoDB round trips: before
+//! Fintoc, the key taken with the first write of the command (the order reserved,
+//! the refund's amount reserved); after, what Fintoc answered recorded with the key
+//! completed (the payment stored and its order opened; the refund's answer, through
+//! `RefundChange::complete`) — each one `TransactWriteItems` (the key lives in its
+//! own table, which a transaction spans). Each transaction is all or nothing, so a
+//! crash between the two leaves what one step at a time would have left after its
+//! second write (or its fifth); a refusal writes nothing and says why, and the
 //! caller then takes the single-write path (`IdempotencyStore`, `OrderStore`,
-//! `PaymentStore`), which handles every rarer case as before.
+//! `PaymentStore`, `RefundStore`), which handles every rarer case as before.
 
+use super::refunds::{payment_from_item, reserve_expr};
 use super::{
     idempotency, orders, payments, DynamoStore, IdempotencyStore, OrderStore, PaymentStore,
-    StoreError,
+    RefundStore, ReserveRefund, StoreError,
 };
 use crate::domain::idempotency::AcquireOutcome;
 use crate::domain::idempotency::{AcquireRequest, CompleteRequest, LeaseId, ReservationId};
 use crate::domain::order::{classify_reserve_conflict, OpenRequest, ReserveOutcome};
 use crate::domain::payment::StoredPayment;
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
+use std::collections::HashMap;
 use std::future::Future;
 
-/// What taking a fresh key with its order reserved gave.
+/// What taking a fresh key with the command's first write gave.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum KeyAndOrder {
-    /// Both written in one transaction: the key held under `lease_id`, its order
-    /// reserved for `reservation_id` until the lease ends.
+pub enum KeyAnd<T> {
+    /// Both written in one transaction: the key held under `lease_id` (an order
+    /// reserved for `reservation_id` until the lease ends).
     Taken {
         /// The lease on the key.
         lease_id: LeaseId,
-        /// The reservation the order is held under.
+        /// The reservation the command holds its order under.
         reservation_id: ReservationId,
     },
     /// The key was not fresh: what [`IdempotencyStore::acquire`] answers for it
-    /// (a resumed record is `Acquired`, its order not reserved yet). Nothing of
-    /// the order was written.
+    /// (a resumed record is `Acquired`, the command's first write not made yet).
+    /// Nothing else was written.
     Key(AcquireOutcome),
-    /// The order refused its reservation: nothing was written, the key is not
-    /// taken.
-    OrderRefused(ReserveOutcome),
+    /// The command's first write refused (what it found): nothing was written, the
+    /// key is not taken.
+    Refused(T),
 }
 
-/// The two writes of a create on its happy path, each one request.
-pub trait CreateStore: IdempotencyStore + OrderStore + PaymentStore {
+/// A fresh key with its order reserved; refused, what the order said.
+pub type KeyAndOrder = KeyAnd<ReserveOutcome>;
+
+/// A fresh key with a refund's amount reserved on its payment; refused, the
+/// payment as stored now (`None`: no such payment), to decide again on.
+pub type KeyAndRefund = KeyAnd<Option<Box<StoredPayment>>>;
+
+/// The writes of a create on its happy path, each one request.
+pub trait CreateStore: IdempotencyStore + OrderStore + PaymentStore + RefundStore {
     /// Takes a fresh key for `acquire` and reserves `order_id` for its
     /// reservation until the lease ends, in one write.
     fn acquire_reserving(
@@ -57,6 +69,62 @@ pub trait CreateStore: IdempotencyStore + OrderStore + PaymentStore {
         open: &OpenRequest<'_>,
         complete: &CompleteRequest<'_>,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Takes a fresh key for `acquire` and reserves a refund (as
+    /// [`RefundStore::reserve_refund`]) in one write.
+    fn acquire_reserving_refund(
+        &self,
+        acquire: &AcquireRequest<'_>,
+        reserve: &ReserveRefund<'_>,
+    ) -> impl Future<Output = Result<KeyAndRefund, StoreError>> + Send;
+}
+
+impl DynamoStore {
+    /// A fresh key for `acquire` put in one transaction with `first`, the
+    /// command's first write; refused, the key as [`IdempotencyStore::acquire`]
+    /// answers it, or what `first` found (its item, if any).
+    async fn acquire_with(
+        &self,
+        operation: &'static str,
+        acquire: &AcquireRequest<'_>,
+        lease_id: LeaseId,
+        reservation_id: ReservationId,
+        first: TransactWriteItem,
+    ) -> Result<KeyAnd<Option<HashMap<String, AttributeValue>>>, StoreError> {
+        let key = idempotency::fresh_record_put(
+            &self.idempotency_table,
+            acquire,
+            &lease_id,
+            &reservation_id,
+        )
+        .map_err(build_error)?;
+        let Some(refused) = self.transact(operation, vec![key, first]).await? else {
+            return Ok(KeyAnd::Taken {
+                lease_id,
+                reservation_id,
+            });
+        };
+        let mut refused = refused.into_iter();
+        if let Some(record) = refused.next().flatten() {
+            // A replay, in progress or a mismatch; or resumed (a released key, an
+            // abandoned lease), whose command then makes its first write alone.
+            let existing = idempotency::record_from(record)?;
+            return self
+                .acquire_found(acquire, &existing, lease_id)
+                .await
+                .map(KeyAnd::Key);
+        }
+        match refused.next().flatten() {
+            Some(found) => Ok(KeyAnd::Refused(found)),
+            None => Err(StoreError::Malformed(format!(
+                "{operation}: a refused transaction refused neither item"
+            ))),
+        }
+    }
+}
+
+fn build_error(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
+    StoreError::Malformed(e.to_string())
 }
 
 impl CreateStore for DynamoStore {
@@ -65,55 +133,83 @@ impl CreateStore for DynamoStore {
         acquire: &AcquireRequest<'_>,
         order_id: &str,
     ) -> Result<KeyAndOrder, StoreError> {
-        let lease_id = LeaseId::random();
         let reservation_id = ReservationId::random();
-        let build = |e: aws_sdk_dynamodb::error::BuildError| StoreError::Malformed(e.to_string());
         let reserve = crate::domain::order::ReserveRequest {
             order_id,
             holder: reservation_id.as_str(),
             now_ms: acquire.now_ms,
             reserved_until_ms: acquire.lease_expires_at_ms,
         };
-        let both = vec![
-            idempotency::fresh_record_put(
-                &self.idempotency_table,
-                acquire,
-                &lease_id,
-                &reservation_id,
+        let order = orders::reserve_expr(&reserve)
+            .into_transact_update(
+                &self.table,
+                (super::PARTITION_KEY, orders::order_pk(order_id)),
             )
-            .map_err(build)?,
-            orders::reserve_expr(&reserve)
-                .into_transact_update(
-                    &self.table,
-                    (super::PARTITION_KEY, orders::order_pk(order_id)),
-                )
-                .map_err(build)?,
-        ];
-        let Some(refused) = self.transact("acquire_reserving", both).await? else {
-            return Ok(KeyAndOrder::Taken {
+            .map_err(build_error)?;
+        let taken = self
+            .acquire_with(
+                "acquire_reserving",
+                acquire,
+                LeaseId::random(),
+                reservation_id,
+                order,
+            )
+            .await?;
+        Ok(match taken {
+            KeyAnd::Taken {
                 lease_id,
                 reservation_id,
-            });
-        };
-        if let Some(record) = refused.first().cloned().flatten() {
-            // A replay, in progress or a mismatch; or resumed (a released key, an
-            // abandoned lease) with its own reservation, which the caller then
-            // asks the order for.
-            let existing = idempotency::record_from(record)?;
-            return self
-                .acquire_found(acquire, &existing, lease_id)
-                .await
-                .map(KeyAndOrder::Key);
-        }
-        match refused.get(1).cloned().flatten().flatten() {
-            Some(order) => Ok(KeyAndOrder::OrderRefused(classify_reserve_conflict(
+            } => KeyAnd::Taken {
+                lease_id,
+                reservation_id,
+            },
+            KeyAnd::Key(outcome) => KeyAnd::Key(outcome),
+            KeyAnd::Refused(None) => {
+                return Err(StoreError::Malformed(
+                    "a refused order reservation returned no order".into(),
+                ))
+            }
+            KeyAnd::Refused(Some(order)) => KeyAnd::Refused(classify_reserve_conflict(
                 &orders::order_from_item(&order)?,
                 acquire.now_ms,
-            ))),
-            None => Err(StoreError::Malformed(
-                "a refused key and order transaction returned neither item".into(),
             )),
-        }
+        })
+    }
+
+    async fn acquire_reserving_refund(
+        &self,
+        acquire: &AcquireRequest<'_>,
+        reserve: &ReserveRefund<'_>,
+    ) -> Result<KeyAndRefund, StoreError> {
+        let payment = reserve_expr(reserve)
+            .into_transact_update(
+                &self.table,
+                (
+                    super::PARTITION_KEY,
+                    payments::payment_pk(reserve.kind, reserve.payment_id),
+                ),
+            )
+            .map_err(build_error)?;
+        let taken = self
+            .acquire_with(
+                "acquire_reserving_refund",
+                acquire,
+                LeaseId::random(),
+                ReservationId::random(),
+                payment,
+            )
+            .await?;
+        Ok(match taken {
+            KeyAnd::Taken {
+                lease_id,
+                reservation_id,
+            } => KeyAnd::Taken {
+                lease_id,
+                reservation_id,
+            },
+            KeyAnd::Key(outcome) => KeyAnd::Key(outcome),
+            KeyAnd::Refused(found) => KeyAnd::Refused(found.map(payment_from_item).transpose()?),
+        })
     }
 
     async fn record_created(
@@ -122,7 +218,7 @@ impl CreateStore for DynamoStore {
         open: &OpenRequest<'_>,
         complete: &CompleteRequest<'_>,
     ) -> Result<bool, StoreError> {
-        let build = |e: aws_sdk_dynamodb::error::BuildError| StoreError::Malformed(e.to_string());
+        let build = build_error;
         let pk = super::PARTITION_KEY;
         let three = vec![
             payments::created_expr(payment)

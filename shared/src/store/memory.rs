@@ -3,9 +3,9 @@
 //! with failures that can be injected per operation.
 
 use super::{
-    CreateStore, DuePayment, EventStore, IdempotencyStore, KeyAndOrder, OrderStore, PaymentStore,
-    RefundChange, RefundStore, ReserveRefund, ReserveRefundOutcome, ScheduleStore, StoreError,
-    WriteResult,
+    CreateStore, DuePayment, EventStore, IdempotencyStore, KeyAnd, KeyAndOrder, KeyAndRefund,
+    OrderStore, PaymentStore, RefundChange, RefundStore, ReserveRefund, ReserveRefundOutcome,
+    ScheduleStore, StoreError, WriteResult,
 };
 use crate::domain::deployment::ForeignEvent;
 use crate::domain::idempotency::{
@@ -190,6 +190,108 @@ struct Tables {
 }
 
 impl Tables {
+    /// [`RefundStore::reserve_refund`], under the lock.
+    fn reserve_refund(
+        &mut self,
+        request: &ReserveRefund<'_>,
+    ) -> Result<ReserveRefundOutcome, StoreError> {
+        if let Some(found) = self.refund_refusal(request)? {
+            return Ok(ReserveRefundOutcome::Conflict(found));
+        }
+        let item = self
+            .intents
+            .get_mut(&(request.kind, request.payment_id.to_string()))
+            .ok_or_else(|| StoreError::Malformed("a fitting payment vanished".into()))?;
+        item.refunds.reserved += request.refund.amount;
+        item.refunds.entries.push(request.refund.clone());
+        if item.schedule.is_none() {
+            item.schedule = request.schedule;
+        }
+        Ok(ReserveRefundOutcome::Reserved)
+    }
+
+    /// Why `request` would be refused (the payment as stored, `None` when there
+    /// is none), or `None` when it fits.
+    #[allow(clippy::type_complexity)]
+    fn refund_refusal(
+        &self,
+        request: &ReserveRefund<'_>,
+    ) -> Result<Option<Option<Box<StoredPayment>>>, StoreError> {
+        let Some(item) = self
+            .intents
+            .get(&(request.kind, request.payment_id.to_string()))
+        else {
+            return Ok(Some(None));
+        };
+        let payment = item.stored(request.kind, request.payment_id)?;
+        let refund = request.refund;
+        let fits = payment.refundable_base() == request.paid
+            && request.paid > 0
+            && item.refunds.reserved + refund.amount <= request.paid
+            && item.refunds.get(&refund.key).is_none();
+        Ok((!fits).then(|| Some(Box::new(payment))))
+    }
+
+    /// [`RefundStore::change_refund`] without its key's completion, under the lock.
+    fn change_refund(&mut self, change: &RefundChange<'_>) -> Result<bool, StoreError> {
+        let Some(item) = self
+            .intents
+            .get_mut(&(change.kind, change.payment_id.to_string()))
+        else {
+            return Ok(false);
+        };
+        let refunds = &mut item.refunds;
+        let Some(refund) = refunds.entries.iter_mut().find(|r| &r.key == change.key) else {
+            return Ok(false);
+        };
+        if &refund.status != change.expected {
+            return Ok(false);
+        }
+        if let Some(outcome) = &change.outcome {
+            if self.refund_outcomes.contains_key(outcome.refund_id) {
+                return Ok(false);
+            }
+        }
+        let Some(item) = self
+            .intents
+            .get_mut(&(change.kind, change.payment_id.to_string()))
+        else {
+            return Ok(false);
+        };
+        let refunds = &mut item.refunds;
+        let Some(refund) = refunds.entries.iter_mut().find(|r| &r.key == change.key) else {
+            return Ok(false);
+        };
+        refund.status = change.status.clone();
+        refund.updated_at = change.updated_at.to_string();
+        if let Some(id) = change.fintoc_id {
+            refund.fintoc_id = Some(id.to_string());
+        }
+        if let Some(code) = change.failure_code {
+            refund.failure_code = Some(code.to_string());
+        }
+        if let Some(amount) = change.release {
+            refunds.reserved = refunds.reserved.saturating_sub(amount);
+        }
+        if let Some(outcome) = &change.outcome {
+            self.refund_outcomes.insert(
+                outcome.refund_id.to_string(),
+                (change.status.clone(), outcome.amount),
+            );
+            if let Some(order) = outcome.order_id.and_then(|o| self.orders.get_mut(o)) {
+                order.refunded_amount += outcome.amount;
+            }
+        }
+        Ok(true)
+    }
+
+    /// Whether `complete`'s lease still holds its key, in progress.
+    fn holds(&self, complete: &CompleteRequest<'_>) -> bool {
+        self.records.get(complete.key).is_some_and(|r| {
+            r.lease_id == *complete.lease_id && r.record.status == RecordStatus::InProgress
+        })
+    }
+
     /// [`IdempotencyStore::acquire`], on the locked tables.
     fn acquire(&mut self, request: &AcquireRequest<'_>) -> Result<AcquireOutcome, StoreError> {
         let tables = self;
@@ -464,7 +566,7 @@ impl CreateStore for MemoryStore {
         if let Some(order) = tables.orders.get(order_id) {
             if !can_reserve(&order.record, "", acquire.now_ms) {
                 let refused = classify_reserve_conflict(&order.record, acquire.now_ms);
-                return Ok(KeyAndOrder::OrderRefused(refused));
+                return Ok(KeyAndOrder::Refused(refused));
             }
         }
         let AcquireOutcome::Acquired {
@@ -497,9 +599,7 @@ impl CreateStore for MemoryStore {
             Operation::OpenOrder,
             Operation::Complete,
         ])?;
-        let held = tables.records.get(complete.key).is_some_and(|r| {
-            r.lease_id == *complete.lease_id && r.record.status == RecordStatus::InProgress
-        });
+        let held = tables.holds(complete);
         let opens = can_open(
             tables.orders.get(open.order_id).map(|o| &o.record),
             open.holder,
@@ -514,6 +614,37 @@ impl CreateStore for MemoryStore {
         tables.save_created(payment)?;
         tables.open_order(open)?;
         tables.complete(complete)
+    }
+
+    async fn acquire_reserving_refund(
+        &self,
+        acquire: &AcquireRequest<'_>,
+        reserve: &ReserveRefund<'_>,
+    ) -> Result<KeyAndRefund, StoreError> {
+        let mut tables = self.begin_all(&[Operation::Acquire, Operation::ReserveRefund])?;
+        let live = tables
+            .records
+            .get(acquire.key)
+            .is_some_and(|r| !is_expired(&r.record, acquire.now_ms));
+        if live {
+            return tables.acquire(acquire).map(KeyAnd::Key);
+        }
+        // Decided before anything is written: a refused reservation takes no key.
+        if let Some(found) = tables.refund_refusal(reserve)? {
+            return Ok(KeyAnd::Refused(found));
+        }
+        let AcquireOutcome::Acquired {
+            lease_id,
+            reservation_id,
+        } = tables.acquire(acquire)?
+        else {
+            return Err(StoreError::Malformed("a fresh key was not acquired".into()));
+        };
+        tables.reserve_refund(reserve)?;
+        Ok(KeyAnd::Taken {
+            lease_id,
+            reservation_id,
+        })
     }
 }
 
@@ -767,81 +898,27 @@ impl RefundStore for MemoryStore {
         &self,
         request: &ReserveRefund<'_>,
     ) -> Result<ReserveRefundOutcome, StoreError> {
-        let mut tables = self.begin(Operation::ReserveRefund)?;
-        let Some(item) = tables
-            .intents
-            .get_mut(&(request.kind, request.payment_id.to_string()))
-        else {
-            return Ok(ReserveRefundOutcome::Conflict(None));
-        };
-        let payment = item.stored(request.kind, request.payment_id)?;
-        let refund = request.refund;
-        let fits = payment.refundable_base() == request.paid
-            && request.paid > 0
-            && item.refunds.reserved + refund.amount <= request.paid
-            && item.refunds.get(&refund.key).is_none();
-        if !fits {
-            return Ok(ReserveRefundOutcome::Conflict(Some(Box::new(payment))));
-        }
-        item.refunds.reserved += refund.amount;
-        item.refunds.entries.push(refund.clone());
-        if item.schedule.is_none() {
-            item.schedule = request.schedule;
-        }
-        Ok(ReserveRefundOutcome::Reserved)
+        self.begin(Operation::ReserveRefund)?
+            .reserve_refund(request)
     }
 
     async fn change_refund(&self, change: &RefundChange<'_>) -> Result<bool, StoreError> {
-        let mut tables = self.begin(Operation::ChangeRefund)?;
-        let Some(item) = tables
-            .intents
-            .get_mut(&(change.kind, change.payment_id.to_string()))
-        else {
-            return Ok(false);
+        let mut tables = match change.complete {
+            None => self.begin(Operation::ChangeRefund)?,
+            Some(_) => self.begin_all(&[Operation::ChangeRefund, Operation::Complete])?,
         };
-        let refunds = &mut item.refunds;
-        let Some(refund) = refunds.entries.iter_mut().find(|r| &r.key == change.key) else {
-            return Ok(false);
-        };
-        if &refund.status != change.expected {
-            return Ok(false);
-        }
-        if let Some(outcome) = &change.outcome {
-            if tables.refund_outcomes.contains_key(outcome.refund_id) {
+        if let Some(complete) = change.complete {
+            if !tables.holds(complete) {
                 return Ok(false);
             }
         }
-        let Some(item) = tables
-            .intents
-            .get_mut(&(change.kind, change.payment_id.to_string()))
-        else {
+        if !tables.change_refund(change)? {
             return Ok(false);
-        };
-        let refunds = &mut item.refunds;
-        let Some(refund) = refunds.entries.iter_mut().find(|r| &r.key == change.key) else {
-            return Ok(false);
-        };
-        refund.status = change.status.clone();
-        refund.updated_at = change.updated_at.to_string();
-        if let Some(id) = change.fintoc_id {
-            refund.fintoc_id = Some(id.to_string());
         }
-        if let Some(code) = change.failure_code {
-            refund.failure_code = Some(code.to_string());
+        match change.complete {
+            Some(complete) => tables.complete(complete),
+            None => Ok(true),
         }
-        if let Some(amount) = change.release {
-            refunds.reserved = refunds.reserved.saturating_sub(amount);
-        }
-        if let Some(outcome) = &change.outcome {
-            tables.refund_outcomes.insert(
-                outcome.refund_id.to_string(),
-                (change.status.clone(), outcome.amount),
-            );
-            if let Some(order) = outcome.order_id.and_then(|o| tables.orders.get_mut(o)) {
-                order.refunded_amount += outcome.amount;
-            }
-        }
-        Ok(true)
     }
 
     async fn drop_refund(

@@ -52,7 +52,7 @@ use crate::domain::transition::{PaymentPatch, PaymentState};
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{AttributeValue, ConsumedCapacity};
 use aws_sdk_dynamodb::Client;
-pub use creates::{CreateStore, KeyAndOrder};
+pub use creates::{CreateStore, KeyAnd, KeyAndOrder, KeyAndRefund};
 pub use refunds::{RefundChange, RefundOutcome, RefundStore, ReserveRefund, ReserveRefundOutcome};
 use std::future::Future;
 use std::sync::Arc;

@@ -373,7 +373,7 @@ impl DynamoStore {
             .await;
         match result {
             Ok(out) => {
-                self.usage.write(out.consumed_capacity().first());
+                self.usage.write_across(out.consumed_capacity());
                 Ok(None)
             }
             Err(err) => match err.as_service_error() {

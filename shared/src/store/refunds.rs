@@ -9,7 +9,8 @@
 use super::expr::Expr;
 use super::orders::order_pk;
 use super::payments::{payment_pk, IntentItem};
-use super::{n, s, unavailable, DynamoStore, StoreError, PARTITION_KEY};
+use super::{idempotency, n, s, unavailable, DynamoStore, StoreError, PARTITION_KEY};
+use crate::domain::idempotency::CompleteRequest;
 use crate::domain::payment::{PaymentKind, PaymentStatus, ReviewReason, StoredPayment};
 use crate::domain::refund::{RefundKey, RefundStatus, StoredRefund};
 use crate::domain::schedule::CheckSchedule;
@@ -72,6 +73,9 @@ pub struct RefundChange<'a> {
     /// The refund's outcome, when this write moves it into a final status:
     /// recorded once with it (see [`RefundOutcome`]).
     pub outcome: Option<RefundOutcome<'a>>,
+    /// The idempotency key this write completes (a refund create recording
+    /// Fintoc's answer): written together or not at all.
+    pub complete: Option<&'a CompleteRequest<'a>>,
 }
 
 /// A refund's final outcome, written by the write that records it (one
@@ -196,48 +200,51 @@ impl DynamoStore {
             },
         }
     }
-
-    fn reserve_expr(request: &ReserveRefund<'_>) -> Expr {
-        let refund = request.refund;
-        let limit = request.paid.saturating_sub(refund.amount);
-        let mut e = Expr::default();
-        let (refunds, key, reserved) = (
-            e.name("refunds"),
-            e.name(refund.key.as_str()),
-            e.name("refund_reserved"),
-        );
-        let (status, amount, review, old_mismatch) = (
-            e.name("status"),
-            e.name("amount"),
-            e.name("needs_review"),
-            e.name("amount_mismatch"),
-        );
-        let entry = e.value("entry", refund_entry(refund));
-        let held = e.value("held", n(refund.amount));
-        let succeeded = e.value("succeeded", s(PaymentStatus::Succeeded.as_str()));
-        let paid = e.value("paid", n(request.paid));
-        let limit = e.value("limit", n(limit));
-        let mismatch = e.value("mismatch", s(ReviewReason::AmountMismatch.as_str()));
-        e.set_path(&format!("{refunds}.{key}"), &entry)
-            .add_raw(&reserved, &held);
-        if let Some(schedule) = &request.schedule {
-            e.set_if_absent("due_shard", n(schedule.shard))
-                .set_if_absent("due_at", n(schedule.due_at_ms))
-                .set_if_absent("checks", n(schedule.checks))
-                .set_if_absent("give_up_at", n(schedule.give_up_at_ms));
-        }
-        e.condition(format!(
-            "attribute_exists({refunds}) AND attribute_not_exists({refunds}.{key}) \
-                 AND {status} = {succeeded} AND {amount} = {paid} \
-                 AND (attribute_not_exists({reserved}) OR {reserved} <= {limit}) \
-                 AND (attribute_not_exists({review}) OR {review} <> {mismatch}) \
-                 AND attribute_not_exists({old_mismatch})"
-        ));
-        e
-    }
 }
 
-fn payment_from_item(
+/// The write reserving a refund: its entry added and its amount held, under the
+/// conditions of [`ReserveRefund`].
+pub(super) fn reserve_expr(request: &ReserveRefund<'_>) -> Expr {
+    let refund = request.refund;
+    let limit = request.paid.saturating_sub(refund.amount);
+    let mut e = Expr::default();
+    let (refunds, key, reserved) = (
+        e.name("refunds"),
+        e.name(refund.key.as_str()),
+        e.name("refund_reserved"),
+    );
+    let (status, amount, review, old_mismatch) = (
+        e.name("status"),
+        e.name("amount"),
+        e.name("needs_review"),
+        e.name("amount_mismatch"),
+    );
+    let entry = e.value("entry", refund_entry(refund));
+    let held = e.value("held", n(refund.amount));
+    let succeeded = e.value("succeeded", s(PaymentStatus::Succeeded.as_str()));
+    let paid = e.value("paid", n(request.paid));
+    let limit = e.value("limit", n(limit));
+    let mismatch = e.value("mismatch", s(ReviewReason::AmountMismatch.as_str()));
+    e.set_path(&format!("{refunds}.{key}"), &entry)
+        .add_raw(&reserved, &held);
+    if let Some(schedule) = &request.schedule {
+        e.set_if_absent("due_shard", n(schedule.shard))
+            .set_if_absent("due_at", n(schedule.due_at_ms))
+            .set_if_absent("checks", n(schedule.checks))
+            .set_if_absent("give_up_at", n(schedule.give_up_at_ms));
+    }
+    e.condition(format!(
+        "attribute_exists({refunds}) AND attribute_not_exists({refunds}.{key}) \
+             AND {status} = {succeeded} AND {amount} = {paid} \
+             AND (attribute_not_exists({reserved}) OR {reserved} <= {limit}) \
+             AND (attribute_not_exists({review}) OR {review} <> {mismatch}) \
+             AND attribute_not_exists({old_mismatch})"
+    ));
+    e
+}
+
+/// A payment as a refused write returned its item.
+pub(super) fn payment_from_item(
     item: HashMap<String, AttributeValue>,
 ) -> Result<Box<StoredPayment>, StoreError> {
     let item: IntentItem = serde_dynamo::from_item(item)
@@ -255,7 +262,7 @@ impl RefundStore for DynamoStore {
                 "reserve_refund",
                 request.kind,
                 request.payment_id,
-                Self::reserve_expr(request),
+                reserve_expr(request),
             )
             .await?;
         let old = match first {
@@ -290,7 +297,7 @@ impl RefundStore for DynamoStore {
                 "reserve_refund",
                 request.kind,
                 request.payment_id,
-                Self::reserve_expr(request),
+                reserve_expr(request),
             )
             .await?
         {
@@ -331,7 +338,7 @@ impl RefundStore for DynamoStore {
             e.add_raw(&reserved, &v);
         }
         e.condition(format!("{entry}.{status} = {expected}"));
-        let Some(outcome) = &change.outcome else {
+        if change.outcome.is_none() && change.complete.is_none() {
             return self
                 .conditional_update(
                     "change_refund",
@@ -339,7 +346,7 @@ impl RefundStore for DynamoStore {
                     e,
                 )
                 .await;
-        };
+        }
         let unavailable_item =
             |e: aws_sdk_dynamodb::error::BuildError| StoreError::unavailable("change_refund", e);
         let mut items = vec![e
@@ -348,6 +355,19 @@ impl RefundStore for DynamoStore {
                 (PARTITION_KEY, payment_pk(change.kind, change.payment_id)),
             )
             .map_err(unavailable_item)?];
+        if let Some(complete) = change.complete {
+            items.push(
+                idempotency::complete_expr(complete)
+                    .into_transact_update(
+                        &self.idempotency_table,
+                        (PARTITION_KEY, idempotency::idempotency_pk(complete.key)),
+                    )
+                    .map_err(unavailable_item)?,
+            );
+        }
+        let Some(outcome) = &change.outcome else {
+            return Ok(self.transact("change_refund", items).await?.is_none());
+        };
         let mut record = HashMap::from([
             (
                 PARTITION_KEY.to_string(),

@@ -59,6 +59,13 @@ impl UsageMeter {
             .fetch_add(milli_units(capacity), Relaxed);
     }
 
+    /// One write spanning tables (a transaction): what each table consumed.
+    pub fn write_across(&self, capacities: &[ConsumedCapacity]) {
+        self.write_requests.fetch_add(1, Relaxed);
+        let milli: u64 = capacities.iter().map(|c| milli_units(Some(c))).sum();
+        self.write_milli_units.fetch_add(milli, Relaxed);
+    }
+
     /// One write refused by its condition.
     pub fn failed_write(&self) {
         self.write(None);

@@ -1,12 +1,15 @@
 //! Refunds on the store, as the use cases change them: random interleavings of
 //! reservations, Fintoc's answers and events (duplicated, reordered, decided on a
 //! stale read), refused creates, cancels and imports of refunds made elsewhere —
+//! reservations taken with their idempotency key and answers completing it —
 //! through `record_refund_report`, `import_refund` and the store's guarded writes,
 //! on the in-memory store (the same contract as DynamoDB's, `store::contract`).
 
 use super::*;
+use crate::domain::idempotency::AcquireRequest;
 use crate::domain::refund::{RefundOrigin, RefundReport, RefundStatus};
 use crate::store::memory::MemoryStore;
+use crate::store::{IdempotencyStore, KeyAndRefund};
 use proptest::prelude::*;
 
 const NOW: &str = "2026-01-01T00:00:00.000Z";
@@ -14,8 +17,11 @@ const PAYMENT: &str = "pi_prop";
 
 #[derive(Debug, Clone)]
 enum Step {
-    /// A refund of this amount reserved (the create's first write).
+    /// A refund of this amount reserved (the create's first write, alone).
     Reserve(u64),
+    /// A refund of this amount reserved with its idempotency key in one write (a
+    /// create's happy path); its first report then completes the key with it.
+    ReserveWithKey(u64),
     /// Fintoc's answer, an event or a check about refund `i`: this status.
     Report(usize, RefundStatus),
     /// The same, decided on the payment as read before the previous step.
@@ -41,6 +47,7 @@ fn status() -> impl Strategy<Value = RefundStatus> {
 fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
         (1u64..60).prop_map(Step::Reserve),
+        (1u64..60).prop_map(Step::ReserveWithKey),
         (0usize..8, status()).prop_map(|(i, s)| Step::Report(i, s)),
         (0usize..8, status()).prop_map(|(i, s)| Step::StaleReport(i, s)),
         (0usize..8).prop_map(Step::Refused),
@@ -63,6 +70,63 @@ fn report(id: String, amount: u64, status: RefundStatus) -> RefundReport {
     }
 }
 
+/// Refund `n` of this amount, as a create first stores it.
+fn new_refund(n: usize, amount: u64) -> StoredRefund {
+    StoredRefund {
+        key: RefundKey::for_request(&format!("key-{n}")),
+        fintoc_id: None,
+        amount,
+        currency: "CLP".into(),
+        status: RefundStatus::Creating,
+        failure_code: None,
+        metadata: Default::default(),
+        origin: RefundOrigin::Api,
+        created_at: NOW.into(),
+        updated_at: NOW.into(),
+    }
+}
+
+/// `refund` reserved with an idempotency key of its own in one write.
+async fn reserve_with_key(
+    store: &MemoryStore,
+    idempotency_key: &str,
+    refund: &StoredRefund,
+    paid: u64,
+) -> (Acquiring<RefundCommand>, KeyAndRefund) {
+    let policy = idempotent::KeyPolicy {
+        lease: std::time::Duration::from_secs(30),
+        record_ttl: std::time::Duration::from_secs(86_400),
+    };
+    let key = IdempotencyKey::parse(
+        &crate::domain::idempotency::CallerId::anonymous(),
+        Some(idempotency_key),
+    )
+    .unwrap();
+    let command = RefundCommand {
+        kind: PaymentKind::Intent,
+        payment_id: PAYMENT.into(),
+        request: RefundRequest {
+            amount: Some(refund.amount),
+            metadata: Default::default(),
+        },
+    };
+    let acquiring = Acquiring::new(policy, key, command, 0, None);
+    let outcome = store
+        .acquire_reserving_refund(
+            &acquiring.request(),
+            &ReserveRefund {
+                kind: PaymentKind::Intent,
+                payment_id: PAYMENT,
+                paid,
+                refund,
+                schedule: None,
+            },
+        )
+        .await
+        .unwrap();
+    (acquiring, outcome)
+}
+
 async fn read(store: &MemoryStore) -> StoredPayment {
     store
         .get_payment(PaymentKind::Intent, PAYMENT)
@@ -77,22 +141,13 @@ async fn run(steps: Vec<Step>) -> Result<(), TestCaseError> {
     let paid = stale.refundable_base();
     prop_assert!(paid > 0);
     let mut made: Vec<StoredRefund> = Vec::new();
-    for step in steps {
+    // The lease each refund reserved with its key holds, until its first report.
+    let mut leases: Vec<Option<Lease<RefundCommand>>> = Vec::new();
+    for (n, step) in steps.into_iter().enumerate() {
         let before = read(&store).await;
         match step {
             Step::Reserve(amount) => {
-                let refund = StoredRefund {
-                    key: RefundKey::for_request(&format!("key-{}", made.len())),
-                    fintoc_id: None,
-                    amount,
-                    currency: "CLP".into(),
-                    status: RefundStatus::Creating,
-                    failure_code: None,
-                    metadata: Default::default(),
-                    origin: RefundOrigin::Api,
-                    created_at: NOW.into(),
-                    updated_at: NOW.into(),
-                };
+                let refund = new_refund(made.len(), amount);
                 let outcome = store
                     .reserve_refund(&ReserveRefund {
                         kind: PaymentKind::Intent,
@@ -107,6 +162,41 @@ async fn run(steps: Vec<Step>) -> Result<(), TestCaseError> {
                 prop_assert_eq!(outcome == ReserveRefundOutcome::Reserved, fits);
                 if fits {
                     made.push(refund);
+                    leases.push(None);
+                }
+            }
+            Step::ReserveWithKey(amount) => {
+                let refund = new_refund(made.len(), amount);
+                let (acquiring, outcome) =
+                    reserve_with_key(&store, &format!("idem-{n}"), &refund, paid).await;
+                let fits = before.refund_ledger().reserve(Some(amount)).is_ok();
+                match outcome {
+                    KeyAnd::Taken {
+                        lease_id,
+                        reservation_id,
+                    } => {
+                        prop_assert!(fits, "reserved only what fits");
+                        let begun = acquiring
+                            .resolve(AcquireOutcome::Acquired {
+                                lease_id,
+                                reservation_id,
+                            })
+                            .unwrap();
+                        let Begun::Held(lease) = begun else {
+                            panic!("held")
+                        };
+                        made.push(refund);
+                        leases.push(Some(lease));
+                    }
+                    KeyAnd::Refused(_) => {
+                        prop_assert!(!fits, "refused only what does not fit");
+                        let again = store.acquire(&acquiring.request()).await.unwrap();
+                        prop_assert!(
+                            matches!(again, AcquireOutcome::Acquired { .. }),
+                            "a refused reservation took no key"
+                        );
+                    }
+                    KeyAnd::Key(other) => prop_assert!(false, "a fresh key: {:?}", other),
                 }
             }
             Step::Report(i, ref status) | Step::StaleReport(i, ref status) => {
@@ -118,9 +208,36 @@ async fn run(steps: Vec<Step>) -> Result<(), TestCaseError> {
                     &before
                 };
                 let report = report(format!("re_fintoc_{i}"), refund.amount, status);
-                record_refund_report(&store, seen, &refund.key, &report, NOW)
-                    .await
-                    .unwrap();
+                let lease = leases[i].take();
+                let recorded =
+                    record_report(&store, seen, &refund.key, &report, NOW, lease.as_ref())
+                        .await
+                        .unwrap();
+                if let Some(lease) = &lease {
+                    // A completed key answers the refund exactly as recorded; one
+                    // not completed is still held (its `finish` completes it).
+                    let replay = store
+                        .acquire(&AcquireRequest {
+                            key: lease.key(),
+                            request_hash: lease.fingerprint(),
+                            now_ms: lease.now_ms() + 1,
+                            lease_expires_at_ms: lease.until_ms(),
+                            expires_at_ms: lease.now_ms() + 86_400_000,
+                        })
+                        .await
+                        .unwrap();
+                    match replay {
+                        AcquireOutcome::Replay(stored) => {
+                            prop_assert!(recorded.completed);
+                            let now = read(&store).await;
+                            let expected =
+                                created_response(&now, now.refunds.get(&refund.key).unwrap());
+                            prop_assert_eq!(stored, expected);
+                        }
+                        AcquireOutcome::InProgress { .. } => prop_assert!(!recorded.completed),
+                        other => prop_assert!(false, "the key: {:?}", other),
+                    }
+                }
             }
             Step::Refused(i) => {
                 let Some(refund) = made.get(i) else { continue };
