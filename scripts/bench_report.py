@@ -134,9 +134,13 @@ if cost:
     dup_requests = du["read_requests"] + du["write_requests"]
     w(f"| ≤ 1 request per duplicate delivery | {dup_requests} | {mark(dup_requests <= 1)} |")
     w(f"| ≤ 2 DynamoDB requests per create | {cr['write_requests']} writes (+ {cr['read_requests']} read) | {mark(cr['read_requests'] + cr['write_requests'] <= 2)} — see [below](#a-create-in-two-round-trips) |")
+    rc = cost.get("refund_create")
+    if rc:
+        w(f"| ≤ 3 DynamoDB requests per refund create (its payment read, two writes) | {rc['write_requests']} writes (+ {rc['read_requests']} read) | {mark(rc['read_requests'] + rc['write_requests'] <= 3)} |")
 for op, kind, trips, slack, label in (("create", None, 2, 3.0, "a create"),
                                      ("webhook", "pending", 1, 2.0, "a webhook `pending`"),
-                                     ("webhook", "outcome", 1, 2.0, "a webhook outcome")):
+                                     ("webhook", "outcome", 1, 2.0, "a webhook outcome"),
+                                     ("refund", None, 3, 3.0, "a refund create")):
     near, far = rtt_runs.get((op, 0, 0)), rtt_runs.get((op, 2, 0))
     if not (near and far):
         continue
@@ -268,7 +272,7 @@ labels = {
     "get": "GET /payment-intents/{id}",
     "webhook_new_event": "webhook, new event",
     "webhook_duplicate": "webhook, duplicate delivery",
-    "refund_create": "refund (new key; the amount reserved, then Fintoc)",
+    "refund_create": "refund (new key: the key with the amount reserved, Fintoc, its answer with the key completed)",
     "refund_event_move": "refund event, a move (e.g. in_progress)",
     "refund_event_outcome": "refund event, its outcome (payment + outcome record + order, one transaction)",
 }
@@ -288,15 +292,17 @@ w("and two GETs (1 RRU each) — costs about 16 WRU + 2 RRU ≈ $0.0000103 of Dy
 w("(with five single writes per create it was 10 WRU + 2 RRU ≈ $0.0000065).")
 w("")
 w("A refund: one read (the payment: an unknown or unpaid one is refused before anything")
-w("is written), the key taken, the amount reserved on the payment (one conditional")
-w("write, which also puts the payment on the due-checks index for the reconciler: 2")
-w("units), Fintoc, its answer recorded (decided on what the reservation wrote, no read),")
-w("the key completed: 1 RRU + 5 WRU. Each refund event reads the payment and makes one")
-w("single-item write, but its outcome (once per refund) is a three-item transaction")
-w("(payment, `REFUND_OUTCOME#` record, the order's `refunded_amount`), which AWS bills")
-w("2 WRU per item (DynamoDB Local reports less for it). A refund created (5 WRU, 1")
-w("RRU), moved (1 WRU, 1 RRU) and settled (6 WRU, 1 RRU), then taken off the index by")
-w("the reconciler's next check (1 WRU, 1 RRU): 13 WRU + 4 RRU ≈ $0.0000086.")
+w("is written), then two transactions of two items — the key taken with the amount")
+w("reserved on the payment (which also puts it on the due-checks index for the")
+w("reconciler), and after Fintoc its answer recorded with the key completed (decided on")
+w("what the reservation wrote, no read) — which AWS bills 2 WRU per item plus the index")
+w("write: 1 RRU + 9 WRU (as four single writes it was 5 WRU and two round trips more:")
+w("$0.0000025 more per refund, $0.0025 per 1,000). Each refund event reads the payment")
+w("and makes one single-item write, but its outcome (once per refund) is a three-item")
+w("transaction (payment, `REFUND_OUTCOME#` record, the order's `refunded_amount`), 6 WRU")
+w("(DynamoDB Local reports less for it). A refund created (9 WRU, 1 RRU), moved (1 WRU,")
+w("1 RRU) and settled (6 WRU, 1 RRU), then taken off the index by the reconciler's next")
+w("check (1 WRU, 1 RRU): 17 WRU + 4 RRU ≈ $0.0000111.")
 w("")
 w("### A create in two round trips")
 w("")
@@ -485,11 +491,13 @@ if rtt_runs:
     w("not; the events' seeding and the refunds' payments warm it the same way); webhook")
     w("events are an intent's usual life, a `pending` then its")
     w("outcome (the outcome is the two-item transaction with its order); refunds are of 5,000")
-    w("of a paid 15,000 CLP payment, each with a new key (the payment read, the key taken,")
-    w("the amount reserved, Fintoc, its answer recorded, the key completed: 5 requests).")
+    w("of a paid 15,000 CLP payment, each with a new key (the payment read; the key taken")
+    w("with the amount reserved; Fintoc; its answer recorded with the key completed). The")
+    w("proxy counts the requests it carries: *requests* is that count per invocation (an")
+    w("init's connection-opening request is spread over the run).")
     w("")
-    w("| operation | DynamoDB round trip (measured) | Fintoc round trip | invocation p50 | p90 | p99 | p99 / p50 | added by the network | runs |")
-    w("|---|---|---|---|---|---|---|---|---|")
+    w("| operation | DynamoDB round trip (measured) | Fintoc round trip | requests | invocation p50 | p90 | p99 | p99 / p50 | added by the network | runs |")
+    w("|---|---|---|---|---|---|---|---|---|---|")
     # One row per operation (and per kind of webhook event) and network setting.
     labels = {("create", None): "create (new key)", ("webhook", "pending"): "webhook event: `pending` (one write)",
               ("webhook", "outcome"): "webhook event: its outcome (intent + order, one transaction)",
@@ -507,13 +515,17 @@ if rtt_runs:
             measured = [((r.get("network") or {}).get("dynamodb_rtt_ms_measured") or {}).get("p50") for r in runs]
             measured = [m for m in measured if m]
             rtt_text = f"{d} ms ({median(measured):.2f} ms)" if measured else "none"
+            counted = [r["dynamodb_requests_per_invocation"] for r in runs if r.get("dynamodb_requests_per_invocation")]
+            requests = f"{median(counted):.1f}" if counted else "—"
             added = p("p50") - base.get((op, kind), p("p50"))
             trips = f", ≈ {added / median(measured):.1f} round trips" if measured and f == 0 else ""
-            w(f"| {label} | {rtt_text} | {f} ms | {p('p50'):.1f} ms | {p('p90'):.1f} ms | {p('p99'):.1f} ms | {p('p99') / p('p50'):.1f} | {added:+.1f} ms{trips} | {len(runs)} |")
+            w(f"| {label} | {rtt_text} | {f} ms | {requests} | {p('p50'):.1f} ms | {p('p90'):.1f} ms | {p('p99'):.1f} ms | {p('p99') / p('p50'):.1f} | {added:+.1f} ms{trips} | {len(runs)} |")
     w("")
     w("*Added by the network* is the median against the same operation with no delay; divided")
     w("by the measured round trip it counts the DynamoDB round trips an invocation waits for")
-    w("in sequence (the create's Fintoc call, undelayed in those rows, is not among them).")
+    w("in sequence (the create's Fintoc call, undelayed in those rows, is not among them);")
+    w("*requests* (DynamoDB's, through the proxy; — with no proxy) is what it asked for, all")
+    w("of them in sequence; a webhook's two kinds of event share one count.")
     w("")
 
     w("### Why a webhook outcome stays one transaction")

@@ -115,10 +115,18 @@ impl LoadRun {
     ) -> Self {
         let count = events.len();
         let fleet = Fleet::start(setup, concurrency).await;
+        let requests = || setup.dynamodb_requests.as_ref().map(|r| r.count());
+        let requests_before = requests();
         let started = Instant::now();
         let (answers, latencies, durations, retries) =
             drive(fleet.api.clone(), events, concurrency).await;
         let elapsed = started.elapsed();
+        // Counted at the proxy, when there is one: what each invocation really
+        // asked DynamoDB (a round trip each, in sequence or not).
+        let invocations = (count + retries as usize).max(1) as f64;
+        let dynamodb_requests = requests()
+            .zip(requests_before)
+            .map(|(after, before)| (after - before) as f64 / invocations);
         let usage = fleet.usage();
         drop(fleet);
         let figures = json!({
@@ -129,6 +137,7 @@ impl LoadRun {
             "invocation_duration_ms": summary(durations.iter().map(|d| d.1).collect()),
             "retried_invocations": retries,
             "network": setup.network,
+            "dynamodb_requests_per_invocation": dynamodb_requests,
             "fleet": fleet_report(&usage, count + retries as usize),
         });
         Self {

@@ -25,6 +25,8 @@ pub(crate) struct Setup {
     /// The round trips added between the function and its dependencies (set and
     /// measured), reported with the run.
     pub(crate) network: serde_json::Value,
+    /// The requests the function made to DynamoDB through its proxy, counted.
+    pub(crate) dynamodb_requests: Option<latency_proxy::Exchanges>,
 }
 
 impl Setup {
@@ -58,6 +60,7 @@ impl Setup {
             function_dynamodb: None,
             function_fintoc: None,
             network: serde_json::json!({"dynamodb_rtt_ms_set": 0.0, "fintoc_rtt_ms_set": 0.0}),
+            dynamodb_requests: None,
         }
     }
 
@@ -66,11 +69,13 @@ impl Setup {
     /// (0: none); the harness itself keeps talking to both directly.
     pub(crate) async fn delay_network(&mut self, dynamodb_rtt_ms: f64, fintoc_rtt_ms: f64) {
         if dynamodb_rtt_ms > 0.0 {
-            self.function_dynamodb = Some(delayed(&self.dynamodb, dynamodb_rtt_ms).await);
+            let (url, requests) = delayed(&self.dynamodb, dynamodb_rtt_ms).await;
+            self.function_dynamodb = Some(url);
+            self.dynamodb_requests = Some(requests);
         }
         if fintoc_rtt_ms > 0.0 {
             let sim = format!("http://{}", self.sim.addr());
-            self.function_fintoc = Some(delayed(&sim, fintoc_rtt_ms).await);
+            self.function_fintoc = Some(delayed(&sim, fintoc_rtt_ms).await.0);
         }
         self.network = serde_json::json!({
             "dynamodb_rtt_ms_set": dynamodb_rtt_ms,

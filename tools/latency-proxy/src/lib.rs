@@ -3,9 +3,12 @@
 //! chunk never waits for the one before it to be delivered, only behind it: the
 //! order is kept, and a stream of requests pays the delay once, not once each).
 //! With `delay` each way, every request-response costs `2 × delay` more, as a
-//! deployed DynamoDB or Fintoc request does over the network.
+//! deployed DynamoDB or Fintoc request does over the network. It counts the
+//! exchanges it carries ([`Exchanges`]): how many requests a call really made.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -26,23 +29,45 @@ pub enum Timer {
     Precise,
 }
 
+/// How many request-response exchanges a proxy carried, over all its connections:
+/// a chunk from the client that follows an answer (or opens its connection)
+/// starts one. For HTTP/1.1 without pipelining, exactly the requests made.
+#[derive(Debug, Clone, Default)]
+pub struct Exchanges(Arc<AtomicU64>);
+
+impl Exchanges {
+    /// The exchanges so far.
+    pub fn count(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
 /// Proxies every connection `listener` accepts to `upstream`, each direction
 /// delayed by `delay`. Runs until the listener fails.
 pub async fn serve(listener: TcpListener, upstream: SocketAddr, delay: Duration) {
-    serve_with(listener, upstream, delay, Timer::Tokio).await
+    serve_with(
+        listener,
+        upstream,
+        delay,
+        Timer::Tokio,
+        Exchanges::default(),
+    )
+    .await
 }
 
-/// [`serve`], waiting with `timer`.
+/// [`serve`], waiting with `timer`, counting into `exchanges`.
 pub async fn serve_with(
     listener: TcpListener,
     upstream: SocketAddr,
     delay: Duration,
     timer: Timer,
+    exchanges: Exchanges,
 ) {
     while let Ok((client, _)) = listener.accept().await {
+        let exchanges = exchanges.clone();
         tokio::spawn(async move {
             if let Ok(server) = TcpStream::connect(upstream).await {
-                proxy(client, server, delay, timer).await;
+                proxy(client, server, delay, timer, exchanges).await;
             }
         });
     }
@@ -50,35 +75,59 @@ pub async fn serve_with(
 
 /// A precise proxy ([`Timer::Precise`]) on a thread and runtime of its own, so its
 /// waits block nothing else; answers the address it listens on (loopback, any
-/// free port).
-pub fn spawn_on_own_thread(upstream: SocketAddr, delay: Duration) -> std::io::Result<SocketAddr> {
+/// free port) and its exchange counter.
+pub fn spawn_on_own_thread(
+    upstream: SocketAddr,
+    delay: Duration,
+) -> std::io::Result<(SocketAddr, Exchanges)> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     listener.set_nonblocking(true)?;
     let addr = listener.local_addr()?;
+    let exchanges = Exchanges::default();
     std::thread::Builder::new()
         .name(format!("latency-proxy-{}", addr.port()))
-        .spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("the proxy's runtime");
-            runtime.block_on(async move {
-                let listener = TcpListener::from_std(listener).expect("the proxy's listener");
-                serve_with(listener, upstream, delay, Timer::Precise).await
-            });
+        .spawn({
+            let exchanges = exchanges.clone();
+            move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("the proxy's runtime");
+                runtime.block_on(async move {
+                    let listener = TcpListener::from_std(listener).expect("the proxy's listener");
+                    serve_with(listener, upstream, delay, Timer::Precise, exchanges).await
+                });
+            }
         })?;
-    Ok(addr)
+    Ok((addr, exchanges))
 }
 
 /// One connection, both ways, until either side closes.
-async fn proxy(client: TcpStream, server: TcpStream, delay: Duration, timer: Timer) {
+async fn proxy(
+    client: TcpStream,
+    server: TcpStream,
+    delay: Duration,
+    timer: Timer,
+    exchanges: Exchanges,
+) {
     let _ = client.set_nodelay(true);
     let _ = server.set_nodelay(true);
     let (client_read, client_write) = client.into_split();
     let (server_read, server_write) = server.into_split();
+    // Set by each answer, taken by the client's next chunk: one exchange each.
+    let answered = Arc::new(AtomicBool::new(true));
+    let asked = {
+        let answered = answered.clone();
+        move || {
+            if answered.swap(false, Ordering::Relaxed) {
+                exchanges.0.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    };
+    let answer = move || answered.store(true, Ordering::Relaxed);
     tokio::join!(
-        pipe(client_read, server_write, delay, timer),
-        pipe(server_read, client_write, delay, timer)
+        pipe(client_read, server_write, delay, timer, asked),
+        pipe(server_read, client_write, delay, timer, answer)
     );
 }
 
@@ -89,6 +138,7 @@ async fn pipe(
     mut to: tokio::net::tcp::OwnedWriteHalf,
     delay: Duration,
     timer: Timer,
+    on_chunk: impl Fn(),
 ) {
     let (chunks, mut due) = mpsc::unbounded_channel::<(Instant, Vec<u8>)>();
     let reader = async move {
@@ -97,6 +147,7 @@ async fn pipe(
             match from.read(&mut buf).await {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
+                    on_chunk();
                     if chunks
                         .send((Instant::now() + delay, buf[..n].to_vec()))
                         .is_err()
@@ -183,6 +234,49 @@ mod tests {
                 "a round trip pays the delay both ways: {:?}",
                 started.elapsed()
             );
+        }
+    }
+
+    // Requests in several chunks are one exchange each; every answer ends one.
+    #[tokio::test(start_paused = true)]
+    async fn each_request_and_its_answer_count_once_however_they_are_chunked() {
+        // An upstream answering each 8-byte request whole, as an HTTP server does.
+        let server = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let upstream = server.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = server.accept().await {
+                tokio::spawn(async move {
+                    let mut request = [0u8; 8];
+                    while socket.read_exact(&mut request).await.is_ok() {
+                        if socket.write_all(&request).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let proxy_addr = listener.local_addr().unwrap();
+        let exchanges = Exchanges::default();
+        tokio::spawn(serve_with(
+            listener,
+            upstream,
+            Duration::from_millis(1),
+            Timer::Tokio,
+            exchanges.clone(),
+        ));
+        for connection in 0..2 {
+            let mut client = TcpStream::connect(proxy_addr).await.unwrap();
+            for _ in 0..3 {
+                // Two writes a delay apart reach the proxy as two chunks.
+                client.write_all(b"head").await.unwrap();
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                client.write_all(b"body").await.unwrap();
+                let mut echoed = [0u8; 8];
+                client.read_exact(&mut echoed).await.unwrap();
+                assert_eq!(&echoed, b"headbody");
+            }
+            assert_eq!(exchanges.count(), 3 * (connection + 1));
         }
     }
 }
