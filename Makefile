@@ -12,7 +12,7 @@ up: ## start DynamoDB Local, the Fintoc simulator, the three functions, the chec
 
 down: ## stop everything `make up`, `make sam-api` and `make deploy-local` started
 	scripts/stack.sh down
-	scripts/sam-local.sh down
+	scripts/stack.sh down --sam
 	scripts/deploy-local.sh down
 
 status: ## what the local stack runs, and its endpoints
@@ -45,8 +45,8 @@ events-test: ## invoke every events/ file under cargo lambda watch and check its
 sam-local: ## every events/ file through `sam local invoke` (Docker engine, offline base image, DynamoDB Local, simulator)
 	scripts/sam-local.sh invoke
 
-sam-api: ## `sam local start-api` with the checkout page in front of it (Ctrl-C stops it)
-	scripts/sam-local.sh api
+sam-api: ## the local stack with its functions in SAM's containers (`sam local start-api`); `make down` stops it
+	scripts/stack.sh up --sam
 
 template-check: ## sam validate --lint, cfn-lint, table check (no build)
 	SKIP_SAM_BUILD=1 scripts/check-template.sh

@@ -47,6 +47,57 @@ AWS_REGION=us-east-1
 ENV
 }
 
+# functions_env_json ENV_FILE JSON_FILE: the env file `write_functions_env` wrote,
+# as the `--env-vars` file of `sam local` (one `Parameters` section for every
+# function: SAM sets the variables a function declares, SamLocal=true declaring the
+# local ones, and ignores the rest), so both ways of running the functions read one
+# configuration.
+functions_env_json() {
+  python3 - "$1" "$2" <<'PY'
+import json, sys
+env = {}
+for line in open(sys.argv[1]):
+    key, sep, value = line.rstrip("\n").partition("=")
+    if sep:
+        env[key] = value.strip('"')
+json.dump({"Parameters": env}, open(sys.argv[2], "w"), indent=2)
+PY
+}
+
+# sam_prepare LOG_DIR: what `sam local` needs, offline — SAM CLI and cargo-lambda,
+# `sam build` for x86_64 (skipped when SAM_LOCAL_SKIP_BUILD=1 and .aws-sam/build
+# holds x86_64 binaries), a Docker engine (scripts/docker-engine.sh; exports
+# DOCKER_HOST) and the base image (scripts/sam-image.sh); sets SAM_HOST_IP, the
+# bridge address where the functions' containers reach the host.
+sam_prepare() {
+  local log_dir="$1" started=$SECONDS
+  scripts/install-tools.sh --sam --lambda
+  export PATH="$ROOT/.tools/lambda-venv/bin:$ROOT/.tools/sam-venv/bin:$PATH"
+  export SAM_CLI_TELEMETRY=0 SAM_CLI_BETA_RUST_CARGO_LAMBDA=1
+  # The functions reach only DynamoDB Local; any credentials do.
+  export AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1
+  if [[ "${SAM_LOCAL_SKIP_BUILD:-0}" == 1 ]] \
+    && [[ "$(elf_machine .aws-sam/build/CreateIntentFunction/bootstrap)" == 3e ]] \
+    && [[ "$(elf_machine .aws-sam/build/WebhookFunction/bootstrap)" == 3e ]] \
+    && [[ "$(elf_machine .aws-sam/build/ReconcileFunction/bootstrap)" == 3e ]]; then
+    say "reusing the x86_64 build in .aws-sam/build"
+  else
+    say "sam build (release, Architecture=x86_64, via cargo-lambda + zig)"
+    sam build --beta-features --region us-east-1 --parameter-overrides "Architecture=x86_64" >"$log_dir/build.log" 2>&1 \
+      || { tail -30 "$log_dir/build.log" >&2; die "sam build failed (log: ${log_dir#"$ROOT"/}/build.log)"; }
+  fi
+  # The engine and the base image after the build (which needs neither), so the
+  # engine runs only while it is used.
+  DOCKER_HOST="$(scripts/docker-engine.sh start)"
+  export DOCKER_HOST
+  local image
+  image="$(scripts/sam-image.sh)"
+  say "base image $image (tagged public.ecr.aws/lambda/provided:al2023-x86_64) on $DOCKER_HOST; ready after $((SECONDS - started)) s"
+  SAM_HOST_IP="$(bridge_address)"
+  [[ -n "$SAM_HOST_IP" ]] || die "could not read the bridge's address (docker network inspect bridge, ip addr show docker0)"
+  say "the functions' containers reach DynamoDB Local and the simulator at $SAM_HOST_IP"
+}
+
 # stop_pidfile PIDFILE NAME: stops the process (and its group) named by PIDFILE.
 stop_pidfile() {
   local file="$1" name="$2"

@@ -102,6 +102,8 @@ pub(crate) fn fleet_report(usage: &[(f64, f64)], invocations: usize) -> Value {
 /// One load run: a fleet of `concurrency` processes driven with `events`.
 pub(crate) struct LoadRun {
     pub(crate) answers: Vec<(usize, u16, Value)>,
+    /// The answers to the warm-up events ([`LoadRun::execute_warmed`]).
+    pub(crate) warmup_answers: Vec<(usize, u16, Value)>,
     /// Each invocation's duration (ms), with its event's tag.
     pub(crate) durations: Vec<(usize, f64)>,
     pub(crate) figures: Value,
@@ -113,8 +115,25 @@ impl LoadRun {
         events: Vec<(usize, Vec<u8>)>,
         concurrency: usize,
     ) -> Self {
-        let count = events.len();
+        Self::execute_warmed(setup, Vec::new(), events, concurrency).await
+    }
+
+    /// [`LoadRun::execute`], after `warmup` events sent first, in order, one at a
+    /// time, through the same processes, and left out of every figure: a fresh
+    /// DynamoDB Local runs a request path interpreted until its JIT compiles it,
+    /// and a process's first requests pay for what it sets up lazily — tails a
+    /// warm deployed function on DynamoDB does not have.
+    pub(crate) async fn execute_warmed(
+        setup: &Setup,
+        mut warmup: Vec<(usize, Vec<u8>)>,
+        events: Vec<(usize, Vec<u8>)>,
+        concurrency: usize,
+    ) -> Self {
+        let (count, warm) = (events.len(), warmup.len());
         let fleet = Fleet::start(setup, concurrency).await;
+        // The drivers pop from the end.
+        warmup.reverse();
+        let (warmup_answers, ..) = drive(fleet.api.clone(), warmup, 1).await;
         let requests = || setup.dynamodb_requests.as_ref().map(|r| r.count());
         let requests_before = requests();
         let started = Instant::now();
@@ -138,10 +157,12 @@ impl LoadRun {
             "retried_invocations": retries,
             "network": setup.network,
             "dynamodb_requests_per_invocation": dynamodb_requests,
-            "fleet": fleet_report(&usage, count + retries as usize),
+            "warmup_invocations": warm,
+            "fleet": fleet_report(&usage, count + warm + retries as usize),
         });
         Self {
             answers,
+            warmup_answers,
             durations,
             figures,
         }
@@ -157,15 +178,34 @@ impl LoadRun {
     }
 }
 
-pub(crate) async fn load_webhook(
-    setup: &Setup,
-    intents: usize,
-    concurrency: usize,
-    duplicate_share: f64,
-    in_order: bool,
-    seeded: bool,
-    events_per_intent: usize,
-) -> Result<Value, String> {
+/// What a webhook load run sends.
+pub(crate) struct WebhookLoad {
+    /// Intents, each with its events.
+    pub(crate) intents: usize,
+    /// Invocations at once.
+    pub(crate) concurrency: usize,
+    /// The share of deliveries that repeat an event.
+    pub(crate) duplicate_share: f64,
+    /// Each intent's events in order (else shuffled).
+    pub(crate) in_order: bool,
+    /// The intents created first, as the create leaves them.
+    pub(crate) seeded: bool,
+    /// Distinct events per intent.
+    pub(crate) events_per_intent: usize,
+    /// Intents of their own whose two events are sent first, unmeasured.
+    pub(crate) warmup: usize,
+}
+
+pub(crate) async fn load_webhook(setup: &Setup, load: WebhookLoad) -> Result<Value, String> {
+    let WebhookLoad {
+        intents,
+        concurrency,
+        duplicate_share,
+        in_order,
+        seeded,
+        events_per_intent,
+        warmup,
+    } = load;
     const OUTCOMES: [&str; 3] = ["succeeded", "failed", "rejected"];
     // Per intent: 7 distinct events by default (3 pending, 4 with its outcome), or
     // `events_per_intent` (all `pending` but the last: 2 is the usual life, a
@@ -196,9 +236,14 @@ pub(crate) async fn load_webhook(
     // (so a final event is a transaction with its order); seeded before the events
     // are signed, so the run starts well within their tolerance. Without, each
     // intent is first seen through its events (no order: single-item writes).
+    // Warm-up intents of their own, each a `pending` then `succeeded`, sent first
+    // and left out of every figure and invariant.
+    let warm_intents: Vec<String> = (0..warmup)
+        .map(|i| format!("pi_warm_{i:05}_{}", &uuid_like()[..8]))
+        .collect();
     let mut seeding = tokio::task::JoinSet::new();
     let to_seed: Vec<String> = if seeded {
-        expected.keys().cloned().collect()
+        expected.keys().chain(&warm_intents).cloned().collect()
     } else {
         Vec::new()
     };
@@ -254,7 +299,19 @@ pub(crate) async fn load_webhook(
         })
         .collect();
 
-    let run = LoadRun::execute(setup, events, concurrency).await;
+    let warm_events = warm_intents
+        .iter()
+        .flat_map(|intent| {
+            ["pending", "succeeded"].map(|status| {
+                let event_id = format!("evt_warm_{}", &uuid_like()[..12]);
+                (0, webhook_event(&webhook_body(&event_id, intent, status)))
+            })
+        })
+        .collect();
+    let run = LoadRun::execute_warmed(setup, warm_events, events, concurrency).await;
+    if let Some((_, status, body)) = run.warmup_answers.iter().find(|(_, s, _)| *s != 200) {
+        return Err(format!("a warm-up event was refused: {status} {body}"));
+    }
     let answers = &run.answers;
 
     // Invariants, on the table itself.
@@ -355,9 +412,7 @@ pub(crate) async fn scan_intents(
 }
 
 /// Creates through the fleet: `keys` keys, each sent `repeats` times, shuffled,
-/// after `warmup` creates of their own keys that are sent first, one at a time, and
-/// left out of every figure (a fresh DynamoDB Local runs its transaction path
-/// interpreted until its JIT compiles it: a tail deployed DynamoDB does not have).
+/// after `warmup` creates of their own keys ([`LoadRun::execute_warmed`]).
 pub(crate) async fn load_create(
     setup: &Setup,
     keys: usize,
@@ -366,15 +421,9 @@ pub(crate) async fn load_create(
     warmup: usize,
 ) -> Result<Value, String> {
     let run = &uuid_like()[..8];
-    if warmup > 0 {
-        let warm = (0..warmup)
-            .map(|k| (k, create_event(&format!("warm-{run}-{k:05}"), 1000)))
-            .collect();
-        let warmed = LoadRun::execute(setup, warm, 1).await;
-        if let Some((_, status, body)) = warmed.answers.iter().find(|(_, s, _)| *s != 201) {
-            return Err(format!("a warm-up create failed: {status} {body}"));
-        }
-    }
+    let warm = (0..warmup)
+        .map(|k| (k, create_event(&format!("warm-{run}-{k:05}"), 1000)))
+        .collect();
     let mut events: Vec<(usize, Vec<u8>)> = (0..keys)
         .flat_map(|k| {
             (0..repeats).map(move |_| {
@@ -387,7 +436,10 @@ pub(crate) async fn load_create(
         .collect();
     fastrand::shuffle(&mut events);
     let requests = events.len();
-    let run = LoadRun::execute(setup, events, concurrency).await;
+    let run = LoadRun::execute_warmed(setup, warm, events, concurrency).await;
+    if let Some((_, status, body)) = run.warmup_answers.iter().find(|(_, s, _)| *s != 201) {
+        return Err(format!("a warm-up create failed: {status} {body}"));
+    }
     let answers = &run.answers;
 
     let mut ids: HashMap<usize, Vec<String>> = HashMap::new();

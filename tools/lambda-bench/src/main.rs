@@ -4,7 +4,7 @@
 //! ```text
 //! lambda-bench cold-start --function F --bootstrap PATH --dynamodb URL [--runs N] [--env NAME=VALUE,...]
 //!                          [--sim-port N] [--function-dynamodb URL] [--function-fintoc URL] [--out FILE]
-//! lambda-bench load-webhook --bootstrap PATH --dynamodb URL [--intents N] [--concurrency C] [--duplicates D] [--order shuffled|in-order] [--seed false|true] [--events 7] [--env NAME=VALUE,...] [--out FILE]
+//! lambda-bench load-webhook --bootstrap PATH --dynamodb URL [--intents N] [--concurrency C] [--duplicates D] [--order shuffled|in-order] [--seed false|true] [--events 7] [--warmup 0] [--env NAME=VALUE,...] [--out FILE]
 //! lambda-bench load-create --bootstrap PATH --dynamodb URL [--keys N] [--repeats R] [--concurrency C] [--out FILE]
 //! lambda-bench load-refund --bootstrap PATH --dynamodb URL [--payments N] [--concurrency C] [--out FILE]
 //! ```
@@ -47,7 +47,7 @@ const WEBHOOK_SECRET: &str = "whsec_bench_local_6e2a9c4f1b7d3058";
 const USAGE: &str = "usage:
   lambda-bench cold-start   --function create-intent|webhook|hello --bootstrap PATH --dynamodb URL [--runs 20] [--env NAME=VALUE,...]
                             [--sim-port N] [--function-dynamodb URL] [--function-fintoc URL] [--out FILE]
-  lambda-bench load-webhook --bootstrap PATH --dynamodb URL [--intents 2000] [--concurrency 32] [--duplicates 0.3] [--events 7] [--env NAME=VALUE,...] [--out FILE]
+  lambda-bench load-webhook --bootstrap PATH --dynamodb URL [--intents 2000] [--concurrency 32] [--duplicates 0.3] [--events 7] [--warmup 0] [--env NAME=VALUE,...] [--out FILE]
   lambda-bench load-create  --bootstrap PATH --dynamodb URL [--keys 1000] [--repeats 3] [--concurrency 32] [--warmup 0] [--out FILE]
   lambda-bench load-refund  --bootstrap PATH(create-intent) --dynamodb URL [--payments 100] [--concurrency 1] [--out FILE]
   (load-*: [--dynamodb-rtt-ms 0] [--fintoc-rtt-ms 0]: a round trip added to each dependency)";
@@ -126,12 +126,15 @@ fn main() {
                 let duplicates: f64 = get("duplicates", "0.3").parse().unwrap_or(0.3);
                 load_webhook(
                     &setup,
-                    number("intents", "2000"),
-                    number("concurrency", "32"),
-                    duplicates,
-                    get("order", "shuffled") == "in-order",
-                    get("seed", "false") == "true",
-                    number("events", "7").max(1),
+                    load::WebhookLoad {
+                        intents: number("intents", "2000"),
+                        concurrency: number("concurrency", "32"),
+                        duplicate_share: duplicates,
+                        in_order: get("order", "shuffled") == "in-order",
+                        seeded: get("seed", "false") == "true",
+                        events_per_intent: number("events", "7").max(1),
+                        warmup: number("warmup", "0"),
+                    },
                 )
                 .await
             }
