@@ -11,6 +11,8 @@ export STACK_NAME=events STACK_DDB_PORT="${EVENTS_DDB_PORT:-8768}" STACK_SIM_POR
 work="$(mktemp -d)"
 trap 'scripts/stack.sh down >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
 scripts/stack.sh up >/dev/null
+# `cargo lambda invoke`, installed by the stack's `up`.
+export PATH="$ROOT/.tools/lambda-venv/bin:$PATH"
 # shellcheck disable=SC1091
 source "$LOCAL_DIR/stack-events.env"
 
