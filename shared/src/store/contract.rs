@@ -1649,23 +1649,6 @@ pub async fn refunds_hold_at_most_what_was_paid_and_release_once<S: Stores>(stor
     );
 }
 
-/// `id`, made for `order` and paid: what its refunds are reserved on.
-async fn paid<S: Stores>(store: &S, id: &str, order: &str) -> StoredPayment {
-    store.save_created(&for_order(id, order)).await.unwrap();
-    send_event(
-        store,
-        id,
-        &format!("evt_paid_{id}"),
-        PaymentStatus::Succeeded,
-    )
-    .await;
-    store
-        .get_payment(PaymentKind::Intent, id)
-        .await
-        .unwrap()
-        .unwrap()
-}
-
 async fn acquire_reserving_refund<S: Stores>(
     store: &S,
     k: &IdempotencyKey,
@@ -1704,7 +1687,9 @@ async fn reserved<S: Stores>(store: &S, id: &str) -> u64 {
 /// or neither; a key that is not fresh is answered as `acquire` answers it, and a
 /// refund that does not fit takes no key.
 pub async fn a_fresh_key_and_its_refund_are_taken_in_one_write_or_not_at_all<S: Stores>(store: S) {
-    let base = paid(&store, "pi_kr", "order-kr").await.refundable_base();
+    let base = paid_intent(&store, "pi_kr", "order-kr")
+        .await
+        .refundable_base();
     let (k1, first) = (key("kr-1"), refund("kr-a", 60));
     let KeyAndRefund::Taken { lease_id, .. } =
         acquire_reserving_refund(&store, &k1, T0, "pi_kr", base, &first).await
@@ -1763,7 +1748,9 @@ pub async fn a_fresh_key_and_its_refund_are_taken_in_one_write_or_not_at_all<S: 
 /// A refund create's last write: Fintoc's answer recorded and the key completed
 /// with it, both or neither.
 pub async fn a_refund_answer_and_its_key_are_written_whole_or_not_at_all<S: Stores>(store: S) {
-    let base = paid(&store, "pi_ka", "order-ka").await.refundable_base();
+    let base = paid_intent(&store, "pi_ka", "order-ka")
+        .await
+        .refundable_base();
     let (k, r) = (key("ka-1"), refund("ka-a", 40));
     let KeyAndRefund::Taken { lease_id, .. } =
         acquire_reserving_refund(&store, &k, T0, "pi_ka", base, &r).await

@@ -42,6 +42,27 @@ pub enum KeyAnd<T> {
     Refused(T),
 }
 
+impl<T> KeyAnd<T> {
+    /// The same answer with what a refusal found turned by `refused` (an error
+    /// from it is the answer's).
+    pub fn try_map_refused<U, E>(
+        self,
+        refused: impl FnOnce(T) -> Result<U, E>,
+    ) -> Result<KeyAnd<U>, E> {
+        Ok(match self {
+            KeyAnd::Taken {
+                lease_id,
+                reservation_id,
+            } => KeyAnd::Taken {
+                lease_id,
+                reservation_id,
+            },
+            KeyAnd::Key(outcome) => KeyAnd::Key(outcome),
+            KeyAnd::Refused(found) => KeyAnd::Refused(refused(found)?),
+        })
+    }
+}
+
 /// A fresh key with its order reserved; refused, what the order said.
 pub type KeyAndOrder = KeyAnd<ReserveOutcome>;
 
@@ -155,24 +176,14 @@ impl CreateStore for DynamoStore {
                 order,
             )
             .await?;
-        Ok(match taken {
-            KeyAnd::Taken {
-                lease_id,
-                reservation_id,
-            } => KeyAnd::Taken {
-                lease_id,
-                reservation_id,
-            },
-            KeyAnd::Key(outcome) => KeyAnd::Key(outcome),
-            KeyAnd::Refused(None) => {
-                return Err(StoreError::Malformed(
-                    "a refused order reservation returned no order".into(),
-                ))
-            }
-            KeyAnd::Refused(Some(order)) => KeyAnd::Refused(classify_reserve_conflict(
+        taken.try_map_refused(|found| {
+            let order = found.ok_or_else(|| {
+                StoreError::Malformed("a refused order reservation returned no order".into())
+            })?;
+            Ok(classify_reserve_conflict(
                 &orders::order_from_item(&order)?,
                 acquire.now_ms,
-            )),
+            ))
         })
     }
 
@@ -199,17 +210,7 @@ impl CreateStore for DynamoStore {
                 payment,
             )
             .await?;
-        Ok(match taken {
-            KeyAnd::Taken {
-                lease_id,
-                reservation_id,
-            } => KeyAnd::Taken {
-                lease_id,
-                reservation_id,
-            },
-            KeyAnd::Key(outcome) => KeyAnd::Key(outcome),
-            KeyAnd::Refused(found) => KeyAnd::Refused(found.map(payment_from_item).transpose()?),
-        })
+        taken.try_map_refused(|found| found.map(payment_from_item).transpose())
     }
 
     async fn record_created(

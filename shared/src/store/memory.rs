@@ -234,19 +234,6 @@ impl Tables {
 
     /// [`RefundStore::change_refund`] without its key's completion, under the lock.
     fn change_refund(&mut self, change: &RefundChange<'_>) -> Result<bool, StoreError> {
-        let Some(item) = self
-            .intents
-            .get_mut(&(change.kind, change.payment_id.to_string()))
-        else {
-            return Ok(false);
-        };
-        let refunds = &mut item.refunds;
-        let Some(refund) = refunds.entries.iter_mut().find(|r| &r.key == change.key) else {
-            return Ok(false);
-        };
-        if &refund.status != change.expected {
-            return Ok(false);
-        }
         if let Some(outcome) = &change.outcome {
             if self.refund_outcomes.contains_key(outcome.refund_id) {
                 return Ok(false);
@@ -262,6 +249,9 @@ impl Tables {
         let Some(refund) = refunds.entries.iter_mut().find(|r| &r.key == change.key) else {
             return Ok(false);
         };
+        if &refund.status != change.expected {
+            return Ok(false);
+        }
         refund.status = change.status.clone();
         refund.updated_at = change.updated_at.to_string();
         if let Some(id) = change.fintoc_id {
