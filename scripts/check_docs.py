@@ -4,7 +4,8 @@
 - every route of the route table (shared/src/routes.rs) is named in the docs, and
   docs/openapi.yaml describes exactly those paths;
 - every error code the code can answer (`ApiError::new(..., "code", ...)` and
-  `InputError::new(..., "code", ...)`) is named in the docs;
+  `InputError::new(..., "code", ...)`) is named in the docs, and docs/openapi.yaml's
+  ErrorCode lists exactly the codes answered (each in docs/api.md's Errors table);
 - every environment variable the configuration reads (`env.get/required/number/
   flag("NAME"`) is named in docs/configuration.md.
 Usage: python3 scripts/check_docs.py (from the repository root).
@@ -18,6 +19,45 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def read(path):
     return open(os.path.join(ROOT, path)).read()
+
+
+# The error types of the envelope; every other identifier an error is built with is a code.
+ERROR_TYPES = {"invalid_request_error", "idempotency_error", "signature_error", "api_error"}
+
+
+def error_code_problems(openapi, api):
+    """docs/openapi.yaml's ErrorCode enum against the code: every code an error is
+    built with (the first identifier literal among a constructor's first arguments
+    that is not a type, and the webhook signature's codes) is listed, and every listed
+    code is a literal of the library's own (non-test) sources; each is in
+    docs/api.md's Errors section."""
+    problems = []
+    call = re.compile(r'(?:\b(?:ApiError|Self|InputError)::\w+|\binvalid_param)\(\s*((?:(?:"[^"]*"|[^,()"]+),\s*){0,3})', re.S)
+    built, literals = set(), set()
+    for folder, _, files in os.walk(os.path.join(ROOT, "shared/src")):
+        for name in files:
+            if not name.endswith(".rs") or name == "tests.rs":
+                continue
+            source = open(os.path.join(folder, name)).read().split("#[cfg(test)]")[0]
+            literals |= set(re.findall(r'"([a-z]+(?:_[a-z]+)+)"', source))
+            for args in call.findall(source):
+                codes = [c for c in re.findall(r'"([a-z]+(?:_[a-z]+)+)"', args) if c not in ERROR_TYPES]
+                built |= set(codes[:1])
+            if name == "signature.rs":
+                built |= set(re.findall(r'=> "([a-z]+(?:_[a-z]+)+)"', source))
+    if len(built) < 40:
+        problems.append(f"found only {len(built)} error codes in the code: the pattern is stale")
+    listed = openapi.split("\n    ErrorCode:", 1)[1].split("\n    Error:", 1)[0] if "\n    ErrorCode:" in openapi else ""
+    enum = set(re.findall(r"^        - ([a-z_]+)$", listed, re.M))
+    for code in sorted(built - enum):
+        problems.append(f"error code {code} is not in docs/openapi.yaml's ErrorCode")
+    for code in sorted(enum - literals):
+        problems.append(f"docs/openapi.yaml's ErrorCode lists {code}, which the code never answers")
+    errors = api.split("### Errors", 1)[1].split("\n### ", 1)[0] if "### Errors" in api else ""
+    for code in sorted(enum):
+        if f"`{code}`" not in errors:
+            problems.append(f"error code {code} is not in docs/api.md's Errors table")
+    return problems
 
 
 def main() -> int:
@@ -56,6 +96,7 @@ def main() -> int:
     for error_code in sorted(set(answered)):
         if not re.search(rf"`[^`]*\b{error_code}\b[^`]*`", docs):
             problems.append(f"error code or type {error_code} is in no doc page")
+    problems += error_code_problems(openapi, read("docs/api.md"))
     configuration = read("docs/configuration.md")
     variables = set(re.findall(r'env\s*\.\s*(?:get|required|number|flag)\(\s*"([A-Z0-9_]+)"', read("shared/src/config.rs")))
     if len(variables) < 10:
