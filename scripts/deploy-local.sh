@@ -43,9 +43,7 @@ up() {
     ! curl -s -o /dev/null --max-time 1 "$endpoint" || die "port $port is taken; set DEPLOY_LOCAL_PORT"
     # The simulator first: the TLS proxy's readiness check goes through it.
     cargo build --locked -q -p fintoc-sim
-    start_bg "$dir/sim.pid" "$dir/simulator.log" \
-      target/debug/fintoc-sim --port "$sim_port"
-    wait_http "http://127.0.0.1:$sim_port/_sim/health" 30 || die "fintoc-sim did not start"
+    start_simulator "$dir" 127.0.0.1 "$sim_port"
     ca="$(TLS_PROXY_DIR="$dir/tls" TLS_PROXY_DDB_PORT="$((sim_tls_port + 1))" TLS_PROXY_SIM_PORT="$sim_tls_port" \
       scripts/tls-proxy.sh start "$sim_port" "$sim_port" | tail -1)"
     [[ -f "$ca" ]] || die "the TLS proxy printed no CA file"
@@ -124,7 +122,7 @@ down() {
   rm -f "$dir/stacks" "$LOCAL_DIR"/deploy-local*.env
   stop_pidfile "$dir/ministack.pid" "MiniStack"
   TLS_PROXY_DIR="$dir/tls" scripts/tls-proxy.sh stop
-  stop_pidfile "$dir/sim.pid" "the simulator (deploy-local)"
+  stop_pidfile "$dir/simulator.pid" "the simulator (deploy-local)"
 }
 
 case "${1:-}" in

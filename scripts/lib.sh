@@ -152,3 +152,23 @@ start_bg() {
   for _ in $(seq 50); do [[ -s "$pidfile" ]] && return 0; sleep 0.1; done
   die "$(basename "$1") did not start (no pid in $pidfile; log: $log)"
 }
+
+# start_simulator RUN_DIR HOST PORT [ARGS...]: the Fintoc simulator
+# (target/debug/fintoc-sim, built by the caller) on HOST:PORT with ARGS, its pid and
+# log in RUN_DIR (simulator.pid, simulator.log), waited for until healthy.
+start_simulator() {
+  local dir="$1" host="$2" port="$3"; shift 3
+  start_bg "$dir/simulator.pid" "$dir/simulator.log" \
+    "$ROOT/target/debug/fintoc-sim" --host "$host" --port "$port" "$@"
+  wait_http "http://$host:$port/_sim/health" 30 \
+    || die "the simulator did not start (log: $dir/simulator.log)"
+}
+
+# start_tables NAME PORT TABLE: DynamoDB Local NAME on PORT (scripts/dynamodb-local.sh)
+# with TABLE and TABLE-idempotency created (target/debug/local-table, built by the
+# caller). Stop it with `DDB_NAME=NAME DDB_PORT=PORT scripts/dynamodb-local.sh stop`.
+start_tables() {
+  DDB_NAME="$1" DDB_PORT="$2" "$ROOT/scripts/dynamodb-local.sh" start || die "DynamoDB Local did not start"
+  "$ROOT/target/debug/local-table" --endpoint "http://127.0.0.1:$2" --table "$3" \
+    --idempotency-table "$3-idempotency" >/dev/null || die "could not create the tables in DynamoDB Local ($1)"
+}

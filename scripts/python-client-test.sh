@@ -12,7 +12,6 @@ port="${PYTHON_CLIENT_SIM_PORT:-8098}"
 run_dir="$ROOT/.local/python-client"
 mkdir -p "$run_dir"
 trap 'stop_pidfile "$run_dir/simulator.pid" simulator' EXIT
-start_bg "$run_dir/simulator.pid" "$run_dir/simulator.log" target/debug/fintoc-sim --port "$port"
-wait_http "http://127.0.0.1:$port/_sim/health" 30 || die "the simulator did not start (log: $run_dir/simulator.log)"
+start_simulator "$run_dir" 127.0.0.1 "$port"
 FINTOC_SIM_URL="http://127.0.0.1:$port" timeout 300 \
   "$ROOT/.tools/fintoc-python-venv/bin/python" tests/python/fintoc_client_refunds.py

@@ -20,13 +20,12 @@ cd "$ROOT"
 [[ "${1:-invoke}" == invoke ]] || die "usage: $0 [invoke]  (sam local start-api: scripts/stack.sh up --sam)"
 
 run_dir="$LOCAL_DIR/sam-invoke"
-sim_pid="$run_dir/simulator.pid"
 ddb_port="${SAM_DDB_PORT:-8774}" sim_port="${SAM_SIM_PORT:-4013}"
 secret="whsec_samlocal_7c2e9a4f1b8d3065e4a1"
 table="sam-invoke"
 
 stop_all() {
-  stop_pidfile "$sim_pid" "fintoc-sim"
+  stop_pidfile "$run_dir/simulator.pid" "fintoc-sim"
   DDB_NAME=sam-invoke DDB_PORT="$ddb_port" scripts/dynamodb-local.sh stop
   if [[ "${SAM_LOCAL_KEEP_ENGINE:-0}" != 1 ]]; then scripts/docker-engine.sh stop; fi
 }
@@ -38,11 +37,8 @@ sam_prepare "$run_dir"
 host_ip="$SAM_HOST_IP"
 
 cargo build --locked -q -p fintoc-sim -p local-table
-DDB_NAME=sam-invoke DDB_PORT="$ddb_port" scripts/dynamodb-local.sh start
-target/debug/local-table --endpoint "http://127.0.0.1:$ddb_port" --table "$table" --idempotency-table "$table-idempotency" >/dev/null
-start_bg "$sim_pid" "$run_dir/simulator.log" \
-  target/debug/fintoc-sim --host "$host_ip" --port "$sim_port"
-wait_http "http://$host_ip:$sim_port/_sim/health" 30 || die "fintoc-sim did not start"
+start_tables sam-invoke "$ddb_port" "$table"
+start_simulator "$run_dir" "$host_ip" "$sim_port"
 
 write_functions_env "$run_dir/functions.env" "$table" "http://$host_ip:$ddb_port" "http://$host_ip:$sim_port" "$secret"
 functions_env_json "$run_dir/functions.env" "$run_dir/env.json"

@@ -158,18 +158,13 @@ up() {
     cargo build --locked -p fintoc-sim -p local-table -p local-gateway -p create-intent -p webhook -p reconcile
   fi
 
-  scripts/dynamodb-local.sh start || die "DynamoDB Local did not start"
-  target/debug/local-table --endpoint "http://127.0.0.1:$ddb_port" --table "$table" \
-    --idempotency-table "$table-idempotency" >/dev/null \
-    || die "could not create the tables"
+  start_tables "$DDB_NAME" "$ddb_port" "$table"
   say "table $table created"
 
   local gateway="http://127.0.0.1:$gateway_port" sim="http://$host:$sim_port"
   say "starting the Fintoc simulator at $sim (webhooks to $gateway/webhooks/fintoc)"
-  start_bg "$run_dir/simulator.pid" "$run_dir/simulator.log" target/debug/fintoc-sim --host "$host" \
-    --port "$sim_port" --webhook-url "$gateway/webhooks/fintoc" --webhook-secret "$webhook_secret" \
-    --webhook-retry-base-ms 1000
-  wait_http "$sim/_sim/health" 30 || die "the simulator did not start"
+  start_simulator "$run_dir" "$host" "$sim_port" --webhook-url "$gateway/webhooks/fintoc" \
+    --webhook-secret "$webhook_secret" --webhook-retry-base-ms 1000
 
   # Fintoc's hosted page (the simulator's) sends payers back to the checkout page.
   CHECKOUT_SUCCESS_URL="$gateway/?return=success" CHECKOUT_CANCEL_URL="$gateway/?return=cancel" \
