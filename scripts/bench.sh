@@ -171,12 +171,12 @@ done
 # (0 or 2 ms round trip; Fintoc 0, or 20 ms for a create as deployed), rounds
 # alternating the settings, each run on a fresh DynamoDB Local. Webhook events are
 # the usual life of an intent: a `pending`, then its outcome (2 per intent); refunds
-# are of part of a paid payment (lambda-bench load-refund). Creates and events come
-# after 30 unmeasured ones through the same process: a fresh DynamoDB Local runs its
-# transaction path interpreted until its JIT compiles it (a create's p99 4.3-4.5x
-# p50 without them, 1.9x with), a tail deployed DynamoDB has not; the refunds'
-# payments warm it already. 400 events and 100 refunds per run, so a p99 is not one
-# sample's.
+# are of part of a paid payment (lambda-bench load-refund). Creates, events and
+# refunds come after 30 unmeasured ones through the same process: a fresh DynamoDB
+# Local runs its transaction path interpreted until its JIT compiles it (a create's
+# p99 4.3-4.5x p50 without them, 1.9x with), a tail deployed DynamoDB has not; a
+# refund's p50 at 0 ms ranged 14-32 ms between runs without them. 400 events and 100
+# refunds per run, so a p99 is not one sample's.
 rtt_rounds=3 rtt_keys=150 rtt_intents=200 rtt_refunds=100 rtt_warmup=30
 [[ "$smoke" == 1 ]] && rtt_rounds=1 rtt_keys=5 rtt_intents=3 rtt_refunds=3 rtt_warmup=2
 say "round trips: $rtt_rounds rounds of serial creates and events, DynamoDB at 0 and 2 ms"
@@ -192,7 +192,7 @@ for round in $(seq 1 "$rtt_rounds"); do
       --concurrency 1 --duplicates 0 --order in-order --seed true --events 2 --warmup "$rtt_warmup" \
       --dynamodb-rtt-ms "$ddb_rtt" --out "$results/rtt_webhook_${net}_$round.json" >/dev/null
     "$bench" load-refund --bootstrap "$create_bin" --dynamodb "$ddb" --payments "$rtt_refunds" \
-      --concurrency 1 --dynamodb-rtt-ms "$ddb_rtt" --out "$results/rtt_refund_${net}_$round.json" >/dev/null
+      --warmup "$rtt_warmup" --concurrency 1 --dynamodb-rtt-ms "$ddb_rtt" --out "$results/rtt_refund_${net}_$round.json" >/dev/null
   done
 done
 

@@ -6,7 +6,7 @@
 //!                          [--sim-port N] [--function-dynamodb URL] [--function-fintoc URL] [--out FILE]
 //! lambda-bench load-webhook --bootstrap PATH --dynamodb URL [--intents N] [--concurrency C] [--duplicates D] [--order shuffled|in-order] [--seed false|true] [--events 7] [--warmup 0] [--env NAME=VALUE,...] [--out FILE]
 //! lambda-bench load-create --bootstrap PATH --dynamodb URL [--keys N] [--repeats R] [--concurrency C] [--out FILE]
-//! lambda-bench load-refund --bootstrap PATH --dynamodb URL [--payments N] [--concurrency C] [--out FILE]
+//! lambda-bench load-refund --bootstrap PATH --dynamodb URL [--payments N] [--concurrency C] [--warmup N] [--out FILE]
 //! ```
 //!
 //! Both load commands take `--dynamodb-rtt-ms MS` and `--fintoc-rtt-ms MS`: the
@@ -49,7 +49,7 @@ const USAGE: &str = "usage:
                             [--sim-port N] [--function-dynamodb URL] [--function-fintoc URL] [--out FILE]
   lambda-bench load-webhook --bootstrap PATH --dynamodb URL [--intents 2000] [--concurrency 32] [--duplicates 0.3] [--events 7] [--warmup 0] [--env NAME=VALUE,...] [--out FILE]
   lambda-bench load-create  --bootstrap PATH --dynamodb URL [--keys 1000] [--repeats 3] [--concurrency 32] [--warmup 0] [--out FILE]
-  lambda-bench load-refund  --bootstrap PATH(create-intent) --dynamodb URL [--payments 100] [--concurrency 1] [--out FILE]
+  lambda-bench load-refund  --bootstrap PATH(create-intent) --dynamodb URL [--payments 100] [--concurrency 1] [--warmup 0] [--out FILE]
   (load-*: [--dynamodb-rtt-ms 0] [--fintoc-rtt-ms 0]: a round trip added to each dependency)";
 
 fn main() {
@@ -157,6 +157,7 @@ fn main() {
                     &setup,
                     number("payments", "100"),
                     number("concurrency", "1"),
+                    number("warmup", "0"),
                 )
                 .await
             }

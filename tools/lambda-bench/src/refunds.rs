@@ -1,7 +1,9 @@
 //! Refund runs: payments made through the create function and paid (at the
 //! simulator, and here by their signed `succeeded` event through the webhook's use
 //! case), then one refund of part of each through the function, `concurrency` at a
-//! time; every refund must be answered 201 and exist once at the simulator.
+//! time, after `warmup` refunds of payments of their own sent first through the same
+//! processes and left out of every figure; every refund must be answered 201 and
+//! exist once at the simulator.
 
 use crate::events::{http_event, uuid_like};
 use crate::load::LoadRun;
@@ -20,10 +22,11 @@ pub(crate) async fn load_refund(
     setup: &Setup,
     payments: usize,
     concurrency: usize,
+    warmup: usize,
 ) -> Result<Value, String> {
     setup.sim.set_delivery_mode(fintoc_sim::DeliveryMode::Off);
     let run = &uuid_like()[..8];
-    let creates = (0..payments)
+    let creates = (0..payments + warmup)
         .map(|k| {
             let key = format!("refund-{run}-{k:05}");
             (k, crate::events::create_event(&key, 15_000))
@@ -74,7 +77,7 @@ pub(crate) async fn load_refund(
             .await
             .map_err(|e| format!("recording {id} paid: {}", e.body()))?;
     }
-    let refunds = ids
+    let mut refunds: Vec<(usize, Vec<u8>)> = ids
         .iter()
         .enumerate()
         .map(|(k, id)| {
@@ -85,10 +88,12 @@ pub(crate) async fn load_refund(
             (k, http_event("POST", &path, headers, &body))
         })
         .collect();
-    let refunded = LoadRun::execute(setup, refunds, concurrency).await;
+    let measured = refunds.split_off(warmup);
+    let refunded = LoadRun::execute_warmed(setup, refunds, measured, concurrency).await;
     let not_created = refunded
         .answers
         .iter()
+        .chain(&refunded.warmup_answers)
         .filter(|(_, status, body)| *status != 201 || body["amount"] != REFUND_AMOUNT)
         .count();
     let at_fintoc = setup
@@ -100,10 +105,12 @@ pub(crate) async fn load_refund(
     let first_refused = refunded
         .answers
         .iter()
+        .chain(&refunded.warmup_answers)
         .find(|(_, status, _)| *status != 201)
         .map(|(_, status, body)| json!({"status": status, "body": body}));
     let report = refunded.report(json!({
-        "refunds": ids.len(),
+        "refunds": payments,
+        "warmup_refunds": warmup,
         "first_refused": first_refused,
         "invariants": {
             "refunds_not_answered_201": not_created,
