@@ -275,6 +275,14 @@ impl Tables {
         Ok(true)
     }
 
+    /// Whether `acquire`'s key is held by a record that has not expired: such a key
+    /// goes the one-write way ([`IdempotencyStore::acquire`]), never with a first write.
+    fn key_is_live(&self, acquire: &AcquireRequest<'_>) -> bool {
+        self.records
+            .get(acquire.key)
+            .is_some_and(|r| !is_expired(&r.record, acquire.now_ms))
+    }
+
     /// Whether `complete`'s lease still holds its key, in progress.
     fn holds(&self, complete: &CompleteRequest<'_>) -> bool {
         self.records.get(complete.key).is_some_and(|r| {
@@ -545,11 +553,7 @@ impl CreateStore for MemoryStore {
         order_id: &str,
     ) -> Result<KeyAndOrder, StoreError> {
         let mut tables = self.begin_all(&[Operation::Acquire, Operation::ReserveOrder])?;
-        let live = tables
-            .records
-            .get(acquire.key)
-            .is_some_and(|r| !is_expired(&r.record, acquire.now_ms));
-        if live {
+        if tables.key_is_live(acquire) {
             return tables.acquire(acquire).map(KeyAndOrder::Key);
         }
         // A fresh reservation never holds the order already.
@@ -612,11 +616,7 @@ impl CreateStore for MemoryStore {
         reserve: &ReserveRefund<'_>,
     ) -> Result<KeyAndRefund, StoreError> {
         let mut tables = self.begin_all(&[Operation::Acquire, Operation::ReserveRefund])?;
-        let live = tables
-            .records
-            .get(acquire.key)
-            .is_some_and(|r| !is_expired(&r.record, acquire.now_ms));
-        if live {
+        if tables.key_is_live(acquire) {
             return tables.acquire(acquire).map(KeyAnd::Key);
         }
         // Decided before anything is written: a refused reservation takes no key.
