@@ -19,6 +19,13 @@ trap 'scripts/dynamodb-local.sh stop' EXIT
 scripts/dynamodb-local.sh start
 ddb="http://127.0.0.1:$DDB_PORT"
 ddb_pid="$(cat "$LOCAL_DIR/dynamodb-bench.pid")"
+# fresh_dynamodb: restarts DynamoDB Local empty (a run's items and tables stay in its
+# memory and slow the next run down).
+fresh_dynamodb() {
+  scripts/dynamodb-local.sh stop >/dev/null 2>&1 && scripts/dynamodb-local.sh start >/dev/null 2>&1 ||
+    die "DynamoDB Local did not restart"
+  ddb_pid="$(cat "$LOCAL_DIR/dynamodb-bench.pid")"
+}
 # ddb_cpu_ms: CPU time DynamoDB Local (Java) has used so far (USER_HZ = 100).
 ddb_cpu_ms() { awk '{print ($14 + $15) * 10}' "/proc/$ddb_pid/stat"; }
 
@@ -123,8 +130,7 @@ COST_REPORT="$results/dynamodb_cost.json" COST_DELIVERIES="$cost_deliveries" DYN
 # the earlier steps' items and tables accumulate in its memory (after the cost
 # test's 4,000 deliveries, a serial webhook took 29 ms instead of 4; the load run
 # once stretched past the events' 300 s signature tolerance).
-scripts/dynamodb-local.sh stop && scripts/dynamodb-local.sh start
-ddb_pid="$(cat "$LOCAL_DIR/dynamodb-bench.pid")"
+fresh_dynamodb
 if [[ "$smoke" != 1 ]]; then
   say "unloaded latency: one invocation at a time (200 intents of webhooks, 200 creates)"
   "$bench" load-webhook --bootstrap "$webhook_bin" --dynamodb "$ddb" --intents 200 \
@@ -132,8 +138,7 @@ if [[ "$smoke" != 1 ]]; then
   "$bench" load-create --bootstrap "$create_bin" --dynamodb "$ddb" --keys 200 --repeats 1 \
     --concurrency 1 --out "$results/serial_create.json" >/dev/null
 fi
-scripts/dynamodb-local.sh stop && scripts/dynamodb-local.sh start
-ddb_pid="$(cat "$LOCAL_DIR/dynamodb-bench.pid")"
+fresh_dynamodb
 say "load: webhook deliveries over $intents intents, 30 % duplicates, shuffled, $concurrency concurrent"
 cpu_before="$(ddb_cpu_ms)"
 "$bench" load-webhook --bootstrap "$webhook_bin" --dynamodb "$ddb" --intents "$intents" \
@@ -142,8 +147,7 @@ echo "{\"dynamodb_local_cpu_ms\": $(($(ddb_cpu_ms) - cpu_before))}" >"$results/d
 # Fresh again: after the webhook run's 20,000 deliveries a DynamoDB Local once served
 # the creates at 6 a second instead of 33 (p50 3.4 s), and 145 of them ran out of
 # retries; on a fresh one the same run is unremarkable.
-scripts/dynamodb-local.sh stop && scripts/dynamodb-local.sh start
-ddb_pid="$(cat "$LOCAL_DIR/dynamodb-bench.pid")"
+fresh_dynamodb
 say "load: creates, $keys keys x $repeats, shuffled, $concurrency concurrent"
 cpu_before="$(ddb_cpu_ms)"
 "$bench" load-create --bootstrap "$create_bin" --dynamodb "$ddb" --keys "$keys" --repeats "$repeats" \
@@ -159,7 +163,7 @@ say "webhook, writing first vs reading first: $mode_rounds rounds, $mode_intents
 for round in $(seq 1 "$mode_rounds"); do
   for share in 0 0.3; do
     for write_first in true false; do
-      scripts/dynamodb-local.sh stop >/dev/null 2>&1 && scripts/dynamodb-local.sh start >/dev/null 2>&1
+      fresh_dynamodb
       "$bench" load-webhook --bootstrap "$webhook_bin" --dynamodb "$ddb" --intents "$mode_intents" \
         --concurrency 1 --duplicates "$share" --order in-order --seed true --env "WEBHOOK_WRITE_FIRST=$write_first" \
         --out "$results/modes_webhook_${write_first}_${share}_$round.json" >/dev/null
@@ -167,39 +171,42 @@ for round in $(seq 1 "$mode_rounds"); do
   done
 done
 
-# Round trips: one invocation at a time, each DynamoDB request through latency-proxy
-# (0 or 2 ms round trip; Fintoc 0, or 20 ms for a create as deployed), rounds
-# alternating the settings, each run on a fresh DynamoDB Local. Webhook events are
-# the usual life of an intent: a `pending`, then its outcome (2 per intent); refunds
-# are of part of a paid payment (lambda-bench load-refund). Creates, events and
-# refunds come after 30 unmeasured ones through the same process: a fresh DynamoDB
-# Local runs its transaction path interpreted until its JIT compiles it (a create's
-# p99 4.3-4.5x p50 without them, 1.9x with), a tail deployed DynamoDB has not; a
-# refund's p50 at 0 ms ranged 14-32 ms between runs without them. 400 events and 100
-# refunds per run, so a p99 is not one sample's.
-rtt_rounds=3 rtt_keys=150 rtt_intents=200 rtt_refunds=100 rtt_warmup=30
-[[ "$smoke" == 1 ]] && rtt_rounds=1 rtt_keys=5 rtt_intents=3 rtt_refunds=3 rtt_warmup=2
-say "round trips: $rtt_rounds rounds of serial creates and events, DynamoDB at 0 and 2 ms"
+# Round trips: one invocation at a time, each DynamoDB request through latency-proxy,
+# its round trip alternating between 0 and 2 ms invocation by invocation (lambda-bench
+# --alternate): both settings on one process and one fresh DynamoDB Local per round,
+# compared pair by pair. As separate runs on separate fresh instances, the same
+# create code measured +4.4, +6.1 and +9.3 ms: DynamoDB Local's run-to-run spread is
+# larger than a round trip. Webhook events are the usual life of an intent: a
+# `pending`, then its outcome (2 per intent); refunds are of part of a paid payment
+# (lambda-bench load-refund). Creates, events and refunds come after 30 unmeasured
+# ones through the same process: a fresh DynamoDB Local runs its transaction path
+# interpreted until its JIT compiles it (a create's p99 4.3-4.5x p50 without them,
+# 1.9x with), a tail deployed DynamoDB has not. 150 creates, 400 events and 100
+# refunds per setting and run. Then a create as deployed (2 ms to DynamoDB, 20 ms to
+# Fintoc), in a run of its own.
+rtt_rounds=3 rtt_keys=300 rtt_intents=400 rtt_refunds=200 rtt_warmup=30
+[[ "$smoke" == 1 ]] && rtt_rounds=1 rtt_keys=8 rtt_intents=4 rtt_refunds=4 rtt_warmup=2
+say "round trips: $rtt_rounds rounds of serial creates, events and refunds, DynamoDB at 0 and 2 ms in turns"
 for round in $(seq 1 "$rtt_rounds"); do
-  for net in 0_0 2_0 2_20; do
-    ddb_rtt="${net%_*}" fintoc_rtt="${net#*_}"
-    scripts/dynamodb-local.sh stop >/dev/null 2>&1 && scripts/dynamodb-local.sh start >/dev/null 2>&1
-    "$bench" load-create --bootstrap "$create_bin" --dynamodb "$ddb" --keys "$rtt_keys" --repeats 1 \
-      --concurrency 1 --warmup "$rtt_warmup" --dynamodb-rtt-ms "$ddb_rtt" --fintoc-rtt-ms "$fintoc_rtt" \
-      --out "$results/rtt_create_${net}_$round.json" >/dev/null
-    [[ "$fintoc_rtt" == 0 ]] || continue
-    "$bench" load-webhook --bootstrap "$webhook_bin" --dynamodb "$ddb" --intents "$rtt_intents" \
-      --concurrency 1 --duplicates 0 --order in-order --seed true --events 2 --warmup "$rtt_warmup" \
-      --dynamodb-rtt-ms "$ddb_rtt" --out "$results/rtt_webhook_${net}_$round.json" >/dev/null
-    "$bench" load-refund --bootstrap "$create_bin" --dynamodb "$ddb" --payments "$rtt_refunds" \
-      --warmup "$rtt_warmup" --concurrency 1 --dynamodb-rtt-ms "$ddb_rtt" --out "$results/rtt_refund_${net}_$round.json" >/dev/null
-  done
+  fresh_dynamodb
+  alternating=(--concurrency 1 --warmup "$rtt_warmup" --dynamodb-rtt-ms 2 --alternate true)
+  "$bench" load-create --bootstrap "$create_bin" --dynamodb "$ddb" --keys "$rtt_keys" --repeats 1 \
+    "${alternating[@]}" --out "$results/rtt_create_2_0_$round.json" >/dev/null
+  "$bench" load-webhook --bootstrap "$webhook_bin" --dynamodb "$ddb" --intents "$rtt_intents" \
+    --duplicates 0 --order in-order --seed true --events 2 \
+    "${alternating[@]}" --out "$results/rtt_webhook_2_0_$round.json" >/dev/null
+  "$bench" load-refund --bootstrap "$create_bin" --dynamodb "$ddb" --payments "$rtt_refunds" \
+    "${alternating[@]}" --out "$results/rtt_refund_2_0_$round.json" >/dev/null
+  fresh_dynamodb
+  "$bench" load-create --bootstrap "$create_bin" --dynamodb "$ddb" --keys "$((rtt_keys / 2))" --repeats 1 \
+    --concurrency 1 --warmup "$rtt_warmup" --dynamodb-rtt-ms 2 --fintoc-rtt-ms 20 \
+    --out "$results/rtt_create_2_20_$round.json" >/dev/null
 done
 
 if [[ "$smoke" != 1 ]]; then
   # Last, on a fresh DynamoDB Local: the load runs' items stay in its memory and slow
   # it down (and its 5,000 intents would slow the load runs).
-  scripts/dynamodb-local.sh stop && scripts/dynamodb-local.sh start
+  fresh_dynamodb
   say "reconciliation: 5,000 due intents in bounded runs on DynamoDB Local and the simulator"
   RECONCILE_REPORT="$results/reconcile.json" DYNAMODB_ENDPOINT="$ddb" \
     cargo test --locked -q --workspace --tests a_backlog_of_due_intents >/dev/null

@@ -37,6 +37,32 @@ def series(runs, kind):
     return [r["invocation_duration_ms_by_event"][kind] if kind else r["invocation_duration_ms"] for r in runs]
 
 
+def alternated(runs, kind):
+    """Each alternating run's comparison (round trip on, off, their paired
+    differences), of one kind of webhook event when `kind`."""
+    return [r["alternating_by_event"][kind] if kind else r["alternating"] for r in runs if r.get("alternating")]
+
+
+def measured_rtt(runs):
+    """The median round trip the runs' DynamoDB proxy measured, or None."""
+    measured = [((r.get("network") or {}).get("dynamodb_rtt_ms_measured") or {}).get("p50") for r in runs]
+    measured = [m for m in measured if m]
+    return median(measured) if measured else None
+
+
+def round_trip_cost(runs, kind):
+    """What a 2 ms DynamoDB round trip adds to an operation, from alternating runs:
+    (median over runs of each run's median paired difference, the runs' range,
+    the measured round trip, p99 / p50 with the round trip on); None without runs."""
+    alt = alternated(runs or [], kind)
+    if not alt:
+        return None
+    added = [a["added_ms"]["p50"] for a in alt]
+    delayed = [a["delayed"]["invocation_duration_ms"] for a in alt]
+    ratio = median([s["p99"] for s in delayed]) / median([s["p50"] for s in delayed])
+    return median(added), (min(added), max(added)), measured_rtt(runs) or 2.0, ratio
+
+
 def sh(*cmd):
     try:
         return subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip()
@@ -141,16 +167,12 @@ for op, kind, trips, slack, label in (("create", None, 2, 3.0, "a create"),
                                      ("webhook", "pending", 1, 2.0, "a webhook `pending`"),
                                      ("webhook", "outcome", 1, 2.0, "a webhook outcome"),
                                      ("refund", None, 3, 3.0, "a refund create")):
-    near, far = rtt_runs.get((op, 0, 0)), rtt_runs.get((op, 2, 0))
-    if not (near and far):
+    cost_of_trips = round_trip_cost(rtt_runs.get((op, 2, 0)), kind)
+    if not cost_of_trips:
         continue
-    p50 = lambda runs: median([s["p50"] for s in series(runs, kind)])
-    measured = [((r.get("network") or {}).get("dynamodb_rtt_ms_measured") or {}).get("p50") for r in far]
-    rtt = median([m for m in measured if m]) or 2.0
-    added = p50(far) - p50(near)
-    w(f"| at a 2 ms DynamoDB round trip, the network adds ≤ {trips} round trip{'s' if trips > 1 else ''} + {slack:.0f} ms to {label} | {added:+.1f} ms (round trip {rtt:.2f} ms) | {mark(added <= trips * rtt + slack)} |")
-    ratio = median([s["p99"] for s in series(far, kind)]) / p50(far)
-    w(f"| at a 2 ms round trip, p99 ≤ 2 × p50 for {label} | {ratio:.1f}× | {mark(ratio <= 2)} |")
+    added, (low, high), rtt, ratio = cost_of_trips
+    w(f"| at a 2 ms DynamoDB round trip, the network adds ≤ {trips} round trip{'s' if trips > 1 else ''} + {slack:.0f} ms to {label} | {added:+.1f} ms (runs {low:+.1f} to {high:+.1f}; round trip {rtt:.2f} ms) | {mark(added <= trips * rtt + slack)} |")
+    w(f"| at a 2 ms round trip, p99 ≤ 2 × p50 for {label} | {ratio:.2f}× | {mark(ratio <= 2)} |")
 if lw:
     rss = lw["fleet"]["peak_rss_mib"]["max"]
     w(f"| peak RSS ≤ 40 MB under load (webhook) | {rss:.1f} MiB (largest of {lw['fleet']['processes']} processes) | {mark(rss * 1.048576 <= 40)} |")
@@ -484,49 +506,64 @@ if rtt_runs:
     w("thread of its own (its round trip is measured: 200 echoes through it). 2 ms is an")
     w("in-region round trip to DynamoDB's endpoint; 20 ms to Fintoc is a figure for its API")
     w("across the public internet from a nearby region on a warm TLS connection (Fintoc")
-    w("publishes none). One invocation at a time (`--concurrency 1`), rounds alternating the")
-    w("settings, each run on a fresh DynamoDB Local; medians of each run's figure, over runs.")
-    w("Creates (new keys), webhook events and refunds come after 30 unmeasured ones through")
-    w("the same process (a fresh DynamoDB Local runs its transaction path interpreted until")
-    w("its JIT compiles it, a tail deployed DynamoDB has not: without them a refund's p50 at")
-    w("0 ms ranged 14-32 ms between runs); webhook events are an intent's usual life, a")
-    w("`pending` then its outcome (the")
-    w("outcome is the two-item transaction with its order), 400 per run; refunds are of 5,000")
-    w("of a paid 15,000 CLP payment, each with a new key (the payment read; the key taken")
-    w("with the amount reserved; Fintoc; its answer recorded with the key completed). The")
-    w("proxy counts the requests it carries: *requests* is that count per invocation (an")
-    w("init's connection-opening request is spread over the run).")
+    w("publishes none).")
+    w("")
+    w("One invocation at a time, and the round trip **alternating**: within one run, on one")
+    w("process and one fresh DynamoDB Local, the proxy's delay is 0 or 2 ms by turns")
+    w("(0, 2, 2, 0, repeated, so a drift over the run weighs on both alike), and each")
+    w("invocation is paired with its neighbour of the other setting. *Added by the")
+    w("network* is the median of those paired differences — in each run, then the median")
+    w("over the runs, with their range. Measured instead as the difference between two")
+    w("runs' medians, each on its own fresh DynamoDB Local, the same create code gave")
+    w("+4.4, +6.1 and +9.3 ms on three days: DynamoDB Local's run-to-run spread on a")
+    w("loopback machine is larger than a round trip. Creates (new keys), webhook events and")
+    w("refunds come after 30 unmeasured ones through the same process (a fresh DynamoDB")
+    w("Local runs its transaction path interpreted until its JIT compiles it, a tail")
+    w("deployed DynamoDB has not); webhook events are an intent's usual life, a `pending`")
+    w("then its outcome (the outcome is the two-item transaction with its order); refunds")
+    w("are of 5,000 of a paid 15,000 CLP payment, each with a new key (the payment read; the")
+    w("key taken with the amount reserved; Fintoc; its answer recorded with the key")
+    w("completed). The proxy counts the requests it carries: *requests* is that count per")
+    w("invocation. The last row is a create as deployed, DynamoDB and Fintoc both a network")
+    w("away, in runs of its own.")
     w("")
     w("| operation | DynamoDB round trip (measured) | Fintoc round trip | requests | invocation p50 | p90 | p99 | p99 / p50 | added by the network | runs |")
     w("|---|---|---|---|---|---|---|---|---|---|")
-    # One row per operation (and per kind of webhook event) and network setting.
+    # One pair of rows per operation (and per kind of webhook event): the round trip
+    # off and on, from the alternating runs.
     labels = {("create", None): "create (new key)", ("webhook", "pending"): "webhook event: `pending` (one write)",
               ("webhook", "outcome"): "webhook event: its outcome (intent + order, one transaction)",
               ("refund", None): "refund (new key)"}
     base = {}
-    for (op, d, f), runs in sorted(rtt_runs.items()):
-        for (lop, kind) in labels:
-            if lop == op and d == 0 and f == 0:
-                base[(op, kind)] = median([s["p50"] for s in series(runs, kind)])
     for (op, kind), label in labels.items():
-        for (rop, d, f), runs in sorted(rtt_runs.items()):
-            if rop != op:
-                continue
-            p = lambda q: median([s[q] for s in series(runs, kind)])
-            measured = [((r.get("network") or {}).get("dynamodb_rtt_ms_measured") or {}).get("p50") for r in runs]
-            measured = [m for m in measured if m]
-            rtt_text = f"{d} ms ({median(measured):.2f} ms)" if measured else "none"
-            counted = [r["dynamodb_requests_per_invocation"] for r in runs if r.get("dynamodb_requests_per_invocation")]
-            requests = f"{median(counted):.1f}" if counted else "—"
-            added = p("p50") - base.get((op, kind), p("p50"))
-            trips = f", ≈ {added / median(measured):.1f} round trips" if measured and f == 0 else ""
-            w(f"| {label} | {rtt_text} | {f} ms | {requests} | {p('p50'):.1f} ms | {p('p90'):.1f} ms | {p('p99'):.1f} ms | {p('p99') / p('p50'):.1f} | {added:+.1f} ms{trips} | {len(runs)} |")
+        runs = rtt_runs.get((op, 2, 0)) or []
+        alt = alternated(runs, kind)
+        if not alt:
+            continue
+        added, (low, high), rtt, _ = round_trip_cost(runs, kind)
+        for setting in ("undelayed", "delayed"):
+            s = lambda q: median([a[setting]["invocation_duration_ms"][q] for a in alt])
+            requests = median([a[setting]["dynamodb_requests_per_invocation"] for a in alt])
+            if setting == "undelayed":
+                base[(op, kind)] = s("p50")
+                rtt_text, added_text = "0 ms (through the proxy)", "—"
+            else:
+                rtt_text = f"2 ms ({rtt:.2f} ms)"
+                added_text = f"{added:+.1f} ms (runs {low:+.1f} to {high:+.1f}), ≈ {added / rtt:.1f} round trips"
+            w(f"| {label} | {rtt_text} | 0 ms | {requests:.1f} | {s('p50'):.1f} ms | {s('p90'):.1f} ms | {s('p99'):.1f} ms | {s('p99') / s('p50'):.1f} | {added_text} | {len(alt)} |")
+    for (op, d, f), runs in sorted(rtt_runs.items()):
+        if f == 0:
+            continue
+        p = lambda q: median([s[q] for s in series(runs, None)])
+        counted = [r["dynamodb_requests_per_invocation"] for r in runs if r.get("dynamodb_requests_per_invocation")]
+        requests = f"{median(counted):.1f}" if counted else "—"
+        added = p("p50") - base.get((op, None), p("p50"))
+        w(f"| {labels[(op, None)]}, as deployed | {d} ms ({measured_rtt(runs) or 0:.2f} ms) | {f} ms | {requests} | {p('p50'):.1f} ms | {p('p90'):.1f} ms | {p('p99'):.1f} ms | {p('p99') / p('p50'):.1f} | {added:+.1f} ms (medians of separate runs) | {len(runs)} |")
     w("")
-    w("*Added by the network* is the median against the same operation with no delay; divided")
-    w("by the measured round trip it counts the DynamoDB round trips an invocation waits for")
-    w("in sequence (the create's Fintoc call, undelayed in those rows, is not among them);")
-    w("*requests* (DynamoDB's, through the proxy; — with no proxy) is what it asked for, all")
-    w("of them in sequence; a webhook's two kinds of event share one count.")
+    w("*Added by the network*, divided by the measured round trip, counts the DynamoDB round")
+    w("trips an invocation waits for in sequence; *requests* (DynamoDB's, through the proxy)")
+    w("is what it asked for, all of them in sequence. In the as-deployed row, the difference")
+    w("is against the alternating runs' 0 ms median, and includes Fintoc's round trip.")
     w("")
 
     w("### Why a webhook outcome stays one transaction")
@@ -551,7 +588,7 @@ if rtt_runs:
     hook = rtt_runs.get(("webhook", 2, 0))
     if hook:
         import math
-        ms_billed = math.ceil(median([r["invocation_duration_ms"]["p50"] for r in hook]))
+        ms_billed = math.ceil(median([a["delayed"]["invocation_duration_ms"]["p50"] for a in alternated(hook, None)] or [0]))
         deliveries = 2000  # a pending event and its outcome per paid order
         lam = deliveries * (LAMBDA_REQUEST_USD + 0.125 * ms_billed / 1000 * LAMBDA_GB_S_USD_ARM64)
         ddb = 1000 * 5 * WRU_USD  # pending: 1 WRU; outcome with its order: a 2-item transaction, 4 WRU
@@ -561,7 +598,7 @@ if rtt_runs:
         w("`WebhookFunctionUrl=true` also serves `POST /webhooks/fintoc` from a Function URL")
         w("(output `WebhookFunctionUrl`; tested by the offline deploy). Per 1,000 paid orders —")
         w(f"2,000 deliveries (a `pending` and its outcome), each billed {ms_billed} ms at 128 MB arm64")
-        w("(the 2 ms row's median above), 5 WRU per order — at us-east-1 list prices (HTTP API")
+        w("(the median event with the 2 ms round trip on, above), 5 WRU per order — at us-east-1 list prices (HTTP API")
         w("$1.00 per million requests; Function URLs cost nothing beyond the invocation):")
         w("")
         w("| edge | API Gateway $ | Lambda $ | DynamoDB $ | total $ per 1,000 paid orders |")

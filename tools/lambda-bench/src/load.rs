@@ -2,6 +2,7 @@
 //! on the table and the simulator (nothing lost, nothing applied twice).
 
 use crate::events::{create_event, http_answer, uuid_like, webhook_body, webhook_event};
+use crate::network::Alternating;
 use crate::runtime_api::RuntimeApi;
 use crate::setup::{dynamodb_client, process_usage, seed_intent, Setup};
 use crate::stats::{ms, summary};
@@ -35,32 +36,68 @@ impl Fleet {
     }
 }
 
+/// One invocation, timed.
+pub(crate) struct Timed {
+    /// Its event's tag.
+    pub(crate) tag: usize,
+    /// Its duration, ms.
+    pub(crate) ms: f64,
+    /// It ran with the round trip on (always, unless [`Alternating`]).
+    pub(crate) delayed: bool,
+    /// The DynamoDB requests it made, when [`Alternating`] counts them.
+    pub(crate) requests: Option<u64>,
+}
+
 /// What a drive gave: each event's final answer (tag, status, body), each event's
-/// latency, each invocation's duration with its event's tag, and the retries.
-type Driven = (Vec<(usize, u16, Value)>, Vec<f64>, Vec<(usize, f64)>, u64);
+/// latency, each invocation timed, and the retries.
+type Driven = (Vec<(usize, u16, Value)>, Vec<f64>, Vec<Timed>, u64);
 
 /// Sends every event through the fleet, `concurrency` at a time, retrying 5xx and
-/// errors like Fintoc or a merchant's backend (up to 8 times, with backoff).
+/// errors like Fintoc or a merchant's backend (up to 8 times, with backoff). With
+/// `alternating` (one at a time only), each event takes its turn's round trip,
+/// its retries too.
 pub(crate) async fn drive(
     api: Arc<RuntimeApi>,
     events: Vec<(usize, Vec<u8>)>,
     concurrency: usize,
+    alternating: Option<Alternating>,
 ) -> Driven {
-    let queue = Arc::new(Mutex::new(events));
+    assert!(
+        alternating.is_none() || concurrency == 1,
+        "alternating round trips need one invocation at a time"
+    );
+    let queue = Arc::new(Mutex::new((events, 0usize)));
     let mut tasks = Vec::new();
     for _ in 0..concurrency {
-        let (api, queue) = (api.clone(), queue.clone());
+        let (api, queue, alternating) = (api.clone(), queue.clone(), alternating.clone());
         tasks.push(tokio::spawn(async move {
             let mut answers = Vec::new();
             let (mut latencies, mut durations, mut retries) = (Vec::new(), Vec::new(), 0u64);
             loop {
-                let next = queue.lock().unwrap().pop();
-                let Some((tag, event)) = next else { break };
+                let next = {
+                    let mut queue = queue.lock().unwrap();
+                    let ordinal = queue.1;
+                    queue.1 += 1;
+                    queue.0.pop().map(|event| (ordinal, event))
+                };
+                let Some((ordinal, (tag, event))) = next else {
+                    break;
+                };
+                let delayed = alternating.as_ref().is_none_or(|a| a.turn(ordinal));
                 let started = Instant::now();
                 let mut attempt = 0;
                 loop {
+                    let before = alternating.as_ref().map(|a| a.exchanges.count());
                     let outcome = api.invoke(event.clone()).await;
-                    durations.push((tag, ms(outcome.duration)));
+                    durations.push(Timed {
+                        tag,
+                        ms: ms(outcome.duration),
+                        delayed,
+                        requests: alternating
+                            .as_ref()
+                            .zip(before)
+                            .map(|(a, before)| a.exchanges.count() - before),
+                    });
                     let (status, body) = http_answer(&outcome);
                     if (status >= 500 || status == 0 || status == 409) && attempt < 8 {
                         // Back off like a client would (10 ms, 20 ms, ... 1.28 s).
@@ -104,8 +141,8 @@ pub(crate) struct LoadRun {
     pub(crate) answers: Vec<(usize, u16, Value)>,
     /// The answers to the warm-up events ([`LoadRun::execute_warmed`]).
     pub(crate) warmup_answers: Vec<(usize, u16, Value)>,
-    /// Each invocation's duration (ms), with its event's tag.
-    pub(crate) durations: Vec<(usize, f64)>,
+    /// Each invocation, timed.
+    pub(crate) durations: Vec<Timed>,
     pub(crate) figures: Value,
 }
 
@@ -133,12 +170,13 @@ impl LoadRun {
         let fleet = Fleet::start(setup, concurrency).await;
         // The drivers pop from the end.
         warmup.reverse();
-        let (warmup_answers, ..) = drive(fleet.api.clone(), warmup, 1).await;
+        let alternating = setup.alternating.clone();
+        let (warmup_answers, ..) = drive(fleet.api.clone(), warmup, 1, alternating.clone()).await;
         let requests = || setup.dynamodb_requests.as_ref().map(|r| r.count());
         let requests_before = requests();
         let started = Instant::now();
         let (answers, latencies, durations, retries) =
-            drive(fleet.api.clone(), events, concurrency).await;
+            drive(fleet.api.clone(), events, concurrency, alternating).await;
         let elapsed = started.elapsed();
         // Counted at the proxy, when there is one: what each invocation really
         // asked DynamoDB (a round trip each, in sequence or not).
@@ -153,7 +191,8 @@ impl LoadRun {
             "elapsed_s": (elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
             "throughput_per_s": (count as f64 / elapsed.as_secs_f64()).round(),
             "latency_ms": summary(latencies),
-            "invocation_duration_ms": summary(durations.iter().map(|d| d.1).collect()),
+            "invocation_duration_ms": summary(durations.iter().map(|d| d.ms).collect()),
+            "alternating": setup.alternating.as_ref().map(|_| alternated(durations.iter())),
             "retried_invocations": retries,
             "network": setup.network,
             "dynamodb_requests_per_invocation": dynamodb_requests,
@@ -176,6 +215,30 @@ impl LoadRun {
         }
         report
     }
+}
+
+/// An alternating run's invocations compared by setting: each setting's
+/// durations and DynamoDB requests, and the round trip's cost as the spread of
+/// the differences between neighbouring invocations of the two settings.
+pub(crate) fn alternated<'a>(invocations: impl Iterator<Item = &'a Timed>) -> Value {
+    let invocations: Vec<&Timed> = invocations.collect();
+    let setting = |delayed: bool| {
+        let of: Vec<&&Timed> = invocations
+            .iter()
+            .filter(|t| t.delayed == delayed)
+            .collect();
+        let requests: u64 = of.iter().filter_map(|t| t.requests).sum();
+        json!({
+            "invocation_duration_ms": summary(of.iter().map(|t| t.ms).collect()),
+            "dynamodb_requests_per_invocation": requests as f64 / of.len().max(1) as f64,
+        })
+    };
+    let samples: Vec<(f64, bool)> = invocations.iter().map(|t| (t.ms, t.delayed)).collect();
+    json!({
+        "undelayed": setting(false),
+        "delayed": setting(true),
+        "added_ms": summary(latency_proxy::alternation::paired_differences(&samples)),
+    })
 }
 
 /// What a webhook load run sends.
@@ -337,17 +400,22 @@ pub(crate) async fn load_webhook(setup: &Setup, load: WebhookLoad) -> Result<Val
     }
     // Invocation durations by what the event is: a `pending`, or an outcome (with a
     // seeded intent, the two-item transaction with its order).
-    let by_kind = |pending: bool| {
-        summary(
-            run.durations
-                .iter()
-                .filter(|(u, _)| (unique[*u].2 == "pending") == pending)
-                .map(|d| d.1)
-                .collect(),
-        )
+    let unique = &unique;
+    let of_kind = |pending: bool| {
+        run.durations
+            .iter()
+            .filter(move |d| (unique[d.tag].2 == "pending") == pending)
+    };
+    let by_kind = |pending: bool| summary(of_kind(pending).map(|d| d.ms).collect());
+    let alternated_by_kind = |pending: bool| {
+        setup
+            .alternating
+            .as_ref()
+            .map(|_| alternated(of_kind(pending)))
     };
     let report = run.report(json!({
         "invocation_duration_ms_by_event": {"pending": by_kind(true), "outcome": by_kind(false)},
+        "alternating_by_event": {"pending": alternated_by_kind(true), "outcome": alternated_by_kind(false)},
         "deliveries": deliveries.len(),
         "intents": intents,
         "distinct_events": unique.len(),

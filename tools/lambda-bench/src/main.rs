@@ -11,7 +11,11 @@
 //!
 //! Both load commands take `--dynamodb-rtt-ms MS` and `--fintoc-rtt-ms MS`: the
 //! function then reaches DynamoDB and the simulator through `latency-proxy`, each
-//! request-response paying that round trip, as deployed (`network.rs`).
+//! request-response paying that round trip, as deployed (`network.rs`). With
+//! `--alternate true` (one invocation at a time), DynamoDB's round trip is on for
+//! every other pair of invocations and off for the rest, and the run reports both
+//! settings and their paired differences (`alternating` in its JSON): what the
+//! round trip adds, on one process and one DynamoDB Local.
 //!
 //! The Runtime API stub speaks the documented protocol
 //! (`/2018-06-01/runtime/invocation/next`, `.../{id}/response`, `.../{id}/error`,
@@ -50,7 +54,8 @@ const USAGE: &str = "usage:
   lambda-bench load-webhook --bootstrap PATH --dynamodb URL [--intents 2000] [--concurrency 32] [--duplicates 0.3] [--events 7] [--warmup 0] [--env NAME=VALUE,...] [--out FILE]
   lambda-bench load-create  --bootstrap PATH --dynamodb URL [--keys 1000] [--repeats 3] [--concurrency 32] [--warmup 0] [--out FILE]
   lambda-bench load-refund  --bootstrap PATH(create-intent) --dynamodb URL [--payments 100] [--concurrency 1] [--warmup 0] [--out FILE]
-  (load-*: [--dynamodb-rtt-ms 0] [--fintoc-rtt-ms 0]: a round trip added to each dependency)";
+  (load-*: [--dynamodb-rtt-ms 0] [--fintoc-rtt-ms 0]: a round trip added to each dependency;
+   [--alternate true] with --concurrency 1: DynamoDB's round trip on and off in turns, compared)";
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -102,6 +107,13 @@ fn main() {
         })
     };
     let (dynamodb_rtt, fintoc_rtt) = (rtt("dynamodb-rtt-ms"), rtt("fintoc-rtt-ms"));
+    let alternate = get("alternate", "false") == "true";
+    if alternate
+        && (dynamodb_rtt <= 0.0 || options.get("concurrency").map(String::as_str) != Some("1"))
+    {
+        eprintln!("--alternate true takes --dynamodb-rtt-ms MS and --concurrency 1");
+        std::process::exit(2);
+    }
     let runtime = tokio::runtime::Runtime::new().expect("tokio");
     let result = runtime.block_on(async {
         match command.as_str() {
@@ -122,7 +134,9 @@ fn main() {
             "load-webhook" => {
                 let mut setup = Setup::new("webhook", bootstrap, dynamodb, 0).await;
                 setup.env = extra_env;
-                setup.delay_network(dynamodb_rtt, fintoc_rtt).await;
+                setup
+                    .delay_network(dynamodb_rtt, fintoc_rtt, alternate)
+                    .await;
                 let duplicates: f64 = get("duplicates", "0.3").parse().unwrap_or(0.3);
                 load_webhook(
                     &setup,
@@ -140,7 +154,9 @@ fn main() {
             }
             "load-create" => {
                 let mut setup = Setup::new("create-intent", bootstrap, dynamodb, 0).await;
-                setup.delay_network(dynamodb_rtt, fintoc_rtt).await;
+                setup
+                    .delay_network(dynamodb_rtt, fintoc_rtt, alternate)
+                    .await;
                 load_create(
                     &setup,
                     number("keys", "1000"),
@@ -152,7 +168,9 @@ fn main() {
             }
             "load-refund" => {
                 let mut setup = Setup::new("create-intent", bootstrap, dynamodb, 0).await;
-                setup.delay_network(dynamodb_rtt, fintoc_rtt).await;
+                setup
+                    .delay_network(dynamodb_rtt, fintoc_rtt, alternate)
+                    .await;
                 refunds::load_refund(
                     &setup,
                     number("payments", "100"),

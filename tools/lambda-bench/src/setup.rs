@@ -2,7 +2,7 @@
 //! against a Runtime API with the configuration Lambda would give it, and its usage read
 //! from `/proc`.
 
-use crate::network::{delayed, measured_round_trip};
+use crate::network::{delayed, measured_round_trip, Alternating};
 use crate::runtime_api::RuntimeApi;
 use crate::{DEPLOYMENT_TAG, WEBHOOK_SECRET};
 use fintoc_sim::{Simulator, SimulatorConfig, DEFAULT_SECRET_KEY};
@@ -27,6 +27,8 @@ pub(crate) struct Setup {
     pub(crate) network: serde_json::Value,
     /// The requests the function made to DynamoDB through its proxy, counted.
     pub(crate) dynamodb_requests: Option<latency_proxy::Exchanges>,
+    /// The DynamoDB round trip switched on and off invocation by invocation.
+    pub(crate) alternating: Option<Alternating>,
 }
 
 impl Setup {
@@ -61,23 +63,39 @@ impl Setup {
             function_fintoc: None,
             network: serde_json::json!({"dynamodb_rtt_ms_set": 0.0, "fintoc_rtt_ms_set": 0.0}),
             dynamodb_requests: None,
+            alternating: None,
         }
     }
 
     /// Puts a network between the function and its dependencies: each DynamoDB
     /// request pays `dynamodb_rtt_ms` more, each Fintoc request `fintoc_rtt_ms`
-    /// (0: none); the harness itself keeps talking to both directly.
-    pub(crate) async fn delay_network(&mut self, dynamodb_rtt_ms: f64, fintoc_rtt_ms: f64) {
+    /// (0: none); the harness itself keeps talking to both directly. With
+    /// `alternate`, the DynamoDB round trip is on for half the invocations only,
+    /// in turns ([`Alternating`]).
+    pub(crate) async fn delay_network(
+        &mut self,
+        dynamodb_rtt_ms: f64,
+        fintoc_rtt_ms: f64,
+        alternate: bool,
+    ) {
         if dynamodb_rtt_ms > 0.0 {
-            let (url, requests) = delayed(&self.dynamodb, dynamodb_rtt_ms).await;
-            self.function_dynamodb = Some(url);
-            self.dynamodb_requests = Some(requests);
+            let proxy = delayed(&self.dynamodb, dynamodb_rtt_ms).await;
+            if alternate {
+                self.alternating = Some(Alternating {
+                    delay: proxy.delay.clone(),
+                    round_trip_ms: dynamodb_rtt_ms,
+                    exchanges: proxy.exchanges.clone(),
+                });
+            }
+            self.function_dynamodb = Some(proxy.url);
+            self.dynamodb_requests = Some(proxy.exchanges);
         }
         if fintoc_rtt_ms > 0.0 {
             let sim = format!("http://{}", self.sim.addr());
-            self.function_fintoc = Some(delayed(&sim, fintoc_rtt_ms).await.0);
+            self.function_fintoc = Some(delayed(&sim, fintoc_rtt_ms).await.url);
         }
         self.network = serde_json::json!({
+            "alternating": self.alternating.is_some(),
             "dynamodb_rtt_ms_set": dynamodb_rtt_ms,
             "fintoc_rtt_ms_set": fintoc_rtt_ms,
             "dynamodb_rtt_ms_measured": if dynamodb_rtt_ms > 0.0 { measured_round_trip(dynamodb_rtt_ms).await } else { serde_json::Value::Null },

@@ -5,6 +5,11 @@
 //! With `delay` each way, every request-response costs `2 × delay` more, as a
 //! deployed DynamoDB or Fintoc request does over the network. It counts the
 //! exchanges it carries ([`Exchanges`]): how many requests a call really made.
+//! Its delay is a [`Delay`] that can be changed while it runs (each chunk takes the
+//! delay in force when it arrives), so a benchmark can alternate two settings on
+//! one process and one upstream and compare them pair by pair.
+
+pub mod alternation;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -42,29 +47,55 @@ impl Exchanges {
     }
 }
 
+/// The delay a proxy adds each way, shared with whoever may change it: a chunk
+/// is delivered the delay in force when it arrived after its arrival.
+#[derive(Debug, Clone, Default)]
+pub struct Delay(Arc<AtomicU64>);
+
+impl Delay {
+    /// A delay of `each_way`.
+    pub fn new(each_way: Duration) -> Self {
+        let delay = Self::default();
+        delay.set(each_way);
+        delay
+    }
+
+    /// From now on, chunks wait `each_way`.
+    pub fn set(&self, each_way: Duration) {
+        let nanos = u64::try_from(each_way.as_nanos()).unwrap_or(u64::MAX);
+        self.0.store(nanos, Ordering::Relaxed);
+    }
+
+    /// The delay in force.
+    pub fn get(&self) -> Duration {
+        Duration::from_nanos(self.0.load(Ordering::Relaxed))
+    }
+}
+
 /// Proxies every connection `listener` accepts to `upstream`, each direction
 /// delayed by `delay`. Runs until the listener fails.
 pub async fn serve(listener: TcpListener, upstream: SocketAddr, delay: Duration) {
     serve_with(
         listener,
         upstream,
-        delay,
+        Delay::new(delay),
         Timer::Tokio,
         Exchanges::default(),
     )
     .await
 }
 
-/// [`serve`], waiting with `timer`, counting into `exchanges`.
+/// [`serve`] with a [`Delay`] that may change, waiting with `timer`, counting
+/// into `exchanges`.
 pub async fn serve_with(
     listener: TcpListener,
     upstream: SocketAddr,
-    delay: Duration,
+    delay: Delay,
     timer: Timer,
     exchanges: Exchanges,
 ) {
     while let Ok((client, _)) = listener.accept().await {
-        let exchanges = exchanges.clone();
+        let (exchanges, delay) = (exchanges.clone(), delay.clone());
         tokio::spawn(async move {
             if let Ok(server) = TcpStream::connect(upstream).await {
                 proxy(client, server, delay, timer, exchanges).await;
@@ -78,7 +109,7 @@ pub async fn serve_with(
 /// free port) and its exchange counter.
 pub fn spawn_on_own_thread(
     upstream: SocketAddr,
-    delay: Duration,
+    delay: Delay,
 ) -> std::io::Result<(SocketAddr, Exchanges)> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     listener.set_nonblocking(true)?;
@@ -106,7 +137,7 @@ pub fn spawn_on_own_thread(
 async fn proxy(
     client: TcpStream,
     server: TcpStream,
-    delay: Duration,
+    delay: Delay,
     timer: Timer,
     exchanges: Exchanges,
 ) {
@@ -126,7 +157,7 @@ async fn proxy(
     };
     let answer = move || answered.store(true, Ordering::Relaxed);
     tokio::join!(
-        pipe(client_read, server_write, delay, timer, asked),
+        pipe(client_read, server_write, delay.clone(), timer, asked),
         pipe(server_read, client_write, delay, timer, answer)
     );
 }
@@ -136,7 +167,7 @@ async fn proxy(
 async fn pipe(
     mut from: tokio::net::tcp::OwnedReadHalf,
     mut to: tokio::net::tcp::OwnedWriteHalf,
-    delay: Duration,
+    delay: Delay,
     timer: Timer,
     on_chunk: impl Fn(),
 ) {
@@ -149,7 +180,7 @@ async fn pipe(
                 Ok(n) => {
                     on_chunk();
                     if chunks
-                        .send((Instant::now() + delay, buf[..n].to_vec()))
+                        .send((Instant::now() + delay.get(), buf[..n].to_vec()))
                         .is_err()
                     {
                         break;
@@ -237,6 +268,37 @@ mod tests {
         }
     }
 
+    // A changed delay holds from the next chunk on: one connection, three settings.
+    #[tokio::test(start_paused = true)]
+    async fn a_changed_delay_holds_from_the_next_exchange_on() {
+        let upstream = echo_server().await.unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let proxy_addr = listener.local_addr().unwrap();
+        let delay = Delay::new(Duration::from_millis(5));
+        tokio::spawn(serve_with(
+            listener,
+            upstream,
+            delay.clone(),
+            Timer::Tokio,
+            Exchanges::default(),
+        ));
+        let mut client = TcpStream::connect(proxy_addr).await.unwrap();
+        for each_way in [5u64, 0, 20] {
+            delay.set(Duration::from_millis(each_way));
+            let started = Instant::now();
+            client.write_all(b"ping").await.unwrap();
+            let mut echoed = [0u8; 4];
+            client.read_exact(&mut echoed).await.unwrap();
+            let took = started.elapsed();
+            let round_trip = Duration::from_millis(2 * each_way);
+            // The paused clock is exact but for the timer's 1 ms tick per wait.
+            assert!(
+                took >= round_trip && took <= round_trip + Duration::from_millis(3),
+                "{each_way} ms each way took {took:?}"
+            );
+        }
+    }
+
     // Requests in several chunks are one exchange each; every answer ends one.
     #[tokio::test(start_paused = true)]
     async fn each_request_and_its_answer_count_once_however_they_are_chunked() {
@@ -261,7 +323,7 @@ mod tests {
         tokio::spawn(serve_with(
             listener,
             upstream,
-            Duration::from_millis(1),
+            Delay::new(Duration::from_millis(1)),
             Timer::Tokio,
             exchanges.clone(),
         ));
