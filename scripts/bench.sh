@@ -182,7 +182,9 @@ done
 # ones through the same process: a fresh DynamoDB Local runs its transaction path
 # interpreted until its JIT compiles it (a create's p99 4.3-4.5x p50 without them,
 # 1.9x with), a tail deployed DynamoDB has not. 150 creates, 400 events and 100
-# refunds per setting and run. Then a create as deployed (2 ms to DynamoDB, 20 ms to
+# refunds per setting and run. Each operation on a fresh DynamoDB Local: after the
+# creates' and the events' runs on one instance, a refund's p50 at 0 ms was 46 ms,
+# 16-18 ms on a fresh one. Then a create as deployed (2 ms to DynamoDB, 20 ms to
 # Fintoc), in a run of its own.
 rtt_rounds=3 rtt_keys=300 rtt_intents=400 rtt_refunds=200 rtt_warmup=30
 [[ "$smoke" == 1 ]] && rtt_rounds=1 rtt_keys=8 rtt_intents=4 rtt_refunds=4 rtt_warmup=2
@@ -192,9 +194,11 @@ for round in $(seq 1 "$rtt_rounds"); do
   alternating=(--concurrency 1 --warmup "$rtt_warmup" --dynamodb-rtt-ms 2 --alternate true)
   "$bench" load-create --bootstrap "$create_bin" --dynamodb "$ddb" --keys "$rtt_keys" --repeats 1 \
     "${alternating[@]}" --out "$results/rtt_create_2_0_$round.json" >/dev/null
+  fresh_dynamodb
   "$bench" load-webhook --bootstrap "$webhook_bin" --dynamodb "$ddb" --intents "$rtt_intents" \
     --duplicates 0 --order in-order --seed true --events 2 \
     "${alternating[@]}" --out "$results/rtt_webhook_2_0_$round.json" >/dev/null
+  fresh_dynamodb
   "$bench" load-refund --bootstrap "$create_bin" --dynamodb "$ddb" --payments "$rtt_refunds" \
     "${alternating[@]}" --out "$results/rtt_refund_2_0_$round.json" >/dev/null
   fresh_dynamodb

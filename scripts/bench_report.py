@@ -509,7 +509,7 @@ if rtt_runs:
     w("publishes none).")
     w("")
     w("One invocation at a time, and the round trip **alternating**: within one run, on one")
-    w("process and one fresh DynamoDB Local, the proxy's delay is 0 or 2 ms by turns")
+    w("process and a fresh DynamoDB Local per operation, the proxy's delay is 0 or 2 ms by turns")
     w("(0, 2, 2, 0, repeated, so a drift over the run weighs on both alike), and each")
     w("invocation is paired with its neighbour of the other setting. *Added by the")
     w("network* is the median of those paired differences — in each run, then the median")
