@@ -46,6 +46,9 @@ pub(crate) struct Timed {
     pub(crate) delayed: bool,
     /// The DynamoDB requests it made, when [`Alternating`] counts them.
     pub(crate) requests: Option<u64>,
+    /// The time DynamoDB Local itself took to answer them (ms), when
+    /// [`Alternating`] counts them.
+    pub(crate) dynamodb_ms: Option<f64>,
 }
 
 /// What a drive gave: each event's final answer (tag, status, body), each event's
@@ -87,16 +90,18 @@ pub(crate) async fn drive(
                 let started = Instant::now();
                 let mut attempt = 0;
                 loop {
-                    let before = alternating.as_ref().map(|a| a.exchanges.count());
+                    let exchanges = alternating.as_ref().map(|a| &a.exchanges);
+                    let before = exchanges.map(|e| (e.count(), e.upstream_time()));
                     let outcome = api.invoke(event.clone()).await;
+                    let counted = exchanges.zip(before).map(|(e, (count, time))| {
+                        (e.count() - count, ms(e.upstream_time() - time))
+                    });
                     durations.push(Timed {
                         tag,
                         ms: ms(outcome.duration),
                         delayed,
-                        requests: alternating
-                            .as_ref()
-                            .zip(before)
-                            .map(|(a, before)| a.exchanges.count() - before),
+                        requests: counted.map(|c| c.0),
+                        dynamodb_ms: counted.map(|c| c.1),
                     });
                     let (status, body) = http_answer(&outcome);
                     if (status >= 500 || status == 0 || status == 409) && attempt < 8 {
@@ -218,8 +223,9 @@ impl LoadRun {
 }
 
 /// An alternating run's invocations compared by setting: each setting's
-/// durations and DynamoDB requests, and the round trip's cost as the spread of
-/// the differences between neighbouring invocations of the two settings.
+/// durations, DynamoDB requests, DynamoDB Local's own time and the rest (the
+/// function, Fintoc, the network), and the round trip's cost as the spread of the
+/// differences between neighbouring invocations of the two settings.
 pub(crate) fn alternated<'a>(invocations: impl Iterator<Item = &'a Timed>) -> Value {
     let invocations: Vec<&Timed> = invocations.collect();
     let setting = |delayed: bool| {
@@ -228,8 +234,11 @@ pub(crate) fn alternated<'a>(invocations: impl Iterator<Item = &'a Timed>) -> Va
             .filter(|t| t.delayed == delayed)
             .collect();
         let requests: u64 = of.iter().filter_map(|t| t.requests).sum();
+        let dynamodb_local = |t: &&&Timed| t.dynamodb_ms.unwrap_or(0.0);
         json!({
             "invocation_duration_ms": summary(of.iter().map(|t| t.ms).collect()),
+            "dynamodb_local_ms": summary(of.iter().map(dynamodb_local).collect()),
+            "outside_dynamodb_local_ms": summary(of.iter().map(|t| t.ms - dynamodb_local(t)).collect()),
             "dynamodb_requests_per_invocation": requests as f64 / of.len().max(1) as f64,
         })
     };

@@ -34,16 +34,30 @@ pub enum Timer {
     Precise,
 }
 
-/// How many request-response exchanges a proxy carried, over all its connections:
-/// a chunk from the client that follows an answer (or opens its connection)
-/// starts one. For HTTP/1.1 without pipelining, exactly the requests made.
+/// How many request-response exchanges a proxy carried, over all its connections,
+/// and how long the upstream took to answer them: a chunk from the client that
+/// follows an answer (or opens its connection) starts one, the first chunk of the
+/// answer ends it. For HTTP/1.1 without pipelining, exactly the requests made.
 #[derive(Debug, Clone, Default)]
-pub struct Exchanges(Arc<AtomicU64>);
+pub struct Exchanges(Arc<ExchangeCounters>);
+
+#[derive(Debug, Default)]
+struct ExchangeCounters {
+    count: AtomicU64,
+    upstream_nanos: AtomicU64,
+}
 
 impl Exchanges {
     /// The exchanges so far.
     pub fn count(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
+        self.0.count.load(Ordering::Relaxed)
+    }
+
+    /// The time the upstream took to answer them, summed: from each request's
+    /// delivery to the upstream to its answer's first chunk arriving back — the
+    /// upstream's own time, without the delay added either way.
+    pub fn upstream_time(&self) -> Duration {
+        Duration::from_nanos(self.0.upstream_nanos.load(Ordering::Relaxed))
     }
 }
 
@@ -145,17 +159,36 @@ async fn proxy(
     let _ = server.set_nodelay(true);
     let (client_read, client_write) = client.into_split();
     let (server_read, server_write) = server.into_split();
-    // Set by each answer, taken by the client's next chunk: one exchange each.
+    // Set by each answer, taken by the client's next chunk: one exchange each,
+    // timed from the request's delivery to the answer's arrival.
     let answered = Arc::new(AtomicBool::new(true));
+    let delivered_at = Arc::new(std::sync::Mutex::new(None::<Instant>));
     let asked = {
-        let answered = answered.clone();
-        move || {
+        let (answered, delivered_at, exchanges) =
+            (answered.clone(), delivered_at.clone(), exchanges.clone());
+        move |_arrived: Instant, due: Instant| {
             if answered.swap(false, Ordering::Relaxed) {
-                exchanges.0.fetch_add(1, Ordering::Relaxed);
+                exchanges.0.count.fetch_add(1, Ordering::Relaxed);
+                *delivered_at.lock().unwrap_or_else(|e| e.into_inner()) = Some(due);
             }
         }
     };
-    let answer = move || answered.store(true, Ordering::Relaxed);
+    let answer = move |arrived: Instant, _due: Instant| {
+        if !answered.swap(true, Ordering::Relaxed) {
+            if let Some(delivered) = delivered_at
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take()
+            {
+                let took = arrived.saturating_duration_since(delivered);
+                let nanos = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
+                exchanges
+                    .0
+                    .upstream_nanos
+                    .fetch_add(nanos, Ordering::Relaxed);
+            }
+        }
+    };
     tokio::join!(
         pipe(client_read, server_write, delay.clone(), timer, asked),
         pipe(server_read, client_write, delay, timer, answer)
@@ -169,7 +202,7 @@ async fn pipe(
     mut to: tokio::net::tcp::OwnedWriteHalf,
     delay: Delay,
     timer: Timer,
-    on_chunk: impl Fn(),
+    on_chunk: impl Fn(Instant, Instant),
 ) {
     let (chunks, mut due) = mpsc::unbounded_channel::<(Instant, Vec<u8>)>();
     let reader = async move {
@@ -178,11 +211,10 @@ async fn pipe(
             match from.read(&mut buf).await {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
-                    on_chunk();
-                    if chunks
-                        .send((Instant::now() + delay.get(), buf[..n].to_vec()))
-                        .is_err()
-                    {
+                    let arrived = Instant::now();
+                    let due = arrived + delay.get();
+                    on_chunk(arrived, due);
+                    if chunks.send((due, buf[..n].to_vec())).is_err() {
                         break;
                     }
                 }
@@ -299,10 +331,12 @@ mod tests {
         }
     }
 
-    // Requests in several chunks are one exchange each; every answer ends one.
+    // Requests in several chunks are one exchange each; every answer ends one,
+    // and the upstream's time is counted without the proxy's delay.
     #[tokio::test(start_paused = true)]
     async fn each_request_and_its_answer_count_once_however_they_are_chunked() {
-        // An upstream answering each 8-byte request whole, as an HTTP server does.
+        // An upstream answering each 8-byte request whole, 3 ms after it is whole,
+        // as an HTTP server does.
         let server = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let upstream = server.local_addr().unwrap();
         tokio::spawn(async move {
@@ -310,6 +344,7 @@ mod tests {
                 tokio::spawn(async move {
                     let mut request = [0u8; 8];
                     while socket.read_exact(&mut request).await.is_ok() {
+                        tokio::time::sleep(Duration::from_millis(3)).await;
                         if socket.write_all(&request).await.is_err() {
                             break;
                         }
@@ -323,7 +358,7 @@ mod tests {
         tokio::spawn(serve_with(
             listener,
             upstream,
-            Delay::new(Duration::from_millis(1)),
+            Delay::new(Duration::from_millis(4)),
             Timer::Tokio,
             exchanges.clone(),
         ));
@@ -340,5 +375,13 @@ mod tests {
             }
             assert_eq!(exchanges.count(), 3 * (connection + 1));
         }
+        // Each took the upstream 8 ms from its first chunk's delivery: the 5 ms the
+        // client waited between its two chunks, then 3 ms once whole (and up to a
+        // timer tick); the 4 ms each way the proxy added are not the upstream's.
+        let each = exchanges.upstream_time() / 6;
+        assert!(
+            each >= Duration::from_millis(8) && each <= Duration::from_millis(10),
+            "{each:?} per exchange"
+        );
     }
 }
