@@ -49,6 +49,44 @@ def physical_name_problems(res) -> list:
     return problems
 
 
+def sub_text(value) -> str:
+    """The template string of a `!Sub` (short or long form), else ''."""
+    if isinstance(value, dict) and "Fn::Sub" in value:
+        sub = value["Fn::Sub"]
+        return sub[0] if isinstance(sub, list) else str(sub)
+    return str(value) if isinstance(value, str) else ""
+
+
+def unreachable_route_problems(res) -> list:
+    """Every API Gateway route can invoke its function: some `AWS::Lambda::Permission`
+    for that function, from that API, has a `SourceArn` whose
+    `${Api}/<stage>/<method>/<path>` pattern matches the route (a path parameter
+    taken as any one segment). Without one, API Gateway answers the route 500."""
+    import fnmatch
+    import re
+
+    problems = []
+    permissions = [r["Properties"] for r in res.values()
+                   if r["Type"] == "AWS::Lambda::Permission"
+                   and r["Properties"].get("Action") == "lambda:InvokeFunction"]
+    for name, route in res.items():
+        if route["Type"] != "AWS::ApiGatewayV2::Route":
+            continue
+        props = route["Properties"]
+        api = props["ApiId"].get("Ref")
+        integration = re.search(r"\$\{(\w+)\}", sub_text(props.get("Target"))).group(1)
+        function = res[integration]["Properties"]["IntegrationUri"]["Fn::GetAtt"]
+        function = function[0] if isinstance(function, list) else function.split(".")[0]
+        method, path = props["RouteKey"].split(" ", 1)
+        invoked = f"${{{api}}}/prod/{method}" + re.sub(r"\{[^}]+\}", "x1", path)
+        prefix = "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:"
+        if not any(p.get("FunctionName", {}).get("Ref") == function
+                   and fnmatch.fnmatchcase(invoked, sub_text(p.get("SourceArn")).removeprefix(prefix))
+                   for p in permissions):
+            problems.append(f"{name} ({props['RouteKey']}): no lambda:InvokeFunction permission lets {api} invoke {function} (API Gateway would answer 500)")
+    return problems
+
+
 def main() -> int:
     t = cfn_yaml.load(sys.argv[1])
     res = t["Resources"]
@@ -113,6 +151,7 @@ def main() -> int:
     if webhook_route and create_route and webhook_route["Properties"]["ApiId"] == create_route["Properties"]["ApiId"]:
         problems.append("the webhook route shares its API (and throttle) with the merchant API")
 
+    problems += unreachable_route_problems(res)
     problems += physical_name_problems(res)
     # The offline deploy's emulator takes plain metric alarms only.
     for name, r in res.items():

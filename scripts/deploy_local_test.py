@@ -4,8 +4,9 @@ Usage: python deploy_local_test.py .local/deploy-local.env [more env files...]
 Runs in the SAM CLI's virtualenv (botocore signs the requests with SigV4). For the
 first stack: a signed create of both flows, its replay, an unsigned request refused,
 a payment finished at the simulator whose signed webhook reaches the deployed
-WebhookUrl, GET showing the outcome, a refund of part of it, and the functions' logs free of secrets and
-tokens. For every further stack: a signed create answered by that stack.
+WebhookUrl, GET showing the outcome, a refund of part of it read back and canceled,
+the session read, refused a refund and expired (every route of shared::routes), and
+the functions' logs free of secrets and tokens. For every further stack: a signed create answered by that stack.
 Exits non-zero on the first failure.
 """
 import json
@@ -115,6 +116,21 @@ def first_stack(env):
            f"a signed refund of part of it answers 201, pending at Fintoc ({status} {refund if status != 201 else ''})")
     status, view = call("GET", f"{api}/payment-intents/{intent}")
     expect(view.get("refundable_amount") == 10000, f"GET: 10000 left to refund ({view.get('refundable_amount')})")
+    # Every other route of shared::routes, answered by the function (not a gateway 500).
+    status, read = call("GET", f"{api}/refunds/{refund['id']}")
+    expect(status == 200 and read.get("id") == refund["id"], f"GET /refunds/{{id}} reads the refund back ({status})")
+    status, canceled = call("POST", f"{api}/refunds/{refund['id']}/cancel")
+    expect(status == 200 and canceled.get("status") == "canceled",
+           f"POST /refunds/{{id}}/cancel cancels the pending refund ({status} {canceled})")
+    status, read = call("GET", f"{api}/checkout-sessions/{session['id']}")
+    expect(status == 200 and read.get("id") == session["id"], f"GET /checkout-sessions/{{id}} reads the session ({status})")
+    status, refused = call("POST", f"{api}/checkout-sessions/{session['id']}/refunds", {"amount": 1},
+                           {"idempotency-key": str(uuid.uuid4())})
+    expect(status == 409 and refused.get("error", {}).get("code") == "payment_not_refundable",
+           f"POST /checkout-sessions/{{id}}/refunds answers from the function: an unpaid session ({status} {refused})")
+    status, expired = call("POST", f"{api}/checkout-sessions/{session['id']}/expire")
+    expect(status == 200 and expired.get("status") == "expired",
+           f"POST /checkout-sessions/{{id}}/expire expires the session ({status} {expired})")
     # Every webhook lost: the scheduled reconcile target, invoked once as the
     # schedule invokes it, records the payment.
     status, _ = call("POST", f"{sim}/_sim/deliveries/mode", {"mode": "off"}, signed=False)
