@@ -917,3 +917,232 @@ async fn a_second_payment_kept_as_an_anomaly_is_refunded_in_full_and_its_order_u
     );
     assert_eq!(h.get(&first).await.json["refundable_amount"], 15000);
 }
+
+/// Issue 34 (1): a refund's create answer is lost; the merchant retries its key
+/// with other metadata. The retry is another request (422, nothing sent), and the
+/// refund Fintoc made stays on the books: no second refund pays the money out again.
+#[tokio::test]
+async fn a_lost_answer_retried_with_another_body_is_refused_and_the_refund_kept() {
+    use fintoc_sim::Fault;
+    let h = Harness::new().await;
+    wire_webhooks(&h).await;
+    let pi = paid_intent(&h, "order-lost-answer").await;
+    // Fintoc makes the refund, and every answer to it is lost.
+    for _ in 0..3 {
+        h.sim.push_fault(Fault::Drop);
+    }
+    let lost = h
+        .call(refund_of(
+            &pi,
+            "lost-1",
+            r#"{"amount": 6000, "metadata": {"stamp": "1"}}"#,
+        ))
+        .await;
+    assert!(lost.status >= 500, "{}", lost.json);
+    assert_eq!(h.sim.refunds().len(), 1, "Fintoc made it");
+
+    let requests = h.sim.api_requests();
+    let other = h
+        .call(refund_of(
+            &pi,
+            "lost-1",
+            r#"{"amount": 6000, "metadata": {"stamp": "2"}}"#,
+        ))
+        .await;
+    assert_eq!(
+        (other.status, other.error_code()),
+        (422, "idempotency_key_reused"),
+        "{}",
+        other.json
+    );
+    assert_eq!(h.sim.api_requests(), requests, "nothing sent to Fintoc");
+    assert_eq!(
+        h.get(&pi).await.json["refundable_amount"],
+        9000,
+        "the refund Fintoc made is still reserved"
+    );
+    // Another key cannot pay the same money out again.
+    let again = h
+        .call(refund_of(&pi, "lost-2", r#"{"amount": 10000}"#))
+        .await;
+    assert_eq!(
+        (again.status, again.error_code()),
+        (409, "refund_exceeds_refundable"),
+        "{}",
+        again.json
+    );
+    // The same request resumes it and reaches the same refund at Fintoc.
+    let same = h
+        .call(refund_of(
+            &pi,
+            "lost-1",
+            r#"{"amount": 6000, "metadata": {"stamp": "1"}}"#,
+        ))
+        .await;
+    assert_eq!(
+        (same.status, &same.json["status"]),
+        (201, &json!("pending")),
+        "{}",
+        same.json
+    );
+    assert_eq!(h.sim.refunds().len(), 1, "one refund at Fintoc");
+}
+
+/// Issue 34 (1): a re-send Fintoc refuses never drops the reservation of a refund
+/// an earlier send may have made: the refund is found in Fintoc's list and kept.
+#[tokio::test]
+async fn a_refused_resend_keeps_the_reservation_of_the_refund_fintoc_made() {
+    use fintoc_sim::Fault;
+    use shared::app::reconcile::ReconcileSettings;
+    let h = Harness::new().await;
+    wire_webhooks(&h).await;
+    let pi = paid_intent(&h, "order-resend").await;
+    for _ in 0..3 {
+        h.sim.push_fault(Fault::Drop);
+    }
+    let body = r#"{"amount": 6000}"#;
+    let lost = h.call(refund_of(&pi, "resend-1", body)).await;
+    assert!(lost.status >= 500, "{}", lost.json);
+    assert_eq!(h.sim.refunds().len(), 1, "Fintoc made it");
+    // The re-send is refused (as Fintoc would once it forgot the key).
+    h.sim.push_fault(Fault::Refuse {
+        status: 400,
+        code: "invalid_request".into(),
+    });
+    let resent = h.call(refund_of(&pi, "resend-1", body)).await;
+    assert!(
+        resent.status < 400 || resent.status >= 500,
+        "a refused re-send is not the refund's refusal: {} {}",
+        resent.status,
+        resent.json
+    );
+    assert_eq!(
+        h.get(&pi).await.json["refundable_amount"],
+        9000,
+        "the reservation stays"
+    );
+    let again = h
+        .call(refund_of(&pi, "resend-2", r#"{"amount": 10000}"#))
+        .await;
+    assert_eq!(again.status, 409, "{}", again.json);
+    // The reconciler finds it in Fintoc's list by this backend's id.
+    h.clock.advance_ms(3_600_000);
+    let (reconciler, _) = reconciler_with(
+        &h,
+        ReconcileSettings {
+            sweep_refunds: false,
+            ..ReconcileSettings::default()
+        },
+    );
+    reconciler.run(None).await;
+    let view = h.get(&pi).await.json;
+    assert_eq!(view["refunds"][0]["status"], "pending", "{view}");
+    assert_eq!(view["refundable_amount"], 9000, "{view}");
+    assert_eq!(h.sim.refunds().len(), 1, "one refund at Fintoc");
+}
+
+/// A refund made at Fintoc for `pi` carrying this backend's refund id under a key
+/// its record does not hold (a reservation lost, as issue 34's first defect did).
+async fn refund_with_a_lost_reservation(h: &Harness, pi: &str, amount: u64) -> String {
+    use shared::domain::idempotency::{derive_fintoc_key, CallerId, IdempotencyKey};
+    use shared::domain::refund::{RefundKey, REFUND_ID_METADATA_KEY};
+    use shared::fintoc::{CreateRefund, FintocRefunds};
+    let id = format!("re_i.{pi}.{}", RefundKey::for_request("lost").as_str());
+    fintoc_client(&h.sim, fintoc_sim::DEFAULT_SECRET_KEY)
+        .create_refund(
+            &CreateRefund {
+                resource_type: "payment_intent",
+                resource_id: pi.to_string(),
+                amount,
+                metadata: [(REFUND_ID_METADATA_KEY.to_string(), id)].into(),
+            },
+            &derive_fintoc_key(
+                "lost",
+                &IdempotencyKey::parse(&CallerId::anonymous(), Some(pi)).unwrap(),
+            ),
+            None,
+        )
+        .await
+        .unwrap()
+        .id
+}
+
+/// Issue 34 (1): a refund naming this deployment's payment but unknown to its
+/// record is put on the books (imported) from its event, never kept apart.
+#[tokio::test]
+async fn a_refund_of_ours_missing_from_its_record_is_imported_from_its_event() {
+    let h = Harness::new().await;
+    wire_webhooks(&h).await;
+    let pi = paid_intent(&h, "order-lost-record").await;
+    let fintoc_id = refund_with_a_lost_reservation(&h, &pi, 3000).await;
+    settle(&h, &fintoc_id, settle_as("succeeded")).await;
+    let view = h.get(&pi).await.json;
+    assert_eq!(
+        (&view["refunded_amount"], &view["refundable_amount"]),
+        (&json!(3000), &json!(12000)),
+        "{view}"
+    );
+}
+
+/// The same through the sweep, its events lost.
+#[tokio::test]
+async fn a_refund_of_ours_missing_from_its_record_is_imported_by_the_sweep() {
+    use shared::app::reconcile::ReconcileSettings;
+    let h = Harness::new().await;
+    wire_webhooks(&h).await;
+    let pi = paid_intent(&h, "order-lost-swept").await;
+    h.sim.set_delivery_mode(fintoc_sim::DeliveryMode::Off);
+    let fintoc_id = refund_with_a_lost_reservation(&h, &pi, 3000).await;
+    h.sim
+        .settle_refund(&fintoc_id, &settle_as("succeeded"))
+        .unwrap();
+    let (reconciler, _) = reconciler_with(&h, ReconcileSettings::default());
+    let swept = reconciler.run(None).await;
+    assert_eq!(swept.refunds_imported, 1, "{swept:?}");
+    let view = h.get(&pi).await.json;
+    assert_eq!(view["refundable_amount"], 12000, "{view}");
+}
+
+/// Issue 34 (5): a payment's refunds live on its one item, which DynamoDB caps at
+/// 400 KB: past 50 refunds, or with metadata over 4096 bytes, a refund is refused
+/// before anything is sent to Fintoc.
+#[tokio::test]
+async fn refunds_beyond_what_one_item_holds_are_refused_before_fintoc() {
+    let h = Harness::new().await;
+    wire_webhooks(&h).await;
+    let pi = paid_intent(&h, "order-many").await;
+    // Each entry valid (at most 500 characters), 9 of them over 4096 bytes.
+    let metadata: serde_json::Map<String, Value> = (0..9)
+        .map(|i| (format!("note{i}"), json!("x".repeat(500))))
+        .collect();
+    let big = json!({"amount": 1, "metadata": metadata}).to_string();
+    let too_large = h.call(refund_of(&pi, "big", &big)).await;
+    assert_eq!(
+        (too_large.status, too_large.error_code()),
+        (400, "metadata_too_large"),
+        "{}",
+        too_large.json
+    );
+    let null = h.call(refund_of(&pi, "null", r#"{"amount": null}"#)).await;
+    assert_eq!(
+        (null.status, null.error_code()),
+        (400, "invalid_amount"),
+        "issue 34 (13): null never refunds everything"
+    );
+    for i in 0..50 {
+        let made = h
+            .call(refund_of(&pi, &format!("many-{i}"), r#"{"amount": 1}"#))
+            .await;
+        assert_eq!(made.status, 201, "{}", made.json);
+    }
+    let requests = h.sim.api_requests();
+    let one_more = h.call(refund_of(&pi, "many-50", r#"{"amount": 1}"#)).await;
+    assert_eq!(
+        (one_more.status, one_more.error_code()),
+        (409, "refund_limit_reached"),
+        "{}",
+        one_more.json
+    );
+    assert_eq!(h.sim.api_requests(), requests, "nothing sent to Fintoc");
+    assert_eq!(h.get(&pi).await.json["refundable_amount"], 14950);
+}

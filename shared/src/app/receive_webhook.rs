@@ -9,6 +9,7 @@ use crate::domain::deployment::{
 };
 use crate::domain::error::{InputError, InputErrorKind};
 use crate::domain::payment::{PaymentKind, PaymentStatus};
+use crate::domain::reconcile::refund_target;
 use crate::domain::report::PaymentReport;
 use crate::domain::session::{payment_event_report, SessionEventKind, SESSION_REF_METADATA_KEY};
 use crate::domain::transition::{
@@ -253,26 +254,12 @@ impl<S: EventStore + PaymentStore + RefundStore, C: Clock> WebhookService<S, C> 
     /// payment this deployment does not hold is kept apart.
     async fn receive_refund(&self, event: &Event, now_ms: i64) -> Result<Accepted, ApiError> {
         let report = event.refund_report()?;
-        let now = format_rfc3339_ms(now_ms);
-        let target = match report.refund_id() {
-            Some(id) => {
-                let kind = if id.session {
-                    PaymentKind::Session
-                } else {
-                    PaymentKind::Intent
-                };
-                Some((kind, id.payment_id, Some(id.key)))
-            }
-            None => report
-                .resource_id
-                .clone()
-                .map(|intent| (PaymentKind::Intent, intent, None)),
-        };
+        let target = refund_target(&report);
         let mut found = None;
-        if let Some((kind, payment_id, key)) = target {
+        if let Some(target) = target {
             let payment = self
                 .store
-                .get_payment(kind, &payment_id)
+                .get_payment(target.kind, &target.payment_id)
                 .await
                 .map_err(storage_error)?;
             let event_mode = event.mode.as_deref();
@@ -289,28 +276,18 @@ impl<S: EventStore + PaymentStore + RefundStore, C: Clock> WebhookService<S, C> 
                     .keep_refund_event_apart(event, &report, ForeignReason::ModeMismatch, now_ms)
                     .await;
             }
-            if let Some(payment) = payment {
-                let key = key.or_else(|| {
-                    payment
-                        .refunds
-                        .by_fintoc_id(&report.id)
-                        .map(|r| r.key.clone())
-                });
-                found = Some((payment, key));
-            }
+            found = payment.map(|payment| (payment, target.key));
         }
         let outcome = match found {
-            Some((payment, Some(key))) => {
-                super::refunds::record_refund_report(&self.store, &payment, &key, &report, &now)
-                    .await
-                    .map_err(storage_error)?
-                    .0
-            }
-            Some((payment, None)) => {
-                super::refunds::import_refund(&self.store, &payment, &report, now_ms)
-                    .await
-                    .map_err(storage_error)?
-            }
+            Some((payment, key)) => super::refunds::record_or_import(
+                &self.store,
+                &payment,
+                key.as_ref(),
+                &report,
+                now_ms,
+            )
+            .await
+            .map_err(storage_error)?,
             None => RefundRecorded::Unknown,
         };
         let name = match outcome {

@@ -12,12 +12,12 @@
 //! the run.
 
 use super::record::{self, Plan, Recorded};
-use super::refunds::{import_refund, record_refund_report, RefundRecorded};
+use super::refunds::{record_or_import, record_refund_report, RefundRecorded};
 use crate::clock::{format_rfc3339_ms, Clock, ManualClock};
 use crate::domain::payment::PaymentKind;
 use crate::domain::reconcile::{
-    outside_refund_target, plan_check, plan_failed_check, plan_refund_check,
-    refund_sweep_cursor_after, refund_sweep_since, CheckPlan, FintocAnswer, Flag, ScheduleUpdate,
+    plan_check, plan_failed_check, plan_refund_check, refund_sweep_cursor_after,
+    refund_sweep_since, refund_target, CheckPlan, FintocAnswer, Flag, ScheduleUpdate,
 };
 use crate::domain::refund::{refund_create_never_made, RefundStatus};
 use crate::domain::schedule::ScheduleChange;
@@ -296,9 +296,10 @@ where
     /// Sweeps Fintoc's refund list (`GET /v1/refunds?since=`, from the stored
     /// cursor with an overlap) for refunds made outside this API of payments held
     /// here whose events never arrived, and imports each (reserved like a refund
-    /// made here: `app::refunds::import_refund`; one beyond what is refundable is
-    /// an `ANOMALY`). A refund this backend made, or already holds, is skipped, so
-    /// reading a refund twice changes nothing. The cursor moves forward only after
+    /// made here: `app::refunds::record_or_import`; one beyond what is refundable
+    /// is an `ANOMALY`); one naming this backend's id that its payment's record
+    /// does not hold is imported too. A refund the record holds is skipped (its
+    /// payment's checks follow it), so reading a refund twice changes nothing. The cursor moves forward only after
     /// a list read to its end with every import recorded; otherwise the next run
     /// sweeps the same window again. A failed sweep counts as a failed check.
     pub async fn sweep_outside_refunds(&self, summary: &mut RunSummary) {
@@ -335,10 +336,11 @@ where
             summary.failed += 1;
         }
         for report in &list.refunds {
-            let Some(intent_id) = outside_refund_target(report) else {
+            let Some(target) = refund_target(report) else {
                 continue;
             };
-            let payment = match self.store.get_payment(PaymentKind::Intent, intent_id).await {
+            let intent_id = target.payment_id.as_str();
+            let payment = match self.store.get_payment(target.kind, intent_id).await {
                 Ok(Some(payment)) => payment,
                 Ok(None) => continue,
                 Err(e) => {
@@ -347,10 +349,23 @@ where
                     continue;
                 }
             };
-            if payment.refunds.by_fintoc_id(&report.id).is_some() {
+            // One on the record already: the payment's own checks follow it.
+            let held = target
+                .key
+                .as_ref()
+                .is_some_and(|k| payment.refunds.get(k).is_some());
+            if held || payment.refunds.by_fintoc_id(&report.id).is_some() {
                 continue;
             }
-            match import_refund(&self.store, &payment, report, self.clock.now_ms()).await {
+            match record_or_import(
+                &self.store,
+                &payment,
+                target.key.as_ref(),
+                report,
+                self.clock.now_ms(),
+            )
+            .await
+            {
                 Ok(RefundRecorded::Changed) => summary.refunds_imported += 1,
                 Ok(RefundRecorded::Anomaly) => summary.refund_anomalies += 1,
                 Ok(_) => {}

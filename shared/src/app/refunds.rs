@@ -203,6 +203,43 @@ async fn record_report<S: PaymentStore + RefundStore>(
     )))
 }
 
+/// Puts a reported refund of `payment` (held here) on its books: recorded on the
+/// refund under `key` (this backend's id named it) or with Fintoc's id; one the
+/// record does not hold is imported, so no refund of a payment held here is left
+/// off its books — not even one of this backend's whose reservation was lost
+/// (logged `ANOMALY`: it should not happen).
+pub async fn record_or_import<S: PaymentStore + RefundStore>(
+    store: &S,
+    payment: &StoredPayment,
+    key: Option<&RefundKey>,
+    report: &RefundReport,
+    now_ms: i64,
+) -> Result<RefundRecorded, StoreError> {
+    let held = key
+        .filter(|k| payment.refunds.get(k).is_some())
+        .cloned()
+        .or_else(|| {
+            payment
+                .refunds
+                .by_fintoc_id(&report.id)
+                .map(|r| r.key.clone())
+        });
+    if let Some(held) = held {
+        let now = format_rfc3339_ms(now_ms);
+        return Ok(record_refund_report(store, payment, &held, report, &now)
+            .await?
+            .0);
+    }
+    if key.is_some() {
+        tracing::error!(
+            payment_id = %payment.id,
+            fintoc_refund_id = %report.id,
+            "ANOMALY: a refund this backend made is missing from its payment's record; imported"
+        );
+    }
+    import_refund(store, payment, report, now_ms).await
+}
+
 /// Imports a refund made elsewhere (Fintoc's dashboard, a plugin) of `payment`,
 /// which this deployment holds: reserved like a refund made here (under a key
 /// derived from Fintoc's id, so a second report finds it), then recorded. One that
@@ -322,6 +359,9 @@ fn plan_reservation(
 ) -> Result<Reservation, ApiError> {
     if let Some(existing) = payment.refunds.get(key) {
         return Ok(Reservation::Found(existing.clone()));
+    }
+    if payment.refunds.full() && payment.refundable_base() > 0 {
+        return Err(ApiError::refund_limit_reached(&payment.id));
     }
     let amount = match payment.refund_ledger().reserve(command.request.amount) {
         Ok((_, amount)) => amount,
@@ -518,14 +558,17 @@ where
     ) -> CommandResult {
         let command = lease.request();
         let (fintoc_key, refund_key) = self.refund_keys(lease.key());
-        let (payment, refund) = match reserved {
-            Some(refund) => (with_reserved(payment, &refund), refund),
+        // `first_send`: reserved by this request, so no earlier attempt can have
+        // sent it to Fintoc.
+        let (payment, refund, first_send) = match reserved {
+            Some(refund) => (with_reserved(payment, &refund), refund, true),
             None => {
                 match self
                     .reserve(command, &refund_key, lease.now_ms(), payment)
                     .await
                 {
-                    Ok(reserved) => reserved,
+                    Ok((payment, Reservation::New(refund))) => (payment, refund, true),
+                    Ok((payment, Reservation::Found(refund))) => (payment, refund, false),
                     Err(e) => return CommandResult::Failed(e),
                 }
             }
@@ -549,7 +592,9 @@ where
             Ok(id) => id.to_string(),
             Err(e) => return CommandResult::Failed(e),
         };
-        let mut metadata = command.request.metadata.clone();
+        // A re-send carries exactly what was first sent: the reservation's amount
+        // and metadata, so Fintoc answers it from its key.
+        let mut metadata = refund.metadata.clone();
         metadata.insert(
             REFUND_ID_METADATA_KEY.to_string(),
             payment.refund_id(&refund.key).to_string(),
@@ -599,8 +644,17 @@ where
                     Err(e) => CommandResult::Failed(store_error(e)),
                 }
             }
+            Err(e @ FintocError::Rejected { .. }) if !first_send => {
+                // A re-send refused: an earlier send may have made the refund (its
+                // answer lost), so the reservation stays; the reconciler finds it
+                // in Fintoc's list by this backend's id, or releases it once it is
+                // certain Fintoc never made it.
+                tracing::warn!(payment_id = %payment.id, refund_key = refund.key.as_str(), error = %e, "Fintoc refused a refund's re-send; its reservation stays, left to the reconciler");
+                done(&payment, &refund)
+            }
             Err(e @ FintocError::Rejected { .. }) => {
-                // Fintoc made no refund: its amount is free again, exactly once.
+                // Fintoc refused the first send: it made no refund, so its amount is
+                // free again, exactly once.
                 match self
                     .store
                     .drop_refund(payment.kind, &payment.id, &refund)
@@ -623,7 +677,8 @@ where
         }
     }
 
-    /// The refund under `key` reserved on its payment, decided again on what a
+    /// The refund under `key` reserved on its payment (`New`: by this call), or the
+    /// one an earlier attempt of the key reserved (`Found`), decided again on what a
     /// refused write found: the one conditional write that keeps refunds within
     /// what was paid.
     async fn reserve(
@@ -632,11 +687,11 @@ where
         key: &RefundKey,
         now_ms: i64,
         read: StoredPayment,
-    ) -> Result<(StoredPayment, StoredRefund), ApiError> {
+    ) -> Result<(StoredPayment, Reservation), ApiError> {
         let mut payment = read;
         for _ in 0..MAX_ATTEMPTS {
             let refund = match plan_reservation(command, key, now_ms, &payment)? {
-                Reservation::Found(existing) => return Ok((payment, existing)),
+                found @ Reservation::Found(_) => return Ok((payment, found)),
                 Reservation::New(refund) => refund,
             };
             let outcome = self
@@ -652,7 +707,7 @@ where
             match outcome {
                 ReserveRefundOutcome::Reserved => {
                     tracing::info!(payment_id = %payment.id, refund_key = key.as_str(), amount = refund.amount, "refund reserved");
-                    return Ok((with_reserved(payment, &refund), refund));
+                    return Ok((with_reserved(payment, &refund), Reservation::New(refund)));
                 }
                 ReserveRefundOutcome::Conflict(Some(now_stored)) => payment = *now_stored,
                 ReserveRefundOutcome::Conflict(None) => {

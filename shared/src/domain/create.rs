@@ -4,7 +4,9 @@
 use super::deployment::DEPLOYMENT_TAG_METADATA_KEY;
 use super::error::{InputError, InputErrorKind};
 use super::money::Currency;
-use super::refund::{parse_refund_amount, RefundRequest};
+use super::refund::{
+    parse_refund_amount, refund_metadata_too_large, RefundRequest, MAX_REFUND_METADATA_BYTES,
+};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
@@ -167,9 +169,17 @@ pub fn parse_refund_request(
             format!("Unknown field `{field}`. Accepted fields: amount, metadata."),
         ));
     }
+    let metadata = parse_metadata(obj.get("metadata"))?;
+    if refund_metadata_too_large(&metadata) {
+        return Err(InputError::invalid_param(
+            "metadata_too_large",
+            "metadata",
+            format!("A refund's metadata may take at most {MAX_REFUND_METADATA_BYTES} bytes (UTF-8, keys and values)."),
+        ));
+    }
     Ok(RefundRequest {
         amount: parse_refund_amount(obj.get("amount"))?,
-        metadata: parse_metadata(obj.get("metadata"))?,
+        metadata,
     })
 }
 

@@ -274,15 +274,17 @@ pub fn is_expired(existing: &IdempotencyRecord, now_ms: i64) -> bool {
 }
 
 /// Whether a new request may resume the live record `existing` under a new lease,
-/// keeping its reservation: a released key (any request), or an abandoned lease of
-/// the same request. The DynamoDB store renders this as its `UpdateItem` condition.
+/// keeping its reservation: a released key or an abandoned lease, by the same
+/// request only (its fingerprint). Another request under a released key is a
+/// mismatch (422): a retry of a lost answer with another body would otherwise be
+/// sent under the key that reached Fintoc first. The DynamoDB store renders this as
+/// its `UpdateItem` condition.
 pub fn can_resume(existing: &IdempotencyRecord, request_hash: &str, now_ms: i64) -> bool {
     !is_expired(existing, now_ms)
+        && existing.request_hash == request_hash
         && match existing.status {
             RecordStatus::Released => true,
-            RecordStatus::InProgress => {
-                existing.lease_expires_at_ms < now_ms && existing.request_hash == request_hash
-            }
+            RecordStatus::InProgress => existing.lease_expires_at_ms < now_ms,
             RecordStatus::Completed => false,
         }
 }
@@ -479,10 +481,14 @@ mod tests {
     }
 
     #[test]
-    fn a_released_key_is_resumed_by_any_request_until_it_expires() {
+    fn a_released_key_is_resumed_by_its_own_request_until_it_expires() {
         let released = record(RecordStatus::Released, "h", 4_000, 10);
         assert!(can_resume(&released, "h", 5_000));
-        assert!(can_resume(&released, "other", 5_000));
+        assert!(!can_resume(&released, "other", 5_000), "another request");
+        assert_eq!(
+            classify_conflict(&released, "other", 5_000),
+            AcquireOutcome::Mismatch
+        );
         assert!(
             !can_resume(&released, "h", 10_001),
             "expired: a fresh record"

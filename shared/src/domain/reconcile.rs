@@ -17,7 +17,7 @@
 //!   racing a webhook, still change the intent once.
 
 use super::payment::{PaymentKind, PaymentStatus};
-use super::refund::RefundReport;
+use super::refund::{RefundKey, RefundReport};
 use super::report::PaymentReport;
 use super::schedule::{after_check, after_failed_check, CheckSchedule, ScheduleChange};
 use super::transition::{plan_write, Effect, EventRef, PaymentPatch, PaymentState, Source};
@@ -154,20 +154,50 @@ pub fn refund_sweep_cursor_after(started_ms: i64, complete: bool) -> Option<i64>
     complete.then_some(started_ms - REFUND_SWEEP_LAG_MS)
 }
 
-/// The payment intent a listed refund was made outside this API for, when the
-/// sweep should look at it: a refund this backend made carries its id in its
-/// metadata (the payment's own checks follow it), and only payment intents'
-/// refunds exist.
-pub fn outside_refund_target(report: &RefundReport) -> Option<&str> {
-    if report.refund_id().is_some()
-        || report
-            .resource_type
-            .as_deref()
-            .is_some_and(|t| t != "payment_intent")
+/// Which payment a reported refund is of, as far as the report says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefundTarget {
+    /// The payment's kind.
+    pub kind: PaymentKind,
+    /// The payment's id.
+    pub payment_id: String,
+    /// The refund's key on the payment's record, for one made here (`None`: made
+    /// elsewhere, found on the record by Fintoc's id or imported).
+    pub key: Option<RefundKey>,
+}
+
+/// The payment `report`'s refund is of: the payment and key of this backend's id
+/// in its metadata (a refund made here), else the payment intent it was made for
+/// (made elsewhere: Fintoc's dashboard, a plugin). `None` for a refund of anything
+/// else. The webhook and the reconciler's sweep both look refunds up by it.
+pub fn refund_target(report: &RefundReport) -> Option<RefundTarget> {
+    if let Some(id) = report.refund_id() {
+        return Some(RefundTarget {
+            kind: if id.session {
+                PaymentKind::Session
+            } else {
+                PaymentKind::Intent
+            },
+            payment_id: id.payment_id,
+            key: Some(id.key),
+        });
+    }
+    if report
+        .resource_type
+        .as_deref()
+        .is_some_and(|t| t != "payment_intent")
     {
         return None;
     }
-    report.resource_id.as_deref().filter(|id| !id.is_empty())
+    report
+        .resource_id
+        .as_deref()
+        .filter(|id| !id.is_empty())
+        .map(|id| RefundTarget {
+            kind: PaymentKind::Intent,
+            payment_id: id.to_string(),
+            key: None,
+        })
 }
 
 /// Decides what Fintoc's `answer` about an intent in `current`, scheduled as
@@ -261,22 +291,32 @@ mod tests {
                 .collect(),
             created_at: None,
         };
+        let elsewhere = |id: &str| RefundTarget {
+            kind: PaymentKind::Intent,
+            payment_id: id.into(),
+            key: None,
+        };
         assert_eq!(
-            outside_refund_target(&report(&[], Some("payment_intent"))),
-            Some("pi_1")
+            refund_target(&report(&[], Some("payment_intent"))),
+            Some(elsewhere("pi_1"))
         );
         assert_eq!(
-            outside_refund_target(&report(&[("note", "x")], None)),
-            Some("pi_1")
+            refund_target(&report(&[("note", "x")], None)),
+            Some(elsewhere("pi_1"))
         );
-        assert_eq!(outside_refund_target(&report(&[], Some("charge"))), None);
+        assert_eq!(refund_target(&report(&[], Some("charge"))), None);
         let made_here = [(
             crate::domain::refund::REFUND_ID_METADATA_KEY,
             "re_i.pi_1.k0123456789abcdef",
         )];
         assert_eq!(
-            outside_refund_target(&report(&made_here, Some("payment_intent"))),
-            None
+            refund_target(&report(&made_here, Some("payment_intent"))),
+            Some(RefundTarget {
+                kind: PaymentKind::Intent,
+                payment_id: "pi_1".into(),
+                key: RefundKey::parse("k0123456789abcdef"),
+            }),
+            "made here: its payment and key, from its id"
         );
     }
 

@@ -453,7 +453,33 @@ pub struct Refunds {
     pub entries: Vec<StoredRefund>,
 }
 
+/// The most refunds a payment's item holds. All of a payment's refunds live on its
+/// one DynamoDB item (so the rule "never more than was paid" is one single-item
+/// conditional write), which may not exceed 400 KB: 50 refunds with the largest
+/// metadata a refund accepts ([`MAX_REFUND_METADATA_BYTES`]) take about 220 KB,
+/// beside the payment's own fields. A refund beyond it is refused (409) before
+/// anything is sent to Fintoc.
+pub const MAX_REFUNDS_PER_PAYMENT: usize = 50;
+
+/// The most bytes (UTF-8, keys and values) of a refund request's metadata.
+pub const MAX_REFUND_METADATA_BYTES: usize = 4096;
+
+/// Whether a refund request's metadata is larger than a refund may carry.
+pub fn refund_metadata_too_large(metadata: &BTreeMap<String, String>) -> bool {
+    metadata
+        .iter()
+        .map(|(k, v)| k.len() + v.len())
+        .sum::<usize>()
+        > MAX_REFUND_METADATA_BYTES
+}
+
 impl Refunds {
+    /// Whether the payment holds as many refunds as its item may: no new one is
+    /// made here (one made elsewhere is still imported: its money went out).
+    pub fn full(&self) -> bool {
+        self.entries.len() >= MAX_REFUNDS_PER_PAYMENT
+    }
+
     /// The ledger against what the payment paid.
     pub fn ledger(&self, paid: u64) -> RefundLedger {
         RefundLedger {
@@ -546,7 +572,9 @@ pub const MAX_REFUND_AMOUNT: u64 = 1_000_000_000_000;
 /// Reads `{"amount"?, "metadata"?}` (validated as a create's fields are).
 pub fn parse_refund_amount(value: Option<&serde_json::Value>) -> Result<Option<u64>, InputError> {
     match value {
-        None | Some(serde_json::Value::Null) => Ok(None),
+        // Only a missing field asks for everything: `null` is what `JSON.stringify`
+        // makes of `NaN`, a bug on the caller's side, never "refund it all".
+        None => Ok(None),
         Some(serde_json::Value::Number(n)) => match n.as_u64() {
             Some(a) if a > 0 && a <= MAX_REFUND_AMOUNT => Ok(Some(a)),
             _ => Err(invalid_refund_amount()),
@@ -921,5 +949,31 @@ mod tests {
                 prop_assert!(ledger.reserved <= ledger.paid);
             }
         }
+    }
+
+    #[test]
+    fn a_null_amount_is_refused_only_a_missing_one_refunds_everything() {
+        use serde_json::json;
+        assert_eq!(parse_refund_amount(None).unwrap(), None);
+        // What `JSON.stringify` makes of `NaN`: never "everything".
+        let null = parse_refund_amount(Some(&json!(null))).unwrap_err();
+        assert_eq!(null.code, "invalid_amount");
+        assert_eq!(parse_refund_amount(Some(&json!(320))).unwrap(), Some(320));
+        assert!(parse_refund_amount(Some(&json!(320.5))).is_err());
+    }
+
+    #[test]
+    fn a_payment_holds_a_bounded_number_of_refunds_with_bounded_metadata() {
+        let mut refunds = Refunds::default();
+        for i in 0..MAX_REFUNDS_PER_PAYMENT {
+            assert!(!refunds.full(), "{i} refunds");
+            refunds.entries.push(stored(Pending));
+        }
+        assert!(refunds.full());
+        let mut metadata = BTreeMap::new();
+        metadata.insert("k".to_string(), "v".repeat(MAX_REFUND_METADATA_BYTES - 1));
+        assert!(!refund_metadata_too_large(&metadata));
+        metadata.insert("k2".to_string(), String::new());
+        assert!(refund_metadata_too_large(&metadata), "counted in bytes");
     }
 }

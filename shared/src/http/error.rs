@@ -227,6 +227,18 @@ impl ApiError {
         .with_param("amount")
     }
 
+    /// 409: the payment holds as many refunds as it may
+    /// (`domain::refund::MAX_REFUNDS_PER_PAYMENT`).
+    pub fn refund_limit_reached(payment_id: &str) -> Self {
+        let id = crate::domain::create::echo(payment_id);
+        Self::new(
+            409,
+            "invalid_request_error",
+            "refund_limit_reached",
+            format!("Payment {id} has {} refunds, as many as one payment may have; refund what is left at Fintoc.", crate::domain::refund::MAX_REFUNDS_PER_PAYMENT),
+        )
+    }
+
     /// 409: the refund is past the point where it can be canceled.
     pub fn refund_not_cancelable(status: &str) -> Self {
         Self::new(

@@ -78,7 +78,9 @@ macro_rules! store_contract_tests {
             refunds_hold_at_most_what_was_paid_and_release_once,
             a_fresh_key_and_its_refund_are_taken_in_one_write_or_not_at_all,
             a_refund_answer_and_its_key_are_written_whole_or_not_at_all,
-            the_refund_sweep_cursor_only_moves_forward
+            the_refund_sweep_cursor_only_moves_forward,
+            a_reservation_keeps_its_payment_due_against_an_earlier_check,
+            a_refund_outcome_is_recorded_when_its_order_has_no_item
         );
     };
     (@rules $make:expr; $($rule:ident),+) => {
@@ -320,7 +322,12 @@ pub async fn only_the_lease_holder_completes_or_releases<S: Stores>(store: S) {
         "a stranger's release leaves the record"
     );
     store.release(&k, &lease_id).await.expect("release");
-    lease(acquire(&store, &k, "other", T0 + 2, T0 + 30_000, T0 + 86_400_000).await);
+    assert_eq!(
+        acquire(&store, &k, "other", T0 + 2, T0 + 30_000, T0 + 86_400_000).await,
+        AcquireOutcome::Mismatch,
+        "a released key is another request's 422"
+    );
+    lease(acquire(&store, &k, "h", T0 + 3, T0 + 30_000, T0 + 86_400_000).await);
 }
 
 /// A record's reservation is fresh when the record is, and kept while it lives: a
@@ -334,10 +341,11 @@ pub async fn a_reservation_lives_as_long_as_its_record<S: Stores>(store: S) {
     let (second, again) = held(acquire(&store, &k, "h", T0 + 31_000, T0 + 60_000, T0 + day).await);
     assert_eq!(again, reservation, "a take-over keeps the reservation");
     assert!(!complete(&store, &k, &first).await, "the old lease is gone");
-    // Released (a failure a retry may fix), then taken by any request: the same.
+    // Released (a failure a retry may fix), then taken by the same request: the
+    // same.
     store.release(&k, &second).await.expect("release");
     let (third, after_release) =
-        held(acquire(&store, &k, "other", T0 + 61_000, T0 + 90_000, T0 + day).await);
+        held(acquire(&store, &k, "h", T0 + 61_000, T0 + 90_000, T0 + day).await);
     assert_eq!(
         after_release, reservation,
         "a release keeps the reservation"
@@ -1836,5 +1844,129 @@ pub async fn the_refund_sweep_cursor_only_moves_forward<S: Stores>(store: S) {
     assert_eq!(
         store.refund_sweep_cursor().await.unwrap().as_deref(),
         Some("2026-12-02T10:05:00.000Z")
+    );
+}
+
+/// A refund reserved while the reconciler checks the payment's last open refund
+/// keeps the payment due: the check's "leave the index" write is guarded by the
+/// version it read, and a reservation moves it (issue 34, 6).
+pub async fn a_reservation_keeps_its_payment_due_against_an_earlier_check<S: Stores>(store: S) {
+    store
+        .save_created(&for_order("pi_due", "order-due"))
+        .await
+        .unwrap();
+    send_event(&store, "pi_due", "evt_paid", PaymentStatus::Succeeded).await;
+    let reserve = |key: &str| {
+        let (r, store) = (refund(key, 10), &store);
+        async move {
+            let paid = store
+                .get_payment(PaymentKind::Intent, "pi_due")
+                .await
+                .unwrap()
+                .unwrap();
+            store
+                .reserve_refund(&ReserveRefund {
+                    kind: PaymentKind::Intent,
+                    payment_id: "pi_due",
+                    paid: paid.refundable_base(),
+                    refund: &r,
+                    schedule: Some(initial_schedule("pi_due", 0)),
+                })
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(reserve("first").await, ReserveRefundOutcome::Reserved);
+    // The check reads the payment (its version), finds its one refund final...
+    let checked = store
+        .payment_state(PaymentKind::Intent, "pi_due")
+        .await
+        .unwrap()
+        .unwrap();
+    // ...while a new refund is reserved.
+    assert_eq!(reserve("second").await, ReserveRefundOutcome::Reserved);
+    let cleared = store
+        .update_schedule(&ScheduleUpdate {
+            intent_id: "pi_due".into(),
+            kind: PaymentKind::Intent,
+            expected_version: checked.version,
+            change: ScheduleChange::Clear,
+            flag: None,
+            at: "now".into(),
+        })
+        .await
+        .unwrap();
+    assert!(
+        !cleared,
+        "the check read before the reservation clears nothing"
+    );
+    let stored = store
+        .get_payment(PaymentKind::Intent, "pi_due")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(stored.schedule.is_some(), "the new refund keeps it due");
+}
+
+/// A succeeded refund of a paid payment whose order has no item (written before
+/// order items existed) is recorded, its outcome too: only the order's count is
+/// left out (issue 34, 11).
+pub async fn a_refund_outcome_is_recorded_when_its_order_has_no_item<S: Stores>(store: S) {
+    store
+        .save_created(&for_order("pi_old", "order-old"))
+        .await
+        .unwrap();
+    send_event(&store, "pi_old", "evt_paid", PaymentStatus::Succeeded).await;
+    let paid = store
+        .get_payment(PaymentKind::Intent, "pi_old")
+        .await
+        .unwrap()
+        .unwrap();
+    let r = refund("old", 10);
+    assert_eq!(
+        store
+            .reserve_refund(&ReserveRefund {
+                kind: PaymentKind::Intent,
+                payment_id: "pi_old",
+                paid: paid.refundable_base(),
+                refund: &r,
+                schedule: None,
+            })
+            .await
+            .unwrap(),
+        ReserveRefundOutcome::Reserved
+    );
+    let refund_id = format!("re_i.pi_old.{}", r.key.as_str());
+    let written = store
+        .change_refund(&RefundChange {
+            kind: PaymentKind::Intent,
+            payment_id: "pi_old",
+            key: &r.key,
+            expected: &RefundStatus::Creating,
+            status: &RefundStatus::Succeeded,
+            fintoc_id: Some("re_old"),
+            failure_code: None,
+            release: None,
+            updated_at: "2026-01-01T00:00:01.000Z",
+            outcome: Some(RefundOutcome {
+                refund_id: &refund_id,
+                order_id: Some("order-never-stored"),
+                amount: 10,
+                currency: "CLP",
+            }),
+            complete: None,
+        })
+        .await
+        .unwrap();
+    assert!(written, "recorded without the order's item");
+    let read = store
+        .get_payment(PaymentKind::Intent, "pi_old")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(read.refunds.entries[0].status, RefundStatus::Succeeded);
+    assert!(
+        store.order("order-never-stored").await.unwrap().is_none(),
+        "no order item is made up"
     );
 }

@@ -16,7 +16,7 @@ type ExprParts = (
 
 /// An update and/or condition expression with its placeholders. Every attribute
 /// name is referenced as `#name`; every value as `:placeholder`.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct Expr {
     sets: Vec<String>,
     adds: Vec<String>,

@@ -171,7 +171,6 @@ impl DynamoStore {
     ) -> Result<Result<IdempotencyRecord, IdempotencyRecord>, StoreError> {
         let mut expr = Expr::default();
         expr.set("status", s(IN_PROGRESS))
-            .set("request_hash", s(request.request_hash))
             .set("lease_id", s(lease_id.as_str()))
             .set("lease_expires_at_ms", n(request.lease_expires_at_ms))
             .set(TTL_ATTRIBUTE, n(request.expires_at_ms.div_euclid(1000)));
@@ -185,8 +184,8 @@ impl DynamoStore {
         let released = expr.value("released", s(RELEASED));
         let hash_value = expr.value("hash", s(request.request_hash));
         expr.condition(format!(
-            "{exp} >= {now_s} AND ({status} = {released} OR \
-             ({status} = {in_progress} AND {lease} < {now_ms} AND {hash} = {hash_value}))"
+            "{exp} >= {now_s} AND {hash} = {hash_value} AND ({status} = {released} OR \
+             ({status} = {in_progress} AND {lease} < {now_ms}))"
         ));
         let update = self
             .client

@@ -204,6 +204,7 @@ impl Tables {
             .ok_or_else(|| StoreError::Malformed("a fitting payment vanished".into()))?;
         item.refunds.reserved += request.refund.amount;
         item.refunds.entries.push(request.refund.clone());
+        item.version += 1;
         if item.schedule.is_none() {
             item.schedule = request.schedule;
         }
@@ -307,7 +308,6 @@ impl Tables {
                 }
                 // Resumed under a new lease; the reservation stays.
                 existing.record.status = RecordStatus::InProgress;
-                existing.record.request_hash = request.request_hash.to_string();
                 existing.record.lease_expires_at_ms = request.lease_expires_at_ms;
                 existing.record.expires_at_ms = expires_at_ms;
                 existing.lease_id = lease_id.clone();

@@ -384,12 +384,26 @@ pub(crate) fn failed_condition<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>)
     err.as_service_error().and_then(|e| e.code()) == Some("ConditionalCheckFailedException")
 }
 
+/// The marker logged when DynamoDB refuses a request as invalid (an item that
+/// would exceed 400 KB, above all): matched by the stack's metric filters
+/// (`DynamoDbValidationErrors` → alarm). No retry can fix such a request.
+pub const DYNAMODB_VALIDATION_MARKER: &str = "DYNAMODB_VALIDATION";
+
 pub(crate) fn unavailable<E, R>(
     operation: &'static str,
 ) -> impl FnOnce(SdkError<E, R>) -> StoreError
 where
-    E: std::error::Error + Send + Sync + 'static,
+    E: std::error::Error + ProvideErrorMetadata + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
 {
-    move |e| StoreError::unavailable(operation, e)
+    move |e| {
+        if e.as_service_error().and_then(|s| s.code()) == Some("ValidationException") {
+            tracing::error!(
+                operation,
+                marker = DYNAMODB_VALIDATION_MARKER,
+                "DYNAMODB_VALIDATION: DynamoDB refused a request as invalid (an item over 400 KB?); nothing was written"
+            );
+        }
+        StoreError::unavailable(operation, e)
+    }
 }

@@ -225,8 +225,11 @@ pub(super) fn reserve_expr(request: &ReserveRefund<'_>) -> Expr {
     let paid = e.value("paid", n(request.paid));
     let limit = e.value("limit", n(limit));
     let mismatch = e.value("mismatch", s(ReviewReason::AmountMismatch.as_str()));
+    // The version moves: a check that read the payment before (its refunds all
+    // final) must not take it off the index under the new refund.
     e.set_path(&format!("{refunds}.{key}"), &entry)
-        .add_raw(&reserved, &held);
+        .add_raw(&reserved, &held)
+        .add("version", n(1));
     if let Some(schedule) = &request.schedule {
         e.set_if_absent("due_shard", n(schedule.shard))
             .set_if_absent("due_at", n(schedule.due_at_ms))
@@ -250,6 +253,94 @@ pub(super) fn payment_from_item(
     let item: IntentItem = serde_dynamo::from_item(item)
         .map_err(|e| StoreError::Malformed(format!("payment: {e}")))?;
     Ok(Box::new(item.into()))
+}
+
+/// The transaction of a refund change with an outcome or a key to complete: the
+/// payment's update `payment`, the key completed, the outcome inserted once and,
+/// with `count_on_order`, the succeeded amount added to the order's item (which must
+/// exist).
+fn change_refund_items(
+    table: &str,
+    idempotency_table: &str,
+    change: &RefundChange<'_>,
+    payment: Expr,
+    count_on_order: bool,
+) -> Result<Vec<aws_sdk_dynamodb::types::TransactWriteItem>, StoreError> {
+    let unavailable_item =
+        |e: aws_sdk_dynamodb::error::BuildError| StoreError::unavailable("change_refund", e);
+    let mut items = vec![payment
+        .into_transact_update(
+            table,
+            (PARTITION_KEY, payment_pk(change.kind, change.payment_id)),
+        )
+        .map_err(unavailable_item)?];
+    if let Some(complete) = change.complete {
+        items.push(
+            idempotency::complete_expr(complete)
+                .into_transact_update(
+                    idempotency_table,
+                    (PARTITION_KEY, idempotency::idempotency_pk(complete.key)),
+                )
+                .map_err(unavailable_item)?,
+        );
+    }
+    let Some(outcome) = &change.outcome else {
+        return Ok(items);
+    };
+    let mut record = HashMap::from([
+        (
+            PARTITION_KEY.to_string(),
+            s(format!("REFUND_OUTCOME#{}", outcome.refund_id)),
+        ),
+        ("entity".to_string(), s("refund_outcome")),
+        ("refund_id".to_string(), s(outcome.refund_id)),
+        ("payment_id".to_string(), s(change.payment_id)),
+        ("payment_kind".to_string(), s(change.kind.as_str())),
+        ("status".to_string(), s(change.status.as_str())),
+        ("amount".to_string(), n(outcome.amount)),
+        ("currency".to_string(), s(outcome.currency)),
+        ("at".to_string(), s(change.updated_at)),
+    ]);
+    if let Some(order_id) = outcome.order_id {
+        record.insert("order_id".into(), s(order_id));
+    }
+    if let Some(code) = change.failure_code {
+        record.insert("failure_code".into(), s(code));
+    }
+    let mut once = Expr::default();
+    let pk = once.name(PARTITION_KEY);
+    once.condition(format!("attribute_not_exists({pk})"));
+    let (condition, names, _) = once.into_parts();
+    items.push(
+        aws_sdk_dynamodb::types::TransactWriteItem::builder()
+            .put(
+                aws_sdk_dynamodb::types::Put::builder()
+                    .table_name(table)
+                    .set_item(Some(record))
+                    .set_condition_expression(condition)
+                    .set_expression_attribute_names(names)
+                    .build()
+                    .map_err(unavailable_item)?,
+            )
+            .build(),
+    );
+    if let Some(order_id) = outcome.order_id.filter(|_| count_on_order) {
+        let mut order = Expr::default();
+        let (refunded, amount) = (
+            order.name("refunded_amount"),
+            order.value("refunded", n(outcome.amount)),
+        );
+        order.add_raw(&refunded, &amount);
+        order.set("updated_at", s(change.updated_at));
+        let pk = order.name(PARTITION_KEY);
+        order.condition(format!("attribute_exists({pk})"));
+        items.push(
+            order
+                .into_transact_update(table, (PARTITION_KEY, order_pk(order_id)))
+                .map_err(unavailable_item)?,
+        );
+    }
+    Ok(items)
 }
 
 impl RefundStore for DynamoStore {
@@ -347,80 +438,34 @@ impl RefundStore for DynamoStore {
                 )
                 .await;
         }
-        let unavailable_item =
-            |e: aws_sdk_dynamodb::error::BuildError| StoreError::unavailable("change_refund", e);
-        let mut items = vec![e
-            .into_transact_update(
-                &self.table,
-                (PARTITION_KEY, payment_pk(change.kind, change.payment_id)),
-            )
-            .map_err(unavailable_item)?];
-        if let Some(complete) = change.complete {
-            items.push(
-                idempotency::complete_expr(complete)
-                    .into_transact_update(
-                        &self.idempotency_table,
-                        (PARTITION_KEY, idempotency::idempotency_pk(complete.key)),
-                    )
-                    .map_err(unavailable_item)?,
-            );
-        }
-        let Some(outcome) = &change.outcome else {
-            return Ok(self.transact("change_refund", items).await?.is_none());
+        let with_order = change
+            .outcome
+            .as_ref()
+            .is_some_and(|o| o.order_id.is_some());
+        let items = change_refund_items(
+            &self.table,
+            &self.idempotency_table,
+            change,
+            e.clone(),
+            true,
+        )?;
+        let Some(refusals) = self.transact("change_refund", items).await? else {
+            return Ok(true);
         };
-        let mut record = HashMap::from([
-            (
-                PARTITION_KEY.to_string(),
-                s(format!("REFUND_OUTCOME#{}", outcome.refund_id)),
-            ),
-            ("entity".to_string(), s("refund_outcome")),
-            ("refund_id".to_string(), s(outcome.refund_id)),
-            ("payment_id".to_string(), s(change.payment_id)),
-            ("payment_kind".to_string(), s(change.kind.as_str())),
-            ("status".to_string(), s(change.status.as_str())),
-            ("amount".to_string(), n(outcome.amount)),
-            ("currency".to_string(), s(outcome.currency)),
-            ("at".to_string(), s(change.updated_at)),
-        ]);
-        if let Some(order_id) = outcome.order_id {
-            record.insert("order_id".into(), s(order_id));
+        // The order's count is the last item. Refused alone, the order has no item
+        // (a payment from before order items existed): the refund and its outcome
+        // are recorded without it, never held back by it.
+        let order_alone = with_order
+            && refusals.last().is_some_and(Option::is_some)
+            && refusals.iter().rev().skip(1).all(Option::is_none);
+        if !order_alone {
+            return Ok(false);
         }
-        if let Some(code) = change.failure_code {
-            record.insert("failure_code".into(), s(code));
-        }
-        let mut once = Expr::default();
-        let pk = once.name(PARTITION_KEY);
-        once.condition(format!("attribute_not_exists({pk})"));
-        let (condition, names, _) = once.into_parts();
-        items.push(
-            aws_sdk_dynamodb::types::TransactWriteItem::builder()
-                .put(
-                    aws_sdk_dynamodb::types::Put::builder()
-                        .table_name(&self.table)
-                        .set_item(Some(record))
-                        .set_condition_expression(condition)
-                        .set_expression_attribute_names(names)
-                        .build()
-                        .map_err(unavailable_item)?,
-                )
-                .build(),
+        tracing::warn!(
+            payment_id = change.payment_id,
+            "a refund's order has no item; its outcome is recorded without the order's refunded amount"
         );
-        if let Some(order_id) = outcome.order_id {
-            let mut order = Expr::default();
-            let (refunded, amount) = (
-                order.name("refunded_amount"),
-                order.value("refunded", n(outcome.amount)),
-            );
-            order.add_raw(&refunded, &amount);
-            order.set("updated_at", s(change.updated_at));
-            let pk = order.name(PARTITION_KEY);
-            order.condition(format!("attribute_exists({pk})"));
-            items.push(
-                order
-                    .into_transact_update(&self.table, (PARTITION_KEY, order_pk(order_id)))
-                    .map_err(unavailable_item)?,
-            );
-        }
+        let items = change_refund_items(&self.table, &self.idempotency_table, change, e, false)?;
         Ok(self.transact("change_refund", items).await?.is_none())
     }
 

@@ -32,6 +32,14 @@ pub enum Fault {
     },
     /// Do the work, then close the connection without answering.
     Drop,
+    /// Refuse the request as Fintoc refuses one it will never take (status 400 or
+    /// 422, an `invalid_request_error` with `code`); nothing is done.
+    Refuse {
+        /// HTTP status to answer.
+        status: u16,
+        /// Fintoc's error code.
+        code: String,
+    },
 }
 
 /// Simulator settings.

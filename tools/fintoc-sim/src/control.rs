@@ -19,8 +19,10 @@ Control API (not part of Fintoc's API; for tests and local development):
                         {\"faults\": [{\"type\": \"status\", \"status\": 500},
                                     {\"type\": \"rate_limit\", \"retry_after_secs\": 1},
                                     {\"type\": \"latency\", \"ms\": 3000},
-                                    {\"type\": \"drop\"}]}
-                        status/rate_limit answer before doing anything; latency
+                                    {\"type\": \"drop\"},
+                                    {\"type\": \"refuse\", \"status\": 400, \"code\": \"x\"}]}
+                        status/rate_limit/refuse answer before doing anything
+                        (refuse: an invalid_request_error); latency
                         and drop do the work, then answer late / close the
                         connection without answering.
   DELETE /_sim/faults   clear queued faults

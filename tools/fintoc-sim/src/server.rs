@@ -318,6 +318,15 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<HttpRespons
                 None,
             ))
         }
+        Some(Fault::Refuse { status, code }) => {
+            return Ok(error(
+                status,
+                "invalid_request_error",
+                &code,
+                "Simulated refusal.",
+                None,
+            ))
+        }
         Some(Fault::RateLimit { retry_after_secs }) => {
             let mut response = error(
                 429,
