@@ -76,6 +76,7 @@ fn benches(c: &mut Criterion) {
         requested: Some((15000, "CLP".to_string())),
         order_id: Some("order-1001".to_string()),
         mode: Some("test".to_string()),
+        session_attempt: None,
     };
     c.bench_function("webhook: verify + parse + plan write", |b| {
         b.iter(|| webhook_hot_path(black_box(&header), black_box(&body), &secrets, &state))

@@ -71,6 +71,7 @@ fn state() -> impl Strategy<Value = PaymentState> {
                 requested,
                 order_id,
                 mode,
+                session_attempt: None,
             },
         )
 }

@@ -851,3 +851,82 @@ async fn tokens_and_redirect_urls_never_reach_the_payments_tables_stream() {
     let stream = described.table().and_then(|t| t.stream_specification());
     assert!(stream.is_none_or(|s| !s.stream_enabled()), "{stream:?}");
 }
+
+/// Issue 34 (2, 10): another attempt's success on a session already paid, or
+/// after its expiry was recorded, is a second payment — its own record, held for
+/// review and refundable in full — never the session's payment.
+#[tokio::test]
+async fn another_attempts_success_after_a_sessions_outcome_is_a_second_payment() {
+    let h = Harness::new().await;
+    let service = webhook_service(h.store.inner.clone(), h.clock.clone(), &[WEBHOOK_SECRET]);
+    let send = |body: String| {
+        let service = &service;
+        async move { deliver(service, body.as_bytes(), Some(&signed(&body, T0_MS))).await }
+    };
+    // Paid by pi_first; then pi_second succeeds too.
+    let paid = created_id(&h, "sp-1", "order-sp").await;
+    let first = send(payment_event(
+        "evt_sp1",
+        "pi_first",
+        "succeeded",
+        "order-sp",
+    ))
+    .await;
+    assert_eq!(first.json["outcome"], "applied", "{}", first.json);
+    let second = send(payment_event(
+        "evt_sp2",
+        "pi_second",
+        "succeeded",
+        "order-sp",
+    ))
+    .await;
+    assert_eq!(second.status, 200, "{}", second.json);
+    let item = session_item(&h, &paid).await;
+    assert_eq!(
+        item["payment_intent_id"].as_s().unwrap(),
+        "pi_first",
+        "the attempt that paid the session stays its payment"
+    );
+    let got = h.call(session_get(&paid)).await;
+    assert_eq!(got.json["paid"], true, "{}", got.json);
+    let twice = h.get("pi_second").await;
+    assert_eq!(twice.status, 200, "{}", twice.json);
+    assert_eq!(
+        (&twice.json["needs_review"]["reason"], &twice.json["paid"]),
+        (&json!("second_payment"), &json!(false)),
+        "{}",
+        twice.json
+    );
+    assert_eq!(twice.json["refundable_amount"], 15000, "{}", twice.json);
+    assert_eq!(order_state(&h, "order-sp").await, "paid");
+    let order = stored_item(&h.dynamodb, &h.table, "ORDER#order-sp")
+        .await
+        .unwrap();
+    assert!(
+        format!("{:?}", order.get("anomalies")).contains("pi_second"),
+        "an order anomaly: {order:?}"
+    );
+
+    // Expired (recorded), then an attempt succeeds: a second payment too.
+    let expired = created_id(&h, "sp-2", "order-sx").await;
+    let answer = send(session_event(
+        "evt_sx",
+        "checkout_session.expired",
+        &expired,
+        "order-sx",
+        Value::Null,
+    ))
+    .await;
+    assert_eq!(answer.status, 200, "{}", answer.json);
+    let late = send(payment_event("evt_sx2", "pi_late", "succeeded", "order-sx")).await;
+    assert_eq!(late.status, 200, "{}", late.json);
+    let after = h.call(session_get(&expired)).await;
+    assert_eq!(after.json["status"], "expired", "{}", after.json);
+    let late_view = h.get("pi_late").await;
+    assert_eq!(
+        late_view.json["needs_review"]["reason"], "second_payment",
+        "{}",
+        late_view.json
+    );
+    assert_eq!(late_view.json["refundable_amount"], 15000);
+}

@@ -396,13 +396,26 @@ impl<S: EventStore + PaymentStore + RefundStore, C: Clock> WebhookService<S, C> 
         let report = match (&state, report.kind) {
             (None, PaymentKind::Intent) => match self.session_of_payment(&report).await? {
                 Some(session_id) => {
-                    state = self
+                    let session = self
                         .store
                         .payment_state(PaymentKind::Session, &session_id)
                         .await
                         .map_err(storage_error)?;
-                    tracing::info!(event_id = %event.id, intent_id = %report.id, session_id = %session_id, "the payment of a checkout session");
-                    payment_event_report(&session_id, &report)
+                    let claimed = report.status.clone().unwrap_or(PaymentStatus::Created);
+                    if session
+                        .as_ref()
+                        .is_some_and(|s| !s.takes_attempt(&report.id, &claimed))
+                    {
+                        // Paid by another attempt, or expired: this success is a
+                        // second payment, recorded on its own (its order keeps it
+                        // as an anomaly; it is held for review, refundable in full).
+                        tracing::warn!(event_id = %event.id, intent_id = %report.id, session_id = %session_id, "another attempt of a checkout session succeeded after its outcome was recorded: a second payment");
+                        report
+                    } else {
+                        state = session;
+                        tracing::info!(event_id = %event.id, intent_id = %report.id, session_id = %session_id, "the payment of a checkout session");
+                        payment_event_report(&session_id, &report)
+                    }
                 }
                 None => report,
             },

@@ -328,6 +328,7 @@ mod tests {
             requested: Some((100, "CLP".into())),
             order_id: Some("o-1".into()),
             mode: None,
+            session_attempt: None,
         }
     }
 

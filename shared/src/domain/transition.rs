@@ -34,6 +34,22 @@ pub struct PaymentState {
     /// Fintoc's `mode` of the payment (`live` | `test`), once known: an event that
     /// states the other one is never applied to it.
     pub mode: Option<String>,
+    /// A session's: the payment intent recorded as its payment (its latest
+    /// attempt while open; once final, the one that decided it, never changed).
+    pub session_attempt: Option<String>,
+}
+
+impl PaymentState {
+    /// Whether a report of attempt `intent_id` claiming `claimed` is this
+    /// session's own payment: not a success of another attempt once the session's
+    /// outcome is recorded (paid by another attempt, or expired). Such a success is
+    /// a second payment, recorded as a payment of its own (held for review,
+    /// refundable in full), never as the session's.
+    pub fn takes_attempt(&self, intent_id: &str, claimed: &PaymentStatus) -> bool {
+        !(self.status.is_final()
+            && *claimed == PaymentStatus::Succeeded
+            && self.session_attempt.as_deref() != Some(intent_id))
+    }
 }
 
 /// What one event does to one intent.
@@ -449,6 +465,7 @@ pub fn plan_write_first(
         requested: report.amount.zip(currency.clone()),
         order_id: order_id.clone(),
         mode: stated_mode(report).map(str::to_string),
+        session_attempt: None,
     };
     let (effect, patch) = plan_write(Some(&representative), event, claimed, report, now);
     debug_assert!(matches!(effect, Effect::Transition { .. }));
@@ -567,10 +584,12 @@ pub fn plan_write(
             patch.note = Some(note(NoteList::LateEvents, event, claimed, report, now));
         }
     }
-    if matches!(
-        effect,
-        Effect::Create { .. } | Effect::Transition { .. } | Effect::SameStatus
-    ) {
+    // A session's payment is its latest attempt while it is open; the attempt
+    // that decided its final status is never replaced.
+    let open = current.is_none_or(|s| !s.status.is_final());
+    if matches!(effect, Effect::Create { .. } | Effect::Transition { .. })
+        || (effect == Effect::SameStatus && open)
+    {
         patch.session_payment = report.session_payment.clone();
     }
     if patch.outcome.is_some() {

@@ -571,6 +571,7 @@ pub async fn a_stale_version_conflicts_and_returns_the_current_state<S: Stores>(
         requested: Some((100, "CLP".into())),
         order_id: Some("order-1".into()),
         mode: Some("test".into()),
+        session_attempt: None,
     };
     assert_eq!(
         store.apply(&patch.unwrap()).await.unwrap(),

@@ -172,6 +172,7 @@ impl MemoryIntent {
             requested: self.amount.zip(self.currency.clone()),
             order_id: self.order_id.clone(),
             mode: self.mode.clone(),
+            session_attempt: self.session_payment.as_ref().map(|p| p.intent_id.clone()),
         })
     }
 }

@@ -220,6 +220,7 @@ pub(crate) fn payment_state_from_item(
         requested,
         order_id,
         mode,
+        session_attempt: text("payment_intent_id"),
     })
 }
 
@@ -420,7 +421,7 @@ impl EventStore for DynamoStore {
             .key(PARTITION_KEY, payment_pk(kind, id))
             .consistent_read(false)
             .projection_expression(
-                "#status, applied_event_ids, version, amount, currency, order_id, #mode",
+                "#status, applied_event_ids, version, amount, currency, order_id, #mode, payment_intent_id",
             )
             .expression_attribute_names("#mode", "mode")
             .expression_attribute_names("#status", "status")

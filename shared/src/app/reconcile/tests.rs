@@ -390,6 +390,7 @@ async fn a_webhook_that_won_the_race_leaves_the_check_a_no_op() {
             requested: Some((100, "CLP".into())),
             order_id: Some("o-pi_1".into()),
             mode: Some("test".into()),
+            session_attempt: None,
         }),
         &crate::domain::transition::EventRef {
             id: "evt_webhook",

@@ -192,6 +192,7 @@ fn state(status: PaymentStatus, applied: &[&str]) -> PaymentState {
         requested: Some((100, "CLP".into())),
         order_id: Some("o-1".into()),
         mode: None,
+        session_attempt: None,
     }
 }
 
@@ -310,4 +311,63 @@ fn any_order_of_pending_and_one_final_ends_final() {
         assert_eq!(s.status, Succeeded, "{order:?}");
         assert_eq!(transitions_to_final, 1, "{order:?}");
     }
+}
+
+#[test]
+fn the_attempt_that_decided_a_session_is_never_replaced() {
+    let attempt = |id: &str| PaymentReport {
+        kind: PaymentKind::Session,
+        session_payment: Some(SessionPayment {
+            intent_id: id.into(),
+            status: Succeeded,
+        }),
+        ..report()
+    };
+    let event = |id| EventRef { id, ..EVENT };
+    // Open: the latest attempt is recorded.
+    let open = PaymentState {
+        session_attempt: Some("pi_a".into()),
+        ..state(InProgress, &[])
+    };
+    let (_, patch) = plan_write(
+        Some(&open),
+        &event("evt_2"),
+        &InProgress,
+        &attempt("pi_b"),
+        "now",
+    );
+    assert_eq!(
+        patch.unwrap().session_payment.map(|p| p.intent_id),
+        Some("pi_b".into())
+    );
+    // Succeeded by pi_a: another attempt's success changes nothing of it.
+    let paid = PaymentState {
+        session_attempt: Some("pi_a".into()),
+        ..state(Succeeded, &[])
+    };
+    let (effect, patch) = plan_write(
+        Some(&paid),
+        &event("evt_3"),
+        &Succeeded,
+        &attempt("pi_b"),
+        "now",
+    );
+    assert_eq!(effect, Effect::SameStatus);
+    assert_eq!(patch.unwrap().session_payment, None);
+    // ...and the webhook records such a success as a payment of its own.
+    assert!(!paid.takes_attempt("pi_b", &Succeeded));
+    assert!(paid.takes_attempt("pi_a", &Succeeded), "its own attempt");
+    assert!(
+        paid.takes_attempt("pi_b", &Failed),
+        "a failure is a late note"
+    );
+    assert!(
+        open.takes_attempt("pi_b", &Succeeded),
+        "open: the payer may retry"
+    );
+    let expired = state(Expired, &[]);
+    assert!(
+        !expired.takes_attempt("pi_c", &Succeeded),
+        "after its expiry"
+    );
 }
