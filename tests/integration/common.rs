@@ -191,6 +191,9 @@ impl PaymentStore for FaultyStore {
     ) -> Result<Option<StoredPayment>, StoreError> {
         self.inner.get_payment(kind, id).await
     }
+    async fn session_of_attempt(&self, intent_id: &str) -> Result<Option<String>, StoreError> {
+        self.inner.session_of_attempt(intent_id).await
+    }
 }
 
 impl EventStore for FaultyStore {

@@ -712,9 +712,14 @@ async fn refunds_made_elsewhere_whose_events_were_lost_are_imported_by_the_sweep
         .call(refund_of(&pi, "rest-1", r#"{"amount": 11000}"#))
         .await;
     assert_eq!(ours.status, 502, "{}", ours.json);
+    // Not an anomaly while ours awaits Fintoc's answer (issue 34, 9): it waits.
     let beyond = refund_elsewhere(&h, &pi, 5000, "sweep-2").await;
-    let anomaly = reconciler.run(None).await;
-    assert_eq!(anomaly.refund_anomalies, 1, "{anomaly:?}");
+    let waiting = reconciler.run(None).await;
+    assert_eq!(
+        (waiting.refund_anomalies, waiting.refunds_imported),
+        (0, 0),
+        "{waiting:?}"
+    );
     let view = h.get(&pi).await.json;
     assert_eq!(view["refundable_amount"], 0, "{view}");
     assert!(
@@ -1145,4 +1150,113 @@ async fn refunds_beyond_what_one_item_holds_are_refused_before_fintoc() {
     );
     assert_eq!(h.sim.api_requests(), requests, "nothing sent to Fintoc");
     assert_eq!(h.get(&pi).await.json["refundable_amount"], 14950);
+}
+
+/// A checkout session paid through the simulator: its id and the attempt that
+/// paid it.
+async fn paid_session(h: &Harness, order: &str) -> (String, String) {
+    let created = h
+        .call(http_event(
+            "POST",
+            "/checkout-sessions",
+            "POST /checkout-sessions",
+            json!({"content-type": "application/json", "idempotency-key": format!("s-{order}")}),
+            Some(&order_body(order)),
+            None,
+        ))
+        .await;
+    assert_eq!(created.status, 201, "{}", created.json);
+    let cs = created.json["id"].as_str().unwrap().to_string();
+    let before = h.sim.deliveries().len();
+    let (paying, events) = h
+        .sim
+        .pay_session(&cs, &Finish::outcome("succeeded"))
+        .unwrap();
+    h.sim.wait_settled(before + events.len()).await;
+    (cs, paying)
+}
+
+async fn session_view(h: &Harness, cs: &str) -> Value {
+    h.call(http_event(
+        "GET",
+        &format!("/checkout-sessions/{cs}"),
+        "GET /checkout-sessions/{id}",
+        json!({}),
+        None,
+        Some(json!({"id": cs})),
+    ))
+    .await
+    .json
+}
+
+/// Issue 34 (4): a dashboard refund of a session's payment names the attempt
+/// (`pi_…`), which is stored under its session: imported there from its event.
+#[tokio::test]
+async fn a_dashboard_refund_of_a_sessions_payment_is_imported_from_its_event() {
+    let h = Harness::new().await;
+    wire_webhooks(&h).await;
+    let (cs, paying) = paid_session(&h, "order-cs-dash").await;
+    let elsewhere = refund_elsewhere(&h, &paying, 4000, "cs-dash-1").await;
+    settle(&h, &elsewhere, settle_as("succeeded")).await;
+    let view = session_view(&h, &cs).await;
+    assert_eq!(
+        (&view["refunded_amount"], &view["refundable_amount"]),
+        (&json!(4000), &json!(11000)),
+        "{view}"
+    );
+}
+
+/// The same through the sweep, its events lost.
+#[tokio::test]
+async fn a_dashboard_refund_of_a_sessions_payment_is_imported_by_the_sweep() {
+    use shared::app::reconcile::ReconcileSettings;
+    let h = Harness::new().await;
+    wire_webhooks(&h).await;
+    let (cs, paying) = paid_session(&h, "order-cs-swept").await;
+    h.sim.set_delivery_mode(fintoc_sim::DeliveryMode::Off);
+    let elsewhere = refund_elsewhere(&h, &paying, 4000, "cs-swept-1").await;
+    h.sim
+        .settle_refund(&elsewhere, &settle_as("succeeded"))
+        .unwrap();
+    let (reconciler, _) = reconciler_with(&h, ReconcileSettings::default());
+    let swept = reconciler.run(None).await;
+    assert_eq!(swept.refunds_imported, 1, "{swept:?}");
+    let view = session_view(&h, &cs).await;
+    assert_eq!(view["refundable_amount"], 11000, "{view}");
+}
+
+/// Issue 34 (9): a dashboard refund arriving while an unconfirmed API refund
+/// holds the money is not an anomaly yet: it waits (the sweep's cursor holds)
+/// until the reservation is settled, then is imported.
+#[tokio::test]
+async fn a_dashboard_refund_waiting_on_an_unconfirmed_reservation_is_imported_once_it_is_released()
+{
+    use fintoc_sim::Fault;
+    use shared::app::reconcile::ReconcileSettings;
+    let h = Harness::new().await;
+    wire_webhooks(&h).await;
+    let pi = paid_intent(&h, "order-wait").await;
+    for _ in 0..3 {
+        h.sim.push_fault(Fault::Status { status: 503 });
+    }
+    let ours = h.call(refund_of(&pi, "wait-1", "")).await;
+    assert_eq!(ours.status, 502, "{}", ours.json);
+    assert_eq!(h.get(&pi).await.json["refundable_amount"], 0, "all held");
+    let elsewhere = refund_elsewhere(&h, &pi, 5000, "wait-dash").await;
+    settle(&h, &elsewhere, settle_as("succeeded")).await;
+    let (reconciler, _) = reconciler_with(&h, ReconcileSettings::default());
+    h.clock.advance_ms(1_800_000);
+    let first = reconciler.run(None).await;
+    assert_eq!(first.refund_anomalies, 0, "not an anomaly yet: {first:?}");
+    // A day later our create is certainly never made: released; the dashboard
+    // refund is then imported.
+    h.clock.advance_ms(25 * 3_600_000);
+    reconciler.run(None).await;
+    let settled = reconciler.run(None).await;
+    let view = h.get(&pi).await.json;
+    assert_eq!(
+        (&view["refunded_amount"], &view["refundable_amount"]),
+        (&json!(5000), &json!(10000)),
+        "{view} {settled:?}"
+    );
 }

@@ -257,9 +257,7 @@ impl<S: EventStore + PaymentStore + RefundStore, C: Clock> WebhookService<S, C> 
         let target = refund_target(&report);
         let mut found = None;
         if let Some(target) = target {
-            let payment = self
-                .store
-                .get_payment(target.kind, &target.payment_id)
+            let payment = super::refunds::payment_of_refund(&self.store, &target)
                 .await
                 .map_err(storage_error)?;
             let event_mode = event.mode.as_deref();
@@ -294,6 +292,7 @@ impl<S: EventStore + PaymentStore + RefundStore, C: Clock> WebhookService<S, C> 
             RefundRecorded::Changed => "refund_recorded",
             RefundRecorded::Unchanged => "refund_unchanged",
             RefundRecorded::Anomaly => "refund_anomaly",
+            RefundRecorded::Deferred => "refund_deferred",
             RefundRecorded::Unknown => {
                 tracing::warn!(event_id = %event.id, fintoc_refund_id = %report.id, "refund event kept apart: its payment is not held here");
                 return self

@@ -12,7 +12,7 @@
 //! the run.
 
 use super::record::{self, Plan, Recorded};
-use super::refunds::{record_or_import, record_refund_report, RefundRecorded};
+use super::refunds::{payment_of_refund, record_or_import, record_refund_report, RefundRecorded};
 use crate::clock::{format_rfc3339_ms, Clock, ManualClock};
 use crate::domain::payment::PaymentKind;
 use crate::domain::reconcile::{
@@ -335,12 +335,13 @@ where
             );
             summary.failed += 1;
         }
+        let mut hold_cursor = false;
         for report in &list.refunds {
             let Some(target) = refund_target(report) else {
                 continue;
             };
             let intent_id = target.payment_id.as_str();
-            let payment = match self.store.get_payment(target.kind, intent_id).await {
+            let payment = match payment_of_refund(&self.store, &target).await {
                 Ok(Some(payment)) => payment,
                 Ok(None) => continue,
                 Err(e) => {
@@ -368,6 +369,9 @@ where
             {
                 Ok(RefundRecorded::Changed) => summary.refunds_imported += 1,
                 Ok(RefundRecorded::Anomaly) => summary.refund_anomalies += 1,
+                // Read again by the next sweeps (the cursor holds) until the
+                // reservation it waits on is settled.
+                Ok(RefundRecorded::Deferred) => hold_cursor = true,
                 Ok(_) => {}
                 Err(e) => {
                     tracing::error!(payment_id = intent_id, fintoc_refund_id = %report.id, error = %e.detail(), "could not import a refund made elsewhere; the next run sweeps it again");
@@ -381,7 +385,7 @@ where
                 "refunds made outside this API imported by the sweep: their events did not arrive"
             );
         }
-        let Some(to) = refund_sweep_cursor_after(started_ms, complete) else {
+        let Some(to) = refund_sweep_cursor_after(started_ms, complete && !hold_cursor) else {
             return;
         };
         if let Err(e) = self

@@ -17,6 +17,7 @@ use crate::domain::idempotency::{
     derive_fintoc_key, AcquireOutcome, FintocKey, IdempotencyKey, StoredResponse,
 };
 use crate::domain::payment::{PaymentKind, PaymentStatus, StoredPayment};
+use crate::domain::reconcile::RefundTarget;
 use crate::domain::refund::{
     may_send_refund_create, plan_refund_update, RefundId, RefundKey, RefundOrigin, RefundRefusal,
     RefundReport, RefundRequest, RefundStatus, StoredRefund, REFUND_ID_METADATA_KEY,
@@ -62,6 +63,11 @@ pub enum RefundRecorded {
     Anomaly,
     /// No such refund on the payment's record.
     Unknown,
+    /// A refund made elsewhere that does not fit yet, while a refund of this
+    /// backend's still waits for Fintoc's answer (`creating`): whether it is an
+    /// anomaly depends on whether Fintoc made that one. Left for the sweep, which
+    /// reads it again (its cursor holds) until the reservation is settled.
+    Deferred,
 }
 
 /// Records what Fintoc reports of the refund under `key` on a payment's record:
@@ -203,6 +209,34 @@ async fn record_report<S: PaymentStore + RefundStore>(
     )))
 }
 
+/// The payment a reported refund is of, as held here: the one its target names,
+/// or, for a refund made elsewhere of a payment intent stored under its checkout
+/// session (a session's attempt), that session — when the attempt is the one
+/// recorded as its payment. `None`: not a payment held here.
+pub async fn payment_of_refund<S: PaymentStore>(
+    store: &S,
+    target: &RefundTarget,
+) -> Result<Option<StoredPayment>, StoreError> {
+    if let Some(payment) = store.get_payment(target.kind, &target.payment_id).await? {
+        return Ok(Some(payment));
+    }
+    if target.kind != PaymentKind::Intent || target.key.is_some() {
+        return Ok(None);
+    }
+    let Some(session_id) = store.session_of_attempt(&target.payment_id).await? else {
+        return Ok(None);
+    };
+    Ok(store
+        .get_payment(PaymentKind::Session, &session_id)
+        .await?
+        .filter(|session| {
+            session
+                .session_payment
+                .as_ref()
+                .is_some_and(|p| p.intent_id == target.payment_id)
+        }))
+}
+
 /// Puts a reported refund of `payment` (held here) on its books: recorded on the
 /// refund under `key` (this backend's id named it) or with Fintoc's id; one the
 /// record does not hold is imported, so no refund of a payment held here is left
@@ -266,7 +300,22 @@ pub async fn import_refund<S: PaymentStore + RefundStore>(
                 .0);
         }
         let amount = report.amount.unwrap_or_default();
-        if amount == 0 || payment.refund_ledger().reserve(Some(amount)).is_err() {
+        let fits = amount > 0 && payment.refund_ledger().reserve(Some(amount)).is_ok();
+        let unconfirmed = payment
+            .refunds
+            .entries
+            .iter()
+            .any(|r| r.status == RefundStatus::Creating);
+        if amount > 0 && !fits && unconfirmed {
+            tracing::warn!(
+                payment_id = %payment.id,
+                fintoc_refund_id = %report.id,
+                amount,
+                "a refund made outside this API does not fit while a refund of ours awaits Fintoc's answer; imported once that is settled"
+            );
+            return Ok(RefundRecorded::Deferred);
+        }
+        if !fits {
             tracing::error!(
                 payment_id = %payment.id,
                 fintoc_refund_id = %report.id,

@@ -1304,6 +1304,13 @@ pub async fn a_session_is_its_own_record_and_its_order_knows_it<S: Stores>(store
         (order.state, order.payment_kind),
         (crate::domain::order::OrderState::Paid, PaymentKind::Session)
     );
+    // Its attempt finds it (a refund made at Fintoc names the attempt); an intent
+    // that is no session's payment finds none.
+    assert_eq!(
+        store.session_of_attempt("pi_9").await.unwrap().as_deref(),
+        Some("cs_1")
+    );
+    assert_eq!(store.session_of_attempt("pi_none").await.unwrap(), None);
 
     // An order a session's outcome creates (its create never reached this store).
     let unknown = crate::domain::session::SessionReport::from_json(&serde_json::json!({

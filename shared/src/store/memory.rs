@@ -655,6 +655,18 @@ impl PaymentStore for MemoryStore {
         };
         item.stored(kind, id).map(Some)
     }
+
+    async fn session_of_attempt(&self, intent_id: &str) -> Result<Option<String>, StoreError> {
+        let tables = self.begin(Operation::GetIntent)?;
+        Ok(tables.intents.iter().find_map(|((kind, id), item)| {
+            (*kind == PaymentKind::Session
+                && item
+                    .session_payment
+                    .as_ref()
+                    .is_some_and(|p| p.intent_id == intent_id))
+            .then(|| id.clone())
+        }))
+    }
 }
 
 impl MemoryIntent {

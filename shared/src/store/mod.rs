@@ -147,6 +147,14 @@ pub trait PaymentStore: Send + Sync {
         kind: PaymentKind,
         id: &str,
     ) -> impl Future<Output = Result<Option<StoredPayment>, StoreError>> + Send;
+
+    /// The checkout session whose recorded payment is the attempt `intent_id`
+    /// (`pi_…`), if any: its id. Eventually consistent (a sparse index); the
+    /// caller reads the session itself and checks its attempt.
+    fn session_of_attempt(
+        &self,
+        intent_id: &str,
+    ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
 }
 
 /// Orders, as the create use case reserves and opens them.

@@ -317,6 +317,31 @@ impl PaymentStore for DynamoStore {
             }
         }
     }
+
+    async fn session_of_attempt(&self, intent_id: &str) -> Result<Option<String>, StoreError> {
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(super::table::ATTEMPTS_INDEX)
+            .key_condition_expression("#attempt = :attempt")
+            .expression_attribute_names("#attempt", "payment_intent_id")
+            .expression_attribute_values(":attempt", s(intent_id))
+            .limit(1)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await
+            .map_err(unavailable("session_of_attempt"))?;
+        self.usage.read(output.consumed_capacity());
+        Ok(output
+            .items()
+            .iter()
+            .filter_map(|item| item.get(PARTITION_KEY)?.as_s().ok())
+            .find_map(|pk| match parse_payment_pk(pk) {
+                Some((PaymentKind::Session, id)) => Some(id.to_string()),
+                _ => None,
+            }))
+    }
 }
 
 /// For each item of a refused transaction: `Some(old item)` when its condition

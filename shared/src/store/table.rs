@@ -29,6 +29,12 @@ pub const DUE_INDEX_ATTRIBUTES: [&str; 9] = [
     "give_up_at",
 ];
 
+/// The sparse index of checkout sessions by the payment intent recorded as their
+/// payment (`payment_intent_id`, which only session items carry): a refund made at
+/// Fintoc names that attempt, and is imported on its session through it. Keys
+/// only: the session is then read whole.
+pub const ATTEMPTS_INDEX: &str = "session-attempts";
+
 fn malformed(e: impl std::fmt::Display) -> StoreError {
     StoreError::Malformed(e.to_string())
 }
@@ -60,6 +66,7 @@ pub fn table_definition() -> serde_json::Value {
             {"AttributeName": PARTITION_KEY, "AttributeType": "S"},
             {"AttributeName": "due_shard", "AttributeType": "N"},
             {"AttributeName": "due_at", "AttributeType": "N"},
+            {"AttributeName": "payment_intent_id", "AttributeType": "S"},
         ],
         "KeySchema": [{"AttributeName": PARTITION_KEY, "KeyType": "HASH"}],
         "GlobalSecondaryIndexes": [{
@@ -69,6 +76,10 @@ pub fn table_definition() -> serde_json::Value {
                 {"AttributeName": "due_at", "KeyType": "RANGE"},
             ],
             "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": DUE_INDEX_ATTRIBUTES},
+        }, {
+            "IndexName": ATTEMPTS_INDEX,
+            "KeySchema": [{"AttributeName": "payment_intent_id", "KeyType": "HASH"}],
+            "Projection": {"ProjectionType": "KEYS_ONLY"},
         }],
         "TimeToLiveSpecification": {"AttributeName": TTL_ATTRIBUTE, "Enabled": true},
         "StreamSpecification": {"StreamViewType": "NEW_AND_OLD_IMAGES"},
@@ -144,7 +155,32 @@ pub async fn create_table(client: &Client, table: &str) -> Result<(), StoreError
                 .build()
                 .map_err(malformed)?,
         )
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("payment_intent_id")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .map_err(malformed)?,
+        )
         .key_schema(partition_key_schema()?)
+        .global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name(ATTEMPTS_INDEX)
+                .key_schema(
+                    KeySchemaElement::builder()
+                        .attribute_name("payment_intent_id")
+                        .key_type(KeyType::Hash)
+                        .build()
+                        .map_err(malformed)?,
+                )
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::KeysOnly)
+                        .build(),
+                )
+                .build()
+                .map_err(malformed)?,
+        )
         .global_secondary_indexes(
             GlobalSecondaryIndex::builder()
                 .index_name(DUE_INDEX)
