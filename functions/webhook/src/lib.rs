@@ -98,23 +98,55 @@ pub async fn handle<S: EventStore + PaymentStore + RefundStore, C: Clock>(
         body: request.body().as_ref(),
     };
     let result = service.accept(delivery).await;
-    emit_metrics(&result, SystemClock.now_ms());
+    let now_ms = SystemClock.now_ms();
+    let accepted_recently = ACCEPTED.observe(result.is_ok(), now_ms);
+    emit_metrics(&result, accepted_recently, now_ms);
     to_response(result.map(|accepted| accepted.reply()))
 }
 
+/// How long after this instance accepted a delivery a refused signed one is taken
+/// for noise, not a broken rotation: the signature alarm's two 5-minute periods
+/// and some.
+pub const ACCEPTED_WINDOW_MS: i64 = 15 * 60_000;
+
+/// When this instance last accepted a delivery (Unix ms; 0: never).
+pub struct LastAccepted(std::sync::atomic::AtomicI64);
+
+impl LastAccepted {
+    /// Notes a delivery (`accepted` or not) at `now_ms`; answers whether this
+    /// instance has accepted one within [`ACCEPTED_WINDOW_MS`], this one included.
+    pub fn observe(&self, accepted: bool, now_ms: i64) -> bool {
+        use std::sync::atomic::Ordering::Relaxed;
+        if accepted {
+            self.0.fetch_max(now_ms, Relaxed);
+        }
+        now_ms - self.0.load(Relaxed) < ACCEPTED_WINDOW_MS
+    }
+}
+
+/// This instance's [`LastAccepted`].
+static ACCEPTED: LastAccepted = LastAccepted(std::sync::atomic::AtomicI64::new(0));
+
 /// The counts one delivery adds to the webhook's CloudWatch metrics (EMF):
 /// deliveries accepted, events applied, anomalies, signature refusals — all of
-/// them, and those of deliveries signed in Fintoc's format (a `t` and a `v1` that
-/// match no secret, or a `t` out of tolerance): those, while nothing is accepted,
-/// mean a broken secret rotation; an unsigned or malformed request is anyone's
-/// noise — and storage errors.
-pub fn delivery_counts(result: &Result<Accepted, ApiError>) -> [(&'static str, u64); 6] {
+/// them, and (`SignedDeliveriesRefused`, the signature alarm's metric) those of
+/// deliveries signed in Fintoc's format (a `t` and a `v1` that match no secret,
+/// or a `t` out of tolerance) while this instance has accepted none in
+/// [`ACCEPTED_WINDOW_MS`] (`accepted_recently` false): refused *and* none accepted
+/// is a broken secret rotation, while forged signatures among accepted deliveries
+/// are anyone's noise and never page; an unsigned or malformed request never
+/// counts either — and storage errors.
+pub fn delivery_counts(
+    result: &Result<Accepted, ApiError>,
+    accepted_recently: bool,
+) -> [(&'static str, u64); 6] {
     let outcome = result.as_ref().ok().map(|a| a.outcome);
     let error = result.as_ref().err();
-    let refused_signed = error.is_some_and(|e| {
-        e.code == SignatureError::Mismatch.code()
-            || e.code == SignatureError::OutsideTolerance.code()
-    });
+    let refused_signed = !accepted_recently
+        && error.is_some_and(|e| {
+            e.code == SignatureError::Mismatch.code()
+                || e.code == SignatureError::OutsideTolerance.code()
+        });
     [
         ("DeliveriesAccepted", u64::from(result.is_ok())),
         (
@@ -134,8 +166,12 @@ pub fn delivery_counts(result: &Result<Accepted, ApiError>) -> [(&'static str, u
     ]
 }
 
-fn emit_metrics(result: &Result<Accepted, ApiError>, now_ms: i64) {
-    shared::metrics::emit(now_ms, &[("Function", "webhook")], &delivery_counts(result));
+fn emit_metrics(result: &Result<Accepted, ApiError>, accepted_recently: bool, now_ms: i64) {
+    shared::metrics::emit(
+        now_ms,
+        &[("Function", "webhook")],
+        &delivery_counts(result, accepted_recently),
+    );
 }
 
 #[cfg(test)]
@@ -143,7 +179,7 @@ mod tests {
     use super::*;
 
     fn count(result: &Result<Accepted, ApiError>, name: &str) -> u64 {
-        delivery_counts(result)
+        delivery_counts(result, false)
             .iter()
             .find(|(n, _)| *n == name)
             .map(|(_, v)| *v)
@@ -178,5 +214,27 @@ mod tests {
         let unavailable = Err(ApiError::event_not_recorded());
         assert_eq!(count(&unavailable, "StorageErrors"), 1);
         assert_eq!(count(&unavailable, "SignatureRefusals"), 0);
+    }
+
+    #[test]
+    fn forged_signatures_among_accepted_deliveries_never_count_toward_the_alarm() {
+        let refused = Err(ApiError::from(SignatureError::Mismatch));
+        let counted = |recently| {
+            delivery_counts(&refused, recently)
+                .iter()
+                .find(|(n, _)| *n == "SignedDeliveriesRefused")
+                .map(|(_, v)| *v)
+                .unwrap()
+        };
+        assert_eq!(counted(true), 0, "this instance accepts deliveries");
+        assert_eq!(counted(false), 1, "refused and none accepted");
+        let last = LastAccepted(std::sync::atomic::AtomicI64::new(0));
+        assert!(!last.observe(false, 1_000_000), "none accepted yet");
+        assert!(last.observe(true, 1_000_000));
+        assert!(last.observe(false, 1_000_000 + ACCEPTED_WINDOW_MS - 1));
+        assert!(
+            !last.observe(false, 1_000_000 + ACCEPTED_WINDOW_MS),
+            "the window passed"
+        );
     }
 }
