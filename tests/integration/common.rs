@@ -793,12 +793,13 @@ impl FintocLookup for RecordedLookups {
         self.inner.get_refund(id, budget).await
     }
 
-    async fn list_refunds_since(
+    async fn list_refunds(
         &self,
         since: &str,
+        until: Option<&str>,
         budget: Option<Duration>,
     ) -> Result<shared::fintoc::RefundList, FintocError> {
-        self.inner.list_refunds_since(since, budget).await
+        self.inner.list_refunds(since, until, budget).await
     }
 }
 

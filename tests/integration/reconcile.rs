@@ -573,12 +573,13 @@ impl shared::fintoc::FintocLookup for PartlyBroken {
         self.0.get_refund(id, budget).await
     }
 
-    async fn list_refunds_since(
+    async fn list_refunds(
         &self,
         since: &str,
+        until: Option<&str>,
         budget: Option<std::time::Duration>,
     ) -> Result<shared::fintoc::RefundList, shared::fintoc::FintocError> {
-        self.0.list_refunds_since(since, budget).await
+        self.0.list_refunds(since, until, budget).await
     }
 }
 

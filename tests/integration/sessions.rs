@@ -783,14 +783,18 @@ async fn a_late_attempt_of_an_expired_session_stays_on_that_session() {
         s2_view.json
     );
     assert_eq!(h.call(session_expire(&s2)).await.status, 200);
-    // S1 keeps them: it was final (expired), so its late success is an anomaly on
-    // it for a human — a payment taken on an expired session must be refunded.
+    // S1 stays expired; its late success is a second payment (issue 34, 10): a
+    // record of its own, held for review and refundable in full — a payment taken
+    // on an expired session must be refunded.
     let s1_item = session_item(&h, &s1).await;
-    assert!(
-        s1_item.contains_key("anomalies"),
-        "the success on the expired session is kept for a human: {s1_item:?}"
-    );
     assert_eq!(s1_item["status"].as_s().unwrap(), "expired");
+    let late = h.get("pi_late_attempt").await;
+    assert_eq!(
+        (&late.json["needs_review"]["reason"], &late.json["paid"]),
+        (&json!("second_payment"), &json!(false)),
+        "{}",
+        late.json
+    );
     assert_ne!(order_state(&h, "order-late").await, "paid");
 }
 

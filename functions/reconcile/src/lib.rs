@@ -60,6 +60,7 @@ pub fn summary_json(summary: &RunSummary) -> Value {
         "refunds_recorded": summary.refunds_recorded,
         "refunds_imported": summary.refunds_imported,
         "refund_anomalies": summary.refund_anomalies,
+        "refund_sweep_stalled": summary.refund_sweep_stalled,
         "left_for_next_run": summary.left_for_next_run,
         "stalled": summary.stalled(),
     })
@@ -93,6 +94,7 @@ pub fn emit_metrics(summary: &RunSummary, now_ms: i64) {
             ("StuckIntents", summary.stuck),
             ("CheckFailures", summary.failed),
             ("StalledRuns", u64::from(summary.stalled())),
+            ("RefundSweepStalled", summary.refund_sweep_stalled),
         ],
     );
 }

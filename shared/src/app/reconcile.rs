@@ -16,8 +16,10 @@ use super::refunds::{payment_of_refund, record_or_import, record_refund_report, 
 use crate::clock::{format_rfc3339_ms, Clock, ManualClock};
 use crate::domain::payment::PaymentKind;
 use crate::domain::reconcile::{
-    plan_check, plan_failed_check, plan_refund_check, refund_sweep_cursor_after,
-    refund_sweep_since, refund_target, CheckPlan, FintocAnswer, Flag, ScheduleUpdate,
+    narrower_refund_sweep_chunk, plan_check, plan_failed_check, plan_refund_check,
+    refund_sweep_chunk_until, refund_sweep_cursor_after_chunk, refund_sweep_since, refund_target,
+    CheckPlan, FintocAnswer, Flag, ScheduleUpdate, REFUND_SWEEP_MAX_CHUNKS,
+    REFUND_SWEEP_MIN_CHUNK_MS,
 };
 use crate::domain::refund::{refund_create_never_made, RefundStatus};
 use crate::domain::schedule::ScheduleChange;
@@ -134,6 +136,9 @@ pub struct RunSummary {
     /// Refunds made outside this API that do not fit what was refundable, kept for
     /// a human (logged `ANOMALY`).
     pub refund_anomalies: u64,
+    /// 1 when the refund sweep stalled: a minute of Fintoc's refund list longer
+    /// than one read (logged `REFUND_SWEEP_STALLED`, its own alarm).
+    pub refund_sweep_stalled: u64,
     /// Due intents left for the next run (deadline or per-run bound).
     pub left_for_next_run: bool,
 }
@@ -293,15 +298,22 @@ where
         summary
     }
 
-    /// Sweeps Fintoc's refund list (`GET /v1/refunds?since=`, from the stored
-    /// cursor with an overlap) for refunds made outside this API of payments held
-    /// here whose events never arrived, and imports each (reserved like a refund
-    /// made here: `app::refunds::record_or_import`; one beyond what is refundable
-    /// is an `ANOMALY`); one naming this backend's id that its payment's record
-    /// does not hold is imported too. A refund the record holds is skipped (its
-    /// payment's checks follow it), so reading a refund twice changes nothing. The cursor moves forward only after
-    /// a list read to its end with every import recorded; otherwise the next run
-    /// sweeps the same window again. A failed sweep counts as a failed check.
+    /// Sweeps Fintoc's refund list (`GET /v1/refunds?since=&until=`, from the
+    /// stored cursor with an overlap, to now) for refunds made outside this API of
+    /// payments held here whose events never arrived, and imports each (reserved
+    /// like a refund made here: `app::refunds::record_or_import`; one beyond what
+    /// is refundable is an `ANOMALY`); one naming this backend's id that its
+    /// payment's record does not hold is imported too. A refund the record holds
+    /// is skipped (its payment's checks follow it), so reading a refund twice
+    /// changes nothing.
+    ///
+    /// The window is read in chunks: whole at first, a chunk longer than one read
+    /// (10 pages of 300) halved until it fits, down to a minute — a minute that
+    /// still does not fit stalls the sweep (`refund_sweep_stalled`, its own alarm,
+    /// not a failed check). The cursor moves, once per run, to the end of the last
+    /// chunk read whole with every import recorded (none waiting on one of ours);
+    /// the next run sweeps on from there. A list that cannot be read counts as a
+    /// failed check.
     pub async fn sweep_outside_refunds(&self, summary: &mut RunSummary) {
         let started_ms = self.clock.now_ms();
         let cursor = match self.store.refund_sweep_cursor().await {
@@ -313,30 +325,80 @@ where
             }
         };
         let cursor_ms = cursor.as_deref().and_then(crate::clock::parse_rfc3339_ms);
-        let since = format_rfc3339_ms(refund_sweep_since(cursor_ms, started_ms));
-        let list = match self
-            .fintoc
-            .list_refunds_since(&since, Some(self.settings.lookup_budget))
+        let mut since_ms = refund_sweep_since(cursor_ms, started_ms);
+        let mut span_ms = (started_ms - since_ms).max(REFUND_SWEEP_MIN_CHUNK_MS);
+        let mut cursor_to = None;
+        let mut reads = 0;
+        while let Some(until_ms) = refund_sweep_chunk_until(since_ms, started_ms, span_ms) {
+            if reads == REFUND_SWEEP_MAX_CHUNKS {
+                break; // the next run sweeps on
+            }
+            reads += 1;
+            // The chunk that reaches now is read to Fintoc's now (no `until`).
+            let since = format_rfc3339_ms(since_ms);
+            let until = (until_ms < started_ms).then(|| format_rfc3339_ms(until_ms));
+            let list = match self
+                .fintoc
+                .list_refunds(&since, until.as_deref(), Some(self.settings.lookup_budget))
+                .await
+            {
+                Ok(list) => list,
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not list Fintoc's refunds; the next run sweeps the same window");
+                    summary.failed += 1;
+                    break;
+                }
+            };
+            if !list.complete {
+                match narrower_refund_sweep_chunk(span_ms) {
+                    Some(narrower) => span_ms = narrower,
+                    None => {
+                        tracing::error!(
+                            since = %since,
+                            until = until.as_deref().unwrap_or("now"),
+                            "REFUND_SWEEP_STALLED: a minute of Fintoc's refund list is longer than one read; the sweep's cursor stays, and refunds beyond what was read wait for their events"
+                        );
+                        summary.refund_sweep_stalled = 1;
+                        break;
+                    }
+                }
+                continue;
+            }
+            if !self.import_listed(&list.refunds, summary).await {
+                break; // read again by the next run, from this chunk
+            }
+            cursor_to = Some(refund_sweep_cursor_after_chunk(until_ms, started_ms));
+            since_ms = until_ms;
+        }
+        if summary.refunds_imported > 0 {
+            tracing::warn!(
+                imported = summary.refunds_imported,
+                "refunds made outside this API imported by the sweep: their events did not arrive"
+            );
+        }
+        let Some(to) = cursor_to else {
+            return;
+        };
+        if let Err(e) = self
+            .store
+            .advance_refund_sweep(&format_rfc3339_ms(to))
             .await
         {
-            Ok(list) => list,
-            Err(e) => {
-                tracing::warn!(error = %e, "could not list Fintoc's refunds; the next run sweeps the same window");
-                summary.failed += 1;
-                return;
-            }
-        };
-        let mut complete = list.complete;
-        if !complete {
-            tracing::error!(
-                since = %since,
-                read = list.refunds.len(),
-                "Fintoc's refund list is longer than one sweep reads; its cursor stays, and refunds beyond what was read wait for their events"
-            );
-            summary.failed += 1;
+            tracing::warn!(error = %e.detail(), "could not move the refund sweep's cursor; the next run sweeps the same window");
         }
-        let mut hold_cursor = false;
-        for report in &list.refunds {
+    }
+
+    /// Imports the refunds of one chunk of Fintoc's list that are of payments held
+    /// here and not on their record; whether every one is settled (recorded, or an
+    /// anomaly), so the cursor may move past the chunk: not when a read or an
+    /// import failed, nor when one waits on a refund of ours (`Deferred`).
+    async fn import_listed(
+        &self,
+        refunds: &[crate::domain::refund::RefundReport],
+        summary: &mut RunSummary,
+    ) -> bool {
+        let mut settled = true;
+        for report in refunds {
             let Some(target) = refund_target(report) else {
                 continue;
             };
@@ -346,7 +408,7 @@ where
                 Ok(None) => continue,
                 Err(e) => {
                     tracing::warn!(payment_id = intent_id, error = %e.detail(), "could not read the payment of a refund made elsewhere");
-                    complete = false;
+                    settled = false;
                     continue;
                 }
             };
@@ -369,32 +431,17 @@ where
             {
                 Ok(RefundRecorded::Changed) => summary.refunds_imported += 1,
                 Ok(RefundRecorded::Anomaly) => summary.refund_anomalies += 1,
-                // Read again by the next sweeps (the cursor holds) until the
-                // reservation it waits on is settled.
-                Ok(RefundRecorded::Deferred) => hold_cursor = true,
+                // Read again by the next sweeps until the reservation it waits on
+                // is settled.
+                Ok(RefundRecorded::Deferred) => settled = false,
                 Ok(_) => {}
                 Err(e) => {
                     tracing::error!(payment_id = intent_id, fintoc_refund_id = %report.id, error = %e.detail(), "could not import a refund made elsewhere; the next run sweeps it again");
-                    complete = false;
+                    settled = false;
                 }
             }
         }
-        if summary.refunds_imported > 0 {
-            tracing::warn!(
-                imported = summary.refunds_imported,
-                "refunds made outside this API imported by the sweep: their events did not arrive"
-            );
-        }
-        let Some(to) = refund_sweep_cursor_after(started_ms, complete && !hold_cursor) else {
-            return;
-        };
-        if let Err(e) = self
-            .store
-            .advance_refund_sweep(&format_rfc3339_ms(to))
-            .await
-        {
-            tracing::warn!(error = %e.detail(), "could not move the refund sweep's cursor; the next run sweeps the same window");
-        }
+        settled
     }
 
     /// Checks one intent; `None` when the run's time is up before it starts.
@@ -506,7 +553,7 @@ where
             .map(|ms| format_rfc3339_ms(ms - 60_000));
         let listed = match &lost_since {
             None => RefundList::default(),
-            Some(since) => match self.fintoc.list_refunds_since(since, budget).await {
+            Some(since) => match self.fintoc.list_refunds(since, None, budget).await {
                 Ok(listed) => listed,
                 Err(e) => {
                     tracing::warn!(payment_id = id, error = %e, "could not list Fintoc's refunds");

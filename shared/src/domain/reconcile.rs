@@ -147,11 +147,31 @@ pub fn refund_sweep_since(cursor_ms: Option<i64>, now_ms: i64) -> i64 {
     }
 }
 
-/// Where the cursor moves after a sweep that started at `started_ms` read every
-/// page of its list; `None` when it did not (the next sweep reads from the same
-/// cursor again: nothing is skipped).
-pub fn refund_sweep_cursor_after(started_ms: i64, complete: bool) -> Option<i64> {
-    complete.then_some(started_ms - REFUND_SWEEP_LAG_MS)
+/// The narrowest chunk of Fintoc's refund list (by `created_at`) a sweep reads:
+/// it reads its window whole at first, and a chunk longer than one read (10 pages
+/// of 300) is halved down to this; a minute with more refunds than one read takes
+/// stalls the sweep (alarmed).
+pub const REFUND_SWEEP_MIN_CHUNK_MS: i64 = 60_000;
+/// Most chunks one sweep reads (a week behind is caught up in a few runs).
+pub const REFUND_SWEEP_MAX_CHUNKS: usize = 48;
+
+/// The end of the chunk to read from `since_ms` (inclusive): `span_ms` later,
+/// never past `end_ms`; `None` when the sweep has reached `end_ms`.
+pub fn refund_sweep_chunk_until(since_ms: i64, end_ms: i64, span_ms: i64) -> Option<i64> {
+    (since_ms < end_ms).then(|| since_ms.saturating_add(span_ms).min(end_ms))
+}
+
+/// The span to read again with after a chunk of `span_ms` was longer than one
+/// read (half of it), `None` at [`REFUND_SWEEP_MIN_CHUNK_MS`]: the sweep stalls.
+pub fn narrower_refund_sweep_chunk(span_ms: i64) -> Option<i64> {
+    (span_ms > REFUND_SWEEP_MIN_CHUNK_MS).then(|| (span_ms / 2).max(REFUND_SWEEP_MIN_CHUNK_MS))
+}
+
+/// Where the cursor moves once the chunk up to `until_ms` is read whole and
+/// recorded, in a sweep that started at `started_ms`: to its end, never closer to
+/// now than [`REFUND_SWEEP_LAG_MS`].
+pub fn refund_sweep_cursor_after_chunk(until_ms: i64, started_ms: i64) -> i64 {
+    until_ms.min(started_ms - REFUND_SWEEP_LAG_MS)
 }
 
 /// Which payment a reported refund is of, as far as the report says.
@@ -253,7 +273,38 @@ mod tests {
     const T0: i64 = 1_767_225_600_000;
 
     #[test]
-    fn the_refund_sweep_reads_back_from_its_cursor_and_moves_it_only_when_complete() {
+    fn a_busy_refund_list_is_read_in_chunks_narrowed_down_to_a_minute() {
+        let hour = 3_600_000;
+        let end = T0 + 10 * hour;
+        assert_eq!(refund_sweep_chunk_until(T0, end, hour), Some(T0 + hour));
+        assert_eq!(
+            refund_sweep_chunk_until(end - 5, end, hour),
+            Some(end),
+            "never past the end"
+        );
+        assert_eq!(refund_sweep_chunk_until(end, end, hour), None);
+        let mut span = hour;
+        let mut halvings = 0;
+        while let Some(narrower) = narrower_refund_sweep_chunk(span) {
+            assert!(narrower < span && narrower >= REFUND_SWEEP_MIN_CHUNK_MS);
+            span = narrower;
+            halvings += 1;
+        }
+        assert_eq!((span, halvings), (REFUND_SWEEP_MIN_CHUNK_MS, 6));
+        assert_eq!(
+            refund_sweep_cursor_after_chunk(T0, T0 + 3_600_000),
+            T0,
+            "an old chunk: its end"
+        );
+        assert_eq!(
+            refund_sweep_cursor_after_chunk(T0, T0),
+            T0 - REFUND_SWEEP_LAG_MS,
+            "up to now: the lag behind"
+        );
+    }
+
+    #[test]
+    fn the_refund_sweep_reads_back_from_its_cursor() {
         assert_eq!(
             refund_sweep_since(Some(T0), T0 + 300_000),
             T0 - REFUND_SWEEP_OVERLAP_MS
@@ -267,11 +318,6 @@ mod tests {
             refund_sweep_since(None, T0),
             T0 - FIRST_REFUND_SWEEP_LOOKBACK_MS
         );
-        assert_eq!(
-            refund_sweep_cursor_after(T0, true),
-            Some(T0 - REFUND_SWEEP_LAG_MS)
-        );
-        assert_eq!(refund_sweep_cursor_after(T0, false), None);
     }
 
     #[test]

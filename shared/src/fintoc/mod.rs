@@ -128,17 +128,19 @@ pub trait FintocLookup: Send + Sync {
         budget: Option<Duration>,
     ) -> impl Future<Output = Result<Option<RefundReport>, FintocError>> + Send;
 
-    /// `GET /v1/refunds?since=…`: the refunds created since `since` (RFC 3339),
-    /// newest first, following Fintoc's `Link: rel="next"` pages up to
-    /// [`MAX_REFUND_LIST_PAGES`] of 300 (Fintoc has no filter by payment).
-    fn list_refunds_since(
+    /// `GET /v1/refunds?since=…&until=…`: the refunds created from `since` to
+    /// `until` (RFC 3339, both inclusive; no `until`: to now), newest first,
+    /// following Fintoc's `Link: rel="next"` pages up to [`MAX_REFUND_LIST_PAGES`]
+    /// of 300 (Fintoc has no filter by payment).
+    fn list_refunds(
         &self,
         since: &str,
+        until: Option<&str>,
         budget: Option<Duration>,
     ) -> impl Future<Output = Result<RefundList, FintocError>> + Send;
 }
 
-/// Most pages of 300 one [`FintocLookup::list_refunds_since`] reads.
+/// Most pages of 300 one [`FintocLookup::list_refunds`] reads.
 pub const MAX_REFUND_LIST_PAGES: usize = 10;
 
 /// Refunds as Fintoc's list gave them.
@@ -741,9 +743,10 @@ impl FintocLookup for FintocHttpClient {
         .await
     }
 
-    async fn list_refunds_since(
+    async fn list_refunds(
         &self,
         since: &str,
+        until: Option<&str>,
         budget: Option<Duration>,
     ) -> Result<RefundList, FintocError> {
         let mut url = reqwest::Url::parse(&self.base_url).expect("a valid base URL");
@@ -751,9 +754,11 @@ impl FintocLookup for FintocHttpClient {
             .expect("a base URL that can have a path")
             .pop_if_empty()
             .extend(["v1", "refunds"]);
-        url.query_pairs_mut()
-            .append_pair("since", since)
-            .append_pair("per_page", "300");
+        url.query_pairs_mut().append_pair("since", since);
+        if let Some(until) = until {
+            url.query_pairs_mut().append_pair("until", until);
+        }
+        url.query_pairs_mut().append_pair("per_page", "300");
         let mut list = RefundList::default();
         for _ in 0..MAX_REFUND_LIST_PAGES {
             let link = std::sync::Mutex::new(None::<String>);

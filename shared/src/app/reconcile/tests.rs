@@ -16,6 +16,9 @@ use std::sync::Arc;
 const T0: i64 = 1_767_225_600_000;
 const MINUTE: i64 = 60_000;
 
+/// One read of Fintoc's refund list: its `since` and `until`.
+type ListRead = (String, Option<String>);
+
 /// Fintoc as the tests want it: a status per intent (absent: 404), every call
 /// recorded with the clock's time.
 #[derive(Clone, Default)]
@@ -27,6 +30,10 @@ struct FakeFintoc {
     broken: Arc<Mutex<std::collections::HashSet<String>>>,
     /// A session's payment intent, given by Fintoc only as its id.
     session_payment_ids: Arc<Mutex<HashMap<String, String>>>,
+    /// The longest window of the refund list one read gets whole (`None`: any).
+    refund_list_fits_ms: Arc<Mutex<Option<i64>>>,
+    /// Every refund list read: its `since` and `until`.
+    refund_lists: Arc<Mutex<Vec<ListRead>>>,
     clock: Option<ManualClock>,
 }
 
@@ -93,14 +100,27 @@ impl FintocLookup for FakeFintoc {
         Ok(None)
     }
 
-    async fn list_refunds_since(
+    async fn list_refunds(
         &self,
-        _since: &str,
+        since: &str,
+        until: Option<&str>,
         _budget: Option<Duration>,
     ) -> Result<crate::fintoc::RefundList, FintocError> {
+        self.refund_lists
+            .lock()
+            .unwrap()
+            .push((since.to_string(), until.map(str::to_string)));
+        let parse = |at: &str| crate::clock::parse_rfc3339_ms(at).unwrap();
+        let now = self.clock.as_ref().map_or(0, |c| c.now_ms());
+        let span = until.map_or(now, parse) - parse(since);
+        let fits = self
+            .refund_list_fits_ms
+            .lock()
+            .unwrap()
+            .is_none_or(|fits| span <= fits);
         Ok(crate::fintoc::RefundList {
             refunds: Vec::new(),
-            complete: true,
+            complete: fits,
         })
     }
 }
@@ -526,4 +546,55 @@ async fn a_sessions_payment_given_only_as_an_id_is_looked_up_and_recorded() {
         Some("pi_of_cs_1")
     );
     assert_eq!(session.schedule, None, "final: off the index");
+}
+
+/// Issue 34 (8): a window of Fintoc's refund list longer than one read (10 pages
+/// of 300) is read in narrower chunks, and the cursor moves past it; only a
+/// minute that does not fit stalls the sweep, flagged as such, not as failed
+/// checks run after run.
+#[tokio::test]
+async fn a_busy_refund_list_is_swept_in_chunks_and_only_an_impossible_one_stalls() {
+    let s = Setup::new();
+    let hour = 60 * MINUTE;
+    s.store
+        .advance_refund_sweep(&format_rfc3339_ms(T0 - 3 * hour))
+        .await
+        .unwrap();
+    *s.fintoc.refund_list_fits_ms.lock().unwrap() = Some(30 * MINUTE);
+    let service = s.service(ReconcileSettings::default());
+    let mut summary = RunSummary::default();
+    service.sweep_outside_refunds(&mut summary).await;
+    assert_eq!(
+        (summary.failed, summary.refund_sweep_stalled),
+        (0, 0),
+        "{summary:?}"
+    );
+    let cursor = s.store.refund_sweep_cursor().await.unwrap().unwrap();
+    assert_eq!(
+        crate::clock::parse_rfc3339_ms(&cursor),
+        Some(T0 - crate::domain::reconcile::REFUND_SWEEP_LAG_MS),
+        "read to the end, chunk by chunk"
+    );
+    let lists = s.fintoc.refund_lists.lock().unwrap().clone();
+    let bounded = lists.iter().filter(|(_, until)| until.is_some()).count();
+    assert!(
+        bounded > 1 && lists.len() == bounded + 2 && lists.last().unwrap().1.is_none(),
+        "the window whole, narrowed, then read in chunks up to one that reaches now: {lists:?}"
+    );
+
+    // A minute longer than one read: stalled, flagged once per run, the cursor
+    // kept where it was.
+    *s.fintoc.refund_list_fits_ms.lock().unwrap() = Some(MINUTE / 2);
+    s.clock.advance_ms(hour);
+    let mut stalled = RunSummary::default();
+    service.sweep_outside_refunds(&mut stalled).await;
+    assert_eq!(
+        (stalled.failed, stalled.refund_sweep_stalled),
+        (0, 1),
+        "{stalled:?}"
+    );
+    assert_eq!(
+        s.store.refund_sweep_cursor().await.unwrap().unwrap(),
+        cursor
+    );
 }
