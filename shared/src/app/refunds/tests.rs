@@ -1,7 +1,8 @@
 //! Refunds on the store, as the use cases change them: random interleavings of
 //! reservations, Fintoc's answers and events (duplicated, reordered, decided on a
 //! stale read), refused creates, cancels and imports of refunds made elsewhere —
-//! reservations taken with their idempotency key and answers completing it —
+//! reservations taken with their idempotency key and answers completing it, a lost
+//! answer retried with another body, a check racing a reservation —
 //! through `record_refund_report`, `import_refund` and the store's guarded writes,
 //! on the in-memory store (the same contract as DynamoDB's, `store::contract`).
 
@@ -9,7 +10,7 @@ use super::*;
 use crate::domain::idempotency::AcquireRequest;
 use crate::domain::refund::{RefundOrigin, RefundReport, RefundStatus};
 use crate::store::memory::MemoryStore;
-use crate::store::{IdempotencyStore, KeyAndRefund};
+use crate::store::{EventStore, IdempotencyStore, KeyAndRefund, ScheduleStore};
 use proptest::prelude::*;
 
 const NOW: &str = "2026-01-01T00:00:00.000Z";
@@ -30,6 +31,12 @@ enum Step {
     Refused(usize),
     /// A refund made elsewhere (`j`), of this amount and status, reported.
     Import(usize, u64, RefundStatus),
+    /// Refund `i`'s create answer is lost (its key released), and the merchant
+    /// retries its key with another body: refused, the reservation kept.
+    LostAnswerRetriedWithAnotherBody(usize),
+    /// The reconciler reads the payment to check it, a refund of this amount is
+    /// reserved meanwhile, and the check then takes it off the schedule.
+    ConcurrentCheck(u64),
 }
 
 fn status() -> impl Strategy<Value = RefundStatus> {
@@ -52,6 +59,8 @@ fn step() -> impl Strategy<Value = Step> {
         (0usize..8, status()).prop_map(|(i, s)| Step::StaleReport(i, s)),
         (0usize..8).prop_map(Step::Refused),
         (0usize..3, 1u64..60, status()).prop_map(|(j, a, s)| Step::Import(j, a, s)),
+        (0usize..8).prop_map(Step::LostAnswerRetriedWithAnotherBody),
+        (1u64..60).prop_map(Step::ConcurrentCheck),
     ]
 }
 
@@ -254,6 +263,84 @@ async fn run(steps: Vec<Step>) -> Result<(), TestCaseError> {
             Step::Import(j, amount, status) => {
                 let report = report(format!("re_elsewhere_{j}"), amount, status);
                 import_refund(&store, &before, &report, 0).await.unwrap();
+            }
+            Step::LostAnswerRetriedWithAnotherBody(i) => {
+                let Some(lease) = leases.get_mut(i).and_then(Option::take) else {
+                    continue;
+                };
+                let (key, fingerprint) = (lease.key().clone(), lease.fingerprint().to_string());
+                let lost = ApiError::dependency(502, "fintoc_unreachable", "lost");
+                let _ = idempotent::finish(&store, lease, CommandResult::Failed(lost)).await;
+                let retry = |hash: &str| {
+                    let (store, key, hash) = (&store, key.clone(), hash.to_string());
+                    async move {
+                        store
+                            .acquire(&AcquireRequest {
+                                key: &key,
+                                request_hash: &hash,
+                                now_ms: 1,
+                                lease_expires_at_ms: 30_001,
+                                expires_at_ms: 86_400_000,
+                            })
+                            .await
+                            .unwrap()
+                    }
+                };
+                prop_assert_eq!(
+                    retry("another body").await,
+                    AcquireOutcome::Mismatch,
+                    "another request never resumes a released key"
+                );
+                let after_retry = read(&store).await;
+                prop_assert_eq!(
+                    after_retry.refunds.get(&made[i].key),
+                    before.refunds.get(&made[i].key),
+                    "the reservation is kept as it was"
+                );
+                let resumed = retry(&fingerprint).await;
+                prop_assert!(
+                    matches!(resumed, AcquireOutcome::Acquired { .. }),
+                    "the same request resumes it: {:?}",
+                    resumed
+                );
+            }
+            Step::ConcurrentCheck(amount) => {
+                let checked = store
+                    .payment_state(PaymentKind::Intent, PAYMENT)
+                    .await
+                    .unwrap()
+                    .unwrap();
+                let refund = new_refund(made.len(), amount);
+                let outcome = store
+                    .reserve_refund(&ReserveRefund {
+                        kind: PaymentKind::Intent,
+                        payment_id: PAYMENT,
+                        paid,
+                        refund: &refund,
+                        schedule: Some(crate::domain::schedule::initial_schedule(PAYMENT, 0)),
+                    })
+                    .await
+                    .unwrap();
+                let reserved = outcome == ReserveRefundOutcome::Reserved;
+                if reserved {
+                    made.push(refund);
+                    leases.push(None);
+                }
+                let cleared = store
+                    .update_schedule(&crate::domain::reconcile::ScheduleUpdate {
+                        intent_id: PAYMENT.into(),
+                        kind: PaymentKind::Intent,
+                        expected_version: checked.version,
+                        change: crate::domain::schedule::ScheduleChange::Clear,
+                        flag: None,
+                        at: NOW.into(),
+                    })
+                    .await
+                    .unwrap();
+                if reserved {
+                    prop_assert!(!cleared, "a reservation keeps its payment due");
+                    prop_assert!(read(&store).await.schedule.is_some());
+                }
             }
         }
         stale = before;

@@ -371,3 +371,55 @@ fn the_attempt_that_decided_a_session_is_never_replaced() {
         "after its expiry"
     );
 }
+
+proptest::proptest! {
+    /// Whatever attempts of a session are reported, in any order and duplicated:
+    /// while it is open its payment is the latest attempt reported; once it is
+    /// final, the attempt that decided it stays its payment, and another
+    /// attempt's success is never taken by it (the webhook records it as a second
+    /// payment of its own).
+    #[test]
+    fn a_final_sessions_attempt_never_changes(
+        reports in proptest::collection::vec(
+            (0usize..3, 0usize..4, 0usize..6),
+            1..30,
+        )
+    ) {
+        let statuses = [InProgress, Succeeded, Failed, Expired];
+        let mut s = state(Created, &[]);
+        let mut decided: Option<Option<String>> = None;
+        for (attempt, status, event) in reports {
+            let attempt = format!("pi_{attempt}");
+            let claimed = statuses[status].clone();
+            let report = PaymentReport {
+                kind: PaymentKind::Session,
+                session_payment: Some(SessionPayment {
+                    intent_id: attempt.clone(),
+                    status: claimed.clone(),
+                }),
+                ..report()
+            };
+            let event_id = format!("evt_{event}");
+            let event = EventRef { id: &event_id, ..EVENT };
+            if !s.takes_attempt(&attempt, &claimed) {
+                proptest::prop_assert!(s.status.is_final() && claimed == Succeeded);
+                continue; // recorded as a payment of its own
+            }
+            let (_, patch) = plan_write(Some(&s), &event, &claimed, &report, "now");
+            let Some(patch) = patch else { continue };
+            if let Some(status) = patch.status {
+                s.status = status;
+            }
+            if let Some(payment) = patch.session_payment {
+                s.session_attempt = Some(payment.intent_id);
+            }
+            s.applied_event_ids.insert(event_id);
+            s.version += 1;
+            match &decided {
+                Some(attempt) => proptest::prop_assert_eq!(attempt, &s.session_attempt),
+                None if s.status.is_final() => decided = Some(s.session_attempt.clone()),
+                None => {}
+            }
+        }
+    }
+}
