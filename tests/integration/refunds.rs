@@ -1260,3 +1260,33 @@ async fn a_dashboard_refund_waiting_on_an_unconfirmed_reservation_is_imported_on
         "{view} {settled:?}"
     );
 }
+
+/// Issue 34 (7): Fintoc stores a 5xx answer under its idempotency key and
+/// replays it to every retry. A retry of the merchant's key then looks the refund
+/// up in Fintoc's list (by this backend's id) and, not finding it, sends it under
+/// a new generation of the derived key — instead of staying `creating` 25 hours.
+#[tokio::test]
+async fn a_refund_whose_key_stored_a_5xx_is_sent_again_under_a_new_key() {
+    use fintoc_sim::Fault;
+    let h = Harness::new().await;
+    wire_webhooks(&h).await;
+    let pi = paid_intent(&h, "order-5xx").await;
+    h.sim.push_fault(Fault::Failure { status: 500 });
+    let failed = h.call(refund_of(&pi, "5xx-1", r#"{"amount": 5000}"#)).await;
+    assert!(failed.status >= 500, "{}", failed.json);
+    assert_eq!(h.sim.refunds().len(), 0, "nothing made");
+    assert_eq!(h.get(&pi).await.json["refundable_amount"], 10000, "held");
+
+    let retried = h.call(refund_of(&pi, "5xx-1", r#"{"amount": 5000}"#)).await;
+    assert_eq!(
+        (retried.status, &retried.json["status"]),
+        (201, &json!("pending")),
+        "{}",
+        retried.json
+    );
+    assert_eq!(h.sim.refunds().len(), 1, "made once");
+    let replay = h.call(refund_of(&pi, "5xx-1", r#"{"amount": 5000}"#)).await;
+    assert_eq!((replay.status, &replay.json), (201, &retried.json));
+    assert_eq!(h.sim.refunds().len(), 1, "still once");
+    assert_eq!(h.get(&pi).await.json["refundable_amount"], 10000);
+}

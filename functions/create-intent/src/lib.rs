@@ -13,7 +13,7 @@ use shared::clock::{Clock, SystemClock};
 use shared::config::CreateIntentConfig;
 use shared::domain::idempotency::CallerId;
 use shared::domain::payment::PaymentKind;
-use shared::fintoc::{FintocApi, FintocHttpClient, FintocRefunds};
+use shared::fintoc::{FintocApi, FintocHttpClient, FintocLookup, FintocRefunds};
 use shared::http::{error_response, to_response, ApiError};
 use shared::routes::{self, Function, Matched, Operation};
 use shared::store::{CreateStore, DynamoStore, EventStore, OrderStore, PaymentStore, RefundStore};
@@ -79,7 +79,7 @@ pub fn caller(request: &Request) -> CallerId {
 pub async fn handle<S, F, C>(service: &PaymentService<S, F, C>, request: Request) -> Response<Body>
 where
     S: CreateStore + PaymentStore + OrderStore + EventStore + RefundStore,
-    F: FintocApi + FintocRefunds,
+    F: FintocApi + FintocRefunds + FintocLookup,
     C: Clock,
 {
     let path = request.raw_http_path().trim_end_matches('/').to_string();

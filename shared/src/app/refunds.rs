@@ -23,7 +23,7 @@ use crate::domain::refund::{
     RefundReport, RefundRequest, RefundStatus, StoredRefund, REFUND_ID_METADATA_KEY,
 };
 use crate::domain::schedule::CHECK_DELAYS_MS;
-use crate::fintoc::{CreateRefund, FintocApi, FintocError, FintocRefunds};
+use crate::fintoc::{CreateRefund, FintocApi, FintocError, FintocLookup, FintocRefunds};
 use crate::http::{ApiError, Reply};
 use crate::store::{
     CreateStore, EventStore, KeyAnd, OrderStore, PaymentStore, RefundChange, RefundOutcome,
@@ -337,6 +337,7 @@ pub async fn import_refund<S: PaymentStore + RefundStore>(
             failure_code: None,
             metadata: report.metadata.clone(),
             origin: RefundOrigin::Imported,
+            key_generation: 0,
             created_at: report.created_at.clone().unwrap_or_else(|| now.to_string()),
             updated_at: now.to_string(),
         };
@@ -390,6 +391,16 @@ fn with_reserved(mut payment: StoredPayment, refund: &StoredRefund) -> StoredPay
     payment
 }
 
+/// What a lookup after a stored failure of a refund's create found.
+enum StoredFailure {
+    /// Fintoc made it (an earlier send): its report.
+    Found(Box<RefundReport>),
+    /// Not made: sent again under this generation of the derived key.
+    NewKey(u32),
+    /// Not known (the list could not be read whole, the key moved meanwhile): held.
+    Unknown,
+}
+
 /// A refund request's reservation as decided on its payment.
 enum Reservation {
     /// An earlier attempt of the same key reserved it already.
@@ -434,6 +445,7 @@ fn plan_reservation(
         failure_code: None,
         metadata: command.request.metadata.clone(),
         origin: RefundOrigin::Api,
+        key_generation: 0,
         created_at: now.clone(),
         updated_at: now,
     }))
@@ -486,7 +498,7 @@ fn refund_not_found(id: &str) -> ApiError {
 impl<S, F, C> PaymentService<S, F, C>
 where
     S: CreateStore + PaymentStore + OrderStore + EventStore + RefundStore,
-    F: FintocApi + FintocRefunds,
+    F: FintocApi + FintocRefunds + FintocLookup,
     C: Clock,
 {
     /// `POST /payment-intents/{id}/refunds` (`kind` intent) and
@@ -587,12 +599,64 @@ where
     /// The key a refund create sends Fintoc (derived from the merchant's, in this
     /// deployment's namespace), and the refund's key on its payment.
     fn refund_keys(&self, key: &IdempotencyKey) -> (FintocKey, RefundKey) {
-        let fintoc_key = derive_fintoc_key(
-            &format!("{}:refund", self.settings.idempotency_namespace),
-            key,
-        );
+        let fintoc_key = self.fintoc_key_at(key, 0);
         let refund_key = RefundKey::for_request(fintoc_key.as_str());
         (fintoc_key, refund_key)
+    }
+
+    /// The key a refund create sends Fintoc at `generation` of its derived key
+    /// (`StoredRefund::key_generation`; 0: the first, which also names the refund).
+    fn fintoc_key_at(&self, key: &IdempotencyKey, generation: u32) -> FintocKey {
+        let namespace = match generation {
+            0 => format!("{}:refund", self.settings.idempotency_namespace),
+            g => format!("{}:refund:g{g}", self.settings.idempotency_namespace),
+        };
+        derive_fintoc_key(&namespace, key)
+    }
+
+    /// After Fintoc answered a re-send of `refund`'s create with a 5xx that
+    /// outlasted the retries — a failure it may have stored under the key and
+    /// replays — the refund is looked up in Fintoc's list by this backend's id
+    /// (an earlier send may have made it): found, its report; absent from a list
+    /// read to its end, the key moves to its next generation (one conditional
+    /// write), under which it is sent again; anything else leaves it held.
+    async fn after_a_stored_failure(
+        &self,
+        payment: &StoredPayment,
+        refund: &StoredRefund,
+        deadline_ms: Option<i64>,
+    ) -> StoredFailure {
+        let reserved_at = crate::clock::parse_rfc3339_ms(&refund.created_at).unwrap_or(0);
+        let since = format_rfc3339_ms(reserved_at - 60_000);
+        let budget = fintoc_budget(deadline_ms, self.clock.now_ms());
+        let listed = match self.fintoc.list_refunds(&since, None, budget).await {
+            Ok(listed) if listed.complete => listed,
+            Ok(_) | Err(_) => return StoredFailure::Unknown,
+        };
+        let id = payment.refund_id(&refund.key);
+        if let Some(report) = listed
+            .refunds
+            .into_iter()
+            .find(|r| r.refund_id().as_ref() == Some(&id))
+        {
+            return StoredFailure::Found(Box::new(report));
+        }
+        match self
+            .store
+            .next_key_generation(
+                payment.kind,
+                &payment.id,
+                &refund.key,
+                refund.key_generation,
+            )
+            .await
+        {
+            Ok(true) => {
+                tracing::warn!(payment_id = %payment.id, refund_key = refund.key.as_str(), generation = refund.key_generation + 1, "a refund's create key holds a failure at Fintoc and its list shows no such refund; sent under a new key");
+                StoredFailure::NewKey(refund.key_generation + 1)
+            }
+            Ok(false) | Err(_) => StoredFailure::Unknown,
+        }
     }
 
     /// Reserves (or finds the reservation of an earlier attempt of this key)
@@ -606,7 +670,7 @@ where
         deadline_ms: Option<i64>,
     ) -> CommandResult {
         let command = lease.request();
-        let (fintoc_key, refund_key) = self.refund_keys(lease.key());
+        let (_, refund_key) = self.refund_keys(lease.key());
         // `first_send`: reserved by this request, so no earlier attempt can have
         // sent it to Fintoc.
         let (payment, refund, first_send) = match reserved {
@@ -648,19 +712,35 @@ where
             REFUND_ID_METADATA_KEY.to_string(),
             payment.refund_id(&refund.key).to_string(),
         );
-        let created = self
-            .fintoc
-            .create_refund(
-                &CreateRefund {
-                    resource_type: "payment_intent",
-                    resource_id: intent_id,
-                    amount: refund.amount,
-                    metadata,
-                },
-                &fintoc_key,
-                fintoc_budget(deadline_ms, lease.now_ms()),
-            )
-            .await;
+        let body = CreateRefund {
+            resource_type: "payment_intent",
+            resource_id: intent_id,
+            amount: refund.amount,
+            metadata,
+        };
+        let send = |generation| {
+            let (body, key) = (&body, self.fintoc_key_at(lease.key(), generation));
+            let budget = fintoc_budget(deadline_ms, self.clock.now_ms());
+            async move { self.fintoc.create_refund(body, &key, budget).await }
+        };
+        let mut first_send = first_send;
+        let mut created = send(refund.key_generation).await;
+        let stored_failure =
+            matches!(&created, Err(FintocError::Unavailable { status, .. }) if *status >= 500);
+        if stored_failure && !first_send {
+            match self
+                .after_a_stored_failure(&payment, &refund, deadline_ms)
+                .await
+            {
+                StoredFailure::Found(report) => created = Ok(*report),
+                StoredFailure::NewKey(generation) => {
+                    // The new key's first send: no refund was made under the old.
+                    first_send = true;
+                    created = send(generation).await;
+                }
+                StoredFailure::Unknown => {}
+            }
+        }
         let now = format_rfc3339_ms(self.clock.now_ms());
         match created {
             Ok(report) => {

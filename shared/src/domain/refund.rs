@@ -437,6 +437,10 @@ pub struct StoredRefund {
     pub metadata: BTreeMap<String, String>,
     /// Made here or learnt.
     pub origin: RefundOrigin,
+    /// The generation of the derived `Idempotency-Key` its create is sent under: 0
+    /// at first, moved on only once Fintoc stored a failure (5xx) under the current
+    /// one and its list shows no such refund.
+    pub key_generation: u32,
     /// When it was reserved (RFC 3339).
     pub created_at: String,
     /// Last change (RFC 3339).
@@ -792,6 +796,7 @@ mod tests {
             failure_code: None,
             metadata: BTreeMap::new(),
             origin: RefundOrigin::Api,
+            key_generation: 0,
             created_at: "t".into(),
             updated_at: "t".into(),
         }

@@ -80,7 +80,8 @@ macro_rules! store_contract_tests {
             a_refund_answer_and_its_key_are_written_whole_or_not_at_all,
             the_refund_sweep_cursor_only_moves_forward,
             a_reservation_keeps_its_payment_due_against_an_earlier_check,
-            a_refund_outcome_is_recorded_when_its_order_has_no_item
+            a_refund_outcome_is_recorded_when_its_order_has_no_item,
+            a_refunds_key_generation_moves_once_from_the_one_read_while_creating
         );
     };
     (@rules $make:expr; $($rule:ident),+) => {
@@ -1500,6 +1501,7 @@ fn refund(key: &str, amount: u64) -> StoredRefund {
         failure_code: None,
         metadata: BTreeMap::new(),
         origin: RefundOrigin::Api,
+        key_generation: 0,
         created_at: "2026-01-01T00:00:00.000Z".into(),
         updated_at: "2026-01-01T00:00:00.000Z".into(),
     }
@@ -1977,4 +1979,67 @@ pub async fn a_refund_outcome_is_recorded_when_its_order_has_no_item<S: Stores>(
         store.order("order-never-stored").await.unwrap().is_none(),
         "no order item is made up"
     );
+}
+
+/// A refund's create key moves to its next generation only from the generation
+/// read and while it is still `creating`: two requests racing move it once.
+pub async fn a_refunds_key_generation_moves_once_from_the_one_read_while_creating<S: Stores>(
+    store: S,
+) {
+    store
+        .save_created(&for_order("pi_gen", "order-gen"))
+        .await
+        .unwrap();
+    send_event(&store, "pi_gen", "evt_paid", PaymentStatus::Succeeded).await;
+    let paid = store
+        .get_payment(PaymentKind::Intent, "pi_gen")
+        .await
+        .unwrap()
+        .unwrap();
+    let r = refund("gen", 10);
+    store
+        .reserve_refund(&ReserveRefund {
+            kind: PaymentKind::Intent,
+            payment_id: "pi_gen",
+            paid: paid.refundable_base(),
+            refund: &r,
+            schedule: None,
+        })
+        .await
+        .unwrap();
+    let next = |from| {
+        let (store, key) = (&store, r.key.clone());
+        async move {
+            store
+                .next_key_generation(PaymentKind::Intent, "pi_gen", &key, from)
+                .await
+                .unwrap()
+        }
+    };
+    assert!(next(0).await);
+    assert!(!next(0).await, "moved once from the generation read");
+    let read = store
+        .get_payment(PaymentKind::Intent, "pi_gen")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(read.refunds.get(&r.key).unwrap().key_generation, 1);
+    assert!(next(1).await);
+    store
+        .change_refund(&RefundChange {
+            kind: PaymentKind::Intent,
+            payment_id: "pi_gen",
+            key: &r.key,
+            expected: &RefundStatus::Creating,
+            status: &RefundStatus::Pending,
+            fintoc_id: Some("re_gen"),
+            failure_code: None,
+            release: None,
+            updated_at: "2026-01-01T00:00:01.000Z",
+            outcome: None,
+            complete: None,
+        })
+        .await
+        .unwrap();
+    assert!(!next(2).await, "only while creating");
 }

@@ -18,7 +18,7 @@ use crate::domain::order::{
 };
 use crate::domain::payment::{PaymentKind, PaymentStatus, Review, SessionPayment, StoredPayment};
 use crate::domain::reconcile::ScheduleUpdate;
-use crate::domain::refund::{RefundStatus, Refunds, StoredRefund};
+use crate::domain::refund::{RefundKey, RefundStatus, Refunds, StoredRefund};
 use crate::domain::schedule::{CheckSchedule, ScheduleChange};
 use crate::domain::transition::{
     EventNote, NoteList, Outcome, PaymentPatch, PaymentState, WriteGuard,
@@ -944,6 +944,26 @@ impl RefundStore for MemoryStore {
         };
         let dropped = refunds.entries.remove(at);
         refunds.reserved = refunds.reserved.saturating_sub(dropped.amount);
+        Ok(true)
+    }
+
+    async fn next_key_generation(
+        &self,
+        kind: PaymentKind,
+        payment_id: &str,
+        key: &RefundKey,
+        from: u32,
+    ) -> Result<bool, StoreError> {
+        let mut tables = self.begin(Operation::ChangeRefund)?;
+        let Some(item) = tables.intents.get_mut(&(kind, payment_id.to_string())) else {
+            return Ok(false);
+        };
+        let Some(refund) = item.refunds.entries.iter_mut().find(|r| {
+            &r.key == key && r.status == RefundStatus::Creating && r.key_generation == from
+        }) else {
+            return Ok(false);
+        };
+        refund.key_generation = from + 1;
         Ok(true)
     }
 

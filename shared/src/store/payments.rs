@@ -100,6 +100,8 @@ struct RefundItem {
     #[serde(default)]
     origin: Option<String>,
     #[serde(default)]
+    key_generation: u32,
+    #[serde(default)]
     created_at: String,
     #[serde(default)]
     updated_at: String,
@@ -124,6 +126,7 @@ fn refunds_from_item(
                 failure_code: r.failure_code,
                 metadata: r.metadata.unwrap_or_default(),
                 origin: RefundOrigin::parse(r.origin.as_deref().unwrap_or_default()),
+                key_generation: r.key_generation,
                 created_at: r.created_at,
                 updated_at: r.updated_at,
             })

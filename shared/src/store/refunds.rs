@@ -119,6 +119,17 @@ pub trait RefundStore: Send + Sync {
         refund: &StoredRefund,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
+    /// Moves a refund still `creating` whose create's key is at generation `from`
+    /// to the next one (see `StoredRefund::key_generation`): `false` when it is no
+    /// longer `creating` or another request moved it first.
+    fn next_key_generation(
+        &self,
+        kind: PaymentKind,
+        payment_id: &str,
+        key: &RefundKey,
+        from: u32,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
     /// Where the reconciler's sweep of Fintoc's refund list resumes (RFC 3339, the
     /// `REFUND_SWEEP` item), `None` before the first sweep.
     fn refund_sweep_cursor(
@@ -161,6 +172,9 @@ fn refund_entry(refund: &StoredRefund) -> AttributeValue {
     }
     if let Some(code) = &refund.failure_code {
         entry.insert("failure_code".into(), s(code));
+    }
+    if refund.key_generation > 0 {
+        entry.insert("key_generation".into(), n(refund.key_generation));
     }
     AttributeValue::M(entry)
 }
@@ -488,6 +502,36 @@ impl RefundStore for DynamoStore {
             .add_raw(&reserved, &release)
             .condition(format!("{refunds}.{key}.{status} = {creating}"));
         self.conditional_update("drop_refund", payment_pk(kind, payment_id), e)
+            .await
+    }
+
+    async fn next_key_generation(
+        &self,
+        kind: PaymentKind,
+        payment_id: &str,
+        key: &RefundKey,
+        from: u32,
+    ) -> Result<bool, StoreError> {
+        let mut e = Expr::default();
+        let (refunds, key, status, generation) = (
+            e.name("refunds"),
+            e.name(key.as_str()),
+            e.name("status"),
+            e.name("key_generation"),
+        );
+        let entry = format!("{refunds}.{key}");
+        let creating = e.value("creating", s(RefundStatus::Creating.as_str()));
+        let (from_v, next) = (e.value("from", n(from)), e.value("next", n(from + 1)));
+        e.set_path(&format!("{entry}.{generation}"), &next);
+        let unset = if from == 0 {
+            format!("attribute_not_exists({entry}.{generation}) OR ")
+        } else {
+            String::new()
+        };
+        e.condition(format!(
+            "{entry}.{status} = {creating} AND ({unset}{entry}.{generation} = {from_v})"
+        ));
+        self.conditional_update("next_key_generation", payment_pk(kind, payment_id), e)
             .await
     }
 

@@ -210,9 +210,19 @@ pub(crate) fn create_with_idempotency(
             return response;
         }
     }
-    let (status, body) = match parsed {
-        Ok(Value::Object(params)) => create(inner, &params),
-        _ => (
+    let (status, body) = match (inner.failing.take(), parsed) {
+        // A failure inside the API: stored under the key like any first answer.
+        (Some(status), _) => (
+            status,
+            error_body(
+                "api_error",
+                "internal_server_error",
+                "Simulated failure.",
+                None,
+            ),
+        ),
+        (None, Ok(Value::Object(params))) => create(inner, &params),
+        (None, _) => (
             400,
             error_body(
                 "invalid_request_error",

@@ -32,6 +32,14 @@ pub enum Fault {
     },
     /// Do the work, then close the connection without answering.
     Drop,
+    /// The request reaches the API and fails there: a create answers this 5xx
+    /// (`api_error`), and, as Fintoc stores the first answer per idempotency key,
+    /// the answer is stored under its key and replayed to every retry of it (until
+    /// the key is purged). Nothing is made. Other requests answer it alone.
+    Failure {
+        /// HTTP status to answer.
+        status: u16,
+    },
     /// Refuse the request as Fintoc refuses one it will never take (status 400 or
     /// 422, an `invalid_request_error` with `code`); nothing is done.
     Refuse {

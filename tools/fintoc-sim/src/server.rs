@@ -318,6 +318,7 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<HttpRespons
                 None,
             ))
         }
+        Some(Fault::Failure { status }) => state.lock().failing = Some(status),
         Some(Fault::Refuse { status, code }) => {
             return Ok(error(
                 status,
@@ -359,6 +360,14 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<HttpRespons
             Ok(response)
         }
         Some(Fault::Drop) => Err(DropConnection),
+        // Not taken by a create (which stored it under its key): answered alone.
+        Some(Fault::Failure { status }) if state.lock().failing.take().is_some() => Ok(error(
+            status,
+            "api_error",
+            "internal_server_error",
+            "Simulated failure.",
+            None,
+        )),
         _ => Ok(response),
     }
 }

@@ -396,6 +396,17 @@ impl RefundStore for Racing {
     ) -> Result<bool, StoreError> {
         self.inner.drop_refund(kind, payment_id, refund).await
     }
+    async fn next_key_generation(
+        &self,
+        kind: PaymentKind,
+        payment_id: &str,
+        key: &crate::domain::refund::RefundKey,
+        from: u32,
+    ) -> Result<bool, StoreError> {
+        self.inner
+            .next_key_generation(kind, payment_id, key, from)
+            .await
+    }
     async fn refund_sweep_cursor(&self) -> Result<Option<String>, StoreError> {
         self.inner.refund_sweep_cursor().await
     }

@@ -90,6 +90,7 @@ fn new_refund(n: usize, amount: u64) -> StoredRefund {
         failure_code: None,
         metadata: Default::default(),
         origin: RefundOrigin::Api,
+        key_generation: 0,
         created_at: NOW.into(),
         updated_at: NOW.into(),
     }

@@ -102,3 +102,38 @@ async fn the_delivery_mode_is_set_through_the_control_api() {
     assert_eq!(stats["delivery_mode"], "wrong_secret");
     assert_eq!(set("sideways").await.unwrap().status(), 400);
 }
+
+/// Fintoc stores the first answer per idempotency key, a failure too: a create
+/// that failed inside the API answers its 5xx again to every retry of the key
+/// (nothing made), while another key makes the object.
+#[tokio::test]
+async fn a_create_failing_inside_the_api_replays_its_5xx_to_its_key() {
+    let sim = Simulator::start(SimulatorConfig::default()).await.unwrap();
+    let http = shared::fintoc::http_client_builder().build().unwrap();
+    let base = sim.base_url();
+    let create = |key: &'static str| {
+        let (http, base) = (http.clone(), base.clone());
+        async move {
+            http.post(format!("{base}/v1/payment_intents"))
+                .header("authorization", DEFAULT_SECRET_KEY)
+                .header("idempotency-key", key)
+                .json(&json!({"amount": 100, "currency": "CLP"}))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    sim.push_fault(fintoc_sim::Fault::Failure { status: 500 });
+    assert_eq!(create("k-1").await.status(), 500);
+    let again = create("k-1").await;
+    assert_eq!(again.status(), 500, "the stored failure, replayed");
+    assert_eq!(
+        again
+            .headers()
+            .get("idempotent-replayed")
+            .map(|v| v.to_str().unwrap()),
+        Some("true")
+    );
+    assert_eq!(sim.intents_created(), 0, "nothing made");
+    assert_eq!(create("k-2").await.status(), 201, "another key makes it");
+}
