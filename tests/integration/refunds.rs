@@ -625,6 +625,17 @@ async fn a_refund_short_of_balance_is_retried_five_business_days_then_fails_and_
 
 /// A refund made at Fintoc directly (its dashboard), under a key of its own.
 async fn refund_elsewhere(h: &Harness, pi: &str, amount: u64, key: &str) -> String {
+    refund_at_fintoc(h, pi, amount, key, Default::default()).await
+}
+
+/// A refund of `pi` made at Fintoc directly, under `key`, with `metadata`: its id.
+async fn refund_at_fintoc(
+    h: &Harness,
+    pi: &str,
+    amount: u64,
+    key: &str,
+    metadata: std::collections::BTreeMap<String, String>,
+) -> String {
     use shared::domain::idempotency::{derive_fintoc_key, CallerId, IdempotencyKey};
     use shared::fintoc::{CreateRefund, FintocRefunds};
     fintoc_client(&h.sim, fintoc_sim::DEFAULT_SECRET_KEY)
@@ -633,7 +644,7 @@ async fn refund_elsewhere(h: &Harness, pi: &str, amount: u64, key: &str) -> Stri
                 resource_type: "payment_intent",
                 resource_id: pi.to_string(),
                 amount,
-                metadata: Default::default(),
+                metadata,
             },
             &derive_fintoc_key(
                 "dashboard",
@@ -1049,27 +1060,10 @@ async fn a_refused_resend_keeps_the_reservation_of_the_refund_fintoc_made() {
 /// A refund made at Fintoc for `pi` carrying this backend's refund id under a key
 /// its record does not hold (a reservation lost, as issue 34's first defect did).
 async fn refund_with_a_lost_reservation(h: &Harness, pi: &str, amount: u64) -> String {
-    use shared::domain::idempotency::{derive_fintoc_key, CallerId, IdempotencyKey};
     use shared::domain::refund::{RefundKey, REFUND_ID_METADATA_KEY};
-    use shared::fintoc::{CreateRefund, FintocRefunds};
     let id = format!("re_i.{pi}.{}", RefundKey::for_request("lost").as_str());
-    fintoc_client(&h.sim, fintoc_sim::DEFAULT_SECRET_KEY)
-        .create_refund(
-            &CreateRefund {
-                resource_type: "payment_intent",
-                resource_id: pi.to_string(),
-                amount,
-                metadata: [(REFUND_ID_METADATA_KEY.to_string(), id)].into(),
-            },
-            &derive_fintoc_key(
-                "lost",
-                &IdempotencyKey::parse(&CallerId::anonymous(), Some(pi)).unwrap(),
-            ),
-            None,
-        )
-        .await
-        .unwrap()
-        .id
+    let metadata = [(REFUND_ID_METADATA_KEY.to_string(), id)].into();
+    refund_at_fintoc(h, pi, amount, &format!("lost-{pi}"), metadata).await
 }
 
 /// Issue 34 (1): a refund naming this deployment's payment but unknown to its

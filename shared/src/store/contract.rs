@@ -1922,30 +1922,8 @@ pub async fn a_reservation_keeps_its_payment_due_against_an_earlier_check<S: Sto
 /// order items existed) is recorded, its outcome too: only the order's count is
 /// left out (issue 34, 11).
 pub async fn a_refund_outcome_is_recorded_when_its_order_has_no_item<S: Stores>(store: S) {
-    store
-        .save_created(&for_order("pi_old", "order-old"))
-        .await
-        .unwrap();
-    send_event(&store, "pi_old", "evt_paid", PaymentStatus::Succeeded).await;
-    let paid = store
-        .get_payment(PaymentKind::Intent, "pi_old")
-        .await
-        .unwrap()
-        .unwrap();
-    let r = refund("old", 10);
-    assert_eq!(
-        store
-            .reserve_refund(&ReserveRefund {
-                kind: PaymentKind::Intent,
-                payment_id: "pi_old",
-                paid: paid.refundable_base(),
-                refund: &r,
-                schedule: None,
-            })
-            .await
-            .unwrap(),
-        ReserveRefundOutcome::Reserved
-    );
+    let paid = paid_intent(&store, "pi_old", "order-old").await;
+    let r = reserved_refund(&store, &paid, "old", 10).await;
     let refund_id = format!("re_i.pi_old.{}", r.key.as_str());
     let written = store
         .change_refund(&RefundChange {
@@ -1986,27 +1964,8 @@ pub async fn a_refund_outcome_is_recorded_when_its_order_has_no_item<S: Stores>(
 pub async fn a_refunds_key_generation_moves_once_from_the_one_read_while_creating<S: Stores>(
     store: S,
 ) {
-    store
-        .save_created(&for_order("pi_gen", "order-gen"))
-        .await
-        .unwrap();
-    send_event(&store, "pi_gen", "evt_paid", PaymentStatus::Succeeded).await;
-    let paid = store
-        .get_payment(PaymentKind::Intent, "pi_gen")
-        .await
-        .unwrap()
-        .unwrap();
-    let r = refund("gen", 10);
-    store
-        .reserve_refund(&ReserveRefund {
-            kind: PaymentKind::Intent,
-            payment_id: "pi_gen",
-            paid: paid.refundable_base(),
-            refund: &r,
-            schedule: None,
-        })
-        .await
-        .unwrap();
+    let paid = paid_intent(&store, "pi_gen", "order-gen").await;
+    let r = reserved_refund(&store, &paid, "gen", 10).await;
     let next = |from| {
         let (store, key) = (&store, r.key.clone());
         async move {
@@ -2042,4 +2001,26 @@ pub async fn a_refunds_key_generation_moves_once_from_the_one_read_while_creatin
         .await
         .unwrap();
     assert!(!next(2).await, "only while creating");
+}
+
+/// Refund `key` of `amount` reserved on `paid` (which it fits).
+async fn reserved_refund<S: Stores>(
+    store: &S,
+    paid: &StoredPayment,
+    key: &str,
+    amount: u64,
+) -> StoredRefund {
+    let r = refund(key, amount);
+    let outcome = store
+        .reserve_refund(&ReserveRefund {
+            kind: paid.kind,
+            payment_id: &paid.id,
+            paid: paid.refundable_base(),
+            refund: &r,
+            schedule: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(outcome, ReserveRefundOutcome::Reserved);
+    r
 }
