@@ -579,11 +579,7 @@ where
                 None => listed
                     .refunds
                     .iter()
-                    .find(|r| {
-                        r.refund_id().is_some_and(|rid| {
-                            rid.payment_id == payment.id && rid.key == refund.key
-                        })
-                    })
+                    .find(|r| r.names(&payment.id, &refund.key))
                     .cloned(),
             };
             let Some(report) = report else {

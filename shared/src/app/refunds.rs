@@ -633,11 +633,10 @@ where
             Ok(listed) if listed.complete => listed,
             Ok(_) | Err(_) => return StoredFailure::Unknown,
         };
-        let id = payment.refund_id(&refund.key);
         if let Some(report) = listed
             .refunds
             .into_iter()
-            .find(|r| r.refund_id().as_ref() == Some(&id))
+            .find(|r| r.names(&payment.id, &refund.key))
         {
             return StoredFailure::Found(Box::new(report));
         }

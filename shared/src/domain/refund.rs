@@ -234,6 +234,14 @@ pub struct RefundReport {
 }
 
 impl RefundReport {
+    /// Whether this is the refund made here under `key` of payment `payment_id`
+    /// (its metadata names it): how a refund whose create's answer was lost is
+    /// found in Fintoc's list.
+    pub fn names(&self, payment_id: &str, key: &RefundKey) -> bool {
+        self.refund_id()
+            .is_some_and(|id| id.payment_id == payment_id && id.key == *key)
+    }
+
     /// The public id of the refund made here, when its metadata names one.
     pub fn refund_id(&self) -> Option<RefundId> {
         self.metadata

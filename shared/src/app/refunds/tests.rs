@@ -137,6 +137,26 @@ async fn reserve_with_key(
     (acquiring, outcome)
 }
 
+/// `refund` reserved alone (the create's first write), with `schedule` if the
+/// payment has none.
+async fn reserve(
+    store: &MemoryStore,
+    refund: &StoredRefund,
+    paid: u64,
+    schedule: Option<crate::domain::schedule::CheckSchedule>,
+) -> ReserveRefundOutcome {
+    store
+        .reserve_refund(&ReserveRefund {
+            kind: PaymentKind::Intent,
+            payment_id: PAYMENT,
+            paid,
+            refund,
+            schedule,
+        })
+        .await
+        .unwrap()
+}
+
 async fn read(store: &MemoryStore) -> StoredPayment {
     store
         .get_payment(PaymentKind::Intent, PAYMENT)
@@ -158,16 +178,7 @@ async fn run(steps: Vec<Step>) -> Result<(), TestCaseError> {
         match step {
             Step::Reserve(amount) => {
                 let refund = new_refund(made.len(), amount);
-                let outcome = store
-                    .reserve_refund(&ReserveRefund {
-                        kind: PaymentKind::Intent,
-                        payment_id: PAYMENT,
-                        paid,
-                        refund: &refund,
-                        schedule: None,
-                    })
-                    .await
-                    .unwrap();
+                let outcome = reserve(&store, &refund, paid, None).await;
                 let fits = before.refund_ledger().reserve(Some(amount)).is_ok();
                 prop_assert_eq!(outcome == ReserveRefundOutcome::Reserved, fits);
                 if fits {
@@ -312,16 +323,8 @@ async fn run(steps: Vec<Step>) -> Result<(), TestCaseError> {
                     .unwrap()
                     .unwrap();
                 let refund = new_refund(made.len(), amount);
-                let outcome = store
-                    .reserve_refund(&ReserveRefund {
-                        kind: PaymentKind::Intent,
-                        payment_id: PAYMENT,
-                        paid,
-                        refund: &refund,
-                        schedule: Some(crate::domain::schedule::initial_schedule(PAYMENT, 0)),
-                    })
-                    .await
-                    .unwrap();
+                let schedule = crate::domain::schedule::initial_schedule(PAYMENT, 0);
+                let outcome = reserve(&store, &refund, paid, Some(schedule)).await;
                 let reserved = outcome == ReserveRefundOutcome::Reserved;
                 if reserved {
                     made.push(refund);
