@@ -130,6 +130,17 @@ impl IdempotencyStore for FaultyStore {
     async fn release(&self, key: &IdempotencyKey, lease_id: &LeaseId) -> Result<(), StoreError> {
         self.inner.release(key, lease_id).await
     }
+
+    async fn next_fintoc_key_generation(
+        &self,
+        key: &IdempotencyKey,
+        lease_id: &LeaseId,
+        from: u32,
+    ) -> Result<bool, StoreError> {
+        self.inner
+            .next_fintoc_key_generation(key, lease_id, from)
+            .await
+    }
 }
 
 /// A create's two writes: the last one (a transaction holding the payment's save
@@ -811,6 +822,14 @@ impl FintocLookup for RecordedLookups {
         budget: Option<Duration>,
     ) -> Result<shared::fintoc::RefundList, FintocError> {
         self.inner.list_refunds(since, until, budget).await
+    }
+
+    async fn list_payment_intents(
+        &self,
+        since: &str,
+        budget: Option<Duration>,
+    ) -> Result<shared::fintoc::PaymentList, FintocError> {
+        self.inner.list_payment_intents(since, budget).await
     }
 }
 

@@ -8,7 +8,7 @@ use serde_json::json;
 use shared::domain::idempotency::{
     derive_fintoc_key, AcquireOutcome, AcquireRequest, CallerId, IdempotencyKey,
 };
-use shared::fintoc::{CreatePaymentIntent, FintocApi};
+use shared::fintoc::{CreatePaymentIntent, FintocApi, FintocLookup};
 use shared::store::IdempotencyStore;
 use std::sync::atomic::Ordering;
 
@@ -173,6 +173,62 @@ async fn fintoc_down_after_retries_is_502_and_the_key_is_released() {
     let retry = h.post(Some("key-down"), BODY).await;
     assert_eq!(retry.status, 201, "the client's retry runs at once");
     assert_eq!(h.sim.intents_created(), 1);
+}
+
+/// Fintoc stores a 5xx under its key and replays it: a retry of the create is
+/// sent again under the key first, then under the key's next generation.
+#[tokio::test]
+async fn a_create_whose_key_holds_a_fintoc_failure_is_made_under_a_new_key() {
+    let h = Harness::new().await;
+    h.sim.push_fault(Fault::Failure {
+        status: 500,
+        made: false,
+    });
+    let a = h.post(Some("key-stored-500"), BODY).await;
+    assert_eq!(a.status, 502, "{}", a.json);
+    let retry = h.post(Some("key-stored-500"), BODY).await;
+    assert_eq!(retry.status, 201, "{}", retry.json);
+    assert_eq!(h.sim.intents_created(), 1);
+    let again = h.post(Some("key-stored-500"), BODY).await;
+    assert_eq!((again.status, &again.json), (201, &retry.json), "replayed");
+}
+
+/// A failure Fintoc stored after it made the intent: the intent (whose widget
+/// token nobody has) is expired before the new key makes another.
+#[tokio::test]
+async fn an_intent_made_under_a_failed_key_is_expired_when_the_retry_makes_another() {
+    let h = Harness::new().await;
+    h.sim.push_fault(Fault::Failure {
+        status: 500,
+        made: true,
+    });
+    let a = h.post(Some("key-made-500"), BODY).await;
+    assert_eq!(a.status, 502, "{}", a.json);
+    assert_eq!(h.sim.intents_created(), 1, "made, and failed");
+    let retry = h.post(Some("key-made-500"), BODY).await;
+    assert_eq!(retry.status, 201, "{}", retry.json);
+    assert_eq!(h.sim.intents_created(), 2);
+    let made = retry.json["id"].as_str().unwrap();
+    let listed = fintoc_client(&h.sim, fintoc_sim::DEFAULT_SECRET_KEY)
+        .list_payment_intents("2000-01-01T00:00:00Z", None)
+        .await
+        .unwrap();
+    let statuses: Vec<(bool, String)> = listed
+        .payments
+        .iter()
+        .map(|p| {
+            (
+                p.id == made,
+                p.status.as_ref().unwrap().as_str().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(statuses.len(), 2, "{statuses:?}");
+    assert!(
+        statuses.contains(&(false, "expired".into())),
+        "{statuses:?}"
+    );
+    assert!(statuses.contains(&(true, "created".into())), "{statuses:?}");
 }
 
 #[tokio::test]

@@ -581,6 +581,14 @@ impl shared::fintoc::FintocLookup for PartlyBroken {
     ) -> Result<shared::fintoc::RefundList, shared::fintoc::FintocError> {
         self.0.list_refunds(since, until, budget).await
     }
+
+    async fn list_payment_intents(
+        &self,
+        since: &str,
+        budget: Option<std::time::Duration>,
+    ) -> Result<shared::fintoc::PaymentList, shared::fintoc::FintocError> {
+        self.0.list_payment_intents(since, budget).await
+    }
 }
 
 #[tokio::test]

@@ -1265,7 +1265,10 @@ async fn a_refund_whose_key_stored_a_5xx_is_sent_again_under_a_new_key() {
     let h = Harness::new().await;
     wire_webhooks(&h).await;
     let pi = paid_intent(&h, "order-5xx").await;
-    h.sim.push_fault(Fault::Failure { status: 500 });
+    h.sim.push_fault(Fault::Failure {
+        status: 500,
+        made: false,
+    });
     let failed = h.call(refund_of(&pi, "5xx-1", r#"{"amount": 5000}"#)).await;
     assert!(failed.status >= 500, "{}", failed.json);
     assert_eq!(h.sim.refunds().len(), 0, "nothing made");

@@ -217,6 +217,38 @@ async fn fifty_concurrent_creates_with_one_key_make_one_session() {
     assert_eq!(h.sim.sessions_created(), 1);
 }
 
+/// A failure Fintoc stored under a session create's key: the retry is sent again
+/// under the key's next generation and makes the session; its reference (what
+/// its attempts carry) is still the first key's.
+#[tokio::test]
+async fn a_session_whose_key_holds_a_fintoc_failure_is_made_under_a_new_key() {
+    let h = Harness::new().await;
+    h.sim.push_fault(fintoc_sim::Fault::Failure {
+        status: 500,
+        made: false,
+    });
+    let failed = create(&h, "cs-stored-500", "order-g").await;
+    assert_eq!(failed.status, 502, "{}", failed.json);
+    let made = create(&h, "cs-stored-500", "order-g").await;
+    assert_eq!(made.status, 201, "{}", made.json);
+    assert_eq!(h.sim.sessions_created(), 1);
+    let cs = made.json["id"].as_str().unwrap();
+    let at_fintoc = h.sim.session(cs).unwrap();
+    let reference = at_fintoc["metadata"]["session_ref"].as_str().unwrap();
+    let order = stored_item(&h.dynamodb, &h.table, "ORDER#order-g")
+        .await
+        .expect("the order");
+    let opened_by_reference = order
+        .iter()
+        .find(|(name, _)| name.ends_with(reference))
+        .and_then(|(_, v)| v.as_s().ok());
+    assert_eq!(
+        opened_by_reference.map(String::as_str),
+        Some(cs),
+        "the order knows the reference the session's attempts carry: {order:?}"
+    );
+}
+
 #[tokio::test]
 async fn a_crashed_attempt_is_taken_over_without_a_second_session_at_fintoc() {
     let h = Harness::new().await;

@@ -16,8 +16,8 @@
 
 use super::errors::store_error;
 use crate::domain::idempotency::{
-    AcquireOutcome, AcquireRequest, CompleteRequest, IdempotencyKey, LeaseId, ReservationId,
-    StoredResponse,
+    AcquireOutcome, AcquireRequest, CompleteRequest, IdempotencyKey, KeyHistory, LeaseId,
+    ReservationId, StoredResponse,
 };
 use crate::http::{ApiError, Reply};
 use crate::store::IdempotencyStore;
@@ -46,6 +46,7 @@ pub struct Lease<R> {
     request: R,
     lease_id: LeaseId,
     reservation_id: ReservationId,
+    resumed: Option<KeyHistory>,
     now_ms: i64,
     until_ms: i64,
 }
@@ -65,6 +66,17 @@ impl<R> Lease<R> {
     /// request that resumes this record, never one of an expired record's.
     pub fn reservation_id(&self) -> &ReservationId {
         &self.reservation_id
+    }
+
+    /// A resumed record's history (an earlier request may have reached Fintoc
+    /// under the key); `None` when this request took the key fresh.
+    pub fn resumed(&self) -> Option<KeyHistory> {
+        self.resumed
+    }
+
+    /// The generation of the key derived for Fintoc this lease's sends use.
+    pub fn fintoc_key_generation(&self) -> u32 {
+        self.resumed.map_or(0, |h| h.fintoc_key_generation)
     }
 
     /// The fingerprint stored with the key.
@@ -234,11 +246,12 @@ fn resolve<R>(
     until_ms: i64,
     outcome: AcquireOutcome,
 ) -> Result<Begun<R>, ApiError> {
-    let (lease_id, reservation_id) = match outcome {
+    let (lease_id, reservation_id, resumed) = match outcome {
         AcquireOutcome::Acquired {
             lease_id,
             reservation_id,
-        } => (lease_id, reservation_id),
+            resumed,
+        } => (lease_id, reservation_id, resumed),
         AcquireOutcome::Replay(response) => {
             tracing::info!(
                 idempotency_key = key.as_str(),
@@ -262,6 +275,7 @@ fn resolve<R>(
         request,
         lease_id,
         reservation_id,
+        resumed,
         now_ms,
         until_ms,
     }))
@@ -323,6 +337,22 @@ where
             Err(err)
         }
     }
+}
+
+/// Moves the key `lease` holds to the next generation of the key derived for
+/// Fintoc, from `from` (one conditional write): `false` when the lease was lost
+/// or another request moved it.
+pub async fn next_fintoc_key_generation<S, R>(
+    store: &S,
+    lease: &Lease<R>,
+    from: u32,
+) -> Result<bool, crate::store::StoreError>
+where
+    S: IdempotencyStore,
+{
+    store
+        .next_fintoc_key_generation(&lease.key, &lease.lease_id, from)
+        .await
 }
 
 async fn release<S: IdempotencyStore, R>(store: &S, lease: &Lease<R>) {

@@ -5,9 +5,9 @@
 use super::payments::{check_amount, CreateInput, Failure, FintocCreate, PaymentService};
 use crate::clock::{format_rfc3339_ms, parse_rfc3339_ms, Clock};
 use crate::domain::create::parse_create_request;
-use crate::domain::idempotency::{derive_fintoc_key, IdempotencyKey};
+use crate::domain::idempotency::{derive_fintoc_key_at, IdempotencyKey};
 use crate::domain::payment::{PaymentKind, PaymentStatus, StoredPayment};
-use crate::fintoc::{CreatePaymentIntent, FintocApi, FintocPaymentIntent};
+use crate::fintoc::{CreatePaymentIntent, FintocApi, FintocLookup, FintocPaymentIntent};
 use crate::http::{ApiError, Reply};
 use crate::store::{CreateStore, EventStore, OrderStore, PaymentStore};
 use serde::Serialize;
@@ -30,7 +30,7 @@ struct CreatedBody<'a> {
 impl<S, F, C> PaymentService<S, F, C>
 where
     S: CreateStore + PaymentStore + OrderStore + EventStore,
-    F: FintocApi,
+    F: FintocApi + FintocLookup,
     C: Clock,
 {
     /// `POST /payment-intents`: validates, takes the idempotency key, creates the
@@ -65,6 +65,7 @@ where
     ) -> Result<(StoredPayment, String), Failure> {
         let FintocCreate {
             key,
+            generation,
             request,
             metadata,
             now,
@@ -78,7 +79,8 @@ where
             metadata,
             recipient_account: self.settings.recipient.clone(),
         };
-        let fintoc_key = derive_fintoc_key(&self.settings.idempotency_namespace, key);
+        let fintoc_key =
+            derive_fintoc_key_at(&self.settings.idempotency_namespace, key, generation);
         let pi: FintocPaymentIntent = self
             .fintoc
             .create_payment_intent(&fintoc_request, &fintoc_key, budget)

@@ -10,15 +10,19 @@
 use super::errors::{fintoc_error, store_error};
 use super::idempotent::{self, Acquiring, Begun, CommandResult, Fingerprinted, KeyPolicy, Lease};
 use crate::clock::{format_rfc3339_ms, Clock};
-use crate::domain::create::{CreateLimits, CreatePaymentRequest, ORDER_ID_METADATA_KEY};
+use crate::domain::create::{
+    made_for_order, CreateLimits, CreatePaymentRequest, ORDER_ID_METADATA_KEY,
+};
 use crate::domain::deployment::DEPLOYMENT_TAG_METADATA_KEY;
 use crate::domain::error::{InputError, InputErrorKind};
-use crate::domain::idempotency::{AcquireOutcome, CallerId, IdempotencyKey, StoredResponse};
+use crate::domain::idempotency::{
+    AcquireOutcome, CallerId, IdempotencyKey, KeyHistory, StoredResponse,
+};
 use crate::domain::order::{OpenRequest, ReserveOutcome, ReserveRequest};
 use crate::domain::payment::{PaymentKind, PaymentStatus, StoredPayment};
 use crate::domain::schedule::initial_schedule_after;
 use crate::domain::session::SessionSettings;
-use crate::fintoc::{FintocApi, FintocError, RecipientAccount};
+use crate::fintoc::{FintocApi, FintocError, FintocLookup, RecipientAccount};
 use crate::http::{ApiError, Reply};
 use crate::store::{
     CreateStore, EventStore, IdempotencyStore, KeyAndOrder, OrderStore, PaymentStore, StoreError,
@@ -105,7 +109,7 @@ impl Fingerprinted for CreatePaymentRequest {
 impl<S, F, C> PaymentService<S, F, C>
 where
     S: IdempotencyStore + PaymentStore + OrderStore + EventStore + CreateStore,
-    F: FintocApi,
+    F: FintocApi + FintocLookup,
     C: Clock,
 {
     /// A service over its dependencies.
@@ -135,7 +139,7 @@ where
         request: CreatePaymentRequest,
         deadline_ms: Option<i64>,
         payment_ref: Option<String>,
-        at_fintoc: impl FnOnce(FintocCreate) -> Fut,
+        at_fintoc: impl Fn(FintocCreate) -> Fut,
     ) -> Result<Reply, ApiError>
     where
         Fut: Future<Output = Result<(StoredPayment, String), Failure>>,
@@ -159,6 +163,7 @@ where
                 AcquireOutcome::Acquired {
                     lease_id,
                     reservation_id,
+                    resumed: None,
                 },
                 true,
             ),
@@ -196,7 +201,7 @@ where
         reserved: bool,
         deadline_ms: Option<i64>,
         payment_ref: Option<&str>,
-        at_fintoc: impl FnOnce(FintocCreate) -> Fut,
+        at_fintoc: impl Fn(FintocCreate) -> Fut,
     ) -> CommandResult
     where
         Fut: Future<Output = Result<(StoredPayment, String), Failure>>,
@@ -254,7 +259,7 @@ where
         holder: &str,
         deadline_ms: Option<i64>,
         payment_ref: Option<&str>,
-        at_fintoc: impl FnOnce(FintocCreate) -> Fut,
+        at_fintoc: impl Fn(FintocCreate) -> Fut,
     ) -> Result<Created, Failure>
     where
         Fut: Future<Output = Result<(StoredPayment, String), Failure>>,
@@ -267,15 +272,28 @@ where
             self.settings.deployment_tag.clone(),
         );
         // Keep time, after Fintoc answers, to record the payment and the response.
-        let budget = fintoc_budget(deadline_ms, now);
-        let (payment, body) = at_fintoc(FintocCreate {
+        let call = |generation, now_ms| FintocCreate {
             key: key.clone(),
+            generation,
             request: request.clone(),
-            metadata: fintoc_metadata,
+            metadata: fintoc_metadata.clone(),
             now,
-            budget,
-        })
-        .await?;
+            budget: fintoc_budget(deadline_ms, now_ms),
+        };
+        let mut made = at_fintoc(call(lease.fintoc_key_generation(), now)).await;
+        let stored_failure = matches!(
+            &made,
+            Err(Failure::Fintoc(FintocError::Unavailable { status, .. })) if *status >= 500
+        );
+        if let (true, Some(history)) = (stored_failure, lease.resumed()) {
+            if let Some(generation) = self
+                .after_a_stored_create_failure(kind, lease, history, deadline_ms)
+                .await
+            {
+                made = at_fintoc(call(generation, self.clock.now_ms())).await;
+            }
+        }
+        let (payment, body) = made?;
         let response = StoredResponse { status: 201, body };
         let open = OpenRequest {
             order_id: &request.order_id,
@@ -311,6 +329,98 @@ where
         }
         tracing::info!(id = %payment.id, kind = kind.as_str(), idempotency_key = key.as_str(), amount = payment.amount, currency = %payment.currency, "payment created");
         Ok(Created::Stored(response, payment.id))
+    }
+
+    /// After Fintoc answered a resumed create (an earlier request of the key may
+    /// have reached it) with a 5xx that outlasted the retries — a failure Fintoc
+    /// stores under its key and replays to every retry — the create moves to the
+    /// next generation of its derived key, under which it is sent again at once:
+    /// `Some(generation)`. First, for an intent, Fintoc's list is read for one an
+    /// earlier send made despite the failure (this order's and this deployment's,
+    /// made since the key was taken, unknown here): its widget token was never
+    /// handed out, so it is expired before another is made. `None` (the list
+    /// unread or incomplete, an intent found that will not expire, the key moved
+    /// by another request): the create fails as it would have, safe to retry.
+    ///
+    /// A session is not looked up: Fintoc lists sessions only in API version
+    /// 2026-02-01 (v2). One made under the failed key was never handed out either
+    /// (its token and URL are in the create's answer only) and expires by itself.
+    async fn after_a_stored_create_failure(
+        &self,
+        kind: PaymentKind,
+        lease: &Lease<CreatePaymentRequest>,
+        history: KeyHistory,
+        deadline_ms: Option<i64>,
+    ) -> Option<u32> {
+        let (key, order_id) = (lease.key(), &lease.request().order_id);
+        let from = history.fintoc_key_generation;
+        if kind == PaymentKind::Intent
+            && !self.expire_made_earlier(lease, history, deadline_ms).await
+        {
+            return None;
+        }
+        match idempotent::next_fintoc_key_generation(&self.store, lease, from).await {
+            Ok(true) => {
+                tracing::warn!(idempotency_key = key.as_str(), order_id = %order_id, kind = kind.as_str(), generation = from + 1, "a create's key holds a failure at Fintoc; sent under a new key");
+                Some(from + 1)
+            }
+            Ok(false) => None,
+            Err(e) => {
+                tracing::warn!(idempotency_key = key.as_str(), error = %e.detail(), "could not move a create's key to its next generation");
+                None
+            }
+        }
+    }
+
+    /// Expires any intent an earlier send of `lease`'s create made at Fintoc (see
+    /// [`Self::after_a_stored_create_failure`]): `true` when none is left that could be
+    /// paid.
+    async fn expire_made_earlier(
+        &self,
+        lease: &Lease<CreatePaymentRequest>,
+        history: KeyHistory,
+        deadline_ms: Option<i64>,
+    ) -> bool {
+        let order_id = &lease.request().order_id;
+        // A minute of margin for clocks; a record written before it kept when it
+        // was taken is read as a day old.
+        let taken_at = match history.taken_at_ms {
+            0 => lease.now_ms() - self.settings.record_ttl.as_millis() as i64,
+            t => t,
+        };
+        let since = format_rfc3339_ms(taken_at - 60_000);
+        let budget = fintoc_budget(deadline_ms, self.clock.now_ms());
+        let listed = match self.fintoc.list_payment_intents(&since, budget).await {
+            Ok(listed) if listed.complete => listed,
+            Ok(_) | Err(_) => return false,
+        };
+        for found in listed
+            .payments
+            .iter()
+            .filter(|r| made_for_order(r, order_id, &self.settings.deployment_tag))
+        {
+            match self.store.get_payment(PaymentKind::Intent, &found.id).await {
+                Ok(None) => {}
+                Ok(Some(_)) => continue, // an earlier payment of the order, recorded
+                Err(_) => return false,
+            }
+            let budget = fintoc_budget(deadline_ms, self.clock.now_ms());
+            match self.fintoc.expire_payment_intent(&found.id, budget).await {
+                Ok(Some(ref after))
+                    if after
+                        .status
+                        .as_ref()
+                        .is_some_and(|s| s.is_final() && *s != PaymentStatus::Succeeded) =>
+                {
+                    tracing::warn!(id = %found.id, order_id = %order_id, "an intent made under a create's failed key was expired: its widget token was never handed out");
+                }
+                Ok(_) | Err(_) => {
+                    tracing::error!(id = %found.id, order_id = %order_id, "ANOMALY: an intent made under a create's failed key could not be expired; the create is held");
+                    return false;
+                }
+            }
+        }
+        true
     }
 
     /// The stored form of a payment Fintoc just made, with its first check scheduled.
@@ -392,6 +502,9 @@ where
 pub(super) struct FintocCreate {
     /// The client's idempotency key.
     pub key: IdempotencyKey,
+    /// The generation of the key derived from it to send
+    /// (`domain::idempotency::derive_fintoc_key_at`).
+    pub generation: u32,
     /// The request, as the key was taken for it.
     pub request: CreatePaymentRequest,
     /// The metadata Fintoc stores with the payment.

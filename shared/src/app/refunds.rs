@@ -14,7 +14,7 @@ use crate::clock::{format_rfc3339_ms, Clock};
 use crate::domain::create::parse_refund_request;
 use crate::domain::error::{InputError, InputErrorKind};
 use crate::domain::idempotency::{
-    derive_fintoc_key, AcquireOutcome, FintocKey, IdempotencyKey, StoredResponse,
+    derive_fintoc_key_at, AcquireOutcome, FintocKey, IdempotencyKey, StoredResponse,
 };
 use crate::domain::payment::{PaymentKind, PaymentStatus, StoredPayment};
 use crate::domain::reconcile::RefundTarget;
@@ -563,6 +563,7 @@ where
                     AcquireOutcome::Acquired {
                         lease_id,
                         reservation_id,
+                        resumed: None,
                     }
                 }
                 KeyAnd::Key(outcome) => outcome,
@@ -607,11 +608,8 @@ where
     /// The key a refund create sends Fintoc at `generation` of its derived key
     /// (`StoredRefund::key_generation`; 0: the first, which also names the refund).
     fn fintoc_key_at(&self, key: &IdempotencyKey, generation: u32) -> FintocKey {
-        let namespace = match generation {
-            0 => format!("{}:refund", self.settings.idempotency_namespace),
-            g => format!("{}:refund:g{g}", self.settings.idempotency_namespace),
-        };
-        derive_fintoc_key(&namespace, key)
+        let namespace = format!("{}:refund", self.settings.idempotency_namespace);
+        derive_fintoc_key_at(&namespace, key, generation)
     }
 
     /// After Fintoc answered a re-send of `refund`'s create with a 5xx that

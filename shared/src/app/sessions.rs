@@ -12,14 +12,15 @@ use super::record::{self, Plan, RecordError};
 use crate::clock::{format_rfc3339_ms, parse_rfc3339_ms, Clock};
 use crate::domain::create::parse_session_request;
 use crate::domain::error::{InputError, InputErrorKind};
-use crate::domain::idempotency::{derive_fintoc_key, FintocKey, IdempotencyKey};
+use crate::domain::idempotency::{derive_fintoc_key_at, FintocKey, IdempotencyKey};
 use crate::domain::payment::{PaymentKind, PaymentStatus, StoredPayment};
 use crate::domain::session::{
     session_ref, SessionSettings, SessionStatus, SESSION_REF_METADATA_KEY,
 };
 use crate::domain::transition::{plan_write, EventRef, Source};
 use crate::fintoc::{
-    BankTransferOptions, CreateCheckoutSession, FintocApi, FintocError, SessionPaymentMethodOptions,
+    BankTransferOptions, CreateCheckoutSession, FintocApi, FintocError, FintocLookup,
+    SessionPaymentMethodOptions,
 };
 use crate::http::{ApiError, Reply};
 use crate::store::{CreateStore, EventStore, OrderStore, PaymentStore};
@@ -48,7 +49,7 @@ pub const MERCHANT_EXPIRE_EVENT_ID: &str = "merchant:expire";
 impl<S, F, C> PaymentService<S, F, C>
 where
     S: CreateStore + PaymentStore + OrderStore + EventStore,
-    F: FintocApi,
+    F: FintocApi + FintocLookup,
     C: Clock,
 {
     /// `POST /checkout-sessions`: the same as `POST /payment-intents`, for a
@@ -70,7 +71,7 @@ where
         )?;
         // Every attempt of this session carries its reference (Fintoc passes the
         // session's metadata on), recorded on the order: its events find it.
-        let reference = session_ref(&self.session_fintoc_key(&key));
+        let reference = session_ref(&self.session_fintoc_key(&key, 0));
         self.create_payment(
             PaymentKind::Session,
             key,
@@ -93,10 +94,11 @@ where
         })
     }
 
-    /// The `Idempotency-Key` a session's create sends Fintoc for the client's key.
-    fn session_fintoc_key(&self, key: &IdempotencyKey) -> FintocKey {
+    /// The `Idempotency-Key` a session's create sends Fintoc for the client's key
+    /// at `generation` (the first, 0, also names the session's reference).
+    fn session_fintoc_key(&self, key: &IdempotencyKey, generation: u32) -> FintocKey {
         let namespace = format!("{}:checkout_session", self.settings.idempotency_namespace);
-        derive_fintoc_key(&namespace, key)
+        derive_fintoc_key_at(&namespace, key, generation)
     }
 
     /// Creates the session at Fintoc and its stored form, with the 201 body.
@@ -106,16 +108,17 @@ where
     ) -> Result<(StoredPayment, String), Failure> {
         let FintocCreate {
             key,
+            generation,
             request,
             mut metadata,
             now,
             budget,
         } = call;
         let (key, request) = (&key, &request);
-        let fintoc_key = self.session_fintoc_key(key);
+        let fintoc_key = self.session_fintoc_key(key, generation);
         metadata.insert(
             SESSION_REF_METADATA_KEY.to_string(),
-            session_ref(&fintoc_key),
+            session_ref(&self.session_fintoc_key(key, 0)),
         );
         let sessions = self
             .settings

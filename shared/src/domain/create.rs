@@ -7,6 +7,7 @@ use super::money::Currency;
 use super::refund::{
     parse_refund_amount, refund_metadata_too_large, RefundRequest, MAX_REFUND_METADATA_BYTES,
 };
+use super::report::PaymentReport;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
@@ -304,6 +305,21 @@ fn parse_request(
 /// The metadata key under which the order id travels to Fintoc: set from
 /// `order_id` only, never by a request's metadata.
 pub const ORDER_ID_METADATA_KEY: &str = "order_id";
+
+/// Whether `report` is an intent made by this deployment (`deployment_tag`, as
+/// written into every intent's metadata) for the order `order_id`.
+pub fn made_for_order(report: &PaymentReport, order_id: &str, deployment_tag: &str) -> bool {
+    report
+        .metadata
+        .get(ORDER_ID_METADATA_KEY)
+        .map(String::as_str)
+        == Some(order_id)
+        && report
+            .metadata
+            .get(DEPLOYMENT_TAG_METADATA_KEY)
+            .map(String::as_str)
+            == Some(deployment_tag)
+}
 
 /// Longest piece of a request echoed back in an error (a field name, a metadata key).
 pub const MAX_ECHO_CHARS: usize = 64;

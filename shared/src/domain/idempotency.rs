@@ -244,6 +244,21 @@ pub struct IdempotencyRecord {
     /// The reservation its requests hold their order under (`None` on records
     /// written before reservations had ids of their own).
     pub reservation_id: Option<ReservationId>,
+    /// What the record says of the sends made under its key (`taken_at_ms` 0 on
+    /// records written before it was kept).
+    pub history: KeyHistory,
+}
+
+/// What a record says of the requests sent to Fintoc under its key before: when
+/// the record was first taken (no send under it is older), and the generation of
+/// the key derived for Fintoc ([`derive_fintoc_key_at`]) that its sends use — 0
+/// until a failure Fintoc stored under a key moved it on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KeyHistory {
+    /// When the record was first taken (Unix ms).
+    pub taken_at_ms: i64,
+    /// The generation of the derived key its sends use.
+    pub fintoc_key_generation: u32,
 }
 
 /// What a request gets when it asks for a key.
@@ -255,6 +270,9 @@ pub enum AcquireOutcome {
         lease_id: LeaseId,
         /// The reservation to hold the order under.
         reservation_id: ReservationId,
+        /// A resumed record's history (a released key, an abandoned lease): an
+        /// earlier request may have reached Fintoc under it. `None`: a fresh record.
+        resumed: Option<KeyHistory>,
     },
     /// A completed record: answer its response again.
     Replay(StoredResponse),
@@ -322,6 +340,24 @@ pub fn classify_conflict(
 /// and Fintoc creates at most one intent. The namespace separates deployments that
 /// share a Fintoc account; the caller separates callers of one deployment.
 pub fn derive_fintoc_key(namespace: &str, client_key: &IdempotencyKey) -> FintocKey {
+    derive_fintoc_key_at(namespace, client_key, 0)
+}
+
+/// The key of [`derive_fintoc_key`] at `generation`: the first (0) is that key; a
+/// later one, sent once Fintoc stored a failure under the one before (it replays a
+/// stored answer to every retry of its key), is derived in its own namespace.
+pub fn derive_fintoc_key_at(
+    namespace: &str,
+    client_key: &IdempotencyKey,
+    generation: u32,
+) -> FintocKey {
+    if generation > 0 {
+        return derive_key(&format!("{namespace}:g{generation}"), client_key);
+    }
+    derive_key(namespace, client_key)
+}
+
+fn derive_key(namespace: &str, client_key: &IdempotencyKey) -> FintocKey {
     let mut hasher = Sha256::new();
     hasher.update(b"fintoc-payment-intents/v2\0");
     hasher.update(namespace.as_bytes());
@@ -352,7 +388,20 @@ mod tests {
                 body: "{}".into(),
             }),
             reservation_id: Some(ReservationId::from_stored("res_1")),
+            history: KeyHistory::default(),
         }
+    }
+
+    #[test]
+    fn each_generation_of_a_derived_key_is_its_own_and_the_first_is_the_key() {
+        let key = IdempotencyKey::parse(&CallerId::anonymous(), Some("k-1")).unwrap();
+        let first = derive_fintoc_key_at("ns", &key, 0);
+        assert_eq!(first, derive_fintoc_key("ns", &key));
+        let second = derive_fintoc_key_at("ns", &key, 1);
+        assert_ne!(second, first);
+        assert_ne!(derive_fintoc_key_at("ns", &key, 2), second);
+        // A generation is the namespace's, as refunds' keys always were.
+        assert_eq!(second, derive_fintoc_key("ns:g1", &key));
     }
 
     #[test]

@@ -101,6 +101,14 @@ pub trait FintocApi: Send + Sync {
         id: &str,
         budget: Option<Duration>,
     ) -> impl Future<Output = Result<Option<SessionReport>, FintocError>> + Send;
+
+    /// `POST /v1/payment_intents/{id}/expire`, like
+    /// [`Self::expire_checkout_session`]: an intent already final is refused.
+    fn expire_payment_intent(
+        &self,
+        id: &str,
+        budget: Option<Duration>,
+    ) -> impl Future<Output = Result<Option<PaymentReport>, FintocError>> + Send;
 }
 
 /// Reading intents back from Fintoc (the reconciler's one call).
@@ -130,7 +138,7 @@ pub trait FintocLookup: Send + Sync {
 
     /// `GET /v1/refunds?since=…&until=…`: the refunds created from `since` to
     /// `until` (RFC 3339, both inclusive; no `until`: to now), newest first,
-    /// following Fintoc's `Link: rel="next"` pages up to [`MAX_REFUND_LIST_PAGES`]
+    /// following Fintoc's `Link: rel="next"` pages up to [`MAX_LIST_PAGES`]
     /// of 300 (Fintoc has no filter by payment).
     fn list_refunds(
         &self,
@@ -138,10 +146,19 @@ pub trait FintocLookup: Send + Sync {
         until: Option<&str>,
         budget: Option<Duration>,
     ) -> impl Future<Output = Result<RefundList, FintocError>> + Send;
+
+    /// `GET /v1/payment_intents?since=…`: the intents created from `since` (RFC
+    /// 3339, inclusive) to now, newest first, pages as [`Self::list_refunds`].
+    fn list_payment_intents(
+        &self,
+        since: &str,
+        budget: Option<Duration>,
+    ) -> impl Future<Output = Result<PaymentList, FintocError>> + Send;
 }
 
-/// Most pages of 300 one [`FintocLookup::list_refunds`] reads.
-pub const MAX_REFUND_LIST_PAGES: usize = 10;
+/// Most pages of 300 one list ([`FintocLookup::list_refunds`],
+/// [`FintocLookup::list_payment_intents`]) reads.
+pub const MAX_LIST_PAGES: usize = 10;
 
 /// Refunds as Fintoc's list gave them.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -149,6 +166,15 @@ pub struct RefundList {
     /// The refunds read, newest first.
     pub refunds: Vec<RefundReport>,
     /// Whether every page was read (`false`: more pages than one list reads).
+    pub complete: bool,
+}
+
+/// Payment intents as Fintoc's list gave them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PaymentList {
+    /// The intents read, newest first.
+    pub payments: Vec<PaymentReport>,
+    /// Whether every page was read.
     pub complete: bool,
 }
 
@@ -472,6 +498,11 @@ fn judge_expire(status: u16, body: &[u8]) -> Verdict<Option<SessionReport>> {
     judge_action(status, body, SessionReport::from_json)
 }
 
+/// Judges an answer to an intent's expire, like [`judge_expire`].
+fn judge_intent_expire(status: u16, body: &[u8]) -> Verdict<Option<PaymentReport>> {
+    judge_action(status, body, PaymentReport::from_json)
+}
+
 /// Judges an answer to a refund's cancel, like [`judge_expire`].
 fn judge_refund_cancel(status: u16, body: &[u8]) -> Verdict<Option<RefundReport>> {
     judge_action(status, body, RefundReport::from_json)
@@ -512,13 +543,29 @@ fn judge_refund_create(status: u16, body: &[u8]) -> Verdict<RefundReport> {
 /// Judges an answer to `GET /v1/refunds`: the refunds it lists (each read
 /// leniently; one that cannot be read is skipped and logged).
 fn judge_refund_list(status: u16, body: &[u8]) -> Verdict<Vec<RefundReport>> {
+    judge_list(status, body, "refund", RefundReport::from_json)
+}
+
+/// Judges an answer to `GET /v1/payment_intents`, like [`judge_refund_list`].
+fn judge_payment_list(status: u16, body: &[u8]) -> Verdict<Vec<PaymentReport>> {
+    judge_list(status, body, "payment intent", PaymentReport::from_json)
+}
+
+/// A page of a list: its items read with `read` (one that cannot be read is
+/// skipped and logged as a `what`), retries and refusals as [`judge`] reads them.
+fn judge_list<T>(
+    status: u16,
+    body: &[u8],
+    what: &'static str,
+    read: impl Fn(&serde_json::Value) -> Result<T, &'static str>,
+) -> Verdict<Vec<T>> {
     match judge::<Vec<serde_json::Value>>(status, body) {
         Verdict::Done(Ok(items)) => Verdict::Done(Ok(items
             .iter()
             .filter_map(|item| {
-                RefundReport::from_json(item)
+                read(item)
                     .inspect_err(|field| {
-                        tracing::warn!(field, "skipping an unreadable refund of Fintoc's list")
+                        tracing::warn!(field, what, "skipping an unreadable item of Fintoc's list")
                     })
                     .ok()
             })
@@ -697,6 +744,21 @@ impl FintocApi for FintocHttpClient {
         )
         .await
     }
+
+    async fn expire_payment_intent(
+        &self,
+        id: &str,
+        budget: Option<Duration>,
+    ) -> Result<Option<PaymentReport>, FintocError> {
+        let version = &self.versions.payment_intents;
+        let path = ["v1", "payment_intents", id, "expire"];
+        self.with_retries(
+            budget,
+            |timeout| self.attempt(&path, version, true, None, None, timeout),
+            judge_intent_expire,
+        )
+        .await
+    }
 }
 
 impl FintocLookup for FintocHttpClient {
@@ -749,18 +811,64 @@ impl FintocLookup for FintocHttpClient {
         until: Option<&str>,
         budget: Option<Duration>,
     ) -> Result<RefundList, FintocError> {
+        let (refunds, complete) = self
+            .list_pages(
+                "refunds",
+                REFUNDS_API_VERSION,
+                since,
+                until,
+                budget,
+                judge_refund_list,
+            )
+            .await?;
+        Ok(RefundList { refunds, complete })
+    }
+
+    async fn list_payment_intents(
+        &self,
+        since: &str,
+        budget: Option<Duration>,
+    ) -> Result<PaymentList, FintocError> {
+        let version = self.versions.payment_intents.clone();
+        let (payments, complete) = self
+            .list_pages(
+                "payment_intents",
+                &version,
+                since,
+                None,
+                budget,
+                judge_payment_list,
+            )
+            .await?;
+        Ok(PaymentList { payments, complete })
+    }
+}
+
+impl FintocHttpClient {
+    /// `GET /v1/<resource>?since=…&until=…&per_page=300` under `version`, following
+    /// Fintoc's `Link: rel="next"` pages up to [`MAX_LIST_PAGES`]: the items read
+    /// and whether every page was.
+    async fn list_pages<T>(
+        &self,
+        resource: &str,
+        version: &str,
+        since: &str,
+        until: Option<&str>,
+        budget: Option<Duration>,
+        judge_page: fn(u16, &[u8]) -> Verdict<Vec<T>>,
+    ) -> Result<(Vec<T>, bool), FintocError> {
         let mut url = reqwest::Url::parse(&self.base_url).expect("a valid base URL");
         url.path_segments_mut()
             .expect("a base URL that can have a path")
             .pop_if_empty()
-            .extend(["v1", "refunds"]);
+            .extend(["v1", resource]);
         url.query_pairs_mut().append_pair("since", since);
         if let Some(until) = until {
             url.query_pairs_mut().append_pair("until", until);
         }
         url.query_pairs_mut().append_pair("per_page", "300");
-        let mut list = RefundList::default();
-        for _ in 0..MAX_REFUND_LIST_PAGES {
+        let mut items = Vec::new();
+        for _ in 0..MAX_LIST_PAGES {
             let link = std::sync::Mutex::new(None::<String>);
             let page = self
                 .with_retries(
@@ -771,7 +879,7 @@ impl FintocLookup for FintocHttpClient {
                             .get(url.clone())
                             .timeout(timeout)
                             .header("Authorization", self.secret_key.expose())
-                            .header("Fintoc-Version", REFUNDS_API_VERSION);
+                            .header("Fintoc-Version", version);
                         let link = &link;
                         async move {
                             let response = request.send().await?;
@@ -783,10 +891,10 @@ impl FintocLookup for FintocHttpClient {
                             read_answer(response).await
                         }
                     },
-                    judge_refund_list,
+                    judge_page,
                 )
                 .await?;
-            list.refunds.extend(page);
+            items.extend(page);
             let next = link
                 .into_inner()
                 .unwrap_or_else(|e| e.into_inner())
@@ -794,13 +902,10 @@ impl FintocLookup for FintocHttpClient {
                 .and_then(next_page_query);
             match next {
                 Some(query) => url.set_query(Some(&query)),
-                None => {
-                    list.complete = true;
-                    break;
-                }
+                None => return Ok((items, true)),
             }
         }
-        Ok(list)
+        Ok((items, false))
     }
 }
 

@@ -81,7 +81,8 @@ macro_rules! store_contract_tests {
             the_refund_sweep_cursor_only_moves_forward,
             a_reservation_keeps_its_payment_due_against_an_earlier_check,
             a_refund_outcome_is_recorded_when_its_order_has_no_item,
-            a_refunds_key_generation_moves_once_from_the_one_read_while_creating
+            a_refunds_key_generation_moves_once_from_the_one_read_while_creating,
+            a_keys_fintoc_generation_moves_once_under_its_lease_and_is_resumed_with_it
         );
     };
     (@rules $make:expr; $($rule:ident),+) => {
@@ -130,6 +131,7 @@ fn held(outcome: AcquireOutcome) -> (LeaseId, ReservationId) {
         AcquireOutcome::Acquired {
             lease_id,
             reservation_id,
+            ..
         } => (lease_id, reservation_id),
         other => panic!("expected the lease, got {other:?}"),
     }
@@ -2023,4 +2025,70 @@ async fn reserved_refund<S: Stores>(
         .unwrap();
     assert_eq!(outcome, ReserveRefundOutcome::Reserved);
     r
+}
+
+/// A key's Fintoc generation starts at 0 with the record, moves only under the
+/// lease that holds it and only from the generation read, and a retry that resumes
+/// the released key reads it back with when the key was first taken.
+pub async fn a_keys_fintoc_generation_moves_once_under_its_lease_and_is_resumed_with_it<
+    S: Stores,
+>(
+    store: S,
+) {
+    let k = key("gen-1");
+    let (lease_id, _) = held(acquire(&store, &k, "h", T0, T0 + 30_000, T0 + 86_400_000).await);
+    let other = LeaseId::random();
+    assert!(
+        !store
+            .next_fintoc_key_generation(&k, &other, 0)
+            .await
+            .unwrap(),
+        "another lease"
+    );
+    assert!(
+        !store
+            .next_fintoc_key_generation(&k, &lease_id, 1)
+            .await
+            .unwrap(),
+        "not at 1"
+    );
+    assert!(store
+        .next_fintoc_key_generation(&k, &lease_id, 0)
+        .await
+        .unwrap());
+    assert!(
+        !store
+            .next_fintoc_key_generation(&k, &lease_id, 0)
+            .await
+            .unwrap(),
+        "moved once"
+    );
+    store.release(&k, &lease_id).await.unwrap();
+    assert!(
+        !store
+            .next_fintoc_key_generation(&k, &lease_id, 1)
+            .await
+            .unwrap(),
+        "a released lease moves nothing"
+    );
+    match acquire(&store, &k, "h", T0 + 5_000, T0 + 35_000, T0 + 86_400_000).await {
+        AcquireOutcome::Acquired {
+            lease_id: resumed_lease,
+            resumed: Some(history),
+            ..
+        } => {
+            assert_eq!(history.fintoc_key_generation, 1);
+            assert_eq!(history.taken_at_ms, T0);
+            assert!(store
+                .next_fintoc_key_generation(&k, &resumed_lease, 1)
+                .await
+                .unwrap());
+        }
+        other => panic!("a released key is resumed with its history, got {other:?}"),
+    }
+    // A fresh record starts over.
+    match acquire(&store, &key("gen-2"), "h", T0, T0 + 30_000, T0 + 86_400_000).await {
+        AcquireOutcome::Acquired { resumed: None, .. } => {}
+        other => panic!("fresh, got {other:?}"),
+    }
 }

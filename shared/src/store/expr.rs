@@ -124,6 +124,16 @@ impl Expr {
         self
     }
 
+    /// The condition so far `AND (condition)` (or `condition` alone).
+    pub fn and_condition(&mut self, condition: impl Into<String>) -> &mut Self {
+        let condition = condition.into();
+        self.condition = Some(match self.condition.take() {
+            Some(before) => format!("{before} AND ({condition})"),
+            None => condition,
+        });
+        self
+    }
+
     /// The update expression (`SET ... ADD ...`), if any clause was added.
     pub fn update_expression(&self) -> Option<String> {
         let mut parts = Vec::new();

@@ -8,7 +8,7 @@ use super::{n, s, unavailable, DynamoStore, IdempotencyStore, StoreError};
 use super::{PARTITION_KEY, TTL_ATTRIBUTE};
 use crate::domain::idempotency::{
     can_resume, classify_conflict, AcquireOutcome, AcquireRequest, CompleteRequest, IdempotencyKey,
-    IdempotencyRecord, LeaseId, RecordStatus, ReservationId, StoredResponse,
+    IdempotencyRecord, KeyHistory, LeaseId, RecordStatus, ReservationId, StoredResponse,
 };
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
@@ -40,6 +40,10 @@ struct IdempotencyItem {
     response_body: Option<String>,
     #[serde(default)]
     reservation_id: Option<String>,
+    #[serde(default)]
+    created_at_ms: i64,
+    #[serde(default)]
+    fintoc_key_generation: u32,
 }
 
 impl From<IdempotencyItem> for IdempotencyRecord {
@@ -55,6 +59,10 @@ impl From<IdempotencyItem> for IdempotencyRecord {
             expires_at_ms: item.expires_at * 1000,
             response,
             reservation_id: item.reservation_id.map(ReservationId::from_stored),
+            history: KeyHistory {
+                taken_at_ms: item.created_at_ms,
+                fintoc_key_generation: item.fintoc_key_generation,
+            },
         }
     }
 }
@@ -239,6 +247,7 @@ impl DynamoStore {
                 reservation_id: resumed
                     .reservation_id
                     .unwrap_or_else(|| ReservationId::of_legacy_record(request.key)),
+                resumed: Some(resumed.history),
             }),
             // Another request resumed or completed it meanwhile.
             Err(current) => Ok(classify_conflict(
@@ -276,6 +285,7 @@ impl IdempotencyStore for DynamoStore {
             return Ok(AcquireOutcome::Acquired {
                 lease_id,
                 reservation_id,
+                resumed: None,
             });
         };
         self.acquire_found(request, &existing, lease_id).await
@@ -305,5 +315,35 @@ impl IdempotencyStore for DynamoStore {
         )
         .await
         .map(|_| ())
+    }
+
+    /// Moves the key's Fintoc generation from `from` to the next, if this lease
+    /// still holds the record and it is still at `from` (a record without the
+    /// attribute is at 0).
+    async fn next_fintoc_key_generation(
+        &self,
+        key: &IdempotencyKey,
+        lease_id: &LeaseId,
+        from: u32,
+    ) -> Result<bool, StoreError> {
+        let mut expr = Expr::default();
+        held_by(&mut expr, lease_id);
+        let generation = expr.name("fintoc_key_generation");
+        let from_value = expr.value("from", n(from));
+        if from == 0 {
+            expr.and_condition(format!(
+                "attribute_not_exists({generation}) OR {generation} = {from_value}"
+            ));
+        } else {
+            expr.and_condition(format!("{generation} = {from_value}"));
+        }
+        expr.set("fintoc_key_generation", n(from + 1));
+        self.conditional_update_in(
+            &self.idempotency_table,
+            "next_fintoc_key_generation",
+            idempotency_pk(key),
+            expr,
+        )
+        .await
     }
 }

@@ -10,7 +10,7 @@ use super::{
 use crate::domain::deployment::ForeignEvent;
 use crate::domain::idempotency::{
     can_resume, classify_conflict, is_expired, AcquireOutcome, AcquireRequest, CompleteRequest,
-    IdempotencyKey, IdempotencyRecord, LeaseId, RecordStatus, ReservationId,
+    IdempotencyKey, IdempotencyRecord, KeyHistory, LeaseId, RecordStatus, ReservationId,
 };
 use crate::domain::order::{
     can_open, can_reserve, classify_reserve_conflict, order_accepts, IfRefused, OpenRequest,
@@ -320,6 +320,7 @@ impl Tables {
                 Ok(AcquireOutcome::Acquired {
                     lease_id,
                     reservation_id,
+                    resumed: Some(existing.record.history),
                 })
             }
             _ => {
@@ -334,6 +335,10 @@ impl Tables {
                             expires_at_ms,
                             response: None,
                             reservation_id: Some(reservation_id.clone()),
+                            history: KeyHistory {
+                                taken_at_ms: request.now_ms,
+                                fintoc_key_generation: 0,
+                            },
                         },
                         lease_id: lease_id.clone(),
                         intent_id: None,
@@ -342,6 +347,7 @@ impl Tables {
                 Ok(AcquireOutcome::Acquired {
                     lease_id,
                     reservation_id,
+                    resumed: None,
                 })
             }
         }
@@ -545,6 +551,24 @@ impl IdempotencyStore for MemoryStore {
         }
         Ok(())
     }
+
+    async fn next_fintoc_key_generation(
+        &self,
+        key: &IdempotencyKey,
+        lease_id: &LeaseId,
+        from: u32,
+    ) -> Result<bool, StoreError> {
+        let mut tables = self.begin(Operation::Release)?;
+        let Some(held) = tables.records.get_mut(key).filter(|r| {
+            r.lease_id == *lease_id
+                && r.record.status == RecordStatus::InProgress
+                && r.record.history.fintoc_key_generation == from
+        }) else {
+            return Ok(false);
+        };
+        held.record.history.fintoc_key_generation = from + 1;
+        Ok(true)
+    }
 }
 
 impl CreateStore for MemoryStore {
@@ -567,6 +591,7 @@ impl CreateStore for MemoryStore {
         let AcquireOutcome::Acquired {
             lease_id,
             reservation_id,
+            ..
         } = tables.acquire(acquire)?
         else {
             return Err(StoreError::Malformed("a fresh key was not acquired".into()));
@@ -627,6 +652,7 @@ impl CreateStore for MemoryStore {
         let AcquireOutcome::Acquired {
             lease_id,
             reservation_id,
+            ..
         } = tables.acquire(acquire)?
         else {
             return Err(StoreError::Malformed("a fresh key was not acquired".into()));

@@ -129,6 +129,16 @@ pub trait IdempotencyStore: Send + Sync {
         key: &IdempotencyKey,
         lease_id: &LeaseId,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Moves the key's Fintoc generation (`KeyHistory::fintoc_key_generation`) from
+    /// `from` to the next, if this lease still holds the record and it is still at
+    /// `from`: `false` (nothing written) otherwise.
+    fn next_fintoc_key_generation(
+        &self,
+        key: &IdempotencyKey,
+        lease_id: &LeaseId,
+        from: u32,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
 /// Payment intents as the API reads and creates them.

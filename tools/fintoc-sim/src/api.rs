@@ -150,13 +150,19 @@ fn not_found(id: &str) -> HttpResponse {
 
 fn list(inner: &Inner, query: &str, public_url: &str) -> HttpResponse {
     let params = query_params(query);
-    let status = params.get("status");
+    let (status, since, until) = (
+        params.get("status"),
+        params.get("since"),
+        params.get("until"),
+    );
     let items: Vec<Value> = inner
         .order
         .iter()
         .rev()
         .filter_map(|id| inner.intents.get(id))
         .filter(|pi| status.is_none_or(|s| pi.status.as_str() == *s))
+        .filter(|pi| since.is_none_or(|s| pi.created_at.as_str() >= s.as_str()))
+        .filter(|pi| until.is_none_or(|u| pi.created_at.as_str() <= u.as_str()))
         .map(SimIntent::to_json)
         .collect();
     page_of(items, &params, &format!("{public_url}/v1/payment_intents"))
@@ -212,15 +218,21 @@ pub(crate) fn create_with_idempotency(
     }
     let (status, body) = match (inner.failing.take(), parsed) {
         // A failure inside the API: stored under the key like any first answer.
-        (Some(status), _) => (
-            status,
-            error_body(
-                "api_error",
-                "internal_server_error",
-                "Simulated failure.",
-                None,
-            ),
-        ),
+        (Some((status, made)), parsed) => {
+            if let (true, Ok(Value::Object(params))) = (made, parsed) {
+                // Made, then failed: the failure is what the key keeps.
+                create(inner, &params);
+            }
+            (
+                status,
+                error_body(
+                    "api_error",
+                    "internal_server_error",
+                    "Simulated failure.",
+                    None,
+                ),
+            )
+        }
         (None, Ok(Value::Object(params))) => create(inner, &params),
         (None, _) => (
             400,

@@ -35,10 +35,15 @@ pub enum Fault {
     /// The request reaches the API and fails there: a create answers this 5xx
     /// (`api_error`), and, as Fintoc stores the first answer per idempotency key,
     /// the answer is stored under its key and replayed to every retry of it (until
-    /// the key is purged). Nothing is made. Other requests answer it alone.
+    /// the key is purged). Nothing is made, unless `made`: the create's object is
+    /// made before the failure (a failure after the work). Other requests answer
+    /// it alone.
     Failure {
         /// HTTP status to answer.
         status: u16,
+        /// Whether a create makes its object before failing.
+        #[serde(default)]
+        made: bool,
     },
     /// Refuse the request as Fintoc refuses one it will never take (status 400 or
     /// 422, an `invalid_request_error` with `code`); nothing is done.

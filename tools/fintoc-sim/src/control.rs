@@ -21,11 +21,13 @@ Control API (not part of Fintoc's API; for tests and local development):
                                     {\"type\": \"latency\", \"ms\": 3000},
                                     {\"type\": \"drop\"},
                                     {\"type\": \"refuse\", \"status\": 400, \"code\": \"x\"},
-                                    {\"type\": \"failure\", \"status\": 500}]}
+                                    {\"type\": \"failure\", \"status\": 500,
+                                     \"made\": false}]}
                         status/rate_limit/refuse answer before doing anything
                         (refuse: an invalid_request_error); failure fails a
-                        create inside the API, its 5xx stored under its
-                        idempotency key and replayed to its retries; latency
+                        create inside the API (made: after making its object),
+                        its 5xx stored under its idempotency key and replayed
+                        to its retries; latency
                         and drop do the work, then answer late / close the
                         connection without answering.
   DELETE /_sim/faults   clear queued faults

@@ -318,7 +318,7 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<HttpRespons
                 None,
             ))
         }
-        Some(Fault::Failure { status }) => state.lock().failing = Some(status),
+        Some(Fault::Failure { status, made }) => state.lock().failing = Some((status, made)),
         Some(Fault::Refuse { status, code }) => {
             return Ok(error(
                 status,
@@ -361,7 +361,7 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<HttpRespons
         }
         Some(Fault::Drop) => Err(DropConnection),
         // Not taken by a create (which stored it under its key): answered alone.
-        Some(Fault::Failure { status }) if state.lock().failing.take().is_some() => Ok(error(
+        Some(Fault::Failure { status, .. }) if state.lock().failing.take().is_some() => Ok(error(
             status,
             "api_error",
             "internal_server_error",

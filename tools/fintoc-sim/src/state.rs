@@ -176,8 +176,9 @@ pub(crate) struct Inner {
     pub api_requests: u64,
     pub faults: VecDeque<Fault>,
     /// The status the request being served fails with inside the API
-    /// ([`Fault::Failure`]): a create stores it under its key.
-    pub failing: Option<u16>,
+    /// ([`Fault::Failure`]), and whether a create makes its object first: a create
+    /// stores the failure under its key.
+    pub failing: Option<(u16, bool)>,
     /// What happens to produced events.
     pub delivery_mode: DeliveryMode,
     /// Intents held `pending`: (until when, Unix ms; how they finish then).

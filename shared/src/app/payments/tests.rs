@@ -31,6 +31,10 @@ struct FakeFintoc {
     answer_amount: Arc<Mutex<Option<u64>>>,
     /// Answers intents without a `mode`.
     answer_without_mode: Arc<Mutex<bool>>,
+    /// What `GET /v1/payment_intents` lists (`None`: it fails).
+    listed: Arc<Mutex<Option<Vec<crate::domain::report::PaymentReport>>>>,
+    /// The intents expired.
+    expired: Arc<Mutex<Vec<String>>>,
     during_call: Option<MemoryStore>,
 }
 
@@ -107,6 +111,20 @@ impl FintocApi for FakeFintoc {
             .clone())
     }
 
+    async fn expire_payment_intent(
+        &self,
+        id: &str,
+        _budget: Option<Duration>,
+    ) -> Result<Option<crate::domain::report::PaymentReport>, FintocError> {
+        self.expired.lock().unwrap().push(id.to_string());
+        Ok(Some(
+            crate::domain::report::PaymentReport::from_json(&serde_json::json!({
+                "id": id, "status": "expired", "amount": 15000, "currency": "CLP"
+            }))
+            .unwrap(),
+        ))
+    }
+
     async fn expire_checkout_session(
         &self,
         id: &str,
@@ -122,6 +140,61 @@ impl FintocApi for FakeFintoc {
             }))
             .unwrap()
         }))
+    }
+}
+
+impl FintocLookup for FakeFintoc {
+    async fn get_payment_intent(
+        &self,
+        _id: &str,
+        _budget: Option<Duration>,
+    ) -> Result<Option<crate::domain::report::PaymentReport>, FintocError> {
+        Ok(None)
+    }
+
+    async fn get_checkout_session(
+        &self,
+        _id: &str,
+        _budget: Option<Duration>,
+    ) -> Result<Option<crate::domain::session::SessionReport>, FintocError> {
+        Ok(None)
+    }
+
+    async fn get_refund(
+        &self,
+        _id: &str,
+        _budget: Option<Duration>,
+    ) -> Result<Option<crate::domain::refund::RefundReport>, FintocError> {
+        Ok(None)
+    }
+
+    async fn list_refunds(
+        &self,
+        _since: &str,
+        _until: Option<&str>,
+        _budget: Option<Duration>,
+    ) -> Result<crate::fintoc::RefundList, FintocError> {
+        Ok(crate::fintoc::RefundList {
+            refunds: vec![],
+            complete: true,
+        })
+    }
+
+    async fn list_payment_intents(
+        &self,
+        _since: &str,
+        _budget: Option<Duration>,
+    ) -> Result<crate::fintoc::PaymentList, FintocError> {
+        match self.listed.lock().unwrap().clone() {
+            Some(payments) => Ok(crate::fintoc::PaymentList {
+                payments,
+                complete: true,
+            }),
+            None => Err(FintocError::Unavailable {
+                status: 503,
+                attempts: 1,
+            }),
+        }
     }
 }
 
@@ -569,4 +642,115 @@ async fn get_answers_the_view_404_400_or_503() {
     assert_eq!(s.service.get("has space").await.unwrap_err().status, 400);
     s.store.fail_next(Operation::GetIntent, 1);
     assert_eq!(s.service.get(&id).await.unwrap_err().status, 503);
+}
+
+/// Fintoc's failure stored under a key: every retry of it answers it again.
+fn stored_failure() -> FintocError {
+    FintocError::Unavailable {
+        status: 500,
+        attempts: 3,
+    }
+}
+
+#[tokio::test]
+async fn a_resumed_create_whose_key_holds_a_failure_is_sent_under_a_new_key() {
+    let s = setup();
+    *s.fintoc.listed.lock().unwrap() = Some(vec![]);
+    s.fintoc.fail_with(stored_failure());
+    let e = s.post("k-gen", BODY).await.unwrap_err();
+    assert_eq!(e.status, 502, "{e:?}");
+    // The retry: Fintoc replays the failure under the key, then takes a new one.
+    s.fintoc.fail_with(stored_failure());
+    let created = s.post("k-gen", BODY).await.unwrap();
+    assert_eq!(created.status, 201);
+    let calls = s.fintoc.calls.lock().unwrap().clone();
+    assert_eq!(calls.len(), 3);
+    assert_eq!(calls[0], calls[1], "a retry sends its key again first");
+    assert_ne!(calls[2], calls[1], "then the key's next generation");
+    // A later failure of the same key starts from the generation it is at.
+    assert!(s.store.intent(&id_of(&created)).is_some());
+    assert!(s.fintoc.expired.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_fresh_create_is_never_sent_under_a_new_key() {
+    let s = setup();
+    *s.fintoc.listed.lock().unwrap() = Some(vec![]);
+    s.fintoc.fail_with(stored_failure());
+    let e = s.post("k-fresh", BODY).await.unwrap_err();
+    assert_eq!(e.status, 502);
+    assert_eq!(s.fintoc.calls(), 1, "no earlier send: nothing to move past");
+}
+
+#[tokio::test]
+async fn an_intent_made_under_the_failed_key_is_expired_before_another_is_made() {
+    let s = setup();
+    let orphan = |id: &str, order: &str, tag: &str| {
+        crate::domain::report::PaymentReport::from_json(&serde_json::json!({
+            "id": id, "status": "created", "amount": 15000, "currency": "CLP",
+            "metadata": {"order_id": order, "deployment_tag": tag}
+        }))
+        .unwrap()
+    };
+    *s.fintoc.listed.lock().unwrap() = Some(vec![
+        orphan("pi_orphan", "order-1", "unit"),
+        orphan("pi_other_order", "order-2", "unit"),
+        orphan("pi_other_deployment", "order-1", "elsewhere"),
+    ]);
+    s.fintoc.fail_with(stored_failure());
+    s.post("k-orphan", BODY).await.unwrap_err();
+    s.fintoc.fail_with(stored_failure());
+    let created = s.post("k-orphan", BODY).await.unwrap();
+    assert_eq!(created.status, 201);
+    assert_eq!(
+        *s.fintoc.expired.lock().unwrap(),
+        vec!["pi_orphan".to_string()]
+    );
+}
+
+#[tokio::test]
+async fn a_stored_failure_whose_lookup_fails_keeps_the_key_and_fails_safe_to_retry() {
+    let s = setup();
+    s.fintoc.fail_with(stored_failure());
+    s.post("k-unread", BODY).await.unwrap_err();
+    s.fintoc.fail_with(stored_failure());
+    // The list fails (`listed` is None): nothing is sent under a new key.
+    let e = s.post("k-unread", BODY).await.unwrap_err();
+    assert_eq!(e.status, 502);
+    let calls = s.fintoc.calls.lock().unwrap().clone();
+    assert_eq!(calls.len(), 2);
+    assert_eq!(calls[0], calls[1]);
+    // Once Fintoc's list answers, the next retry moves on.
+    *s.fintoc.listed.lock().unwrap() = Some(vec![]);
+    s.fintoc.fail_with(stored_failure());
+    assert_eq!(s.post("k-unread", BODY).await.unwrap().status, 201);
+    let calls = s.fintoc.calls.lock().unwrap().clone();
+    assert_ne!(calls[3], calls[2]);
+}
+
+#[tokio::test]
+async fn a_sessions_create_moves_to_a_new_key_and_keeps_its_reference() {
+    let s = setup();
+    let caller = CallerId::anonymous();
+    let post = || {
+        s.service.create_session(CreateInput {
+            caller: &caller,
+            idempotency_key: Some("k-session-gen"),
+            content_type: Some("application/json"),
+            body: BODY.as_bytes(),
+            deadline_ms: None,
+        })
+    };
+    s.fintoc.fail_with(stored_failure());
+    post().await.unwrap_err();
+    s.fintoc.fail_with(stored_failure());
+    assert_eq!(post().await.unwrap().status, 201);
+    let calls = s.fintoc.calls.lock().unwrap().clone();
+    assert_eq!(calls.len(), 3);
+    assert_ne!(calls[2], calls[1]);
+    let sent = s.fintoc.sent_sessions.lock().unwrap().clone();
+    assert_eq!(
+        sent[2].metadata["session_ref"], sent[0].metadata["session_ref"],
+        "every attempt of the session carries the reference of its first key"
+    );
 }

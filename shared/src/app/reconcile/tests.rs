@@ -123,6 +123,14 @@ impl FintocLookup for FakeFintoc {
             complete: fits,
         })
     }
+
+    async fn list_payment_intents(
+        &self,
+        _since: &str,
+        _budget: Option<Duration>,
+    ) -> Result<crate::fintoc::PaymentList, FintocError> {
+        unreachable!("the reconciler never lists intents")
+    }
 }
 
 struct Setup {

@@ -201,6 +201,7 @@ async fn run(steps: Vec<Step>) -> Result<(), TestCaseError> {
                             .resolve(AcquireOutcome::Acquired {
                                 lease_id,
                                 reservation_id,
+                                resumed: None,
                             })
                             .unwrap();
                         let Begun::Held(lease) = begun else {

@@ -123,7 +123,10 @@ async fn a_create_failing_inside_the_api_replays_its_5xx_to_its_key() {
                 .unwrap()
         }
     };
-    sim.push_fault(fintoc_sim::Fault::Failure { status: 500 });
+    sim.push_fault(fintoc_sim::Fault::Failure {
+        status: 500,
+        made: false,
+    });
     assert_eq!(create("k-1").await.status(), 500);
     let again = create("k-1").await;
     assert_eq!(again.status(), 500, "the stored failure, replayed");
@@ -136,4 +139,51 @@ async fn a_create_failing_inside_the_api_replays_its_5xx_to_its_key() {
     );
     assert_eq!(sim.intents_created(), 0, "nothing made");
     assert_eq!(create("k-2").await.status(), 201, "another key makes it");
+}
+
+/// A failure after the work: the create's object is made, and still the 5xx is
+/// what its key keeps; the list shows it (by `since`).
+#[tokio::test]
+async fn a_create_failing_after_the_work_made_its_object_and_replays_its_5xx() {
+    let sim = Simulator::start(SimulatorConfig::default()).await.unwrap();
+    let http = shared::fintoc::http_client_builder().build().unwrap();
+    let base = sim.base_url();
+    let create = || {
+        http.post(format!("{base}/v1/payment_intents"))
+            .header("authorization", DEFAULT_SECRET_KEY)
+            .header("idempotency-key", "k-made")
+            .json(&json!({"amount": 100, "currency": "CLP", "metadata": {"order_id": "o-1"}}))
+            .send()
+    };
+    sim.push_fault(fintoc_sim::Fault::Failure {
+        status: 503,
+        made: true,
+    });
+    assert_eq!(create().await.unwrap().status(), 503);
+    assert_eq!(create().await.unwrap().status(), 503, "replayed");
+    assert_eq!(sim.intents_created(), 1, "made before it failed");
+    let list = |since: &str| {
+        http.get(format!("{base}/v1/payment_intents"))
+            .query(&[("since", since)])
+            .header("authorization", DEFAULT_SECRET_KEY)
+            .send()
+    };
+    let listed: serde_json::Value = list("2000-01-01T00:00:00Z")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    assert_eq!(listed[0]["metadata"]["order_id"], "o-1");
+    let later: serde_json::Value = list("2999-01-01T00:00:00Z")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        later.as_array().unwrap().is_empty(),
+        "since filters: {later}"
+    );
 }
