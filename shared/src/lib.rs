@@ -24,6 +24,7 @@ pub mod config;
 pub mod domain;
 pub mod fintoc;
 pub mod http;
+pub mod log_markers;
 pub mod logging;
 pub mod metrics;
 pub mod routes;

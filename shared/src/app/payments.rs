@@ -24,6 +24,7 @@ use crate::domain::schedule::initial_schedule_after;
 use crate::domain::session::SessionSettings;
 use crate::fintoc::{FintocApi, FintocError, FintocLookup, RecipientAccount};
 use crate::http::{ApiError, Reply};
+use crate::log_markers::ANOMALY;
 use crate::store::{
     CreateStore, EventStore, IdempotencyStore, KeyAndOrder, OrderStore, PaymentStore, StoreError,
 };
@@ -415,7 +416,7 @@ where
                     tracing::warn!(id = %found.id, order_id = %order_id, "an intent made under a create's failed key was expired: its widget token was never handed out");
                 }
                 Ok(_) | Err(_) => {
-                    tracing::error!(id = %found.id, order_id = %order_id, "ANOMALY: an intent made under a create's failed key could not be expired; the create is held");
+                    tracing::error!(id = %found.id, order_id = %order_id, "{ANOMALY}: an intent made under a create's failed key could not be expired; the create is held");
                     return false;
                 }
             }

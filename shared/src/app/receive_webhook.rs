@@ -2,14 +2,11 @@
 //! once through the domain's patch and one conditional write.
 
 use super::record::{self, FirstWrite, Plan, RecordError, Recorded};
-use super::refunds::RefundRecorded;
+use super::refunds::on_refund_event;
 use crate::clock::{format_rfc3339_ms, Clock};
-use crate::domain::deployment::{
-    Deployment, ForeignEvent, ForeignReason, DEPLOYMENT_TAG_METADATA_KEY,
-};
+use crate::domain::deployment::{Deployment, ForeignEvent, DEPLOYMENT_TAG_METADATA_KEY};
 use crate::domain::error::{InputError, InputErrorKind};
 use crate::domain::payment::{PaymentKind, PaymentStatus};
-use crate::domain::reconcile::refund_target;
 use crate::domain::report::PaymentReport;
 use crate::domain::session::{payment_event_report, SessionEventKind, SESSION_REF_METADATA_KEY};
 use crate::domain::transition::{
@@ -247,86 +244,6 @@ impl<S: EventStore + PaymentStore + RefundStore, C: Clock> WebhookService<S, C> 
         }
     }
 
-    /// A `refund.*` event: recorded on the refund its metadata names (one made
-    /// here), or on the one of its payment with its Fintoc id; a refund made
-    /// elsewhere of a payment held here is imported (reserved like the others:
-    /// one beyond what is refundable is an `ANOMALY`, kept apart); a refund of a
-    /// payment this deployment does not hold is kept apart.
-    async fn receive_refund(&self, event: &Event, now_ms: i64) -> Result<Accepted, ApiError> {
-        let report = event.refund_report()?;
-        let target = refund_target(&report);
-        let mut found = None;
-        if let Some(target) = target {
-            let payment = super::refunds::payment_of_refund(&self.store, &target)
-                .await
-                .map_err(storage_error)?;
-            let event_mode = event.mode.as_deref();
-            let fits = |p: &crate::domain::payment::StoredPayment| {
-                crate::domain::refund::refund_event_mode_fits(
-                    event_mode,
-                    &report,
-                    p.mode.as_deref(),
-                )
-            };
-            if let Some(payment) = payment.as_ref().filter(|p| !fits(p)) {
-                tracing::warn!(event_id = %event.id, payment_id = %payment.id, fintoc_refund_id = %report.id, "refund event of the other mode than its payment's: kept apart, not applied");
-                return self
-                    .keep_refund_event_apart(event, &report, ForeignReason::ModeMismatch, now_ms)
-                    .await;
-            }
-            found = payment.map(|payment| (payment, target.key));
-        }
-        let outcome = match found {
-            Some((payment, key)) => super::refunds::record_or_import(
-                &self.store,
-                &payment,
-                key.as_ref(),
-                &report,
-                now_ms,
-            )
-            .await
-            .map_err(storage_error)?,
-            None => RefundRecorded::Unknown,
-        };
-        let name = match outcome {
-            RefundRecorded::Changed => "refund_recorded",
-            RefundRecorded::Unchanged => "refund_unchanged",
-            RefundRecorded::Anomaly => "refund_anomaly",
-            RefundRecorded::Deferred => "refund_deferred",
-            RefundRecorded::Unknown => {
-                tracing::warn!(event_id = %event.id, fintoc_refund_id = %report.id, "refund event kept apart: its payment is not held here");
-                return self
-                    .keep_refund_event_apart(event, &report, ForeignReason::UnknownRefund, now_ms)
-                    .await;
-            }
-        };
-        Ok(accepted(name, &event.id))
-    }
-
-    /// Keeps a refund event that is not this deployment's to apply apart (once).
-    async fn keep_refund_event_apart(
-        &self,
-        event: &Event,
-        report: &crate::domain::refund::RefundReport,
-        reason: ForeignReason,
-        now_ms: i64,
-    ) -> Result<Accepted, ApiError> {
-        let foreign = ForeignEvent {
-            event_id: event.id.clone(),
-            event_type: event.event_type.clone(),
-            intent_id: report.resource_id.clone().unwrap_or_default(),
-            reason,
-            mode: event.mode.clone().or(report.mode.clone()),
-            tag: None,
-            received_at_ms: now_ms,
-        };
-        self.store
-            .keep_apart(&foreign)
-            .await
-            .map_err(storage_error)?;
-        Ok(accepted("kept_apart", &event.id))
-    }
-
     /// [`Self::receive`], with what became of the event typed (for metrics).
     pub async fn accept(&self, delivery: Delivery<'_>) -> Result<Accepted, ApiError> {
         if delivery.body.len() > MAX_WEBHOOK_BODY_BYTES {
@@ -358,7 +275,13 @@ impl<S: EventStore + PaymentStore + RefundStore, C: Clock> WebhookService<S, C> 
                 tracing::warn!(event_id = %event.id, event_type = %event.event_type, "ignoring unknown event type of a known object");
                 return Ok(accepted("ignored", &event.id));
             }
-            EventKind::Refund => return self.receive_refund(&event, now_ms).await,
+            EventKind::Refund => {
+                let report = event.refund_report()?;
+                let outcome = on_refund_event(&self.store, &event, &report, now_ms)
+                    .await
+                    .map_err(storage_error)?;
+                return Ok(accepted(outcome.name(), &event.id));
+            }
             EventKind::PaymentIntent(status) => PaymentReport {
                 status: Some(status),
                 ..event.intent_report()?

@@ -12,19 +12,16 @@
 //! the run.
 
 use super::record::{self, Plan, Recorded};
-use super::refunds::{payment_of_refund, record_or_import, record_refund_report, RefundRecorded};
+use super::refunds::{check_open_refunds, sweep_outside_refunds};
 use crate::clock::{format_rfc3339_ms, Clock, ManualClock};
 use crate::domain::payment::PaymentKind;
 use crate::domain::reconcile::{
-    narrower_refund_sweep_chunk, plan_check, plan_failed_check, plan_refund_check,
-    refund_sweep_chunk_until, refund_sweep_cursor_after_chunk, refund_sweep_since, refund_target,
-    CheckPlan, FintocAnswer, Flag, ScheduleUpdate, REFUND_SWEEP_MAX_CHUNKS,
-    REFUND_SWEEP_MIN_CHUNK_MS,
+    plan_check, plan_failed_check, plan_refund_check, CheckPlan, FintocAnswer, Flag, ScheduleUpdate,
 };
-use crate::domain::refund::{refund_create_never_made, RefundStatus};
 use crate::domain::schedule::ScheduleChange;
 use crate::domain::transition::{Effect, PaymentState};
-use crate::fintoc::{FintocLookup, RefundList};
+use crate::fintoc::FintocLookup;
+use crate::log_markers::ANOMALY;
 use crate::store::{DuePayment, EventStore, PaymentStore, RefundStore, ScheduleStore, WriteResult};
 use std::collections::HashSet;
 use std::future::Future;
@@ -298,150 +295,20 @@ where
         summary
     }
 
-    /// Sweeps Fintoc's refund list (`GET /v1/refunds?since=&until=`, from the
-    /// stored cursor with an overlap, to now) for refunds made outside this API of
-    /// payments held here whose events never arrived, and imports each (reserved
-    /// like a refund made here: `app::refunds::record_or_import`; one beyond what
-    /// is refundable is an `ANOMALY`); one naming this backend's id that its
-    /// payment's record does not hold is imported too. A refund the record holds
-    /// is skipped (its payment's checks follow it), so reading a refund twice
-    /// changes nothing.
-    ///
-    /// The window is read in chunks: whole at first, a chunk longer than one read
-    /// (10 pages of 300) halved until it fits, down to a minute — a minute that
-    /// still does not fit stalls the sweep (`refund_sweep_stalled`, its own alarm,
-    /// not a failed check). The cursor moves, once per run, to the end of the last
-    /// chunk read whole with every import recorded (none waiting on one of ours);
-    /// the next run sweeps on from there. A list that cannot be read counts as a
-    /// failed check.
+    /// Sweeps Fintoc's refund list for refunds made outside this API of payments
+    /// held here (`app::refunds::sweep_outside_refunds`), counted on `summary`.
     pub async fn sweep_outside_refunds(&self, summary: &mut RunSummary) {
-        let started_ms = self.clock.now_ms();
-        let cursor = match self.store.refund_sweep_cursor().await {
-            Ok(cursor) => cursor,
-            Err(e) => {
-                tracing::error!(error = %e.detail(), "could not read the refund sweep's cursor; the next run sweeps");
-                summary.failed += 1;
-                return;
-            }
-        };
-        let cursor_ms = cursor.as_deref().and_then(crate::clock::parse_rfc3339_ms);
-        let mut since_ms = refund_sweep_since(cursor_ms, started_ms);
-        let mut span_ms = (started_ms - since_ms).max(REFUND_SWEEP_MIN_CHUNK_MS);
-        let mut cursor_to = None;
-        let mut reads = 0;
-        while let Some(until_ms) = refund_sweep_chunk_until(since_ms, started_ms, span_ms) {
-            if reads == REFUND_SWEEP_MAX_CHUNKS {
-                break; // the next run sweeps on
-            }
-            reads += 1;
-            // The chunk that reaches now is read to Fintoc's now (no `until`).
-            let since = format_rfc3339_ms(since_ms);
-            let until = (until_ms < started_ms).then(|| format_rfc3339_ms(until_ms));
-            let list = match self
-                .fintoc
-                .list_refunds(&since, until.as_deref(), Some(self.settings.lookup_budget))
-                .await
-            {
-                Ok(list) => list,
-                Err(e) => {
-                    tracing::warn!(error = %e, "could not list Fintoc's refunds; the next run sweeps the same window");
-                    summary.failed += 1;
-                    break;
-                }
-            };
-            if !list.complete {
-                match narrower_refund_sweep_chunk(span_ms) {
-                    Some(narrower) => span_ms = narrower,
-                    None => {
-                        tracing::error!(
-                            since = %since,
-                            until = until.as_deref().unwrap_or("now"),
-                            "REFUND_SWEEP_STALLED: a minute of Fintoc's refund list is longer than one read; the sweep's cursor stays, and refunds beyond what was read wait for their events"
-                        );
-                        summary.refund_sweep_stalled = 1;
-                        break;
-                    }
-                }
-                continue;
-            }
-            if !self.import_listed(&list.refunds, summary).await {
-                break; // read again by the next run, from this chunk
-            }
-            cursor_to = Some(refund_sweep_cursor_after_chunk(until_ms, started_ms));
-            since_ms = until_ms;
-        }
-        if summary.refunds_imported > 0 {
-            tracing::warn!(
-                imported = summary.refunds_imported,
-                "refunds made outside this API imported by the sweep: their events did not arrive"
-            );
-        }
-        let Some(to) = cursor_to else {
-            return;
-        };
-        if let Err(e) = self
-            .store
-            .advance_refund_sweep(&format_rfc3339_ms(to))
-            .await
-        {
-            tracing::warn!(error = %e.detail(), "could not move the refund sweep's cursor; the next run sweeps the same window");
-        }
-    }
-
-    /// Imports the refunds of one chunk of Fintoc's list that are of payments held
-    /// here and not on their record; whether every one is settled (recorded, or an
-    /// anomaly), so the cursor may move past the chunk: not when a read or an
-    /// import failed, nor when one waits on a refund of ours (`Deferred`).
-    async fn import_listed(
-        &self,
-        refunds: &[crate::domain::refund::RefundReport],
-        summary: &mut RunSummary,
-    ) -> bool {
-        let mut settled = true;
-        for report in refunds {
-            let Some(target) = refund_target(report) else {
-                continue;
-            };
-            let intent_id = target.payment_id.as_str();
-            let payment = match payment_of_refund(&self.store, &target).await {
-                Ok(Some(payment)) => payment,
-                Ok(None) => continue,
-                Err(e) => {
-                    tracing::warn!(payment_id = intent_id, error = %e.detail(), "could not read the payment of a refund made elsewhere");
-                    settled = false;
-                    continue;
-                }
-            };
-            // One on the record already: the payment's own checks follow it.
-            let held = target
-                .key
-                .as_ref()
-                .is_some_and(|k| payment.refunds.get(k).is_some());
-            if held || payment.refunds.by_fintoc_id(&report.id).is_some() {
-                continue;
-            }
-            match record_or_import(
-                &self.store,
-                &payment,
-                target.key.as_ref(),
-                report,
-                self.clock.now_ms(),
-            )
-            .await
-            {
-                Ok(RefundRecorded::Changed) => summary.refunds_imported += 1,
-                Ok(RefundRecorded::Anomaly) => summary.refund_anomalies += 1,
-                // Read again by the next sweeps until the reservation it waits on
-                // is settled.
-                Ok(RefundRecorded::Deferred) => settled = false,
-                Ok(_) => {}
-                Err(e) => {
-                    tracing::error!(payment_id = intent_id, fintoc_refund_id = %report.id, error = %e.detail(), "could not import a refund made elsewhere; the next run sweeps it again");
-                    settled = false;
-                }
-            }
-        }
-        settled
+        let swept = sweep_outside_refunds(
+            &self.store,
+            &self.fintoc,
+            &self.clock,
+            self.settings.lookup_budget,
+        )
+        .await;
+        summary.refunds_imported += swept.imported;
+        summary.refund_anomalies += swept.anomalies;
+        summary.failed += swept.failed;
+        summary.refund_sweep_stalled = u64::from(swept.stalled);
     }
 
     /// Checks one intent; `None` when the run's time is up before it starts.
@@ -516,13 +383,10 @@ where
     }
 
     /// Checks the open refunds of a paid payment with Fintoc and records what it
-    /// says (through `app::refunds::record_refund_report`, as an event would): each
-    /// by `GET /v1/refunds/{id}`, and one whose create's answer was lost (no Fintoc
-    /// id yet) found in Fintoc's list by the id this backend gave it. The payment
-    /// stays on the index while a refund is open.
+    /// says (`app::refunds::check_open_refunds`); the payment stays on the index
+    /// while a refund is open.
     async fn check_refunds(&self, due: &DuePayment) -> CheckResult {
         let id = due.intent_id.as_str();
-        let budget = Some(self.settings.lookup_budget);
         let payment = match self.store.get_payment(due.kind, id).await {
             Ok(Some(payment)) => payment,
             Ok(None) => {
@@ -534,106 +398,21 @@ where
                 return self.failed(due).await;
             }
         };
-        let open: Vec<_> = payment
-            .refunds
-            .entries
-            .iter()
-            .filter(|r| !r.status.is_final())
-            .cloned()
-            .collect();
-        let mut failed = false;
-        let mut still_open = false;
-        let mut recorded = 0;
-        let lost_since = open
-            .iter()
-            .filter(|r| r.fintoc_id.is_none())
-            .map(|r| r.created_at.as_str())
-            .min()
-            .and_then(crate::clock::parse_rfc3339_ms)
-            .map(|ms| format_rfc3339_ms(ms - 60_000));
-        let listed = match &lost_since {
-            None => RefundList::default(),
-            Some(since) => match self.fintoc.list_refunds(since, None, budget).await {
-                Ok(listed) => listed,
-                Err(e) => {
-                    tracing::warn!(payment_id = id, error = %e, "could not list Fintoc's refunds");
-                    failed = true;
-                    RefundList::default()
-                }
-            },
-        };
-        for refund in &open {
-            let report = match &refund.fintoc_id {
-                Some(fintoc_id) => match self.fintoc.get_refund(fintoc_id, budget).await {
-                    Ok(Some(report)) if report.id == *fintoc_id => Some(report),
-                    Ok(_) => {
-                        tracing::error!(payment_id = id, fintoc_refund_id = %fintoc_id, "ANOMALY: Fintoc does not know a refund this deployment made; a human must check it");
-                        None
-                    }
-                    Err(e) => {
-                        tracing::warn!(payment_id = id, fintoc_refund_id = %fintoc_id, error = %e, "could not check a refund with Fintoc");
-                        failed = true;
-                        None
-                    }
-                },
-                None => listed
-                    .refunds
-                    .iter()
-                    .find(|r| r.names(&payment.id, &refund.key))
-                    .cloned(),
-            };
-            let Some(report) = report else {
-                let reserved_at = crate::clock::parse_rfc3339_ms(&refund.created_at).unwrap_or(0);
-                let never_made = refund.fintoc_id.is_none()
-                    && refund.status == RefundStatus::Creating
-                    && !failed
-                    && refund_create_never_made(
-                        reserved_at,
-                        self.clock.now_ms(),
-                        false,
-                        listed.complete,
-                    );
-                if never_made {
-                    match self
-                        .store
-                        .drop_refund(payment.kind, &payment.id, refund)
-                        .await
-                    {
-                        Ok(dropped) => {
-                            recorded += u64::from(dropped);
-                            tracing::warn!(payment_id = id, refund_key = refund.key.as_str(), "a refund Fintoc never made (its create failed, and it is not in Fintoc's list a day later) is released");
-                        }
-                        Err(e) => {
-                            tracing::error!(payment_id = id, error = %e.detail(), "could not release a refund Fintoc never made");
-                            failed = true;
-                            still_open = true;
-                        }
-                    }
-                    continue;
-                }
-                still_open = true;
-                continue;
-            };
-            let now = format_rfc3339_ms(self.clock.now_ms());
-            match record_refund_report(&self.store, &payment, &refund.key, &report, &now).await {
-                Ok((outcome, after)) => {
-                    recorded += u64::from(outcome == RefundRecorded::Changed);
-                    still_open |= after.is_none_or(|r| !r.status.is_final());
-                }
-                Err(e) => {
-                    tracing::error!(payment_id = id, error = %e.detail(), "could not record a refund's status");
-                    failed = true;
-                    still_open = true;
-                }
-            }
-        }
+        let checked = check_open_refunds(
+            &self.store,
+            &self.fintoc,
+            &self.clock,
+            &payment,
+            self.settings.lookup_budget,
+        )
+        .await;
         let now_ms = self.clock.now_ms();
-        let plan = plan_refund_check(&due.schedule, still_open, failed, now_ms);
+        let plan = plan_refund_check(&due.schedule, checked.still_open, checked.failed, now_ms);
         let result = self.settle(due, &due.state, plan, now_ms).await;
-        if recorded > 0 && result != CheckResult::Failed {
+        if checked.recorded > 0 && result != CheckResult::Failed {
             tracing::warn!(
                 payment_id = id,
-                recorded,
+                recorded = checked.recorded,
                 "refund outcomes recorded by reconciliation: refund webhooks may not be arriving"
             );
             CheckResult::RefundRecorded
@@ -698,14 +477,14 @@ where
             CheckPlan::Stuck => {
                 tracing::error!(
                     payment_id = id, status = state.status.as_str(),
-                    "ANOMALY: the payment (or, once paid, one of its refunds) is still not final when checks stop; flagged stuck — a human must check it with Fintoc"
+                    "{ANOMALY}: the payment (or, once paid, one of its refunds) is still not final when checks stop; flagged stuck — a human must check it with Fintoc"
                 );
                 (ScheduleChange::Clear, Some(Flag::Stuck), CheckResult::Stuck)
             }
             CheckPlan::NotFoundAtFintoc => {
                 tracing::error!(
                     payment_id = id,
-                    "ANOMALY: Fintoc does not know a payment this deployment created (404); flagged — a human must check it"
+                    "{ANOMALY}: Fintoc does not know a payment this deployment created (404); flagged — a human must check it"
                 );
                 (
                     ScheduleChange::Clear,

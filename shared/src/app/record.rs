@@ -8,6 +8,7 @@
 //! human must look at) is logged here, once.
 
 use crate::domain::transition::{Effect, PaymentPatch, PaymentState};
+use crate::log_markers::ANOMALY;
 use crate::store::{EventStore, StoreError, WriteResult};
 
 /// Most writes for one report while other writers (deliveries of the same
@@ -128,11 +129,11 @@ fn log_written(effect: &Effect, patch: &PaymentPatch, written: &WriteResult) {
     match effect {
         Effect::ConflictingFinal { current, claimed } => tracing::error!(
             event_id, payment_id, current = current.as_str(), claimed = claimed.as_str(),
-            "ANOMALY: conflicting final event kept on the payment; the status was not changed — a human must check this payment"
+            "{ANOMALY}: conflicting final event kept on the payment; the status was not changed — a human must check this payment"
         ),
         Effect::ModeMismatch { stored, stated } => tracing::error!(
             event_id, payment_id, stored = stored.as_str(), stated = stated.as_str(),
-            "ANOMALY: an event states another mode than the payment's own; kept on the payment, not applied — a human must check where it came from"
+            "{ANOMALY}: an event states another mode than the payment's own; kept on the payment, not applied — a human must check where it came from"
         ),
         Effect::Late { current, claimed } => tracing::warn!(
             event_id, payment_id, current = current.as_str(), claimed = claimed.as_str(),
@@ -152,14 +153,14 @@ fn log_written(effect: &Effect, patch: &PaymentPatch, written: &WriteResult) {
     if let Some(review) = &patch.review {
         tracing::error!(
             event_id, payment_id, reason = review.reason.as_str(), detail = %review.detail,
-            "ANOMALY: a payment of another amount or currency than requested; its order is held for review, not paid — a human must check it"
+            "{ANOMALY}: a payment of another amount or currency than requested; its order is held for review, not paid — a human must check it"
         );
     }
     if *written == WriteResult::WrittenOrderRefused {
         tracing::error!(
             event_id, payment_id,
             order_id = patch.order.as_ref().map_or("", |o| o.order_id.as_str()),
-            "ANOMALY: a payment its order did not take (paid already, or by another payment); kept on the order — a human must check it and refund"
+            "{ANOMALY}: a payment its order did not take (paid already, or by another payment); kept on the order — a human must check it and refund"
         );
     }
 }

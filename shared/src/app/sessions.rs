@@ -23,6 +23,7 @@ use crate::fintoc::{
     SessionPaymentMethodOptions,
 };
 use crate::http::{ApiError, Reply};
+use crate::log_markers::ANOMALY;
 use crate::store::{CreateStore, EventStore, OrderStore, PaymentStore};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -214,7 +215,7 @@ where
             Ok(None) => {
                 tracing::error!(
                     session_id = id,
-                    "ANOMALY: Fintoc does not know a session this deployment created"
+                    "{ANOMALY}: Fintoc does not know a session this deployment created"
                 );
                 return Err(fintoc_error(&FintocError::InvalidResponse(
                     "Fintoc does not know this session".into(),

@@ -49,6 +49,7 @@ use crate::domain::payment::{PaymentKind, StoredPayment};
 use crate::domain::reconcile::ScheduleUpdate;
 use crate::domain::schedule::CheckSchedule;
 use crate::domain::transition::{PaymentPatch, PaymentState};
+use crate::log_markers::DYNAMODB_VALIDATION;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{AttributeValue, ConsumedCapacity};
 use aws_sdk_dynamodb::Client;
@@ -402,11 +403,6 @@ pub(crate) fn failed_condition<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>)
     err.as_service_error().and_then(|e| e.code()) == Some("ConditionalCheckFailedException")
 }
 
-/// The marker logged when DynamoDB refuses a request as invalid (an item that
-/// would exceed 400 KB, above all): matched by the stack's metric filters
-/// (`DynamoDbValidationErrors` → alarm). No retry can fix such a request.
-pub const DYNAMODB_VALIDATION_MARKER: &str = "DYNAMODB_VALIDATION";
-
 pub(crate) fn unavailable<E, R>(
     operation: &'static str,
 ) -> impl FnOnce(SdkError<E, R>) -> StoreError
@@ -418,8 +414,7 @@ where
         if e.as_service_error().and_then(|s| s.code()) == Some("ValidationException") {
             tracing::error!(
                 operation,
-                marker = DYNAMODB_VALIDATION_MARKER,
-                "DYNAMODB_VALIDATION: DynamoDB refused a request as invalid (an item over 400 KB?); nothing was written"
+                "{DYNAMODB_VALIDATION}: DynamoDB refused a request as invalid (an item over 400 KB?); nothing was written"
             );
         }
         StoreError::unavailable(operation, e)
