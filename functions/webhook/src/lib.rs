@@ -140,7 +140,7 @@ pub fn delivery_counts(
     result: &Result<Accepted, ApiError>,
     accepted_recently: bool,
 ) -> [(&'static str, u64); 6] {
-    let outcome = result.as_ref().ok().map(|a| a.outcome);
+    let accepted = result.as_ref().ok();
     let error = result.as_ref().err();
     let refused_signed = !accepted_recently
         && error.is_some_and(|e| {
@@ -151,9 +151,12 @@ pub fn delivery_counts(
         ("DeliveriesAccepted", u64::from(result.is_ok())),
         (
             "EventsAppliedByWebhook",
-            u64::from(matches!(outcome, Some("applied" | "created"))),
+            u64::from(accepted.is_some_and(|a| a.outcome.applied())),
         ),
-        ("Anomalies", u64::from(outcome == Some("anomaly"))),
+        (
+            "Anomalies",
+            u64::from(accepted.is_some_and(|a| a.anomaly().is_some())),
+        ),
         (
             "SignatureRefusals",
             u64::from(error.is_some_and(|e| e.code.contains("signature"))),
@@ -177,6 +180,7 @@ fn emit_metrics(result: &Result<Accepted, ApiError>, accepted_recently: bool, no
 #[cfg(test)]
 mod tests {
     use super::*;
+    use shared::app::outcome::{Anomaly, EventOutcome};
 
     fn count(result: &Result<Accepted, ApiError>, name: &str) -> u64 {
         delivery_counts(result, false)
@@ -187,22 +191,66 @@ mod tests {
     }
 
     #[test]
+    fn every_anomaly_counts_toward_the_metric_and_nothing_else_does() {
+        for outcome in EventOutcome::ALL {
+            let delivery = Ok(Accepted {
+                outcome,
+                flagged: None,
+                event_id: "evt_1".into(),
+            });
+            assert_eq!(
+                count(&delivery, "Anomalies"),
+                u64::from(outcome.anomaly().is_some()),
+                "{outcome:?}"
+            );
+        }
+        // An anomaly a move recorded (another amount, an order that refused it).
+        for kind in Anomaly::ALL {
+            let delivery = Ok(Accepted {
+                outcome: EventOutcome::Applied,
+                flagged: Some(kind),
+                event_id: "evt_1".into(),
+            });
+            assert_eq!(count(&delivery, "Anomalies"), 1, "{kind:?}");
+            assert_eq!(count(&delivery, "EventsAppliedByWebhook"), 1, "{kind:?}");
+        }
+        assert_eq!(
+            count(
+                &Ok(Accepted {
+                    outcome: EventOutcome::Anomaly(Anomaly::Refund),
+                    flagged: None,
+                    event_id: "evt_r".into(),
+                }),
+                "Anomalies"
+            ),
+            1,
+            "a refund anomaly, which the metric once missed"
+        );
+    }
+
+    #[test]
     fn each_delivery_counts_what_became_of_it() {
         let ok = |outcome| {
             Ok(Accepted {
                 outcome,
+                flagged: None,
                 event_id: "evt_1".into(),
             })
         };
-        assert_eq!(count(&ok("applied"), "EventsAppliedByWebhook"), 1);
-        assert_eq!(count(&ok("duplicate"), "EventsAppliedByWebhook"), 0);
-        assert_eq!(count(&ok("anomaly"), "Anomalies"), 1);
+        assert_eq!(
+            count(&ok(EventOutcome::Applied), "EventsAppliedByWebhook"),
+            1
+        );
+        assert_eq!(
+            count(&ok(EventOutcome::Duplicate), "EventsAppliedByWebhook"),
+            0
+        );
         let refused = Err(ApiError::from(SignatureError::Mismatch));
         assert_eq!(count(&refused, "SignatureRefusals"), 1);
         assert_eq!(count(&refused, "SignedDeliveriesRefused"), 1);
         assert_eq!(count(&refused, "DeliveriesAccepted"), 0);
         assert_eq!(count(&refused, "StorageErrors"), 0);
-        assert_eq!(count(&ok("duplicate"), "DeliveriesAccepted"), 1);
+        assert_eq!(count(&ok(EventOutcome::Duplicate), "DeliveriesAccepted"), 1);
         let stale = Err(ApiError::from(SignatureError::OutsideTolerance));
         assert_eq!(count(&stale, "SignedDeliveriesRefused"), 1);
         // Anyone's unsigned or malformed POST: counted, never toward the alarm.

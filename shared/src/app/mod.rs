@@ -9,6 +9,7 @@ pub mod errors;
 pub mod idempotent;
 pub mod intents;
 pub mod open_connections;
+pub mod outcome;
 pub mod payments;
 pub mod receive_webhook;
 pub mod reconcile;

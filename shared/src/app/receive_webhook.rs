@@ -1,6 +1,7 @@
 //! The webhook use case: verify a delivery, parse it, and apply its event exactly
 //! once through the domain's patch and one conditional write.
 
+use super::outcome::{written_anomalies, Anomaly, EventOutcome};
 use super::record::{self, FirstWrite, Plan, RecordError, Recorded};
 use super::refunds::on_refund_event;
 use crate::clock::{format_rfc3339_ms, Clock};
@@ -87,27 +88,35 @@ pub struct WebhookService<S, C> {
 /// A delivery acknowledged (2xx): what became of its event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Accepted {
-    /// `applied`, `created`, `recorded`, `duplicate`, `late`, `anomaly`, `ignored`
-    /// or `kept_apart`.
-    pub outcome: &'static str,
+    /// What the event did.
+    pub outcome: EventOutcome,
+    /// An anomaly its write recorded beside its move (a payment of another
+    /// amount, one its order did not take).
+    pub flagged: Option<Anomaly>,
     /// The event's id.
     pub event_id: String,
 }
 
 impl Accepted {
+    /// The anomaly a person must look at, if any: the event's, or its write's.
+    pub fn anomaly(&self) -> Option<Anomaly> {
+        self.outcome.anomaly().or(self.flagged)
+    }
+
     /// The answer to Fintoc.
     pub fn reply(&self) -> Reply {
         Reply::new(
             200,
-            json!({"received": true, "event_id": self.event_id, "outcome": self.outcome})
+            json!({"received": true, "event_id": self.event_id, "outcome": self.outcome.name()})
                 .to_string(),
         )
     }
 }
 
-fn accepted(outcome: &'static str, event_id: &str) -> Accepted {
+fn accepted(outcome: EventOutcome, event_id: &str) -> Accepted {
     Accepted {
         outcome,
+        flagged: None,
         event_id: event_id.to_string(),
     }
 }
@@ -234,12 +243,12 @@ impl<S: EventStore + PaymentStore + RefundStore, C: Clock> WebhookService<S, C> 
             from: PaymentStatus::Other("unread".into()),
             to: claimed,
         };
-        let name = effect.name();
+        let outcome = EventOutcome::of_effect(&effect);
         match record::write_first(&self.store, effect, patch)
             .await
             .map_err(storage_error)?
         {
-            FirstWrite::Written(_) => Ok(WriteFirst::Done(accepted(name, &event.id))),
+            FirstWrite::Written(_) => Ok(WriteFirst::Done(accepted(outcome, &event.id))),
             FirstWrite::Refused(state) => Ok(WriteFirst::Decide(state)),
         }
     }
@@ -268,19 +277,19 @@ impl<S: EventStore + PaymentStore + RefundStore, C: Clock> WebhookService<S, C> 
         let report = match event.kind() {
             EventKind::Other => {
                 tracing::info!(event_id = %event.id, event_type = %event.event_type, "ignoring event type");
-                return Ok(accepted("ignored", &event.id));
+                return Ok(accepted(EventOutcome::Ignored, &event.id));
             }
             EventKind::UnknownPaymentIntentType
             | EventKind::CheckoutSession(SessionEventKind::Unknown) => {
                 tracing::warn!(event_id = %event.id, event_type = %event.event_type, "ignoring unknown event type of a known object");
-                return Ok(accepted("ignored", &event.id));
+                return Ok(accepted(EventOutcome::Ignored, &event.id));
             }
             EventKind::Refund => {
                 let report = event.refund_report()?;
                 let outcome = on_refund_event(&self.store, &event, &report, now_ms)
                     .await
                     .map_err(storage_error)?;
-                return Ok(accepted(outcome.name(), &event.id));
+                return Ok(accepted(outcome, &event.id));
             }
             EventKind::PaymentIntent(status) => PaymentReport {
                 status: Some(status),
@@ -366,7 +375,7 @@ impl<S: EventStore + PaymentStore + RefundStore, C: Clock> WebhookService<S, C> 
                 event_id = %event.id, intent_id = %report.id, reason = reason.as_str(),
                 "event kept apart: not this deployment's; a human should look at it"
             );
-            return Ok(accepted("kept_apart", &event.id));
+            return Ok(accepted(EventOutcome::KeptApart, &event.id));
         }
         let recorded = record::record(&self.store, state, |state| {
             match plan_write(state, &event_ref, &claimed, &report, &now) {
@@ -379,10 +388,17 @@ impl<S: EventStore + PaymentStore + RefundStore, C: Clock> WebhookService<S, C> 
         })
         .await;
         match recorded {
-            Ok(Recorded::Written { effect, .. }) => Ok(accepted(effect.name(), &event.id)),
+            Ok(Recorded::Written {
+                effect,
+                patch,
+                result,
+            }) => Ok(Accepted {
+                flagged: written_anomalies(&patch, &result).next(),
+                ..accepted(EventOutcome::of_effect(&effect), &event.id)
+            }),
             Ok(Recorded::Stopped { answer, .. }) => {
                 tracing::info!(event_id = %event.id, payment_id = %report.id, "duplicate delivery");
-                Ok(accepted(answer.name(), &event.id))
+                Ok(accepted(EventOutcome::of_effect(&answer), &event.id))
             }
             Err(RecordError::Store(e)) => Err(storage_error(e)),
             Err(RecordError::KeptChanging) => {

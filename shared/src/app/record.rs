@@ -7,6 +7,7 @@
 //! most [`MAX_WRITE_ATTEMPTS`] times. What a written patch did (and the anomalies a
 //! human must look at) is logged here, once.
 
+use super::outcome::{written_anomalies, Anomaly, EventOutcome};
 use crate::domain::transition::{Effect, PaymentPatch, PaymentState};
 use crate::log_markers::ANOMALY;
 use crate::store::{EventStore, StoreError, WriteResult};
@@ -121,47 +122,68 @@ pub async fn record<S: EventStore, T>(
     Err(RecordError::KeptChanging)
 }
 
-/// Logs what a written patch did, with the anomalies a human must look at (a
-/// payment of another amount, a payment its order did not take).
+/// Logs what a written patch did, with the anomalies a human must look at (an
+/// event kept as one, a payment of another amount, a payment its order did not
+/// take): each line from the outcome it comes to (`app::outcome`).
 fn log_written(effect: &Effect, patch: &PaymentPatch, written: &WriteResult) {
     let event_id = patch.event_id.as_str();
     let payment_id = patch.payment_id.as_str();
     match effect {
-        Effect::ConflictingFinal { current, claimed } => tracing::error!(
-            event_id, payment_id, current = current.as_str(), claimed = claimed.as_str(),
-            "{ANOMALY}: conflicting final event kept on the payment; the status was not changed — a human must check this payment"
-        ),
+        Effect::ConflictingFinal { current, claimed } | Effect::Late { current, claimed } => {
+            match EventOutcome::of_effect(effect).anomaly() {
+                Some(kind) => tracing::error!(
+                    event_id,
+                    payment_id,
+                    current = current.as_str(),
+                    claimed = claimed.as_str(),
+                    "{ANOMALY}: {}",
+                    kind.describe()
+                ),
+                None => tracing::warn!(
+                    event_id,
+                    payment_id,
+                    current = current.as_str(),
+                    claimed = claimed.as_str(),
+                    "late event noted; status unchanged"
+                ),
+            }
+        }
         Effect::ModeMismatch { stored, stated } => tracing::error!(
-            event_id, payment_id, stored = stored.as_str(), stated = stated.as_str(),
-            "{ANOMALY}: an event states another mode than the payment's own; kept on the payment, not applied — a human must check where it came from"
-        ),
-        Effect::Late { current, claimed } => tracing::warn!(
-            event_id, payment_id, current = current.as_str(), claimed = claimed.as_str(),
-            "late event noted; status unchanged"
+            event_id,
+            payment_id,
+            stored = stored.as_str(),
+            stated = stated.as_str(),
+            "{ANOMALY}: {}",
+            Anomaly::ModeMismatch.describe()
         ),
         Effect::Transition { to, .. } => {
             tracing::info!(event_id, payment_id, to = to.as_str(), "status changed")
         }
         Effect::Create { status } => tracing::warn!(
-            event_id, payment_id, status = status.as_str(),
+            event_id,
+            payment_id,
+            status = status.as_str(),
             "payment unknown here: created from the event"
         ),
         Effect::SameStatus | Effect::Duplicate => {
             tracing::info!(event_id, payment_id, "event recorded")
         }
     }
-    if let Some(review) = &patch.review {
-        tracing::error!(
-            event_id, payment_id, reason = review.reason.as_str(), detail = %review.detail,
-            "{ANOMALY}: a payment of another amount or currency than requested; its order is held for review, not paid — a human must check it"
-        );
-    }
-    if *written == WriteResult::WrittenOrderRefused {
-        tracing::error!(
-            event_id, payment_id,
-            order_id = patch.order.as_ref().map_or("", |o| o.order_id.as_str()),
-            "{ANOMALY}: a payment its order did not take (paid already, or by another payment); kept on the order — a human must check it and refund"
-        );
+    for kind in written_anomalies(patch, written) {
+        let order_id = patch.order.as_ref().map_or("", |o| o.order_id.as_str());
+        match &patch.review {
+            Some(review) if kind == Anomaly::AmountMismatch => tracing::error!(
+                event_id, payment_id, order_id, reason = review.reason.as_str(), detail = %review.detail,
+                "{ANOMALY}: {}", kind.describe()
+            ),
+            _ => tracing::error!(
+                event_id,
+                payment_id,
+                order_id,
+                "{ANOMALY}: {}",
+                kind.describe()
+            ),
+        }
     }
 }
 
@@ -223,7 +245,13 @@ mod tests {
         let Recorded::Written { effect, .. } = second else {
             panic!("written after one refusal");
         };
-        assert_eq!(effect.name(), "applied");
+        assert_eq!(
+            effect,
+            Effect::Transition {
+                from: PaymentStatus::Pending,
+                to: PaymentStatus::Succeeded
+            }
+        );
         assert_eq!(
             store.intent("pi_1").unwrap().status,
             Some(PaymentStatus::Succeeded)

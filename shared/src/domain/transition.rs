@@ -95,19 +95,7 @@ pub enum Effect {
     },
 }
 
-impl Effect {
-    /// Short name for logs and answers.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Self::Duplicate => "duplicate",
-            Self::Create { .. } => "created",
-            Self::Transition { .. } => "applied",
-            Self::SameStatus => "recorded",
-            Self::ConflictingFinal { .. } | Self::ModeMismatch { .. } => "anomaly",
-            Self::Late { .. } => "late",
-        }
-    }
-}
+impl Effect {}
 
 /// Order of non-final statuses; unknown ones rank lowest, finals highest.
 fn rank(status: &PaymentStatus) -> u8 {

@@ -61,7 +61,7 @@ mod record;
 mod sweep;
 
 pub use check::{check_open_refunds, RefundsChecked};
-pub use on_event::{on_refund_event, RefundEventOutcome};
+pub use on_event::on_refund_event;
 use record::{created_response, record_report, reserve_request, with_reserved, Recorded};
 pub use record::{import_refund, payment_of_refund, record_or_import, record_refund_report};
 pub use sweep::{sweep_outside_refunds, Swept};

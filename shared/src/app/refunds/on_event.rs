@@ -4,30 +4,20 @@
 //! payment held here), or kept apart (a payment not held here, another mode).
 
 use super::*;
+use crate::app::outcome::{Anomaly, EventOutcome};
 use crate::domain::deployment::{ForeignEvent, ForeignReason};
 use crate::domain::reconcile::refund_target;
 use crate::domain::refund::refund_event_mode_fits;
 use crate::webhook::event::Event;
 
-/// What a refund event came to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RefundEventOutcome {
-    /// Applied to (or imported onto) its payment's record, as recorded.
-    Recorded(RefundRecorded),
-    /// Kept apart, once: not this deployment's to apply.
-    KeptApart,
-}
-
-impl RefundEventOutcome {
-    /// The name the webhook answers and counts it under.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Self::Recorded(RefundRecorded::Changed) => "refund_recorded",
-            Self::Recorded(RefundRecorded::Unchanged) => "refund_unchanged",
-            Self::Recorded(RefundRecorded::Anomaly) => "refund_anomaly",
-            Self::Recorded(RefundRecorded::Deferred) => "refund_deferred",
-            Self::Recorded(RefundRecorded::Unknown) | Self::KeptApart => "kept_apart",
-        }
+/// What recording a refund event did, as the webhook answers it.
+fn outcome_of(recorded: RefundRecorded) -> EventOutcome {
+    match recorded {
+        RefundRecorded::Changed => EventOutcome::RefundRecorded,
+        RefundRecorded::Unchanged => EventOutcome::RefundUnchanged,
+        RefundRecorded::Anomaly => EventOutcome::Anomaly(Anomaly::Refund),
+        RefundRecorded::Deferred => EventOutcome::RefundDeferred,
+        RefundRecorded::Unknown => EventOutcome::KeptApart,
     }
 }
 
@@ -42,7 +32,7 @@ pub async fn on_refund_event<S: EventStore + PaymentStore + RefundStore>(
     event: &Event,
     report: &RefundReport,
     now_ms: i64,
-) -> Result<RefundEventOutcome, StoreError> {
+) -> Result<EventOutcome, StoreError> {
     let mut found = None;
     if let Some(target) = refund_target(report) {
         let payment = payment_of_refund(store, &target).await?;
@@ -63,7 +53,7 @@ pub async fn on_refund_event<S: EventStore + PaymentStore + RefundStore>(
         RefundRecorded::Unknown => {
             keep_apart(store, event, report, ForeignReason::UnknownRefund, now_ms).await
         }
-        recorded => Ok(RefundEventOutcome::Recorded(recorded)),
+        recorded => Ok(outcome_of(recorded)),
     }
 }
 
@@ -74,7 +64,7 @@ async fn keep_apart<S: EventStore>(
     report: &RefundReport,
     reason: ForeignReason,
     now_ms: i64,
-) -> Result<RefundEventOutcome, StoreError> {
+) -> Result<EventOutcome, StoreError> {
     let foreign = ForeignEvent {
         event_id: event.id.clone(),
         event_type: event.event_type.clone(),
@@ -85,5 +75,5 @@ async fn keep_apart<S: EventStore>(
         received_at_ms: now_ms,
     };
     store.keep_apart(&foreign).await?;
-    Ok(RefundEventOutcome::KeptApart)
+    Ok(EventOutcome::KeptApart)
 }
