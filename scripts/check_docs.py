@@ -6,6 +6,10 @@
 - every error code the code can answer (`ApiError::new(..., "code", ...)` and
   `InputError::new(..., "code", ...)`) is named in the docs, and docs/openapi.yaml's
   ErrorCode lists exactly the codes answered (each in docs/api.md's Errors table);
+- every route a doc page, a module header (`//!`) or a function's crate description
+  names (`METHOD /path`) is one of the route table's; a function's own header and
+  description, and any list of routes (five or more of one function in one
+  paragraph or header), name all of that function's routes;
 - every environment variable the configuration reads (`env.get/required/number/
   flag("NAME"`) is named in docs/configuration.md.
 Usage: python3 scripts/check_docs.py (from the repository root).
@@ -60,6 +64,82 @@ def error_code_problems(openapi, api):
     return problems
 
 
+ROUTE_NAMED = re.compile(r"\b(GET|POST|PUT|PATCH|DELETE)\s+(/[A-Za-z0-9_{}./-]*[A-Za-z0-9_}])")
+
+
+def route_table():
+    """(method, path, function) of every route of shared/src/routes.rs."""
+    routes = read("shared/src/routes.rs")
+    return re.findall(
+        r'method: "([A-Z]+)",\s*path: "(/[^"]*)",\s*function: Function::(\w+)', routes
+    )
+
+
+def route_of(table, method, path):
+    """The route `method path` names ({id} matches any one segment), or None."""
+    path = path.rstrip(".")
+    for route in table:
+        pattern = "^" + re.escape(route[1]).replace(r"\{id\}", "[^/]+") + "$"
+        if route[0] == method and re.match(pattern, path):
+            return route
+    return None
+
+
+def route_blocks():
+    """(where, text) of every text that may name this API's routes: each paragraph
+    of the doc pages, each module's `//!` header, each function's description."""
+    blocks = []
+    pages = ["README.md", "ARCHITECTURE.md"] + [
+        "docs/" + p for p in sorted(os.listdir(os.path.join(ROOT, "docs"))) if p.endswith(".md")
+    ]
+    for page in pages:
+        for i, paragraph in enumerate(re.split(r"\n\s*\n", read(page))):
+            blocks.append((f"{page} (paragraph {i + 1})", paragraph))
+    for top in ["shared/src", "functions", "tools"]:
+        for folder, _, files in os.walk(os.path.join(ROOT, top)):
+            for name in files:
+                path = os.path.join(folder, name)
+                relative = os.path.relpath(path, ROOT)
+                if name.endswith(".rs"):
+                    header = "\n".join(
+                        line[3:] for line in open(path).read().splitlines() if line.startswith("//!")
+                    )
+                    blocks.append((relative, header))
+                elif name == "Cargo.toml" and top == "functions":
+                    description = re.findall(r'^description = "(.*)"$', open(path).read(), re.M)
+                    blocks.append((relative, " ".join(description)))
+    return blocks
+
+
+def route_list_problems():
+    table = route_table()
+    if len(table) < 9:
+        return [f"found only {len(table)} routes in shared/src/routes.rs: the pattern is stale"]
+    problems = []
+    for where, text in route_blocks():
+        named = set()
+        for method, path in ROUTE_NAMED.findall(text):
+            if path.startswith(("/v1", "/v2", "/_sim/", "/_local/", "/_merchant/", "/runtime/")):
+                continue  # Fintoc's API, the simulator's, the local stack's, Lambda's
+            if "." in path.rsplit("/", 1)[-1]:
+                continue  # a file the local stack serves
+            route = route_of(table, method, path)
+            if route is None:
+                problems.append(f"{where} names {method} {path}, which is no route of shared::routes")
+            else:
+                named.add(route)
+        # A function's own header and description describe all of its API.
+        own = re.match(r"functions/([a-z-]+)/(src/lib\.rs|Cargo\.toml)$", where)
+        whole = {"".join(w.capitalize() for w in own.group(1).split("-"))} if own else set()
+        for function in {r[2] for r in named} | whole:
+            of_function = {r for r in table if r[2] == function}
+            listed = {r for r in named if r[2] == function}
+            if (len(listed) >= 5 or function in whole) and listed != of_function:
+                missing = ", ".join(f"{m} {p}" for m, p, _ in sorted(of_function - listed))
+                problems.append(f"{where} lists {len(listed)} of {function}'s {len(of_function)} routes: not {missing}")
+    return problems
+
+
 def main() -> int:
     problems = []
     pages = ["README.md", "ARCHITECTURE.md"] + [
@@ -97,6 +177,7 @@ def main() -> int:
         if not re.search(rf"`[^`]*\b{error_code}\b[^`]*`", docs):
             problems.append(f"error code or type {error_code} is in no doc page")
     problems += error_code_problems(openapi, read("docs/api.md"))
+    problems += route_list_problems()
     configuration = read("docs/configuration.md")
     variables = set(re.findall(r'env\s*\.\s*(?:get|required|number|flag)\(\s*"([A-Z0-9_]+)"', read("shared/src/config.rs")))
     if len(variables) < 10:

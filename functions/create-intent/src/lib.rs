@@ -1,7 +1,10 @@
 //! The create-intent Lambda — the merchant's payment API of both flows, behind an
-//! API Gateway HTTP API (payload v2): `POST /payment-intents`,
-//! `GET /payment-intents/{id}`, `POST /checkout-sessions`,
-//! `GET /checkout-sessions/{id}` and `POST /checkout-sessions/{id}/expire`.
+//! API Gateway HTTP API (payload v2): every route `shared::routes` gives to
+//! `Function::CreateIntent` — `POST /payment-intents`, `GET /payment-intents/{id}`,
+//! `POST /checkout-sessions`, `GET /checkout-sessions/{id}`,
+//! `POST /checkout-sessions/{id}/expire`, `POST /payment-intents/{id}/refunds`,
+//! `POST /checkout-sessions/{id}/refunds`, `GET /refunds/{id}` and
+//! `POST /refunds/{id}/cancel` (`scripts/check_docs.py` holds this list to the table).
 //!
 //! Thin by design: route (by the one route table, `shared::routes`), pull headers and body out of the request, call
 //! [`shared::app::payments::PaymentService`], map its answer to HTTP.

@@ -6,10 +6,9 @@
 //! throttled API Gateway answers 503, so Fintoc's retry can be watched locally.
 //!
 //! ```text
-//! POST /payment-intents, GET /payment-intents/{id}  -> create-intent function
-//! POST /checkout-sessions, GET /checkout-sessions/{id},
-//! POST /checkout-sessions/{id}/expire                -> create-intent function
-//! POST /webhooks/fintoc                              -> webhook function
+//! every route of shared::routes                     -> its function (create-intent:
+//!                                                       payment intents, checkout
+//!                                                       sessions, refunds; webhook)
 //! GET  /, /checkout.js, /checkout.css                -> files of --checkout-dir
 //! GET  /orders.html?order={id}                       -> the merchant's order page:
 //!                                                       payments, refunds, refund button
