@@ -29,8 +29,7 @@ use shared::fintoc::{ApiVersions, FintocHttpClient, RecipientAccount, RetryPolic
 use shared::secrets::SecretString;
 use shared::store::{
     CreateStore, DynamoStore, EventStore, IdempotencyStore, KeyAndOrder, KeyAndRefund, OrderStore,
-    PaymentStore, RefundChange, RefundStore, ReserveRefund, ReserveRefundOutcome, StoreError,
-    WriteResult,
+    PaymentStore, RefundChange, RefundStore, RefundWrite, ReserveRefund, StoreError, WriteResult,
 };
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
@@ -227,14 +226,14 @@ impl EventStore for FaultyStore {
 }
 
 impl RefundStore for FaultyStore {
-    async fn reserve_refund(
-        &self,
-        request: &ReserveRefund<'_>,
-    ) -> Result<ReserveRefundOutcome, StoreError> {
+    async fn reserve_refund(&self, request: &ReserveRefund<'_>) -> Result<RefundWrite, StoreError> {
         self.inner.reserve_refund(request).await
     }
     /// Fails, when a completion is told to, if the change completes a key.
-    async fn change_refund(&self, change: &RefundChange<'_>) -> Result<bool, StoreError> {
+    async fn change_refund(
+        &self,
+        change: &RefundChange<'_>,
+    ) -> Result<shared::store::RefundWrite, StoreError> {
         if change.complete.is_some() && take(&self.fail_completes) {
             return Err(StoreError::unavailable("change_refund", "injected failure"));
         }

@@ -485,15 +485,24 @@ where
             .map_err(store_error)?
         {
             Some(payment) => Ok(payment),
-            None => Err(InputError::new(
-                InputErrorKind::NotFound,
-                "resource_not_found",
-                format!("No {what} with id {}.", crate::domain::create::echo(id)),
-            )
-            .with_param("id")
-            .into()),
+            None => Err(payment_not_found(kind, id)),
         }
     }
+}
+
+/// The refusal of a read of a payment of `kind` this deployment does not hold.
+pub(super) fn payment_not_found(kind: PaymentKind, id: &str) -> ApiError {
+    InputError::new(
+        InputErrorKind::NotFound,
+        "resource_not_found",
+        format!(
+            "No {} with id {}.",
+            kind.noun(),
+            crate::domain::create::echo(id)
+        ),
+    )
+    .with_param("id")
+    .into()
 }
 
 /// What a flow's create at Fintoc is given, fixed before Fintoc is asked: the

@@ -1,16 +1,20 @@
 //! The record engine: applies what Fintoc reports (an event, a check's answer, the
 //! answer to a merchant's expire) to a stored payment exactly once.
 //!
-//! One loop for every use case that records: the caller's decision plans a patch on
-//! the stored state, the store makes one conditional write, and a refused write
-//! returns the item it found (`ALL_OLD`), on which the decision is made again — at
-//! most [`MAX_WRITE_ATTEMPTS`] times. What a written patch did (and the anomalies a
-//! human must look at) is logged here, once.
+//! One loop for every use case that records, [`decide_and_write`], generic over
+//! what it writes: the caller's decision plans a write on the stored state, the
+//! store makes one conditional write, and a refused write returns the item it
+//! found (`ALL_OLD`), on which the decision is made again — at most
+//! [`MAX_WRITE_ATTEMPTS`] times. What a write did (and the anomalies a human must
+//! look at) is logged here, once, by the write itself ([`LoggedWrite`]). A
+//! payment's patch goes through [`record`]; a refund's change, import and
+//! reservation through `app::refunds`.
 
 use super::outcome::{written_anomalies, Anomaly, EventOutcome};
 use crate::domain::transition::{Effect, PaymentPatch, PaymentState};
 use crate::log_markers::ANOMALY;
 use crate::store::{EventStore, StoreError, WriteResult};
+use std::future::Future;
 
 /// Most writes for one report while other writers (deliveries of the same
 /// payment, the reconciler, a merchant's expire) race it.
@@ -91,28 +95,87 @@ pub async fn write_first<S: EventStore>(
     }
 }
 
-/// Records a report on a payment stored as `state`: `decide` plans on the state,
-/// the patch is written under its guard, and a refused write's returned item is
-/// decided on again.
-pub async fn record<S: EventStore, T>(
-    store: &S,
-    mut state: Option<PaymentState>,
-    mut decide: impl FnMut(Option<&PaymentState>) -> Plan<T>,
-) -> Result<Recorded<T>, RecordError> {
+/// What a decision asks [`decide_and_write`] to do.
+#[derive(Debug)]
+pub enum Decision<W, T> {
+    /// Make this conditional write.
+    Write(W),
+    /// Nothing to write: stop here with the decision's own answer.
+    Stop(T),
+}
+
+/// What one conditional write did.
+#[derive(Debug)]
+pub enum WriteOutcome<S, R> {
+    /// Written: what it did.
+    Done(R),
+    /// Refused by its condition: the state now stored (`ALL_OLD`), to decide on.
+    Refused(S),
+}
+
+/// What [`decide_and_write`] came to.
+#[derive(Debug)]
+pub enum Decided<S, W, T, R> {
+    /// `plan` was written: what the write did.
+    Written {
+        /// The write made.
+        plan: W,
+        /// What it did.
+        result: R,
+    },
+    /// The decision stopped without writing, on `state` (the state it saw).
+    Stopped {
+        /// The decision's answer.
+        answer: T,
+        /// The state the decision was made on.
+        state: S,
+    },
+}
+
+/// One conditional write the engine makes on a store `St`: what it writes, what a
+/// refusal returns to decide on, and what it logs once written — the one place a
+/// write is logged.
+pub trait ConditionalWrite<St: ?Sized>: Sized + Send + Sync {
+    /// The stored state decisions are made on (what a refusal returns).
+    type State: Send;
+    /// What a written write did.
+    type Done: Send;
+
+    /// Makes the write under its condition: done, or refused with the state now
+    /// stored.
+    fn write(
+        &self,
+        store: &St,
+    ) -> impl Future<Output = Result<WriteOutcome<Self::State, Self::Done>, StoreError>> + Send;
+
+    /// Logs what the write did (and any anomaly it recorded).
+    fn log_written(&self, done: &Self::Done);
+}
+
+/// The one decide → conditional write → decide-again loop: `decide` plans on the
+/// state, the plan makes its one conditional write on `store`, and a refused
+/// write's returned state is decided on again — at most [`MAX_WRITE_ATTEMPTS`]
+/// times. Every record of what Fintoc reports (a payment's patch, a refund's
+/// change) and every refund reservation goes through it.
+pub async fn decide_and_write<St, W, T>(
+    store: &St,
+    mut state: W::State,
+    mut decide: impl FnMut(&W::State) -> Decision<W, T>,
+) -> Result<Decided<W::State, W, T, W::Done>, RecordError>
+where
+    St: ?Sized,
+    W: ConditionalWrite<St>,
+{
     for _ in 0..MAX_WRITE_ATTEMPTS {
-        let (effect, patch) = match decide(state.as_ref()) {
-            Plan::Stop(answer) => return Ok(Recorded::Stopped { answer, state }),
-            Plan::Write { effect, patch } => (effect, patch),
+        let plan = match decide(&state) {
+            Decision::Stop(answer) => return Ok(Decided::Stopped { answer, state }),
+            Decision::Write(plan) => plan,
         };
-        match store.apply(&patch).await? {
-            WriteResult::Conflict(current) => state = current,
-            result => {
-                log_written(&effect, &patch, &result);
-                return Ok(Recorded::Written {
-                    effect,
-                    patch,
-                    result,
-                });
+        match plan.write(store).await? {
+            WriteOutcome::Refused(found) => state = found,
+            WriteOutcome::Done(result) => {
+                plan.log_written(&result);
+                return Ok(Decided::Written { plan, result });
             }
         }
     }
@@ -120,6 +183,56 @@ pub async fn record<S: EventStore, T>(
         "a payment kept changing during {MAX_WRITE_ATTEMPTS} write attempts; nothing recorded"
     );
     Err(RecordError::KeptChanging)
+}
+
+/// A payment's patch with what it does, as [`record`] writes it.
+struct PaymentWrite {
+    effect: Effect,
+    patch: Box<PaymentPatch>,
+}
+
+impl<St: EventStore> ConditionalWrite<St> for PaymentWrite {
+    type State = Option<PaymentState>;
+    type Done = WriteResult;
+
+    async fn write(
+        &self,
+        store: &St,
+    ) -> Result<WriteOutcome<Self::State, WriteResult>, StoreError> {
+        Ok(match store.apply(&self.patch).await? {
+            WriteResult::Conflict(current) => WriteOutcome::Refused(current),
+            result => WriteOutcome::Done(result),
+        })
+    }
+
+    fn log_written(&self, result: &WriteResult) {
+        log_written(&self.effect, &self.patch, result);
+    }
+}
+
+/// Records a report on a payment stored as `state`: `decide` plans on the state,
+/// the patch is written under its guard, and a refused write's returned item is
+/// decided on again ([`decide_and_write`]).
+pub async fn record<S: EventStore, T>(
+    store: &S,
+    state: Option<PaymentState>,
+    mut decide: impl FnMut(Option<&PaymentState>) -> Plan<T>,
+) -> Result<Recorded<T>, RecordError> {
+    let decided = decide_and_write(store, state, |state: &Option<PaymentState>| {
+        match decide(state.as_ref()) {
+            Plan::Write { effect, patch } => Decision::Write(PaymentWrite { effect, patch }),
+            Plan::Stop(answer) => Decision::Stop(answer),
+        }
+    })
+    .await?;
+    Ok(match decided {
+        Decided::Written { plan, result } => Recorded::Written {
+            effect: plan.effect,
+            patch: plan.patch,
+            result,
+        },
+        Decided::Stopped { answer, state } => Recorded::Stopped { answer, state },
+    })
 }
 
 /// Logs what a written patch did, with the anomalies a human must look at (an

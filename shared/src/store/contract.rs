@@ -4,7 +4,7 @@
 
 use super::{
     CreateStore, EventStore, IdempotencyStore, KeyAndOrder, KeyAndRefund, OrderStore, PaymentStore,
-    RefundChange, RefundOutcome, RefundStore, ReserveRefund, ReserveRefundOutcome, ScheduleStore,
+    RefundChange, RefundOutcome, RefundStore, RefundWrite, ReserveRefund, ScheduleStore,
     StoreError, WriteResult,
 };
 use crate::domain::deployment::{ForeignEvent, ForeignReason};
@@ -82,7 +82,8 @@ macro_rules! store_contract_tests {
             a_reservation_keeps_its_payment_due_against_an_earlier_check,
             a_refund_outcome_is_recorded_when_its_order_has_no_item,
             a_refunds_key_generation_moves_once_from_the_one_read_while_creating,
-            a_keys_fintoc_generation_moves_once_under_its_lease_and_is_resumed_with_it
+            a_keys_fintoc_generation_moves_once_under_its_lease_and_is_resumed_with_it,
+            a_refused_refund_change_returns_the_payment_as_stored
         );
     };
     (@rules $make:expr; $($rule:ident),+) => {
@@ -1535,10 +1536,7 @@ pub async fn refunds_hold_at_most_what_was_paid_and_release_once<S: Stores>(stor
     };
     let first = refund("a", 60);
     assert!(
-        matches!(
-            reserve(&first, 100).await,
-            ReserveRefundOutcome::Conflict(Some(_))
-        ),
+        matches!(reserve(&first, 100).await, RefundWrite::Conflict(Some(_))),
         "not succeeded yet: nothing to refund"
     );
     send_event(&store, "pi_rf", "evt_paid", PaymentStatus::Succeeded).await;
@@ -1548,18 +1546,18 @@ pub async fn refunds_hold_at_most_what_was_paid_and_release_once<S: Stores>(stor
         .unwrap()
         .unwrap();
     let base = paid.refundable_base();
-    assert_eq!(reserve(&first, base).await, ReserveRefundOutcome::Reserved);
-    let ReserveRefundOutcome::Conflict(Some(seen)) = reserve(&first, base).await else {
+    assert_eq!(reserve(&first, base).await, RefundWrite::Written);
+    let RefundWrite::Conflict(Some(seen)) = reserve(&first, base).await else {
         panic!("the same key twice is refused, with what is stored")
     };
     assert_eq!(seen.refunds.get(&first.key).map(|r| r.amount), Some(60));
     let beyond = refund("b", base - 59);
     assert!(matches!(
         reserve(&beyond, base).await,
-        ReserveRefundOutcome::Conflict(Some(_))
+        RefundWrite::Conflict(Some(_))
     ));
     let rest = refund("c", base - 60);
-    assert_eq!(reserve(&rest, base).await, ReserveRefundOutcome::Reserved);
+    assert_eq!(reserve(&rest, base).await, RefundWrite::Written);
     let read = store
         .get_payment(PaymentKind::Intent, "pi_rf")
         .await
@@ -1600,6 +1598,7 @@ pub async fn refunds_hold_at_most_what_was_paid_and_release_once<S: Stores>(stor
                 })
                 .await
                 .unwrap()
+                == RefundWrite::Written
         }
     };
     assert!(
@@ -1802,6 +1801,7 @@ pub async fn a_refund_answer_and_its_key_are_written_whole_or_not_at_all<S: Stor
                 })
                 .await
                 .expect("change_refund")
+                == RefundWrite::Written
         }
     };
     let status = || async {
@@ -1888,7 +1888,7 @@ pub async fn a_reservation_keeps_its_payment_due_against_an_earlier_check<S: Sto
                 .unwrap()
         }
     };
-    assert_eq!(reserve("first").await, ReserveRefundOutcome::Reserved);
+    assert_eq!(reserve("first").await, RefundWrite::Written);
     // The check reads the payment (its version), finds its one refund final...
     let checked = store
         .payment_state(PaymentKind::Intent, "pi_due")
@@ -1896,7 +1896,7 @@ pub async fn a_reservation_keeps_its_payment_due_against_an_earlier_check<S: Sto
         .unwrap()
         .unwrap();
     // ...while a new refund is reserved.
-    assert_eq!(reserve("second").await, ReserveRefundOutcome::Reserved);
+    assert_eq!(reserve("second").await, RefundWrite::Written);
     let cleared = store
         .update_schedule(&ScheduleUpdate {
             intent_id: "pi_due".into(),
@@ -1948,7 +1948,11 @@ pub async fn a_refund_outcome_is_recorded_when_its_order_has_no_item<S: Stores>(
         })
         .await
         .unwrap();
-    assert!(written, "recorded without the order's item");
+    assert_eq!(
+        written,
+        RefundWrite::Written,
+        "recorded without the order's item"
+    );
     let read = store
         .get_payment(PaymentKind::Intent, "pi_old")
         .await
@@ -2023,7 +2027,7 @@ async fn reserved_refund<S: Stores>(
         })
         .await
         .unwrap();
-    assert_eq!(outcome, ReserveRefundOutcome::Reserved);
+    assert_eq!(outcome, RefundWrite::Written);
     r
 }
 
@@ -2090,5 +2094,54 @@ pub async fn a_keys_fintoc_generation_moves_once_under_its_lease_and_is_resumed_
     match acquire(&store, &key("gen-2"), "h", T0, T0 + 30_000, T0 + 86_400_000).await {
         AcquireOutcome::Acquired { resumed: None, .. } => {}
         other => panic!("fresh, got {other:?}"),
+    }
+}
+
+/// A refund change refused by its guard writes nothing and returns the payment as
+/// stored (`ALL_OLD`), so the decision is made again without another read — alone
+/// and in a transaction with its outcome.
+pub async fn a_refused_refund_change_returns_the_payment_as_stored<S: Stores>(store: S) {
+    let paid = paid_intent(&store, "pi_old_item", "order-oi").await;
+    let r = reserved_refund(&store, &paid, "oi", 10).await;
+    let change = |expected: RefundStatus, status: RefundStatus, outcome: bool| {
+        let (store, r) = (&store, &r);
+        async move {
+            let refund_id = format!("re_i.pi_old_item.{}", r.key.as_str());
+            store
+                .change_refund(&RefundChange {
+                    kind: PaymentKind::Intent,
+                    payment_id: "pi_old_item",
+                    key: &r.key,
+                    expected: &expected,
+                    status: &status,
+                    fintoc_id: Some("re_oi"),
+                    failure_code: None,
+                    release: None,
+                    updated_at: "2026-01-01T00:00:01.000Z",
+                    outcome: outcome.then_some(RefundOutcome {
+                        refund_id: &refund_id,
+                        order_id: None,
+                        amount: 10,
+                        currency: "CLP",
+                    }),
+                    complete: None,
+                })
+                .await
+                .expect("change_refund")
+        }
+    };
+    assert_eq!(
+        change(RefundStatus::Creating, RefundStatus::Pending, false).await,
+        RefundWrite::Written
+    );
+    for outcome in [false, true] {
+        match change(RefundStatus::Creating, RefundStatus::Succeeded, outcome).await {
+            RefundWrite::Conflict(Some(found)) => {
+                let refund = found.refunds.get(&r.key).unwrap();
+                assert_eq!(refund.status, RefundStatus::Pending, "as stored");
+                assert_eq!(found.id, "pi_old_item");
+            }
+            other => panic!("a refused change returns the payment, got {other:?}"),
+        }
     }
 }

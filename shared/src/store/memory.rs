@@ -4,8 +4,8 @@
 
 use super::{
     CreateStore, DuePayment, EventStore, IdempotencyStore, KeyAnd, KeyAndOrder, KeyAndRefund,
-    OrderStore, PaymentStore, RefundChange, RefundStore, ReserveRefund, ReserveRefundOutcome,
-    ScheduleStore, StoreError, WriteResult,
+    OrderStore, PaymentStore, RefundChange, RefundStore, RefundWrite, ReserveRefund, ScheduleStore,
+    StoreError, WriteResult,
 };
 use crate::domain::deployment::ForeignEvent;
 use crate::domain::idempotency::{
@@ -192,12 +192,9 @@ struct Tables {
 
 impl Tables {
     /// [`RefundStore::reserve_refund`], under the lock.
-    fn reserve_refund(
-        &mut self,
-        request: &ReserveRefund<'_>,
-    ) -> Result<ReserveRefundOutcome, StoreError> {
+    fn reserve_refund(&mut self, request: &ReserveRefund<'_>) -> Result<RefundWrite, StoreError> {
         if let Some(found) = self.refund_refusal(request)? {
-            return Ok(ReserveRefundOutcome::Conflict(found));
+            return Ok(RefundWrite::Conflict(found));
         }
         let item = self
             .intents
@@ -209,7 +206,7 @@ impl Tables {
         if item.schedule.is_none() {
             item.schedule = request.schedule;
         }
-        Ok(ReserveRefundOutcome::Reserved)
+        Ok(RefundWrite::Written)
     }
 
     /// Why `request` would be refused (the payment as stored, `None` when there
@@ -923,31 +920,38 @@ impl ScheduleStore for MemoryStore {
 }
 
 impl RefundStore for MemoryStore {
-    async fn reserve_refund(
-        &self,
-        request: &ReserveRefund<'_>,
-    ) -> Result<ReserveRefundOutcome, StoreError> {
+    async fn reserve_refund(&self, request: &ReserveRefund<'_>) -> Result<RefundWrite, StoreError> {
         self.begin(Operation::ReserveRefund)?
             .reserve_refund(request)
     }
 
-    async fn change_refund(&self, change: &RefundChange<'_>) -> Result<bool, StoreError> {
+    async fn change_refund(&self, change: &RefundChange<'_>) -> Result<RefundWrite, StoreError> {
         let mut tables = match change.complete {
             None => self.begin(Operation::ChangeRefund)?,
             Some(_) => self.begin_all(&[Operation::ChangeRefund, Operation::Complete])?,
         };
+        let refused = |tables: &Tables| -> Result<RefundWrite, StoreError> {
+            let found = tables
+                .intents
+                .get(&(change.kind, change.payment_id.to_string()))
+                .map(|item| item.stored(change.kind, change.payment_id))
+                .transpose()?;
+            Ok(RefundWrite::Conflict(found.map(Box::new)))
+        };
         if let Some(complete) = change.complete {
             if !tables.holds(complete) {
-                return Ok(false);
+                return refused(&tables);
             }
         }
         if !tables.change_refund(change)? {
-            return Ok(false);
+            return refused(&tables);
         }
-        match change.complete {
-            Some(complete) => tables.complete(complete),
-            None => Ok(true),
+        if let Some(complete) = change.complete {
+            if !tables.complete(complete)? {
+                return Err(StoreError::Malformed("a held key was not completed".into()));
+            }
         }
+        Ok(RefundWrite::Written)
     }
 
     async fn drop_refund(

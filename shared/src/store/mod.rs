@@ -54,7 +54,7 @@ use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{AttributeValue, ConsumedCapacity};
 use aws_sdk_dynamodb::Client;
 pub use creates::{CreateStore, KeyAnd, KeyAndOrder, KeyAndRefund};
-pub use refunds::{RefundChange, RefundOutcome, RefundStore, ReserveRefund, ReserveRefundOutcome};
+pub use refunds::{RefundChange, RefundOutcome, RefundStore, RefundWrite, ReserveRefund};
 use std::future::Future;
 use std::sync::Arc;
 pub use table::{

@@ -39,13 +39,14 @@ pub struct ReserveRefund<'a> {
     pub schedule: Option<CheckSchedule>,
 }
 
-/// What a reservation found.
+/// What a conditional write of a refund (its reservation, a change) did.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ReserveRefundOutcome {
-    /// Written: the amount is held.
-    Reserved,
-    /// Refused by its condition: the payment as stored now (`None`: no payment), to
-    /// decide again on (the refund may be there already, or not fit any more).
+pub enum RefundWrite {
+    /// Written (a reservation: the amount is held).
+    Written,
+    /// Refused by its condition: the payment as stored now (`ALL_OLD`; `None`: no
+    /// payment, or a write refused by another of its items — read it), to decide
+    /// again on (the refund may be there already, moved, or not fit any more).
     Conflict(Option<Box<StoredPayment>>),
 }
 
@@ -101,14 +102,15 @@ pub trait RefundStore: Send + Sync {
     fn reserve_refund(
         &self,
         request: &ReserveRefund<'_>,
-    ) -> impl Future<Output = Result<ReserveRefundOutcome, StoreError>> + Send;
+    ) -> impl Future<Output = Result<RefundWrite, StoreError>> + Send;
 
-    /// Changes a refund if its status is still the one read: `false` when it moved
-    /// meanwhile (nothing written; read and decide again).
+    /// Changes a refund if its status is still the one read; refused (it moved
+    /// meanwhile, or the key to complete was lost), nothing is written and the
+    /// payment as stored comes back to decide again on.
     fn change_refund(
         &self,
         change: &RefundChange<'_>,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    ) -> impl Future<Output = Result<RefundWrite, StoreError>> + Send;
 
     /// Removes a refund Fintoc refused to create (still `creating`), releasing its
     /// amount in the same write: `false` when it is no longer `creating`.
@@ -358,10 +360,7 @@ fn change_refund_items(
 }
 
 impl RefundStore for DynamoStore {
-    async fn reserve_refund(
-        &self,
-        request: &ReserveRefund<'_>,
-    ) -> Result<ReserveRefundOutcome, StoreError> {
+    async fn reserve_refund(&self, request: &ReserveRefund<'_>) -> Result<RefundWrite, StoreError> {
         let first = self
             .update_payment_item(
                 "reserve_refund",
@@ -371,14 +370,12 @@ impl RefundStore for DynamoStore {
             )
             .await?;
         let old = match first {
-            Ok(()) => return Ok(ReserveRefundOutcome::Reserved),
-            Err(None) => return Ok(ReserveRefundOutcome::Conflict(None)),
+            Ok(()) => return Ok(RefundWrite::Written),
+            Err(None) => return Ok(RefundWrite::Conflict(None)),
             Err(Some(old)) => old,
         };
         if old.contains_key("refunds") {
-            return Ok(ReserveRefundOutcome::Conflict(Some(payment_from_item(
-                old,
-            )?)));
+            return Ok(RefundWrite::Conflict(Some(payment_from_item(old)?)));
         }
         // The payment's first refund: its map is made (once, whatever races), then
         // the same reservation is tried again.
@@ -395,7 +392,7 @@ impl RefundStore for DynamoStore {
             )
             .await?
         {
-            return Ok(ReserveRefundOutcome::Conflict(None));
+            return Ok(RefundWrite::Conflict(None));
         }
         match self
             .update_payment_item(
@@ -406,14 +403,14 @@ impl RefundStore for DynamoStore {
             )
             .await?
         {
-            Ok(()) => Ok(ReserveRefundOutcome::Reserved),
-            Err(old) => Ok(ReserveRefundOutcome::Conflict(
+            Ok(()) => Ok(RefundWrite::Written),
+            Err(old) => Ok(RefundWrite::Conflict(
                 old.map(payment_from_item).transpose()?,
             )),
         }
     }
 
-    async fn change_refund(&self, change: &RefundChange<'_>) -> Result<bool, StoreError> {
+    async fn change_refund(&self, change: &RefundChange<'_>) -> Result<RefundWrite, StoreError> {
         let mut e = Expr::default();
         let (refunds, key, status) = (
             e.name("refunds"),
@@ -444,13 +441,15 @@ impl RefundStore for DynamoStore {
         }
         e.condition(format!("{entry}.{status} = {expected}"));
         if change.outcome.is_none() && change.complete.is_none() {
-            return self
-                .conditional_update(
-                    "change_refund",
-                    payment_pk(change.kind, change.payment_id),
-                    e,
-                )
-                .await;
+            return match self
+                .update_payment_item("change_refund", change.kind, change.payment_id, e)
+                .await?
+            {
+                Ok(()) => Ok(RefundWrite::Written),
+                Err(old) => Ok(RefundWrite::Conflict(
+                    old.map(payment_from_item).transpose()?,
+                )),
+            };
         }
         let with_order = change
             .outcome
@@ -464,7 +463,19 @@ impl RefundStore for DynamoStore {
             true,
         )?;
         let Some(refusals) = self.transact("change_refund", items).await? else {
-            return Ok(true);
+            return Ok(RefundWrite::Written);
+        };
+        // The payment's update is the first item: what it found, when it refused.
+        let found = || -> Result<RefundWrite, StoreError> {
+            Ok(RefundWrite::Conflict(
+                refusals
+                    .first()
+                    .cloned()
+                    .flatten()
+                    .flatten()
+                    .map(payment_from_item)
+                    .transpose()?,
+            ))
         };
         // The order's count is the last item. Refused alone, the order has no item
         // (a payment from before order items existed): the refund and its outcome
@@ -473,14 +484,25 @@ impl RefundStore for DynamoStore {
             && refusals.last().is_some_and(Option::is_some)
             && refusals.iter().rev().skip(1).all(Option::is_none);
         if !order_alone {
-            return Ok(false);
+            return found();
         }
         tracing::warn!(
             payment_id = change.payment_id,
             "a refund's order has no item; its outcome is recorded without the order's refunded amount"
         );
         let items = change_refund_items(&self.table, &self.idempotency_table, change, e, false)?;
-        Ok(self.transact("change_refund", items).await?.is_none())
+        match self.transact("change_refund", items).await? {
+            None => Ok(RefundWrite::Written),
+            Some(refusals) => Ok(RefundWrite::Conflict(
+                refusals
+                    .into_iter()
+                    .next()
+                    .flatten()
+                    .flatten()
+                    .map(payment_from_item)
+                    .transpose()?,
+            )),
+        }
     }
 
     async fn drop_refund(

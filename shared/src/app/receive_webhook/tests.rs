@@ -379,13 +379,13 @@ impl RefundStore for Racing {
     async fn reserve_refund(
         &self,
         request: &crate::store::ReserveRefund<'_>,
-    ) -> Result<crate::store::ReserveRefundOutcome, StoreError> {
+    ) -> Result<crate::store::RefundWrite, StoreError> {
         self.inner.reserve_refund(request).await
     }
     async fn change_refund(
         &self,
         change: &crate::store::RefundChange<'_>,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<crate::store::RefundWrite, StoreError> {
         self.inner.change_refund(change).await
     }
     async fn drop_refund(

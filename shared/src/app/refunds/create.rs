@@ -400,37 +400,45 @@ where
         now_ms: i64,
         read: StoredPayment,
     ) -> Result<(StoredPayment, Reservation), ApiError> {
-        let mut payment = read;
-        for _ in 0..MAX_ATTEMPTS {
-            let refund = match plan_reservation(command, key, now_ms, &payment)? {
-                found @ Reservation::Found(_) => return Ok((payment, found)),
-                Reservation::New(refund) => refund,
-            };
-            let outcome = self
-                .store
-                .reserve_refund(&reserve_request(
-                    &payment,
-                    &refund,
-                    now_ms,
-                    self.first_check_after_ms(),
-                ))
-                .await
-                .map_err(store_error)?;
-            match outcome {
-                ReserveRefundOutcome::Reserved => {
-                    tracing::info!(payment_id = %payment.id, refund_key = key.as_str(), amount = refund.amount, "refund reserved");
-                    return Ok((with_reserved(payment, &refund), Reservation::New(refund)));
+        let decided = decide_and_write(
+            &self.store,
+            Some(read),
+            |payment: &Option<StoredPayment>| {
+                let Some(payment) = payment else {
+                    return Decision::Stop(Err(payment_not_found(
+                        command.kind,
+                        &command.payment_id,
+                    )));
+                };
+                match plan_reservation(command, key, now_ms, payment) {
+                    Ok(Reservation::New(refund)) => Decision::Write(RefundReservation {
+                        payment: payment.clone(),
+                        refund,
+                        now_ms,
+                        first_check_after_ms: self.first_check_after_ms(),
+                    }),
+                    Ok(found @ Reservation::Found(_)) => {
+                        Decision::Stop(Ok((payment.clone(), found)))
+                    }
+                    Err(refused) => Decision::Stop(Err(refused)),
                 }
-                ReserveRefundOutcome::Conflict(Some(now_stored)) => payment = *now_stored,
-                ReserveRefundOutcome::Conflict(None) => {
-                    payment = self.find(command.kind, &command.payment_id).await?
-                }
-            }
+            },
+        )
+        .await
+        .map_err(|e| {
+            store_error(kept_changing(
+                e,
+                "refund's reservation",
+                &command.payment_id,
+            ))
+        })?;
+        match decided {
+            Decided::Written { plan, .. } => Ok((
+                with_reserved(plan.payment, &plan.refund),
+                Reservation::New(plan.refund),
+            )),
+            Decided::Stopped { answer, .. } => answer,
         }
-        Err(store_error(StoreError::Conflict(format!(
-            "payment {} kept changing while reserving a refund",
-            command.payment_id
-        ))))
     }
 
     fn first_check_after_ms(&self) -> i64 {

@@ -10,7 +10,7 @@
 
 use super::errors::{fintoc_error, store_error};
 use super::idempotent::{self, Acquiring, Begun, CommandResult, Fingerprinted, Lease};
-use super::payments::{fintoc_budget, CreateInput, PaymentService};
+use super::payments::{fintoc_budget, payment_not_found, CreateInput, PaymentService};
 use crate::clock::{format_rfc3339_ms, Clock};
 use crate::domain::create::parse_refund_request;
 use crate::domain::error::{InputError, InputErrorKind};
@@ -28,12 +28,9 @@ use crate::fintoc::{CreateRefund, FintocApi, FintocError, FintocLookup, FintocRe
 use crate::http::{ApiError, Reply};
 use crate::store::{
     CreateStore, EventStore, KeyAnd, OrderStore, PaymentStore, RefundChange, RefundOutcome,
-    RefundStore, ReserveRefund, ReserveRefundOutcome, StoreError,
+    RefundStore, ReserveRefund, StoreError,
 };
 use sha2::{Digest, Sha256};
-
-/// Decisions made again on what a refused write found, at most.
-const MAX_ATTEMPTS: usize = 8;
 
 /// A refund request as the key is taken for it: which payment, and what.
 #[derive(Debug, Clone)]
@@ -60,9 +57,13 @@ mod on_event;
 mod record;
 mod sweep;
 
+use crate::app::record::{decide_and_write, Decided, Decision};
 pub use check::{check_open_refunds, RefundsChecked};
 pub use on_event::on_refund_event;
-use record::{created_response, record_report, reserve_request, with_reserved, Recorded};
+use record::{
+    created_response, kept_changing, record_report, reserve_request, with_reserved, Recorded,
+    RefundReservation,
+};
 pub use record::{import_refund, payment_of_refund, record_or_import, record_refund_report};
 pub use sweep::{sweep_outside_refunds, Swept};
 

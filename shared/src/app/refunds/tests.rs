@@ -10,6 +10,7 @@ use super::*;
 use crate::domain::idempotency::AcquireRequest;
 use crate::domain::refund::{RefundOrigin, RefundReport, RefundStatus};
 use crate::store::memory::MemoryStore;
+use crate::store::RefundWrite;
 use crate::store::{EventStore, IdempotencyStore, KeyAndRefund, ScheduleStore};
 use proptest::prelude::*;
 
@@ -144,7 +145,7 @@ async fn reserve(
     refund: &StoredRefund,
     paid: u64,
     schedule: Option<crate::domain::schedule::CheckSchedule>,
-) -> ReserveRefundOutcome {
+) -> RefundWrite {
     store
         .reserve_refund(&ReserveRefund {
             kind: PaymentKind::Intent,
@@ -180,7 +181,7 @@ async fn run(steps: Vec<Step>) -> Result<(), TestCaseError> {
                 let refund = new_refund(made.len(), amount);
                 let outcome = reserve(&store, &refund, paid, None).await;
                 let fits = before.refund_ledger().reserve(Some(amount)).is_ok();
-                prop_assert_eq!(outcome == ReserveRefundOutcome::Reserved, fits);
+                prop_assert_eq!(outcome == RefundWrite::Written, fits);
                 if fits {
                     made.push(refund);
                     leases.push(None);
@@ -326,7 +327,7 @@ async fn run(steps: Vec<Step>) -> Result<(), TestCaseError> {
                 let refund = new_refund(made.len(), amount);
                 let schedule = crate::domain::schedule::initial_schedule(PAYMENT, 0);
                 let outcome = reserve(&store, &refund, paid, Some(schedule)).await;
-                let reserved = outcome == ReserveRefundOutcome::Reserved;
+                let reserved = outcome == RefundWrite::Written;
                 if reserved {
                     made.push(refund);
                     leases.push(None);
