@@ -20,7 +20,8 @@ use crate::domain::idempotency::{
     ReservationId, StoredResponse,
 };
 use crate::http::{ApiError, Reply};
-use crate::store::IdempotencyStore;
+use crate::store::{IdempotencyStore, KeyAnd, StoreError};
+use std::future::Future;
 use std::time::Duration;
 
 /// A request whose fingerprint says whether a retry asks for the same thing.
@@ -142,9 +143,99 @@ pub enum Begun<R> {
     Replay(Reply),
 }
 
-/// Takes `key` for `request`: the lease to run the command under, or the stored
-/// answer of a command that ran already. A request still running under the key is
-/// a 409 (`Retry-After`), the key reused for another request a 422.
+/// The write a command makes first, taken together with its key in one write (a
+/// create's order reservation, a refund's): refused, neither is written.
+pub trait FirstWrite<S: ?Sized>: Send + Sync {
+    /// What a refusal of the first write found (nothing was written).
+    type Refused: Send;
+
+    /// Takes a fresh key for `acquire` with this write; a key that is not fresh is
+    /// answered as [`IdempotencyStore::acquire`] answers it, nothing else written.
+    fn take_with_key(
+        &self,
+        store: &S,
+        acquire: &AcquireRequest<'_>,
+    ) -> impl Future<Output = Result<KeyAnd<Self::Refused>, StoreError>> + Send;
+}
+
+/// The key alone, for a command whose first write comes after it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct KeyAlone;
+
+impl<S: IdempotencyStore> FirstWrite<S> for KeyAlone {
+    type Refused = std::convert::Infallible;
+
+    async fn take_with_key(
+        &self,
+        store: &S,
+        acquire: &AcquireRequest<'_>,
+    ) -> Result<KeyAnd<Self::Refused>, StoreError> {
+        store.acquire(acquire).await.map(KeyAnd::Key)
+    }
+}
+
+/// What opening a command on its key gave.
+#[derive(Debug)]
+pub enum Opened<R, X> {
+    /// This invocation holds the key: run the command, then [`finish`].
+    Held {
+        /// The lease to run it under.
+        lease: Lease<R>,
+        /// Whether the command's first write was made with the key (else it is
+        /// still to make: a resumed key).
+        first_written: bool,
+    },
+    /// The command ran already: its stored answer, to send again.
+    Replay(Reply),
+    /// The first write was refused (what it found): nothing was written, not even
+    /// the key, which is handed back (to take alone, or to answer the refusal).
+    Refused(X, Acquiring<R>),
+}
+
+/// The one door of the engine: takes `acquiring`'s key with the command's
+/// `first` write (one write), and answers the lease to run the command under, the
+/// stored answer of a command that ran already, or the first write's refusal; a
+/// request still running under the key is a 409 (`Retry-After`), the key reused
+/// for another request a 422.
+pub async fn open<S, R, W>(
+    store: &S,
+    acquiring: Acquiring<R>,
+    first: &W,
+) -> Result<Opened<R, W::Refused>, ApiError>
+where
+    S: ?Sized,
+    W: FirstWrite<S>,
+{
+    let taken = first
+        .take_with_key(store, &acquiring.request())
+        .await
+        .map_err(store_error)?;
+    let (outcome, first_written) = match taken {
+        KeyAnd::Taken {
+            lease_id,
+            reservation_id,
+        } => (
+            AcquireOutcome::Acquired {
+                lease_id,
+                reservation_id,
+                resumed: None,
+            },
+            true,
+        ),
+        KeyAnd::Key(outcome) => (outcome, false),
+        KeyAnd::Refused(found) => return Ok(Opened::Refused(found, acquiring)),
+    };
+    Ok(match acquiring.resolve(outcome)? {
+        Begun::Held(lease) => Opened::Held {
+            lease,
+            first_written,
+        },
+        Begun::Replay(reply) => Opened::Replay(reply),
+    })
+}
+
+/// Takes `key` for `request` alone ([`open`] with [`KeyAlone`]): the lease to run
+/// the command under, or the stored answer of a command that ran already.
 pub async fn begin<S, R>(
     store: &S,
     policy: KeyPolicy,
@@ -158,11 +249,11 @@ where
     R: Fingerprinted,
 {
     let acquiring = Acquiring::new(policy, key, request, now_ms, deadline_ms);
-    let outcome = store
-        .acquire(&acquiring.request())
-        .await
-        .map_err(store_error)?;
-    acquiring.resolve(outcome)
+    match open(store, acquiring, &KeyAlone).await? {
+        Opened::Held { lease, .. } => Ok(Begun::Held(lease)),
+        Opened::Replay(reply) => Ok(Begun::Replay(reply)),
+        Opened::Refused(never, _) => match never {},
+    }
 }
 
 /// A key about to be taken for a request: what the store is asked
@@ -224,8 +315,9 @@ impl<R> Acquiring<R> {
         }
     }
 
-    /// What the store's answer means: the lease, a replay, a 409 or a 422.
-    pub fn resolve(self, outcome: AcquireOutcome) -> Result<Begun<R>, ApiError> {
+    /// What the store's answer means: the lease, a replay, a 409 or a 422 (the
+    /// door, [`open`], is its one caller).
+    fn resolve(self, outcome: AcquireOutcome) -> Result<Begun<R>, ApiError> {
         let Self {
             key,
             fingerprint,

@@ -5,7 +5,7 @@
 use super::payments::{check_amount, CreateInput, Failure, FintocCreate, PaymentService};
 use crate::clock::{format_rfc3339_ms, parse_rfc3339_ms, Clock};
 use crate::domain::create::parse_create_request;
-use crate::domain::idempotency::{derive_fintoc_key_at, IdempotencyKey};
+use crate::domain::idempotency::{derive_fintoc_key_at, FintocKey, IdempotencyKey};
 use crate::domain::payment::{PaymentKind, PaymentStatus, StoredPayment};
 use crate::fintoc::{CreatePaymentIntent, FintocApi, FintocLookup, FintocPaymentIntent};
 use crate::http::{ApiError, Reply};
@@ -58,6 +58,12 @@ where
         ))
     }
 
+    /// The `Idempotency-Key` an intent's create sends Fintoc for the client's key at
+    /// `generation`: this deployment's namespace, as keys of intents always were.
+    fn intent_fintoc_key(&self, key: &IdempotencyKey, generation: u32) -> FintocKey {
+        derive_fintoc_key_at(&self.settings.idempotency_namespace, key, generation)
+    }
+
     /// Creates the intent at Fintoc and its stored form, with the 201 body.
     async fn create_intent_at_fintoc(
         &self,
@@ -79,8 +85,7 @@ where
             metadata,
             recipient_account: self.settings.recipient.clone(),
         };
-        let fintoc_key =
-            derive_fintoc_key_at(&self.settings.idempotency_namespace, key, generation);
+        let fintoc_key = self.intent_fintoc_key(key, generation);
         let pi: FintocPaymentIntent = self
             .fintoc
             .create_payment_intent(&fintoc_request, &fintoc_key, budget)

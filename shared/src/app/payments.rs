@@ -8,7 +8,9 @@
 //! module: `app::intents` (Payment Intents), `app::sessions` (Checkout Sessions).
 
 use super::errors::{fintoc_error, store_error};
-use super::idempotent::{self, Acquiring, Begun, CommandResult, Fingerprinted, KeyPolicy, Lease};
+use super::idempotent::{
+    self, Acquiring, CommandResult, Fingerprinted, FirstWrite, KeyPolicy, Lease, Opened,
+};
 use crate::clock::{format_rfc3339_ms, Clock};
 use crate::domain::create::{
     made_for_order, CreateLimits, CreatePaymentRequest, ORDER_ID_METADATA_KEY,
@@ -16,7 +18,7 @@ use crate::domain::create::{
 use crate::domain::deployment::DEPLOYMENT_TAG_METADATA_KEY;
 use crate::domain::error::{InputError, InputErrorKind};
 use crate::domain::idempotency::{
-    AcquireOutcome, CallerId, IdempotencyKey, KeyHistory, StoredResponse,
+    AcquireRequest, CallerId, IdempotencyKey, KeyHistory, StoredResponse,
 };
 use crate::domain::order::{OpenRequest, ReserveOutcome, ReserveRequest};
 use crate::domain::payment::{PaymentKind, PaymentStatus, StoredPayment};
@@ -26,7 +28,7 @@ use crate::fintoc::{FintocApi, FintocError, FintocLookup, RecipientAccount};
 use crate::http::{ApiError, Reply};
 use crate::log_markers::ANOMALY;
 use crate::store::{
-    CreateStore, EventStore, IdempotencyStore, KeyAndOrder, OrderStore, PaymentStore, StoreError,
+    CreateStore, EventStore, IdempotencyStore, KeyAnd, OrderStore, PaymentStore, StoreError,
 };
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -151,33 +153,23 @@ where
         let order_id = acquiring.command().order_id.clone();
         // One write: a fresh key with its order reserved. A key that is not fresh
         // is answered as `begin` would; resumed, it reserves its order below.
-        let (outcome, reserved) = match self
-            .store
-            .acquire_reserving(&acquiring.request(), &order_id)
-            .await
-            .map_err(store_error)?
+        let (lease, reserved) = match idempotent::open(
+            &self.store,
+            acquiring,
+            &OrderReservation(&order_id),
+        )
+        .await?
         {
-            KeyAndOrder::Taken {
-                lease_id,
-                reservation_id,
-            } => (
-                AcquireOutcome::Acquired {
-                    lease_id,
-                    reservation_id,
-                    resumed: None,
-                },
-                true,
-            ),
-            KeyAndOrder::Key(outcome) => (outcome, false),
-            KeyAndOrder::Refused(refused) => {
+            Opened::Held {
+                lease,
+                first_written,
+            } => (lease, first_written),
+            Opened::Replay(reply) => return Ok(reply),
+            Opened::Refused(refused, _) => {
                 let refusal = order_refusal(&order_id, refused);
                 tracing::info!(code = %refusal.code, "order not reserved; the key was not taken");
                 return Err(refusal);
             }
-        };
-        let lease = match acquiring.resolve(outcome)? {
-            Begun::Held(lease) => lease,
-            Begun::Replay(reply) => return Ok(reply),
         };
         let result = self
             .create_under_lease(
@@ -503,6 +495,21 @@ pub(super) fn payment_not_found(kind: PaymentKind, id: &str) -> ApiError {
     )
     .with_param("id")
     .into()
+}
+
+/// A create's order reservation, taken with its key in one write.
+struct OrderReservation<'a>(&'a str);
+
+impl<S: CreateStore> FirstWrite<S> for OrderReservation<'_> {
+    type Refused = ReserveOutcome;
+
+    async fn take_with_key(
+        &self,
+        store: &S,
+        acquire: &AcquireRequest<'_>,
+    ) -> Result<KeyAnd<ReserveOutcome>, StoreError> {
+        store.acquire_reserving(acquire, self.0).await
+    }
 }
 
 /// What a flow's create at Fintoc is given, fixed before Fintoc is asked: the

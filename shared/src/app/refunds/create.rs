@@ -4,6 +4,9 @@
 //! Fintoc's answer recorded with the key's completion.
 
 use super::*;
+use crate::app::idempotent::{FirstWrite, KeyAlone, Opened};
+use crate::domain::idempotency::AcquireRequest;
+use crate::store::IdempotencyStore;
 
 /// What a lookup after a stored failure of a refund's create found.
 enum StoredFailure {
@@ -81,6 +84,28 @@ fn refundable_intent(payment: &StoredPayment) -> Result<&str, ApiError> {
             .ok_or_else(not_refundable),
     }
 }
+/// A refund create's key taken alone (no reservation to take with it: found, or
+/// refused on the read, or refused with the key), through the engine's one door.
+async fn open_alone<S: IdempotencyStore>(
+    store: &S,
+    acquiring: Acquiring<RefundCommand>,
+) -> Result<Opened<RefundCommand, std::convert::Infallible>, ApiError> {
+    idempotent::open(store, acquiring, &KeyAlone).await
+}
+
+/// A refund's reservation, taken with its create's key in one write.
+impl<S: CreateStore> FirstWrite<S> for ReserveRefund<'_> {
+    type Refused = Option<Box<StoredPayment>>;
+
+    async fn take_with_key(
+        &self,
+        store: &S,
+        acquire: &AcquireRequest<'_>,
+    ) -> Result<KeyAnd<Self::Refused>, StoreError> {
+        store.acquire_reserving_refund(acquire, self).await
+    }
+}
+
 impl<S, F, C> PaymentService<S, F, C>
 where
     S: CreateStore + PaymentStore + OrderStore + EventStore + RefundStore,
@@ -130,57 +155,43 @@ where
         let planned = plan_reservation(acquiring.command(), &refund_key, now, &payment);
         let mut payment = payment;
         let mut reserved = None;
-        let outcome = match planned {
-            Ok(Reservation::New(refund)) => match self
-                .store
-                .acquire_reserving_refund(
-                    &acquiring.request(),
-                    &reserve_request(&payment, &refund, now, self.first_check_after_ms()),
-                )
-                .await
-                .map_err(store_error)?
-            {
-                KeyAnd::Taken {
-                    lease_id,
-                    reservation_id,
-                } => {
-                    tracing::info!(payment_id = %payment.id, refund_key = refund.key.as_str(), amount = refund.amount, "refund reserved with its key");
-                    reserved = Some(refund);
-                    AcquireOutcome::Acquired {
-                        lease_id,
-                        reservation_id,
-                        resumed: None,
+        let opened = match planned {
+            Ok(Reservation::New(refund)) => {
+                let reserve = reserve_request(&payment, &refund, now, self.first_check_after_ms());
+                match idempotent::open(&self.store, acquiring, &reserve).await? {
+                    Opened::Held {
+                        lease,
+                        first_written,
+                    } => {
+                        if first_written {
+                            tracing::info!(payment_id = %payment.id, refund_key = refund.key.as_str(), amount = refund.amount, "refund reserved with its key");
+                            reserved = Some(refund);
+                        }
+                        Opened::Held {
+                            lease,
+                            first_written,
+                        }
+                    }
+                    Opened::Replay(reply) => Opened::Replay(reply),
+                    Opened::Refused(found, acquiring) => {
+                        if let Some(found) = found {
+                            payment = *found;
+                        }
+                        open_alone(&self.store, acquiring).await?
                     }
                 }
-                KeyAnd::Key(outcome) => outcome,
-                KeyAnd::Refused(found) => {
-                    if let Some(found) = found {
-                        payment = *found;
-                    }
-                    self.acquire_alone(&acquiring).await?
-                }
-            },
-            Ok(Reservation::Found(_)) | Err(_) => self.acquire_alone(&acquiring).await?,
+            }
+            Ok(Reservation::Found(_)) | Err(_) => open_alone(&self.store, acquiring).await?,
         };
-        let lease = match acquiring.resolve(outcome)? {
-            Begun::Held(lease) => lease,
-            Begun::Replay(reply) => return Ok(reply),
+        let lease = match opened {
+            Opened::Held { lease, .. } => lease,
+            Opened::Replay(reply) => return Ok(reply),
+            Opened::Refused(never, _) => match never {},
         };
         let result = self
             .refund_under_lease(&lease, payment, reserved, input.deadline_ms)
             .await;
         idempotent::finish(&self.store, lease, result).await
-    }
-
-    /// The key alone, as `idempotent::begin` takes it.
-    async fn acquire_alone(
-        &self,
-        acquiring: &Acquiring<RefundCommand>,
-    ) -> Result<AcquireOutcome, ApiError> {
-        self.store
-            .acquire(&acquiring.request())
-            .await
-            .map_err(store_error)
     }
 
     /// The key a refund create sends Fintoc (derived from the merchant's, in this

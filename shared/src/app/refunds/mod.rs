@@ -9,14 +9,12 @@
 //! `GET /refunds/{id}` reads one back (here).
 
 use super::errors::{fintoc_error, store_error};
-use super::idempotent::{self, Acquiring, Begun, CommandResult, Fingerprinted, Lease};
+use super::idempotent::{self, Acquiring, CommandResult, Fingerprinted, Lease};
 use super::payments::{fintoc_budget, payment_not_found, CreateInput, PaymentService};
 use crate::clock::{format_rfc3339_ms, Clock};
 use crate::domain::create::parse_refund_request;
 use crate::domain::error::{InputError, InputErrorKind};
-use crate::domain::idempotency::{
-    derive_fintoc_key_at, AcquireOutcome, FintocKey, IdempotencyKey, StoredResponse,
-};
+use crate::domain::idempotency::{derive_fintoc_key_at, FintocKey, IdempotencyKey, StoredResponse};
 use crate::domain::payment::{PaymentKind, PaymentStatus, StoredPayment};
 use crate::domain::reconcile::RefundTarget;
 use crate::domain::refund::{

@@ -7,11 +7,12 @@
 //! on the in-memory store (the same contract as DynamoDB's, `store::contract`).
 
 use super::*;
+use crate::domain::idempotency::AcquireOutcome;
 use crate::domain::idempotency::AcquireRequest;
 use crate::domain::refund::{RefundOrigin, RefundReport, RefundStatus};
 use crate::store::memory::MemoryStore;
 use crate::store::RefundWrite;
-use crate::store::{EventStore, IdempotencyStore, KeyAndRefund, ScheduleStore};
+use crate::store::{EventStore, IdempotencyStore, ScheduleStore};
 use proptest::prelude::*;
 
 const NOW: &str = "2026-01-01T00:00:00.000Z";
@@ -103,7 +104,7 @@ async fn reserve_with_key(
     idempotency_key: &str,
     refund: &StoredRefund,
     paid: u64,
-) -> (Acquiring<RefundCommand>, KeyAndRefund) {
+) -> idempotent::Opened<RefundCommand, Option<Box<StoredPayment>>> {
     let policy = idempotent::KeyPolicy {
         lease: std::time::Duration::from_secs(30),
         record_ttl: std::time::Duration::from_secs(86_400),
@@ -122,20 +123,14 @@ async fn reserve_with_key(
         },
     };
     let acquiring = Acquiring::new(policy, key, command, 0, None);
-    let outcome = store
-        .acquire_reserving_refund(
-            &acquiring.request(),
-            &ReserveRefund {
-                kind: PaymentKind::Intent,
-                payment_id: PAYMENT,
-                paid,
-                refund,
-                schedule: None,
-            },
-        )
-        .await
-        .unwrap();
-    (acquiring, outcome)
+    let reserve = ReserveRefund {
+        kind: PaymentKind::Intent,
+        payment_id: PAYMENT,
+        paid,
+        refund,
+        schedule: None,
+    };
+    idempotent::open(store, acquiring, &reserve).await.unwrap()
 }
 
 /// `refund` reserved alone (the create's first write), with `schedule` if the
@@ -189,29 +184,18 @@ async fn run(steps: Vec<Step>) -> Result<(), TestCaseError> {
             }
             Step::ReserveWithKey(amount) => {
                 let refund = new_refund(made.len(), amount);
-                let (acquiring, outcome) =
-                    reserve_with_key(&store, &format!("idem-{n}"), &refund, paid).await;
+                let opened = reserve_with_key(&store, &format!("idem-{n}"), &refund, paid).await;
                 let fits = before.refund_ledger().reserve(Some(amount)).is_ok();
-                match outcome {
-                    KeyAnd::Taken {
-                        lease_id,
-                        reservation_id,
+                match opened {
+                    idempotent::Opened::Held {
+                        lease,
+                        first_written: true,
                     } => {
                         prop_assert!(fits, "reserved only what fits");
-                        let begun = acquiring
-                            .resolve(AcquireOutcome::Acquired {
-                                lease_id,
-                                reservation_id,
-                                resumed: None,
-                            })
-                            .unwrap();
-                        let Begun::Held(lease) = begun else {
-                            panic!("held")
-                        };
                         made.push(refund);
                         leases.push(Some(lease));
                     }
-                    KeyAnd::Refused(_) => {
+                    idempotent::Opened::Refused(_, acquiring) => {
                         prop_assert!(!fits, "refused only what does not fit");
                         let again = store.acquire(&acquiring.request()).await.unwrap();
                         prop_assert!(
@@ -219,7 +203,7 @@ async fn run(steps: Vec<Step>) -> Result<(), TestCaseError> {
                             "a refused reservation took no key"
                         );
                     }
-                    KeyAnd::Key(other) => prop_assert!(false, "a fresh key: {:?}", other),
+                    other => prop_assert!(false, "a fresh key: {:?}", other),
                 }
             }
             Step::Report(i, ref status) | Step::StaleReport(i, ref status) => {
