@@ -300,3 +300,32 @@ fn every_top_level_module_has_a_layer() {
         );
     }
 }
+
+/// Inside `fintoc/` and `store/`, each port file names no adapter: a port is what
+/// the use cases call, and the adapters (the HTTP client, DynamoDB, memory) are
+/// below it, never the reverse.
+#[test]
+fn no_port_file_names_an_adapter() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let cases: &[(&str, &[&str])] = &[
+        ("fintoc/ports.rs", &["http", "verdicts"]),
+        ("fintoc/verdicts.rs", &["http"]),
+    ];
+    let mut violations = Vec::new();
+    for (file, adapters) in cases {
+        let text = std::fs::read_to_string(src.join(file)).unwrap();
+        let code: String = text
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("//"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        for adapter in *adapters {
+            for prefix in ["super::", "crate::fintoc::", "crate::store::"] {
+                if code.contains(&format!("{prefix}{adapter}")) {
+                    violations.push(format!("{file} names {prefix}{adapter}"));
+                }
+            }
+        }
+    }
+    assert!(violations.is_empty(), "{violations:#?}");
+}

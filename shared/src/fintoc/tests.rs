@@ -2,6 +2,8 @@
 //! retries and backoff, error classification, versions.
 
 use super::*;
+use crate::secrets::SecretString;
+use std::time::Duration;
 
 #[test]
 fn ssl_cert_file_adds_its_certificates_and_nothing_else() {
