@@ -310,6 +310,7 @@ fn no_port_file_names_an_adapter() {
     let cases: &[(&str, &[&str])] = &[
         ("fintoc/ports.rs", &["http", "verdicts"]),
         ("fintoc/verdicts.rs", &["http"]),
+        ("store/ports.rs", &["dynamo", "memory"]),
     ];
     let mut violations = Vec::new();
     for (file, adapters) in cases {

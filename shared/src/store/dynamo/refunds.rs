@@ -10,141 +10,14 @@ use super::expr::Expr;
 use super::orders::order_pk;
 use super::payments::{payment_pk, IntentItem};
 use super::{idempotency, n, s, unavailable, DynamoStore, StoreError, PARTITION_KEY};
-use crate::domain::idempotency::CompleteRequest;
 use crate::domain::payment::{PaymentKind, PaymentStatus, ReviewReason, StoredPayment};
 use crate::domain::refund::{RefundKey, RefundStatus, StoredRefund};
-use crate::domain::schedule::CheckSchedule;
+use crate::store::ports::*;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, ReturnConsumedCapacity, ReturnValuesOnConditionCheckFailure,
 };
 use std::collections::HashMap;
-use std::future::Future;
-
-/// Reserving a new refund on its payment: written only if the payment succeeded at
-/// `paid` (nothing to review about its amount), the refund is not there yet, and
-/// what the refunds hold plus its amount stays within `paid`.
-#[derive(Debug, Clone, Copy)]
-pub struct ReserveRefund<'a> {
-    /// The payment's kind.
-    pub kind: PaymentKind,
-    /// The payment's id.
-    pub payment_id: &'a str,
-    /// What the payment paid, as the decision read it.
-    pub paid: u64,
-    /// The refund, as first stored (its amount is what is reserved).
-    pub refund: &'a StoredRefund,
-    /// The payment's check schedule, written if it has none: the reconciler
-    /// checks its open refunds on it.
-    pub schedule: Option<CheckSchedule>,
-}
-
-/// What a conditional write of a refund (its reservation, a change) did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RefundWrite {
-    /// Written (a reservation: the amount is held).
-    Written,
-    /// Refused by its condition: the payment as stored now (`ALL_OLD`; `None`: no
-    /// payment, or a write refused by another of its items — read it), to decide
-    /// again on (the refund may be there already, moved, or not fit any more).
-    Conflict(Option<Box<StoredPayment>>),
-}
-
-/// A change of a stored refund, guarded by the status the decision read.
-#[derive(Debug, Clone)]
-pub struct RefundChange<'a> {
-    /// The payment's kind.
-    pub kind: PaymentKind,
-    /// The payment's id.
-    pub payment_id: &'a str,
-    /// The refund's key.
-    pub key: &'a RefundKey,
-    /// Its status as read: the write's guard.
-    pub expected: &'a RefundStatus,
-    /// Its new status (may be the same, e.g. to record Fintoc's id alone).
-    pub status: &'a RefundStatus,
-    /// Fintoc's id, when now known.
-    pub fintoc_id: Option<&'a str>,
-    /// Fintoc's failure code, when reported.
-    pub failure_code: Option<&'a str>,
-    /// The amount this write releases (the one move into an unpaid final status).
-    pub release: Option<u64>,
-    /// Now (RFC 3339).
-    pub updated_at: &'a str,
-    /// The refund's outcome, when this write moves it into a final status:
-    /// recorded once with it (see [`RefundOutcome`]).
-    pub outcome: Option<RefundOutcome<'a>>,
-    /// The idempotency key this write completes (a refund create recording
-    /// Fintoc's answer): written together or not at all.
-    pub complete: Option<&'a CompleteRequest<'a>>,
-}
-
-/// A refund's final outcome, written by the write that records it (one
-/// `TransactWriteItems`, the only path of a refund that needs one): a
-/// `REFUND_OUTCOME#<refund id>` item, inserted once (the stream filter of
-/// `docs/reconciliation.md` fires once per outcome), and, for a succeeded refund
-/// of the payment that paid its order, the order's `refunded_amount`.
-#[derive(Debug, Clone, Copy)]
-pub struct RefundOutcome<'a> {
-    /// The refund's public id.
-    pub refund_id: &'a str,
-    /// The order whose `refunded_amount` grows (a succeeded refund of its payment).
-    pub order_id: Option<&'a str>,
-    /// Amount in minor units.
-    pub amount: u64,
-    /// Currency.
-    pub currency: &'a str,
-}
-
-/// Refunds as the refund use cases, the webhook and the reconciler change them.
-pub trait RefundStore: Send + Sync {
-    /// Reserves a refund: one conditional write.
-    fn reserve_refund(
-        &self,
-        request: &ReserveRefund<'_>,
-    ) -> impl Future<Output = Result<RefundWrite, StoreError>> + Send;
-
-    /// Changes a refund if its status is still the one read; refused (it moved
-    /// meanwhile, or the key to complete was lost), nothing is written and the
-    /// payment as stored comes back to decide again on.
-    fn change_refund(
-        &self,
-        change: &RefundChange<'_>,
-    ) -> impl Future<Output = Result<RefundWrite, StoreError>> + Send;
-
-    /// Removes a refund Fintoc refused to create (still `creating`), releasing its
-    /// amount in the same write: `false` when it is no longer `creating`.
-    fn drop_refund(
-        &self,
-        kind: PaymentKind,
-        payment_id: &str,
-        refund: &StoredRefund,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
-
-    /// Moves a refund still `creating` whose create's key is at generation `from`
-    /// to the next one (see `StoredRefund::key_generation`): `false` when it is no
-    /// longer `creating` or another request moved it first.
-    fn next_key_generation(
-        &self,
-        kind: PaymentKind,
-        payment_id: &str,
-        key: &RefundKey,
-        from: u32,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
-
-    /// Where the reconciler's sweep of Fintoc's refund list resumes (RFC 3339, the
-    /// `REFUND_SWEEP` item), `None` before the first sweep.
-    fn refund_sweep_cursor(
-        &self,
-    ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
-
-    /// Moves the sweep's cursor forward to `to`, never back (one conditional
-    /// write): `false` when it already is at or past `to`.
-    fn advance_refund_sweep(
-        &self,
-        to: &str,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
-}
 
 /// The partition key of the one item holding the refund sweep's cursor.
 pub const REFUND_SWEEP_PK: &str = "REFUND_SWEEP";

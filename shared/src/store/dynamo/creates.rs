@@ -10,95 +10,13 @@
 //! `PaymentStore`, `RefundStore`), which handles every rarer case as before.
 
 use super::refunds::{payment_from_item, reserve_expr};
-use super::{
-    idempotency, orders, payments, DynamoStore, IdempotencyStore, OrderStore, PaymentStore,
-    RefundStore, ReserveRefund, StoreError,
-};
-use crate::domain::idempotency::AcquireOutcome;
+use super::{idempotency, orders, payments, DynamoStore, ReserveRefund, StoreError};
 use crate::domain::idempotency::{AcquireRequest, CompleteRequest, LeaseId, ReservationId};
-use crate::domain::order::{classify_reserve_conflict, OpenRequest, ReserveOutcome};
+use crate::domain::order::{classify_reserve_conflict, OpenRequest};
 use crate::domain::payment::StoredPayment;
+use crate::store::ports::*;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 use std::collections::HashMap;
-use std::future::Future;
-
-/// What taking a fresh key with the command's first write gave.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum KeyAnd<T> {
-    /// Both written in one transaction: the key held under `lease_id` (an order
-    /// reserved for `reservation_id` until the lease ends).
-    Taken {
-        /// The lease on the key.
-        lease_id: LeaseId,
-        /// The reservation the command holds its order under.
-        reservation_id: ReservationId,
-    },
-    /// The key was not fresh: what [`IdempotencyStore::acquire`] answers for it
-    /// (a resumed record is `Acquired`, the command's first write not made yet).
-    /// Nothing else was written.
-    Key(AcquireOutcome),
-    /// The command's first write refused (what it found): nothing was written, the
-    /// key is not taken.
-    Refused(T),
-}
-
-impl<T> KeyAnd<T> {
-    /// The same answer with what a refusal found turned by `refused` (an error
-    /// from it is the answer's).
-    pub fn try_map_refused<U, E>(
-        self,
-        refused: impl FnOnce(T) -> Result<U, E>,
-    ) -> Result<KeyAnd<U>, E> {
-        Ok(match self {
-            KeyAnd::Taken {
-                lease_id,
-                reservation_id,
-            } => KeyAnd::Taken {
-                lease_id,
-                reservation_id,
-            },
-            KeyAnd::Key(outcome) => KeyAnd::Key(outcome),
-            KeyAnd::Refused(found) => KeyAnd::Refused(refused(found)?),
-        })
-    }
-}
-
-/// A fresh key with its order reserved; refused, what the order said.
-pub type KeyAndOrder = KeyAnd<ReserveOutcome>;
-
-/// A fresh key with a refund's amount reserved on its payment; refused, the
-/// payment as stored now (`None`: no such payment), to decide again on.
-pub type KeyAndRefund = KeyAnd<Option<Box<StoredPayment>>>;
-
-/// The writes of a create on its happy path, each one request.
-pub trait CreateStore: IdempotencyStore + OrderStore + PaymentStore + RefundStore {
-    /// Takes a fresh key for `acquire` and reserves `order_id` for its
-    /// reservation until the lease ends, in one write.
-    fn acquire_reserving(
-        &self,
-        acquire: &AcquireRequest<'_>,
-        order_id: &str,
-    ) -> impl Future<Output = Result<KeyAndOrder, StoreError>> + Send;
-
-    /// Stores the payment Fintoc made (as [`PaymentStore::save_created`]), opens
-    /// its order (as [`OrderStore::open_order`]) and completes the key (as
-    /// [`IdempotencyStore::complete`]) in one write. `false` when any of them
-    /// refused: nothing was written.
-    fn record_created(
-        &self,
-        payment: &StoredPayment,
-        open: &OpenRequest<'_>,
-        complete: &CompleteRequest<'_>,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
-
-    /// Takes a fresh key for `acquire` and reserves a refund (as
-    /// [`RefundStore::reserve_refund`]) in one write.
-    fn acquire_reserving_refund(
-        &self,
-        acquire: &AcquireRequest<'_>,
-        reserve: &ReserveRefund<'_>,
-    ) -> impl Future<Output = Result<KeyAndRefund, StoreError>> + Send;
-}
 
 impl DynamoStore {
     /// A fresh key for `acquire` put in one transaction with `first`, the

@@ -1,0 +1,418 @@
+//! The storage ports the use cases call — one trait per thing stored (idempotency
+//! records, payments, orders, events, the check schedule, refunds, and a create's
+//! combined writes) — with the requests they take and what they answer. Nothing
+//! here names an adapter: DynamoDB (`store::dynamo`) and memory (`store::memory`)
+//! implement them.
+
+use crate::domain::deployment::ForeignEvent;
+use crate::domain::idempotency::{
+    AcquireOutcome, AcquireRequest, CompleteRequest, IdempotencyKey, LeaseId, ReservationId,
+};
+use crate::domain::order::{OpenRequest, OrderRecord, ReserveOutcome, ReserveRequest};
+use crate::domain::payment::{PaymentKind, StoredPayment};
+use crate::domain::reconcile::ScheduleUpdate;
+use crate::domain::refund::{RefundKey, RefundStatus, StoredRefund};
+use crate::domain::schedule::CheckSchedule;
+use crate::domain::transition::{PaymentPatch, PaymentState};
+use std::future::Future;
+
+/// Any error, boxed, kept as the source of a [`StoreError`].
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A storage failure.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// DynamoDB could not be reached or refused the call (throttling, outage, ...).
+    #[error("DynamoDB unavailable during {operation}")]
+    Unavailable {
+        /// The store operation that failed.
+        operation: &'static str,
+        /// What the SDK reported.
+        #[source]
+        source: BoxError,
+    },
+    /// An item that does not have the expected shape.
+    #[error("stored item is malformed: {0}")]
+    Malformed(String),
+    /// A write that contradicts what is stored (e.g. one id with two amounts).
+    #[error("stored item conflicts: {0}")]
+    Conflict(String),
+}
+
+impl StoreError {
+    /// An unavailable store, keeping what caused it.
+    pub fn unavailable(operation: &'static str, source: impl Into<BoxError>) -> Self {
+        Self::Unavailable {
+            operation,
+            source: source.into(),
+        }
+    }
+
+    /// The error with its whole chain of causes, for logs.
+    pub fn detail(&self) -> String {
+        let mut text = self.to_string();
+        let mut cause = std::error::Error::source(self);
+        while let Some(e) = cause {
+            text.push_str(": ");
+            text.push_str(&e.to_string());
+            cause = e.source();
+        }
+        text
+    }
+}
+
+/// Idempotency records of create requests.
+pub trait IdempotencyStore: Send + Sync {
+    /// Takes the key for this request, or says why it cannot (replay, in progress,
+    /// mismatch). One conditional write; a conflict costs no extra read.
+    fn acquire(
+        &self,
+        request: &AcquireRequest<'_>,
+    ) -> impl Future<Output = Result<AcquireOutcome, StoreError>> + Send;
+
+    /// Stores the response to replay. Returns `false` when the lease was lost (the
+    /// record was taken over or released meanwhile); nothing is written then.
+    fn complete(
+        &self,
+        request: &CompleteRequest<'_>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Deletes the record if this lease still holds it, so the client can retry.
+    fn release(
+        &self,
+        key: &IdempotencyKey,
+        lease_id: &LeaseId,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Moves the key's Fintoc generation (`KeyHistory::fintoc_key_generation`) from
+    /// `from` to the next, if this lease still holds the record and it is still at
+    /// `from`: `false` (nothing written) otherwise.
+    fn next_fintoc_key_generation(
+        &self,
+        key: &IdempotencyKey,
+        lease_id: &LeaseId,
+        from: u32,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
+/// Payment intents as the API reads and creates them.
+pub trait PaymentStore: Send + Sync {
+    /// Records an intent just created at Fintoc. Merges with an item a webhook may
+    /// already have written: never moves its status, version or timestamps; refuses
+    /// another amount or currency for the same id ([`StoreError::Conflict`]).
+    fn save_created(
+        &self,
+        intent: &StoredPayment,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Reads an intent or a session (strongly consistent).
+    fn get_payment(
+        &self,
+        kind: PaymentKind,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<StoredPayment>, StoreError>> + Send;
+
+    /// The checkout session whose recorded payment is the attempt `intent_id`
+    /// (`pi_…`), if any: its id. Eventually consistent (a sparse index); the
+    /// caller reads the session itself and checks its attempt.
+    fn session_of_attempt(
+        &self,
+        intent_id: &str,
+    ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
+}
+
+/// Orders, as the create use case reserves and opens them.
+pub trait OrderStore: Send + Sync {
+    /// Reserves the order for a create, or says why it cannot (busy, paid). One
+    /// conditional write.
+    fn reserve_order(
+        &self,
+        request: &ReserveRequest<'_>,
+    ) -> impl Future<Output = Result<ReserveOutcome, StoreError>> + Send;
+
+    /// Opens the reserved order with Fintoc's intent. `false` when the reservation
+    /// was lost (nothing written).
+    fn open_order(
+        &self,
+        request: &OpenRequest<'_>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
+/// The result of applying an [`PaymentPatch`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteResult {
+    /// Written (with the order's part, when the patch has one).
+    Written,
+    /// The intent's patch was written, but its order refused the outcome (paid
+    /// already, or by another intent): a payment is kept on the order as an anomaly.
+    WrittenOrderRefused,
+    /// The guard failed: the state now stored (from `ALL_OLD`, no extra read), to
+    /// decide again on.
+    Conflict(Option<PaymentState>),
+}
+
+/// Payment intents as events change them.
+pub trait EventStore: Send + Sync {
+    /// The state decisions need (may be stale: every write is guarded).
+    fn payment_state(
+        &self,
+        kind: PaymentKind,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<PaymentState>, StoreError>> + Send;
+
+    /// Applies a patch in one conditional write, the event id included.
+    fn apply(
+        &self,
+        patch: &PaymentPatch,
+    ) -> impl Future<Output = Result<WriteResult, StoreError>> + Send;
+
+    /// Keeps an event that is not this deployment's apart from the intents, once.
+    fn keep_apart(
+        &self,
+        event: &ForeignEvent,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Reads an order (may be stale): which payment a session's payment intent
+    /// belongs to.
+    fn order(
+        &self,
+        order_id: &str,
+    ) -> impl Future<Output = Result<Option<OrderRecord>, StoreError>> + Send;
+}
+
+/// An open intent due for a check, as the reconciler reads it from the index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DuePayment {
+    /// `pi_...` (or `cs_...`).
+    pub intent_id: String,
+    /// An intent or a session.
+    pub kind: PaymentKind,
+    /// What the decision needs (from the index: may be stale; writes are guarded).
+    pub state: PaymentState,
+    /// Where it stands in its schedule.
+    pub schedule: CheckSchedule,
+}
+
+/// The schedule of checks of open intents: a sparse, write-sharded index (only open
+/// intents carry its attributes), read by the reconciler.
+pub trait ScheduleStore: Send + Sync {
+    /// Up to `limit` intents of index shard `shard` due at `now_ms`, earliest first.
+    /// One query; never a scan.
+    fn due_intents(
+        &self,
+        shard: u16,
+        now_ms: i64,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<DuePayment>, StoreError>> + Send;
+
+    /// Moves or clears an intent's schedule (and flags it for a human), if its
+    /// version is still the one read. `false` when it changed meanwhile: nothing
+    /// is written, and the next run sees the new state.
+    fn update_schedule(
+        &self,
+        update: &ScheduleUpdate,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
+/// What taking a fresh key with the command's first write gave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyAnd<T> {
+    /// Both written in one transaction: the key held under `lease_id` (an order
+    /// reserved for `reservation_id` until the lease ends).
+    Taken {
+        /// The lease on the key.
+        lease_id: LeaseId,
+        /// The reservation the command holds its order under.
+        reservation_id: ReservationId,
+    },
+    /// The key was not fresh: what [`IdempotencyStore::acquire`] answers for it
+    /// (a resumed record is `Acquired`, the command's first write not made yet).
+    /// Nothing else was written.
+    Key(AcquireOutcome),
+    /// The command's first write refused (what it found): nothing was written, the
+    /// key is not taken.
+    Refused(T),
+}
+
+impl<T> KeyAnd<T> {
+    /// The same answer with what a refusal found turned by `refused` (an error
+    /// from it is the answer's).
+    pub fn try_map_refused<U, E>(
+        self,
+        refused: impl FnOnce(T) -> Result<U, E>,
+    ) -> Result<KeyAnd<U>, E> {
+        Ok(match self {
+            KeyAnd::Taken {
+                lease_id,
+                reservation_id,
+            } => KeyAnd::Taken {
+                lease_id,
+                reservation_id,
+            },
+            KeyAnd::Key(outcome) => KeyAnd::Key(outcome),
+            KeyAnd::Refused(found) => KeyAnd::Refused(refused(found)?),
+        })
+    }
+}
+
+/// A fresh key with its order reserved; refused, what the order said.
+pub type KeyAndOrder = KeyAnd<ReserveOutcome>;
+
+/// A fresh key with a refund's amount reserved on its payment; refused, the
+/// payment as stored now (`None`: no such payment), to decide again on.
+pub type KeyAndRefund = KeyAnd<Option<Box<StoredPayment>>>;
+
+/// The writes of a create on its happy path, each one request.
+pub trait CreateStore: IdempotencyStore + OrderStore + PaymentStore + RefundStore {
+    /// Takes a fresh key for `acquire` and reserves `order_id` for its
+    /// reservation until the lease ends, in one write.
+    fn acquire_reserving(
+        &self,
+        acquire: &AcquireRequest<'_>,
+        order_id: &str,
+    ) -> impl Future<Output = Result<KeyAndOrder, StoreError>> + Send;
+
+    /// Stores the payment Fintoc made (as [`PaymentStore::save_created`]), opens
+    /// its order (as [`OrderStore::open_order`]) and completes the key (as
+    /// [`IdempotencyStore::complete`]) in one write. `false` when any of them
+    /// refused: nothing was written.
+    fn record_created(
+        &self,
+        payment: &StoredPayment,
+        open: &OpenRequest<'_>,
+        complete: &CompleteRequest<'_>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Takes a fresh key for `acquire` and reserves a refund (as
+    /// [`RefundStore::reserve_refund`]) in one write.
+    fn acquire_reserving_refund(
+        &self,
+        acquire: &AcquireRequest<'_>,
+        reserve: &ReserveRefund<'_>,
+    ) -> impl Future<Output = Result<KeyAndRefund, StoreError>> + Send;
+}
+
+/// Reserving a new refund on its payment: written only if the payment succeeded at
+/// `paid` (nothing to review about its amount), the refund is not there yet, and
+/// what the refunds hold plus its amount stays within `paid`.
+#[derive(Debug, Clone, Copy)]
+pub struct ReserveRefund<'a> {
+    /// The payment's kind.
+    pub kind: PaymentKind,
+    /// The payment's id.
+    pub payment_id: &'a str,
+    /// What the payment paid, as the decision read it.
+    pub paid: u64,
+    /// The refund, as first stored (its amount is what is reserved).
+    pub refund: &'a StoredRefund,
+    /// The payment's check schedule, written if it has none: the reconciler
+    /// checks its open refunds on it.
+    pub schedule: Option<CheckSchedule>,
+}
+
+/// What a conditional write of a refund (its reservation, a change) did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefundWrite {
+    /// Written (a reservation: the amount is held).
+    Written,
+    /// Refused by its condition: the payment as stored now (`ALL_OLD`; `None`: no
+    /// payment, or a write refused by another of its items — read it), to decide
+    /// again on (the refund may be there already, moved, or not fit any more).
+    Conflict(Option<Box<StoredPayment>>),
+}
+
+/// A change of a stored refund, guarded by the status the decision read.
+#[derive(Debug, Clone)]
+pub struct RefundChange<'a> {
+    /// The payment's kind.
+    pub kind: PaymentKind,
+    /// The payment's id.
+    pub payment_id: &'a str,
+    /// The refund's key.
+    pub key: &'a RefundKey,
+    /// Its status as read: the write's guard.
+    pub expected: &'a RefundStatus,
+    /// Its new status (may be the same, e.g. to record Fintoc's id alone).
+    pub status: &'a RefundStatus,
+    /// Fintoc's id, when now known.
+    pub fintoc_id: Option<&'a str>,
+    /// Fintoc's failure code, when reported.
+    pub failure_code: Option<&'a str>,
+    /// The amount this write releases (the one move into an unpaid final status).
+    pub release: Option<u64>,
+    /// Now (RFC 3339).
+    pub updated_at: &'a str,
+    /// The refund's outcome, when this write moves it into a final status:
+    /// recorded once with it (see [`RefundOutcome`]).
+    pub outcome: Option<RefundOutcome<'a>>,
+    /// The idempotency key this write completes (a refund create recording
+    /// Fintoc's answer): written together or not at all.
+    pub complete: Option<&'a CompleteRequest<'a>>,
+}
+
+/// A refund's final outcome, written by the write that records it (one
+/// `TransactWriteItems`, the only path of a refund that needs one): a
+/// `REFUND_OUTCOME#<refund id>` item, inserted once (the stream filter of
+/// `docs/reconciliation.md` fires once per outcome), and, for a succeeded refund
+/// of the payment that paid its order, the order's `refunded_amount`.
+#[derive(Debug, Clone, Copy)]
+pub struct RefundOutcome<'a> {
+    /// The refund's public id.
+    pub refund_id: &'a str,
+    /// The order whose `refunded_amount` grows (a succeeded refund of its payment).
+    pub order_id: Option<&'a str>,
+    /// Amount in minor units.
+    pub amount: u64,
+    /// Currency.
+    pub currency: &'a str,
+}
+
+/// Refunds as the refund use cases, the webhook and the reconciler change them.
+pub trait RefundStore: Send + Sync {
+    /// Reserves a refund: one conditional write.
+    fn reserve_refund(
+        &self,
+        request: &ReserveRefund<'_>,
+    ) -> impl Future<Output = Result<RefundWrite, StoreError>> + Send;
+
+    /// Changes a refund if its status is still the one read; refused (it moved
+    /// meanwhile, or the key to complete was lost), nothing is written and the
+    /// payment as stored comes back to decide again on.
+    fn change_refund(
+        &self,
+        change: &RefundChange<'_>,
+    ) -> impl Future<Output = Result<RefundWrite, StoreError>> + Send;
+
+    /// Removes a refund Fintoc refused to create (still `creating`), releasing its
+    /// amount in the same write: `false` when it is no longer `creating`.
+    fn drop_refund(
+        &self,
+        kind: PaymentKind,
+        payment_id: &str,
+        refund: &StoredRefund,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Moves a refund still `creating` whose create's key is at generation `from`
+    /// to the next one (see `StoredRefund::key_generation`): `false` when it is no
+    /// longer `creating` or another request moved it first.
+    fn next_key_generation(
+        &self,
+        kind: PaymentKind,
+        payment_id: &str,
+        key: &RefundKey,
+        from: u32,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Where the reconciler's sweep of Fintoc's refund list resumes (RFC 3339, the
+    /// `REFUND_SWEEP` item), `None` before the first sweep.
+    fn refund_sweep_cursor(
+        &self,
+    ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
+
+    /// Moves the sweep's cursor forward to `to`, never back (one conditional
+    /// write): `false` when it already is at or past `to`.
+    fn advance_refund_sweep(
+        &self,
+        to: &str,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
