@@ -2,7 +2,9 @@
 
 use super::*;
 use crate::domain::order::IfRefused;
+use crate::domain::payment::{PaymentKind, SessionPayment};
 use crate::domain::report::SenderAccount;
+use std::collections::BTreeMap;
 use PaymentStatus::*;
 
 const EVENT: EventRef<'static> = EventRef {
