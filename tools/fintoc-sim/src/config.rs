@@ -194,3 +194,19 @@ impl Finish {
         }
     }
 }
+
+/// How the control API settles a refund.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settle {
+    /// `in_progress`, `succeeded` or `failed`.
+    pub outcome: String,
+    /// A failed refund's code (default `insufficient_funds`).
+    #[serde(default)]
+    pub failure_code: Option<String>,
+    /// Deliver every event twice.
+    #[serde(default)]
+    pub duplicate: bool,
+    /// Send `refund.in_progress` too, and deliver the events in reverse order.
+    #[serde(default)]
+    pub out_of_order: bool,
+}

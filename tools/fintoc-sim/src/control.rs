@@ -2,7 +2,8 @@
 //! injection, webhook registration, finishing intents, deliveries, reset.
 
 use crate::config::{DeliveryMode, Fault, Finish, WebhookEndpoint};
-use crate::delivery::{finish_intent, release_due_holds};
+use crate::delivery::finish_intent;
+use crate::due::release_due_holds;
 use crate::responses::{error, json_response, HttpResponse};
 use crate::state::{Inner, State};
 use http::Method;
@@ -257,7 +258,7 @@ pub(crate) fn control_api(
                 .trim_start_matches("/refunds/")
                 .trim_end_matches("/settle")
                 .to_string();
-            let settle = match serde_json::from_slice::<crate::refunds::Settle>(body) {
+            let settle = match serde_json::from_slice::<crate::config::Settle>(body) {
                 Ok(s) => s,
                 Err(e) => {
                     return error(

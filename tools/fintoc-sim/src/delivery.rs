@@ -4,8 +4,8 @@
 use crate::config::{DeliveryMode, Finish, WebhookEndpoint};
 use crate::signing::sign;
 use crate::state::{random_token, DeliveryRecord, Inner, SimAccount, State};
+use crate::status::PaymentStatus;
 use serde_json::{json, Value};
-use shared::domain::payment::PaymentStatus;
 use std::sync::Arc;
 
 fn default_error_reason(outcome: &str) -> Option<&'static str> {
@@ -285,19 +285,6 @@ pub(crate) fn redeliver_undelivered(state: &Arc<State>) -> usize {
         }
     });
     count
-}
-
-/// Finishes every held intent whose time has come (their final events go out).
-pub(crate) fn release_due_holds(state: &Arc<State>) {
-    let now = state.now_ms();
-    let due = crate::state::take_due(&mut state.lock().holds, now);
-    for (id, finish) in due {
-        if let Err(e) = finish_intent(state, &id, &finish) {
-            eprintln!("fintoc-sim: held intent {id} could not finish: {e}");
-        }
-    }
-    crate::sessions::expire_due_sessions(state);
-    crate::refunds::release_due_refunds(state);
 }
 
 async fn deliver(state: &State, webhook: &WebhookEndpoint, index: usize, body: String) {

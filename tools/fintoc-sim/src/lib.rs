@@ -25,32 +25,38 @@
 //! control API under `/_sim/` (see [`CONTROL_API`]). Its clock is injected
 //! ([`SimulatorConfig::clock`]), so tests move time instead of waiting.
 //!
-//! Modules: `server` (binding, routing, faults), `api` (Fintoc's endpoints),
-//! `control` (the control API), `widget` (the widget stand-in), `sessions`
-//! (checkout sessions and their hosted page), `delivery`
-//! (finishing intents, webhook delivery), `signing` (signatures and the CLI's
-//! signing commands), `state` (typed state), `config`, `responses`.
+//! Modules, from the bottom (no circle: `tests/simulator/layers.rs`): `config`,
+//! `responses`, `status` (Fintoc's intent statuses, the simulator's own), `state`
+//! (typed state), `signing` (signatures and the CLI's signing commands),
+//! `create_core` (what every create shares: the first answer per
+//! `Idempotency-Key`, payment parameters), `delivery` (finishing intents, webhook
+//! delivery), the resources `sessions` (checkout sessions and their hosted page)
+//! and `refunds`, `api` (Fintoc's endpoints, intents), `due` (what the clock
+//! releases), `widget` (the widget stand-in), `control` (the control API), `server`
+//! (binding, routing, faults).
 
 mod api;
 mod config;
 mod control;
+mod create_core;
 mod delivery;
+mod due;
 mod refunds;
 mod responses;
 mod server;
 mod sessions;
 mod signing;
 mod state;
+mod status;
 mod widget;
 
-pub use api::IDEMPOTENCY_KEY_TTL_MS;
 pub use config::{
-    DeliveryMode, DeliveryPolicy, Fault, Finish, SimulatorConfig, WebhookEndpoint,
+    DeliveryMode, DeliveryPolicy, Fault, Finish, Settle, SimulatorConfig, WebhookEndpoint,
     DEFAULT_SECRET_KEY,
 };
 pub use control::CONTROL_API;
-pub use refunds::{Settle, SimRefund};
+pub use create_core::IDEMPOTENCY_KEY_TTL_MS;
 pub use server::Simulator;
 pub use signing::{resign_event_file, send_signed, sign, unix_now};
-pub use state::{DeliveryRecord, SimAccount, SimIntent, SimSession};
+pub use state::{DeliveryRecord, SimAccount, SimIntent, SimRefund, SimSession};
 pub use widget::WIDGET_SCRIPT;

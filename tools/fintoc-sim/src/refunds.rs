@@ -4,61 +4,18 @@
 //! `POST /v1/refunds/{id}/cancel` (only while `pending`), and the control API's
 //! settle, which moves a refund on and sends its signed `refund.*` event.
 
-use crate::api::{create_with_idempotency, invalid, metadata_param, ApiRequest};
+use crate::config::Settle;
+use crate::create_core::{create_with_idempotency, invalid, metadata_param, ApiRequest};
 use crate::delivery::{dispatch, event};
 use crate::responses::{
     error, json_response, method_not_allowed, no_such, page_of, query_params, unknown_url,
     HttpResponse,
 };
-use crate::state::{random_token, Inner, State};
+use crate::state::{random_token, Inner, SimRefund, State};
+use crate::status::PaymentStatus;
 use http::Method;
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use shared::domain::payment::PaymentStatus;
-use std::collections::BTreeMap;
 use std::sync::Arc;
-
-/// A refund as `GET /v1/refunds/{id}` shows it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct SimRefund {
-    /// `re_...`.
-    pub id: String,
-    /// Always `refund`.
-    pub object: &'static str,
-    /// Minor units.
-    pub amount: u64,
-    /// The payment's currency.
-    pub currency: String,
-    /// `pending`, `in_progress`, `succeeded`, `failed`, `canceled`.
-    pub status: String,
-    /// `insufficient_funds` | `fraud_risk` | null.
-    pub failure_code: Option<String>,
-    /// String metadata.
-    pub metadata: BTreeMap<String, String>,
-    /// `live` | `test`.
-    pub mode: &'static str,
-    /// Always `payment_intent`.
-    pub resource_type: &'static str,
-    /// The refunded payment intent.
-    pub resource_id: String,
-    /// Always `null` here (Fintoc knows the payer's account).
-    pub recipient_account: Option<Value>,
-    /// Creation time (RFC 3339).
-    pub created_at: String,
-    /// Last change.
-    pub updated_at: String,
-}
-
-impl SimRefund {
-    fn to_json(&self) -> Value {
-        serde_json::to_value(self).expect("a refund serializes")
-    }
-
-    /// Whether it holds its amount (not ended unpaid).
-    fn holds(&self) -> bool {
-        !matches!(self.status.as_str(), "failed" | "canceled" | "rejected")
-    }
-}
 
 /// What is left to refund of a payment intent.
 fn refundable(inner: &Inner, intent_id: &str, paid: u64) -> u64 {
@@ -257,22 +214,6 @@ fn list(inner: &Inner, query: &str, public_url: &str) -> HttpResponse {
         .map(SimRefund::to_json)
         .collect();
     page_of(items, &params, &format!("{public_url}/v1/refunds"))
-}
-
-/// How the control API settles a refund.
-#[derive(Debug, Clone, Deserialize)]
-pub struct Settle {
-    /// `in_progress`, `succeeded` or `failed`.
-    pub outcome: String,
-    /// A failed refund's code (default `insufficient_funds`).
-    #[serde(default)]
-    pub failure_code: Option<String>,
-    /// Deliver every event twice.
-    #[serde(default)]
-    pub duplicate: bool,
-    /// Send `refund.in_progress` too, and deliver the events in reverse order.
-    #[serde(default)]
-    pub out_of_order: bool,
 }
 
 /// Moves a refund to `settle.outcome` (through `in_progress` when it is still

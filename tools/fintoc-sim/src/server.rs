@@ -5,7 +5,8 @@
 use crate::api::api;
 use crate::config::{DeliveryMode, Fault, Finish, SimulatorConfig, WebhookEndpoint};
 use crate::control::control_api;
-use crate::delivery::{finish_intent, redeliver_undelivered, release_due_holds};
+use crate::delivery::{finish_intent, redeliver_undelivered};
+use crate::due::release_due_holds;
 use crate::responses::{error, HttpResponse};
 use crate::state::{DeliveryRecord, Inner, SimIntent, State};
 use crate::widget::{widget_api, WIDGET_SCRIPT};
@@ -198,7 +199,7 @@ impl Simulator {
     pub fn settle_refund(
         &self,
         id: &str,
-        settle: &crate::refunds::Settle,
+        settle: &crate::config::Settle,
     ) -> Result<Vec<String>, String> {
         crate::refunds::settle_refund(&self.state, id, settle)
     }

@@ -4,17 +4,17 @@
 //! session's metadata), expiry on the simulator's clock, and the hosted payment
 //! page at `redirect_url`.
 
-use crate::api::{
+use crate::config::Finish;
+use crate::create_core::{
     create_with_idempotency, invalid, payment_params, recipient, ApiRequest, PaymentParams,
 };
-use crate::config::Finish;
 use crate::delivery::{dispatch, event, finish_intent};
 use crate::responses::{error, json_response, HttpResponse};
 use crate::state::{random_token, Inner, SimIntent, SimSession, State};
+use crate::status::PaymentStatus;
 use http::Method;
 use serde_json::{json, Map, Value};
 use shared::clock::format_rfc3339_ms;
-use shared::domain::payment::PaymentStatus;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 

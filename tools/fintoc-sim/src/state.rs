@@ -2,10 +2,10 @@
 //! idempotency keys, widget tokens, queued faults and webhook deliveries.
 
 use crate::config::{DeliveryMode, DeliveryPolicy, Fault, Finish, WebhookEndpoint};
+use crate::status::PaymentStatus;
 use serde::Serialize;
 use serde_json::Value;
 use shared::clock::{format_rfc3339_ms, Clock};
-use shared::domain::payment::PaymentStatus;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -202,7 +202,7 @@ pub(crate) struct Inner {
     /// The `Fintoc-Version` of the latest API request.
     pub last_api_version: Option<String>,
     /// Refunds by id.
-    pub refunds: HashMap<String, crate::refunds::SimRefund>,
+    pub refunds: HashMap<String, SimRefund>,
     /// Refund ids in creation order, for listing.
     pub refund_order: Vec<String>,
     /// Refunds created (replays do not count).
@@ -210,7 +210,7 @@ pub(crate) struct Inner {
     /// `GET /v1/refunds/{id}` requests answered.
     pub refund_lookups: u64,
     /// Refunds short of balance: (until when Fintoc retries, Unix ms; how they end).
-    pub refund_holds: HashMap<String, (i64, crate::refunds::Settle)>,
+    pub refund_holds: HashMap<String, (i64, crate::config::Settle)>,
 }
 
 /// Everything the server's handlers share.
@@ -270,4 +270,46 @@ pub(crate) fn random_token(len: usize) -> String {
     (0..len)
         .map(|_| ALPHABET[fastrand::usize(..ALPHABET.len())] as char)
         .collect()
+}
+
+/// A refund as `GET /v1/refunds/{id}` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SimRefund {
+    /// `re_...`.
+    pub id: String,
+    /// Always `refund`.
+    pub object: &'static str,
+    /// Minor units.
+    pub amount: u64,
+    /// The payment's currency.
+    pub currency: String,
+    /// `pending`, `in_progress`, `succeeded`, `failed`, `canceled`.
+    pub status: String,
+    /// `insufficient_funds` | `fraud_risk` | null.
+    pub failure_code: Option<String>,
+    /// String metadata.
+    pub metadata: BTreeMap<String, String>,
+    /// `live` | `test`.
+    pub mode: &'static str,
+    /// Always `payment_intent`.
+    pub resource_type: &'static str,
+    /// The refunded payment intent.
+    pub resource_id: String,
+    /// Always `null` here (Fintoc knows the payer's account).
+    pub recipient_account: Option<Value>,
+    /// Creation time (RFC 3339).
+    pub created_at: String,
+    /// Last change.
+    pub updated_at: String,
+}
+
+impl SimRefund {
+    pub(crate) fn to_json(&self) -> Value {
+        serde_json::to_value(self).expect("a refund serializes")
+    }
+
+    /// Whether it holds its amount (not ended unpaid).
+    pub(crate) fn holds(&self) -> bool {
+        !matches!(self.status.as_str(), "failed" | "canceled" | "rejected")
+    }
 }
