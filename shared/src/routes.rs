@@ -163,8 +163,12 @@ pub enum Matched<'a> {
         /// The path's `{id}`.
         id: Option<&'a str>,
     },
-    /// The path is a route's, with another method.
-    MethodNotAllowed,
+    /// The path is a route's, with another method: the methods it allows (for
+    /// `Allow`), sorted.
+    MethodNotAllowed {
+        /// The methods the path's routes take.
+        allowed: Vec<&'static str>,
+    },
     /// No route has this path.
     NotFound,
 }
@@ -216,7 +220,13 @@ pub fn resolve<'a>(function: Function, method: &str, path: &'a str) -> Matched<'
     match candidates.iter().find(|(route, _)| route.method == method) {
         Some((route, id)) => Matched::Route { route, id: *id },
         None if candidates.is_empty() => Matched::NotFound,
-        None => Matched::MethodNotAllowed,
+        None => {
+            let mut allowed: Vec<&'static str> =
+                candidates.iter().map(|(route, _)| route.method).collect();
+            allowed.sort_unstable();
+            allowed.dedup();
+            Matched::MethodNotAllowed { allowed }
+        }
     }
 }
 
@@ -281,7 +291,9 @@ mod tests {
         );
         assert_eq!(
             resolve(C, "GET", "/payment-intents/pi_1/refunds"),
-            Matched::MethodNotAllowed
+            Matched::MethodNotAllowed {
+                allowed: vec!["POST"]
+            }
         );
     }
 
@@ -299,11 +311,15 @@ mod tests {
         assert_eq!(resolve(C, "GET", "/payment-intents//x"), Matched::NotFound);
         assert_eq!(
             resolve(C, "DELETE", "/payment-intents/pi_1"),
-            Matched::MethodNotAllowed
+            Matched::MethodNotAllowed {
+                allowed: vec!["GET"]
+            }
         );
         assert_eq!(
             resolve(C, "GET", "/checkout-sessions/cs_1/expire"),
-            Matched::MethodNotAllowed
+            Matched::MethodNotAllowed {
+                allowed: vec!["POST"]
+            }
         );
         assert_eq!(resolve(C, "POST", "/webhooks/fintoc"), Matched::NotFound);
         assert_eq!(
@@ -312,7 +328,9 @@ mod tests {
         );
         assert_eq!(
             resolve(Function::Webhook, "GET", "/webhooks/fintoc"),
-            Matched::MethodNotAllowed
+            Matched::MethodNotAllowed {
+                allowed: vec!["POST"]
+            }
         );
     }
 

@@ -740,6 +740,22 @@ async fn routes_methods_and_unknown_ids() {
         (delete.status, delete.error_code()),
         (405, "method_not_allowed")
     );
+    assert_eq!(
+        delete.header("allow"),
+        Some("POST"),
+        "RFC 9110: a 405 lists the methods the path allows"
+    );
+    let trace = h
+        .call(http_event(
+            "TRACE",
+            "/refunds/re_i.pi_1.k0123456789abcdef",
+            "TRACE /refunds/{id}",
+            json!({}),
+            None,
+            None,
+        ))
+        .await;
+    assert_eq!((trace.status, trace.header("allow")), (405, Some("GET")));
     let other = h
         .call(http_event(
             "GET",

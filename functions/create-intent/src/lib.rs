@@ -17,7 +17,7 @@ use shared::config::CreateIntentConfig;
 use shared::domain::idempotency::CallerId;
 use shared::domain::payment::PaymentKind;
 use shared::fintoc::{FintocApi, FintocHttpClient, FintocLookup, FintocRefunds};
-use shared::http::{error_response, to_response, ApiError};
+use shared::http::{error_response, method_not_allowed_response, to_response, ApiError};
 use shared::routes::{self, Function, Matched, Operation};
 use shared::store::{CreateStore, DynamoStore, EventStore, OrderStore, PaymentStore, RefundStore};
 
@@ -121,7 +121,9 @@ where
                 Operation::ReceiveWebhook => Err(ApiError::route_not_found(method, &path)),
             })
         }
-        Matched::MethodNotAllowed => error_response(&ApiError::method_not_allowed(method, &path)),
+        Matched::MethodNotAllowed { allowed } => {
+            method_not_allowed_response(method, &path, &allowed)
+        }
         Matched::NotFound => error_response(&ApiError::route_not_found(method, &path)),
     }
 }

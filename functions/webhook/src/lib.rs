@@ -11,7 +11,7 @@ use shared::app::receive_webhook::{
 };
 use shared::clock::{Clock, SystemClock};
 use shared::config::WebhookConfig;
-use shared::http::{error_response, to_response, ApiError};
+use shared::http::{error_response, method_not_allowed_response, to_response, ApiError};
 use shared::routes::{self, Function, Matched};
 use shared::secrets::split_secrets;
 use shared::secrets::SecretSource;
@@ -84,8 +84,8 @@ pub async fn handle<S: EventStore + PaymentStore + RefundStore, C: Clock>(
     let method = request.method().as_str();
     match routes::resolve(Function::Webhook, method, path) {
         Matched::Route { .. } => {}
-        Matched::MethodNotAllowed => {
-            return error_response(&ApiError::method_not_allowed(method, path))
+        Matched::MethodNotAllowed { allowed } => {
+            return method_not_allowed_response(method, path, &allowed)
         }
         Matched::NotFound => return error_response(&ApiError::route_not_found(method, path)),
     }

@@ -4,6 +4,7 @@
 use super::deployment::DEPLOYMENT_TAG_METADATA_KEY;
 use super::error::{InputError, InputErrorKind};
 use super::money::Currency;
+use super::number::whole_number;
 use super::refund::{
     parse_refund_amount, refund_metadata_too_large, RefundRequest, MAX_REFUND_METADATA_BYTES,
 };
@@ -439,7 +440,7 @@ fn parse_amount(value: Option<&Value>) -> Result<u64, InputError> {
     };
     match value {
         None | Some(Value::Null) => Err(missing("amount")),
-        Some(Value::Number(n)) => match n.as_u64() {
+        Some(Value::Number(n)) => match whole_number(n) {
             Some(a) if a > 0 => Ok(a),
             _ => Err(invalid()),
         },

@@ -5,6 +5,7 @@ pub mod deployment;
 pub mod error;
 pub mod idempotency;
 pub mod money;
+pub mod number;
 pub mod order;
 pub mod payment;
 pub mod payment_patch;

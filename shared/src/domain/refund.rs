@@ -11,6 +11,7 @@
 //! status is kept, never final, never guessed.
 
 use super::error::{InputError, InputErrorKind};
+use super::number::whole_number;
 pub use super::refund_id::{RefundId, RefundKey};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -504,7 +505,7 @@ pub fn parse_refund_amount(value: Option<&serde_json::Value>) -> Result<Option<u
         // Only a missing field asks for everything: `null` is what `JSON.stringify`
         // makes of `NaN`, a bug on the caller's side, never "refund it all".
         None => Ok(None),
-        Some(serde_json::Value::Number(n)) => match n.as_u64() {
+        Some(serde_json::Value::Number(n)) => match whole_number(n) {
             Some(a) if a > 0 && a <= MAX_REFUND_AMOUNT => Ok(Some(a)),
             _ => Err(invalid_refund_amount()),
         },
@@ -890,6 +891,17 @@ mod tests {
         assert_eq!(null.code, "invalid_amount");
         assert_eq!(parse_refund_amount(Some(&json!(320))).unwrap(), Some(320));
         assert!(parse_refund_amount(Some(&json!(320.5))).is_err());
+    }
+
+    /// JSON Schema counts `320.0` as an integer, so the server does (issue 36).
+    #[test]
+    fn an_integral_refund_amount_is_the_integer_it_is() {
+        use serde_json::json;
+        assert_eq!(parse_refund_amount(Some(&json!(320.0))).unwrap(), Some(320));
+        let exponent: serde_json::Value = serde_json::from_str("1e3").unwrap();
+        assert_eq!(parse_refund_amount(Some(&exponent)).unwrap(), Some(1000));
+        assert!(parse_refund_amount(Some(&json!(0.0))).is_err());
+        assert!(parse_refund_amount(Some(&json!(1e300))).is_err());
     }
 
     #[test]

@@ -129,12 +129,16 @@ impl ApiError {
         )
     }
 
-    /// 405 for a method a route does not serve.
-    pub fn method_not_allowed(method: &str, path: &str) -> Self {
+    /// 405 for a method a route does not serve, naming the methods it does (the
+    /// answer carries them as `Allow`: `http::method_not_allowed_response`).
+    pub fn method_not_allowed(method: &str, path: &str, allowed: &[&str]) -> Self {
         Self::invalid_request(
             405,
             "method_not_allowed",
-            format!("{method} is not allowed on {path}."),
+            format!(
+                "{method} is not allowed on {path}; it allows {}.",
+                allowed.join(", ")
+            ),
         )
     }
 

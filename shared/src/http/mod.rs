@@ -4,7 +4,7 @@
 pub mod error;
 
 pub use error::ApiError;
-use lambda_http::http::header::{CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER};
+use lambda_http::http::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER};
 use lambda_http::{Body, Response};
 
 /// A successful answer: status and JSON body.
@@ -59,6 +59,18 @@ pub fn error_response(error: &ApiError) -> Response<Body> {
             secs.to_string().parse().expect("digits are a valid header"),
         );
     }
+    response
+}
+
+/// The 405 for `method` on `path`, whose routes take `allowed`: the error
+/// envelope, with `Allow` listing them (RFC 9110).
+pub fn method_not_allowed_response(method: &str, path: &str, allowed: &[&str]) -> Response<Body> {
+    let mut response = error_response(&ApiError::method_not_allowed(method, path, allowed));
+    let allow = allowed.join(", ");
+    response.headers_mut().insert(
+        ALLOW,
+        allow.parse().expect("method names are a valid header"),
+    );
     response
 }
 

@@ -31,7 +31,8 @@ fn rejects_bad_amounts() {
         r#"{"amount":10.5,"currency":"CLP"}"#,
         r#"{"amount":-5,"currency":"CLP"}"#,
         r#"{"amount":0,"currency":"CLP"}"#,
-        r#"{"amount":1e3,"currency":"CLP"}"#,
+        r#"{"amount":0.0,"currency":"CLP"}"#,
+        r#"{"amount":1e300,"currency":"CLP"}"#,
         r#"{"amount":true,"currency":"CLP"}"#,
     ] {
         assert_eq!(
@@ -45,6 +46,22 @@ fn rejects_bad_amounts() {
         code(r#"{"amount":null,"currency":"CLP"}"#).1,
         "missing_field"
     );
+}
+
+/// JSON Schema counts an integral number as an integer (`320.0`, `1e3`): so does
+/// the server, or a spec-valid request would be refused (issue 36).
+#[test]
+fn takes_an_integral_number_as_the_integer_it_is() {
+    for (amount, want) in [("320.0", 320), ("1e3", 1000), ("1.5e3", 1500)] {
+        let body = format!(r#"{{"amount":{amount},"currency":"CLP","order_id":"o-1"}}"#);
+        let request = parse_create_request(
+            Some("application/json"),
+            body.as_bytes(),
+            &CreateLimits::default(),
+        )
+        .unwrap_or_else(|e| panic!("{amount}: {e:?}"));
+        assert_eq!(request.amount, want, "{amount}");
+    }
 }
 
 #[test]
