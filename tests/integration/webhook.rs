@@ -651,7 +651,7 @@ async fn routes_and_methods() {
         )
         .await,
     );
-    assert_eq!(get.status, 405);
+    assert_eq!((get.status, get.header("allow")), (405, Some("POST")));
     let other = Answer::from(
         webhook::handle(
             s.service.as_ref(),
