@@ -11,6 +11,8 @@
 #   scripts/install-tools.sh --ministack + MiniStack (PyPI, with its SAM support) in .tools/ministack-venv,
 #                                         the AWS emulator `make deploy-local` deploys to
 #   scripts/install-tools.sh --openapi  + openapi-spec-validator in .tools/openapi-venv (docs/openapi.yaml)
+#   scripts/install-tools.sh --schemathesis + schemathesis in .tools/schemathesis-venv, the API contract's
+#                                         property-based tester (docs/openapi.yaml against the stack)
 #   scripts/install-tools.sh --fintoc-python + Fintoc's official Python client in .tools/fintoc-python-venv
 #                                         (the simulator is tested with it)
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -20,6 +22,7 @@ SAM_CLI_VERSION=1.170.0
 CHECKOV_VERSION=3.3.30
 MINISTACK_VERSION=1.5.33
 OPENAPI_VALIDATOR_VERSION=0.9.0
+SCHEMATHESIS_VERSION=4.32.5
 FINTOC_PYTHON_VERSION=2.26.0
 # fintoc-python leaves httpx unpinned, and with httpx 0.28+ its list pagination
 # re-asks the first page forever (it passes params={}, which now drops the next
@@ -71,6 +74,7 @@ for arg in "$@"; do
     --checkov) venv checkov-venv "checkov==$CHECKOV_VERSION" ;;
     --ministack) venv ministack-venv "ministack[full]==$MINISTACK_VERSION" ;;
     --openapi) venv openapi-venv "openapi-spec-validator==$OPENAPI_VALIDATOR_VERSION" ;;
+    --schemathesis) venv schemathesis-venv "schemathesis==$SCHEMATHESIS_VERSION" ;;
     --fintoc-python)
       venv fintoc-python-venv "fintoc==$FINTOC_PYTHON_VERSION httpx==$FINTOC_PYTHON_HTTPX_VERSION" ;;
     --sam | --arm64)

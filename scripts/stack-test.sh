@@ -3,7 +3,8 @@
 # development stack can keep running), checks that a second `up` only reports the
 # running stack, runs the guided tour (scripts/demo.py, which checks every step) and
 # the browser test of the checkout page (headless Debian Chromium via
-# playwright-core), then brings the stack down and checks that every process it
+# playwright-core), a burst of deliveries while DynamoDB stalls
+# (scripts/chaos_burst.py), then brings the stack down and checks that every process it
 # started is gone and every port is free.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
@@ -21,6 +22,8 @@ say "the guided tour (make demo) on the test stack"
 NO_COLOR=1 python3 scripts/demo.py
 say "browser test of the checkout page"
 node --test tests/browser/
+say "a burst of 16 deliveries while DynamoDB stalls 12 s: each answered within 6 s, nothing lost"
+python3 scripts/chaos_burst.py "$STACK_ENV" "$LOCAL_DIR/dynamodb-stack-test.pid"
 
 say "'down' stops everything and frees the ports"
 pids="$(cat "$LOCAL_DIR"/stack-test/*.pid "$LOCAL_DIR"/dynamodb-stack-test.pid)"

@@ -89,15 +89,38 @@ wait_port() {
   done
 }
 
+# wait_function NAME STATUS CURL_ARGS...: until the function answers STATUS through
+# the gateway. No fixed deadline a slow machine can miss: it waits while the
+# functions' log grows (a compile, instances starting) and gives up only after
+# 120 s without an answer or a new log line, or when the functions exit — saying
+# what failed and where the log is.
+wait_function() {
+  local name="$1" expected="$2" code log="$run_dir/functions.log" size last_size=-1 quiet_since=$SECONDS
+  shift 2
+  while :; do
+    code="$(curl -s -o /dev/null -w '%{http_code}' --max-time 30 "$@" || true)"
+    [[ "$code" == "$expected" ]] && return 0
+    pid_alive "$run_dir/functions.pid" || die "cargo lambda watch exited before $name answered (log: ${log#"$ROOT"/})"
+    size="$(stat -c %s "$log" 2>/dev/null || echo 0)"
+    if [[ "$size" != "$last_size" ]]; then last_size="$size" quiet_since=$SECONDS; fi
+    ((SECONDS - quiet_since < 120)) \
+      || die "$name answered ${code/#000/nothing} (expected $expected) and its log was quiet for 120 s (log: ${log#"$ROOT"/})"
+    sleep 1
+  done
+}
+
 # The functions under `cargo lambda watch`, its Invoke API on lambda_port.
 start_watch() {
   say "starting the functions under cargo lambda watch at http://127.0.0.1:$lambda_port"
   # Concurrent instances per function, as Lambda runs them (cargo lambda's default
-  # is one, which queues concurrent deliveries behind each other).
+  # is one, which queues concurrent deliveries behind each other): 16 hold a burst
+  # of 16 deliveries while DynamoDB stalls, each answered within its own timeouts
+  # (docs/local.md: instances and their memory). Reloaded when the functions'
+  # sources change, and on nothing else (.cargolambdaignore).
   start_bg "$run_dir/functions.pid" "$run_dir/functions.log" cargo lambda watch \
     --invoke-address 127.0.0.1 --invoke-port "$lambda_port" --env-file "$run_dir/functions.env" \
-    --concurrency "${LOCAL_CONCURRENCY:-4}"
-  wait_port "$lambda_port" "$run_dir/functions.pid" "cargo lambda watch" 120
+    --concurrency "${LOCAL_CONCURRENCY:-16}"
+  wait_port "$lambda_port" "$run_dir/functions.pid" "cargo lambda watch" 60
   gateway_functions=(--functions-url "http://127.0.0.1:$lambda_port"
     --reconcile-every "${STACK_RECONCILE_EVERY_SECONDS:-30}")
 }
@@ -155,7 +178,14 @@ up() {
     scripts/install-tools.sh --lambda
     export PATH="$ROOT/.tools/lambda-venv/bin:$PATH"
     say "building the simulator, the local gateway and the functions (the first build takes a few minutes; later ones only rebuild what changed)"
-    cargo build --locked -p fintoc-sim -p local-table -p local-gateway -p create-intent -p webhook -p reconcile
+    cargo build --locked -p fintoc-sim -p local-table -p local-gateway
+    # Each function alone, as `cargo lambda watch` runs it (`cargo run --bin NAME`):
+    # built with other packages, its dependencies would get other features, and
+    # the watcher would compile them all again on the first request.
+    local function
+    for function in create-intent webhook reconcile; do
+      cargo build --locked --bin "$function"
+    done
   fi
 
   start_tables "$DDB_NAME" "$ddb_port" "$table"
@@ -178,13 +208,10 @@ up() {
     --widget-script "$sim/widget/v1/" --public-key pk_test_simulator
   wait_http "$gateway/_local/health" 30 || die "the local gateway did not start"
 
-  # The first call starts each function (cargo lambda watch compiles it if needed).
+  # The first call starts each function's instances (built above, so no compile).
   say "waiting for the HTTP functions to answer"
-  local code
-  code="$(curl -s -o /dev/null -w '%{http_code}' --max-time 300 "$gateway/payment-intents/pi_healthcheck")"
-  [[ "$code" == 404 ]] || die "create-intent answered $code to a health check (expected 404)"
-  code="$(curl -s -o /dev/null -w '%{http_code}' --max-time 300 -X POST -d '{}' "$gateway/webhooks/fintoc")"
-  [[ "$code" == 400 ]] || die "webhook answered $code to an unsigned health check (expected 400)"
+  wait_function create-intent 404 "$gateway/payment-intents/pi_healthcheck"
+  wait_function webhook 400 -X POST -d '{}' "$gateway/webhooks/fintoc"
 
   {
     echo "API_URL=$gateway"

@@ -21,6 +21,24 @@ impl Function {
         }
     }
 
+    /// Its resource's logical id in `template.yaml`.
+    pub fn logical_id(self) -> &'static str {
+        match self {
+            Self::CreateIntent => "CreateIntentFunction",
+            Self::Webhook => "WebhookFunction",
+        }
+    }
+
+    /// Its `Timeout` in `template.yaml`, in seconds: how long one invocation may
+    /// run. The local gateway answers `504` once it has passed, as a deployed
+    /// request never outlives it.
+    pub fn timeout_seconds(self) -> u64 {
+        match self {
+            Self::CreateIntent => 25,
+            Self::Webhook => 10,
+        }
+    }
+
     /// The logical id of its API Gateway integration in `template.yaml`.
     pub fn integration_logical_id(self) -> &'static str {
         match self {

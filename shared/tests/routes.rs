@@ -2,7 +2,7 @@
 //! (`shared::routes`): each route key on its function's integration, the merchant's
 //! routes behind the API's authorizer and the webhook with none.
 
-use shared::routes::{Auth, ROUTES};
+use shared::routes::{Auth, Function, ROUTES};
 use std::collections::BTreeSet;
 use std::path::Path;
 
@@ -72,6 +72,40 @@ fn the_template_declares_exactly_the_route_table() {
         })
         .collect();
     assert_eq!(declared, expected);
+}
+
+/// The value of `field` in the top-level resource `logical_id` of the template.
+fn resource_field(template: &str, logical_id: &str, field: &str) -> Option<String> {
+    let header = format!("  {logical_id}:");
+    let mut lines = template.lines().skip_while(|l| l.trim_end() != header);
+    lines.next()?;
+    lines
+        .take_while(|l| l.is_empty() || l.starts_with("   "))
+        .find_map(|l| l.trim().strip_prefix(field)?.strip_prefix(':'))
+        .map(|v| v.trim().to_string())
+}
+
+#[test]
+fn each_function_times_out_in_the_template_as_the_route_table_says() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml");
+    let template = std::fs::read_to_string(path).unwrap();
+    for function in [Function::CreateIntent, Function::Webhook] {
+        assert_eq!(
+            resource_field(&template, function.logical_id(), "Timeout"),
+            Some(function.timeout_seconds().to_string()),
+            "{}",
+            function.logical_id()
+        );
+    }
+}
+
+#[test]
+fn the_resource_reader_stays_inside_its_resource() {
+    let template = "Resources:\n  A:\n    Type: X\n    Properties:\n      Timeout: 3\n\n  B:\n    Properties:\n      Timeout: 9\n";
+    assert_eq!(resource_field(template, "A", "Timeout"), Some("3".into()));
+    assert_eq!(resource_field(template, "B", "Timeout"), Some("9".into()));
+    assert_eq!(resource_field(template, "A", "Memory"), None);
+    assert_eq!(resource_field(template, "C", "Timeout"), None);
 }
 
 #[test]

@@ -103,6 +103,13 @@ struct Gateway {
     orders: merchant::OrderBook,
 }
 
+impl Gateway {
+    /// How long a request to `function` may take: its configured timeout.
+    fn timeout_of(&self, function: Function) -> Duration {
+        Duration::from_secs(function.timeout_seconds())
+    }
+}
+
 struct Options {
     port: u16,
     backend: Backend,
@@ -186,6 +193,8 @@ async fn reconcile_schedule(gateway: Arc<Gateway>, every: Duration) {
         let answer = gateway
             .http
             .post(&url)
+            // The reconcile function's Timeout in template.yaml.
+            .timeout(Duration::from_secs(120))
             .json(&json!({"source": "local-gateway.reconcile-schedule"}))
             .send()
             .await;
@@ -225,7 +234,6 @@ async fn main() {
         checkout_dir: options.checkout_dir,
         page_config,
         http: shared::fintoc::http_client_builder()
-            .timeout(Duration::from_secs(120))
             .build()
             .expect("HTTP client"),
         webhook_faults: Mutex::new(VecDeque::new()),
@@ -289,7 +297,7 @@ async fn route(gateway: &Gateway, req: Request<Incoming>) -> HttpResponse {
         (&Method::POST, "/_local/faults") => add_faults(gateway, req).await,
         (_, p) if p.starts_with("/_merchant/orders/") => merchant_route(gateway, req).await,
         (_, p) if function_of_path(p) == Some(Function::CreateIntent) => {
-            forward(gateway, Function::CreateIntent.name(), req).await
+            forward(gateway, Function::CreateIntent, req).await
         }
         (_, p) if function_of_path(p) == Some(Function::Webhook) => {
             let fault = gateway
@@ -303,7 +311,7 @@ async fn route(gateway: &Gateway, req: Request<Incoming>) -> HttpResponse {
                     "forced_by_local_gateway",
                     "The local gateway answered this delivery with a forced status.",
                 ),
-                None => forward(gateway, Function::Webhook.name(), req).await,
+                None => forward(gateway, Function::Webhook, req).await,
             }
         }
         (&Method::GET, "/config.js") => Response::builder()
@@ -462,19 +470,58 @@ async fn call_backend(
     if let Some(key) = idempotency_key {
         outbound = outbound.header("idempotency-key", key);
     }
-    match outbound.send().await {
-        Ok(answer) => {
-            let status = answer.status().as_u16();
-            (status, answer.bytes().await.unwrap_or_default())
-        }
-        Err(e) => (
-            502,
-            Bytes::from(
-                json!({"error": {"type": "api_error", "code": "function_unreachable",
-                    "message": format!("The create-intent function did not answer: {e}")}})
-                .to_string(),
-            ),
+    match invoke(gateway, Function::CreateIntent, outbound).await {
+        Ok(answer) => (answer.status.as_u16(), answer.body),
+        Err(refusal) => (
+            refusal.status().as_u16(),
+            refusal.into_body().into_inner().unwrap_or_default(),
         ),
+    }
+}
+
+/// A function's whole answer.
+struct Answer {
+    status: StatusCode,
+    headers: http::HeaderMap,
+    body: Bytes,
+}
+
+/// Sends `outbound` to `function` and reads its whole answer within the function's
+/// configured timeout (`Function::timeout_seconds`, the template's `Timeout`):
+/// past it, the gateway answers `504` with the error envelope, as a deployed
+/// request never outlives its function; a function that cannot be reached is a
+/// `502`. Either way nothing waits forever.
+async fn invoke(
+    gateway: &Gateway,
+    function: Function,
+    outbound: reqwest::RequestBuilder,
+) -> Result<Answer, HttpResponse> {
+    let name = function.name();
+    let call = async {
+        let answer = outbound.send().await?;
+        let (status, headers) = (answer.status(), answer.headers().clone());
+        Ok::<_, reqwest::Error>(Answer {
+            status,
+            headers,
+            body: answer.bytes().await?,
+        })
+    };
+    let timeout = gateway.timeout_of(function);
+    match tokio::time::timeout(timeout, call).await {
+        Ok(Ok(answer)) => Ok(answer),
+        Ok(Err(e)) => Err(error(
+            502,
+            "function_unreachable",
+            &format!("The {name} function did not answer: {e}"),
+        )),
+        Err(_) => Err(error(
+            504,
+            "function_timeout",
+            &format!(
+                "The {name} function did not answer within its {} s timeout. Retry with the same Idempotency-Key.",
+                timeout.as_secs()
+            ),
+        )),
     }
 }
 
@@ -486,9 +533,9 @@ fn raw_json(status: u16, body: Bytes) -> HttpResponse {
         .expect("valid response")
 }
 
-/// Forwards the request to a function under `cargo lambda watch`, whose function URL
-/// emulation lives at `/lambda-url/{function}/{path}`.
-async fn forward(gateway: &Gateway, function: &str, req: Request<Incoming>) -> HttpResponse {
+/// Forwards the request to a function (under `cargo lambda watch`, whose function
+/// URL emulation lives at `/lambda-url/{function}/{path}`, or behind an API).
+async fn forward(gateway: &Gateway, function: Function, req: Request<Incoming>) -> HttpResponse {
     let (parts, body) = req.into_parts();
     let Ok(body) = body.collect().await.map(|b| b.to_bytes()) else {
         return error(
@@ -502,7 +549,7 @@ async fn forward(gateway: &Gateway, function: &str, req: Request<Incoming>) -> H
         .path_and_query()
         .map(|p| p.as_str())
         .unwrap_or("/");
-    let url = gateway.backend.url(function, path_and_query);
+    let url = gateway.backend.url(function.name(), path_and_query);
     let mut outbound = gateway.http.request(parts.method, url).body(body);
     for (name, value) in &parts.headers {
         if !matches!(
@@ -512,18 +559,12 @@ async fn forward(gateway: &Gateway, function: &str, req: Request<Incoming>) -> H
             outbound = outbound.header(name, value);
         }
     }
-    let answer = match outbound.send().await {
-        Ok(a) => a,
-        Err(e) => {
-            return error(
-                502,
-                "function_unreachable",
-                &format!("The {function} function did not answer: {e}"),
-            )
-        }
+    let answer = match invoke(gateway, function, outbound).await {
+        Ok(answer) => answer,
+        Err(refusal) => return refusal,
     };
-    let mut response = Response::builder().status(answer.status());
-    for (name, value) in answer.headers() {
+    let mut response = Response::builder().status(answer.status);
+    for (name, value) in &answer.headers {
         if !matches!(
             name.as_str(),
             "content-length" | "connection" | "transfer-encoding"
@@ -531,8 +572,9 @@ async fn forward(gateway: &Gateway, function: &str, req: Request<Incoming>) -> H
             response = response.header(name, value);
         }
     }
-    let body = answer.bytes().await.unwrap_or_default();
-    response.body(Full::new(body)).expect("valid response")
+    response
+        .body(Full::new(answer.body))
+        .expect("valid response")
 }
 
 async fn static_file(gateway: &Gateway, path: &str) -> HttpResponse {
@@ -563,5 +605,75 @@ async fn static_file(gateway: &Gateway, path: &str) -> HttpResponse {
             .body(Full::new(Bytes::from(bytes)))
             .expect("valid response"),
         Err(_) => error(404, "not_found", "No such file."),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gateway(functions_url: String) -> Gateway {
+        Gateway {
+            backend: Backend::Functions(functions_url),
+            checkout_dir: PathBuf::from("checkout"),
+            page_config: String::new(),
+            http: shared::fintoc::http_client_builder().build().unwrap(),
+            webhook_faults: Mutex::new(VecDeque::new()),
+            orders: merchant::OrderBook::default(),
+        }
+    }
+
+    /// A function that takes the request and never answers (an instance the
+    /// watcher restarted mid-invocation did exactly that): the gateway answers 504
+    /// with the envelope once the function's timeout has passed, instead of
+    /// holding the caller. Time is tokio's paused clock, so the test does not wait.
+    #[tokio::test(start_paused = true)]
+    async fn a_function_that_never_answers_is_a_504_after_its_timeout() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let held = tokio::spawn(async move {
+            let (socket, _) = listener.accept().await.unwrap();
+            std::future::pending::<()>().await;
+            drop(socket);
+        });
+        let gateway = gateway(url);
+        let started = tokio::time::Instant::now();
+        let outbound = gateway
+            .http
+            .post(gateway.backend.url("webhook", "/webhooks/fintoc"))
+            .body("{}");
+        let refusal = match invoke(&gateway, Function::Webhook, outbound).await {
+            Err(refusal) => refusal,
+            Ok(_) => panic!("a function that never answers answered"),
+        };
+        assert_eq!(
+            started.elapsed(),
+            Duration::from_secs(Function::Webhook.timeout_seconds())
+        );
+        assert_eq!(refusal.status(), 504);
+        let body = refusal.into_body().collect().await.unwrap().to_bytes();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["error"]["type"], "api_error");
+        assert_eq!(body["error"]["code"], "function_timeout");
+        assert!(body["error"]["message"].as_str().unwrap().contains("10 s"));
+        held.abort();
+    }
+
+    #[tokio::test]
+    async fn a_function_that_cannot_be_reached_is_a_502() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        drop(listener);
+        let gateway = gateway(url);
+        let outbound = gateway.http.get(
+            gateway
+                .backend
+                .url("create-intent", "/payment-intents/pi_1"),
+        );
+        let refusal = match invoke(&gateway, Function::CreateIntent, outbound).await {
+            Err(refusal) => refusal,
+            Ok(_) => panic!("nothing listens, yet it answered"),
+        };
+        assert_eq!(refusal.status(), 502);
     }
 }
