@@ -1,5 +1,5 @@
 # One entry point for the project's commands. `make help` lists them.
-.PHONY: help demo up down status reconcile check test bench bench-smoke stack-test events-test sam-local sam-api template-check sam-build deploy deploy-local deploy-local-down test-storage resign-events ddb-up ddb-down sim build fmt
+.PHONY: help demo up down status reconcile contract check test bench bench-smoke stack-test events-test sam-local sam-api template-check sam-build deploy deploy-local deploy-local-down test-storage resign-events ddb-up ddb-down sim build fmt
 
 help: ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -20,6 +20,9 @@ status: ## what the local stack runs, and its endpoints
 
 reconcile: ## one reconciliation run on the local stack now; prints what it fixed
 	scripts/reconcile.sh
+
+contract: ## docs/openapi.yaml against the running local stack under schemathesis (every check, stateful phase)
+	scripts/api-contract-test.sh
 
 check: ## fast tier: fmt, clippy, unit tests, in-memory store contract (Rust alone, no JVM/npm/apt)
 	scripts/check.sh

@@ -11,8 +11,10 @@
 //    - session_widget: a Checkout Session, the widget opened with its session_token;
 //    - session_redirect: a Checkout Session, the payer sent to Fintoc's hosted page
 //      (redirect_url), which sends them back here (?return=success|cancel).
-// 3. Whatever the widget or the hosted page says, ask the backend for the status
-//    (GET /payment-intents/{id} or GET /checkout-sessions/{id}): only Fintoc's signed
+// 3. Whatever the widget or the hosted page says, ask the merchant's server for the
+//    status (GET /_merchant/orders/{order}/payments/{id}; it reads the backend's GET
+//    /payment-intents/{id} or /checkout-sessions/{id} with its own credentials, which
+//    the page never holds): only Fintoc's signed
 //    webhook (or the backend's own check with Fintoc) marks a payment paid. onSuccess
 //    or a return to the success URL alone is never taken as a payment.
 (function () {
@@ -84,8 +86,10 @@
     });
   }
 
-  function api(method, path, body, headers, base) {
-    return fetch((base === undefined ? config.apiBase : base) + path, {
+  // Every call goes to the merchant's server (locally the gateway's stand-in), which
+  // calls the payments API with its own credentials: the page never holds them.
+  function api(method, path, body, headers) {
+    return fetch(config.merchantBase + path, {
       method: method,
       headers: Object.assign({ "content-type": "application/json" }, headers || {}),
       body: body ? JSON.stringify(body) : undefined,
@@ -123,7 +127,7 @@
   // error, 5xx) reuses the key: no second charge.
   function createPayment(action, idempotencyKey) {
     function attempt(n) {
-      return api("POST", orderPath + "/" + action, null, { "Idempotency-Key": idempotencyKey }, config.merchantBase)
+      return api("POST", orderPath + "/" + action, null, { "Idempotency-Key": idempotencyKey })
         .catch(function (e) {
           // Retry what may pass with the same key; never a refusal of the order.
           var retryable = !e.status || e.code === "request_in_progress" || e.status >= 500;
@@ -165,7 +169,7 @@
   }
 
   function confirmIntent(id) {
-    return poll(function () { return api("GET", "/payment-intents/" + encodeURIComponent(id)); },
+    return poll(function () { return api("GET", orderPath + "/payments/" + encodeURIComponent(id)); },
       function (intent) { return FINAL.indexOf(intent.status) >= 0 ? intent.status : null; });
   }
 
@@ -174,7 +178,7 @@
   // ended (the payer may try again in it), or `cancelled` when the payer left
   // Fintoc's page without paying.
   function confirmSession(id, how) {
-    return poll(function () { return api("GET", "/checkout-sessions/" + encodeURIComponent(id)); },
+    return poll(function () { return api("GET", orderPath + "/payments/" + encodeURIComponent(id)); },
       function (session) {
         if (session.paid) { openSession = null; return "succeeded"; }
         if (session.status === "finished" || session.status === "expired") {

@@ -84,6 +84,7 @@ def main():
     env = load_env(args.stack_env)
     api, sim, webhook = env["API_URL"], env["FINTOC_SIM_URL"], env["WEBHOOK_URL"]
     fintoc_auth = {"Authorization": env["FINTOC_SECRET_KEY"]}
+    api_auth = {"Authorization": f"Bearer {env['API_TOKEN']}"} if env.get("API_TOKEN") else {}
 
     status, _ = call("POST", f"{sim}/_sim/deliveries/mode", {"mode": "off"})
     assert status == 200, f"the simulator's deliveries could not be turned off: {status}"
@@ -93,7 +94,7 @@ def main():
             order = f"chaos-{uuid.uuid4().hex[:10]}"
             status, intent = call("POST", f"{api}/payment-intents",
                                   {"amount": 1000 + n, "currency": "CLP", "order_id": order},
-                                  {"Idempotency-Key": order})
+                                  {"Idempotency-Key": order, **api_auth})
             assert status == 201, f"create {n} answered {status}: {intent}"
             status, _ = call("POST", f"{sim}/_sim/payment_intents/{intent['id']}/finish",
                              {"outcome": "succeeded"})
@@ -106,7 +107,8 @@ def main():
 
     with open(args.dynamodb_pid_file) as f:
         dynamodb = int(f.read().strip())
-    probe = os.path.join(ROOT, ".hypothesis", "chaos-burst-probe")
+    # Beside the sources, in no ignore file but .cargolambdaignore's "everything else".
+    probe = os.path.join(ROOT, "chaos-burst-probe.tmp")
     print(f"DynamoDB Local (pid {dynamodb}) stalls for {args.stall:.0f} s; "
           f"{len(events)} deliveries at once; a file is written beside the sources")
     os.kill(dynamodb, signal.SIGSTOP)
@@ -114,7 +116,6 @@ def main():
     try:
         with concurrent.futures.ThreadPoolExecutor(max_workers=len(events)) as pool:
             answers = [pool.submit(deliver, webhook, body, headers) for _, body, headers in events]
-            os.makedirs(os.path.dirname(probe), exist_ok=True)
             with open(probe, "w") as f:
                 f.write("written while requests are in flight\n")
             answers = [a.result() for a in answers]
@@ -143,7 +144,7 @@ def main():
             status, answer = call("POST", webhook, body, headers)
             assert status == 200, f"the retry of {intent_id}'s delivery answered {status}: {answer}"
     for intent_id, _, _ in events:
-        status, seen = call("GET", f"{api}/payment-intents/{intent_id}")
+        status, seen = call("GET", f"{api}/payment-intents/{intent_id}", headers=api_auth)
         assert status == 200 and seen["paid"] is True, f"{intent_id} is not paid after the burst: {status} {seen}"
     print(f"{retried} deliveries refused during the stall were accepted on retry; "
           f"all {len(events)} payments read paid: nothing lost")

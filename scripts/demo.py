@@ -34,9 +34,16 @@ class Surprise(Exception):
     pass
 
 
+# The API's credential (the stack's API_TOKEN), sent to its routes alone.
+API_AUTH = {"url": None, "headers": {}}
+
+
 def request(method, url, body=None, headers=None, raw=None):
     data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-    req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
+    headers = dict(headers or {})
+    if API_AUTH["url"] and url.startswith(API_AUTH["url"] + "/") and "/_merchant/" not in url:
+        headers = {**API_AUTH["headers"], **headers}
+    req = urllib.request.Request(url, data=data, method=method, headers=headers)
     if data is not None:
         req.add_header("content-type", "application/json")
     try:
@@ -112,6 +119,8 @@ def create(api, key, amount, order_id):
 
 def tour(env):
     api, sim, webhook_url = env["API_URL"], env["FINTOC_SIM_URL"], env["WEBHOOK_URL"]
+    if env.get("API_TOKEN"):
+        API_AUTH.update(url=api, headers={"Authorization": f"Bearer {env['API_TOKEN']}"})
     print(f"{BOLD}Fintoc payments (Payment Intents and Checkout Sessions) — local tour{RESET}")
     print(f"API {api} · Fintoc simulator {sim} · webhooks to {webhook_url}")
 

@@ -4,7 +4,8 @@
 # running stack, runs the guided tour (scripts/demo.py, which checks every step) and
 # the browser test of the checkout page (headless Debian Chromium via
 # playwright-core), a burst of deliveries while DynamoDB stalls
-# (scripts/chaos_burst.py), then brings the stack down and checks that every process it
+# (scripts/chaos_burst.py), the API contract under schemathesis
+# (scripts/api-contract-test.sh), then brings the stack down and checks that every process it
 # started is gone and every port is free.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
@@ -24,6 +25,8 @@ say "browser test of the checkout page"
 node --test tests/browser/
 say "a burst of 16 deliveries while DynamoDB stalls 12 s: each answered within 6 s, nothing lost"
 python3 scripts/chaos_burst.py "$STACK_ENV" "$LOCAL_DIR/dynamodb-stack-test.pid"
+say "the API contract: docs/openapi.yaml under schemathesis, every check, stateful phase"
+scripts/api-contract-test.sh
 
 say "'down' stops everything and frees the ports"
 pids="$(cat "$LOCAL_DIR"/stack-test/*.pid "$LOCAL_DIR"/dynamodb-stack-test.pid)"

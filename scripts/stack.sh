@@ -46,6 +46,9 @@ env_file="$LOCAL_DIR/stack-$name.env"
 run_dir="$LOCAL_DIR/stack-$name"
 table="payment-intents"
 webhook_secret="whsec_local_stack_8c41e7b95f2a03d6"
+# The merchant routes' credential, as the deployed authorizer wants one (the
+# gateway refuses a request without it: 401); the browser never holds it.
+api_token="local_api_token_${name}_5d0c9e41b7a2"
 gateway_pid="$run_dir/gateway.pid"
 export DDB_NAME="stack-$name" DDB_PORT="$ddb_port"
 
@@ -109,17 +112,37 @@ wait_function() {
   done
 }
 
+# wait_instances NAME: until cargo lambda watch runs 16 instances of the function
+# (fewer if LOCAL_CONCURRENCY says so). It starts all of them at the function's first
+# call, each with `cargo run`, which on a busy machine takes seconds — a burst that
+# found one still starting waited for it and its init — and now and then one of them
+# never comes up, hence the 4 spare. Same patience rule as wait_function.
+wait_instances() {
+  local name="$1" want=$((${LOCAL_CONCURRENCY:-20} < 16 ? ${LOCAL_CONCURRENCY:-20} : 16)) running log="$run_dir/functions.log" size last_size=-1 quiet_since=$SECONDS
+  while :; do
+    running="$(pgrep -P "$(cat "$run_dir/functions.pid")" -fc "target/debug/$name" || true)"
+    ((running >= want)) && return 0
+    pid_alive "$run_dir/functions.pid" || die "cargo lambda watch exited while starting $name (log: ${log#"$ROOT"/})"
+    size="$(stat -c %s "$log" 2>/dev/null || echo 0)"
+    if [[ "$size" != "$last_size" ]]; then last_size="$size" quiet_since=$SECONDS; fi
+    ((SECONDS - quiet_since < 120)) \
+      || die "$running of $want instances of $name started, and the log was quiet for 120 s (log: ${log#"$ROOT"/})"
+    sleep 0.5
+  done
+}
+
 # The functions under `cargo lambda watch`, its Invoke API on lambda_port.
 start_watch() {
   say "starting the functions under cargo lambda watch at http://127.0.0.1:$lambda_port"
   # Concurrent instances per function, as Lambda runs them (cargo lambda's default
   # is one, which queues concurrent deliveries behind each other): 16 hold a burst
-  # of 16 deliveries while DynamoDB stalls, each answered within its own timeouts
-  # (docs/local.md: instances and their memory). Reloaded when the functions'
-  # sources change, and on nothing else (.cargolambdaignore).
+  # of 16 deliveries while DynamoDB stalls, each answered within its own timeouts,
+  # and 4 spare stand in for one that did not come up (docs/local.md: instances and
+  # their memory). Reloaded when the functions' sources change, and on nothing else
+  # (.cargolambdaignore).
   start_bg "$run_dir/functions.pid" "$run_dir/functions.log" cargo lambda watch \
     --invoke-address 127.0.0.1 --invoke-port "$lambda_port" --env-file "$run_dir/functions.env" \
-    --concurrency "${LOCAL_CONCURRENCY:-16}"
+    --concurrency "${LOCAL_CONCURRENCY:-20}"
   wait_port "$lambda_port" "$run_dir/functions.pid" "cargo lambda watch" 60
   gateway_functions=(--functions-url "http://127.0.0.1:$lambda_port"
     --reconcile-every "${STACK_RECONCILE_EVERY_SECONDS:-30}")
@@ -204,17 +227,23 @@ up() {
 
   say "starting the local gateway at $gateway"
   start_bg "$gateway_pid" "$run_dir/gateway.log" target/debug/local-gateway --port "$gateway_port" \
-    "${gateway_functions[@]}" --checkout-dir "$ROOT/checkout" \
+    "${gateway_functions[@]}" --checkout-dir "$ROOT/checkout" --api-token "$api_token" \
     --widget-script "$sim/widget/v1/" --public-key pk_test_simulator
   wait_http "$gateway/_local/health" 30 || die "the local gateway did not start"
 
   # The first call starts each function's instances (built above, so no compile).
   say "waiting for the HTTP functions to answer"
-  wait_function create-intent 404 "$gateway/payment-intents/pi_healthcheck"
+  wait_function create-intent 404 -H "Authorization: Bearer $api_token" "$gateway/payment-intents/pi_healthcheck"
   wait_function webhook 400 -X POST -d '{}' "$gateway/webhooks/fintoc"
+  if [[ "$functions" == watch ]]; then
+    say "waiting for the HTTP functions' instances (16 of each running)"
+    wait_instances create-intent
+    wait_instances webhook
+  fi
 
   {
     echo "API_URL=$gateway"
+    echo "API_TOKEN=$api_token"
     echo "WEBHOOK_URL=$gateway/webhooks/fintoc"
     echo "CHECKOUT_URL=$gateway/"
     echo "FINTOC_SIM_URL=$sim"

@@ -26,8 +26,12 @@ after(async () => {
   await browser?.close();
 });
 
-async function api(path, init) {
-  const response = await fetch(env.API_URL + path, init);
+// The API's routes want the stack's credential (API_TOKEN), as the deployed
+// authorizer wants one; the gateway's own routes (/_local, /_merchant) do not.
+async function api(path, init = {}) {
+  const headers = { ...(init.headers || {}) };
+  if (env.API_TOKEN && !path.startsWith("/_")) headers.Authorization = `Bearer ${env.API_TOKEN}`;
+  const response = await fetch(env.API_URL + path, { ...init, headers });
   return { status: response.status, body: await response.json() };
 }
 

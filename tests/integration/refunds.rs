@@ -1103,25 +1103,27 @@ async fn a_refund_of_ours_missing_from_its_record_is_imported_by_the_sweep() {
 }
 
 /// Issue 34 (5): a payment's refunds live on its one item, which DynamoDB caps at
-/// 400 KB: past 50 refunds, or with metadata over 4096 bytes, a refund is refused
-/// before anything is sent to Fintoc.
+/// 400 KB: past 50 refunds, or with more metadata than a refund carries (8 entries
+/// of at most 40 + 88 characters: 4096 bytes at most), a refund is refused before
+/// anything is sent to Fintoc.
 #[tokio::test]
 async fn refunds_beyond_what_one_item_holds_are_refused_before_fintoc() {
     let h = Harness::new().await;
     wire_webhooks(&h).await;
     let pi = paid_intent(&h, "order-many").await;
-    // Each entry valid (at most 500 characters), 9 of them over 4096 bytes.
-    let metadata: serde_json::Map<String, Value> = (0..9)
-        .map(|i| (format!("note{i}"), json!("x".repeat(500))))
-        .collect();
-    let big = json!({"amount": 1, "metadata": metadata}).to_string();
-    let too_large = h.call(refund_of(&pi, "big", &big)).await;
-    assert_eq!(
-        (too_large.status, too_large.error_code()),
-        (400, "metadata_too_large"),
-        "{}",
-        too_large.json
-    );
+    // 9 entries, or one value over 88 characters.
+    let many: serde_json::Map<String, Value> =
+        (0..9).map(|i| (format!("note{i}"), json!("x"))).collect();
+    for metadata in [json!(many), json!({"note": "x".repeat(89)})] {
+        let big = json!({"amount": 1, "metadata": metadata}).to_string();
+        let too_large = h.call(refund_of(&pi, "big", &big)).await;
+        assert_eq!(
+            (too_large.status, too_large.error_code()),
+            (400, "invalid_metadata"),
+            "{}",
+            too_large.json
+        );
+    }
     let null = h.call(refund_of(&pi, "null", r#"{"amount": null}"#)).await;
     assert_eq!(
         (null.status, null.error_code()),

@@ -341,7 +341,7 @@ async fn bad_input_is_a_4xx_envelope_and_nothing_is_written() {
                 "{\"amount\"",
                 "{\"success_url\": \"https://evil.example/\", \"amount\"",
             ),
-            400,
+            422,
             "return_url_not_allowed",
         ),
         (
@@ -350,7 +350,7 @@ async fn bad_input_is_a_4xx_envelope_and_nothing_is_written() {
                 "{\"amount\"",
                 "{\"cancel_url\": \"https://evil.example/\", \"amount\"",
             ),
-            400,
+            422,
             "return_url_not_allowed",
         ),
         (

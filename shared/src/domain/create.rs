@@ -5,17 +5,17 @@ use super::deployment::DEPLOYMENT_TAG_METADATA_KEY;
 use super::error::{InputError, InputErrorKind};
 use super::money::Currency;
 use super::number::whole_number;
-use super::refund::{
-    parse_refund_amount, refund_metadata_too_large, RefundRequest, MAX_REFUND_METADATA_BYTES,
-};
+use super::refund::{parse_refund_amount, RefundRequest, MAX_REFUND_METADATA_BYTES};
 use super::report::PaymentReport;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
-/// Largest accepted request body.
-pub const MAX_BODY_BYTES: usize = 16 * 1024;
+/// Largest accepted request body: above the longest body docs/openapi.yaml admits
+/// (every field at its limit, every character escaped as a surrogate pair: about
+/// 180 KB), so no schema-valid request is a `413`; far below Lambda's 6 MB.
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
 /// Most metadata entries accepted.
 pub const MAX_METADATA_ENTRIES: usize = 20;
 /// Longest metadata key, in characters.
@@ -24,6 +24,38 @@ pub const MAX_METADATA_KEY_CHARS: usize = 40;
 pub const MAX_METADATA_VALUE_CHARS: usize = 500;
 /// Longest `order_id`, in characters.
 pub const MAX_ORDER_ID_CHARS: usize = 255;
+
+/// The limits a request's metadata is held to, each stated in docs/openapi.yaml.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MetadataLimits {
+    /// Most entries.
+    pub entries: usize,
+    /// Longest key, in characters (at least one).
+    pub key_chars: usize,
+    /// Longest value, in characters.
+    pub value_chars: usize,
+}
+
+/// A payment's metadata: 20 entries, keys of 1–40 characters, values of up to 500.
+pub const PAYMENT_METADATA: MetadataLimits = MetadataLimits {
+    entries: MAX_METADATA_ENTRIES,
+    key_chars: MAX_METADATA_KEY_CHARS,
+    value_chars: MAX_METADATA_VALUE_CHARS,
+};
+
+/// A refund's metadata: 8 entries, keys of 1–40 characters, values of up to 88 —
+/// never more than [`MAX_REFUND_METADATA_BYTES`] in UTF-8 (4 bytes a character at
+/// most), so a payment's item holds all its refunds whatever they carry.
+pub const REFUND_METADATA: MetadataLimits = MetadataLimits {
+    entries: 8,
+    key_chars: MAX_METADATA_KEY_CHARS,
+    value_chars: 88,
+};
+
+const _: () = assert!(
+    REFUND_METADATA.entries * (REFUND_METADATA.key_chars + REFUND_METADATA.value_chars) * 4
+        <= MAX_REFUND_METADATA_BYTES
+);
 
 /// Limits set by the merchant's configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -171,14 +203,7 @@ pub fn parse_refund_request(
             format!("Unknown field `{field}`. Accepted fields: amount, metadata."),
         ));
     }
-    let metadata = parse_metadata(obj.get("metadata"))?;
-    if refund_metadata_too_large(&metadata) {
-        return Err(InputError::invalid_param(
-            "metadata_too_large",
-            "metadata",
-            format!("A refund's metadata may take at most {MAX_REFUND_METADATA_BYTES} bytes (UTF-8, keys and values)."),
-        ));
-    }
+    let metadata = parse_metadata(obj.get("metadata"), REFUND_METADATA)?;
     Ok(RefundRequest {
         amount: parse_refund_amount(obj.get("amount"))?,
         metadata,
@@ -254,7 +279,7 @@ fn parse_request(
     let amount = parse_amount(obj.get("amount"))?;
     let currency = parse_currency(obj.get("currency"))?;
     let customer_email = parse_email(obj.get("customer_email"))?;
-    let metadata = parse_metadata(obj.get("metadata"))?;
+    let metadata = parse_metadata(obj.get("metadata"), PAYMENT_METADATA)?;
     let order_id = parse_order_id(obj.get("order_id"))?;
     let success_url = parse_url(obj.get("success_url"), "success_url")?;
     let cancel_url = parse_url(obj.get("cancel_url"), "cancel_url")?;
@@ -491,7 +516,10 @@ fn parse_email(value: Option<&Value>) -> Result<Option<String>, InputError> {
     }
 }
 
-fn parse_metadata(value: Option<&Value>) -> Result<BTreeMap<String, String>, InputError> {
+fn parse_metadata(
+    value: Option<&Value>,
+    limits: MetadataLimits,
+) -> Result<BTreeMap<String, String>, InputError> {
     let obj: &Map<String, Value> = match value {
         None | Some(Value::Null) => return Ok(BTreeMap::new()),
         Some(Value::Object(obj)) => obj,
@@ -503,21 +531,24 @@ fn parse_metadata(value: Option<&Value>) -> Result<BTreeMap<String, String>, Inp
             ))
         }
     };
-    if obj.len() > MAX_METADATA_ENTRIES {
+    if obj.len() > limits.entries {
         return Err(InputError::invalid_param(
             "invalid_metadata",
             "metadata",
-            format!("metadata may have at most {MAX_METADATA_ENTRIES} entries."),
+            format!("metadata may have at most {} entries.", limits.entries),
         ));
     }
     let mut out = BTreeMap::new();
     for (k, v) in obj {
         let param = format!("metadata[{}]", echo(k));
-        if k.is_empty() || k.chars().count() > MAX_METADATA_KEY_CHARS {
+        if k.is_empty() || k.chars().count() > limits.key_chars {
             return Err(InputError::invalid_param(
                 "invalid_metadata",
                 &param,
-                format!("metadata keys must be 1 to {MAX_METADATA_KEY_CHARS} characters."),
+                format!(
+                    "metadata keys must be 1 to {} characters.",
+                    limits.key_chars
+                ),
             ));
         }
         let Value::String(v) = v else {
@@ -527,11 +558,14 @@ fn parse_metadata(value: Option<&Value>) -> Result<BTreeMap<String, String>, Inp
                 "metadata values must be strings (no nested objects, numbers or null).",
             ));
         };
-        if v.chars().count() > MAX_METADATA_VALUE_CHARS {
+        if v.chars().count() > limits.value_chars {
             return Err(InputError::invalid_param(
                 "invalid_metadata",
                 &param,
-                format!("metadata values must be at most {MAX_METADATA_VALUE_CHARS} characters."),
+                format!(
+                    "metadata values must be at most {} characters.",
+                    limits.value_chars
+                ),
             ));
         }
         out.insert(k.clone(), v.clone());

@@ -20,7 +20,7 @@
 //! the session's own status (`created`, `in_progress`, `finished`, `expired`) and
 //! its payment's outcome.
 
-use super::error::InputError;
+use super::error::{InputError, InputErrorKind};
 use super::idempotency::FintocKey;
 use super::payment::{
     PaymentKind, PaymentStatus, RefundsSummary, Review, SessionPayment, StoredPayment,
@@ -58,7 +58,8 @@ pub struct SessionSettings {
 
 impl SessionSettings {
     /// The URL a request may use for `field`: its own, if allowed, else the
-    /// default; a URL not configured is refused (400 `return_url_not_allowed`).
+    /// default; a URL not configured is refused (422 `return_url_not_allowed`: the
+    /// merchant's configuration, which no schema knows, refuses it).
     pub fn return_url(
         &self,
         requested: Option<&str>,
@@ -74,11 +75,12 @@ impl SessionSettings {
             {
                 Ok(url.to_string())
             }
-            Some(_) => Err(InputError::invalid_param(
+            Some(_) => Err(InputError::new(
+                InputErrorKind::OverLimit,
                 "return_url_not_allowed",
-                field,
                 format!("{field} is not one of this merchant's configured return URLs (CHECKOUT_RETURN_URLS)."),
-            )),
+            )
+            .with_param(field)),
         }
     }
 }
@@ -354,6 +356,32 @@ impl StoredPayment {
 mod tests {
     use super::*;
     use crate::domain::idempotency::{derive_fintoc_key, CallerId, IdempotencyKey};
+
+    /// Issue 36: a return URL that is well-formed but not configured is refused
+    /// for the merchant's configuration, as an amount over its maximum is (`422`),
+    /// not as a malformed request: the schema cannot know the configured list.
+    #[test]
+    fn a_return_url_not_configured_is_refused_by_the_configuration() {
+        let settings = SessionSettings {
+            success_url: "https://shop.example/ok".into(),
+            cancel_url: "https://shop.example/no".into(),
+            allowed_return_urls: vec!["https://shop.example/other".into()],
+        };
+        let refused = settings
+            .return_url(Some("https://evil.example/"), "d", "success_url")
+            .unwrap_err();
+        assert_eq!(
+            (refused.kind, refused.code),
+            (
+                crate::domain::error::InputErrorKind::OverLimit,
+                "return_url_not_allowed"
+            )
+        );
+        assert_eq!(
+            settings.return_url(Some("https://shop.example/other"), "d", "cancel_url"),
+            Ok("https://shop.example/other".to_string())
+        );
+    }
 
     #[test]
     fn a_sessions_reference_is_one_per_create_and_tells_nothing_of_its_key() {

@@ -28,7 +28,7 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use serde_json::json;
-use shared::routes::{function_of_path, Function};
+use shared::routes::{function_of_path, resolve, Auth, Function, Matched};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -57,6 +57,9 @@ OPTIONS:
                              default payment_intent; ?flow= overrides it per page
     --reconcile-every SECS   invoke the reconcile function every SECS seconds, as the
                              deployed EventBridge Scheduler schedule does (default: never)
+    --api-token TOKEN        the merchant routes' authorizer, as the template's JWT one:
+                             a request without `Authorization: Bearer TOKEN` is a 401
+                             (default: none, as CreateIntentAuth=NONE)
     -h, --help               print this help
 
 Routes: POST /payment-intents, GET /payment-intents/{id}, POST /checkout-sessions,
@@ -101,6 +104,8 @@ struct Gateway {
     webhook_faults: Mutex<VecDeque<u16>>,
     /// The payments the merchant's stand-in made for each order, in order.
     orders: merchant::OrderBook,
+    /// The bearer token the merchant routes require, if any.
+    api_token: Option<String>,
 }
 
 impl Gateway {
@@ -118,6 +123,7 @@ struct Options {
     public_key: String,
     checkout_flow: String,
     reconcile_every: Option<Duration>,
+    api_token: Option<String>,
 }
 
 fn parse_args() -> Result<Options, String> {
@@ -128,6 +134,7 @@ fn parse_args() -> Result<Options, String> {
     let mut public_key = "pk_test_simulator".to_string();
     let mut checkout_flow = "payment_intent".to_string();
     let mut reconcile_every = None;
+    let mut api_token = None;
     while let Some(arg) = args.next() {
         let mut value = || args.next().ok_or_else(|| format!("{arg} needs a value"));
         match arg.as_str() {
@@ -152,6 +159,7 @@ fn parse_args() -> Result<Options, String> {
                     .map_err(|e| format!("--reconcile-every: {e}"))?;
                 reconcile_every = Some(Duration::from_secs(secs.max(1)));
             }
+            "--api-token" => api_token = Some(value()?).filter(|t| !t.is_empty()),
             "-h" | "--help" => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -175,6 +183,7 @@ fn parse_args() -> Result<Options, String> {
         public_key,
         checkout_flow,
         reconcile_every,
+        api_token,
     })
 }
 
@@ -221,7 +230,6 @@ async fn main() {
     let page_config = format!(
         "window.CHECKOUT_CONFIG = {};\n",
         json!({
-            "apiBase": "",
             "merchantBase": "",
             "widgetScript": options.widget_script,
             "publicKey": options.public_key,
@@ -238,6 +246,7 @@ async fn main() {
             .expect("HTTP client"),
         webhook_faults: Mutex::new(VecDeque::new()),
         orders: merchant::OrderBook::default(),
+        api_token: options.api_token,
     });
     if let Some(every) = options.reconcile_every {
         tokio::spawn(reconcile_schedule(gateway.clone(), every));
@@ -297,7 +306,11 @@ async fn route(gateway: &Gateway, req: Request<Incoming>) -> HttpResponse {
         (&Method::POST, "/_local/faults") => add_faults(gateway, req).await,
         (_, p) if p.starts_with("/_merchant/orders/") => merchant_route(gateway, req).await,
         (_, p) if function_of_path(p) == Some(Function::CreateIntent) => {
-            forward(gateway, Function::CreateIntent, req).await
+            if authorized(gateway, &method, p, req.headers()) {
+                forward(gateway, Function::CreateIntent, req).await
+            } else {
+                unauthorized()
+            }
         }
         (_, p) if function_of_path(p) == Some(Function::Webhook) => {
             let fault = gateway
@@ -332,6 +345,39 @@ async fn route(gateway: &Gateway, req: Request<Incoming>) -> HttpResponse {
         started.elapsed().as_millis()
     );
     response
+}
+
+/// Whether a request may reach its route: a merchant route wants the configured
+/// bearer token, as the template's authorizer wants its credentials (checked
+/// before the function runs); other routes, and every route without a token
+/// configured, are open.
+fn authorized(gateway: &Gateway, method: &Method, path: &str, headers: &http::HeaderMap) -> bool {
+    let Some(token) = &gateway.api_token else {
+        return true;
+    };
+    let merchant_route = matches!(
+        resolve(Function::CreateIntent, method.as_str(), path),
+        Matched::Route { route, .. } if route.auth == Auth::Merchant
+    );
+    !merchant_route
+        || headers
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .is_some_and(|given| given == token)
+}
+
+/// API Gateway's answer to a request its authorizer refuses (its own body, not
+/// the API's envelope: the function never ran).
+fn unauthorized() -> HttpResponse {
+    Response::builder()
+        .status(401)
+        .header("content-type", "application/json")
+        .header("www-authenticate", "Bearer")
+        .body(Full::new(Bytes::from_static(
+            br#"{"message":"Unauthorized"}"#,
+        )))
+        .expect("valid response")
 }
 
 async fn add_faults(gateway: &Gateway, req: Request<Incoming>) -> HttpResponse {
@@ -404,6 +450,18 @@ async fn merchant_route(gateway: &Gateway, req: Request<Incoming>) -> HttpRespon
                     gateway.orders.add(&order_id, resource, &id);
                 }
             }
+            raw_json(status, body)
+        }
+        (Method::GET, Some(payment)) if payment.starts_with("payments/") => {
+            // One payment this server made for the order, as the backend records
+            // it: what the checkout page polls (it never holds the API's
+            // credentials; this server calls the API with its own).
+            let payment_id = &payment["payments/".len()..];
+            let Some(resource) = gateway.orders.resource_of(&order_id, payment_id) else {
+                return error(404, "payment_not_found", "This order has no such payment.");
+            };
+            let path = format!("/{}/{payment_id}", resource.path());
+            let (status, body) = call_backend(gateway, Method::GET, &path, None, None).await;
             raw_json(status, body)
         }
         (Method::GET, Some("payments")) => {
@@ -549,6 +607,18 @@ async fn forward(gateway: &Gateway, function: Function, req: Request<Incoming>) 
         .path_and_query()
         .map(|p| p.as_str())
         .unwrap_or("/");
+    // cargo lambda's function URL emulation answers a bare 500 to a body or a
+    // header that is not UTF-8. Deployed, the function gets such a body as bytes
+    // and refuses it as JSON, and API Gateway passes a header's bytes as
+    // ISO-8859-1 characters: the gateway answers the first as the function would
+    // and hands the second on as those characters.
+    if std::str::from_utf8(&body).is_err() {
+        return error(
+            400,
+            "invalid_json",
+            "The body is not valid JSON: it is not UTF-8 text.",
+        );
+    }
     let url = gateway.backend.url(function.name(), path_and_query);
     let mut outbound = gateway.http.request(parts.method, url).body(body);
     for (name, value) in &parts.headers {
@@ -556,7 +626,7 @@ async fn forward(gateway: &Gateway, function: Function, req: Request<Incoming>) 
             name.as_str(),
             "host" | "content-length" | "connection" | "transfer-encoding"
         ) {
-            outbound = outbound.header(name, value);
+            outbound = outbound.header(name, latin1_as_utf8(value));
         }
     }
     let answer = match invoke(gateway, function, outbound).await {
@@ -575,6 +645,16 @@ async fn forward(gateway: &Gateway, function: Function, req: Request<Incoming>) 
     response
         .body(Full::new(answer.body))
         .expect("valid response")
+}
+
+/// A header value's bytes read as ISO-8859-1 characters, written as UTF-8 (the
+/// value itself when it is ASCII).
+fn latin1_as_utf8(value: &http::HeaderValue) -> http::HeaderValue {
+    if value.as_bytes().is_ascii() {
+        return value.clone();
+    }
+    let text: String = value.as_bytes().iter().map(|&b| char::from(b)).collect();
+    http::HeaderValue::from_bytes(text.as_bytes()).unwrap_or_else(|_| value.clone())
 }
 
 async fn static_file(gateway: &Gateway, path: &str) -> HttpResponse {
@@ -620,6 +700,7 @@ mod tests {
             http: shared::fintoc::http_client_builder().build().unwrap(),
             webhook_faults: Mutex::new(VecDeque::new()),
             orders: merchant::OrderBook::default(),
+            api_token: Some("t0ken".into()),
         }
     }
 
@@ -675,5 +756,58 @@ mod tests {
             Ok(_) => panic!("nothing listens, yet it answered"),
         };
         assert_eq!(refusal.status(), 502);
+    }
+
+    #[test]
+    fn merchant_routes_want_the_token_and_the_webhook_does_not() {
+        let gateway = gateway("http://127.0.0.1:1".into());
+        let with = |value: &str| {
+            let mut headers = http::HeaderMap::new();
+            headers.insert(http::header::AUTHORIZATION, value.parse().unwrap());
+            headers
+        };
+        let none = http::HeaderMap::new();
+        let get = Method::GET;
+        let post = Method::POST;
+        assert!(!authorized(&gateway, &get, "/payment-intents/pi_1", &none));
+        assert!(!authorized(
+            &gateway,
+            &get,
+            "/payment-intents/pi_1",
+            &with("Bearer nope")
+        ));
+        assert!(!authorized(
+            &gateway,
+            &post,
+            "/refunds/re_i.x.k0/cancel",
+            &with("t0ken")
+        ));
+        assert!(authorized(
+            &gateway,
+            &get,
+            "/payment-intents/pi_1",
+            &with("Bearer t0ken")
+        ));
+        assert!(authorized(&gateway, &post, "/webhooks/fintoc", &none));
+        // A method no route takes reaches the function, which answers 405.
+        assert!(authorized(
+            &gateway,
+            &Method::TRACE,
+            "/payment-intents",
+            &none
+        ));
+        let open = Gateway {
+            api_token: None,
+            ..gateway
+        };
+        assert!(authorized(&open, &get, "/payment-intents/pi_1", &none));
+    }
+
+    #[test]
+    fn a_header_that_is_not_ascii_is_handed_on_as_its_latin1_characters() {
+        let value = http::HeaderValue::from_bytes(&[0xd7, 0xf8, b'k']).unwrap();
+        assert_eq!(latin1_as_utf8(&value).as_bytes(), "×øk".as_bytes());
+        let ascii = http::HeaderValue::from_static("key-1");
+        assert_eq!(latin1_as_utf8(&ascii), ascii);
     }
 }

@@ -258,3 +258,100 @@ fn fingerprint_is_canonical() {
     assert_eq!(a.fingerprint(), b.fingerprint());
     assert_ne!(a.fingerprint(), c.fingerprint());
 }
+
+/// `body` as a JSON encoder that escapes every non-ASCII character writes it
+/// (Python's `json.dumps`, as schemathesis sends it): an astral character takes
+/// 12 bytes (`\ud83d\ude00`), the most a character can take on the wire.
+fn escaped(value: &Value) -> String {
+    let mut out = String::new();
+    for c in value.to_string().chars() {
+        if c.is_ascii() {
+            out.push(c);
+        } else {
+            let mut units = [0u16; 2];
+            for unit in c.encode_utf16(&mut units) {
+                out.push_str(&format!("\\u{unit:04x}"));
+            }
+        }
+    }
+    out
+}
+
+/// `n` astral characters, the `i`-th variant (so metadata keys differ).
+fn astral(n: usize, i: usize) -> String {
+    let mut s: String = "😀".repeat(n - 1);
+    s.push(char::from_u32(0x1F600 + i as u32).unwrap());
+    s
+}
+
+/// Issue 36: docs/openapi.yaml admits every field at its limit, written in its
+/// longest form; the server took only 16 KiB of body, so such a request — valid by
+/// the schema — was a `413`. Every schema-valid body now fits the limit.
+#[test]
+fn a_session_body_at_every_limit_the_schema_states_is_accepted() {
+    let metadata: Map<String, Value> = (0..MAX_METADATA_ENTRIES)
+        .map(|i| {
+            (
+                astral(MAX_METADATA_KEY_CHARS, i),
+                Value::String(astral(MAX_METADATA_VALUE_CHARS, i)),
+            )
+        })
+        .collect();
+    let email = format!("{}@example.com", "a".repeat(254 - "@example.com".len()));
+    let url = astral(MAX_URL_CHARS, 0);
+    let body = escaped(&serde_json::json!({
+        "amount": 1, "currency": "CLP", "order_id": astral(MAX_ORDER_ID_CHARS, 0),
+        "customer_email": email, "metadata": metadata,
+        "success_url": url, "cancel_url": url,
+    }));
+    assert!(
+        body.len() > 16 * 1024 && body.len() <= MAX_BODY_BYTES,
+        "{}",
+        body.len()
+    );
+    let parsed = parse_session_request(JSON, body.as_bytes(), &CreateLimits::default()).unwrap();
+    assert_eq!(parsed.metadata.len(), MAX_METADATA_ENTRIES);
+    assert_eq!(parsed.order_id.chars().count(), MAX_ORDER_ID_CHARS);
+}
+
+/// Issue 36: a refund's metadata was bounded by its bytes in all (4096), which no
+/// JSON Schema can state, so schema-valid metadata was refused. It is now held to
+/// per-entry limits the schema states, chosen so that it never takes more than
+/// 4096 bytes however it is written.
+#[test]
+fn a_refunds_metadata_is_held_to_limits_the_schema_states() {
+    let refund = |metadata: Value| {
+        parse_refund_request(
+            JSON,
+            escaped(&serde_json::json!({"amount": 1, "metadata": metadata})).as_bytes(),
+        )
+    };
+    let most: Map<String, Value> = (0..REFUND_METADATA.entries)
+        .map(|i| {
+            (
+                astral(REFUND_METADATA.key_chars, i),
+                Value::String(astral(REFUND_METADATA.value_chars, i)),
+            )
+        })
+        .collect();
+    let accepted = refund(Value::Object(most)).unwrap();
+    let bytes: usize = accepted
+        .metadata
+        .iter()
+        .map(|(k, v)| k.len() + v.len())
+        .sum();
+    assert!(bytes <= MAX_REFUND_METADATA_BYTES, "{bytes}");
+
+    let too_many: Map<String, Value> = (0..=REFUND_METADATA.entries)
+        .map(|i| (format!("k{i}"), Value::String("v".into())))
+        .collect();
+    let long_value = serde_json::json!({"k": "v".repeat(REFUND_METADATA.value_chars + 1)});
+    let long_key = serde_json::json!({"k".repeat(REFUND_METADATA.key_chars + 1): "v"});
+    for metadata in [Value::Object(too_many), long_value, long_key] {
+        let refused = refund(metadata).unwrap_err();
+        assert_eq!(
+            (refused.kind, refused.code),
+            (Malformed, "invalid_metadata")
+        );
+    }
+}
