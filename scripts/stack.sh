@@ -92,43 +92,35 @@ wait_port() {
   done
 }
 
-# wait_function NAME STATUS CURL_ARGS...: until the function answers STATUS through
-# the gateway. No fixed deadline a slow machine can miss: it waits while the
-# functions' log grows (a compile, instances starting) and gives up only after
-# 120 s without an answer or a new log line, or when the functions exit — saying
-# what failed and where the log is.
-wait_function() {
-  local name="$1" expected="$2" code log="$run_dir/functions.log" size last_size=-1 quiet_since=$SECONDS
-  shift 2
-  while :; do
-    code="$(curl -s -o /dev/null -w '%{http_code}' --max-time 30 "$@" || true)"
-    [[ "$code" == "$expected" ]] && return 0
-    pid_alive "$run_dir/functions.pid" || die "cargo lambda watch exited before $name answered (log: ${log#"$ROOT"/})"
+# wait_patiently WHAT COMMAND...: until COMMAND succeeds. No fixed deadline a slow
+# machine can miss: it waits while the functions' log grows (a compile, instances
+# starting) and gives up only after 120 s without success or a new log line, or when
+# the functions exit — saying what it waited for and where the log is.
+wait_patiently() {
+  local what="$1" log="$run_dir/functions.log" size last_size=-1 quiet_since=$SECONDS
+  shift
+  until "$@"; do
+    pid_alive "$run_dir/functions.pid" || die "cargo lambda watch exited before $what (log: ${log#"$ROOT"/})"
     size="$(stat -c %s "$log" 2>/dev/null || echo 0)"
     if [[ "$size" != "$last_size" ]]; then last_size="$size" quiet_since=$SECONDS; fi
     ((SECONDS - quiet_since < 120)) \
-      || die "$name answered ${code/#000/nothing} (expected $expected) and its log was quiet for 120 s (log: ${log#"$ROOT"/})"
-    sleep 1
+      || die "still no $what, and the functions' log was quiet for 120 s (log: ${log#"$ROOT"/})"
+    sleep 0.5
   done
 }
 
-# wait_instances NAME: until cargo lambda watch runs 16 instances of the function
-# (fewer if LOCAL_CONCURRENCY says so). It starts all of them at the function's first
-# call, each with `cargo run`, which on a busy machine takes seconds — a burst that
-# found one still starting waited for it and its init — and now and then one of them
-# never comes up, hence the 4 spare. Same patience rule as wait_function.
-wait_instances() {
-  local name="$1" want=$((${LOCAL_CONCURRENCY:-20} < 16 ? ${LOCAL_CONCURRENCY:-20} : 16)) running log="$run_dir/functions.log" size last_size=-1 quiet_since=$SECONDS
-  while :; do
-    running="$(pgrep -P "$(cat "$run_dir/functions.pid")" -fc "target/debug/$name" || true)"
-    ((running >= want)) && return 0
-    pid_alive "$run_dir/functions.pid" || die "cargo lambda watch exited while starting $name (log: ${log#"$ROOT"/})"
-    size="$(stat -c %s "$log" 2>/dev/null || echo 0)"
-    if [[ "$size" != "$last_size" ]]; then last_size="$size" quiet_since=$SECONDS; fi
-    ((SECONDS - quiet_since < 120)) \
-      || die "$running of $want instances of $name started, and the log was quiet for 120 s (log: ${log#"$ROOT"/})"
-    sleep 0.5
-  done
+# answers STATUS CURL_ARGS...: whether the request is answered STATUS.
+answers() {
+  [[ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 30 "${@:2}" || true)" == "$1" ]]
+}
+
+# instances_running NAME COUNT: whether cargo lambda watch runs COUNT instances of the
+# function. It starts all of them at the function's first call, each with `cargo
+# run`, which on a busy machine takes seconds — a burst that found one still starting
+# waited for it and its init — and now and then one never comes up: `up` waits for
+# 16 of the 20 (fewer if LOCAL_CONCURRENCY says so).
+instances_running() {
+  (($(pgrep -P "$(cat "$run_dir/functions.pid")" -fc "target/debug/$1" || true) >= $2))
 }
 
 # The functions under `cargo lambda watch`, its Invoke API on lambda_port.
@@ -233,12 +225,15 @@ up() {
 
   # The first call starts each function's instances (built above, so no compile).
   say "waiting for the HTTP functions to answer"
-  wait_function create-intent 404 -H "Authorization: Bearer $api_token" "$gateway/payment-intents/pi_healthcheck"
-  wait_function webhook 400 -X POST -d '{}' "$gateway/webhooks/fintoc"
+  wait_patiently "404 from create-intent to a health check" \
+    answers 404 -H "Authorization: Bearer $api_token" "$gateway/payment-intents/pi_healthcheck"
+  wait_patiently "400 from webhook to an unsigned health check" \
+    answers 400 -X POST -d '{}' "$gateway/webhooks/fintoc"
   if [[ "$functions" == watch ]]; then
-    say "waiting for the HTTP functions' instances (16 of each running)"
-    wait_instances create-intent
-    wait_instances webhook
+    local instances=$((${LOCAL_CONCURRENCY:-20} < 16 ? ${LOCAL_CONCURRENCY:-20} : 16))
+    say "waiting for the HTTP functions' instances ($instances of each running)"
+    wait_patiently "$instances instances of create-intent" instances_running create-intent "$instances"
+    wait_patiently "$instances instances of webhook" instances_running webhook "$instances"
   fi
 
   {
