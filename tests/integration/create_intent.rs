@@ -586,7 +586,7 @@ async fn bad_input_is_a_4xx_envelope_and_nothing_is_written() {
     let h = Harness::new().await;
     let huge = format!(
         r#"{{"amount":1,"currency":"CLP","order_id":"{}"}}"#,
-        "x".repeat(17 * 1024)
+        "x".repeat(shared::domain::create::MAX_BODY_BYTES)
     );
     let cases: Vec<(lambda_http::Request, u16, &str)> = vec![
         (post_request(None, BODY), 400, "missing_idempotency_key"),
