@@ -107,6 +107,7 @@ const DOMAIN_LAYERS: &[&str] = &[
     "transition",
     "reconcile",
     "session",
+    "merchant_event",
 ];
 
 /// The sibling modules a domain file names (`super::x`, `crate::domain::x`).

@@ -4,6 +4,7 @@ pub mod create;
 pub mod deployment;
 pub mod error;
 pub mod idempotency;
+pub mod merchant_event;
 pub mod money;
 pub mod number;
 pub mod order;
