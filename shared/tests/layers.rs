@@ -108,6 +108,8 @@ const DOMAIN_LAYERS: &[&str] = &[
     "reconcile",
     "session",
     "merchant_event",
+    "standard_webhooks",
+    "delivery",
 ];
 
 /// The sibling modules a domain file names (`super::x`, `crate::domain::x`).

@@ -1,6 +1,7 @@
 //! Pure domain rules: no I/O and no HTTP, fully unit-tested.
 
 pub mod create;
+pub mod delivery;
 pub mod deployment;
 pub mod error;
 pub mod idempotency;
@@ -16,4 +17,5 @@ pub mod refund_id;
 pub mod report;
 pub mod schedule;
 pub mod session;
+pub mod standard_webhooks;
 pub mod transition;
