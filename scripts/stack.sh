@@ -97,10 +97,10 @@ wait_port() {
 # starting) and gives up only after 120 s without success or a new log line, or when
 # the functions exit — saying what it waited for and where the log is.
 wait_patiently() {
-  local what="$1" log="$run_dir/functions.log" size last_size=-1 quiet_since=$SECONDS
+  local what="$1" log="$run_dir/$functions_process.log" size last_size=-1 quiet_since=$SECONDS
   shift
   until "$@"; do
-    pid_alive "$run_dir/functions.pid" || die "cargo lambda watch exited before $what (log: ${log#"$ROOT"/})"
+    pid_alive "$run_dir/$functions_process.pid" || die "$functions_process exited before $what (log: ${log#"$ROOT"/})"
     size="$(stat -c %s "$log" 2>/dev/null || echo 0)"
     if [[ "$size" != "$last_size" ]]; then last_size="$size" quiet_since=$SECONDS; fi
     ((SECONDS - quiet_since < 120)) \
@@ -136,6 +136,7 @@ start_watch() {
     --invoke-address 127.0.0.1 --invoke-port "$lambda_port" --env-file "$run_dir/functions.env" \
     --concurrency "${LOCAL_CONCURRENCY:-20}"
   wait_port "$lambda_port" "$run_dir/functions.pid" "cargo lambda watch" 60
+  functions_process=functions
   gateway_functions=(--functions-url "http://127.0.0.1:$lambda_port"
     --reconcile-every "${STACK_RECONCILE_EVERY_SECONDS:-30}")
 }
@@ -160,6 +161,7 @@ start_sam() {
     --env-vars "$run_dir/env.json" --parameter-overrides "$params" --skip-pull-image \
     --region us-east-1
   wait_port "$api_port" "$run_dir/start-api.pid" "sam local start-api" 180
+  functions_process=start-api
   gateway_functions=(--api-url "http://127.0.0.1:$api_port")
 }
 
@@ -214,7 +216,8 @@ up() {
   # Fintoc's hosted page (the simulator's) sends payers back to the checkout page.
   CHECKOUT_SUCCESS_URL="$gateway/?return=success" CHECKOUT_CANCEL_URL="$gateway/?return=cancel" \
     write_functions_env "$run_dir/functions.env" "$table" "http://$host:$ddb_port" "$sim" "$webhook_secret"
-  local gateway_functions=()
+  # What serves the functions (its pid and log in the run directory), set by start_*.
+  local gateway_functions=() functions_process=
   "start_$functions"
 
   say "starting the local gateway at $gateway"
