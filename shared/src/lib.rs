@@ -9,6 +9,8 @@
 //! - [`store`]: the only module that talks to DynamoDB, behind small ports;
 //! - [`fintoc`]: the only module that talks to Fintoc, behind a small port;
 //! - [`webhook`]: Fintoc's webhooks on the wire (signature, event parsing);
+//! - [`destinations`]: the only module that talks to the merchant's endpoints
+//!   (merchant events, signed per Standard Webhooks);
 //! - [`http`]: the HTTP contract (replies, the error envelope, status mapping);
 //! - [`app`]: the two engines (record a report exactly once, run a command once per
 //!   key) and the use cases on them;
@@ -21,6 +23,7 @@ pub mod app;
 pub mod aws;
 pub mod clock;
 pub mod config;
+pub mod destinations;
 pub mod domain;
 pub mod fintoc;
 pub mod http;

@@ -19,10 +19,16 @@ pub const DYNAMODB_VALIDATION: &str = "DYNAMODB_VALIDATION";
 /// `RefundSweepStalled` metric; the line tells a person why).
 pub const REFUND_SWEEP_STALLED: &str = "REFUND_SWEEP_STALLED";
 
+/// A merchant event's delivery failed on every rung of its ladder: the merchant
+/// has not acknowledged it (`DeliveriesExhausted`); recover it once the endpoint is
+/// back.
+pub const DELIVERY_EXHAUSTED: &str = "DELIVERY_EXHAUSTED";
+
 /// Every marker, for the checks that hold the template to them.
-pub const ALL: [&str; 4] = [
+pub const ALL: [&str; 5] = [
     ANOMALY,
     REFUND_FAILED,
     DYNAMODB_VALIDATION,
     REFUND_SWEEP_STALLED,
+    DELIVERY_EXHAUSTED,
 ];

@@ -19,6 +19,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("store", &["domain", "log_markers"]),
     ("fintoc", &["domain", "secrets"]),
     ("webhook", &["domain", "secrets", "fintoc"]),
+    ("destinations", &["domain"]),
     ("http", &["domain", "store", "fintoc", "webhook"]),
     (
         "app",
@@ -27,13 +28,17 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "store",
             "fintoc",
             "webhook",
+            "destinations",
             "http",
             "secrets",
             "clock",
             "log_markers",
         ],
     ),
-    ("config", &["app", "domain", "fintoc", "secrets"]),
+    (
+        "config",
+        &["app", "domain", "fintoc", "destinations", "secrets"],
+    ),
     ("testkit", &["domain", "store"]),
 ];
 

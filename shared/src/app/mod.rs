@@ -8,6 +8,7 @@
 pub mod errors;
 pub mod idempotent;
 pub mod intents;
+pub mod merchant_events;
 pub mod open_connections;
 pub mod outcome;
 pub mod payments;

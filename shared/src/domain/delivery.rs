@@ -70,6 +70,86 @@ pub fn after_attempt(attempt: u32, result: AttemptResult, now_ms: i64, scale: f6
 /// The local stack's compression of the ladder: 27 h 35 min into about 2 minutes.
 pub const LOCAL_LADDER_SCALE: f64 = 120_000.0 / 99_305_000.0;
 
+/// The destination that is the AWS account's EventBridge bus (every other
+/// destination is an endpoint, by its configured name).
+pub const BUS_DESTINATION: &str = "eventbridge";
+
+/// How much of an endpoint's answer an attempt keeps.
+pub const ANSWER_HEAD_BYTES: usize = 256;
+
+/// How long a claimed attempt owns its delivery: past it, a crashed attempt's
+/// delivery may be claimed again (longer than any attempt's timeout).
+pub const CLAIM_LEASE_MS: i64 = 60_000;
+
+/// Where a delivery stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryState {
+    /// Waiting for its next attempt.
+    Pending,
+    /// An answer in 2xx: done.
+    Delivered,
+    /// Every attempt failed: alarmed; a recover sends it again.
+    Exhausted,
+    /// Its endpoint is disabled (it answered `410 Gone`, or an operator): held
+    /// until the endpoint is enabled and a recover sends it.
+    Held,
+}
+
+impl DeliveryState {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Delivered => "delivered",
+            Self::Exhausted => "exhausted",
+            Self::Held => "held",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Pending, Self::Delivered, Self::Exhausted, Self::Held]
+            .into_iter()
+            .find(|state| state.as_str() == s)
+    }
+
+    /// The state after an attempt's [`Next`].
+    pub fn after(next: Next) -> Self {
+        match next {
+            Next::Delivered => Self::Delivered,
+            Next::DisableEndpoint => Self::Held,
+            Next::RetryAt(_) => Self::Pending,
+            Next::Exhausted => Self::Exhausted,
+        }
+    }
+}
+
+/// One attempt, as recorded on its delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttemptRecord {
+    /// Its number (1 for the first).
+    pub attempt: u32,
+    /// When it started (ms since the epoch).
+    pub at_ms: i64,
+    /// The answer's status; `None`: no answer (timeout, no connection).
+    pub status: Option<u16>,
+    /// How long it took.
+    pub duration_ms: u64,
+    /// The first [`ANSWER_HEAD_BYTES`] of the answer, or why there was none.
+    pub answer_head: String,
+}
+
+/// The first [`ANSWER_HEAD_BYTES`] of an answer, as text (invalid UTF-8 replaced,
+/// never cut inside a character).
+pub fn answer_head(answer: &[u8]) -> String {
+    let text = String::from_utf8_lossy(&answer[..answer.len().min(ANSWER_HEAD_BYTES + 4)]);
+    let mut end = text.len().min(ANSWER_HEAD_BYTES);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -124,6 +204,40 @@ mod tests {
             after_attempt(8, AttemptResult::Failed, t, 1.0),
             Next::Exhausted
         );
+    }
+
+    #[test]
+    fn what_follows_an_attempt_is_the_deliverys_state() {
+        assert_eq!(
+            DeliveryState::after(Next::Delivered),
+            DeliveryState::Delivered
+        );
+        assert_eq!(
+            DeliveryState::after(Next::DisableEndpoint),
+            DeliveryState::Held
+        );
+        assert_eq!(
+            DeliveryState::after(Next::RetryAt(5)),
+            DeliveryState::Pending
+        );
+        assert_eq!(
+            DeliveryState::after(Next::Exhausted),
+            DeliveryState::Exhausted
+        );
+        for state in ["pending", "delivered", "exhausted", "held"] {
+            assert_eq!(DeliveryState::parse(state).unwrap().as_str(), state);
+        }
+        assert_eq!(DeliveryState::parse("sent"), None);
+    }
+
+    #[test]
+    fn an_answers_head_is_its_first_bytes_cut_on_a_character() {
+        assert_eq!(answer_head(b"ok"), "ok");
+        let long = "é".repeat(200);
+        let head = answer_head(long.as_bytes());
+        assert!(head.len() <= ANSWER_HEAD_BYTES && head.len() >= ANSWER_HEAD_BYTES - 1);
+        assert!(head.chars().all(|c| c == 'é'));
+        assert_eq!(answer_head(&[0xff, b'a']), "\u{fffd}a");
     }
 
     #[test]

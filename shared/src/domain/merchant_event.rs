@@ -7,9 +7,9 @@
 //! subject and what changed), so a duplicated stream record, a retried delivery and
 //! a replay all carry the same id: the merchant acknowledges an id once.
 
+use super::order::OrderState;
 use super::payment::{PaymentKind, PaymentStatus, StoredPayment};
-use super::refund::{RefundStatus, StoredRefund};
-use super::refund_id::RefundId;
+use super::refund::RefundStatus;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
@@ -162,34 +162,142 @@ pub fn payment_needs_review(payment: &StoredPayment) -> Option<MerchantEvent> {
     })
 }
 
-/// `refund.succeeded` or `refund.failed` for a refund of `payment` that reached one
-/// of those outcomes; `None` for any other status (a canceled or rejected refund
-/// paid nothing out and was answered to the caller who asked for it).
-pub fn refund_outcome(payment: &StoredPayment, refund: &StoredRefund) -> Option<MerchantEvent> {
-    let event_type = match refund.status {
+/// A refund's final outcome as its `REFUND_OUTCOME#` record holds it, inserted once
+/// by the write that recorded the outcome.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RefundOutcomeRecord {
+    /// The refund's public id (`re_…`).
+    pub refund_id: String,
+    /// Its payment.
+    pub payment_id: String,
+    /// Its payment's order, if any.
+    pub order_id: Option<String>,
+    /// Its final status.
+    pub status: RefundStatus,
+    /// What it paid back (or tried to).
+    pub amount: u64,
+    /// Its currency.
+    pub currency: String,
+    /// Why it failed, as Fintoc said.
+    pub failure_code: Option<String>,
+    /// When the outcome was recorded (RFC 3339).
+    pub at: String,
+}
+
+/// `refund.succeeded` or `refund.failed` for a refund's outcome; `None` for any
+/// other status (a canceled or rejected refund paid nothing out and was answered
+/// to the caller who asked for it).
+pub fn refund_outcome(outcome: &RefundOutcomeRecord) -> Option<MerchantEvent> {
+    let event_type = match outcome.status {
         RefundStatus::Succeeded => EventType::RefundSucceeded,
         RefundStatus::Failed => EventType::RefundFailed,
         _ => return None,
     };
-    let refund_id = RefundId {
-        session: payment.kind == PaymentKind::Session,
-        payment_id: payment.id.clone(),
-        key: refund.key.clone(),
-    }
-    .to_string();
     Some(MerchantEvent {
-        id: event_id(event_type, &refund_id, refund.status.as_str()),
+        id: event_id(event_type, &outcome.refund_id, outcome.status.as_str()),
         event_type,
-        timestamp: refund.updated_at.clone(),
+        timestamp: outcome.at.clone(),
         data: json!({
-            "refund_id": refund_id,
-            "payment_id": payment.id,
-            "order_id": payment.order_id,
-            "amount": refund.amount,
-            "currency": refund.currency,
-            "failure_code": refund.failure_code,
+            "refund_id": outcome.refund_id,
+            "payment_id": outcome.payment_id,
+            "order_id": outcome.order_id,
+            "amount": outcome.amount,
+            "currency": outcome.currency,
+            "failure_code": outcome.failure_code,
         }),
     })
+}
+
+/// A change of a stored item, as the table's stream reports it (decoded by the
+/// store): the only input events are derived from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StoredChange {
+    /// An order's item: its state before (`None`: inserted) and after.
+    Order {
+        /// The order.
+        order_id: String,
+        /// Its state before the change.
+        before: Option<OrderState>,
+        /// Its state after.
+        after: OrderState,
+        /// The payment it names after the change.
+        payment_id: Option<String>,
+        /// That payment's kind.
+        kind: PaymentKind,
+        /// When it was paid (set with `paid`).
+        paid_at: Option<String>,
+    },
+    /// A payment's item, before (`None`: inserted) and after.
+    Payment {
+        /// Before the change.
+        before: Option<Box<StoredPayment>>,
+        /// After it.
+        after: Box<StoredPayment>,
+    },
+    /// A refund's outcome record, inserted.
+    RefundOutcome(RefundOutcomeRecord),
+    /// Anything else (a removal, an idempotency key, a delivery): no event.
+    Unrelated,
+}
+
+/// What a change makes: an event, or an order paid whose event needs its payment
+/// read first (the order's item does not hold the amount or the metadata).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Derived {
+    /// A complete event.
+    Event(MerchantEvent),
+    /// `order_id` was paid by `payment_id` at `paid_at`: build [`order_paid`] from
+    /// that payment.
+    OrderPaid {
+        /// The order.
+        order_id: String,
+        /// The payment that paid it.
+        payment_id: String,
+        /// The payment's kind.
+        kind: PaymentKind,
+        /// When.
+        paid_at: String,
+    },
+}
+
+/// The events a change makes: `order.paid` when an order becomes paid (once: the
+/// state never leaves `paid`), `payment.failed` when a payment reaches an unpaid
+/// final status, `payment.needs_review` when a payment is held for a new reason,
+/// and a refund's outcome when its record is inserted. Anything else makes none;
+/// a change seen twice makes the same events with the same ids.
+pub fn derive(change: &StoredChange) -> Vec<Derived> {
+    match change {
+        StoredChange::Order {
+            order_id,
+            before,
+            after: OrderState::Paid,
+            payment_id: Some(payment_id),
+            kind,
+            paid_at,
+        } if *before != Some(OrderState::Paid) => vec![Derived::OrderPaid {
+            order_id: order_id.clone(),
+            payment_id: payment_id.clone(),
+            kind: *kind,
+            paid_at: paid_at.clone().unwrap_or_default(),
+        }],
+        StoredChange::Order { .. } | StoredChange::Unrelated => Vec::new(),
+        StoredChange::Payment { before, after } => {
+            let before = before.as_deref();
+            let mut events = Vec::new();
+            if before.map(|b| &b.status) != Some(&after.status) {
+                events.extend(payment_failed(after));
+            }
+            let reason = |p: &StoredPayment| p.review.as_ref().map(|r| r.reason);
+            if before.and_then(reason) != reason(after) {
+                events.extend(payment_needs_review(after));
+            }
+            events.into_iter().map(Derived::Event).collect()
+        }
+        StoredChange::RefundOutcome(outcome) => refund_outcome(outcome)
+            .map(Derived::Event)
+            .into_iter()
+            .collect(),
+    }
 }
 
 #[cfg(test)]

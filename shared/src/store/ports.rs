@@ -416,3 +416,136 @@ pub trait RefundStore: Send + Sync {
         to: &str,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
+
+/// A merchant event as the table records it (`EVENT#<id>`, once), with its body
+/// exactly as every delivery sends it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedEvent {
+    /// `evt_…`.
+    pub id: String,
+    /// Its type's name (`order.paid`, …).
+    pub event_type: String,
+    /// The order it concerns, if any.
+    pub order_id: Option<String>,
+    /// The JSON body, as sent.
+    pub body: String,
+    /// When this backend recorded it (ms since the epoch).
+    pub recorded_ms: i64,
+}
+
+/// One event's delivery to one destination (an endpoint's name, or the bus).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DeliveryRef {
+    /// The event.
+    pub event_id: String,
+    /// The destination.
+    pub destination: String,
+}
+
+/// A delivery this caller owns for one attempt (until its lease ends).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimedDelivery {
+    /// Which delivery.
+    pub delivery: DeliveryRef,
+    /// The attempt's number in the delivery's current ladder (1 for the first).
+    pub attempt: u32,
+    /// The body to send.
+    pub body: String,
+}
+
+/// A delivery as stored, for operators and tests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryView {
+    /// Which delivery.
+    pub delivery: DeliveryRef,
+    /// Where it stands.
+    pub state: crate::domain::delivery::DeliveryState,
+    /// Attempts in its current ladder.
+    pub attempts: u32,
+    /// Every attempt, oldest first.
+    pub history: Vec<crate::domain::delivery::AttemptRecord>,
+    /// When its next attempt is due (pending only).
+    pub next_at_ms: Option<i64>,
+}
+
+/// Merchant events and their deliveries: the table is the outbox.
+pub trait DeliveryStore: Send + Sync {
+    /// Records `event` (once: a second recording changes nothing) with one
+    /// delivery per destination, each inserted once: `held` for a disabled
+    /// destination, else claimed for its first attempt, answered here. A delivery
+    /// that existed already is not answered (its owner, or the sweep, has it).
+    fn record_event(
+        &self,
+        event: &RecordedEvent,
+        destinations: &[(String, bool)],
+        now_ms: i64,
+    ) -> impl Future<Output = Result<Vec<ClaimedDelivery>, StoreError>> + Send;
+
+    /// Claims a pending delivery whose attempt is due and not owned by another
+    /// caller (one conditional write); `None` when it is not.
+    fn claim_delivery(
+        &self,
+        delivery: &DeliveryRef,
+        now_ms: i64,
+    ) -> impl Future<Output = Result<Option<ClaimedDelivery>, StoreError>> + Send;
+
+    /// Records an attempt of a claimed delivery and what follows it (its state, its
+    /// next attempt): `false` when the claim was lost meanwhile (nothing written).
+    fn finish_attempt(
+        &self,
+        claimed: &ClaimedDelivery,
+        record: &crate::domain::delivery::AttemptRecord,
+        next: crate::domain::delivery::Next,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Pending deliveries due by `now_ms`, oldest first, at most `limit`.
+    fn due_deliveries(
+        &self,
+        now_ms: i64,
+        limit: i32,
+    ) -> impl Future<Output = Result<Vec<DeliveryRef>, StoreError>> + Send;
+
+    /// Undelivered deliveries (exhausted or held) of events recorded at or after
+    /// `since_ms`, oldest first, at most `limit`.
+    fn undelivered_since(
+        &self,
+        since_ms: i64,
+        limit: i32,
+    ) -> impl Future<Output = Result<Vec<DeliveryRef>, StoreError>> + Send;
+
+    /// An event as recorded.
+    fn event(
+        &self,
+        event_id: &str,
+    ) -> impl Future<Output = Result<Option<RecordedEvent>, StoreError>> + Send;
+
+    /// Starts a new ladder for `event`'s delivery to `destination` (made if it did
+    /// not exist) and claims its first attempt — whatever its state, unless another
+    /// caller owns an attempt of it now (`None`).
+    fn reopen_delivery(
+        &self,
+        event: &RecordedEvent,
+        destination: &str,
+        now_ms: i64,
+    ) -> impl Future<Output = Result<Option<ClaimedDelivery>, StoreError>> + Send;
+
+    /// A delivery as stored.
+    fn delivery(
+        &self,
+        delivery: &DeliveryRef,
+    ) -> impl Future<Output = Result<Option<DeliveryView>, StoreError>> + Send;
+
+    /// The destinations among `names` that are disabled.
+    fn disabled_destinations(
+        &self,
+        names: &[String],
+    ) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
+
+    /// Disables (`410 Gone`, an operator) or enables a destination.
+    fn set_destination_disabled(
+        &self,
+        name: &str,
+        disabled: bool,
+        now_ms: i64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}

@@ -1,7 +1,5 @@
 use super::*;
 use crate::domain::payment::{Review, ReviewReason};
-use crate::domain::refund::RefundOrigin;
-use crate::domain::refund_id::RefundKey;
 use std::collections::BTreeMap;
 
 fn payment(status: PaymentStatus) -> StoredPayment {
@@ -26,19 +24,16 @@ fn payment(status: PaymentStatus) -> StoredPayment {
     }
 }
 
-fn refund(status: RefundStatus) -> StoredRefund {
-    StoredRefund {
-        key: RefundKey::parse("k0123456789abcdef").unwrap(),
-        fintoc_id: Some("re_fintoc_1".into()),
+fn outcome(status: RefundStatus) -> RefundOutcomeRecord {
+    RefundOutcomeRecord {
+        refund_id: "re_i.pi_1.k0123456789abcdef".into(),
+        payment_id: "pi_1".into(),
+        order_id: Some("order-7".into()),
+        status,
         amount: 5_000,
         currency: "CLP".into(),
-        status,
         failure_code: None,
-        metadata: BTreeMap::new(),
-        origin: RefundOrigin::Api,
-        key_generation: 0,
-        created_at: "2026-12-06T11:00:00.000Z".into(),
-        updated_at: "2026-12-06T11:05:00.000Z".into(),
+        at: "2026-12-06T11:05:00.000Z".into(),
     }
 }
 
@@ -149,19 +144,15 @@ fn a_payment_held_for_a_human_is_a_needs_review_event() {
 
 #[test]
 fn a_refunds_outcome_is_one_event_named_by_its_public_id() {
-    let paid = payment(PaymentStatus::Succeeded);
-    let succeeded = refund_outcome(&paid, &refund(RefundStatus::Succeeded)).unwrap();
+    let succeeded = refund_outcome(&outcome(RefundStatus::Succeeded)).unwrap();
     assert_eq!(succeeded.event_type.as_str(), "refund.succeeded");
     assert_eq!(succeeded.data["refund_id"], "re_i.pi_1.k0123456789abcdef");
     assert_eq!(succeeded.data["amount"], 5000);
     assert_eq!(succeeded.timestamp, "2026-12-06T11:05:00.000Z");
-    let failed = refund_outcome(
-        &paid,
-        &StoredRefund {
-            failure_code: Some("insufficient_funds".into()),
-            ..refund(RefundStatus::Failed)
-        },
-    )
+    let failed = refund_outcome(&RefundOutcomeRecord {
+        failure_code: Some("insufficient_funds".into()),
+        ..outcome(RefundStatus::Failed)
+    })
     .unwrap();
     assert_eq!(failed.event_type.as_str(), "refund.failed");
     assert_eq!(failed.data["failure_code"], "insufficient_funds");
@@ -173,15 +164,94 @@ fn a_refunds_outcome_is_one_event_named_by_its_public_id() {
         RefundStatus::Canceled,
         RefundStatus::Rejected,
     ] {
-        assert!(refund_outcome(&paid, &refund(status)).is_none());
+        assert!(refund_outcome(&outcome(status)).is_none());
     }
-    let session = StoredPayment {
-        id: "cs_1".into(),
-        kind: PaymentKind::Session,
-        ..paid
+}
+
+fn order_change(before: Option<OrderState>, after: OrderState) -> StoredChange {
+    StoredChange::Order {
+        order_id: "order-7".into(),
+        before,
+        after,
+        payment_id: Some("pi_1".into()),
+        kind: PaymentKind::Intent,
+        paid_at: Some("2026-12-06T10:01:00.000Z".into()),
+    }
+}
+
+#[test]
+fn an_order_becoming_paid_derives_its_one_order_paid() {
+    let paid = Derived::OrderPaid {
+        order_id: "order-7".into(),
+        payment_id: "pi_1".into(),
+        kind: PaymentKind::Intent,
+        paid_at: "2026-12-06T10:01:00.000Z".into(),
     };
-    let event = refund_outcome(&session, &refund(RefundStatus::Succeeded)).unwrap();
-    assert_eq!(event.data["refund_id"], "re_s.cs_1.k0123456789abcdef");
+    assert_eq!(
+        derive(&order_change(Some(OrderState::Open), OrderState::Paid)),
+        std::slice::from_ref(&paid)
+    );
+    assert_eq!(
+        derive(&order_change(None, OrderState::Paid)),
+        std::slice::from_ref(&paid)
+    );
+    assert_eq!(
+        derive(&order_change(Some(OrderState::Review), OrderState::Paid)),
+        [paid]
+    );
+    // A paid order changed again (its refunded amount): nothing new.
+    assert!(derive(&order_change(Some(OrderState::Paid), OrderState::Paid)).is_empty());
+    for other in [OrderState::Open, OrderState::Closed, OrderState::Review] {
+        assert!(derive(&order_change(Some(OrderState::Reserved), other)).is_empty());
+    }
+}
+
+#[test]
+fn a_payment_change_derives_failure_and_review_once() {
+    let open = payment(PaymentStatus::Pending);
+    let failed = payment(PaymentStatus::Failed);
+    let change = |before: Option<&StoredPayment>, after: &StoredPayment| StoredChange::Payment {
+        before: before.cloned().map(Box::new),
+        after: Box::new(after.clone()),
+    };
+    let events = derive(&change(Some(&open), &failed));
+    assert_eq!(events, [Derived::Event(payment_failed(&failed).unwrap())]);
+    assert_eq!(derive(&change(None, &failed)).len(), 1);
+    // The failed payment changed again (its schedule removed): no second event.
+    assert!(derive(&change(Some(&failed), &failed)).is_empty());
+    // Succeeded, or still open: nothing of a payment's own.
+    assert!(derive(&change(Some(&open), &payment(PaymentStatus::Succeeded))).is_empty());
+
+    let held = StoredPayment {
+        review: Some(Review {
+            reason: ReviewReason::SecondPayment,
+            detail: "order paid by pi_0".into(),
+        }),
+        ..payment(PaymentStatus::Succeeded)
+    };
+    let events = derive(&change(Some(&open), &held));
+    assert_eq!(
+        events,
+        [Derived::Event(payment_needs_review(&held).unwrap())]
+    );
+    assert!(derive(&change(Some(&held), &held)).is_empty());
+}
+
+#[test]
+fn a_refund_outcome_record_derives_its_event_and_nothing_else_does() {
+    assert_eq!(
+        derive(&StoredChange::RefundOutcome(outcome(
+            RefundStatus::Succeeded
+        ))),
+        [Derived::Event(
+            refund_outcome(&outcome(RefundStatus::Succeeded)).unwrap()
+        )]
+    );
+    assert!(derive(&StoredChange::RefundOutcome(outcome(
+        RefundStatus::Canceled
+    )))
+    .is_empty());
+    assert!(derive(&StoredChange::Unrelated).is_empty());
 }
 
 #[test]

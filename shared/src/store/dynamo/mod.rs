@@ -4,6 +4,7 @@
 //! and usage metering; the client and its error mapping here.
 
 pub mod creates;
+pub mod deliveries;
 mod expr;
 pub mod foreign_events;
 pub mod idempotency;
@@ -12,6 +13,7 @@ mod patch;
 pub mod payments;
 pub mod refunds;
 pub mod schedule;
+pub mod stream;
 pub mod table;
 pub mod usage;
 

@@ -35,6 +35,12 @@ pub const DUE_INDEX_ATTRIBUTES: [&str; 9] = [
 /// only: the session is then read whole.
 pub const ATTEMPTS_INDEX: &str = "session-attempts";
 
+/// The sparse index of merchant event deliveries that are not delivered, by queue
+/// (`pending`: by when the next attempt is due; `undelivered`: exhausted or held,
+/// by when their event was recorded). Keys only: the key names the event and the
+/// destination, and a claim reads the delivery whole.
+pub const DELIVERIES_INDEX: &str = "deliveries";
+
 fn malformed(e: impl std::fmt::Display) -> StoreError {
     StoreError::Malformed(e.to_string())
 }
@@ -67,6 +73,8 @@ pub fn table_definition() -> serde_json::Value {
             {"AttributeName": "due_shard", "AttributeType": "N"},
             {"AttributeName": "due_at", "AttributeType": "N"},
             {"AttributeName": "payment_intent_id", "AttributeType": "S"},
+            {"AttributeName": "queue", "AttributeType": "S"},
+            {"AttributeName": "queue_at", "AttributeType": "N"},
         ],
         "KeySchema": [{"AttributeName": PARTITION_KEY, "KeyType": "HASH"}],
         "GlobalSecondaryIndexes": [{
@@ -79,6 +87,13 @@ pub fn table_definition() -> serde_json::Value {
         }, {
             "IndexName": ATTEMPTS_INDEX,
             "KeySchema": [{"AttributeName": "payment_intent_id", "KeyType": "HASH"}],
+            "Projection": {"ProjectionType": "KEYS_ONLY"},
+        }, {
+            "IndexName": DELIVERIES_INDEX,
+            "KeySchema": [
+                {"AttributeName": "queue", "KeyType": "HASH"},
+                {"AttributeName": "queue_at", "KeyType": "RANGE"},
+            ],
             "Projection": {"ProjectionType": "KEYS_ONLY"},
         }],
         "TimeToLiveSpecification": {"AttributeName": TTL_ATTRIBUTE, "Enabled": true},
@@ -162,7 +177,46 @@ pub async fn create_table(client: &Client, table: &str) -> Result<(), StoreError
                 .build()
                 .map_err(malformed)?,
         )
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("queue")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .map_err(malformed)?,
+        )
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("queue_at")
+                .attribute_type(ScalarAttributeType::N)
+                .build()
+                .map_err(malformed)?,
+        )
         .key_schema(partition_key_schema()?)
+        .global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name(DELIVERIES_INDEX)
+                .key_schema(
+                    KeySchemaElement::builder()
+                        .attribute_name("queue")
+                        .key_type(KeyType::Hash)
+                        .build()
+                        .map_err(malformed)?,
+                )
+                .key_schema(
+                    KeySchemaElement::builder()
+                        .attribute_name("queue_at")
+                        .key_type(KeyType::Range)
+                        .build()
+                        .map_err(malformed)?,
+                )
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::KeysOnly)
+                        .build(),
+                )
+                .build()
+                .map_err(malformed)?,
+        )
         .global_secondary_indexes(
             GlobalSecondaryIndex::builder()
                 .index_name(ATTEMPTS_INDEX)

@@ -1,0 +1,174 @@
+//! The only module that talks to where merchant events go: the port
+//! ([`EventSender`]: one attempt of one delivery, every outcome an answer, never
+//! an error) and its adapter for HTTPS endpoints signed per Standard Webhooks
+//! ([`SignedEndpoints`]). Endpoints and their secrets come from configuration,
+//! never from a request.
+
+use crate::domain::delivery::answer_head;
+use crate::domain::standard_webhooks::{signature_header, SigningSecret};
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+/// What one attempt got back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendAnswer {
+    /// The answer's status; `None`: no answer (a timeout, no connection).
+    pub status: Option<u16>,
+    /// How long the attempt took.
+    pub duration_ms: u64,
+    /// The first bytes of the answer, or why there was none.
+    pub answer_head: String,
+}
+
+/// Sends merchant events to their destinations.
+pub trait EventSender: Send + Sync {
+    /// The destinations it knows, by name.
+    fn destinations(&self) -> Vec<String>;
+
+    /// One attempt of sending `body` (the event `event_id`) to `destination`, at
+    /// `now_ms`; every outcome is an answer.
+    fn send(
+        &self,
+        destination: &str,
+        event_id: &str,
+        body: &str,
+        now_ms: i64,
+    ) -> impl Future<Output = SendAnswer> + Send;
+}
+
+/// A merchant's HTTPS endpoint: its name (stable: deliveries are kept under it),
+/// its URL and its signing secrets (the newest first; two during a rotation).
+#[derive(Clone)]
+pub struct Endpoint {
+    /// Its name: letters, digits, `-` and `_`.
+    pub name: String,
+    /// Where deliveries are posted.
+    pub url: String,
+    /// Every delivery is signed with each.
+    pub secrets: Vec<SigningSecret>,
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("name", &self.name)
+            .field("url", &self.url)
+            .field("secrets", &self.secrets.len())
+            .finish()
+    }
+}
+
+/// Whether `name` can name an endpoint (it is part of storage keys).
+pub fn valid_endpoint_name(name: &str) -> bool {
+    (1..=40).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// HTTPS endpoints, each delivery a signed `POST` bounded by a timeout.
+#[derive(Debug, Clone)]
+pub struct SignedEndpoints {
+    client: reqwest::Client,
+    endpoints: Vec<Endpoint>,
+}
+
+/// The `User-Agent` of every delivery.
+pub const USER_AGENT: &str = concat!("fintoc-merchant-backend-events/", env!("CARGO_PKG_VERSION"));
+
+impl SignedEndpoints {
+    /// Endpoints posted to by `client` (built once, with its timeouts).
+    pub fn new(client: reqwest::Client, endpoints: Vec<Endpoint>) -> Self {
+        Self { client, endpoints }
+    }
+
+    /// The client every deployment uses: `timeout` per attempt, no redirects
+    /// followed (a redirect is a failed attempt, as Standard Webhooks advises).
+    pub fn client(timeout: Duration) -> reqwest::Result<reqwest::Client> {
+        reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(3)))
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(USER_AGENT)
+            .build()
+    }
+}
+
+impl EventSender for SignedEndpoints {
+    fn destinations(&self) -> Vec<String> {
+        self.endpoints.iter().map(|e| e.name.clone()).collect()
+    }
+
+    async fn send(&self, destination: &str, event_id: &str, body: &str, now_ms: i64) -> SendAnswer {
+        let started = Instant::now();
+        let Some(endpoint) = self.endpoints.iter().find(|e| e.name == destination) else {
+            return SendAnswer {
+                status: None,
+                duration_ms: 0,
+                answer_head: "no endpoint of this name is configured".into(),
+            };
+        };
+        let timestamp = now_ms.div_euclid(1000);
+        let result = self
+            .client
+            .post(&endpoint.url)
+            .header("content-type", "application/json")
+            .header("webhook-id", event_id)
+            .header("webhook-timestamp", timestamp.to_string())
+            .header(
+                "webhook-signature",
+                signature_header(&endpoint.secrets, event_id, timestamp, body),
+            )
+            .body(body.to_string())
+            .send()
+            .await;
+        let (status, answer) = match result {
+            Ok(response) => {
+                let status = response.status().as_u16();
+                let head = match response.bytes().await {
+                    Ok(bytes) => answer_head(&bytes),
+                    Err(e) => format!("answer unreadable: {}", error_kind(&e)),
+                };
+                (Some(status), head)
+            }
+            Err(e) => (None, error_kind(&e).to_string()),
+        };
+        SendAnswer {
+            status,
+            duration_ms: started.elapsed().as_millis() as u64,
+            answer_head: answer,
+        }
+    }
+}
+
+/// What went wrong, without the URL (it may carry credentials in its query).
+fn error_kind(e: &reqwest::Error) -> &'static str {
+    if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "could not connect"
+    } else if e.is_body() || e.is_decode() {
+        "broken answer"
+    } else {
+        "request failed"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoint_names_are_safe_in_keys_and_secrets_never_shown() {
+        assert!(valid_endpoint_name("shop-1_eu"));
+        for bad in ["", "a#b", "a b", &"x".repeat(41)] {
+            assert!(!valid_endpoint_name(bad), "{bad:?}");
+        }
+        let endpoint = Endpoint {
+            name: "shop".into(),
+            url: "https://shop.example/hooks".into(),
+            secrets: vec![SigningSecret::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap()],
+        };
+        assert!(!format!("{endpoint:?}").contains("MfKQ"));
+    }
+}
