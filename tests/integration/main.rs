@@ -7,6 +7,7 @@ mod create_intent;
 mod dynamodb_cost;
 mod events;
 mod logs;
+mod merchant_events;
 mod open_connections;
 mod reconcile;
 mod refunds;

@@ -1591,6 +1591,7 @@ pub async fn refunds_hold_at_most_what_was_paid_and_release_once<S: Stores>(stor
                     outcome: outcome.then_some(RefundOutcome {
                         refund_id: &refund_id,
                         order_id: Some("order-rf"),
+                        payment_order_id: Some("order-rf"),
                         amount: r.amount,
                         currency: "CLP",
                     }),
@@ -1941,6 +1942,7 @@ pub async fn a_refund_outcome_is_recorded_when_its_order_has_no_item<S: Stores>(
             outcome: Some(RefundOutcome {
                 refund_id: &refund_id,
                 order_id: Some("order-never-stored"),
+                payment_order_id: Some("order-never-stored"),
                 amount: 10,
                 currency: "CLP",
             }),
@@ -2121,6 +2123,7 @@ pub async fn a_refused_refund_change_returns_the_payment_as_stored<S: Stores>(st
                     outcome: outcome.then_some(RefundOutcome {
                         refund_id: &refund_id,
                         order_id: None,
+                        payment_order_id: None,
                         amount: 10,
                         currency: "CLP",
                     }),

@@ -361,6 +361,9 @@ pub struct RefundOutcome<'a> {
     pub refund_id: &'a str,
     /// The order whose `refunded_amount` grows (a succeeded refund of its payment).
     pub order_id: Option<&'a str>,
+    /// The order of the refund's payment, named on the outcome's record whatever
+    /// the outcome (the merchant event says which order a refund concerns).
+    pub payment_order_id: Option<&'a str>,
     /// Amount in minor units.
     pub amount: u64,
     /// Currency.

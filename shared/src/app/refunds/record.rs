@@ -71,6 +71,7 @@ impl<St: PaymentStore + RefundStore> ConditionalWrite<St> for RefundUpdate<'_> {
                 .order_id
                 .as_deref()
                 .filter(|_| update.status == RefundStatus::Succeeded && payment.paid()),
+            payment_order_id: payment.order_id.as_deref(),
             amount: self.stored.amount,
             currency: &self.stored.currency,
         });

@@ -190,7 +190,7 @@ fn change_refund_items(
         ("currency".to_string(), s(outcome.currency)),
         ("at".to_string(), s(change.updated_at)),
     ]);
-    if let Some(order_id) = outcome.order_id {
+    if let Some(order_id) = outcome.payment_order_id.or(outcome.order_id) {
         record.insert("order_id".into(), s(order_id));
     }
     if let Some(code) = change.failure_code {

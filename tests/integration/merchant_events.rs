@@ -1,0 +1,602 @@
+//! Merchant events end to end on DynamoDB Local and the simulator: payments made
+//! through the real functions, the table's stream read back from DynamoDB Local as
+//! Lambda's event source mapping reads it, handed to the dispatcher's handler, and
+//! delivered to a local receiver that checks every signature with the Standard
+//! Webhooks crate (`standardwebhooks`) — one `order.paid` per paid order whatever
+//! the duplicates, retries on the ladder, `410 Gone`, exhaustion and recovery.
+
+use crate::common::*;
+use fintoc_sim::{Finish, Settle, WebhookEndpoint};
+use serde_json::{json, Value};
+use shared::app::merchant_events::EventDispatcher;
+use shared::clock::{Clock, ManualClock, SystemClock};
+use shared::destinations::{Endpoint, SignedEndpoints};
+use shared::domain::delivery::{DeliveryState, LOCAL_LADDER_SCALE, MAX_ATTEMPTS};
+use shared::domain::standard_webhooks::SigningSecret;
+use shared::store::{DeliveryRef, DeliveryStore, DynamoStore};
+use std::collections::VecDeque;
+use std::sync::atomic::AtomicU32;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const MERCHANT_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+/// One delivery as the receiver got it.
+#[derive(Debug, Clone)]
+struct Received {
+    id: String,
+    body: Value,
+    raw: String,
+    verified: bool,
+}
+
+/// A merchant's endpoint on loopback: answers each delivery with the next status
+/// of its script (then `then`), and checks its signature with `standardwebhooks`.
+#[derive(Clone)]
+struct Receiver {
+    url: String,
+    received: Arc<Mutex<Vec<Received>>>,
+    script: Arc<Mutex<VecDeque<u16>>>,
+    then: Arc<Mutex<u16>>,
+}
+
+impl Receiver {
+    async fn start(script: &[u16], then: u16) -> Self {
+        use http_body_util::BodyExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let receiver = Receiver {
+            url: format!("http://{}/events", listener.local_addr().unwrap()),
+            received: Arc::default(),
+            script: Arc::new(Mutex::new(script.iter().copied().collect())),
+            then: Arc::new(Mutex::new(then)),
+        };
+        let serving = receiver.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let r = serving.clone();
+                tokio::spawn(async move {
+                    let handler = hyper::service::service_fn(
+                        move |req: hyper::Request<hyper::body::Incoming>| {
+                            let r = r.clone();
+                            async move {
+                                let headers = req.headers().clone();
+                                let body = req.into_body().collect().await.unwrap().to_bytes();
+                                let verified = standardwebhooks::Webhook::new(MERCHANT_SECRET)
+                                    .unwrap()
+                                    .verify(&body, &headers)
+                                    .is_ok();
+                                let raw = String::from_utf8(body.to_vec()).unwrap();
+                                r.received.lock().unwrap().push(Received {
+                                    id: headers["webhook-id"].to_str().unwrap().to_string(),
+                                    body: serde_json::from_str(&raw).unwrap(),
+                                    raw,
+                                    verified,
+                                });
+                                let status = r
+                                    .script
+                                    .lock()
+                                    .unwrap()
+                                    .pop_front()
+                                    .unwrap_or(*r.then.lock().unwrap());
+                                Ok::<_, std::convert::Infallible>(
+                                    hyper::Response::builder()
+                                        .status(status)
+                                        .body(http_body_util::Full::new(bytes::Bytes::from(
+                                            format!("answered {status}"),
+                                        )))
+                                        .unwrap(),
+                                )
+                            }
+                        },
+                    );
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), handler)
+                        .await;
+                });
+            }
+        });
+        receiver
+    }
+
+    fn received(&self) -> Vec<Received> {
+        self.received.lock().unwrap().clone()
+    }
+
+    fn of_type(&self, event_type: &str) -> Vec<Received> {
+        self.received()
+            .into_iter()
+            .filter(|r| r.body["type"] == event_type)
+            .collect()
+    }
+}
+
+/// DynamoDB Local's stream of a table, read shard by shard from where the last
+/// read ended through the Streams API's JSON protocol — whose records are already
+/// in the shape Lambda hands a function. (The SDK's Streams client refuses
+/// DynamoDB Local's records: it writes an empty map as `{}`, not `{"M": {}}`,
+/// which the tap mends as DynamoDB writes it.)
+struct StreamTap {
+    http: reqwest::Client,
+    arn: String,
+    /// Each shard's last sequence number read.
+    read_to: std::collections::HashMap<String, String>,
+}
+
+/// An empty attribute value (`{}`) made the empty map DynamoDB would send.
+fn mend(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            for (_, v) in map.iter_mut() {
+                match v {
+                    Value::Object(inner) if inner.is_empty() => *v = json!({"M": {}}),
+                    other => mend(other),
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(mend),
+        _ => {}
+    }
+}
+
+impl StreamTap {
+    async fn open(h: &Harness) -> Self {
+        let table = h
+            .dynamodb
+            .describe_table()
+            .table_name(&h.table)
+            .send()
+            .await
+            .unwrap();
+        Self {
+            http: reqwest::Client::new(),
+            arn: table
+                .table()
+                .unwrap()
+                .latest_stream_arn()
+                .unwrap()
+                .to_string(),
+            read_to: Default::default(),
+        }
+    }
+
+    async fn call(&self, operation: &str, body: Value) -> Value {
+        let answer = self
+            .http
+            .post(endpoint())
+            .header("content-type", "application/x-amz-json-1.0")
+            .header("x-amz-target", format!("DynamoDBStreams_20120810.{operation}"))
+            .header(
+                "authorization",
+                "AWS4-HMAC-SHA256 Credential=local/20260101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=0",
+            )
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+        let status = answer.status();
+        let json: Value = answer.json().await.unwrap();
+        assert!(status.is_success(), "{operation}: {json}");
+        json
+    }
+
+    /// Every record written since the last read, as Lambda's `Records`.
+    async fn read(&mut self) -> Vec<Value> {
+        let mut records = Vec::new();
+        let description = self
+            .call("DescribeStream", json!({"StreamArn": self.arn}))
+            .await;
+        for shard in description["StreamDescription"]["Shards"]
+            .as_array()
+            .unwrap()
+        {
+            let shard_id = shard["ShardId"].as_str().unwrap().to_string();
+            let request = match self.read_to.get(&shard_id) {
+                Some(sequence) => json!({"StreamArn": self.arn, "ShardId": shard_id,
+                    "ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": sequence}),
+                None => json!({"StreamArn": self.arn, "ShardId": shard_id,
+                    "ShardIteratorType": "TRIM_HORIZON"}),
+            };
+            let mut iterator = self.call("GetShardIterator", request).await["ShardIterator"]
+                .as_str()
+                .map(str::to_string);
+            // A page may be empty while later ones are not: read until a page is
+            // empty twice running or the shard ends.
+            let mut empty_pages = 0;
+            while let Some(current) = iterator.take() {
+                let mut page = self
+                    .call("GetRecords", json!({"ShardIterator": current}))
+                    .await;
+                let page_records = page["Records"].as_array_mut().cloned().unwrap_or_default();
+                if page_records.is_empty() {
+                    empty_pages += 1;
+                    if empty_pages == 2 {
+                        break;
+                    }
+                } else {
+                    empty_pages = 0;
+                }
+                iterator = page["NextShardIterator"].as_str().map(str::to_string);
+                for mut record in page_records {
+                    let sequence = record["dynamodb"]["SequenceNumber"]
+                        .as_str()
+                        .unwrap()
+                        .to_string();
+                    self.read_to.insert(shard_id.clone(), sequence);
+                    mend(&mut record["dynamodb"]);
+                    records.push(record);
+                }
+            }
+        }
+        records
+    }
+}
+
+type Dispatcher = EventDispatcher<DynamoStore, SignedEndpoints>;
+
+fn dispatcher(h: &Harness, url: &str) -> Dispatcher {
+    EventDispatcher {
+        store: h.store.inner.clone(),
+        sender: SignedEndpoints::new(
+            SignedEndpoints::client(Duration::from_secs(2)).unwrap(),
+            vec![Endpoint {
+                name: "merchant".into(),
+                url: url.into(),
+                secrets: vec![SigningSecret::parse(MERCHANT_SECRET).unwrap()],
+            }],
+        ),
+        ladder_scale: LOCAL_LADDER_SCALE,
+        concurrency: 8,
+    }
+}
+
+/// The dispatcher's clock: near the wall clock, which the receiver's signature
+/// check compares the delivery's timestamp with (5 minutes either way); it starts
+/// 2.5 minutes back so a whole compressed ladder stays within that.
+fn dispatch_clock() -> ManualClock {
+    ManualClock::new(SystemClock.now_ms() - 150_000)
+}
+
+async fn handle(d: &Dispatcher, clock: &ManualClock, records: Vec<Value>) -> Value {
+    dispatch_events::handle(d, clock, 500, json!({"Records": records}))
+        .await
+        .expect("the table answered")
+}
+
+async fn sweep(d: &Dispatcher, clock: &ManualClock) -> Value {
+    dispatch_events::handle(d, clock, 500, json!({"source": "schedule"}))
+        .await
+        .expect("the table answered")
+}
+
+/// Fintoc's webhooks wired to the webhook function over HTTP.
+async fn wire_webhooks(h: &Harness) {
+    let webhook = Arc::new(webhook_service(
+        h.store.inner.clone(),
+        SystemClock,
+        &[WEBHOOK_SECRET],
+    ));
+    let url = serve_webhook(webhook, Arc::new(AtomicU32::new(0))).await;
+    h.sim.set_webhook(WebhookEndpoint {
+        url,
+        secret: WEBHOOK_SECRET.into(),
+    });
+}
+
+/// An order paid through the create function and the simulator, its webhook
+/// delivered `copies` times; the payment's id.
+async fn pay(h: &Harness, order: &str, finish: Finish) -> String {
+    let body = json!({"amount": 15000, "currency": "CLP", "order_id": order}).to_string();
+    let created = h.post(Some(&format!("create-{order}")), &body).await;
+    assert_eq!(created.status, 201, "{}", created.json);
+    let id = created.json["id"].as_str().unwrap().to_string();
+    let copies = if finish.duplicate { 2 } else { 1 };
+    let before = h.sim.deliveries().len();
+    h.sim.finish(&id, &finish).unwrap();
+    let deliveries = h.sim.wait_settled(before + copies).await;
+    assert!(deliveries.iter().all(|d| d.delivered), "{deliveries:?}");
+    id
+}
+
+fn twice(outcome: &str) -> Finish {
+    Finish {
+        duplicate: true,
+        ..Finish::outcome(outcome)
+    }
+}
+
+fn delivery(event_id: &str) -> DeliveryRef {
+    DeliveryRef {
+        event_id: event_id.into(),
+        destination: "merchant".into(),
+    }
+}
+
+#[tokio::test]
+async fn a_paid_order_whose_webhook_arrived_twice_reaches_the_merchant_once() {
+    let h = Harness::new().await;
+    wire_webhooks(&h).await;
+    let receiver = Receiver::start(&[], 200).await;
+    let d = dispatcher(&h, &receiver.url);
+    let clock = dispatch_clock();
+    let mut tap = StreamTap::open(&h).await;
+    let id = pay(&h, "order-twice", twice("succeeded")).await;
+
+    let records = tap.read().await;
+    assert!(!records.is_empty());
+    let answer = handle(&d, &clock, records.clone()).await;
+    assert_eq!(answer["batchItemFailures"], json!([]), "{answer}");
+    // The stream delivers the batch again, and a third of it once more.
+    handle(&d, &clock, records.clone()).await;
+    let third: Vec<Value> = records.iter().step_by(3).cloned().collect();
+    handle(&d, &clock, third).await;
+    // The dispatcher's own writes come back on the stream and make nothing.
+    let own = tap.read().await;
+    assert!(!own.is_empty());
+    handle(&d, &clock, own).await;
+    sweep(&d, &clock).await;
+
+    let paid = receiver.of_type("order.paid");
+    assert_eq!(paid.len(), 1, "{:#?}", receiver.received());
+    assert_eq!(receiver.received().len(), 1, "nothing else happened");
+    let event = &paid[0];
+    assert!(event.verified, "signed per Standard Webhooks");
+    assert_eq!(event.id, event.body["id"]);
+    assert_eq!(event.body["data"]["order_id"], "order-twice");
+    assert_eq!(event.body["data"]["payment_id"], id.as_str());
+    assert_eq!(event.body["data"]["flow"], "payment_intent");
+    assert_eq!(event.body["data"]["amount"], 15000);
+    assert_eq!(event.body["data"]["currency"], "CLP");
+    for secret in ["widget_token", "whsec_", "sk_", "000012345678", "token"] {
+        assert!(!event.raw.contains(secret), "{secret} in {}", event.raw);
+    }
+    let stored = d
+        .store
+        .delivery(&delivery(&event.id))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.state, DeliveryState::Delivered);
+    assert_eq!(stored.history.len(), 1);
+    assert_eq!(stored.history[0].status, Some(200));
+    assert_eq!(stored.history[0].answer_head, "answered 200");
+}
+
+#[tokio::test]
+async fn an_endpoint_answering_500_twice_then_200_gets_one_id_three_times() {
+    let h = Harness::new().await;
+    wire_webhooks(&h).await;
+    let receiver = Receiver::start(&[500, 500], 200).await;
+    let d = dispatcher(&h, &receiver.url);
+    let clock = dispatch_clock();
+    let mut tap = StreamTap::open(&h).await;
+    pay(&h, "order-flaky", Finish::outcome("succeeded")).await;
+    let answer = handle(&d, &clock, tap.read().await).await;
+    assert_eq!(answer["report"]["retrying"], 1, "{answer}");
+    // Not due yet: the sweep sends nothing.
+    assert_eq!(sweep(&d, &clock).await["retrying"], 0);
+    assert_eq!(receiver.received().len(), 1);
+    for _ in 0..5 {
+        clock.advance_ms(1_000);
+        sweep(&d, &clock).await;
+    }
+    let got = receiver.received();
+    assert_eq!(got.len(), 3, "{got:#?}");
+    assert!(got.iter().all(|r| r.id == got[0].id && r.verified));
+    let stored = d
+        .store
+        .delivery(&delivery(&got[0].id))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.state, DeliveryState::Delivered);
+    let statuses: Vec<_> = stored.history.iter().map(|a| a.status).collect();
+    assert_eq!(statuses, [Some(500), Some(500), Some(200)]);
+}
+
+#[tokio::test]
+async fn an_endpoint_answering_410_is_disabled_and_gets_nothing_more() {
+    let h = Harness::new().await;
+    wire_webhooks(&h).await;
+    let receiver = Receiver::start(&[410], 200).await;
+    let d = dispatcher(&h, &receiver.url);
+    let clock = dispatch_clock();
+    let mut tap = StreamTap::open(&h).await;
+    pay(&h, "order-gone-1", Finish::outcome("succeeded")).await;
+    let answer = handle(&d, &clock, tap.read().await).await;
+    assert_eq!(answer["report"]["disabled"], 1, "{answer}");
+    pay(&h, "order-gone-2", Finish::outcome("succeeded")).await;
+    handle(&d, &clock, tap.read().await).await;
+    for _ in 0..3 {
+        clock.advance_ms(60_000);
+        sweep(&d, &clock).await;
+    }
+    assert_eq!(receiver.received().len(), 1, "{:#?}", receiver.received());
+    assert_eq!(
+        d.store
+            .disabled_destinations(&["merchant".to_string()])
+            .await
+            .unwrap(),
+        ["merchant"]
+    );
+    // Enabled again by an operator, a recover sends what was held, once.
+    d.store
+        .set_destination_disabled("merchant", false, clock.now_ms())
+        .await
+        .unwrap();
+    let recovered = d.recover(0, 100, &clock).await.unwrap();
+    assert_eq!(recovered.delivered, 2, "{recovered:?}");
+    let paid: Vec<String> = receiver
+        .of_type("order.paid")
+        .iter()
+        .map(|r| r.id.clone())
+        .collect();
+    assert_eq!(
+        paid.len(),
+        3,
+        "the first (410) and both, once each: {paid:?}"
+    );
+    assert!(
+        paid[1..].contains(&paid[0]),
+        "the 410'd event again: {paid:?}"
+    );
+    assert_ne!(paid[1], paid[2]);
+}
+
+#[tokio::test]
+async fn an_endpoint_down_for_the_whole_ladder_is_exhausted_then_recovered_once() {
+    let h = Harness::new().await;
+    wire_webhooks(&h).await;
+    let receiver = Receiver::start(&[], 503).await;
+    let d = dispatcher(&h, &receiver.url);
+    let clock = dispatch_clock();
+    let since = clock.now_ms();
+    let mut tap = StreamTap::open(&h).await;
+    pay(&h, "order-down", Finish::outcome("succeeded")).await;
+    handle(&d, &clock, tap.read().await).await;
+    let mut exhausted = 0;
+    for _ in 0..10 {
+        clock.advance_ms(45_000);
+        exhausted += sweep(&d, &clock).await["exhausted"].as_u64().unwrap();
+    }
+    assert_eq!(exhausted, 1);
+    let got = receiver.received();
+    assert_eq!(got.len(), MAX_ATTEMPTS as usize, "{got:#?}");
+    let stored = d
+        .store
+        .delivery(&delivery(&got[0].id))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.state, DeliveryState::Exhausted);
+    assert_eq!(stored.history.len(), MAX_ATTEMPTS as usize);
+
+    *receiver.then.lock().unwrap() = 200;
+    let recovered = d.recover(since, 100, &clock).await.unwrap();
+    assert_eq!(recovered.delivered, 1, "{recovered:?}");
+    // Recovered once: a second recover finds nothing undelivered.
+    assert_eq!(d.recover(since, 100, &clock).await.unwrap().delivered, 0);
+    let got = receiver.received();
+    assert_eq!(got.len(), MAX_ATTEMPTS as usize + 1);
+    assert!(got.last().unwrap().verified);
+    assert_eq!(got.last().unwrap().id, got[0].id);
+    // The operator's resend sends it again, by id, on purpose.
+    let resent = d
+        .resend(&got[0].id, "merchant", &clock)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(resent.delivered, 1);
+    assert!(d
+        .resend("evt_unknown", "merchant", &clock)
+        .await
+        .unwrap()
+        .is_none());
+}
+
+#[tokio::test]
+async fn a_failure_a_mismatch_and_each_refund_outcome_make_their_one_event() {
+    let h = Harness::new().await;
+    wire_webhooks(&h).await;
+    let receiver = Receiver::start(&[], 200).await;
+    let d = dispatcher(&h, &receiver.url);
+    let clock = dispatch_clock();
+    let mut tap = StreamTap::open(&h).await;
+
+    let failed = pay(&h, "order-failed", twice("failed")).await;
+    let paid = pay(&h, "order-refunded", Finish::outcome("succeeded")).await;
+    for (key, outcome) in [("refund-ok", "succeeded"), ("refund-ko", "failed")] {
+        let body = json!({"amount": 5000}).to_string();
+        let request = http_event(
+            "POST",
+            &format!("/payment-intents/{paid}/refunds"),
+            "POST /payment-intents/{id}/refunds",
+            json!({"content-type": "application/json", "idempotency-key": key}),
+            Some(&body),
+            Some(json!({"id": paid})),
+        );
+        let refund = h.call(request).await;
+        assert_eq!(refund.status, 201, "{}", refund.json);
+        let fintoc_id = refund.json["fintoc_refund_id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let before = h.sim.deliveries().len();
+        let events = h
+            .sim
+            .settle_refund(
+                &fintoc_id,
+                &Settle {
+                    outcome: outcome.into(),
+                    failure_code: None,
+                    duplicate: true,
+                    out_of_order: false,
+                },
+            )
+            .unwrap();
+        h.sim.wait_settled(before + 2 * events.len()).await;
+    }
+    // Fintoc reports 1 CLP paid for an intent of 15000.
+    let service = webhook_service(h.store.inner.clone(), h.clock.clone(), &[WEBHOOK_SECRET]);
+    let created = h
+        .post(
+            Some("create-mismatch"),
+            &json!({"amount": 15000, "currency": "CLP", "order_id": "order-mismatch"}).to_string(),
+        )
+        .await;
+    let mismatched = created.json["id"].as_str().unwrap().to_string();
+    let body = event_body("evt_mismatch", &mismatched, "succeeded")
+        .replace("\"amount\":15000", "\"amount\":1")
+        .replace(&format!("order-{mismatched}"), "order-mismatch");
+    for _ in 0..2 {
+        let a = deliver(&service, body.as_bytes(), Some(&signed(&body, T0_MS))).await;
+        assert_eq!(a.status, 200, "{}", a.json);
+    }
+
+    let records = tap.read().await;
+    handle(&d, &clock, records.clone()).await;
+    handle(&d, &clock, records).await;
+    let types: Vec<(String, String)> = receiver
+        .received()
+        .iter()
+        .map(|r| {
+            (
+                r.body["type"].as_str().unwrap().to_string(),
+                r.body["data"]["order_id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            )
+        })
+        .collect();
+    let count = |t: &str, order: &str| types.iter().filter(|(a, b)| a == t && b == order).count();
+    assert_eq!(count("payment.failed", "order-failed"), 1, "{types:?}");
+    assert_eq!(count("order.paid", "order-refunded"), 1, "{types:?}");
+    assert_eq!(count("refund.succeeded", "order-refunded"), 1, "{types:?}");
+    assert_eq!(count("refund.failed", "order-refunded"), 1, "{types:?}");
+    assert_eq!(
+        count("payment.needs_review", "order-mismatch"),
+        1,
+        "{types:?}"
+    );
+    assert_eq!(types.len(), 5, "nothing else: {types:?}");
+    let failure = receiver.of_type("payment.failed");
+    assert_eq!(failure[0].body["data"]["payment_id"], failed.as_str());
+    assert_eq!(failure[0].body["data"]["status"], "failed");
+    let review = receiver.of_type("payment.needs_review");
+    assert_eq!(review[0].body["data"]["reason"], "amount_mismatch");
+    let refund_failed = receiver.of_type("refund.failed");
+    assert_eq!(
+        refund_failed[0].body["data"]["failure_code"],
+        "insufficient_funds"
+    );
+    assert_eq!(refund_failed[0].body["data"]["amount"], 5000);
+    for r in receiver.received() {
+        assert!(r.verified);
+        for secret in ["widget_token", "whsec_", "sk_", "000012345678", "token"] {
+            assert!(!r.raw.contains(secret), "{secret} in {}", r.raw);
+        }
+    }
+}
