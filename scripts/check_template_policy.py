@@ -121,11 +121,13 @@ def main() -> int:
                         problems.append(f"{name}: statement {st.get('Sid')} has no dynamodb:LeadingKeys condition")
                     # Items are put or deleted whole only where that is their life:
                     # idempotency records (taken, released), events kept apart and
-                    # refunds' outcomes (inserted once). Payments and orders only ever
-                    # change by conditional UpdateItem.
+                    # refunds' outcomes and merchant events and their deliveries
+                    # (inserted once). Payments and orders only ever change by
+                    # conditional UpdateItem.
                     whole = [a for a in actions if a in ("dynamodb:PutItem", "dynamodb:DeleteItem")]
                     others = [k for k in (keys or [])
-                              if k not in ("IDEMPOTENCY#*", "FOREIGN_EVENT#*", "REFUND_OUTCOME#*")]
+                              if k not in ("IDEMPOTENCY#*", "FOREIGN_EVENT#*", "REFUND_OUTCOME#*",
+                                           "EVENT#*", "DELIVERY#*")]
                     if whole and others:
                         problems.append(f"{name}: statement {st.get('Sid')} may {', '.join(whole)} items of {', '.join(others)}")
 
