@@ -3,7 +3,9 @@
 // each) with their refunds, and refunds part or all of what is left of one (POST
 // /_merchant/orders/{id}/refunds with an Idempotency-Key made once per click, so a
 // retried request never refunds twice). The backend refuses more than is
-// refundable; this page only shows what it answers.
+// refundable; this page only shows what it answers. It also lists the merchant
+// events the order received (GET /_merchant/orders/{id}/events: the deliveries
+// whose Standard Webhooks signature the merchant's server checked).
 (function () {
   "use strict";
   var params = new URLSearchParams(location.search);
@@ -59,7 +61,21 @@
     });
   }
 
+  var events = document.getElementById("events");
+
+  function renderEvents(received) {
+    events.textContent = "";
+    if (!received.length) events.appendChild(el("li", { "class": "hint" }, "None yet."));
+    received.forEach(function (e) {
+      events.appendChild(el("li", { "class": "event", "data-event-id": e.id, "data-type": e.type },
+        e.type + " — " + e.timestamp + " (" + e.id + ")"));
+    });
+  }
+
   function load() {
+    fetch(base + "/events").then(function (r) { return r.json(); }).then(function (body) {
+      if (body.events) renderEvents(body.events);
+    });
     return fetch(base + "/payments").then(function (r) { return r.json(); }).then(function (body) {
       if (body.error) { message.textContent = body.error.message; return; }
       render(body.payments);

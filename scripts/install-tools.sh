@@ -13,6 +13,8 @@
 #   scripts/install-tools.sh --openapi  + openapi-spec-validator in .tools/openapi-venv (docs/openapi.yaml)
 #   scripts/install-tools.sh --schemathesis + schemathesis in .tools/schemathesis-venv, the API contract's
 #                                         property-based tester (docs/openapi.yaml against the stack)
+#   scripts/install-tools.sh --events-check + standardwebhooks (Standard Webhooks' reference library) and
+#                                         jsonschema in .tools/events-venv: the merchant events check
 #   scripts/install-tools.sh --fintoc-python + Fintoc's official Python client in .tools/fintoc-python-venv
 #                                         (the simulator is tested with it)
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -24,6 +26,9 @@ MINISTACK_VERSION=1.5.33
 OPENAPI_VALIDATOR_VERSION=0.9.0
 SCHEMATHESIS_VERSION=4.32.5
 FINTOC_PYTHON_VERSION=2.26.0
+# The merchant events check: Standard Webhooks' reference library and JSON Schema.
+STANDARDWEBHOOKS_VERSION=1.3.0
+JSONSCHEMA_VERSION=4.26.0
 # fintoc-python leaves httpx unpinned, and with httpx 0.28+ its list pagination
 # re-asks the first page forever (it passes params={}, which now drops the next
 # link's query): 0.27.2 is the newest httpx it pages correctly with.
@@ -75,6 +80,8 @@ for arg in "$@"; do
     --ministack) venv ministack-venv "ministack[full]==$MINISTACK_VERSION" ;;
     --openapi) venv openapi-venv "openapi-spec-validator==$OPENAPI_VALIDATOR_VERSION" ;;
     --schemathesis) venv schemathesis-venv "schemathesis==$SCHEMATHESIS_VERSION" ;;
+    --events-check)
+      venv events-venv "standardwebhooks==$STANDARDWEBHOOKS_VERSION jsonschema[format-nongpl]==$JSONSCHEMA_VERSION" ;;
     --fintoc-python)
       venv fintoc-python-venv "fintoc==$FINTOC_PYTHON_VERSION httpx==$FINTOC_PYTHON_HTTPX_VERSION" ;;
     --sam | --arm64)

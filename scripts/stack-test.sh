@@ -2,6 +2,8 @@
 # Tests on the whole local stack: brings up a stack named "test" (its own ports, so a
 # development stack can keep running), checks that a second `up` only reports the
 # running stack, runs the guided tour (scripts/demo.py, which checks every step) and
+# the merchant events it produced (scripts/check_merchant_events.py: signatures
+# verified with Standard Webhooks' Python library, bodies with their JSON Schemas),
 # the browser test of the checkout page (headless Debian Chromium via
 # playwright-core), a burst of deliveries while DynamoDB stalls
 # (scripts/chaos_burst.py), the API contract under schemathesis
@@ -9,7 +11,7 @@
 # started is gone and every port is free.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
-scripts/install-tools.sh --browser
+scripts/install-tools.sh --browser --events-check
 export STACK_NAME=test
 export STACK_ENV="$LOCAL_DIR/stack-test.env"
 trap 'scripts/stack.sh down >/dev/null 2>&1 || true' EXIT
@@ -21,6 +23,8 @@ grep -q "already running" <<<"$again" || die "a second 'up' did not report the r
 
 say "the guided tour (make demo) on the test stack"
 NO_COLOR=1 python3 scripts/demo.py
+say "merchant events: every delivery verified with standardwebhooks (Python) and its JSON Schema"
+.tools/events-venv/bin/python scripts/check_merchant_events.py "$STACK_ENV" 1001
 say "browser test of the checkout page"
 node --test tests/browser/
 say "a burst of 16 deliveries while DynamoDB stalls 12 s: each answered within 6 s, nothing lost"

@@ -46,6 +46,10 @@ env_file="$LOCAL_DIR/stack-$name.env"
 run_dir="$LOCAL_DIR/stack-$name"
 table="payment-intents"
 webhook_secret="whsec_local_stack_8c41e7b95f2a03d6"
+# Merchant events go to MERCHANT_WEBHOOK_URL, signed with MERCHANT_WEBHOOK_SECRET (a
+# Standard Webhooks secret) when set; else to the local gateway's merchant stand-in,
+# which checks each delivery with this one.
+merchant_secret="${MERCHANT_WEBHOOK_SECRET:-whsec_bG9jYWwgc3RhY2sgbWVyY2hhbnQgZXZlbnRzIDAx}"
 # The merchant routes' credential, as the deployed authorizer wants one (the
 # gateway refuses a request without it: 401); the browser never holds it.
 api_token="local_api_token_${name}_5d0c9e41b7a2"
@@ -145,8 +149,12 @@ start_watch() {
     --concurrency "${LOCAL_CONCURRENCY:-20}"
   wait_port "$lambda_port" "$run_dir/functions.pid" "cargo lambda watch" 60
   functions_process=functions
+  # The gateway stands in for the schedules and for the event source mapping on
+  # the table's stream (merchant events: the retry ladder compressed to 2 minutes,
+  # swept every 2 s).
   gateway_functions=(--functions-url "http://127.0.0.1:$lambda_port"
-    --reconcile-every "${STACK_RECONCILE_EVERY_SECONDS:-30}")
+    --reconcile-every "${STACK_RECONCILE_EVERY_SECONDS:-30}"
+    --stream-from "http://127.0.0.1:$ddb_port" --table "$table" --sweep-every 2)
 }
 
 # The functions in SAM's containers: the routes on api_port, the Invoke API on
@@ -208,7 +216,7 @@ up() {
     # built with other packages, its dependencies would get other features, and
     # the watcher would compile them all again on the first request.
     local function
-    for function in create-intent webhook reconcile; do
+    for function in create-intent webhook reconcile dispatch-events; do
       cargo build --locked --bin "$function"
     done
   fi
@@ -224,6 +232,15 @@ up() {
   # Fintoc's hosted page (the simulator's) sends payers back to the checkout page.
   CHECKOUT_SUCCESS_URL="$gateway/?return=success" CHECKOUT_CANCEL_URL="$gateway/?return=cancel" \
     write_functions_env "$run_dir/functions.env" "$table" "http://$host:$ddb_port" "$sim" "$webhook_secret"
+  [[ -z "${MERCHANT_WEBHOOK_URL:-}" || -n "${MERCHANT_WEBHOOK_SECRET:-}" ]] \
+    || die "MERCHANT_WEBHOOK_URL is set without MERCHANT_WEBHOOK_SECRET (its Standard Webhooks secret, whsec_...)"
+  local merchant_url="${MERCHANT_WEBHOOK_URL:-$gateway/_merchant/events}"
+  cat >>"$run_dir/functions.env" <<ENV
+MERCHANT_WEBHOOK_URL=$merchant_url
+MERCHANT_WEBHOOK_SECRET=$merchant_secret
+DELIVERY_ALLOW_HTTP=true
+DELIVERY_LADDER_SECONDS=120
+ENV
   # What serves the functions (its pid and log in the run directory), set by start_*.
   local gateway_functions=() functions_process=
   "start_$functions"
@@ -231,6 +248,7 @@ up() {
   say "starting the local gateway at $gateway"
   start_bg "$gateway_pid" "$run_dir/gateway.log" target/debug/local-gateway --port "$gateway_port" \
     "${gateway_functions[@]}" --checkout-dir "$ROOT/checkout" --api-token "$api_token" \
+    --merchant-webhook-secret "$merchant_secret" \
     --widget-script "$sim/widget/v1/" --public-key pk_test_simulator
   wait_http "$gateway/_local/health" 30 || die "the local gateway did not start"
 
@@ -263,6 +281,8 @@ up() {
     echo "DYNAMODB_ENDPOINT=http://127.0.0.1:$ddb_port"
     echo "TABLE_NAME=$table"
     echo "WEBHOOK_SECRET=$webhook_secret"
+    echo "MERCHANT_WEBHOOK_URL=$merchant_url"
+    echo "MERCHANT_WEBHOOK_SECRET=$merchant_secret"
     echo "FINTOC_SECRET_KEY=sk_test_simulator"
   } >"$env_file"
   trap - EXIT

@@ -82,10 +82,12 @@ impl SignedEndpoints {
         Self { client, endpoints }
     }
 
-    /// The client every deployment uses: `timeout` per attempt, no redirects
-    /// followed (a redirect is a failed attempt, as Standard Webhooks advises).
+    /// The client every deployment uses — the crate's one HTTPS client setup
+    /// (`fintoc::http_client_builder`: its TLS provider and roots) — with `timeout`
+    /// per attempt and no redirects followed (a redirect is a failed attempt, as
+    /// Standard Webhooks advises).
     pub fn client(timeout: Duration) -> reqwest::Result<reqwest::Client> {
-        reqwest::Client::builder()
+        crate::fintoc::http_client_builder()
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(3)))
             .redirect(reqwest::redirect::Policy::none())
@@ -157,6 +159,13 @@ fn error_kind(e: &reqwest::Error) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Built as a function builds it at init, with no TLS provider installed by
+    /// anything else first (it panicked so: "No provider set").
+    #[test]
+    fn the_client_builds_on_its_own() {
+        assert!(SignedEndpoints::client(Duration::from_secs(1)).is_ok());
+    }
 
     #[test]
     fn endpoint_names_are_safe_in_keys_and_secrets_never_shown() {

@@ -19,7 +19,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("store", &["domain", "log_markers"]),
     ("fintoc", &["domain", "secrets"]),
     ("webhook", &["domain", "secrets", "fintoc"]),
-    ("destinations", &["domain"]),
+    ("destinations", &["domain", "fintoc"]),
     ("http", &["domain", "store", "fintoc", "webhook"]),
     (
         "app",

@@ -113,124 +113,17 @@ impl Receiver {
     }
 }
 
-/// DynamoDB Local's stream of a table, read shard by shard from where the last
-/// read ended through the Streams API's JSON protocol — whose records are already
-/// in the shape Lambda hands a function. (The SDK's Streams client refuses
-/// DynamoDB Local's records: it writes an empty map as `{}`, not `{"M": {}}`,
-/// which the tap mends as DynamoDB writes it.)
-struct StreamTap {
-    http: reqwest::Client,
-    arn: String,
-    /// Each shard's last sequence number read.
-    read_to: std::collections::HashMap<String, String>,
+/// The table's stream on DynamoDB Local, read as the local stack's event source
+/// mapping reads it.
+async fn stream_of(h: &Harness) -> Tap {
+    Tap(local_gateway::stream::StreamTap::new(&endpoint(), &h.table))
 }
 
-/// An empty attribute value (`{}`) made the empty map DynamoDB would send.
-fn mend(value: &mut Value) {
-    match value {
-        Value::Object(map) => {
-            for (_, v) in map.iter_mut() {
-                match v {
-                    Value::Object(inner) if inner.is_empty() => *v = json!({"M": {}}),
-                    other => mend(other),
-                }
-            }
-        }
-        Value::Array(items) => items.iter_mut().for_each(mend),
-        _ => {}
-    }
-}
+struct Tap(local_gateway::stream::StreamTap);
 
-impl StreamTap {
-    async fn open(h: &Harness) -> Self {
-        let table = h
-            .dynamodb
-            .describe_table()
-            .table_name(&h.table)
-            .send()
-            .await
-            .unwrap();
-        Self {
-            http: reqwest::Client::new(),
-            arn: table
-                .table()
-                .unwrap()
-                .latest_stream_arn()
-                .unwrap()
-                .to_string(),
-            read_to: Default::default(),
-        }
-    }
-
-    async fn call(&self, operation: &str, body: Value) -> Value {
-        let answer = self
-            .http
-            .post(endpoint())
-            .header("content-type", "application/x-amz-json-1.0")
-            .header("x-amz-target", format!("DynamoDBStreams_20120810.{operation}"))
-            .header(
-                "authorization",
-                "AWS4-HMAC-SHA256 Credential=local/20260101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=0",
-            )
-            .body(body.to_string())
-            .send()
-            .await
-            .unwrap();
-        let status = answer.status();
-        let json: Value = answer.json().await.unwrap();
-        assert!(status.is_success(), "{operation}: {json}");
-        json
-    }
-
-    /// Every record written since the last read, as Lambda's `Records`.
+impl Tap {
     async fn read(&mut self) -> Vec<Value> {
-        let mut records = Vec::new();
-        let description = self
-            .call("DescribeStream", json!({"StreamArn": self.arn}))
-            .await;
-        for shard in description["StreamDescription"]["Shards"]
-            .as_array()
-            .unwrap()
-        {
-            let shard_id = shard["ShardId"].as_str().unwrap().to_string();
-            let request = match self.read_to.get(&shard_id) {
-                Some(sequence) => json!({"StreamArn": self.arn, "ShardId": shard_id,
-                    "ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": sequence}),
-                None => json!({"StreamArn": self.arn, "ShardId": shard_id,
-                    "ShardIteratorType": "TRIM_HORIZON"}),
-            };
-            let mut iterator = self.call("GetShardIterator", request).await["ShardIterator"]
-                .as_str()
-                .map(str::to_string);
-            // A page may be empty while later ones are not: read until a page is
-            // empty twice running or the shard ends.
-            let mut empty_pages = 0;
-            while let Some(current) = iterator.take() {
-                let mut page = self
-                    .call("GetRecords", json!({"ShardIterator": current}))
-                    .await;
-                let page_records = page["Records"].as_array_mut().cloned().unwrap_or_default();
-                if page_records.is_empty() {
-                    empty_pages += 1;
-                    if empty_pages == 2 {
-                        break;
-                    }
-                } else {
-                    empty_pages = 0;
-                }
-                iterator = page["NextShardIterator"].as_str().map(str::to_string);
-                for mut record in page_records {
-                    let sequence = record["dynamodb"]["SequenceNumber"]
-                        .as_str()
-                        .unwrap()
-                        .to_string();
-                    self.read_to.insert(shard_id.clone(), sequence);
-                    mend(&mut record["dynamodb"]);
-                    records.push(record);
-                }
-            }
-        }
-        records
+        self.0.read().await.expect("DynamoDB Local's stream")
     }
 }
 
@@ -321,7 +214,7 @@ async fn a_paid_order_whose_webhook_arrived_twice_reaches_the_merchant_once() {
     let receiver = Receiver::start(&[], 200).await;
     let d = dispatcher(&h, &receiver.url);
     let clock = dispatch_clock();
-    let mut tap = StreamTap::open(&h).await;
+    let mut tap = stream_of(&h).await;
     let id = pay(&h, "order-twice", twice("succeeded")).await;
 
     let records = tap.read().await;
@@ -371,7 +264,7 @@ async fn an_endpoint_answering_500_twice_then_200_gets_one_id_three_times() {
     let receiver = Receiver::start(&[500, 500], 200).await;
     let d = dispatcher(&h, &receiver.url);
     let clock = dispatch_clock();
-    let mut tap = StreamTap::open(&h).await;
+    let mut tap = stream_of(&h).await;
     pay(&h, "order-flaky", Finish::outcome("succeeded")).await;
     let answer = handle(&d, &clock, tap.read().await).await;
     assert_eq!(answer["report"]["retrying"], 1, "{answer}");
@@ -403,7 +296,7 @@ async fn an_endpoint_answering_410_is_disabled_and_gets_nothing_more() {
     let receiver = Receiver::start(&[410], 200).await;
     let d = dispatcher(&h, &receiver.url);
     let clock = dispatch_clock();
-    let mut tap = StreamTap::open(&h).await;
+    let mut tap = stream_of(&h).await;
     pay(&h, "order-gone-1", Finish::outcome("succeeded")).await;
     let answer = handle(&d, &clock, tap.read().await).await;
     assert_eq!(answer["report"]["disabled"], 1, "{answer}");
@@ -453,7 +346,7 @@ async fn an_endpoint_down_for_the_whole_ladder_is_exhausted_then_recovered_once(
     let d = dispatcher(&h, &receiver.url);
     let clock = dispatch_clock();
     let since = clock.now_ms();
-    let mut tap = StreamTap::open(&h).await;
+    let mut tap = stream_of(&h).await;
     pay(&h, "order-down", Finish::outcome("succeeded")).await;
     handle(&d, &clock, tap.read().await).await;
     let mut exhausted = 0;
@@ -503,7 +396,7 @@ async fn a_failure_a_mismatch_and_each_refund_outcome_make_their_one_event() {
     let receiver = Receiver::start(&[], 200).await;
     let d = dispatcher(&h, &receiver.url);
     let clock = dispatch_clock();
-    let mut tap = StreamTap::open(&h).await;
+    let mut tap = stream_of(&h).await;
 
     let failed = pay(&h, "order-failed", twice("failed")).await;
     let paid = pay(&h, "order-refunded", Finish::outcome("succeeded")).await;

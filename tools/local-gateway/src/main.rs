@@ -17,7 +17,15 @@
 //! GET  /config.js                                    -> the page's settings
 //! POST /_local/faults {"webhook": [503]}             -> answer the next deliveries so
 //! GET  /_local/health
+//! POST /_merchant/events                             -> the merchant's endpoint for
+//!                                                       merchant events (signature checked)
+//! GET  /_merchant/orders/{id}/events                 -> the events an order received
+//! GET  /_local/merchant-events                       -> every delivery, as received
 //! ```
+//!
+//! With `--stream-from`, it also stands in for Lambda's event source mapping: it
+//! reads the table's stream on DynamoDB Local and invokes the dispatch-events
+//! function with each batch, and for its retry schedule (`--sweep-every`).
 
 mod merchant;
 
@@ -27,6 +35,8 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
+use local_gateway::inbox::Inbox;
+use local_gateway::stream::StreamTap;
 use serde_json::json;
 use shared::routes::{function_of_path, resolve, Auth, Function, Matched};
 use std::collections::VecDeque;
@@ -57,6 +67,14 @@ OPTIONS:
                              default payment_intent; ?flow= overrides it per page
     --reconcile-every SECS   invoke the reconcile function every SECS seconds, as the
                              deployed EventBridge Scheduler schedule does (default: never)
+    --stream-from URL        DynamoDB Local's URL: read --table's stream and invoke the
+                             dispatch-events function with each batch, as the deployed
+                             event source mapping does (needs --functions-url)
+    --table NAME             the table whose stream is read
+    --sweep-every SECS       invoke dispatch-events's retry sweep every SECS seconds
+    --merchant-webhook-secret SECRET
+                             the Standard Webhooks secret (whsec_...) the merchant's
+                             stand-in endpoint, POST /_merchant/events, verifies with
     --api-token TOKEN        the merchant routes' authorizer, as the template's JWT one:
                              a request without `Authorization: Bearer TOKEN` is a 401
                              (default: none, as CreateIntentAuth=NONE)
@@ -106,6 +124,8 @@ struct Gateway {
     orders: merchant::OrderBook,
     /// The bearer token the merchant routes require, if any.
     api_token: Option<String>,
+    /// The merchant events the merchant's stand-in endpoint received.
+    inbox: Inbox,
 }
 
 impl Gateway {
@@ -124,6 +144,9 @@ struct Options {
     checkout_flow: String,
     reconcile_every: Option<Duration>,
     api_token: Option<String>,
+    stream: Option<(String, String)>,
+    sweep_every: Option<Duration>,
+    merchant_webhook_secret: Option<String>,
 }
 
 fn parse_args() -> Result<Options, String> {
@@ -135,6 +158,8 @@ fn parse_args() -> Result<Options, String> {
     let mut checkout_flow = "payment_intent".to_string();
     let mut reconcile_every = None;
     let mut api_token = None;
+    let (mut stream_from, mut table, mut sweep_every, mut merchant_webhook_secret) =
+        (None, None, None, None);
     while let Some(arg) = args.next() {
         let mut value = || args.next().ok_or_else(|| format!("{arg} needs a value"));
         match arg.as_str() {
@@ -160,6 +185,17 @@ fn parse_args() -> Result<Options, String> {
                 reconcile_every = Some(Duration::from_secs(secs.max(1)));
             }
             "--api-token" => api_token = Some(value()?).filter(|t| !t.is_empty()),
+            "--stream-from" => stream_from = Some(value()?),
+            "--table" => table = Some(value()?),
+            "--sweep-every" => {
+                let secs: u64 = value()?
+                    .parse()
+                    .map_err(|e| format!("--sweep-every: {e}"))?;
+                sweep_every = Some(Duration::from_secs(secs.max(1)));
+            }
+            "--merchant-webhook-secret" => {
+                merchant_webhook_secret = Some(value()?).filter(|t| !t.is_empty())
+            }
             "-h" | "--help" => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -175,6 +211,14 @@ fn parse_args() -> Result<Options, String> {
     if reconcile_every.is_some() && matches!(backend, Backend::Api(_)) {
         return Err("--reconcile-every needs --functions-url".into());
     }
+    if (stream_from.is_some() || sweep_every.is_some()) && matches!(backend, Backend::Api(_)) {
+        return Err("--stream-from and --sweep-every need --functions-url".into());
+    }
+    let stream = match (stream_from, table) {
+        (Some(url), Some(table)) => Some((url, table)),
+        (None, None) => None,
+        _ => return Err("--stream-from and --table go together".into()),
+    };
     Ok(Options {
         port,
         backend,
@@ -184,7 +228,114 @@ fn parse_args() -> Result<Options, String> {
         checkout_flow,
         reconcile_every,
         api_token,
+        stream,
+        sweep_every,
+        merchant_webhook_secret,
     })
+}
+
+/// Invokes the dispatch-events function with `payload` through cargo lambda
+/// watch's Invoke API; its answer.
+async fn invoke_dispatcher(
+    gateway: &Gateway,
+    payload: &serde_json::Value,
+) -> Result<serde_json::Value, String> {
+    let Backend::Functions(functions_url) = &gateway.backend else {
+        return Err("no Invoke API".into());
+    };
+    let url = format!("{functions_url}/2015-03-31/functions/dispatch-events/invocations");
+    let response = gateway
+        .http
+        .post(&url)
+        // The function's Timeout in template.yaml.
+        .timeout(Duration::from_secs(60))
+        .json(payload)
+        .send()
+        .await
+        .map_err(|e| format!("could not invoke dispatch-events: {e}"))?;
+    let status = response.status();
+    let body = response.text().await.unwrap_or_default();
+    if !status.is_success() {
+        return Err(format!("dispatch-events: {status} {body}"));
+    }
+    serde_json::from_str(&body).map_err(|e| format!("dispatch-events answered {body}: {e}"))
+}
+
+/// The local stand-in of the event source mapping on the table's stream: every
+/// half second, what the stream holds is handed to dispatch-events in batches of
+/// up to 100, in order; a batch's failed records (`batchItemFailures`) and what
+/// follows them are handed again on the next turn, up to 10 times (then logged
+/// and dropped, as the deployed mapping sends them to its dead-letter queue).
+async fn stream_mapping(gateway: Arc<Gateway>, endpoint: String, table: String) {
+    let mut tap = StreamTap::new(&endpoint, &table);
+    let mut pending: VecDeque<serde_json::Value> = VecDeque::new();
+    let mut retries = 0;
+    let mut ticks = tokio::time::interval(Duration::from_millis(500));
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        match tap.read().await {
+            Ok(records) => pending.extend(records),
+            Err(e) => {
+                eprintln!("event source mapping: {e}");
+                continue;
+            }
+        }
+        while !pending.is_empty() {
+            let batch: Vec<serde_json::Value> = pending.iter().take(100).cloned().collect();
+            let failed_from = match invoke_dispatcher(&gateway, &json!({"Records": batch})).await {
+                Ok(answer) => answer["batchItemFailures"][0]["itemIdentifier"]
+                    .as_str()
+                    .and_then(|failed| {
+                        batch
+                            .iter()
+                            .position(|r| r["dynamodb"]["SequenceNumber"] == failed)
+                    }),
+                Err(e) => {
+                    eprintln!("event source mapping: {e}");
+                    Some(0)
+                }
+            };
+            match failed_from {
+                None => {
+                    pending.drain(..batch.len());
+                    retries = 0;
+                }
+                Some(index) => {
+                    pending.drain(..index);
+                    retries += 1;
+                    if retries > 10 {
+                        eprintln!("event source mapping: a record failed 11 times; dropped (deployed: the dead-letter queue)");
+                        pending.pop_front();
+                        retries = 0;
+                    }
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// The local stand-in of the dispatcher's retry schedule.
+async fn delivery_sweep(gateway: Arc<Gateway>, every: Duration) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let sweep = json!({"source": "local-gateway.delivery-sweep"});
+        match invoke_dispatcher(&gateway, &sweep).await {
+            Ok(report)
+                if report["events"] != 0
+                    || report["delivered"] != 0
+                    || report["retrying"] != 0
+                    || report["exhausted"] != 0 =>
+            {
+                eprintln!("delivery sweep: {report}")
+            }
+            Ok(_) => {}
+            Err(e) => eprintln!("delivery sweep: {e}"),
+        }
+    }
 }
 
 /// The local stand-in of the reconciliation schedule: invokes the reconcile
@@ -247,7 +398,20 @@ async fn main() {
         webhook_faults: Mutex::new(VecDeque::new()),
         orders: merchant::OrderBook::default(),
         api_token: options.api_token,
+        inbox: match Inbox::new(options.merchant_webhook_secret.as_deref()) {
+            Ok(inbox) => inbox,
+            Err(e) => {
+                eprintln!("local-gateway: {e}");
+                std::process::exit(2);
+            }
+        },
     });
+    if let Some((endpoint, table)) = options.stream {
+        tokio::spawn(stream_mapping(gateway.clone(), endpoint, table));
+    }
+    if let Some(every) = options.sweep_every {
+        tokio::spawn(delivery_sweep(gateway.clone(), every));
+    }
     if let Some(every) = options.reconcile_every {
         tokio::spawn(reconcile_schedule(gateway.clone(), every));
     }
@@ -304,6 +468,10 @@ async fn route(gateway: &Gateway, req: Request<Incoming>) -> HttpResponse {
     let response = match (&method, path.as_str()) {
         (&Method::GET, "/_local/health") => json_response(200, &json!({"ok": true})),
         (&Method::POST, "/_local/faults") => add_faults(gateway, req).await,
+        (&Method::POST, "/_merchant/events") => receive_event(gateway, req).await,
+        (&Method::GET, "/_local/merchant-events") => {
+            json_response(200, &json!({"deliveries": gateway.inbox.all()}))
+        }
         (_, p) if p.starts_with("/_merchant/orders/") => merchant_route(gateway, req).await,
         (_, p) if function_of_path(p) == Some(Function::CreateIntent) => {
             if authorized(gateway, &method, p, req.headers()) {
@@ -380,6 +548,27 @@ fn unauthorized() -> HttpResponse {
         .expect("valid response")
 }
 
+/// The merchant's endpoint for merchant events: `204` for a delivery whose
+/// signature holds, `401` (kept as refused) for any other.
+async fn receive_event(gateway: &Gateway, req: Request<Incoming>) -> HttpResponse {
+    let headers = req.headers().clone();
+    let Ok(body) = req.into_body().collect().await.map(|b| b.to_bytes()) else {
+        return error(400, "unreadable_body", "The body could not be read.");
+    };
+    if gateway.inbox.receive(&headers, &body) {
+        Response::builder()
+            .status(204)
+            .body(Full::new(Bytes::new()))
+            .expect("valid response")
+    } else {
+        error(
+            401,
+            "invalid_signature",
+            "The webhook-signature does not hold for this body and timestamp.",
+        )
+    }
+}
+
 async fn add_faults(gateway: &Gateway, req: Request<Incoming>) -> HttpResponse {
     #[derive(serde::Deserialize)]
     struct Faults {
@@ -427,6 +616,15 @@ async fn merchant_route(gateway: &Gateway, req: Request<Incoming>) -> HttpRespon
     let key = req.headers().get("idempotency-key").cloned();
     match (req.method().clone(), action.as_deref()) {
         (Method::GET, None) => json_response(200, &json!(cart)),
+        (Method::GET, Some("events")) => {
+            let events: Vec<serde_json::Value> = gateway
+                .inbox
+                .of_order(&order_id)
+                .iter()
+                .map(|d| serde_json::from_str(&d.body).unwrap_or_default())
+                .collect();
+            json_response(200, &json!({"events": events}))
+        }
         (Method::POST, Some(action @ ("pay" | "checkout-session"))) => {
             let resource = if action == "pay" {
                 merchant::Resource::Intent
@@ -701,6 +899,7 @@ mod tests {
             webhook_faults: Mutex::new(VecDeque::new()),
             orders: merchant::OrderBook::default(),
             api_token: Some("t0ken".into()),
+            inbox: Inbox::new(None).unwrap(),
         }
     }
 
