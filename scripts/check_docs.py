@@ -11,7 +11,7 @@
   description, and any list of routes (five or more of one function in one
   paragraph or header), name all of that function's routes;
 - every environment variable the configuration reads (`env.get/required/number/
-  flag("NAME"`) is named in docs/configuration.md.
+  flag("NAME"`, in shared/src/config.rs and config/) is named in docs/configuration.md.
 Usage: python3 scripts/check_docs.py (from the repository root).
 """
 import os
@@ -179,10 +179,12 @@ def main() -> int:
     problems += error_code_problems(openapi, read("docs/api.md"))
     problems += route_list_problems()
     configuration = read("docs/configuration.md")
-    variables = set(re.findall(r'env\s*\.\s*(?:get|required|number|flag)\(\s*"([A-Z0-9_]+)"', read("shared/src/config.rs")))
+    config_sources = read("shared/src/config.rs") + "".join(
+        read(os.path.join("shared/src/config", f)) for f in sorted(os.listdir(os.path.join(ROOT, "shared/src/config"))))
+    variables = set(re.findall(r'env\s*\.\s*(?:get|required|number|flag)\(\s*"([A-Z0-9_]+)"', config_sources))
     if len(variables) < 10:
-        problems.append("found fewer than 10 environment variables in shared/src/config.rs: the pattern is stale")
-    for variable in sorted(set(re.findall(r'env\s*\.\s*(?:get|required|number|flag)\(\s*"([A-Z0-9_]+)"', read("shared/src/config.rs")))):
+        problems.append("found fewer than 10 environment variables in shared/src/config*: the pattern is stale")
+    for variable in sorted(variables):
         if variable not in configuration:
             problems.append(f"environment variable {variable} is not in docs/configuration.md")
     for p in problems:
