@@ -126,6 +126,11 @@ cost_deliveries=1000; [[ "$smoke" == 1 ]] && cost_deliveries=100
 COST_REPORT="$results/dynamodb_cost.json" COST_DELIVERIES="$cost_deliveries" DYNAMODB_ENDPOINT="$ddb" \
   cargo test --locked -q --workspace --tests dynamodb_cost >/dev/null
 
+say "merchant events: paid orders through the dispatcher, 30 % of the stream again, a flaky endpoint"
+events_orders=1000; [[ "$smoke" == 1 ]] && events_orders=100
+EVENTS_LOAD_ORDERS="$events_orders" EVENTS_LOAD_REPORT="$results/merchant_events_load.json" DYNAMODB_ENDPOINT="$ddb" \
+  cargo test --locked -q --workspace --tests paid_orders_under_duplicates >/dev/null
+
 # The serial and load runs each start on a fresh DynamoDB Local: it slows down as
 # the earlier steps' items and tables accumulate in its memory (after the cost
 # test's 4,000 deliveries, a serial webhook took 29 ms instead of 4; the load run

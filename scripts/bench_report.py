@@ -451,6 +451,38 @@ else:
     w("(not measured in this run)")
 w("")
 
+w("## 4c. Merchant events")
+w("")
+w("`tests/integration/merchant_events.rs` (`paid_orders_under_duplicates_and_a_flaky_endpoint…`)")
+w("on DynamoDB Local: paid orders written as the webhook's transaction leaves them, their")
+w("stream records (read from DynamoDB Local's stream) handed to the dispatcher's handler")
+w("in batches of 100, 30 % of them handed over again (a stream's duplicates), to an endpoint")
+w("answering 500 to one delivery in five; the retry sweep runs until every `order.paid` is")
+w("acknowledged. The test asserts each id is acknowledged exactly once.")
+w("")
+events_load = load("merchant_events_load.json")
+if events_load:
+    n = events_load["orders"]
+    per = 1000 / n
+    wru, rru = events_load["write_units"] * per, events_load["read_units"] * per
+    w("| paid orders | stream records (+ again) | attempts (500s) | sweeps | seconds | reads | writes (refused) | RRU | WRU |")
+    w("|---|---|---|---|---|---|---|---|---|")
+    w(f"| {n} | {events_load['stream_records']} (+{events_load['records_handed_again']}) | "
+      f"{events_load['attempts']} ({events_load['failed_attempts']}) | {events_load['sweeps']} | "
+      f"{events_load['seconds']:.1f} | {events_load['read_requests']} | {events_load['write_requests']} "
+      f"({events_load['failed_conditions']}) | {events_load['read_units']:.0f} | {events_load['write_units']:.0f} |")
+    w("")
+    w(f"Per 1,000 paid orders: {events_load['read_requests'] * per:.0f} reads and "
+      f"{events_load['write_requests'] * per:.0f} writes, {rru:.0f} RRU + {wru:.0f} WRU ≈ "
+      f"${rru * 0.125e-6 + wru * 0.625e-6:.4f} of DynamoDB on demand (a refused write counted as")
+    w("DynamoDB Local reports it: no units; AWS bills it as a write). Each event is an `EVENT#`")
+    w("insert, a `DELIVERY#` insert already claimed for its first attempt, and the attempt's")
+    w("result; an `order.paid` reads its payment (again for a duplicate record); a failed attempt adds a claim and a")
+    w("result. The create and webhook paths are unchanged (section 4).")
+else:
+    w("(not measured in this run)")
+w("")
+
 w("## 5. Load")
 w("")
 w("`lambda-bench load-webhook` / `load-create`: one function process per concurrent")

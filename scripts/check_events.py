@@ -26,6 +26,7 @@ LOGICAL_IDS = {
     "create-intent": "CreateIntentFunction",
     "webhook": "WebhookFunction",
     "reconcile": "ReconcileFunction",
+    "dispatch-events": "DispatchEventsFunction",
 }
 
 
@@ -66,6 +67,20 @@ def main() -> int:
     failures = 0
     for case in manifest["cases"]:
         response = invoke_fn(case["function"], f"{events_dir}/{case['file']}")
+        if "answer" in case:
+            def at(value, path):
+                for key in path.split("."):
+                    value = (value or {}).get(key)
+                return value
+            problems = [
+                f"{path} {at(response, path)!r}, expected {value!r}"
+                for path, value in case["answer"].items()
+                if at(response, path) != value
+            ]
+            verdict = "ok" if not problems else "FAILED: " + "; ".join(problems)
+            print(f"{case['function']:>13} {case['file']:<38} {verdict}")
+            failures += bool(problems)
+            continue
         if "summary" in case:
             problems = [
                 f"{key} {response.get(key)!r}, expected {value!r}"
