@@ -88,8 +88,26 @@ def view_once_succeeded(api, intent):
     return view
 
 
+def bus_queue(env):
+    """A queue the stack's merchant events bus feeds with its order.paid events,
+    through a rule attached as a merchant would attach one; the queue's URL."""
+    aws = dict(endpoint_url=env["AWS_ENDPOINT_URL"], region_name="us-east-1",
+               aws_access_key_id="local", aws_secret_access_key="local")
+    outputs = boto3.client("cloudformation", **aws).describe_stacks(StackName=env["STACK_NAME"])["Stacks"][0]["Outputs"]
+    bus = next(o["OutputValue"] for o in outputs if o["OutputKey"] == "MerchantEventsBusName")
+    sqs = boto3.client("sqs", **aws)
+    queue = sqs.create_queue(QueueName=f"order-paid-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events = boto3.client("events", **aws)
+    events.put_rule(Name="order-paid-to-queue", EventBusName=bus,
+                    EventPattern=json.dumps({"source": ["fintoc-payments"], "detail-type": ["order.paid"]}))
+    events.put_targets(Rule="order-paid-to-queue", EventBusName=bus, Targets=[{"Id": "queue", "Arn": arn}])
+    return sqs, queue
+
+
 def first_stack(env):
     api, sim = env["API_URL"], env["FINTOC_SIM_URL"]
+    sqs, queue = bus_queue(env)
     status, _ = call("POST", f"{sim}/_sim/webhook", {"url": env["WEBHOOK_URL"], "secret": env["WEBHOOK_SECRET"]}, signed=False)
     expect(200 <= status < 300, f"the simulator delivers to the deployed WebhookUrl ({status})")
     key, order = str(uuid.uuid4()), f"order-{uuid.uuid4()}"
@@ -110,6 +128,29 @@ def first_stack(env):
     view = view_once_succeeded(api, intent)
     expect(view and view.get("status") == "succeeded" and view.get("paid") is True,
            f"the webhook reached the deployed function: GET says succeeded and paid ({view})")
+    # The table's stream, through the event source mapping and its filter, to the
+    # dispatcher: the paid order's one order.paid is recorded in the outbox (no
+    # endpoint is configured here, so it is sent nowhere).
+    aws = dict(endpoint_url=env["AWS_ENDPOINT_URL"], region_name="us-east-1",
+               aws_access_key_id="local", aws_secret_access_key="local")
+    table = boto3.client("dynamodb", **aws)
+    events = []
+    deadline = time.monotonic() + 60
+    while not events and time.monotonic() < deadline:
+        events = [i for i in table.scan(TableName=env["TABLE_NAME"])["Items"]
+                  if i["pk"]["S"].startswith("EVENT#") and i.get("order_id", {}).get("S") == view["order_id"]]
+        time.sleep(1)
+    expect([e["event_type"]["S"] for e in events] == ["order.paid"],
+           f"the stream's mapping ran dispatch-events: one order.paid recorded for {view['order_id']} "
+           f"({[e['pk']['S'] for e in events]})")
+    messages = []
+    deadline = time.monotonic() + 30
+    while not messages and time.monotonic() < deadline:
+        messages = sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=1).get("Messages", [])
+    details = [json.loads(m["Body"]) for m in messages]
+    expect(len(details) == 1 and details[0]["detail-type"] == "order.paid"
+           and details[0]["detail"]["data"]["order_id"] == view["order_id"],
+           f"the order.paid reached the bus, and a rule on it a queue ({details})")
     status, refund = call("POST", f"{api}/payment-intents/{intent}/refunds", {"amount": 5000},
                           {"idempotency-key": str(uuid.uuid4())})
     expect(status == 201 and refund.get("status") == "pending",
@@ -141,7 +182,8 @@ def first_stack(env):
     aws = dict(endpoint_url=env["AWS_ENDPOINT_URL"], region_name="us-east-1",
                aws_access_key_id="local", aws_secret_access_key="local")
     resources = boto3.client("cloudformation", **aws).describe_stack_resources(StackName=env["STACK_NAME"])["StackResources"]
-    schedule_name = next(r["PhysicalResourceId"] for r in resources if r["ResourceType"] == "AWS::Scheduler::Schedule")
+    schedule_name = next(r["PhysicalResourceId"] for r in resources if r["ResourceType"] == "AWS::Scheduler::Schedule"
+                         and r["LogicalResourceId"].startswith("ReconcileFunction"))
     target = boto3.client("scheduler", **aws).get_schedule(Name=schedule_name)["Target"]
     run = boto3.client("lambda", **aws).invoke(FunctionName=target["Arn"], Payload=target.get("Input", "{}").encode())
     summary = json.loads(run["Payload"].read())

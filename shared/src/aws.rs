@@ -83,6 +83,15 @@ pub fn dynamodb_client(
     aws_sdk_dynamodb::Client::from_conf(builder.build())
 }
 
+/// An EventBridge client (merchant events' bus), with the timeouts of
+/// [`dynamodb_timeouts`]: a publish is a delivery attempt, bounded the same way.
+pub fn eventbridge_client(sdk: &aws_config::SdkConfig) -> aws_sdk_eventbridge::Client {
+    let config = aws_sdk_eventbridge::config::Builder::from(sdk)
+        .timeout_config(dynamodb_timeouts())
+        .build();
+    aws_sdk_eventbridge::Client::from_conf(config)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

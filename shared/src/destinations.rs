@@ -1,10 +1,11 @@
 //! The only module that talks to where merchant events go: the port
 //! ([`EventSender`]: one attempt of one delivery, every outcome an answer, never
-//! an error) and its adapter for HTTPS endpoints signed per Standard Webhooks
-//! ([`SignedEndpoints`]). Endpoints and their secrets come from configuration,
-//! never from a request.
+//! an error), its adapters — HTTPS endpoints signed per Standard Webhooks
+//! ([`SignedEndpoints`]) and the stack's EventBridge bus ([`EventBus`]) — and the
+//! deployment's set of them ([`Destinations`]). Endpoints and their secrets come
+//! from configuration, never from a request.
 
-use crate::domain::delivery::answer_head;
+use crate::domain::delivery::{answer_head, BUS_DESTINATION};
 use crate::domain::standard_webhooks::{signature_header, SigningSecret};
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -58,9 +59,11 @@ impl std::fmt::Debug for Endpoint {
     }
 }
 
-/// Whether `name` can name an endpoint (it is part of storage keys).
+/// Whether `name` can name an endpoint (it is part of storage keys, and the bus
+/// has its own).
 pub fn valid_endpoint_name(name: &str) -> bool {
-    (1..=40).contains(&name.len())
+    name != BUS_DESTINATION
+        && (1..=40).contains(&name.len())
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
@@ -143,6 +146,91 @@ impl EventSender for SignedEndpoints {
     }
 }
 
+/// The `Source` of every entry this backend puts on its bus.
+pub const BUS_SOURCE: &str = "fintoc-payments";
+
+/// The stack's EventBridge bus: each event one entry — `Source` [`BUS_SOURCE`],
+/// `DetailType` its type, `Detail` its body — so merchants attach rules to it.
+#[derive(Debug, Clone)]
+pub struct EventBus {
+    client: aws_sdk_eventbridge::Client,
+    name: String,
+}
+
+impl EventBus {
+    /// The bus `name`, reached with `client` (built once, at init).
+    pub fn new(client: aws_sdk_eventbridge::Client, name: impl Into<String>) -> Self {
+        Self {
+            client,
+            name: name.into(),
+        }
+    }
+
+    /// One `PutEvents` of one entry: `200` when EventBridge took it, no status
+    /// (retried on the ladder) when it refused it or could not be reached.
+    async fn publish(&self, body: &str) -> SendAnswer {
+        let started = Instant::now();
+        let detail_type = serde_json::from_str::<serde_json::Value>(body)
+            .ok()
+            .and_then(|event| event["type"].as_str().map(str::to_string))
+            .unwrap_or_default();
+        let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+            .event_bus_name(&self.name)
+            .source(BUS_SOURCE)
+            .detail_type(detail_type)
+            .detail(body)
+            .build();
+        let (status, answer) = match self.client.put_events().entries(entry).send().await {
+            Ok(out) if out.failed_entry_count() == 0 => (Some(200), "published".to_string()),
+            Ok(out) => {
+                let refused = out.entries().first();
+                let code = refused.and_then(|e| e.error_code()).unwrap_or("refused");
+                (None, format!("EventBridge refused the entry: {code}"))
+            }
+            Err(e) => {
+                use aws_sdk_eventbridge::error::ProvideErrorMetadata;
+                let code = e.code().unwrap_or("no answer").to_string();
+                (None, format!("PutEvents failed: {code}"))
+            }
+        };
+        SendAnswer {
+            status,
+            duration_ms: started.elapsed().as_millis() as u64,
+            answer_head: answer,
+        }
+    }
+}
+
+/// Every destination of a deployment: its endpoints, and its bus when it has one.
+#[derive(Debug, Clone)]
+pub struct Destinations {
+    /// The HTTPS endpoints.
+    pub endpoints: SignedEndpoints,
+    /// The bus, named [`BUS_DESTINATION`].
+    pub bus: Option<EventBus>,
+}
+
+impl EventSender for Destinations {
+    fn destinations(&self) -> Vec<String> {
+        let mut names = self.endpoints.destinations();
+        if self.bus.is_some() {
+            names.push(BUS_DESTINATION.to_string());
+        }
+        names
+    }
+
+    async fn send(&self, destination: &str, event_id: &str, body: &str, now_ms: i64) -> SendAnswer {
+        match (&self.bus, destination == BUS_DESTINATION) {
+            (Some(bus), true) => bus.publish(body).await,
+            _ => {
+                self.endpoints
+                    .send(destination, event_id, body, now_ms)
+                    .await
+            }
+        }
+    }
+}
+
 /// What went wrong, without the URL (it may carry credentials in its query).
 fn error_kind(e: &reqwest::Error) -> &'static str {
     if e.is_timeout() {
@@ -168,9 +256,38 @@ mod tests {
     }
 
     #[test]
+    fn the_bus_is_a_destination_only_when_configured() {
+        let endpoints = SignedEndpoints::new(
+            SignedEndpoints::client(Duration::from_secs(1)).unwrap(),
+            vec![Endpoint {
+                name: "shop".into(),
+                url: "https://shop.example/hooks".into(),
+                secrets: vec![],
+            }],
+        );
+        let without = Destinations {
+            endpoints: endpoints.clone(),
+            bus: None,
+        };
+        assert_eq!(without.destinations(), ["shop"]);
+        let config = aws_sdk_eventbridge::Config::builder()
+            .behavior_version(aws_sdk_eventbridge::config::BehaviorVersion::latest())
+            .region(aws_sdk_eventbridge::config::Region::new("us-east-1"))
+            .build();
+        let with = Destinations {
+            endpoints,
+            bus: Some(EventBus::new(
+                aws_sdk_eventbridge::Client::from_conf(config),
+                "payments-events",
+            )),
+        };
+        assert_eq!(with.destinations(), ["shop", "eventbridge"]);
+    }
+
+    #[test]
     fn endpoint_names_are_safe_in_keys_and_secrets_never_shown() {
         assert!(valid_endpoint_name("shop-1_eu"));
-        for bad in ["", "a#b", "a b", &"x".repeat(41)] {
+        for bad in ["", "a#b", "a b", &"x".repeat(41), "eventbridge"] {
             assert!(!valid_endpoint_name(bad), "{bad:?}");
         }
         let endpoint = Endpoint {

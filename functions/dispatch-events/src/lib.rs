@@ -13,16 +13,17 @@ use serde_json::{json, Value};
 use shared::app::merchant_events::{DispatchReport, EventDispatcher};
 use shared::clock::Clock;
 use shared::config::DispatchConfig;
-use shared::destinations::{Endpoint, EventSender, SignedEndpoints};
+use shared::destinations::{Destinations, Endpoint, EventBus, EventSender, SignedEndpoints};
 use shared::domain::merchant_event::StoredChange;
 use shared::domain::standard_webhooks::SigningSecret;
 use shared::store::dynamo::stream::{change_of, Image};
 use shared::store::{DeliveryStore, DynamoStore, PaymentStore, StoreError};
 
 /// The dispatcher as deployed.
-pub type DeployedDispatcher = EventDispatcher<DynamoStore, SignedEndpoints>;
+pub type DeployedDispatcher = EventDispatcher<DynamoStore, Destinations>;
 
-/// Builds every client once, at cold start (the endpoint's secrets read from SSM).
+/// Builds every client once, at cold start (the endpoint's secrets read from SSM;
+/// the bus's client when `EVENT_BUS_NAME` is set).
 pub async fn init(config: &DispatchConfig) -> Result<DeployedDispatcher, lambda_runtime::Error> {
     let sdk = shared::aws::load_sdk_config().await;
     let mut endpoints = Vec::new();
@@ -46,7 +47,16 @@ pub async fn init(config: &DispatchConfig) -> Result<DeployedDispatcher, lambda_
     let dynamodb = shared::aws::dynamodb_client(&sdk, config.table.endpoint.as_deref());
     Ok(EventDispatcher {
         store: DynamoStore::new(dynamodb, &config.table.table_name),
-        sender: SignedEndpoints::new(SignedEndpoints::client(config.attempt_timeout)?, endpoints),
+        sender: Destinations {
+            endpoints: SignedEndpoints::new(
+                SignedEndpoints::client(config.attempt_timeout)?,
+                endpoints,
+            ),
+            bus: config
+                .event_bus
+                .as_ref()
+                .map(|name| EventBus::new(shared::aws::eventbridge_client(&sdk), name)),
+        },
         ladder_scale: config.ladder_scale,
         concurrency: config.concurrency,
     })

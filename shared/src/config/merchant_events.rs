@@ -26,6 +26,8 @@ pub struct DispatchConfig {
     pub table: TableConfig,
     /// The endpoint, when `MERCHANT_WEBHOOK_URL` is set.
     pub endpoint: Option<EndpointConfig>,
+    /// `EVENT_BUS_NAME`: the EventBridge bus every event is also put on.
+    pub event_bus: Option<String>,
     /// `DELIVERY_TIMEOUT_MS` (default 5000, 100–20000): one attempt's bound.
     pub attempt_timeout: Duration,
     /// `DELIVERY_LADDER_SECONDS` (default: the full ladder, 99305 s): how long the
@@ -75,7 +77,7 @@ impl DispatchConfig {
                 if !valid_endpoint_name(&name) {
                     return Err(err(
                         "MERCHANT_WEBHOOK_NAME",
-                        "must be 1-40 characters of a-z, A-Z, 0-9, - and _",
+                        "must be 1-40 characters of a-z, A-Z, 0-9, - and _, and not eventbridge (the bus's)",
                     ));
                 }
                 Some(EndpointConfig {
@@ -99,6 +101,7 @@ impl DispatchConfig {
         Ok(Self {
             table: TableConfig::from_env(env)?,
             endpoint,
+            event_bus: env.get("EVENT_BUS_NAME"),
             attempt_timeout: Duration::from_millis(env.number(
                 "DELIVERY_TIMEOUT_MS",
                 5_000,
