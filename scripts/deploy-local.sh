@@ -69,8 +69,9 @@ up() {
   # sam deploy takes .aws-sam/build as `sam build` left it: x86_64 here (the
   # emulator runs the functions on this host); `make test` built it just before. A
   # build older than the template or the code is built again (sam deploy would
-  # otherwise deploy the old routes and binaries).
-  local built=.aws-sam/build/template.yaml stale=""
+  # otherwise deploy the old routes and binaries), and so is a build that did not
+  # finish (no built template: sam deploy would package the repository itself).
+  local built=.aws-sam/build/template.yaml stale="no built template"
   [[ -f "$built" ]] && stale="$(find template.yaml Cargo.lock shared functions -newer "$built" -print -quit)"
   if [[ "$(elf_machine .aws-sam/build/CreateIntentFunction/bootstrap 2>/dev/null)" != 3e || -n "$stale" ]]; then
     say "sam build (release, Architecture=x86_64, via cargo-lambda + zig)"
