@@ -284,13 +284,7 @@ async fn stream_mapping(gateway: Arc<Gateway>, endpoint: String, table: String) 
         while !pending.is_empty() {
             let batch: Vec<serde_json::Value> = pending.iter().take(100).cloned().collect();
             let failed_from = match invoke_dispatcher(&gateway, &json!({"Records": batch})).await {
-                Ok(answer) => answer["batchItemFailures"][0]["itemIdentifier"]
-                    .as_str()
-                    .and_then(|failed| {
-                        batch
-                            .iter()
-                            .position(|r| r["dynamodb"]["SequenceNumber"] == failed)
-                    }),
+                Ok(answer) => first_failure(&batch, &answer),
                 Err(e) => {
                     eprintln!("event source mapping: {e}");
                     Some(0)
@@ -314,6 +308,20 @@ async fn stream_mapping(gateway: Arc<Gateway>, endpoint: String, table: String) 
             }
         }
     }
+}
+
+/// Where a batch failed, by the function's answer (`batchItemFailures`, as Lambda
+/// reads it): the index of the first failed record, or of the first record when the
+/// failure names none of the batch's (the whole batch again); `None` when none did.
+fn first_failure(batch: &[serde_json::Value], answer: &serde_json::Value) -> Option<usize> {
+    let failures = answer["batchItemFailures"].as_array()?;
+    let failed = failures.first()?;
+    Some(
+        batch
+            .iter()
+            .position(|r| r["dynamodb"]["SequenceNumber"] == failed["itemIdentifier"])
+            .unwrap_or(0),
+    )
 }
 
 /// The local stand-in of the dispatcher's retry schedule.
@@ -889,6 +897,26 @@ async fn static_file(gateway: &Gateway, path: &str) -> HttpResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_batch_resumes_at_its_first_failed_record() {
+        let batch: Vec<serde_json::Value> = ["1", "2", "3"]
+            .iter()
+            .map(|n| json!({"dynamodb": {"SequenceNumber": n}}))
+            .collect();
+        let answer = |failures: serde_json::Value| json!({"batchItemFailures": failures});
+        assert_eq!(first_failure(&batch, &answer(json!([]))), None);
+        assert_eq!(first_failure(&batch, &json!(null)), None);
+        assert_eq!(
+            first_failure(&batch, &answer(json!([{"itemIdentifier": "2"}]))),
+            Some(1)
+        );
+        assert_eq!(
+            first_failure(&batch, &answer(json!([{"itemIdentifier": "9"}]))),
+            Some(0),
+            "an unknown record: the whole batch again"
+        );
+    }
 
     fn gateway(functions_url: String) -> Gateway {
         Gateway {
