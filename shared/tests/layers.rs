@@ -115,6 +115,7 @@ const DOMAIN_LAYERS: &[&str] = &[
     "merchant_event",
     "standard_webhooks",
     "delivery",
+    "invariants",
 ];
 
 /// The sibling modules a domain file names (`super::x`, `crate::domain::x`).

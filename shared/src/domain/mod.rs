@@ -5,6 +5,7 @@ pub mod delivery;
 pub mod deployment;
 pub mod error;
 pub mod idempotency;
+pub mod invariants;
 pub mod merchant_event;
 pub mod money;
 pub mod number;
