@@ -281,6 +281,9 @@ ENV
     echo "DYNAMODB_ENDPOINT=http://127.0.0.1:$ddb_port"
     echo "TABLE_NAME=$table"
     echo "WEBHOOK_SECRET=$webhook_secret"
+    # Whether merchant events flow: the gateway runs the dispatcher's stream
+    # mapping under cargo lambda watch; sam local has no stream.
+    if [[ "$functions" == watch ]]; then echo "EVENTS_DISPATCHER=on"; else echo "EVENTS_DISPATCHER=off"; fi
     echo "MERCHANT_WEBHOOK_URL=$merchant_url"
     echo "MERCHANT_WEBHOOK_SECRET=$merchant_secret"
     echo "FINTOC_SECRET_KEY=sk_test_simulator"

@@ -5,6 +5,7 @@
 //! reports to a stored payment exactly once, [`idempotent`] runs a merchant's
 //! command once per idempotency key. The use cases are built on them.
 
+pub mod audit;
 pub mod errors;
 pub mod idempotent;
 pub mod intents;

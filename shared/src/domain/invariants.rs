@@ -5,7 +5,7 @@
 //! snapshot), so these functions are called twice on a suspect, never trusted once.
 
 use super::order::OrderState;
-use super::payment::{PaymentStatus, StoredPayment};
+use super::payment::{PaymentKind, PaymentStatus, StoredPayment};
 use super::refund::RefundStatus;
 use super::schedule::DAILY_MS;
 
@@ -78,6 +78,8 @@ pub struct AuditedOrder {
     pub state: OrderState,
     /// The payment it names (`intent_id`), if any.
     pub payment_id: Option<String>,
+    /// That payment's kind.
+    pub payment_kind: PaymentKind,
     /// Until when a reservation holds it (Unix ms).
     pub reserved_until_ms: i64,
     /// What its refunds gave back, as the order counts it.

@@ -552,3 +552,54 @@ pub trait DeliveryStore: Send + Sync {
         now_ms: i64,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
+
+/// An item the invariant audit reads: an order, or a payment with whether it is
+/// flagged for a person.
+#[derive(Debug, Clone)]
+pub enum AuditedItem {
+    /// An `ORDER#` item.
+    Order(crate::domain::invariants::AuditedOrder),
+    /// An `INTENT#` or `SESSION#` item.
+    Payment {
+        /// The payment.
+        payment: Box<StoredPayment>,
+        /// Flagged `stuck` or `not_found_at_fintoc`.
+        flagged: bool,
+    },
+}
+
+/// One segment of the audit's scan: the items it holds that the audit reads, how
+/// many items it scanned, and the read units it cost.
+#[derive(Debug, Clone, Default)]
+pub struct AuditSegment {
+    /// Orders and payments.
+    pub items: Vec<AuditedItem>,
+    /// Every item scanned (others included).
+    pub scanned: usize,
+    /// Read units consumed.
+    pub read_units: f64,
+}
+
+/// The whole table, read only, for the invariant audit.
+pub trait AuditStore: Send + Sync {
+    /// Every item of segment `segment` of `total` (a parallel `Scan`), page by page;
+    /// eventually consistent (a scan is not a snapshot: suspects are read again).
+    fn scan_segment(
+        &self,
+        segment: i32,
+        total: i32,
+    ) -> impl Future<Output = Result<AuditSegment, StoreError>> + Send;
+
+    /// An order, strongly consistent.
+    fn audited_order(
+        &self,
+        order_id: &str,
+    ) -> impl Future<Output = Result<Option<crate::domain::invariants::AuditedOrder>, StoreError>> + Send;
+
+    /// A payment and whether it is flagged, strongly consistent.
+    fn audited_payment(
+        &self,
+        kind: PaymentKind,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<(StoredPayment, bool)>, StoreError>> + Send;
+}

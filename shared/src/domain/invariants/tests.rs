@@ -54,6 +54,7 @@ fn order(state: OrderState, payment_id: Option<&str>) -> AuditedOrder {
         order_id: "o-1".into(),
         state,
         payment_id: payment_id.map(str::to_string),
+        payment_kind: PaymentKind::Intent,
         reserved_until_ms: NOW - 1_000,
         refunded_amount: 0,
     }
