@@ -2,6 +2,7 @@
 //! functions through real `lambda_http` requests, on DynamoDB Local (started by
 //! `scripts/test.sh`) and the Fintoc simulator in process.
 
+mod audit;
 mod common;
 mod create_intent;
 mod dynamodb_cost;
