@@ -90,13 +90,17 @@ async fn a_table_the_functions_made_holds_every_rule() {
     assert!(report.scanned >= 6 && report.read_units > 0.0, "{report:?}");
 }
 
+/// A rule, the item a write breaks it on, the write, its values, and the subject
+/// the audit names.
+type BreakingWrite<'a> = (&'a str, String, &'a str, Vec<(&'a str, A)>, &'a str);
+
 #[tokio::test]
 async fn each_rule_broken_by_one_write_is_reported_and_only_it() {
     let h = Harness::new().await;
     let (paid, _failed, open) = table(&h).await;
     let paid_pk = format!("INTENT#{paid}");
     let open_pk = format!("INTENT#{open}");
-    let cases: Vec<(&str, String, &str, Vec<(&str, A)>, &str)> = vec![
+    let cases: Vec<BreakingWrite> = vec![
         (
             "order_paid_by_its_payment",
             paid_pk.clone(),
