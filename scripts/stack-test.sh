@@ -7,7 +7,8 @@
 # the browser test of the checkout page (headless Debian Chromium via
 # playwright-core), a burst of deliveries while DynamoDB stalls
 # (scripts/chaos_burst.py), the API contract under schemathesis
-# (scripts/api-contract-test.sh), then brings the stack down and checks that every process it
+# (scripts/api-contract-test.sh), the invariant audit of the table all of that
+# left (payments-ops check-invariants: no violation), then brings the stack down and checks that every process it
 # started is gone and every port is free.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
@@ -31,6 +32,8 @@ say "a burst of 16 deliveries while DynamoDB stalls 12 s: each answered within 6
 python3 scripts/chaos_burst.py "$STACK_ENV" "$LOCAL_DIR/dynamodb-stack-test.pid"
 say "the API contract: docs/openapi.yaml under schemathesis, every check, stateful phase"
 scripts/api-contract-test.sh
+say "the invariant audit over the test stack's table (tour, browser, burst, contract): no violation"
+cargo run -q --locked -p payments-ops -- check-invariants --env-file "$STACK_ENV"
 
 say "'down' stops everything and frees the ports"
 pids="$(cat "$LOCAL_DIR"/stack-test/*.pid "$LOCAL_DIR"/dynamodb-stack-test.pid)"
