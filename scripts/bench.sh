@@ -221,6 +221,13 @@ if [[ "$smoke" != 1 ]]; then
     cargo test --locked -q --workspace --tests a_backlog_of_due_intents >/dev/null
 fi
 
+# The invariant audit over a table of paid orders, on a fresh DynamoDB Local.
+fresh_dynamodb
+audit_orders=100000; [[ "$smoke" == 1 ]] && audit_orders=500
+say "the invariant audit (payments-ops check-invariants) over $audit_orders paid orders"
+AUDIT_BENCH_PAYMENTS="$audit_orders" AUDIT_BENCH_REPORT="$results/audit.json" DYNAMODB_ENDPOINT="$ddb" \
+  cargo test --locked -q --workspace --tests the_audit_reads_a_large_table >/dev/null
+
 if [[ "$smoke" == 1 ]]; then
   say "bench smoke passed: every harness ran and every invariant held (figures in ${results#"$ROOT"/}/)"
 else

@@ -5,6 +5,7 @@
 use crate::common::*;
 use aws_sdk_dynamodb::types::AttributeValue as A;
 use fintoc_sim::{Finish, WebhookEndpoint};
+use futures::StreamExt;
 use serde_json::json;
 use shared::app::audit::{check_invariants, AuditReport};
 use shared::clock::{Clock, SystemClock};
@@ -263,4 +264,92 @@ async fn a_suspect_mended_between_the_scan_and_the_confirming_read_is_not_report
         report.cleared, 1,
         "the scan saw it; the second read did not"
     );
+}
+
+/// The audit over a large table (`AUDIT_BENCH_PAYMENTS` paid orders, 500 by default;
+/// `make bench` runs 100,000): every item checked, no violation, and the figures
+/// (`AUDIT_BENCH_REPORT=path.json`) for docs/performance.md.
+#[tokio::test]
+async fn the_audit_reads_a_large_table_once_and_finds_nothing_wrong() {
+    let orders: usize = std::env::var("AUDIT_BENCH_PAYMENTS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(500);
+    let h = Harness::new().await;
+    let s = |v: &str| A::S(v.to_string());
+    let now = h.clock.now_ms();
+    let mut writes = Vec::new();
+    for n in 0..orders {
+        let (pi, order) = (format!("pi_audit_{n:07}"), format!("order-audit-{n:07}"));
+        let payment = std::collections::HashMap::from([
+            ("pk".to_string(), s(&format!("INTENT#{pi}"))),
+            ("entity".to_string(), s("intent")),
+            ("id".to_string(), s(&pi)),
+            ("status".to_string(), s("succeeded")),
+            ("amount".to_string(), A::N("15000".into())),
+            ("currency".to_string(), s("CLP")),
+            ("order_id".to_string(), s(&order)),
+            ("metadata".to_string(), A::M(Default::default())),
+            ("created_at".to_string(), s("2026-12-06T10:00:00.000Z")),
+            ("updated_at".to_string(), s("2026-12-06T10:01:00.000Z")),
+        ]);
+        let order_item = std::collections::HashMap::from([
+            ("pk".to_string(), s(&format!("ORDER#{order}"))),
+            ("entity".to_string(), s("order")),
+            ("order_id".to_string(), s(&order)),
+            ("state".to_string(), s("paid")),
+            ("intent_id".to_string(), s(&pi)),
+            ("payment_kind".to_string(), s("intent")),
+            ("reserved_until_ms".to_string(), A::N(now.to_string())),
+        ]);
+        for item in [payment, order_item] {
+            writes.push(
+                aws_sdk_dynamodb::types::WriteRequest::builder()
+                    .put_request(
+                        aws_sdk_dynamodb::types::PutRequest::builder()
+                            .set_item(Some(item))
+                            .build()
+                            .unwrap(),
+                    )
+                    .build(),
+            );
+        }
+    }
+    let batches: Vec<Vec<_>> = writes.chunks(25).map(|c| c.to_vec()).collect();
+    futures::stream::iter(batches)
+        .for_each_concurrent(8, |batch| {
+            let client = h.dynamodb.clone();
+            let table = h.table.clone();
+            async move {
+                let mut pending = Some(std::collections::HashMap::from([(table, batch)]));
+                while let Some(items) = pending.take().filter(|p| !p.is_empty()) {
+                    let out = client
+                        .batch_write_item()
+                        .set_request_items(Some(items))
+                        .send()
+                        .await
+                        .unwrap();
+                    pending = out.unprocessed_items;
+                }
+            }
+        })
+        .await;
+    let started = std::time::Instant::now();
+    let report = check_invariants(&h.store.inner, 8, now).await.unwrap();
+    let seconds = started.elapsed().as_secs_f64();
+    assert_eq!(report.violations, []);
+    assert_eq!(report.checked, 2 * orders);
+    let figures = json!({
+        "orders": orders,
+        "items": report.scanned,
+        "segments": 8,
+        "seconds": seconds,
+        "items_per_second": report.scanned as f64 / seconds,
+        "read_units": report.read_units,
+        "read_units_per_1000_items": report.read_units * 1000.0 / report.scanned as f64,
+    });
+    println!("{figures}");
+    if let Ok(path) = std::env::var("AUDIT_BENCH_REPORT") {
+        std::fs::write(path, serde_json::to_string_pretty(&figures).unwrap()).unwrap();
+    }
 }
