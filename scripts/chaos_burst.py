@@ -1,13 +1,20 @@
 #!/usr/bin/env python3
 """A burst while DynamoDB stalls, on a running local stack (part of `make test`).
 
-    scripts/chaos_burst.py STACK_ENV DYNAMODB_PID_FILE [--senders 16] [--stall 12] [--bound 6]
+    scripts/chaos_burst.py STACK_ENV DYNAMODB_PID_FILE [--functions-pid-file F]
+                           [--senders 16] [--stall 12] [--bound 6]
 
 Fintoc delivers a burst of webhooks at once; Lambda gives each its own instance. Here
 16 payments are made through the API and paid at the simulator with its deliveries
 off; then DynamoDB Local is frozen (SIGSTOP) for 12 s while 16 senders post the 16
 signed `payment_intent.succeeded` events at the same moment, and a file is written
 beside the sources (the watcher must not restart the instances under their requests).
+
+The instances are cargo lambda watch's, each a `cargo run` it starts, and on a busy
+machine some never come up: a delivery finding none free queues behind another, which
+Lambda would never do (it starts one more). With --functions-pid-file, the burst is
+sized to the webhook instances running, 4 kept spare for one that runs but never
+polls for work: with fewer than 16 + 4 it says so and sends fewer (at least 8).
 
 Checked: every delivery is answered within 6 s (a 5xx is fine: Fintoc retries it);
 after the stall each delivery not accepted is sent again, as Fintoc's retries would,
@@ -22,6 +29,7 @@ import hmac
 import json
 import os
 import signal
+import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -73,15 +81,53 @@ def deliver(url, body, headers):
     return status, time.monotonic() - started
 
 
+SPARE_INSTANCES = 4
+MIN_SENDERS = 8
+
+
+def webhook_instances(functions_pid_file):
+    """How many webhook instances cargo lambda watch runs (its children running the binary)."""
+    with open(functions_pid_file) as f:
+        watch = f.read().strip()
+    found = subprocess.run(["pgrep", "-P", watch, "-fc", "target/debug/webhook"],
+                           capture_output=True, text=True).stdout.strip()
+    return int(found or 0)
+
+
+def burst_size(functions_pid_file, wanted):
+    """The senders a burst can have, each with an instance of its own and 4 spare.
+
+    Instances still starting are waited for (up to 60 s, polling their count); the
+    burst then shrinks to what runs, never below 8."""
+    deadline = time.monotonic() + 60
+    running = webhook_instances(functions_pid_file)
+    while running < wanted + SPARE_INSTANCES and time.monotonic() < deadline:
+        time.sleep(0.5)
+        running = webhook_instances(functions_pid_file)
+    senders = min(wanted, running - SPARE_INSTANCES)
+    if senders < MIN_SENDERS:
+        raise SystemExit(f"only {running} webhook instances run under cargo lambda watch: a burst of "
+                         f"{MIN_SENDERS} needs {MIN_SENDERS + SPARE_INSTANCES} (functions log in the stack's directory)")
+    if senders < wanted:
+        print(f"note: {running} webhook instances run (some never came up); "
+              f"a burst of {senders}, not {wanted}, keeps {SPARE_INSTANCES} spare")
+    else:
+        print(f"{running} webhook instances run: a burst of {senders}")
+    return senders
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("stack_env")
     parser.add_argument("dynamodb_pid_file")
+    parser.add_argument("--functions-pid-file", help="cargo lambda watch's pid file: size the burst to its instances")
     parser.add_argument("--senders", type=int, default=16)
     parser.add_argument("--stall", type=float, default=12.0)
     parser.add_argument("--bound", type=float, default=6.0)
     args = parser.parse_args()
     env = load_env(args.stack_env)
+    if args.functions_pid_file:
+        args.senders = burst_size(args.functions_pid_file, args.senders)
     api, sim, webhook = env["API_URL"], env["FINTOC_SIM_URL"], env["WEBHOOK_URL"]
     fintoc_auth = {"Authorization": env["FINTOC_SECRET_KEY"]}
     api_auth = {"Authorization": f"Bearer {env['API_TOKEN']}"} if env.get("API_TOKEN") else {}

@@ -29,7 +29,8 @@ say "merchant events: every delivery verified with standardwebhooks (Python) and
 say "browser test of the checkout page"
 node --test tests/browser/
 say "a burst of 16 deliveries while DynamoDB stalls 12 s: each answered within 6 s, nothing lost"
-python3 scripts/chaos_burst.py "$STACK_ENV" "$LOCAL_DIR/dynamodb-stack-test.pid"
+python3 scripts/chaos_burst.py "$STACK_ENV" "$LOCAL_DIR/dynamodb-stack-test.pid" \
+  --functions-pid-file "$LOCAL_DIR/stack-test/functions.pid"
 say "the API contract: docs/openapi.yaml under schemathesis, every check, stateful phase"
 scripts/api-contract-test.sh
 say "the invariant audit over the test stack's table (tour, browser, burst, contract): no violation"
