@@ -4,29 +4,14 @@
 
 use crate::common::*;
 use aws_sdk_dynamodb::types::AttributeValue as A;
-use fintoc_sim::{Finish, WebhookEndpoint};
+use fintoc_sim::Finish;
 use futures::StreamExt;
 use serde_json::json;
 use shared::app::audit::{check_invariants, AuditReport};
-use shared::clock::{Clock, SystemClock};
+use shared::clock::Clock;
 use shared::domain::invariants::AuditedOrder;
 use shared::domain::payment::{PaymentKind, StoredPayment};
 use shared::store::{AuditSegment, AuditStore, DynamoStore, StoreError};
-use std::sync::atomic::AtomicU32;
-use std::sync::Arc;
-
-async fn wire_webhooks(h: &Harness) {
-    let webhook = Arc::new(webhook_service(
-        h.store.inner.clone(),
-        SystemClock,
-        &[WEBHOOK_SECRET],
-    ));
-    let url = serve_webhook(webhook, Arc::new(AtomicU32::new(0))).await;
-    h.sim.set_webhook(WebhookEndpoint {
-        url,
-        secret: WEBHOOK_SECRET.into(),
-    });
-}
 
 /// A payment of `order` created through the function, finished as `outcome`
 /// (`None`: left open); its id.

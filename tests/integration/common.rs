@@ -694,6 +694,27 @@ pub fn signed(body: &str, now_ms: i64) -> String {
     fintoc_sim::sign(WEBHOOK_SECRET, now_ms / 1000, body.as_bytes())
 }
 
+/// Webhooks from the harness's simulator to a webhook function on its store, over
+/// HTTP (the system clock).
+pub async fn wire_webhooks(h: &Harness) {
+    wire_webhooks_at(h, shared::clock::SystemClock).await;
+}
+
+/// The same, the webhook function reading `clock` (one that follows the
+/// simulator's when a test moves it: signatures are checked against it).
+pub async fn wire_webhooks_at<C: shared::clock::Clock + 'static>(h: &Harness, clock: C) {
+    let webhook = Arc::new(webhook_service(
+        h.store.inner.clone(),
+        clock,
+        &[WEBHOOK_SECRET],
+    ));
+    let url = serve_webhook(webhook, Arc::new(AtomicU32::new(0))).await;
+    h.sim.set_webhook(fintoc_sim::WebhookEndpoint {
+        url,
+        secret: WEBHOOK_SECRET.into(),
+    });
+}
+
 /// Serves a webhook service over HTTP on loopback, the way API Gateway would call
 /// the function: each request becomes an HTTP API v2 event for `webhook::handle`.
 /// The first `fail_first` requests are answered 500 without reaching the function.

@@ -6,7 +6,7 @@
 //! the duplicates, retries on the ladder, `410 Gone`, exhaustion and recovery.
 
 use crate::common::*;
-use fintoc_sim::{Finish, Settle, WebhookEndpoint};
+use fintoc_sim::{Finish, Settle};
 use serde_json::{json, Value};
 use shared::app::merchant_events::EventDispatcher;
 use shared::clock::{Clock, ManualClock, SystemClock};
@@ -15,7 +15,6 @@ use shared::domain::delivery::{DeliveryState, LOCAL_LADDER_SCALE, MAX_ATTEMPTS};
 use shared::domain::standard_webhooks::SigningSecret;
 use shared::store::{DeliveryRef, DeliveryStore, DynamoStore};
 use std::collections::VecDeque;
-use std::sync::atomic::AtomicU32;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -164,20 +163,6 @@ async fn sweep(d: &Dispatcher, clock: &ManualClock) -> Value {
     dispatch_events::handle(d, clock, 500, json!({"source": "schedule"}))
         .await
         .expect("the table answered")
-}
-
-/// Fintoc's webhooks wired to the webhook function over HTTP.
-async fn wire_webhooks(h: &Harness) {
-    let webhook = Arc::new(webhook_service(
-        h.store.inner.clone(),
-        SystemClock,
-        &[WEBHOOK_SECRET],
-    ));
-    let url = serve_webhook(webhook, Arc::new(AtomicU32::new(0))).await;
-    h.sim.set_webhook(WebhookEndpoint {
-        url,
-        secret: WEBHOOK_SECRET.into(),
-    });
 }
 
 /// An order paid through the create function and the simulator, its webhook

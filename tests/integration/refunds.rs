@@ -6,32 +6,9 @@
 //! the API imported.
 
 use crate::common::*;
-use fintoc_sim::{Finish, Settle, WebhookEndpoint};
+use fintoc_sim::{Finish, Settle};
 use futures::stream::{self, StreamExt};
 use serde_json::{json, Value};
-use shared::clock::SystemClock;
-use std::sync::atomic::AtomicU32;
-use std::sync::Arc;
-
-/// Webhooks from the simulator to the webhook function, over HTTP.
-async fn wire_webhooks(h: &Harness) {
-    wire_webhooks_at(h, SystemClock).await;
-}
-
-/// The same, the webhook function reading `clock` (one that follows the
-/// simulator's when a test moves it: signatures are checked against it).
-async fn wire_webhooks_at<C: shared::clock::Clock + 'static>(h: &Harness, clock: C) {
-    let webhook = Arc::new(webhook_service(
-        h.store.inner.clone(),
-        clock,
-        &[WEBHOOK_SECRET],
-    ));
-    let url = serve_webhook(webhook, Arc::new(AtomicU32::new(0))).await;
-    h.sim.set_webhook(WebhookEndpoint {
-        url,
-        secret: WEBHOOK_SECRET.into(),
-    });
-}
 
 fn post(path: &str, route: &str, key: Option<&str>, body: &str, id: &str) -> lambda_http::Request {
     let mut headers = json!({"content-type": "application/json"});

@@ -7,15 +7,14 @@
 
 use crate::common::*;
 use aws_sdk_dynamodb::types::AttributeValue;
-use fintoc_sim::{DeliveryMode, Finish, WebhookEndpoint};
+use fintoc_sim::{DeliveryMode, Finish};
 use futures::future::join_all;
 use serde_json::{json, Value};
 use shared::app::payments::PaymentService;
 use shared::app::reconcile::ReconcileSettings;
-use shared::clock::SystemClock;
 use shared::store::DynamoStore;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 const SESSION_BODY: &str = r#"{"amount": 15000, "currency": "CLP", "customer_email": "payer@example.cl", "metadata": {"cart": "c-1"}, "order_id": "order-1"}"#;
@@ -84,20 +83,6 @@ async fn order_state(h: &Harness, order: &str) -> String {
         .as_s()
         .unwrap()
         .clone()
-}
-
-/// Webhooks from the simulator to the webhook function, over HTTP.
-async fn wire_webhooks(h: &Harness) {
-    let webhook = Arc::new(webhook_service(
-        h.store.inner.clone(),
-        SystemClock,
-        &[WEBHOOK_SECRET],
-    ));
-    let url = serve_webhook(webhook, Arc::new(AtomicU32::new(0))).await;
-    h.sim.set_webhook(WebhookEndpoint {
-        url,
-        secret: WEBHOOK_SECRET.into(),
-    });
 }
 
 #[tokio::test]

@@ -95,20 +95,10 @@ impl AuditStore for DynamoStore {
 
     /// One strongly consistent `GetItem`.
     async fn audited_order(&self, order_id: &str) -> Result<Option<AuditedOrder>, StoreError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(PARTITION_KEY, order_pk(order_id))
-            .consistent_read(true)
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
-            .await
-            .map_err(unavailable("audited_order"))?;
-        self.usage.read(output.consumed_capacity());
-        output
-            .item
-            .as_ref()
+        let item = self
+            .consistent_item("audited_order", order_pk(order_id))
+            .await?;
+        item.as_ref()
             .map(audited_order)
             .transpose()
             .map(Option::flatten)
@@ -120,20 +110,10 @@ impl AuditStore for DynamoStore {
         kind: PaymentKind,
         id: &str,
     ) -> Result<Option<(StoredPayment, bool)>, StoreError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(PARTITION_KEY, payment_pk(kind, id))
-            .consistent_read(true)
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
-            .await
-            .map_err(unavailable("audited_payment"))?;
-        self.usage.read(output.consumed_capacity());
-        output
-            .item
-            .as_ref()
+        let item = self
+            .consistent_item("audited_payment", payment_pk(kind, id))
+            .await?;
+        item.as_ref()
             .map(audited_payment)
             .transpose()
             .map(Option::flatten)

@@ -379,18 +379,8 @@ impl DeliveryStore for DynamoStore {
 
     /// One strongly consistent `GetItem`.
     async fn event(&self, event_id: &str) -> Result<Option<RecordedEvent>, StoreError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(PARTITION_KEY, event_pk(event_id))
-            .consistent_read(true)
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
-            .await
-            .map_err(unavailable("event"))?;
-        self.usage.read(output.consumed_capacity());
-        output.item.as_ref().map(event_from_item).transpose()
+        let item = self.consistent_item("event", event_pk(event_id)).await?;
+        item.as_ref().map(event_from_item).transpose()
     }
 
     /// One conditional `UpdateItem` (an upsert) unless an attempt is in flight.
@@ -434,18 +424,10 @@ impl DeliveryStore for DynamoStore {
 
     /// One strongly consistent `GetItem`.
     async fn delivery(&self, delivery: &DeliveryRef) -> Result<Option<DeliveryView>, StoreError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(PARTITION_KEY, delivery_pk(delivery))
-            .consistent_read(true)
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
-            .await
-            .map_err(unavailable("delivery"))?;
-        self.usage.read(output.consumed_capacity());
-        let Some(item) = output.item else {
+        let item = self
+            .consistent_item("delivery", delivery_pk(delivery))
+            .await?;
+        let Some(item) = item else {
             return Ok(None);
         };
         Ok(Some(DeliveryView {

@@ -22,8 +22,9 @@ use super::ports::*;
 use crate::domain::payment::PaymentKind;
 use crate::log_markers::DYNAMODB_VALIDATION;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::types::{AttributeValue, ConsumedCapacity};
+use aws_sdk_dynamodb::types::{AttributeValue, ConsumedCapacity, ReturnConsumedCapacity};
 use aws_sdk_dynamodb::Client;
+use std::collections::HashMap;
 use std::sync::Arc;
 pub use table::{
     create_idempotency_table, create_table, idempotency_table_definition, table_definition,
@@ -72,6 +73,28 @@ impl DynamoStore {
     /// The idempotency records' table name.
     pub fn idempotency_table(&self) -> &str {
         &self.idempotency_table
+    }
+
+    /// The item whose partition key is `key`, by one strongly consistent `GetItem`
+    /// (metered; a failure is `operation`'s unavailability): the one read of a whole
+    /// item every store module uses.
+    pub(crate) async fn consistent_item(
+        &self,
+        operation: &'static str,
+        key: AttributeValue,
+    ) -> Result<Option<HashMap<String, AttributeValue>>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PARTITION_KEY, key)
+            .consistent_read(true)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await
+            .map_err(unavailable(operation))?;
+        self.usage.read(output.consumed_capacity());
+        Ok(output.item)
     }
 
     /// Opens (and verifies) the connection to DynamoDB before the first request needs

@@ -20,20 +20,10 @@ impl DynamoStore {
         &self,
         order_id: &str,
     ) -> Result<Option<OrderRecord>, StoreError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(PARTITION_KEY, order_pk(order_id))
-            // Strongly consistent: which sessions the order has had decides where
-            // an attempt's event goes, and a new session may have just been added.
-            .consistent_read(true)
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
-            .await
-            .map_err(unavailable("read_order"))?;
-        self.usage.read(output.consumed_capacity());
-        output.item.as_ref().map(order_from_item).transpose()
+        let item = self
+            .consistent_item("read_order", order_pk(order_id))
+            .await?;
+        item.as_ref().map(order_from_item).transpose()
     }
 }
 use std::collections::HashMap;

@@ -300,18 +300,10 @@ impl PaymentStore for DynamoStore {
         kind: PaymentKind,
         id: &str,
     ) -> Result<Option<StoredPayment>, StoreError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(PARTITION_KEY, payment_pk(kind, id))
-            .consistent_read(true)
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
-            .await
-            .map_err(unavailable("get_payment"))?;
-        self.usage.read(output.consumed_capacity());
-        match output.item {
+        let item = self
+            .consistent_item("get_payment", payment_pk(kind, id))
+            .await?;
+        match item {
             None => Ok(None),
             Some(item) => {
                 let item: IntentItem = serde_dynamo::from_item(item)

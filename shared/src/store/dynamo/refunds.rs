@@ -431,19 +431,10 @@ impl RefundStore for DynamoStore {
     }
 
     async fn refund_sweep_cursor(&self) -> Result<Option<String>, StoreError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(PARTITION_KEY, s(REFUND_SWEEP_PK))
-            .consistent_read(true)
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
-            .await
-            .map_err(unavailable("refund_sweep_cursor"))?;
-        self.usage.read(output.consumed_capacity());
-        Ok(output
-            .item
+        let item = self
+            .consistent_item("refund_sweep_cursor", s(REFUND_SWEEP_PK))
+            .await?;
+        Ok(item
             .and_then(|mut item| item.remove("since"))
             .and_then(|since| since.as_s().ok().cloned()))
     }
