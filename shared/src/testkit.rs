@@ -6,6 +6,8 @@
 use crate::domain::deployment::DEPLOYMENT_TAG_METADATA_KEY;
 use crate::domain::order::{OpenRequest, ReserveRequest};
 use crate::domain::payment::{PaymentKind, PaymentStatus, StoredPayment};
+use crate::domain::refund::{RefundOrigin, RefundStatus, StoredRefund};
+use crate::domain::refund_id::RefundKey;
 use crate::domain::schedule::initial_schedule_after;
 use crate::store::{OrderStore, PaymentStore};
 use std::collections::BTreeMap;
@@ -39,6 +41,24 @@ pub fn created_intent(
         expires_at: None,
         review: None,
         refunds: Default::default(),
+    }
+}
+
+/// A refund of `amount` CLP made through the API, `status`, under the refund key
+/// `key` (`k` + 16 digits).
+pub fn refund(key: &str, amount: u64, status: RefundStatus) -> StoredRefund {
+    StoredRefund {
+        key: RefundKey::parse(key).expect("a refund key: k + 16 digits"),
+        fintoc_id: None,
+        amount,
+        currency: "CLP".into(),
+        status,
+        failure_code: None,
+        metadata: Default::default(),
+        origin: RefundOrigin::Api,
+        key_generation: 0,
+        created_at: CREATED_AT.into(),
+        updated_at: CREATED_AT.into(),
     }
 }
 

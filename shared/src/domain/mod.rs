@@ -15,6 +15,7 @@ pub mod payment_patch;
 pub mod reconcile;
 pub mod refund;
 pub mod refund_id;
+pub mod resolution;
 pub mod report;
 pub mod schedule;
 pub mod session;

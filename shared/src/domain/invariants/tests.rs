@@ -1,7 +1,7 @@
 use super::*;
 use crate::domain::payment::{PaymentKind, Review, ReviewReason};
-use crate::domain::refund::{RefundOrigin, Refunds, StoredRefund};
-use crate::domain::refund_id::RefundKey;
+use crate::domain::refund::Refunds;
+use crate::testkit::refund;
 use crate::domain::schedule::CheckSchedule;
 
 const NOW: i64 = 1_800_000_000_000;
@@ -30,22 +30,6 @@ fn payment(id: &str, status: PaymentStatus) -> StoredPayment {
         expires_at: None,
         review: None,
         refunds: Default::default(),
-    }
-}
-
-fn refund(key: &str, amount: u64, status: RefundStatus) -> StoredRefund {
-    StoredRefund {
-        key: RefundKey::parse(key).unwrap(),
-        fintoc_id: None,
-        amount,
-        currency: "CLP".into(),
-        status,
-        failure_code: None,
-        metadata: Default::default(),
-        origin: RefundOrigin::Api,
-        key_generation: 0,
-        created_at: String::new(),
-        updated_at: String::new(),
     }
 }
 
