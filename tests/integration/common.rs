@@ -875,3 +875,36 @@ pub fn reconciler_with(h: &Harness, settings: ReconcileSettings) -> (Reconciler,
 pub fn reconciler_for(h: &Harness) -> (Reconciler, RecordedLookups) {
     reconciler_with(h, ReconcileSettings::default())
 }
+
+// Refunds.
+
+/// `POST /payment-intents/{intent}/refunds` under idempotency key `key`.
+pub fn refund_of(intent: &str, key: &str, body: &str) -> lambda_http::Request {
+    http_event(
+        "POST",
+        &format!("/payment-intents/{intent}/refunds"),
+        "POST /payment-intents/{id}/refunds",
+        json!({"content-type": "application/json", "idempotency-key": key}),
+        Some(body),
+        Some(json!({"id": intent})),
+    )
+}
+
+/// Settles a refund at the simulator and waits until its events were delivered.
+pub async fn settle(h: &Harness, fintoc_id: &str, settle: fintoc_sim::Settle) {
+    let before = h.sim.deliveries().len();
+    let events = h.sim.settle_refund(fintoc_id, &settle).unwrap();
+    let copies = if settle.duplicate { 2 } else { 1 };
+    let deliveries = h.sim.wait_settled(before + events.len() * copies).await;
+    assert!(deliveries.iter().all(|d| d.delivered), "{deliveries:?}");
+}
+
+/// A plain settlement: `outcome`, once, in order.
+pub fn settle_as(outcome: &str) -> fintoc_sim::Settle {
+    fintoc_sim::Settle {
+        outcome: outcome.into(),
+        failure_code: None,
+        duplicate: false,
+        out_of_order: false,
+    }
+}

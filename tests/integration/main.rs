@@ -10,6 +10,7 @@ mod events;
 mod logs;
 mod merchant_events;
 mod open_connections;
+mod operations;
 mod reconcile;
 mod refunds;
 mod sessions;

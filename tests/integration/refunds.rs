@@ -25,16 +25,6 @@ fn post(path: &str, route: &str, key: Option<&str>, body: &str, id: &str) -> lam
     )
 }
 
-fn refund_of(intent: &str, key: &str, body: &str) -> lambda_http::Request {
-    post(
-        &format!("/payment-intents/{intent}/refunds"),
-        "POST /payment-intents/{id}/refunds",
-        Some(key),
-        body,
-        intent,
-    )
-}
-
 fn get_refund(id: &str) -> lambda_http::Request {
     http_event(
         "GET",
@@ -73,23 +63,6 @@ async fn paid_intent(h: &Harness, order: &str) -> String {
     let view = h.get(&id).await;
     assert_eq!(view.json["paid"], true, "{}", view.json);
     id
-}
-
-async fn settle(h: &Harness, fintoc_id: &str, settle: Settle) {
-    let before = h.sim.deliveries().len();
-    let events = h.sim.settle_refund(fintoc_id, &settle).unwrap();
-    let copies = if settle.duplicate { 2 } else { 1 };
-    let deliveries = h.sim.wait_settled(before + events.len() * copies).await;
-    assert!(deliveries.iter().all(|d| d.delivered), "{deliveries:?}");
-}
-
-fn settle_as(outcome: &str) -> Settle {
-    Settle {
-        outcome: outcome.into(),
-        failure_code: None,
-        duplicate: false,
-        out_of_order: false,
-    }
 }
 
 #[tokio::test]

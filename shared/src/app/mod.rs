@@ -11,6 +11,7 @@ pub mod idempotent;
 pub mod intents;
 pub mod merchant_events;
 pub mod open_connections;
+pub mod operations;
 pub mod outcome;
 pub mod payments;
 pub mod receive_webhook;

@@ -77,6 +77,8 @@ pub struct ResolveRequest {
     pub resolution_id: String,
     /// When (RFC 3339).
     pub at: String,
+    /// The same instant (Unix ms): the audit log's order.
+    pub at_ms: i64,
 }
 
 /// The longest reason or ticket kept (bytes): an audit entry stays one small item.
@@ -192,6 +194,9 @@ pub struct AuditEntry {
     pub id: String,
     /// When (RFC 3339).
     pub at: String,
+    /// The same instant (Unix ms).
+    #[serde(skip)]
+    pub at_ms: i64,
     /// The caller's IAM principal.
     pub actor: String,
     /// What was done (`resolve_paid`, `resolve_closed`).
@@ -342,6 +347,7 @@ pub fn decide(
         entry: AuditEntry {
             id: request.resolution_id.clone(),
             at: request.at.clone(),
+            at_ms: request.at_ms,
             actor: request.actor.clone(),
             action: request.resolve_as.action().into(),
             subject: request.order_id.clone(),

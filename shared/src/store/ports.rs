@@ -603,3 +603,28 @@ pub trait AuditStore: Send + Sync {
         id: &str,
     ) -> impl Future<Output = Result<Option<(StoredPayment, bool)>, StoreError>> + Send;
 }
+
+/// What a resolution's write did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResolveWrite {
+    /// The order, the payment's part and the audit entry, together.
+    Written,
+    /// The order or its payment changed since they were read: nothing written.
+    Changed,
+}
+
+/// Operators' writes and the audit log (the operations function's role alone may
+/// write them).
+pub trait OperationsStore: Send + Sync {
+    /// Writes a resolution and its audit entry together, or nothing.
+    fn resolve(
+        &self,
+        plan: &crate::domain::resolution::ResolutionPlan,
+    ) -> impl Future<Output = Result<ResolveWrite, StoreError>> + Send;
+
+    /// The audit log, oldest first; only `subject`'s entries when given.
+    fn audit_log(
+        &self,
+        subject: Option<&str>,
+    ) -> impl Future<Output = Result<Vec<crate::domain::resolution::AuditEntry>, StoreError>> + Send;
+}

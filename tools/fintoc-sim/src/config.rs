@@ -177,6 +177,11 @@ pub struct Finish {
     /// Fintoc did not pass it on), so only the session's own events link them.
     #[serde(default)]
     pub without_metadata: bool,
+    /// A `succeeded` outcome at this amount instead of the intent's (a payer who
+    /// transferred another amount): what Fintoc then reports, in its events and
+    /// its API — an amount mismatch this backend holds for review.
+    #[serde(default)]
+    pub paid_amount: Option<u64>,
 }
 
 impl Finish {
@@ -191,6 +196,7 @@ impl Finish {
             pending_until_ms: None,
             retyped: false,
             without_metadata: false,
+            paid_amount: None,
         }
     }
 }

@@ -124,6 +124,9 @@ fn intent_events(
         pi.status = PaymentStatus::parse(&status);
         pi.sender_account = Some(sender.clone());
         if status == "succeeded" {
+            if let Some(amount) = finish.paid_amount {
+                pi.amount = amount;
+            }
             pi.transaction_date = Some(now.to_string());
             pi.reference_id = Some(format!("{}", 100_000_000 + fastrand::u32(..899_999_999)));
         }

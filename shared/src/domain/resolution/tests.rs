@@ -12,6 +12,7 @@ fn request(resolve_as: ResolveAs) -> ResolveRequest {
         actor: "arn:aws:iam::123456789012:user/ana".into(),
         resolution_id: "res_1".into(),
         at: "2026-12-06T12:00:00.000Z".into(),
+        at_ms: 1_796_558_400_000,
     }
 }
 
@@ -68,7 +69,11 @@ fn paid_accepts_fintocs_amount_and_keeps_the_requested_one() {
     assert_eq!(plan.payment_id, "pi_1");
     let entry = &plan.entry;
     assert_eq!(
-        (entry.action.as_str(), entry.subject.as_str(), entry.id.as_str()),
+        (
+            entry.action.as_str(),
+            entry.subject.as_str(),
+            entry.id.as_str()
+        ),
         ("resolve_paid", "o-1", "res_1")
     );
     assert_eq!(entry.before["order"]["state"], "review");
@@ -91,7 +96,11 @@ fn paid_is_refused_unless_fintoc_says_succeeded_now() {
             answer.as_ref(),
         )
         .unwrap_err();
-        assert_eq!(refused.code(), "payment_not_succeeded_at_fintoc", "{answer:?}");
+        assert_eq!(
+            refused.code(),
+            "payment_not_succeeded_at_fintoc",
+            "{answer:?}"
+        );
         assert_eq!(refused.status(), 409);
     }
 }

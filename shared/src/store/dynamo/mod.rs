@@ -9,6 +9,7 @@ pub mod deliveries;
 mod expr;
 pub mod foreign_events;
 pub mod idempotency;
+pub mod operations;
 pub mod orders;
 mod patch;
 pub mod payments;

@@ -14,12 +14,8 @@ use aws_sdk_dynamodb::types::{
 };
 
 impl DynamoStore {
-    /// Reads an order (eventually consistent: its payment id, once set, never
-    /// changes while the order is open, and every write after it is guarded).
-    pub(crate) async fn read_order(
-        &self,
-        order_id: &str,
-    ) -> Result<Option<OrderRecord>, StoreError> {
+    /// Reads an order, strongly consistent.
+    pub async fn read_order(&self, order_id: &str) -> Result<Option<OrderRecord>, StoreError> {
         let item = self
             .consistent_item("read_order", order_pk(order_id))
             .await?;

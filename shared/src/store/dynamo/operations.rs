@@ -1,0 +1,222 @@
+//! Operators' writes in DynamoDB: a resolution of an order held in `review` and its
+//! audit entry, in one `TransactWriteItems` (the order from `review`, the payment
+//! accepted or checked unchanged, the entry inserted once) — together or not at all;
+//! and the audit log, read from the queue index (`queue = audit`, by time). Audit
+//! entries (`AUDIT#<id>`) are only ever inserted: no code updates or deletes one, and
+//! the template's policies allow no role to.
+
+use super::expr::Expr;
+use super::orders::order_pk;
+use super::payments::payment_pk;
+use super::table::DELIVERIES_INDEX;
+use super::{n, s, unavailable, DynamoStore, StoreError, PARTITION_KEY};
+use crate::domain::payment::{PaymentStatus, ReviewReason};
+use crate::domain::resolution::{AuditEntry, ResolutionPlan, ResolveAs};
+use crate::store::{OperationsStore, ResolveWrite};
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, TransactWriteItem};
+use std::collections::HashMap;
+
+/// The queue index's partition of audit entries.
+pub const AUDIT_QUEUE: &str = "audit";
+
+/// The key of an audit entry.
+fn audit_pk(id: &str) -> AttributeValue {
+    s(format!("AUDIT#{id}"))
+}
+
+fn built(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
+    StoreError::Malformed(format!("a resolution's transaction: {e}"))
+}
+
+/// The order moved from `review` to the resolution's state, only if it still
+/// names the payment decided on.
+fn order_write(table: &str, plan: &ResolutionPlan) -> Result<TransactWriteItem, StoreError> {
+    let mut e = Expr::default();
+    let (state, intent) = (e.name("state"), e.name("intent_id"));
+    let review = e.value("review", s("review"));
+    let payment = e.value("payment", s(&plan.payment_id));
+    e.condition(format!("{state} = {review} AND {intent} = {payment}"));
+    e.set("state", s(plan.resolve_as.order_state().as_str()))
+        .set("resolution_id", s(&plan.entry.id))
+        .set("resolved_at", s(&plan.entry.at));
+    e.into_transact_update(table, (PARTITION_KEY, order_pk(&plan.order_id)))
+        .map_err(built)
+}
+
+/// `paid`: the payment takes Fintoc's amount and currency (only while it still
+/// holds the mismatch at the amount decided on); `closed`: a check that the
+/// payment's status is still the one decided on.
+fn payment_write(table: &str, plan: &ResolutionPlan) -> Result<TransactWriteItem, StoreError> {
+    let key = payment_pk(plan.payment_kind, &plan.payment_id);
+    let mut e = Expr::default();
+    let status = e.name("status");
+    match &plan.acceptance {
+        Some(accepted) => {
+            let (needs_review, amount) = (e.name("needs_review"), e.name("amount"));
+            let succeeded = e.value("succeeded", s(PaymentStatus::Succeeded.as_str()));
+            let mismatch = e.value("mismatch", s(ReviewReason::AmountMismatch.as_str()));
+            let requested = e.value("requested", n(accepted.requested_amount));
+            e.condition(format!(
+                "{status} = {succeeded} AND {needs_review} = {mismatch} AND {amount} = {requested}"
+            ));
+            e.set("amount", n(accepted.amount))
+                .set("currency", s(&accepted.currency))
+                .set("requested_amount", n(accepted.requested_amount))
+                .set("requested_currency", s(&accepted.requested_currency))
+                .set("accepted_by", s(&plan.entry.id))
+                .set("updated_at", s(&plan.entry.at))
+                .remove("needs_review")
+                .remove("review_detail")
+                .remove("amount_mismatch")
+                .increment("version");
+            e.into_transact_update(table, (PARTITION_KEY, key))
+                .map_err(built)
+        }
+        None => {
+            let decided = plan.entry.before["payment"]["status"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            let decided = e.value("decided", s(decided));
+            e.condition(format!("{status} = {decided}"));
+            let (condition, names, values) = e.into_parts();
+            let check = ConditionCheck::builder()
+                .table_name(table)
+                .key(PARTITION_KEY, key)
+                .set_condition_expression(condition)
+                .set_expression_attribute_names(names)
+                .set_expression_attribute_values(values)
+                .build()
+                .map_err(built)?;
+            Ok(TransactWriteItem::builder().condition_check(check).build())
+        }
+    }
+}
+
+/// The audit entry, inserted once.
+fn entry_item(entry: &AuditEntry) -> HashMap<String, AttributeValue> {
+    let mut item = HashMap::from([
+        (PARTITION_KEY.to_string(), audit_pk(&entry.id)),
+        ("entity".into(), s("audit")),
+        ("queue".into(), s(AUDIT_QUEUE)),
+        ("queue_at".into(), n(entry.at_ms)),
+        ("id".into(), s(&entry.id)),
+        ("at".into(), s(&entry.at)),
+        ("actor".into(), s(&entry.actor)),
+        ("action".into(), s(&entry.action)),
+        ("subject".into(), s(&entry.subject)),
+        ("reason".into(), s(&entry.reason)),
+        ("before".into(), s(entry.before.to_string())),
+        ("after".into(), s(entry.after.to_string())),
+    ]);
+    if let Some(ticket) = &entry.ticket {
+        item.insert("ticket".into(), s(ticket));
+    }
+    item
+}
+
+fn entry_write(table: &str, entry: &AuditEntry) -> Result<TransactWriteItem, StoreError> {
+    let mut e = Expr::default();
+    let pk = e.name(PARTITION_KEY);
+    e.condition(format!("attribute_not_exists({pk})"));
+    e.into_transact_put(table, entry_item(entry)).map_err(built)
+}
+
+fn entry_from_item(item: &HashMap<String, AttributeValue>) -> Result<AuditEntry, StoreError> {
+    let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
+    let required = |name: &str| {
+        text(name).ok_or_else(|| StoreError::Malformed(format!("audit entry without {name}")))
+    };
+    let json = |name: &str| -> Result<serde_json::Value, StoreError> {
+        serde_json::from_str(&required(name)?)
+            .map_err(|e| StoreError::Malformed(format!("audit entry's {name}: {e}")))
+    };
+    Ok(AuditEntry {
+        id: required("id")?,
+        at: required("at")?,
+        at_ms: item
+            .get("queue_at")
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_default(),
+        actor: required("actor")?,
+        action: required("action")?,
+        subject: required("subject")?,
+        reason: required("reason")?,
+        ticket: text("ticket"),
+        before: json("before")?,
+        after: json("after")?,
+    })
+}
+
+impl OperationsStore for DynamoStore {
+    /// One `TransactWriteItems` of three items (`closed`: the payment's part is a
+    /// condition check). The order's or payment's condition failing is
+    /// [`ResolveWrite::Changed`]; the entry's (its id taken) fails the whole
+    /// transaction as a conflict: nothing is written either way.
+    async fn resolve(&self, plan: &ResolutionPlan) -> Result<ResolveWrite, StoreError> {
+        debug_assert_eq!(
+            plan.acceptance.is_some(),
+            plan.resolve_as == ResolveAs::Paid
+        );
+        let items = vec![
+            order_write(&self.table, plan)?,
+            payment_write(&self.table, plan)?,
+            entry_write(&self.table, &plan.entry)?,
+        ];
+        match self.transact("resolve", items).await? {
+            None => Ok(ResolveWrite::Written),
+            Some(refusals) if refusals.get(2).is_some_and(Option::is_some) => Err(
+                StoreError::Conflict(format!("audit entry {} exists already", plan.entry.id)),
+            ),
+            Some(_) => Ok(ResolveWrite::Changed),
+        }
+    }
+
+    /// Queries of the queue index's `audit` partition (every page), each entry
+    /// then read whole (the index holds keys only, so a subject is filtered here:
+    /// entries are people's actions, few), oldest first.
+    async fn audit_log(&self, subject: Option<&str>) -> Result<Vec<AuditEntry>, StoreError> {
+        let mut entries = Vec::new();
+        let mut start: Option<HashMap<String, AttributeValue>> = None;
+        loop {
+            let mut e = Expr::default();
+            let queue = e.name("queue");
+            let audit = e.value("audit", s(AUDIT_QUEUE));
+            let key_condition = format!("{queue} = {audit}");
+            let (_, names, values) = e.into_parts();
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(DELIVERIES_INDEX)
+                .key_condition_expression(key_condition)
+                .set_expression_attribute_names(names)
+                .set_expression_attribute_values(values)
+                .set_exclusive_start_key(start.take())
+                .return_consumed_capacity(aws_sdk_dynamodb::types::ReturnConsumedCapacity::Total)
+                .send()
+                .await
+                .map_err(unavailable("audit_log"))?;
+            self.usage.read(output.consumed_capacity());
+            // The index is keys only: each entry is read whole.
+            for key in output.items() {
+                let Some(pk) = key.get(PARTITION_KEY).cloned() else {
+                    continue;
+                };
+                if let Some(item) = self.consistent_item("audit_log", pk).await? {
+                    let entry = entry_from_item(&item)?;
+                    if subject.is_none_or(|subject| entry.subject == subject) {
+                        entries.push(entry);
+                    }
+                }
+            }
+            match output.last_evaluated_key() {
+                Some(last) if !last.is_empty() => start = Some(last.clone()),
+                _ => break,
+            }
+        }
+        entries.sort_by(|a, b| (a.at_ms, &a.id).cmp(&(b.at_ms, &b.id)));
+        Ok(entries)
+    }
+}

@@ -1,0 +1,249 @@
+//! Operators' resolutions on DynamoDB Local and the simulator: an order held in
+//! `review` (its payer transferred another amount) resolved as paid at Fintoc's
+//! amount, its refunds then bounded by it; every precondition refused with its own
+//! code and nothing written; the resolution and its audit entry written together or
+//! not at all (the entry's write made to fail); the table still holds every
+//! invariant afterwards.
+
+use crate::common::*;
+use aws_sdk_dynamodb::types::AttributeValue as A;
+use fintoc_sim::{Finish, DEFAULT_SECRET_KEY};
+use serde_json::{json, Value};
+use shared::app::audit::check_invariants;
+use shared::app::operations::{audit_log, resolve, OperationsError};
+use shared::clock::Clock;
+use shared::domain::payment::PaymentKind;
+use shared::domain::resolution::{ResolveAs, ResolveRequest};
+use shared::store::{EventStore, PaymentStore, StoreError};
+
+const ACTOR: &str = "arn:aws:iam::123456789012:user/ana";
+
+/// An order whose payer transferred `paid` CLP of 15,000: held in `review`. The
+/// payment's id.
+async fn mismatched_order(h: &Harness, order: &str, paid: u64) -> String {
+    let body = json!({"amount": 15000, "currency": "CLP", "order_id": order}).to_string();
+    let created = h.post(Some(&format!("create-{order}")), &body).await;
+    assert_eq!(created.status, 201, "{}", created.json);
+    let id = created.json["id"].as_str().unwrap().to_string();
+    let before = h.sim.deliveries().len();
+    let finish = Finish {
+        paid_amount: Some(paid),
+        ..Finish::outcome("succeeded")
+    };
+    h.sim.finish(&id, &finish).unwrap();
+    h.sim.wait_settled(before + 1).await;
+    let held = h.store.inner.order(order).await.unwrap().unwrap();
+    assert_eq!(held.state.as_str(), "review");
+    id
+}
+
+fn request(order: &str, resolve_as: ResolveAs, id: &str) -> ResolveRequest {
+    ResolveRequest {
+        order_id: order.into(),
+        resolve_as,
+        reason: "the payer confirmed the transfer by phone".into(),
+        ticket: Some("OPS-7".into()),
+        actor: ACTOR.into(),
+        resolution_id: id.into(),
+        at: "2026-12-06T12:00:00.000Z".into(),
+        at_ms: 1_796_558_400_000,
+    }
+}
+
+/// Every item of the table, as a comparable JSON list (sorted by key).
+async fn snapshot(h: &Harness) -> Vec<String> {
+    let mut items: Vec<String> = scan_all(&h.dynamodb, &h.table)
+        .await
+        .into_iter()
+        .map(|item| {
+            serde_dynamo::from_item::<_, Value>(item)
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    items.sort();
+    items
+}
+
+fn refused_code(result: Result<impl std::fmt::Debug, OperationsError>) -> String {
+    match result {
+        Err(OperationsError::Refused(refusal)) => refusal.code().to_string(),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_held_order_is_resolved_paid_at_fintocs_amount_with_its_audit_entry() {
+    let h = Harness::new().await;
+    wire_webhooks(&h).await;
+    let fintoc = fintoc_client(&h.sim, DEFAULT_SECRET_KEY);
+    let pi = mismatched_order(&h, "order-ops-1", 14_000).await;
+    let store = &h.store.inner;
+
+    let entry = resolve(
+        store,
+        &fintoc,
+        &request("order-ops-1", ResolveAs::Paid, "res_a"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (entry.action.as_str(), entry.actor.as_str()),
+        ("resolve_paid", ACTOR)
+    );
+
+    let order = store.order("order-ops-1").await.unwrap().unwrap();
+    assert_eq!(order.state.as_str(), "paid");
+    let payment = store
+        .get_payment(PaymentKind::Intent, &pi)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((payment.amount, payment.currency.as_str()), (14_000, "CLP"));
+    assert!(payment.paid() && payment.review.is_none(), "{payment:?}");
+    let view = h.get(&pi).await;
+    assert_eq!(
+        (&view.json["paid"], &view.json["amount"]),
+        (&json!(true), &json!(14_000))
+    );
+
+    let log = audit_log(store, Some("order-ops-1")).await.unwrap();
+    assert_eq!(log.len(), 1);
+    let logged = &log[0];
+    assert_eq!(logged.id, "res_a");
+    assert_eq!(logged.ticket.as_deref(), Some("OPS-7"));
+    assert_eq!(logged.reason, "the payer confirmed the transfer by phone");
+    assert_eq!(logged.before["order"]["state"], "review");
+    assert_eq!(logged.before["payment"]["amount"], 15_000);
+    assert_eq!(logged.before["fintoc"]["amount"], 14_000);
+    assert_eq!(logged.after["order"]["state"], "paid");
+    assert_eq!(logged.after["payment"]["requested_amount"], 15_000);
+    assert!(audit_log(store, Some("order-other"))
+        .await
+        .unwrap()
+        .is_empty());
+
+    // Resolved once: a second resolution is refused, and nothing more is logged.
+    let again = resolve(
+        store,
+        &fintoc,
+        &request("order-ops-1", ResolveAs::Paid, "res_b"),
+    )
+    .await;
+    assert_eq!(refused_code(again), "order_not_in_review");
+    assert_eq!(audit_log(store, None).await.unwrap().len(), 1);
+
+    // Refunds are bounded by what Fintoc says was paid, no longer by the request.
+    let over = h
+        .call(refund_of(&pi, "rf-over", r#"{"amount": 14001}"#))
+        .await;
+    assert_eq!(over.error_code(), "refund_exceeds_refundable");
+    let back = h
+        .call(refund_of(&pi, "rf-all", r#"{"amount": 14000}"#))
+        .await;
+    assert_eq!(back.status, 201, "{}", back.json);
+
+    let report = check_invariants(store, 2, h.clock.now_ms()).await.unwrap();
+    assert!(report.violations.is_empty(), "{:?}", report.violations);
+}
+
+#[tokio::test]
+async fn every_precondition_is_refused_with_its_code_and_nothing_written() {
+    let h = Harness::new().await;
+    wire_webhooks(&h).await;
+    let fintoc = fintoc_client(&h.sim, DEFAULT_SECRET_KEY);
+    let store = &h.store.inner;
+    mismatched_order(&h, "order-held", 1).await;
+    let paid = json!({"amount": 15000, "currency": "CLP", "order_id": "order-fine"}).to_string();
+    let created = h.post(Some("create-fine"), &paid).await;
+    let fine = created.json["id"].as_str().unwrap().to_string();
+    let before = h.sim.deliveries().len();
+    h.sim.finish(&fine, &Finish::outcome("succeeded")).unwrap();
+    h.sim.wait_settled(before + 1).await;
+
+    let table = snapshot(&h).await;
+    let mut no_reason = request("order-held", ResolveAs::Paid, "res_1");
+    no_reason.reason = "  ".into();
+    let cases: Vec<(ResolveRequest, &str)> = vec![
+        (no_reason, "reason_required"),
+        (
+            request("order-nobody", ResolveAs::Paid, "res_2"),
+            "order_not_found",
+        ),
+        (
+            request("order-fine", ResolveAs::Paid, "res_3"),
+            "order_not_in_review",
+        ),
+        (
+            request("order-fine", ResolveAs::Closed, "res_4"),
+            "order_not_in_review",
+        ),
+        // Paid 1 CLP, nothing refunded: closing would keep it.
+        (
+            request("order-held", ResolveAs::Closed, "res_5"),
+            "payment_still_held",
+        ),
+    ];
+    for (request, code) in cases {
+        let refused = resolve(store, &fintoc, &request).await;
+        assert_eq!(refused_code(refused), code, "{request:?}");
+    }
+    assert_eq!(snapshot(&h).await, table, "a refusal wrote something");
+    assert!(audit_log(store, None).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_failing_audit_entry_write_leaves_the_order_held_and_the_payment_untouched() {
+    let h = Harness::new().await;
+    wire_webhooks(&h).await;
+    let fintoc = fintoc_client(&h.sim, DEFAULT_SECRET_KEY);
+    let store = &h.store.inner;
+    mismatched_order(&h, "order-atomic", 1).await;
+    // The entry's id is taken: its conditional insert fails inside the transaction.
+    h.dynamodb
+        .put_item()
+        .table_name(&h.table)
+        .item("pk", A::S("AUDIT#res_taken".into()))
+        .item("entity", A::S("audit".into()))
+        .send()
+        .await
+        .unwrap();
+    let table = snapshot(&h).await;
+
+    let failed = resolve(
+        store,
+        &fintoc,
+        &request("order-atomic", ResolveAs::Paid, "res_taken"),
+    )
+    .await;
+    assert!(
+        matches!(failed, Err(OperationsError::Store(StoreError::Conflict(_)))),
+        "{failed:?}"
+    );
+    assert_eq!(
+        snapshot(&h).await,
+        table,
+        "the order or payment was written without its entry"
+    );
+    let held = store.order("order-atomic").await.unwrap().unwrap();
+    assert_eq!(held.state.as_str(), "review");
+
+    // With a free id, the same resolution is written whole.
+    resolve(
+        store,
+        &fintoc,
+        &request("order-atomic", ResolveAs::Paid, "res_free"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        store
+            .order("order-atomic")
+            .await
+            .unwrap()
+            .unwrap()
+            .state
+            .as_str(),
+        "paid"
+    );
+}
