@@ -33,7 +33,7 @@ if [[ "${SKIP_SAM_BUILD:-0}" != 1 ]]; then
   fi
   say "sam build (release, Architecture=$arch, via cargo-lambda + zig)"
   sam build --beta-features --no-cached --region us-east-1 --parameter-overrides "Architecture=$arch"
-  for fn in CreateIntentFunction WebhookFunction ReconcileFunction DispatchEventsFunction; do
+  for fn in CreateIntentFunction WebhookFunction ReconcileFunction DispatchEventsFunction OperationsFunction; do
     [[ -x ".aws-sam/build/$fn/bootstrap" ]] || die "sam build produced no bootstrap for $fn"
     say "$fn: $(du -h ".aws-sam/build/$fn/bootstrap" | cut -f1) bootstrap"
   done

@@ -29,6 +29,28 @@ def read(path):
 ERROR_TYPES = {"invalid_request_error", "idempotency_error", "signature_error", "api_error"}
 
 
+# The operators' API's sources: its codes are documented in docs/operations.md, not
+# in the merchant API's contract (docs/openapi.yaml).
+OPERATIONS_SOURCES = {"operations.rs", "resolution.rs"}
+
+
+def operations_problems(operations_doc):
+    """Every code the operations API answers (its use cases' and the resolution's
+    refusals) is in docs/operations.md."""
+    problems, codes = [], set()
+    for path in ("shared/src/app/operations.rs", "shared/src/domain/resolution.rs",
+                 "functions/operations/src/lib.rs"):
+        source = read(path).split("#[cfg(test)]")[0]
+        codes |= set(re.findall(r'(?:=>|invalid_request\(\s*\d+,|invalid_param\()\s*"([a-z]+(?:_[a-z]+)+)"', source))
+    codes -= ERROR_TYPES | {"resolve_paid", "resolve_closed"}
+    if len(codes) < 8:
+        problems.append(f"found only {len(codes)} operations error codes: the pattern is stale")
+    for code in sorted(codes):
+        if f"`{code}`" not in operations_doc:
+            problems.append(f"operations error code {code} is not in docs/operations.md")
+    return problems
+
+
 def error_code_problems(openapi, api):
     """docs/openapi.yaml's ErrorCode enum against the code: every code an error is
     built with (the first identifier literal among a constructor's first arguments
@@ -40,7 +62,7 @@ def error_code_problems(openapi, api):
     built, literals = set(), set()
     for folder, _, files in os.walk(os.path.join(ROOT, "shared/src")):
         for name in files:
-            if not name.endswith(".rs") or name == "tests.rs":
+            if not name.endswith(".rs") or name == "tests.rs" or name in OPERATIONS_SOURCES:
                 continue
             source = open(os.path.join(folder, name)).read().split("#[cfg(test)]")[0]
             literals |= set(re.findall(r'"([a-z]+(?:_[a-z]+)+)"', source))
@@ -163,11 +185,17 @@ def main() -> int:
             problems.append(f"route {path} is in no doc page")
     openapi = read("docs/openapi.yaml")
     described = re.findall(r"^  (/[^:]*):\s*$", openapi.split("\ncomponents:")[0], re.M)
-    if sorted(described) != sorted(paths):
-        problems.append(f"docs/openapi.yaml describes {sorted(described)}, the route table has {sorted(paths)}")
+    merchant_paths = [p for p in paths if not p.startswith("/ops/")]
+    if sorted(described) != sorted(merchant_paths):
+        problems.append(f"docs/openapi.yaml describes {sorted(described)}, the route table has {sorted(merchant_paths)}")
+    for path in sorted(set(paths) - set(merchant_paths)):
+        if path not in read("docs/operations.md"):
+            problems.append(f"operations route {path} is not in docs/operations.md")
+    problems += operations_problems(read("docs/operations.md"))
     sources = []
     for folder, _, files in os.walk(os.path.join(ROOT, "shared/src")):
-        sources += [open(os.path.join(folder, f)).read() for f in files if f.endswith(".rs")]
+        sources += [open(os.path.join(folder, f)).read() for f in files
+                    if f.endswith(".rs") and f not in OPERATIONS_SOURCES]
     code = "\n".join(sources)
     constructors = r"(?:InputError::new|(?:ApiError|Self)::(?:new|dependency|invalid_request))"
     answered = re.findall(constructors + r'\(\s*(?:[^,()"]+,\s*){0,2}"([a-z]+(?:_[a-z]+)+)"', code)

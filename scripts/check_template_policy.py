@@ -127,9 +127,16 @@ def main() -> int:
                     whole = [a for a in actions if a in ("dynamodb:PutItem", "dynamodb:DeleteItem")]
                     others = [k for k in (keys or [])
                               if k not in ("IDEMPOTENCY#*", "FOREIGN_EVENT#*", "REFUND_OUTCOME#*",
-                                           "EVENT#*", "DELIVERY#*")]
+                                           "EVENT#*", "DELIVERY#*", "AUDIT#*")]
                     if whole and others:
                         problems.append(f"{name}: statement {st.get('Sid')} may {', '.join(whole)} items of {', '.join(others)}")
+                    # Audit entries are inserted by the operations role alone and
+                    # never changed or removed by any role.
+                    writes = [a for a in actions if a in ("dynamodb:PutItem", "dynamodb:UpdateItem",
+                                                         "dynamodb:DeleteItem", "dynamodb:BatchWriteItem")]
+                    if writes and any(k.startswith("AUDIT") or k in ("*", "A*") for k in (keys or [])):
+                        if name != "OperationsFunction" or writes != ["dynamodb:PutItem"]:
+                            problems.append(f"{name}: statement {st.get('Sid')} may {', '.join(writes)} audit entries (only OperationsFunction inserts them)")
 
     for name, group in res.items():
         if group["Type"] == "AWS::Logs::LogGroup" and "RetentionInDays" not in group["Properties"]:

@@ -485,10 +485,12 @@ pub fn secret_source<F: Fn(&str) -> Option<String>>(
 
 mod fintoc;
 mod merchant_events;
+mod operations;
 mod payment_limits;
 
 pub use fintoc::{key_mode, FintocConfig};
 pub use merchant_events::{DispatchConfig, EndpointConfig};
+pub use operations::OperationsConfig;
 use payment_limits::{limits_from_env, recipient_from_env};
 
 #[cfg(test)]

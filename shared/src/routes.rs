@@ -10,6 +10,8 @@ pub enum Function {
     CreateIntent,
     /// Fintoc's signed webhook deliveries (`functions/webhook`).
     Webhook,
+    /// The operators' API (`functions/operations`): its own API, IAM only.
+    Operations,
 }
 
 impl Function {
@@ -18,6 +20,7 @@ impl Function {
         match self {
             Self::CreateIntent => "create-intent",
             Self::Webhook => "webhook",
+            Self::Operations => "operations",
         }
     }
 
@@ -26,6 +29,7 @@ impl Function {
         match self {
             Self::CreateIntent => "CreateIntentFunction",
             Self::Webhook => "WebhookFunction",
+            Self::Operations => "OperationsFunction",
         }
     }
 
@@ -36,6 +40,7 @@ impl Function {
         match self {
             Self::CreateIntent => 25,
             Self::Webhook => 10,
+            Self::Operations => 25,
         }
     }
 
@@ -44,6 +49,7 @@ impl Function {
         match self {
             Self::CreateIntent => "CreateIntentIntegration",
             Self::Webhook => "WebhookIntegration",
+            Self::Operations => "OperationsIntegration",
         }
     }
 }
@@ -71,6 +77,10 @@ pub enum Operation {
     CancelRefund,
     /// `POST /webhooks/fintoc`.
     ReceiveWebhook,
+    /// `POST /ops/orders/{id}/resolve`: an operator resolves an order held in review.
+    ResolveOrder,
+    /// `GET /ops/audit-log`: operators' actions, oldest first.
+    AuditLog,
 }
 
 /// How a route's caller is authenticated.
@@ -80,6 +90,9 @@ pub enum Auth {
     Merchant,
     /// Not by API Gateway: the `Fintoc-Signature` header is the authentication.
     FintocSignature,
+    /// By API Gateway, always IAM (SigV4): an operator's AWS principal, on the
+    /// operations API, which the merchant's callers are not allowed to invoke.
+    Operator,
 }
 
 /// One route of the API.
@@ -168,6 +181,20 @@ pub const ROUTES: &[Route] = &[
         function: Function::Webhook,
         operation: Operation::ReceiveWebhook,
         auth: Auth::FintocSignature,
+    },
+    Route {
+        method: "POST",
+        path: "/ops/orders/{id}/resolve",
+        function: Function::Operations,
+        operation: Operation::ResolveOrder,
+        auth: Auth::Operator,
+    },
+    Route {
+        method: "GET",
+        path: "/ops/audit-log",
+        function: Function::Operations,
+        operation: Operation::AuditLog,
+        auth: Auth::Operator,
     },
 ];
 
@@ -308,6 +335,18 @@ mod tests {
             Some((Operation::CancelRefund, id("re_1")))
         );
         assert_eq!(
+            operation(Function::Operations, "POST", "/ops/orders/o-1/resolve"),
+            Some((Operation::ResolveOrder, id("o-1")))
+        );
+        assert_eq!(
+            operation(Function::Operations, "GET", "/ops/audit-log"),
+            Some((Operation::AuditLog, None))
+        );
+        assert_eq!(
+            resolve(C, "POST", "/ops/orders/o-1/resolve"),
+            Matched::NotFound
+        );
+        assert_eq!(
             resolve(C, "GET", "/payment-intents/pi_1/refunds"),
             Matched::MethodNotAllowed {
                 allowed: vec!["POST"]
@@ -365,6 +404,10 @@ mod tests {
         assert_eq!(
             function_of_path("/webhooks/fintoc"),
             Some(Function::Webhook)
+        );
+        assert_eq!(
+            function_of_path("/ops/orders/o-1/resolve"),
+            Some(Function::Operations)
         );
         assert_eq!(function_of_path("/elsewhere"), None);
     }

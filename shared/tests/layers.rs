@@ -116,6 +116,8 @@ const DOMAIN_LAYERS: &[&str] = &[
     "standard_webhooks",
     "delivery",
     "invariants",
+    "resolution",
+    "fixtures",
 ];
 
 /// The sibling modules a domain file names (`super::x`, `crate::domain::x`).

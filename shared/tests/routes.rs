@@ -1,6 +1,7 @@
 //! `template.yaml` declares exactly the routes of the one route table
 //! (`shared::routes`): each route key on its function's integration, the merchant's
-//! routes behind the API's authorizer and the webhook with none.
+//! routes behind the API's authorizer, the webhook with none, and the operators'
+//! routes always behind IAM.
 
 use shared::routes::{Auth, Function, ROUTES};
 use std::collections::BTreeSet;
@@ -68,6 +69,7 @@ fn the_template_declares_exactly_the_route_table() {
             authorization: match r.auth {
                 Auth::Merchant => merchant_auth.to_string(),
                 Auth::FintocSignature => "NONE".to_string(),
+                Auth::Operator => "AWS_IAM".to_string(),
             },
         })
         .collect();
@@ -89,7 +91,11 @@ fn resource_field(template: &str, logical_id: &str, field: &str) -> Option<Strin
 fn each_function_times_out_in_the_template_as_the_route_table_says() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml");
     let template = std::fs::read_to_string(path).unwrap();
-    for function in [Function::CreateIntent, Function::Webhook] {
+    for function in [
+        Function::CreateIntent,
+        Function::Webhook,
+        Function::Operations,
+    ] {
         assert_eq!(
             resource_field(&template, function.logical_id(), "Timeout"),
             Some(function.timeout_seconds().to_string()),

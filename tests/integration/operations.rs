@@ -247,3 +247,114 @@ async fn a_failing_audit_entry_write_leaves_the_order_held_and_the_payment_untou
         "paid"
     );
 }
+
+/// An operations API request as API Gateway's IAM authorizer passes it on
+/// (`operator`: the caller's principal; `None`: no authorizer ran).
+fn operator_request(
+    method: &str,
+    path: &str,
+    route: &str,
+    body: Option<&str>,
+    query: Option<(&str, &str)>,
+    operator: Option<&str>,
+) -> lambda_http::Request {
+    let mut event: Value = serde_json::from_str(&http_event_json(
+        method,
+        path,
+        route,
+        json!({"content-type": "application/json"}),
+        body,
+        None,
+    ))
+    .unwrap();
+    if let Some((name, value)) = query {
+        event["rawQueryString"] = json!(format!("{name}={value}"));
+        event["queryStringParameters"] = json!({ name: value });
+    }
+    if let Some(arn) = operator {
+        event["requestContext"]["authorizer"] =
+            json!({"iam": {"userArn": arn, "accountId": "123456789012", "callerId": "AIDA"}});
+    }
+    lambda_http::request::from_str(&event.to_string()).expect("valid HTTP API v2 event")
+}
+
+fn resolve_request(order: &str, body: &str, operator: Option<&str>) -> lambda_http::Request {
+    operator_request(
+        "POST",
+        &format!("/ops/orders/{order}/resolve"),
+        "POST /ops/orders/{id}/resolve",
+        Some(body),
+        None,
+        operator,
+    )
+}
+
+#[tokio::test]
+async fn the_operations_function_resolves_for_an_iam_principal_only() {
+    let h = Harness::new().await;
+    wire_webhooks(&h).await;
+    let service = operations::OperationsService {
+        store: h.store.inner.clone(),
+        fintoc: fintoc_client(&h.sim, DEFAULT_SECRET_KEY),
+        clock: h.clock.clone(),
+    };
+    let call = |request| async { Answer::from(operations::handle(&service, request).await) };
+    mismatched_order(&h, "order-http", 14_500).await;
+    let table = snapshot(&h).await;
+    let body = r#"{"as": "paid", "reason": "payer confirmed", "ticket": "OPS-9"}"#;
+
+    let anonymous = call(resolve_request("order-http", body, None)).await;
+    assert_eq!(
+        (anonymous.status, anonymous.error_code()),
+        (403, "operator_required")
+    );
+    for (bad, code) in [
+        ("{", "invalid_json"),
+        (r#"{"as": "refunded", "reason": "x"}"#, "invalid_resolution"),
+        (r#"{"as": "paid"}"#, "reason_required"),
+    ] {
+        let refused = call(resolve_request("order-http", bad, Some(ACTOR))).await;
+        assert_eq!((refused.status, refused.error_code()), (400, code), "{bad}");
+        assert_eq!(refused.json["error"]["type"], "invalid_request_error");
+    }
+    let closed = call(resolve_request(
+        "order-http",
+        r#"{"as": "closed", "reason": "x"}"#,
+        Some(ACTOR),
+    ))
+    .await;
+    assert_eq!(
+        (closed.status, closed.error_code()),
+        (409, "payment_still_held")
+    );
+    assert_eq!(snapshot(&h).await, table, "a refusal wrote something");
+
+    let resolved = call(resolve_request("order-http", body, Some(ACTOR))).await;
+    assert_eq!(resolved.status, 200, "{}", resolved.json);
+    let entry = &resolved.json["resolution"];
+    assert_eq!(
+        (&entry["actor"], &entry["action"]),
+        (&json!(ACTOR), &json!("resolve_paid"))
+    );
+    assert!(entry["id"].as_str().unwrap().starts_with("res_"), "{entry}");
+    assert_eq!(entry["after"]["payment"]["amount"], 14_500);
+
+    let log = call(operator_request(
+        "GET",
+        "/ops/audit-log",
+        "GET /ops/audit-log",
+        None,
+        Some(("subject", "order-http")),
+        Some(ACTOR),
+    ))
+    .await;
+    assert_eq!(log.status, 200, "{}", log.json);
+    let entries = log.json["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 1);
+    for field in [
+        "at", "actor", "action", "subject", "reason", "ticket", "before", "after",
+    ] {
+        assert!(!entries[0][field].is_null(), "{field}: {}", entries[0]);
+    }
+    assert_eq!(entries[0]["id"], entry["id"]);
+}

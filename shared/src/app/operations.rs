@@ -5,7 +5,9 @@
 
 use crate::app::errors::{fintoc_error, store_error};
 use crate::domain::payment::PaymentKind;
-use crate::domain::resolution::{decide, AuditEntry, FintocAnswer, ResolveRefusal, ResolveRequest};
+use crate::domain::resolution::{
+    decide, AuditEntry, FintocAnswer, ResolveAs, ResolveRefusal, ResolveRequest,
+};
 use crate::fintoc::{FintocError, FintocLookup};
 use crate::http::ApiError;
 use crate::store::{EventStore, OperationsStore, PaymentStore, ResolveWrite, StoreError};
@@ -47,6 +49,51 @@ impl From<OperationsError> for ApiError {
             OperationsError::Fintoc(e) => fintoc_error(&e),
         }
     }
+}
+
+/// What an operator's `POST /ops/orders/{id}/resolve` body asks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolveBody {
+    /// `as`: `paid` or `closed`.
+    pub resolve_as: ResolveAs,
+    /// `reason` (required; checked by the decision).
+    pub reason: String,
+    /// `ticket`, if any.
+    pub ticket: Option<String>,
+}
+
+/// Reads a resolve body: `{"as": "paid"|"closed", "reason": "…", "ticket": "…"}`.
+pub fn parse_resolve_body(body: &[u8]) -> Result<ResolveBody, ApiError> {
+    #[derive(serde::Deserialize)]
+    struct Wire {
+        #[serde(rename = "as")]
+        resolve_as: Option<String>,
+        reason: Option<String>,
+        ticket: Option<String>,
+    }
+    let wire: Wire = serde_json::from_slice(body).map_err(|_| {
+        ApiError::invalid_request(
+            400,
+            "invalid_json",
+            r#"The body must be a JSON object: {"as": "paid" | "closed", "reason": "...", "ticket": "..."}."#,
+        )
+    })?;
+    let resolve_as = wire
+        .resolve_as
+        .as_deref()
+        .and_then(ResolveAs::parse)
+        .ok_or_else(|| {
+            ApiError::invalid_param(
+                "invalid_resolution",
+                "as",
+                "`as` must be \"paid\" or \"closed\".",
+            )
+        })?;
+    Ok(ResolveBody {
+        resolve_as,
+        reason: wire.reason.unwrap_or_default(),
+        ticket: wire.ticket.filter(|t| !t.trim().is_empty()),
+    })
 }
 
 /// Fintoc's answer about a payment now (`None`: Fintoc does not know it).

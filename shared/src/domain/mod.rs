@@ -4,6 +4,7 @@ pub mod create;
 pub mod delivery;
 pub mod deployment;
 pub mod error;
+pub mod fixtures;
 pub mod idempotency;
 pub mod invariants;
 pub mod merchant_event;

@@ -1,8 +1,8 @@
 use super::*;
+use crate::domain::fixtures::refund;
 use crate::domain::payment::{PaymentKind, Review, ReviewReason};
 use crate::domain::refund::Refunds;
 use crate::domain::schedule::CheckSchedule;
-use crate::testkit::refund;
 
 const NOW: i64 = 1_800_000_000_000;
 

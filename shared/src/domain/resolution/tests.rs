@@ -1,7 +1,7 @@
 use super::*;
+use crate::domain::fixtures::{created_intent, refund};
 use crate::domain::payment::Review;
 use crate::domain::refund::Refunds;
-use crate::testkit::{created_intent, refund};
 
 fn request(resolve_as: ResolveAs) -> ResolveRequest {
     ResolveRequest {

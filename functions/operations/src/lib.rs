@@ -1,0 +1,143 @@
+//! The operations Lambda — the operators' API, on its own API Gateway HTTP API
+//! where every route is IAM-authorized (SigV4): every route `shared::routes` gives
+//! to `Function::Operations` — `POST /ops/orders/{id}/resolve` and
+//! `GET /ops/audit-log` (`scripts/check_docs.py` holds this list to the table).
+//! Its role is the only one allowed to write resolutions and audit entries.
+//!
+//! Thin by design: route, take the operator (the caller's IAM principal, which API
+//! Gateway's authorizer verified) and the body, call [`shared::app::operations`],
+//! map its answer to HTTP.
+
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde_json::json;
+use shared::app::operations::{audit_log, parse_resolve_body, resolve};
+use shared::clock::{format_rfc3339_ms, Clock, SystemClock};
+use shared::config::OperationsConfig;
+use shared::domain::resolution::ResolveRequest;
+use shared::fintoc::{FintocHttpClient, FintocLookup};
+use shared::http::{error_response, method_not_allowed_response, to_response, ApiError, Reply};
+use shared::routes::{self, Function, Matched, Operation};
+use shared::store::{DynamoStore, EventStore, OperationsStore, PaymentStore};
+
+/// What the operations function works with.
+pub struct OperationsService<S, F, C> {
+    /// The table.
+    pub store: S,
+    /// Fintoc, asked about a payment before a resolution.
+    pub fintoc: F,
+    /// The time of resolutions and audit entries.
+    pub clock: C,
+}
+
+/// The service as deployed.
+pub type DeployedService = OperationsService<DynamoStore, FintocHttpClient, SystemClock>;
+
+/// Builds every client once, at cold start.
+pub async fn init(config: &OperationsConfig) -> Result<DeployedService, lambda_http::Error> {
+    let sdk = shared::aws::load_sdk_config().await;
+    let secret_key = config
+        .fintoc
+        .secret_key_source
+        .resolve(&sdk)
+        .await
+        .map_err(|e| format!("loading the Fintoc secret key: {e}"))?;
+    config.fintoc.key_mode(&secret_key)?;
+    let dynamodb = shared::aws::dynamodb_client(&sdk, config.table.endpoint.as_deref());
+    let fintoc = FintocHttpClient::new(
+        &config.fintoc.base_url,
+        secret_key,
+        config.fintoc.versions.clone(),
+        config.fintoc.retry.clone(),
+    )?;
+    Ok(OperationsService {
+        store: DynamoStore::new(dynamodb, &config.table.table_name),
+        fintoc,
+        clock: SystemClock,
+    })
+}
+
+/// The operator: the caller's IAM principal, as API Gateway's IAM authorizer
+/// verified it (the local gateway stands in for it). `None`: no principal, and
+/// nothing is done.
+pub fn operator(request: &Request) -> Option<String> {
+    match request.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx
+            .authorizer
+            .as_ref()
+            .and_then(|a| a.iam.as_ref())
+            .and_then(|iam| iam.user_arn.clone())
+            .filter(|arn| !arn.is_empty()),
+        _ => None,
+    }
+}
+
+/// Handles one HTTP request. Never fails: every problem is an HTTP answer.
+pub async fn handle<S, F, C>(
+    service: &OperationsService<S, F, C>,
+    request: Request,
+) -> Response<Body>
+where
+    S: EventStore + PaymentStore + OperationsStore,
+    F: FintocLookup,
+    C: Clock,
+{
+    let path = request.raw_http_path().trim_end_matches('/').to_string();
+    let method = request.method().as_str();
+    let route = match routes::resolve(Function::Operations, method, &path) {
+        Matched::Route { route, id } => (route.operation, id.unwrap_or_default().to_string()),
+        Matched::MethodNotAllowed { allowed } => {
+            return method_not_allowed_response(method, &path, &allowed)
+        }
+        Matched::NotFound => return error_response(&ApiError::route_not_found(method, &path)),
+    };
+    let Some(actor) = operator(&request) else {
+        return error_response(&ApiError::invalid_request(
+            403,
+            "operator_required",
+            "The operations API answers IAM principals only (SigV4, through its API's IAM authorizer).",
+        ));
+    };
+    to_response(match route {
+        (Operation::ResolveOrder, order_id) => {
+            resolve_order(service, &request, order_id, actor).await
+        }
+        (Operation::AuditLog, _) => {
+            let subject = request
+                .query_string_parameters_ref()
+                .and_then(|q| q.first("subject").map(str::to_string));
+            audit_log(&service.store, subject.as_deref())
+                .await
+                .map(|entries| Reply::new(200, json!({ "entries": entries }).to_string()))
+                .map_err(ApiError::from)
+        }
+        (_, _) => Err(ApiError::route_not_found(method, &path)),
+    })
+}
+
+async fn resolve_order<S, F, C>(
+    service: &OperationsService<S, F, C>,
+    request: &Request,
+    order_id: String,
+    actor: String,
+) -> Result<Reply, ApiError>
+where
+    S: EventStore + PaymentStore + OperationsStore,
+    F: FintocLookup,
+    C: Clock,
+{
+    let body = parse_resolve_body(request.body().as_ref())?;
+    let at_ms = service.clock.now_ms();
+    let command = ResolveRequest {
+        order_id,
+        resolve_as: body.resolve_as,
+        reason: body.reason,
+        ticket: body.ticket,
+        actor,
+        resolution_id: format!("res_{}", uuid::Uuid::new_v4().simple()),
+        at: format_rfc3339_ms(at_ms),
+        at_ms,
+    };
+    let entry = resolve(&service.store, &service.fintoc, &command).await?;
+    Ok(Reply::new(200, json!({ "resolution": entry }).to_string()))
+}
