@@ -27,6 +27,7 @@ LOGICAL_IDS = {
     "webhook": "WebhookFunction",
     "reconcile": "ReconcileFunction",
     "dispatch-events": "DispatchEventsFunction",
+    "operations": "OperationsFunction",
 }
 
 

@@ -7,8 +7,9 @@
 # the browser test of the checkout page (headless Debian Chromium via
 # playwright-core), a burst of deliveries while DynamoDB stalls
 # (scripts/chaos_burst.py), the API contract under schemathesis
-# (scripts/api-contract-test.sh), the invariant audit of the table all of that
-# left (payments-ops check-invariants: no violation), then brings the stack down and checks that every process it
+# (scripts/api-contract-test.sh), an order held in review resolved through the
+# operations API (scripts/check_operations.py), the invariant audit of the table all
+# of that left (payments-ops check-invariants: no violation), then brings the stack down and checks that every process it
 # started is gone and every port is free.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
@@ -33,7 +34,10 @@ python3 scripts/chaos_burst.py "$STACK_ENV" "$LOCAL_DIR/dynamodb-stack-test.pid"
   --functions-pid-file "$LOCAL_DIR/stack-test/functions.pid"
 say "the API contract: docs/openapi.yaml under schemathesis, every check, stateful phase"
 scripts/api-contract-test.sh
-say "the invariant audit over the test stack's table (tour, browser, burst, contract): no violation"
+say "the operations API through payments-ops: a held order resolved, with its audit entry"
+cargo build -q --locked -p payments-ops
+python3 scripts/check_operations.py "$STACK_ENV" target/debug/payments-ops
+say "the invariant audit over the test stack's table (tour, browser, burst, contract, resolution): no violation"
 cargo run -q --locked -p payments-ops -- check-invariants --env-file "$STACK_ENV"
 
 say "'down' stops everything and frees the ports"

@@ -216,7 +216,7 @@ up() {
     # built with other packages, its dependencies would get other features, and
     # the watcher would compile them all again on the first request.
     local function
-    for function in create-intent webhook reconcile dispatch-events; do
+    for function in create-intent webhook reconcile dispatch-events operations; do
       cargo build --locked --bin "$function"
     done
   fi
@@ -240,6 +240,7 @@ MERCHANT_WEBHOOK_URL=$merchant_url
 MERCHANT_WEBHOOK_SECRET=$merchant_secret
 DELIVERY_ALLOW_HTTP=true
 DELIVERY_LADDER_SECONDS=120
+OPERATIONS_LOCAL_OPERATOR_HEADER=true
 ENV
   # What serves the functions (its pid and log in the run directory), set by start_*.
   local gateway_functions=() functions_process=
@@ -274,6 +275,8 @@ ENV
     echo "CHECKOUT_URL=$gateway/"
     echo "FINTOC_SIM_URL=$sim"
     echo "FUNCTIONS_URL=http://127.0.0.1:$lambda_port"
+    # The operations API (payments-ops): the gateway stands in for its IAM authorizer.
+    echo "OPERATIONS_URL=$gateway"
     if [[ "$functions" == sam ]]; then
       echo "SAM_API_URL=http://127.0.0.1:$api_port"
       echo "RECONCILE_FUNCTION=ReconcileFunction"

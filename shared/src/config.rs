@@ -490,7 +490,7 @@ mod payment_limits;
 
 pub use fintoc::{key_mode, FintocConfig};
 pub use merchant_events::{DispatchConfig, EndpointConfig};
-pub use operations::OperationsConfig;
+pub use operations::{OperationsConfig, LOCAL_OPERATOR_HEADER};
 use payment_limits::{limits_from_env, recipient_from_env};
 
 #[cfg(test)]

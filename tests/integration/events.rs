@@ -21,6 +21,12 @@ async fn every_event_file_produces_its_manifest_status() {
             mode: None,
         },
     ));
+    let operations = operations::OperationsService {
+        store: h.store.inner.clone(),
+        fintoc: fintoc_client(&h.sim, fintoc_sim::DEFAULT_SECRET_KEY),
+        clock: h.clock.clone(),
+        trust_local_operator_header: false,
+    };
     let manifest: Value =
         serde_json::from_str(&std::fs::read_to_string(format!("{EVENTS}/manifest.json")).unwrap())
             .unwrap();
@@ -96,6 +102,7 @@ async fn every_event_file_produces_its_manifest_status() {
         let answer = match case["function"].as_str().unwrap() {
             "create-intent" => h.call(request).await,
             "webhook" => Answer::from(webhook::handle(webhook.as_ref(), request).await),
+            "operations" => Answer::from(operations::handle(&operations, request).await),
             other => panic!("unknown function {other}"),
         };
         assert_eq!(

@@ -94,6 +94,18 @@ async fn a_held_order_is_resolved_paid_at_fintocs_amount_with_its_audit_entry() 
 
     let order = store.order("order-ops-1").await.unwrap().unwrap();
     assert_eq!(order.state.as_str(), "paid");
+    let item = h
+        .dynamodb
+        .get_item()
+        .table_name(&h.table)
+        .key("pk", A::S("ORDER#order-ops-1".into()))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    // Its order.paid event (from the stream) carries when it was paid.
+    assert_eq!(item["paid_at"].as_s().unwrap(), &entry.at);
     let payment = store
         .get_payment(PaymentKind::Intent, &pi)
         .await
@@ -297,6 +309,7 @@ async fn the_operations_function_resolves_for_an_iam_principal_only() {
         store: h.store.inner.clone(),
         fintoc: fintoc_client(&h.sim, DEFAULT_SECRET_KEY),
         clock: h.clock.clone(),
+        trust_local_operator_header: false,
     };
     let call = |request| async { Answer::from(operations::handle(&service, request).await) };
     mismatched_order(&h, "order-http", 14_500).await;

@@ -13,7 +13,7 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::json;
 use shared::app::operations::{audit_log, parse_resolve_body, resolve};
 use shared::clock::{format_rfc3339_ms, Clock, SystemClock};
-use shared::config::OperationsConfig;
+use shared::config::{OperationsConfig, LOCAL_OPERATOR_HEADER};
 use shared::domain::resolution::ResolveRequest;
 use shared::fintoc::{FintocHttpClient, FintocLookup};
 use shared::http::{error_response, method_not_allowed_response, to_response, ApiError, Reply};
@@ -28,6 +28,9 @@ pub struct OperationsService<S, F, C> {
     pub fintoc: F,
     /// The time of resolutions and audit entries.
     pub clock: C,
+    /// Whether the local gateway's `x-local-operator` header names the operator
+    /// (the local stack only: see `OperationsConfig`).
+    pub trust_local_operator_header: bool,
 }
 
 /// The service as deployed.
@@ -42,7 +45,10 @@ pub async fn init(config: &OperationsConfig) -> Result<DeployedService, lambda_h
         .resolve(&sdk)
         .await
         .map_err(|e| format!("loading the Fintoc secret key: {e}"))?;
-    config.fintoc.key_mode(&secret_key)?;
+    let mode = config.fintoc.key_mode(&secret_key)?;
+    if config.trust_local_operator_header && mode == "live" {
+        return Err("OPERATIONS_LOCAL_OPERATOR_HEADER is for the local stack: a live deployment takes its operator from the IAM authorizer only".into());
+    }
     let dynamodb = shared::aws::dynamodb_client(&sdk, config.table.endpoint.as_deref());
     let fintoc = FintocHttpClient::new(
         &config.fintoc.base_url,
@@ -54,22 +60,33 @@ pub async fn init(config: &OperationsConfig) -> Result<DeployedService, lambda_h
         store: DynamoStore::new(dynamodb, &config.table.table_name),
         fintoc,
         clock: SystemClock,
+        trust_local_operator_header: config.trust_local_operator_header,
     })
 }
 
 /// The operator: the caller's IAM principal, as API Gateway's IAM authorizer
-/// verified it (the local gateway stands in for it). `None`: no principal, and
+/// verified it — or, when `trust_local_header` (the local stack), the principal
+/// the local gateway names in `x-local-operator`. `None`: no principal, and
 /// nothing is done.
-pub fn operator(request: &Request) -> Option<String> {
-    match request.request_context_ref() {
+pub fn operator(request: &Request, trust_local_header: bool) -> Option<String> {
+    let from_authorizer = match request.request_context_ref() {
         Some(RequestContext::ApiGatewayV2(ctx)) => ctx
             .authorizer
             .as_ref()
             .and_then(|a| a.iam.as_ref())
-            .and_then(|iam| iam.user_arn.clone())
-            .filter(|arn| !arn.is_empty()),
+            .and_then(|iam| iam.user_arn.clone()),
         _ => None,
-    }
+    };
+    let from_local_gateway = || {
+        trust_local_header
+            .then(|| request.headers().get(LOCAL_OPERATOR_HEADER))
+            .flatten()
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    from_authorizer
+        .or_else(from_local_gateway)
+        .filter(|arn| !arn.trim().is_empty())
 }
 
 /// Handles one HTTP request. Never fails: every problem is an HTTP answer.
@@ -91,7 +108,7 @@ where
         }
         Matched::NotFound => return error_response(&ApiError::route_not_found(method, &path)),
     };
-    let Some(actor) = operator(&request) else {
+    let Some(actor) = operator(&request, service.trust_local_operator_header) else {
         return error_response(&ApiError::invalid_request(
             403,
             "operator_required",

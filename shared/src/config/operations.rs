@@ -3,6 +3,10 @@
 
 use super::*;
 
+/// The header the local gateway names the operator in (its stand-in for the IAM
+/// authorizer's principal).
+pub const LOCAL_OPERATOR_HEADER: &str = "x-local-operator";
+
 /// Everything the operations function needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OperationsConfig {
@@ -10,6 +14,11 @@ pub struct OperationsConfig {
     pub table: TableConfig,
     /// Fintoc.
     pub fintoc: FintocConfig,
+    /// `OPERATIONS_LOCAL_OPERATOR_HEADER` (default false): take the operator from the
+    /// `x-local-operator` header the local gateway sets, standing in for API
+    /// Gateway's IAM authorizer. Only the local stack sets it; a deployment with a
+    /// live key refuses it at cold start.
+    pub trust_local_operator_header: bool,
 }
 
 impl OperationsConfig {
@@ -23,6 +32,7 @@ impl OperationsConfig {
         Ok(Self {
             table: TableConfig::from_env(env)?,
             fintoc: FintocConfig::from_env(env)?,
+            trust_local_operator_header: env.flag("OPERATIONS_LOCAL_OPERATOR_HEADER", false)?,
         })
     }
 }

@@ -38,6 +38,7 @@ use hyper_util::rt::TokioIo;
 use local_gateway::inbox::Inbox;
 use local_gateway::stream::StreamTap;
 use serde_json::json;
+use shared::config::LOCAL_OPERATOR_HEADER;
 use shared::routes::{function_of_path, resolve, Auth, Function, Matched};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -488,6 +489,17 @@ async fn route(gateway: &Gateway, req: Request<Incoming>) -> HttpResponse {
                 unauthorized()
             }
         }
+        (_, p) if function_of_path(p) == Some(Function::Operations) => {
+            let mut req = req;
+            match sigv4_principal(req.headers()) {
+                Some(principal) => {
+                    let value = http::HeaderValue::from_str(&principal).expect("an ASCII ARN");
+                    req.headers_mut().insert(LOCAL_OPERATOR_HEADER, value);
+                    forward(gateway, Function::Operations, req).await
+                }
+                None => iam_forbidden(),
+            }
+        }
         (_, p) if function_of_path(p) == Some(Function::Webhook) => {
             let fault = gateway
                 .webhook_faults
@@ -541,6 +553,34 @@ fn authorized(gateway: &Gateway, method: &Method, path: &str, headers: &http::He
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .is_some_and(|given| given == token)
+}
+
+/// The operator of an operations request, as the stand-in for API Gateway's IAM
+/// authorizer names it: a SigV4 `Authorization` header's access key id, as the
+/// principal `arn:aws:iam::000000000000:user/<key id>`. Any `x-local-operator`
+/// header the caller sent is replaced. The signature is not verified: there is no
+/// IAM locally (docs/operations.md).
+fn sigv4_principal(headers: &http::HeaderMap) -> Option<String> {
+    let authorization = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
+    let credential = authorization
+        .strip_prefix("AWS4-HMAC-SHA256 ")?
+        .split([',', ' '])
+        .find_map(|part| part.trim().strip_prefix("Credential="))?;
+    let key_id = credential.split('/').next()?;
+    let valid = !key_id.is_empty()
+        && key_id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    valid.then(|| format!("arn:aws:iam::000000000000:user/{key_id}"))
+}
+
+/// API Gateway's answer to an unsigned request on an IAM route.
+fn iam_forbidden() -> HttpResponse {
+    Response::builder()
+        .status(403)
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from_static(br#"{"message":"Forbidden"}"#)))
+        .expect("valid response")
 }
 
 /// API Gateway's answer to a request its authorizer refuses (its own body, not
@@ -897,6 +937,30 @@ async fn static_file(gateway: &Gateway, path: &str) -> HttpResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_operations_request_names_its_sigv4_key_as_the_operator() {
+        let mut headers = http::HeaderMap::new();
+        assert_eq!(sigv4_principal(&headers), None, "unsigned");
+        headers.insert(
+            http::header::AUTHORIZATION,
+            "AWS4-HMAC-SHA256 Credential=AKIDANA/20261206/us-east-1/execute-api/aws4_request, SignedHeaders=host, Signature=ab"
+                .parse()
+                .unwrap(),
+        );
+        assert_eq!(
+            sigv4_principal(&headers).as_deref(),
+            Some("arn:aws:iam::000000000000:user/AKIDANA")
+        );
+        for other in [
+            "Bearer token",
+            "AWS4-HMAC-SHA256 Credential=/x",
+            "AWS4-HMAC-SHA256 Credential=a:b/x",
+        ] {
+            headers.insert(http::header::AUTHORIZATION, other.parse().unwrap());
+            assert_eq!(sigv4_principal(&headers), None, "{other}");
+        }
+    }
 
     #[test]
     fn a_batch_resumes_at_its_first_failed_record() {

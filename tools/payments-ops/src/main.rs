@@ -1,59 +1,25 @@
-//! `payments-ops`: the operator's command line. For now one command, the read-only
-//! invariant audit of the payments table (`shared::app::audit`), run with the
-//! caller's AWS credentials — a read-only role is enough — or, on the local stack,
-//! against its DynamoDB Local (found in `.local/stack.env`).
+//! `payments-ops`: the operator's command line.
 //!
-//!     payments-ops check-invariants [--json] [--segments N] [--env-file PATH]
-//!     payments-ops check-invariants --table NAME [--endpoint URL]
+//!     payments-ops check-invariants [--json] [--segments N] [--env-file PATH | --table NAME [--endpoint URL]]
+//!     payments-ops resolve ORDER_ID --as paid|closed --reason TEXT [--ticket REF] [--json] [--url URL]
+//!     payments-ops audit-log [--subject ID] [--json] [--url URL]
 //!
-//! Prints one report (`--json`: one JSON document) and exits 1 when any rule is
-//! broken, 2 when the audit could not run (the error envelope with `--json`).
+//! `check-invariants` reads the table itself (read only); the others call the
+//! operations API with the caller's AWS credentials, signed with SigV4 — its URL
+//! from `--url` (the stack's `OperationsUrl` output) or, on the local stack, from
+//! `.local/stack.env`. Every command prints one report (`--json`: one JSON
+//! document); a refusal prints the error envelope and exits 1, a failure to get an
+//! answer (or a 5xx) exits 2.
 
-use serde_json::json;
-use shared::clock::{Clock, SystemClock};
+mod api;
+mod audit;
 
-const USAGE: &str = "usage: payments-ops check-invariants [--json] [--segments N] [--env-file PATH | --table NAME [--endpoint URL]]";
+use serde_json::{json, Value};
 
-struct Options {
-    json: bool,
-    segments: i32,
-    table: Option<String>,
-    endpoint: Option<String>,
-    env_file: String,
-}
-
-fn parse(mut args: impl Iterator<Item = String>) -> Result<Options, String> {
-    match args.next().as_deref() {
-        Some("check-invariants") => {}
-        Some("-h" | "--help") | None => return Err(USAGE.into()),
-        Some(other) => return Err(format!("unknown command {other:?}\n{USAGE}")),
-    }
-    let mut options = Options {
-        json: false,
-        segments: 8,
-        table: None,
-        endpoint: None,
-        env_file: ".local/stack.env".into(),
-    };
-    while let Some(arg) = args.next() {
-        let mut value = || args.next().ok_or(format!("{arg} needs a value"));
-        match arg.as_str() {
-            "--json" => options.json = true,
-            "--segments" => {
-                options.segments = value()?
-                    .parse()
-                    .ok()
-                    .filter(|n| (1..=1000).contains(n))
-                    .ok_or("--segments: 1 to 1000")?
-            }
-            "--table" => options.table = Some(value()?),
-            "--endpoint" => options.endpoint = Some(value()?),
-            "--env-file" => options.env_file = value()?,
-            other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
-        }
-    }
-    Ok(options)
-}
+const USAGE: &str = "usage:
+  payments-ops check-invariants [--json] [--segments N] [--env-file PATH | --table NAME [--endpoint URL]]
+  payments-ops resolve ORDER_ID --as paid|closed --reason TEXT [--ticket REF] [--json] [--url URL]
+  payments-ops audit-log [--subject ID] [--json] [--url URL]";
 
 /// `KEY=value` lines of the local stack's env file.
 fn stack_env(path: &str) -> Option<std::collections::HashMap<String, String>> {
@@ -78,88 +44,218 @@ fn fail(json_out: bool, code: &str, message: &str) -> ! {
     std::process::exit(2);
 }
 
-#[tokio::main]
-async fn main() {
-    let options = match parse(std::env::args().skip(1)) {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("{e}");
-            std::process::exit(2);
-        }
+/// A command's arguments: flags with values, bare flags, and positionals.
+struct Args {
+    values: std::collections::HashMap<String, String>,
+    json: bool,
+    positional: Vec<String>,
+}
+
+fn parse_args(args: impl Iterator<Item = String>, with_value: &[&str]) -> Result<Args, String> {
+    let mut parsed = Args {
+        values: Default::default(),
+        json: false,
+        positional: Vec::new(),
     };
-    // The table: named, or the local stack's (with its DynamoDB Local).
-    let local = stack_env(&options.env_file);
-    let (table, endpoint) = match (&options.table, &local) {
-        (Some(table), _) => (table.clone(), options.endpoint.clone()),
-        (None, Some(env)) => match env.get("TABLE_NAME") {
-            Some(table) => (table.clone(), env.get("DYNAMODB_ENDPOINT").cloned()),
-            None => fail(options.json, "no_table", "the env file names no TABLE_NAME"),
-        },
-        (None, None) => fail(
-            options.json,
-            "no_table",
-            "name the table (--table) or run from a project with a local stack up (.local/stack.env)",
-        ),
-    };
-    let client = match &endpoint {
-        // DynamoDB Local takes any credentials.
-        Some(url) => aws_sdk_dynamodb::Client::from_conf(
-            aws_sdk_dynamodb::Config::builder()
-                .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
-                .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
-                .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-                    "local",
-                    "local",
-                    None,
-                    None,
-                    "payments-ops",
-                ))
-                .endpoint_url(url)
-                .build(),
-        ),
-        None => shared::aws::dynamodb_client(&shared::aws::load_sdk_config().await, None),
-    };
-    let store = shared::store::DynamoStore::new(client, &table);
-    let report =
-        match shared::app::audit::check_invariants(&store, options.segments, SystemClock.now_ms())
-            .await
-        {
-            Ok(report) => report,
-            Err(e) => fail(
-                options.json,
-                "audit_failed",
-                &format!("the audit could not read the table: {e}"),
-            ),
-        };
-    let violations: Vec<serde_json::Value> = report
-        .violations
-        .iter()
-        .map(|v| json!({"invariant": v.invariant.as_str(), "subject": v.subject, "detail": v.detail}))
-        .collect();
-    if options.json {
-        println!(
-            "{}",
-            json!({
-                "checked": report.checked,
-                "scanned": report.scanned,
-                "violations": violations,
-                "read_units": report.read_units,
-                "cleared": report.cleared,
-            })
-        );
-    } else {
-        println!(
-            "checked {} orders and payments ({} items scanned, {} read units): {} violation(s)",
-            report.checked,
-            report.scanned,
-            report.read_units,
-            report.violations.len()
-        );
-        for v in &report.violations {
-            println!("  {} {}: {}", v.invariant.as_str(), v.subject, v.detail);
+    let mut args = args.peekable();
+    while let Some(arg) = args.next() {
+        if arg == "--json" {
+            parsed.json = true;
+        } else if with_value.contains(&arg.as_str()) {
+            let value = args.next().ok_or(format!("{arg} needs a value"))?;
+            parsed.values.insert(arg, value);
+        } else if arg.starts_with("--") {
+            return Err(format!("unknown argument {arg:?}\n{USAGE}"));
+        } else {
+            parsed.positional.push(arg);
         }
     }
-    if !report.violations.is_empty() {
-        std::process::exit(1);
+    Ok(parsed)
+}
+
+/// The operations API's URL: `--url`, else the local stack's (`true`).
+fn operations_url(args: &Args) -> (String, bool) {
+    if let Some(url) = args.values.get("--url") {
+        return (url.clone(), false);
+    }
+    let env_file = args
+        .values
+        .get("--env-file")
+        .map(String::as_str)
+        .unwrap_or(".local/stack.env");
+    match stack_env(env_file).and_then(|env| env.get("OPERATIONS_URL").cloned()) {
+        Some(url) => (url, true),
+        None => fail(
+            args.json,
+            "no_operations_url",
+            "name the operations API (--url, the stack's OperationsUrl output) or run from a project with a local stack up (.local/stack.env)",
+        ),
+    }
+}
+
+/// Calls the API and prints its answer; exits non-zero on a refusal or failure.
+async fn call_and_print(
+    args: &Args,
+    method: &str,
+    path: &str,
+    query: &[(&str, &str)],
+    body: Option<&Value>,
+    human: impl Fn(&Value),
+) {
+    let (url, local) = operations_url(args);
+    let api = match api::OperationsApi::connect(&url, local).await {
+        Ok(api) => api,
+        Err(e) => fail(args.json, "no_credentials", &e),
+    };
+    let (status, answer) = match api.call(method, path, query, body).await {
+        Ok(answer) => answer,
+        Err(e) => fail(args.json, "no_answer", &e),
+    };
+    let refused = !(200..300).contains(&status);
+    if args.json {
+        println!("{answer}");
+    } else if refused {
+        eprintln!(
+            "payments-ops: refused ({status} {}): {}",
+            answer["error"]["code"].as_str().unwrap_or("?"),
+            answer["error"]["message"].as_str().unwrap_or_default()
+        );
+    } else {
+        human(&answer);
+    }
+    match status {
+        200..=299 => {}
+        400..=499 => std::process::exit(1),
+        _ => std::process::exit(2),
+    }
+}
+
+async fn resolve(args: Args) {
+    let [order_id] = args.positional.as_slice() else {
+        fail(
+            args.json,
+            "invalid_arguments",
+            &format!("resolve takes one order id\n{USAGE}"),
+        );
+    };
+    let (Some(resolve_as), Some(reason)) = (args.values.get("--as"), args.values.get("--reason"))
+    else {
+        fail(
+            args.json,
+            "invalid_arguments",
+            &format!("resolve needs --as and --reason\n{USAGE}"),
+        );
+    };
+    let mut body = json!({"as": resolve_as, "reason": reason});
+    if let Some(ticket) = args.values.get("--ticket") {
+        body["ticket"] = json!(ticket);
+    }
+    let path = format!("/ops/orders/{order_id}/resolve");
+    call_and_print(&args, "POST", &path, &[], Some(&body), |answer| {
+        let entry = &answer["resolution"];
+        println!(
+            "order {} resolved as {} by {} (audit entry {})",
+            entry["subject"].as_str().unwrap_or_default(),
+            resolve_as,
+            entry["actor"].as_str().unwrap_or_default(),
+            entry["id"].as_str().unwrap_or_default()
+        );
+    })
+    .await;
+}
+
+async fn audit_log(args: Args) {
+    let subject = args.values.get("--subject").cloned();
+    let query: Vec<(&str, &str)> = subject.iter().map(|s| ("subject", s.as_str())).collect();
+    call_and_print(&args, "GET", "/ops/audit-log", &query, None, |answer| {
+        let entries = answer["entries"].as_array().cloned().unwrap_or_default();
+        println!(
+            "{} entr{}",
+            entries.len(),
+            if entries.len() == 1 { "y" } else { "ies" }
+        );
+        for e in entries {
+            println!(
+                "  {} {} {} {} by {}: {}{}",
+                e["at"].as_str().unwrap_or_default(),
+                e["id"].as_str().unwrap_or_default(),
+                e["action"].as_str().unwrap_or_default(),
+                e["subject"].as_str().unwrap_or_default(),
+                e["actor"].as_str().unwrap_or_default(),
+                e["reason"].as_str().unwrap_or_default(),
+                e["ticket"]
+                    .as_str()
+                    .map(|t| format!(" ({t})"))
+                    .unwrap_or_default()
+            );
+        }
+    })
+    .await;
+}
+
+fn parse_audit(args: Args) -> Result<audit::AuditOptions, String> {
+    if let Some(extra) = args.positional.first() {
+        return Err(format!("unknown argument {extra:?}\n{USAGE}"));
+    }
+    Ok(audit::AuditOptions {
+        json: args.json,
+        segments: match args.values.get("--segments") {
+            None => 8,
+            Some(n) => n
+                .parse()
+                .ok()
+                .filter(|n| (1..=1000).contains(n))
+                .ok_or("--segments: 1 to 1000")?,
+        },
+        table: args.values.get("--table").cloned(),
+        endpoint: args.values.get("--endpoint").cloned(),
+        env_file: args
+            .values
+            .get("--env-file")
+            .cloned()
+            .unwrap_or_else(|| ".local/stack.env".into()),
+    })
+}
+
+#[tokio::main]
+async fn main() {
+    let mut argv = std::env::args().skip(1);
+    let command = argv.next();
+    let parsed = |flags: &[&str]| -> Args {
+        parse_args(std::env::args().skip(2), flags).unwrap_or_else(|e| {
+            eprintln!("{e}");
+            std::process::exit(2);
+        })
+    };
+    match command.as_deref() {
+        Some("check-invariants") => {
+            let args = parsed(&["--segments", "--table", "--endpoint", "--env-file"]);
+            match parse_audit(args) {
+                Ok(options) => audit::run(options).await,
+                Err(e) => {
+                    eprintln!("{e}");
+                    std::process::exit(2);
+                }
+            }
+        }
+        Some("resolve") => {
+            resolve(parsed(&[
+                "--as",
+                "--reason",
+                "--ticket",
+                "--url",
+                "--env-file",
+            ]))
+            .await
+        }
+        Some("audit-log") => audit_log(parsed(&["--subject", "--url", "--env-file"])).await,
+        Some("-h" | "--help") | None => {
+            eprintln!("{USAGE}");
+            std::process::exit(2);
+        }
+        Some(other) => {
+            eprintln!("unknown command {other:?}\n{USAGE}");
+            std::process::exit(2);
+        }
     }
 }

@@ -39,6 +39,10 @@ fn order_write(table: &str, plan: &ResolutionPlan) -> Result<TransactWriteItem, 
     e.set("state", s(plan.resolve_as.order_state().as_str()))
         .set("resolution_id", s(&plan.entry.id))
         .set("resolved_at", s(&plan.entry.at));
+    if plan.resolve_as == ResolveAs::Paid {
+        // As an outcome that pays it: its `order.paid` event carries the time.
+        e.set("paid_at", s(&plan.entry.at));
+    }
     e.into_transact_update(table, (PARTITION_KEY, order_pk(&plan.order_id)))
         .map_err(built)
 }
