@@ -3,17 +3,28 @@
 //! records what the webhooks missed, through
 //! [`shared::app::reconcile::ReconcileService`].
 //!
-//! Thin by design: the schedule's payload is ignored (any JSON); the invocation's
-//! deadline bounds the run; the answer is the run's summary, and its counts are
-//! published as CloudWatch metrics (EMF).
+//! Thin by design: the schedule's payload is ignored (any JSON) — except the daily
+//! audit schedule's (`{"source": "fintoc-payments.audit-schedule"}`), which runs the
+//! read-only invariant audit (`shared::app::audit`) instead; the invocation's
+//! deadline bounds the run; the answer is the run's summary (or the audit's
+//! report), and its counts are published as CloudWatch metrics (EMF).
 
 use lambda_runtime::LambdaEvent;
 use serde_json::{json, Value};
+use shared::app::audit::check_invariants;
 use shared::app::reconcile::{Pause, ReconcileService, RunSummary, TokioPause};
 use shared::clock::{Clock, SystemClock};
 use shared::config::ReconcileConfig;
 use shared::fintoc::{FintocHttpClient, FintocLookup};
-use shared::store::{DynamoStore, EventStore, PaymentStore, RefundStore, ScheduleStore};
+use shared::store::{
+    AuditStore, DynamoStore, EventStore, PaymentStore, RefundStore, ScheduleStore,
+};
+
+/// The `source` of the daily audit schedule's input (`template.yaml`).
+pub const AUDIT_SCHEDULE_SOURCE: &str = "fintoc-payments.audit-schedule";
+
+/// Scan segments of the scheduled audit (read in parallel).
+pub const AUDIT_SEGMENTS: i32 = 8;
 
 /// The service as deployed.
 pub type DeployedService = ReconcileService<DynamoStore, FintocHttpClient, SystemClock, TokioPause>;
@@ -99,18 +110,68 @@ pub fn emit_metrics(summary: &RunSummary, now_ms: i64) {
     );
 }
 
-/// Handles one scheduled invocation: one bounded run.
+/// The scheduled invariant audit: the whole table read once, each violation
+/// logged as an error, their count published (`InvariantViolations`, alarmed), and
+/// the report answered.
+pub async fn audit<S: AuditStore>(store: &S, clock: &impl Clock) -> Value {
+    match check_invariants(store, AUDIT_SEGMENTS, clock.now_ms()).await {
+        Ok(report) => {
+            for v in &report.violations {
+                tracing::error!(
+                    invariant = v.invariant.as_str(),
+                    subject = %v.subject,
+                    detail = %v.detail,
+                    "the invariant audit found a broken rule: see docs/operations.md"
+                );
+            }
+            tracing::info!(
+                checked = report.checked,
+                scanned = report.scanned,
+                violations = report.violations.len(),
+                read_units = report.read_units,
+                "invariant audit finished"
+            );
+            shared::metrics::emit(
+                clock.now_ms(),
+                &[("Function", "reconcile")],
+                &[
+                    ("InvariantViolations", report.violations.len() as u64),
+                    ("InvariantAuditItems", report.scanned as u64),
+                ],
+            );
+            json!({
+                "kind": "invariant_audit",
+                "checked": report.checked,
+                "scanned": report.scanned,
+                "violations": report.violations.iter().map(|v| json!({
+                    "invariant": v.invariant.as_str(), "subject": v.subject, "detail": v.detail,
+                })).collect::<Vec<_>>(),
+                "read_units": report.read_units,
+            })
+        }
+        Err(e) => {
+            // No count is published; the next day's run tries again.
+            tracing::error!(error = %e.detail(), "the invariant audit could not read the table");
+            json!({"kind": "invariant_audit", "error": e.to_string()})
+        }
+    }
+}
+
+/// Handles one scheduled invocation: one bounded run, or the daily audit.
 pub async fn handle<S, F, C, P>(
     service: &ReconcileService<S, F, C, P>,
     clock: &impl Clock,
     event: LambdaEvent<Value>,
 ) -> Value
 where
-    S: EventStore + ScheduleStore + PaymentStore + RefundStore,
+    S: EventStore + ScheduleStore + PaymentStore + RefundStore + AuditStore,
     F: FintocLookup,
     C: Clock,
     P: Pause,
 {
+    if event.payload["source"] == AUDIT_SCHEDULE_SOURCE {
+        return audit(service.store(), clock).await;
+    }
     // Lambda gives the deadline in Unix ms. A test's context has none (0), and an
     // emulator may give one that is not in the future (cargo lambda watch sends
     // seconds): the run is then bounded by its per-run limit alone.

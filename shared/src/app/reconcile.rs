@@ -216,6 +216,11 @@ where
         }
     }
 
+    /// The store it reconciles (the scheduled invariant audit reads it too).
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
     /// One run: the due intents of every shard, up to the per-run bound, checked
     /// until `deadline_ms` (Unix ms of the service's clock) comes near.
     pub async fn run(&self, deadline_ms: Option<i64>) -> RunSummary {
