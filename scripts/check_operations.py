@@ -10,7 +10,8 @@ operations API; the local gateway stands in for the IAM authorizer): `resolve --
 closed` is refused `payment_still_held` (exit 1, the error envelope), `resolve --as
 paid` is written with the operator as actor, a second `resolve` is refused
 `order_not_in_review`, `audit-log --subject` shows the one entry; the merchant API
-then reads the payment paid at 14,000; an unsigned call is refused 403 before the
+then reads the payment paid at 14,000; `queue` lists the order (reason `review`)
+before and not after; an unsigned call is refused 403 before the
 function runs. Exits non-zero on the first broken promise.
 """
 import json
@@ -74,6 +75,10 @@ def main():
         time.sleep(0.2)
     assert seen["paid"] is False, f"a payment of another amount must be held: {seen}"
     print(f"order {order}: {pi} paid 14000 of 15000 CLP, held in review")
+    code, queue = ops(binary, env_file, "queue")
+    held = [i for i in queue["items"] if i["id"] == order]
+    assert code == 0 and [(i["kind"], i["reason"]) for i in held] == [("order", "review")], (code, queue)
+    print(f"queue: the order is listed, reason review ({len(queue['items'])} item(s) in all)")
 
     code, refused = ops(binary, env_file, "resolve", order, "--as", "closed", "--reason", "nothing to keep")
     assert code == 1 and refused["error"]["code"] == "payment_still_held", (code, refused)
@@ -89,7 +94,9 @@ def main():
     assert code == 1 and again["error"]["code"] == "order_not_in_review", (code, again)
     code, log = ops(binary, env_file, "audit-log", "--subject", order)
     assert code == 0 and [e["id"] for e in log["entries"]] == [entry["id"]], (code, log)
-    print("a second resolve: refused order_not_in_review; audit-log: the one entry")
+    code, queue = ops(binary, env_file, "queue")
+    assert code == 0 and not [i for i in queue["items"] if i["id"] == order], (code, queue)
+    print("a second resolve: refused order_not_in_review; audit-log: the one entry; the queue forgot it")
 
     status, seen = call("GET", f"{api}/payment-intents/{pi}", headers=auth)
     assert status == 200 and seen["paid"] is True and seen["amount"] == 14000, seen

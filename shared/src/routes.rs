@@ -81,6 +81,8 @@ pub enum Operation {
     ResolveOrder,
     /// `GET /ops/audit-log`: operators' actions, oldest first.
     AuditLog,
+    /// `GET /ops/queue`: everything that needs a person, oldest first.
+    Queue,
 }
 
 /// How a route's caller is authenticated.
@@ -187,6 +189,13 @@ pub const ROUTES: &[Route] = &[
         path: "/ops/orders/{id}/resolve",
         function: Function::Operations,
         operation: Operation::ResolveOrder,
+        auth: Auth::Operator,
+    },
+    Route {
+        method: "GET",
+        path: "/ops/queue",
+        function: Function::Operations,
+        operation: Operation::Queue,
         auth: Auth::Operator,
     },
     Route {
@@ -341,6 +350,10 @@ mod tests {
         assert_eq!(
             operation(Function::Operations, "GET", "/ops/audit-log"),
             Some((Operation::AuditLog, None))
+        );
+        assert_eq!(
+            operation(Function::Operations, "GET", "/ops/queue"),
+            Some((Operation::Queue, None))
         );
         assert_eq!(
             resolve(C, "POST", "/ops/orders/o-1/resolve"),

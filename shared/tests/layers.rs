@@ -117,6 +117,7 @@ const DOMAIN_LAYERS: &[&str] = &[
     "delivery",
     "invariants",
     "resolution",
+    "attention",
     "fixtures",
 ];
 

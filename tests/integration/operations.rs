@@ -371,3 +371,92 @@ async fn the_operations_function_resolves_for_an_iam_principal_only() {
     }
     assert_eq!(entries[0]["id"], entry["id"]);
 }
+
+#[tokio::test]
+async fn the_queue_lists_what_needs_a_person_oldest_first_and_forgets_what_was_resolved() {
+    use shared::domain::reconcile::{Flag, ScheduleUpdate};
+    use shared::domain::schedule::ScheduleChange;
+    use shared::store::{OperationsStore, ScheduleStore};
+    let h = Harness::new().await;
+    wire_webhooks(&h).await;
+    let fintoc = fintoc_client(&h.sim, DEFAULT_SECRET_KEY);
+    let store = &h.store.inner;
+    assert!(store.attention_queue().await.unwrap().is_empty());
+
+    // An order held for review; a payment the reconciler gave up on; a refund
+    // that failed.
+    mismatched_order(&h, "order-q-review", 1).await;
+    let open = json!({"amount": 15000, "currency": "CLP", "order_id": "order-q-stuck"}).to_string();
+    let created = h.post(Some("create-q-stuck"), &open).await;
+    let stuck = created.json["id"].as_str().unwrap().to_string();
+    let version = store
+        .get_payment(PaymentKind::Intent, &stuck)
+        .await
+        .unwrap()
+        .map(|_| 0)
+        .unwrap();
+    let flagged = store
+        .update_schedule(&ScheduleUpdate {
+            intent_id: stuck.clone(),
+            kind: PaymentKind::Intent,
+            expected_version: version,
+            change: ScheduleChange::Clear,
+            flag: Some(Flag::Stuck),
+            at: "2026-12-06T12:00:00.000Z".into(),
+        })
+        .await
+        .unwrap();
+    assert!(flagged, "the stuck flag was written");
+    let paid =
+        json!({"amount": 15000, "currency": "CLP", "order_id": "order-q-refund"}).to_string();
+    let created = h.post(Some("create-q-refund"), &paid).await;
+    let pi = created.json["id"].as_str().unwrap().to_string();
+    let before = h.sim.deliveries().len();
+    h.sim.finish(&pi, &Finish::outcome("succeeded")).unwrap();
+    h.sim.wait_settled(before + 1).await;
+    let refund = h.call(refund_of(&pi, "rf-q", r#"{"amount": 5000}"#)).await;
+    assert_eq!(refund.status, 201, "{}", refund.json);
+    let fintoc_refund = refund.json["fintoc_refund_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    settle(&h, &fintoc_refund, settle_as("failed")).await;
+
+    let queue = store.attention_queue().await.unwrap();
+    let listed: Vec<(&str, &str, Option<&str>)> = queue
+        .iter()
+        .map(|i| (i.kind, i.reason, i.order_id.as_deref()))
+        .collect();
+    assert_eq!(listed.len(), 3, "{queue:?}");
+    for expected in [
+        ("order", "review", Some("order-q-review")),
+        ("payment", "stuck", Some("order-q-stuck")),
+        ("refund", "refund_failed", Some("order-q-refund")),
+    ] {
+        assert!(listed.contains(&expected), "{expected:?} in {listed:?}");
+    }
+    assert!(
+        queue.windows(2).all(|w| w[0].since_ms <= w[1].since_ms),
+        "oldest first: {queue:?}"
+    );
+
+    // Resolved: the order leaves the queue.
+    resolve(
+        store,
+        &fintoc,
+        &request("order-q-review", ResolveAs::Paid, "res_q"),
+    )
+    .await
+    .unwrap();
+    let reasons: Vec<&str> = store
+        .attention_queue()
+        .await
+        .unwrap()
+        .iter()
+        .map(|i| i.reason)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .collect();
+    assert_eq!(reasons.len(), 2, "{reasons:?}");
+    assert!(!reasons.contains(&"review"), "{reasons:?}");
+}

@@ -118,9 +118,10 @@ where
                 Operation::GetRefund => service.get_refund(id).await,
                 Operation::CancelRefund => service.cancel_refund(id, deadline_ms).await,
                 // Not this function's: the table never resolves them here.
-                Operation::ReceiveWebhook | Operation::ResolveOrder | Operation::AuditLog => {
-                    Err(ApiError::route_not_found(method, &path))
-                }
+                Operation::ReceiveWebhook
+                | Operation::ResolveOrder
+                | Operation::AuditLog
+                | Operation::Queue => Err(ApiError::route_not_found(method, &path)),
             })
         }
         Matched::MethodNotAllowed { allowed } => {

@@ -1,7 +1,7 @@
 //! The operations Lambda — the operators' API, on its own API Gateway HTTP API
 //! where every route is IAM-authorized (SigV4): every route `shared::routes` gives
-//! to `Function::Operations` — `POST /ops/orders/{id}/resolve` and
-//! `GET /ops/audit-log` (`scripts/check_docs.py` holds this list to the table).
+//! to `Function::Operations` — `POST /ops/orders/{id}/resolve`, `GET /ops/queue`
+//! and `GET /ops/audit-log` (`scripts/check_docs.py` holds this list to the table).
 //! Its role is the only one allowed to write resolutions and audit entries.
 //!
 //! Thin by design: route, take the operator (the caller's IAM principal, which API
@@ -11,7 +11,7 @@
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::json;
-use shared::app::operations::{audit_log, parse_resolve_body, resolve};
+use shared::app::operations::{audit_log, parse_resolve_body, queue, resolve};
 use shared::clock::{format_rfc3339_ms, Clock, SystemClock};
 use shared::config::{OperationsConfig, LOCAL_OPERATOR_HEADER};
 use shared::domain::resolution::ResolveRequest;
@@ -119,6 +119,10 @@ where
         (Operation::ResolveOrder, order_id) => {
             resolve_order(service, &request, order_id, actor).await
         }
+        (Operation::Queue, _) => queue(&service.store)
+            .await
+            .map(|items| Reply::new(200, json!({ "items": items }).to_string()))
+            .map_err(ApiError::from),
         (Operation::AuditLog, _) => {
             let subject = request
                 .query_string_parameters_ref()

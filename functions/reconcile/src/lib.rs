@@ -17,7 +17,7 @@ use shared::clock::{Clock, SystemClock};
 use shared::config::ReconcileConfig;
 use shared::fintoc::{FintocHttpClient, FintocLookup};
 use shared::store::{
-    AuditStore, DynamoStore, EventStore, PaymentStore, RefundStore, ScheduleStore,
+    AuditStore, DynamoStore, EventStore, OperationsStore, PaymentStore, RefundStore, ScheduleStore,
 };
 
 /// The `source` of the daily audit schedule's input (`template.yaml`).
@@ -111,9 +111,17 @@ pub fn emit_metrics(summary: &RunSummary, now_ms: i64) {
 }
 
 /// The scheduled invariant audit: the whole table read once, each violation
-/// logged as an error, their count published (`InvariantViolations`, alarmed), and
-/// the report answered.
-pub async fn audit<S: AuditStore>(store: &S, clock: &impl Clock) -> Value {
+/// logged as an error, their count published (`InvariantViolations`, alarmed) with
+/// the size of the operators' queue (`AttentionQueueSize`), and the report
+/// answered.
+pub async fn audit<S: AuditStore + OperationsStore>(store: &S, clock: &impl Clock) -> Value {
+    let queue_size = match store.attention_queue().await {
+        Ok(items) => Some(items.len() as u64),
+        Err(e) => {
+            tracing::error!(error = %e.detail(), "the operators' queue could not be read");
+            None
+        }
+    };
     match check_invariants(store, AUDIT_SEGMENTS, clock.now_ms()).await {
         Ok(report) => {
             for v in &report.violations {
@@ -131,14 +139,12 @@ pub async fn audit<S: AuditStore>(store: &S, clock: &impl Clock) -> Value {
                 read_units = report.read_units,
                 "invariant audit finished"
             );
-            shared::metrics::emit(
-                clock.now_ms(),
-                &[("Function", "reconcile")],
-                &[
-                    ("InvariantViolations", report.violations.len() as u64),
-                    ("InvariantAuditItems", report.scanned as u64),
-                ],
-            );
+            let mut counts = vec![
+                ("InvariantViolations", report.violations.len() as u64),
+                ("InvariantAuditItems", report.scanned as u64),
+            ];
+            counts.extend(queue_size.map(|n| ("AttentionQueueSize", n)));
+            shared::metrics::emit(clock.now_ms(), &[("Function", "reconcile")], &counts);
             json!({
                 "kind": "invariant_audit",
                 "checked": report.checked,
@@ -147,6 +153,7 @@ pub async fn audit<S: AuditStore>(store: &S, clock: &impl Clock) -> Value {
                     "invariant": v.invariant.as_str(), "subject": v.subject, "detail": v.detail,
                 })).collect::<Vec<_>>(),
                 "read_units": report.read_units,
+                "queue_size": queue_size,
             })
         }
         Err(e) => {
@@ -164,7 +171,7 @@ pub async fn handle<S, F, C, P>(
     event: LambdaEvent<Value>,
 ) -> Value
 where
-    S: EventStore + ScheduleStore + PaymentStore + RefundStore + AuditStore,
+    S: EventStore + ScheduleStore + PaymentStore + RefundStore + AuditStore + OperationsStore,
     F: FintocLookup,
     C: Clock,
     P: Pause,

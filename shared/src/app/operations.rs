@@ -1,9 +1,11 @@
 //! Operators' use cases (the operations API): resolving an order held in `review`
 //! — the order and its payment read strongly consistent, Fintoc asked about the
 //! payment now, the decision made by `domain::resolution`, and the resolution
-//! written with its audit entry together or not at all — and the audit log.
+//! written with its audit entry together or not at all —, the queue of what needs
+//! a person, and the audit log.
 
 use crate::app::errors::{fintoc_error, store_error};
+use crate::domain::attention::QueueItem;
 use crate::domain::payment::PaymentKind;
 use crate::domain::resolution::{
     decide, AuditEntry, FintocAnswer, ResolveAs, ResolveRefusal, ResolveRequest,
@@ -163,6 +165,11 @@ where
         }
         ResolveWrite::Changed => Err(OperationsError::Refused(ResolveRefusal::Changed)),
     }
+}
+
+/// Everything that needs a person, oldest first.
+pub async fn queue<S: OperationsStore>(store: &S) -> Result<Vec<QueueItem>, OperationsError> {
+    Ok(store.attention_queue().await?)
 }
 
 /// The audit log, oldest first; only `subject`'s entries when given.

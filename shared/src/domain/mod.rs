@@ -1,5 +1,6 @@
 //! Pure domain rules: no I/O and no HTTP, fully unit-tested.
 
+pub mod attention;
 pub mod create;
 pub mod delivery;
 pub mod deployment;

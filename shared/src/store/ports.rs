@@ -622,6 +622,11 @@ pub trait OperationsStore: Send + Sync {
         plan: &crate::domain::resolution::ResolutionPlan,
     ) -> impl Future<Output = Result<ResolveWrite, StoreError>> + Send;
 
+    /// Everything that needs a person now, oldest first.
+    fn attention_queue(
+        &self,
+    ) -> impl Future<Output = Result<Vec<crate::domain::attention::QueueItem>, StoreError>> + Send;
+
     /// The audit log, oldest first; only `subject`'s entries when given.
     fn audit_log(
         &self,

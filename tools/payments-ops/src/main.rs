@@ -2,6 +2,7 @@
 //!
 //!     payments-ops check-invariants [--json] [--segments N] [--env-file PATH | --table NAME [--endpoint URL]]
 //!     payments-ops resolve ORDER_ID --as paid|closed --reason TEXT [--ticket REF] [--json] [--url URL]
+//!     payments-ops queue [--json] [--url URL]
 //!     payments-ops audit-log [--subject ID] [--json] [--url URL]
 //!
 //! `check-invariants` reads the table itself (read only); the others call the
@@ -19,6 +20,7 @@ use serde_json::{json, Value};
 const USAGE: &str = "usage:
   payments-ops check-invariants [--json] [--segments N] [--env-file PATH | --table NAME [--endpoint URL]]
   payments-ops resolve ORDER_ID --as paid|closed --reason TEXT [--ticket REF] [--json] [--url URL]
+  payments-ops queue [--json] [--url URL]
   payments-ops audit-log [--subject ID] [--json] [--url URL]";
 
 /// `KEY=value` lines of the local stack's env file.
@@ -164,6 +166,31 @@ async fn resolve(args: Args) {
     .await;
 }
 
+async fn queue(args: Args) {
+    if let Some(extra) = args.positional.first() {
+        fail(
+            args.json,
+            "invalid_arguments",
+            &format!("unknown argument {extra:?}\n{USAGE}"),
+        );
+    }
+    call_and_print(&args, "GET", "/ops/queue", &[], None, |answer| {
+        let items = answer["items"].as_array().cloned().unwrap_or_default();
+        println!("{} item(s) need a person, oldest first", items.len());
+        for i in items {
+            println!(
+                "  {} {:<20} {} {} (order {})",
+                i["since"].as_str().unwrap_or_default(),
+                i["reason"].as_str().unwrap_or_default(),
+                i["kind"].as_str().unwrap_or_default(),
+                i["id"].as_str().unwrap_or_default(),
+                i["order_id"].as_str().unwrap_or("-")
+            );
+        }
+    })
+    .await;
+}
+
 async fn audit_log(args: Args) {
     let subject = args.values.get("--subject").cloned();
     let query: Vec<(&str, &str)> = subject.iter().map(|s| ("subject", s.as_str())).collect();
@@ -248,6 +275,7 @@ async fn main() {
             ]))
             .await
         }
+        Some("queue") => queue(parsed(&["--url", "--env-file"])).await,
         Some("audit-log") => audit_log(parsed(&["--subject", "--url", "--env-file"])).await,
         Some("-h" | "--help") | None => {
             eprintln!("{USAGE}");

@@ -21,7 +21,7 @@ use std::collections::HashMap;
 type Item = HashMap<String, AttributeValue>;
 
 const PENDING_QUEUE: &str = "pending";
-const UNDELIVERED_QUEUE: &str = "undelivered";
+pub(crate) const UNDELIVERED_QUEUE: &str = "undelivered";
 
 fn event_pk(event_id: &str) -> AttributeValue {
     s(format!("EVENT#{event_id}"))

@@ -5,12 +5,18 @@
 //! entries (`AUDIT#<id>`) are only ever inserted: no code updates or deletes one, and
 //! the template's policies allow no role to.
 
+use super::deliveries::UNDELIVERED_QUEUE;
 use super::expr::Expr;
+use super::orders::order_from_item;
 use super::orders::order_pk;
 use super::payments::payment_pk;
+use super::refunds::payment_from_item;
 use super::table::DELIVERIES_INDEX;
 use super::{n, s, unavailable, DynamoStore, StoreError, PARTITION_KEY};
+use crate::domain::attention::{needs, oldest_first, Candidate, QueueItem};
+use crate::domain::delivery::DeliveryState;
 use crate::domain::payment::{PaymentStatus, ReviewReason};
+use crate::domain::refund::RefundStatus;
 use crate::domain::resolution::{AuditEntry, ResolutionPlan, ResolveAs};
 use crate::store::{OperationsStore, ResolveWrite};
 use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, TransactWriteItem};
@@ -18,6 +24,36 @@ use std::collections::HashMap;
 
 /// The queue index's partition of audit entries.
 pub const AUDIT_QUEUE: &str = "audit";
+
+/// The queue index's partition of items that need a person (the operators'
+/// queue): an order held for review, a payment that needs review or is flagged by
+/// the reconciler, a failed refund's outcome. Set by the write that makes the need;
+/// what each item needs is decided again when the queue is read
+/// (`domain::attention`), so an item whose need went away is not listed.
+pub const ATTENTION_QUEUE: &str = "attention";
+
+/// `SET queue = attention, queue_at = <at, Unix ms>`: the item joins the
+/// operators' queue (the one way any write puts it there).
+pub(crate) fn join_attention_queue(expr: &mut Expr, at: &str) {
+    expr.set("queue", s(ATTENTION_QUEUE))
+        .set("queue_at", n(rfc3339_ms(at)));
+}
+
+/// The same, as attributes of an item inserted whole.
+pub(crate) fn attention_attributes(at: &str) -> [(String, AttributeValue); 2] {
+    [
+        ("queue".into(), s(ATTENTION_QUEUE)),
+        ("queue_at".into(), n(rfc3339_ms(at))),
+    ]
+}
+
+/// Unix ms of an RFC 3339 time written by this backend (0 if unreadable: the
+/// item is then listed first).
+fn rfc3339_ms(at: &str) -> i64 {
+    time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339)
+        .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
+        .unwrap_or(0)
+}
 
 /// The key of an audit entry.
 fn audit_pk(id: &str) -> AttributeValue {
@@ -38,7 +74,9 @@ fn order_write(table: &str, plan: &ResolutionPlan) -> Result<TransactWriteItem, 
     e.condition(format!("{state} = {review} AND {intent} = {payment}"));
     e.set("state", s(plan.resolve_as.order_state().as_str()))
         .set("resolution_id", s(&plan.entry.id))
-        .set("resolved_at", s(&plan.entry.at));
+        .set("resolved_at", s(&plan.entry.at))
+        .remove("queue")
+        .remove("queue_at");
     if plan.resolve_as == ResolveAs::Paid {
         // As an outcome that pays it: its `order.paid` event carries the time.
         e.set("paid_at", s(&plan.entry.at));
@@ -72,6 +110,8 @@ fn payment_write(table: &str, plan: &ResolutionPlan) -> Result<TransactWriteItem
                 .remove("needs_review")
                 .remove("review_detail")
                 .remove("amount_mismatch")
+                .remove("queue")
+                .remove("queue_at")
                 .increment("version");
             e.into_transact_update(table, (PARTITION_KEY, key))
                 .map_err(built)
@@ -177,42 +217,69 @@ impl OperationsStore for DynamoStore {
         }
     }
 
-    /// Queries of the queue index's `audit` partition (every page), each entry
-    /// then read whole (the index holds keys only, so a subject is filtered here:
-    /// entries are people's actions, few), oldest first.
+    /// The queue index's `audit` partition, each entry then read whole (the index
+    /// holds keys only, so a subject is filtered here: entries are people's
+    /// actions, few), oldest first.
     async fn audit_log(&self, subject: Option<&str>) -> Result<Vec<AuditEntry>, StoreError> {
         let mut entries = Vec::new();
+        for (item, _) in self.queue_items("audit_log", AUDIT_QUEUE).await? {
+            let entry = entry_from_item(&item)?;
+            if subject.is_none_or(|subject| entry.subject == subject) {
+                entries.push(entry);
+            }
+        }
+        entries.sort_by(|a, b| (a.at_ms, &a.id).cmp(&(b.at_ms, &b.id)));
+        Ok(entries)
+    }
+
+    /// The queue index's `attention` and `undelivered` partitions, each item read
+    /// whole and asked what it needs now (`domain::attention`), oldest first.
+    async fn attention_queue(&self) -> Result<Vec<QueueItem>, StoreError> {
+        let mut found = Vec::new();
+        for queue in [ATTENTION_QUEUE, UNDELIVERED_QUEUE] {
+            for (item, since_ms) in self.queue_items("attention_queue", queue).await? {
+                if let Some(candidate) = candidate(&item)? {
+                    let since = format_ms(since_ms);
+                    found.extend(needs(&candidate, &since, since_ms));
+                }
+            }
+        }
+        Ok(oldest_first(found))
+    }
+}
+
+impl DynamoStore {
+    /// Every item of one partition of the queue index (every page), read whole
+    /// and strongly consistent, with its `queue_at`.
+    async fn queue_items(
+        &self,
+        operation: &'static str,
+        queue: &str,
+    ) -> Result<Vec<(HashMap<String, AttributeValue>, i64)>, StoreError> {
+        let mut items = Vec::new();
         let mut start: Option<HashMap<String, AttributeValue>> = None;
         loop {
-            let mut e = Expr::default();
-            let queue = e.name("queue");
-            let audit = e.value("audit", s(AUDIT_QUEUE));
-            let key_condition = format!("{queue} = {audit}");
-            let (_, names, values) = e.into_parts();
             let output = self
                 .client
                 .query()
                 .table_name(&self.table)
                 .index_name(DELIVERIES_INDEX)
-                .key_condition_expression(key_condition)
-                .set_expression_attribute_names(names)
-                .set_expression_attribute_values(values)
+                .key_condition_expression("#queue = :queue")
+                .expression_attribute_names("#queue", "queue")
+                .expression_attribute_values(":queue", s(queue))
                 .set_exclusive_start_key(start.take())
                 .return_consumed_capacity(aws_sdk_dynamodb::types::ReturnConsumedCapacity::Total)
                 .send()
                 .await
-                .map_err(unavailable("audit_log"))?;
+                .map_err(unavailable(operation))?;
             self.usage.read(output.consumed_capacity());
-            // The index is keys only: each entry is read whole.
             for key in output.items() {
                 let Some(pk) = key.get(PARTITION_KEY).cloned() else {
                     continue;
                 };
-                if let Some(item) = self.consistent_item("audit_log", pk).await? {
-                    let entry = entry_from_item(&item)?;
-                    if subject.is_none_or(|subject| entry.subject == subject) {
-                        entries.push(entry);
-                    }
+                let since_ms = number(key, "queue_at");
+                if let Some(item) = self.consistent_item(operation, pk).await? {
+                    items.push((item, since_ms));
                 }
             }
             match output.last_evaluated_key() {
@@ -220,7 +287,60 @@ impl OperationsStore for DynamoStore {
                 _ => break,
             }
         }
-        entries.sort_by(|a, b| (a.at_ms, &a.id).cmp(&(b.at_ms, &b.id)));
-        Ok(entries)
+        Ok(items)
     }
+}
+
+fn number(item: &HashMap<String, AttributeValue>, name: &str) -> i64 {
+    item.get(name)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_default()
+}
+
+fn format_ms(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
+/// What a queue item is, from its key: an order, a payment (with the reconciler's
+/// flag), a refund's outcome or a delivery; `None` for anything else.
+fn candidate(item: &HashMap<String, AttributeValue>) -> Result<Option<Candidate>, StoreError> {
+    let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
+    let pk = text(PARTITION_KEY).unwrap_or_default();
+    if pk.starts_with("ORDER#") {
+        let order = order_from_item(item)?;
+        let order_id = pk.trim_start_matches("ORDER#").to_string();
+        return Ok(Some(Candidate::Order {
+            order_id,
+            state: order.state,
+        }));
+    }
+    if pk.starts_with("INTENT#") || pk.starts_with("SESSION#") {
+        return Ok(Some(Candidate::Payment {
+            payment: payment_from_item(item.clone())?,
+            flagged: text("flagged"),
+        }));
+    }
+    if pk.starts_with("REFUND_OUTCOME#") {
+        let status = text("status").map(|s| RefundStatus::parse(&s));
+        return Ok(status.map(|status| Candidate::RefundOutcome {
+            refund_id: text("refund_id").unwrap_or_default(),
+            order_id: text("order_id"),
+            status,
+        }));
+    }
+    if let Some(rest) = pk.strip_prefix("DELIVERY#") {
+        let state = text("state").and_then(|s| DeliveryState::parse(&s));
+        return Ok(state.map(|state| Candidate::Delivery {
+            id: rest.replacen('#', "/", 1),
+            state,
+        }));
+    }
+    Ok(None)
 }

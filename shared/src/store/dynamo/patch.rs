@@ -3,6 +3,7 @@
 //! guard the condition. Nothing here decides what is written.
 
 use super::expr::Expr;
+use super::operations::join_attention_queue;
 use super::orders::state_value;
 use super::{n, s, PARTITION_KEY};
 use crate::domain::order::{OrderOutcome, OrderPatch, OrderState};
@@ -129,6 +130,7 @@ pub(crate) fn render(patch: &PaymentPatch) -> Expr {
     if let Some(review) = &patch.review {
         expr.set("needs_review", s(review.reason.as_str()))
             .set("review_detail", s(&review.detail));
+        join_attention_queue(&mut expr, &patch.updated_at);
     }
     if let Some(n) = &patch.note {
         let list = match n.list {
@@ -241,6 +243,9 @@ pub(crate) fn render_order(order: &OrderPatch) -> Expr {
                 .set("intent_id", s(&order.intent_id))
                 .set("payment_kind", s(order.kind.as_str()))
                 .set(at, s(&order.at));
+            if order.outcome == OrderOutcome::Review {
+                join_attention_queue(&mut expr, &order.at);
+            }
             let paid = state_value(&mut expr, OrderState::Paid);
             let review = state_value(&mut expr, OrderState::Review);
             expr.condition(format!(

@@ -7,6 +7,7 @@
 //! so exactly once.
 
 use super::expr::Expr;
+use super::operations::attention_attributes;
 use super::orders::order_pk;
 use super::payments::{payment_pk, IntentItem};
 use super::{idempotency, n, s, unavailable, DynamoStore, StoreError, PARTITION_KEY};
@@ -136,7 +137,7 @@ pub(super) fn reserve_expr(request: &ReserveRefund<'_>) -> Expr {
 }
 
 /// A payment as a refused write returned its item.
-pub(super) fn payment_from_item(
+pub(crate) fn payment_from_item(
     item: HashMap<String, AttributeValue>,
 ) -> Result<Box<StoredPayment>, StoreError> {
     let item: IntentItem = serde_dynamo::from_item(item)
@@ -195,6 +196,10 @@ fn change_refund_items(
     }
     if let Some(code) = change.failure_code {
         record.insert("failure_code".into(), s(code));
+    }
+    if *change.status == RefundStatus::Failed {
+        // The payer did not get the money back: a person must act.
+        record.extend(attention_attributes(change.updated_at));
     }
     let mut once = Expr::default();
     let pk = once.name(PARTITION_KEY);

@@ -3,6 +3,7 @@
 //! updates guarded by the intent's version.
 
 use super::expr::Expr;
+use super::operations::join_attention_queue;
 use super::patch::schedule;
 use super::payments::{parse_payment_pk, payment_pk, payment_state_from_item};
 use super::table::DUE_INDEX;
@@ -78,6 +79,7 @@ impl ScheduleStore for DynamoStore {
         if let Some(flag) = update.flag {
             expr.set("flagged", s(flag.as_str()))
                 .set("flagged_at", s(&update.at));
+            join_attention_queue(&mut expr, &update.at);
         }
         let (pk, version) = (expr.name(PARTITION_KEY), expr.name("version"));
         let expected = expr.value("expected_version", n(update.expected_version));
