@@ -3,6 +3,7 @@
 //! create's combined writes), the tables' definitions, the one expression builder
 //! and usage metering; the client and its error mapping here.
 
+pub mod attention;
 pub mod audit;
 pub mod creates;
 pub mod deliveries;

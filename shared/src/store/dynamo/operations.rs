@@ -5,6 +5,7 @@
 //! entries (`AUDIT#<id>`) are only ever inserted: no code updates or deletes one, and
 //! the template's policies allow no role to.
 
+use super::attention::ATTENTION_QUEUE;
 use super::deliveries::UNDELIVERED_QUEUE;
 use super::expr::Expr;
 use super::orders::order_from_item;
@@ -24,36 +25,6 @@ use std::collections::HashMap;
 
 /// The queue index's partition of audit entries.
 pub const AUDIT_QUEUE: &str = "audit";
-
-/// The queue index's partition of items that need a person (the operators'
-/// queue): an order held for review, a payment that needs review or is flagged by
-/// the reconciler, a failed refund's outcome. Set by the write that makes the need;
-/// what each item needs is decided again when the queue is read
-/// (`domain::attention`), so an item whose need went away is not listed.
-pub const ATTENTION_QUEUE: &str = "attention";
-
-/// `SET queue = attention, queue_at = <at, Unix ms>`: the item joins the
-/// operators' queue (the one way any write puts it there).
-pub(crate) fn join_attention_queue(expr: &mut Expr, at: &str) {
-    expr.set("queue", s(ATTENTION_QUEUE))
-        .set("queue_at", n(rfc3339_ms(at)));
-}
-
-/// The same, as attributes of an item inserted whole.
-pub(crate) fn attention_attributes(at: &str) -> [(String, AttributeValue); 2] {
-    [
-        ("queue".into(), s(ATTENTION_QUEUE)),
-        ("queue_at".into(), n(rfc3339_ms(at))),
-    ]
-}
-
-/// Unix ms of an RFC 3339 time written by this backend (0 if unreadable: the
-/// item is then listed first).
-fn rfc3339_ms(at: &str) -> i64 {
-    time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339)
-        .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
-        .unwrap_or(0)
-}
 
 /// The key of an audit entry.
 fn audit_pk(id: &str) -> AttributeValue {

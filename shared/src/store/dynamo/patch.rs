@@ -2,8 +2,8 @@
 //! `UpdateItem`: each field of the patch becomes a `SET`, the event id an `ADD`, the
 //! guard the condition. Nothing here decides what is written.
 
+use super::attention::join_attention_queue;
 use super::expr::Expr;
-use super::operations::join_attention_queue;
 use super::orders::state_value;
 use super::{n, s, PARTITION_KEY};
 use crate::domain::order::{OrderOutcome, OrderPatch, OrderState};

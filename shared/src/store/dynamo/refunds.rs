@@ -6,8 +6,8 @@
 //! write that moves it into an unpaid final status — guarded by its stored status,
 //! so exactly once.
 
+use super::attention::attention_attributes;
 use super::expr::Expr;
-use super::operations::attention_attributes;
 use super::orders::order_pk;
 use super::payments::{payment_pk, IntentItem};
 use super::{idempotency, n, s, unavailable, DynamoStore, StoreError, PARTITION_KEY};

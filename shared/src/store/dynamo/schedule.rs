@@ -2,8 +2,8 @@
 //! (partition `due_shard`, sort `due_at`), read one shard at a time, and schedule
 //! updates guarded by the intent's version.
 
+use super::attention::join_attention_queue;
 use super::expr::Expr;
-use super::operations::join_attention_queue;
 use super::patch::schedule;
 use super::payments::{parse_payment_pk, payment_pk, payment_state_from_item};
 use super::table::DUE_INDEX;
