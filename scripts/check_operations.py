@@ -9,7 +9,7 @@ order is held in review. Then, through payments-ops (SigV4-signed calls to the
 operations API; the local gateway stands in for the IAM authorizer): `resolve --as
 closed` is refused `payment_still_held` (exit 1, the error envelope), `resolve --as
 paid` is written with the operator as actor, a second `resolve` is refused
-`order_not_in_review`, `audit-log --subject` shows the one entry; the merchant API
+`order_not_in_review`, `audit-log --subject` shows the one entry, `find` names the payment and its order; the merchant API
 then reads the payment paid at 14,000; `queue` lists the order (reason `review`)
 before and not after; an unsigned call is refused 403 before the
 function runs. Exits non-zero on the first broken promise.
@@ -96,7 +96,9 @@ def main():
     assert code == 0 and [e["id"] for e in log["entries"]] == [entry["id"]], (code, log)
     code, queue = ops(binary, env_file, "queue")
     assert code == 0 and not [i for i in queue["items"] if i["id"] == order], (code, queue)
-    print("a second resolve: refused order_not_in_review; audit-log: the one entry; the queue forgot it")
+    code, found = ops(binary, env_file, "find", pi)
+    assert code == 0 and found["matches"] == [{"kind": "payment", "id": pi, "order_id": order}], (code, found)
+    print("a second resolve: refused order_not_in_review; audit-log: the one entry; the queue forgot it; find names the payment")
 
     status, seen = call("GET", f"{api}/payment-intents/{pi}", headers=auth)
     assert status == 200 and seen["paid"] is True and seen["amount"] == 14000, seen

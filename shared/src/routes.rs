@@ -83,6 +83,8 @@ pub enum Operation {
     AuditLog,
     /// `GET /ops/queue`: everything that needs a person, oldest first.
     Queue,
+    /// `GET /ops/find/{id}`: what any id names.
+    Find,
 }
 
 /// How a route's caller is authenticated.
@@ -189,6 +191,13 @@ pub const ROUTES: &[Route] = &[
         path: "/ops/orders/{id}/resolve",
         function: Function::Operations,
         operation: Operation::ResolveOrder,
+        auth: Auth::Operator,
+    },
+    Route {
+        method: "GET",
+        path: "/ops/find/{id}",
+        function: Function::Operations,
+        operation: Operation::Find,
         auth: Auth::Operator,
     },
     Route {
@@ -354,6 +363,14 @@ mod tests {
         assert_eq!(
             operation(Function::Operations, "GET", "/ops/queue"),
             Some((Operation::Queue, None))
+        );
+        assert_eq!(
+            operation(
+                Function::Operations,
+                "GET",
+                "/ops/find/re_i.pi_1.k0123456789abcdef"
+            ),
+            Some((Operation::Find, id("re_i.pi_1.k0123456789abcdef")))
         );
         assert_eq!(
             resolve(C, "POST", "/ops/orders/o-1/resolve"),

@@ -460,3 +460,48 @@ async fn the_queue_lists_what_needs_a_person_oldest_first_and_forgets_what_was_r
     assert_eq!(reasons.len(), 2, "{reasons:?}");
     assert!(!reasons.contains(&"review"), "{reasons:?}");
 }
+
+#[tokio::test]
+async fn find_names_what_an_order_payment_or_refund_id_is() {
+    use shared::app::operations::find;
+    let h = Harness::new().await;
+    wire_webhooks(&h).await;
+    let store = &h.store.inner;
+    let body = json!({"amount": 15000, "currency": "CLP", "order_id": "order-find"}).to_string();
+    let created = h.post(Some("create-find"), &body).await;
+    let pi = created.json["id"].as_str().unwrap().to_string();
+    let before = h.sim.deliveries().len();
+    h.sim.finish(&pi, &Finish::outcome("succeeded")).unwrap();
+    h.sim.wait_settled(before + 1).await;
+    let refund = h
+        .call(refund_of(&pi, "rf-find", r#"{"amount": 100}"#))
+        .await;
+    assert_eq!(refund.status, 201, "{}", refund.json);
+    let refund_id = refund.json["id"].as_str().unwrap().to_string();
+
+    let found = |id: String| async move {
+        find(store, &id)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|m| (m.kind, m.id, m.order_id))
+            .collect::<Vec<_>>()
+    };
+    let order = Some("order-find".to_string());
+    assert_eq!(
+        found("order-find".into()).await,
+        vec![("order", "order-find".to_string(), order.clone())]
+    );
+    assert_eq!(
+        found(pi.clone()).await,
+        vec![("payment", pi.clone(), order.clone())]
+    );
+    assert_eq!(
+        found(refund_id.clone()).await,
+        vec![("refund", refund_id, order)]
+    );
+    assert!(found("nothing-by-this-id".into()).await.is_empty());
+    assert!(found("re_i.pi_unknown.k0000000000000001".into())
+        .await
+        .is_empty());
+}

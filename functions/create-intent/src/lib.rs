@@ -121,7 +121,8 @@ where
                 Operation::ReceiveWebhook
                 | Operation::ResolveOrder
                 | Operation::AuditLog
-                | Operation::Queue => Err(ApiError::route_not_found(method, &path)),
+                | Operation::Queue
+                | Operation::Find => Err(ApiError::route_not_found(method, &path)),
             })
         }
         Matched::MethodNotAllowed { allowed } => {

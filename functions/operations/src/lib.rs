@@ -1,7 +1,8 @@
 //! The operations Lambda — the operators' API, on its own API Gateway HTTP API
 //! where every route is IAM-authorized (SigV4): every route `shared::routes` gives
-//! to `Function::Operations` — `POST /ops/orders/{id}/resolve`, `GET /ops/queue`
-//! and `GET /ops/audit-log` (`scripts/check_docs.py` holds this list to the table).
+//! to `Function::Operations` — `POST /ops/orders/{id}/resolve`, `GET /ops/queue`,
+//! `GET /ops/find/{id}` and `GET /ops/audit-log` (`scripts/check_docs.py` holds
+//! this list to the table).
 //! Its role is the only one allowed to write resolutions and audit entries.
 //!
 //! Thin by design: route, take the operator (the caller's IAM principal, which API
@@ -11,14 +12,14 @@
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::json;
-use shared::app::operations::{audit_log, parse_resolve_body, queue, resolve};
+use shared::app::operations::{audit_log, find, parse_resolve_body, queue, resolve};
 use shared::clock::{format_rfc3339_ms, Clock, SystemClock};
 use shared::config::{OperationsConfig, LOCAL_OPERATOR_HEADER};
 use shared::domain::resolution::ResolveRequest;
 use shared::fintoc::{FintocHttpClient, FintocLookup};
 use shared::http::{error_response, method_not_allowed_response, to_response, ApiError, Reply};
 use shared::routes::{self, Function, Matched, Operation};
-use shared::store::{DynamoStore, EventStore, OperationsStore, PaymentStore};
+use shared::store::{DeliveryStore, DynamoStore, EventStore, OperationsStore, PaymentStore};
 
 /// What the operations function works with.
 pub struct OperationsService<S, F, C> {
@@ -95,7 +96,7 @@ pub async fn handle<S, F, C>(
     request: Request,
 ) -> Response<Body>
 where
-    S: EventStore + PaymentStore + OperationsStore,
+    S: EventStore + PaymentStore + OperationsStore + DeliveryStore,
     F: FintocLookup,
     C: Clock,
 {
@@ -119,6 +120,10 @@ where
         (Operation::ResolveOrder, order_id) => {
             resolve_order(service, &request, order_id, actor).await
         }
+        (Operation::Find, id) => find(&service.store, &id)
+            .await
+            .map(|matches| Reply::new(200, json!({ "matches": matches }).to_string()))
+            .map_err(ApiError::from),
         (Operation::Queue, _) => queue(&service.store)
             .await
             .map(|items| Reply::new(200, json!({ "items": items }).to_string()))

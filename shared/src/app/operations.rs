@@ -2,17 +2,20 @@
 //! — the order and its payment read strongly consistent, Fintoc asked about the
 //! payment now, the decision made by `domain::resolution`, and the resolution
 //! written with its audit entry together or not at all —, the queue of what needs
-//! a person, and the audit log.
+//! a person, `find` (what any id names), and the audit log.
 
 use crate::app::errors::{fintoc_error, store_error};
 use crate::domain::attention::QueueItem;
 use crate::domain::payment::PaymentKind;
+use crate::domain::refund_id::RefundId;
 use crate::domain::resolution::{
     decide, AuditEntry, FintocAnswer, ResolveAs, ResolveRefusal, ResolveRequest,
 };
 use crate::fintoc::{FintocError, FintocLookup};
 use crate::http::ApiError;
-use crate::store::{EventStore, OperationsStore, PaymentStore, ResolveWrite, StoreError};
+use crate::store::{
+    DeliveryStore, EventStore, OperationsStore, PaymentStore, ResolveWrite, StoreError,
+};
 use std::time::Duration;
 
 /// How long a resolution waits for Fintoc's answer, retries included.
@@ -165,6 +168,108 @@ where
         }
         ResolveWrite::Changed => Err(OperationsError::Refused(ResolveRefusal::Changed)),
     }
+}
+
+/// One thing an id names, as `find` answers it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Match {
+    /// `order`, `payment`, `refund` or `event`.
+    pub kind: &'static str,
+    /// Its id.
+    pub id: String,
+    /// Its order, when it has one.
+    pub order_id: Option<String>,
+}
+
+/// Everything `id` names: an order (any id may be a merchant's order id), a
+/// payment intent or checkout session (`pi_…`, `cs_…`; a `pi_…` that is a
+/// session's attempt names its session too), a refund's public id (`re_i.…`,
+/// `re_s.…`), a merchant event (`evt_…`). A handful of strongly consistent reads,
+/// in parallel.
+pub async fn find<S>(store: &S, id: &str) -> Result<Vec<Match>, OperationsError>
+where
+    S: EventStore + PaymentStore + DeliveryStore,
+{
+    let id = id.trim();
+    let order = store.order(id);
+    let intent = async {
+        match id.starts_with("pi_") {
+            true => store.get_payment(PaymentKind::Intent, id).await,
+            false => Ok(None),
+        }
+    };
+    let attempt_of = async {
+        match id.starts_with("pi_") {
+            true => store.session_of_attempt(id).await,
+            false => Ok(None),
+        }
+    };
+    let session = async {
+        match id.starts_with("cs_") {
+            true => store.get_payment(PaymentKind::Session, id).await,
+            false => Ok(None),
+        }
+    };
+    let refund = async {
+        let Some(refund) = RefundId::parse(id) else {
+            return Ok(None);
+        };
+        let kind = if refund.session {
+            PaymentKind::Session
+        } else {
+            PaymentKind::Intent
+        };
+        let payment = store.get_payment(kind, &refund.payment_id).await?;
+        Ok::<_, StoreError>(
+            payment.filter(|p| p.refunds.entries.iter().any(|r| r.key == refund.key)),
+        )
+    };
+    let event = async {
+        match id.starts_with("evt_") {
+            true => store.event(id).await,
+            false => Ok(None),
+        }
+    };
+    let (order, intent, attempt_of, session, refund, event) =
+        futures::try_join!(order, intent, attempt_of, session, refund, event)?;
+    let mut found = Vec::new();
+    if order.is_some() {
+        found.push(Match {
+            kind: "order",
+            id: id.to_string(),
+            order_id: Some(id.to_string()),
+        });
+    }
+    for payment in intent.iter().chain(session.iter()) {
+        found.push(Match {
+            kind: "payment",
+            id: payment.id.clone(),
+            order_id: payment.order_id.clone(),
+        });
+    }
+    if let Some(session_id) = attempt_of {
+        let session = store.get_payment(PaymentKind::Session, &session_id).await?;
+        found.push(Match {
+            kind: "payment",
+            id: session_id,
+            order_id: session.and_then(|s| s.order_id),
+        });
+    }
+    if let Some(payment) = refund {
+        found.push(Match {
+            kind: "refund",
+            id: id.to_string(),
+            order_id: payment.order_id,
+        });
+    }
+    if let Some(event) = event {
+        found.push(Match {
+            kind: "event",
+            id: event.id,
+            order_id: event.order_id,
+        });
+    }
+    Ok(found)
 }
 
 /// Everything that needs a person, oldest first.

@@ -2,6 +2,7 @@
 //!
 //!     payments-ops check-invariants [--json] [--segments N] [--env-file PATH | --table NAME [--endpoint URL]]
 //!     payments-ops resolve ORDER_ID --as paid|closed --reason TEXT [--ticket REF] [--json] [--url URL]
+//!     payments-ops find ID [--json] [--url URL]
 //!     payments-ops queue [--json] [--url URL]
 //!     payments-ops audit-log [--subject ID] [--json] [--url URL]
 //!
@@ -20,6 +21,7 @@ use serde_json::{json, Value};
 const USAGE: &str = "usage:
   payments-ops check-invariants [--json] [--segments N] [--env-file PATH | --table NAME [--endpoint URL]]
   payments-ops resolve ORDER_ID --as paid|closed --reason TEXT [--ticket REF] [--json] [--url URL]
+  payments-ops find ID [--json] [--url URL]
   payments-ops queue [--json] [--url URL]
   payments-ops audit-log [--subject ID] [--json] [--url URL]";
 
@@ -166,6 +168,30 @@ async fn resolve(args: Args) {
     .await;
 }
 
+async fn find(args: Args) {
+    let [id] = args.positional.as_slice() else {
+        fail(
+            args.json,
+            "invalid_arguments",
+            &format!("find takes one id\n{USAGE}"),
+        );
+    };
+    let path = format!("/ops/find/{id}");
+    call_and_print(&args, "GET", &path, &[], None, |answer| {
+        let matches = answer["matches"].as_array().cloned().unwrap_or_default();
+        println!("{} match(es)", matches.len());
+        for m in matches {
+            println!(
+                "  {} {} (order {})",
+                m["kind"].as_str().unwrap_or_default(),
+                m["id"].as_str().unwrap_or_default(),
+                m["order_id"].as_str().unwrap_or("-")
+            );
+        }
+    })
+    .await;
+}
+
 async fn queue(args: Args) {
     if let Some(extra) = args.positional.first() {
         fail(
@@ -275,6 +301,7 @@ async fn main() {
             ]))
             .await
         }
+        Some("find") => find(parsed(&["--url", "--env-file"])).await,
         Some("queue") => queue(parsed(&["--url", "--env-file"])).await,
         Some("audit-log") => audit_log(parsed(&["--subject", "--url", "--env-file"])).await,
         Some("-h" | "--help") | None => {
