@@ -182,12 +182,19 @@ def first_stack(env):
     aws = dict(endpoint_url=env["AWS_ENDPOINT_URL"], region_name="us-east-1",
                aws_access_key_id="local", aws_secret_access_key="local")
     resources = boto3.client("cloudformation", **aws).describe_stack_resources(StackName=env["STACK_NAME"])["StackResources"]
-    schedule_name = next(r["PhysicalResourceId"] for r in resources if r["ResourceType"] == "AWS::Scheduler::Schedule"
-                         and r["LogicalResourceId"].startswith("ReconcileFunction"))
-    target = boto3.client("scheduler", **aws).get_schedule(Name=schedule_name)["Target"]
-    run = boto3.client("lambda", **aws).invoke(FunctionName=target["Arn"], Payload=target.get("Input", "{}").encode())
-    summary = json.loads(run["Payload"].read())
+    def run_schedule(logical_id):
+        """Invokes a schedule's target with its input, as the schedule would."""
+        name = next(r["PhysicalResourceId"] for r in resources
+                    if r["ResourceType"] == "AWS::Scheduler::Schedule" and r["LogicalResourceId"] == logical_id)
+        target = boto3.client("scheduler", **aws).get_schedule(Name=name)["Target"]
+        run = boto3.client("lambda", **aws).invoke(FunctionName=target["Arn"], Payload=target.get("Input", "{}").encode())
+        return name, json.loads(run["Payload"].read())
+    schedule_name, summary = run_schedule("ReconcileFunctionEvery")
     expect(summary.get("outcomes_found", 0) >= 1, f"the schedule's target ({schedule_name}) records the lost payment: {summary}")
+    # The daily audit schedule's input makes the same function audit the table.
+    schedule_name, report = run_schedule("ReconcileFunctionDailyAudit")
+    expect(report.get("kind") == "invariant_audit" and report.get("violations") == [] and report.get("checked", 0) > 0,
+           f"the daily audit schedule's target ({schedule_name}) audits the deployed table: no violation: {report}")
     status, view = call("GET", f"{api}/payment-intents/{lost['id']}")
     expect(view.get("status") == "succeeded", "GET shows the payment the reconciler recorded")
     call("POST", f"{sim}/_sim/deliveries/mode", {"mode": "normal"}, signed=False)
