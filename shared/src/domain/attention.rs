@@ -65,16 +65,6 @@ pub enum Candidate {
     },
 }
 
-fn succeeded_refunds(payment: &StoredPayment) -> u64 {
-    payment
-        .refunds
-        .entries
-        .iter()
-        .filter(|r| r.status == RefundStatus::Succeeded)
-        .map(|r| r.amount)
-        .sum()
-}
-
 /// What `candidate` needs of a person now: its queue items (none when the need
 /// went away). `since`: when it joined the queue.
 pub fn needs(candidate: &Candidate, since: &str, since_ms: i64) -> Vec<QueueItem> {
@@ -99,7 +89,7 @@ pub fn needs(candidate: &Candidate, since: &str, since_ms: i64) -> Vec<QueueItem
                 .as_ref()
                 .is_some_and(|r| r.reason == ReviewReason::SecondPayment);
             let held = payment.status == PaymentStatus::Succeeded
-                && succeeded_refunds(payment) < payment.amount;
+                && payment.refunds.refunded() < payment.amount;
             if second && held {
                 found.push(item("payment", &payment.id, order_id, "needs_review"));
             }

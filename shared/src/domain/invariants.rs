@@ -6,7 +6,6 @@
 
 use super::order::OrderState;
 use super::payment::{PaymentKind, PaymentStatus, StoredPayment};
-use super::refund::RefundStatus;
 use super::schedule::DAILY_MS;
 
 /// A rule of the table.
@@ -109,23 +108,13 @@ fn paid_amount(payment: &StoredPayment) -> u64 {
     }
 }
 
-fn succeeded_refunds(payment: &StoredPayment) -> u64 {
-    payment
-        .refunds
-        .entries
-        .iter()
-        .filter(|r| r.status == RefundStatus::Succeeded)
-        .map(|r| r.amount)
-        .sum()
-}
-
 /// The rules of one payment alone: its refunds within what it paid, and its
 /// schedule while it is open.
 pub fn check_payment(audited: AuditedPayment<'_>, now_ms: i64) -> Vec<Violation> {
     let payment = audited.payment;
     let mut found = Vec::new();
     let paid = paid_amount(payment);
-    let succeeded = succeeded_refunds(payment);
+    let succeeded = payment.refunds.refunded();
     if payment.refunds.reserved > paid || succeeded > paid {
         found.push(violation(
             Invariant::RefundsWithinPaid,
@@ -206,7 +195,7 @@ pub fn check_order(
         }
     }
     if let Some(payment) = named.filter(|_| order.state == OrderState::Paid) {
-        let succeeded = succeeded_refunds(payment);
+        let succeeded = payment.refunds.refunded();
         if order.refunded_amount != succeeded {
             found.push(violation(
                 Invariant::RefundedAmountMatches,

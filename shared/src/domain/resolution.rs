@@ -12,7 +12,6 @@
 
 use super::order::{OrderRecord, OrderState};
 use super::payment::{PaymentKind, PaymentStatus, ReviewReason, StoredPayment};
-use super::refund::RefundStatus;
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -230,16 +229,6 @@ pub struct ResolutionPlan {
     pub entry: AuditEntry,
 }
 
-fn refunded(payment: &StoredPayment) -> u64 {
-    payment
-        .refunds
-        .entries
-        .iter()
-        .filter(|r| r.status == RefundStatus::Succeeded)
-        .map(|r| r.amount)
-        .sum()
-}
-
 fn text_ok(text: &str) -> bool {
     text.len() <= MAX_TEXT_BYTES
 }
@@ -300,7 +289,7 @@ pub fn decide(
             } else {
                 0
             };
-            let refunded = refunded(payment);
+            let refunded = payment.refunds.refunded();
             if refunded < paid {
                 return Err(ResolveRefusal::PaymentStillHeld {
                     paid,
@@ -318,7 +307,7 @@ pub fn decide(
             "amount": payment.amount,
             "currency": payment.currency,
             "review": payment.review,
-            "refunded": refunded(payment),
+            "refunded": payment.refunds.refunded(),
         },
         "fintoc": fintoc.map(|f| json!({
             "status": f.status.as_str(), "amount": f.amount, "currency": f.currency,

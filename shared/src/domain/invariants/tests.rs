@@ -1,6 +1,7 @@
 use super::*;
 use crate::domain::fixtures::refund;
 use crate::domain::payment::{PaymentKind, Review, ReviewReason};
+use crate::domain::refund::RefundStatus;
 use crate::domain::refund::Refunds;
 use crate::domain::schedule::CheckSchedule;
 

@@ -1,6 +1,7 @@
 use super::*;
 use crate::domain::fixtures::{created_intent, refund};
 use crate::domain::payment::Review;
+use crate::domain::refund::RefundStatus;
 use crate::domain::refund::Refunds;
 
 fn request(resolve_as: ResolveAs) -> ResolveRequest {
