@@ -505,3 +505,32 @@ async fn find_names_what_an_order_payment_or_refund_id_is() {
         .await
         .is_empty());
 }
+
+#[tokio::test]
+async fn a_payment_whose_refunds_hold_more_than_fintoc_reports_is_not_accepted() {
+    let h = Harness::new().await;
+    wire_webhooks(&h).await;
+    let fintoc = fintoc_client(&h.sim, DEFAULT_SECRET_KEY);
+    let store = &h.store.inner;
+    let pi = mismatched_order(&h, "order-over", 100).await;
+    // Refunds holding 101 of a payment Fintoc says paid 100 (written directly: the
+    // API takes no refund of a held payment).
+    h.dynamodb
+        .update_item()
+        .table_name(&h.table)
+        .key("pk", A::S(format!("INTENT#{pi}")))
+        .update_expression("SET refund_reserved = :r")
+        .expression_attribute_values(":r", A::N("101".into()))
+        .send()
+        .await
+        .unwrap();
+    let table = snapshot(&h).await;
+    let refused = resolve(
+        store,
+        &fintoc,
+        &request("order-over", ResolveAs::Paid, "res_o"),
+    )
+    .await;
+    assert_eq!(refused_code(refused), "order_changed");
+    assert_eq!(snapshot(&h).await, table, "nothing written");
+}

@@ -69,8 +69,15 @@ fn payment_write(table: &str, plan: &ResolutionPlan) -> Result<TransactWriteItem
             let succeeded = e.value("succeeded", s(PaymentStatus::Succeeded.as_str()));
             let mismatch = e.value("mismatch", s(ReviewReason::AmountMismatch.as_str()));
             let requested = e.value("requested", n(accepted.requested_amount));
+            // Whatever refunds hold must fit in the amount accepted (a held payment
+            // takes none through the API; this keeps it so whatever wrote them).
+            let (reserved, accepted_amount) = (
+                e.name("refund_reserved"),
+                e.value("accepted", n(accepted.amount)),
+            );
             e.condition(format!(
-                "{status} = {succeeded} AND {needs_review} = {mismatch} AND {amount} = {requested}"
+                "{status} = {succeeded} AND {needs_review} = {mismatch} AND {amount} = {requested} \
+                 AND (attribute_not_exists({reserved}) OR {reserved} <= {accepted_amount})"
             ));
             e.set("amount", n(accepted.amount))
                 .set("currency", s(&accepted.currency))
