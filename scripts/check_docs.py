@@ -31,7 +31,7 @@ ERROR_TYPES = {"invalid_request_error", "idempotency_error", "signature_error", 
 
 # The operators' API's sources: its codes are documented in docs/operations.md, not
 # in the merchant API's contract (docs/openapi.yaml).
-OPERATIONS_SOURCES = {"operations.rs", "resolution.rs"}
+OPERATIONS_SOURCES = {"operations.rs", "resolution.rs", "operator_events.rs"}
 
 
 def operations_problems(operations_doc):
@@ -39,9 +39,9 @@ def operations_problems(operations_doc):
     refusals) is in docs/operations.md."""
     problems, codes = [], set()
     for path in ("shared/src/app/operations.rs", "shared/src/domain/resolution.rs",
-                 "functions/operations/src/lib.rs"):
+                 "shared/src/app/operator_events.rs", "functions/operations/src/lib.rs"):
         source = read(path).split("#[cfg(test)]")[0]
-        codes |= set(re.findall(r'(?:=>|invalid_request\(\s*\d+,|invalid_param\()\s*"([a-z]+(?:_[a-z]+)+)"', source))
+        codes |= set(re.findall(r'(?:=>|(?:invalid_request|rejected)\(\s*\d+,|invalid_param\()\s*"([a-z]+(?:_[a-z]+)+)"', source))
     codes -= ERROR_TYPES | {"resolve_paid", "resolve_closed"}
     if len(codes) < 8:
         problems.append(f"found only {len(codes)} operations error codes: the pattern is stale")

@@ -85,6 +85,16 @@ pub enum Operation {
     Queue,
     /// `GET /ops/find/{id}`: what any id names.
     Find,
+    /// `POST /ops/events/{id}/resend`: a merchant event sent again.
+    ResendEvent,
+    /// `POST /ops/events/recover`: undelivered deliveries since a time, sent again.
+    RecoverEvents,
+    /// `GET /ops/endpoints`: the merchant events' destinations.
+    ListEndpoints,
+    /// `POST /ops/endpoints/{id}/enable`.
+    EnableEndpoint,
+    /// `POST /ops/endpoints/{id}/disable`.
+    DisableEndpoint,
 }
 
 /// How a route's caller is authenticated.
@@ -212,6 +222,41 @@ pub const ROUTES: &[Route] = &[
         path: "/ops/audit-log",
         function: Function::Operations,
         operation: Operation::AuditLog,
+        auth: Auth::Operator,
+    },
+    Route {
+        method: "POST",
+        path: "/ops/events/{id}/resend",
+        function: Function::Operations,
+        operation: Operation::ResendEvent,
+        auth: Auth::Operator,
+    },
+    Route {
+        method: "POST",
+        path: "/ops/events/recover",
+        function: Function::Operations,
+        operation: Operation::RecoverEvents,
+        auth: Auth::Operator,
+    },
+    Route {
+        method: "GET",
+        path: "/ops/endpoints",
+        function: Function::Operations,
+        operation: Operation::ListEndpoints,
+        auth: Auth::Operator,
+    },
+    Route {
+        method: "POST",
+        path: "/ops/endpoints/{id}/enable",
+        function: Function::Operations,
+        operation: Operation::EnableEndpoint,
+        auth: Auth::Operator,
+    },
+    Route {
+        method: "POST",
+        path: "/ops/endpoints/{id}/disable",
+        function: Function::Operations,
+        operation: Operation::DisableEndpoint,
         auth: Auth::Operator,
     },
 ];
@@ -371,6 +416,34 @@ mod tests {
                 "/ops/find/re_i.pi_1.k0123456789abcdef"
             ),
             Some((Operation::Find, id("re_i.pi_1.k0123456789abcdef")))
+        );
+        assert_eq!(
+            operation(Function::Operations, "POST", "/ops/events/evt_1/resend"),
+            Some((Operation::ResendEvent, id("evt_1")))
+        );
+        assert_eq!(
+            operation(Function::Operations, "POST", "/ops/events/recover"),
+            Some((Operation::RecoverEvents, None))
+        );
+        assert_eq!(
+            operation(Function::Operations, "GET", "/ops/endpoints"),
+            Some((Operation::ListEndpoints, None))
+        );
+        assert_eq!(
+            operation(
+                Function::Operations,
+                "POST",
+                "/ops/endpoints/merchant/enable"
+            ),
+            Some((Operation::EnableEndpoint, id("merchant")))
+        );
+        assert_eq!(
+            operation(
+                Function::Operations,
+                "POST",
+                "/ops/endpoints/merchant/disable"
+            ),
+            Some((Operation::DisableEndpoint, id("merchant")))
         );
         assert_eq!(
             resolve(C, "POST", "/ops/orders/o-1/resolve"),

@@ -908,3 +908,33 @@ pub fn settle_as(outcome: &str) -> fintoc_sim::Settle {
         out_of_order: false,
     }
 }
+
+/// An operations API request as API Gateway's IAM authorizer passes it on
+/// (`operator`: the caller's principal; `None`: no authorizer ran).
+pub fn operator_request(
+    method: &str,
+    path: &str,
+    route: &str,
+    body: Option<&str>,
+    query: Option<(&str, &str)>,
+    operator: Option<&str>,
+) -> lambda_http::Request {
+    let mut event: Value = serde_json::from_str(&http_event_json(
+        method,
+        path,
+        route,
+        json!({"content-type": "application/json"}),
+        body,
+        None,
+    ))
+    .unwrap();
+    if let Some((name, value)) = query {
+        event["rawQueryString"] = json!(format!("{name}={value}"));
+        event["queryStringParameters"] = json!({ name: value });
+    }
+    if let Some(arn) = operator {
+        event["requestContext"]["authorizer"] =
+            json!({"iam": {"userArn": arn, "accountId": "123456789012", "callerId": "AIDA"}});
+    }
+    lambda_http::request::from_str(&event.to_string()).expect("valid HTTP API v2 event")
+}

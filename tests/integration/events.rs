@@ -26,6 +26,7 @@ async fn every_event_file_produces_its_manifest_status() {
         fintoc: fintoc_client(&h.sim, fintoc_sim::DEFAULT_SECRET_KEY),
         clock: h.clock.clone(),
         trust_local_operator_header: false,
+        destinations: vec!["merchant".into()],
     };
     let manifest: Value =
         serde_json::from_str(&std::fs::read_to_string(format!("{EVENTS}/manifest.json")).unwrap())

@@ -159,6 +159,49 @@ async fn handle(d: &Dispatcher, clock: &ManualClock, records: Vec<Value>) -> Val
         .expect("the table answered")
 }
 
+const OPERATOR: &str = "arn:aws:iam::123456789012:user/ops";
+
+/// An operator's `POST` on the operations function (its IAM principal set, as
+/// API Gateway's authorizer passes it), configured with the one endpoint.
+async fn operator_post(
+    h: &Harness,
+    clock: &ManualClock,
+    path: &str,
+    route: &str,
+    body: &str,
+) -> Answer {
+    let service = operations::OperationsService {
+        store: h.store.inner.clone(),
+        fintoc: fintoc_client(&h.sim, fintoc_sim::DEFAULT_SECRET_KEY),
+        clock: clock.clone(),
+        trust_local_operator_header: false,
+        destinations: vec!["merchant".into()],
+    };
+    let request = operator_request("POST", path, route, Some(body), None, Some(OPERATOR));
+    Answer::from(operations::handle(&service, request).await)
+}
+
+/// `events recover --since`, then the sweep that sends what it made due.
+async fn recover(
+    h: &Harness,
+    d: &Dispatcher,
+    clock: &ManualClock,
+    since_ms: i64,
+) -> (Answer, Value) {
+    let body =
+        json!({"since": shared::clock::format_rfc3339_ms(since_ms), "reason": "endpoint back"});
+    let answer = operator_post(
+        h,
+        clock,
+        "/ops/events/recover",
+        "POST /ops/events/recover",
+        &body.to_string(),
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{}", answer.json);
+    (answer, sweep(d, clock).await)
+}
+
 async fn sweep(d: &Dispatcher, clock: &ManualClock) -> Value {
     dispatch_events::handle(d, clock, 500, json!({"source": "schedule"}))
         .await
@@ -301,13 +344,50 @@ async fn an_endpoint_answering_410_is_disabled_and_gets_nothing_more() {
             .unwrap(),
         ["merchant"]
     );
-    // Enabled again by an operator, a recover sends what was held, once.
-    d.store
-        .set_destination_disabled("merchant", false, clock.now_ms())
+    // Recover refuses nothing but sends nothing while the endpoint is disabled;
+    // enabled again by an operator, a recover sends what was held, once.
+    let (held, swept) = recover(&h, &d, &clock, 0).await;
+    assert_eq!(
+        (held.json["held"].as_u64(), swept["delivered"].as_u64()),
+        (Some(2), Some(0)),
+        "{}",
+        held.json
+    );
+    let held_path = format!("/ops/events/{}/resend", receiver.received()[0].id);
+    let resend_held =
+        operator_post(&h, &clock, &held_path, "POST /ops/events/{id}/resend", "{}").await;
+    assert_eq!(
+        (resend_held.status, resend_held.error_code()),
+        (409, "endpoint_disabled")
+    );
+    let enabled = operator_post(
+        &h,
+        &clock,
+        "/ops/endpoints/merchant/enable",
+        "POST /ops/endpoints/{id}/enable",
+        r#"{"reason": "merchant fixed their endpoint", "ticket": "OPS-3"}"#,
+    )
+    .await;
+    assert_eq!(enabled.status, 200, "{}", enabled.json);
+    assert_eq!(enabled.json["endpoint"]["disabled"], false);
+    let (recovered, swept) = recover(&h, &d, &clock, 0).await;
+    assert_eq!(
+        recovered.json["resent"].as_array().unwrap().len(),
+        2,
+        "{}",
+        recovered.json
+    );
+    assert_eq!(swept["delivered"], 2, "{swept}");
+    // Each act is in the audit log, with its operator.
+    let log = shared::store::OperationsStore::audit_log(&h.store.inner, None)
         .await
         .unwrap();
-    let recovered = d.recover(0, 100, &clock).await.unwrap();
-    assert_eq!(recovered.delivered, 2, "{recovered:?}");
+    let actions: Vec<&str> = log.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        ["enable_endpoint", "recover_delivery", "recover_delivery"]
+    );
+    assert!(log.iter().all(|e| e.actor == OPERATOR));
     let paid: Vec<String> = receiver
         .of_type("order.paid")
         .iter()
@@ -354,26 +434,65 @@ async fn an_endpoint_down_for_the_whole_ladder_is_exhausted_then_recovered_once(
     assert_eq!(stored.history.len(), MAX_ATTEMPTS as usize);
 
     *receiver.then.lock().unwrap() = 200;
-    let recovered = d.recover(since, 100, &clock).await.unwrap();
-    assert_eq!(recovered.delivered, 1, "{recovered:?}");
+    let (_, swept) = recover(&h, &d, &clock, since).await;
+    assert_eq!(swept["delivered"], 1, "{swept}");
     // Recovered once: a second recover finds nothing undelivered.
-    assert_eq!(d.recover(since, 100, &clock).await.unwrap().delivered, 0);
+    let (again, swept) = recover(&h, &d, &clock, since).await;
+    assert_eq!(
+        (
+            again.json["resent"].as_array().unwrap().len(),
+            &swept["delivered"]
+        ),
+        (0, &json!(0))
+    );
     let got = receiver.received();
     assert_eq!(got.len(), MAX_ATTEMPTS as usize + 1);
     assert!(got.last().unwrap().verified);
     assert_eq!(got.last().unwrap().id, got[0].id);
-    // The operator's resend sends it again, by id, on purpose.
-    let resent = d
-        .resend(&got[0].id, "merchant", &clock)
+    // The operator's resend sends it again, by id, on purpose — on the next sweep.
+    let path = format!("/ops/events/{}/resend", got[0].id);
+    let resent = operator_post(
+        &h,
+        &clock,
+        &path,
+        "POST /ops/events/{id}/resend",
+        r#"{"reason": "merchant lost it"}"#,
+    )
+    .await;
+    assert_eq!(resent.status, 200, "{}", resent.json);
+    assert_eq!(
+        resent.json["resent"],
+        json!([{"event_id": got[0].id, "destination": "merchant", "state": "due"}])
+    );
+    assert_eq!(sweep(&d, &clock).await["delivered"], 1);
+    assert_eq!(receiver.received().len(), MAX_ATTEMPTS as usize + 2);
+    let stored = d
+        .store
+        .delivery(&delivery(&got[0].id))
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(resent.delivered, 1);
-    assert!(d
-        .resend("evt_unknown", "merchant", &clock)
-        .await
-        .unwrap()
-        .is_none());
+    assert_eq!(
+        (stored.state, stored.attempts),
+        (DeliveryState::Delivered, 1)
+    );
+    assert_eq!(
+        stored.history.len(),
+        MAX_ATTEMPTS as usize + 2,
+        "every attempt kept"
+    );
+    for (path, body, code) in [
+        ("/ops/events/evt_unknown/resend", "{}", "event_not_found"),
+        (
+            path.as_str(),
+            r#"{"destination": "nowhere"}"#,
+            "endpoint_not_found",
+        ),
+        (path.as_str(), r#"{"colour": "red"}"#, "invalid_json"),
+    ] {
+        let refused = operator_post(&h, &clock, path, "POST /ops/events/{id}/resend", body).await;
+        assert_eq!(refused.error_code(), code, "{}", refused.json);
+    }
 }
 
 #[tokio::test]

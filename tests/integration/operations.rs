@@ -260,36 +260,6 @@ async fn a_failing_audit_entry_write_leaves_the_order_held_and_the_payment_untou
     );
 }
 
-/// An operations API request as API Gateway's IAM authorizer passes it on
-/// (`operator`: the caller's principal; `None`: no authorizer ran).
-fn operator_request(
-    method: &str,
-    path: &str,
-    route: &str,
-    body: Option<&str>,
-    query: Option<(&str, &str)>,
-    operator: Option<&str>,
-) -> lambda_http::Request {
-    let mut event: Value = serde_json::from_str(&http_event_json(
-        method,
-        path,
-        route,
-        json!({"content-type": "application/json"}),
-        body,
-        None,
-    ))
-    .unwrap();
-    if let Some((name, value)) = query {
-        event["rawQueryString"] = json!(format!("{name}={value}"));
-        event["queryStringParameters"] = json!({ name: value });
-    }
-    if let Some(arn) = operator {
-        event["requestContext"]["authorizer"] =
-            json!({"iam": {"userArn": arn, "accountId": "123456789012", "callerId": "AIDA"}});
-    }
-    lambda_http::request::from_str(&event.to_string()).expect("valid HTTP API v2 event")
-}
-
 fn resolve_request(order: &str, body: &str, operator: Option<&str>) -> lambda_http::Request {
     operator_request(
         "POST",
@@ -310,6 +280,7 @@ async fn the_operations_function_resolves_for_an_iam_principal_only() {
         fintoc: fintoc_client(&h.sim, DEFAULT_SECRET_KEY),
         clock: h.clock.clone(),
         trust_local_operator_header: false,
+        destinations: vec!["merchant".into()],
     };
     let call = |request| async { Answer::from(operations::handle(&service, request).await) };
     mismatched_order(&h, "order-http", 14_500).await;

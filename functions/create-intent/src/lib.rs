@@ -122,7 +122,12 @@ where
                 | Operation::ResolveOrder
                 | Operation::AuditLog
                 | Operation::Queue
-                | Operation::Find => Err(ApiError::route_not_found(method, &path)),
+                | Operation::Find
+                | Operation::ResendEvent
+                | Operation::RecoverEvents
+                | Operation::ListEndpoints
+                | Operation::EnableEndpoint
+                | Operation::DisableEndpoint => Err(ApiError::route_not_found(method, &path)),
             })
         }
         Matched::MethodNotAllowed { allowed } => {

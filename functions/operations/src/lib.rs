@@ -1,8 +1,10 @@
 //! The operations Lambda — the operators' API, on its own API Gateway HTTP API
 //! where every route is IAM-authorized (SigV4): every route `shared::routes` gives
 //! to `Function::Operations` — `POST /ops/orders/{id}/resolve`, `GET /ops/queue`,
-//! `GET /ops/find/{id}` and `GET /ops/audit-log` (`scripts/check_docs.py` holds
-//! this list to the table).
+//! `GET /ops/find/{id}`, `GET /ops/audit-log`, `POST /ops/events/{id}/resend`,
+//! `POST /ops/events/recover`, `GET /ops/endpoints`,
+//! `POST /ops/endpoints/{id}/enable` and `POST /ops/endpoints/{id}/disable`
+//! (`scripts/check_docs.py` holds this list to the table).
 //! Its role is the only one allowed to write resolutions and audit entries.
 //!
 //! Thin by design: route, take the operator (the caller's IAM principal, which API
@@ -13,6 +15,9 @@ use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::json;
 use shared::app::operations::{audit_log, find, parse_resolve_body, queue, resolve};
+use shared::app::operator_events::{
+    endpoints, parse_act_body, parse_since, recover_events, resend_event, set_endpoint, OperatorAct,
+};
 use shared::clock::{format_rfc3339_ms, Clock, SystemClock};
 use shared::config::{OperationsConfig, LOCAL_OPERATOR_HEADER};
 use shared::domain::resolution::ResolveRequest;
@@ -32,6 +37,8 @@ pub struct OperationsService<S, F, C> {
     /// Whether the local gateway's `x-local-operator` header names the operator
     /// (the local stack only: see `OperationsConfig`).
     pub trust_local_operator_header: bool,
+    /// The merchant events' destinations, as the dispatcher names them.
+    pub destinations: Vec<String>,
 }
 
 /// The service as deployed.
@@ -62,6 +69,7 @@ pub async fn init(config: &OperationsConfig) -> Result<DeployedService, lambda_h
         fintoc,
         clock: SystemClock,
         trust_local_operator_header: config.trust_local_operator_header,
+        destinations: config.destinations.clone(),
     })
 }
 
@@ -137,8 +145,53 @@ where
                 .map(|entries| Reply::new(200, json!({ "entries": entries }).to_string()))
                 .map_err(ApiError::from)
         }
-        (_, _) => Err(ApiError::route_not_found(method, &path)),
+        (Operation::ListEndpoints, _) => endpoints(&service.store, &service.destinations)
+            .await
+            .map(|list| Reply::new(200, json!({ "endpoints": list }).to_string()))
+            .map_err(ApiError::from),
+        (operation, id) => act(service, &request, operation, &id, actor).await,
     })
+}
+
+/// The operator's writes on merchant events and endpoints, each with its audit
+/// entry.
+async fn act<S, F, C>(
+    service: &OperationsService<S, F, C>,
+    request: &Request,
+    operation: Operation,
+    id: &str,
+    actor: String,
+) -> Result<Reply, ApiError>
+where
+    S: OperationsStore + DeliveryStore,
+    C: Clock,
+{
+    let body = parse_act_body(request.body().as_ref())?;
+    let act = OperatorAct {
+        actor,
+        reason: body.reason.unwrap_or_default(),
+        ticket: body.ticket.filter(|t| !t.trim().is_empty()),
+        entry_id: format!("act_{}", uuid::Uuid::new_v4().simple()),
+        at_ms: service.clock.now_ms(),
+    };
+    let (store, configured) = (&service.store, &service.destinations);
+    let answer = match operation {
+        Operation::ResendEvent => {
+            let resent =
+                resend_event(store, configured, id, body.destination.as_deref(), &act).await?;
+            json!({ "resent": resent })
+        }
+        Operation::RecoverEvents => {
+            let since_ms = parse_since(body.since.as_deref())?;
+            json!(recover_events(store, configured, since_ms, &act).await?)
+        }
+        Operation::EnableEndpoint | Operation::DisableEndpoint => {
+            let disabled = operation == Operation::DisableEndpoint;
+            json!({ "endpoint": set_endpoint(store, configured, id, disabled, &act).await? })
+        }
+        _ => return Err(ApiError::route_not_found(request.method().as_str(), id)),
+    };
+    Ok(Reply::new(200, answer.to_string()))
 }
 
 async fn resolve_order<S, F, C>(

@@ -187,56 +187,6 @@ impl<S: DeliveryStore + PaymentStore, D: EventSender> EventDispatcher<S, D> {
         Ok(self.attempt_all(claims, clock).await)
     }
 
-    /// Sends the recorded event `event_id` to `destination` again now, whatever
-    /// its delivery's state (a new ladder): `None` when there is no such event.
-    pub async fn resend(
-        &self,
-        event_id: &str,
-        destination: &str,
-        clock: &dyn Clock,
-    ) -> Result<Option<DispatchReport>, StoreError> {
-        let Some(event) = self.store.event(event_id).await? else {
-            return Ok(None);
-        };
-        let claimed = self
-            .store
-            .reopen_delivery(&event, destination, clock.now_ms())
-            .await?;
-        Ok(Some(
-            self.attempt_all(claimed.into_iter().collect(), clock).await,
-        ))
-    }
-
-    /// Sends again every delivery left undelivered (exhausted, or held while its
-    /// endpoint was disabled) of events recorded since `since_ms`, to enabled
-    /// destinations, each on a new ladder; at most `limit`.
-    pub async fn recover(
-        &self,
-        since_ms: i64,
-        limit: i32,
-        clock: &dyn Clock,
-    ) -> Result<DispatchReport, StoreError> {
-        let undelivered = self.store.undelivered_since(since_ms, limit).await?;
-        let disabled = self
-            .store
-            .disabled_destinations(&self.sender.destinations())
-            .await?;
-        let mut claims = Vec::new();
-        for delivery in undelivered
-            .iter()
-            .filter(|d| !disabled.contains(&d.destination))
-        {
-            if let Some(event) = self.store.event(&delivery.event_id).await? {
-                claims.extend(
-                    self.store
-                        .reopen_delivery(&event, &delivery.destination, clock.now_ms())
-                        .await?,
-                );
-            }
-        }
-        Ok(self.attempt_all(claims, clock).await)
-    }
-
     /// The one loop that makes attempts: each claimed delivery sent once, its
     /// attempt and what follows it recorded, `concurrency` at a time — one slow
     /// endpoint holds up nothing but its own attempt, for at most its timeout.

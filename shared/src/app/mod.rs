@@ -12,6 +12,7 @@ pub mod intents;
 pub mod merchant_events;
 pub mod open_connections;
 pub mod operations;
+pub mod operator_events;
 pub mod outcome;
 pub mod payments;
 pub mod receive_webhook;

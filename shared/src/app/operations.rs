@@ -30,6 +30,9 @@ pub enum OperationsError {
     Store(StoreError),
     /// Fintoc could not be asked (retryable) or refused this backend.
     Fintoc(FintocError),
+    /// Another precondition failed (an unknown event or endpoint, a disabled
+    /// endpoint, an attempt in flight): nothing was written.
+    Rejected(ApiError),
 }
 
 impl From<StoreError> for OperationsError {
@@ -52,6 +55,7 @@ impl From<OperationsError> for ApiError {
             }
             OperationsError::Store(e) => store_error(e),
             OperationsError::Fintoc(e) => fintoc_error(&e),
+            OperationsError::Rejected(e) => e,
         }
     }
 }

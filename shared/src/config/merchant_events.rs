@@ -51,6 +51,37 @@ const FULL_LADDER_SECS: u64 = {
     (total / 1000) as u64
 };
 
+/// The endpoint's name: `MERCHANT_WEBHOOK_NAME` (default `merchant`).
+fn endpoint_name<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<String, ConfigError> {
+    let name = env
+        .get("MERCHANT_WEBHOOK_NAME")
+        .unwrap_or_else(|| "merchant".to_string());
+    if !valid_endpoint_name(&name) {
+        return Err(err(
+            "MERCHANT_WEBHOOK_NAME",
+            "must be 1-40 characters of a-z, A-Z, 0-9, - and _, and not eventbridge (the bus's)",
+        ));
+    }
+    Ok(name)
+}
+
+/// The names of the destinations the dispatcher sends to, from the same
+/// variables (`MERCHANT_WEBHOOK_URL` set: the endpoint's; `EVENT_BUS_NAME` set: the
+/// bus's) — for the operations function, which lists and replays deliveries but
+/// holds no signing secret.
+pub fn destination_names<F: Fn(&str) -> Option<String>>(
+    env: &Env<F>,
+) -> Result<Vec<String>, ConfigError> {
+    let mut names = Vec::new();
+    if env.get("MERCHANT_WEBHOOK_URL").is_some() {
+        names.push(endpoint_name(env)?);
+    }
+    if env.get("EVENT_BUS_NAME").is_some() {
+        names.push(crate::domain::delivery::BUS_DESTINATION.to_string());
+    }
+    Ok(names)
+}
+
 impl DispatchConfig {
     /// Reads the process environment.
     pub fn from_process_env() -> Result<Self, ConfigError> {
@@ -71,17 +102,8 @@ impl DispatchConfig {
                         "must be an https:// URL (http:// only with DELIVERY_ALLOW_HTTP=true, for local runs)",
                     ));
                 }
-                let name = env
-                    .get("MERCHANT_WEBHOOK_NAME")
-                    .unwrap_or_else(|| "merchant".to_string());
-                if !valid_endpoint_name(&name) {
-                    return Err(err(
-                        "MERCHANT_WEBHOOK_NAME",
-                        "must be 1-40 characters of a-z, A-Z, 0-9, - and _, and not eventbridge (the bus's)",
-                    ));
-                }
                 Some(EndpointConfig {
-                    name,
+                    name: endpoint_name(env)?,
                     url,
                     secret_source: secret_source(
                         env,

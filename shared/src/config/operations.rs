@@ -19,6 +19,10 @@ pub struct OperationsConfig {
     /// Gateway's IAM authorizer. Only the local stack sets it; a deployment with a
     /// live key refuses it at cold start.
     pub trust_local_operator_header: bool,
+    /// The merchant events' destinations, named as the dispatcher names them
+    /// (`merchant_events::destination_names`): what `endpoints` lists and a resend
+    /// may target.
+    pub destinations: Vec<String>,
 }
 
 impl OperationsConfig {
@@ -33,6 +37,7 @@ impl OperationsConfig {
             table: TableConfig::from_env(env)?,
             fintoc: FintocConfig::from_env(env)?,
             trust_local_operator_header: env.flag("OPERATIONS_LOCAL_OPERATOR_HEADER", false)?,
+            destinations: super::merchant_events::destination_names(env)?,
         })
     }
 }

@@ -522,16 +522,6 @@ pub trait DeliveryStore: Send + Sync {
         event_id: &str,
     ) -> impl Future<Output = Result<Option<RecordedEvent>, StoreError>> + Send;
 
-    /// Starts a new ladder for `event`'s delivery to `destination` (made if it did
-    /// not exist) and claims its first attempt — whatever its state, unless another
-    /// caller owns an attempt of it now (`None`).
-    fn reopen_delivery(
-        &self,
-        event: &RecordedEvent,
-        destination: &str,
-        now_ms: i64,
-    ) -> impl Future<Output = Result<Option<ClaimedDelivery>, StoreError>> + Send;
-
     /// A delivery as stored.
     fn delivery(
         &self,
@@ -544,13 +534,30 @@ pub trait DeliveryStore: Send + Sync {
         names: &[String],
     ) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
 
-    /// Disables (`410 Gone`, an operator) or enables a destination.
+    /// Disables (`410 Gone`) or enables a destination.
     fn set_destination_disabled(
         &self,
         name: &str,
         disabled: bool,
         now_ms: i64,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The destinations named, each enabled or not (one never changed is enabled).
+    fn destination_states(
+        &self,
+        names: &[String],
+    ) -> impl Future<Output = Result<Vec<DestinationState>, StoreError>> + Send;
+}
+
+/// A destination of merchant events, as stored.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DestinationState {
+    /// Its name (`merchant`, `eventbridge`).
+    pub name: String,
+    /// Whether it is disabled: nothing is sent to it, its deliveries are held.
+    pub disabled: bool,
+    /// When it was last disabled or enabled (Unix ms), if ever.
+    pub changed_ms: Option<i64>,
 }
 
 /// An item the invariant audit reads: an order, or a payment with whether it is
@@ -626,6 +633,26 @@ pub trait OperationsStore: Send + Sync {
     fn attention_queue(
         &self,
     ) -> impl Future<Output = Result<Vec<crate::domain::attention::QueueItem>, StoreError>> + Send;
+
+    /// Starts a new ladder for `event`'s delivery to `destination`, due now for the
+    /// dispatcher's sweep, with its audit entry — together, or nothing: `false`
+    /// when an attempt of it is in flight.
+    fn resend_delivery(
+        &self,
+        event: &RecordedEvent,
+        destination: &str,
+        now_ms: i64,
+        entry: &crate::domain::resolution::AuditEntry,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Disables or enables a destination, with its audit entry, together.
+    fn change_destination(
+        &self,
+        name: &str,
+        disabled: bool,
+        now_ms: i64,
+        entry: &crate::domain::resolution::AuditEntry,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// The audit log, oldest first; only `subject`'s entries when given.
     fn audit_log(

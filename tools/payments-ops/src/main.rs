@@ -5,6 +5,9 @@
 //!     payments-ops find ID [--json] [--url URL]
 //!     payments-ops queue [--json] [--url URL]
 //!     payments-ops audit-log [--subject ID] [--json] [--url URL]
+//!     payments-ops events resend EVENT_ID [--destination NAME] [--reason TEXT] [--ticket REF] [--json] [--url URL]
+//!     payments-ops events recover --since RFC3339 [--reason TEXT] [--ticket REF] [--json] [--url URL]
+//!     payments-ops endpoints list|enable NAME|disable NAME [--reason TEXT] [--ticket REF] [--json] [--url URL]
 //!
 //! `check-invariants` reads the table itself (read only); the others call the
 //! operations API with the caller's AWS credentials, signed with SigV4 — its URL
@@ -23,7 +26,10 @@ const USAGE: &str = "usage:
   payments-ops resolve ORDER_ID --as paid|closed --reason TEXT [--ticket REF] [--json] [--url URL]
   payments-ops find ID [--json] [--url URL]
   payments-ops queue [--json] [--url URL]
-  payments-ops audit-log [--subject ID] [--json] [--url URL]";
+  payments-ops audit-log [--subject ID] [--json] [--url URL]
+  payments-ops events resend EVENT_ID [--destination NAME] [--reason TEXT] [--ticket REF] [--json] [--url URL]
+  payments-ops events recover --since RFC3339 [--reason TEXT] [--ticket REF] [--json] [--url URL]
+  payments-ops endpoints list|enable NAME|disable NAME [--reason TEXT] [--ticket REF] [--json] [--url URL]";
 
 /// `KEY=value` lines of the local stack's env file.
 fn stack_env(path: &str) -> Option<std::collections::HashMap<String, String>> {
@@ -246,6 +252,102 @@ async fn audit_log(args: Args) {
     .await;
 }
 
+/// An act's body: `--reason`, `--ticket` and any of `extra` (flag, field) given.
+fn act_body(args: &Args, extra: &[(&str, &str)]) -> Value {
+    let mut body = json!({});
+    for (flag, field) in [("--reason", "reason"), ("--ticket", "ticket")]
+        .iter()
+        .chain(extra)
+    {
+        if let Some(value) = args.values.get(*flag) {
+            body[*field] = json!(value);
+        }
+    }
+    body
+}
+
+fn print_resent(answer: &Value) {
+    let resent = answer["resent"].as_array().cloned().unwrap_or_default();
+    println!(
+        "{} deliver{} made due: the dispatcher's next sweep sends them",
+        resent.len(),
+        if resent.len() == 1 { "y" } else { "ies" }
+    );
+    for r in resent {
+        println!(
+            "  {} -> {}: {}",
+            r["event_id"].as_str().unwrap_or_default(),
+            r["destination"].as_str().unwrap_or_default(),
+            r["state"].as_str().unwrap_or_default()
+        );
+    }
+    if let Some(held) = answer["held"].as_u64().filter(|h| *h > 0) {
+        println!("  {held} held: their destination is disabled");
+    }
+}
+
+async fn events(args: Args) {
+    match args.positional.as_slice() {
+        [sub, id] if sub == "resend" => {
+            let body = act_body(&args, &[("--destination", "destination")]);
+            let path = format!("/ops/events/{id}/resend");
+            call_and_print(&args, "POST", &path, &[], Some(&body), print_resent).await
+        }
+        [sub] if sub == "recover" && args.values.contains_key("--since") => {
+            let body = act_body(&args, &[("--since", "since")]);
+            call_and_print(
+                &args,
+                "POST",
+                "/ops/events/recover",
+                &[],
+                Some(&body),
+                print_resent,
+            )
+            .await
+        }
+        _ => fail(
+            args.json,
+            "invalid_arguments",
+            &format!("events resend EVENT_ID | events recover --since RFC3339\n{USAGE}"),
+        ),
+    }
+}
+
+async fn endpoints(args: Args) {
+    let print = |answer: &Value| {
+        let list = match answer.get("endpoints") {
+            Some(list) => list.as_array().cloned().unwrap_or_default(),
+            None => vec![answer["endpoint"].clone()],
+        };
+        for e in list {
+            println!(
+                "  {:<20} {}",
+                e["name"].as_str().unwrap_or_default(),
+                if e["disabled"] == true {
+                    "disabled"
+                } else {
+                    "enabled"
+                }
+            );
+        }
+    };
+    match args.positional.as_slice() {
+        [sub] if sub == "list" => {
+            call_and_print(&args, "GET", "/ops/endpoints", &[], None, print).await
+        }
+        [sub, name] if sub == "enable" || sub == "disable" => {
+            let path = format!("/ops/endpoints/{name}/{sub}");
+            let body = act_body(&args, &[]);
+            call_and_print(&args, "POST", &path, &[], Some(&body), print).await
+        }
+        _ => fail(
+            args.json,
+            "invalid_arguments",
+            &format!("endpoints list | endpoints enable NAME | endpoints disable NAME\n{USAGE}"),
+        ),
+    }
+}
+
 fn parse_audit(args: Args) -> Result<audit::AuditOptions, String> {
     if let Some(extra) = args.positional.first() {
         return Err(format!("unknown argument {extra:?}\n{USAGE}"));
@@ -304,6 +406,20 @@ async fn main() {
         Some("find") => find(parsed(&["--url", "--env-file"])).await,
         Some("queue") => queue(parsed(&["--url", "--env-file"])).await,
         Some("audit-log") => audit_log(parsed(&["--subject", "--url", "--env-file"])).await,
+        Some("events") => {
+            events(parsed(&[
+                "--destination",
+                "--since",
+                "--reason",
+                "--ticket",
+                "--url",
+                "--env-file",
+            ]))
+            .await
+        }
+        Some("endpoints") => {
+            endpoints(parsed(&["--reason", "--ticket", "--url", "--env-file"])).await
+        }
         Some("-h" | "--help") | None => {
             eprintln!("{USAGE}");
             std::process::exit(2);

@@ -9,7 +9,7 @@ use super::expr::Expr;
 use super::table::DELIVERIES_INDEX;
 use super::{
     failed_condition, n, s, unavailable, ClaimedDelivery, DeliveryRef, DeliveryStore, DeliveryView,
-    DynamoStore, RecordedEvent, StoreError, PARTITION_KEY,
+    DestinationState, DynamoStore, RecordedEvent, StoreError, PARTITION_KEY,
 };
 use crate::domain::delivery::{AttemptRecord, DeliveryState, Next, CLAIM_LEASE_MS};
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
@@ -244,6 +244,58 @@ fn claimed_first(item: &mut Item, now_ms: i64) {
     ]);
 }
 
+/// The upsert that starts a new ladder for `event`'s delivery to `destination`
+/// (made if it did not exist), whatever its state, unless an attempt of it is in
+/// flight (a live lease): pending, due now, unclaimed — the dispatcher's next
+/// sweep makes its first attempt (an operator's resend: the operations function
+/// holds no signing secret). Its key and expression.
+pub(crate) fn reopened(
+    event: &RecordedEvent,
+    destination: &str,
+    now_ms: i64,
+) -> (AttributeValue, Expr) {
+    let mut item = delivery_item(event, destination);
+    let key = item
+        .remove(PARTITION_KEY)
+        .expect("a delivery item has its key");
+    item.extend([
+        ("state".to_string(), s(DeliveryState::Pending.as_str())),
+        ("attempts".to_string(), n(0)),
+        ("next_at".to_string(), n(now_ms)),
+        ("queue".to_string(), s(PENDING_QUEUE)),
+        ("queue_at".to_string(), n(now_ms)),
+    ]);
+    let mut expr = Expr::default();
+    expr.remove("lease_until");
+    for (attr, value) in item {
+        expr.set(&attr, value);
+    }
+    let (pk, lease_until, now) = (
+        expr.name(PARTITION_KEY),
+        expr.name("lease_until"),
+        expr.value("now", n(now_ms)),
+    );
+    expr.condition(format!(
+        "attribute_not_exists({pk}) OR attribute_not_exists({lease_until}) \
+         OR {lease_until} < {now}"
+    ));
+    (key, expr)
+}
+
+/// The update that disables or enables a destination.
+pub(crate) fn destination_change(
+    name: &str,
+    disabled: bool,
+    now_ms: i64,
+) -> (AttributeValue, Expr) {
+    let mut expr = Expr::default();
+    expr.set("entity", s("destination"))
+        .set("name", s(name))
+        .set("disabled", AttributeValue::Bool(disabled))
+        .set("changed_ms", n(now_ms));
+    (destination_pk(name), expr)
+}
+
 impl DeliveryStore for DynamoStore {
     /// One conditional `PutItem` for the event and one per destination, together.
     async fn record_event(
@@ -383,45 +435,6 @@ impl DeliveryStore for DynamoStore {
         item.as_ref().map(event_from_item).transpose()
     }
 
-    /// One conditional `UpdateItem` (an upsert) unless an attempt is in flight.
-    async fn reopen_delivery(
-        &self,
-        event: &RecordedEvent,
-        destination: &str,
-        now_ms: i64,
-    ) -> Result<Option<ClaimedDelivery>, StoreError> {
-        let mut item = delivery_item(event, destination);
-        claimed_first(&mut item, now_ms);
-        let key = item
-            .remove(PARTITION_KEY)
-            .expect("a delivery item has its key");
-        let mut expr = Expr::default();
-        for (attr, value) in item {
-            expr.set(&attr, value);
-        }
-        let (pk, lease_until, now) = (
-            expr.name(PARTITION_KEY),
-            expr.name("lease_until"),
-            expr.value("now", n(now_ms)),
-        );
-        expr.condition(format!(
-            "attribute_not_exists({pk}) OR attribute_not_exists({lease_until}) \
-             OR {lease_until} < {now}"
-        ));
-        let delivery = DeliveryRef {
-            event_id: event.id.clone(),
-            destination: destination.to_string(),
-        };
-        Ok(self
-            .update_returning("reopen_delivery", key, expr)
-            .await?
-            .map(|_| ClaimedDelivery {
-                delivery,
-                attempt: 1,
-                body: event.body.clone(),
-            }))
-    }
-
     /// One strongly consistent `GetItem`.
     async fn delivery(&self, delivery: &DeliveryRef) -> Result<Option<DeliveryView>, StoreError> {
         let item = self
@@ -448,27 +461,12 @@ impl DeliveryStore for DynamoStore {
 
     /// One `GetItem` per name (there are few destinations).
     async fn disabled_destinations(&self, names: &[String]) -> Result<Vec<String>, StoreError> {
-        let reads = names.iter().map(|name| async move {
-            let output = self
-                .client
-                .get_item()
-                .table_name(&self.table)
-                .key(PARTITION_KEY, destination_pk(name))
-                .return_consumed_capacity(ReturnConsumedCapacity::Total)
-                .send()
-                .await
-                .map_err(unavailable("disabled_destinations"))?;
-            self.usage.read(output.consumed_capacity());
-            let disabled = output
-                .item
-                .and_then(|item| item.get("disabled").and_then(|v| v.as_bool().ok()).copied())
-                .unwrap_or(false);
-            Ok::<_, StoreError>(disabled.then(|| name.clone()))
-        });
-        Ok(futures::future::try_join_all(reads)
+        Ok(self
+            .destination_states(names)
             .await?
             .into_iter()
-            .flatten()
+            .filter(|d| d.disabled)
+            .map(|d| d.name)
             .collect())
     }
 
@@ -479,14 +477,41 @@ impl DeliveryStore for DynamoStore {
         disabled: bool,
         now_ms: i64,
     ) -> Result<(), StoreError> {
-        let mut expr = Expr::default();
-        expr.set("entity", s("destination"))
-            .set("name", s(name))
-            .set("disabled", AttributeValue::Bool(disabled))
-            .set("changed_ms", n(now_ms));
-        self.conditional_update("set_destination_disabled", destination_pk(name), expr)
+        let (key, expr) = destination_change(name, disabled, now_ms);
+        self.conditional_update("set_destination_disabled", key, expr)
             .await
             .map(|_| ())
+    }
+
+    /// One `GetItem` per name, in parallel (eventually consistent: a flag an
+    /// operator or a `410` changed shows within a second).
+    async fn destination_states(
+        &self,
+        names: &[String],
+    ) -> Result<Vec<DestinationState>, StoreError> {
+        let reads = names.iter().map(|name| async move {
+            let output = self
+                .client
+                .get_item()
+                .table_name(&self.table)
+                .key(PARTITION_KEY, destination_pk(name))
+                .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                .send()
+                .await
+                .map_err(unavailable("destination_states"))?;
+            self.usage.read(output.consumed_capacity());
+            let item = output.item.unwrap_or_default();
+            Ok::<_, StoreError>(DestinationState {
+                name: name.clone(),
+                disabled: item
+                    .get("disabled")
+                    .and_then(|v| v.as_bool().ok())
+                    .copied()
+                    .unwrap_or(false),
+                changed_ms: number(&item, "changed_ms"),
+            })
+        });
+        futures::future::try_join_all(reads).await
     }
 }
 

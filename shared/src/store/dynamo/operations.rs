@@ -6,14 +6,14 @@
 //! the template's policies allow no role to.
 
 use super::attention::ATTENTION_QUEUE;
-use super::deliveries::UNDELIVERED_QUEUE;
+use super::deliveries::{destination_change, reopened, UNDELIVERED_QUEUE};
 use super::expr::Expr;
 use super::orders::order_from_item;
 use super::orders::order_pk;
 use super::payments::payment_pk;
 use super::refunds::payment_from_item;
 use super::table::DELIVERIES_INDEX;
-use super::{n, s, unavailable, DynamoStore, StoreError, PARTITION_KEY};
+use super::{n, s, unavailable, DynamoStore, RecordedEvent, StoreError, PARTITION_KEY};
 use crate::domain::attention::{needs, oldest_first, Candidate, QueueItem};
 use crate::domain::delivery::DeliveryState;
 use crate::domain::payment::{PaymentStatus, ReviewReason};
@@ -171,6 +171,27 @@ fn entry_from_item(item: &HashMap<String, AttributeValue>) -> Result<AuditEntry,
     })
 }
 
+impl DynamoStore {
+    /// An operator's change and its audit entry (the last item) in one
+    /// transaction: `false` when the change's condition failed; the entry's (its
+    /// id taken) is a conflict. Nothing is written either way.
+    async fn act(
+        &self,
+        operation: &'static str,
+        items: Vec<TransactWriteItem>,
+        entry: &AuditEntry,
+    ) -> Result<bool, StoreError> {
+        let last = items.len() - 1;
+        match self.transact(operation, items).await? {
+            None => Ok(true),
+            Some(refusals) if refusals.get(last).is_some_and(Option::is_some) => Err(
+                StoreError::Conflict(format!("audit entry {} exists already", entry.id)),
+            ),
+            Some(_) => Ok(false),
+        }
+    }
+}
+
 impl OperationsStore for DynamoStore {
     /// One `TransactWriteItems` of three items (`closed`: the payment's part is a
     /// condition check). The order's or payment's condition failing is
@@ -186,12 +207,49 @@ impl OperationsStore for DynamoStore {
             payment_write(&self.table, plan)?,
             entry_write(&self.table, &plan.entry)?,
         ];
-        match self.transact("resolve", items).await? {
-            None => Ok(ResolveWrite::Written),
-            Some(refusals) if refusals.get(2).is_some_and(Option::is_some) => Err(
-                StoreError::Conflict(format!("audit entry {} exists already", plan.entry.id)),
-            ),
-            Some(_) => Ok(ResolveWrite::Changed),
+        Ok(match self.act("resolve", items, &plan.entry).await? {
+            true => ResolveWrite::Written,
+            false => ResolveWrite::Changed,
+        })
+    }
+
+    /// One `TransactWriteItems`: the delivery's upsert (refused while an attempt
+    /// is in flight) and the entry.
+    async fn resend_delivery(
+        &self,
+        event: &RecordedEvent,
+        destination: &str,
+        now_ms: i64,
+        entry: &AuditEntry,
+    ) -> Result<bool, StoreError> {
+        let (key, expr) = reopened(event, destination, now_ms);
+        let items = vec![
+            expr.into_transact_update(&self.table, (PARTITION_KEY, key))
+                .map_err(built)?,
+            entry_write(&self.table, entry)?,
+        ];
+        self.act("resend_delivery", items, entry).await
+    }
+
+    /// One `TransactWriteItems`: the destination's flag and the entry.
+    async fn change_destination(
+        &self,
+        name: &str,
+        disabled: bool,
+        now_ms: i64,
+        entry: &AuditEntry,
+    ) -> Result<(), StoreError> {
+        let (key, expr) = destination_change(name, disabled, now_ms);
+        let items = vec![
+            expr.into_transact_update(&self.table, (PARTITION_KEY, key))
+                .map_err(built)?,
+            entry_write(&self.table, entry)?,
+        ];
+        match self.act("change_destination", items, entry).await? {
+            true => Ok(()),
+            false => Err(StoreError::Malformed(
+                "a destination's flag has no condition, yet one failed".into(),
+            )),
         }
     }
 
