@@ -370,6 +370,7 @@ async fn an_endpoint_answering_410_is_disabled_and_gets_nothing_more() {
     .await;
     assert_eq!(enabled.status, 200, "{}", enabled.json);
     assert_eq!(enabled.json["endpoint"]["disabled"], false);
+    clock.advance_ms(1_000);
     let (recovered, swept) = recover(&h, &d, &clock, 0).await;
     assert_eq!(
         recovered.json["resent"].as_array().unwrap().len(),
