@@ -31,7 +31,7 @@ ERROR_TYPES = {"invalid_request_error", "idempotency_error", "signature_error", 
 
 # The operators' API's sources: its codes are documented in docs/operations.md, not
 # in the merchant API's contract (docs/openapi.yaml).
-OPERATIONS_SOURCES = {"operations.rs", "resolution.rs", "operator_events.rs"}
+OPERATIONS_SOURCES = {"operations.rs", "resolution.rs", "operator_events.rs", "operator_show.rs"}
 
 
 def operations_problems(operations_doc):
@@ -39,7 +39,8 @@ def operations_problems(operations_doc):
     refusals) is in docs/operations.md."""
     problems, codes = [], set()
     for path in ("shared/src/app/operations.rs", "shared/src/domain/resolution.rs",
-                 "shared/src/app/operator_events.rs", "functions/operations/src/lib.rs"):
+                 "shared/src/app/operator_events.rs", "shared/src/app/operator_show.rs",
+                 "functions/operations/src/lib.rs"):
         source = read(path).split("#[cfg(test)]")[0]
         codes |= set(re.findall(r'(?:=>|(?:invalid_request|rejected)\(\s*\d+,|invalid_param\()\s*"([a-z]+(?:_[a-z]+)+)"', source))
     codes -= ERROR_TYPES | {"resolve_paid", "resolve_closed"}

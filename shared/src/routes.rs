@@ -95,6 +95,10 @@ pub enum Operation {
     EnableEndpoint,
     /// `POST /ops/endpoints/{id}/disable`.
     DisableEndpoint,
+    /// `GET /ops/show/{id}`: an order, payment or refund whole, beside Fintoc's now.
+    Show,
+    /// `POST /ops/reconcile/{id}`: the reconciler's check of one payment, now.
+    ReconcileOne,
 }
 
 /// How a route's caller is authenticated.
@@ -257,6 +261,20 @@ pub const ROUTES: &[Route] = &[
         path: "/ops/endpoints/{id}/disable",
         function: Function::Operations,
         operation: Operation::DisableEndpoint,
+        auth: Auth::Operator,
+    },
+    Route {
+        method: "GET",
+        path: "/ops/show/{id}",
+        function: Function::Operations,
+        operation: Operation::Show,
+        auth: Auth::Operator,
+    },
+    Route {
+        method: "POST",
+        path: "/ops/reconcile/{id}",
+        function: Function::Operations,
+        operation: Operation::ReconcileOne,
         auth: Auth::Operator,
     },
 ];
@@ -444,6 +462,14 @@ mod tests {
                 "/ops/endpoints/merchant/disable"
             ),
             Some((Operation::DisableEndpoint, id("merchant")))
+        );
+        assert_eq!(
+            operation(Function::Operations, "GET", "/ops/show/pi_1"),
+            Some((Operation::Show, id("pi_1")))
+        );
+        assert_eq!(
+            operation(Function::Operations, "POST", "/ops/reconcile/pi_1"),
+            Some((Operation::ReconcileOne, id("pi_1")))
         );
         assert_eq!(
             resolve(C, "POST", "/ops/orders/o-1/resolve"),

@@ -118,6 +118,7 @@ const DOMAIN_LAYERS: &[&str] = &[
     "invariants",
     "resolution",
     "attention",
+    "inspection",
     "fixtures",
 ];
 

@@ -505,3 +505,178 @@ async fn a_payment_whose_refunds_hold_more_than_fintoc_reports_is_not_accepted()
     assert_eq!(refused_code(refused), "order_changed");
     assert_eq!(snapshot(&h).await, table, "nothing written");
 }
+
+/// The operations function as deployed, over the harness's table and simulator.
+fn operations_service(
+    h: &Harness,
+) -> operations::OperationsService<
+    shared::store::DynamoStore,
+    shared::fintoc::FintocHttpClient,
+    shared::clock::ManualClock,
+> {
+    operations::OperationsService {
+        store: h.store.inner.clone(),
+        fintoc: fintoc_client(&h.sim, DEFAULT_SECRET_KEY),
+        clock: h.clock.clone(),
+        trust_local_operator_header: false,
+        destinations: vec!["merchant".into()],
+    }
+}
+
+#[tokio::test]
+async fn show_puts_ours_beside_fintocs_now_with_the_discrepancies_and_a_timeline() {
+    let h = Harness::new().await;
+    wire_webhooks(&h).await;
+    let service = operations_service(&h);
+    let get = |path: String| {
+        let request = operator_request("GET", &path, "GET /ops/show/{id}", None, None, Some(ACTOR));
+        async { Answer::from(operations::handle(&service, request).await) }
+    };
+    let payment = mismatched_order(&h, "order-show", 14_000).await;
+    let table = snapshot(&h).await;
+
+    for id in ["order-show", payment.as_str()] {
+        let shown = get(format!("/ops/show/{id}")).await;
+        assert_eq!(shown.status, 200, "{}", shown.json);
+        assert_eq!(shown.json["order_id"], "order-show");
+        assert_eq!(shown.json["ours"]["order"]["state"], "review");
+        assert_eq!(shown.json["ours"]["payment"]["amount"], 15_000);
+        assert_eq!(shown.json["fintoc"]["amount"], 14_000);
+        assert_eq!(
+            shown.json["discrepancies"],
+            json!([{"field": "amount", "ours": 15_000, "fintoc": 14_000}]),
+            "{}",
+            shown.json
+        );
+        assert_eq!(
+            shown.json["webhook_events_applied"]
+                .as_array()
+                .unwrap()
+                .len(),
+            1
+        );
+        let whats: Vec<&str> = shown.json["timeline"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["what"].as_str().unwrap())
+            .collect();
+        assert_eq!(whats.first(), Some(&"payment_created"), "{whats:?}");
+    }
+    assert_eq!(
+        get("/ops/show/order-show".into()).await.json["kind"],
+        "order"
+    );
+    assert_eq!(
+        get(format!("/ops/show/{payment}")).await.json["kind"],
+        "payment"
+    );
+    assert_eq!(snapshot(&h).await, table, "show wrote something");
+    let unknown = get("/ops/show/nothing-here".into()).await;
+    assert_eq!((unknown.status, unknown.error_code()), (404, "not_found"));
+
+    // Resolved: the resolution is on the timeline; ours and Fintoc's agree.
+    resolve(
+        &h.store.inner,
+        &service.fintoc,
+        &request("order-show", ResolveAs::Paid, "res_show"),
+    )
+    .await
+    .unwrap();
+    let shown = get("/ops/show/order-show".into()).await;
+    assert_eq!(shown.json["discrepancies"], json!([]), "{}", shown.json);
+    assert!(shown.json["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["what"] == "resolve_paid" && e["detail"]["actor"] == ACTOR));
+}
+
+#[tokio::test]
+async fn reconcile_checks_one_payment_now_through_the_reconcilers_write() {
+    use fintoc_sim::DeliveryMode;
+    let h = Harness::new().await;
+    wire_webhooks(&h).await;
+    h.sim.set_delivery_mode(DeliveryMode::Off);
+    let service = operations_service(&h);
+    let post = |id: &str| {
+        let request = operator_request(
+            "POST",
+            &format!("/ops/reconcile/{id}"),
+            "POST /ops/reconcile/{id}",
+            Some("{}"),
+            None,
+            Some(ACTOR),
+        );
+        async { Answer::from(operations::handle(&service, request).await) }
+    };
+    let body = json!({"amount": 15000, "currency": "CLP", "order_id": "order-rec"}).to_string();
+    let created = h.post(Some("create-rec"), &body).await;
+    let id = created.json["id"].as_str().unwrap().to_string();
+    h.sim.finish(&id, &Finish::outcome("succeeded")).unwrap();
+    h.sim.wait_settled(1).await;
+    assert_eq!(
+        h.get(&id).await.json["status"],
+        "created",
+        "no webhook arrived"
+    );
+
+    // By its order's id: the payment is checked now, its outcome recorded.
+    let checked = post("order-rec").await;
+    assert_eq!(checked.status, 200, "{}", checked.json);
+    assert_eq!(
+        (&checked.json["payment_id"], &checked.json["result"]),
+        (&json!(id), &json!("outcome_recorded"))
+    );
+    assert_eq!(checked.json["payment"]["status"], "succeeded");
+    let order = h.store.inner.order("order-rec").await.unwrap().unwrap();
+    assert_eq!(order.state.as_str(), "paid");
+    // Final, nothing open: nothing to check.
+    let again = post(&id).await;
+    assert_eq!((again.status, again.error_code()), (409, "not_scheduled"));
+    let unknown = post("pi_unknown").await;
+    assert_eq!((unknown.status, unknown.error_code()), (404, "not_found"));
+
+    // A payment flagged stuck (off the schedule, not final) that Fintoc has since
+    // finished: the check records its outcome.
+    use shared::domain::reconcile::{Flag, ScheduleUpdate};
+    use shared::domain::schedule::ScheduleChange;
+    use shared::store::ScheduleStore;
+    let body =
+        json!({"amount": 15000, "currency": "CLP", "order_id": "order-rec-stuck"}).to_string();
+    let stuck = h.post(Some("create-rec-stuck"), &body).await.json["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(h
+        .store
+        .inner
+        .update_schedule(&ScheduleUpdate {
+            intent_id: stuck.clone(),
+            kind: PaymentKind::Intent,
+            expected_version: 0,
+            change: ScheduleChange::Clear,
+            flag: Some(Flag::Stuck),
+            at: "2026-12-06T12:00:00.000Z".into(),
+        })
+        .await
+        .unwrap());
+    let unchanged = post(&stuck).await;
+    assert_eq!(
+        unchanged.json["result"], "flagged_stuck",
+        "{}",
+        unchanged.json
+    );
+    h.sim.finish(&stuck, &Finish::outcome("failed")).unwrap();
+    h.sim.wait_settled(2).await;
+    let recorded = post(&stuck).await;
+    assert_eq!(
+        (
+            &recorded.json["result"],
+            &recorded.json["payment"]["status"]
+        ),
+        (&json!("outcome_recorded"), &json!("failed")),
+        "{}",
+        recorded.json
+    );
+}

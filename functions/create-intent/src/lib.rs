@@ -127,7 +127,9 @@ where
                 | Operation::RecoverEvents
                 | Operation::ListEndpoints
                 | Operation::EnableEndpoint
-                | Operation::DisableEndpoint => Err(ApiError::route_not_found(method, &path)),
+                | Operation::DisableEndpoint
+                | Operation::Show
+                | Operation::ReconcileOne => Err(ApiError::route_not_found(method, &path)),
             })
         }
         Matched::MethodNotAllowed { allowed } => {

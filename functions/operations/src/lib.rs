@@ -3,7 +3,8 @@
 //! to `Function::Operations` — `POST /ops/orders/{id}/resolve`, `GET /ops/queue`,
 //! `GET /ops/find/{id}`, `GET /ops/audit-log`, `POST /ops/events/{id}/resend`,
 //! `POST /ops/events/recover`, `GET /ops/endpoints`,
-//! `POST /ops/endpoints/{id}/enable` and `POST /ops/endpoints/{id}/disable`
+//! `POST /ops/endpoints/{id}/enable`, `POST /ops/endpoints/{id}/disable`,
+//! `GET /ops/show/{id}` and `POST /ops/reconcile/{id}`
 //! (`scripts/check_docs.py` holds this list to the table).
 //! Its role is the only one allowed to write resolutions and audit entries.
 //!
@@ -18,13 +19,18 @@ use shared::app::operations::{audit_log, find, parse_resolve_body, queue, resolv
 use shared::app::operator_events::{
     endpoints, parse_act_body, parse_since, recover_events, resend_event, set_endpoint, OperatorAct,
 };
+use shared::app::operator_show::{reconcile, show};
+use shared::app::reconcile::{ReconcileService, ReconcileSettings, TokioPause};
 use shared::clock::{format_rfc3339_ms, Clock, SystemClock};
 use shared::config::{OperationsConfig, LOCAL_OPERATOR_HEADER};
 use shared::domain::resolution::ResolveRequest;
 use shared::fintoc::{FintocHttpClient, FintocLookup};
 use shared::http::{error_response, method_not_allowed_response, to_response, ApiError, Reply};
 use shared::routes::{self, Function, Matched, Operation};
-use shared::store::{DeliveryStore, DynamoStore, EventStore, OperationsStore, PaymentStore};
+use shared::store::{
+    DeliveryStore, DynamoStore, EventStore, OperationsStore, PaymentStore, RefundStore,
+    ScheduleStore,
+};
 
 /// What the operations function works with.
 pub struct OperationsService<S, F, C> {
@@ -104,9 +110,15 @@ pub async fn handle<S, F, C>(
     request: Request,
 ) -> Response<Body>
 where
-    S: EventStore + PaymentStore + OperationsStore + DeliveryStore,
-    F: FintocLookup,
-    C: Clock,
+    S: EventStore
+        + PaymentStore
+        + OperationsStore
+        + DeliveryStore
+        + ScheduleStore
+        + RefundStore
+        + Clone,
+    F: FintocLookup + Clone,
+    C: Clock + Clone,
 {
     let path = request.raw_http_path().trim_end_matches('/').to_string();
     let method = request.method().as_str();
@@ -143,6 +155,23 @@ where
             audit_log(&service.store, subject.as_deref())
                 .await
                 .map(|entries| Reply::new(200, json!({ "entries": entries }).to_string()))
+                .map_err(ApiError::from)
+        }
+        (Operation::Show, id) => show(&service.store, &service.fintoc, &service.destinations, &id)
+            .await
+            .map(|shown| Reply::new(200, shown.to_string()))
+            .map_err(ApiError::from),
+        (Operation::ReconcileOne, id) => {
+            let reconciler = ReconcileService::new(
+                service.store.clone(),
+                service.fintoc.clone(),
+                service.clock.clone(),
+                TokioPause,
+                ReconcileSettings::default(),
+            );
+            reconcile(&reconciler, &id)
+                .await
+                .map(|checked| Reply::new(200, checked.to_string()))
                 .map_err(ApiError::from)
         }
         (Operation::ListEndpoints, _) => endpoints(&service.store, &service.destinations)

@@ -13,6 +13,7 @@ pub mod merchant_events;
 pub mod open_connections;
 pub mod operations;
 pub mod operator_events;
+pub mod operator_show;
 pub mod outcome;
 pub mod payments;
 pub mod receive_webhook;

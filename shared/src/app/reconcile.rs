@@ -18,7 +18,7 @@ use crate::domain::payment::PaymentKind;
 use crate::domain::reconcile::{
     plan_check, plan_failed_check, plan_refund_check, CheckPlan, FintocAnswer, Flag, ScheduleUpdate,
 };
-use crate::domain::schedule::ScheduleChange;
+use crate::domain::schedule::{shard_of, CheckSchedule, ScheduleChange};
 use crate::domain::transition::{Effect, PaymentState};
 use crate::fintoc::FintocLookup;
 use crate::log_markers::ANOMALY;
@@ -164,6 +164,24 @@ enum CheckResult {
     RefundRecorded,
 }
 
+impl CheckResult {
+    /// Its name, as an operator's `reconcile` answers it.
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Outcome => "outcome_recorded",
+            Self::Move => "move_recorded",
+            Self::Anomaly => "anomaly",
+            Self::PaymentAnomaly => "outcome_recorded_with_anomaly",
+            Self::Rescheduled => "rescheduled",
+            Self::Stuck => "flagged_stuck",
+            Self::NotFound => "flagged_not_found_at_fintoc",
+            Self::Unchanged => "unchanged",
+            Self::Failed => "check_failed",
+            Self::RefundRecorded => "refund_recorded",
+        }
+    }
+}
+
 /// Paces requests: one slot every `1000 / rate` ms of the service's clock.
 #[derive(Debug)]
 struct Pacer {
@@ -214,6 +232,43 @@ where
             pause,
             settings,
         }
+    }
+
+    /// An operator's `reconcile`: the payment checked now, through the same
+    /// decision and write as a run's check (its refunds', once it is paid; a
+    /// payment flagged stuck, off the schedule, as past its give-up time). `None`
+    /// when there is nothing to check: final, and no refund of it open.
+    pub async fn check_now(
+        &self,
+        kind: PaymentKind,
+        id: &str,
+    ) -> Result<Option<&'static str>, crate::store::StoreError> {
+        let Some(state) = self.store.payment_state(kind, id).await? else {
+            return Ok(None);
+        };
+        let now_ms = self.clock.now_ms();
+        let schedule = match self.store.get_payment(kind, id).await? {
+            Some(payment) => match payment.schedule {
+                Some(schedule) => schedule,
+                // Off the schedule yet not final (flagged stuck): checked as past
+                // its give-up time — an outcome is recorded, else it stays flagged.
+                None if !state.status.is_final() => CheckSchedule {
+                    shard: shard_of(id),
+                    due_at_ms: now_ms,
+                    checks: 0,
+                    give_up_at_ms: now_ms,
+                },
+                None => return Ok(None),
+            },
+            None => return Ok(None),
+        };
+        let due = DuePayment {
+            intent_id: id.to_string(),
+            kind,
+            state,
+            schedule,
+        };
+        Ok(Some(self.check_due(due).await.as_str()))
     }
 
     /// The store it reconciles (the scheduled invariant audit reads it too).
@@ -328,9 +383,15 @@ where
             return None;
         }
         self.pause.until(slot).await;
+        Some(self.check_due(due).await)
+    }
+
+    /// Checks one payment with Fintoc now and records what it says: the one
+    /// decision and write of every check, paced by its caller.
+    async fn check_due(&self, due: DuePayment) -> CheckResult {
         if due.state.status.is_final() {
             // A paid payment is on the index only while its refunds are open.
-            return Some(self.check_refunds(&due).await);
+            return self.check_refunds(&due).await;
         }
         let id = due.intent_id.as_str();
         let budget = Some(self.settings.lookup_budget);
@@ -345,12 +406,12 @@ where
                     payment_id = id,
                     "Fintoc answered another payment; counted as a failed check"
                 );
-                return Some(self.failed(&due).await);
+                return self.failed(&due).await;
             }
             Ok(None) => FintocAnswer::NotFound,
             Err(e) => {
                 tracing::warn!(payment_id = id, error = %e, "could not check the payment with Fintoc; counted, checked again later");
-                return Some(self.failed(&due).await);
+                return self.failed(&due).await;
             }
         };
         let now_ms = self.clock.now_ms();
@@ -370,21 +431,21 @@ where
                 effect,
                 patch,
                 result,
-            }) => return Some(self.log_applied(&effect, &patch, &result, id)),
+            }) => return self.log_applied(&effect, &patch, &result, id),
             Ok(Recorded::Stopped {
                 answer: Some(plan),
                 state: Some(state),
             }) => (plan, state),
             Ok(Recorded::Stopped { .. }) => {
                 tracing::error!(payment_id = id, "an indexed payment is gone");
-                return Some(CheckResult::Failed);
+                return CheckResult::Failed;
             }
             Err(e) => {
                 tracing::error!(payment_id = id, error = %e, "could not record Fintoc's answer; counted, checked again later");
-                return Some(self.failed(&due).await);
+                return self.failed(&due).await;
             }
         };
-        Some(self.settle(&due, &state, plan, now_ms).await)
+        self.settle(&due, &state, plan, now_ms).await
     }
 
     /// Checks the open refunds of a paid payment with Fintoc and records what it

@@ -7,6 +7,7 @@ pub mod deployment;
 pub mod error;
 pub mod fixtures;
 pub mod idempotency;
+pub mod inspection;
 pub mod invariants;
 pub mod merchant_event;
 pub mod money;

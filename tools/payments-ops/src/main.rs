@@ -3,6 +3,8 @@
 //!     payments-ops check-invariants [--json] [--segments N] [--env-file PATH | --table NAME [--endpoint URL]]
 //!     payments-ops resolve ORDER_ID --as paid|closed --reason TEXT [--ticket REF] [--json] [--url URL]
 //!     payments-ops find ID [--json] [--url URL]
+//!     payments-ops show ID [--json] [--url URL]
+//!     payments-ops reconcile ID [--json] [--url URL]
 //!     payments-ops queue [--json] [--url URL]
 //!     payments-ops audit-log [--subject ID] [--json] [--url URL]
 //!     payments-ops events resend EVENT_ID [--destination NAME] [--reason TEXT] [--ticket REF] [--json] [--url URL]
@@ -25,6 +27,8 @@ const USAGE: &str = "usage:
   payments-ops check-invariants [--json] [--segments N] [--env-file PATH | --table NAME [--endpoint URL]]
   payments-ops resolve ORDER_ID --as paid|closed --reason TEXT [--ticket REF] [--json] [--url URL]
   payments-ops find ID [--json] [--url URL]
+  payments-ops show ID [--json] [--url URL]
+  payments-ops reconcile ID [--json] [--url URL]
   payments-ops queue [--json] [--url URL]
   payments-ops audit-log [--subject ID] [--json] [--url URL]
   payments-ops events resend EVENT_ID [--destination NAME] [--reason TEXT] [--ticket REF] [--json] [--url URL]
@@ -194,6 +198,71 @@ async fn find(args: Args) {
                 m["order_id"].as_str().unwrap_or("-")
             );
         }
+    })
+    .await;
+}
+
+fn one_id(args: &Args, command: &str) -> String {
+    match args.positional.as_slice() {
+        [id] => id.clone(),
+        _ => fail(
+            args.json,
+            "invalid_arguments",
+            &format!("{command} takes one id\n{USAGE}"),
+        ),
+    }
+}
+
+async fn show(args: Args) {
+    let path = format!("/ops/show/{}", one_id(&args, "show"));
+    call_and_print(&args, "GET", &path, &[], None, |answer| {
+        let ours = &answer["ours"]["payment"];
+        println!(
+            "{} {} (order {}): ours {} {} {}; Fintoc now {}",
+            answer["kind"].as_str().unwrap_or_default(),
+            answer["id"].as_str().unwrap_or_default(),
+            answer["order_id"].as_str().unwrap_or("-"),
+            ours["status"].as_str().unwrap_or("-"),
+            ours["amount"],
+            ours["currency"].as_str().unwrap_or_default(),
+            answer["fintoc"]
+        );
+        if let Some(order) = answer["ours"]["order"].as_object() {
+            println!("  order: {}", order["state"].as_str().unwrap_or("-"));
+        }
+        for d in answer["discrepancies"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+        {
+            println!(
+                "  DISCREPANCY {}: ours {} / Fintoc {}",
+                d["field"].as_str().unwrap_or_default(),
+                d["ours"],
+                d["fintoc"]
+            );
+        }
+        for e in answer["timeline"].as_array().cloned().unwrap_or_default() {
+            println!(
+                "  {} {:<28} {}",
+                e["at"].as_str().unwrap_or_default(),
+                e["what"].as_str().unwrap_or_default(),
+                e["detail"]
+            );
+        }
+    })
+    .await;
+}
+
+async fn reconcile(args: Args) {
+    let path = format!("/ops/reconcile/{}", one_id(&args, "reconcile"));
+    call_and_print(&args, "POST", &path, &[], Some(&json!({})), |answer| {
+        println!(
+            "{} checked with Fintoc: {} (now {})",
+            answer["payment_id"].as_str().unwrap_or_default(),
+            answer["result"].as_str().unwrap_or_default(),
+            answer["payment"]["status"].as_str().unwrap_or("-")
+        );
     })
     .await;
 }
@@ -405,6 +474,8 @@ async fn main() {
         }
         Some("find") => find(parsed(&["--url", "--env-file"])).await,
         Some("queue") => queue(parsed(&["--url", "--env-file"])).await,
+        Some("show") => show(parsed(&["--url", "--env-file"])).await,
+        Some("reconcile") => reconcile(parsed(&["--url", "--env-file"])).await,
         Some("audit-log") => audit_log(parsed(&["--subject", "--url", "--env-file"])).await,
         Some("events") => {
             events(parsed(&[
