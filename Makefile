@@ -7,7 +7,7 @@ help: ## list the commands
 demo: up ## start the local stack (if needed) and walk through a payment, step by step
 	@python3 scripts/demo.py
 
-up: ## start DynamoDB Local, the Fintoc simulator, the three functions, the checkout page and the reconciliation schedule
+up: ## start DynamoDB Local, the Fintoc simulator, the five functions, the checkout and operations pages and the schedules
 	scripts/stack.sh up
 
 down: ## stop everything `make up`, `make sam-api` and `make deploy-local` started

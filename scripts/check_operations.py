@@ -11,8 +11,10 @@ closed` is refused `payment_still_held` (exit 1, the error envelope), `resolve -
 paid` is written with the operator as actor, a second `resolve` is refused
 `order_not_in_review`, `audit-log --subject` shows the one entry, `find` names the payment and its order; the merchant API
 then reads the payment paid at 14,000; `queue` lists the order (reason `review`)
-before and not after; an unsigned call is refused 403 before the
-function runs. Exits non-zero on the first broken promise.
+before and not after; `show` puts our 15,000 beside Fintoc's 14,000; an unsigned call
+is refused 403 before the function runs; with the dispatcher on, the merchant gets one
+`order.paid`, and `events resend` delivers it again (the same id, both attempts on
+`show`'s timeline). Exits non-zero on the first broken promise.
 """
 import json
 import subprocess
@@ -80,6 +82,12 @@ def main():
     assert code == 0 and [(i["kind"], i["reason"]) for i in held] == [("order", "review")], (code, queue)
     print(f"queue: the order is listed, reason review ({len(queue['items'])} item(s) in all)")
 
+    code, shown = ops(binary, env_file, "show", order)
+    assert code == 0 and shown["discrepancies"] == [
+        {"field": "amount", "ours": 15000, "fintoc": 14000}], (code, shown)
+    assert shown["timeline"][0]["what"] == "payment_created", shown
+    print("show: ours 15000 beside Fintoc's 14000 now, the one discrepancy")
+
     code, refused = ops(binary, env_file, "resolve", order, "--as", "closed", "--reason", "nothing to keep")
     assert code == 1 and refused["error"]["code"] == "payment_still_held", (code, refused)
     print("resolve --as closed: refused payment_still_held (exit 1)")
@@ -120,6 +128,23 @@ def main():
         assert len(paid) == 1 and paid[0]["data"]["amount"] == 14000, paid
         assert paid[0]["data"]["paid_at"] and paid[0]["timestamp"], paid
         print(f"the merchant received one order.paid at 14000, paid_at {paid[0]['data']['paid_at']}")
+        # An operator resends it: the sweep delivers the same event id again.
+        code, endpoints = ops(binary, env_file, "endpoints", "list")
+        assert code == 0 and [e["name"] for e in endpoints["endpoints"]] == ["merchant"], (code, endpoints)
+        code, resent = ops(binary, env_file, "events", "resend", paid[0]["id"], "--reason", "ops check")
+        assert code == 0 and [r["state"] for r in resent["resent"]] == ["due"], (code, resent)
+        deadline = time.monotonic() + 60
+        while True:
+            _, inbox = call("GET", f"{api}/_local/merchant-events")
+            copies = [d for d in inbox["deliveries"] if json.loads(d["body"])["id"] == paid[0]["id"]]
+            if len(copies) == 2:
+                break
+            assert time.monotonic() < deadline, f"the resent {paid[0]['id']} never arrived: {copies}"
+            time.sleep(0.2)
+        code, shown = ops(binary, env_file, "show", order)
+        attempts = [e for e in shown["timeline"] if e["what"] == "delivery_attempt"]
+        assert code == 0 and len(attempts) == 2, (code, shown)
+        print("endpoints list: merchant; events resend: the same event id delivered again; show: both attempts")
 
 
 if __name__ == "__main__":

@@ -13,5 +13,5 @@ export STACK_ENV="$LOCAL_DIR/stack-sam-api.env"
 say "the guided tour against sam local start-api"
 NO_COLOR=1 python3 scripts/demo.py
 say "browser test against sam local start-api"
-node --test tests/browser/
+node --test tests/browser/checkout.test.mjs
 say "browser test under sam local start-api passed ($((SECONDS - started)) s with start-up)"

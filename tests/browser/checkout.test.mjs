@@ -3,23 +3,13 @@
 // which brings the stack up and down; STACK_ENV names the stack's env file.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
-import { chromium } from "playwright-core";
+import { env, launchBrowser } from "./stack.mjs";
 
-const env = Object.fromEntries(
-  readFileSync(process.env.STACK_ENV ?? ".local/stack.env", "utf8")
-    .split("\n").filter((l) => l.includes("=")).map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]),
-);
 const FINAL = ["succeeded", "failed", "rejected", "expired"];
 let browser;
 
 before(async () => {
-  // launch() gives Chromium a fresh, empty profile of its own.
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
+  browser = await launchBrowser();
 });
 
 after(async () => {

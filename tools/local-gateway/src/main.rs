@@ -21,6 +21,7 @@
 //!                                                       merchant events (signature checked)
 //! GET  /_merchant/orders/{id}/events                 -> the events an order received
 //! GET  /_local/merchant-events                       -> every delivery, as received
+//! ANY  /_local/ops/...                                -> the operations API, for the operations page
 //! ```
 //!
 //! With `--stream-from`, it also stands in for Lambda's event source mapping: it
@@ -482,6 +483,7 @@ async fn route(gateway: &Gateway, req: Request<Incoming>) -> HttpResponse {
             json_response(200, &json!({"deliveries": gateway.inbox.all()}))
         }
         (_, p) if p.starts_with("/_merchant/orders/") => merchant_route(gateway, req).await,
+        (_, p) if p.starts_with(OPS_PAGE_PREFIX) => ops_page_call(gateway, req).await,
         (_, p) if function_of_path(p) == Some(Function::CreateIntent) => {
             if authorized(gateway, &method, p, req.headers()) {
                 forward(gateway, Function::CreateIntent, req).await
@@ -572,6 +574,43 @@ fn sigv4_principal(headers: &http::HeaderMap) -> Option<String> {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
     valid.then(|| format!("arn:aws:iam::000000000000:user/{key_id}"))
+}
+
+/// Where the operations page (`checkout/operations.html`) sends its calls.
+const OPS_PAGE_PREFIX: &str = "/_local/ops/";
+
+/// A call of the operations page: `/_local/ops/…` forwarded to the operations
+/// API's `/ops/…`, its operator the name the page gives (`x-ops-operator`, else
+/// `ops-page`) as the principal `arn:aws:iam::000000000000:user/<name>`. A browser
+/// holds no AWS credentials to sign with: this route exists on the local gateway
+/// only (docs/operations.md says how a deployed stack could host the page).
+async fn ops_page_call(gateway: &Gateway, mut req: Request<Incoming>) -> HttpResponse {
+    let name = req
+        .headers()
+        .get("x-ops-operator")
+        .and_then(|v| v.to_str().ok())
+        .filter(|n| {
+            !n.is_empty()
+                && n.len() <= 64
+                && n.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        })
+        .unwrap_or("ops-page")
+        .to_string();
+    let path_and_query = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/")
+        .replacen(OPS_PAGE_PREFIX, "/ops/", 1);
+    let Ok(uri) = path_and_query.parse() else {
+        return error(404, "route_not_found", "No such operations route.");
+    };
+    *req.uri_mut() = uri;
+    let principal = format!("arn:aws:iam::000000000000:user/{name}");
+    let value = http::HeaderValue::from_str(&principal).expect("an ASCII ARN");
+    req.headers_mut().insert(LOCAL_OPERATOR_HEADER, value);
+    forward(gateway, Function::Operations, req).await
 }
 
 /// API Gateway's answer to an unsigned request on an IAM route.
