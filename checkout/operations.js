@@ -2,7 +2,8 @@
 // payment or refund beside Fintoc's answer now (GET /ops/show/{id}), the actions
 // whose preconditions hold — resolve an order held in review as paid (Fintoc says
 // its payment succeeded) or closed (nothing paid is held), check a payment with
-// Fintoc now, resend a merchant event — each asking for a reason and a
+// Fintoc now, resend a merchant event, acknowledge a queue item that holds no
+// money — each asking for a reason and a
 // confirmation, and the audit log. Calls go to the local gateway's /_local/ops/…,
 // which forwards them to the operations API naming the operator typed above (a
 // browser holds no AWS credentials to sign with). The API decides; the page only
@@ -10,6 +11,9 @@
 (function () {
   "use strict";
   var FINAL = ["succeeded", "failed", "rejected", "expired"];
+  // The queue reasons that hold no money: a person may acknowledge them.
+  var ACKNOWLEDGEABLE = ["stuck", "not_found_at_fintoc", "refund_failed", "delivery_exhausted"];
+  var queueItems = [];
   var $ = function (id) { return document.getElementById(id); };
   var message = $("message");
   var current = null;
@@ -47,7 +51,8 @@
     return call("GET", "queue").then(function (answer) {
       var body = $("queue").querySelector("tbody");
       body.textContent = "";
-      (answer.body.items || []).forEach(function (item) {
+      queueItems = answer.body.items || [];
+      queueItems.forEach(function (item) {
         var row = el("tr", { "data-id": item.id, "data-reason": item.reason });
         [item.since, item.reason, item.kind, item.id].forEach(function (text) { row.appendChild(el("td", {}, text)); });
         var open = el("button", { type: "button" }, "Show");
@@ -130,6 +135,14 @@
           { reason: reason || undefined, ticket: ticket || undefined });
       });
     });
+    queueItems.filter(function (i) {
+      return ACKNOWLEDGEABLE.indexOf(i.reason) >= 0 && (i.id === shown.id || i.id.indexOf(shown.id + "/") === 0);
+    }).forEach(function (i) {
+      offer("Acknowledge " + i.reason, "Acknowledge " + i.kind + " " + i.id + " (" + i.reason +
+        "): it leaves the queue.", true, function (reason, ticket) {
+        return call("POST", "queue/acknowledge", { id: i.id, reason: reason, ticket: ticket || undefined });
+      });
+    });
     if (!$("actions").children.length) $("actions").appendChild(el("p", { "class": "hint" }, "Nothing to do here."));
   }
 
@@ -164,8 +177,11 @@
     });
   }
 
+  // The queue first: the actions offered depend on it.
   function refresh() {
-    return Promise.all([loadQueue(), loadAudit(), current ? show(current.id) : null]);
+    return loadQueue().then(function () {
+      return Promise.all([loadAudit(), current ? show(current.id) : null]);
+    });
   }
 
   function updateConfirm() {

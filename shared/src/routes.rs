@@ -99,6 +99,8 @@ pub enum Operation {
     Show,
     /// `POST /ops/reconcile/{id}`: the reconciler's check of one payment, now.
     ReconcileOne,
+    /// `POST /ops/queue/acknowledge`: a queue item that holds no money leaves it.
+    Acknowledge,
 }
 
 /// How a route's caller is authenticated.
@@ -275,6 +277,13 @@ pub const ROUTES: &[Route] = &[
         path: "/ops/reconcile/{id}",
         function: Function::Operations,
         operation: Operation::ReconcileOne,
+        auth: Auth::Operator,
+    },
+    Route {
+        method: "POST",
+        path: "/ops/queue/acknowledge",
+        function: Function::Operations,
+        operation: Operation::Acknowledge,
         auth: Auth::Operator,
     },
 ];
@@ -466,6 +475,10 @@ mod tests {
         assert_eq!(
             operation(Function::Operations, "GET", "/ops/show/pi_1"),
             Some((Operation::Show, id("pi_1")))
+        );
+        assert_eq!(
+            operation(Function::Operations, "POST", "/ops/queue/acknowledge"),
+            Some((Operation::Acknowledge, None))
         );
         assert_eq!(
             operation(Function::Operations, "POST", "/ops/reconcile/pi_1"),

@@ -129,7 +129,8 @@ where
                 | Operation::EnableEndpoint
                 | Operation::DisableEndpoint
                 | Operation::Show
-                | Operation::ReconcileOne => Err(ApiError::route_not_found(method, &path)),
+                | Operation::ReconcileOne
+                | Operation::Acknowledge => Err(ApiError::route_not_found(method, &path)),
             })
         }
         Matched::MethodNotAllowed { allowed } => {

@@ -4,7 +4,7 @@
 //! `GET /ops/find/{id}`, `GET /ops/audit-log`, `POST /ops/events/{id}/resend`,
 //! `POST /ops/events/recover`, `GET /ops/endpoints`,
 //! `POST /ops/endpoints/{id}/enable`, `POST /ops/endpoints/{id}/disable`,
-//! `GET /ops/show/{id}` and `POST /ops/reconcile/{id}`
+//! `GET /ops/show/{id}`, `POST /ops/reconcile/{id}` and `POST /ops/queue/acknowledge`
 //! (`scripts/check_docs.py` holds this list to the table).
 //! Its role is the only one allowed to write resolutions and audit entries.
 //!
@@ -15,9 +15,11 @@
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::json;
-use shared::app::operations::{audit_log, find, parse_resolve_body, queue, resolve};
+use shared::app::operations::{
+    acknowledge, audit_log, find, parse_resolve_body, queue, resolve, OperatorAct,
+};
 use shared::app::operator_events::{
-    endpoints, parse_act_body, parse_since, recover_events, resend_event, set_endpoint, OperatorAct,
+    endpoints, parse_act_body, parse_since, recover_events, resend_event, set_endpoint,
 };
 use shared::app::operator_show::{reconcile, show};
 use shared::app::reconcile::{ReconcileService, ReconcileSettings, TokioPause};
@@ -213,6 +215,10 @@ where
         Operation::RecoverEvents => {
             let since_ms = parse_since(body.since.as_deref())?;
             json!(recover_events(store, configured, since_ms, &act).await?)
+        }
+        Operation::Acknowledge => {
+            let id = body.id.as_deref().unwrap_or_default();
+            json!({ "acknowledged": acknowledge(store, id, &act).await? })
         }
         Operation::EnableEndpoint | Operation::DisableEndpoint => {
             let disabled = operation == Operation::DisableEndpoint;

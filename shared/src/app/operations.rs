@@ -5,17 +5,19 @@
 //! a person, `find` (what any id names), and the audit log.
 
 use crate::app::errors::{fintoc_error, store_error};
+use crate::clock::format_rfc3339_ms;
 use crate::domain::attention::QueueItem;
 use crate::domain::payment::PaymentKind;
 use crate::domain::refund_id::RefundId;
 use crate::domain::resolution::{
-    decide, AuditEntry, FintocAnswer, ResolveAs, ResolveRefusal, ResolveRequest,
+    decide, AuditEntry, FintocAnswer, ResolveAs, ResolveRefusal, ResolveRequest, MAX_TEXT_BYTES,
 };
 use crate::fintoc::{FintocError, FintocLookup};
 use crate::http::ApiError;
 use crate::store::{
     DeliveryStore, EventStore, OperationsStore, PaymentStore, ResolveWrite, StoreError,
 };
+use serde_json::Value;
 use std::time::Duration;
 
 /// How long a resolution waits for Fintoc's answer, retries included.
@@ -58,6 +60,67 @@ impl From<OperationsError> for ApiError {
             OperationsError::Rejected(e) => e,
         }
     }
+}
+
+/// Who acts, when and why: what every operator's write records in its audit entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OperatorAct {
+    /// The caller's IAM principal.
+    pub actor: String,
+    /// Why, in the operator's words (may be empty here; at most [`MAX_TEXT_BYTES`]).
+    pub reason: String,
+    /// The ticket it answers, if any.
+    pub ticket: Option<String>,
+    /// The first audit entry's id; further entries of one act add `.<n>`.
+    pub entry_id: String,
+    /// When (Unix ms).
+    pub at_ms: i64,
+}
+
+impl OperatorAct {
+    /// Refuses a reason or ticket too long to keep.
+    pub(crate) fn checked(&self) -> Result<(), OperationsError> {
+        let too_long = |t: &str| t.len() > MAX_TEXT_BYTES;
+        if too_long(&self.reason) || self.ticket.as_deref().is_some_and(too_long) {
+            return Err(rejected(
+                400,
+                "reason_too_long",
+                format!("A reason or ticket is at most {MAX_TEXT_BYTES} bytes."),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The act's `n`th audit entry.
+    pub(crate) fn entry(
+        &self,
+        n: usize,
+        action: &str,
+        subject: &str,
+        before: Value,
+        after: Value,
+    ) -> AuditEntry {
+        AuditEntry {
+            id: match n {
+                0 => self.entry_id.clone(),
+                n => format!("{}.{n}", self.entry_id),
+            },
+            at: format_rfc3339_ms(self.at_ms),
+            at_ms: self.at_ms,
+            actor: self.actor.clone(),
+            action: action.to_string(),
+            subject: subject.to_string(),
+            reason: self.reason.trim().to_string(),
+            ticket: self.ticket.clone(),
+            before,
+            after,
+        }
+    }
+}
+
+/// A refusal of an operator's act: nothing written.
+pub(crate) fn rejected(status: u16, code: &str, message: impl Into<String>) -> OperationsError {
+    OperationsError::Rejected(ApiError::invalid_request(status, code, message))
 }
 
 /// What an operator's `POST /ops/orders/{id}/resolve` body asks.
@@ -287,4 +350,61 @@ pub async fn audit_log<S: OperationsStore>(
     subject: Option<&str>,
 ) -> Result<Vec<AuditEntry>, OperationsError> {
     Ok(store.audit_log(subject).await?)
+}
+
+/// `acknowledge`: the queue item `id` leaves the queue for every reason of it that
+/// holds no money (`domain::attention::ACKNOWLEDGEABLE`), each with its audit
+/// entry; a reason is required. The items acknowledged.
+pub async fn acknowledge<S: OperationsStore>(
+    store: &S,
+    id: &str,
+    act: &OperatorAct,
+) -> Result<Vec<QueueItem>, OperationsError> {
+    if act.reason.trim().is_empty() {
+        return Err(OperationsError::Refused(ResolveRefusal::ReasonRequired));
+    }
+    act.checked()?;
+    let listed: Vec<QueueItem> = store
+        .attention_queue()
+        .await?
+        .into_iter()
+        .filter(|item| item.id == id)
+        .collect();
+    if listed.is_empty() {
+        return Err(rejected(
+            404,
+            "not_in_queue",
+            format!("Nothing named {id:?} is in the queue."),
+        ));
+    }
+    let (acknowledged, held): (Vec<_>, Vec<_>) = listed
+        .into_iter()
+        .partition(|item| crate::domain::attention::acknowledgeable(item.reason));
+    if acknowledged.is_empty() {
+        return Err(rejected(
+            409,
+            "cannot_acknowledge",
+            format!(
+                "{id} is queued for {}: a payer's money is held; resolve the order or refund the payment.",
+                held.iter().map(|i| i.reason).collect::<Vec<_>>().join(", ")
+            ),
+        ));
+    }
+    for (n, item) in acknowledged.iter().enumerate() {
+        let entry = act.entry(
+            n,
+            &format!("acknowledge_{}", item.reason),
+            &item.id,
+            serde_json::json!({"queued": item.reason, "since": item.since}),
+            serde_json::json!({"acknowledged": item.reason}),
+        );
+        if !store.acknowledge(item, &entry).await? {
+            return Err(rejected(
+                404,
+                "not_in_queue",
+                format!("{id} is gone from the table; nothing was written."),
+            ));
+        }
+    }
+    Ok(acknowledged)
 }

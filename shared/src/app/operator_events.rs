@@ -5,9 +5,8 @@
 //! (every minute deployed, every 2 s locally) sends it, so the signing secrets stay
 //! with the dispatcher alone.
 
-use crate::app::operations::OperationsError;
+use crate::app::operations::{rejected, OperationsError, OperatorAct};
 use crate::clock::format_rfc3339_ms;
-use crate::domain::resolution::{AuditEntry, MAX_TEXT_BYTES};
 use crate::http::ApiError;
 use crate::store::{DeliveryRef, DeliveryStore, DestinationState, OperationsStore, RecordedEvent};
 use serde::Serialize;
@@ -15,66 +14,6 @@ use serde_json::{json, Value};
 
 /// How many undelivered deliveries one recover takes at most (run it again for more).
 pub const RECOVER_LIMIT: i32 = 500;
-
-/// Who acts, when and why: what every operator's write records in its audit entry.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OperatorAct {
-    /// The caller's IAM principal.
-    pub actor: String,
-    /// Why, in the operator's words (may be empty here; at most [`MAX_TEXT_BYTES`]).
-    pub reason: String,
-    /// The ticket it answers, if any.
-    pub ticket: Option<String>,
-    /// The first audit entry's id; further entries of one act add `.<n>`.
-    pub entry_id: String,
-    /// When (Unix ms).
-    pub at_ms: i64,
-}
-
-impl OperatorAct {
-    /// Refuses a reason or ticket too long to keep.
-    fn checked(&self) -> Result<(), OperationsError> {
-        let too_long = |t: &str| t.len() > MAX_TEXT_BYTES;
-        if too_long(&self.reason) || self.ticket.as_deref().is_some_and(too_long) {
-            return Err(rejected(
-                400,
-                "reason_too_long",
-                format!("A reason or ticket is at most {MAX_TEXT_BYTES} bytes."),
-            ));
-        }
-        Ok(())
-    }
-
-    /// The act's `n`th audit entry.
-    fn entry(
-        &self,
-        n: usize,
-        action: &str,
-        subject: &str,
-        before: Value,
-        after: Value,
-    ) -> AuditEntry {
-        AuditEntry {
-            id: match n {
-                0 => self.entry_id.clone(),
-                n => format!("{}.{n}", self.entry_id),
-            },
-            at: format_rfc3339_ms(self.at_ms),
-            at_ms: self.at_ms,
-            actor: self.actor.clone(),
-            action: action.to_string(),
-            subject: subject.to_string(),
-            reason: self.reason.trim().to_string(),
-            ticket: self.ticket.clone(),
-            before,
-            after,
-        }
-    }
-}
-
-fn rejected(status: u16, code: &str, message: impl Into<String>) -> OperationsError {
-    OperationsError::Rejected(ApiError::invalid_request(status, code, message))
-}
 
 /// What an operator's `POST` on events or endpoints may carry (every field
 /// optional; an empty body is `{}`).
@@ -93,6 +32,9 @@ pub struct ActBody {
     /// `events recover`: RFC 3339 (required there).
     #[serde(default)]
     pub since: Option<String>,
+    /// `queue acknowledge`: the queue item's id (required there).
+    #[serde(default)]
+    pub id: Option<String>,
 }
 
 /// Reads an operator's action body.
@@ -104,7 +46,7 @@ pub fn parse_act_body(body: &[u8]) -> Result<ActBody, ApiError> {
         ApiError::invalid_request(
             400,
             "invalid_json",
-            format!(r#"The body must be a JSON object of "reason", "ticket", "destination", "since" ({e})."#),
+            format!(r#"The body must be a JSON object of "reason", "ticket", "destination", "since", "id" ({e})."#),
         )
     })
 }

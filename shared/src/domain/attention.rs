@@ -118,6 +118,31 @@ pub fn needs(candidate: &Candidate, since: &str, since_ms: i64) -> Vec<QueueItem
     }
 }
 
+/// The reasons a person may acknowledge — the item then leaves the queue as it
+/// is: no money waits on them (a payment that never paid here, a refund whose
+/// amount is free again, an event the merchant did without). `review` and
+/// `needs_review` hold a payer's money: they leave only by a resolution or a
+/// refund.
+pub const ACKNOWLEDGEABLE: [&str; 4] = [
+    "stuck",
+    "not_found_at_fintoc",
+    "refund_failed",
+    "delivery_exhausted",
+];
+
+/// Whether `reason` may be acknowledged.
+pub fn acknowledgeable(reason: &str) -> bool {
+    ACKNOWLEDGEABLE.contains(&reason)
+}
+
+/// `items` of one stored item less the reasons acknowledged on it.
+pub fn outstanding(items: Vec<QueueItem>, acknowledged: &[String]) -> Vec<QueueItem> {
+    items
+        .into_iter()
+        .filter(|i| !(acknowledgeable(i.reason) && acknowledged.iter().any(|a| a == i.reason)))
+        .collect()
+}
+
 /// The queue, oldest first (then by id, for a stable order).
 pub fn oldest_first(mut items: Vec<QueueItem>) -> Vec<QueueItem> {
     items.sort_by(|a, b| (a.since_ms, &a.id, a.reason).cmp(&(b.since_ms, &b.id, b.reason)));

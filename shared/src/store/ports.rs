@@ -654,6 +654,14 @@ pub trait OperationsStore: Send + Sync {
         entry: &crate::domain::resolution::AuditEntry,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// Acknowledges a queue item's reason (it leaves the queue), with its audit
+    /// entry, together: `false` when the item is gone.
+    fn acknowledge(
+        &self,
+        item: &crate::domain::attention::QueueItem,
+        entry: &crate::domain::resolution::AuditEntry,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
     /// The audit log, oldest first; only `subject`'s entries when given.
     fn audit_log(
         &self,

@@ -6,6 +6,7 @@
 //!     payments-ops show ID [--json] [--url URL]
 //!     payments-ops reconcile ID [--json] [--url URL]
 //!     payments-ops queue [--json] [--url URL]
+//!     payments-ops queue acknowledge ID --reason TEXT [--ticket REF] [--json] [--url URL]
 //!     payments-ops audit-log [--subject ID] [--json] [--url URL]
 //!     payments-ops events resend EVENT_ID [--destination NAME] [--reason TEXT] [--ticket REF] [--json] [--url URL]
 //!     payments-ops events recover --since RFC3339 [--reason TEXT] [--ticket REF] [--json] [--url URL]
@@ -30,6 +31,7 @@ const USAGE: &str = "usage:
   payments-ops show ID [--json] [--url URL]
   payments-ops reconcile ID [--json] [--url URL]
   payments-ops queue [--json] [--url URL]
+  payments-ops queue acknowledge ID --reason TEXT [--ticket REF] [--json] [--url URL]
   payments-ops audit-log [--subject ID] [--json] [--url URL]
   payments-ops events resend EVENT_ID [--destination NAME] [--reason TEXT] [--ticket REF] [--json] [--url URL]
   payments-ops events recover --since RFC3339 [--reason TEXT] [--ticket REF] [--json] [--url URL]
@@ -268,12 +270,39 @@ async fn reconcile(args: Args) {
 }
 
 async fn queue(args: Args) {
-    if let Some(extra) = args.positional.first() {
-        fail(
+    match args.positional.as_slice() {
+        [] => {}
+        [sub, id] if sub == "acknowledge" => {
+            let mut body = act_body(&args, &[]);
+            body["id"] = json!(id);
+            return call_and_print(
+                &args,
+                "POST",
+                "/ops/queue/acknowledge",
+                &[],
+                Some(&body),
+                |answer| {
+                    for item in answer["acknowledged"]
+                        .as_array()
+                        .cloned()
+                        .unwrap_or_default()
+                    {
+                        println!(
+                            "acknowledged: {} {} ({}) left the queue",
+                            item["kind"].as_str().unwrap_or_default(),
+                            item["id"].as_str().unwrap_or_default(),
+                            item["reason"].as_str().unwrap_or_default()
+                        );
+                    }
+                },
+            )
+            .await;
+        }
+        _ => fail(
             args.json,
             "invalid_arguments",
-            &format!("unknown argument {extra:?}\n{USAGE}"),
-        );
+            &format!("queue | queue acknowledge ID --reason TEXT\n{USAGE}"),
+        ),
     }
     call_and_print(&args, "GET", "/ops/queue", &[], None, |answer| {
         let items = answer["items"].as_array().cloned().unwrap_or_default();
@@ -473,7 +502,7 @@ async fn main() {
             .await
         }
         Some("find") => find(parsed(&["--url", "--env-file"])).await,
-        Some("queue") => queue(parsed(&["--url", "--env-file"])).await,
+        Some("queue") => queue(parsed(&["--reason", "--ticket", "--url", "--env-file"])).await,
         Some("show") => show(parsed(&["--url", "--env-file"])).await,
         Some("reconcile") => reconcile(parsed(&["--url", "--env-file"])).await,
         Some("audit-log") => audit_log(parsed(&["--subject", "--url", "--env-file"])).await,

@@ -117,3 +117,36 @@ fn the_queue_is_oldest_first() {
     let ids: Vec<&str> = sorted.iter().map(|i| i.id.as_str()).collect();
     assert_eq!(ids, ["a", "b", "c"]);
 }
+
+#[test]
+fn only_reasons_that_hold_no_money_leave_the_queue_when_acknowledged() {
+    let item = |reason| QueueItem {
+        kind: "payment",
+        id: "pi_1".into(),
+        order_id: None,
+        reason,
+        since: String::new(),
+        since_ms: 0,
+    };
+    let acknowledged: Vec<String> = ["stuck", "needs_review", "review"]
+        .iter()
+        .map(|r| r.to_string())
+        .collect();
+    let left = outstanding(
+        vec![
+            item("needs_review"),
+            item("stuck"),
+            item("not_found_at_fintoc"),
+        ],
+        &acknowledged,
+    );
+    let reasons: Vec<&str> = left.iter().map(|i| i.reason).collect();
+    assert_eq!(reasons, ["needs_review", "not_found_at_fintoc"]);
+    assert!(!acknowledgeable("review") && !acknowledgeable("needs_review"));
+    for reason in ACKNOWLEDGEABLE {
+        assert_eq!(
+            outstanding(vec![item(reason)], &[reason.to_string()]),
+            vec![]
+        );
+    }
+}

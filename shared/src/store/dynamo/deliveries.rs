@@ -266,7 +266,8 @@ pub(crate) fn reopened(
         ("queue_at".to_string(), n(now_ms)),
     ]);
     let mut expr = Expr::default();
-    expr.remove("lease_until");
+    // A new ladder: an exhaustion acknowledged before is no longer the state.
+    expr.remove("lease_until").remove("acknowledged");
     for (attr, value) in item {
         expr.set(&attr, value);
     }

@@ -14,7 +14,7 @@ use super::payments::payment_pk;
 use super::refunds::payment_from_item;
 use super::table::DELIVERIES_INDEX;
 use super::{n, s, unavailable, DynamoStore, RecordedEvent, StoreError, PARTITION_KEY};
-use crate::domain::attention::{needs, oldest_first, Candidate, QueueItem};
+use crate::domain::attention::{needs, oldest_first, outstanding, Candidate, QueueItem};
 use crate::domain::delivery::DeliveryState;
 use crate::domain::payment::{PaymentStatus, ReviewReason};
 use crate::domain::refund::RefundStatus;
@@ -25,6 +25,26 @@ use std::collections::HashMap;
 
 /// The queue index's partition of audit entries.
 pub const AUDIT_QUEUE: &str = "audit";
+
+/// The reasons acknowledged on a queued item (a string set): they leave the queue.
+pub(crate) const ACKNOWLEDGED: &str = "acknowledged";
+
+/// The key of the stored item a queue item names.
+fn queue_item_pk(item: &QueueItem) -> Option<AttributeValue> {
+    match item.kind {
+        "payment" => {
+            let kind = match item.id.starts_with("cs_") {
+                true => crate::domain::payment::PaymentKind::Session,
+                false => crate::domain::payment::PaymentKind::Intent,
+            };
+            Some(payment_pk(kind, &item.id))
+        }
+        "refund" => Some(s(format!("REFUND_OUTCOME#{}", item.id))),
+        "delivery" => Some(s(format!("DELIVERY#{}", item.id.replacen('/', "#", 1)))),
+        "order" => Some(order_pk(&item.id)),
+        _ => None,
+    }
+}
 
 /// The key of an audit entry.
 fn audit_pk(id: &str) -> AttributeValue {
@@ -253,6 +273,26 @@ impl OperationsStore for DynamoStore {
         }
     }
 
+    /// One `TransactWriteItems`: the reason added to the item's `acknowledged`
+    /// set (the item must exist) and the entry.
+    async fn acknowledge(&self, item: &QueueItem, entry: &AuditEntry) -> Result<bool, StoreError> {
+        let key = queue_item_pk(item)
+            .ok_or_else(|| StoreError::Malformed(format!("a queue item of kind {}", item.kind)))?;
+        let mut e = Expr::default();
+        let pk = e.name(PARTITION_KEY);
+        e.condition(format!("attribute_exists({pk})"));
+        e.add(
+            ACKNOWLEDGED,
+            AttributeValue::Ss(vec![item.reason.to_string()]),
+        );
+        let items = vec![
+            e.into_transact_update(&self.table, (PARTITION_KEY, key))
+                .map_err(built)?,
+            entry_write(&self.table, entry)?,
+        ];
+        self.act("acknowledge", items, entry).await
+    }
+
     /// The queue index's `audit` partition, each entry then read whole (the index
     /// holds keys only, so a subject is filtered here: entries are people's
     /// actions, few), oldest first.
@@ -276,7 +316,14 @@ impl OperationsStore for DynamoStore {
             for (item, since_ms) in self.queue_items("attention_queue", queue).await? {
                 if let Some(candidate) = candidate(&item)? {
                     let since = format_ms(since_ms);
-                    found.extend(needs(&candidate, &since, since_ms));
+                    let acknowledged = match item.get(ACKNOWLEDGED) {
+                        Some(AttributeValue::Ss(reasons)) => reasons.clone(),
+                        _ => Vec::new(),
+                    };
+                    found.extend(outstanding(
+                        needs(&candidate, &since, since_ms),
+                        &acknowledged,
+                    ));
                 }
             }
         }
