@@ -354,9 +354,10 @@ pub struct ReconcileConfig {
     pub table: TableConfig,
     /// Fintoc.
     pub fintoc: FintocConfig,
-    /// `RECONCILE_MAX_INTENTS_PER_RUN` (default 1000), `RECONCILE_MAX_REQUESTS_PER_SECOND`
-    /// (default 20, at most 80: Fintoc allows 100 per organization and creates need
-    /// their share), `RECONCILE_CONCURRENCY` (default 8).
+    /// `RECONCILE_MAX_INTENTS_PER_RUN` (default 20000: a run is sized by its time
+    /// and pace first), `RECONCILE_MAX_REQUESTS_PER_SECOND` (default 40, at most 80:
+    /// Fintoc allows 100 per organization and creates and refunds need their share;
+    /// docs/scale.md), `RECONCILE_CONCURRENCY` (default 16).
     pub settings: ReconcileSettings,
 }
 
@@ -375,13 +376,22 @@ impl ReconcileConfig {
             settings: ReconcileSettings {
                 max_intents_per_run: env.number(
                     "RECONCILE_MAX_INTENTS_PER_RUN",
-                    1_000,
+                    defaults.max_intents_per_run as u64,
                     1,
                     20_000,
                 )? as usize,
-                max_requests_per_sec: env.number("RECONCILE_MAX_REQUESTS_PER_SECOND", 20, 1, 80)?
-                    as u32,
-                concurrency: env.number("RECONCILE_CONCURRENCY", 8, 1, 64)? as usize,
+                max_requests_per_sec: env.number(
+                    "RECONCILE_MAX_REQUESTS_PER_SECOND",
+                    u64::from(defaults.max_requests_per_sec),
+                    1,
+                    80,
+                )? as u32,
+                concurrency: env.number(
+                    "RECONCILE_CONCURRENCY",
+                    defaults.concurrency as u64,
+                    1,
+                    64,
+                )? as usize,
                 ..defaults
             },
         })

@@ -81,8 +81,12 @@ async fn deliveries_off_for_the_whole_retry_window_the_reconciler_records_the_pa
     let (reconciler, lookups) = reconciler_with(&h, ReconcileSettings::default());
     assert_eq!(
         reconciler.run(None).await,
-        RunSummary::default(),
-        "not due yet"
+        RunSummary {
+            capacity: 20_000,
+            pace: 40,
+            ..RunSummary::default()
+        },
+        "not due yet: nothing read, the run's size and pace without a deadline"
     );
     h.clock.advance_ms(2 * MINUTE);
     let summary = reconciler.run(None).await;
@@ -329,15 +333,12 @@ async fn a_webhook_and_the_reconciler_racing_on_200_intents_apply_each_outcome_o
     assert_eq!(by_reconciliation, summary.outcomes_found);
 }
 
-#[tokio::test]
-async fn a_backlog_of_due_intents_takes_several_bounded_runs_within_the_rate_limit() {
-    const INTENTS: usize = 5_000;
-    let h = Harness::new().await;
-    h.sim.set_delivery_mode(DeliveryMode::Off);
+/// `count` payment intents Fintoc (the simulator) knows as paid and the table holds
+/// open, created at `T0_MS` (due two minutes later). Their ids.
+async fn seed_paid_due(h: &Harness, count: usize) -> Vec<String> {
     let http = shared::fintoc::http_client_builder().build().unwrap();
     let store = h.store.inner.clone();
-    // Fintoc knows them all as paid; the table has them open and due.
-    let seeded: Vec<String> = futures::stream::iter(0..INTENTS)
+    futures::stream::iter(0..count)
         .map(|i| {
             let (http, sim, store) = (&http, &h.sim, &store);
             async move {
@@ -365,7 +366,16 @@ async fn a_backlog_of_due_intents_takes_several_bounded_runs_within_the_rate_lim
         })
         .buffer_unordered(32)
         .collect()
-        .await;
+        .await
+}
+
+#[tokio::test]
+async fn a_backlog_of_due_intents_takes_several_bounded_runs_within_the_rate_limit() {
+    const INTENTS: usize = 5_000;
+    let h = Harness::new().await;
+    h.sim.set_delivery_mode(DeliveryMode::Off);
+    // Fintoc knows them all as paid; the table has them open and due.
+    let seeded = seed_paid_due(&h, INTENTS).await;
     // Payments' checks alone: the refund sweep's requests are pinned by its own
     // test (tests/integration/refunds.rs).
     let settings = ReconcileSettings {
@@ -646,4 +656,79 @@ async fn payments_whose_checks_always_fail_never_starve_their_shard() {
     }
     let failing = item(&h, &broken[0]).await;
     assert!(number(&failing, "failed_checks").is_some_and(|n| n >= 1));
+}
+
+/// An alarm's `MetricName` and `Threshold` in `template.yaml`.
+fn alarm(logical_id: &str) -> (String, u64) {
+    let template =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml")).unwrap();
+    let at = template
+        .find(&format!("\n  {logical_id}:\n"))
+        .unwrap_or_else(|| panic!("{logical_id} in the template"));
+    let field = |name: &str| {
+        template[at..]
+            .lines()
+            .find_map(|l| l.trim().strip_prefix(name))
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    (field("MetricName:"), field("Threshold:").parse().unwrap())
+}
+
+#[tokio::test]
+async fn a_backlog_that_outgrows_the_runs_raises_both_alarms_and_a_small_one_neither() {
+    let h = Harness::new().await;
+    h.sim.set_delivery_mode(DeliveryMode::Off);
+    seed_paid_due(&h, 300).await;
+    let settings = ReconcileSettings {
+        max_requests_per_sec: 2,
+        reserve_ms: 5_000,
+        sweep_refunds: false,
+        ..ReconcileSettings::default()
+    };
+    let (reconciler, _) = reconciler_with(&h, settings);
+    let crossed = |summary: &shared::app::reconcile::RunSummary, alarm_id: &str| {
+        let (name, threshold) = alarm(alarm_id);
+        let metrics = reconcile::run_metrics(summary);
+        let value = metrics
+            .iter()
+            .find(|(n, _)| *n == name)
+            .unwrap_or_else(|| panic!("the run publishes {name}"))
+            .1;
+        value >= threshold
+    };
+    h.clock.advance_ms(2 * MINUTE);
+    let mut runs = Vec::new();
+    loop {
+        // Runs of 60 s (virtual), 55 s of checks at 2/s: 110 checks each.
+        let start = h.clock.now_ms();
+        let summary = reconciler.run(Some(start + 60_000)).await;
+        assert_eq!(summary.capacity, 110, "{summary:?}");
+        runs.push(summary.clone());
+        if summary.due_read == 0 {
+            break;
+        }
+        assert!(runs.len() <= 5, "{runs:#?}");
+        h.clock.advance_ms(5 * MINUTE);
+    }
+    let first = &runs[0];
+    assert!(first.utilization_percent > 100, "{first:?}");
+    assert!(first.due_left > 0, "{first:?}");
+    // What the first run left waited a whole interval more: past the promise.
+    assert!(
+        runs[1].oldest_due_age_ms > 5 * MINUTE as u64,
+        "{:?}",
+        runs[1]
+    );
+    assert!(crossed(first, "ReconcileAtRiskAlarm"), "{first:?}");
+    assert!(crossed(first, "ReconcileBehindAlarm"), "{first:?}");
+    // The backlog drains at the runs' full capacity (the shards' unused shares go
+    // to the fuller ones); the last run with work is under both thresholds.
+    let checked: Vec<u64> = runs.iter().map(|r| r.checked).collect();
+    assert_eq!(checked, [110, 110, 80, 0], "{runs:#?}");
+    let last_work = &runs[2];
+    assert_eq!(last_work.due_left, 0, "{last_work:?}");
+    assert!(!crossed(last_work, "ReconcileAtRiskAlarm"));
+    assert!(!crossed(last_work, "ReconcileBehindAlarm"));
 }

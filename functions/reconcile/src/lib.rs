@@ -73,41 +73,54 @@ pub fn summary_json(summary: &RunSummary) -> Value {
         "refund_anomalies": summary.refund_anomalies,
         "refund_sweep_stalled": summary.refund_sweep_stalled,
         "left_for_next_run": summary.left_for_next_run,
+        "due_read": summary.due_read,
+        "capacity": summary.capacity,
+        "pace": summary.pace,
+        "utilization_percent": summary.utilization_percent,
+        "oldest_due_age_ms": summary.oldest_due_age_ms,
+        "due_left": summary.due_left,
         "stalled": summary.stalled(),
     })
 }
 
-/// Publishes the run's counts (EMF): outcomes found by reconciliation are drift —
-/// each one is a payment whose webhook had not arrived.
+/// The run's metrics, by name: outcomes found by reconciliation are drift — each
+/// one is a payment whose webhook had not arrived.
+pub fn run_metrics(summary: &RunSummary) -> Vec<(&'static str, u64)> {
+    vec![
+        ("IntentsChecked", summary.checked),
+        ("OutcomesAppliedByReconciliation", summary.outcomes_found),
+        (
+            "Drift",
+            summary.outcomes_found + summary.refunds_recorded + summary.refunds_imported,
+        ),
+        ("RefundsImportedBySweep", summary.refunds_imported),
+        (
+            "RefundOutcomesAppliedByReconciliation",
+            summary.refunds_recorded,
+        ),
+        (
+            "Anomalies",
+            summary.anomalies
+                + summary.payment_anomalies
+                + summary.not_found
+                + summary.refund_anomalies,
+        ),
+        ("StuckIntents", summary.stuck),
+        ("CheckFailures", summary.failed),
+        ("StalledRuns", u64::from(summary.stalled())),
+        ("RefundSweepStalled", summary.refund_sweep_stalled),
+        // The promise (recorded within one interval of becoming due): at risk
+        // when a run's backlog nears what it can check, broken for what is left.
+        ("DueBacklog", summary.due_read),
+        ("ReconcileUtilizationPercent", summary.utilization_percent),
+        ("DueLeftAfterRun", summary.due_left),
+        ("OldestDueCheckAgeSeconds", summary.oldest_due_age_ms / 1000),
+    ]
+}
+
+/// Publishes the run's metrics (EMF).
 pub fn emit_metrics(summary: &RunSummary, now_ms: i64) {
-    shared::metrics::emit(
-        now_ms,
-        &[("Function", "reconcile")],
-        &[
-            ("IntentsChecked", summary.checked),
-            ("OutcomesAppliedByReconciliation", summary.outcomes_found),
-            (
-                "Drift",
-                summary.outcomes_found + summary.refunds_recorded + summary.refunds_imported,
-            ),
-            ("RefundsImportedBySweep", summary.refunds_imported),
-            (
-                "RefundOutcomesAppliedByReconciliation",
-                summary.refunds_recorded,
-            ),
-            (
-                "Anomalies",
-                summary.anomalies
-                    + summary.payment_anomalies
-                    + summary.not_found
-                    + summary.refund_anomalies,
-            ),
-            ("StuckIntents", summary.stuck),
-            ("CheckFailures", summary.failed),
-            ("StalledRuns", u64::from(summary.stalled())),
-            ("RefundSweepStalled", summary.refund_sweep_stalled),
-        ],
-    );
+    shared::metrics::emit(now_ms, &[("Function", "reconcile")], &run_metrics(summary));
 }
 
 /// The scheduled invariant audit: the whole table read once, each violation

@@ -18,6 +18,7 @@ use crate::domain::payment::PaymentKind;
 use crate::domain::reconcile::{
     plan_check, plan_failed_check, plan_refund_check, CheckPlan, FintocAnswer, Flag, ScheduleUpdate,
 };
+use crate::domain::reconcile::{plan_run, utilization_percent};
 use crate::domain::schedule::{shard_of, CheckSchedule, ScheduleChange};
 use crate::domain::transition::{Effect, PaymentState};
 use crate::fintoc::FintocLookup;
@@ -54,9 +55,9 @@ impl Default for ReconcileSettings {
     fn default() -> Self {
         Self {
             shards: crate::domain::schedule::INDEX_SHARDS,
-            max_intents_per_run: 1_000,
-            max_requests_per_sec: 20,
-            concurrency: 8,
+            max_intents_per_run: 20_000,
+            max_requests_per_sec: 40,
+            concurrency: 16,
             reserve_ms: 15_000,
             lookup_budget: Duration::from_secs(10),
             sweep_refunds: true,
@@ -138,6 +139,22 @@ pub struct RunSummary {
     pub refund_sweep_stalled: u64,
     /// Due intents left for the next run (deadline or per-run bound).
     pub left_for_next_run: bool,
+    /// Due payments the index answered (each shard read up to the run's share,
+    /// plus one: more than the run can check shows here).
+    pub due_read: u64,
+    /// Checks the run could make in its time at its ceiling (`domain::reconcile::plan_run`).
+    pub capacity: u64,
+    /// The pace it checked at (per second): the backlog's, between the floor and
+    /// the ceiling.
+    pub pace: u32,
+    /// `due_read` against `capacity`, in percent: above 80 the promise is at risk,
+    /// above 100 it is broken for what is left.
+    pub utilization_percent: u64,
+    /// How long the oldest due payment read had been due (ms).
+    pub oldest_due_age_ms: u64,
+    /// Due payments read and not checked (the deadline came), plus those the
+    /// index held beyond the run's reads: each is recorded later than promised.
+    pub due_left: u64,
 }
 
 impl RunSummary {
@@ -276,53 +293,53 @@ where
         &self.store
     }
 
-    /// One run: the due intents of every shard, up to the per-run bound, checked
-    /// until `deadline_ms` (Unix ms of the service's clock) comes near.
+    /// One run: the due intents of every shard, as many as it can check in its time
+    /// at its ceiling (and the per-run bound), checked at the pace their number
+    /// asks (`domain::reconcile::plan_run`) until `deadline_ms` (Unix ms of the
+    /// service's clock) comes near.
     pub async fn run(&self, deadline_ms: Option<i64>) -> RunSummary {
         let mut summary = RunSummary::default();
         let now = self.clock.now_ms();
-        let per_shard = self
-            .settings
-            .max_intents_per_run
-            .div_ceil(usize::from(self.settings.shards.max(1)));
-        let mut due = Vec::new();
-        let mut seen = HashSet::new();
-        for shard in 0..self.settings.shards {
-            match self.store.due_intents(shard, now, per_shard + 1).await {
-                Ok(page) => {
-                    if page.len() > per_shard {
-                        summary.left_for_next_run = true;
-                    }
-                    due.extend(
-                        page.into_iter()
-                            .take(per_shard)
-                            .filter(|d| seen.insert(d.intent_id.clone())),
-                    );
-                }
-                Err(e) => {
-                    tracing::error!(shard, error = %e.detail(), "could not read the due intents of a shard; the next run reads it again");
-                    summary.failed += 1;
-                    summary.unread_shards += 1;
-                }
-            }
-        }
-        if due.len() > self.settings.max_intents_per_run {
-            due.truncate(self.settings.max_intents_per_run);
-            summary.left_for_next_run = true;
-        }
-        due.sort_by_key(|d| d.schedule.due_at_ms);
-        summary.due = due.len() as u64;
-        let pacer = Pacer::new(self.settings.max_requests_per_sec);
         // Stop starting checks `reserve_ms` before the deadline, or at two thirds of
         // the time left when the invocation is short (a local run's 3 s default).
         let stop_at = deadline_ms.map(|d| d - self.settings.reserve_ms.min((d - now).max(0) / 3));
+        let usable_ms = stop_at.map(|stop| stop - now);
+        let (ceiling, bound) = (
+            self.settings.max_requests_per_sec,
+            self.settings.max_intents_per_run as u64,
+        );
+        // The run reads what it could check in its time at the ceiling.
+        let reads = plan_run(0, usable_ms, ceiling, bound).capacity as usize;
+        let mut due = self.read_due(now, reads, &mut summary).await;
+        let plan = plan_run(summary.due_read, usable_ms, ceiling, bound);
+        summary.capacity = plan.capacity;
+        summary.pace = plan.pace;
+        summary.utilization_percent = utilization_percent(summary.due_read, plan.capacity);
+        summary.oldest_due_age_ms = due
+            .iter()
+            .map(|d| now - d.schedule.due_at_ms)
+            .max()
+            .unwrap_or(0)
+            .max(0) as u64;
+        due.sort_by_key(|d| d.schedule.due_at_ms);
+        if due.len() > reads {
+            // The oldest first: the shards' shares round up.
+            due.truncate(reads);
+            summary.left_for_next_run = true;
+        }
+        summary.due = due.len() as u64;
+        summary.due_left = summary.due_read.saturating_sub(summary.due);
+        let pacer = Pacer::new(plan.pace);
         let results = bounded_unordered(due, self.settings.concurrency, |intent| {
             self.check(intent, &pacer, stop_at)
         })
         .await;
         for result in results {
             match result {
-                None => summary.left_for_next_run = true,
+                None => {
+                    summary.left_for_next_run = true;
+                    summary.due_left += 1;
+                }
                 Some(result) => {
                     summary.checked += u64::from(result != CheckResult::Failed);
                     match result {
@@ -353,6 +370,67 @@ where
             }
         }
         summary
+    }
+
+    /// The due payments a run takes, up to `reads`: each shard's share first (the
+    /// index is write-sharded; shards fill unevenly), then what the others left
+    /// unused from the shards that had more — one more `Query` each. Counts what
+    /// the index answered on `summary` (`due_read`; `left_for_next_run` when a
+    /// shard still had more).
+    async fn read_due(&self, now: i64, reads: usize, summary: &mut RunSummary) -> Vec<DuePayment> {
+        let shards = self.settings.shards.max(1);
+        let quota = reads.div_ceil(usize::from(shards));
+        let mut due = Vec::new();
+        let mut seen = HashSet::new();
+        let mut fuller = Vec::new();
+        for shard in 0..shards {
+            match self.store.due_intents(shard, now, quota + 1).await {
+                Ok(page) => {
+                    if page.len() > quota {
+                        fuller.push(shard);
+                    }
+                    summary.due_read += page.len() as u64;
+                    due.extend(
+                        page.into_iter()
+                            .take(quota)
+                            .filter(|d| seen.insert(d.intent_id.clone())),
+                    );
+                }
+                Err(e) => {
+                    tracing::error!(shard, error = %e.detail(), "could not read the due intents of a shard; the next run reads it again");
+                    summary.failed += 1;
+                    summary.unread_shards += 1;
+                }
+            }
+        }
+        let spare = reads.saturating_sub(due.len());
+        if spare > 0 && !fuller.is_empty() {
+            let extra = spare.div_ceil(fuller.len());
+            let mut taken = 0;
+            for shard in fuller.iter().copied() {
+                match self.store.due_intents(shard, now, quota + extra + 1).await {
+                    Ok(page) => {
+                        // Counted once: the first read's items are in this page too.
+                        summary.due_read += page.len().saturating_sub(quota + 1) as u64;
+                        let more = page.len() > quota + extra;
+                        for d in page.into_iter().take(quota + extra) {
+                            if taken < spare && seen.insert(d.intent_id.clone()) {
+                                due.push(d);
+                                taken += 1;
+                            }
+                        }
+                        summary.left_for_next_run |= more;
+                    }
+                    Err(e) => {
+                        tracing::error!(shard, error = %e.detail(), "could not read more due intents of a shard; the next run reads them");
+                        summary.left_for_next_run = true;
+                    }
+                }
+            }
+        } else {
+            summary.left_for_next_run |= !fuller.is_empty();
+        }
+        due
     }
 
     /// Sweeps Fintoc's refund list for refunds made outside this API of payments

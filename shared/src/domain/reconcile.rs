@@ -264,6 +264,55 @@ pub fn plan_check(
     }
 }
 
+/// The slowest pace a run checks at (per second) when its backlog is small: a
+/// handful of due payments is done in seconds, not spread over the whole run.
+pub const MIN_RUN_PACE: u32 = 5;
+
+/// How a run is sized by its backlog: how many checks it can make at most, and at
+/// what pace it makes them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunPlan {
+    /// Checks the run can make: `ceiling` per second for the time it may start
+    /// checks (or the per-run bound, when lower or when the time is unknown).
+    pub capacity: u64,
+    /// Checks per second: enough to finish the backlog in half the run's time, at
+    /// least [`MIN_RUN_PACE`], at most the ceiling (the reconciler's share of
+    /// Fintoc's rate limit).
+    pub pace: u32,
+}
+
+/// Sizes a run: `backlog` payments due, `usable_ms` the time it may start checks
+/// (`None`: unknown, a run without a deadline), `ceiling` its share of Fintoc's
+/// rate (per second), `max_per_run` the configured bound.
+pub fn plan_run(backlog: u64, usable_ms: Option<i64>, ceiling: u32, max_per_run: u64) -> RunPlan {
+    let ceiling = ceiling.max(1);
+    let Some(usable_ms) = usable_ms.map(|ms| ms.max(0) as u64) else {
+        return RunPlan {
+            capacity: max_per_run,
+            pace: ceiling,
+        };
+    };
+    let capacity = (u64::from(ceiling) * usable_ms / 1000).min(max_per_run);
+    // Finish in half the time: the other half absorbs slow answers and retries.
+    let half_s = (usable_ms / 2000).max(1);
+    let wanted = backlog.div_ceil(half_s).min(u64::from(ceiling)) as u32;
+    RunPlan {
+        capacity,
+        pace: wanted.max(MIN_RUN_PACE.min(ceiling)),
+    }
+}
+
+/// A run's load against what it can do, in percent (100: the backlog fills the
+/// run; above it, checks are left for the next run and the promise — recorded
+/// within one interval of becoming due — is broken for them).
+pub fn utilization_percent(backlog: u64, capacity: u64) -> u64 {
+    match capacity {
+        0 if backlog == 0 => 0,
+        0 => 1000,
+        c => (backlog * 100).div_ceil(c).min(1000),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -538,5 +587,36 @@ mod tests {
             CheckPlan::LeaveIndex,
             "a stale index entry"
         );
+    }
+
+    #[test]
+    fn a_run_is_sized_by_its_time_and_paced_by_its_backlog() {
+        // 265 s to start checks at up to 40/s: 10,600 checks at most.
+        let big = plan_run(50_000, Some(265_000), 40, 20_000);
+        assert_eq!((big.capacity, big.pace), (10_600, 40));
+        // 1,320 due: done in half the time, 132 s, at 10/s.
+        assert_eq!(plan_run(1_320, Some(265_000), 40, 20_000).pace, 10);
+        // A handful: never slower than the floor.
+        assert_eq!(plan_run(3, Some(265_000), 40, 20_000).pace, MIN_RUN_PACE);
+        // The floor never beats the ceiling; the bound caps the capacity.
+        assert_eq!(plan_run(3, Some(265_000), 2, 20_000).pace, 2);
+        assert_eq!(plan_run(3, Some(265_000), 40, 1_000).capacity, 1_000);
+        // No deadline (a test, an emulator): the bound, at the ceiling.
+        assert_eq!(
+            plan_run(3, None, 40, 1_000),
+            RunPlan {
+                capacity: 1_000,
+                pace: 40
+            }
+        );
+    }
+
+    #[test]
+    fn utilization_says_when_the_backlog_outgrows_the_run() {
+        assert_eq!(utilization_percent(0, 10_600), 0);
+        assert_eq!(utilization_percent(8_480, 10_600), 80);
+        assert_eq!(utilization_percent(10_601, 10_600), 101);
+        assert_eq!(utilization_percent(5, 0), 1000);
+        assert_eq!(utilization_percent(0, 0), 0);
     }
 }
