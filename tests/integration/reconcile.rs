@@ -732,3 +732,167 @@ async fn a_backlog_that_outgrows_the_runs_raises_both_alarms_and_a_small_one_nei
     assert!(!crossed(last_work, "ReconcileAtRiskAlarm"));
     assert!(!crossed(last_work, "ReconcileBehindAlarm"));
 }
+
+/// A number from the environment, else `default`.
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// A sale day with webhooks down (the simulator's deliveries off), in virtual time:
+/// `SALE_DAY_RATE` payments a second (default 2) through the create function for
+/// `SALE_DAY_SECONDS` (default 150), 8 in 10 paid at Fintoc at once, the rest
+/// abandoned; the reconciler every 5 minutes on its own clock (its pacing and its
+/// 265 s of checks in virtual time, its default settings: 40/s), then on until
+/// nothing is due. Every paid payment must be recorded, and — unless
+/// `SALE_DAY_ASSERT_PROMISE=0` — by the first run that starts once it is due
+/// (within one interval of becoming due, plus that run's time to reach it). `make bench`
+/// runs it at 10 and 50 payments/s (`SALE_DAY_REPORT`: the figures).
+#[tokio::test]
+async fn a_sale_day_with_webhooks_down_is_recorded_by_the_first_run_after_due() {
+    use shared::clock::ManualClock;
+    let rate: usize = env_or("SALE_DAY_RATE", 2);
+    let seconds: i64 = env_or("SALE_DAY_SECONDS", 150);
+    let assert_promise = env_or("SALE_DAY_ASSERT_PROMISE", 1) == 1;
+    const INTERVAL: i64 = 5 * MINUTE;
+    const FIRST_CHECK: i64 = 2 * MINUTE;
+    let h = Harness::new().await;
+    h.sim.set_delivery_mode(DeliveryMode::Off);
+    let start = h.clock.now_ms();
+    let rclock = ManualClock::new(start);
+    let lookups = RecordedLookups {
+        inner: fintoc_client(&h.sim, fintoc_sim::DEFAULT_SECRET_KEY),
+        clock: rclock.clone(),
+        calls: Arc::default(),
+    };
+    let reconciler = ReconcileService::new(
+        h.store.inner.clone(),
+        lookups.clone(),
+        rclock.clone(),
+        ManualPause(rclock.clone()),
+        ReconcileSettings {
+            sweep_refunds: false,
+            ..ReconcileSettings::default()
+        },
+    );
+    let wall = std::time::Instant::now();
+    let end = start + seconds * 1000;
+    let (mut t, mut next_run) = (start, start + INTERVAL);
+    let mut paid: Vec<(String, i64)> = Vec::new();
+    let mut runs = Vec::new();
+    let mut creates = 0usize;
+    loop {
+        if t < end {
+            h.clock.set_ms(t);
+            let made: Vec<Option<(String, i64)>> = futures::stream::iter(0..rate)
+                .map(|i| {
+                    let h = &h;
+                    async move {
+                        let order = format!("sale-{t}-{i}");
+                        let body = serde_json::json!({"amount": 15000, "currency": "CLP", "order_id": order});
+                        let created = h.post(Some(&order), &body.to_string()).await;
+                        assert_eq!(created.status, 201, "{}", created.json);
+                        let id = created.json["id"].as_str().unwrap().to_string();
+                        // 8 in 10 paid, spread over seconds and slots alike.
+                        let n = (t - start) / 1000 * rate as i64 + i as i64;
+                        (n % 10 < 8).then(|| {
+                            h.sim.finish(&id, &Finish::outcome("succeeded")).unwrap();
+                            (id, t)
+                        })
+                    }
+                })
+                .buffer_unordered(16)
+                .collect()
+                .await;
+            creates += made.len();
+            paid.extend(made.into_iter().flatten());
+        }
+        t += 1000;
+        if t < next_run {
+            continue;
+        }
+        rclock.set_ms(next_run);
+        let before = lookups.calls.lock().unwrap().len();
+        let summary = reconciler.run(Some(next_run + 280_000)).await;
+        let checks = lookups.calls.lock().unwrap().len() - before;
+        let took_ms = (rclock.now_ms() - next_run).max(1);
+        runs.push(serde_json::json!({
+            "at_s": (next_run - start) / 1000,
+            "due_read": summary.due_read,
+            "checked": summary.checked,
+            "pace": summary.pace,
+            "utilization_percent": summary.utilization_percent,
+            "due_left": summary.due_left,
+            "oldest_due_age_s": summary.oldest_due_age_ms / 1000,
+            "fintoc_checks_per_s": checks as f64 * 1000.0 / took_ms as f64,
+        }));
+        next_run += INTERVAL;
+        if t >= end && summary.due_read == 0 {
+            break;
+        }
+        assert!(
+            next_run < end + 24 * 60 * MINUTE,
+            "the backlog never drained"
+        );
+    }
+    // Each paid payment recorded, and when: its last write is the reconciler's. The
+    // promise: by the first run that starts once it is due (runs start every
+    // interval from `start`), so before the run after it.
+    let first_run_after = |due: i64| {
+        start
+            + (due - start).div_euclid(INTERVAL).max(0) * INTERVAL
+            + if (due - start).rem_euclid(INTERVAL) == 0 {
+                0
+            } else {
+                INTERVAL
+            }
+    };
+    let mut lags: Vec<i64> = Vec::with_capacity(paid.len());
+    let (mut last_recorded, mut late) = (start, 0usize);
+    for chunk in paid.chunks(64) {
+        let read = futures::future::join_all(chunk.iter().map(|(id, created)| {
+            let store = &h.store.inner;
+            async move {
+                let p = store
+                    .get_payment(shared::domain::payment::PaymentKind::Intent, id)
+                    .await
+                    .unwrap()
+                    .unwrap();
+                assert_eq!(p.status.as_str(), "succeeded", "{id} recorded");
+                let recorded = shared::clock::parse_rfc3339_ms(&p.updated_at).unwrap();
+                (recorded, created + FIRST_CHECK)
+            }
+        }))
+        .await;
+        for (recorded, due) in read {
+            last_recorded = last_recorded.max(recorded);
+            lags.push(recorded - due);
+            late += usize::from(recorded >= first_run_after(due) + INTERVAL);
+        }
+    }
+    lags.sort_unstable();
+    let at = |q: f64| lags[((lags.len() - 1) as f64 * q) as usize] / 1000;
+    let report = serde_json::json!({
+        "rate_per_s": rate,
+        "seconds": seconds,
+        "payments": creates,
+        "paid": paid.len(),
+        "runs": runs,
+        "peak_backlog": runs.iter().map(|r| r["due_read"].as_u64().unwrap()).max(),
+        "lag_s": {"p50": at(0.5), "p99": at(0.99), "max": at(1.0)},
+        "recorded_after_a_later_run": late,
+        "all_recorded_after_end_s": (last_recorded - end).max(0) / 1000,
+        "wall_seconds": wall.elapsed().as_secs_f64(),
+    });
+    if let Ok(path) = std::env::var("SALE_DAY_REPORT") {
+        std::fs::write(path, format!("{report:#}\n")).unwrap();
+    }
+    if assert_promise {
+        assert_eq!(
+            late, 0,
+            "each recorded by the first run after it became due: {report:#}"
+        );
+    }
+}

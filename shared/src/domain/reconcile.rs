@@ -268,6 +268,12 @@ pub fn plan_check(
 /// handful of due payments is done in seconds, not spread over the whole run.
 pub const MIN_RUN_PACE: u32 = 5;
 
+/// How soon a run aims to have checked its backlog: a payment is recorded at most
+/// this long after the run that first finds it due starts, while the backlog fits
+/// the ceiling (spreading a small backlog wider would spare Fintoc little and
+/// record every payment later).
+pub const RUN_TARGET_MS: u64 = 60_000;
+
 /// How a run is sized by its backlog: how many checks it can make at most, and at
 /// what pace it makes them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -275,9 +281,9 @@ pub struct RunPlan {
     /// Checks the run can make: `ceiling` per second for the time it may start
     /// checks (or the per-run bound, when lower or when the time is unknown).
     pub capacity: u64,
-    /// Checks per second: enough to finish the backlog in half the run's time, at
-    /// least [`MIN_RUN_PACE`], at most the ceiling (the reconciler's share of
-    /// Fintoc's rate limit).
+    /// Checks per second: enough to finish the backlog within [`RUN_TARGET_MS`]
+    /// (or half the run's time, when shorter), at least [`MIN_RUN_PACE`], at most
+    /// the ceiling (the reconciler's share of Fintoc's rate limit).
     pub pace: u32,
 }
 
@@ -293,9 +299,10 @@ pub fn plan_run(backlog: u64, usable_ms: Option<i64>, ceiling: u32, max_per_run:
         };
     };
     let capacity = (u64::from(ceiling) * usable_ms / 1000).min(max_per_run);
-    // Finish in half the time: the other half absorbs slow answers and retries.
-    let half_s = (usable_ms / 2000).max(1);
-    let wanted = backlog.div_ceil(half_s).min(u64::from(ceiling)) as u32;
+    // Within the target, or half the time when shorter: the rest absorbs slow
+    // answers and retries.
+    let target_s = (RUN_TARGET_MS.min(usable_ms / 2) / 1000).max(1);
+    let wanted = backlog.div_ceil(target_s).min(u64::from(ceiling)) as u32;
     RunPlan {
         capacity,
         pace: wanted.max(MIN_RUN_PACE.min(ceiling)),
@@ -594,8 +601,10 @@ mod tests {
         // 265 s to start checks at up to 40/s: 10,600 checks at most.
         let big = plan_run(50_000, Some(265_000), 40, 20_000);
         assert_eq!((big.capacity, big.pace), (10_600, 40));
-        // 1,320 due: done in half the time, 132 s, at 10/s.
-        assert_eq!(plan_run(1_320, Some(265_000), 40, 20_000).pace, 10);
+        // 1,320 due: done within the target, 60 s, at 22/s.
+        assert_eq!(plan_run(1_320, Some(265_000), 40, 20_000).pace, 22);
+        // A short run: within half its time (3 s of a 6 s run: 40 due at 14/s).
+        assert_eq!(plan_run(40, Some(6_000), 40, 20_000).pace, 14);
         // A handful: never slower than the floor.
         assert_eq!(plan_run(3, Some(265_000), 40, 20_000).pace, MIN_RUN_PACE);
         // The floor never beats the ceiling; the bound caps the capacity.
