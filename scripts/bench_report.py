@@ -483,9 +483,16 @@ def sale_day_section():
         w("")
         w("| run at | due | checked | pace | utilization | left | oldest due |")
         w("|---|---|---|---|---|---|---|")
-        for r in d["runs"]:
+        runs = d["runs"]
+        for r in runs[:16]:
             w(f"| {r['at_s'] // 60} min | {r['due_read']} | {r['checked']} | {r['pace']}/s | "
               f"{r['utilization_percent']} % | {r['due_left']} | {r['oldest_due_age_s']} s |")
+        if len(runs) > 16:
+            rest = runs[16:]
+            w(f"| … {len(rest)} more, to {rest[-1]['at_s'] // 60} min | {sum(r['due_read'] for r in rest)} | "
+              f"{sum(r['checked'] for r in rest)} | ≤ {max(r['pace'] for r in rest)}/s | "
+              f"≤ {max(r['utilization_percent'] for r in rest)} % | {sum(r['due_left'] for r in rest)} | "
+              f"≤ {max(r['oldest_due_age_s'] for r in rest)} s |")
         w("")
 
 
