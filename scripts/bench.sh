@@ -2,7 +2,7 @@
 # The benchmarks (`make bench`): size, cold start, hot-path CPU, DynamoDB cost and
 # load, written to docs/performance.md with the commands, machine and date.
 #
-#   scripts/bench.sh              full run (release builds for arm64 and x86_64; ~15 min on 2 cores)
+#   scripts/bench.sh              full run (release builds for arm64 and x86_64; ~50 min on 2 cores, the two sale days ~35 of it)
 #   BENCH_SMOKE=1 scripts/bench.sh  CI smoke: debug binaries, tiny runs, every invariant
 #                                 checked, no timing asserted, docs/performance.md untouched
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
