@@ -184,7 +184,7 @@ where
     })
 }
 
-/// The operator's writes on merchant events and endpoints, each with its audit
+/// The operator's writes on merchant events, endpoints and the queue, each with its audit
 /// entry.
 async fn act<S, F, C>(
     service: &OperationsService<S, F, C>,
