@@ -434,7 +434,7 @@ w("paced in virtual time (the pacing's waits are skipped), so the figure is the 
 w("itself: a Fintoc lookup and a conditional write per intent, 16 concurrent checks,")
 w("against DynamoDB Local and the simulator on the same 2 cores. Deployed, the rate")
 w("limit (`RECONCILE_MAX_REQUESTS_PER_SECOND`, 40) bounds a run first. The test pins")
-w("the requests: one `Query` per index shard per run, one write per checked intent.")
+w("the requests: one `Query` per index shard per run (plus one per fuller shard when others leave their share unused), one write per checked intent.")
 w("")
 runs = reconcile.get("runs") or []
 if runs:

@@ -401,8 +401,10 @@ async fn a_backlog_of_due_intents_takes_several_bounded_runs_within_the_rate_lim
         let summary = reconciler.run(Some(start + 60_000)).await;
         let elapsed = wall.elapsed();
         let usage = h.store.inner.usage() - usage_before;
-        // The cost, pinned: one query per index shard, one write per checked intent.
-        assert_eq!(usage.read_requests, 16, "{usage:?}");
+        // The cost, pinned: one query per index shard (plus one per fuller shard,
+        // when emptier ones left part of their share unused), one write per
+        // checked intent.
+        assert!((16..=32).contains(&usage.read_requests), "{usage:?}");
         assert_eq!(usage.write_requests, summary.checked, "{usage:?}");
         figures.push(serde_json::json!({
             "checked": summary.checked,
